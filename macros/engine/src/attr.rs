@@ -1,0 +1,199 @@
+//! Parsing of the attribute surface: `#[jacrev(argnums = (0, 1), has_aux, name = "..")]`.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Ident, LitBool, LitInt, LitStr, Token};
+
+use crate::symbol::{Transform, ARGNUMS, HAS_AUX, NAME, SHOW};
+
+/// `argnums = k` or `argnums = (j, k, ..)`.
+#[derive(Clone, Debug)]
+pub enum Argnums {
+    /// One argument: the result is not a tuple.
+    One(usize, Span),
+    /// A tuple of arguments: the result is a tuple, even of length 1.
+    Many(Vec<(usize, Span)>),
+}
+
+impl Argnums {
+    /// The argument indices.
+    pub fn indices(&self) -> Vec<(usize, Span)> {
+        match self {
+            Argnums::One(k, s) => vec![(*k, *s)],
+            Argnums::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// The options of one transform attribute.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Which transform.
+    pub transform: Transform,
+    /// Where the attribute was written.
+    pub span: Span,
+    /// `argnums`
+    pub argnums: Option<Argnums>,
+    /// `has_aux`
+    pub has_aux: bool,
+    /// `name = "..."`
+    pub name: Option<(String, Span)>,
+    /// `show`: attach the generated code to the generated function's docs.
+    pub show: bool,
+}
+
+impl Options {
+    /// Defaults for a transform.
+    pub fn new(transform: Transform, span: Span) -> Options {
+        Options { transform, span, argnums: None, has_aux: false, name: None, show: false }
+    }
+}
+
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    fn lev(a: &str, b: &str) -> usize {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for i in 1..=a.len() {
+            let mut cur = vec![i; b.len() + 1];
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    candidates.iter().map(|c| (lev(word, c), *c)).filter(|(d, _)| *d <= 3).min().map(|(_, c)| c)
+}
+
+struct Raw(Vec<(Ident, Option<syn::Expr>)>);
+
+impl Parse for Raw {
+    fn parse(input: ParseStream) -> syn::Result<Raw> {
+        let mut out = Vec::new();
+        while !input.is_empty() {
+            let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+            let value = if input.peek(Token![=]) {
+                input.parse::<Token![=]>()?;
+                Some(input.parse::<syn::Expr>()?)
+            } else {
+                None
+            };
+            out.push((key, value));
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(Raw(out))
+    }
+}
+
+fn usize_lit(e: &syn::Expr) -> syn::Result<(usize, Span)> {
+    match e {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => Ok((parse_int(i)?, i.span())),
+        other => Err(syn::Error::new(other.span(), "`argnums` takes an integer or a tuple of integers: `argnums = 1`, `argnums = (0, 1)`")),
+    }
+}
+
+fn parse_int(i: &LitInt) -> syn::Result<usize> {
+    i.base10_parse::<usize>()
+}
+
+/// Parses the arguments of a transform attribute.
+pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn::Result<Options> {
+    let raw: Raw = syn::parse2(args)?;
+    let mut o = Options::new(transform, span);
+    let allowed = transform.options();
+    let mut errors: Option<syn::Error> = None;
+    let mut push = |e: syn::Error| match &mut errors {
+        Some(x) => x.combine(e),
+        None => errors = Some(e),
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for (key, value) in raw.0 {
+        let k = key.to_string();
+        if !allowed.contains(&k.as_str()) {
+            let all = [ARGNUMS, HAS_AUX, NAME, SHOW, "chunk_size", "in_dims", "out_dims", "randomness"];
+            let msg = if all.contains(&k.as_str()) {
+                format!("`{}` does not take `{k}`; it takes {}", transform.name(), list(allowed))
+            } else {
+                match closest(&k, allowed) {
+                    Some(c) => format!("unknown option `{k}` for `{}`: did you mean `{c}`?", transform.name()),
+                    None => format!("unknown option `{k}` for `{}`; it takes {}", transform.name(), list(allowed)),
+                }
+            };
+            push(syn::Error::new(key.span(), msg));
+            continue;
+        }
+        if seen.contains(&k) {
+            push(syn::Error::new(key.span(), format!("`{k}` is given twice")));
+            continue;
+        }
+        seen.push(k.clone());
+        match k.as_str() {
+            ARGNUMS => {
+                let Some(v) = value else {
+                    push(syn::Error::new(key.span(), "`argnums` needs a value: `argnums = 0` or `argnums = (0, 1)`"));
+                    continue;
+                };
+                match &v {
+                    syn::Expr::Tuple(t) => {
+                        let mut items = Vec::new();
+                        for e in &t.elems {
+                            match usize_lit(e) {
+                                Ok(x) => items.push(x),
+                                Err(e) => push(e),
+                            }
+                        }
+                        if items.is_empty() {
+                            push(syn::Error::new(v.span(), "`argnums = ()` selects nothing: name at least one argument"));
+                        }
+                        o.argnums = Some(Argnums::Many(items));
+                    }
+                    syn::Expr::Paren(p) => push(syn::Error::new(
+                        p.span(),
+                        "`argnums = (1)` is the integer 1, not a tuple: write `argnums = 1`, or `argnums = (1,)` for a one-tuple result",
+                    )),
+                    e => match usize_lit(e) {
+                        Ok((k, s)) => o.argnums = Some(Argnums::One(k, s)),
+                        Err(e) => push(e),
+                    },
+                }
+            }
+            HAS_AUX => match value {
+                None => o.has_aux = true,
+                Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(LitBool { value, .. }), .. })) => o.has_aux = value,
+                Some(other) => push(syn::Error::new(other.span(), "`has_aux` takes `true` or `false`")),
+            },
+            SHOW => match value {
+                None => o.show = true,
+                Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(LitBool { value, .. }), .. })) => o.show = value,
+                Some(other) => push(syn::Error::new(other.span(), "`show` takes `true` or `false`")),
+            },
+            NAME => match value {
+                Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. })) => match syn::parse_str::<Ident>(&s.value()) {
+                    Ok(_) => o.name = Some((s.value(), s.span())),
+                    Err(_) => push(syn::Error::new(s.span(), format!("`{}` is not a valid function name", s.value()))),
+                },
+                Some(other) => push(syn::Error::new(other.span(), "`name` takes a string: `name = \"energy_force\"`")),
+                None => push(syn::Error::new(key.span(), "`name` needs a value: `name = \"energy_force\"`")),
+            },
+            _ => {}
+        }
+    }
+    let _ = LitStr::new("", Span::call_site());
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(o),
+    }
+}
+
+fn list(xs: &[&str]) -> String {
+    if xs.is_empty() {
+        return "no options".into();
+    }
+    xs.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,168 @@
+//! Emitting IR statements with local, IEEE-exact folding.
+//!
+//! Only rewrites that give the same bits for every input are made here: `x * 1 = x`,
+//! `x * -1 = -x`, `x / 1 = x`, `x - 0 = x`, `-(lit) = lit'`, `-(-x) = x`. `x + 0` and
+//! `0 * x` are never folded (signed zeros, NaN); zeros are kept out of the IR instead.
+
+use std::collections::HashMap;
+
+use crate::ir::*;
+use crate::lower::infer_ty;
+
+/// Appends statements to a block of a function.
+pub struct Builder<'f> {
+    /// The function whose variable arena is extended.
+    pub f: &'f mut Func,
+    /// The statements built so far.
+    pub out: Vec<Stmt>,
+    /// `v -> x` for variables bound to `-x` here (peepholes).
+    negs: HashMap<VarId, Operand>,
+}
+
+fn is_lit(o: &Operand, v: f64) -> bool {
+    matches!(o, Operand::Float(l) if l.value == v && (v != 0.0 || l.value.is_sign_positive() == v.is_sign_positive()))
+}
+
+impl<'f> Builder<'f> {
+    /// A builder appending to an empty block.
+    pub fn new(f: &'f mut Func) -> Builder<'f> {
+        Builder { f, out: Vec::new(), negs: HashMap::new() }
+    }
+    /// Takes the statements built so far.
+    pub fn take(&mut self) -> Vec<Stmt> {
+        std::mem::take(&mut self.out)
+    }
+    /// Appends a statement.
+    pub fn push(&mut self, s: Stmt) {
+        self.out.push(s);
+    }
+    /// `let name = e;` with the type inferred.
+    pub fn let_(&mut self, e: Expr, name: &str) -> Operand {
+        let ty = infer_ty(self.f, &e);
+        self.let_ty(e, name, ty)
+    }
+    /// `let name: ty = e;`
+    pub fn let_ty(&mut self, e: Expr, name: &str, ty: Ty) -> Operand {
+        let v = self.f.new_var(name, ty, false);
+        self.out.push(Stmt::Let(v, e));
+        Operand::Var(v)
+    }
+    /// `let mut name = e;`
+    pub fn let_mut(&mut self, e: Option<Expr>, name: &str, ty: Ty) -> VarId {
+        let v = self.f.new_var(name, ty, true);
+        self.out.push(Stmt::Mut(v, e));
+        v
+    }
+    /// A float literal.
+    pub fn lit(&self, v: f64) -> Operand {
+        Operand::float(v)
+    }
+    /// A primitive, folded where that is exact.
+    pub fn prim(&mut self, p: Prim, ops: Vec<Operand>) -> Operand {
+        match p {
+            Prim::Mul => return self.mul(ops[0].clone(), ops[1].clone()),
+            Prim::Div => return self.div(ops[0].clone(), ops[1].clone()),
+            Prim::Neg => return self.neg(ops[0].clone()),
+            Prim::Add => return self.add(ops[0].clone(), ops[1].clone()),
+            Prim::Sub => return self.sub(ops[0].clone(), ops[1].clone()),
+            _ => {}
+        }
+        self.let_(Expr::Prim(p, ops), "t")
+    }
+    /// `a * b`
+    pub fn mul(&mut self, a: Operand, b: Operand) -> Operand {
+        if is_lit(&a, 1.0) {
+            return b;
+        }
+        if is_lit(&b, 1.0) {
+            return a;
+        }
+        if is_lit(&a, -1.0) {
+            return self.neg(b);
+        }
+        if is_lit(&b, -1.0) {
+            return self.neg(a);
+        }
+        // (-x) * y = -(x * y) exactly: keep negations outermost so they cancel.
+        if let Some(x) = a.var().and_then(|v| self.negs.get(&v)).cloned() {
+            let m = self.mul(x, b);
+            return self.neg(m);
+        }
+        if let Some(y) = b.var().and_then(|v| self.negs.get(&v)).cloned() {
+            let m = self.mul(a, y);
+            return self.neg(m);
+        }
+        self.let_(Expr::Prim(Prim::Mul, vec![a, b]), "t")
+    }
+    /// `a / b`
+    pub fn div(&mut self, a: Operand, b: Operand) -> Operand {
+        if is_lit(&b, 1.0) {
+            return a;
+        }
+        if let Some(x) = a.var().and_then(|v| self.negs.get(&v)).cloned() {
+            let m = self.div(x, b);
+            return self.neg(m);
+        }
+        self.let_(Expr::Prim(Prim::Div, vec![a, b]), "t")
+    }
+    /// `-a`
+    pub fn neg(&mut self, a: Operand) -> Operand {
+        match &a {
+            Operand::Float(l) => {
+                let text = match l.text.strip_prefix('-') {
+                    Some(t) => t.to_string(),
+                    None => format!("-{}", l.text),
+                };
+                return Operand::Float(FloatLit { text, value: -l.value });
+            }
+            Operand::Var(v) => {
+                if let Some(x) = self.negs.get(v) {
+                    return x.clone();
+                }
+            }
+            _ => {}
+        }
+        let r = self.let_(Expr::Prim(Prim::Neg, vec![a.clone()]), "t");
+        if let Some(v) = r.var() {
+            self.negs.insert(v, a);
+        }
+        r
+    }
+    /// `a + b` (`a + (-x)` becomes `a - x`, which is exact).
+    pub fn add(&mut self, a: Operand, b: Operand) -> Operand {
+        if let Some(x) = b.var().and_then(|v| self.negs.get(&v)).cloned() {
+            return self.sub(a, x);
+        }
+        if let Some(x) = a.var().and_then(|v| self.negs.get(&v)).cloned() {
+            return self.sub(b, x);
+        }
+        self.let_(Expr::Prim(Prim::Add, vec![a, b]), "t")
+    }
+    /// `a - b`
+    pub fn sub(&mut self, a: Operand, b: Operand) -> Operand {
+        if is_lit(&b, 0.0) {
+            return a;
+        }
+        if let Some(x) = b.var().and_then(|v| self.negs.get(&v)).cloned() {
+            return self.add(a, x);
+        }
+        self.let_(Expr::Prim(Prim::Sub, vec![a, b]), "t")
+    }
+    /// A comparison.
+    pub fn cmp(&mut self, c: CmpOp, a: Operand, b: Operand) -> Operand {
+        self.let_ty(Expr::Cmp(c, a, b), "c", Ty::Bool)
+    }
+    /// `if c { a } else { b }` on values.
+    pub fn select(&mut self, c: Operand, a: Operand, b: Operand) -> Operand {
+        self.let_(Expr::Select(c, a, b), "t")
+    }
+    /// Sum of terms (none: `None`, the structural zero).
+    pub fn sum_terms(&mut self, terms: Vec<Operand>) -> Option<Operand> {
+        let mut it = terms.into_iter();
+        let mut acc = it.next()?;
+        for t in it {
+            acc = self.add(acc, t);
+        }
+        Some(acc)
+    }
+}

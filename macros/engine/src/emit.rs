@@ -1,0 +1,543 @@
+//! Emit: IR to Rust tokens, as let-chains with unique, readable names.
+//!
+//! ```text
+//! let t = SIGMA / r;            // one binding per operation, named after the source
+//! let t_bar = ct * EPS;         // adjoints end in _bar, tangents in _dot, tapes start tape_
+//! for i in (0..N).rev() { .. }  // loops stay loops
+//! ```
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+use crate::ir::*;
+
+/// The name of the hidden type that holds a function's companions. It reads as the fix
+/// when rustc reports it missing at a call site.
+pub fn holder_name(fn_name: &str) -> String {
+    format!("__mark_{fn_name}_with_fluxion_differentiable")
+}
+
+/// The companion method name for a list of transforms (`[Vjp, Jvp]` is `vjp_jvp`).
+pub fn mode_name(modes: &[Mode]) -> String {
+    modes
+        .iter()
+        .map(|m| match m {
+            Mode::Jvp => "jvp",
+            Mode::Vjp => "vjp",
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+const KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in",
+    "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self", "static", "struct", "super",
+    "trait", "true", "type", "unsafe", "use", "where", "while", "async", "await", "dyn", "abstract", "become", "box",
+    "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+];
+
+/// Names of variables, made unique against each other and the paths the code mentions.
+pub struct Names {
+    names: Vec<String>,
+}
+
+impl Names {
+    /// Assigns names to every variable of `f`.
+    pub fn new(f: &Func) -> Names {
+        let mut reserved: HashSet<String> = KEYWORDS.iter().map(|s| s.to_string()).collect();
+        collect_paths(f, &mut reserved);
+        let mut used: HashSet<String> = HashSet::new();
+        let mut names = vec![String::new(); f.vars.len()];
+        // Parameters first, so they keep their names.
+        let mut order: Vec<VarId> = f.params.iter().map(|p| p.var).collect();
+        for v in 0..f.vars.len() {
+            if !order.contains(&v) {
+                order.push(v);
+            }
+        }
+        for v in order {
+            let base = sanitize(&f.vars[v].name);
+            let mut cand = base.clone();
+            let mut k = 1;
+            while used.contains(&cand) || reserved.contains(&cand) {
+                cand = format!("{base}_{k}");
+                k += 1;
+            }
+            used.insert(cand.clone());
+            names[v] = cand;
+        }
+        Names { names }
+    }
+    /// The identifier of a variable.
+    pub fn ident(&self, v: VarId) -> Ident {
+        Ident::new(&self.names[v], Span::call_site())
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, 'v');
+    }
+    if out == "_" {
+        out = "_v".into();
+    }
+    out
+}
+
+fn collect_paths(f: &Func, out: &mut HashSet<String>) {
+    let add_c = |c: &CExpr, out: &mut HashSet<String>| {
+        let mut ps = Vec::new();
+        c.paths(&mut ps);
+        for p in ps {
+            if let Some(first) = p.split("::").find(|s| !s.is_empty()) {
+                out.insert(first.to_string());
+            }
+        }
+    };
+    fn ty_paths(t: &Ty, out: &mut Vec<CExpr>) {
+        match t {
+            Ty::Array(e, n) => {
+                out.push(n.clone());
+                ty_paths(e, out);
+            }
+            Ty::Tuple(ts) => ts.iter().for_each(|t| ty_paths(t, out)),
+            _ => {}
+        }
+    }
+    let mut cs = Vec::new();
+    for v in &f.vars {
+        ty_paths(&v.ty, &mut cs);
+    }
+    for n in &f.const_generics {
+        out.insert(n.clone());
+    }
+    walk_stmts(&f.body, &mut |s| {
+        let mut ops = Vec::new();
+        match s {
+            Stmt::Let(_, e) | Stmt::Mut(_, Some(e)) => {
+                ops = expr_operands(e);
+                match e {
+                    Expr::Call(c) => {
+                        out.insert(c.prefix.iter().find(|s| !s.is_empty()).cloned().unwrap_or_else(|| c.name.clone()));
+                        out.insert(holder_name(&c.name));
+                    }
+                    Expr::Repeat(_, n) => cs.push(n.clone()),
+                    Expr::Zeros(t) | Expr::Cast(_, t) => ty_paths(t, &mut cs),
+                    _ => {}
+                }
+            }
+            Stmt::Assign(p, _, v) => {
+                ops = p.idx.clone();
+                ops.push(v.clone());
+            }
+            Stmt::For(l) => {
+                cs.push(l.lo.clone());
+                cs.push(l.hi.clone());
+            }
+            Stmt::If(c, _, _) => ops.push(c.clone()),
+            Stmt::Mut(_, None) => {}
+        }
+        for o in ops {
+            if let Operand::Const(c) = o {
+                cs.push(c);
+            }
+        }
+    });
+    if let Operand::Const(c) = &f.ret {
+        cs.push(c.clone());
+    }
+    for c in &cs {
+        add_c(c, out);
+    }
+}
+
+/// Emits IR as Rust.
+pub struct Emitter<'a> {
+    f: &'a Func,
+    names: Names,
+    by_ref: HashSet<VarId>,
+}
+
+/// How to emit a function's signature and attributes.
+pub struct FnHeader<'a> {
+    /// Visibility tokens.
+    pub vis: TokenStream,
+    /// The function's name.
+    pub name: Ident,
+    /// The original generics (shared by all generated functions).
+    pub generics: &'a syn::Generics,
+    /// Attributes (docs, inline, allow).
+    pub attrs: TokenStream,
+}
+
+impl<'a> Emitter<'a> {
+    /// An emitter for `f`.
+    pub fn new(f: &'a Func) -> Emitter<'a> {
+        let by_ref = f.params.iter().filter(|p| p.by_ref).map(|p| p.var).collect();
+        Emitter { f, names: Names::new(f), by_ref }
+    }
+
+    /// The whole function.
+    pub fn function(&self, h: &FnHeader) -> TokenStream {
+        let params = self.f.params.iter().map(|p| {
+            let n = self.names.ident(p.var);
+            let t = ty_tokens(&p.ty);
+            if p.by_ref {
+                quote!(#n: &#t)
+            } else {
+                quote!(#n: #t)
+            }
+        });
+        let ret_ty = ty_tokens(&self.f.ret_ty);
+        let body = self.block(&self.f.body);
+        let ret = self.operand(&self.f.ret);
+        let FnHeader { vis, name, generics, attrs } = h;
+        let (_, _, where_clause) = generics.split_for_impl();
+        let gparams = &generics.params;
+        let gen = if gparams.is_empty() { quote!() } else { quote!(<#gparams>) };
+        quote! {
+            #attrs
+            #vis fn #name #gen (#(#params),*) -> #ret_ty #where_clause {
+                #body
+                #ret
+            }
+        }
+    }
+
+    /// The statements of `b[..split]` and `b[split..]` separately (for the pullback form).
+    pub fn split_body(&self, split: usize) -> (TokenStream, TokenStream) {
+        let a = Block(self.f.body.0[..split].to_vec());
+        let b = Block(self.f.body.0[split..].to_vec());
+        (self.block(&a), self.block(&b))
+    }
+
+    /// A variable's identifier.
+    pub fn ident(&self, v: VarId) -> Ident {
+        self.names.ident(v)
+    }
+
+    /// An operand's tokens.
+    pub fn operand(&self, o: &Operand) -> TokenStream {
+        match o {
+            Operand::Var(v) => {
+                let n = self.names.ident(*v);
+                quote!(#n)
+            }
+            Operand::Float(l) => {
+                let t: TokenStream = l.text.parse().unwrap_or_else(|_| quote!(0.0));
+                if l.text.starts_with('-') {
+                    quote!((#t))
+                } else {
+                    t
+                }
+            }
+            Operand::Int(i) => {
+                let lit = proc_macro2::Literal::i128_unsuffixed(i.abs());
+                if *i < 0 {
+                    quote!((-#lit))
+                } else {
+                    quote!(#lit)
+                }
+            }
+            Operand::Bool(b) => quote!(#b),
+            Operand::Const(c) => cexpr_tokens(c, true),
+            Operand::Unit => quote!(()),
+        }
+    }
+
+    fn block(&self, b: &Block) -> TokenStream {
+        let stmts = b.0.iter().map(|s| self.stmt(s));
+        quote!(#(#stmts)*)
+    }
+
+    fn place(&self, p: &Place) -> TokenStream {
+        let n = self.names.ident(p.var);
+        let idx = p.idx.iter().map(|i| self.operand(i));
+        quote!(#n #([#idx])*)
+    }
+
+    fn stmt(&self, s: &Stmt) -> TokenStream {
+        match s {
+            Stmt::Let(v, e) => {
+                let n = self.names.ident(*v);
+                let e = self.expr(e);
+                quote!(let #n = #e;)
+            }
+            Stmt::Mut(v, Some(e)) => {
+                let n = self.names.ident(*v);
+                let e = self.expr(e);
+                quote!(let mut #n = #e;)
+            }
+            Stmt::Mut(v, None) => {
+                let n = self.names.ident(*v);
+                quote!(let mut #n;)
+            }
+            Stmt::Assign(p, op, v) => {
+                let target = self.place(p);
+                let val = self.operand(v);
+                let mut ty = self.f.vars[p.var].ty.clone();
+                for _ in &p.idx {
+                    ty = ty.elem();
+                }
+                let scalar = matches!(ty, Ty::Float(_) | Ty::Int(_));
+                match op {
+                    AssignOp::Set => quote!(#target = #val;),
+                    AssignOp::Add if scalar => quote!(#target += #val;),
+                    AssignOp::Sub if scalar => quote!(#target -= #val;),
+                    AssignOp::Add => quote!(::fluxion::__private::acc(&mut #target, #val);),
+                    AssignOp::Sub => quote!(#target -= #val;),
+                }
+            }
+            Stmt::For(l) => {
+                let i = self.names.ident(l.var);
+                let lo = cexpr_tokens(&l.lo, false);
+                let hi = cexpr_tokens(&l.hi, false);
+                let body = self.block(&l.body);
+                if l.rev {
+                    quote!(for #i in (#lo..#hi).rev() { #body })
+                } else {
+                    quote!(for #i in #lo..#hi { #body })
+                }
+            }
+            Stmt::If(c, t, e) => {
+                let c = self.operand(c);
+                let t = self.block(t);
+                if e.0.is_empty() {
+                    quote!(if #c { #t })
+                } else {
+                    let e = self.block(e);
+                    quote!(if #c { #t } else { #e })
+                }
+            }
+        }
+    }
+
+    fn by_ref_arg(&self, o: &Operand) -> TokenStream {
+        let t = self.operand(o);
+        if o.var().is_some_and(|v| self.by_ref.contains(&v)) {
+            t
+        } else {
+            quote!(&#t)
+        }
+    }
+
+    fn expr(&self, e: &Expr) -> TokenStream {
+        let op = |o: &Operand| self.operand(o);
+        match e {
+            Expr::Use(a) | Expr::StopGrad(a) => op(a),
+            Expr::Prim(p, xs) => self.prim(*p, xs),
+            Expr::Index(v, idx) => {
+                let n = self.names.ident(*v);
+                let idx = idx.iter().map(op);
+                quote!(#n #([#idx])*)
+            }
+            Expr::Array(xs) => {
+                let xs = xs.iter().map(op);
+                quote!([#(#xs),*])
+            }
+            Expr::Repeat(a, n) => {
+                let a = op(a);
+                let n = cexpr_tokens(n, false);
+                quote!([#a; #n])
+            }
+            Expr::Zeros(t) => zeros_tokens(t),
+            Expr::ZeroLike(a) => {
+                let a = self.by_ref_arg(a);
+                quote!(::fluxion::__private::zero_like(#a))
+            }
+            Expr::Tuple(xs) => {
+                let xs: Vec<_> = xs.iter().map(op).collect();
+                if xs.len() == 1 {
+                    let x = &xs[0];
+                    quote!((#x,))
+                } else {
+                    quote!((#(#xs),*))
+                }
+            }
+            Expr::Field(a, k) => {
+                let a = op(a);
+                let k = syn::Index::from(*k);
+                quote!(#a.#k)
+            }
+            Expr::Call(c) => self.call(c),
+            Expr::Cast(a, t) => {
+                let a = op(a);
+                let t = ty_tokens(t);
+                quote!(#a as #t)
+            }
+            Expr::Cmp(c, a, b) => {
+                let (a, b) = (op(a), op(b));
+                let s: TokenStream = c.symbol().parse().unwrap_or_default();
+                quote!(#a #s #b)
+            }
+            Expr::Bool(o, a, b) => {
+                let (a, b) = (op(a), op(b));
+                match o {
+                    BoolOp::And => quote!(#a && #b),
+                    BoolOp::Or => quote!(#a || #b),
+                }
+            }
+            Expr::Not(a) => {
+                let a = op(a);
+                quote!(!#a)
+            }
+            Expr::Sum(a) => {
+                let a = self.by_ref_arg(a);
+                quote!(::fluxion::__private::sum(#a))
+            }
+            Expr::Broadcast(like, v) => {
+                let l = self.by_ref_arg(like);
+                let v = op(v);
+                quote!(::fluxion::__private::broadcast(#l, #v))
+            }
+            Expr::Select(c, a, b) => {
+                let (c, a, b) = (op(c), op(a), op(b));
+                quote!(if #c { #a } else { #b })
+            }
+        }
+    }
+
+    fn prim(&self, p: Prim, xs: &[Operand]) -> TokenStream {
+        let o: Vec<TokenStream> = xs.iter().map(|x| self.operand(x)).collect();
+        match p {
+            Prim::Neg => {
+                let a = &o[0];
+                quote!(-#a)
+            }
+            Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem => {
+                let (a, b) = (&o[0], &o[1]);
+                match p {
+                    Prim::Add => quote!(#a + #b),
+                    Prim::Sub => quote!(#a - #b),
+                    Prim::Mul => quote!(#a * #b),
+                    Prim::Div => quote!(#a / #b),
+                    _ => quote!(#a % #b),
+                }
+            }
+            Prim::Sign0 | Prim::MaxDa | Prim::MinDa => {
+                let f = format_ident!(
+                    "{}",
+                    match p {
+                        Prim::Sign0 => "sign0",
+                        Prim::MaxDa => "max_da",
+                        _ => "min_da",
+                    }
+                );
+                quote!(::fluxion::__private::#f(#(#o),*))
+            }
+            _ => {
+                let m = format_ident!("{}", p.method().unwrap_or("unknown"));
+                let recv = &o[0];
+                let rest = &o[1..];
+                quote!(#recv.#m(#(#rest),*))
+            }
+        }
+    }
+
+    fn call(&self, c: &Call) -> TokenStream {
+        let span = c.span.0;
+        let prefix: Vec<TokenStream> = c
+            .prefix
+            .iter()
+            .map(|s| if s.is_empty() { quote!() } else { let i = Ident::new(s, span); quote_spanned!(span=> #i) })
+            .collect();
+        let lead = if c.prefix.first().is_some_and(String::is_empty) { quote!(::) } else { quote!() };
+        let prefix: Vec<TokenStream> = prefix.into_iter().filter(|t| !t.is_empty()).collect();
+        let tf = c.turbofish.as_ref().map(|t| {
+            let ts: TokenStream = t.parse().unwrap_or_default();
+            quote!(::<#ts>)
+        });
+        let args = c.args.iter().map(|a| {
+            let t = self.operand(&a.op);
+            if a.by_ref {
+                quote!(&#t)
+            } else {
+                t
+            }
+        });
+        if c.modes.is_empty() {
+            let n = Ident::new(&c.name, span);
+            quote!(#lead #(#prefix ::)* #n #tf (#(#args),*))
+        } else {
+            let h = Ident::new(&holder_name(&c.name), span);
+            let m = Ident::new(&mode_name(&c.modes), span);
+            quote_spanned!(span=> #lead #(#prefix ::)* #h :: #m #tf (#(#args),*))
+        }
+    }
+}
+
+/// Tokens of a type.
+pub fn ty_tokens(t: &Ty) -> TokenStream {
+    match t {
+        Ty::Float(Some(k)) => {
+            let i = format_ident!("{}", k.name());
+            quote!(#i)
+        }
+        Ty::Float(None) => quote!(f64),
+        Ty::Int(Some(n)) => {
+            let i = format_ident!("{}", n);
+            quote!(#i)
+        }
+        Ty::Int(None) => quote!(usize),
+        Ty::Bool => quote!(bool),
+        Ty::Unit => quote!(()),
+        Ty::Array(e, n) => {
+            let e = ty_tokens(e);
+            let n = cexpr_tokens(n, false);
+            quote!([#e; #n])
+        }
+        Ty::Tuple(ts) => {
+            let ts: Vec<_> = ts.iter().map(ty_tokens).collect();
+            if ts.len() == 1 {
+                let t = &ts[0];
+                quote!((#t,))
+            } else {
+                quote!((#(#ts),*))
+            }
+        }
+        Ty::Unknown => quote!(_),
+    }
+}
+
+fn zeros_tokens(t: &Ty) -> TokenStream {
+    match t {
+        Ty::Float(_) => quote!(0.0),
+        Ty::Int(_) => quote!(0),
+        Ty::Bool => quote!(false),
+        Ty::Unit => quote!(()),
+        Ty::Array(e, n) => {
+            let e = zeros_tokens(e);
+            let n = cexpr_tokens(n, false);
+            quote!([#e; #n])
+        }
+        Ty::Tuple(ts) => {
+            let ts: Vec<_> = ts.iter().map(zeros_tokens).collect();
+            if ts.len() == 1 {
+                let t = &ts[0];
+                quote!((#t,))
+            } else {
+                quote!((#(#ts),*))
+            }
+        }
+        Ty::Unknown => quote!(::fluxion::__private::zero()),
+    }
+}
+
+/// Tokens of a constant expression (`wrap`: parenthesise compound expressions).
+pub fn cexpr_tokens(c: &CExpr, wrap: bool) -> TokenStream {
+    let t: TokenStream = c.to_string().parse().unwrap_or_default();
+    if wrap && matches!(c, CExpr::Bin(..)) {
+        quote!((#t))
+    } else {
+        t
+    }
+}
+
+/// Reports which names the emitter gave (for debugging output).
+pub fn names_of(f: &Func) -> HashMap<VarId, String> {
+    let n = Names::new(f);
+    (0..f.vars.len()).map(|v| (v, n.names[v].clone())).collect()
+}

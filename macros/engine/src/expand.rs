@@ -1,0 +1,415 @@
+//! The entry point: attribute arguments + annotated function -> generated code.
+//!
+//! ```text
+//! #[jacfwd] #[jacrev] fn f(..)     expands to
+//! fn f(..)                         the original, unchanged
+//! struct __mark_f_with_..; impl { fn jvp, vjp, jvp_jvp, .. }   f's companions
+//! fn f_jacrev(..)                  jacrev(f), and its companions
+//! fn f_jacrev_jacfwd(..)           jacfwd(jacrev(f)), and its companions
+//! ```
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+use syn::spanned::Spanned;
+
+use crate::attr::{parse_options, Options};
+use crate::emit::{holder_name, mode_name, Emitter, FnHeader};
+use crate::error::Ctxt;
+use crate::interp::companion;
+use crate::ir::*;
+use crate::lower::lower_fn;
+use crate::rules::RuleTable;
+use crate::symbol::Transform;
+use crate::transforms::{self, GenFn, PullbackForm, Site};
+
+/// The transforms applied to a function for its hidden companions (maximum order 2).
+pub const COMPANIONS: [&[Mode]; 6] = [
+    &[Mode::Jvp],
+    &[Mode::Vjp],
+    &[Mode::Jvp, Mode::Jvp],
+    &[Mode::Jvp, Mode::Vjp],
+    &[Mode::Vjp, Mode::Jvp],
+    &[Mode::Vjp, Mode::Vjp],
+];
+
+/// Whether an attribute is one of fluxion's transforms (`grad`, `fluxion::grad`, ..).
+fn transform_of(attr: &syn::Attribute) -> Option<Transform> {
+    let p = attr.path();
+    let segs: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
+    match segs.as_slice() {
+        [n] => Transform::from_name(n),
+        [c, n] if c == "fluxion" => Transform::from_name(n),
+        _ => None,
+    }
+}
+
+/// Expands one transform attribute (the outermost of a stack) on `item`.
+pub fn expand(t: Transform, args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    expand_with(t, args, item, &RuleTable::standard())
+}
+
+/// [`expand`] with a given rule table.
+pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &RuleTable) -> syn::Result<TokenStream> {
+    let mut item: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(i) => i,
+        Err(_) => {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                format!("#[{}] goes on a function: `fn f(x: f64) -> f64 {{ .. }}`", t.name()),
+            ))
+        }
+    };
+    let mut cx = Ctxt::new();
+    let mut stack: Vec<Options> = Vec::new();
+    match parse_options(t, Span::call_site(), args) {
+        Ok(o) => stack.push(o),
+        Err(e) => {
+            cx.push(e);
+            stack.push(Options::new(t, Span::call_site()));
+        }
+    }
+    let mut kept = Vec::new();
+    for a in std::mem::take(&mut item.attrs) {
+        match transform_of(&a) {
+            Some(tt) => {
+                let args = match &a.meta {
+                    syn::Meta::Path(_) => TokenStream::new(),
+                    syn::Meta::List(l) => l.tokens.clone(),
+                    syn::Meta::NameValue(nv) => {
+                        cx.error_spanned_by(nv, format!("write `#[{}(option = value)]`", tt.name()));
+                        TokenStream::new()
+                    }
+                };
+                match parse_options(tt, a.span(), args) {
+                    Ok(o) => stack.push(o),
+                    Err(e) => {
+                        cx.push(e);
+                        stack.push(Options::new(tt, a.span()));
+                    }
+                }
+            }
+            None => kept.push(a),
+        }
+    }
+    item.attrs = kept;
+    let names = promised_names(&item, &stack);
+    let func = lower_fn(&item, &mut cx);
+    let result = match (func, cx.has_errors()) {
+        (Some(f), false) => generate(&item, f, &stack, rules),
+        _ => Err(None),
+    };
+    match result {
+        Ok(ts) => {
+            cx.check()?;
+            Ok(quote!(#item #ts))
+        }
+        Err(e) => {
+            if let Some(e) = e {
+                cx.push(e);
+            }
+            let errors = match cx.check() {
+                Err(e) => e.to_compile_error(),
+                Ok(()) => quote!(),
+            };
+            let stubs = stubs(&item, &stack, &names);
+            Ok(quote!(#item #errors #stubs))
+        }
+    }
+}
+
+/// The names of the functions a stack promises, innermost first.
+fn promised_names(item: &syn::ItemFn, stack: &[Options]) -> Vec<(Transform, String)> {
+    let mut cur = item.sig.ident.to_string();
+    let mut out = Vec::new();
+    for o in stack.iter().rev() {
+        if o.transform == Transform::Differentiable {
+            continue;
+        }
+        let name = match &o.name {
+            Some((n, _)) => n.clone(),
+            None => format!("{cur}_{}", o.transform.suffix()),
+        };
+        out.push((o.transform, name.clone()));
+        cur = if o.transform == Transform::Vjp { format!("{name}_ct") } else { name };
+    }
+    out
+}
+
+fn generate(item: &syn::ItemFn, f0: Func, stack: &[Options], rules: &RuleTable) -> Result<TokenStream, Option<syn::Error>> {
+    let site0 = Site {
+        name: item.sig.ident.span(),
+        ret: match &item.sig.output {
+            syn::ReturnType::Type(_, t) => t.span(),
+            syn::ReturnType::Default => item.sig.ident.span(),
+        },
+    };
+    let vis = item.vis.to_token_stream();
+    let generics = &item.sig.generics;
+    let mut out = TokenStream::new();
+    out.extend(holder(&f0, &vis, generics, rules, site0.name).map_err(Some)?);
+    let mut cur = f0;
+    let mut site = site0;
+    let names = promised_names(item, stack);
+    let mut k = 0;
+    for o in stack.iter().rev() {
+        if o.transform == Transform::Differentiable {
+            continue;
+        }
+        let name = names[k].1.clone();
+        k += 1;
+        let g = build(&cur, o, &site, rules, name).map_err(Some)?;
+        out.extend(emit_gen(&g, &vis, generics, &cur.name));
+        out.extend(holder(&g.func, &vis, generics, rules, o.span).map_err(Some)?);
+        cur = g.func;
+        site = Site { name: o.span, ret: o.span };
+    }
+    Ok(out)
+}
+
+fn build(cur: &Func, o: &Options, site: &Site, rules: &RuleTable, name: String) -> Result<GenFn, syn::Error> {
+    let mut pullback = None;
+    let mut func = match o.transform {
+        Transform::Grad => transforms::grad(cur, o, site, rules, false)?,
+        Transform::GradAndValue => transforms::grad(cur, o, site, rules, true)?,
+        Transform::Jacrev => transforms::jacrev(cur, o, site, rules)?,
+        Transform::Jacfwd => transforms::jacfwd(cur, o, site, rules)?,
+        Transform::Hessian => transforms::hessian(cur, o, site, rules)?,
+        Transform::Jvp => transforms::jvp_user(cur, o, site, rules)?,
+        Transform::Vjp => {
+            let (g, pb) = transforms::vjp_user(cur, o, site, rules, name.clone())?;
+            pullback = Some(pb);
+            g
+        }
+        Transform::Differentiable => cur.clone(),
+    };
+    func.name = if o.transform == Transform::Vjp { format!("{name}_ct") } else { name };
+    let doc = doc_for(o, cur, &func);
+    Ok(GenFn { func, doc, pullback, transform: o.transform, show: o.show })
+}
+
+fn doc_for(o: &Options, cur: &Func, g: &Func) -> String {
+    let wrt = match &o.argnums {
+        None => format!("its argument `{}`", cur.params.first().map(|p| cur.vars[p.var].name.clone()).unwrap_or_default()),
+        Some(a) => {
+            let names: Vec<String> = a.indices().iter().filter_map(|(k, _)| cur.params.get(*k)).map(|p| format!("`{}`", cur.vars[p.var].name)).collect();
+            format!("its arguments {}", names.join(", "))
+        }
+    };
+    let what = match o.transform {
+        Transform::Grad => format!("The gradient of [`{}`] with respect to {wrt}.", cur.name),
+        Transform::GradAndValue => format!("The gradient of [`{}`] with respect to {wrt}, and its value: `(grad, value)`.", cur.name),
+        Transform::Jacrev => format!("The Jacobian of [`{}`] with respect to {wrt}, by reverse mode (output shape, then input shape).", cur.name),
+        Transform::Jacfwd => format!("The Jacobian of [`{}`] with respect to {wrt}, by forward mode (output shape, then input shape).", cur.name),
+        Transform::Hessian => format!("The Hessian of [`{}`] with respect to {wrt} (forward over reverse).", cur.name),
+        Transform::Jvp => format!("The Jacobian-vector product of [`{}`]: takes the primals, then one tangent per float argument; returns `(output, tangent_out)`.", cur.name),
+        Transform::Vjp => format!("The vector-Jacobian product of [`{}`]: takes the primals and the output cotangent; returns `(output, (cotangent per float argument,..))`.", cur.name),
+        Transform::Differentiable => String::new(),
+    };
+    let _ = g;
+    format!("{what}\n\nMirrors {}. Generated by fluxion.", o.transform.mirrors())
+}
+
+fn fn_attrs(doc: &str, show: Option<&TokenStream>) -> TokenStream {
+    let shown = show.map(|code| {
+        let text = pretty(code);
+        let d = format!("\n\nGenerated code:\n\n```text\n{text}```");
+        quote!(#[doc = #d])
+    });
+    quote! {
+        #[doc = #doc]
+        #shown
+        #[inline]
+        #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
+    }
+}
+
+/// Formats tokens as Rust source (falls back to the raw tokens).
+pub fn pretty(ts: &TokenStream) -> String {
+    match syn::parse2::<syn::File>(ts.clone()) {
+        Ok(f) => prettyplease::unparse(&f),
+        Err(_) => ts.to_string(),
+    }
+}
+
+fn emit_gen(g: &GenFn, vis: &TokenStream, generics: &syn::Generics, _of: &str) -> TokenStream {
+    let e = Emitter::new(&g.func);
+    let header = |attrs: TokenStream| FnHeader { vis: vis.clone(), name: format_ident!("{}", g.func.name), generics, attrs };
+    let plain = e.function(&header(fn_attrs(&g.doc, None)));
+    let main = if g.show { e.function(&header(fn_attrs(&g.doc, Some(&plain)))) } else { plain };
+    let mut out = main;
+    if let Some(pb) = &g.pullback {
+        out.extend(emit_pullback(pb, vis, generics, &g.doc, g.show));
+    }
+    out
+}
+
+/// `fn f_vjp(x) -> (y, impl Fn(ct) -> (x_bar,))`: the forward sweep runs once; the closure
+/// holds the reverse sweep and captures what it needs by copy.
+fn emit_pullback(pb: &PullbackForm, vis: &TokenStream, generics: &syn::Generics, doc: &str, show: bool) -> TokenStream {
+    let f = &pb.vjp;
+    let e = Emitter::new(f);
+    let (fwd, rev) = e.split_body(pb.split);
+    let params: Vec<TokenStream> = f
+        .params
+        .iter()
+        .filter(|p| p.var != pb.ct)
+        .map(|p| {
+            let n = e.ident(p.var);
+            let t = crate::emit::ty_tokens(&p.ty);
+            if p.by_ref {
+                quote!(#n: &#t)
+            } else {
+                quote!(#n: #t)
+            }
+        })
+        .collect();
+    let ct = e.ident(pb.ct);
+    let ct_ty = crate::emit::ty_tokens(&f.ret_ty_ct());
+    let y = e.operand(&pb.value);
+    let bars: Vec<TokenStream> = pb.bars.iter().map(|b| e.operand(b)).collect();
+    let bar_tys: Vec<TokenStream> = f.params.iter().filter(|p| p.var != pb.ct && p.ty.is_differentiable()).map(|p| crate::emit::ty_tokens(&p.ty.tangent())).collect();
+    let y_ty = crate::emit::ty_tokens(&f.ret_ty_primal());
+    let name = format_ident!("{}", pb.name);
+    let (_, _, where_clause) = generics.split_for_impl();
+    let gparams = &generics.params;
+    let gen = if gparams.is_empty() { quote!() } else { quote!(<#gparams>) };
+    let pb_doc = format!("{doc}\n\nThis is the pullback form: it returns `(output, pullback)`; `pullback(ct)` gives the cotangents. The cotangent form `{}_ct` is the one other transforms differentiate.", pb.name);
+    let (aux_ret, ret_aux_ty) = match &pb.aux {
+        Some(a) => {
+            let t = crate::emit::ty_tokens(&f.ty_of(a));
+            let a = e.operand(a);
+            (quote!(, #a), quote!(, #t))
+        }
+        None => (quote!(), quote!()),
+    };
+    let attrs = fn_attrs(&pb_doc, None);
+    let code = quote! {
+        #attrs
+        #vis fn #name #gen (#(#params),*) -> (#y_ty, impl Fn(#ct_ty) -> (#(#bar_tys,)*) #ret_aux_ty) #where_clause {
+            #fwd
+            let pullback = move |#ct: #ct_ty| {
+                #rev
+                (#(#bars,)*)
+            };
+            (#y, pullback #aux_ret)
+        }
+    };
+    if show {
+        let attrs = fn_attrs(&pb_doc, Some(&code));
+        quote! {
+            #attrs
+            #vis fn #name #gen (#(#params),*) -> (#y_ty, impl Fn(#ct_ty) -> (#(#bar_tys,)*) #ret_aux_ty) #where_clause {
+                #fwd
+                let pullback = move |#ct: #ct_ty| {
+                    #rev
+                    (#(#bars,)*)
+                };
+                (#y, pullback #aux_ret)
+            }
+        }
+    } else {
+        code
+    }
+}
+
+impl Func {
+    fn ret_ty_primal(&self) -> Ty {
+        match &self.ret_ty {
+            Ty::Tuple(ts) => ts.first().cloned().unwrap_or(Ty::Unknown),
+            t => t.clone(),
+        }
+    }
+    fn ret_ty_ct(&self) -> Ty {
+        self.params.last().map(|p| p.ty.clone()).unwrap_or(Ty::Unknown)
+    }
+}
+
+/// The hidden type holding `f`'s companions: `jvp`, `vjp` and their order-2 compositions.
+fn holder(f: &Func, vis: &TokenStream, generics: &syn::Generics, rules: &RuleTable, span: Span) -> Result<TokenStream, syn::Error> {
+    let h = format_ident!("{}", holder_name(&f.name));
+    let mut fns = TokenStream::new();
+    for modes in COMPANIONS {
+        let g = companion(f, modes, rules).map_err(|m| syn::Error::new(span, format!("fluxion could not differentiate `{}`: {m}", f.name)))?;
+        let e = Emitter::new(&g);
+        let doc = format!("Companion `{}` of `{}` (hidden).", mode_name(modes), f.name);
+        fns.extend(e.function(&FnHeader {
+            vis: quote!(pub),
+            name: format_ident!("{}", mode_name(modes)),
+            generics,
+            attrs: quote! {
+                #[doc = #doc]
+                #[inline]
+                #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
+            },
+        }));
+    }
+    Ok(quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #h {}
+        #[allow(dead_code)]
+        impl #h {
+            #fns
+        }
+    })
+}
+
+/// Stand-ins for the promised functions when expansion failed, so that the only errors
+/// the user sees are the real ones (thiserror's fallback).
+fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -> TokenStream {
+    let _ = stack;
+    let vis = &item.vis;
+    let generics = &item.sig.generics;
+    let (_, _, where_clause) = generics.split_for_impl();
+    let gparams = &generics.params;
+    let gen = if gparams.is_empty() { quote!() } else { quote!(<#gparams>) };
+    let inputs: Vec<TokenStream> = item
+        .sig
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(k, a)| match a {
+            syn::FnArg::Typed(pt) => {
+                let t = &pt.ty;
+                let n = format_ident!("arg{}", k);
+                quote!(#n: #t)
+            }
+            syn::FnArg::Receiver(_) => quote!(),
+        })
+        .collect();
+    let mut out = TokenStream::new();
+    for (k, (t, name)) in names.iter().enumerate() {
+        let n = format_ident!("{}", name);
+        let mut params = if k == 0 { inputs.clone() } else { vec![quote!(_args: ())] };
+        if k == 0 && *t == Transform::Jvp {
+            let more: Vec<TokenStream> = item
+                .sig
+                .inputs
+                .iter()
+                .enumerate()
+                .filter_map(|(k, a)| match a {
+                    syn::FnArg::Typed(pt) => {
+                        let t = &pt.ty;
+                        let n = format_ident!("tangent{}", k);
+                        Some(quote!(#n: #t))
+                    }
+                    _ => None,
+                })
+                .collect();
+            params.extend(more);
+        }
+        let msg = format!("fluxion could not expand `{}`: see the compile error", item.sig.ident);
+        out.extend(quote! {
+            #[allow(unused_variables, dead_code, clippy::all)]
+            #vis fn #n #gen (#(#params),*) -> ! #where_clause { unreachable!(#msg) }
+        });
+        if *t == Transform::Vjp {
+            let n2 = format_ident!("{}_ct", name);
+            out.extend(quote! {
+                #[allow(unused_variables, dead_code, clippy::all)]
+                #vis fn #n2 #gen (#(#inputs,)* ct: ()) -> ! #where_clause { unreachable!(#msg) }
+            });
+        }
+    }
+    out
+}

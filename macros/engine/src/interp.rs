@@ -1,0 +1,476 @@
+//! An interpreter of the IR: evaluates the primal and every transformed function without
+//! rustc, so rules and transforms are checked on many inputs in-process.
+//!
+//! Floats are evaluated as `f64` (an `f32` function is evaluated in `f64`); integer
+//! arithmetic in `i128`. Calls to other functions are resolved through [`Env::funcs`],
+//! and calls to their companions (`g.jvp`, `g.vjp_jvp`, ..) transform the callee on the fly,
+//! exactly as the macro of the callee would.
+
+use std::collections::HashMap;
+
+use crate::ir::*;
+use crate::jvp::{jvp, JvpSpec};
+use crate::rules::RuleTable;
+use crate::vjp::{vjp, VjpSpec};
+
+/// A runtime value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A float.
+    F(f64),
+    /// An integer.
+    I(i128),
+    /// A boolean.
+    B(bool),
+    /// An array.
+    Arr(Vec<Value>),
+    /// A tuple.
+    Tup(Vec<Value>),
+    /// `()`
+    Unit,
+}
+
+impl Value {
+    /// The float, if this is one.
+    pub fn f(&self) -> Option<f64> {
+        match self {
+            Value::F(x) => Some(*x),
+            _ => None,
+        }
+    }
+    /// Every float in the value, flattened in index order.
+    pub fn flatten(&self, out: &mut Vec<f64>) {
+        match self {
+            Value::F(x) => out.push(*x),
+            Value::Arr(xs) | Value::Tup(xs) => xs.iter().for_each(|x| x.flatten(out)),
+            _ => {}
+        }
+    }
+    /// A value of the same shape with its floats taken from `it`.
+    pub fn unflatten(&self, it: &mut dyn Iterator<Item = f64>) -> Value {
+        match self {
+            Value::F(_) => Value::F(it.next().unwrap_or(0.0)),
+            Value::Arr(xs) => Value::Arr(xs.iter().map(|x| x.unflatten(it)).collect()),
+            Value::Tup(xs) => Value::Tup(xs.iter().map(|x| x.unflatten(it)).collect()),
+            other => other.clone(),
+        }
+    }
+    /// The zero tangent of this value's shape (`()` for integers and booleans).
+    pub fn zero_tangent(&self) -> Value {
+        match self {
+            Value::F(_) => Value::F(0.0),
+            Value::Arr(xs) => Value::Arr(xs.iter().map(Value::zero_tangent).collect()),
+            Value::Tup(xs) => Value::Tup(xs.iter().map(Value::zero_tangent).collect()),
+            _ => Value::Unit,
+        }
+    }
+    fn index(&self, i: i128) -> Result<&Value, String> {
+        match self {
+            Value::Arr(xs) => xs.get(usize::try_from(i).map_err(|_| "negative index")?).ok_or_else(|| format!("index {i} out of bounds")),
+            _ => Err("indexing a value that is not an array".into()),
+        }
+    }
+}
+
+fn add(a: &Value, b: &Value, sign: f64) -> Result<Value, String> {
+    Ok(match (a, b) {
+        (Value::F(x), Value::F(y)) => Value::F(x + sign * y),
+        (Value::Arr(x), Value::Arr(y)) | (Value::Tup(x), Value::Tup(y)) if x.len() == y.len() => {
+            let v: Result<Vec<Value>, String> = x.iter().zip(y).map(|(p, q)| add(p, q, sign)).collect();
+            if matches!(a, Value::Arr(_)) {
+                Value::Arr(v?)
+            } else {
+                Value::Tup(v?)
+            }
+        }
+        (Value::Unit, Value::Unit) => Value::Unit,
+        (Value::I(x), Value::I(y)) => Value::I(if sign > 0.0 { x + y } else { x - y }),
+        _ => return Err(format!("cannot add {a:?} and {b:?}")),
+    })
+}
+
+/// What evaluation needs besides the arguments.
+#[derive(Clone)]
+pub struct Env {
+    /// Values of constants and const generics by path (`N`, `EPS`).
+    pub consts: HashMap<String, Value>,
+    /// Callable functions by name.
+    pub funcs: HashMap<String, Func>,
+    /// The rules used to build companions of called functions.
+    pub rules: RuleTable,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Env { consts: HashMap::new(), funcs: HashMap::new(), rules: RuleTable::standard() }
+    }
+}
+
+impl Env {
+    /// Evaluates a constant expression.
+    pub fn cexpr(&self, c: &CExpr) -> Result<i128, String> {
+        Ok(match c {
+            CExpr::Lit(v) => *v,
+            CExpr::Path(p) => match self.consts.get(p) {
+                Some(Value::I(v)) => *v,
+                _ => return Err(format!("no integer constant `{p}` in the interpreter's environment")),
+            },
+            CExpr::Bin(op, a, b) => {
+                let (a, b) = (self.cexpr(a)?, self.cexpr(b)?);
+                match op {
+                    '+' => a + b,
+                    '-' => a - b,
+                    '*' => a * b,
+                    '/' if b != 0 => a / b,
+                    '%' if b != 0 => a % b,
+                    _ => return Err("bad constant expression".into()),
+                }
+            }
+        })
+    }
+
+    fn constant(&self, p: &CExpr) -> Result<Value, String> {
+        if let CExpr::Path(s) = p {
+            if let Some(v) = self.consts.get(s) {
+                return Ok(v.clone());
+            }
+            let last = s.rsplit("::").next().unwrap_or(s);
+            use std::f64::consts as c;
+            let known = match last {
+                "PI" => Some(c::PI),
+                "E" => Some(c::E),
+                "TAU" => Some(c::TAU),
+                "LN_2" => Some(c::LN_2),
+                "LN_10" => Some(c::LN_10),
+                "SQRT_2" => Some(c::SQRT_2),
+                "FRAC_PI_2" => Some(c::FRAC_PI_2),
+                "FRAC_PI_4" => Some(c::FRAC_PI_4),
+                "FRAC_1_SQRT_2" => Some(c::FRAC_1_SQRT_2),
+                "EPSILON" => Some(f64::EPSILON),
+                "INFINITY" => Some(f64::INFINITY),
+                "NEG_INFINITY" => Some(f64::NEG_INFINITY),
+                "NAN" => Some(f64::NAN),
+                "MAX" => Some(f64::MAX),
+                "MIN_POSITIVE" => Some(f64::MIN_POSITIVE),
+                _ => None,
+            };
+            if let Some(v) = known {
+                return Ok(Value::F(v));
+            }
+        }
+        Ok(Value::I(self.cexpr(p)?))
+    }
+
+    fn zeros(&self, t: &Ty) -> Result<Value, String> {
+        Ok(match t {
+            Ty::Float(_) | Ty::Unknown => Value::F(0.0),
+            Ty::Int(_) => Value::I(0),
+            Ty::Bool => Value::B(false),
+            Ty::Unit => Value::Unit,
+            Ty::Array(e, n) => {
+                let n = self.cexpr(n)?;
+                let z = self.zeros(e)?;
+                Value::Arr(vec![z; usize::try_from(n).map_err(|_| "negative length")?])
+            }
+            Ty::Tuple(ts) => Value::Tup(ts.iter().map(|t| self.zeros(t)).collect::<Result<_, _>>()?),
+        })
+    }
+
+    /// Evaluates `f` at `args`.
+    pub fn eval(&self, f: &Func, args: &[Value]) -> Result<Value, String> {
+        if args.len() != f.params.len() {
+            return Err(format!("`{}` takes {} arguments, got {}", f.name, f.params.len(), args.len()));
+        }
+        let mut m = Machine { env: self, f, vars: vec![None; f.vars.len()] };
+        for (p, a) in f.params.iter().zip(args) {
+            m.vars[p.var] = Some(a.clone());
+        }
+        m.block(&f.body)?;
+        m.operand(&f.ret)
+    }
+}
+
+struct Machine<'a> {
+    env: &'a Env,
+    f: &'a Func,
+    vars: Vec<Option<Value>>,
+}
+
+fn int(v: &Value) -> Result<i128, String> {
+    match v {
+        Value::I(i) => Ok(*i),
+        Value::F(x) if x.fract() == 0.0 => Ok(*x as i128),
+        other => Err(format!("expected an integer, got {other:?}")),
+    }
+}
+fn fl(v: &Value) -> Result<f64, String> {
+    match v {
+        Value::F(x) => Ok(*x),
+        Value::I(i) => Ok(*i as f64),
+        other => Err(format!("expected a float, got {other:?}")),
+    }
+}
+
+/// Evaluates one primitive on float operands (integers for `powi`'s exponent).
+pub fn eval_prim(p: Prim, xs: &[Value]) -> Result<Value, String> {
+    use Prim::*;
+    if let (Add | Sub | Mul | Div | Rem | Neg, true) = (p, xs.iter().all(|x| matches!(x, Value::I(_)))) {
+        let a = int(&xs[0])?;
+        return Ok(Value::I(match p {
+            Neg => -a,
+            Add => a + int(&xs[1])?,
+            Sub => a - int(&xs[1])?,
+            Mul => a * int(&xs[1])?,
+            Div => a.checked_div(int(&xs[1])?).ok_or("division by zero")?,
+            _ => a.checked_rem(int(&xs[1])?).ok_or("division by zero")?,
+        }));
+    }
+    let a = fl(&xs[0])?;
+    let b = || fl(&xs[1]);
+    Ok(Value::F(match p {
+        Neg => -a,
+        Sin => a.sin(),
+        Cos => a.cos(),
+        Tan => a.tan(),
+        Asin => a.asin(),
+        Acos => a.acos(),
+        Atan => a.atan(),
+        Sinh => a.sinh(),
+        Cosh => a.cosh(),
+        Tanh => a.tanh(),
+        Exp => a.exp(),
+        Exp2 => a.exp2(),
+        ExpM1 => a.exp_m1(),
+        Ln => a.ln(),
+        Log2 => a.log2(),
+        Log10 => a.log10(),
+        Ln1p => a.ln_1p(),
+        Sqrt => a.sqrt(),
+        Cbrt => a.cbrt(),
+        Abs => a.abs(),
+        Signum => a.signum(),
+        Recip => a.recip(),
+        Sign0 => {
+            if a > 0.0 {
+                1.0
+            } else if a < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }
+        Add => a + b()?,
+        Sub => a - b()?,
+        Mul => a * b()?,
+        Div => a / b()?,
+        Rem => a % b()?,
+        Atan2 => a.atan2(b()?),
+        Powf => a.powf(b()?),
+        Powi => a.powi(i32::try_from(int(&xs[1])?).map_err(|_| "powi exponent out of range")?),
+        Min => a.min(b()?),
+        Max => a.max(b()?),
+        Hypot => a.hypot(b()?),
+        MaxDa => {
+            let b = b()?;
+            if a > b || b.is_nan() {
+                1.0
+            } else if a == b {
+                0.5
+            } else {
+                0.0
+            }
+        }
+        MinDa => {
+            let b = b()?;
+            if a < b || b.is_nan() {
+                1.0
+            } else if a == b {
+                0.5
+            } else {
+                0.0
+            }
+        }
+        MulAdd => a.mul_add(b()?, fl(&xs[2])?),
+    }))
+}
+
+impl Machine<'_> {
+    fn operand(&self, o: &Operand) -> Result<Value, String> {
+        Ok(match o {
+            Operand::Var(v) => self.vars[*v].clone().ok_or_else(|| format!("`{}` read before it was set", self.f.vars[*v].name))?,
+            Operand::Float(l) => Value::F(l.value),
+            Operand::Int(i) => Value::I(*i),
+            Operand::Bool(b) => Value::B(*b),
+            Operand::Const(c) => self.env.constant(c)?,
+            Operand::Unit => Value::Unit,
+        })
+    }
+
+    fn block(&mut self, b: &Block) -> Result<(), String> {
+        for s in &b.0 {
+            self.stmt(s)?;
+        }
+        Ok(())
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Result<(), String> {
+        match s {
+            Stmt::Let(v, e) => {
+                let x = self.expr(e)?;
+                self.vars[*v] = Some(x);
+            }
+            Stmt::Mut(v, e) => {
+                let x = match e {
+                    Some(e) => self.expr(e)?,
+                    None => Value::Unit,
+                };
+                self.vars[*v] = Some(x);
+            }
+            Stmt::Assign(p, op, val) => {
+                let val = self.operand(val)?;
+                let idx: Vec<i128> = p.idx.iter().map(|i| self.operand(i).and_then(|v| int(&v))).collect::<Result<_, _>>()?;
+                let slot = self.vars[p.var].as_mut().ok_or("assignment to an undeclared variable")?;
+                let mut cur = slot;
+                for i in idx {
+                    cur = match cur {
+                        Value::Arr(xs) => xs.get_mut(usize::try_from(i).map_err(|_| "negative index")?).ok_or("index out of bounds")?,
+                        _ => return Err("indexing a value that is not an array".into()),
+                    };
+                }
+                *cur = match op {
+                    AssignOp::Set => val,
+                    AssignOp::Add => add(cur, &val, 1.0)?,
+                    AssignOp::Sub => add(cur, &val, -1.0)?,
+                };
+            }
+            Stmt::For(l) => {
+                let lo = self.env.cexpr(&l.lo)?;
+                let hi = self.env.cexpr(&l.hi)?;
+                let run = |m: &mut Machine, i: i128| -> Result<(), String> {
+                    m.vars[l.var] = Some(Value::I(i));
+                    m.block(&l.body)
+                };
+                if l.rev {
+                    for i in (lo..hi).rev() {
+                        run(self, i)?;
+                    }
+                } else {
+                    for i in lo..hi {
+                        run(self, i)?;
+                    }
+                }
+            }
+            Stmt::If(c, t, e) => match self.operand(c)? {
+                Value::B(true) => self.block(t)?,
+                Value::B(false) => self.block(e)?,
+                other => return Err(format!("`if` on {other:?}")),
+            },
+        }
+        Ok(())
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<Value, String> {
+        let op = |o: &Operand| self.operand(o);
+        Ok(match e {
+            Expr::Use(a) | Expr::StopGrad(a) => op(a)?,
+            Expr::Prim(p, xs) => {
+                let vals: Vec<Value> = xs.iter().map(op).collect::<Result<_, _>>()?;
+                eval_prim(*p, &vals)?
+            }
+            Expr::Index(v, idx) => {
+                let mut cur = self.vars[*v].clone().ok_or("index of an unset variable")?;
+                for i in idx {
+                    let i = int(&op(i)?)?;
+                    cur = cur.index(i)?.clone();
+                }
+                cur
+            }
+            Expr::Array(xs) => Value::Arr(xs.iter().map(op).collect::<Result<_, _>>()?),
+            Expr::Repeat(a, n) => {
+                let a = op(a)?;
+                Value::Arr(vec![a; usize::try_from(self.env.cexpr(n)?).map_err(|_| "negative length")?])
+            }
+            Expr::Zeros(t) => self.env.zeros(t)?,
+            Expr::ZeroLike(a) => op(a)?.zero_tangent(),
+            Expr::Tuple(xs) => Value::Tup(xs.iter().map(op).collect::<Result<_, _>>()?),
+            Expr::Field(a, k) => match op(a)? {
+                Value::Tup(xs) => xs.get(*k).cloned().ok_or("tuple field out of range")?,
+                other => return Err(format!("field of {other:?}")),
+            },
+            Expr::Call(c) => self.call(c)?,
+            Expr::Cast(a, t) => {
+                let v = op(a)?;
+                match (t, &v) {
+                    (Ty::Float(Some(FloatTy::F32)), _) => Value::F(fl(&v)? as f32 as f64),
+                    (Ty::Float(_), _) => Value::F(fl(&v)?),
+                    (Ty::Int(_), Value::F(x)) => Value::I(*x as i128),
+                    (Ty::Int(_), _) => Value::I(int(&v)?),
+                    _ => v,
+                }
+            }
+            Expr::Cmp(c, a, b) => {
+                let (a, b) = (op(a)?, op(b)?);
+                let ord = match (&a, &b) {
+                    (Value::I(x), Value::I(y)) => x.partial_cmp(y),
+                    _ => fl(&a)?.partial_cmp(&fl(&b)?),
+                };
+                use std::cmp::Ordering::*;
+                Value::B(match c {
+                    CmpOp::Lt => ord == Some(Less),
+                    CmpOp::Le => matches!(ord, Some(Less | Equal)),
+                    CmpOp::Gt => ord == Some(Greater),
+                    CmpOp::Ge => matches!(ord, Some(Greater | Equal)),
+                    CmpOp::Eq => ord == Some(Equal),
+                    CmpOp::Ne => ord != Some(Equal),
+                })
+            }
+            Expr::Bool(o, a, b) => match (op(a)?, op(b)?) {
+                (Value::B(x), Value::B(y)) => Value::B(match o {
+                    BoolOp::And => x && y,
+                    BoolOp::Or => x || y,
+                }),
+                _ => return Err("boolean operator on non-booleans".into()),
+            },
+            Expr::Not(a) => match op(a)? {
+                Value::B(x) => Value::B(!x),
+                _ => return Err("`!` on a non-boolean".into()),
+            },
+            Expr::Sum(a) => match op(a)? {
+                // `impl Sum for f64` folds from -0.0.
+                Value::Arr(xs) => Value::F(xs.iter().map(fl).try_fold(-0.0, |acc, x| x.map(|x| acc + x))?),
+                other => return Err(format!("sum of {other:?}")),
+            },
+            Expr::Broadcast(like, v) => match op(like)? {
+                Value::Arr(xs) => Value::Arr(vec![op(v)?; xs.len()]),
+                other => return Err(format!("broadcast like {other:?}")),
+            },
+            Expr::Select(c, a, b) => match op(c)? {
+                Value::B(true) => op(a)?,
+                Value::B(false) => op(b)?,
+                other => return Err(format!("select on {other:?}")),
+            },
+        })
+    }
+
+    fn call(&mut self, c: &Call) -> Result<Value, String> {
+        let args: Vec<Value> = c.args.iter().map(|a| self.operand(&a.op)).collect::<Result<_, _>>()?;
+        let callee = self.env.funcs.get(&c.name).ok_or_else(|| format!("no function `{}` in the interpreter's environment", c.name))?;
+        let f = companion(callee, &c.modes, &self.env.rules)?;
+        self.env.eval(&f, &args)
+    }
+}
+
+/// The companion of `f` for a list of transforms, under the companion protocol (every
+/// parameter differentiated; `()` tangents and cotangents for non-float ones).
+pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, String> {
+    let mut g = f.clone();
+    for m in modes {
+        let all = vec![true; g.params.len()];
+        g = match m {
+            Mode::Jvp => jvp(&g, &JvpSpec { active: all, all_params: true, seeds: vec![] }, rules)?,
+            Mode::Vjp => vjp(&g, &VjpSpec { active: all, all_params: true, seed: None }, rules)?.func,
+        };
+        crate::simplify::simplify(&mut g);
+    }
+    Ok(g)
+}

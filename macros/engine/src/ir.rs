@@ -1,0 +1,664 @@
+//! The typed intermediate representation every transform reads and writes.
+//!
+//! Structured and imperative, in A-normal form:
+//! - immutable values are `Let` bindings of one operation each, to variables that are
+//!   bound once per execution of their block (SSA within the block);
+//! - mutable variables (`let mut`) are only read through `Let t = Use(v)` / `Index(v, ..)`
+//!   snapshots and written by `Assign`, so derivative rules only ever refer to immutable
+//!   values, whatever the user's code mutates;
+//! - loops (`For`) and branches (`If`) stay structured, so generated code keeps the user's
+//!   loops and its size does not grow with trip counts.
+//!
+//! Every operation a derivative rule emits is itself an IR operation with a rule, so
+//! every transform's output can be transformed again (the IR is closed under `jvp`/`vjp`).
+
+use std::fmt;
+
+/// Index of a variable in [`Func::vars`].
+pub type VarId = usize;
+
+/// Float element types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FloatTy {
+    /// `f32`
+    F32,
+    /// `f64`
+    F64,
+}
+
+impl FloatTy {
+    /// The Rust spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            FloatTy::F32 => "f32",
+            FloatTy::F64 => "f64",
+        }
+    }
+}
+
+/// Types as far as the macro can know them. `Unknown` values (call results, user
+/// constants) are typed by rustc through the runtime traits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ty {
+    /// A float; `None` when only rustc can tell `f32` from `f64` (literals).
+    Float(Option<FloatTy>),
+    /// An integer, with its Rust name when known.
+    Int(Option<String>),
+    /// `bool`
+    Bool,
+    /// `()`, the tangent of integers and booleans.
+    Unit,
+    /// `[T; N]`
+    Array(Box<Ty>, CExpr),
+    /// `(A, B, ..)`
+    Tuple(Vec<Ty>),
+    /// Not visible to the macro.
+    Unknown,
+}
+
+impl Ty {
+    /// Whether values of this type can carry a derivative.
+    pub fn is_differentiable(&self) -> bool {
+        match self {
+            Ty::Float(_) | Ty::Unknown => true,
+            Ty::Int(_) | Ty::Bool | Ty::Unit => false,
+            Ty::Array(e, _) => e.is_differentiable(),
+            Ty::Tuple(ts) => ts.iter().any(Ty::is_differentiable),
+        }
+    }
+    /// Whether this is an integer type.
+    pub fn is_int(&self) -> bool {
+        matches!(self, Ty::Int(_))
+    }
+    /// Whether this is a float scalar.
+    pub fn is_float(&self) -> bool {
+        matches!(self, Ty::Float(_))
+    }
+    /// The type of tangents and cotangents of this type.
+    pub fn tangent(&self) -> Ty {
+        match self {
+            Ty::Float(_) | Ty::Unknown => self.clone(),
+            Ty::Int(_) | Ty::Bool | Ty::Unit => Ty::Unit,
+            Ty::Array(e, n) => Ty::Array(Box::new(e.tangent()), n.clone()),
+            Ty::Tuple(ts) => Ty::Tuple(ts.iter().map(Ty::tangent).collect()),
+        }
+    }
+    /// The element type of an array (or `Unknown`).
+    pub fn elem(&self) -> Ty {
+        match self {
+            Ty::Array(e, _) => (**e).clone(),
+            _ => Ty::Unknown,
+        }
+    }
+    /// The float element type at the bottom of arrays and tuples, if all agree.
+    pub fn float_ty(&self) -> Option<FloatTy> {
+        match self {
+            Ty::Float(f) => *f,
+            Ty::Array(e, _) => e.float_ty(),
+            Ty::Tuple(ts) => ts.iter().find_map(Ty::float_ty),
+            _ => None,
+        }
+    }
+    /// Whether the type is fully known, so that a literal zero of it can be written.
+    pub fn is_known(&self) -> bool {
+        match self {
+            Ty::Float(_) | Ty::Int(_) | Ty::Bool | Ty::Unit => true,
+            Ty::Array(e, _) => e.is_known(),
+            Ty::Tuple(ts) => ts.iter().all(Ty::is_known),
+            Ty::Unknown => false,
+        }
+    }
+}
+
+/// A compile-time integer expression: array lengths and loop bounds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CExpr {
+    /// An integer literal.
+    Lit(i128),
+    /// A path to a constant or const generic parameter, as written (`N`, `crate::LEN`).
+    Path(String),
+    /// `a op b` with `op` one of `+ - * / %`.
+    Bin(char, Box<CExpr>, Box<CExpr>),
+}
+
+impl CExpr {
+    /// The literal value, if this is a literal.
+    pub fn lit(&self) -> Option<i128> {
+        match self {
+            CExpr::Lit(v) => Some(*v),
+            _ => None,
+        }
+    }
+    /// Every path mentioned.
+    pub fn paths(&self, out: &mut Vec<String>) {
+        match self {
+            CExpr::Lit(_) => {}
+            CExpr::Path(p) => out.push(p.clone()),
+            CExpr::Bin(_, a, b) => {
+                a.paths(out);
+                b.paths(out);
+            }
+        }
+    }
+}
+
+impl fmt::Display for CExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CExpr::Lit(v) => write!(f, "{v}"),
+            CExpr::Path(p) => write!(f, "{p}"),
+            CExpr::Bin(op, a, b) => {
+                let wrap = |e: &CExpr| matches!(e, CExpr::Bin(..));
+                if wrap(a) {
+                    write!(f, "({a})")?;
+                } else {
+                    write!(f, "{a}")?;
+                }
+                write!(f, " {op} ")?;
+                if wrap(b) {
+                    write!(f, "({b})")
+                } else {
+                    write!(f, "{b}")
+                }
+            }
+        }
+    }
+}
+
+/// A float literal: the text to emit and its value for the interpreter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FloatLit {
+    /// As written (`1e-3`, `2.0_f64`), or `{:?}` of the value for generated literals.
+    pub text: String,
+    /// The value (as `f64`).
+    pub value: f64,
+}
+
+impl FloatLit {
+    /// A generated literal; the text round-trips exactly.
+    pub fn new(value: f64) -> FloatLit {
+        let mut text = format!("{value:?}");
+        if !text.contains('.') && !text.contains('e') && !text.contains("inf") && !text.contains("NaN") {
+            text.push_str(".0");
+        }
+        FloatLit { text, value }
+    }
+}
+
+/// An operand: a variable or a constant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    /// A variable.
+    Var(VarId),
+    /// A float literal.
+    Float(FloatLit),
+    /// An integer literal.
+    Int(i128),
+    /// A boolean literal.
+    Bool(bool),
+    /// A named constant (user `const`, const generic, `std::f64::consts::PI`), never
+    /// differentiated; `Unknown` type.
+    Const(CExpr),
+    /// `()`.
+    Unit,
+}
+
+impl Operand {
+    /// The variable, if any.
+    pub fn var(&self) -> Option<VarId> {
+        match self {
+            Operand::Var(v) => Some(*v),
+            _ => None,
+        }
+    }
+    /// A float literal operand.
+    pub fn float(v: f64) -> Operand {
+        Operand::Float(FloatLit::new(v))
+    }
+    /// The value if this is a float literal.
+    pub fn float_value(&self) -> Option<f64> {
+        match self {
+            Operand::Float(l) => Some(l.value),
+            _ => None,
+        }
+    }
+}
+
+/// The primitives with derivative rules (see `rules.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum Prim {
+    // unary
+    Neg,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Exp,
+    Exp2,
+    ExpM1,
+    Ln,
+    Log2,
+    Log10,
+    Ln1p,
+    Sqrt,
+    Cbrt,
+    Abs,
+    Signum,
+    Recip,
+    /// sign with `sign0(0) = 0` (runtime helper).
+    Sign0,
+    // binary
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// Integer remainder only (never active).
+    Rem,
+    Atan2,
+    Powf,
+    /// `x.powi(n)`: the second operand is an integer.
+    Powi,
+    Min,
+    Max,
+    Hypot,
+    /// `∂max(a, b)/∂a` (runtime helper).
+    MaxDa,
+    /// `∂min(a, b)/∂a` (runtime helper).
+    MinDa,
+    // ternary
+    MulAdd,
+}
+
+impl Prim {
+    /// Number of operands.
+    pub fn arity(self) -> usize {
+        use Prim::*;
+        match self {
+            Neg | Sin | Cos | Tan | Asin | Acos | Atan | Sinh | Cosh | Tanh | Exp | Exp2 | ExpM1 | Ln
+            | Log2 | Log10 | Ln1p | Sqrt | Cbrt | Abs | Signum | Recip | Sign0 => 1,
+            Add | Sub | Mul | Div | Rem | Atan2 | Powf | Powi | Min | Max | Hypot | MaxDa | MinDa => 2,
+            MulAdd => 3,
+        }
+    }
+    /// The method name for primitives written as `x.method(..)`.
+    pub fn method(self) -> Option<&'static str> {
+        use Prim::*;
+        Some(match self {
+            Sin => "sin",
+            Cos => "cos",
+            Tan => "tan",
+            Asin => "asin",
+            Acos => "acos",
+            Atan => "atan",
+            Sinh => "sinh",
+            Cosh => "cosh",
+            Tanh => "tanh",
+            Exp => "exp",
+            Exp2 => "exp2",
+            ExpM1 => "exp_m1",
+            Ln => "ln",
+            Log2 => "log2",
+            Log10 => "log10",
+            Ln1p => "ln_1p",
+            Sqrt => "sqrt",
+            Cbrt => "cbrt",
+            Abs => "abs",
+            Signum => "signum",
+            Recip => "recip",
+            Atan2 => "atan2",
+            Powf => "powf",
+            Powi => "powi",
+            Min => "min",
+            Max => "max",
+            Hypot => "hypot",
+            MulAdd => "mul_add",
+            _ => return None,
+        })
+    }
+    /// Looks a method name up.
+    pub fn from_method(name: &str) -> Option<Prim> {
+        Prim::ALL.iter().copied().find(|p| p.method() == Some(name))
+    }
+    /// Every primitive.
+    pub const ALL: [Prim; 36] = {
+        use Prim::*;
+        [
+            Neg, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Exp, Exp2, ExpM1, Ln, Log2, Log10,
+            Ln1p, Sqrt, Cbrt, Abs, Signum, Recip, Sign0, Add, Sub, Mul, Div, Rem, Atan2, Powf, Powi,
+            Min, Max, Hypot, MaxDa, MinDa,
+        ]
+    };
+    /// Whether this is one of the transcendental functions (cost model, folding policy).
+    pub fn is_transcendental(self) -> bool {
+        use Prim::*;
+        matches!(
+            self,
+            Sin | Cos
+                | Tan
+                | Asin
+                | Acos
+                | Atan
+                | Sinh
+                | Cosh
+                | Tanh
+                | Exp
+                | Exp2
+                | ExpM1
+                | Ln
+                | Log2
+                | Log10
+                | Ln1p
+                | Cbrt
+                | Atan2
+                | Powf
+                | Powi
+                | Hypot
+        )
+    }
+}
+
+/// Comparison operators (results are `bool`, never differentiated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl CmpOp {
+    /// The Rust operator.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+        }
+    }
+}
+
+/// Boolean connectives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum BoolOp {
+    And,
+    Or,
+}
+
+/// A transform applied to a called function (selects the companion to call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Forward mode: `(primals.., tangents..) -> (out, tangent_out)`.
+    Jvp,
+    /// Reverse mode: `(primals.., cotangent) -> (out, (cotangents..))`.
+    Vjp,
+}
+
+/// A call to another differentiable function (or one of its companions).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// Path segments before the name (`["crate", "physics"]`), with a leading `""` for `::`.
+    pub prefix: Vec<String>,
+    /// The function's name.
+    pub name: String,
+    /// Turbofish generic arguments as written, if any.
+    pub turbofish: Option<String>,
+    /// Transforms applied, innermost first: `[Vjp, Jvp]` is `jvp(vjp(f))`.
+    pub modes: Vec<Mode>,
+    /// Arguments (for companions: primals, then tangents or the cotangent).
+    pub args: Vec<Arg>,
+    /// Where the call was written (errors about the callee point here).
+    pub span: SrcSpan,
+}
+
+/// A source span that compares equal to every other (so IR equality ignores spans).
+#[derive(Clone, Copy, Debug)]
+pub struct SrcSpan(pub proc_macro2::Span);
+
+impl PartialEq for SrcSpan {
+    fn eq(&self, _: &SrcSpan) -> bool {
+        true
+    }
+}
+
+/// A call argument.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    /// The value.
+    pub op: Operand,
+    /// Passed as `&op`.
+    pub by_ref: bool,
+}
+
+/// Right-hand sides of `Let`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// A copy of an operand (reads a mutable variable's current value).
+    Use(Operand),
+    /// A primitive with a derivative rule.
+    Prim(Prim, Vec<Operand>),
+    /// `a[i][j]..` on an array variable.
+    Index(VarId, Vec<Operand>),
+    /// `[a, b, ..]`
+    Array(Vec<Operand>),
+    /// `[a; n]`
+    Repeat(Operand, CExpr),
+    /// The zero of a type (tapes, accumulators); `Unknown` is inferred by rustc.
+    Zeros(Ty),
+    /// The zero tangent shaped like the operand.
+    ZeroLike(Operand),
+    /// `(a, b, ..)`
+    Tuple(Vec<Operand>),
+    /// `t.k`
+    Field(Operand, usize),
+    /// A call to a differentiable function or its companion.
+    Call(Call),
+    /// `a as T` for a scalar type `T`.
+    Cast(Operand, Ty),
+    /// A comparison.
+    Cmp(CmpOp, Operand, Operand),
+    /// `a && b`, `a || b` (both sides evaluated: they are pure).
+    Bool(BoolOp, Operand, Operand),
+    /// `!a`
+    Not(Operand),
+    /// `a.iter().sum()`
+    Sum(Operand),
+    /// `[v; len(like)]`: the adjoint of a sum.
+    Broadcast(Operand, Operand),
+    /// `if c { a } else { b }` on values (both already computed; used by rules).
+    Select(Operand, Operand, Operand),
+    /// `stop_gradient(a)`: the value, with no derivative.
+    StopGrad(Operand),
+}
+
+/// Assignment operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssignOp {
+    /// `=`
+    Set,
+    /// `+=`
+    Add,
+    /// `-=`
+    Sub,
+}
+
+/// The target of an assignment: `v` or `v[i][j]..`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Place {
+    /// A mutable variable.
+    pub var: VarId,
+    /// Indices (integers).
+    pub idx: Vec<Operand>,
+}
+
+/// A `for var in lo..hi` loop (or `(lo..hi).rev()`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loop {
+    /// The index variable (an integer, bound once per iteration).
+    pub var: VarId,
+    /// Inclusive lower bound.
+    pub lo: CExpr,
+    /// Exclusive upper bound.
+    pub hi: CExpr,
+    /// Iterates downwards.
+    pub rev: bool,
+    /// The body.
+    pub body: Block,
+}
+
+/// Statements.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stmt {
+    /// `let v = e;`
+    Let(VarId, Expr),
+    /// `let mut v = e;` or `let mut v;`
+    Mut(VarId, Option<Expr>),
+    /// `place op= value;`
+    Assign(Place, AssignOp, Operand),
+    /// A loop.
+    For(Loop),
+    /// `if c { .. } else { .. }` with a boolean operand.
+    If(Operand, Block, Block),
+}
+
+/// A sequence of statements (a scope).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Block(pub Vec<Stmt>);
+
+/// What the IR knows of a variable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VarInfo {
+    /// The name to emit (made unique by the emitter).
+    pub name: String,
+    /// Its type.
+    pub ty: Ty,
+    /// Declared with `let mut`.
+    pub mutable: bool,
+}
+
+/// A parameter of a function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    /// The variable bound to it.
+    pub var: VarId,
+    /// Its type (the referent for `&T`).
+    pub ty: Ty,
+    /// Passed as `&T`.
+    pub by_ref: bool,
+}
+
+/// A function in IR form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Func {
+    /// Its name.
+    pub name: String,
+    /// The variable arena.
+    pub vars: Vec<VarInfo>,
+    /// Parameters.
+    pub params: Vec<Param>,
+    /// The body.
+    pub body: Block,
+    /// The value returned after the body.
+    pub ret: Operand,
+    /// The result type.
+    pub ret_ty: Ty,
+    /// Names of const generic parameters (tapes cannot be sized by expressions of them).
+    pub const_generics: Vec<String>,
+}
+
+impl Func {
+    /// A new variable.
+    pub fn new_var(&mut self, name: impl Into<String>, ty: Ty, mutable: bool) -> VarId {
+        self.vars.push(VarInfo { name: name.into(), ty, mutable });
+        self.vars.len() - 1
+    }
+    /// The type of an operand.
+    pub fn ty_of(&self, op: &Operand) -> Ty {
+        match op {
+            Operand::Var(v) => self.vars[*v].ty.clone(),
+            Operand::Float(_) => Ty::Float(None),
+            Operand::Int(_) => Ty::Int(None),
+            Operand::Bool(_) => Ty::Bool,
+            Operand::Const(_) => Ty::Unknown,
+            Operand::Unit => Ty::Unit,
+        }
+    }
+}
+
+/// Visits every statement of a block, depth first, in order.
+pub fn walk_stmts<'a>(b: &'a Block, f: &mut dyn FnMut(&'a Stmt)) {
+    for s in &b.0 {
+        f(s);
+        match s {
+            Stmt::For(l) => walk_stmts(&l.body, f),
+            Stmt::If(_, t, e) => {
+                walk_stmts(t, f);
+                walk_stmts(e, f);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The operands an expression reads (including the array variable of `Index`).
+pub fn expr_operands(e: &Expr) -> Vec<Operand> {
+    match e {
+        Expr::Use(a) | Expr::ZeroLike(a) | Expr::Field(a, _) | Expr::Cast(a, _) | Expr::Not(a) | Expr::Sum(a) | Expr::StopGrad(a) => {
+            vec![a.clone()]
+        }
+        Expr::Repeat(a, _) => vec![a.clone()],
+        Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.clone(),
+        Expr::Index(v, idx) => {
+            let mut out = vec![Operand::Var(*v)];
+            out.extend(idx.iter().cloned());
+            out
+        }
+        Expr::Zeros(_) => vec![],
+        Expr::Call(c) => c.args.iter().map(|a| a.op.clone()).collect(),
+        Expr::Cmp(_, a, b) | Expr::Bool(_, a, b) | Expr::Broadcast(a, b) => vec![a.clone(), b.clone()],
+        Expr::Select(c, a, b) => vec![c.clone(), a.clone(), b.clone()],
+    }
+}
+
+/// Every variable a statement reads (not the ones it defines), recursively.
+pub fn stmt_reads(s: &Stmt, out: &mut Vec<VarId>) {
+    let ops = |ops: Vec<Operand>, out: &mut Vec<VarId>| out.extend(ops.iter().filter_map(Operand::var));
+    match s {
+        Stmt::Let(_, e) => ops(expr_operands(e), out),
+        Stmt::Mut(_, e) => {
+            if let Some(e) = e {
+                ops(expr_operands(e), out)
+            }
+        }
+        Stmt::Assign(p, op, v) => {
+            if *op != AssignOp::Set {
+                out.push(p.var);
+            }
+            ops(p.idx.clone(), out);
+            ops(vec![v.clone()], out);
+        }
+        Stmt::For(l) => {
+            for s in &l.body.0 {
+                stmt_reads(s, out);
+            }
+        }
+        Stmt::If(c, t, e) => {
+            ops(vec![c.clone()], out);
+            for s in t.0.iter().chain(&e.0) {
+                stmt_reads(s, out);
+            }
+        }
+    }
+}

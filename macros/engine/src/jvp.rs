@@ -1,0 +1,294 @@
+//! Forward mode: `f(x) -> y` becomes `f_jvp(x, ẋ) -> (y, ẏ)`.
+//!
+//! Each statement is followed by its tangent statement; loops and branches stay loops and
+//! branches. Tangents of inactive values are absent (structural zeros).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::activity;
+use crate::builder::Builder;
+use crate::ir::*;
+use crate::rules::{Partial, RuleTable};
+
+/// Which parameters get a tangent parameter.
+#[derive(Clone, Debug)]
+pub struct JvpSpec {
+    /// Per parameter: differentiated (gets a tangent parameter).
+    pub active: Vec<bool>,
+    /// Companion protocol: every parameter gets a tangent parameter, `()` for inactive ones.
+    pub all_params: bool,
+    /// Fixed tangents (e.g. `1.0` for a scalar input of `jacfwd`) by parameter index:
+    /// these parameters get no tangent parameter.
+    pub seeds: Vec<(usize, Operand)>,
+}
+
+/// Forward-mode transform. The result returns `(y, ẏ)`.
+pub fn jvp(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<Func, String> {
+    jvp_parts(f, spec, rules).map(|(g, _, _)| g)
+}
+
+/// Forward mode, also giving the operands of `y` and `ẏ` in the result's body.
+pub fn jvp_parts(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<(Func, Operand, Operand), String> {
+    let act = activity::analyze(f, &spec.active);
+    let mut g = f.clone();
+    g.name = format!("{}_jvp", f.name);
+    let mut t = Tx { g: &mut g, act, tan: HashMap::new(), rules };
+    let mut tparams = Vec::new();
+    for (k, p) in f.params.iter().enumerate() {
+        let name = format!("{}_dot", f.vars[p.var].name);
+        let on = spec.active[k] && p.ty.is_differentiable();
+        if let Some((_, seed)) = spec.seeds.iter().find(|(j, _)| *j == k) {
+            t.tan.insert(p.var, seed.clone());
+        } else if on {
+            let v = t.g.new_var(name, p.ty.tangent(), false);
+            t.tan.insert(p.var, Operand::Var(v));
+            tparams.push(Param { var: v, ty: p.ty.tangent(), by_ref: false });
+        } else if spec.all_params {
+            let v = t.g.new_var(format!("_{name}"), p.ty.tangent(), false);
+            tparams.push(Param { var: v, ty: p.ty.tangent(), by_ref: false });
+        }
+    }
+    let body = t.block(&f.body)?;
+    let mut b = Builder::new(t.g);
+    b.out = body.0;
+    let ret_t = match t.tan.get(&f.ret.var().unwrap_or(usize::MAX)) {
+        Some(o) => o.clone(),
+        None => zero_of(&mut b, &f.ret),
+    };
+    let out = b.let_(Expr::Tuple(vec![f.ret.clone(), ret_t.clone()]), "out");
+    let stmts = b.take();
+    g.body = Block(stmts);
+    g.params.extend(tparams);
+    g.ret = out;
+    g.ret_ty = Ty::Tuple(vec![f.ret_ty.clone(), f.ret_ty.tangent()]);
+    Ok((g, f.ret.clone(), ret_t))
+}
+
+/// A zero tangent shaped like `o`: a literal when the type is known.
+pub fn zero_of(b: &mut Builder, o: &Operand) -> Operand {
+    let ty = b.f.ty_of(o).tangent();
+    zero_of_ty(b, &ty, o)
+}
+
+/// A zero of tangent type `ty`, shaped like `like` when the type is not known.
+pub fn zero_of_ty(b: &mut Builder, ty: &Ty, like: &Operand) -> Operand {
+    match ty {
+        Ty::Float(_) => b.lit(0.0),
+        Ty::Unit => Operand::Unit,
+        t if t.is_known() => b.let_ty(Expr::Zeros(t.clone()), "zero", t.clone()),
+        _ => b.let_(Expr::ZeroLike(like.clone()), "zero"),
+    }
+}
+
+struct Tx<'a> {
+    g: &'a mut Func,
+    act: HashSet<VarId>,
+    tan: HashMap<VarId, Operand>,
+    rules: &'a RuleTable,
+}
+
+impl Tx<'_> {
+    fn t(&self, o: &Operand) -> Option<Operand> {
+        o.var().and_then(|v| self.tan.get(&v)).cloned()
+    }
+
+    fn block(&mut self, blk: &Block) -> Result<Block, String> {
+        let mut out = Vec::new();
+        for s in &blk.0 {
+            self.stmt(s, &mut out)?;
+        }
+        Ok(Block(out))
+    }
+
+    fn stmt(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> Result<(), String> {
+        match s {
+            Stmt::Let(v, e) => {
+                let active = self.act.contains(v);
+                if let (true, Expr::Call(c)) = (active, e) {
+                    return self.call(*v, c, out);
+                }
+                out.push(s.clone());
+                if active {
+                    let mut b = Builder::new(self.g);
+                    if let Some(tv) = tangent_of_expr(&mut b, &self.tan, self.rules, e, &Operand::Var(*v))? {
+                        out.extend(b.take());
+                        let name = format!("{}_dot", self.g.vars[*v].name);
+                        // Name fresh tangent temporaries after the primal.
+                        if let Some(w) = tv.var() {
+                            if self.g.vars[w].name == "t" {
+                                self.g.vars[w].name = name;
+                            }
+                        }
+                        self.tan.insert(*v, tv);
+                    } else {
+                        out.extend(b.take());
+                    }
+                }
+            }
+            Stmt::Mut(v, init) => {
+                out.push(s.clone());
+                if self.act.contains(v) {
+                    let name = format!("{}_dot", self.g.vars[*v].name);
+                    let ty = self.g.vars[*v].ty.tangent();
+                    let mut b = Builder::new(self.g);
+                    let init_t = match init {
+                        None => None,
+                        Some(e) => {
+                            let tv = tangent_of_expr(&mut b, &self.tan, self.rules, e, &Operand::Var(*v))?;
+                            Some(Expr::Use(match tv {
+                                Some(t) => t,
+                                None => zero_of_ty(&mut b, &ty, &Operand::Var(*v)),
+                            }))
+                        }
+                    };
+                    out.extend(b.take());
+                    let dv = self.g.new_var(name, ty, true);
+                    out.push(Stmt::Mut(dv, init_t));
+                    self.tan.insert(*v, Operand::Var(dv));
+                }
+            }
+            Stmt::Assign(p, op, value) => {
+                out.push(s.clone());
+                if let Some(dv) = self.t(&Operand::Var(p.var)).and_then(|o| o.var()) {
+                    let place = Place { var: dv, idx: p.idx.clone() };
+                    match (self.t(value), op) {
+                        (Some(tv), _) => out.push(Stmt::Assign(place, *op, tv)),
+                        (None, AssignOp::Set) => {
+                            let mut ty = self.g.vars[p.var].ty.clone();
+                            for _ in &p.idx {
+                                ty = ty.elem();
+                            }
+                            let mut b = Builder::new(self.g);
+                            let z = zero_of_ty(&mut b, &ty.tangent(), value);
+                            out.extend(b.take());
+                            out.push(Stmt::Assign(place, AssignOp::Set, z));
+                        }
+                        (None, _) => {}
+                    }
+                }
+            }
+            Stmt::For(l) => {
+                let body = self.block(&l.body)?;
+                out.push(Stmt::For(Loop { body, ..l.clone() }));
+            }
+            Stmt::If(c, t, e) => {
+                let t2 = self.block(t)?;
+                let e2 = self.block(e)?;
+                out.push(Stmt::If(c.clone(), t2, e2));
+            }
+        }
+        Ok(())
+    }
+
+    /// `let y = g(a)` becomes `let r = g.jvp(a, ȧ); let y = r.0; let ẏ = r.1;`.
+    fn call(&mut self, v: VarId, c: &Call, out: &mut Vec<Stmt>) -> Result<(), String> {
+        let mut b = Builder::new(self.g);
+        let mut args = c.args.clone();
+        for a in &c.args {
+            let t = match a.op.var().and_then(|w| self.tan.get(&w)) {
+                Some(t) => t.clone(),
+                None => b.let_(Expr::ZeroLike(a.op.clone()), "zero"),
+            };
+            args.push(Arg { op: t, by_ref: false });
+        }
+        let mut modes = c.modes.clone();
+        modes.push(Mode::Jvp);
+        let call = Call { modes, args, ..c.clone() };
+        let name = b.f.vars[v].name.clone();
+        let r = b.let_ty(Expr::Call(call), &format!("{name}_jvp"), Ty::Unknown);
+        b.push(Stmt::Let(v, Expr::Field(r.clone(), 0)));
+        let ty = b.f.vars[v].ty.tangent();
+        let dv = b.let_ty(Expr::Field(r, 1), &format!("{name}_dot"), ty);
+        out.extend(b.take());
+        self.tan.insert(v, dv);
+        Ok(())
+    }
+}
+
+/// The tangent of `e` (whose value is `y`), or `None` if it is structurally zero.
+pub fn tangent_of_expr(
+    b: &mut Builder,
+    tan: &HashMap<VarId, Operand>,
+    rules: &RuleTable,
+    e: &Expr,
+    y: &Operand,
+) -> Result<Option<Operand>, String> {
+    let t = |o: &Operand| o.var().and_then(|v| tan.get(&v)).cloned();
+    Ok(match e {
+        Expr::Use(a) => match t(a) {
+            // A mutable variable's tangent changes later: take a copy.
+            Some(Operand::Var(w)) if b.f.vars[w].mutable => Some(b.let_(Expr::Use(Operand::Var(w)), "t")),
+            other => other,
+        },
+        Expr::Prim(p, ops) => {
+            let Some(rule) = rules.get(*p) else {
+                return Err(format!("no derivative rule for `{p:?}`"));
+            };
+            if rule.zero_derivative || ops.iter().all(|o| t(o).is_none()) {
+                return Ok(None);
+            }
+            let partials = (rule.partials)(b, ops, y);
+            let mut terms = Vec::new();
+            for (k, part) in partials.into_iter().enumerate() {
+                let (Some(part), Some(dk)) = (part, ops.get(k).and_then(&t)) else { continue };
+                terms.push(match part {
+                    Partial::Mul(d) => b.mul(d, dk),
+                    Partial::Div(d) => b.div(dk, d),
+                });
+            }
+            b.sum_terms(terms)
+        }
+        Expr::Index(a, idx) => match t(&Operand::Var(*a)).and_then(|o| o.var()) {
+            Some(da) => Some(b.let_(Expr::Index(da, idx.clone()), "t")),
+            None => None,
+        },
+        Expr::Array(ops) => {
+            if ops.iter().all(|o| t(o).is_none()) {
+                return Ok(None);
+            }
+            let mut elems = Vec::new();
+            for o in ops {
+                elems.push(match t(o) {
+                    Some(x) => x,
+                    None => zero_of(b, o),
+                });
+            }
+            Some(b.let_(Expr::Array(elems), "t"))
+        }
+        Expr::Repeat(a, n) => t(a).map(|x| b.let_(Expr::Repeat(x, n.clone()), "t")),
+        Expr::Tuple(ops) => {
+            if ops.iter().all(|o| t(o).is_none()) {
+                return Ok(None);
+            }
+            let mut elems = Vec::new();
+            for o in ops {
+                elems.push(match t(o) {
+                    Some(x) => x,
+                    None => zero_of(b, o),
+                });
+            }
+            Some(b.let_(Expr::Tuple(elems), "t"))
+        }
+        Expr::Field(a, k) => t(a).map(|x| b.let_(Expr::Field(x, *k), "t")),
+        Expr::Cast(a, ty) => t(a).map(|x| b.let_(Expr::Cast(x, ty.clone()), "t")),
+        Expr::Sum(a) => t(a).map(|x| b.let_(Expr::Sum(x), "t")),
+        Expr::Broadcast(like, v) => t(v).map(|x| b.let_(Expr::Broadcast(like.clone(), x), "t")),
+        Expr::Select(c, x, z) => {
+            let (tx, tz) = (t(x), t(z));
+            if tx.is_none() && tz.is_none() {
+                return Ok(None);
+            }
+            let tx = match tx {
+                Some(v) => v,
+                None => zero_of(b, x),
+            };
+            let tz = match tz {
+                Some(v) => v,
+                None => zero_of(b, z),
+            };
+            Some(b.select(c.clone(), tx, tz))
+        }
+        Expr::Call(_) => return Err("internal: call tangents are built by the caller".into()),
+        Expr::Zeros(_) | Expr::ZeroLike(_) | Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) | Expr::StopGrad(_) => None,
+    })
+}

@@ -1,0 +1,31 @@
+//! The compiler behind fluxion's attribute macros, as a plain library.
+//!
+//! Pipeline (one module per stage):
+//! `attr` (options) -> `lower` (check + lower syn to the IR of `ir`) -> `jvp` / `vjp`
+//! (reading the rule table of `rules`) -> `transforms` (grad, jacrev, ..) -> `simplify`
+//! -> `emit`, driven by `expand`. `interp` evaluates IR for tests; `cost` counts it.
+//!
+//! Tests and tools call [`expand`] without rustc; the proc-macro crate is a shim over it.
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod activity;
+pub mod attr;
+pub mod builder;
+pub mod emit;
+pub mod error;
+pub mod expand;
+pub mod interp;
+pub mod ir;
+pub mod jvp;
+pub mod lower;
+pub mod rules;
+pub mod simplify;
+pub mod symbol;
+pub mod transforms;
+pub mod vjp;
+
+pub use expand::{expand, expand_with};
+pub use symbol::Transform;
+/// The error type of expansion (a spanned compile error).
+pub type Error = syn::Error;

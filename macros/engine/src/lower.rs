@@ -1,0 +1,1236 @@
+//! Check and lower: a `syn::ItemFn` to an IR [`Func`], reporting every unsupported
+//! construct on its own span with a hint.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+
+use crate::error::Ctxt;
+use crate::ir::*;
+
+/// Lowers a function. Errors go to `cx`; `None` if any was found.
+pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
+    let mut lw = Lowerer {
+        cx,
+        func: Func {
+            name: item.sig.ident.to_string(),
+            vars: Vec::new(),
+            params: Vec::new(),
+            body: Block::default(),
+            ret: Operand::Unit,
+            ret_ty: Ty::Unit,
+            const_generics: Vec::new(),
+        },
+        scopes: vec![HashMap::new()],
+        blocks: vec![Vec::new()],
+        ret_var: None,
+        loop_depth: 0,
+        failed: false,
+    };
+    lw.signature(&item.sig);
+    let mut ret_ty = Ty::Unit;
+    match &item.sig.output {
+        syn::ReturnType::Default => lw.err(
+            &item.sig.ident,
+            format!("`{}` returns nothing: a differentiated function must return f64, f32, a fixed array or a tuple of these", item.sig.ident),
+        ),
+        syn::ReturnType::Type(_, ty) => {
+            if let Some((t, by_ref)) = lw.ty(ty) {
+                if by_ref {
+                    lw.err(ty, "a differentiated function cannot return a reference: return the value");
+                }
+                ret_ty = t;
+            }
+        }
+    }
+    lw.func.ret_ty = ret_ty;
+    if has_early_return(&item.block) {
+        let ty = lw.func.ret_ty.clone();
+        let v = lw.func.new_var("ret", ty, true);
+        lw.push(Stmt::Mut(v, None));
+        lw.ret_var = Some(v);
+    }
+    let end = lw.block_stmts(&item.block.stmts, true);
+    match end {
+        End::Value(Some(op)) => {
+            if let Some(r) = lw.ret_var {
+                lw.push(Stmt::Assign(Place { var: r, idx: vec![] }, AssignOp::Set, op));
+            } else {
+                lw.func.ret = op;
+            }
+        }
+        End::Value(None) => {
+            if lw.ret_var.is_none() {
+                lw.err(&item.block, "the body has no final value: end it with the value to return")
+            }
+        }
+        End::Diverges => {}
+    }
+    if let Some(r) = lw.ret_var {
+        let ty = lw.func.ret_ty.clone();
+        lw.func.ret = lw.let_named(Expr::Use(Operand::Var(r)), "out", Some(ty));
+    }
+    let body = lw.blocks.pop().unwrap_or_default();
+    lw.func.body = Block(body);
+    if lw.failed {
+        None
+    } else {
+        Some(lw.func)
+    }
+}
+
+fn has_early_return(b: &syn::Block) -> bool {
+    struct V(usize);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+            self.0 += 1;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut v = V(0);
+    // A single `return e;` as the last statement is an ordinary tail.
+    let (init, last) = match b.stmts.split_last() {
+        Some((last, init)) => (init, Some(last)),
+        None => (&b.stmts[..], None),
+    };
+    for s in init {
+        v.visit_stmt(s);
+    }
+    if let Some(last) = last {
+        match last {
+            syn::Stmt::Expr(syn::Expr::Return(r), _) => {
+                if let Some(e) = &r.expr {
+                    v.visit_expr(e)
+                }
+            }
+            s => v.visit_stmt(s),
+        }
+    }
+    v.0 > 0
+}
+
+fn contains_return(e: &syn::Expr) -> bool {
+    struct V(bool);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+            self.0 = true;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut v = V(false);
+    v.visit_expr(e);
+    v.0
+}
+
+enum End {
+    Value(Option<Operand>),
+    Diverges,
+}
+
+struct Lowerer<'a> {
+    cx: &'a mut Ctxt,
+    func: Func,
+    scopes: Vec<HashMap<String, VarId>>,
+    blocks: Vec<Vec<Stmt>>,
+    ret_var: Option<VarId>,
+    loop_depth: usize,
+    failed: bool,
+}
+
+const UNSUPPORTED_TYPE_HINT: &str =
+    "fluxion differentiates f64, f32, fixed arrays `[f64; N]` and tuples of these; integers are passed through";
+
+fn path_string(p: &syn::Path) -> String {
+    let mut s = String::new();
+    if p.leading_colon.is_some() {
+        s.push_str("::");
+    }
+    let segs: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
+    s.push_str(&segs.join("::"));
+    s
+}
+
+fn is_complex_name(n: &str) -> bool {
+    matches!(n, "Complex" | "Complex32" | "Complex64" | "c32" | "c64" | "Cplx")
+}
+
+const INT_TYPES: [&str; 12] = ["i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize"];
+
+impl Lowerer<'_> {
+    fn err<T: ToTokens>(&mut self, t: T, msg: impl std::fmt::Display) {
+        self.failed = true;
+        self.cx.error_spanned_by(t, msg);
+    }
+    fn push(&mut self, s: Stmt) {
+        if let Some(b) = self.blocks.last_mut() {
+            b.push(s);
+        }
+    }
+    fn lookup(&self, name: &str) -> Option<VarId> {
+        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    }
+    fn bind(&mut self, name: &str, v: VarId) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.insert(name.to_string(), v);
+        }
+    }
+    fn let_named(&mut self, e: Expr, name: &str, ty: Option<Ty>) -> Operand {
+        let ty = ty.unwrap_or_else(|| infer_ty(&self.func, &e));
+        let v = self.func.new_var(name, ty, false);
+        self.push(Stmt::Let(v, e));
+        Operand::Var(v)
+    }
+    fn let_(&mut self, e: Expr) -> Operand {
+        self.let_named(e, "t", None)
+    }
+
+    // ---- signature -------------------------------------------------------------------
+
+    fn signature(&mut self, sig: &syn::Signature) {
+        if let Some(t) = &sig.asyncness {
+            self.err(t, "`async fn` cannot be differentiated: remove `async`");
+        }
+        if let Some(t) = &sig.unsafety {
+            self.err(t, "`unsafe fn` cannot be differentiated: remove `unsafe`");
+        }
+        for g in &sig.generics.params {
+            match g {
+                syn::GenericParam::Const(c) => self.func.const_generics.push(c.ident.to_string()),
+                syn::GenericParam::Lifetime(_) => {}
+                syn::GenericParam::Type(t) => self.err(
+                    &t.ident,
+                    format!("generic type parameter `{}` is not supported: write f64 or f32 (const generics such as `const N: usize` are)", t.ident),
+                ),
+            }
+        }
+        for input in &sig.inputs {
+            match input {
+                syn::FnArg::Receiver(r) => {
+                    self.err(r, "methods with `self` are not supported: write a free function taking the values it needs")
+                }
+                syn::FnArg::Typed(pt) => {
+                    let (name, mutable) = match &*pt.pat {
+                        syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                            (pi.ident.to_string(), pi.mutability.is_some())
+                        }
+                        syn::Pat::Wild(_) => ("_unused".to_string(), false),
+                        p => {
+                            self.err(p, "patterns in parameters are not supported: bind the parameter to a name");
+                            continue;
+                        }
+                    };
+                    let Some((ty, by_ref)) = self.ty(&pt.ty) else { continue };
+                    let v = self.func.new_var(name.clone(), ty.clone(), false);
+                    self.func.params.push(Param { var: v, ty: ty.clone(), by_ref });
+                    if mutable {
+                        if by_ref {
+                            self.err(&pt.pat, "`mut` on a reference parameter is not supported");
+                            continue;
+                        }
+                        let m = self.func.new_var(name.clone(), ty, true);
+                        self.push(Stmt::Mut(m, Some(Expr::Use(Operand::Var(v)))));
+                        self.bind(&name, m);
+                    } else {
+                        self.bind(&name, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A type, and whether it was behind a shared reference.
+    fn ty(&mut self, t: &syn::Type) -> Option<(Ty, bool)> {
+        match t {
+            syn::Type::Reference(r) => {
+                if let Some(m) = &r.mutability {
+                    self.err(m, "`&mut` parameters are not supported: take the value and return the result");
+                    return None;
+                }
+                if let syn::Type::Reference(_) = &*r.elem {
+                    self.err(t, "references to references are not supported");
+                    return None;
+                }
+                self.ty(&r.elem).map(|(t, _)| (t, true))
+            }
+            other => self.value_ty(other).map(|t| (t, false)),
+        }
+    }
+
+    fn value_ty(&mut self, t: &syn::Type) -> Option<Ty> {
+        match t {
+            syn::Type::Path(p) if p.qself.is_none() => {
+                let last = p.path.segments.last()?;
+                let name = last.ident.to_string();
+                if p.path.segments.len() == 1 {
+                    match name.as_str() {
+                        "f64" => return Some(Ty::Float(Some(FloatTy::F64))),
+                        "f32" => return Some(Ty::Float(Some(FloatTy::F32))),
+                        "bool" => return Some(Ty::Bool),
+                        n if INT_TYPES.contains(&n) => return Some(Ty::Int(Some(name))),
+                        _ => {}
+                    }
+                }
+                if is_complex_name(&name) {
+                    self.err(
+                        t,
+                        format!("complex numbers are not supported: `{}` has no real derivative here; split it into real and imaginary parts", name),
+                    );
+                } else {
+                    self.err(t, format!("unsupported type `{}`: {UNSUPPORTED_TYPE_HINT}", t.to_token_stream()));
+                }
+                None
+            }
+            syn::Type::Array(a) => {
+                let elem = self.value_ty(&a.elem)?;
+                let len = self.cexpr(&a.len)?;
+                Some(Ty::Array(Box::new(elem), len))
+            }
+            syn::Type::Tuple(tt) => {
+                if tt.elems.is_empty() {
+                    return Some(Ty::Unit);
+                }
+                let mut out = Vec::new();
+                for e in &tt.elems {
+                    out.push(self.value_ty(e)?);
+                }
+                Some(Ty::Tuple(out))
+            }
+            syn::Type::Paren(p) => self.value_ty(&p.elem),
+            syn::Type::Slice(_) => {
+                self.err(t, "slices are not supported: use a fixed-size array `[f64; N]`");
+                None
+            }
+            _ => {
+                self.err(t, format!("unsupported type `{}`: {UNSUPPORTED_TYPE_HINT}", t.to_token_stream()));
+                None
+            }
+        }
+    }
+
+    /// A compile-time integer expression (array length, loop bound).
+    fn cexpr(&mut self, e: &syn::Expr) -> Option<CExpr> {
+        match e {
+            syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => match i.base10_parse::<i128>() {
+                Ok(v) => Some(CExpr::Lit(v)),
+                Err(err) => {
+                    self.failed = true;
+                    self.cx.push(err);
+                    None
+                }
+            },
+            syn::Expr::Path(p) if p.qself.is_none() => {
+                let s = path_string(&p.path);
+                if p.path.segments.len() == 1 && self.lookup(&s).is_some() {
+                    self.err(
+                        e,
+                        format!("`{s}` is a variable: loop bounds and array lengths must be constants (literals, `const` items or const generics)"),
+                    );
+                    return None;
+                }
+                Some(CExpr::Path(s))
+            }
+            syn::Expr::Paren(p) => self.cexpr(&p.expr),
+            syn::Expr::Group(g) => self.cexpr(&g.expr),
+            syn::Expr::Block(b) if b.block.stmts.len() == 1 => match &b.block.stmts[0] {
+                syn::Stmt::Expr(e, None) => self.cexpr(e),
+                _ => {
+                    self.err(e, "unsupported constant expression");
+                    None
+                }
+            },
+            syn::Expr::Binary(b) => {
+                let op = match b.op {
+                    syn::BinOp::Add(_) => '+',
+                    syn::BinOp::Sub(_) => '-',
+                    syn::BinOp::Mul(_) => '*',
+                    syn::BinOp::Div(_) => '/',
+                    syn::BinOp::Rem(_) => '%',
+                    _ => {
+                        self.err(b.op, "only `+ - * / %` are supported in constant expressions");
+                        return None;
+                    }
+                };
+                let l = self.cexpr(&b.left)?;
+                let r = self.cexpr(&b.right)?;
+                Some(CExpr::Bin(op, Box::new(l), Box::new(r)))
+            }
+            _ => {
+                self.err(e, "expected a constant: a literal, a `const` item, a const generic, or `+ - * / %` of these");
+                None
+            }
+        }
+    }
+
+    // ---- blocks and statements ---------------------------------------------------------
+
+    /// Lowers statements into the current IR block. `fctx`: this block's value is the
+    /// function's result, so `return` is allowed.
+    fn block_stmts(&mut self, stmts: &[syn::Stmt], fctx: bool) -> End {
+        for (k, st) in stmts.iter().enumerate() {
+            let last = k + 1 == stmts.len();
+            match st {
+                syn::Stmt::Local(l) => self.local(l),
+                syn::Stmt::Item(it) => self.err(it, "items inside a differentiated function are not supported: move them outside"),
+                syn::Stmt::Macro(m) => self.err(
+                    &m.mac.path,
+                    "macros are not supported inside a differentiated function: compute the value with ordinary expressions",
+                ),
+                syn::Stmt::Expr(e, semi) => {
+                    if let syn::Expr::Return(r) = e {
+                        return self.ret(r, fctx);
+                    }
+                    if let syn::Expr::If(i) = e {
+                        if contains_return(e) {
+                            if !fctx || self.loop_depth > 0 {
+                                self.err(i.if_token, "an early `return` is only supported in `if` statements outside loops");
+                                return End::Diverges;
+                            }
+                            return self.if_with_return(i, &stmts[k + 1..]);
+                        }
+                    }
+                    if last && semi.is_none() {
+                        let v = self.expr(e);
+                        return End::Value(v);
+                    }
+                    self.stmt_expr(e);
+                }
+            }
+        }
+        End::Value(None)
+    }
+
+    fn ret(&mut self, r: &syn::ExprReturn, fctx: bool) -> End {
+        if !fctx || self.loop_depth > 0 {
+            self.err(r.return_token, "an early `return` is only supported in `if` statements outside loops");
+            return End::Diverges;
+        }
+        let Some(e) = &r.expr else {
+            self.err(r.return_token, "`return` needs a value here");
+            return End::Diverges;
+        };
+        let Some(op) = self.expr(e) else { return End::Diverges };
+        match self.ret_var {
+            Some(rv) => {
+                self.push(Stmt::Assign(Place { var: rv, idx: vec![] }, AssignOp::Set, op));
+                End::Diverges
+            }
+            None => End::Value(Some(op)),
+        }
+    }
+
+    /// `if c { ..; return a; } rest` becomes `if c { ..; ret = a } else { rest }`.
+    fn if_with_return(&mut self, i: &syn::ExprIf, rest: &[syn::Stmt]) -> End {
+        let Some(c) = self.expr(&i.cond) else { return End::Diverges };
+        let then_end = self.sub_block(|lw| lw.block_stmts(&i.then_branch.stmts, true));
+        let (then_b, then_div) = self.finish_branch(then_end);
+        let else_stmts: Vec<syn::Stmt> = match &i.else_branch {
+            None => Vec::new(),
+            Some((_, e)) => match &**e {
+                syn::Expr::Block(b) => b.block.stmts.clone(),
+                other => vec![syn::Stmt::Expr(other.clone(), None)],
+            },
+        };
+        let else_has_tail = matches!(else_stmts.last(), Some(syn::Stmt::Expr(_, None)));
+        let else_end = self.sub_block(|lw| {
+            if !then_div {
+                // The continuation runs after the then-branch too: not supported.
+                return End::Value(None);
+            }
+            if else_has_tail && !rest.is_empty() {
+                lw.block_stmts(&else_stmts, true)
+            } else {
+                let mut all = else_stmts.clone();
+                all.extend_from_slice(rest);
+                lw.block_stmts(&all, true)
+            }
+        });
+        if !then_div {
+            self.err(i.if_token, "a branch that contains `return` must end with `return`: restructure as `if`/`else`");
+            return End::Diverges;
+        }
+        let (else_b, _) = self.finish_branch(else_end);
+        self.push(Stmt::If(c, then_b, else_b));
+        End::Diverges
+    }
+
+    fn sub_block(&mut self, f: impl FnOnce(&mut Self) -> End) -> (Vec<Stmt>, End) {
+        self.scopes.push(HashMap::new());
+        self.blocks.push(Vec::new());
+        let end = f(self);
+        let b = self.blocks.pop().unwrap_or_default();
+        self.scopes.pop();
+        (b, end)
+    }
+
+    /// Closes a function-context branch: a fallthrough value is assigned to the result.
+    fn finish_branch(&mut self, (mut b, end): (Vec<Stmt>, End)) -> (Block, bool) {
+        match end {
+            End::Diverges => (Block(b), true),
+            End::Value(Some(op)) => match self.ret_var {
+                Some(rv) => {
+                    b.push(Stmt::Assign(Place { var: rv, idx: vec![] }, AssignOp::Set, op));
+                    (Block(b), true)
+                }
+                None => (Block(b), false),
+            },
+            End::Value(None) => (Block(b), false),
+        }
+    }
+
+    fn local(&mut self, l: &syn::Local) {
+        let Some(init) = &l.init else {
+            self.err(l, "`let` without a value is not supported: initialise the variable");
+            return;
+        };
+        if let Some((_, d)) = &init.diverge {
+            self.err(d, "`let ... else` is not supported");
+            return;
+        }
+        let (pat, annot) = match &l.pat {
+            syn::Pat::Type(pt) => (&*pt.pat, self.value_ty(&pt.ty)),
+            p => (p, None),
+        };
+        match pat {
+            syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                let name = pi.ident.to_string();
+                let Some(op) = self.expr(&init.expr) else { return };
+                if pi.mutability.is_some() {
+                    // `let mut v = <expr>;`: fold a fresh temporary into the declaration.
+                    let ty = annot.unwrap_or_else(|| self.func.ty_of(&op));
+                    let v = self.func.new_var(name.clone(), ty, true);
+                    let init_expr = self.take_last_let(&op).unwrap_or(Expr::Use(op));
+                    self.push(Stmt::Mut(v, Some(init_expr)));
+                    self.bind(&name, v);
+                } else {
+                    match op {
+                        Operand::Var(v) if self.is_fresh_temp(v) => {
+                            self.func.vars[v].name = name.clone();
+                            if let Some(t) = annot {
+                                self.func.vars[v].ty = t;
+                            }
+                            self.bind(&name, v);
+                        }
+                        op => {
+                            let o = self.let_named(Expr::Use(op), &name, annot);
+                            if let Some(v) = o.var() {
+                                self.bind(&name, v);
+                            }
+                        }
+                    }
+                }
+            }
+            syn::Pat::Tuple(pt) => {
+                let Some(op) = self.expr(&init.expr) else { return };
+                if let Some(v) = op.var() {
+                    if self.func.vars[v].ty == Ty::Unknown {
+                        self.func.vars[v].ty = Ty::Tuple(vec![Ty::Unknown; pt.elems.len()]);
+                    }
+                }
+                for (k, p) in pt.elems.iter().enumerate() {
+                    match p {
+                        syn::Pat::Ident(pi) if pi.mutability.is_none() && pi.by_ref.is_none() => {
+                            let name = pi.ident.to_string();
+                            let o = self.let_named(Expr::Field(op.clone(), k), &name, None);
+                            if let Some(v) = o.var() {
+                                self.bind(&name, v);
+                            }
+                        }
+                        syn::Pat::Wild(_) => {}
+                        other => self.err(other, "only names and `_` are supported in tuple patterns"),
+                    }
+                }
+            }
+            syn::Pat::Wild(_) => {
+                self.expr(&init.expr);
+            }
+            p => self.err(p, "unsupported pattern: bind the value to a name"),
+        }
+    }
+
+    /// Whether `v` is an unnamed temporary just created by lowering an expression.
+    fn is_fresh_temp(&self, v: VarId) -> bool {
+        let info = &self.func.vars[v];
+        !info.mutable
+            && info.name == "t"
+            && matches!(self.blocks.last().and_then(|b| b.last()), Some(Stmt::Let(w, _)) if *w == v)
+    }
+
+    fn take_last_let(&mut self, op: &Operand) -> Option<Expr> {
+        let v = op.var()?;
+        if !self.is_fresh_temp(v) {
+            return None;
+        }
+        if !matches!(self.blocks.last().and_then(|b| b.last()), Some(Stmt::Let(_, Expr::Repeat(..) | Expr::Array(_)))) {
+            return None;
+        }
+        match self.blocks.last_mut().and_then(|b| b.pop()) {
+            Some(Stmt::Let(_, e)) => Some(e),
+            Some(other) => {
+                self.push(other);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// An expression in statement position.
+    fn stmt_expr(&mut self, e: &syn::Expr) {
+        match e {
+            syn::Expr::Assign(a) => self.assign(&a.left, AssignOp::Set, &a.right, a.eq_token.span),
+            syn::Expr::Binary(b) => {
+                let op = match b.op {
+                    syn::BinOp::AddAssign(_) => Some((AssignOp::Add, None)),
+                    syn::BinOp::SubAssign(_) => Some((AssignOp::Sub, None)),
+                    syn::BinOp::MulAssign(_) => Some((AssignOp::Set, Some(Prim::Mul))),
+                    syn::BinOp::DivAssign(_) => Some((AssignOp::Set, Some(Prim::Div))),
+                    syn::BinOp::RemAssign(_) => Some((AssignOp::Set, Some(Prim::Rem))),
+                    _ => None,
+                };
+                match op {
+                    Some((aop, None)) => self.assign(&b.left, aop, &b.right, b.op.span()),
+                    Some((_, Some(p))) => self.compound(&b.left, p, &b.right),
+                    None => {
+                        self.expr(e);
+                    }
+                }
+            }
+            syn::Expr::ForLoop(f) => self.for_loop(f),
+            syn::Expr::If(i) => {
+                self.if_expr(i, false);
+            }
+            syn::Expr::Block(b) => {
+                self.sub_block_inline(&b.block.stmts);
+            }
+            _ => {
+                self.expr(e);
+            }
+        }
+    }
+
+    fn sub_block_inline(&mut self, stmts: &[syn::Stmt]) -> Option<Operand> {
+        self.scopes.push(HashMap::new());
+        let end = self.block_stmts(stmts, false);
+        self.scopes.pop();
+        match end {
+            End::Value(v) => v,
+            End::Diverges => None,
+        }
+    }
+
+    fn place(&mut self, e: &syn::Expr) -> Option<Place> {
+        let mut idx_exprs = Vec::new();
+        let mut cur = e;
+        loop {
+            match cur {
+                syn::Expr::Index(ix) => {
+                    idx_exprs.push(&*ix.index);
+                    cur = &ix.expr;
+                }
+                syn::Expr::Paren(p) => cur = &p.expr,
+                _ => break,
+            }
+        }
+        let syn::Expr::Path(p) = cur else {
+            self.err(e, "only a `let mut` variable or an element of one can be assigned");
+            return None;
+        };
+        let name = path_string(&p.path);
+        let Some(v) = self.lookup(&name) else {
+            self.err(cur, format!("cannot assign to `{name}`: only `let mut` variables of this function can be assigned"));
+            return None;
+        };
+        if !self.func.vars[v].mutable {
+            self.err(cur, format!("cannot assign to `{name}`: it is not declared with `let mut`"));
+            return None;
+        }
+        idx_exprs.reverse();
+        let mut idx = Vec::new();
+        for ie in idx_exprs {
+            idx.push(self.index_operand(ie)?);
+        }
+        Some(Place { var: v, idx })
+    }
+
+    fn assign(&mut self, left: &syn::Expr, op: AssignOp, right: &syn::Expr, _span: Span) {
+        let Some(value) = self.expr(right) else { return };
+        let Some(place) = self.place(left) else { return };
+        self.push(Stmt::Assign(place, op, value));
+    }
+
+    /// `a op= b` for `* / %`: read, compute, write back.
+    fn compound(&mut self, left: &syn::Expr, p: Prim, right: &syn::Expr) {
+        let Some(value) = self.expr(right) else { return };
+        let Some(place) = self.place(left) else { return };
+        let cur = if place.idx.is_empty() {
+            self.let_(Expr::Use(Operand::Var(place.var)))
+        } else {
+            self.let_(Expr::Index(place.var, place.idx.clone()))
+        };
+        let r = self.let_(Expr::Prim(p, vec![cur, value]));
+        self.push(Stmt::Assign(place, AssignOp::Set, r));
+    }
+
+    fn for_loop(&mut self, f: &syn::ExprForLoop) {
+        if let Some(l) = &f.label {
+            self.err(l, "loop labels are not supported");
+        }
+        let name = match &*f.pat {
+            syn::Pat::Ident(pi) if pi.mutability.is_none() => pi.ident.to_string(),
+            syn::Pat::Wild(_) => "_i".to_string(),
+            p => {
+                self.err(p, "the loop variable must be a name: `for i in 0..N`");
+                return;
+            }
+        };
+        let (range, rev) = match &*f.expr {
+            syn::Expr::MethodCall(m) if m.method == "rev" && m.args.is_empty() => {
+                let mut inner = &*m.receiver;
+                while let syn::Expr::Paren(p) = inner {
+                    inner = &p.expr;
+                }
+                (inner, true)
+            }
+            e => (e, false),
+        };
+        let syn::Expr::Range(r) = range else {
+            self.err(&f.expr, "only `for i in lo..hi` over a constant range (or `(lo..hi).rev()`) is supported");
+            return;
+        };
+        let lo = match &r.start {
+            Some(s) => self.cexpr(s),
+            None => Some(CExpr::Lit(0)),
+        };
+        let hi = match &r.end {
+            Some(e) => self.cexpr(e),
+            None => {
+                self.err(r, "the range needs an upper bound: `lo..hi`");
+                None
+            }
+        };
+        let (Some(lo), Some(mut hi)) = (lo, hi) else { return };
+        if let syn::RangeLimits::Closed(_) = r.limits {
+            hi = match hi {
+                CExpr::Lit(v) => CExpr::Lit(v + 1),
+                h => CExpr::Bin('+', Box::new(h), Box::new(CExpr::Lit(1))),
+            };
+        }
+        let var = self.func.new_var(name.clone(), Ty::Int(Some("usize".into())), false);
+        self.scopes.push(HashMap::new());
+        self.bind(&name, var);
+        self.blocks.push(Vec::new());
+        self.loop_depth += 1;
+        let end = self.block_stmts(&f.body.stmts, false);
+        self.loop_depth -= 1;
+        if let End::Value(Some(_)) = end {
+            // A loop body's value is `()` in Rust; anything else was rejected by rustc.
+        }
+        let body = self.blocks.pop().unwrap_or_default();
+        self.scopes.pop();
+        self.push(Stmt::For(Loop { var, lo, hi, rev, body: Block(body) }));
+    }
+
+    /// `if c { a } else { b }`; with `want_value`, the value through a mutable temporary.
+    fn if_expr(&mut self, i: &syn::ExprIf, want_value: bool) -> Option<Operand> {
+        let c = self.expr(&i.cond)?;
+        if !matches!(self.func.ty_of(&c), Ty::Bool | Ty::Unknown) {
+            self.err(&i.cond, "the condition of `if` must be a `bool`");
+            return None;
+        }
+        let result = if want_value {
+            if i.else_branch.is_none() {
+                self.err(i.if_token, "an `if` used as a value needs an `else` branch");
+                return None;
+            }
+            Some(self.func.new_var("sel", Ty::Unknown, true))
+        } else {
+            None
+        };
+        let (mut tb, tv) = self.sub_block(|lw| lw.block_stmts(&i.then_branch.stmts, false));
+        let tv = match tv {
+            End::Value(v) => v,
+            End::Diverges => None,
+        };
+        let (mut eb, ev) = match &i.else_branch {
+            None => (Vec::new(), None),
+            Some((_, e)) => {
+                let (b, end) = self.sub_block(|lw| match &**e {
+                    syn::Expr::Block(b) => lw.block_stmts(&b.block.stmts, false),
+                    syn::Expr::If(ei) => End::Value(lw.if_expr(ei, want_value)),
+                    other => End::Value(lw.expr(other)),
+                });
+                (
+                    b,
+                    match end {
+                        End::Value(v) => v,
+                        End::Diverges => None,
+                    },
+                )
+            }
+        };
+        if let Some(r) = result {
+            let (Some(tv), Some(ev)) = (tv, ev) else {
+                self.err(i.if_token, "both branches of this `if` must give a value");
+                return None;
+            };
+            let ty = merge_ty(&self.func.ty_of(&tv), &self.func.ty_of(&ev));
+            self.func.vars[r].ty = ty;
+            tb.push(Stmt::Assign(Place { var: r, idx: vec![] }, AssignOp::Set, tv));
+            eb.push(Stmt::Assign(Place { var: r, idx: vec![] }, AssignOp::Set, ev));
+            self.push(Stmt::Mut(r, None));
+            self.push(Stmt::If(c, Block(tb), Block(eb)));
+            let ty = self.func.vars[r].ty.clone();
+            Some(self.let_named(Expr::Use(Operand::Var(r)), "t", Some(ty)))
+        } else {
+            self.push(Stmt::If(c, Block(tb), Block(eb)));
+            None
+        }
+    }
+
+    // ---- expressions ---------------------------------------------------------------------
+
+    fn index_operand(&mut self, e: &syn::Expr) -> Option<Operand> {
+        let op = self.expr(e)?;
+        match self.func.ty_of(&op) {
+            Ty::Int(_) | Ty::Unknown => Some(op),
+            _ => {
+                self.err(e, "an index must be an integer: a constant or a loop variable");
+                None
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &syn::Expr) -> Option<Operand> {
+        match e {
+            syn::Expr::Lit(l) => self.lit(&l.lit),
+            syn::Expr::Paren(p) => self.expr(&p.expr),
+            syn::Expr::Group(g) => self.expr(&g.expr),
+            syn::Expr::Path(p) => {
+                if p.qself.is_some() {
+                    self.err(e, "qualified paths are not supported");
+                    return None;
+                }
+                let s = path_string(&p.path);
+                if p.path.segments.len() == 1 {
+                    if let Some(v) = self.lookup(&s) {
+                        if self.func.vars[v].mutable {
+                            let ty = self.func.vars[v].ty.clone();
+                            return Some(self.let_named(Expr::Use(Operand::Var(v)), "t", Some(ty)));
+                        }
+                        return Some(Operand::Var(v));
+                    }
+                }
+                Some(Operand::Const(CExpr::Path(s)))
+            }
+            syn::Expr::Unary(u) => {
+                match u.op {
+                    syn::UnOp::Neg(_) => {
+                        let a = self.expr(&u.expr)?;
+                        match a {
+                            Operand::Float(l) => Some(Operand::Float(FloatLit {
+                                text: format!("-{}", l.text),
+                                value: -l.value,
+                            })),
+                            Operand::Int(i) => Some(Operand::Int(-i)),
+                            a => Some(self.let_(Expr::Prim(Prim::Neg, vec![a]))),
+                        }
+                    }
+                    syn::UnOp::Not(_) => {
+                        let a = self.expr(&u.expr)?;
+                        Some(self.let_(Expr::Not(a)))
+                    }
+                    syn::UnOp::Deref(_) => self.expr(&u.expr),
+                    _ => {
+                        self.err(e, "unsupported operator");
+                        None
+                    }
+                }
+            }
+            syn::Expr::Binary(b) => self.binary(b),
+            syn::Expr::MethodCall(m) => self.method(m),
+            syn::Expr::Call(c) => self.call(c),
+            syn::Expr::Index(_) => {
+                let mut idx_exprs = Vec::new();
+                let mut cur = e;
+                while let syn::Expr::Index(ix) = cur {
+                    idx_exprs.push(&*ix.index);
+                    cur = &ix.expr;
+                }
+                let base = self.expr(cur)?;
+                let base_var = match base {
+                    Operand::Var(v) => v,
+                    other => self.let_(Expr::Use(other)).var()?,
+                };
+                idx_exprs.reverse();
+                let mut idx = Vec::new();
+                for ie in idx_exprs {
+                    idx.push(self.index_operand(ie)?);
+                }
+                Some(self.let_(Expr::Index(base_var, idx)))
+            }
+            syn::Expr::Array(a) => {
+                let mut ops = Vec::new();
+                for x in &a.elems {
+                    ops.push(self.expr(x)?);
+                }
+                Some(self.let_(Expr::Array(ops)))
+            }
+            syn::Expr::Repeat(r) => {
+                let v = self.expr(&r.expr)?;
+                let n = self.cexpr(&r.len)?;
+                Some(self.let_(Expr::Repeat(v, n)))
+            }
+            syn::Expr::Tuple(t) => {
+                if t.elems.is_empty() {
+                    return Some(Operand::Unit);
+                }
+                let mut ops = Vec::new();
+                for x in &t.elems {
+                    ops.push(self.expr(x)?);
+                }
+                Some(self.let_(Expr::Tuple(ops)))
+            }
+            syn::Expr::Field(f) => {
+                let base = self.expr(&f.base)?;
+                match &f.member {
+                    syn::Member::Unnamed(i) => Some(self.let_(Expr::Field(base, i.index as usize))),
+                    syn::Member::Named(n) => {
+                        self.err(n, "named fields are not supported yet: pass the values as separate arguments");
+                        None
+                    }
+                }
+            }
+            syn::Expr::Cast(c) => {
+                let a = self.expr(&c.expr)?;
+                let ty = self.value_ty(&c.ty)?;
+                if !matches!(ty, Ty::Float(_) | Ty::Int(_)) {
+                    self.err(&c.ty, "only casts to a number type are supported");
+                    return None;
+                }
+                Some(self.let_(Expr::Cast(a, ty)))
+            }
+            syn::Expr::If(i) => self.if_expr(i, true),
+            syn::Expr::Block(b) => {
+                if let Some(u) = &b.block.stmts.first() {
+                    let _ = u;
+                }
+                self.sub_block_inline(&b.block.stmts)
+            }
+            syn::Expr::Unsafe(u) => {
+                self.err(u.unsafe_token, "`unsafe` blocks cannot be differentiated: move the unsafe code into a function with a custom rule");
+                None
+            }
+            syn::Expr::While(w) => {
+                self.err(w.while_token, "`while` loops are not supported: use `for i in 0..N` over a constant range");
+                None
+            }
+            syn::Expr::Loop(l) => {
+                self.err(l.loop_token, "`loop` is not supported: use `for i in 0..N` over a constant range");
+                None
+            }
+            syn::Expr::Match(m) => {
+                self.err(m.match_token, "`match` is not supported: use `if`/`else`");
+                None
+            }
+            syn::Expr::Closure(c) => {
+                self.err(c.or1_token, "closures are not supported: write a function and mark it #[differentiable]");
+                None
+            }
+            syn::Expr::Macro(m) => {
+                self.err(&m.mac.path, "macros are not supported inside a differentiated function: compute the value with ordinary expressions");
+                None
+            }
+            syn::Expr::Reference(r) => {
+                self.err(r.and_token, "references are only supported as call arguments: `g(&x)`");
+                None
+            }
+            syn::Expr::Break(b) => {
+                self.err(b.break_token, "`break` is not supported: loops run over their whole constant range");
+                None
+            }
+            syn::Expr::Continue(c) => {
+                self.err(c.continue_token, "`continue` is not supported: use `if` inside the loop body");
+                None
+            }
+            syn::Expr::Return(r) => {
+                self.err(r.return_token, "an early `return` is only supported in `if` statements outside loops");
+                None
+            }
+            syn::Expr::Assign(_) | syn::Expr::ForLoop(_) => {
+                self.stmt_expr(e);
+                Some(Operand::Unit)
+            }
+            syn::Expr::Async(a) => {
+                self.err(a.async_token, "`async` blocks cannot be differentiated");
+                None
+            }
+            syn::Expr::Struct(s) => {
+                self.err(&s.path, "struct literals are not supported yet");
+                None
+            }
+            syn::Expr::Range(r) => {
+                self.err(r, "ranges are only supported as `for` loop bounds");
+                None
+            }
+            other => {
+                self.err(other, "this expression is not supported in a differentiated function");
+                None
+            }
+        }
+    }
+
+    fn lit(&mut self, l: &syn::Lit) -> Option<Operand> {
+        match l {
+            syn::Lit::Float(f) => match f.base10_parse::<f64>() {
+                Ok(v) => Some(Operand::Float(FloatLit { text: f.to_string(), value: v })),
+                Err(e) => {
+                    self.failed = true;
+                    self.cx.push(e);
+                    None
+                }
+            },
+            syn::Lit::Int(i) => {
+                let suffix = i.suffix();
+                if suffix == "f64" || suffix == "f32" {
+                    let v: f64 = i.base10_digits().parse().ok()?;
+                    return Some(Operand::Float(FloatLit { text: i.to_string(), value: v }));
+                }
+                match i.base10_parse::<i128>() {
+                    Ok(v) => Some(Operand::Int(v)),
+                    Err(e) => {
+                        self.failed = true;
+                        self.cx.push(e);
+                        None
+                    }
+                }
+            }
+            syn::Lit::Bool(b) => Some(Operand::Bool(b.value)),
+            other => {
+                self.err(other, "only number and boolean literals are supported");
+                None
+            }
+        }
+    }
+
+    fn binary(&mut self, b: &syn::ExprBinary) -> Option<Operand> {
+        use syn::BinOp as B;
+        enum K {
+            P(Prim),
+            C(CmpOp),
+            L(BoolOp),
+        }
+        let k = match b.op {
+            B::Add(_) => K::P(Prim::Add),
+            B::Sub(_) => K::P(Prim::Sub),
+            B::Mul(_) => K::P(Prim::Mul),
+            B::Div(_) => K::P(Prim::Div),
+            B::Rem(_) => K::P(Prim::Rem),
+            B::Lt(_) => K::C(CmpOp::Lt),
+            B::Le(_) => K::C(CmpOp::Le),
+            B::Gt(_) => K::C(CmpOp::Gt),
+            B::Ge(_) => K::C(CmpOp::Ge),
+            B::Eq(_) => K::C(CmpOp::Eq),
+            B::Ne(_) => K::C(CmpOp::Ne),
+            B::And(_) => K::L(BoolOp::And),
+            B::Or(_) => K::L(BoolOp::Or),
+            B::AddAssign(_) | B::SubAssign(_) | B::MulAssign(_) | B::DivAssign(_) | B::RemAssign(_) => {
+                self.err(b.op, "compound assignment is a statement here: end it with `;`");
+                return None;
+            }
+            _ => {
+                self.err(b.op, "bitwise and shift operators are not supported");
+                return None;
+            }
+        };
+        let l = self.expr(&b.left)?;
+        let r = self.expr(&b.right)?;
+        Some(match k {
+            K::P(p) => {
+                if p == Prim::Rem && (self.func.ty_of(&l).is_float() || self.func.ty_of(&r).is_float()) {
+                    self.err(b.op, "`%` on floats is not supported: it is only allowed on integers");
+                    return None;
+                }
+                self.let_(Expr::Prim(p, vec![l, r]))
+            }
+            K::C(c) => self.let_(Expr::Cmp(c, l, r)),
+            K::L(o) => self.let_(Expr::Bool(o, l, r)),
+        })
+    }
+
+    fn method(&mut self, m: &syn::ExprMethodCall) -> Option<Operand> {
+        let name = m.method.to_string();
+        // `x.iter().sum()` and `x.iter().sum::<f64>()`
+        if name == "sum" && m.args.is_empty() {
+            if let syn::Expr::MethodCall(inner) = &*m.receiver {
+                if (inner.method == "iter" || inner.method == "into_iter") && inner.args.is_empty() {
+                    let a = self.expr(&inner.receiver)?;
+                    return Some(self.let_(Expr::Sum(a)));
+                }
+            }
+        }
+        let Some(p) = Prim::from_method(&name) else {
+            self.err(
+                &m.method,
+                format!("method `{name}` is not differentiable: supported are the float methods sin cos tan asin acos atan atan2 sinh cosh tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum min max hypot recip mul_add and `.iter().sum()`"),
+            );
+            return None;
+        };
+        if m.args.len() + 1 != p.arity() {
+            self.err(&m.method, format!("`{name}` takes {} argument(s)", p.arity() - 1));
+            return None;
+        }
+        let recv = self.expr(&m.receiver)?;
+        let mut ops = vec![recv];
+        for a in &m.args {
+            ops.push(self.expr(a)?);
+        }
+        if p == Prim::Powi && self.func.ty_of(&ops[1]).is_float() {
+            self.err(&m.args[0], "the exponent of `powi` must be an integer: use `powf` for a float exponent");
+            return None;
+        }
+        Some(self.let_(Expr::Prim(p, ops)))
+    }
+
+    fn call(&mut self, c: &syn::ExprCall) -> Option<Operand> {
+        let syn::Expr::Path(fp) = &*c.func else {
+            self.err(&c.func, "only calls of named functions are supported");
+            return None;
+        };
+        let path = &fp.path;
+        let last = path.segments.last()?;
+        let name = last.ident.to_string();
+        let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        if name == "stop_gradient" {
+            if c.args.len() != 1 {
+                self.err(&c.func, "`stop_gradient` takes one argument");
+                return None;
+            }
+            let a = self.expr(&c.args[0])?;
+            return Some(self.let_(Expr::StopGrad(a)));
+        }
+        // `f64::sin(x)`, `f64::max(a, b)`
+        if segs.len() == 2 && (segs[0] == "f64" || segs[0] == "f32") {
+            if let Some(p) = Prim::from_method(&name) {
+                if c.args.len() != p.arity() {
+                    self.err(&last.ident, format!("`{}` takes {} argument(s)", segs.join("::"), p.arity()));
+                    return None;
+                }
+                let mut ops = Vec::new();
+                for a in &c.args {
+                    ops.push(self.expr(a)?);
+                }
+                return Some(self.let_(Expr::Prim(p, ops)));
+            }
+            self.err(&last.ident, format!("`{}` is not differentiable", segs.join("::")));
+            return None;
+        }
+        if self.lookup(&name).is_some() && segs.len() == 1 {
+            self.err(&last.ident, format!("`{name}` is a variable, not a function"));
+            return None;
+        }
+        let mut prefix: Vec<String> = segs[..segs.len() - 1].to_vec();
+        if path.leading_colon.is_some() {
+            prefix.insert(0, String::new());
+        }
+        let turbofish = match &last.arguments {
+            syn::PathArguments::None => None,
+            syn::PathArguments::AngleBracketed(a) => Some(a.args.to_token_stream().to_string()),
+            syn::PathArguments::Parenthesized(p) => {
+                self.err(p, "unsupported call syntax");
+                return None;
+            }
+        };
+        let mut args = Vec::new();
+        for a in &c.args {
+            match a {
+                syn::Expr::Reference(r) => {
+                    if let Some(m) = &r.mutability {
+                        self.err(m, "`&mut` arguments are not supported");
+                        return None;
+                    }
+                    let op = self.expr(&r.expr)?;
+                    args.push(Arg { op, by_ref: true });
+                }
+                other => {
+                    let op = self.expr(other)?;
+                    args.push(Arg { op, by_ref: false });
+                }
+            }
+        }
+        let call = Call { prefix, name, turbofish, modes: vec![], args, span: SrcSpan(last.ident.span()) };
+        Some(self.let_(Expr::Call(call)))
+    }
+}
+
+fn merge_ty(a: &Ty, b: &Ty) -> Ty {
+    match (a, b) {
+        (Ty::Float(x), Ty::Float(y)) => Ty::Float(x.or(*y)),
+        (Ty::Unknown, t) | (t, Ty::Unknown) => t.clone(),
+        (t, _) => t.clone(),
+    }
+}
+
+/// The type of an expression's value, as far as the macro can tell.
+pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
+    match e {
+        Expr::Use(a) | Expr::StopGrad(a) => f.ty_of(a),
+        Expr::Prim(p, ops) => {
+            let tys: Vec<Ty> = ops.iter().map(|o| f.ty_of(o)).collect();
+            match p {
+                Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem | Prim::Neg | Prim::Min | Prim::Max => {
+                    if let Some(fl) = tys.iter().find(|t| t.is_float()) {
+                        let k = tys.iter().find_map(|t| if let Ty::Float(Some(k)) = t { Some(*k) } else { None });
+                        let _ = fl;
+                        Ty::Float(k)
+                    } else if tys.iter().any(|t| t.is_int()) {
+                        tys.iter().find(|t| matches!(t, Ty::Int(Some(_)))).cloned().unwrap_or(Ty::Int(None))
+                    } else {
+                        Ty::Unknown
+                    }
+                }
+                _ => match &tys[0] {
+                    Ty::Float(k) => Ty::Float(*k),
+                    _ => {
+                        let k = tys.iter().find_map(|t| if let Ty::Float(k) = t { Some(*k) } else { None });
+                        match k {
+                            Some(k) => Ty::Float(k),
+                            None => Ty::Unknown,
+                        }
+                    }
+                },
+            }
+        }
+        Expr::Index(v, idx) => {
+            let mut t = f.vars[*v].ty.clone();
+            for _ in idx {
+                t = t.elem();
+            }
+            t
+        }
+        Expr::Array(ops) => {
+            let mut t = Ty::Unknown;
+            for o in ops {
+                t = merge_ty(&t, &f.ty_of(o));
+            }
+            Ty::Array(Box::new(t), CExpr::Lit(ops.len() as i128))
+        }
+        Expr::Repeat(a, n) => Ty::Array(Box::new(f.ty_of(a)), n.clone()),
+        Expr::Zeros(t) => t.clone(),
+        Expr::ZeroLike(a) => f.ty_of(a).tangent(),
+        Expr::Tuple(ops) => Ty::Tuple(ops.iter().map(|o| f.ty_of(o)).collect()),
+        Expr::Field(a, k) => match f.ty_of(a) {
+            Ty::Tuple(ts) => ts.get(*k).cloned().unwrap_or(Ty::Unknown),
+            _ => Ty::Unknown,
+        },
+        Expr::Call(_) => Ty::Unknown,
+        Expr::Cast(_, t) => t.clone(),
+        Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) => Ty::Bool,
+        Expr::Sum(a) => f.ty_of(a).elem(),
+        Expr::Broadcast(like, _) => f.ty_of(like),
+        Expr::Select(_, a, b) => merge_ty(&f.ty_of(a), &f.ty_of(b)),
+    }
+}

@@ -1,0 +1,363 @@
+//! The rule table: one row per primitive, read by forward and reverse mode alike.
+//!
+//! A row gives the partial derivatives of the primitive as IR builders (so every rule's
+//! output is made of primitives that have rules: the IR is closed under the transforms),
+//! its sampling domain and its conventions at non-differentiable points. Forward mode
+//! forms `ẏ = Σ ∂ᵢ · ẋᵢ`, reverse mode `x̄ᵢ += ∂ᵢ · ȳ`, from the same partials.
+//!
+//! Conventions at non-differentiable points (tested exactly, see `tests/rules.rs`):
+//! - `abs'(0) = 0`; `signum' = 0` everywhere;
+//! - `max`/`min` ties split the derivative evenly (`0.5`, as JAX and PyTorch do);
+//!   a NaN operand gets `0` and the other operand `1` (as `f64::max` returns it);
+//! - `sqrt'(0) = +inf`, `cbrt'(0) = +inf`, `ln'(0) = +inf`;
+//! - `hypot'` at `(0, 0)` is `(0, 0)` (like `norm'(0) = 0`), and stays finite where
+//!   `x*x + y*y` overflows (JAX gets `(3e200, 4e200)` wrong);
+//! - `powf`: `∂/∂y x^y` at `x == 0` is `0` (jax#14397: not `0 * ln 0 = NaN`);
+//!   `∂/∂x x^0 = 0` and `powi(x, 0)' = 0` at `x == 0` (not `0 * inf`);
+//! - `atan2'` at `(0, 0)` is NaN, as in JAX.
+
+use std::collections::BTreeMap;
+use std::f64::consts::{LN_10, LN_2};
+use std::sync::Arc;
+
+use crate::builder::Builder;
+use crate::ir::*;
+
+/// How a partial derivative multiplies a tangent or cotangent.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Partial {
+    /// `∂ · v`
+    Mul(Operand),
+    /// `v / d` (more accurate and cheaper than `v * (1/d)`).
+    Div(Operand),
+}
+
+/// Builds the partials of a primitive: operands, the primitive's output, and one entry per
+/// operand (`None`: structurally zero).
+pub type PartialsFn = dyn Fn(&mut Builder, &[Operand], &Operand) -> Vec<Option<Partial>> + Send + Sync;
+
+/// A documented edge point of a primitive: inputs and the exact partials there.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    /// Operand values.
+    pub at: Vec<f64>,
+    /// Expected partial derivatives (NaN means "is NaN").
+    pub partials: Vec<f64>,
+}
+
+/// A row of the rule table.
+#[derive(Clone)]
+pub struct Rule {
+    /// The primitive.
+    pub prim: Prim,
+    /// The partials builder.
+    pub partials: Arc<PartialsFn>,
+    /// Per operand, a range of ordinary points where the primitive is smooth.
+    pub domain: Vec<(f64, f64)>,
+    /// Documented behaviour at non-differentiable or limiting points.
+    pub edges: Vec<Edge>,
+    /// Derivative identically zero (step functions): nothing to propagate.
+    pub zero_derivative: bool,
+}
+
+/// The table every transform reads. A value, so tests can hand the checks a mutated one.
+#[derive(Clone)]
+pub struct RuleTable {
+    rows: BTreeMap<Prim, Rule>,
+}
+
+/// Seeded defects a test can apply to one rule to show the checks catch it.
+#[derive(Clone, Copy, Debug)]
+pub enum Mutation {
+    /// Every partial multiplied by this factor.
+    Scale(f64),
+    /// Every partial negated.
+    FlipSign,
+    /// The partial for operand `k` dropped.
+    DropTerm(usize),
+}
+
+fn m(o: Operand) -> Option<Partial> {
+    Some(Partial::Mul(o))
+}
+fn d(o: Operand) -> Option<Partial> {
+    Some(Partial::Div(o))
+}
+
+macro_rules! rule {
+    ($p:expr, [$($dom:expr),*], [$($edge:expr),*], |$b:ident, $x:ident, $y:ident| $body:expr) => {
+        Rule {
+            prim: $p,
+            partials: Arc::new(|$b: &mut Builder, $x: &[Operand], $y: &Operand| {
+                let _ = (&$b, &$x, &$y);
+                $body
+            }),
+            domain: vec![$($dom),*],
+            edges: vec![$($edge),*],
+            zero_derivative: false,
+        }
+    };
+}
+
+fn edge(at: &[f64], partials: &[f64]) -> Edge {
+    Edge { at: at.to_vec(), partials: partials.to_vec() }
+}
+
+/// `1 - x*x` style helper: `c - a*b`.
+fn c_minus(b: &mut Builder, c: f64, x: Operand, y: Operand) -> Operand {
+    let p = b.mul(x, y);
+    let c = b.lit(c);
+    b.sub(c, p)
+}
+fn c_plus(b: &mut Builder, c: f64, x: Operand, y: Operand) -> Operand {
+    let p = b.mul(x, y);
+    let c = b.lit(c);
+    b.add(c, p)
+}
+/// `select(h == 0, 1, h)`: a denominator that is safe at the origin.
+fn safe_denominator(b: &mut Builder, h: Operand) -> Operand {
+    let z = b.lit(0.0);
+    let c = b.cmp(CmpOp::Eq, h.clone(), z);
+    let one = b.lit(1.0);
+    b.select(c, one, h)
+}
+
+const R: (f64, f64) = (-3.0, 3.0);
+const POS: (f64, f64) = (0.1, 4.0);
+const UNIT: (f64, f64) = (-0.9, 0.9);
+const INF: f64 = f64::INFINITY;
+
+impl RuleTable {
+    /// The rules fluxion ships.
+    pub fn standard() -> RuleTable {
+        use Prim::*;
+        let mut rows = vec![
+            rule!(Neg, [R], [], |b, x, y| vec![m(b.lit(-1.0))]),
+            rule!(Add, [R, R], [], |b, x, y| vec![m(b.lit(1.0)), m(b.lit(1.0))]),
+            rule!(Sub, [R, R], [], |b, x, y| vec![m(b.lit(1.0)), m(b.lit(-1.0))]),
+            rule!(Mul, [R, R], [], |b, x, y| vec![m(x[1].clone()), m(x[0].clone())]),
+            // ∂/∂a a/b = 1/b, ∂/∂b a/b = -(a/b)/b
+            rule!(Div, [R, POS], [], |b, x, y| {
+                let q = b.div(y.clone(), x[1].clone());
+                vec![d(x[1].clone()), m(b.neg(q))]
+            }),
+            rule!(Sin, [R], [], |b, x, y| vec![m(b.prim(Cos, vec![x[0].clone()]))]),
+            rule!(Cos, [R], [], |b, x, y| {
+                let s = b.prim(Sin, vec![x[0].clone()]);
+                vec![m(b.neg(s))]
+            }),
+            // tan' = 1 + tan²
+            rule!(Tan, [(-1.2, 1.2)], [], |b, x, y| vec![m(c_plus(b, 1.0, y.clone(), y.clone()))]),
+            rule!(Asin, [UNIT], [edge(&[1.0], &[INF])], |b, x, y| {
+                let r = c_minus(b, 1.0, x[0].clone(), x[0].clone());
+                vec![d(b.prim(Sqrt, vec![r]))]
+            }),
+            rule!(Acos, [UNIT], [edge(&[1.0], &[-INF])], |b, x, y| {
+                let r = c_minus(b, 1.0, x[0].clone(), x[0].clone());
+                let s = b.prim(Sqrt, vec![r]);
+                let one = b.lit(-1.0);
+                vec![m(b.div(one, s))]
+            }),
+            rule!(Atan, [R], [], |b, x, y| vec![d(c_plus(b, 1.0, x[0].clone(), x[0].clone()))]),
+            rule!(Sinh, [R], [], |b, x, y| vec![m(b.prim(Cosh, vec![x[0].clone()]))]),
+            rule!(Cosh, [R], [], |b, x, y| vec![m(b.prim(Sinh, vec![x[0].clone()]))]),
+            rule!(Tanh, [R], [], |b, x, y| vec![m(c_minus(b, 1.0, y.clone(), y.clone()))]),
+            rule!(Exp, [R], [], |b, x, y| vec![m(y.clone())]),
+            rule!(Exp2, [R], [], |b, x, y| {
+                let l = b.lit(LN_2);
+                vec![m(b.mul(y.clone(), l))]
+            }),
+            rule!(ExpM1, [R], [], |b, x, y| {
+                let one = b.lit(1.0);
+                vec![m(b.add(y.clone(), one))]
+            }),
+            rule!(Ln, [POS], [edge(&[0.0], &[INF])], |b, x, y| vec![d(x[0].clone())]),
+            rule!(Log2, [POS], [edge(&[0.0], &[INF])], |b, x, y| {
+                let l = b.lit(LN_2);
+                vec![d(b.mul(x[0].clone(), l))]
+            }),
+            rule!(Log10, [POS], [edge(&[0.0], &[INF])], |b, x, y| {
+                let l = b.lit(LN_10);
+                vec![d(b.mul(x[0].clone(), l))]
+            }),
+            rule!(Ln1p, [(-0.5, 3.0)], [], |b, x, y| {
+                let one = b.lit(1.0);
+                vec![d(b.add(one, x[0].clone()))]
+            }),
+            // sqrt'(x) = 1 / (2 sqrt x): +inf at 0.
+            rule!(Sqrt, [POS], [edge(&[0.0], &[INF])], |b, x, y| {
+                let two = b.lit(2.0);
+                vec![d(b.mul(two, y.clone()))]
+            }),
+            // cbrt'(x) = 1 / (3 cbrt(x)²): +inf at 0 (not out/(3x) = 0/0).
+            rule!(Cbrt, [R], [edge(&[0.0], &[INF])], |b, x, y| {
+                let yy = b.mul(y.clone(), y.clone());
+                let three = b.lit(3.0);
+                vec![d(b.mul(three, yy))]
+            }),
+            rule!(Abs, [R], [edge(&[0.0], &[0.0]), edge(&[-0.0], &[0.0])], |b, x, y| {
+                vec![m(b.prim(Sign0, vec![x[0].clone()]))]
+            }),
+            rule!(Recip, [POS], [], |b, x, y| {
+                let yy = b.mul(y.clone(), y.clone());
+                vec![m(b.neg(yy))]
+            }),
+            rule!(Atan2, [R, POS], [edge(&[0.0, 0.0], &[f64::NAN, f64::NAN])], |b, x, y| {
+                // ∂/∂a atan2(a, c) = c/h², ∂/∂c = -a/h², with h = hypot(a, c): no overflow.
+                let h = b.prim(Hypot, vec![x[0].clone(), x[1].clone()]);
+                let qa = b.div(x[1].clone(), h.clone());
+                let qc = b.div(x[0].clone(), h.clone());
+                let pa = b.div(qa, h.clone());
+                let pc = b.div(qc, h);
+                vec![m(pa), m(b.neg(pc))]
+            }),
+            rule!(Powf, [POS, R], [edge(&[0.0, 2.0], &[0.0, 0.0]), edge(&[0.0, 0.0], &[0.0, 0.0])], |b, x, y| {
+                vec![powf_dx(b, &x[0], &x[1]), powf_dy(b, &x[0], y)]
+            }),
+            rule!(Powi, [R], [edge(&[0.0, 0.0], &[0.0])], |b, x, y| vec![powi_dx(b, &x[0], &x[1]), None]),
+            rule!(Min, [R, R], [edge(&[1.0, 1.0], &[0.5, 0.5]), edge(&[f64::NAN, 1.0], &[0.0, 1.0])], |b, x, y| {
+                let da = b.prim(MinDa, vec![x[0].clone(), x[1].clone()]);
+                let one = b.lit(1.0);
+                let db = b.sub(one, da.clone());
+                vec![m(da), m(db)]
+            }),
+            rule!(Max, [R, R], [edge(&[1.0, 1.0], &[0.5, 0.5]), edge(&[f64::NAN, 1.0], &[0.0, 1.0])], |b, x, y| {
+                let da = b.prim(MaxDa, vec![x[0].clone(), x[1].clone()]);
+                let one = b.lit(1.0);
+                let db = b.sub(one, da.clone());
+                vec![m(da), m(db)]
+            }),
+            rule!(
+                Hypot,
+                [R, R],
+                [edge(&[0.0, 0.0], &[0.0, 0.0]), edge(&[3e200, 4e200], &[0.6, 0.8])],
+                |b, x, y| {
+                    let h = safe_denominator(b, y.clone());
+                    vec![m(b.div(x[0].clone(), h.clone())), m(b.div(x[1].clone(), h))]
+                }
+            ),
+            rule!(MulAdd, [R, R, R], [], |b, x, y| vec![m(x[1].clone()), m(x[0].clone()), m(b.lit(1.0))]),
+        ];
+        for p in [Signum, Sign0, MaxDa, MinDa, Rem] {
+            rows.push(Rule {
+                prim: p,
+                partials: Arc::new(|_b: &mut Builder, x: &[Operand], _y: &Operand| vec![None; x.len()]),
+                domain: vec![R; p.arity()],
+                edges: vec![],
+                zero_derivative: true,
+            });
+        }
+        RuleTable { rows: rows.into_iter().map(|r| (r.prim, r)).collect() }
+    }
+
+    /// The row of a primitive.
+    pub fn get(&self, p: Prim) -> Option<&Rule> {
+        self.rows.get(&p)
+    }
+
+    /// Every row.
+    pub fn rows(&self) -> impl Iterator<Item = &Rule> {
+        self.rows.values()
+    }
+
+    /// A copy with one rule replaced by a defective version (for testing the checks).
+    pub fn mutated(&self, p: Prim, how: Mutation) -> RuleTable {
+        let mut t = self.clone();
+        if let Some(row) = t.rows.get_mut(&p) {
+            let inner = row.partials.clone();
+            row.partials = Arc::new(move |b: &mut Builder, x: &[Operand], y: &Operand| {
+                let ps = inner(b, x, y);
+                ps.into_iter()
+                    .enumerate()
+                    .map(|(k, part)| {
+                        let part = part?;
+                        let scale = match how {
+                            Mutation::Scale(s) => s,
+                            Mutation::FlipSign => -1.0,
+                            Mutation::DropTerm(j) if j == k => return None,
+                            Mutation::DropTerm(_) => return Some(part),
+                        };
+                        let s = b.lit(scale);
+                        Some(match part {
+                            Partial::Mul(o) => Partial::Mul(b.mul(o, s)),
+                            Partial::Div(o) => {
+                                let inv = b.lit(1.0 / scale);
+                                Partial::Div(b.mul(o, inv))
+                            }
+                        })
+                    })
+                    .collect()
+            });
+        }
+        t
+    }
+}
+
+/// `∂/∂x x^y = y x^(y-1)`, zero where `y == 0` (not `0 * inf` at `x == 0`).
+fn powf_dx(b: &mut Builder, x: &Operand, yexp: &Operand) -> Option<Partial> {
+    if let Some(v) = yexp.float_value() {
+        if v == 0.0 {
+            return None;
+        }
+        if v == 1.0 {
+            return m(b.lit(1.0));
+        }
+        if v.fract() == 0.0 && v.abs() < 16_777_216.0 {
+            // y - 1 is exact in f32 and f64: fold it.
+            let e = b.lit(v - 1.0);
+            let p = b.prim(Prim::Powf, vec![x.clone(), e]);
+            return m(b.mul(yexp.clone(), p));
+        }
+    }
+    let one = b.lit(1.0);
+    let e = b.sub(yexp.clone(), one);
+    let p = b.prim(Prim::Powf, vec![x.clone(), e]);
+    let full = b.mul(yexp.clone(), p);
+    if yexp.float_value().is_some() {
+        return m(full);
+    }
+    let z = b.lit(0.0);
+    let c = b.cmp(CmpOp::Eq, yexp.clone(), z.clone());
+    m(b.select(c, z, full))
+}
+
+/// `∂/∂y x^y = x^y ln x`, with `ln` of a safe `x` so that `x == 0` gives `0`
+/// (jax#14397) and no NaN reaches a second derivative.
+fn powf_dy(b: &mut Builder, x: &Operand, out: &Operand) -> Option<Partial> {
+    let z = b.lit(0.0);
+    let c = b.cmp(CmpOp::Eq, x.clone(), z);
+    let one = b.lit(1.0);
+    let safe = b.select(c, one, x.clone());
+    let l = b.prim(Prim::Ln, vec![safe]);
+    m(b.mul(out.clone(), l))
+}
+
+/// `∂/∂x x^n = n x^(n-1)`; zero for `n == 0`.
+fn powi_dx(b: &mut Builder, x: &Operand, n: &Operand) -> Option<Partial> {
+    if let Operand::Int(k) = n {
+        return match *k {
+            0 => None,
+            1 => m(b.lit(1.0)),
+            2 => {
+                let two = b.lit(2.0);
+                m(b.mul(two, x.clone()))
+            }
+            k => {
+                let p = b.prim(Prim::Powi, vec![x.clone(), Operand::Int(k - 1)]);
+                let kf = b.lit(k as f64);
+                m(b.mul(kf, p))
+            }
+        };
+    }
+    let fty = match b.f.ty_of(x) {
+        Ty::Float(Some(k)) => k,
+        _ => FloatTy::F64,
+    };
+    let nf = b.let_(Expr::Cast(n.clone(), Ty::Float(Some(fty))), "t");
+    let nm1 = b.let_ty(Expr::Prim(Prim::Sub, vec![n.clone(), Operand::Int(1)]), "t", Ty::Int(Some("i32".into())));
+    let p = b.prim(Prim::Powi, vec![x.clone(), nm1]);
+    let full = b.mul(nf, p);
+    let c = b.let_ty(Expr::Cmp(CmpOp::Eq, n.clone(), Operand::Int(0)), "c", Ty::Bool);
+    let z = b.lit(0.0);
+    m(b.select(c, z, full))
+}

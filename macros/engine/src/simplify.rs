@@ -1,0 +1,310 @@
+//! Simplify: copy propagation, common-subexpression elimination and dead-code removal.
+//!
+//! Every rewrite here gives bitwise the same results: copies are only forwarded from
+//! immutable bindings, CSE merges identical pure operations on identical operands, and
+//! only unused bindings are removed. Arithmetic identities live in `builder.rs`.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ir::*;
+use crate::vjp::rename_block;
+
+/// Runs every pass to a fixed point (bounded).
+pub fn simplify(f: &mut Func) {
+    for _ in 0..6 {
+        let before = count(&f.body);
+        copy_prop(f);
+        cse(f);
+        dce(f);
+        if count(&f.body) == before {
+            break;
+        }
+    }
+    fold_mut_init(f);
+}
+
+fn count(b: &Block) -> usize {
+    let mut n = 0;
+    walk_stmts(b, &mut |_| n += 1);
+    n
+}
+
+fn substitute_operand(o: &mut Operand, map: &HashMap<VarId, Operand>) {
+    if let Operand::Var(v) = o {
+        if let Some(r) = map.get(v) {
+            *o = r.clone();
+        }
+    }
+}
+
+/// Replaces reads of variables by operands (not definitions or places).
+fn substitute(b: &mut Block, map: &HashMap<VarId, Operand>) {
+    fn expr(e: &mut Expr, map: &HashMap<VarId, Operand>) {
+        let s = |o: &mut Operand| substitute_operand(o, map);
+        match e {
+            Expr::Use(a) | Expr::ZeroLike(a) | Expr::Field(a, _) | Expr::Cast(a, _) | Expr::Not(a) | Expr::Sum(a) | Expr::StopGrad(a) | Expr::Repeat(a, _) => s(a),
+            Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.iter_mut().for_each(s),
+            Expr::Index(v, idx) => {
+                if let Some(Operand::Var(w)) = map.get(v) {
+                    *v = *w;
+                }
+                idx.iter_mut().for_each(s);
+            }
+            Expr::Zeros(_) => {}
+            Expr::Call(c) => c.args.iter_mut().for_each(|a| s(&mut a.op)),
+            Expr::Cmp(_, a, b) | Expr::Bool(_, a, b) | Expr::Broadcast(a, b) => {
+                s(a);
+                s(b);
+            }
+            Expr::Select(c, a, b) => {
+                s(c);
+                s(a);
+                s(b);
+            }
+        }
+    }
+    for st in &mut b.0 {
+        match st {
+            Stmt::Let(_, e) | Stmt::Mut(_, Some(e)) => expr(e, map),
+            Stmt::Mut(_, None) => {}
+            Stmt::Assign(p, _, v) => {
+                p.idx.iter_mut().for_each(|o| substitute_operand(o, map));
+                substitute_operand(v, map);
+            }
+            Stmt::For(l) => substitute(&mut l.body, map),
+            Stmt::If(c, t, e) => {
+                substitute_operand(c, map);
+                substitute(t, map);
+                substitute(e, map);
+            }
+        }
+    }
+}
+
+/// `let t = x;` with `x` immutable (or a constant): uses of `t` read `x`.
+fn copy_prop(f: &mut Func) {
+    let mut map: HashMap<VarId, Operand> = HashMap::new();
+    let mut index_bases = HashSet::new();
+    walk_stmts(&f.body, &mut |s| {
+        if let Stmt::Let(_, Expr::Index(v, _)) | Stmt::Mut(_, Some(Expr::Index(v, _))) = s {
+            index_bases.insert(*v);
+        }
+    });
+    walk_stmts(&f.body, &mut |s| {
+        if let Stmt::Let(t, Expr::Use(o)) = s {
+            let ok = match o {
+                Operand::Var(v) => !f.vars[*v].mutable,
+                _ => !index_bases.contains(t),
+            };
+            if ok {
+                map.insert(*t, o.clone());
+            }
+        }
+    });
+    if map.is_empty() {
+        return;
+    }
+    // Resolve chains.
+    let keys: Vec<VarId> = map.keys().copied().collect();
+    for k in keys {
+        let mut cur = map[&k].clone();
+        let mut guard = 0;
+        while let Some(next) = cur.var().and_then(|v| map.get(&v)) {
+            cur = next.clone();
+            guard += 1;
+            if guard > 1000 {
+                break;
+            }
+        }
+        if index_bases.contains(&k) && cur.var().is_none() {
+            map.remove(&k);
+        } else {
+            map.insert(k, cur);
+        }
+    }
+    // Operands of `Index` must stay variables; constants are not forwarded there.
+    substitute(&mut f.body, &map);
+    substitute_operand(&mut f.ret, &map);
+    remove_lets(&mut f.body, &|v, e| matches!(e, Expr::Use(_)) && map.contains_key(&v));
+}
+
+fn remove_lets(b: &mut Block, pred: &dyn Fn(VarId, &Expr) -> bool) {
+    b.0.retain(|s| !matches!(s, Stmt::Let(v, e) if pred(*v, e)));
+    for s in &mut b.0 {
+        match s {
+            Stmt::For(l) => remove_lets(&mut l.body, pred),
+            Stmt::If(_, t, e) => {
+                remove_lets(t, pred);
+                remove_lets(e, pred);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn pure_key(f: &Func, e: &Expr) -> Option<String> {
+    let imm = |o: &Operand| o.var().is_none_or(|v| !f.vars[v].mutable);
+    let ok = match e {
+        Expr::Use(_) => false,
+        Expr::Index(v, idx) => !f.vars[*v].mutable && idx.iter().all(imm),
+        e => expr_operands(e).iter().all(imm),
+    };
+    if !ok {
+        return None;
+    }
+    Some(format!("{e:?}"))
+}
+
+/// Merges identical pure operations (scoped: an outer binding serves nested blocks).
+fn cse(f: &mut Func) {
+    let mut rename: HashMap<VarId, Operand> = HashMap::new();
+    let mut scopes: Vec<HashMap<String, VarId>> = vec![HashMap::new()];
+    fn go(f: &Func, b: &Block, scopes: &mut Vec<HashMap<String, VarId>>, rename: &mut HashMap<VarId, Operand>) {
+        for s in &b.0 {
+            match s {
+                Stmt::Let(v, e) => {
+                    // Apply earlier merges before keying.
+                    let mut e2 = e.clone();
+                    let mut tmp = Block(vec![Stmt::Let(*v, e2.clone())]);
+                    substitute(&mut tmp, rename);
+                    if let Some(Stmt::Let(_, e3)) = tmp.0.pop() {
+                        e2 = e3;
+                    }
+                    if let Some(k) = pure_key(f, &e2) {
+                        if let Some(w) = scopes.iter().rev().find_map(|m| m.get(&k)) {
+                            if f.vars[*w].ty == f.vars[*v].ty || f.vars[*v].ty == Ty::Unknown {
+                                rename.insert(*v, Operand::Var(*w));
+                                continue;
+                            }
+                        }
+                        if let Some(m) = scopes.last_mut() {
+                            m.insert(k, *v);
+                        }
+                    }
+                }
+                Stmt::For(l) => {
+                    scopes.push(HashMap::new());
+                    go(f, &l.body, scopes, rename);
+                    scopes.pop();
+                }
+                Stmt::If(_, t, e) => {
+                    scopes.push(HashMap::new());
+                    go(f, t, scopes, rename);
+                    scopes.pop();
+                    scopes.push(HashMap::new());
+                    go(f, e, scopes, rename);
+                    scopes.pop();
+                }
+                _ => {}
+            }
+        }
+    }
+    go(f, &f.body, &mut scopes, &mut rename);
+    if rename.is_empty() {
+        return;
+    }
+    substitute(&mut f.body, &rename);
+    substitute_operand(&mut f.ret, &rename);
+    remove_lets(&mut f.body, &|v, _| rename.contains_key(&v));
+}
+
+/// Variables read by something that matters (not counting writes to themselves).
+fn live_reads(b: &Block, out: &mut HashSet<VarId>) {
+    for s in &b.0 {
+        match s {
+            Stmt::Let(_, e) | Stmt::Mut(_, Some(e)) => out.extend(expr_operands(e).iter().filter_map(Operand::var)),
+            Stmt::Mut(_, None) => {}
+            Stmt::Assign(p, _, v) => {
+                out.extend(p.idx.iter().filter_map(Operand::var));
+                out.extend(v.var());
+            }
+            Stmt::For(l) => live_reads(&l.body, out),
+            Stmt::If(c, t, e) => {
+                out.extend(c.var());
+                live_reads(t, out);
+                live_reads(e, out);
+            }
+        }
+    }
+}
+
+/// Removes bindings nobody reads, variables only ever written, and empty blocks.
+pub fn dce(f: &mut Func) {
+    loop {
+        let mut live = HashSet::new();
+        live_reads(&f.body, &mut live);
+        live.extend(f.ret.var());
+        // Writes into a live mutable variable keep their operands live (already counted).
+        let before = count(&f.body);
+        prune(&mut f.body, &live);
+        if count(&f.body) == before {
+            break;
+        }
+    }
+}
+
+fn prune(b: &mut Block, live: &HashSet<VarId>) {
+    b.0.retain_mut(|s| match s {
+        Stmt::Let(v, _) | Stmt::Mut(v, _) => live.contains(v),
+        Stmt::Assign(p, _, _) => live.contains(&p.var),
+        Stmt::For(l) => {
+            prune(&mut l.body, live);
+            !l.body.0.is_empty()
+        }
+        Stmt::If(_, t, e) => {
+            prune(t, live);
+            prune(e, live);
+            !(t.0.is_empty() && e.0.is_empty())
+        }
+    });
+}
+
+/// `let t = [0.0; N]; let mut y = t;` (t used once) becomes `let mut y = [0.0; N];`.
+fn fold_mut_init(f: &mut Func) {
+    let mut uses: HashMap<VarId, usize> = HashMap::new();
+    walk_stmts(&f.body, &mut |s| {
+        let mut r = Vec::new();
+        match s {
+            Stmt::For(_) => {}
+            Stmt::If(c, _, _) => r.extend(c.var()),
+            s => stmt_reads(s, &mut r),
+        }
+        for v in r {
+            *uses.entry(v).or_default() += 1;
+        }
+    });
+    if let Some(v) = f.ret.var() {
+        *uses.entry(v).or_default() += 1;
+    }
+    fn go(b: &mut Block, uses: &HashMap<VarId, usize>) {
+        let mut out: Vec<Stmt> = Vec::new();
+        for s in std::mem::take(&mut b.0) {
+            match s {
+                Stmt::Mut(v, Some(Expr::Use(Operand::Var(t)))) if uses.get(&t) == Some(&1) => {
+                    if let Some(Stmt::Let(w, e)) = out.last() {
+                        if *w == t && !matches!(e, Expr::Call(_)) {
+                            let e = e.clone();
+                            out.pop();
+                            out.push(Stmt::Mut(v, Some(e)));
+                            continue;
+                        }
+                    }
+                    out.push(Stmt::Mut(v, Some(Expr::Use(Operand::Var(t)))));
+                }
+                Stmt::For(mut l) => {
+                    go(&mut l.body, uses);
+                    out.push(Stmt::For(l));
+                }
+                Stmt::If(c, mut t, mut e) => {
+                    go(&mut t, uses);
+                    go(&mut e, uses);
+                    out.push(Stmt::If(c, t, e));
+                }
+                s => out.push(s),
+            }
+        }
+        b.0 = out;
+    }
+    go(&mut f.body, &uses);
+    let _ = rename_block;
+}

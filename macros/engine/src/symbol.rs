@@ -1,0 +1,88 @@
+//! Keywords of the attribute surface, in one place.
+
+/// `argnums`
+pub const ARGNUMS: &str = "argnums";
+/// `has_aux`
+pub const HAS_AUX: &str = "has_aux";
+/// `name`
+pub const NAME: &str = "name";
+/// `show`
+pub const SHOW: &str = "show";
+
+/// The transforms, one per attribute macro.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transform {
+    /// `#[differentiable]`: no new public function, only the companions.
+    Differentiable,
+    /// `#[grad]`
+    Grad,
+    /// `#[grad_and_value]`
+    GradAndValue,
+    /// `#[vjp]`
+    Vjp,
+    /// `#[jvp]`
+    Jvp,
+    /// `#[jacrev]`
+    Jacrev,
+    /// `#[jacfwd]`
+    Jacfwd,
+    /// `#[hessian]`
+    Hessian,
+}
+
+impl Transform {
+    /// Every transform.
+    pub const ALL: [Transform; 8] = [
+        Transform::Differentiable,
+        Transform::Grad,
+        Transform::GradAndValue,
+        Transform::Vjp,
+        Transform::Jvp,
+        Transform::Jacrev,
+        Transform::Jacfwd,
+        Transform::Hessian,
+    ];
+    /// The attribute's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transform::Differentiable => "differentiable",
+            Transform::Grad => "grad",
+            Transform::GradAndValue => "grad_and_value",
+            Transform::Vjp => "vjp",
+            Transform::Jvp => "jvp",
+            Transform::Jacrev => "jacrev",
+            Transform::Jacfwd => "jacfwd",
+            Transform::Hessian => "hessian",
+        }
+    }
+    /// Looks an attribute name up.
+    pub fn from_name(s: &str) -> Option<Transform> {
+        Transform::ALL.iter().copied().find(|t| t.name() == s)
+    }
+    /// The options the transform takes.
+    pub fn options(self) -> &'static [&'static str] {
+        match self {
+            Transform::Differentiable => &[SHOW],
+            Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Jacfwd => &[ARGNUMS, HAS_AUX, NAME, SHOW],
+            Transform::Hessian => &[ARGNUMS, NAME, SHOW],
+            Transform::Vjp | Transform::Jvp => &[HAS_AUX, NAME, SHOW],
+        }
+    }
+    /// The suffix of the generated function's default name.
+    pub fn suffix(self) -> &'static str {
+        self.name()
+    }
+    /// The torch.func / JAX function this mirrors.
+    pub fn mirrors(self) -> &'static str {
+        match self {
+            Transform::Differentiable => "a function other transforms can differentiate through",
+            Transform::Grad => "`torch.func.grad` / `jax.grad`",
+            Transform::GradAndValue => "`torch.func.grad_and_value` / `jax.value_and_grad`",
+            Transform::Vjp => "`torch.func.vjp` / `jax.vjp`",
+            Transform::Jvp => "`torch.func.jvp` / `jax.jvp`",
+            Transform::Jacrev => "`torch.func.jacrev` / `jax.jacrev`",
+            Transform::Jacfwd => "`torch.func.jacfwd` / `jax.jacfwd`",
+            Transform::Hessian => "`torch.func.hessian` / `jax.hessian`",
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! The user-facing transforms, built from `jvp` and `vjp` as IR functions (so each can be
+//! transformed again: stacking and companions).
+//!
+//! Conventions (JAX's): the derivative of an output of shape `O` with respect to an input
+//! of shape `I` has shape `O ++ I`: the Jacobian of `[f64; N] -> [f64; M]` is
+//! `[[f64; N]; M]`, a gradient has its argument's type. `argnums = k` gives one result,
+//! `argnums = (j, k)` a tuple of results, even of length one.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+
+use crate::attr::{Argnums, Options};
+use crate::builder::Builder;
+use crate::ir::*;
+use crate::jvp::{jvp_parts, JvpSpec};
+use crate::rules::RuleTable;
+use crate::simplify::simplify;
+use crate::symbol::Transform;
+use crate::vjp::{rename_block, vjp, VjpSpec, VjpOut};
+
+/// Spans for errors about a function.
+#[derive(Clone)]
+pub struct Site {
+    /// The function's name as written (or the attribute, for generated functions).
+    pub name: Span,
+    /// The return type.
+    pub ret: Span,
+}
+
+/// A generated public function.
+pub struct GenFn {
+    /// Its IR.
+    pub func: Func,
+    /// Its doc comment.
+    pub doc: String,
+    /// For `vjp`: also emit the pullback form under this name, splitting the body here.
+    pub pullback: Option<PullbackForm>,
+    /// The transform that made it.
+    pub transform: Transform,
+    /// Whether the `show` option asked for the code in the docs.
+    pub show: bool,
+}
+
+/// The torch-style `vjp` that returns a pullback closure.
+pub struct PullbackForm {
+    /// The name of the pullback form.
+    pub name: String,
+    /// The reverse-mode function (with a `ct` parameter) it is emitted from.
+    pub vjp: Func,
+    /// Where its reverse sweep starts.
+    pub split: usize,
+    /// The cotangent variable.
+    pub ct: VarId,
+    /// The cotangents returned by the pullback.
+    pub bars: Vec<Operand>,
+    /// The primal output.
+    pub value: Operand,
+    /// The aux output, if any.
+    pub aux: Option<Operand>,
+}
+
+type TResult<T> = Result<T, syn::Error>;
+
+fn err<T>(span: Span, msg: impl std::fmt::Display) -> TResult<T> {
+    Err(syn::Error::new(span, msg))
+}
+
+fn internal(span: Span) -> impl Fn(String) -> syn::Error {
+    move |m| syn::Error::new(span, format!("fluxion could not differentiate this function: {m}"))
+}
+
+fn ty_name(t: &Ty) -> String {
+    crate::emit::ty_tokens(t).to_string().replace(" ;", ";").replace("[ ", "[").replace(" ]", "]")
+}
+
+/// The parameters selected by `argnums` (default `0`), checked.
+fn argnums(f: &Func, o: &Options, site: &Site) -> TResult<(Vec<usize>, bool)> {
+    let (list, many) = match &o.argnums {
+        None => (vec![(0, o.span)], false),
+        Some(Argnums::One(k, s)) => (vec![(*k, *s)], false),
+        Some(Argnums::Many(v)) => (v.clone(), true),
+    };
+    let mut out = Vec::new();
+    for (k, span) in list {
+        if k >= f.params.len() {
+            let n = f.params.len();
+            return err(span, format!("`argnums` index {k} is out of range: `{}` has {n} argument{}", f.name, if n == 1 { "" } else { "s" }));
+        }
+        if out.contains(&k) {
+            return err(span, format!("argument {k} is named twice in `argnums`"));
+        }
+        let p = &f.params[k];
+        if !p.ty.is_differentiable() {
+            return err(
+                span,
+                format!(
+                    "argument {k} (`{}: {}`) cannot be differentiated: only f64, f32 and arrays of them can; remove it from `argnums`",
+                    f.vars[p.var].name,
+                    ty_name(&p.ty)
+                ),
+            );
+        }
+        out.push(k);
+    }
+    if f.params.is_empty() {
+        return err(site.name, format!("`{}` has no arguments to differentiate", f.name));
+    }
+    Ok((out, many))
+}
+
+fn mask(f: &Func, idx: &[usize]) -> Vec<bool> {
+    (0..f.params.len()).map(|k| idx.contains(&k)).collect()
+}
+
+/// With `has_aux`, `f` returns `(out, aux)`: a copy returning `out`, and `aux`.
+fn split_aux(f: &Func, has_aux: bool, site: &Site) -> TResult<(Func, Option<Operand>)> {
+    if !has_aux {
+        return Ok((f.clone(), None));
+    }
+    let Ty::Tuple(ts) = &f.ret_ty else {
+        return err(site.ret, format!("`has_aux` needs `{}` to return a pair `(output, aux)`, it returns `{}`", f.name, ty_name(&f.ret_ty)));
+    };
+    if ts.len() != 2 {
+        return err(site.ret, format!("`has_aux` needs `{}` to return a pair `(output, aux)`, it returns {} values", f.name, ts.len()));
+    }
+    let mut g = f.clone();
+    let mut b = Builder::new(&mut g);
+    b.out = f.body.0.clone();
+    let main = b.let_ty(Expr::Field(f.ret.clone(), 0), "out", ts[0].clone());
+    let aux = b.let_ty(Expr::Field(f.ret.clone(), 1), "aux", ts[1].clone());
+    let body = b.take();
+    g.body = Block(body);
+    g.ret = main;
+    g.ret_ty = ts[0].clone();
+    Ok((g, Some(aux)))
+}
+
+/// Imports `src`'s variables into `dst` (fresh ids, except `fixed`), renaming `body`.
+fn import(dst: &mut Func, src: &Func, fixed: &HashMap<VarId, VarId>) -> HashMap<VarId, VarId> {
+    let mut map = HashMap::new();
+    for (v, info) in src.vars.iter().enumerate() {
+        let nv = match fixed.get(&v) {
+            Some(w) => *w,
+            None => {
+                dst.vars.push(info.clone());
+                dst.vars.len() - 1
+            }
+        };
+        map.insert(v, nv);
+    }
+    map
+}
+
+fn map_op(o: &Operand, m: &HashMap<VarId, VarId>) -> Operand {
+    match o {
+        Operand::Var(v) => Operand::Var(m.get(v).copied().unwrap_or(*v)),
+        o => o.clone(),
+    }
+}
+
+fn param_map(src: &Func, dst: &Func) -> HashMap<VarId, VarId> {
+    src.params.iter().zip(&dst.params).map(|(a, b)| (a.var, b.var)).collect()
+}
+
+/// Array dimensions of a type down to its float element (`None` if not a float array).
+fn dims(t: &Ty) -> Option<Vec<CExpr>> {
+    match t {
+        Ty::Float(_) => Some(vec![]),
+        Ty::Array(e, n) => {
+            let mut d = vec![n.clone()];
+            d.extend(dims(e)?);
+            Some(d)
+        }
+        _ => None,
+    }
+}
+
+/// The Jacobian type: output shape `o` followed by input type `i`.
+fn jac_ty(o: &Ty, i: &Ty) -> Ty {
+    match o {
+        Ty::Array(e, n) => Ty::Array(Box::new(jac_ty(e, i)), n.clone()),
+        _ => i.tangent(),
+    }
+}
+
+fn result_of(b: &mut Builder, items: Vec<(Operand, Ty)>, many: bool) -> (Operand, Ty) {
+    if !many && items.len() == 1 {
+        return items.into_iter().next().unwrap_or((Operand::Unit, Ty::Unit));
+    }
+    let ty = Ty::Tuple(items.iter().map(|(_, t)| t.clone()).collect());
+    let ops = items.into_iter().map(|(o, _)| o).collect();
+    (b.let_ty(Expr::Tuple(ops), "jac", ty.clone()), ty)
+}
+
+fn pair(b: &mut Builder, a: (Operand, Ty), c: (Operand, Ty), name: &str) -> (Operand, Ty) {
+    let ty = Ty::Tuple(vec![a.1, c.1]);
+    (b.let_ty(Expr::Tuple(vec![a.0, c.0]), name, ty.clone()), ty)
+}
+
+fn loop_nest(f: &mut Func, dims: &[CExpr], name: &str) -> Vec<VarId> {
+    (0..dims.len()).map(|k| f.new_var(format!("{name}{k}"), Ty::Int(Some("usize".into())), false)).collect()
+}
+
+fn wrap_loops(vars: &[VarId], dims: &[CExpr], body: Vec<Stmt>) -> Vec<Stmt> {
+    let mut inner = body;
+    for (v, n) in vars.iter().zip(dims).rev() {
+        inner = vec![Stmt::For(Loop { var: *v, lo: CExpr::Lit(0), hi: n.clone(), rev: false, body: Block(inner) })];
+    }
+    inner
+}
+
+/// `grad` and `grad_and_value`.
+pub fn grad(f: &Func, o: &Options, site: &Site, rules: &RuleTable, with_value: bool) -> TResult<Func> {
+    let (idx, many) = argnums(f, o, site)?;
+    let (main, aux) = split_aux(f, o.has_aux, site)?;
+    if !main.ret_ty.is_float() {
+        return err(
+            site.ret,
+            format!(
+                "`{}` needs a scalar output (f64 or f32), but `{}` returns `{}`: use `jacrev` or `jacfwd` for a Jacobian",
+                o.transform.name(),
+                f.name,
+                ty_name(&main.ret_ty)
+            ),
+        );
+    }
+    let spec = VjpSpec { active: mask(f, &idx), all_params: false, seed: Some(Operand::float(1.0)) };
+    let VjpOut { func: mut g, value, bars, .. } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
+    let body = std::mem::take(&mut g.body.0);
+    let mut b = Builder::new(&mut g);
+    b.out = body;
+    let items: Vec<(Operand, Ty)> = idx.iter().zip(&bars).map(|(k, bar)| (bar.clone(), f.params[*k].ty.tangent())).collect();
+    let mut res = result_of(&mut b, items, many);
+    if with_value {
+        let v = (value, main.ret_ty.clone());
+        let v = match &aux {
+            Some(a) => pair(&mut b, v, (a.clone(), aux_ty(f)), "value"),
+            None => v,
+        };
+        res = pair(&mut b, res, v, "out");
+    } else if let Some(a) = &aux {
+        res = pair(&mut b, res, (a.clone(), aux_ty(f)), "out");
+    }
+    let body = b.take();
+    g.body = Block(body);
+    g.ret = res.0;
+    g.ret_ty = res.1;
+    g.name = format!("{}_{}", f.name, o.transform.suffix());
+    simplify(&mut g);
+    Ok(g)
+}
+
+fn aux_ty(f: &Func) -> Ty {
+    match &f.ret_ty {
+        Ty::Tuple(ts) if ts.len() == 2 => ts[1].clone(),
+        _ => Ty::Unknown,
+    }
+}
+
+fn check_output(f: &Func, main: &Func, o: &Options, site: &Site) -> TResult<Vec<CExpr>> {
+    match dims(&main.ret_ty) {
+        Some(d) => Ok(d),
+        None => err(
+            site.ret,
+            format!(
+                "`{}` needs an output of f64, f32 or (nested) arrays of them, but `{}` returns `{}`{}",
+                o.transform.name(),
+                f.name,
+                ty_name(&main.ret_ty),
+                if matches!(main.ret_ty, Ty::Tuple(_)) && !o.has_aux { ": return `(output, aux)` with `has_aux`, or an array" } else { "" }
+            ),
+        ),
+    }
+}
+
+/// `jacrev`: one forward sweep, then one reverse sweep per output element.
+pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
+    let (idx, many) = argnums(f, o, site)?;
+    let (main, aux) = split_aux(f, o.has_aux, site)?;
+    let odims = check_output(f, &main, o, site)?;
+    if odims.is_empty() {
+        let mut o2 = o.clone();
+        o2.transform = Transform::Grad;
+        let mut g = grad(f, &o2, site, rules, false)?;
+        g.name = format!("{}_{}", f.name, o.transform.suffix());
+        return Ok(g);
+    }
+    let spec = VjpSpec { active: mask(f, &idx), all_params: false, seed: None };
+    let VjpOut { func: mut g, split, ct, bars, .. } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
+    g.params.pop();
+    let body = std::mem::take(&mut g.body.0);
+    let (fwd, rev) = body.split_at(split);
+    let ks = loop_nest(&mut g, &odims, "k");
+    let mut b = Builder::new(&mut g);
+    b.out = fwd.to_vec();
+    let mut jacs = Vec::new();
+    for k in &idx {
+        let ty = jac_ty(&main.ret_ty, &f.params[*k].ty);
+        let jv = b.let_mut(Some(Expr::Zeros(ty.clone())), "jac", ty.clone());
+        jacs.push((jv, ty));
+    }
+    let fwd_part = b.take();
+    // Loop body: basis cotangent, reverse sweep, one row per argument.
+    let ct_ty = main.ret_ty.tangent();
+    let mut inner = Builder::new(&mut g);
+    let ctm = inner.let_mut(Some(Expr::Zeros(ct_ty.clone())), "basis", ct_ty.clone());
+    let kops: Vec<Operand> = ks.iter().map(|k| Operand::Var(*k)).collect();
+    inner.push(Stmt::Assign(Place { var: ctm, idx: kops.clone() }, AssignOp::Set, Operand::float(1.0)));
+    inner.push(Stmt::Let(ct, Expr::Use(Operand::Var(ctm))));
+    inner.out.extend(rev.iter().cloned());
+    for ((jv, _), bar) in jacs.iter().zip(&bars) {
+        inner.push(Stmt::Assign(Place { var: *jv, idx: kops.clone() }, AssignOp::Set, bar.clone()));
+    }
+    let inner_body = inner.take();
+    let mut body = fwd_part;
+    body.extend(wrap_loops(&ks, &odims, inner_body));
+    let mut b = Builder::new(&mut g);
+    b.out = body;
+    let items: Vec<(Operand, Ty)> = jacs.iter().map(|(v, t)| (b.let_ty(Expr::Use(Operand::Var(*v)), "jac", t.clone()), t.clone())).collect();
+    let mut res = result_of(&mut b, items, many);
+    if let Some(a) = &aux {
+        res = pair(&mut b, res, (a.clone(), aux_ty(f)), "out");
+    }
+    let body = b.take();
+    g.body = Block(body);
+    g.ret = res.0;
+    g.ret_ty = res.1;
+    g.name = format!("{}_{}", f.name, o.transform.suffix());
+    simplify(&mut g);
+    Ok(g)
+}
+
+/// `jacfwd`: one forward-mode pass per input element.
+pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
+    let (idx, many) = argnums(f, o, site)?;
+    let (main, aux) = split_aux(f, o.has_aux, site)?;
+    let odims = check_output(f, &main, o, site)?;
+    // The result function: `f`'s parameters; the primal once (for aux), then the columns.
+    let mut h = main.clone();
+    h.name = format!("{}_{}", f.name, o.transform.suffix());
+    if aux.is_none() {
+        h.body = Block::default();
+    }
+    let mut items = Vec::new();
+    for k in &idx {
+        let pty = f.params[*k].ty.clone();
+        let Some(idims) = dims(&pty) else {
+            return err(site.name, format!("`jacfwd` cannot differentiate argument {k} of type `{}`", ty_name(&pty)));
+        };
+        let jty = jac_ty(&main.ret_ty, &pty);
+        let seeds = if idims.is_empty() { vec![(*k, Operand::float(1.0))] } else { vec![] };
+        let spec = JvpSpec { active: mask(f, &[*k]), all_params: false, seeds };
+        let (jf, _y, ydot) = jvp_parts(&main, &spec, rules).map_err(internal(site.name))?;
+        let fixed = param_map(&jf, &h);
+        let m = import(&mut h, &jf, &fixed);
+        let mut body = jf.body.clone();
+        rename_block(&mut body, &m);
+        let ydot = map_op(&ydot, &m);
+        if idims.is_empty() {
+            h.body.0.extend(body.0);
+            items.push((ydot, jty));
+            continue;
+        }
+        // Tangent parameter of `jf` (the one after the primal parameters).
+        let tparam = jf.params.get(f.params.len()).map(|p| m[&p.var]);
+        let Some(tparam) = tparam else {
+            return Err(internal(site.name)("missing tangent parameter".into()));
+        };
+        let is = loop_nest(&mut h, &idims, "i");
+        let os = loop_nest(&mut h, &odims, "o");
+        let mut b = Builder::new(&mut h);
+        let jv = b.let_mut(Some(Expr::Zeros(jty.clone())), "jac", jty.clone());
+        let outer = b.take();
+        let iops: Vec<Operand> = is.iter().map(|v| Operand::Var(*v)).collect();
+        let tty = pty.tangent();
+        let mut inner = Builder::new(&mut h);
+        let tm = inner.let_mut(Some(Expr::Zeros(tty.clone())), "basis", tty.clone());
+        inner.push(Stmt::Assign(Place { var: tm, idx: iops.clone() }, AssignOp::Set, Operand::float(1.0)));
+        inner.push(Stmt::Let(tparam, Expr::Use(Operand::Var(tm))));
+        inner.out.extend(body.0);
+        if odims.is_empty() {
+            inner.push(Stmt::Assign(Place { var: jv, idx: iops.clone() }, AssignOp::Set, ydot.clone()));
+        } else {
+            let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
+            let yv = match ydot.var() {
+                Some(v) => v,
+                None => return Err(internal(site.name)("tangent output is not a variable".into())),
+            };
+            let mut col = Builder::new(inner.f);
+            let e = col.let_(Expr::Index(yv, oops.clone()), "t");
+            let mut place = oops.clone();
+            place.extend(iops.clone());
+            col.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, e));
+            let col_body = col.take();
+            let nest = wrap_loops(&os, &odims, col_body);
+            inner.out.extend(nest);
+        }
+        let inner_body = inner.take();
+        h.body.0.extend(outer);
+        h.body.0.extend(wrap_loops(&is, &idims, inner_body));
+        let mut b = Builder::new(&mut h);
+        let r = b.let_ty(Expr::Use(Operand::Var(jv)), "jac", jty.clone());
+        let s = b.take();
+        h.body.0.extend(s);
+        items.push((r, jty));
+    }
+    let mut b = Builder::new(&mut h);
+    let mut res = result_of(&mut b, items, many);
+    if let Some(a) = &aux {
+        res = pair(&mut b, res, (a.clone(), aux_ty(f)), "out");
+    }
+    let s = b.take();
+    h.body.0.extend(s);
+    h.ret = res.0;
+    h.ret_ty = res.1;
+    simplify(&mut h);
+    Ok(h)
+}
+
+/// `hessian`: forward over reverse, `jacfwd(jacrev(f))`.
+pub fn hessian(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
+    if let Some(Argnums::Many(v)) = &o.argnums {
+        if v.len() > 1 {
+            return err(v[1].1, "`hessian` with several `argnums` is not supported yet: take one argument at a time");
+        }
+    }
+    let mut inner = o.clone();
+    inner.transform = Transform::Jacrev;
+    let g = jacrev(f, &inner, site, rules)?;
+    let mut outer = o.clone();
+    outer.transform = Transform::Jacfwd;
+    let mut h = jacfwd(&g, &outer, site, rules)?;
+    h.name = format!("{}_{}", f.name, o.transform.suffix());
+    Ok(h)
+}
+
+/// `jvp`: `(primals.., tangents of the float arguments..) -> (y, ẏ)` (`(y, ẏ, aux)` with `has_aux`).
+pub fn jvp_user(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
+    let (main, aux) = split_aux(f, o.has_aux, site)?;
+    let active: Vec<bool> = f.params.iter().map(|p| p.ty.is_differentiable()).collect();
+    let spec = JvpSpec { active, all_params: false, seeds: vec![] };
+    let (mut g, y, ydot) = jvp_parts(&main, &spec, rules).map_err(internal(site.name))?;
+    let mut b = Builder::new(&mut g);
+    let mut items = vec![y, ydot];
+    let mut tys = vec![main.ret_ty.clone(), main.ret_ty.tangent()];
+    if let Some(a) = aux {
+        items.push(a);
+        tys.push(aux_ty(f));
+    }
+    let ty = Ty::Tuple(tys);
+    let r = b.let_ty(Expr::Tuple(items), "out", ty.clone());
+    let s = b.take();
+    g.body.0.extend(s);
+    g.ret = r;
+    g.ret_ty = ty;
+    g.name = format!("{}_jvp", f.name);
+    simplify(&mut g);
+    Ok(g)
+}
+
+/// `vjp`: the cotangent form `(primals.., ct) -> (y, (cotangents of the float
+/// arguments..))` (`(y, cts, aux)` with `has_aux`), and the pullback form built from it.
+pub fn vjp_user(f: &Func, o: &Options, site: &Site, rules: &RuleTable, pullback_name: String) -> TResult<(Func, PullbackForm)> {
+    let (main, aux) = split_aux(f, o.has_aux, site)?;
+    let active: Vec<bool> = f.params.iter().map(|p| p.ty.is_differentiable()).collect();
+    if !active.iter().any(|a| *a) {
+        return err(site.name, format!("`{}` has no float arguments to differentiate", f.name));
+    }
+    let spec = VjpSpec { active, all_params: false, seed: None };
+    let VjpOut { func: mut g, split, ct, value, bars } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
+    let pb = PullbackForm { name: pullback_name, vjp: g.clone(), split, ct, bars: bars.clone(), value: value.clone(), aux: aux.clone() };
+    if let Some(a) = aux {
+        let Ty::Tuple(ts) = g.ret_ty.clone() else { return Err(internal(site.name)("vjp result".into())) };
+        let mut b = Builder::new(&mut g);
+        let bars_t = b.let_(Expr::Field(g_ret(&b), 1), "grads");
+        let ty = Ty::Tuple(vec![ts[0].clone(), ts[1].clone(), aux_ty(f)]);
+        let r = b.let_ty(Expr::Tuple(vec![value, bars_t, a]), "out", ty.clone());
+        let s = b.take();
+        g.body.0.extend(s);
+        g.ret = r;
+        g.ret_ty = ty;
+    }
+    g.name = format!("{}_vjp_ct", f.name);
+    simplify(&mut g);
+    Ok((g, pb))
+}
+
+fn g_ret(b: &Builder) -> Operand {
+    b.f.ret.clone()
+}

@@ -1,0 +1,730 @@
+//! Reverse mode: `f(x) -> y` becomes `f_vjp(x, ȳ) -> (y, (x̄,..))`.
+//!
+//! The output is a forward sweep (the primal, plus tape writes) followed by a reverse
+//! sweep (adjoint statements in reverse order, loops run backwards):
+//!
+//! ```text
+//! let mut tape_t = [0.0; N];            // values a loop body's adjoint needs
+//! for i in 0..N { let t = ..; tape_t[i] = t; .. }
+//! let mut s_bar = 0.0;                  // accumulators for mutable state
+//! for i in (0..N).rev() { let t = tape_t[i]; .. x_bar[i] += t * s_bar; }
+//! ```
+//!
+//! Adjoints of immutable scalars used in their own block are summed symbolically (no
+//! accumulator, no zero); others are accumulated in `let mut` variables. Calls go
+//! through the callee's VJP companion (which recomputes the callee's forward pass).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::activity;
+use crate::builder::Builder;
+use crate::ir::*;
+use crate::jvp::zero_of_ty;
+use crate::rules::{Partial, RuleTable};
+
+/// Which parameters get cotangents.
+#[derive(Clone, Debug)]
+pub struct VjpSpec {
+    /// Per parameter: differentiated.
+    pub active: Vec<bool>,
+    /// Companion protocol: a cotangent for every parameter, `()` for inactive ones.
+    pub all_params: bool,
+    /// A fixed cotangent (e.g. `1.0` for a gradient) instead of a `ct` parameter.
+    pub seed: Option<Operand>,
+}
+
+/// The reverse-mode function and where its reverse sweep starts.
+pub struct VjpOut {
+    /// `(params.., ct) -> (y, (bars..))`
+    pub func: Func,
+    /// Statements of `func.body` before this index are the forward sweep.
+    pub split: usize,
+    /// The cotangent variable (a parameter unless a seed was given).
+    pub ct: VarId,
+    /// The primal result.
+    pub value: Operand,
+    /// The cotangents, one per parameter the spec asked for.
+    pub bars: Vec<Operand>,
+}
+
+enum Adj {
+    Sym(Vec<Operand>),
+    Acc(VarId),
+    Fields(Vec<Vec<Operand>>),
+}
+
+struct BlockInfo {
+    loops: Vec<(VarId, CExpr)>,
+}
+
+struct Rx<'a> {
+    g: &'a mut Func,
+    rules: &'a RuleTable,
+    act: HashSet<VarId>,
+    def_block: HashMap<VarId, usize>,
+    block_ids: HashMap<*const Block, usize>,
+    blocks: Vec<BlockInfo>,
+    nested_use: HashSet<VarId>,
+    adj: HashMap<VarId, Adj>,
+    tape_decls: Vec<Stmt>,
+    tape_writes: HashMap<VarId, Stmt>,
+    const_generics: Vec<String>,
+}
+
+/// Reverse-mode transform.
+pub fn vjp(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, String> {
+    let f = normalize(f0, &spec.active);
+    let act = activity::analyze(&f, &spec.active);
+    let mut g = f.clone();
+    g.name = format!("{}_vjp", f.name);
+    let ct_ty = f.ret_ty.tangent();
+    let ct = g.new_var("ct", ct_ty.clone(), false);
+    let mut rx = Rx {
+        g: &mut g,
+        rules,
+        act,
+        def_block: HashMap::new(),
+        block_ids: HashMap::new(),
+        blocks: Vec::new(),
+        nested_use: HashSet::new(),
+        adj: HashMap::new(),
+        tape_decls: Vec::new(),
+        tape_writes: HashMap::new(),
+        const_generics: f.const_generics.clone(),
+    };
+    for p in &f.params {
+        rx.def_block.insert(p.var, 0);
+    }
+    rx.prewalk(&f.body, Vec::new());
+    let root_params: Vec<VarId> = f.params.iter().map(|p| p.var).collect();
+    let seed = spec.seed.clone().unwrap_or(Operand::Var(ct));
+    let rev = rx.rblock(&f.body, &root_params, Some((&f.ret, seed)))?;
+    // Cotangents of the parameters.
+    let mut b = Builder::new(rx.g);
+    b.out = rev;
+    let mut bars = Vec::new();
+    let mut bar_tys = Vec::new();
+    for (k, p) in f.params.iter().enumerate() {
+        let on = spec.active[k] && p.ty.is_differentiable();
+        if on {
+            let bar = match take(&mut rx.adj, &mut b, p.var) {
+                Some(o) => o,
+                None => zero_of_ty(&mut b, &p.ty.tangent(), &Operand::Var(p.var)),
+            };
+            bars.push(bar);
+            bar_tys.push(p.ty.tangent());
+        } else if spec.all_params {
+            bars.push(Operand::Unit);
+            bar_tys.push(Ty::Unit);
+        }
+    }
+    let bars_t = b.let_ty(Expr::Tuple(bars.clone()), "grads", Ty::Tuple(bar_tys.clone()));
+    let out = b.let_ty(
+        Expr::Tuple(vec![f.ret.clone(), bars_t]),
+        "out",
+        Ty::Tuple(vec![f.ret_ty.clone(), Ty::Tuple(bar_tys.clone())]),
+    );
+    let rev = b.take();
+    let fwd = rx.forward(&f.body);
+    let mut body = std::mem::take(&mut rx.tape_decls);
+    body.extend(fwd.0);
+    let split = body.len();
+    body.extend(rev);
+    g.body = Block(body);
+    if spec.seed.is_none() {
+        g.params.push(Param { var: ct, ty: ct_ty, by_ref: false });
+    }
+    g.ret = out;
+    g.ret_ty = Ty::Tuple(vec![f.ret_ty.clone(), Ty::Tuple(bar_tys)]);
+    Ok(VjpOut { func: g, split, ct, value: f.ret.clone(), bars })
+}
+
+/// Splits `let mut v = <active op>` into `let t = <op>; let mut v = t;` so every value a
+/// rule needs is an immutable binding.
+fn normalize(f: &Func, active: &[bool]) -> Func {
+    let act = activity::analyze(f, active);
+    let mut g = f.clone();
+    fn go(g: &mut Func, act: &HashSet<VarId>, b: &Block) -> Block {
+        let mut out = Vec::new();
+        for s in &b.0 {
+            match s {
+                Stmt::Mut(v, Some(e)) if !matches!(e, Expr::Use(_)) && activity::expr_active(g, act, e) => {
+                    let ty = g.vars[*v].ty.clone();
+                    let name = g.vars[*v].name.clone();
+                    let t = g.new_var(format!("{name}_init"), ty, false);
+                    out.push(Stmt::Let(t, e.clone()));
+                    out.push(Stmt::Mut(*v, Some(Expr::Use(Operand::Var(t)))));
+                }
+                Stmt::For(l) => out.push(Stmt::For(Loop { body: go(g, act, &l.body), ..l.clone() })),
+                Stmt::If(c, t, e) => {
+                    let t2 = go(g, act, t);
+                    let e2 = go(g, act, e);
+                    out.push(Stmt::If(c.clone(), t2, e2));
+                }
+                s => out.push(s.clone()),
+            }
+        }
+        Block(out)
+    }
+    let body = f.body.clone();
+    let nb = go(&mut g, &act, &body);
+    g.body = nb;
+    if g.vars.len() != f.vars.len() {
+        // The new temporaries inherit activity from their expressions.
+        return g;
+    }
+    g
+}
+
+fn take(adj: &mut HashMap<VarId, Adj>, b: &mut Builder, v: VarId) -> Option<Operand> {
+    match adj.get_mut(&v)? {
+        Adj::Sym(list) => {
+            let l = std::mem::take(list);
+            b.sum_terms(l)
+        }
+        Adj::Acc(a) => Some(Operand::Var(*a)),
+        Adj::Fields(fs) => {
+            if fs.iter().all(Vec::is_empty) {
+                return None;
+            }
+            let fs = std::mem::take(fs);
+            let tys = match b.f.vars[v].ty.clone() {
+                Ty::Tuple(ts) => ts,
+                _ => vec![Ty::Unknown; fs.len()],
+            };
+            let mut elems = Vec::new();
+            for (k, list) in fs.into_iter().enumerate() {
+                let e = match b.sum_terms(list) {
+                    Some(o) => o,
+                    None => {
+                        let ty = tys.get(k).cloned().unwrap_or(Ty::Unknown).tangent();
+                        if ty.is_known() {
+                            zero_of_ty(b, &ty, &Operand::Unit)
+                        } else {
+                            let fk = b.let_(Expr::Field(Operand::Var(v), k), "t");
+                            b.let_(Expr::ZeroLike(fk), "zero")
+                        }
+                    }
+                };
+                elems.push(e);
+            }
+            Some(b.let_(Expr::Tuple(elems), "t"))
+        }
+    }
+}
+
+fn reads_direct(s: &Stmt) -> Vec<VarId> {
+    let mut out = Vec::new();
+    match s {
+        Stmt::For(_) => {}
+        Stmt::If(c, _, _) => out.extend(c.var()),
+        s => stmt_reads(s, &mut out),
+    }
+    out
+}
+
+impl Rx<'_> {
+    fn prewalk(&mut self, b: &Block, loops: Vec<(VarId, CExpr)>) {
+        let id = self.blocks.len();
+        self.blocks.push(BlockInfo { loops: loops.clone() });
+        self.block_ids.insert(b as *const Block, id);
+        for s in &b.0 {
+            for r in reads_direct(s) {
+                if self.def_block.get(&r).is_some_and(|d| *d != id) {
+                    self.nested_use.insert(r);
+                }
+            }
+            match s {
+                Stmt::Let(v, _) | Stmt::Mut(v, _) => {
+                    self.def_block.insert(*v, id);
+                }
+                Stmt::Assign(..) => {}
+                Stmt::For(l) => {
+                    let mut inner = loops.clone();
+                    inner.push((l.var, l.hi.clone()));
+                    let child = self.blocks.len();
+                    self.def_block.insert(l.var, child);
+                    self.prewalk(&l.body, inner);
+                }
+                Stmt::If(_, t, e) => {
+                    self.prewalk(t, loops.clone());
+                    self.prewalk(e, loops.clone());
+                }
+            }
+        }
+    }
+
+    fn bid(&self, b: &Block) -> usize {
+        self.block_ids.get(&(b as *const Block)).copied().unwrap_or(0)
+    }
+
+    /// The reverse of a block. `defs`: variables defined at its top (parameters for the
+    /// root); `seed`: the result and its cotangent (root only).
+    fn rblock(&mut self, blk: &Block, defs: &[VarId], seed: Option<(&Operand, Operand)>) -> Result<Vec<Stmt>, String> {
+        let bid = self.bid(blk);
+        let mut header = Builder::new(self.g);
+        let mut defined: Vec<VarId> = defs.to_vec();
+        for s in &blk.0 {
+            if let Stmt::Let(v, _) | Stmt::Mut(v, _) = s {
+                defined.push(*v);
+            }
+        }
+        for v in defined {
+            if !self.act.contains(&v) {
+                continue;
+            }
+            let info = header.f.vars[v].clone();
+            let adj = match &info.ty {
+                Ty::Tuple(ts) if !info.mutable && !self.nested_use.contains(&v) => Adj::Fields(vec![Vec::new(); ts.len()]),
+                Ty::Float(_) if !info.mutable && !self.nested_use.contains(&v) => Adj::Sym(Vec::new()),
+                ty => {
+                    let tty = ty.tangent();
+                    let init = match &tty {
+                        Ty::Float(_) => Expr::Use(Operand::float(0.0)),
+                        t if t.is_known() => Expr::Zeros(t.clone()),
+                        _ => {
+                            if bid != 0 && info.mutable {
+                                return Err(format!(
+                                    "cannot tell the type of `{}` inside a loop or branch: annotate it (`let mut {}: [f64; N] = ..`)",
+                                    info.name, info.name
+                                ));
+                            }
+                            Expr::ZeroLike(Operand::Var(v))
+                        }
+                    };
+                    let a = header.let_mut(Some(init), &format!("{}_bar", info.name), tty);
+                    Adj::Acc(a)
+                }
+            };
+            self.adj.insert(v, adj);
+        }
+        let mut head = header.take();
+        let mut b = Builder::new(self.g);
+        if let Some((ret, ct)) = seed {
+            contribute(&self.act, &mut self.adj, &mut b, ret, ct);
+        }
+        let mut out = b.take();
+        for s in blk.0.iter().rev() {
+            self.rstmt(s, &mut out)?;
+        }
+        head.append(&mut out);
+        Ok(head)
+    }
+
+    fn rstmt(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> Result<(), String> {
+        match s {
+            Stmt::Let(v, e) => {
+                if !self.act.contains(v) {
+                    return Ok(());
+                }
+                let mut b = Builder::new(self.g);
+                let Some(tb) = take(&mut self.adj, &mut b, *v) else {
+                    out.extend(b.take());
+                    return Ok(());
+                };
+                rexpr(&self.act, &mut self.adj, self.rules, &mut b, e, &Operand::Var(*v), tb)?;
+                out.extend(b.take());
+            }
+            Stmt::Mut(v, init) => {
+                if !self.act.contains(v) {
+                    return Ok(());
+                }
+                if let Some(Expr::Use(o)) = init {
+                    let Some(Adj::Acc(a)) = self.adj.get(v) else { return Ok(()) };
+                    let a = *a;
+                    let mut b = Builder::new(self.g);
+                    contribute(&self.act, &mut self.adj, &mut b, o, Operand::Var(a));
+                    out.extend(b.take());
+                }
+            }
+            Stmt::Assign(p, op, value) => {
+                let Some(Adj::Acc(a)) = self.adj.get(&p.var) else { return Ok(()) };
+                let a = *a;
+                let mut b = Builder::new(self.g);
+                let val_active = value.var().is_some_and(|w| self.act.contains(&w));
+                if *op == AssignOp::Set || val_active {
+                    let cur = if p.idx.is_empty() {
+                        let ty = b.f.vars[a].ty.clone();
+                        b.let_ty(Expr::Use(Operand::Var(a)), "c", ty)
+                    } else {
+                        b.let_(Expr::Index(a, p.idx.clone()), "c")
+                    };
+                    if *op == AssignOp::Set {
+                        let mut ty = b.f.vars[p.var].ty.clone();
+                        for _ in &p.idx {
+                            ty = ty.elem();
+                        }
+                        let z = zero_of_ty(&mut b, &ty.tangent(), value);
+                        b.push(Stmt::Assign(Place { var: a, idx: p.idx.clone() }, AssignOp::Set, z));
+                    }
+                    if val_active {
+                        let c = if *op == AssignOp::Sub { b.neg(cur) } else { cur };
+                        contribute(&self.act, &mut self.adj, &mut b, value, c);
+                    }
+                }
+                out.extend(b.take());
+            }
+            Stmt::For(l) => {
+                let body_rev = self.rblock(&l.body, &[], None)?;
+                let new_i = self.g.new_var(self.g.vars[l.var].name.clone(), self.g.vars[l.var].ty.clone(), false);
+                let body_rev = self.close_block(&l.body, body_rev, Some((l.var, new_i)))?;
+                out.push(Stmt::For(Loop { var: new_i, lo: l.lo.clone(), hi: l.hi.clone(), rev: !l.rev, body: Block(body_rev) }));
+            }
+            Stmt::If(c, t, e) => {
+                let rt = self.rblock(t, &[], None)?;
+                let rt = self.close_block(t, rt, None)?;
+                let re = self.rblock(e, &[], None)?;
+                let re = self.close_block(e, re, None)?;
+                out.push(Stmt::If(c.clone(), Block(rt), Block(re)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Tapes the values of a nested block that its reverse reads, and renames them (and the
+    /// loop variable) to fresh variables bound at the top of the reverse block.
+    fn close_block(&mut self, blk: &Block, rev: Vec<Stmt>, loop_var: Option<(VarId, VarId)>) -> Result<Vec<Stmt>, String> {
+        let bid = self.bid(blk);
+        let mut reads = Vec::new();
+        for s in &rev {
+            stmt_reads(s, &mut reads);
+            if let Stmt::Let(_, Expr::ZeroLike(o)) | Stmt::Mut(_, Some(Expr::ZeroLike(o))) = s {
+                reads.extend(o.var());
+            }
+        }
+        let mut needed: Vec<VarId> = Vec::new();
+        for s in &blk.0 {
+            if let Stmt::Let(v, _) = s {
+                if reads.contains(v) && !needed.contains(v) {
+                    needed.push(*v);
+                }
+            }
+        }
+        let loops = self.blocks[bid].loops.clone();
+        let mut rename: HashMap<VarId, VarId> = HashMap::new();
+        if let Some((old, new)) = loop_var {
+            rename.insert(old, new);
+        }
+        let mut reads_stmts = Vec::new();
+        for v in needed {
+            let info = self.g.vars[v].clone();
+            let mut tty = info.ty.clone();
+            for (_, hi) in loops.iter().rev() {
+                tty = Ty::Array(Box::new(tty), self.tape_len(hi)?);
+            }
+            let tape = self.g.new_var(format!("tape_{}", info.name), tty.clone(), true);
+            self.tape_decls.push(Stmt::Mut(tape, Some(Expr::Zeros(tty))));
+            let idx: Vec<Operand> = loops.iter().map(|(i, _)| Operand::Var(*i)).collect();
+            self.tape_writes.insert(v, Stmt::Assign(Place { var: tape, idx: idx.clone() }, AssignOp::Set, Operand::Var(v)));
+            let nv = self.g.new_var(info.name.clone(), info.ty.clone(), false);
+            reads_stmts.push(if idx.is_empty() { Stmt::Let(nv, Expr::Use(Operand::Var(tape))) } else { Stmt::Let(nv, Expr::Index(tape, idx)) });
+            rename.insert(v, nv);
+        }
+        // Tape reads index with the forward loop variables; the renaming below maps the
+        // innermost one, enclosing blocks map theirs when they are closed.
+        reads_stmts.extend(rev);
+        let mut blk_out = Block(reads_stmts);
+        rename_block(&mut blk_out, &rename);
+        // The tape reads themselves must keep reading the tapes, not renamed values.
+        Ok(blk_out.0)
+    }
+
+    /// The tape length for a loop with upper bound `hi`: const generic expressions cannot
+    /// size arrays on stable Rust, so `N - k` is sized `N`.
+    fn tape_len(&self, hi: &CExpr) -> Result<CExpr, String> {
+        let mut paths = Vec::new();
+        hi.paths(&mut paths);
+        if !paths.iter().any(|p| self.const_generics.contains(p)) {
+            return Ok(hi.clone());
+        }
+        match hi {
+            CExpr::Path(_) => Ok(hi.clone()),
+            CExpr::Bin('-', a, b) if matches!(**a, CExpr::Path(_)) && b.lit().is_some() => Ok((**a).clone()),
+            _ => Err(format!(
+                "the loop bound `{hi}` uses a const generic: reverse mode cannot size its tape on stable Rust; loop to `{}` or `{} - k`",
+                paths[0], paths[0]
+            )),
+        }
+    }
+
+}
+
+/// The reverse of `let y = e` given `y`'s cotangent `tb`.
+fn rexpr(
+    act: &HashSet<VarId>,
+    adj: &mut HashMap<VarId, Adj>,
+    rules: &RuleTable,
+    b: &mut Builder,
+    e: &Expr,
+    y: &Operand,
+    tb: Operand,
+) -> Result<(), String> {
+    {
+        let is_act = |o: &Operand| o.var().is_some_and(|v| act.contains(&v));
+        match e {
+            Expr::Use(a) => contribute(act, adj, b, a, tb),
+            Expr::Prim(p, ops) => {
+                let Some(rule) = rules.get(*p) else {
+                    return Err(format!("no derivative rule for `{p:?}`"));
+                };
+                if rule.zero_derivative {
+                    return Ok(());
+                }
+                let partials = (rule.partials)(b, ops, y);
+                for (k, part) in partials.into_iter().enumerate() {
+                    let (Some(part), Some(o)) = (part, ops.get(k)) else { continue };
+                    if !is_act(o) {
+                        continue;
+                    }
+                    let c = match part {
+                        Partial::Mul(d) => b.mul(tb.clone(), d),
+                        Partial::Div(d) => b.div(tb.clone(), d),
+                    };
+                    contribute(act, adj, b, o, c);
+                }
+            }
+            Expr::Index(a, idx) => contribute_elem(act, adj, b, *a, idx, tb)?,
+            Expr::Array(ops) => {
+                let tv = as_var(b, tb);
+                for (k, o) in ops.iter().enumerate() {
+                    if is_act(o) {
+                        let c = b.let_(Expr::Index(tv, vec![Operand::Int(k as i128)]), "t");
+                        contribute(act, adj, b, o, c);
+                    }
+                }
+            }
+            Expr::Repeat(a, _) => {
+                let s = b.let_(Expr::Sum(tb), "t");
+                contribute(act, adj, b, a, s);
+            }
+            Expr::Tuple(ops) => {
+                for (k, o) in ops.iter().enumerate() {
+                    if is_act(o) {
+                        let c = b.let_(Expr::Field(tb.clone(), k), "t");
+                        contribute(act, adj, b, o, c);
+                    }
+                }
+            }
+            Expr::Field(a, k) => match a.var().and_then(|v| adj.get_mut(&v)) {
+                Some(Adj::Fields(fs)) if *k < fs.len() => fs[*k].push(tb),
+                Some(Adj::Acc(acc)) => {
+                    // A tuple used inside a nested block: accumulate `(0, .., tb, .., 0)`.
+                    let acc = *acc;
+                    let Ty::Tuple(ts) = b.f.ty_of(a) else {
+                        return Err("internal: field of a value that is not a tuple".into());
+                    };
+                    let mut elems = Vec::new();
+                    for (j, t) in ts.iter().enumerate() {
+                        if j == *k {
+                            elems.push(tb.clone());
+                        } else if t.tangent().is_known() {
+                            elems.push(zero_of_ty(b, &t.tangent(), &Operand::Unit));
+                        } else {
+                            let fj = b.let_(Expr::Field(a.clone(), j), "t");
+                            elems.push(b.let_(Expr::ZeroLike(fj), "zero"));
+                        }
+                    }
+                    let c = b.let_(Expr::Tuple(elems), "t");
+                    b.push(Stmt::Assign(Place { var: acc, idx: vec![] }, AssignOp::Add, c));
+                }
+                Some(_) => return Err("internal: field of a value without field adjoints".into()),
+                None => {}
+            },
+            Expr::Call(c) => {
+                let mut args = c.args.clone();
+                args.push(Arg { op: tb, by_ref: false });
+                let mut modes = c.modes.clone();
+                modes.push(Mode::Vjp);
+                let n = c.args.len();
+                let call = Call { modes, args, ..c.clone() };
+                let r = b.let_ty(
+                    Expr::Call(call),
+                    &format!("{}_vjp", c.name),
+                    Ty::Tuple(vec![Ty::Unknown, Ty::Tuple(vec![Ty::Unknown; n])]),
+                );
+                let bars = b.let_ty(Expr::Field(r, 1), "bars", Ty::Tuple(vec![Ty::Unknown; n]));
+                for (k, a) in c.args.iter().enumerate() {
+                    if is_act(&a.op) {
+                        let bk = b.let_ty(Expr::Field(bars.clone(), k), "t", Ty::Unknown);
+                        contribute(act, adj, b, &a.op, bk);
+                    }
+                }
+            }
+            Expr::Cast(a, _) => {
+                let src = b.f.ty_of(a);
+                let Ty::Float(Some(_)) = src else {
+                    return Err("cannot differentiate a cast whose source type is not visible: annotate the value as f32 or f64".into());
+                };
+                let c = b.let_(Expr::Cast(tb, src), "t");
+                contribute(act, adj, b, a, c);
+            }
+            Expr::Sum(a) => {
+                let c = b.let_(Expr::Broadcast(a.clone(), tb), "t");
+                contribute(act, adj, b, a, c);
+            }
+            Expr::Broadcast(_, v) => {
+                let s = b.let_(Expr::Sum(tb), "t");
+                contribute(act, adj, b, v, s);
+            }
+            Expr::Select(c, x, z) => {
+                for (o, first) in [(x, true), (z, false)] {
+                    if !is_act(o) {
+                        continue;
+                    }
+                    let zero = zero_of_ty(b, &b.f.ty_of(o).tangent(), &tb);
+                    let s = if first { b.select(c.clone(), tb.clone(), zero) } else { b.select(c.clone(), zero, tb.clone()) };
+                    contribute(act, adj, b, o, s);
+                }
+            }
+            Expr::Zeros(_) | Expr::ZeroLike(_) | Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) | Expr::StopGrad(_) => {}
+        }
+        Ok(())
+    }
+}
+
+impl Rx<'_> {
+    /// The forward sweep: the primal with tape writes after the values the reverse needs.
+    fn forward(&self, b: &Block) -> Block {
+        let mut out = Vec::new();
+        for s in &b.0 {
+            match s {
+                Stmt::Let(v, _) => {
+                    out.push(s.clone());
+                    if let Some(w) = self.tape_writes.get(v) {
+                        out.push(w.clone());
+                    }
+                }
+                Stmt::For(l) => out.push(Stmt::For(Loop { body: self.forward(&l.body), ..l.clone() })),
+                Stmt::If(c, t, e) => out.push(Stmt::If(c.clone(), self.forward(t), self.forward(e))),
+                s => out.push(s.clone()),
+            }
+        }
+        Block(out)
+    }
+}
+
+fn as_var(b: &mut Builder, o: Operand) -> VarId {
+    match o {
+        Operand::Var(v) => v,
+        other => b.let_(Expr::Use(other), "t").var().unwrap_or(0),
+    }
+}
+
+fn contribute(act: &HashSet<VarId>, adj: &mut HashMap<VarId, Adj>, b: &mut Builder, o: &Operand, val: Operand) {
+    let Some(v) = o.var() else { return };
+    if !act.contains(&v) {
+        return;
+    }
+    match adj.get_mut(&v) {
+        Some(Adj::Sym(list)) => list.push(val),
+        Some(Adj::Acc(a)) => {
+            let a = *a;
+            b.push(Stmt::Assign(Place { var: a, idx: vec![] }, AssignOp::Add, val));
+        }
+        Some(Adj::Fields(fs)) => {
+            let n = fs.len();
+            let mut parts = Vec::new();
+            for k in 0..n {
+                parts.push(b.let_(Expr::Field(val.clone(), k), "t"));
+            }
+            if let Some(Adj::Fields(fs)) = adj.get_mut(&v) {
+                for (k, p) in parts.into_iter().enumerate() {
+                    fs[k].push(p);
+                }
+            }
+        }
+        None => {}
+    }
+}
+
+fn contribute_elem(
+    act: &HashSet<VarId>,
+    adj: &mut HashMap<VarId, Adj>,
+    b: &mut Builder,
+    a: VarId,
+    idx: &[Operand],
+    val: Operand,
+) -> Result<(), String> {
+    if !act.contains(&a) {
+        return Ok(());
+    }
+    match adj.get(&a) {
+        Some(Adj::Acc(acc)) => {
+            b.push(Stmt::Assign(Place { var: *acc, idx: idx.to_vec() }, AssignOp::Add, val));
+            Ok(())
+        }
+        Some(_) => Err(format!("internal: indexed value `{}` has no accumulator", b.f.vars[a].name)),
+        None => Ok(()),
+    }
+}
+
+/// Replaces variables (reads, definitions and assignment targets) by `map`.
+pub fn rename_block(b: &mut Block, map: &HashMap<VarId, VarId>) {
+    if map.is_empty() {
+        return;
+    }
+    let r = |v: &mut VarId| {
+        if let Some(n) = map.get(v) {
+            *v = *n;
+        }
+    };
+    let ro = |o: &mut Operand| {
+        if let Operand::Var(v) = o {
+            if let Some(n) = map.get(v) {
+                *v = *n;
+            }
+        }
+    };
+    fn expr(e: &mut Expr, r: &dyn Fn(&mut VarId), ro: &dyn Fn(&mut Operand)) {
+        match e {
+            Expr::Use(a) | Expr::ZeroLike(a) | Expr::Field(a, _) | Expr::Cast(a, _) | Expr::Not(a) | Expr::Sum(a) | Expr::StopGrad(a) | Expr::Repeat(a, _) => ro(a),
+            Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.iter_mut().for_each(ro),
+            Expr::Index(v, idx) => {
+                r(v);
+                idx.iter_mut().for_each(ro);
+            }
+            Expr::Zeros(_) => {}
+            Expr::Call(c) => c.args.iter_mut().for_each(|a| ro(&mut a.op)),
+            Expr::Cmp(_, a, b) | Expr::Bool(_, a, b) | Expr::Broadcast(a, b) => {
+                ro(a);
+                ro(b);
+            }
+            Expr::Select(c, a, b) => {
+                ro(c);
+                ro(a);
+                ro(b);
+            }
+        }
+    }
+    fn block(b: &mut Block, r: &dyn Fn(&mut VarId), ro: &dyn Fn(&mut Operand)) {
+        for s in &mut b.0 {
+            match s {
+                Stmt::Let(v, e) => {
+                    r(v);
+                    expr(e, r, ro);
+                }
+                Stmt::Mut(v, e) => {
+                    r(v);
+                    if let Some(e) = e {
+                        expr(e, r, ro);
+                    }
+                }
+                Stmt::Assign(p, _, v) => {
+                    r(&mut p.var);
+                    p.idx.iter_mut().for_each(ro);
+                    ro(v);
+                }
+                Stmt::For(l) => {
+                    r(&mut l.var);
+                    block(&mut l.body, r, ro);
+                }
+                Stmt::If(c, t, e) => {
+                    ro(c);
+                    block(t, r, ro);
+                    block(e, r, ro);
+                }
+            }
+        }
+    }
+    block(b, &r, &ro);
+}
