@@ -324,12 +324,30 @@ impl Func {
     }
 }
 
+/// The highest order of companion every differentiable function provides.
+pub const MAX_ORDER: usize = 2;
+
+/// The deepest companion a function calls.
+pub fn max_call_order(f: &Func) -> usize {
+    let mut m = 0;
+    walk_stmts(&f.body, &mut |s| {
+        if let Stmt::Let(_, Expr::Call(c)) | Stmt::Mut(_, Some(Expr::Call(c))) = s {
+            m = m.max(c.modes.len());
+        }
+    });
+    m
+}
+
 /// The hidden type holding `f`'s companions: `jvp`, `vjp` and their order-2 compositions.
 fn holder(f: &Func, vis: &TokenStream, generics: &syn::Generics, rules: &RuleTable, span: Span) -> Result<TokenStream, syn::Error> {
     let h = format_ident!("{}", holder_name(&f.name));
     let mut fns = TokenStream::new();
     for modes in COMPANIONS {
         let g = companion(f, modes, rules).map_err(|m| syn::Error::new(span, format!("fluxion could not differentiate `{}`: {m}", f.name)))?;
+        if max_call_order(&g) > MAX_ORDER {
+            // Would call a companion beyond the order every function provides.
+            continue;
+        }
         let e = Emitter::new(&g);
         let doc = format!("Companion `{}` of `{}` (hidden).", mode_name(modes), f.name);
         fns.extend(e.function(&FnHeader {
@@ -412,4 +430,41 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
         }
     }
     out
+}
+
+/// Expands every fluxion-annotated function of a source file (or only `only`) and returns
+/// the generated code, formatted. Used by the snapshot tests and the `expand` example.
+pub fn expand_item_text(src: &str, only: Option<&str>) -> Result<String, String> {
+    let file = syn::parse_file(src).map_err(|e| format!("cannot parse: {e}"))?;
+    let mut out = String::new();
+    let mut items: Vec<syn::ItemFn> = Vec::new();
+    fn collect(items: &[syn::Item], out: &mut Vec<syn::ItemFn>) {
+        for it in items {
+            match it {
+                syn::Item::Fn(f) => out.push(f.clone()),
+                syn::Item::Mod(m) => {
+                    if let Some((_, inner)) = &m.content {
+                        collect(inner, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    collect(&file.items, &mut items);
+    for mut f in items {
+        if only.is_some_and(|n| f.sig.ident != n) {
+            continue;
+        }
+        let Some(pos) = f.attrs.iter().position(|a| transform_of(a).is_some()) else { continue };
+        let attr = f.attrs.remove(pos);
+        let Some(t) = transform_of(&attr) else { continue };
+        let args = match &attr.meta {
+            syn::Meta::List(l) => l.tokens.clone(),
+            _ => TokenStream::new(),
+        };
+        let ts = expand(t, args, f.to_token_stream()).map_err(|e| e.to_string())?;
+        out.push_str(&pretty(&ts));
+    }
+    Ok(out)
 }

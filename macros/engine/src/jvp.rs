@@ -118,6 +118,11 @@ impl Tx<'_> {
                             if self.g.vars[w].name == "t" {
                                 self.g.vars[w].name = name;
                             }
+                            // The tangent has the primal's tangent type, even where the
+                            // expression alone does not tell (fields of call results).
+                            if self.g.vars[w].ty == Ty::Unknown {
+                                self.g.vars[w].ty = self.g.vars[*v].ty.tangent();
+                            }
                         }
                         self.tan.insert(*v, tv);
                     } else {
@@ -195,7 +200,7 @@ impl Tx<'_> {
         modes.push(Mode::Jvp);
         let call = Call { modes, args, ..c.clone() };
         let name = b.f.vars[v].name.clone();
-        let r = b.let_ty(Expr::Call(call), &format!("{name}_jvp"), Ty::Unknown);
+        let r = b.let_ty(Expr::Call(call), &format!("{name}_jvp"), Ty::Tuple(vec![Ty::Unknown, Ty::Unknown]));
         b.push(Stmt::Let(v, Expr::Field(r.clone(), 0)));
         let ty = b.f.vars[v].ty.tangent();
         let dv = b.let_ty(Expr::Field(r, 1), &format!("{name}_dot"), ty);

@@ -511,7 +511,7 @@ fn rexpr(
                     // A tuple used inside a nested block: accumulate `(0, .., tb, .., 0)`.
                     let acc = *acc;
                     let Ty::Tuple(ts) = b.f.ty_of(a) else {
-                        return Err("internal: field of a value that is not a tuple".into());
+                        return Err(format!("internal: field of `{}`, which is not a tuple ({:?})", a.var().map(|v| b.f.vars[v].name.clone()).unwrap_or_default(), b.f.ty_of(a)));
                     };
                     let mut elems = Vec::new();
                     for (j, t) in ts.iter().enumerate() {
