@@ -1,5 +1,5 @@
 //! placeholder
-pub use fluxion_macros::{differentiable, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp};
+pub use fluxion_macros::{custom_rule, differentiable, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp};
 pub use fluxion_runtime::stop_gradient;
 #[doc(hidden)]
 pub mod __private {

@@ -247,3 +247,17 @@ pub fn max_da<T: Real>(a: T, b: T) -> T {
 pub fn min_da<T: Real>(a: T, b: T) -> T {
     a.min_da(b)
 }
+
+/// A message for a derivative rule a custom rule does not provide.
+pub trait MissingRule {
+    /// What is missing and how to add it.
+    const MSG: &'static str;
+}
+
+/// A compile error (raised when a caller is instantiated, not before) for a companion a
+/// `#[custom_rule]` function does not have: unused companions cost nothing, a used one
+/// fails the build with `M::MSG`.
+#[inline(always)]
+pub fn missing_rule<M: MissingRule>() -> ! {
+    const { panic!("{}", M::MSG) }
+}

@@ -92,6 +92,8 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
         }
     }
     item.attrs = kept;
+    // The original is kept as written; its generated functions are what callers often use.
+    item.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
     let names = promised_names(&item, &stack);
     let func = lower_fn(&item, &mut cx);
     let result = match (func, cx.has_errors()) {
@@ -465,6 +467,35 @@ pub fn expand_item_text(src: &str, only: Option<&str>) -> Result<String, String>
         };
         let ts = expand(t, args, f.to_token_stream()).map_err(|e| e.to_string())?;
         out.push_str(&pretty(&ts));
+    }
+    Ok(out)
+}
+
+/// Lowers the source text of one function to IR (for tests and tools).
+pub fn lower_source(src: &str) -> Result<Func, String> {
+    let item: syn::ItemFn = syn::parse_str(src).map_err(|e| format!("cannot parse: {e}"))?;
+    let mut cx = Ctxt::new();
+    let f = lower_fn(&item, &mut cx);
+    if let Err(e) = cx.check() {
+        return Err(e.to_string());
+    }
+    f.ok_or_else(|| "could not lower".to_string())
+}
+
+/// Lowers every function of a source file (for tests comparing compiled and interpreted
+/// results): `(name, IR)` pairs, in order. Functions that do not lower are skipped.
+pub fn lower_file(src: &str) -> Result<Vec<(String, Func)>, String> {
+    let file = syn::parse_file(src).map_err(|e| format!("cannot parse: {e}"))?;
+    let mut out = Vec::new();
+    for it in &file.items {
+        if let syn::Item::Fn(f) = it {
+            let mut cx = Ctxt::new();
+            if let Some(func) = lower_fn(f, &mut cx) {
+                if !cx.has_errors() {
+                    out.push((f.sig.ident.to_string(), func));
+                }
+            }
+        }
     }
     Ok(out)
 }

@@ -12,6 +12,7 @@
 pub mod activity;
 pub mod attr;
 pub mod builder;
+pub mod custom;
 pub mod emit;
 pub mod error;
 pub mod expand;

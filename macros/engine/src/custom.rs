@@ -1,0 +1,267 @@
+//! `#[custom_rule(jvp = .., vjp = ..)]`: hand-written derivative rules for a function whose
+//! body the engine does not read (another crate's function, an iterative solver), as JAX's
+//! `custom_jvp`/`custom_vjp` and torch's `autograd.Function`.
+//!
+//! ```text
+//! #[custom_rule(jvp = solve_jvp, vjp = solve_vjp, second_order)]
+//! fn solve(x: f64) -> f64 { .. }
+//! // expands to `solve` unchanged and its companions:
+//! impl __mark_solve_with_fluxion_differentiable {
+//!     fn jvp(x, dx) -> (y, dy)        { solve_jvp(x, dx) }
+//!     fn vjp(x, ct) -> (y, (x_bar,))  { solve_vjp(x, ct) }
+//!     fn jvp_jvp(..)                  { <solve_jvp's companions>::jvp(..) }  // second_order
+//!     ..
+//! }
+//! ```
+//! The rules follow the companion protocol: `jvp(primals.., tangents..) -> (y, ẏ)` with one
+//! tangent per parameter (`()` for integers), `vjp(primals.., ct) -> (y, (cotangent per
+//! parameter,..))`. A missing rule is derived from the other where every parameter and
+//! the result are float scalars; otherwise a call needing it fails to compile, naming the
+//! missing companion (`no function or associated item named `vjp``).
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, Token};
+
+use crate::emit::holder_name;
+use crate::ir::Ty;
+
+struct Args {
+    jvp: Option<syn::Path>,
+    vjp: Option<syn::Path>,
+    second_order: bool,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream) -> syn::Result<Args> {
+        let mut a = Args { jvp: None, vjp: None, second_order: false };
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            match key.to_string().as_str() {
+                "jvp" | "vjp" => {
+                    input.parse::<Token![=]>()?;
+                    let p: syn::Path = input.parse()?;
+                    let slot = if key == "jvp" { &mut a.jvp } else { &mut a.vjp };
+                    if slot.is_some() {
+                        return Err(syn::Error::new(key.span(), format!("`{key}` is given twice")));
+                    }
+                    *slot = Some(p);
+                }
+                "second_order" => a.second_order = true,
+                other => {
+                    let hint = match other {
+                        "jvp_rule" | "forward" | "jv" | "jpv" => " did you mean `jvp`?",
+                        "vjp_rule" | "backward" | "reverse" | "vj" | "vpj" => " did you mean `vjp`?",
+                        "second" | "order2" | "second_order_rules" | "secondorder" => " did you mean `second_order`?",
+                        _ => "",
+                    };
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("unknown option `{other}` for `custom_rule`: it takes `jvp = path`, `vjp = path`, `second_order`.{hint}"),
+                    ));
+                }
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(a)
+    }
+}
+
+fn simple_ty(t: &syn::Type) -> Option<Ty> {
+    match t {
+        syn::Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => match p.path.segments[0].ident.to_string().as_str() {
+            "f64" => Some(Ty::Float(Some(crate::ir::FloatTy::F64))),
+            "f32" => Some(Ty::Float(Some(crate::ir::FloatTy::F32))),
+            n if ["i8", "i16", "i32", "i64", "isize", "u8", "u16", "u32", "u64", "usize"].contains(&n) => Some(Ty::Int(Some(n.into()))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The tangent type's tokens of a parameter type as written (`()` for integers).
+fn tangent_tokens(t: &syn::Type) -> TokenStream {
+    let t = match t {
+        syn::Type::Reference(r) => &*r.elem,
+        t => t,
+    };
+    match simple_ty(t) {
+        Some(Ty::Int(_)) => quote!(()),
+        _ => {
+            if let syn::Type::Path(p) = t {
+                if p.path.is_ident("bool") {
+                    return quote!(());
+                }
+            }
+            quote!(<#t as ::fluxion::__private::Tangent>::T)
+        }
+    }
+}
+
+/// Expands `#[custom_rule(..)]` on `item`.
+pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut item: syn::ItemFn = syn::parse2(item)
+        .map_err(|_| syn::Error::new(Span::call_site(), "#[custom_rule] goes on a function: `fn f(x: f64) -> f64 { .. }`"))?;
+    let a: Args = syn::parse2(args)?;
+    if a.jvp.is_none() && a.vjp.is_none() {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "`custom_rule` needs at least one rule: `#[custom_rule(jvp = f_jvp)]`, `#[custom_rule(vjp = f_vjp)]` or both",
+        ));
+    }
+    let sig = &item.sig;
+    let syn::ReturnType::Type(_, ret) = &sig.output else {
+        return Err(syn::Error::new_spanned(&sig.ident, "a function with a custom rule must return a value"));
+    };
+    let mut names = Vec::new();
+    let mut tys = Vec::new();
+    for (k, input) in sig.inputs.iter().enumerate() {
+        match input {
+            syn::FnArg::Typed(pt) => {
+                names.push(format_ident!("p{}", k));
+                tys.push((*pt.ty).clone());
+            }
+            syn::FnArg::Receiver(r) => return Err(syn::Error::new_spanned(r, "methods with `self` cannot have custom rules: write a free function")),
+        }
+    }
+    let vis = &item.vis;
+    let generics = &sig.generics;
+    let gparams = &generics.params;
+    let gen = if gparams.is_empty() { quote!() } else { quote!(<#gparams>) };
+    let (_, _, where_clause) = generics.split_for_impl();
+    let holder = format_ident!("{}", holder_name(&sig.ident.to_string()));
+    let dnames: Vec<Ident> = names.iter().map(|n| format_ident!("{}_dot", n)).collect();
+    let ttys: Vec<TokenStream> = tys.iter().map(tangent_tokens).collect();
+    let rtan = tangent_tokens(ret);
+    let params = quote!(#(#names: #tys),*);
+    let tparams = quote!(#(#dnames: #ttys),*);
+    let bars_ty = quote!((#(#ttys,)*));
+    let attrs = quote! {
+        #[inline]
+        #[allow(unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
+    };
+    let fname = sig.ident.to_string();
+    // Derivations between the two rules for all-scalar signatures.
+    let scalar = tys.iter().all(|t| simple_ty(t).is_some()) && matches!(simple_ty(ret), Some(Ty::Float(_)));
+    let float_idx: Vec<usize> = tys.iter().enumerate().filter(|(_, t)| matches!(simple_ty(t), Some(Ty::Float(_)))).map(|(k, _)| k).collect();
+    let holder_of = |rule: &syn::Path| {
+        let mut hp = rule.clone();
+        if let Some(last) = hp.segments.last_mut() {
+            last.ident = Ident::new(&holder_name(&last.ident.to_string()), last.ident.span());
+        }
+        hp
+    };
+    let n2: Vec<Ident> = names.iter().map(|n| format_ident!("{}_d2", n)).collect();
+    let d2: Vec<Ident> = names.iter().map(|n| format_ident!("{}_dot_d2", n)).collect();
+    let mut markers = TokenStream::new();
+    let mut missing = |mode: &str, fix: &str| {
+        let m = format_ident!("__fluxion_missing_{}_{}", fname, mode);
+        let msg = format!("`{fname}` has a custom rule but no `{mode}` companion: {fix}");
+        markers.extend(quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            #vis struct #m;
+            impl ::fluxion::__private::MissingRule for #m {
+                const MSG: &'static str = #msg;
+            }
+        });
+        quote!(::fluxion::__private::missing_rule::<#m>())
+    };
+    let second_fix = "mark its rule functions #[differentiable] and add `second_order` to its #[custom_rule]";
+    // jvp
+    let jvp_body = match (&a.jvp, &a.vjp) {
+        (Some(j), _) => quote!(#j(#(#names,)* #(#dnames),*)),
+        (None, Some(v)) if scalar => {
+            // ẏ = Σ x̄ᵢ ẋᵢ with x̄ = vjp(x, 1).
+            let terms = float_idx.iter().map(|k| {
+                let b = syn::Index::from(*k);
+                let d = &dnames[*k];
+                quote!(bars.#b * #d)
+            });
+            quote! {
+                let (y, bars) = #v(#(#names,)* 1.0);
+                (y, 0.0 #(+ #terms)*)
+            }
+        }
+        _ => missing("jvp", "add `jvp = ..` to its #[custom_rule] (it is only derived for scalar signatures)"),
+    };
+    // vjp
+    let vjp_body = match (&a.vjp, &a.jvp) {
+        (Some(v), _) => quote!(#v(#(#names,)* ct)),
+        (None, Some(j)) if scalar => {
+            // x̄ᵢ = ct · ∂y/∂xᵢ, one forward pass per float argument.
+            let mut body = TokenStream::new();
+            let mut bars = Vec::new();
+            for k in 0..tys.len() {
+                if float_idx.contains(&k) {
+                    let seeds = tys.iter().enumerate().map(|(j2, t2)| match simple_ty(t2) {
+                        Some(Ty::Float(_)) if j2 == k => quote!(1.0),
+                        Some(Ty::Float(_)) => quote!(0.0),
+                        _ => quote!(()),
+                    });
+                    let d = format_ident!("d{}", k);
+                    body.extend(quote!(let (y, #d) = #j(#(#names,)* #(#seeds),*);));
+                    bars.push(quote!(ct * #d));
+                } else {
+                    bars.push(quote!(()));
+                }
+            }
+            quote! {
+                #body
+                (y, (#(#bars,)*))
+            }
+        }
+        _ => missing("vjp", "add `vjp = ..` to its #[custom_rule] (it is only derived for scalar signatures)"),
+    };
+    let (jj, jv) = match (&a.jvp, a.second_order) {
+        (Some(j), true) => {
+            let hj = holder_of(j);
+            (quote!(#hj::jvp(#(#names,)* #(#dnames,)* #(#n2,)* #(#d2),*)), quote!(#hj::vjp(#(#names,)* #(#dnames,)* ct)))
+        }
+        _ => (missing("jvp_jvp", second_fix), missing("jvp_vjp", second_fix)),
+    };
+    let (vj, vv) = match (&a.vjp, a.second_order) {
+        (Some(v), true) => {
+            let hv = holder_of(v);
+            (quote!(#hv::jvp(#(#names,)* ct, #(#n2,)* ct_dot)), quote!(#hv::vjp(#(#names,)* ct, ct2)))
+        }
+        _ => (missing("vjp_jvp", second_fix), missing("vjp_vjp", second_fix)),
+    };
+    let fns = quote! {
+        #[doc = "Forward companion."]
+        #attrs
+        pub fn jvp #gen (#params, #tparams) -> (#ret, #rtan) #where_clause { #jvp_body }
+        #[doc = "Reverse companion."]
+        #attrs
+        pub fn vjp #gen (#params, ct: #rtan) -> (#ret, #bars_ty) #where_clause { #vjp_body }
+        #[doc = "Second order: the forward companion of the forward rule."]
+        #attrs
+        pub fn jvp_jvp #gen (#params, #tparams, #(#n2: #ttys),*, #(#d2: #ttys),*) -> ((#ret, #rtan), (#rtan, #rtan)) #where_clause { #jj }
+        #[doc = "Second order: the reverse companion of the forward rule."]
+        #attrs
+        pub fn jvp_vjp #gen (#params, #tparams, ct: (#rtan, #rtan)) -> ((#ret, #rtan), (#(#ttys,)* #(#ttys,)*)) #where_clause { #jv }
+        #[doc = "Second order: the forward companion of the reverse rule."]
+        #attrs
+        pub fn vjp_jvp #gen (#params, ct: #rtan, #(#n2: #ttys),*, ct_dot: #rtan) -> ((#ret, #bars_ty), (#rtan, #bars_ty)) #where_clause { #vj }
+        #[doc = "Second order: the reverse companion of the reverse rule."]
+        #attrs
+        pub fn vjp_vjp #gen (#params, ct: #rtan, ct2: (#rtan, #bars_ty)) -> ((#ret, #bars_ty), (#(#ttys,)* #rtan,)) #where_clause { #vv }
+    };
+    item.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
+    let item_ts = item.to_token_stream();
+    Ok(quote! {
+        #item_ts
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #holder {}
+        #[allow(dead_code)]
+        impl #holder {
+            #fns
+        }
+        #markers
+    })
+}

@@ -1,0 +1,9 @@
+// `unsafe` blocks are not supported.
+use fluxion::grad;
+
+#[grad]
+fn f(x: f64) -> f64 {
+    unsafe { x * x }
+}
+
+fn main() {}

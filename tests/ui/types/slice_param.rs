@@ -1,0 +1,9 @@
+// Slice parameters are not supported.
+use fluxion::grad;
+
+#[grad]
+fn f(x: &[f64]) -> f64 {
+    x[0]
+}
+
+fn main() {}
