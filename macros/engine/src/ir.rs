@@ -326,12 +326,12 @@ impl Prim {
         Prim::ALL.iter().copied().find(|p| p.method() == Some(name))
     }
     /// Every primitive.
-    pub const ALL: [Prim; 36] = {
+    pub const ALL: [Prim; 37] = {
         use Prim::*;
         [
             Neg, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Exp, Exp2, ExpM1, Ln, Log2, Log10,
             Ln1p, Sqrt, Cbrt, Abs, Signum, Recip, Sign0, Add, Sub, Mul, Div, Rem, Atan2, Powf, Powi,
-            Min, Max, Hypot, MaxDa, MinDa,
+            Min, Max, Hypot, MaxDa, MinDa, MulAdd,
         ]
     };
     /// Whether this is one of the transcendental functions (cost model, folding policy).

@@ -12,6 +12,7 @@
 pub mod activity;
 pub mod attr;
 pub mod builder;
+pub mod cost;
 pub mod custom;
 pub mod emit;
 pub mod error;

@@ -1,0 +1,61 @@
+//! A weighted operation count of IR, to check that generated code does not swell.
+//!
+//! Weights follow Griewank's cost model in spirit: additions, multiplications and memory
+//! moves cost 1, divisions and square roots 4, transcendental functions 8. Copies and
+//! structural operations (tuples, fields, zeros) are free. A loop counts its body once,
+//! not once per trip, so the count measures code size, not run time; the cheap-gradient
+//! principle of reverse mode says a gradient costs at most a small multiple (about 4) of
+//! the function.
+
+use crate::ir::*;
+
+/// The weight of a primitive.
+pub fn prim_weight(p: Prim) -> u64 {
+    use Prim::*;
+    match p {
+        Div | Recip | Sqrt | Rem => 4,
+        p if p.is_transcendental() => 8,
+        MulAdd => 2,
+        _ => 1,
+    }
+}
+
+fn expr_weight(e: &Expr) -> u64 {
+    match e {
+        Expr::Prim(p, _) => prim_weight(*p),
+        Expr::Index(..) => 1,
+        Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) | Expr::Select(..) | Expr::Cast(..) => 1,
+        Expr::Call(_) => 1,
+        Expr::Sum(_) | Expr::Broadcast(..) => 1,
+        Expr::Use(_) | Expr::Array(_) | Expr::Repeat(..) | Expr::Zeros(_) | Expr::ZeroLike(_) | Expr::Tuple(_) | Expr::Field(..) | Expr::StopGrad(_) => 0,
+    }
+}
+
+/// The weighted operation count of a block (loops counted once).
+pub fn block_weight(b: &Block) -> u64 {
+    b.0.iter()
+        .map(|s| match s {
+            Stmt::Let(_, e) => expr_weight(e),
+            Stmt::Mut(_, Some(e)) => expr_weight(e),
+            Stmt::Mut(_, None) => 0,
+            Stmt::Assign(_, op, _) => match op {
+                AssignOp::Set => 1,
+                AssignOp::Add | AssignOp::Sub => 2,
+            },
+            Stmt::For(l) => 1 + block_weight(&l.body),
+            Stmt::If(_, t, e) => 1 + block_weight(t) + block_weight(e),
+        })
+        .sum()
+}
+
+/// The weighted operation count of a function.
+pub fn weighted_ops(f: &Func) -> u64 {
+    block_weight(&f.body)
+}
+
+/// The number of statements (a proxy for generated lines).
+pub fn statements(f: &Func) -> usize {
+    let mut n = 0;
+    walk_stmts(&f.body, &mut |_| n += 1);
+    n
+}
