@@ -129,7 +129,7 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
             continue;
         }
         if seen.contains(&k) {
-            push(syn::Error::new(key.span(), format!("`{k}` is given twice")));
+            push(syn::Error::new(key.span(), format!("`{k}` is given twice: keep one")));
             continue;
         }
         seen.push(k.clone());
@@ -176,7 +176,7 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
             NAME => match value {
                 Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. })) => match syn::parse_str::<Ident>(&s.value()) {
                     Ok(_) => o.name = Some((s.value(), s.span())),
-                    Err(_) => push(syn::Error::new(s.span(), format!("`{}` is not a valid function name", s.value()))),
+                    Err(_) => push(syn::Error::new(s.span(), format!("`{}` is not a valid function name: use letters, digits and `_`, not starting with a digit", s.value()))),
                 },
                 Some(other) => push(syn::Error::new(other.span(), "`name` takes a string: `name = \"energy_force\"`")),
                 None => push(syn::Error::new(key.span(), "`name` needs a value: `name = \"energy_force\"`")),

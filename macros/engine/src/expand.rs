@@ -437,6 +437,11 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
 /// Expands every fluxion-annotated function of a source file (or only `only`) and returns
 /// the generated code, formatted. Used by the snapshot tests and the `expand` example.
 pub fn expand_item_text(src: &str, only: Option<&str>) -> Result<String, String> {
+    expand_item_text_with(src, only, true)
+}
+
+/// [`expand_item_text`], optionally leaving out the hidden companions (`__mark_*` types).
+pub fn expand_item_text_with(src: &str, only: Option<&str>, companions: bool) -> Result<String, String> {
     let file = syn::parse_file(src).map_err(|e| format!("cannot parse: {e}"))?;
     let mut out = String::new();
     let mut items: Vec<syn::ItemFn> = Vec::new();
@@ -466,6 +471,18 @@ pub fn expand_item_text(src: &str, only: Option<&str>) -> Result<String, String>
             _ => TokenStream::new(),
         };
         let ts = expand(t, args, f.to_token_stream()).map_err(|e| e.to_string())?;
+        let ts = if companions {
+            ts
+        } else {
+            let file: syn::File = syn::parse2(ts).map_err(|e| e.to_string())?;
+            let hidden = |it: &syn::Item| match it {
+                syn::Item::Struct(s) => s.ident.to_string().starts_with("__mark_"),
+                syn::Item::Impl(i) => i.self_ty.to_token_stream().to_string().starts_with("__mark_"),
+                _ => false,
+            };
+            let items = file.items.into_iter().filter(|it| !hidden(it));
+            quote!(#(#items)*)
+        };
         out.push_str(&pretty(&ts));
     }
     Ok(out)

@@ -1,7 +1,7 @@
 //! Check and lower: a `syn::ItemFn` to an IR [`Func`], reporting every unsupported
 //! construct on its own span with a hint.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::Span;
 use quote::ToTokens;
@@ -29,6 +29,8 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
         ret_var: None,
         loop_depth: 0,
         failed: false,
+        poisoned: HashSet::new(),
+        type_generics: Vec::new(),
     };
     lw.signature(&item.sig);
     let mut ret_ty = Ty::Unit;
@@ -63,7 +65,8 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
             }
         }
         End::Value(None) => {
-            if lw.ret_var.is_none() {
+            // A failed tail expression also ends up here: report only the real error.
+            if lw.ret_var.is_none() && !lw.failed {
                 lw.err(&item.block, "the body has no final value: end it with the value to return")
             }
         }
@@ -79,6 +82,34 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
         None
     } else {
         Some(lw.func)
+    }
+}
+
+/// An item's keyword and name (`const SCALE`), or the whole item.
+fn item_head(it: &syn::Item) -> proc_macro2::TokenStream {
+    use quote::quote;
+    match it {
+        syn::Item::Const(i) => {
+            let (k, n) = (i.const_token, &i.ident);
+            quote!(#k #n)
+        }
+        syn::Item::Static(i) => {
+            let (k, n) = (i.static_token, &i.ident);
+            quote!(#k #n)
+        }
+        syn::Item::Fn(i) => {
+            let (k, n) = (i.sig.fn_token, &i.sig.ident);
+            quote!(#k #n)
+        }
+        syn::Item::Struct(i) => {
+            let (k, n) = (i.struct_token, &i.ident);
+            quote!(#k #n)
+        }
+        syn::Item::Enum(i) => {
+            let (k, n) = (i.enum_token, &i.ident);
+            quote!(#k #n)
+        }
+        other => other.to_token_stream(),
     }
 }
 
@@ -113,16 +144,17 @@ fn has_early_return(b: &syn::Block) -> bool {
     v.0 > 0
 }
 
-fn contains_return(e: &syn::Expr) -> bool {
-    struct V(bool);
+/// The first `return` token in `e` (outside closures and items).
+fn first_return(e: &syn::Expr) -> Option<syn::token::Return> {
+    struct V(Option<syn::token::Return>);
     impl<'ast> Visit<'ast> for V {
-        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
-            self.0 = true;
+        fn visit_expr_return(&mut self, r: &'ast syn::ExprReturn) {
+            self.0.get_or_insert(r.return_token);
         }
         fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
-    let mut v = V(false);
+    let mut v = V(None);
     v.visit_expr(e);
     v.0
 }
@@ -140,7 +172,14 @@ struct Lowerer<'a> {
     ret_var: Option<VarId>,
     loop_depth: usize,
     failed: bool,
+    /// Names whose definition already had an error: their uses are skipped silently, so
+    /// that one mistake gives one error.
+    poisoned: HashSet<VarId>,
+    /// The function's generic type parameters (already reported).
+    type_generics: Vec<String>,
 }
+
+const SUPPORTED_METHODS: &str = "supported are the float methods sin cos tan asin acos atan atan2 sinh cosh tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum min max hypot recip mul_add and `.iter().sum()`";
 
 const UNSUPPORTED_TYPE_HINT: &str =
     "fluxion differentiates f64, f32, fixed arrays `[f64; N]` and tuples of these; integers are passed through";
@@ -153,6 +192,12 @@ fn path_string(p: &syn::Path) -> String {
     let segs: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
     s.push_str(&segs.join("::"));
     s
+}
+
+/// A type as the user would write it (`Vec<f64>`, not `Vec < f64 >`).
+fn ty_text(t: &syn::Type) -> String {
+    let s = t.to_token_stream().to_string();
+    s.replace(" < ", "<").replace("< ", "<").replace(" <", "<").replace(" >", ">").replace(" :: ", "::").replace(" ,", ",").replace("& ", "&").replace(" ;", ";")
 }
 
 fn is_complex_name(n: &str) -> bool {
@@ -188,6 +233,25 @@ impl Lowerer<'_> {
     fn let_(&mut self, e: Expr) -> Operand {
         self.let_named(e, "t", None)
     }
+    /// Binds `name` to a variable whose definition failed (see `poisoned`).
+    fn bind_poisoned(&mut self, name: &str) {
+        let v = self.func.new_var(name, Ty::Unknown, true);
+        self.poisoned.insert(v);
+        self.bind(name, v);
+    }
+    /// Binds every name of a pattern as poisoned.
+    fn poison_pat(&mut self, p: &syn::Pat) {
+        match p {
+            syn::Pat::Ident(pi) => self.bind_poisoned(&pi.ident.to_string()),
+            syn::Pat::Type(pt) => self.poison_pat(&pt.pat),
+            syn::Pat::Tuple(t) => t.elems.iter().for_each(|q| self.poison_pat(q)),
+            syn::Pat::TupleStruct(t) => t.elems.iter().for_each(|q| self.poison_pat(q)),
+            syn::Pat::Slice(t) => t.elems.iter().for_each(|q| self.poison_pat(q)),
+            syn::Pat::Reference(r) => self.poison_pat(&r.pat),
+            syn::Pat::Paren(q) => self.poison_pat(&q.pat),
+            _ => {}
+        }
+    }
 
     // ---- signature -------------------------------------------------------------------
 
@@ -202,16 +266,20 @@ impl Lowerer<'_> {
             match g {
                 syn::GenericParam::Const(c) => self.func.const_generics.push(c.ident.to_string()),
                 syn::GenericParam::Lifetime(_) => {}
-                syn::GenericParam::Type(t) => self.err(
-                    &t.ident,
-                    format!("generic type parameter `{}` is not supported: write f64 or f32 (const generics such as `const N: usize` are)", t.ident),
-                ),
+                syn::GenericParam::Type(t) => {
+                    self.type_generics.push(t.ident.to_string());
+                    self.err(
+                        &t.ident,
+                        format!("generic type parameter `{}` is not supported: write f64 or f32 (const generics such as `const N: usize` are)", t.ident),
+                    )
+                }
             }
         }
         for input in &sig.inputs {
             match input {
                 syn::FnArg::Receiver(r) => {
-                    self.err(r, "methods with `self` are not supported: write a free function taking the values it needs")
+                    self.err(r, "methods with `self` are not supported: write a free function taking the values it needs");
+                    self.bind_poisoned("self");
                 }
                 syn::FnArg::Typed(pt) => {
                     let (name, mutable) = match &*pt.pat {
@@ -221,10 +289,14 @@ impl Lowerer<'_> {
                         syn::Pat::Wild(_) => ("_unused".to_string(), false),
                         p => {
                             self.err(p, "patterns in parameters are not supported: bind the parameter to a name");
+                            self.poison_pat(p);
                             continue;
                         }
                     };
-                    let Some((ty, by_ref)) = self.ty(&pt.ty) else { continue };
+                    let Some((ty, by_ref)) = self.ty(&pt.ty) else {
+                        self.bind_poisoned(&name);
+                        continue;
+                    };
                     let v = self.func.new_var(name.clone(), ty.clone(), false);
                     self.func.params.push(Param { var: v, ty: ty.clone(), by_ref });
                     if mutable {
@@ -275,13 +347,22 @@ impl Lowerer<'_> {
                         _ => {}
                     }
                 }
+                if p.path.segments.len() == 1 && self.type_generics.contains(&name) {
+                    // Already reported on the generic parameter itself.
+                    self.failed = true;
+                    return None;
+                }
+                if name == "Vec" {
+                    self.err(t, format!("`{}` is not supported: use a fixed-size array `[f64; N]` (a const generic `N` takes any length)", ty_text(t)));
+                    return None;
+                }
                 if is_complex_name(&name) {
                     self.err(
                         t,
                         format!("complex numbers are not supported: `{}` has no real derivative here; split it into real and imaginary parts", name),
                     );
                 } else {
-                    self.err(t, format!("unsupported type `{}`: {UNSUPPORTED_TYPE_HINT}", t.to_token_stream()));
+                    self.err(t, format!("unsupported type `{}`: {UNSUPPORTED_TYPE_HINT}", ty_text(t)));
                 }
                 None
             }
@@ -306,7 +387,7 @@ impl Lowerer<'_> {
                 None
             }
             _ => {
-                self.err(t, format!("unsupported type `{}`: {UNSUPPORTED_TYPE_HINT}", t.to_token_stream()));
+                self.err(t, format!("unsupported type `{}`: {UNSUPPORTED_TYPE_HINT}", ty_text(t)));
                 None
             }
         }
@@ -375,7 +456,7 @@ impl Lowerer<'_> {
             let last = k + 1 == stmts.len();
             match st {
                 syn::Stmt::Local(l) => self.local(l),
-                syn::Stmt::Item(it) => self.err(it, "items inside a differentiated function are not supported: move them outside"),
+                syn::Stmt::Item(it) => self.err(item_head(it), "items inside a differentiated function are not supported: move them outside"),
                 syn::Stmt::Macro(m) => self.err(
                     &m.mac.path,
                     "macros are not supported inside a differentiated function: compute the value with ordinary expressions",
@@ -385,9 +466,9 @@ impl Lowerer<'_> {
                         return self.ret(r, fctx);
                     }
                     if let syn::Expr::If(i) = e {
-                        if contains_return(e) {
+                        if let Some(ret) = first_return(e) {
                             if !fctx || self.loop_depth > 0 {
-                                self.err(i.if_token, "an early `return` is only supported in `if` statements outside loops");
+                                self.err(ret, self.return_msg());
                                 return End::Diverges;
                             }
                             return self.if_with_return(i, &stmts[k + 1..]);
@@ -404,9 +485,18 @@ impl Lowerer<'_> {
         End::Value(None)
     }
 
+    /// Why a `return` here is not supported.
+    fn return_msg(&self) -> &'static str {
+        if self.loop_depth > 0 {
+            "`return` inside a loop is not supported: loops run over their whole range; keep the result in a `let mut` variable and return it after the loop"
+        } else {
+            "an early `return` is only supported as a statement of the function body or of an `if` branch there: restructure as `if`/`else`"
+        }
+    }
+
     fn ret(&mut self, r: &syn::ExprReturn, fctx: bool) -> End {
         if !fctx || self.loop_depth > 0 {
-            self.err(r.return_token, "an early `return` is only supported in `if` statements outside loops");
+            self.err(r.return_token, self.return_msg());
             return End::Diverges;
         }
         let Some(e) = &r.expr else {
@@ -453,9 +543,15 @@ impl Lowerer<'_> {
             self.err(i.if_token, "a branch that contains `return` must end with `return`: restructure as `if`/`else`");
             return End::Diverges;
         }
-        let (else_b, _) = self.finish_branch(else_end);
+        let (else_b, else_div) = self.finish_branch(else_end);
         self.push(Stmt::If(c, then_b, else_b));
-        End::Diverges
+        // Nested in a branch, the else path may fall through to code that is not part of
+        // `rest`: then this `if` does not end its branch.
+        if else_div {
+            End::Diverges
+        } else {
+            End::Value(None)
+        }
     }
 
     fn sub_block(&mut self, f: impl FnOnce(&mut Self) -> End) -> (Vec<Stmt>, End) {
@@ -484,11 +580,13 @@ impl Lowerer<'_> {
 
     fn local(&mut self, l: &syn::Local) {
         let Some(init) = &l.init else {
-            self.err(l, "`let` without a value is not supported: initialise the variable");
+            self.err(l, "`let` without a value is not supported: give the variable its value where it is declared");
+            self.poison_pat(&l.pat);
             return;
         };
-        if let Some((_, d)) = &init.diverge {
-            self.err(d, "`let ... else` is not supported");
+        if let Some((else_token, _)) = &init.diverge {
+            self.err(else_token, "`let ... else` is not supported: bind the value with a plain `let` and branch with `if`/`else`");
+            self.poison_pat(&l.pat);
             return;
         }
         let (pat, annot) = match &l.pat {
@@ -498,7 +596,10 @@ impl Lowerer<'_> {
         match pat {
             syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let name = pi.ident.to_string();
-                let Some(op) = self.expr(&init.expr) else { return };
+                let Some(op) = self.expr(&init.expr) else {
+                    self.bind_poisoned(&name);
+                    return;
+                };
                 if pi.mutability.is_some() {
                     // `let mut v = <expr>;`: fold a fresh temporary into the declaration.
                     let ty = annot.unwrap_or_else(|| self.func.ty_of(&op));
@@ -525,7 +626,10 @@ impl Lowerer<'_> {
                 }
             }
             syn::Pat::Tuple(pt) => {
-                let Some(op) = self.expr(&init.expr) else { return };
+                let Some(op) = self.expr(&init.expr) else {
+                    self.poison_pat(pat);
+                    return;
+                };
                 if let Some(v) = op.var() {
                     if self.func.vars[v].ty == Ty::Unknown {
                         self.func.vars[v].ty = Ty::Tuple(vec![Ty::Unknown; pt.elems.len()]);
@@ -644,6 +748,9 @@ impl Lowerer<'_> {
             self.err(cur, format!("cannot assign to `{name}`: only `let mut` variables of this function can be assigned"));
             return None;
         };
+        if self.poisoned.contains(&v) {
+            return None;
+        }
         if !self.func.vars[v].mutable {
             self.err(cur, format!("cannot assign to `{name}`: it is not declared with `let mut`"));
             return None;
@@ -677,7 +784,7 @@ impl Lowerer<'_> {
 
     fn for_loop(&mut self, f: &syn::ExprForLoop) {
         if let Some(l) = &f.label {
-            self.err(l, "loop labels are not supported");
+            self.err(l, "loop labels are not supported: remove the label; loops always run over their whole range");
         }
         let name = match &*f.pat {
             syn::Pat::Ident(pi) if pi.mutability.is_none() => pi.ident.to_string(),
@@ -698,7 +805,7 @@ impl Lowerer<'_> {
             e => (e, false),
         };
         let syn::Expr::Range(r) = range else {
-            self.err(&f.expr, "only `for i in lo..hi` over a constant range (or `(lo..hi).rev()`) is supported");
+            self.err(&f.expr, "`for` loops must run over a constant range: write `for i in 0..N` and index with `x[i]` (`(lo..hi).rev()` also works)");
             return;
         };
         let lo = match &r.start {
@@ -750,6 +857,8 @@ impl Lowerer<'_> {
         } else {
             None
         };
+        // Whether a branch failed (then its missing value is not a second error).
+        let failed_before = std::mem::replace(&mut self.failed, false);
         let (mut tb, tv) = self.sub_block(|lw| lw.block_stmts(&i.then_branch.stmts, false));
         let tv = match tv {
             End::Value(v) => v,
@@ -772,9 +881,13 @@ impl Lowerer<'_> {
                 )
             }
         };
+        let branch_failed = self.failed;
+        self.failed |= failed_before;
         if let Some(r) = result {
             let (Some(tv), Some(ev)) = (tv, ev) else {
-                self.err(i.if_token, "both branches of this `if` must give a value");
+                if !branch_failed {
+                    self.err(i.if_token, "both branches of this `if` must give a value");
+                }
                 return None;
             };
             let ty = merge_ty(&self.func.ty_of(&tv), &self.func.ty_of(&ev));
@@ -817,6 +930,9 @@ impl Lowerer<'_> {
                 let s = path_string(&p.path);
                 if p.path.segments.len() == 1 {
                     if let Some(v) = self.lookup(&s) {
+                        if self.poisoned.contains(&v) {
+                            return None;
+                        }
                         if self.func.vars[v].mutable {
                             let ty = self.func.vars[v].ty.clone();
                             return Some(self.let_named(Expr::Use(Operand::Var(v)), "t", Some(ty)));
@@ -937,7 +1053,8 @@ impl Lowerer<'_> {
                 None
             }
             syn::Expr::Closure(c) => {
-                self.err(c.or1_token, "closures are not supported: write a function and mark it #[differentiable]");
+                let (open, close) = (c.or1_token, c.or2_token);
+                self.err(quote::quote!(#open #close), "closures are not supported: write a function and mark it #[differentiable]");
                 None
             }
             syn::Expr::Macro(m) => {
@@ -957,7 +1074,7 @@ impl Lowerer<'_> {
                 None
             }
             syn::Expr::Return(r) => {
-                self.err(r.return_token, "an early `return` is only supported in `if` statements outside loops");
+                self.err(r.return_token, self.return_msg());
                 None
             }
             syn::Expr::Assign(_) | syn::Expr::ForLoop(_) => {
@@ -969,7 +1086,7 @@ impl Lowerer<'_> {
                 None
             }
             syn::Expr::Struct(s) => {
-                self.err(&s.path, "struct literals are not supported yet");
+                self.err(&s.path, "struct literals are not supported yet: pass the fields as separate f64 or array values");
                 None
             }
             syn::Expr::Range(r) => {
@@ -1042,7 +1159,7 @@ impl Lowerer<'_> {
                 return None;
             }
             _ => {
-                self.err(b.op, "bitwise and shift operators are not supported");
+                self.err(b.op, "bitwise and shift operators are not supported: compute the integer outside the function and pass it in");
                 return None;
             }
         };
@@ -1072,10 +1189,12 @@ impl Lowerer<'_> {
                 }
             }
         }
+        // The receiver first: if it already failed, that error is the one to fix.
+        let recv = self.expr(&m.receiver)?;
         let Some(p) = Prim::from_method(&name) else {
             self.err(
                 &m.method,
-                format!("method `{name}` is not differentiable: supported are the float methods sin cos tan asin acos atan atan2 sinh cosh tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum min max hypot recip mul_add and `.iter().sum()`"),
+                format!("method `{name}` is not differentiable: {SUPPORTED_METHODS}"),
             );
             return None;
         };
@@ -1083,7 +1202,6 @@ impl Lowerer<'_> {
             self.err(&m.method, format!("`{name}` takes {} argument(s)", p.arity() - 1));
             return None;
         }
-        let recv = self.expr(&m.receiver)?;
         let mut ops = vec![recv];
         for a in &m.args {
             ops.push(self.expr(a)?);
@@ -1125,10 +1243,13 @@ impl Lowerer<'_> {
                 }
                 return Some(self.let_(Expr::Prim(p, ops)));
             }
-            self.err(&last.ident, format!("`{}` is not differentiable", segs.join("::")));
+            self.err(&last.ident, format!("`{}` is not differentiable: {SUPPORTED_METHODS}", segs.join("::")));
             return None;
         }
-        if self.lookup(&name).is_some() && segs.len() == 1 {
+        if let (Some(v), 1) = (self.lookup(&name), segs.len()) {
+            if self.poisoned.contains(&v) {
+                return None;
+            }
             self.err(&last.ident, format!("`{name}` is a variable, not a function"));
             return None;
         }
@@ -1149,7 +1270,7 @@ impl Lowerer<'_> {
             match a {
                 syn::Expr::Reference(r) => {
                     if let Some(m) = &r.mutability {
-                        self.err(m, "`&mut` arguments are not supported");
+                        self.err(m, "`&mut` arguments are not supported: pass the value and use the returned result");
                         return None;
                     }
                     let op = self.expr(&r.expr)?;

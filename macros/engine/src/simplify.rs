@@ -152,6 +152,12 @@ fn pure_key(f: &Func, e: &Expr) -> Option<String> {
     if !ok {
         return None;
     }
+    // Commutative operations are keyed with sorted operands: `a * b` and `b * a` merge.
+    if let Expr::Prim(p @ (Prim::Add | Prim::Mul), xs) = e {
+        let mut keys: Vec<String> = xs.iter().map(|x| format!("{x:?}")).collect();
+        keys.sort();
+        return Some(format!("{p:?}{keys:?}"));
+    }
     Some(format!("{e:?}"))
 }
 

@@ -81,14 +81,17 @@ fn argnums(f: &Func, o: &Options, site: &Site) -> TResult<(Vec<usize>, bool)> {
         Some(Argnums::One(k, s)) => (vec![(*k, *s)], false),
         Some(Argnums::Many(v)) => (v.clone(), true),
     };
+    if f.params.is_empty() {
+        return err(site.name, format!("`{}` has no arguments to differentiate: give it an f64, f32 or array argument", f.name));
+    }
     let mut out = Vec::new();
     for (k, span) in list {
         if k >= f.params.len() {
             let n = f.params.len();
-            return err(span, format!("`argnums` index {k} is out of range: `{}` has {n} argument{}", f.name, if n == 1 { "" } else { "s" }));
+            return err(span, format!("`argnums` index {k} is out of range: `{}` has {n} argument{}, numbered from 0", f.name, if n == 1 { "" } else { "s" }));
         }
         if out.contains(&k) {
-            return err(span, format!("argument {k} is named twice in `argnums`"));
+            return err(span, format!("argument {k} is named twice in `argnums`: list each argument once"));
         }
         let p = &f.params[k];
         if !p.ty.is_differentiable() {
@@ -103,9 +106,6 @@ fn argnums(f: &Func, o: &Options, site: &Site) -> TResult<(Vec<usize>, bool)> {
         }
         out.push(k);
     }
-    if f.params.is_empty() {
-        return err(site.name, format!("`{}` has no arguments to differentiate", f.name));
-    }
     Ok((out, many))
 }
 
@@ -119,10 +119,10 @@ fn split_aux(f: &Func, has_aux: bool, site: &Site) -> TResult<(Func, Option<Oper
         return Ok((f.clone(), None));
     }
     let Ty::Tuple(ts) = &f.ret_ty else {
-        return err(site.ret, format!("`has_aux` needs `{}` to return a pair `(output, aux)`, it returns `{}`", f.name, ty_name(&f.ret_ty)));
+        return err(site.ret, format!("`has_aux` needs `{}` to return a pair `(output, aux)`, it returns `{}`: return a pair or remove `has_aux`", f.name, ty_name(&f.ret_ty)));
     };
     if ts.len() != 2 {
-        return err(site.ret, format!("`has_aux` needs `{}` to return a pair `(output, aux)`, it returns {} values", f.name, ts.len()));
+        return err(site.ret, format!("`has_aux` needs `{}` to return a pair `(output, aux)`, it returns {} values: return a pair or remove `has_aux`", f.name, ts.len()));
     }
     let mut g = f.clone();
     let mut b = Builder::new(&mut g);
@@ -465,7 +465,7 @@ pub fn vjp_user(f: &Func, o: &Options, site: &Site, rules: &RuleTable, pullback_
     let (main, aux) = split_aux(f, o.has_aux, site)?;
     let active: Vec<bool> = f.params.iter().map(|p| p.ty.is_differentiable()).collect();
     if !active.iter().any(|a| *a) {
-        return err(site.name, format!("`{}` has no float arguments to differentiate", f.name));
+        return err(site.name, format!("`{}` has no float arguments to differentiate: give it an f64, f32 or array argument", f.name));
     }
     let spec = VjpSpec { active, all_params: false, seed: None };
     let VjpOut { func: mut g, split, ct, value, bars } = vjp(&main, &spec, rules).map_err(internal(site.name))?;

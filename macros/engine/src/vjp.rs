@@ -405,9 +405,56 @@ impl Rx<'_> {
         if let Some((old, new)) = loop_var {
             rename.insert(old, new);
         }
+        // Values cheap to recompute from what the reverse sweep sees are recomputed, not
+        // taped: reads of immutable arrays and integer arithmetic on indices and constants.
+        let defined_here: HashSet<VarId> = blk.0.iter().filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None }).collect();
+        let mut recomputable: HashMap<VarId, Expr> = HashMap::new();
+        for s in &blk.0 {
+            let Stmt::Let(v, e) = s else { continue };
+            let vars = &self.g.vars;
+            let ok_op = |o: &Operand| match o {
+                Operand::Var(w) => !vars[*w].mutable && (!defined_here.contains(w) || recomputable.contains_key(w)),
+                _ => true,
+            };
+            let ok = match e {
+                Expr::Index(a, idx) => ok_op(&Operand::Var(*a)) && idx.iter().all(ok_op),
+                Expr::Prim(Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem, xs) => vars[*v].ty.is_int() && xs.iter().all(ok_op),
+                Expr::Cast(a, _) => self.g.ty_of(a).is_int() && ok_op(a),
+                _ => false,
+            };
+            if ok {
+                recomputable.insert(*v, e.clone());
+            }
+        }
+        // Close the needed set over the recomputed values' dependencies.
+        let mut want: HashSet<VarId> = needed.iter().copied().collect();
+        loop {
+            let before = want.len();
+            for v in want.clone() {
+                if let Some(e) = recomputable.get(&v) {
+                    for o in expr_operands(e) {
+                        if let Some(w) = o.var() {
+                            if defined_here.contains(&w) {
+                                want.insert(w);
+                            }
+                        }
+                    }
+                }
+            }
+            if want.len() == before {
+                break;
+            }
+        }
+        let needed: Vec<VarId> = blk.0.iter().filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None }).filter(|v| want.contains(v)).collect();
         let mut reads_stmts = Vec::new();
         for v in needed {
             let info = self.g.vars[v].clone();
+            if let Some(e) = recomputable.get(&v) {
+                let nv = self.g.new_var(info.name.clone(), info.ty.clone(), false);
+                reads_stmts.push(Stmt::Let(nv, e.clone()));
+                rename.insert(v, nv);
+                continue;
+            }
             let mut tty = info.ty.clone();
             for (_, hi) in loops.iter().rev() {
                 tty = Ty::Array(Box::new(tty), self.tape_len(hi)?);
