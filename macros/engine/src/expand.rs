@@ -148,7 +148,8 @@ fn generate(item: &syn::ItemFn, f0: Func, stack: &[Options], rules: &RuleTable) 
     let vis = item.vis.to_token_stream();
     let generics = &item.sig.generics;
     let mut out = TokenStream::new();
-    out.extend(holder(&f0, &vis, generics, rules, site0.name).map_err(Some)?);
+    out.extend(holder(&f0, 0, &vis, generics, rules, site0.name).map_err(Some)?);
+    let mut order = 0;
     let mut cur = f0;
     let mut site = site0;
     let names = promised_names(item, stack);
@@ -161,7 +162,12 @@ fn generate(item: &syn::ItemFn, f0: Func, stack: &[Options], rules: &RuleTable) 
         k += 1;
         let g = build(&cur, o, &site, rules, name).map_err(Some)?;
         out.extend(emit_gen(&g, &vis, generics, &cur.name));
-        out.extend(holder(&g.func, &vis, generics, rules, o.span).map_err(Some)?);
+        order += match o.transform {
+            Transform::Differentiable => 0,
+            Transform::Hessian => 2,
+            _ => 1,
+        };
+        out.extend(holder(&g.func, order, &vis, generics, rules, o.span).map_err(Some)?);
         cur = g.func;
         site = Site { name: o.span, ret: o.span };
     }
@@ -341,10 +347,17 @@ pub fn max_call_order(f: &Func) -> usize {
 }
 
 /// The hidden type holding `f`'s companions: `jvp`, `vjp` and their order-2 compositions.
-fn holder(f: &Func, vis: &TokenStream, generics: &syn::Generics, rules: &RuleTable, span: Span) -> Result<TokenStream, syn::Error> {
+///
+/// `order` is how many derivatives `f` already is of a user function (`f_grad`: 1,
+/// `f_hessian`: 2): companions are emitted up to total order [`MAX_ORDER`], which bounds
+/// the generated code (second-order companions of a gradient would be third order).
+fn holder(f: &Func, order: usize, vis: &TokenStream, generics: &syn::Generics, rules: &RuleTable, span: Span) -> Result<TokenStream, syn::Error> {
     let h = format_ident!("{}", holder_name(&f.name));
     let mut fns = TokenStream::new();
     for modes in COMPANIONS {
+        if order + modes.len() > MAX_ORDER {
+            continue;
+        }
         let g = companion(f, modes, rules).map_err(|m| syn::Error::new(span, format!("fluxion could not differentiate `{}`: {m}", f.name)))?;
         if max_call_order(&g) > MAX_ORDER {
             // Would call a companion beyond the order every function provides.
