@@ -525,19 +525,21 @@ impl Lowerer<'_> {
                 other => vec![syn::Stmt::Expr(other.clone(), None)],
             },
         };
-        let else_has_tail = matches!(else_stmts.last(), Some(syn::Stmt::Expr(_, None)));
         let else_end = self.sub_block(|lw| {
             if !then_div {
                 // The continuation runs after the then-branch too: not supported.
                 return End::Value(None);
             }
-            if else_has_tail && !rest.is_empty() {
-                lw.block_stmts(&else_stmts, true)
-            } else {
-                let mut all = else_stmts.clone();
-                all.extend_from_slice(rest);
-                lw.block_stmts(&all, true)
+            // The else branch, then the rest of the block. With a rest, the branch's
+            // tail is a statement (its value is discarded), not the function's result.
+            let mut all = else_stmts.clone();
+            if !rest.is_empty() {
+                if let Some(syn::Stmt::Expr(_, semi @ None)) = all.last_mut() {
+                    *semi = Some(Default::default());
+                }
             }
+            all.extend_from_slice(rest);
+            lw.block_stmts(&all, true)
         });
         if !then_div {
             self.err(i.if_token, "a branch that contains `return` must end with `return`: restructure as `if`/`else`");

@@ -3,7 +3,7 @@ use fluxion::grad;
 
 #[grad]
 fn f(x: f64) -> f64 {
-    unsafe { x * x }
+    unsafe { std::ptr::read(&x) }
 }
 
 fn main() {}

@@ -1,0 +1,9 @@
+// `unsafe fn` cannot be differentiated.
+use fluxion::grad;
+
+#[grad]
+unsafe fn f(x: f64) -> f64 {
+    x * x
+}
+
+fn main() {}
