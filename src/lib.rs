@@ -284,6 +284,19 @@ pub use fluxion_macros::jvp;
 /// ```
 pub use fluxion_macros::custom_rule;
 
+/// Passes a value with a zero derivative: JAX's `stop_gradient`, the inside of a
+/// `torch.no_grad()` block. Outside an annotated function it is the identity.
+///
+/// ```
+/// use fluxion::{grad, stop_gradient};
+///
+/// #[grad]
+/// fn f(x: f64) -> f64 {
+///     x * stop_gradient(x)
+/// }
+/// // d/dx (x * c) with c = x held constant is c, not 2x.
+/// assert_eq!(f_grad(3.0), 3.0);
+/// ```
 pub use fluxion_runtime::stop_gradient;
 
 #[doc(hidden)]

@@ -53,10 +53,18 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
     let mut item: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(i) => i,
         Err(_) => {
-            return Err(syn::Error::new(
-                Span::call_site(),
-                format!("#[{}] goes on a function: `fn f(x: f64) -> f64 {{ .. }}`", t.name()),
-            ))
+            // Point at the item's keyword (`struct`, `impl`, ..) where there is one.
+            let span = match syn::parse2::<syn::Item>(item.clone()) {
+                Ok(syn::Item::Struct(s)) => s.struct_token.span,
+                Ok(syn::Item::Enum(e)) => e.enum_token.span,
+                Ok(syn::Item::Impl(i)) => i.impl_token.span,
+                Ok(syn::Item::Const(c)) => c.const_token.span,
+                Ok(syn::Item::Static(s)) => s.static_token.span,
+                Ok(syn::Item::Mod(m)) => m.mod_token.span,
+                Ok(syn::Item::Trait(t)) => t.trait_token.span,
+                _ => Span::call_site(),
+            };
+            return Err(syn::Error::new(span, format!("#[{}] goes on a function: `fn f(x: f64) -> f64 {{ .. }}`", t.name())));
         }
     };
     let mut cx = Ctxt::new();
@@ -409,6 +417,7 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
             }
             syn::FnArg::Receiver(_) => quote!(),
         })
+        .filter(|t| !t.is_empty())
         .collect();
     let mut out = TokenStream::new();
     for (k, (t, name)) in names.iter().enumerate() {

@@ -145,6 +145,30 @@ fn has_early_return(b: &syn::Block) -> bool {
 }
 
 /// The first `return` token in `e` (outside closures and items).
+/// Whether a block's tail expression gives a value (`if`/`for`/assignments at the end of
+/// a block are statements of type `()`).
+fn has_value(e: &syn::Expr) -> bool {
+    fn block_has_value(b: &syn::Block) -> bool {
+        matches!(b.stmts.last(), Some(syn::Stmt::Expr(e, None)) if has_value(e))
+    }
+    match e {
+        syn::Expr::If(i) => {
+            block_has_value(&i.then_branch)
+                || i.else_branch.as_ref().is_some_and(|(_, e)| match &**e {
+                    syn::Expr::Block(b) => block_has_value(&b.block),
+                    other => has_value(other),
+                })
+        }
+        syn::Expr::Block(b) => block_has_value(&b.block),
+        syn::Expr::ForLoop(_) | syn::Expr::While(_) | syn::Expr::Assign(_) => false,
+        syn::Expr::Binary(b) => !matches!(
+            b.op,
+            syn::BinOp::AddAssign(_) | syn::BinOp::SubAssign(_) | syn::BinOp::MulAssign(_) | syn::BinOp::DivAssign(_) | syn::BinOp::RemAssign(_)
+        ),
+        _ => true,
+    }
+}
+
 fn first_return(e: &syn::Expr) -> Option<syn::token::Return> {
     struct V(Option<syn::token::Return>);
     impl<'ast> Visit<'ast> for V {
@@ -474,7 +498,7 @@ impl Lowerer<'_> {
                             return self.if_with_return(i, &stmts[k + 1..]);
                         }
                     }
-                    if last && semi.is_none() {
+                    if last && semi.is_none() && has_value(e) {
                         let v = self.expr(e);
                         return End::Value(v);
                     }
@@ -532,8 +556,15 @@ impl Lowerer<'_> {
             }
             // The else branch, then the rest of the block. With a rest, the branch's
             // tail is a statement (its value is discarded), not the function's result.
+            let else_returns = i.else_branch.as_ref().is_some_and(|(_, e)| first_return(e).is_some());
             let mut all = else_stmts.clone();
-            if !rest.is_empty() {
+            if !else_returns && !rest.is_empty() {
+                // Keep the else branch's bindings in their own scope: they must not shadow
+                // names for the code after the `if`.
+                if let Some((_, e)) = &i.else_branch {
+                    all = vec![syn::Stmt::Expr((**e).clone(), Some(Default::default()))];
+                }
+            } else if !rest.is_empty() {
                 if let Some(syn::Stmt::Expr(_, semi @ None)) = all.last_mut() {
                     *semi = Some(Default::default());
                 }

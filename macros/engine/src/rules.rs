@@ -11,7 +11,8 @@
 //!   a NaN operand gets `0` and the other operand `1` (as `f64::max` returns it);
 //! - `sqrt'(0) = +inf`, `cbrt'(0) = +inf`, `ln'(0) = +inf`;
 //! - `hypot'` at `(0, 0)` is `(0, 0)` (like `norm'(0) = 0`), and stays finite where
-//!   `x*x + y*y` overflows (JAX gets `(3e200, 4e200)` wrong);
+//!   `x*x + y*y` overflows (JAX gets `(3e200, 4e200)` wrong; the edge is checked at
+//!   `(3, 4) * 2^600`, where `hypot` is exact and `x*x` overflows);
 //! - `powf`: `∂/∂y x^y` at `x == 0` is `0` (jax#14397: not `0 * ln 0 = NaN`);
 //!   `∂/∂x x^0 = 0` and `powi(x, 0)' = 0` at `x == 0` (not `0 * inf`);
 //! - `atan2'` at `(0, 0)` is NaN, as in JAX.
@@ -126,6 +127,8 @@ const R: (f64, f64) = (-3.0, 3.0);
 const POS: (f64, f64) = (0.1, 4.0);
 const UNIT: (f64, f64) = (-0.9, 0.9);
 const INF: f64 = f64::INFINITY;
+/// 2^600, a power of two: scaling by it is exact, and its square overflows.
+const TWO_600: f64 = 4.149515568880993e180;
 
 impl RuleTable {
     /// The rules fluxion ships.
@@ -230,7 +233,7 @@ impl RuleTable {
             rule!(
                 Hypot,
                 [R, R],
-                [edge(&[0.0, 0.0], &[0.0, 0.0]), edge(&[3e200, 4e200], &[0.6, 0.8])],
+                [edge(&[0.0, 0.0], &[0.0, 0.0]), edge(&[3.0 * TWO_600, 4.0 * TWO_600], &[0.6, 0.8])],
                 |b, x, y| {
                     let h = safe_denominator(b, y.clone());
                     vec![m(b.div(x[0].clone(), h.clone())), m(b.div(x[1].clone(), h))]
