@@ -282,6 +282,30 @@ pub use fluxion_macros::jvp;
 ///
 /// assert!((f_grad(4.0) - 0.75).abs() < 1e-15);
 /// ```
+///
+/// A derivative that needs a rule the function does not have fails to build, with the
+/// message "`scale` has a custom rule but no `vjp` companion: add `vjp = ..` to its
+/// #[custom_rule] (it is only derived for scalar signatures)":
+///
+/// ```compile_fail
+/// use fluxion::{custom_rule, jacrev};
+///
+/// #[custom_rule(jvp = scale_jvp)]
+/// fn scale(x: [f64; 2]) -> f64 {
+///     x[0] * 2.0 + x[1]
+/// }
+///
+/// fn scale_jvp(x: [f64; 2], dx: [f64; 2]) -> (f64, f64) {
+///     (scale(x), dx[0] * 2.0 + dx[1])
+/// }
+///
+/// #[jacrev] // reverse mode needs `scale`'s vjp
+/// fn f(x: [f64; 2]) -> f64 {
+///     scale(x) * 3.0
+/// }
+///
+/// f_jacrev([1.0, 2.0]);
+/// ```
 pub use fluxion_macros::custom_rule;
 
 /// Passes a value with a zero derivative: JAX's `stop_gradient`, the inside of a

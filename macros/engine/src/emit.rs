@@ -464,7 +464,9 @@ impl<'a> Emitter<'a> {
         } else {
             let h = Ident::new(&holder_name(&c.name), span);
             let m = Ident::new(&mode_name(&c.modes), span);
-            quote_spanned!(span=> #lead #(#prefix ::)* #h :: #m #tf (#(#args),*))
+            // `<path::Holder>::mode(..)`: as a qualified type, a missing holder is reported
+            // as "cannot find type `__mark_g_with_fluxion_differentiable`", which names the fix.
+            quote_spanned!(span=> <#lead #(#prefix ::)* #h> :: #m #tf (#(#args),*))
         }
     }
 }

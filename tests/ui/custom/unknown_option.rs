@@ -1,0 +1,13 @@
+// A misspelt option of `custom_rule`.
+use fluxion::custom_rule;
+
+#[custom_rule(jvp = f_jvp, backward = f_vjp)]
+fn f(x: f64) -> f64 {
+    x
+}
+
+fn f_jvp(x: f64, dx: f64) -> (f64, f64) {
+    (x, dx)
+}
+
+fn main() {}
