@@ -362,27 +362,55 @@ pub fn max_call_order(f: &Func) -> usize {
 fn holder(f: &Func, order: usize, vis: &TokenStream, generics: &syn::Generics, rules: &RuleTable, span: Span) -> Result<TokenStream, syn::Error> {
     let h = format_ident!("{}", holder_name(&f.name));
     let mut fns = TokenStream::new();
+    let mut markers = TokenStream::new();
+    let attrs = |doc: String| {
+        quote! {
+            #[doc = #doc]
+            #[inline]
+            #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
+        }
+    };
     for modes in COMPANIONS {
-        if order + modes.len() > MAX_ORDER {
-            continue;
+        let name = mode_name(modes);
+        let beyond = order + modes.len() > MAX_ORDER;
+        let g = if beyond {
+            None
+        } else {
+            let g = companion(f, modes, rules).map_err(|m| syn::Error::new(span, format!("fluxion could not differentiate `{}`: {m}", f.name)))?;
+            // A companion that would call a callee's companion beyond order 2 is a stub too.
+            (max_call_order(&g) <= MAX_ORDER).then_some(g)
+        };
+        match g {
+            Some(g) => {
+                let e = Emitter::new(&g);
+                fns.extend(e.function(&FnHeader {
+                    vis: quote!(pub),
+                    name: format_ident!("{}", name),
+                    generics,
+                    attrs: attrs(format!("Companion `{name}` of `{}` (hidden).", f.name)),
+                }));
+            }
+            None => {
+                // Every holder has all six companions, so callers' companions type-check;
+                // one beyond order 2 is a compile error only where something uses it.
+                let marker = format_ident!("__fluxion_missing_{}_{}", f.name, name);
+                let msg = format!(
+                    "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
+                    f.name,
+                    modes.len(),
+                    f.name
+                );
+                markers.extend(quote! {
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    #vis struct #marker;
+                    impl ::fluxion::__private::MissingRule for #marker {
+                        const MSG: &'static str = #msg;
+                    }
+                });
+                fns.extend(companion_stub(f, modes, generics, &name, attrs(format!("Companion `{name}` of `{}`: beyond order {MAX_ORDER}.", f.name)), &marker));
+            }
         }
-        let g = companion(f, modes, rules).map_err(|m| syn::Error::new(span, format!("fluxion could not differentiate `{}`: {m}", f.name)))?;
-        if max_call_order(&g) > MAX_ORDER {
-            // Would call a companion beyond the order every function provides.
-            continue;
-        }
-        let e = Emitter::new(&g);
-        let doc = format!("Companion `{}` of `{}` (hidden).", mode_name(modes), f.name);
-        fns.extend(e.function(&FnHeader {
-            vis: quote!(pub),
-            name: format_ident!("{}", mode_name(modes)),
-            generics,
-            attrs: quote! {
-                #[doc = #doc]
-                #[inline]
-                #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
-            },
-        }));
     }
     Ok(quote! {
         #[doc(hidden)]
@@ -392,7 +420,48 @@ fn holder(f: &Func, order: usize, vis: &TokenStream, generics: &syn::Generics, r
         impl #h {
             #fns
         }
+        #markers
     })
+}
+
+/// A companion's signature (from the companion protocol) with a `missing_rule` body.
+fn companion_stub(f: &Func, modes: &[Mode], generics: &syn::Generics, name: &str, attrs: TokenStream, marker: &proc_macro2::Ident) -> TokenStream {
+    let mut params: Vec<(Ty, bool)> = f.params.iter().map(|p| (p.ty.clone(), p.by_ref)).collect();
+    let mut ret = f.ret_ty.clone();
+    for m in modes {
+        match m {
+            Mode::Jvp => {
+                let tangents: Vec<(Ty, bool)> = params.iter().map(|(t, _)| (t.tangent(), false)).collect();
+                params.extend(tangents);
+                ret = Ty::Tuple(vec![ret.clone(), ret.tangent()]);
+            }
+            Mode::Vjp => {
+                let bars = Ty::Tuple(params.iter().map(|(t, _)| t.tangent()).collect());
+                params.push((ret.tangent(), false));
+                ret = Ty::Tuple(vec![ret, bars]);
+            }
+        }
+    }
+    let ps = params.iter().enumerate().map(|(k, (t, r))| {
+        let n = format_ident!("p{}", k);
+        let t = crate::emit::ty_tokens(t);
+        if *r {
+            quote!(#n: &#t)
+        } else {
+            quote!(#n: #t)
+        }
+    });
+    let rt = crate::emit::ty_tokens(&ret);
+    let n = format_ident!("{}", name);
+    let (_, _, where_clause) = generics.split_for_impl();
+    let gparams = &generics.params;
+    let gen = if gparams.is_empty() { quote!() } else { quote!(<#gparams>) };
+    quote! {
+        #attrs
+        pub fn #n #gen (#(#ps),*) -> #rt #where_clause {
+            ::fluxion::__private::missing_rule::<#marker>()
+        }
+    }
 }
 
 /// Stand-ins for the promised functions when expansion failed, so that the only errors

@@ -243,10 +243,7 @@ pub fn tangent_of_expr(
             }
             b.sum_terms(terms)
         }
-        Expr::Index(a, idx) => match t(&Operand::Var(*a)).and_then(|o| o.var()) {
-            Some(da) => Some(b.let_(Expr::Index(da, idx.clone()), "t")),
-            None => None,
-        },
+        Expr::Index(a, idx) => t(&Operand::Var(*a)).and_then(|o| o.var()).map(|da| b.let_(Expr::Index(da, idx.clone()), "t")),
         Expr::Array(ops) => {
             if ops.iter().all(|o| t(o).is_none()) {
                 return Ok(None);
