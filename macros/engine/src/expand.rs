@@ -566,9 +566,10 @@ pub fn expand_item_text_with(src: &str, only: Option<&str>, companions: bool) ->
             ts
         } else {
             let file: syn::File = syn::parse2(ts).map_err(|e| e.to_string())?;
+            let hidden_name = |n: String| n.starts_with("__mark_") || n.starts_with("__fluxion_missing_");
             let hidden = |it: &syn::Item| match it {
-                syn::Item::Struct(s) => s.ident.to_string().starts_with("__mark_"),
-                syn::Item::Impl(i) => i.self_ty.to_token_stream().to_string().starts_with("__mark_"),
+                syn::Item::Struct(s) => hidden_name(s.ident.to_string()),
+                syn::Item::Impl(i) => hidden_name(i.self_ty.to_token_stream().to_string()),
                 _ => false,
             };
             let items = file.items.into_iter().filter(|it| !hidden(it));

@@ -182,7 +182,14 @@ fn take(adj: &mut HashMap<VarId, Adj>, b: &mut Builder, v: VarId) -> Option<Oper
             let l = std::mem::take(list);
             b.sum_terms(l)
         }
-        Adj::Acc(a) => Some(Operand::Var(*a)),
+        Adj::Acc(a) => {
+            // A snapshot: operands are immutable bindings (A-normal form), so a later
+            // transform of this code can tape or recompute them like any other value.
+            let a = *a;
+            let ty = b.f.vars[a].ty.clone();
+            let name = b.f.vars[a].name.clone();
+            Some(b.let_ty(Expr::Use(Operand::Var(a)), &name, ty))
+        }
         Adj::Fields(fs) => {
             if fs.iter().all(Vec::is_empty) {
                 return None;
@@ -282,15 +289,26 @@ impl Rx<'_> {
                     let init = match &tty {
                         Ty::Float(_) => Expr::Use(Operand::float(0.0)),
                         t if t.is_known() => Expr::Zeros(t.clone()),
-                        _ => {
-                            if bid != 0 && info.mutable {
-                                return Err(format!(
-                                    "cannot tell the type of `{}` inside a loop or branch: annotate it (`let mut {}: [f64; N] = ..`)",
-                                    info.name, info.name
-                                ));
+                        _ if bid != 0 && info.mutable => {
+                            // A mutable variable of a type only rustc knows, declared in a
+                            // loop or branch: its current value is not visible here, but its
+                            // initialiser has its shape.
+                            let init = blk.0.iter().find_map(|s| match s {
+                                Stmt::Mut(w, Some(e)) if *w == v => Some(e.clone()),
+                                _ => None,
+                            });
+                            match init {
+                                Some(Expr::Use(o)) | Some(Expr::ZeroLike(o)) => Expr::ZeroLike(o),
+                                Some(Expr::Zeros(t)) => Expr::Zeros(t.tangent()),
+                                _ => {
+                                    return Err(format!(
+                                        "cannot tell the type of `{}` inside a loop or branch: annotate it (`let mut {}: [f64; N] = ..`)",
+                                        info.name, info.name
+                                    ))
+                                }
                             }
-                            Expr::ZeroLike(Operand::Var(v))
                         }
+                        _ => Expr::ZeroLike(Operand::Var(v)),
                     };
                     let a = header.let_mut(Some(init), &format!("{}_bar", info.name), tty);
                     Adj::Acc(a)
@@ -333,7 +351,9 @@ impl Rx<'_> {
                     let Some(Adj::Acc(a)) = self.adj.get(v) else { return Ok(()) };
                     let a = *a;
                     let mut b = Builder::new(self.g);
-                    contribute(&self.act, &mut self.adj, &mut b, o, Operand::Var(a));
+                    let ty = b.f.vars[a].ty.clone();
+                    let snap = b.let_ty(Expr::Use(Operand::Var(a)), "c", ty);
+                    contribute(&self.act, &mut self.adj, &mut b, o, snap);
                     out.extend(b.take());
                 }
             }
