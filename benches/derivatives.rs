@@ -125,8 +125,12 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("tanh_layer_grad");
-    g.bench_function("fluxion", |b| b.iter(|| layer_loss_grad(black_box(w), black_box(x), black_box(y))));
-    g.bench_function("hand", |b| b.iter(|| layer_loss_grad_hand(black_box(w), black_box(x), black_box(y))));
+    g.bench_function("fluxion", |b| {
+        b.iter(|| layer_loss_grad(black_box(w), black_box(x), black_box(y)))
+    });
+    g.bench_function("hand", |b| {
+        b.iter(|| layer_loss_grad_hand(black_box(w), black_box(x), black_box(y)))
+    });
     g.finish();
 }
 

@@ -89,7 +89,10 @@ fn main() {
     let jac = squash2_jacfwd([0.1, 0.2, 0.3]);
     // jvp of the Jacobian: how the Jacobian changes along the tangent (1, 0, 0).
     let (_, jac_dot) = squash2_jacfwd_jvp([0.1, 0.2, 0.3], [1.0, 0.0, 0.0]);
-    println!("tanh(x) = {y:?}\n  vjp(ones) = {x_bar:?}\n  diag(jacfwd) = {:?}", [jac[0][0], jac[1][1], jac[2][2]]);
+    println!(
+        "tanh(x) = {y:?}\n  vjp(ones) = {x_bar:?}\n  diag(jacfwd) = {:?}",
+        [jac[0][0], jac[1][1], jac[2][2]]
+    );
     println!("  d(jacobian)/dx0 = {jac_dot:?}");
     for i in 0..3 {
         assert!((x_bar[i] - jac[i][i]).abs() < 1e-15);

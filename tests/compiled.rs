@@ -1602,7 +1602,7 @@ mod unannotated_calls {
         let a = softplus(x[0]);
         let mut s = a;
         for i in 0..3 {
-            s = s * x[i];
+            s *= x[i];
         }
         s
     }
@@ -1628,7 +1628,11 @@ mod unannotated_calls {
         for i in 0..3 {
             assert!(close(g[i], sigmoid(x[i])), "{g:?}");
             for j in 0..3 {
-                let exact = if i == j { sigmoid(x[i]) * (1.0 - sigmoid(x[i])) } else { 0.0 };
+                let exact = if i == j {
+                    sigmoid(x[i]) * (1.0 - sigmoid(x[i]))
+                } else {
+                    0.0
+                };
                 assert!(close(h[i][j], exact), "{h:?}");
             }
         }

@@ -20,7 +20,11 @@ fn check(example: &str, snapshot: &str) {
     }
     let old = std::fs::read_to_string(&path).unwrap_or_default();
     if old != text {
-        let first = old.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(old.lines().count().min(text.lines().count()));
+        let first = old
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(old.lines().count().min(text.lines().count()));
         panic!(
             "{snapshot} is out of date (first difference at line {}); regenerate with FLUXION_BLESS=1 cargo test --test expansion_snapshots",
             first + 1

@@ -2,7 +2,7 @@
 // Regenerate with `FLUXION_BLESS=1 cargo test --test expansion_snapshots`.
 
 /// Lennard-Jones pair energy; `#[jacrev]` generates `energy_jacrev(r) = dE/dr`.
-#[allow(dead_code)]
+#[allow(dead_code, clippy::needless_range_loop)]
 fn energy(r: f64) -> f64 {
     EPS * ((SIGMA / r).powi(12) - (SIGMA / r).powi(6))
 }
@@ -39,7 +39,7 @@ fn energy_jacrev(r: f64) -> f64 {
 }
 /// A loop over a const-generic array: the gradient is a loop too (no unrolling, no tape
 /// on the heap).
-#[allow(dead_code)]
+#[allow(dead_code, clippy::needless_range_loop)]
 fn sum_of_sines<const N: usize>(x: [f64; N]) -> f64 {
     let mut s = 0.0;
     for i in 0..N {
@@ -75,7 +75,7 @@ fn sum_of_sines_grad<const N: usize>(x: [f64; N]) -> [f64; N] {
     x_bar
 }
 /// Stacked attributes compose like nested calls: `jacfwd(jacrev(f))`, a Hessian.
-#[allow(dead_code)]
+#[allow(dead_code, clippy::needless_range_loop)]
 fn rosenbrock(x: [f64; 2]) -> f64 {
     let a = 1.0 - x[0];
     let b = x[1] - x[0] * x[0];
@@ -168,12 +168,12 @@ fn rosenbrock_jacrev_jacfwd(x: [f64; 2]) -> [[f64; 2]; 2] {
     jac
 }
 /// A function other transforms differentiate through (both modes, second order).
-#[allow(dead_code)]
+#[allow(dead_code, clippy::needless_range_loop)]
 fn softplus(x: f64) -> f64 {
     (1.0 + x.exp()).ln()
 }
 /// `hessian` of a function that calls another one, and its gradient with its value.
-#[allow(dead_code)]
+#[allow(dead_code, clippy::needless_range_loop)]
 fn loss(w: f64, x: f64) -> f64 {
     let y = softplus(w * x);
     (y - 1.0) * (y - 1.0)
@@ -218,7 +218,7 @@ fn loss_hessian(w: f64, x: f64) -> f64 {
     let t_dot_1 = x * t_dot;
     t_dot_1
 }
-#[allow(dead_code)]
+#[allow(dead_code, clippy::needless_range_loop)]
 fn loss2(w: f64, x: f64) -> f64 {
     let y = softplus(w * x);
     (y - 1.0) * (y - 1.0)
@@ -254,7 +254,7 @@ fn loss2_grad_and_value(w: f64, x: f64) -> (f64, f64) {
     out_1
 }
 /// Elementwise map: `vjp` with ones and `jvp` with ones agree (the Jacobian is diagonal).
-#[allow(dead_code)]
+#[allow(dead_code, clippy::needless_range_loop)]
 fn squash(x: [f64; 3]) -> [f64; 3] {
     [x[0].tanh(), x[1].tanh(), x[2].tanh()]
 }
@@ -355,7 +355,7 @@ fn squash_vjp(x: [f64; 3]) -> ([f64; 3], impl Fn([f64; 3]) -> ([f64; 3],)) {
     };
     (t_6, pullback)
 }
-#[allow(dead_code)]
+#[allow(dead_code, clippy::needless_range_loop)]
 fn squash2(x: [f64; 3]) -> [f64; 3] {
     [x[0].tanh(), x[1].tanh(), x[2].tanh()]
 }

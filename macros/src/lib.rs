@@ -55,5 +55,7 @@ transform!(
 /// Hand-written derivative rules. See `fluxion::custom_rule`.
 #[proc_macro_attribute]
 pub fn custom_rule(args: TokenStream, item: TokenStream) -> TokenStream {
-    fluxion_engine::custom::expand_custom(args.into(), item.into()).unwrap_or_else(syn_error_to_tokens).into()
+    fluxion_engine::custom::expand_custom(args.into(), item.into())
+        .unwrap_or_else(syn_error_to_tokens)
+        .into()
 }

@@ -46,7 +46,14 @@ pub struct Options {
 impl Options {
     /// Defaults for a transform.
     pub fn new(transform: Transform, span: Span) -> Options {
-        Options { transform, span, argnums: None, has_aux: false, name: None, show: false }
+        Options {
+            transform,
+            span,
+            argnums: None,
+            has_aux: false,
+            name: None,
+            show: false,
+        }
     }
 }
 
@@ -65,7 +72,12 @@ fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         }
         prev[b.len()]
     }
-    candidates.iter().map(|c| (lev(word, c), *c)).filter(|(d, _)| *d <= 3).min().map(|(_, c)| c)
+    candidates
+        .iter()
+        .map(|c| (lev(word, c), *c))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, c)| c)
 }
 
 struct Raw(Vec<(Ident, Option<syn::Expr>)>);
@@ -93,8 +105,13 @@ impl Parse for Raw {
 
 fn usize_lit(e: &syn::Expr) -> syn::Result<(usize, Span)> {
     match e {
-        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => Ok((parse_int(i)?, i.span())),
-        other => Err(syn::Error::new(other.span(), "`argnums` takes an integer or a tuple of integers: `argnums = 1`, `argnums = (0, 1)`")),
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i), ..
+        }) => Ok((parse_int(i)?, i.span())),
+        other => Err(syn::Error::new(
+            other.span(),
+            "`argnums` takes an integer or a tuple of integers: `argnums = 1`, `argnums = (0, 1)`",
+        )),
     }
 }
 
@@ -116,13 +133,26 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
     for (key, value) in raw.0 {
         let k = key.to_string();
         if !allowed.contains(&k.as_str()) {
-            let all = [ARGNUMS, HAS_AUX, NAME, SHOW, "chunk_size", "in_dims", "out_dims", "randomness"];
+            let all = [
+                ARGNUMS,
+                HAS_AUX,
+                NAME,
+                SHOW,
+                "chunk_size",
+                "in_dims",
+                "out_dims",
+                "randomness",
+            ];
             let msg = if all.contains(&k.as_str()) {
                 format!("`{}` does not take `{k}`; it takes {}", transform.name(), list(allowed))
             } else {
                 match closest(&k, allowed) {
                     Some(c) => format!("unknown option `{k}` for `{}`: did you mean `{c}`?", transform.name()),
-                    None => format!("unknown option `{k}` for `{}`; it takes {}", transform.name(), list(allowed)),
+                    None => format!(
+                        "unknown option `{k}` for `{}`; it takes {}",
+                        transform.name(),
+                        list(allowed)
+                    ),
                 }
             };
             push(syn::Error::new(key.span(), msg));
@@ -136,7 +166,10 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
         match k.as_str() {
             ARGNUMS => {
                 let Some(v) = value else {
-                    push(syn::Error::new(key.span(), "`argnums` needs a value: `argnums = 0` or `argnums = (0, 1)`"));
+                    push(syn::Error::new(
+                        key.span(),
+                        "`argnums` needs a value: `argnums = 0` or `argnums = (0, 1)`",
+                    ));
                     continue;
                 };
                 match &v {
@@ -165,21 +198,41 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
             }
             HAS_AUX => match value {
                 None => o.has_aux = true,
-                Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(LitBool { value, .. }), .. })) => o.has_aux = value,
+                Some(syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Bool(LitBool { value, .. }),
+                    ..
+                })) => o.has_aux = value,
                 Some(other) => push(syn::Error::new(other.span(), "`has_aux` takes `true` or `false`")),
             },
             SHOW => match value {
                 None => o.show = true,
-                Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(LitBool { value, .. }), .. })) => o.show = value,
+                Some(syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Bool(LitBool { value, .. }),
+                    ..
+                })) => o.show = value,
                 Some(other) => push(syn::Error::new(other.span(), "`show` takes `true` or `false`")),
             },
             NAME => match value {
-                Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. })) => match syn::parse_str::<Ident>(&s.value()) {
+                Some(syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s), ..
+                })) => match syn::parse_str::<Ident>(&s.value()) {
                     Ok(_) => o.name = Some((s.value(), s.span())),
-                    Err(_) => push(syn::Error::new(s.span(), format!("`{}` is not a valid function name: use letters, digits and `_`, not starting with a digit", s.value()))),
+                    Err(_) => push(syn::Error::new(
+                        s.span(),
+                        format!(
+                            "`{}` is not a valid function name: use letters, digits and `_`, not starting with a digit",
+                            s.value()
+                        ),
+                    )),
                 },
-                Some(other) => push(syn::Error::new(other.span(), "`name` takes a string: `name = \"energy_force\"`")),
-                None => push(syn::Error::new(key.span(), "`name` needs a value: `name = \"energy_force\"`")),
+                Some(other) => push(syn::Error::new(
+                    other.span(),
+                    "`name` takes a string: `name = \"energy_force\"`",
+                )),
+                None => push(syn::Error::new(
+                    key.span(),
+                    "`name` needs a value: `name = \"energy_force\"`",
+                )),
             },
             _ => {}
         }

@@ -26,7 +26,11 @@ fn is_lit(o: &Operand, v: f64) -> bool {
 impl<'f> Builder<'f> {
     /// A builder appending to an empty block.
     pub fn new(f: &'f mut Func) -> Builder<'f> {
-        Builder { f, out: Vec::new(), negs: HashMap::new() }
+        Builder {
+            f,
+            out: Vec::new(),
+            negs: HashMap::new(),
+        }
     }
     /// Takes the statements built so far.
     pub fn take(&mut self) -> Vec<Stmt> {

@@ -27,7 +27,14 @@ fn expr_weight(e: &Expr) -> u64 {
         Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) | Expr::Select(..) | Expr::Cast(..) => 1,
         Expr::Call(_) => 1,
         Expr::Sum(_) | Expr::Broadcast(..) => 1,
-        Expr::Use(_) | Expr::Array(_) | Expr::Repeat(..) | Expr::Zeros(_) | Expr::ZeroLike(_) | Expr::Tuple(_) | Expr::Field(..) | Expr::StopGrad(_) => 0,
+        Expr::Use(_)
+        | Expr::Array(_)
+        | Expr::Repeat(..)
+        | Expr::Zeros(_)
+        | Expr::ZeroLike(_)
+        | Expr::Tuple(_)
+        | Expr::Field(..)
+        | Expr::StopGrad(_) => 0,
     }
 }
 

@@ -35,7 +35,11 @@ struct Args {
 
 impl Parse for Args {
     fn parse(input: ParseStream) -> syn::Result<Args> {
-        let mut a = Args { jvp: None, vjp: None, second_order: false };
+        let mut a = Args {
+            jvp: None,
+            vjp: None,
+            second_order: false,
+        };
         while !input.is_empty() {
             let key: Ident = input.parse()?;
             match key.to_string().as_str() {
@@ -73,12 +77,16 @@ impl Parse for Args {
 
 fn simple_ty(t: &syn::Type) -> Option<Ty> {
     match t {
-        syn::Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => match p.path.segments[0].ident.to_string().as_str() {
-            "f64" => Some(Ty::Float(Some(crate::ir::FloatTy::F64))),
-            "f32" => Some(Ty::Float(Some(crate::ir::FloatTy::F32))),
-            n if ["i8", "i16", "i32", "i64", "isize", "u8", "u16", "u32", "u64", "usize"].contains(&n) => Some(Ty::Int(Some(n.into()))),
-            _ => None,
-        },
+        syn::Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+            match p.path.segments[0].ident.to_string().as_str() {
+                "f64" => Some(Ty::Float(Some(crate::ir::FloatTy::F64))),
+                "f32" => Some(Ty::Float(Some(crate::ir::FloatTy::F32))),
+                n if ["i8", "i16", "i32", "i64", "isize", "u8", "u16", "u32", "u64", "usize"].contains(&n) => {
+                    Some(Ty::Int(Some(n.into())))
+                }
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
@@ -104,8 +112,12 @@ fn tangent_tokens(t: &syn::Type) -> TokenStream {
 
 /// Expands `#[custom_rule(..)]` on `item`.
 pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let mut item: syn::ItemFn = syn::parse2(item)
-        .map_err(|_| syn::Error::new(Span::call_site(), "#[custom_rule] goes on a function: `fn f(x: f64) -> f64 { .. }`"))?;
+    let mut item: syn::ItemFn = syn::parse2(item).map_err(|_| {
+        syn::Error::new(
+            Span::call_site(),
+            "#[custom_rule] goes on a function: `fn f(x: f64) -> f64 { .. }`",
+        )
+    })?;
     let a: Args = syn::parse2(args)?;
     if a.jvp.is_none() && a.vjp.is_none() {
         return Err(syn::Error::new(
@@ -115,7 +127,10 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     }
     let sig = &item.sig;
     let syn::ReturnType::Type(_, ret) = &sig.output else {
-        return Err(syn::Error::new_spanned(&sig.ident, "a function with a custom rule must return a value"));
+        return Err(syn::Error::new_spanned(
+            &sig.ident,
+            "a function with a custom rule must return a value",
+        ));
     };
     let mut names = Vec::new();
     let mut tys = Vec::new();
@@ -125,13 +140,22 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 names.push(format_ident!("p{}", k));
                 tys.push((*pt.ty).clone());
             }
-            syn::FnArg::Receiver(r) => return Err(syn::Error::new_spanned(r, "methods with `self` cannot have custom rules: write a free function")),
+            syn::FnArg::Receiver(r) => {
+                return Err(syn::Error::new_spanned(
+                    r,
+                    "methods with `self` cannot have custom rules: write a free function",
+                ))
+            }
         }
     }
     let vis = &item.vis;
     let generics = &sig.generics;
     let gparams = &generics.params;
-    let gen = if gparams.is_empty() { quote!() } else { quote!(<#gparams>) };
+    let gen = if gparams.is_empty() {
+        quote!()
+    } else {
+        quote!(<#gparams>)
+    };
     let (_, _, where_clause) = generics.split_for_impl();
     let holder = format_ident!("{}", holder_name(&sig.ident.to_string()));
     let dnames: Vec<Ident> = names.iter().map(|n| format_ident!("{}_dot", n)).collect();
@@ -147,7 +171,12 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let fname = sig.ident.to_string();
     // Derivations between the two rules for all-scalar signatures.
     let scalar = tys.iter().all(|t| simple_ty(t).is_some()) && matches!(simple_ty(ret), Some(Ty::Float(_)));
-    let float_idx: Vec<usize> = tys.iter().enumerate().filter(|(_, t)| matches!(simple_ty(t), Some(Ty::Float(_)))).map(|(k, _)| k).collect();
+    let float_idx: Vec<usize> = tys
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| matches!(simple_ty(t), Some(Ty::Float(_))))
+        .map(|(k, _)| k)
+        .collect();
     let holder_of = |rule: &syn::Path| {
         let mut hp = rule.clone();
         if let Some(last) = hp.segments.last_mut() {
@@ -159,7 +188,7 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let d2: Vec<Ident> = names.iter().map(|n| format_ident!("{}_dot_d2", n)).collect();
     let mut markers = TokenStream::new();
     let mut missing = |mode: &str, fix: &str| {
-        let m = format_ident!("__fluxion_missing_{}_{}", fname, mode);
+        let m = format_ident!("__fluxion_missing_{}__{}", fname, mode);
         let msg = format!("`{fname}` has a custom rule but no `{mode}` companion: {fix}");
         markers.extend(quote! {
             #[doc(hidden)]
@@ -187,7 +216,10 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 (y, 0.0 #(+ #terms)*)
             }
         }
-        _ => missing("jvp", "add `jvp = ..` to its #[custom_rule] (it is only derived for scalar signatures)"),
+        _ => missing(
+            "jvp",
+            "add `jvp = ..` to its #[custom_rule] (it is only derived for scalar signatures)",
+        ),
     };
     // vjp
     let vjp_body = match (&a.vjp, &a.jvp) {
@@ -215,19 +247,28 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 (y, (#(#bars,)*))
             }
         }
-        _ => missing("vjp", "add `vjp = ..` to its #[custom_rule] (it is only derived for scalar signatures)"),
+        _ => missing(
+            "vjp",
+            "add `vjp = ..` to its #[custom_rule] (it is only derived for scalar signatures)",
+        ),
     };
     let (jj, jv) = match (&a.jvp, a.second_order) {
         (Some(j), true) => {
             let hj = holder_of(j);
-            (quote!(#hj::jvp(#(#names,)* #(#dnames,)* #(#n2,)* #(#d2),*)), quote!(#hj::vjp(#(#names,)* #(#dnames,)* ct)))
+            (
+                quote!(#hj::jvp(#(#names,)* #(#dnames,)* #(#n2,)* #(#d2),*)),
+                quote!(#hj::vjp(#(#names,)* #(#dnames,)* ct)),
+            )
         }
         _ => (missing("jvp_jvp", second_fix), missing("jvp_vjp", second_fix)),
     };
     let (vj, vv) = match (&a.vjp, a.second_order) {
         (Some(v), true) => {
             let hv = holder_of(v);
-            (quote!(#hv::jvp(#(#names,)* ct, #(#n2,)* ct_dot)), quote!(#hv::vjp(#(#names,)* ct, ct2)))
+            (
+                quote!(#hv::jvp(#(#names,)* ct, #(#n2,)* ct_dot)),
+                quote!(#hv::vjp(#(#names,)* ct, ct2)),
+            )
         }
         _ => (missing("vjp_jvp", second_fix), missing("vjp_vjp", second_fix)),
     };
@@ -251,7 +292,7 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         #attrs
         pub fn vjp_vjp #gen (#params, ct: #rtan, ct2: (#rtan, #bars_ty)) -> ((#ret, #bars_ty), (#(#ttys,)* #rtan,)) #where_clause { #vv }
     };
-    item.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
+    item.attrs.push(syn::parse_quote!(#[allow(dead_code, clippy::needless_range_loop)]));
     let item_ts = item.to_token_stream();
     Ok(quote! {
         #item_ts

@@ -77,7 +77,10 @@ impl Names {
 }
 
 fn sanitize(s: &str) -> String {
-    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, 'v');
     }
@@ -121,7 +124,13 @@ fn collect_paths(f: &Func, out: &mut HashSet<String>) {
                 ops = expr_operands(e);
                 match e {
                     Expr::Call(c) => {
-                        out.insert(c.prefix.iter().find(|s| !s.is_empty()).cloned().unwrap_or_else(|| c.name.clone()));
+                        out.insert(
+                            c.prefix
+                                .iter()
+                                .find(|s| !s.is_empty())
+                                .cloned()
+                                .unwrap_or_else(|| c.name.clone()),
+                        );
                         out.insert(holder_name(&c.name));
                     }
                     Expr::Repeat(_, n) => cs.push(n.clone()),
@@ -177,7 +186,11 @@ impl<'a> Emitter<'a> {
     /// An emitter for `f`.
     pub fn new(f: &'a Func) -> Emitter<'a> {
         let by_ref = f.params.iter().filter(|p| p.by_ref).map(|p| p.var).collect();
-        Emitter { f, names: Names::new(f), by_ref }
+        Emitter {
+            f,
+            names: Names::new(f),
+            by_ref,
+        }
     }
 
     /// The whole function.
@@ -194,10 +207,19 @@ impl<'a> Emitter<'a> {
         let ret_ty = ty_tokens(&self.f.ret_ty);
         let body = self.block(&self.f.body);
         let ret = self.operand(&self.f.ret);
-        let FnHeader { vis, name, generics, attrs } = h;
+        let FnHeader {
+            vis,
+            name,
+            generics,
+            attrs,
+        } = h;
         let (_, _, where_clause) = generics.split_for_impl();
         let gparams = &generics.params;
-        let gen = if gparams.is_empty() { quote!() } else { quote!(<#gparams>) };
+        let gen = if gparams.is_empty() {
+            quote!()
+        } else {
+            quote!(<#gparams>)
+        };
         quote! {
             #attrs
             #vis fn #name #gen (#(#params),*) -> #ret_ty #where_clause {
@@ -442,9 +464,20 @@ impl<'a> Emitter<'a> {
         let prefix: Vec<TokenStream> = c
             .prefix
             .iter()
-            .map(|s| if s.is_empty() { quote!() } else { let i = Ident::new(s, span); quote_spanned!(span=> #i) })
+            .map(|s| {
+                if s.is_empty() {
+                    quote!()
+                } else {
+                    let i = Ident::new(s, span);
+                    quote_spanned!(span=> #i)
+                }
+            })
             .collect();
-        let lead = if c.prefix.first().is_some_and(String::is_empty) { quote!(::) } else { quote!() };
+        let lead = if c.prefix.first().is_some_and(String::is_empty) {
+            quote!(::)
+        } else {
+            quote!()
+        };
         let prefix: Vec<TokenStream> = prefix.into_iter().filter(|t| !t.is_empty()).collect();
         let tf = c.turbofish.as_ref().map(|t| {
             let ts: TokenStream = t.parse().unwrap_or_default();

@@ -19,7 +19,8 @@ impl Ctxt {
     }
     /// Records an error spanned on `tokens`.
     pub fn error_spanned_by<T: ToTokens>(&mut self, tokens: T, msg: impl std::fmt::Display) {
-        self.errors.push(syn::Error::new_spanned(tokens.into_token_stream(), msg));
+        self.errors
+            .push(syn::Error::new_spanned(tokens.into_token_stream(), msg));
     }
     /// Records an error at `span`.
     pub fn error_at(&mut self, span: Span, msg: impl std::fmt::Display) {

@@ -64,7 +64,10 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
                 Ok(syn::Item::Trait(t)) => t.trait_token.span,
                 _ => Span::call_site(),
             };
-            return Err(syn::Error::new(span, format!("#[{}] goes on a function: `fn f(x: f64) -> f64 {{ .. }}`", t.name())));
+            return Err(syn::Error::new(
+                span,
+                format!("#[{}] goes on a function: `fn f(x: f64) -> f64 {{ .. }}`", t.name()),
+            ));
         }
     };
     let mut cx = Ctxt::new();
@@ -100,8 +103,9 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
         }
     }
     item.attrs = kept;
-    // The original is kept as written; its generated functions are what callers often use.
-    item.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
+    // The original is kept as written; its generated functions are what callers often use,
+    // and fluxion's language loops over indices (`for i in 0..N`), which clippy flags.
+    item.attrs.push(syn::parse_quote!(#[allow(dead_code, clippy::needless_range_loop)]));
     let names = promised_names(&item, &stack);
     let func = lower_fn(&item, &mut cx);
     let result = match (func, cx.has_errors()) {
@@ -140,12 +144,21 @@ fn promised_names(item: &syn::ItemFn, stack: &[Options]) -> Vec<(Transform, Stri
             None => format!("{cur}_{}", o.transform.suffix()),
         };
         out.push((o.transform, name.clone()));
-        cur = if o.transform == Transform::Vjp { format!("{name}_ct") } else { name };
+        cur = if o.transform == Transform::Vjp {
+            format!("{name}_ct")
+        } else {
+            name
+        };
     }
     out
 }
 
-fn generate(item: &syn::ItemFn, f0: Func, stack: &[Options], rules: &RuleTable) -> Result<TokenStream, Option<syn::Error>> {
+fn generate(
+    item: &syn::ItemFn,
+    f0: Func,
+    stack: &[Options],
+    rules: &RuleTable,
+) -> Result<TokenStream, Option<syn::Error>> {
     let site0 = Site {
         name: item.sig.ident.span(),
         ret: match &item.sig.output {
@@ -177,7 +190,10 @@ fn generate(item: &syn::ItemFn, f0: Func, stack: &[Options], rules: &RuleTable) 
         };
         out.extend(holder(&g.func, order, &vis, generics, rules, o.span).map_err(Some)?);
         cur = g.func;
-        site = Site { name: o.span, ret: o.span };
+        site = Site {
+            name: o.span,
+            ret: o.span,
+        };
     }
     Ok(out)
 }
@@ -198,16 +214,37 @@ fn build(cur: &Func, o: &Options, site: &Site, rules: &RuleTable, name: String) 
         }
         Transform::Differentiable => cur.clone(),
     };
-    func.name = if o.transform == Transform::Vjp { format!("{name}_ct") } else { name };
+    func.name = if o.transform == Transform::Vjp {
+        format!("{name}_ct")
+    } else {
+        name
+    };
     let doc = doc_for(o, cur, &func);
-    Ok(GenFn { func, doc, pullback, transform: o.transform, show: o.show })
+    Ok(GenFn {
+        func,
+        doc,
+        pullback,
+        transform: o.transform,
+        show: o.show,
+    })
 }
 
 fn doc_for(o: &Options, cur: &Func, g: &Func) -> String {
     let wrt = match &o.argnums {
-        None => format!("its argument `{}`", cur.params.first().map(|p| cur.vars[p.var].name.clone()).unwrap_or_default()),
+        None => format!(
+            "its argument `{}`",
+            cur.params
+                .first()
+                .map(|p| cur.vars[p.var].name.clone())
+                .unwrap_or_default()
+        ),
         Some(a) => {
-            let names: Vec<String> = a.indices().iter().filter_map(|(k, _)| cur.params.get(*k)).map(|p| format!("`{}`", cur.vars[p.var].name)).collect();
+            let names: Vec<String> = a
+                .indices()
+                .iter()
+                .filter_map(|(k, _)| cur.params.get(*k))
+                .map(|p| format!("`{}`", cur.vars[p.var].name))
+                .collect();
             format!("its arguments {}", names.join(", "))
         }
     };
@@ -249,9 +286,18 @@ pub fn pretty(ts: &TokenStream) -> String {
 
 fn emit_gen(g: &GenFn, vis: &TokenStream, generics: &syn::Generics, _of: &str) -> TokenStream {
     let e = Emitter::new(&g.func);
-    let header = |attrs: TokenStream| FnHeader { vis: vis.clone(), name: format_ident!("{}", g.func.name), generics, attrs };
+    let header = |attrs: TokenStream| FnHeader {
+        vis: vis.clone(),
+        name: format_ident!("{}", g.func.name),
+        generics,
+        attrs,
+    };
     let plain = e.function(&header(fn_attrs(&g.doc, None)));
-    let main = if g.show { e.function(&header(fn_attrs(&g.doc, Some(&plain)))) } else { plain };
+    let main = if g.show {
+        e.function(&header(fn_attrs(&g.doc, Some(&plain))))
+    } else {
+        plain
+    };
     let mut out = main;
     if let Some(pb) = &g.pullback {
         out.extend(emit_pullback(pb, vis, generics, &g.doc, g.show));
@@ -283,12 +329,21 @@ fn emit_pullback(pb: &PullbackForm, vis: &TokenStream, generics: &syn::Generics,
     let ct_ty = crate::emit::ty_tokens(&f.ret_ty_ct());
     let y = e.operand(&pb.value);
     let bars: Vec<TokenStream> = pb.bars.iter().map(|b| e.operand(b)).collect();
-    let bar_tys: Vec<TokenStream> = f.params.iter().filter(|p| p.var != pb.ct && p.ty.is_differentiable()).map(|p| crate::emit::ty_tokens(&p.ty.tangent())).collect();
+    let bar_tys: Vec<TokenStream> = f
+        .params
+        .iter()
+        .filter(|p| p.var != pb.ct && p.ty.is_differentiable())
+        .map(|p| crate::emit::ty_tokens(&p.ty.tangent()))
+        .collect();
     let y_ty = crate::emit::ty_tokens(&f.ret_ty_primal());
     let name = format_ident!("{}", pb.name);
     let (_, _, where_clause) = generics.split_for_impl();
     let gparams = &generics.params;
-    let gen = if gparams.is_empty() { quote!() } else { quote!(<#gparams>) };
+    let gen = if gparams.is_empty() {
+        quote!()
+    } else {
+        quote!(<#gparams>)
+    };
     let pb_doc = format!("{doc}\n\nThis is the pullback form: it returns `(output, pullback)`; `pullback(ct)` gives the cotangents. The cotangent form `{}_ct` is the one other transforms differentiate.", pb.name);
     let (aux_ret, ret_aux_ty) = match &pb.aux {
         Some(a) => {
@@ -359,7 +414,14 @@ pub fn max_call_order(f: &Func) -> usize {
 /// `order` is how many derivatives `f` already is of a user function (`f_grad`: 1,
 /// `f_hessian`: 2): companions are emitted up to total order [`MAX_ORDER`], which bounds
 /// the generated code (second-order companions of a gradient would be third order).
-fn holder(f: &Func, order: usize, vis: &TokenStream, generics: &syn::Generics, rules: &RuleTable, span: Span) -> Result<TokenStream, syn::Error> {
+fn holder(
+    f: &Func,
+    order: usize,
+    vis: &TokenStream,
+    generics: &syn::Generics,
+    rules: &RuleTable,
+    span: Span,
+) -> Result<TokenStream, syn::Error> {
     let h = format_ident!("{}", holder_name(&f.name));
     let mut fns = TokenStream::new();
     let mut markers = TokenStream::new();
@@ -376,7 +438,8 @@ fn holder(f: &Func, order: usize, vis: &TokenStream, generics: &syn::Generics, r
         let g = if beyond {
             None
         } else {
-            let g = companion(f, modes, rules).map_err(|m| syn::Error::new(span, format!("fluxion could not differentiate `{}`: {m}", f.name)))?;
+            let g = companion(f, modes, rules)
+                .map_err(|m| syn::Error::new(span, format!("fluxion could not differentiate `{}`: {m}", f.name)))?;
             // A companion that would call a callee's companion beyond order 2 is a stub too.
             (max_call_order(&g) <= MAX_ORDER).then_some(g)
         };
@@ -393,7 +456,7 @@ fn holder(f: &Func, order: usize, vis: &TokenStream, generics: &syn::Generics, r
             None => {
                 // Every holder has all six companions, so callers' companions type-check;
                 // one beyond order 2 is a compile error only where something uses it.
-                let marker = format_ident!("__fluxion_missing_{}_{}", f.name, name);
+                let marker = format_ident!("__fluxion_missing_{}__{}", f.name, name);
                 let msg = format!(
                     "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
                     f.name,
@@ -408,7 +471,14 @@ fn holder(f: &Func, order: usize, vis: &TokenStream, generics: &syn::Generics, r
                         const MSG: &'static str = #msg;
                     }
                 });
-                fns.extend(companion_stub(f, modes, generics, &name, attrs(format!("Companion `{name}` of `{}`: beyond order {MAX_ORDER}.", f.name)), &marker));
+                fns.extend(companion_stub(
+                    f,
+                    modes,
+                    generics,
+                    &name,
+                    attrs(format!("Companion `{name}` of `{}`: beyond order {MAX_ORDER}.", f.name)),
+                    &marker,
+                ));
             }
         }
     }
@@ -425,7 +495,14 @@ fn holder(f: &Func, order: usize, vis: &TokenStream, generics: &syn::Generics, r
 }
 
 /// A companion's signature (from the companion protocol) with a `missing_rule` body.
-fn companion_stub(f: &Func, modes: &[Mode], generics: &syn::Generics, name: &str, attrs: TokenStream, marker: &proc_macro2::Ident) -> TokenStream {
+fn companion_stub(
+    f: &Func,
+    modes: &[Mode],
+    generics: &syn::Generics,
+    name: &str,
+    attrs: TokenStream,
+    marker: &proc_macro2::Ident,
+) -> TokenStream {
     let mut params: Vec<(Ty, bool)> = f.params.iter().map(|p| (p.ty.clone(), p.by_ref)).collect();
     let mut ret = f.ret_ty.clone();
     for m in modes {
@@ -455,7 +532,11 @@ fn companion_stub(f: &Func, modes: &[Mode], generics: &syn::Generics, name: &str
     let n = format_ident!("{}", name);
     let (_, _, where_clause) = generics.split_for_impl();
     let gparams = &generics.params;
-    let gen = if gparams.is_empty() { quote!() } else { quote!(<#gparams>) };
+    let gen = if gparams.is_empty() {
+        quote!()
+    } else {
+        quote!(<#gparams>)
+    };
     quote! {
         #attrs
         pub fn #n #gen (#(#ps),*) -> #rt #where_clause {
@@ -472,7 +553,11 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
     let generics = &item.sig.generics;
     let (_, _, where_clause) = generics.split_for_impl();
     let gparams = &generics.params;
-    let gen = if gparams.is_empty() { quote!() } else { quote!(<#gparams>) };
+    let gen = if gparams.is_empty() {
+        quote!()
+    } else {
+        quote!(<#gparams>)
+    };
     let inputs: Vec<TokenStream> = item
         .sig
         .inputs
@@ -491,7 +576,11 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
     let mut out = TokenStream::new();
     for (k, (t, name)) in names.iter().enumerate() {
         let n = format_ident!("{}", name);
-        let mut params = if k == 0 { inputs.clone() } else { vec![quote!(_args: ())] };
+        let mut params = if k == 0 {
+            inputs.clone()
+        } else {
+            vec![quote!(_args: ())]
+        };
         if k == 0 && *t == Transform::Jvp {
             let more: Vec<TokenStream> = item
                 .sig
@@ -554,7 +643,9 @@ pub fn expand_item_text_with(src: &str, only: Option<&str>, companions: bool) ->
         if only.is_some_and(|n| f.sig.ident != n) {
             continue;
         }
-        let Some(pos) = f.attrs.iter().position(|a| transform_of(a).is_some()) else { continue };
+        let Some(pos) = f.attrs.iter().position(|a| transform_of(a).is_some()) else {
+            continue;
+        };
         let attr = f.attrs.remove(pos);
         let Some(t) = transform_of(&attr) else { continue };
         let args = match &attr.meta {

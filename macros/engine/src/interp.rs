@@ -66,7 +66,9 @@ impl Value {
     }
     fn index(&self, i: i128) -> Result<&Value, String> {
         match self {
-            Value::Arr(xs) => xs.get(usize::try_from(i).map_err(|_| "negative index")?).ok_or_else(|| format!("index {i} out of bounds")),
+            Value::Arr(xs) => xs
+                .get(usize::try_from(i).map_err(|_| "negative index")?)
+                .ok_or_else(|| format!("index {i} out of bounds")),
             _ => Err("indexing a value that is not an array".into()),
         }
     }
@@ -102,7 +104,11 @@ pub struct Env {
 
 impl Default for Env {
     fn default() -> Self {
-        Env { consts: HashMap::new(), funcs: HashMap::new(), rules: RuleTable::standard() }
+        Env {
+            consts: HashMap::new(),
+            funcs: HashMap::new(),
+            rules: RuleTable::standard(),
+        }
     }
 }
 
@@ -179,9 +185,18 @@ impl Env {
     /// Evaluates `f` at `args`.
     pub fn eval(&self, f: &Func, args: &[Value]) -> Result<Value, String> {
         if args.len() != f.params.len() {
-            return Err(format!("`{}` takes {} arguments, got {}", f.name, f.params.len(), args.len()));
+            return Err(format!(
+                "`{}` takes {} arguments, got {}",
+                f.name,
+                f.params.len(),
+                args.len()
+            ));
         }
-        let mut m = Machine { env: self, f, vars: vec![None; f.vars.len()] };
+        let mut m = Machine {
+            env: self,
+            f,
+            vars: vec![None; f.vars.len()],
+        };
         for (p, a) in f.params.iter().zip(args) {
             m.vars[p.var] = Some(a.clone());
         }
@@ -297,7 +312,9 @@ pub fn eval_prim(p: Prim, xs: &[Value]) -> Result<Value, String> {
 impl Machine<'_> {
     fn operand(&self, o: &Operand) -> Result<Value, String> {
         Ok(match o {
-            Operand::Var(v) => self.vars[*v].clone().ok_or_else(|| format!("`{}` read before it was set", self.f.vars[*v].name))?,
+            Operand::Var(v) => self.vars[*v]
+                .clone()
+                .ok_or_else(|| format!("`{}` read before it was set", self.f.vars[*v].name))?,
             Operand::Float(l) => Value::F(l.value),
             Operand::Int(i) => Value::I(*i),
             Operand::Bool(b) => Value::B(*b),
@@ -328,12 +345,20 @@ impl Machine<'_> {
             }
             Stmt::Assign(p, op, val) => {
                 let val = self.operand(val)?;
-                let idx: Vec<i128> = p.idx.iter().map(|i| self.operand(i).and_then(|v| int(&v))).collect::<Result<_, _>>()?;
-                let slot = self.vars[p.var].as_mut().ok_or("assignment to an undeclared variable")?;
+                let idx: Vec<i128> = p
+                    .idx
+                    .iter()
+                    .map(|i| self.operand(i).and_then(|v| int(&v)))
+                    .collect::<Result<_, _>>()?;
+                let slot = self.vars[p.var]
+                    .as_mut()
+                    .ok_or("assignment to an undeclared variable")?;
                 let mut cur = slot;
                 for i in idx {
                     cur = match cur {
-                        Value::Arr(xs) => xs.get_mut(usize::try_from(i).map_err(|_| "negative index")?).ok_or("index out of bounds")?,
+                        Value::Arr(xs) => xs
+                            .get_mut(usize::try_from(i).map_err(|_| "negative index")?)
+                            .ok_or("index out of bounds")?,
                         _ => return Err("indexing a value that is not an array".into()),
                     };
                 }
@@ -388,7 +413,11 @@ impl Machine<'_> {
             Expr::Array(xs) => Value::Arr(xs.iter().map(op).collect::<Result<_, _>>()?),
             Expr::Repeat(a, n) => {
                 let a = op(a)?;
-                Value::Arr(vec![a; usize::try_from(self.env.cexpr(n)?).map_err(|_| "negative length")?])
+                Value::Arr(vec![
+                    a;
+                    usize::try_from(self.env.cexpr(n)?)
+                        .map_err(|_| "negative length")?
+                ])
             }
             Expr::Zeros(t) => self.env.zeros(t)?,
             Expr::ZeroLike(a) => op(a)?.zero_tangent(),
@@ -454,7 +483,11 @@ impl Machine<'_> {
 
     fn call(&mut self, c: &Call) -> Result<Value, String> {
         let args: Vec<Value> = c.args.iter().map(|a| self.operand(&a.op)).collect::<Result<_, _>>()?;
-        let callee = self.env.funcs.get(&c.name).ok_or_else(|| format!("no function `{}` in the interpreter's environment", c.name))?;
+        let callee = self
+            .env
+            .funcs
+            .get(&c.name)
+            .ok_or_else(|| format!("no function `{}` in the interpreter's environment", c.name))?;
         let f = companion(callee, &c.modes, &self.env.rules)?;
         self.env.eval(&f, &args)
     }
@@ -467,8 +500,27 @@ pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, St
     for m in modes {
         let all = vec![true; g.params.len()];
         g = match m {
-            Mode::Jvp => jvp(&g, &JvpSpec { active: all, all_params: true, seeds: vec![] }, rules)?,
-            Mode::Vjp => vjp(&g, &VjpSpec { active: all, all_params: true, seed: None }, rules)?.func,
+            Mode::Jvp => jvp(
+                &g,
+                &JvpSpec {
+                    active: all,
+                    all_params: true,
+                    seeds: vec![],
+                },
+                rules,
+            )?,
+            Mode::Vjp => {
+                vjp(
+                    &g,
+                    &VjpSpec {
+                        active: all,
+                        all_params: true,
+                        seed: None,
+                    },
+                    rules,
+                )?
+                .func
+            }
         };
         crate::simplify::simplify(&mut g);
     }

@@ -280,8 +280,8 @@ impl Prim {
     pub fn arity(self) -> usize {
         use Prim::*;
         match self {
-            Neg | Sin | Cos | Tan | Asin | Acos | Atan | Sinh | Cosh | Tanh | Exp | Exp2 | ExpM1 | Ln
-            | Log2 | Log10 | Ln1p | Sqrt | Cbrt | Abs | Signum | Recip | Sign0 => 1,
+            Neg | Sin | Cos | Tan | Asin | Acos | Atan | Sinh | Cosh | Tanh | Exp | Exp2 | ExpM1 | Ln | Log2
+            | Log10 | Ln1p | Sqrt | Cbrt | Abs | Signum | Recip | Sign0 => 1,
             Add | Sub | Mul | Div | Rem | Atan2 | Powf | Powi | Min | Max | Hypot | MaxDa | MinDa => 2,
             MulAdd => 3,
         }
@@ -329,9 +329,9 @@ impl Prim {
     pub const ALL: [Prim; 37] = {
         use Prim::*;
         [
-            Neg, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Exp, Exp2, ExpM1, Ln, Log2, Log10,
-            Ln1p, Sqrt, Cbrt, Abs, Signum, Recip, Sign0, Add, Sub, Mul, Div, Rem, Atan2, Powf, Powi,
-            Min, Max, Hypot, MaxDa, MinDa, MulAdd,
+            Neg, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Exp, Exp2, ExpM1, Ln, Log2, Log10, Ln1p, Sqrt,
+            Cbrt, Abs, Signum, Recip, Sign0, Add, Sub, Mul, Div, Rem, Atan2, Powf, Powi, Min, Max, Hypot, MaxDa, MinDa,
+            MulAdd,
         ]
     };
     /// Whether this is one of the transcendental functions (cost model, folding policy).
@@ -581,7 +581,11 @@ pub struct Func {
 impl Func {
     /// A new variable.
     pub fn new_var(&mut self, name: impl Into<String>, ty: Ty, mutable: bool) -> VarId {
-        self.vars.push(VarInfo { name: name.into(), ty, mutable });
+        self.vars.push(VarInfo {
+            name: name.into(),
+            ty,
+            mutable,
+        });
         self.vars.len() - 1
     }
     /// The type of an operand.
@@ -615,7 +619,13 @@ pub fn walk_stmts<'a>(b: &'a Block, f: &mut dyn FnMut(&'a Stmt)) {
 /// The operands an expression reads (including the array variable of `Index`).
 pub fn expr_operands(e: &Expr) -> Vec<Operand> {
     match e {
-        Expr::Use(a) | Expr::ZeroLike(a) | Expr::Field(a, _) | Expr::Cast(a, _) | Expr::Not(a) | Expr::Sum(a) | Expr::StopGrad(a) => {
+        Expr::Use(a)
+        | Expr::ZeroLike(a)
+        | Expr::Field(a, _)
+        | Expr::Cast(a, _)
+        | Expr::Not(a)
+        | Expr::Sum(a)
+        | Expr::StopGrad(a) => {
             vec![a.clone()]
         }
         Expr::Repeat(a, _) => vec![a.clone()],

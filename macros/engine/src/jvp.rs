@@ -32,7 +32,12 @@ pub fn jvp_parts(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<(Func, O
     let act = activity::analyze(f, &spec.active);
     let mut g = f.clone();
     g.name = format!("{}_jvp", f.name);
-    let mut t = Tx { g: &mut g, act, tan: HashMap::new(), rules };
+    let mut t = Tx {
+        g: &mut g,
+        act,
+        tan: HashMap::new(),
+        rules,
+    };
     let mut tparams = Vec::new();
     for (k, p) in f.params.iter().enumerate() {
         let name = format!("{}_dot", f.vars[p.var].name);
@@ -42,10 +47,18 @@ pub fn jvp_parts(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<(Func, O
         } else if on {
             let v = t.g.new_var(name, p.ty.tangent(), false);
             t.tan.insert(p.var, Operand::Var(v));
-            tparams.push(Param { var: v, ty: p.ty.tangent(), by_ref: false });
+            tparams.push(Param {
+                var: v,
+                ty: p.ty.tangent(),
+                by_ref: false,
+            });
         } else if spec.all_params {
             let v = t.g.new_var(format!("_{name}"), p.ty.tangent(), false);
-            tparams.push(Param { var: v, ty: p.ty.tangent(), by_ref: false });
+            tparams.push(Param {
+                var: v,
+                ty: p.ty.tangent(),
+                by_ref: false,
+            });
         }
     }
     let body = t.block(&f.body)?;
@@ -155,7 +168,10 @@ impl Tx<'_> {
             Stmt::Assign(p, op, value) => {
                 out.push(s.clone());
                 if let Some(dv) = self.t(&Operand::Var(p.var)).and_then(|o| o.var()) {
-                    let place = Place { var: dv, idx: p.idx.clone() };
+                    let place = Place {
+                        var: dv,
+                        idx: p.idx.clone(),
+                    };
                     match (self.t(value), op) {
                         (Some(tv), _) => out.push(Stmt::Assign(place, *op, tv)),
                         (None, AssignOp::Set) => {
@@ -198,9 +214,17 @@ impl Tx<'_> {
         }
         let mut modes = c.modes.clone();
         modes.push(Mode::Jvp);
-        let call = Call { modes, args, ..c.clone() };
+        let call = Call {
+            modes,
+            args,
+            ..c.clone()
+        };
         let name = b.f.vars[v].name.clone();
-        let r = b.let_ty(Expr::Call(call), &format!("{name}_jvp"), Ty::Tuple(vec![Ty::Unknown, Ty::Unknown]));
+        let r = b.let_ty(
+            Expr::Call(call),
+            &format!("{name}_jvp"),
+            Ty::Tuple(vec![Ty::Unknown, Ty::Unknown]),
+        );
         b.push(Stmt::Let(v, Expr::Field(r.clone(), 0)));
         let ty = b.f.vars[v].ty.tangent();
         let dv = b.let_ty(Expr::Field(r, 1), &format!("{name}_dot"), ty);
@@ -235,7 +259,9 @@ pub fn tangent_of_expr(
             let partials = (rule.partials)(b, ops, y);
             let mut terms = Vec::new();
             for (k, part) in partials.into_iter().enumerate() {
-                let (Some(part), Some(dk)) = (part, ops.get(k).and_then(&t)) else { continue };
+                let (Some(part), Some(dk)) = (part, ops.get(k).and_then(&t)) else {
+                    continue;
+                };
                 terms.push(match part {
                     Partial::Mul(d) => b.mul(d, dk),
                     Partial::Div(d) => b.div(dk, d),
@@ -243,7 +269,9 @@ pub fn tangent_of_expr(
             }
             b.sum_terms(terms)
         }
-        Expr::Index(a, idx) => t(&Operand::Var(*a)).and_then(|o| o.var()).map(|da| b.let_(Expr::Index(da, idx.clone()), "t")),
+        Expr::Index(a, idx) => t(&Operand::Var(*a))
+            .and_then(|o| o.var())
+            .map(|da| b.let_(Expr::Index(da, idx.clone()), "t")),
         Expr::Array(ops) => {
             if ops.iter().all(|o| t(o).is_none()) {
                 return Ok(None);

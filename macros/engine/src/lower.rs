@@ -67,7 +67,10 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
         End::Value(None) => {
             // A failed tail expression also ends up here: report only the real error.
             if lw.ret_var.is_none() && !lw.failed {
-                lw.err(&item.block, "the body has no final value: end it with the value to return")
+                lw.err(
+                    &item.block,
+                    "the body has no final value: end it with the value to return",
+                )
             }
         }
         End::Diverges => {}
@@ -163,7 +166,11 @@ fn has_value(e: &syn::Expr) -> bool {
         syn::Expr::ForLoop(_) | syn::Expr::While(_) | syn::Expr::Assign(_) => false,
         syn::Expr::Binary(b) => !matches!(
             b.op,
-            syn::BinOp::AddAssign(_) | syn::BinOp::SubAssign(_) | syn::BinOp::MulAssign(_) | syn::BinOp::DivAssign(_) | syn::BinOp::RemAssign(_)
+            syn::BinOp::AddAssign(_)
+                | syn::BinOp::SubAssign(_)
+                | syn::BinOp::MulAssign(_)
+                | syn::BinOp::DivAssign(_)
+                | syn::BinOp::RemAssign(_)
         ),
         _ => true,
     }
@@ -221,14 +228,23 @@ fn path_string(p: &syn::Path) -> String {
 /// A type as the user would write it (`Vec<f64>`, not `Vec < f64 >`).
 fn ty_text(t: &syn::Type) -> String {
     let s = t.to_token_stream().to_string();
-    s.replace(" < ", "<").replace("< ", "<").replace(" <", "<").replace(" >", ">").replace(" :: ", "::").replace(" ,", ",").replace("& ", "&").replace(" ;", ";")
+    s.replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" <", "<")
+        .replace(" >", ">")
+        .replace(" :: ", "::")
+        .replace(" ,", ",")
+        .replace("& ", "&")
+        .replace(" ;", ";")
 }
 
 fn is_complex_name(n: &str) -> bool {
     matches!(n, "Complex" | "Complex32" | "Complex64" | "c32" | "c64" | "Cplx")
 }
 
-const INT_TYPES: [&str; 12] = ["i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize"];
+const INT_TYPES: [&str; 12] = [
+    "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+];
 
 impl Lowerer<'_> {
     fn err<T: ToTokens>(&mut self, t: T, msg: impl std::fmt::Display) {
@@ -302,7 +318,10 @@ impl Lowerer<'_> {
         for input in &sig.inputs {
             match input {
                 syn::FnArg::Receiver(r) => {
-                    self.err(r, "methods with `self` are not supported: write a free function taking the values it needs");
+                    self.err(
+                        r,
+                        "methods with `self` are not supported: write a free function taking the values it needs",
+                    );
                     self.bind_poisoned("self");
                 }
                 syn::FnArg::Typed(pt) => {
@@ -312,7 +331,10 @@ impl Lowerer<'_> {
                         }
                         syn::Pat::Wild(_) => ("_unused".to_string(), false),
                         p => {
-                            self.err(p, "patterns in parameters are not supported: bind the parameter to a name");
+                            self.err(
+                                p,
+                                "patterns in parameters are not supported: bind the parameter to a name",
+                            );
                             self.poison_pat(p);
                             continue;
                         }
@@ -322,7 +344,11 @@ impl Lowerer<'_> {
                         continue;
                     };
                     let v = self.func.new_var(name.clone(), ty.clone(), false);
-                    self.func.params.push(Param { var: v, ty: ty.clone(), by_ref });
+                    self.func.params.push(Param {
+                        var: v,
+                        ty: ty.clone(),
+                        by_ref,
+                    });
                     if mutable {
                         if by_ref {
                             self.err(&pt.pat, "`mut` on a reference parameter is not supported");
@@ -344,7 +370,10 @@ impl Lowerer<'_> {
         match t {
             syn::Type::Reference(r) => {
                 if let Some(m) = &r.mutability {
-                    self.err(m, "`&mut` parameters are not supported: take the value and return the result");
+                    self.err(
+                        m,
+                        "`&mut` parameters are not supported: take the value and return the result",
+                    );
                     return None;
                 }
                 if let syn::Type::Reference(_) = &*r.elem {
@@ -420,7 +449,9 @@ impl Lowerer<'_> {
     /// A compile-time integer expression (array length, loop bound).
     fn cexpr(&mut self, e: &syn::Expr) -> Option<CExpr> {
         match e {
-            syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => match i.base10_parse::<i128>() {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(i), ..
+            }) => match i.base10_parse::<i128>() {
                 Ok(v) => Some(CExpr::Lit(v)),
                 Err(err) => {
                     self.failed = true;
@@ -465,7 +496,10 @@ impl Lowerer<'_> {
                 Some(CExpr::Bin(op, Box::new(l), Box::new(r)))
             }
             _ => {
-                self.err(e, "expected a constant: a literal, a `const` item, a const generic, or `+ - * / %` of these");
+                self.err(
+                    e,
+                    "expected a constant: a literal, a `const` item, a const generic, or `+ - * / %` of these",
+                );
                 None
             }
         }
@@ -539,7 +573,9 @@ impl Lowerer<'_> {
 
     /// `if c { ..; return a; } rest` becomes `if c { ..; ret = a } else { rest }`.
     fn if_with_return(&mut self, i: &syn::ExprIf, rest: &[syn::Stmt]) -> End {
-        let Some(c) = self.expr(&i.cond) else { return End::Diverges };
+        let Some(c) = self.expr(&i.cond) else {
+            return End::Diverges;
+        };
         let then_end = self.sub_block(|lw| lw.block_stmts(&i.then_branch.stmts, true));
         let (then_b, then_div) = self.finish_branch(then_end);
         let else_stmts: Vec<syn::Stmt> = match &i.else_branch {
@@ -573,7 +609,10 @@ impl Lowerer<'_> {
             lw.block_stmts(&all, true)
         });
         if !then_div {
-            self.err(i.if_token, "a branch that contains `return` must end with `return`: restructure as `if`/`else`");
+            self.err(
+                i.if_token,
+                "a branch that contains `return` must end with `return`: restructure as `if`/`else`",
+            );
             return End::Diverges;
         }
         let (else_b, else_div) = self.finish_branch(else_end);
@@ -613,12 +652,18 @@ impl Lowerer<'_> {
 
     fn local(&mut self, l: &syn::Local) {
         let Some(init) = &l.init else {
-            self.err(l, "`let` without a value is not supported: give the variable its value where it is declared");
+            self.err(
+                l,
+                "`let` without a value is not supported: give the variable its value where it is declared",
+            );
             self.poison_pat(&l.pat);
             return;
         };
         if let Some((else_token, _)) = &init.diverge {
-            self.err(else_token, "`let ... else` is not supported: bind the value with a plain `let` and branch with `if`/`else`");
+            self.err(
+                else_token,
+                "`let ... else` is not supported: bind the value with a plain `let` and branch with `if`/`else`",
+            );
             self.poison_pat(&l.pat);
             return;
         }
@@ -702,7 +747,10 @@ impl Lowerer<'_> {
         if !self.is_fresh_temp(v) {
             return None;
         }
-        if !matches!(self.blocks.last().and_then(|b| b.last()), Some(Stmt::Let(_, Expr::Repeat(..) | Expr::Array(_)))) {
+        if !matches!(
+            self.blocks.last().and_then(|b| b.last()),
+            Some(Stmt::Let(_, Expr::Repeat(..) | Expr::Array(_)))
+        ) {
             return None;
         }
         match self.blocks.last_mut().and_then(|b| b.pop()) {
@@ -778,14 +826,20 @@ impl Lowerer<'_> {
         };
         let name = path_string(&p.path);
         let Some(v) = self.lookup(&name) else {
-            self.err(cur, format!("cannot assign to `{name}`: only `let mut` variables of this function can be assigned"));
+            self.err(
+                cur,
+                format!("cannot assign to `{name}`: only `let mut` variables of this function can be assigned"),
+            );
             return None;
         };
         if self.poisoned.contains(&v) {
             return None;
         }
         if !self.func.vars[v].mutable {
-            self.err(cur, format!("cannot assign to `{name}`: it is not declared with `let mut`"));
+            self.err(
+                cur,
+                format!("cannot assign to `{name}`: it is not declared with `let mut`"),
+            );
             return None;
         }
         idx_exprs.reverse();
@@ -817,7 +871,10 @@ impl Lowerer<'_> {
 
     fn for_loop(&mut self, f: &syn::ExprForLoop) {
         if let Some(l) = &f.label {
-            self.err(l, "loop labels are not supported: remove the label; loops always run over their whole range");
+            self.err(
+                l,
+                "loop labels are not supported: remove the label; loops always run over their whole range",
+            );
         }
         let name = match &*f.pat {
             syn::Pat::Ident(pi) if pi.mutability.is_none() => pi.ident.to_string(),
@@ -871,7 +928,13 @@ impl Lowerer<'_> {
         }
         let body = self.blocks.pop().unwrap_or_default();
         self.scopes.pop();
-        self.push(Stmt::For(Loop { var, lo, hi, rev, body: Block(body) }));
+        self.push(Stmt::For(Loop {
+            var,
+            lo,
+            hi,
+            rev,
+            body: Block(body),
+        }));
     }
 
     /// `if c { a } else { b }`; with `want_value`, the value through a mutable temporary.
@@ -975,30 +1038,28 @@ impl Lowerer<'_> {
                 }
                 Some(Operand::Const(CExpr::Path(s)))
             }
-            syn::Expr::Unary(u) => {
-                match u.op {
-                    syn::UnOp::Neg(_) => {
-                        let a = self.expr(&u.expr)?;
-                        match a {
-                            Operand::Float(l) => Some(Operand::Float(FloatLit {
-                                text: format!("-{}", l.text),
-                                value: -l.value,
-                            })),
-                            Operand::Int(i) => Some(Operand::Int(-i)),
-                            a => Some(self.let_(Expr::Prim(Prim::Neg, vec![a]))),
-                        }
-                    }
-                    syn::UnOp::Not(_) => {
-                        let a = self.expr(&u.expr)?;
-                        Some(self.let_(Expr::Not(a)))
-                    }
-                    syn::UnOp::Deref(_) => self.expr(&u.expr),
-                    _ => {
-                        self.err(e, "unsupported operator");
-                        None
+            syn::Expr::Unary(u) => match u.op {
+                syn::UnOp::Neg(_) => {
+                    let a = self.expr(&u.expr)?;
+                    match a {
+                        Operand::Float(l) => Some(Operand::Float(FloatLit {
+                            text: format!("-{}", l.text),
+                            value: -l.value,
+                        })),
+                        Operand::Int(i) => Some(Operand::Int(-i)),
+                        a => Some(self.let_(Expr::Prim(Prim::Neg, vec![a]))),
                     }
                 }
-            }
+                syn::UnOp::Not(_) => {
+                    let a = self.expr(&u.expr)?;
+                    Some(self.let_(Expr::Not(a)))
+                }
+                syn::UnOp::Deref(_) => self.expr(&u.expr),
+                _ => {
+                    self.err(e, "unsupported operator");
+                    None
+                }
+            },
             syn::Expr::Binary(b) => self.binary(b),
             syn::Expr::MethodCall(m) => self.method(m),
             syn::Expr::Call(c) => self.call(c),
@@ -1048,7 +1109,10 @@ impl Lowerer<'_> {
                 match &f.member {
                     syn::Member::Unnamed(i) => Some(self.let_(Expr::Field(base, i.index as usize))),
                     syn::Member::Named(n) => {
-                        self.err(n, "named fields are not supported yet: pass the values as separate arguments");
+                        self.err(
+                            n,
+                            "named fields are not supported yet: pass the values as separate arguments",
+                        );
                         None
                     }
                 }
@@ -1070,15 +1134,24 @@ impl Lowerer<'_> {
                 self.sub_block_inline(&b.block.stmts)
             }
             syn::Expr::Unsafe(u) => {
-                self.err(u.unsafe_token, "`unsafe` blocks cannot be differentiated: move the unsafe code into a function with a custom rule");
+                self.err(
+                    u.unsafe_token,
+                    "`unsafe` blocks cannot be differentiated: move the unsafe code into a function with a custom rule",
+                );
                 None
             }
             syn::Expr::While(w) => {
-                self.err(w.while_token, "`while` loops are not supported: use `for i in 0..N` over a constant range");
+                self.err(
+                    w.while_token,
+                    "`while` loops are not supported: use `for i in 0..N` over a constant range",
+                );
                 None
             }
             syn::Expr::Loop(l) => {
-                self.err(l.loop_token, "`loop` is not supported: use `for i in 0..N` over a constant range");
+                self.err(
+                    l.loop_token,
+                    "`loop` is not supported: use `for i in 0..N` over a constant range",
+                );
                 None
             }
             syn::Expr::Match(m) => {
@@ -1087,7 +1160,10 @@ impl Lowerer<'_> {
             }
             syn::Expr::Closure(c) => {
                 let (open, close) = (c.or1_token, c.or2_token);
-                self.err(quote::quote!(#open #close), "closures are not supported: write a function and mark it #[differentiable]");
+                self.err(
+                    quote::quote!(#open #close),
+                    "closures are not supported: write a function and mark it #[differentiable]",
+                );
                 None
             }
             syn::Expr::Macro(m) => {
@@ -1099,11 +1175,17 @@ impl Lowerer<'_> {
                 None
             }
             syn::Expr::Break(b) => {
-                self.err(b.break_token, "`break` is not supported: loops run over their whole constant range");
+                self.err(
+                    b.break_token,
+                    "`break` is not supported: loops run over their whole constant range",
+                );
                 None
             }
             syn::Expr::Continue(c) => {
-                self.err(c.continue_token, "`continue` is not supported: use `if` inside the loop body");
+                self.err(
+                    c.continue_token,
+                    "`continue` is not supported: use `if` inside the loop body",
+                );
                 None
             }
             syn::Expr::Return(r) => {
@@ -1119,7 +1201,10 @@ impl Lowerer<'_> {
                 None
             }
             syn::Expr::Struct(s) => {
-                self.err(&s.path, "struct literals are not supported yet: pass the fields as separate f64 or array values");
+                self.err(
+                    &s.path,
+                    "struct literals are not supported yet: pass the fields as separate f64 or array values",
+                );
                 None
             }
             syn::Expr::Range(r) => {
@@ -1136,7 +1221,10 @@ impl Lowerer<'_> {
     fn lit(&mut self, l: &syn::Lit) -> Option<Operand> {
         match l {
             syn::Lit::Float(f) => match f.base10_parse::<f64>() {
-                Ok(v) => Some(Operand::Float(FloatLit { text: f.to_string(), value: v })),
+                Ok(v) => Some(Operand::Float(FloatLit {
+                    text: f.to_string(),
+                    value: v,
+                })),
                 Err(e) => {
                     self.failed = true;
                     self.cx.push(e);
@@ -1147,7 +1235,10 @@ impl Lowerer<'_> {
                 let suffix = i.suffix();
                 if suffix == "f64" || suffix == "f32" {
                     let v: f64 = i.base10_digits().parse().ok()?;
-                    return Some(Operand::Float(FloatLit { text: i.to_string(), value: v }));
+                    return Some(Operand::Float(FloatLit {
+                        text: i.to_string(),
+                        value: v,
+                    }));
                 }
                 match i.base10_parse::<i128>() {
                     Ok(v) => Some(Operand::Int(v)),
@@ -1240,7 +1331,10 @@ impl Lowerer<'_> {
             ops.push(self.expr(a)?);
         }
         if p == Prim::Powi && self.func.ty_of(&ops[1]).is_float() {
-            self.err(&m.args[0], "the exponent of `powi` must be an integer: use `powf` for a float exponent");
+            self.err(
+                &m.args[0],
+                "the exponent of `powi` must be an integer: use `powf` for a float exponent",
+            );
             return None;
         }
         Some(self.let_(Expr::Prim(p, ops)))
@@ -1267,7 +1361,10 @@ impl Lowerer<'_> {
         if segs.len() == 2 && (segs[0] == "f64" || segs[0] == "f32") {
             if let Some(p) = Prim::from_method(&name) {
                 if c.args.len() != p.arity() {
-                    self.err(&last.ident, format!("`{}` takes {} argument(s)", segs.join("::"), p.arity()));
+                    self.err(
+                        &last.ident,
+                        format!("`{}` takes {} argument(s)", segs.join("::"), p.arity()),
+                    );
                     return None;
                 }
                 let mut ops = Vec::new();
@@ -1276,7 +1373,10 @@ impl Lowerer<'_> {
                 }
                 return Some(self.let_(Expr::Prim(p, ops)));
             }
-            self.err(&last.ident, format!("`{}` is not differentiable: {SUPPORTED_METHODS}", segs.join("::")));
+            self.err(
+                &last.ident,
+                format!("`{}` is not differentiable: {SUPPORTED_METHODS}", segs.join("::")),
+            );
             return None;
         }
         if let (Some(v), 1) = (self.lookup(&name), segs.len()) {
@@ -1303,7 +1403,10 @@ impl Lowerer<'_> {
             match a {
                 syn::Expr::Reference(r) => {
                     if let Some(m) = &r.mutability {
-                        self.err(m, "`&mut` arguments are not supported: pass the value and use the returned result");
+                        self.err(
+                            m,
+                            "`&mut` arguments are not supported: pass the value and use the returned result",
+                        );
                         return None;
                     }
                     let op = self.expr(&r.expr)?;
@@ -1315,7 +1418,14 @@ impl Lowerer<'_> {
                 }
             }
         }
-        let call = Call { prefix, name, turbofish, modes: vec![], args, span: SrcSpan(last.ident.span()) };
+        let call = Call {
+            prefix,
+            name,
+            turbofish,
+            modes: vec![],
+            args,
+            span: SrcSpan(last.ident.span()),
+        };
         Some(self.let_(Expr::Call(call)))
     }
 }
@@ -1337,11 +1447,16 @@ pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
             match p {
                 Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem | Prim::Neg | Prim::Min | Prim::Max => {
                     if let Some(fl) = tys.iter().find(|t| t.is_float()) {
-                        let k = tys.iter().find_map(|t| if let Ty::Float(Some(k)) = t { Some(*k) } else { None });
+                        let k = tys
+                            .iter()
+                            .find_map(|t| if let Ty::Float(Some(k)) = t { Some(*k) } else { None });
                         let _ = fl;
                         Ty::Float(k)
                     } else if tys.iter().any(|t| t.is_int()) {
-                        tys.iter().find(|t| matches!(t, Ty::Int(Some(_)))).cloned().unwrap_or(Ty::Int(None))
+                        tys.iter()
+                            .find(|t| matches!(t, Ty::Int(Some(_))))
+                            .cloned()
+                            .unwrap_or(Ty::Int(None))
                     } else {
                         Ty::Unknown
                     }
@@ -1349,7 +1464,9 @@ pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
                 _ => match &tys[0] {
                     Ty::Float(k) => Ty::Float(*k),
                     _ => {
-                        let k = tys.iter().find_map(|t| if let Ty::Float(k) = t { Some(*k) } else { None });
+                        let k = tys
+                            .iter()
+                            .find_map(|t| if let Ty::Float(k) = t { Some(*k) } else { None });
                         match k {
                             Some(k) => Ty::Float(k),
                             None => Ty::Unknown,

@@ -101,7 +101,10 @@ macro_rules! rule {
 }
 
 fn edge(at: &[f64], partials: &[f64]) -> Edge {
-    Edge { at: at.to_vec(), partials: partials.to_vec() }
+    Edge {
+        at: at.to_vec(),
+        partials: partials.to_vec(),
+    }
 }
 
 /// `1 - x*x` style helper: `c - a*b`.
@@ -150,7 +153,12 @@ impl RuleTable {
                 vec![m(b.neg(s))]
             }),
             // tan' = 1 + tan²
-            rule!(Tan, [(-1.2, 1.2)], [], |b, x, y| vec![m(c_plus(b, 1.0, y.clone(), y.clone()))]),
+            rule!(Tan, [(-1.2, 1.2)], [], |b, x, y| vec![m(c_plus(
+                b,
+                1.0,
+                y.clone(),
+                y.clone()
+            ))]),
             rule!(Asin, [UNIT], [edge(&[1.0], &[INF])], |b, x, y| {
                 let r = c_minus(b, 1.0, x[0].clone(), x[0].clone());
                 vec![d(b.prim(Sqrt, vec![r]))]
@@ -161,7 +169,12 @@ impl RuleTable {
                 let one = b.lit(-1.0);
                 vec![m(b.div(one, s))]
             }),
-            rule!(Atan, [R], [], |b, x, y| vec![d(c_plus(b, 1.0, x[0].clone(), x[0].clone()))]),
+            rule!(Atan, [R], [], |b, x, y| vec![d(c_plus(
+                b,
+                1.0,
+                x[0].clone(),
+                x[0].clone()
+            ))]),
             rule!(Sinh, [R], [], |b, x, y| vec![m(b.prim(Cosh, vec![x[0].clone()]))]),
             rule!(Cosh, [R], [], |b, x, y| vec![m(b.prim(Sinh, vec![x[0].clone()]))]),
             rule!(Tanh, [R], [], |b, x, y| vec![m(c_minus(b, 1.0, y.clone(), y.clone()))]),
@@ -205,41 +218,69 @@ impl RuleTable {
                 let yy = b.mul(y.clone(), y.clone());
                 vec![m(b.neg(yy))]
             }),
-            rule!(Atan2, [R, POS], [edge(&[0.0, 0.0], &[f64::NAN, f64::NAN])], |b, x, y| {
-                // ∂/∂a atan2(a, c) = c/h², ∂/∂c = -a/h², with h = hypot(a, c): no overflow.
-                let h = b.prim(Hypot, vec![x[0].clone(), x[1].clone()]);
-                let qa = b.div(x[1].clone(), h.clone());
-                let qc = b.div(x[0].clone(), h.clone());
-                let pa = b.div(qa, h.clone());
-                let pc = b.div(qc, h);
-                vec![m(pa), m(b.neg(pc))]
-            }),
-            rule!(Powf, [POS, R], [edge(&[0.0, 2.0], &[0.0, 0.0]), edge(&[0.0, 0.0], &[0.0, 0.0])], |b, x, y| {
-                vec![powf_dx(b, &x[0], &x[1]), powf_dy(b, &x[0], y)]
-            }),
-            rule!(Powi, [R], [edge(&[0.0, 0.0], &[0.0])], |b, x, y| vec![powi_dx(b, &x[0], &x[1]), None]),
-            rule!(Min, [R, R], [edge(&[1.0, 1.0], &[0.5, 0.5]), edge(&[f64::NAN, 1.0], &[0.0, 1.0])], |b, x, y| {
-                let da = b.prim(MinDa, vec![x[0].clone(), x[1].clone()]);
-                let one = b.lit(1.0);
-                let db = b.sub(one, da.clone());
-                vec![m(da), m(db)]
-            }),
-            rule!(Max, [R, R], [edge(&[1.0, 1.0], &[0.5, 0.5]), edge(&[f64::NAN, 1.0], &[0.0, 1.0])], |b, x, y| {
-                let da = b.prim(MaxDa, vec![x[0].clone(), x[1].clone()]);
-                let one = b.lit(1.0);
-                let db = b.sub(one, da.clone());
-                vec![m(da), m(db)]
-            }),
+            rule!(
+                Atan2,
+                [R, POS],
+                [edge(&[0.0, 0.0], &[f64::NAN, f64::NAN])],
+                |b, x, y| {
+                    // ∂/∂a atan2(a, c) = c/h², ∂/∂c = -a/h², with h = hypot(a, c): no overflow.
+                    let h = b.prim(Hypot, vec![x[0].clone(), x[1].clone()]);
+                    let qa = b.div(x[1].clone(), h.clone());
+                    let qc = b.div(x[0].clone(), h.clone());
+                    let pa = b.div(qa, h.clone());
+                    let pc = b.div(qc, h);
+                    vec![m(pa), m(b.neg(pc))]
+                }
+            ),
+            rule!(
+                Powf,
+                [POS, R],
+                [edge(&[0.0, 2.0], &[0.0, 0.0]), edge(&[0.0, 0.0], &[0.0, 0.0])],
+                |b, x, y| vec![powf_dx(b, &x[0], &x[1]), powf_dy(b, &x[0], y)]
+            ),
+            rule!(Powi, [R], [edge(&[0.0, 0.0], &[0.0])], |b, x, y| vec![
+                powi_dx(b, &x[0], &x[1]),
+                None
+            ]),
+            rule!(
+                Min,
+                [R, R],
+                [edge(&[1.0, 1.0], &[0.5, 0.5]), edge(&[f64::NAN, 1.0], &[0.0, 1.0])],
+                |b, x, y| {
+                    let da = b.prim(MinDa, vec![x[0].clone(), x[1].clone()]);
+                    let one = b.lit(1.0);
+                    let db = b.sub(one, da.clone());
+                    vec![m(da), m(db)]
+                }
+            ),
+            rule!(
+                Max,
+                [R, R],
+                [edge(&[1.0, 1.0], &[0.5, 0.5]), edge(&[f64::NAN, 1.0], &[0.0, 1.0])],
+                |b, x, y| {
+                    let da = b.prim(MaxDa, vec![x[0].clone(), x[1].clone()]);
+                    let one = b.lit(1.0);
+                    let db = b.sub(one, da.clone());
+                    vec![m(da), m(db)]
+                }
+            ),
             rule!(
                 Hypot,
                 [R, R],
-                [edge(&[0.0, 0.0], &[0.0, 0.0]), edge(&[3.0 * TWO_600, 4.0 * TWO_600], &[0.6, 0.8])],
+                [
+                    edge(&[0.0, 0.0], &[0.0, 0.0]),
+                    edge(&[3.0 * TWO_600, 4.0 * TWO_600], &[0.6, 0.8])
+                ],
                 |b, x, y| {
                     let h = safe_denominator(b, y.clone());
                     vec![m(b.div(x[0].clone(), h.clone())), m(b.div(x[1].clone(), h))]
                 }
             ),
-            rule!(MulAdd, [R, R, R], [], |b, x, y| vec![m(x[1].clone()), m(x[0].clone()), m(b.lit(1.0))]),
+            rule!(MulAdd, [R, R, R], [], |b, x, y| vec![
+                m(x[1].clone()),
+                m(x[0].clone()),
+                m(b.lit(1.0))
+            ]),
         ];
         for p in [Signum, Sign0, MaxDa, MinDa, Rem] {
             rows.push(Rule {
@@ -250,7 +291,9 @@ impl RuleTable {
                 zero_derivative: true,
             });
         }
-        RuleTable { rows: rows.into_iter().map(|r| (r.prim, r)).collect() }
+        RuleTable {
+            rows: rows.into_iter().map(|r| (r.prim, r)).collect(),
+        }
     }
 
     /// The row of a primitive.
@@ -357,7 +400,11 @@ fn powi_dx(b: &mut Builder, x: &Operand, n: &Operand) -> Option<Partial> {
         _ => FloatTy::F64,
     };
     let nf = b.let_(Expr::Cast(n.clone(), Ty::Float(Some(fty))), "t");
-    let nm1 = b.let_ty(Expr::Prim(Prim::Sub, vec![n.clone(), Operand::Int(1)]), "t", Ty::Int(Some("i32".into())));
+    let nm1 = b.let_ty(
+        Expr::Prim(Prim::Sub, vec![n.clone(), Operand::Int(1)]),
+        "t",
+        Ty::Int(Some("i32".into())),
+    );
     let p = b.prim(Prim::Powi, vec![x.clone(), nm1]);
     let full = b.mul(nf, p);
     let c = b.let_ty(Expr::Cmp(CmpOp::Eq, n.clone(), Operand::Int(0)), "c", Ty::Bool);

@@ -50,7 +50,14 @@ fn substitute(b: &mut Block, map: &HashMap<VarId, Operand>) {
     fn expr(e: &mut Expr, map: &HashMap<VarId, Operand>) {
         let s = |o: &mut Operand| substitute_operand(o, map);
         match e {
-            Expr::Use(a) | Expr::ZeroLike(a) | Expr::Field(a, _) | Expr::Cast(a, _) | Expr::Not(a) | Expr::Sum(a) | Expr::StopGrad(a) | Expr::Repeat(a, _) => s(a),
+            Expr::Use(a)
+            | Expr::ZeroLike(a)
+            | Expr::Field(a, _)
+            | Expr::Cast(a, _)
+            | Expr::Not(a)
+            | Expr::Sum(a)
+            | Expr::StopGrad(a)
+            | Expr::Repeat(a, _) => s(a),
             Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.iter_mut().for_each(s),
             Expr::Index(v, idx) => {
                 if let Some(Operand::Var(w)) = map.get(v) {

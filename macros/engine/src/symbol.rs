@@ -63,7 +63,9 @@ impl Transform {
     pub fn options(self) -> &'static [&'static str] {
         match self {
             Transform::Differentiable => &[SHOW],
-            Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Jacfwd => &[ARGNUMS, HAS_AUX, NAME, SHOW],
+            Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Jacfwd => {
+                &[ARGNUMS, HAS_AUX, NAME, SHOW]
+            }
             Transform::Hessian => &[ARGNUMS, NAME, SHOW],
             Transform::Vjp | Transform::Jvp => &[HAS_AUX, NAME, SHOW],
         }

@@ -17,7 +17,7 @@ use crate::jvp::{jvp_parts, JvpSpec};
 use crate::rules::RuleTable;
 use crate::simplify::simplify;
 use crate::symbol::Transform;
-use crate::vjp::{rename_block, vjp, VjpSpec, VjpOut};
+use crate::vjp::{rename_block, vjp, VjpOut, VjpSpec};
 
 /// Spans for errors about a function.
 #[derive(Clone)]
@@ -71,7 +71,11 @@ fn internal(span: Span) -> impl Fn(String) -> syn::Error {
 }
 
 fn ty_name(t: &Ty) -> String {
-    crate::emit::ty_tokens(t).to_string().replace(" ;", ";").replace("[ ", "[").replace(" ]", "]")
+    crate::emit::ty_tokens(t)
+        .to_string()
+        .replace(" ;", ";")
+        .replace("[ ", "[")
+        .replace(" ]", "]")
 }
 
 /// The parameters selected by `argnums` (default `0`), checked.
@@ -82,16 +86,32 @@ fn argnums(f: &Func, o: &Options, site: &Site) -> TResult<(Vec<usize>, bool)> {
         Some(Argnums::Many(v)) => (v.clone(), true),
     };
     if f.params.is_empty() {
-        return err(site.name, format!("`{}` has no arguments to differentiate: give it an f64, f32 or array argument", f.name));
+        return err(
+            site.name,
+            format!(
+                "`{}` has no arguments to differentiate: give it an f64, f32 or array argument",
+                f.name
+            ),
+        );
     }
     let mut out = Vec::new();
     for (k, span) in list {
         if k >= f.params.len() {
             let n = f.params.len();
-            return err(span, format!("`argnums` index {k} is out of range: `{}` has {n} argument{}, numbered from 0", f.name, if n == 1 { "" } else { "s" }));
+            return err(
+                span,
+                format!(
+                    "`argnums` index {k} is out of range: `{}` has {n} argument{}, numbered from 0",
+                    f.name,
+                    if n == 1 { "" } else { "s" }
+                ),
+            );
         }
         if out.contains(&k) {
-            return err(span, format!("argument {k} is named twice in `argnums`: list each argument once"));
+            return err(
+                span,
+                format!("argument {k} is named twice in `argnums`: list each argument once"),
+            );
         }
         let p = &f.params[k];
         if !p.ty.is_differentiable() {
@@ -160,7 +180,11 @@ fn map_op(o: &Operand, m: &HashMap<VarId, VarId>) -> Operand {
 }
 
 fn param_map(src: &Func, dst: &Func) -> HashMap<VarId, VarId> {
-    src.params.iter().zip(&dst.params).map(|(a, b)| (a.var, b.var)).collect()
+    src.params
+        .iter()
+        .zip(&dst.params)
+        .map(|(a, b)| (a.var, b.var))
+        .collect()
 }
 
 /// Array dimensions of a type down to its float element (`None` if not a float array).
@@ -199,13 +223,21 @@ fn pair(b: &mut Builder, a: (Operand, Ty), c: (Operand, Ty), name: &str) -> (Ope
 }
 
 fn loop_nest(f: &mut Func, dims: &[CExpr], name: &str) -> Vec<VarId> {
-    (0..dims.len()).map(|k| f.new_var(format!("{name}{k}"), Ty::Int(Some("usize".into())), false)).collect()
+    (0..dims.len())
+        .map(|k| f.new_var(format!("{name}{k}"), Ty::Int(Some("usize".into())), false))
+        .collect()
 }
 
 fn wrap_loops(vars: &[VarId], dims: &[CExpr], body: Vec<Stmt>) -> Vec<Stmt> {
     let mut inner = body;
     for (v, n) in vars.iter().zip(dims).rev() {
-        inner = vec![Stmt::For(Loop { var: *v, lo: CExpr::Lit(0), hi: n.clone(), rev: false, body: Block(inner) })];
+        inner = vec![Stmt::For(Loop {
+            var: *v,
+            lo: CExpr::Lit(0),
+            hi: n.clone(),
+            rev: false,
+            body: Block(inner),
+        })];
     }
     inner
 }
@@ -225,12 +257,25 @@ pub fn grad(f: &Func, o: &Options, site: &Site, rules: &RuleTable, with_value: b
             ),
         );
     }
-    let spec = VjpSpec { active: mask(f, &idx), all_params: false, seed: Some(Operand::float(1.0)) };
-    let VjpOut { func: mut g, value, bars, .. } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
+    let spec = VjpSpec {
+        active: mask(f, &idx),
+        all_params: false,
+        seed: Some(Operand::float(1.0)),
+    };
+    let VjpOut {
+        func: mut g,
+        value,
+        bars,
+        ..
+    } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
     let body = std::mem::take(&mut g.body.0);
     let mut b = Builder::new(&mut g);
     b.out = body;
-    let items: Vec<(Operand, Ty)> = idx.iter().zip(&bars).map(|(k, bar)| (bar.clone(), f.params[*k].ty.tangent())).collect();
+    let items: Vec<(Operand, Ty)> = idx
+        .iter()
+        .zip(&bars)
+        .map(|(k, bar)| (bar.clone(), f.params[*k].ty.tangent()))
+        .collect();
     let mut res = result_of(&mut b, items, many);
     if with_value {
         let v = (value, main.ret_ty.clone());
@@ -268,7 +313,11 @@ fn check_output(f: &Func, main: &Func, o: &Options, site: &Site) -> TResult<Vec<
                 o.transform.name(),
                 f.name,
                 ty_name(&main.ret_ty),
-                if matches!(main.ret_ty, Ty::Tuple(_)) && !o.has_aux { ": return `(output, aux)` with `has_aux`, or an array" } else { "" }
+                if matches!(main.ret_ty, Ty::Tuple(_)) && !o.has_aux {
+                    ": return `(output, aux)` with `has_aux`, or an array"
+                } else {
+                    ""
+                }
             ),
         ),
     }
@@ -286,8 +335,18 @@ pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         g.name = format!("{}_{}", f.name, o.transform.suffix());
         return Ok(g);
     }
-    let spec = VjpSpec { active: mask(f, &idx), all_params: false, seed: None };
-    let VjpOut { func: mut g, split, ct, bars, .. } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
+    let spec = VjpSpec {
+        active: mask(f, &idx),
+        all_params: false,
+        seed: None,
+    };
+    let VjpOut {
+        func: mut g,
+        split,
+        ct,
+        bars,
+        ..
+    } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
     g.params.pop();
     let body = std::mem::take(&mut g.body.0);
     let (fwd, rev) = body.split_at(split);
@@ -306,18 +365,35 @@ pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
     let mut inner = Builder::new(&mut g);
     let ctm = inner.let_mut(Some(Expr::Zeros(ct_ty.clone())), "basis", ct_ty.clone());
     let kops: Vec<Operand> = ks.iter().map(|k| Operand::Var(*k)).collect();
-    inner.push(Stmt::Assign(Place { var: ctm, idx: kops.clone() }, AssignOp::Set, Operand::float(1.0)));
+    inner.push(Stmt::Assign(
+        Place {
+            var: ctm,
+            idx: kops.clone(),
+        },
+        AssignOp::Set,
+        Operand::float(1.0),
+    ));
     inner.push(Stmt::Let(ct, Expr::Use(Operand::Var(ctm))));
     inner.out.extend(rev.iter().cloned());
     for ((jv, _), bar) in jacs.iter().zip(&bars) {
-        inner.push(Stmt::Assign(Place { var: *jv, idx: kops.clone() }, AssignOp::Set, bar.clone()));
+        inner.push(Stmt::Assign(
+            Place {
+                var: *jv,
+                idx: kops.clone(),
+            },
+            AssignOp::Set,
+            bar.clone(),
+        ));
     }
     let inner_body = inner.take();
     let mut body = fwd_part;
     body.extend(wrap_loops(&ks, &odims, inner_body));
     let mut b = Builder::new(&mut g);
     b.out = body;
-    let items: Vec<(Operand, Ty)> = jacs.iter().map(|(v, t)| (b.let_ty(Expr::Use(Operand::Var(*v)), "jac", t.clone()), t.clone())).collect();
+    let items: Vec<(Operand, Ty)> = jacs
+        .iter()
+        .map(|(v, t)| (b.let_ty(Expr::Use(Operand::Var(*v)), "jac", t.clone()), t.clone()))
+        .collect();
     let mut res = result_of(&mut b, items, many);
     if let Some(a) = &aux {
         res = pair(&mut b, res, (a.clone(), aux_ty(f)), "out");
@@ -346,11 +422,22 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
     for k in &idx {
         let pty = f.params[*k].ty.clone();
         let Some(idims) = dims(&pty) else {
-            return err(site.name, format!("`jacfwd` cannot differentiate argument {k} of type `{}`", ty_name(&pty)));
+            return err(
+                site.name,
+                format!("`jacfwd` cannot differentiate argument {k} of type `{}`", ty_name(&pty)),
+            );
         };
         let jty = jac_ty(&main.ret_ty, &pty);
-        let seeds = if idims.is_empty() { vec![(*k, Operand::float(1.0))] } else { vec![] };
-        let spec = JvpSpec { active: mask(f, &[*k]), all_params: false, seeds };
+        let seeds = if idims.is_empty() {
+            vec![(*k, Operand::float(1.0))]
+        } else {
+            vec![]
+        };
+        let spec = JvpSpec {
+            active: mask(f, &[*k]),
+            all_params: false,
+            seeds,
+        };
         let (jf, _y, ydot) = jvp_parts(&main, &spec, rules).map_err(internal(site.name))?;
         let fixed = param_map(&jf, &h);
         let m = import(&mut h, &jf, &fixed);
@@ -376,11 +463,25 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         let tty = pty.tangent();
         let mut inner = Builder::new(&mut h);
         let tm = inner.let_mut(Some(Expr::Zeros(tty.clone())), "basis", tty.clone());
-        inner.push(Stmt::Assign(Place { var: tm, idx: iops.clone() }, AssignOp::Set, Operand::float(1.0)));
+        inner.push(Stmt::Assign(
+            Place {
+                var: tm,
+                idx: iops.clone(),
+            },
+            AssignOp::Set,
+            Operand::float(1.0),
+        ));
         inner.push(Stmt::Let(tparam, Expr::Use(Operand::Var(tm))));
         inner.out.extend(body.0);
         if odims.is_empty() {
-            inner.push(Stmt::Assign(Place { var: jv, idx: iops.clone() }, AssignOp::Set, ydot.clone()));
+            inner.push(Stmt::Assign(
+                Place {
+                    var: jv,
+                    idx: iops.clone(),
+                },
+                AssignOp::Set,
+                ydot.clone(),
+            ));
         } else {
             let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
             let yv = match ydot.var() {
@@ -422,7 +523,10 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
 pub fn hessian(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
     if let Some(Argnums::Many(v)) = &o.argnums {
         if v.len() > 1 {
-            return err(v[1].1, "`hessian` with several `argnums` is not supported yet: take one argument at a time");
+            return err(
+                v[1].1,
+                "`hessian` with several `argnums` is not supported yet: take one argument at a time",
+            );
         }
     }
     let mut inner = o.clone();
@@ -439,7 +543,11 @@ pub fn hessian(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult
 pub fn jvp_user(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
     let (main, aux) = split_aux(f, o.has_aux, site)?;
     let active: Vec<bool> = f.params.iter().map(|p| p.ty.is_differentiable()).collect();
-    let spec = JvpSpec { active, all_params: false, seeds: vec![] };
+    let spec = JvpSpec {
+        active,
+        all_params: false,
+        seeds: vec![],
+    };
     let (mut g, y, ydot) = jvp_parts(&main, &spec, rules).map_err(internal(site.name))?;
     let mut b = Builder::new(&mut g);
     let mut items = vec![y, ydot];
@@ -461,17 +569,49 @@ pub fn jvp_user(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResul
 
 /// `vjp`: the cotangent form `(primals.., ct) -> (y, (cotangents of the float
 /// arguments..))` (`(y, cts, aux)` with `has_aux`), and the pullback form built from it.
-pub fn vjp_user(f: &Func, o: &Options, site: &Site, rules: &RuleTable, pullback_name: String) -> TResult<(Func, PullbackForm)> {
+pub fn vjp_user(
+    f: &Func,
+    o: &Options,
+    site: &Site,
+    rules: &RuleTable,
+    pullback_name: String,
+) -> TResult<(Func, PullbackForm)> {
     let (main, aux) = split_aux(f, o.has_aux, site)?;
     let active: Vec<bool> = f.params.iter().map(|p| p.ty.is_differentiable()).collect();
     if !active.iter().any(|a| *a) {
-        return err(site.name, format!("`{}` has no float arguments to differentiate: give it an f64, f32 or array argument", f.name));
+        return err(
+            site.name,
+            format!(
+                "`{}` has no float arguments to differentiate: give it an f64, f32 or array argument",
+                f.name
+            ),
+        );
     }
-    let spec = VjpSpec { active, all_params: false, seed: None };
-    let VjpOut { func: mut g, split, ct, value, bars } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
-    let pb = PullbackForm { name: pullback_name, vjp: g.clone(), split, ct, bars: bars.clone(), value: value.clone(), aux: aux.clone() };
+    let spec = VjpSpec {
+        active,
+        all_params: false,
+        seed: None,
+    };
+    let VjpOut {
+        func: mut g,
+        split,
+        ct,
+        value,
+        bars,
+    } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
+    let pb = PullbackForm {
+        name: pullback_name,
+        vjp: g.clone(),
+        split,
+        ct,
+        bars: bars.clone(),
+        value: value.clone(),
+        aux: aux.clone(),
+    };
     if let Some(a) = aux {
-        let Ty::Tuple(ts) = g.ret_ty.clone() else { return Err(internal(site.name)("vjp result".into())) };
+        let Ty::Tuple(ts) = g.ret_ty.clone() else {
+            return Err(internal(site.name)("vjp result".into()));
+        };
         let mut b = Builder::new(&mut g);
         let bars_t = b.let_(Expr::Field(g_ret(&b), 1), "grads");
         let ty = Ty::Tuple(vec![ts[0].clone(), ts[1].clone(), aux_ty(f)]);

@@ -132,11 +132,21 @@ pub fn vjp(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, Strin
     body.extend(rev);
     g.body = Block(body);
     if spec.seed.is_none() {
-        g.params.push(Param { var: ct, ty: ct_ty, by_ref: false });
+        g.params.push(Param {
+            var: ct,
+            ty: ct_ty,
+            by_ref: false,
+        });
     }
     g.ret = out;
     g.ret_ty = Ty::Tuple(vec![f.ret_ty.clone(), Ty::Tuple(bar_tys)]);
-    Ok(VjpOut { func: g, split, ct, value: f.ret.clone(), bars })
+    Ok(VjpOut {
+        func: g,
+        split,
+        ct,
+        value: f.ret.clone(),
+        bars,
+    })
 }
 
 /// Splits `let mut v = <active op>` into `let t = <op>; let mut v = t;` so every value a
@@ -155,7 +165,10 @@ fn normalize(f: &Func, active: &[bool]) -> Func {
                     out.push(Stmt::Let(t, e.clone()));
                     out.push(Stmt::Mut(*v, Some(Expr::Use(Operand::Var(t)))));
                 }
-                Stmt::For(l) => out.push(Stmt::For(Loop { body: go(g, act, &l.body), ..l.clone() })),
+                Stmt::For(l) => out.push(Stmt::For(Loop {
+                    body: go(g, act, &l.body),
+                    ..l.clone()
+                })),
                 Stmt::If(c, t, e) => {
                     let t2 = go(g, act, t);
                     let e2 = go(g, act, e);
@@ -282,7 +295,9 @@ impl Rx<'_> {
             }
             let info = header.f.vars[v].clone();
             let adj = match &info.ty {
-                Ty::Tuple(ts) if !info.mutable && !self.nested_use.contains(&v) => Adj::Fields(vec![Vec::new(); ts.len()]),
+                Ty::Tuple(ts) if !info.mutable && !self.nested_use.contains(&v) => {
+                    Adj::Fields(vec![Vec::new(); ts.len()])
+                }
                 Ty::Float(_) if !info.mutable && !self.nested_use.contains(&v) => Adj::Sym(Vec::new()),
                 ty => {
                     let tty = ty.tangent();
@@ -348,7 +363,9 @@ impl Rx<'_> {
                     return Ok(());
                 }
                 if let Some(Expr::Use(o)) = init {
-                    let Some(Adj::Acc(a)) = self.adj.get(v) else { return Ok(()) };
+                    let Some(Adj::Acc(a)) = self.adj.get(v) else {
+                        return Ok(());
+                    };
                     let a = *a;
                     let mut b = Builder::new(self.g);
                     let ty = b.f.vars[a].ty.clone();
@@ -358,7 +375,9 @@ impl Rx<'_> {
                 }
             }
             Stmt::Assign(p, op, value) => {
-                let Some(Adj::Acc(a)) = self.adj.get(&p.var) else { return Ok(()) };
+                let Some(Adj::Acc(a)) = self.adj.get(&p.var) else {
+                    return Ok(());
+                };
                 let a = *a;
                 let mut b = Builder::new(self.g);
                 let val_active = value.var().is_some_and(|w| self.act.contains(&w));
@@ -375,7 +394,14 @@ impl Rx<'_> {
                             ty = ty.elem();
                         }
                         let z = zero_of_ty(&mut b, &ty.tangent(), value);
-                        b.push(Stmt::Assign(Place { var: a, idx: p.idx.clone() }, AssignOp::Set, z));
+                        b.push(Stmt::Assign(
+                            Place {
+                                var: a,
+                                idx: p.idx.clone(),
+                            },
+                            AssignOp::Set,
+                            z,
+                        ));
                     }
                     if val_active {
                         let c = if *op == AssignOp::Sub { b.neg(cur) } else { cur };
@@ -386,9 +412,17 @@ impl Rx<'_> {
             }
             Stmt::For(l) => {
                 let body_rev = self.rblock(&l.body, &[], None)?;
-                let new_i = self.g.new_var(self.g.vars[l.var].name.clone(), self.g.vars[l.var].ty.clone(), false);
+                let new_i = self
+                    .g
+                    .new_var(self.g.vars[l.var].name.clone(), self.g.vars[l.var].ty.clone(), false);
                 let body_rev = self.close_block(&l.body, body_rev, Some((l.var, new_i)))?;
-                out.push(Stmt::For(Loop { var: new_i, lo: l.lo.clone(), hi: l.hi.clone(), rev: !l.rev, body: Block(body_rev) }));
+                out.push(Stmt::For(Loop {
+                    var: new_i,
+                    lo: l.lo.clone(),
+                    hi: l.hi.clone(),
+                    rev: !l.rev,
+                    body: Block(body_rev),
+                }));
             }
             Stmt::If(c, t, e) => {
                 let rt = self.rblock(t, &[], None)?;
@@ -403,7 +437,12 @@ impl Rx<'_> {
 
     /// Tapes the values of a nested block that its reverse reads, and renames them (and the
     /// loop variable) to fresh variables bound at the top of the reverse block.
-    fn close_block(&mut self, blk: &Block, rev: Vec<Stmt>, loop_var: Option<(VarId, VarId)>) -> Result<Vec<Stmt>, String> {
+    fn close_block(
+        &mut self,
+        blk: &Block,
+        rev: Vec<Stmt>,
+        loop_var: Option<(VarId, VarId)>,
+    ) -> Result<Vec<Stmt>, String> {
         let bid = self.bid(blk);
         let mut reads = Vec::new();
         for s in &rev {
@@ -427,7 +466,11 @@ impl Rx<'_> {
         }
         // Values cheap to recompute from what the reverse sweep sees are recomputed, not
         // taped: reads of immutable arrays and integer arithmetic on indices and constants.
-        let defined_here: HashSet<VarId> = blk.0.iter().filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None }).collect();
+        let defined_here: HashSet<VarId> = blk
+            .0
+            .iter()
+            .filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None })
+            .collect();
         let mut recomputable: HashMap<VarId, Expr> = HashMap::new();
         for s in &blk.0 {
             let Stmt::Let(v, e) = s else { continue };
@@ -438,7 +481,9 @@ impl Rx<'_> {
             };
             let ok = match e {
                 Expr::Index(a, idx) => ok_op(&Operand::Var(*a)) && idx.iter().all(ok_op),
-                Expr::Prim(Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem, xs) => vars[*v].ty.is_int() && xs.iter().all(ok_op),
+                Expr::Prim(Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem, xs) => {
+                    vars[*v].ty.is_int() && xs.iter().all(ok_op)
+                }
                 Expr::Cast(a, _) => self.g.ty_of(a).is_int() && ok_op(a),
                 _ => false,
             };
@@ -465,7 +510,12 @@ impl Rx<'_> {
                 break;
             }
         }
-        let needed: Vec<VarId> = blk.0.iter().filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None }).filter(|v| want.contains(v)).collect();
+        let needed: Vec<VarId> = blk
+            .0
+            .iter()
+            .filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None })
+            .filter(|v| want.contains(v))
+            .collect();
         let mut reads_stmts = Vec::new();
         for v in needed {
             let info = self.g.vars[v].clone();
@@ -482,9 +532,23 @@ impl Rx<'_> {
             let tape = self.g.new_var(format!("tape_{}", info.name), tty.clone(), true);
             self.tape_decls.push(Stmt::Mut(tape, Some(Expr::Zeros(tty))));
             let idx: Vec<Operand> = loops.iter().map(|(i, _)| Operand::Var(*i)).collect();
-            self.tape_writes.insert(v, Stmt::Assign(Place { var: tape, idx: idx.clone() }, AssignOp::Set, Operand::Var(v)));
+            self.tape_writes.insert(
+                v,
+                Stmt::Assign(
+                    Place {
+                        var: tape,
+                        idx: idx.clone(),
+                    },
+                    AssignOp::Set,
+                    Operand::Var(v),
+                ),
+            );
             let nv = self.g.new_var(info.name.clone(), info.ty.clone(), false);
-            reads_stmts.push(if idx.is_empty() { Stmt::Let(nv, Expr::Use(Operand::Var(tape))) } else { Stmt::Let(nv, Expr::Index(tape, idx)) });
+            reads_stmts.push(if idx.is_empty() {
+                Stmt::Let(nv, Expr::Use(Operand::Var(tape)))
+            } else {
+                Stmt::Let(nv, Expr::Index(tape, idx))
+            });
             rename.insert(v, nv);
         }
         // Tape reads index with the forward loop variables; the renaming below maps the
@@ -513,7 +577,6 @@ impl Rx<'_> {
             )),
         }
     }
-
 }
 
 /// The reverse of `let y = e` given `y`'s cotangent `tb`.
@@ -539,7 +602,9 @@ fn rexpr(
                 }
                 let partials = (rule.partials)(b, ops, y);
                 for (k, part) in partials.into_iter().enumerate() {
-                    let (Some(part), Some(o)) = (part, ops.get(k)) else { continue };
+                    let (Some(part), Some(o)) = (part, ops.get(k)) else {
+                        continue;
+                    };
                     if !is_act(o) {
                         continue;
                     }
@@ -578,7 +643,11 @@ fn rexpr(
                     // A tuple used inside a nested block: accumulate `(0, .., tb, .., 0)`.
                     let acc = *acc;
                     let Ty::Tuple(ts) = b.f.ty_of(a) else {
-                        return Err(format!("internal: field of `{}`, which is not a tuple ({:?})", a.var().map(|v| b.f.vars[v].name.clone()).unwrap_or_default(), b.f.ty_of(a)));
+                        return Err(format!(
+                            "internal: field of `{}`, which is not a tuple ({:?})",
+                            a.var().map(|v| b.f.vars[v].name.clone()).unwrap_or_default(),
+                            b.f.ty_of(a)
+                        ));
                     };
                     let mut elems = Vec::new();
                     for (j, t) in ts.iter().enumerate() {
@@ -603,7 +672,11 @@ fn rexpr(
                 let mut modes = c.modes.clone();
                 modes.push(Mode::Vjp);
                 let n = c.args.len();
-                let call = Call { modes, args, ..c.clone() };
+                let call = Call {
+                    modes,
+                    args,
+                    ..c.clone()
+                };
                 let r = b.let_ty(
                     Expr::Call(call),
                     &format!("{}_vjp", c.name),
@@ -639,7 +712,11 @@ fn rexpr(
                         continue;
                     }
                     let zero = zero_of_ty(b, &b.f.ty_of(o).tangent(), &tb);
-                    let s = if first { b.select(c.clone(), tb.clone(), zero) } else { b.select(c.clone(), zero, tb.clone()) };
+                    let s = if first {
+                        b.select(c.clone(), tb.clone(), zero)
+                    } else {
+                        b.select(c.clone(), zero, tb.clone())
+                    };
                     contribute(act, adj, b, o, s);
                 }
             }
@@ -661,7 +738,10 @@ impl Rx<'_> {
                         out.push(w.clone());
                     }
                 }
-                Stmt::For(l) => out.push(Stmt::For(Loop { body: self.forward(&l.body), ..l.clone() })),
+                Stmt::For(l) => out.push(Stmt::For(Loop {
+                    body: self.forward(&l.body),
+                    ..l.clone()
+                })),
                 Stmt::If(c, t, e) => out.push(Stmt::If(c.clone(), self.forward(t), self.forward(e))),
                 s => out.push(s.clone()),
             }
@@ -717,10 +797,20 @@ fn contribute_elem(
     }
     match adj.get(&a) {
         Some(Adj::Acc(acc)) => {
-            b.push(Stmt::Assign(Place { var: *acc, idx: idx.to_vec() }, AssignOp::Add, val));
+            b.push(Stmt::Assign(
+                Place {
+                    var: *acc,
+                    idx: idx.to_vec(),
+                },
+                AssignOp::Add,
+                val,
+            ));
             Ok(())
         }
-        Some(_) => Err(format!("internal: indexed value `{}` has no accumulator", b.f.vars[a].name)),
+        Some(_) => Err(format!(
+            "internal: indexed value `{}` has no accumulator",
+            b.f.vars[a].name
+        )),
         None => Ok(()),
     }
 }
@@ -744,7 +834,14 @@ pub fn rename_block(b: &mut Block, map: &HashMap<VarId, VarId>) {
     };
     fn expr(e: &mut Expr, r: &dyn Fn(&mut VarId), ro: &dyn Fn(&mut Operand)) {
         match e {
-            Expr::Use(a) | Expr::ZeroLike(a) | Expr::Field(a, _) | Expr::Cast(a, _) | Expr::Not(a) | Expr::Sum(a) | Expr::StopGrad(a) | Expr::Repeat(a, _) => ro(a),
+            Expr::Use(a)
+            | Expr::ZeroLike(a)
+            | Expr::Field(a, _)
+            | Expr::Cast(a, _)
+            | Expr::Not(a)
+            | Expr::Sum(a)
+            | Expr::StopGrad(a)
+            | Expr::Repeat(a, _) => ro(a),
             Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.iter_mut().for_each(ro),
             Expr::Index(v, idx) => {
                 r(v);

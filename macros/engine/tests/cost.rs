@@ -32,7 +32,10 @@ pub const CORPUS: &[&str] = &[
 ];
 
 fn site() -> Site {
-    Site { name: Span::call_site(), ret: Span::call_site() }
+    Site {
+        name: Span::call_site(),
+        ret: Span::call_site(),
+    }
 }
 
 fn grad_of(src: &str) -> (u64, u64) {
@@ -48,8 +51,14 @@ fn gradients_stay_within_the_cheap_gradient_bound() {
     for src in CORPUS {
         let (p, g) = grad_of(src);
         let name = src.trim_start_matches("fn ").split(['(', '<']).next().unwrap_or(src);
-        report.push(format!("{name:>14}: primal {p:>3}, grad {g:>4}, ratio {:.2}", g as f64 / p as f64));
-        assert!(g <= 4 * p + CONSTANT, "{name}: gradient costs {g}, primal {p}: beyond 4x + {CONSTANT}");
+        report.push(format!(
+            "{name:>14}: primal {p:>3}, grad {g:>4}, ratio {:.2}",
+            g as f64 / p as f64
+        ));
+        assert!(
+            g <= 4 * p + CONSTANT,
+            "{name}: gradient costs {g}, primal {p}: beyond 4x + {CONSTANT}"
+        );
     }
     eprintln!("weighted operation counts (loops counted once):\n{}", report.join("\n"));
 }

@@ -55,19 +55,33 @@ struct Program {
 
 impl Program {
     fn new(src: &'static str, args: Vec<Value>) -> Program {
-        Program { src, consts: &[], args, range: (-1.5, 1.5), valid: |_| true, native: None, hessian: false }
+        Program {
+            src,
+            consts: &[],
+            args,
+            range: (-1.5, 1.5),
+            valid: |_| true,
+            native: None,
+            hessian: false,
+        }
     }
     fn consts(self, consts: &'static [(&'static str, i128)]) -> Program {
         Program { consts, ..self }
     }
     fn range(self, lo: f64, hi: f64) -> Program {
-        Program { range: (lo, hi), ..self }
+        Program {
+            range: (lo, hi),
+            ..self
+        }
     }
     fn valid(self, valid: fn(&[f64]) -> bool) -> Program {
         Program { valid, ..self }
     }
     fn native(self, native: Native) -> Program {
-        Program { native: Some(native), ..self }
+        Program {
+            native: Some(native),
+            ..self
+        }
     }
     fn hessian(self) -> Program {
         Program { hessian: true, ..self }
@@ -97,7 +111,8 @@ impl Program {
     }
 
     fn check(&self) {
-        self.check_with(&RuleTable::standard()).unwrap_or_else(|e| panic!("{e}"));
+        self.check_with(&RuleTable::standard())
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -121,13 +136,25 @@ fn check_harness(p: &Program, h: &Harness) -> Result<(), String> {
         let fwd = h.jac_fwd(&x)?;
         compare(&at("vjp Jacobian vs finite differences"), &rev, &fd, fd_close)?;
         let s = max_abs(&rev);
-        compare(&at("jvp columns vs vjp rows"), &fwd, &rev, |a, b| ulps_close(a, b, PROGRAM_ULPS, s))?;
+        compare(&at("jvp columns vs vjp rows"), &fwd, &rev, |a, b| {
+            ulps_close(a, b, PROGRAM_ULPS, s)
+        })?;
         if p.hessian {
             let fd2 = h.fd_hessian_of_grad(&x)?;
             let hf = h.hess_fwd_rev(&x)?;
             let hr = h.hess_rev_rev(&x)?;
-            compare(&at("jvp(vjp) Hessian vs differences of the gradient"), &hf, &fd2, fd_close)?;
-            compare(&at("vjp(vjp) Hessian vs differences of the gradient"), &hr, &fd2, fd_close)?;
+            compare(
+                &at("jvp(vjp) Hessian vs differences of the gradient"),
+                &hf,
+                &fd2,
+                fd_close,
+            )?;
+            compare(
+                &at("vjp(vjp) Hessian vs differences of the gradient"),
+                &hr,
+                &fd2,
+                fd_close,
+            )?;
             let s = max_abs(&hf).max(max_abs(&hr));
             let close = |a: f64, b: f64| ulps_close(a, b, PROGRAM_ULPS, s);
             compare(&at("jvp(vjp) Hessian symmetry"), &hf, &transpose(&hf), close)?;
@@ -172,20 +199,26 @@ fn loop_accumulation_const_generic() {
 
 #[test]
 fn loop_accumulation_literal_bound() {
-    Program::new("fn f(x: [f64; 4]) -> f64 { let mut s = 0.0; for i in 0..4 { s += x[i].sin(); } s }", vec![arr(4)])
-        .native(|x| vec![x.iter().map(|v| v.sin()).sum()])
-        .hessian()
-        .check();
+    Program::new(
+        "fn f(x: [f64; 4]) -> f64 { let mut s = 0.0; for i in 0..4 { s += x[i].sin(); } s }",
+        vec![arr(4)],
+    )
+    .native(|x| vec![x.iter().map(|v| v.sin()).sum()])
+    .hessian()
+    .check();
 }
 
 /// A product recurrence: `s` is read and overwritten each step, so reverse mode needs
 /// every intermediate `s`.
 #[test]
 fn product_recurrence() {
-    Program::new("fn f(x: [f64; 4]) -> f64 { let mut s = 0.0; for i in 0..4 { s = s * x[i] + 1.0; } s }", vec![arr(4)])
-        .native(|x| vec![x.iter().fold(0.0, |s, v| s * v + 1.0)])
-        .hessian()
-        .check();
+    Program::new(
+        "fn f(x: [f64; 4]) -> f64 { let mut s = 0.0; for i in 0..4 { s = s * x[i] + 1.0; } s }",
+        vec![arr(4)],
+    )
+    .native(|x| vec![x.iter().fold(0.0, |s, v| s * v + 1.0)])
+    .hessian()
+    .check();
 }
 
 /// Horner's rule with the variable `t` used in every step (its cotangent accumulates).
@@ -301,7 +334,11 @@ fn nested_loops_second_order() {
         }",
         vec![Value::Arr(vec![arr(3), arr(3)]), arr(3)],
     )
-    .native(|v| vec![(0..2).map(|i| (0..3).map(|j| v[3 * i + j] * v[6 + j]).sum::<f64>().tanh()).sum()])
+    .native(|v| {
+        vec![(0..2)
+            .map(|i| (0..3).map(|j| v[3 * i + j] * v[6 + j]).sum::<f64>().tanh())
+            .sum()]
+    })
     .hessian()
     .check();
 }
@@ -346,7 +383,15 @@ fn if_else_expression() {
     )
     .range(-1.0, 2.0)
     .valid(|x| apart(x[0], 0.5))
-    .native(|v| vec![(if v[0] > 0.5 { v[0].ln() * v[1] } else { v[0] * v[0] - v[1] }) * v[1]])
+    .native(|v| {
+        vec![
+            (if v[0] > 0.5 {
+                v[0].ln() * v[1]
+            } else {
+                v[0] * v[0] - v[1]
+            }) * v[1],
+        ]
+    })
     .hessian()
     .check();
 }
@@ -388,7 +433,13 @@ fn early_return() {
         vec![f(0.0), f(0.0)],
     )
     .valid(|v| apart(v[0], 0.0))
-    .native(|v| vec![if v[0] < 0.0 { -v[0] * v[1] } else { v[0].sin() * v[1] + v[0] }])
+    .native(|v| {
+        vec![if v[0] < 0.0 {
+            -v[0] * v[1]
+        } else {
+            v[0].sin() * v[1] + v[0]
+        }]
+    })
     .hessian()
     .check();
 }
@@ -433,12 +484,18 @@ fn mutable_reassignment_and_compound_ops() {
 /// Tuple results, with an array inside: a 3 x 2 Jacobian.
 #[test]
 fn tuple_result() {
-    Program::new("fn f(x: f64, y: f64) -> (f64, [f64; 2]) { (x * y, [x.sin() + y, y.exp()]) }", vec![f(0.0), f(0.0)])
-        .native(|v| vec![v[0] * v[1], v[0].sin() + v[1], v[1].exp()])
-        .check();
-    Program::new("fn f(x: f64, y: f64) -> (f64, f64) { (x * y, x.sin() + y) }", vec![f(0.0), f(0.0)])
-        .native(|v| vec![v[0] * v[1], v[0].sin() + v[1]])
-        .check();
+    Program::new(
+        "fn f(x: f64, y: f64) -> (f64, [f64; 2]) { (x * y, [x.sin() + y, y.exp()]) }",
+        vec![f(0.0), f(0.0)],
+    )
+    .native(|v| vec![v[0] * v[1], v[0].sin() + v[1], v[1].exp()])
+    .check();
+    Program::new(
+        "fn f(x: f64, y: f64) -> (f64, f64) { (x * y, x.sin() + y) }",
+        vec![f(0.0), f(0.0)],
+    )
+    .native(|v| vec![v[0] * v[1], v[0].sin() + v[1]])
+    .check();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -464,20 +521,26 @@ fn integer_arguments() {
 #[test]
 fn powi_with_integer_argument() {
     for n in [0, 1, 2, 3, -2, 7] {
-        Program::new("fn f(x: f64, n: i32) -> f64 { x.powi(n) * x.sin() }", vec![f(0.0), int(n)])
-            .valid(|v| v[0].abs() >= 0.3)
-            .hessian()
-            .check();
+        Program::new(
+            "fn f(x: f64, n: i32) -> f64 { x.powi(n) * x.sin() }",
+            vec![f(0.0), int(n)],
+        )
+        .valid(|v| v[0].abs() >= 0.3)
+        .hessian()
+        .check();
     }
 }
 
 /// `mul_add` as a method and as an associated function.
 #[test]
 fn mul_add() {
-    Program::new("fn f(x: f64, y: f64, z: f64) -> f64 { x.mul_add(y, z) * x }", vec![f(0.0), f(0.0), f(0.0)])
-        .native(|v| vec![v[0].mul_add(v[1], v[2]) * v[0]])
-        .hessian()
-        .check();
+    Program::new(
+        "fn f(x: f64, y: f64, z: f64) -> f64 { x.mul_add(y, z) * x }",
+        vec![f(0.0), f(0.0), f(0.0)],
+    )
+    .native(|v| vec![v[0].mul_add(v[1], v[2]) * v[0]])
+    .hessian()
+    .check();
     Program::new(
         "fn f(x: f64, y: f64, z: f64) -> f64 { f64::mul_add(x.sin(), y, z * z) }",
         vec![f(0.0), f(0.0), f(0.0)],
@@ -493,8 +556,12 @@ fn mul_add() {
 #[test]
 fn stop_gradient_is_ignored_by_derivatives() {
     let src = "fn f(x: f64, y: f64) -> f64 { x.sin() * stop_gradient(x * y) + y }";
-    let h =
-        Harness::new(src, lower(src).unwrap_or_else(|e| panic!("{e}")), vec![f(0.0), f(0.0)], &RuleTable::standard());
+    let h = Harness::new(
+        src,
+        lower(src).unwrap_or_else(|e| panic!("{e}")),
+        vec![f(0.0), f(0.0)],
+        &RuleTable::standard(),
+    );
     let mut rng = Rng::for_name(src);
     for _ in 0..fd_points() {
         let x = [rng.uniform(-1.5, 1.5), rng.uniform(-1.5, 1.5)];
@@ -549,8 +616,10 @@ fn hypot_at_large_values_stays_finite() {
             ] {
                 assert!(finite(m), "`{src}` {mode} at {x:?}: {m:?}");
                 let s = max_abs(want);
-                compare(&format!("`{src}` {mode} at {x:?}"), m, want, |p, q| ulps_close(p, q, ulps, s))
-                    .unwrap_or_else(|e| panic!("{e}"));
+                compare(&format!("`{src}` {mode} at {x:?}"), m, want, |p, q| {
+                    ulps_close(p, q, ulps, s)
+                })
+                .unwrap_or_else(|e| panic!("{e}"));
             }
         }
     }
@@ -562,10 +631,15 @@ fn program_check_catches_a_defective_rule() {
     let p = sum_sin_const_generic();
     assert!(p.check_with(&RuleTable::standard()).is_ok());
     for m in [Mutation::FlipSign, Mutation::Scale(2.0)] {
-        assert!(p.check_with(&RuleTable::standard().mutated(Prim::Sin, m)).is_err(), "{m:?} not caught");
+        assert!(
+            p.check_with(&RuleTable::standard().mutated(Prim::Sin, m)).is_err(),
+            "{m:?} not caught"
+        );
     }
     // `cos` is only evaluated by the first derivative of `sin`: the Hessian check sees it.
-    assert!(p.check_with(&RuleTable::standard().mutated(Prim::Cos, Mutation::FlipSign)).is_err());
+    assert!(p
+        .check_with(&RuleTable::standard().mutated(Prim::Cos, Mutation::FlipSign))
+        .is_err());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -588,7 +662,11 @@ fn branch_inside_loop() {
     )
     .consts(&[("N", 4)])
     .valid(|x| x.iter().all(|v| v.abs() >= 0.01))
-    .native(|x| vec![x.iter().fold(1.0, |s, v| 0.9 * if *v > 0.0 { s + v * s } else { s * v.exp() })])
+    .native(|x| {
+        vec![x
+            .iter()
+            .fold(1.0, |s, v| 0.9 * if *v > 0.0 { s + v * s } else { s * v.exp() })]
+    })
     .hessian()
     .check();
 }
@@ -611,7 +689,11 @@ fn if_statement_ending_a_block() {
     )
     .consts(&[("N", 4)])
     .valid(|x| x.iter().all(|v| v.abs() >= 0.01))
-    .native(|x| vec![x.iter().fold(1.0, |s, v| if *v > 0.0 { s + v * s } else { s * v.exp() })])
+    .native(|x| {
+        vec![x
+            .iter()
+            .fold(1.0, |s, v| if *v > 0.0 { s + v * s } else { s * v.exp() })]
+    })
     .hessian()
     .check();
     Program::new(
@@ -739,14 +821,20 @@ fn stop_gradient_in_loop() {
         for i in 0..3 { y[i] = x[i].exp(); y[i] -= stop_gradient(y[i]) * x[i]; }
         y.iter().sum()
     }";
-    let h = Harness::new(src, lower(src).unwrap_or_else(|e| panic!("{e}")), vec![arr(3)], &RuleTable::standard());
+    let h = Harness::new(
+        src,
+        lower(src).unwrap_or_else(|e| panic!("{e}")),
+        vec![arr(3)],
+        &RuleTable::standard(),
+    );
     let mut rng = Rng::for_name(src);
     for _ in 0..fd_points() {
         let x: Vec<f64> = (0..3).map(|_| rng.uniform(-1.5, 1.5)).collect();
         // d/dx_i [e^{x_i} - sg(e^{x_i}) x_i] = e^{x_i} - e^{x_i}; second derivative e^{x_i}.
         let grad = vec![x.iter().map(|v| v.exp() - v.exp()).collect::<Vec<f64>>()];
-        let hess: Vec<Vec<f64>> =
-            (0..3).map(|i| (0..3).map(|j| if i == j { x[i].exp() } else { 0.0 }).collect()).collect();
+        let hess: Vec<Vec<f64>> = (0..3)
+            .map(|i| (0..3).map(|j| if i == j { x[i].exp() } else { 0.0 }).collect())
+            .collect();
         let close = |p: f64, q: f64| ulps_close(p, q, 4.0, 1.0);
         for (mode, m, want) in [
             ("vjp", h.jac_rev(&x), &grad),
@@ -774,7 +862,17 @@ fn early_return_of_an_array() {
         vec![arr(3), f(0.0)],
     )
     .valid(|v| apart(v[3], 0.0))
-    .native(|v| (0..3).map(|i| if v[3] < 0.0 { v[i] * v[3] } else { (v[i] * v[3]).sin() * v[i] }).collect())
+    .native(|v| {
+        (0..3)
+            .map(|i| {
+                if v[3] < 0.0 {
+                    v[i] * v[3]
+                } else {
+                    (v[i] * v[3]).sin() * v[i]
+                }
+            })
+            .collect()
+    })
     .check();
 }
 
@@ -789,8 +887,17 @@ fn kinked_primitives_in_a_loop() {
         }",
         vec![arr(3), f(0.0)],
     )
-    .valid(|v| v[..3].iter().all(|x| x.abs() >= 0.05 && apart(*x, v[3]) && apart(*x, v[3] * 0.5)))
-    .native(|v| vec![v[..3].iter().map(|x| x.max(v[3]) * x.abs() + x.min(v[3] * 0.5) + x.abs().powf(v[3])).sum()])
+    .valid(|v| {
+        v[..3]
+            .iter()
+            .all(|x| x.abs() >= 0.05 && apart(*x, v[3]) && apart(*x, v[3] * 0.5))
+    })
+    .native(|v| {
+        vec![v[..3]
+            .iter()
+            .map(|x| x.max(v[3]) * x.abs() + x.min(v[3] * 0.5) + x.abs().powf(v[3]))
+            .sum()]
+    })
     .hessian()
     .check();
 }
@@ -866,7 +973,13 @@ fn rows_repeat_and_constant_outputs() {
         }",
         vec![Value::Arr(vec![arr(3), arr(3)]), f(0.0)],
     )
-    .native(|v| vec![(v[0] + v[1] + v[2]) * v[6] * v[6], 2.0, v[3] + v[4] + v[5] + v[6] * v[6]])
+    .native(|v| {
+        vec![
+            (v[0] + v[1] + v[2]) * v[6] * v[6],
+            2.0,
+            v[3] + v[4] + v[5] + v[6] * v[6],
+        ]
+    })
     .check();
 }
 

@@ -127,7 +127,9 @@ fn source_of(p: Prim) -> String {
         Prim::Mul => "*",
         Prim::Div => "/",
         _ => {
-            let m = p.method().unwrap_or_else(|| panic!("{p:?} has a rule but no method name"));
+            let m = p
+                .method()
+                .unwrap_or_else(|| panic!("{p:?} has a rule but no method name"));
             return match p.arity() {
                 1 => format!("fn f(x: f64) -> f64 {{ x.{m}() }}"),
                 2 => format!("fn f(x: f64, y: f64) -> f64 {{ x.{m}(y) }}"),
@@ -244,7 +246,11 @@ fn check_order1(case: &Case, rules: &RuleTable, points: usize) -> Result<Tally, 
             }
         }
     }
-    Ok(Tally { checks: 2, points, comparisons: 2 * n * points })
+    Ok(Tally {
+        checks: 2,
+        points,
+        comparisons: 2 * n * points,
+    })
 }
 
 /// Order 2: the Hessians from `jvp(vjp(f))` and `vjp(vjp(f))` against central differences
@@ -257,10 +263,24 @@ fn check_order2(case: &Case, rules: &RuleTable, points: usize) -> Result<Tally, 
         let x = case.sample(&mut rng);
         let fd = h.fd_hessian_of_grad(&x)?;
         let at = |what: &str| format!("{}: {what} at {x:?}", case.label);
-        compare(&at("jvp(vjp) Hessian vs differences of the gradient"), &h.hess_fwd_rev(&x)?, &fd, fd_close)?;
-        compare(&at("vjp(vjp) Hessian vs differences of the gradient"), &h.hess_rev_rev(&x)?, &fd, fd_close)?;
+        compare(
+            &at("jvp(vjp) Hessian vs differences of the gradient"),
+            &h.hess_fwd_rev(&x)?,
+            &fd,
+            fd_close,
+        )?;
+        compare(
+            &at("vjp(vjp) Hessian vs differences of the gradient"),
+            &h.hess_rev_rev(&x)?,
+            &fd,
+            fd_close,
+        )?;
     }
-    Ok(Tally { checks: 2, points, comparisons: 2 * n * n * points })
+    Ok(Tally {
+        checks: 2,
+        points,
+        comparisons: 2 * n * n * points,
+    })
 }
 
 /// Cross-mode identities, to a few ulps (see the constants): the two modes' partials, the
@@ -274,7 +294,9 @@ fn check_identities(case: &Case, rules: &RuleTable, points: usize) -> Result<Tal
         let at = |what: &str| format!("{}: {what} at {x:?}", case.label);
         let fwd = h.jac_fwd(&x)?;
         let rev = vec![h.grad(&x)?];
-        compare(&at("jvp vs vjp partials"), &fwd, &rev, |a, b| ulps_close(a, b, PARTIAL_ULPS, 0.0))?;
+        compare(&at("jvp vs vjp partials"), &fwd, &rev, |a, b| {
+            ulps_close(a, b, PARTIAL_ULPS, 0.0)
+        })?;
 
         let u: Vec<f64> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
         let v = rng.uniform(-1.0, 1.0);
@@ -284,7 +306,9 @@ fn check_identities(case: &Case, rules: &RuleTable, points: usize) -> Result<Tal
         let rhs = ju[0] * v;
         let scale: f64 = u.iter().zip(&vj).map(|(a, b)| (a * b).abs()).sum();
         if !ulps_close(lhs, rhs, DOT_ULPS, scale) {
-            return Err(at(&format!("<u, vjp(v)> = {lhs:e} but <jvp(u), v> = {rhs:e} (u = {u:?}, v = {v})")));
+            return Err(at(&format!(
+                "<u, vjp(v)> = {lhs:e} but <jvp(u), v> = {rhs:e} (u = {u:?}, v = {v})"
+            )));
         }
 
         let hf = h.hess_fwd_rev(&x)?;
@@ -295,7 +319,11 @@ fn check_identities(case: &Case, rules: &RuleTable, points: usize) -> Result<Tal
         compare(&at("vjp(vjp) Hessian symmetry"), &hr, &transpose(&hr), close)?;
         compare(&at("jvp(vjp) vs vjp(vjp) Hessian"), &hf, &hr, close)?;
     }
-    Ok(Tally { checks: 1, points, comparisons: (3 * n + 1 + 3 * n * n) * points })
+    Ok(Tally {
+        checks: 1,
+        points,
+        comparisons: (3 * n + 1 + 3 * n * n) * points,
+    })
 }
 
 /// Documented edges the engine does not reproduce exactly: none. (The `hypot` overflow
@@ -311,7 +339,9 @@ fn is_known_edge_bug(p: Prim, e: &Edge) -> bool {
 /// modes equal the row's `edge.partials` exactly (NaN: is NaN), as built by `jvp`/`vjp`
 /// and after `simplify`. Returns the number of edges checked.
 fn check_edges(case: &Case, rules: &RuleTable, pick: impl Fn(&Edge) -> bool) -> Result<usize, String> {
-    let row = rules.get(case.prim).ok_or_else(|| format!("no row for {:?}", case.prim))?;
+    let row = rules
+        .get(case.prim)
+        .ok_or_else(|| format!("no row for {:?}", case.prim))?;
     let raw = case.harness(rules);
     let mut simplified = case.harness(rules);
     for f in [&mut simplified.fwd, &mut simplified.rev].into_iter().flatten() {
@@ -319,7 +349,9 @@ fn check_edges(case: &Case, rules: &RuleTable, pick: impl Fn(&Edge) -> bool) -> 
     }
     let mut checked = 0;
     for e in &row.edges {
-        let Some(x) = case.edge_point(e).filter(|_| pick(e)) else { continue };
+        let Some(x) = case.edge_point(e).filter(|_| pick(e)) else {
+            continue;
+        };
         for (which, h) in [("", &raw), (" (simplified)", &simplified)] {
             let fwd = h.jac_fwd(&x)?.remove(0);
             let rev = h.grad(&x)?;
@@ -349,7 +381,12 @@ fn run_all(what: &str, check: impl Fn(&Case) -> Result<Tally, String>) -> Tally 
             Err(e) => failures.push(e),
         }
     }
-    assert!(failures.is_empty(), "{what}: {} failure(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{what}: {} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     total
 }
 
@@ -358,7 +395,11 @@ fn every_rule_has_a_case_and_every_primitive_a_row() {
     let table = RuleTable::standard();
     let cs = cases();
     for row in table.rows().filter(|r| !r.zero_derivative) {
-        assert!(cs.iter().any(|c| c.prim == row.prim), "no case checks the rule of {:?}", row.prim);
+        assert!(
+            cs.iter().any(|c| c.prim == row.prim),
+            "no case checks the rule of {:?}",
+            row.prim
+        );
     }
     for p in Prim::ALL {
         assert!(table.get(p).is_some(), "{p:?} has no row in the rule table");
@@ -385,7 +426,9 @@ fn order2_companion_hessians_match_differences_of_the_gradient() {
 
 #[test]
 fn cross_mode_identities_hold_to_a_few_ulps() {
-    let t = run_all("cross-mode identities", |c| check_identities(c, &RuleTable::standard(), fd_points()));
+    let t = run_all("cross-mode identities", |c| {
+        check_identities(c, &RuleTable::standard(), fd_points())
+    });
     assert!(t.comparisons > 0);
 }
 
@@ -397,8 +440,16 @@ fn documented_edge_points_are_exact() {
     // Every edge of every row must be checked by at least one case.
     for row in table.rows() {
         for e in &row.edges {
-            let users: Vec<&Case> = cs.iter().filter(|c| c.prim == row.prim && c.edge_point(e).is_some()).collect();
-            assert!(!users.is_empty(), "edge {:?} of {:?} applies to no case", e.at, row.prim);
+            let users: Vec<&Case> = cs
+                .iter()
+                .filter(|c| c.prim == row.prim && c.edge_point(e).is_some())
+                .collect();
+            assert!(
+                !users.is_empty(),
+                "edge {:?} of {:?} applies to no case",
+                e.at,
+                row.prim
+            );
         }
     }
     let mut checked = 0;
@@ -408,7 +459,12 @@ fn documented_edge_points_are_exact() {
             Err(e) => failures.push(e),
         }
     }
-    assert!(failures.is_empty(), "{} edge failure(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} edge failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     eprintln!("edge checks: {checked} (case, edge) pairs x 2 modes x (raw, simplified)");
     assert!(checked >= table.rows().map(|r| r.edges.len()).sum::<usize>() - KNOWN_EDGE_BUGS.len());
 }
@@ -422,7 +478,10 @@ fn zero_derivative_rows_give_exact_zeros() {
     let unary = lower("fn f(x: f64) -> f64 { x.abs() }").unwrap_or_else(|e| panic!("{e}"));
     let binary = lower("fn f(x: f64, y: f64) -> f64 { x.max(y) }").unwrap_or_else(|e| panic!("{e}"));
     let funcs = [
-        (Prim::Signum, lower(&source_of(Prim::Signum)).unwrap_or_else(|e| panic!("{e}"))),
+        (
+            Prim::Signum,
+            lower(&source_of(Prim::Signum)).unwrap_or_else(|e| panic!("{e}")),
+        ),
         (Prim::Sign0, splice_prim(unary, Prim::Sign0)),
         (Prim::MaxDa, splice_prim(binary.clone(), Prim::MaxDa)),
         (Prim::MinDa, splice_prim(binary.clone(), Prim::MinDa)),
@@ -478,11 +537,19 @@ fn every_seeded_defect_is_caught_at_order1() {
         }
         if c.prim == Prim::Powi {
             let r = check_order1(&c, &table.mutated(c.prim, Mutation::DropTerm(1)), points);
-            assert!(r.is_ok(), "{}: dropping the integer exponent's (absent) term broke the check: {r:?}", c.label);
+            assert!(
+                r.is_ok(),
+                "{}: dropping the integer exponent's (absent) term broke the check: {r:?}",
+                c.label
+            );
         }
     }
     eprintln!("mutations caught at order 1: {caught}");
-    assert!(missed.is_empty(), "defects not caught by the order-1 check:\n{}", missed.join("\n"));
+    assert!(
+        missed.is_empty(),
+        "defects not caught by the order-1 check:\n{}",
+        missed.join("\n")
+    );
 }
 
 /// A defect in a rule that a primal's *first* derivative only evaluates (the partials of
@@ -510,13 +577,24 @@ fn defects_in_second_derivative_rules_are_caught_at_order2() {
     ];
     let mut caught = 0;
     for (checked, defective) in pairs {
-        let c = cs.iter().find(|c| c.prim == checked).unwrap_or_else(|| panic!("no case for {checked:?}"));
+        let c = cs
+            .iter()
+            .find(|c| c.prim == checked)
+            .unwrap_or_else(|| panic!("no case for {checked:?}"));
         for m in [Mutation::Scale(2.0), Mutation::FlipSign] {
             let t = table.mutated(defective, m);
             let o1 = check_order1(c, &t, points);
-            assert!(o1.is_ok(), "{}: {defective:?} {m:?} should not affect order 1: {o1:?}", c.label);
+            assert!(
+                o1.is_ok(),
+                "{}: {defective:?} {m:?} should not affect order 1: {o1:?}",
+                c.label
+            );
             let o2 = check_order2(c, &t, points);
-            assert!(o2.is_err(), "{}: {defective:?} {m:?} not caught by the order-2 check", c.label);
+            assert!(
+                o2.is_err(),
+                "{}: {defective:?} {m:?} not caught by the order-2 check",
+                c.label
+            );
             caught += 1;
         }
     }

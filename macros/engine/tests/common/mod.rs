@@ -18,7 +18,11 @@ pub use fluxion_engine::vjp::{vjp, VjpSpec};
 
 /// Number of random evaluation points per check: `FLUXION_FD_POINTS`, default 16.
 pub fn fd_points() -> usize {
-    std::env::var("FLUXION_FD_POINTS").ok().and_then(|s| s.trim().parse().ok()).filter(|&n| n > 0).unwrap_or(16)
+    std::env::var("FLUXION_FD_POINTS")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(16)
 }
 
 /// Relative finite-difference step. Central differences have truncation error
@@ -164,12 +168,41 @@ impl Harness {
     /// reported by the evaluations that need them.
     pub fn new(name: &str, f: Func, template: Vec<Value>, rules: &RuleTable) -> Harness {
         let n = f.params.len();
-        let fwd = jvp(&f, &JvpSpec { active: vec![true; n], all_params: false, seeds: vec![] }, rules);
-        let rev = vjp(&f, &VjpSpec { active: vec![true; n], all_params: false, seed: None }, rules).map(|o| o.func);
+        let fwd = jvp(
+            &f,
+            &JvpSpec {
+                active: vec![true; n],
+                all_params: false,
+                seeds: vec![],
+            },
+            rules,
+        );
+        let rev = vjp(
+            &f,
+            &VjpSpec {
+                active: vec![true; n],
+                all_params: false,
+                seed: None,
+            },
+            rules,
+        )
+        .map(|o| o.func);
         let fwd_rev = companion(&f, &[Mode::Vjp, Mode::Jvp], rules);
         let rev_rev = companion(&f, &[Mode::Vjp, Mode::Vjp], rules);
-        let env = Env { rules: rules.clone(), ..Default::default() };
-        Harness { name: name.to_string(), f, env, template, fwd, rev, fwd_rev, rev_rev }
+        let env = Env {
+            rules: rules.clone(),
+            ..Default::default()
+        };
+        Harness {
+            name: name.to_string(),
+            f,
+            env,
+            template,
+            fwd,
+            rev,
+            fwd_rev,
+            rev_rev,
+        }
     }
 
     /// Sets a constant or const generic for the interpreter.
@@ -190,13 +223,19 @@ impl Harness {
     }
 
     fn eval(&self, which: &str, f: &Result<Func, String>, args: &[Value]) -> Result<Value, String> {
-        let f = f.as_ref().map_err(|e| format!("{}: building {which} failed: {e}", self.name))?;
-        self.env.eval(f, args).map_err(|e| format!("{}: evaluating {which} failed: {e}", self.name))
+        let f = f
+            .as_ref()
+            .map_err(|e| format!("{}: building {which} failed: {e}", self.name))?;
+        self.env
+            .eval(f, args)
+            .map_err(|e| format!("{}: evaluating {which} failed: {e}", self.name))
     }
 
     /// The primal's value.
     pub fn primal(&self, x: &[f64]) -> Result<Value, String> {
-        self.env.eval(&self.f, &self.args(x)).map_err(|e| format!("{}: evaluating the primal failed: {e}", self.name))
+        self.env
+            .eval(&self.f, &self.args(x))
+            .map_err(|e| format!("{}: evaluating the primal failed: {e}", self.name))
     }
 
     /// The primal's value, flattened.
@@ -225,7 +264,12 @@ impl Harness {
         let (y, bars) = pair(self.eval("vjp", &self.rev, &args)?, "vjp")?;
         let bars = flat(&bars);
         if bars.len() != self.n_in() {
-            return Err(format!("{}: vjp gave {} cotangent floats for {} inputs", self.name, bars.len(), self.n_in()));
+            return Err(format!(
+                "{}: vjp gave {} cotangent floats for {} inputs",
+                self.name,
+                bars.len(),
+                self.n_in()
+            ));
         }
         Ok((flat(&y), bars))
     }
@@ -250,7 +294,12 @@ impl Harness {
         let (_, dbars) = pair(tangent, "jvp(vjp) tangent")?;
         let h = flat(&dbars);
         if h.len() != self.n_in() {
-            return Err(format!("{}: jvp(vjp) gave {} tangent floats for {} inputs", self.name, h.len(), self.n_in()));
+            return Err(format!(
+                "{}: jvp(vjp) gave {} tangent floats for {} inputs",
+                self.name,
+                h.len(),
+                self.n_in()
+            ));
         }
         Ok(h)
     }
@@ -321,7 +370,11 @@ impl Harness {
         for j in 0..n {
             let (_, col) = self.jvp(x, &unit(n, j))?;
             if col.len() != m {
-                return Err(format!("{}: jvp gave {} tangent floats for {m} outputs", self.name, col.len()));
+                return Err(format!(
+                    "{}: jvp gave {} tangent floats for {m} outputs",
+                    self.name,
+                    col.len()
+                ));
             }
             cols.push(col);
         }
@@ -337,7 +390,9 @@ impl Harness {
     /// Hessian from `jvp(vjp)`: `hess[i][j] = (H e_j)_i`.
     pub fn hess_fwd_rev(&self, x: &[f64]) -> Result<Vec<Vec<f64>>, String> {
         let n = x.len();
-        let cols: Vec<Vec<f64>> = (0..n).map(|j| self.hvp_fwd_rev(x, &unit(n, j))).collect::<Result<_, _>>()?;
+        let cols: Vec<Vec<f64>> = (0..n)
+            .map(|j| self.hvp_fwd_rev(x, &unit(n, j)))
+            .collect::<Result<_, _>>()?;
         Ok((0..n).map(|i| (0..n).map(|j| cols[j][i]).collect()).collect())
     }
 
@@ -361,7 +416,10 @@ pub fn compare(what: &str, a: &[Vec<f64>], b: &[Vec<f64>], close: impl Fn(f64, f
     for (i, (r, s)) in a.iter().zip(b).enumerate() {
         for (j, (&p, &q)) in r.iter().zip(s).enumerate() {
             if !close(p, q) {
-                return Err(format!("{what}: entry ({i}, {j}): {p:e} vs {q:e} (diff {:e})", (p - q).abs()));
+                return Err(format!(
+                    "{what}: entry ({i}, {j}): {p:e} vs {q:e} (diff {:e})",
+                    (p - q).abs()
+                ));
             }
         }
     }
