@@ -292,7 +292,8 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         #attrs
         pub fn vjp_vjp #gen (#params, ct: #rtan, ct2: (#rtan, #bars_ty)) -> ((#ret, #bars_ty), (#(#ttys,)* #rtan,)) #where_clause { #vv }
     };
-    item.attrs.push(syn::parse_quote!(#[allow(dead_code, clippy::needless_range_loop)]));
+    item.attrs
+        .push(syn::parse_quote!(#[allow(dead_code, clippy::needless_range_loop)]));
     let item_ts = item.to_token_stream();
     Ok(quote! {
         #item_ts

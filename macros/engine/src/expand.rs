@@ -105,7 +105,8 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
     item.attrs = kept;
     // The original is kept as written; its generated functions are what callers often use,
     // and fluxion's language loops over indices (`for i in 0..N`), which clippy flags.
-    item.attrs.push(syn::parse_quote!(#[allow(dead_code, clippy::needless_range_loop)]));
+    item.attrs
+        .push(syn::parse_quote!(#[allow(dead_code, clippy::needless_range_loop)]));
     let names = promised_names(&item, &stack);
     let func = lower_fn(&item, &mut cx);
     let result = match (func, cx.has_errors()) {
