@@ -5,7 +5,7 @@
 //! (reading the rule table of `rules`) -> `transforms` (grad, jacrev, ..) -> `simplify`
 //! -> `emit`, driven by `expand`. `interp` evaluates IR for tests; `cost` counts it.
 //!
-//! Tests and tools call [`expand`] without rustc; the proc-macro crate is a shim over it.
+//! Tests and tools call [`expand()`](fn@expand) without rustc; the proc-macro crate is a shim over it.
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
