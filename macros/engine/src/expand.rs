@@ -32,6 +32,9 @@ pub const COMPANIONS: [&[Mode]; 6] = [
     &[Mode::Vjp, Mode::Vjp],
 ];
 
+/// The argument of the inert attribute uses that keep stacked attributes' imports used.
+const STACKED: &str = "__fluxion_stacked";
+
 /// Whether an attribute is one of fluxion's transforms (`grad`, `fluxion::grad`, ..).
 fn transform_of(attr: &syn::Attribute) -> Option<Transform> {
     let p = attr.path();
@@ -50,6 +53,10 @@ pub fn expand(t: Transform, args: TokenStream, item: TokenStream) -> syn::Result
 
 /// [`expand`] with a given rule table.
 pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &RuleTable) -> syn::Result<TokenStream> {
+    if args.to_string() == STACKED {
+        // The inert use of a consumed stacked attribute (see below): nothing to emit.
+        return Ok(TokenStream::new());
+    }
     let mut item: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(i) => i,
         Err(_) => {
@@ -80,9 +87,14 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
         }
     }
     let mut kept = Vec::new();
+    // The stacked attributes below this one are consumed here, so rustc never resolves
+    // their paths: an inert use of each keeps the user's `use fluxion::grad` import used.
+    let mut consumed = TokenStream::new();
     for a in std::mem::take(&mut item.attrs) {
         match transform_of(&a) {
             Some(tt) => {
+                let path = a.path();
+                consumed.extend(quote!(#[#path(__fluxion_stacked)] const _: () = ();));
                 let args = match &a.meta {
                     syn::Meta::Path(_) => TokenStream::new(),
                     syn::Meta::List(l) => l.tokens.clone(),
@@ -116,7 +128,7 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
     match result {
         Ok(ts) => {
             cx.check()?;
-            Ok(quote!(#item #ts))
+            Ok(quote!(#item #ts #consumed))
         }
         Err(e) => {
             if let Some(e) = e {
@@ -127,7 +139,7 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
                 Ok(()) => quote!(),
             };
             let stubs = stubs(&item, &stack, &names);
-            Ok(quote!(#item #errors #stubs))
+            Ok(quote!(#item #errors #stubs #consumed))
         }
     }
 }
@@ -662,6 +674,7 @@ pub fn expand_item_text_with(src: &str, only: Option<&str>, companions: bool) ->
             let hidden = |it: &syn::Item| match it {
                 syn::Item::Struct(s) => hidden_name(s.ident.to_string()),
                 syn::Item::Impl(i) => hidden_name(i.self_ty.to_token_stream().to_string()),
+                syn::Item::Const(c) => c.ident == "_",
                 _ => false,
             };
             let items = file.items.into_iter().filter(|it| !hidden(it));
