@@ -63,6 +63,35 @@ fn gradients_stay_within_the_cheap_gradient_bound() {
     eprintln!("weighted operation counts (loops counted once):\n{}", report.join("\n"));
 }
 
+/// The same bound over every scalar function of the quickstart example and of the shared
+/// compiled test cases (read from their source files).
+#[test]
+fn example_and_test_functions_stay_within_the_bound() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let mut checked = 0;
+    for file in [
+        "examples/quickstart.rs",
+        "tests/cases/shared.rs",
+        "benches/derivatives.rs",
+    ] {
+        let src = std::fs::read_to_string(format!("{root}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for (name, f) in fluxion_engine::expand::lower_file(&src).unwrap_or_else(|e| panic!("{file}: {e}")) {
+            if !matches!(f.ret_ty, fluxion_engine::ir::Ty::Float(_)) || f.params.is_empty() {
+                continue;
+            }
+            let o = Options::new(Transform::Grad, Span::call_site());
+            let Ok(g) = grad(&f, &o, &site(), &RuleTable::standard(), false) else {
+                continue;
+            };
+            let (p, c) = (weighted_ops(&f), weighted_ops(&g));
+            assert!(c <= 4 * p + CONSTANT, "{file}: {name}: gradient costs {c}, primal {p}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "only {checked} functions checked");
+    eprintln!("cheap-gradient bound holds for {checked} example and test functions");
+}
+
 #[test]
 fn generated_code_does_not_grow_with_trip_counts() {
     let small = "fn f(x: [f64; 3]) -> f64 { let mut s = 0.0; for i in 0..3 { s += x[i].sin() * x[i]; } s }";
