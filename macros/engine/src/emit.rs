@@ -193,17 +193,20 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// A parameter declaration: `x: [f64; N]` or `x: &[f64; N]`.
+    pub fn param(&self, p: &Param) -> TokenStream {
+        let n = self.names.ident(p.var);
+        let t = ty_tokens(&p.ty);
+        if p.by_ref {
+            quote!(#n: &#t)
+        } else {
+            quote!(#n: #t)
+        }
+    }
+
     /// The whole function.
     pub fn function(&self, h: &FnHeader) -> TokenStream {
-        let params = self.f.params.iter().map(|p| {
-            let n = self.names.ident(p.var);
-            let t = ty_tokens(&p.ty);
-            if p.by_ref {
-                quote!(#n: &#t)
-            } else {
-                quote!(#n: #t)
-            }
-        });
+        let params = self.f.params.iter().map(|p| self.param(p));
         let ret_ty = ty_tokens(&self.f.ret_ty);
         let body = self.block(&self.f.body);
         let ret = self.operand(&self.f.ret);

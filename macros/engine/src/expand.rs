@@ -324,20 +324,7 @@ fn emit_pullback(pb: &PullbackForm, vis: &TokenStream, generics: &syn::Generics,
     let f = &pb.vjp;
     let e = Emitter::new(f);
     let (fwd, rev) = e.split_body(pb.split);
-    let params: Vec<TokenStream> = f
-        .params
-        .iter()
-        .filter(|p| p.var != pb.ct)
-        .map(|p| {
-            let n = e.ident(p.var);
-            let t = crate::emit::ty_tokens(&p.ty);
-            if p.by_ref {
-                quote!(#n: &#t)
-            } else {
-                quote!(#n: #t)
-            }
-        })
-        .collect();
+    let params: Vec<TokenStream> = f.params.iter().filter(|p| p.var != pb.ct).map(|p| e.param(p)).collect();
     let ct = e.ident(pb.ct);
     let ct_ty = crate::emit::ty_tokens(&f.ret_ty_ct());
     let y = e.operand(&pb.value);
@@ -366,20 +353,7 @@ fn emit_pullback(pb: &PullbackForm, vis: &TokenStream, generics: &syn::Generics,
         }
         None => (quote!(), quote!()),
     };
-    let attrs = fn_attrs(&pb_doc, None);
-    let code = quote! {
-        #attrs
-        #vis fn #name #gen (#(#params),*) -> (#y_ty, impl Fn(#ct_ty) -> (#(#bar_tys,)*) #ret_aux_ty) #where_clause {
-            #fwd
-            let pullback = move |#ct: #ct_ty| {
-                #rev
-                (#(#bars,)*)
-            };
-            (#y, pullback #aux_ret)
-        }
-    };
-    if show {
-        let attrs = fn_attrs(&pb_doc, Some(&code));
+    let render = |attrs: TokenStream| {
         quote! {
             #attrs
             #vis fn #name #gen (#(#params),*) -> (#y_ty, impl Fn(#ct_ty) -> (#(#bar_tys,)*) #ret_aux_ty) #where_clause {
@@ -391,6 +365,10 @@ fn emit_pullback(pb: &PullbackForm, vis: &TokenStream, generics: &syn::Generics,
                 (#y, pullback #aux_ret)
             }
         }
+    };
+    let code = render(fn_attrs(&pb_doc, None));
+    if show {
+        render(fn_attrs(&pb_doc, Some(&code)))
     } else {
         code
     }

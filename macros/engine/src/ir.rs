@@ -616,8 +616,9 @@ pub fn walk_stmts<'a>(b: &'a Block, f: &mut dyn FnMut(&'a Stmt)) {
     }
 }
 
-/// The operands an expression reads (including the array variable of `Index`).
-pub fn expr_operands(e: &Expr) -> Vec<Operand> {
+/// Applies `f` to every operand an expression reads, in place. The array variable of
+/// `Index` is passed as `Operand::Var`; replacing it by a non-variable leaves it unchanged.
+pub fn expr_operands_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Operand)) {
     match e {
         Expr::Use(a)
         | Expr::ZeroLike(a)
@@ -625,21 +626,37 @@ pub fn expr_operands(e: &Expr) -> Vec<Operand> {
         | Expr::Cast(a, _)
         | Expr::Not(a)
         | Expr::Sum(a)
-        | Expr::StopGrad(a) => {
-            vec![a.clone()]
-        }
-        Expr::Repeat(a, _) => vec![a.clone()],
-        Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.clone(),
+        | Expr::StopGrad(a)
+        | Expr::Repeat(a, _) => f(a),
+        Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.iter_mut().for_each(f),
         Expr::Index(v, idx) => {
-            let mut out = vec![Operand::Var(*v)];
-            out.extend(idx.iter().cloned());
-            out
+            let mut o = Operand::Var(*v);
+            f(&mut o);
+            if let Operand::Var(w) = o {
+                *v = w;
+            }
+            idx.iter_mut().for_each(f);
         }
-        Expr::Zeros(_) => vec![],
-        Expr::Call(c) => c.args.iter().map(|a| a.op.clone()).collect(),
-        Expr::Cmp(_, a, b) | Expr::Bool(_, a, b) | Expr::Broadcast(a, b) => vec![a.clone(), b.clone()],
-        Expr::Select(c, a, b) => vec![c.clone(), a.clone(), b.clone()],
+        Expr::Zeros(_) => {}
+        Expr::Call(c) => c.args.iter_mut().for_each(|a| f(&mut a.op)),
+        Expr::Cmp(_, a, b) | Expr::Bool(_, a, b) | Expr::Broadcast(a, b) => {
+            f(a);
+            f(b);
+        }
+        Expr::Select(c, a, b) => {
+            f(c);
+            f(a);
+            f(b);
+        }
     }
+}
+
+/// The operands an expression reads (including the array variable of `Index`).
+pub fn expr_operands(e: &Expr) -> Vec<Operand> {
+    let mut out = Vec::new();
+    let mut e = e.clone();
+    expr_operands_mut(&mut e, &mut |o| out.push(o.clone()));
+    out
 }
 
 /// Every variable a statement reads (not the ones it defines), recursively.

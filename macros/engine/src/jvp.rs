@@ -272,7 +272,7 @@ pub fn tangent_of_expr(
         Expr::Index(a, idx) => t(&Operand::Var(*a))
             .and_then(|o| o.var())
             .map(|da| b.let_(Expr::Index(da, idx.clone()), "t")),
-        Expr::Array(ops) => {
+        Expr::Array(ops) | Expr::Tuple(ops) => {
             if ops.iter().all(|o| t(o).is_none()) {
                 return Ok(None);
             }
@@ -283,22 +283,14 @@ pub fn tangent_of_expr(
                     None => zero_of(b, o),
                 });
             }
-            Some(b.let_(Expr::Array(elems), "t"))
+            let e = if matches!(e, Expr::Array(_)) {
+                Expr::Array(elems)
+            } else {
+                Expr::Tuple(elems)
+            };
+            Some(b.let_(e, "t"))
         }
         Expr::Repeat(a, n) => t(a).map(|x| b.let_(Expr::Repeat(x, n.clone()), "t")),
-        Expr::Tuple(ops) => {
-            if ops.iter().all(|o| t(o).is_none()) {
-                return Ok(None);
-            }
-            let mut elems = Vec::new();
-            for o in ops {
-                elems.push(match t(o) {
-                    Some(x) => x,
-                    None => zero_of(b, o),
-                });
-            }
-            Some(b.let_(Expr::Tuple(elems), "t"))
-        }
         Expr::Field(a, k) => t(a).map(|x| b.let_(Expr::Field(x, *k), "t")),
         Expr::Cast(a, ty) => t(a).map(|x| b.let_(Expr::Cast(x, ty.clone()), "t")),
         Expr::Sum(a) => t(a).map(|x| b.let_(Expr::Sum(x), "t")),

@@ -48,35 +48,7 @@ fn substitute_operand(o: &mut Operand, map: &HashMap<VarId, Operand>) {
 /// Replaces reads of variables by operands (not definitions or places).
 fn substitute(b: &mut Block, map: &HashMap<VarId, Operand>) {
     fn expr(e: &mut Expr, map: &HashMap<VarId, Operand>) {
-        let s = |o: &mut Operand| substitute_operand(o, map);
-        match e {
-            Expr::Use(a)
-            | Expr::ZeroLike(a)
-            | Expr::Field(a, _)
-            | Expr::Cast(a, _)
-            | Expr::Not(a)
-            | Expr::Sum(a)
-            | Expr::StopGrad(a)
-            | Expr::Repeat(a, _) => s(a),
-            Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.iter_mut().for_each(s),
-            Expr::Index(v, idx) => {
-                if let Some(Operand::Var(w)) = map.get(v) {
-                    *v = *w;
-                }
-                idx.iter_mut().for_each(s);
-            }
-            Expr::Zeros(_) => {}
-            Expr::Call(c) => c.args.iter_mut().for_each(|a| s(&mut a.op)),
-            Expr::Cmp(_, a, b) | Expr::Bool(_, a, b) | Expr::Broadcast(a, b) => {
-                s(a);
-                s(b);
-            }
-            Expr::Select(c, a, b) => {
-                s(c);
-                s(a);
-                s(b);
-            }
-        }
+        expr_operands_mut(e, &mut |o| substitute_operand(o, map));
     }
     for st in &mut b.0 {
         match st {

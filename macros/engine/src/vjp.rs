@@ -832,33 +832,8 @@ pub fn rename_block(b: &mut Block, map: &HashMap<VarId, VarId>) {
             }
         }
     };
-    fn expr(e: &mut Expr, r: &dyn Fn(&mut VarId), ro: &dyn Fn(&mut Operand)) {
-        match e {
-            Expr::Use(a)
-            | Expr::ZeroLike(a)
-            | Expr::Field(a, _)
-            | Expr::Cast(a, _)
-            | Expr::Not(a)
-            | Expr::Sum(a)
-            | Expr::StopGrad(a)
-            | Expr::Repeat(a, _) => ro(a),
-            Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.iter_mut().for_each(ro),
-            Expr::Index(v, idx) => {
-                r(v);
-                idx.iter_mut().for_each(ro);
-            }
-            Expr::Zeros(_) => {}
-            Expr::Call(c) => c.args.iter_mut().for_each(|a| ro(&mut a.op)),
-            Expr::Cmp(_, a, b) | Expr::Bool(_, a, b) | Expr::Broadcast(a, b) => {
-                ro(a);
-                ro(b);
-            }
-            Expr::Select(c, a, b) => {
-                ro(c);
-                ro(a);
-                ro(b);
-            }
-        }
+    fn expr(e: &mut Expr, _r: &dyn Fn(&mut VarId), ro: &dyn Fn(&mut Operand)) {
+        expr_operands_mut(e, &mut |o| ro(o));
     }
     fn block(b: &mut Block, r: &dyn Fn(&mut VarId), ro: &dyn Fn(&mut Operand)) {
         for s in &mut b.0 {
