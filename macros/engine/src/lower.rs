@@ -190,6 +190,33 @@ fn first_return(e: &syn::Expr) -> Option<syn::token::Return> {
     v.0
 }
 
+/// Whether statements end every path with `return`.
+fn stmts_diverge(stmts: &[syn::Stmt]) -> bool {
+    match stmts.last() {
+        Some(syn::Stmt::Expr(e, _)) => expr_diverges(e),
+        _ => false,
+    }
+}
+
+fn expr_diverges(e: &syn::Expr) -> bool {
+    match e {
+        syn::Expr::Return(_) => true,
+        syn::Expr::Block(b) => stmts_diverge(&b.block.stmts),
+        syn::Expr::If(i) => {
+            stmts_diverge(&i.then_branch.stmts) && i.else_branch.as_ref().is_some_and(|(_, e)| expr_diverges(e))
+        }
+        _ => false,
+    }
+}
+
+fn first_return_stmt(s: &syn::Stmt) -> Option<syn::token::Return> {
+    match s {
+        syn::Stmt::Expr(e, _) => first_return(e),
+        syn::Stmt::Local(l) => l.init.as_ref().and_then(|i| first_return(&i.expr)),
+        _ => None,
+    }
+}
+
 enum End {
     Value(Option<Operand>),
     Diverges,
@@ -572,12 +599,12 @@ impl Lowerer<'_> {
     }
 
     /// `if c { ..; return a; } rest` becomes `if c { ..; ret = a } else { rest }`.
+    /// An `if` statement containing `return`, followed by `rest`: a branch that ends every
+    /// path with `return` assigns the result; the other branch continues with `rest`
+    /// (`if c { ..; return a; } rest` becomes `if c { ..; ret = a } else { rest }`). The
+    /// continuing branch's own bindings are scoped to it; its tail value, when `rest`
+    /// follows, is discarded like any statement's.
     fn if_with_return(&mut self, i: &syn::ExprIf, rest: &[syn::Stmt]) -> End {
-        let Some(c) = self.expr(&i.cond) else {
-            return End::Diverges;
-        };
-        let then_end = self.sub_block(|lw| lw.block_stmts(&i.then_branch.stmts, true));
-        let (then_b, then_div) = self.finish_branch(then_end);
         let else_stmts: Vec<syn::Stmt> = match &i.else_branch {
             None => Vec::new(),
             Some((_, e)) => match &**e {
@@ -585,41 +612,40 @@ impl Lowerer<'_> {
                 other => vec![syn::Stmt::Expr(other.clone(), None)],
             },
         };
-        let else_end = self.sub_block(|lw| {
-            if !then_div {
-                // The continuation runs after the then-branch too: not supported.
-                return End::Value(None);
+        let then_div = stmts_diverge(&i.then_branch.stmts);
+        let else_div = stmts_diverge(&else_stmts);
+        // A branch that returns on some paths only cannot be continued: say so on its `return`.
+        for (stmts, div) in [(&i.then_branch.stmts, then_div), (&else_stmts, else_div)] {
+            if div {
+                continue;
             }
-            // The else branch, then the rest of the block. With a rest, the branch's
-            // tail is a statement (its value is discarded), not the function's result.
-            let else_returns = i.else_branch.as_ref().is_some_and(|(_, e)| first_return(e).is_some());
-            let mut all = else_stmts.clone();
-            if !else_returns && !rest.is_empty() {
-                // Keep the else branch's bindings in their own scope: they must not shadow
-                // names for the code after the `if`.
-                if let Some((_, e)) = &i.else_branch {
-                    all = vec![syn::Stmt::Expr((**e).clone(), Some(Default::default()))];
-                }
-            } else if !rest.is_empty() {
-                if let Some(syn::Stmt::Expr(_, semi @ None)) = all.last_mut() {
-                    *semi = Some(Default::default());
-                }
+            if let Some(r) = stmts.iter().find_map(first_return_stmt) {
+                self.err(
+                    r,
+                    "a branch that contains `return` must end with `return` on every path: restructure as `if`/`else`",
+                );
+                return End::Diverges;
             }
-            all.extend_from_slice(rest);
-            lw.block_stmts(&all, true)
-        });
-        if !then_div {
-            self.err(
-                i.if_token,
-                "a branch that contains `return` must end with `return`: restructure as `if`/`else`",
-            );
-            return End::Diverges;
         }
-        let (else_b, else_div) = self.finish_branch(else_end);
+        let Some(c) = self.expr(&i.cond) else {
+            return End::Diverges;
+        };
+        let branch = |lw: &mut Self, stmts: &[syn::Stmt], div: bool| -> (Block, bool) {
+            let lowered = lw.sub_block(|lw| {
+                if div || rest.is_empty() {
+                    return lw.block_stmts(stmts, true);
+                }
+                lw.scopes.push(HashMap::new());
+                lw.block_stmts(stmts, false);
+                lw.scopes.pop();
+                lw.block_stmts(rest, true)
+            });
+            lw.finish_branch(lowered)
+        };
+        let (then_b, t_done) = branch(self, &i.then_branch.stmts, then_div);
+        let (else_b, e_done) = branch(self, &else_stmts, else_div);
         self.push(Stmt::If(c, then_b, else_b));
-        // Nested in a branch, the else path may fall through to code that is not part of
-        // `rest`: then this `if` does not end its branch.
-        if else_div {
+        if t_done && e_done {
             End::Diverges
         } else {
             End::Value(None)
@@ -1288,11 +1314,32 @@ impl Lowerer<'_> {
             }
         };
         let l = self.expr(&b.left)?;
+        if let K::L(o) = k {
+            // `a && b` evaluates `b` only when `a` holds (it may index out of bounds
+            // otherwise): `let mut sel; if a { sel = b } else { sel = false }`.
+            let sel = self.func.new_var("sel", Ty::Bool, true);
+            self.push(Stmt::Mut(sel, None));
+            let set = |v: Operand| Stmt::Assign(Place { var: sel, idx: vec![] }, AssignOp::Set, v);
+            let (rhs, r) = self.sub_block(|lw| End::Value(lw.expr(&b.right)));
+            let End::Value(Some(r)) = r else { return None };
+            let mut rhs = rhs;
+            rhs.push(set(r));
+            let short = vec![set(Operand::Bool(o == BoolOp::Or))];
+            let (t, e) = if o == BoolOp::And { (rhs, short) } else { (short, rhs) };
+            self.push(Stmt::If(l, Block(t), Block(e)));
+            return Some(self.let_named(Expr::Use(Operand::Var(sel)), "t", Some(Ty::Bool)));
+        }
         let r = self.expr(&b.right)?;
         Some(match k {
             K::P(p) => {
-                if p == Prim::Rem && (self.func.ty_of(&l).is_float() || self.func.ty_of(&r).is_float()) {
-                    self.err(b.op, "`%` on floats is not supported: it is only allowed on integers");
+                // `%` has no derivative rule: only integers (a value whose type the macro
+                // cannot see might be a float, whose remainder would silently get none).
+                let (lt, rt) = (self.func.ty_of(&l), self.func.ty_of(&r));
+                if p == Prim::Rem && (lt.is_float() || rt.is_float() || !(lt.is_int() || rt.is_int())) {
+                    self.err(
+                        b.op,
+                        "`%` is only supported on integers (a loop index or an integer argument): it has no derivative rule for floats",
+                    );
                     return None;
                 }
                 self.let_(Expr::Prim(p, vec![l, r]))

@@ -1,0 +1,65 @@
+//! Regression tests for defects found in review: each reproduces the original input.
+
+use fluxion_engine::expand::lower_source;
+use fluxion_engine::interp::{companion, Env, Value};
+use fluxion_engine::ir::Mode;
+use fluxion_engine::rules::RuleTable;
+
+fn eval(src: &str, args: &[Value]) -> Value {
+    let f = lower_source(src).unwrap_or_else(|e| panic!("{e}"));
+    Env::default().eval(&f, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `(value, gradient)` of a scalar function of one scalar through the VJP companion.
+fn value_and_grad(src: &str, x: f64) -> (f64, f64) {
+    let f = lower_source(src).unwrap_or_else(|e| panic!("{e}"));
+    let g = companion(&f, &[Mode::Vjp], &RuleTable::standard()).unwrap_or_else(|e| panic!("{e}"));
+    match Env::default().eval(&g, &[Value::F(x), Value::F(1.0)]) {
+        Ok(Value::Tup(v)) => match (&v[0], &v[1]) {
+            (Value::F(y), Value::Tup(b)) => (*y, b[0].f().unwrap_or(f64::NAN)),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An `if` statement whose then-branch has a value and whose else-branch returns: the
+/// value is discarded, the code after the `if` runs (it used to become the result).
+#[test]
+fn statement_if_value_is_not_the_result() {
+    let src = "fn f(x: f64) -> f64 { if x > 0.0 { x * 2.0 } else { return x; }; x * 3.0 }";
+    assert_eq!(value_and_grad(src, 1.0), (3.0, 3.0));
+    assert_eq!(value_and_grad(src, -1.0), (-1.0, 1.0));
+}
+
+/// A binding inside a branch must not leak into the code after the `if`.
+#[test]
+fn branch_bindings_do_not_leak() {
+    let src = "fn f(x: f64, y: f64) -> f64 { if y > 5.0 { return 0.0; } else { let x = 2.0 * y; let _u = x; } x * y }";
+    assert_eq!(eval(src, &[Value::F(1.0), Value::F(3.0)]), Value::F(3.0));
+    // A branch that returns on some paths only is rejected (it cannot be continued).
+    let bad = "fn f(x: f64, y: f64) -> f64 { if y > 5.0 { return 0.0; } else { let x = 2.0 * y; if x > 100.0 { return x; } } x * y }";
+    let err = lower_source(bad).err().unwrap_or_default();
+    assert!(err.contains("must end with `return` on every path"), "{err}");
+}
+
+/// `&&` evaluates its right side only when the left holds (no out-of-bounds index).
+#[test]
+fn and_short_circuits() {
+    let src = "fn f(x: [f64; 3]) -> f64 { let mut s = 0.0; for i in 0..3 { if i + 1 < 3 && x[i + 1] > x[i] { s += x[i]; } } s }";
+    let x = Value::Arr(vec![Value::F(1.0), Value::F(2.0), Value::F(0.5)]);
+    assert_eq!(eval(src, &[x]), Value::F(1.0));
+}
+
+/// `%` on values whose type the macro cannot see is rejected, not silently given a zero
+/// derivative.
+#[test]
+fn remainder_of_untyped_values_is_rejected() {
+    let err = lower_source("fn w(x: f64) -> f64 { let a = angle(x) % TAU; a * a }")
+        .err()
+        .unwrap_or_default();
+    assert!(err.contains("`%` is only supported on integers"), "{err}");
+    assert!(
+        lower_source("fn w(x: [f64; 4]) -> f64 { let mut s = 0.0; for i in 0..4 { s += x[(i + 1) % 4]; } s }").is_ok()
+    );
+}
