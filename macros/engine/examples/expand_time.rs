@@ -32,14 +32,26 @@ fn main() {
             let syn::Item::Fn(f) = item else { continue };
             let mut f = f.clone();
             let Some(pos) = f.attrs.iter().position(|a| {
-                let n = a.path().segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+                let n = a
+                    .path()
+                    .segments
+                    .last()
+                    .map(|s| s.ident.to_string())
+                    .unwrap_or_default();
                 fluxion_engine::Transform::from_name(&n).is_some()
             }) else {
                 continue;
             };
             let attr = f.attrs.remove(pos);
-            let name = attr.path().segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
-            let Some(t) = fluxion_engine::Transform::from_name(&name) else { continue };
+            let name = attr
+                .path()
+                .segments
+                .last()
+                .map(|s| s.ident.to_string())
+                .unwrap_or_default();
+            let Some(t) = fluxion_engine::Transform::from_name(&name) else {
+                continue;
+            };
             let args = match &attr.meta {
                 syn::Meta::List(l) => l.tokens.clone(),
                 _ => proc_macro2::TokenStream::new(),

@@ -1096,10 +1096,20 @@ impl Lowerer<'_> {
                     idx_exprs.push(&*ix.index);
                     cur = &ix.expr;
                 }
-                let base = self.expr(cur)?;
-                let base_var = match base {
-                    Operand::Var(v) => v,
-                    other => self.let_(Expr::Use(other)).var()?,
+                // An element of a `let mut` array is read in place (a snapshot of the whole
+                // array per read would make loops over it quadratic).
+                let mutable_base = match cur {
+                    syn::Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+                        self.lookup(&path_string(&p.path)).filter(|v| self.func.vars[*v].mutable)
+                    }
+                    _ => None,
+                };
+                let base_var = match mutable_base {
+                    Some(v) => v,
+                    None => match self.expr(cur)? {
+                        Operand::Var(v) => v,
+                        other => self.let_(Expr::Use(other)).var()?,
+                    },
                 };
                 idx_exprs.reverse();
                 let mut idx = Vec::new();
