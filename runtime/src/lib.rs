@@ -67,6 +67,8 @@ macro_rules! float_impls {
                 if self > other || other.is_nan() { 1.0 } else if self == other { 0.5 } else { 0.0 }
             }
             #[inline(always)]
+            fn from_i32(n: i32) -> $t { n as $t }
+            #[inline(always)]
             fn min_da(self, other: $t) -> $t {
                 if self < other || other.is_nan() { 1.0 } else if self == other { 0.5 } else { 0.0 }
             }
@@ -96,6 +98,8 @@ pub trait Real: Copy {
     fn max_da(self, other: Self) -> Self;
     /// `∂ min(self, other) / ∂ self`: 1, 0 or 0.5 at ties; follows `f64::min` for NaN.
     fn min_da(self, other: Self) -> Self;
+    /// `n as Self`.
+    fn from_i32(n: i32) -> Self;
 }
 
 float_impls!(f32, f64);
@@ -208,10 +212,20 @@ pub fn add<T: Accumulate>(mut a: T, b: T) -> T {
     a
 }
 
-/// `x.iter().sum()` with the element type left to inference (same fold, same bits).
+/// `x.iter().sum()` with the element type left to inference, elementwise for arrays of
+/// arrays. Same bits as `iter().sum()` for floats: std folds from `-0.0`, and
+/// `-0.0 + a == a` exactly, so folding from the first element is the same sum (an empty
+/// array sums to `+0.0`, where std gives `-0.0`).
 #[inline(always)]
-pub fn sum<T: Copy + core::iter::Sum<T>, const N: usize>(x: &[T; N]) -> T {
-    x.iter().copied().sum()
+pub fn sum<T: Accumulate + Zero, const N: usize>(x: &[T; N]) -> T {
+    let Some((first, rest)) = x.split_first() else {
+        return T::zero();
+    };
+    let mut acc = *first;
+    for v in rest {
+        acc.accumulate(*v);
+    }
+    acc
 }
 
 /// A copy of `x` with every element set to `v` (the adjoint of a sum is a broadcast).
@@ -250,4 +264,11 @@ pub trait MissingRule {
 #[inline(always)]
 pub fn missing_rule<M: MissingRule>() -> ! {
     const { panic!("{}", M::MSG) }
+}
+
+/// `n as T` where `T` is the float type of `like` (the derivative of `powi` where the
+/// macro cannot see the base's type).
+#[inline(always)]
+pub fn int_as_float<T: Real>(n: i32, _like: T) -> T {
+    T::from_i32(n)
 }

@@ -31,7 +31,7 @@ fn is_active(act: &HashSet<VarId>, o: &Operand) -> bool {
 /// Whether `e` is active given the active set.
 pub fn expr_active(f: &Func, act: &HashSet<VarId>, e: &Expr) -> bool {
     match e {
-        Expr::Use(a) | Expr::Field(a, _) | Expr::Sum(a) | Expr::Repeat(a, _) => is_active(act, a),
+        Expr::Use(a) | Expr::Deref(a) | Expr::Field(a, _) | Expr::Sum(a) | Expr::Repeat(a, _) => is_active(act, a),
         Expr::Prim(p, ops) => match p {
             Prim::Signum | Prim::Sign0 | Prim::MaxDa | Prim::MinDa | Prim::Rem => false,
             Prim::Powi => is_active(act, &ops[0]),
@@ -43,7 +43,13 @@ pub fn expr_active(f: &Func, act: &HashSet<VarId>, e: &Expr) -> bool {
         Expr::Cast(a, t) => t.is_float() && is_active(act, a) && f.ty_of(a).is_differentiable(),
         Expr::Broadcast(_, v) => is_active(act, v),
         Expr::Select(_, a, b) => is_active(act, a) || is_active(act, b),
-        Expr::Zeros(_) | Expr::ZeroLike(_) | Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) | Expr::StopGrad(_) => false,
+        Expr::Zeros(_)
+        | Expr::ZeroLike(_)
+        | Expr::Cmp(..)
+        | Expr::Bool(..)
+        | Expr::Not(_)
+        | Expr::StopGrad(_)
+        | Expr::IntAsFloat(..) => false,
     }
 }
 

@@ -216,7 +216,7 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                 Some(syn::Expr::Lit(syn::ExprLit {
                     lit: syn::Lit::Str(s), ..
                 })) => match syn::parse_str::<Ident>(&s.value()) {
-                    Ok(_) => o.name = Some((s.value(), s.span())),
+                    Ok(i) => o.name = Some((syn::ext::IdentExt::unraw(&i).to_string(), s.span())),
                     Err(_) => push(syn::Error::new(
                         s.span(),
                         format!(

@@ -24,7 +24,7 @@ fn expr_weight(e: &Expr) -> u64 {
     match e {
         Expr::Prim(p, _) => prim_weight(*p),
         Expr::Index(..) => 1,
-        Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) | Expr::Select(..) | Expr::Cast(..) => 1,
+        Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) | Expr::Select(..) | Expr::Cast(..) | Expr::IntAsFloat(..) => 1,
         Expr::Call(_) => 1,
         Expr::Sum(_) | Expr::Broadcast(..) => 1,
         Expr::Use(_)
@@ -34,7 +34,8 @@ fn expr_weight(e: &Expr) -> u64 {
         | Expr::ZeroLike(_)
         | Expr::Tuple(_)
         | Expr::Field(..)
-        | Expr::StopGrad(_) => 0,
+        | Expr::StopGrad(_)
+        | Expr::Deref(_) => 0,
     }
 }
 

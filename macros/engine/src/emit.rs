@@ -193,6 +193,17 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// `: T` for variables declared with a type annotation.
+    fn annotation(&self, v: VarId) -> TokenStream {
+        let info = &self.f.vars[v];
+        if info.annotated && info.ty.is_known() {
+            let t = ty_tokens(&info.ty);
+            quote!(: #t)
+        } else {
+            quote!()
+        }
+    }
+
     /// A parameter declaration: `x: [f64; N]` or `x: &[f64; N]`.
     pub fn param(&self, p: &Param) -> TokenStream {
         let n = self.names.ident(p.var);
@@ -288,13 +299,15 @@ impl<'a> Emitter<'a> {
         match s {
             Stmt::Let(v, e) => {
                 let n = self.names.ident(*v);
+                let t = self.annotation(*v);
                 let e = self.expr(e);
-                quote!(let #n = #e;)
+                quote!(let #n #t = #e;)
             }
             Stmt::Mut(v, Some(e)) => {
                 let n = self.names.ident(*v);
+                let t = self.annotation(*v);
                 let e = self.expr(e);
-                quote!(let mut #n = #e;)
+                quote!(let mut #n #t = #e;)
             }
             Stmt::Mut(v, None) => {
                 let n = self.names.ident(*v);
@@ -353,6 +366,10 @@ impl<'a> Emitter<'a> {
         let op = |o: &Operand| self.operand(o);
         match e {
             Expr::Use(a) | Expr::StopGrad(a) => op(a),
+            Expr::Deref(a) => {
+                let a = op(a);
+                quote!(*#a)
+            }
             Expr::Prim(p, xs) => self.prim(*p, xs),
             Expr::Index(v, idx) => {
                 let n = self.names.ident(*v);
@@ -388,6 +405,10 @@ impl<'a> Emitter<'a> {
                 quote!(#a.#k)
             }
             Expr::Call(c) => self.call(c),
+            Expr::IntAsFloat(n, like) => {
+                let (n, like) = (op(n), op(like));
+                quote!(::fluxion::__private::int_as_float(#n, #like))
+            }
             Expr::Cast(a, t) => {
                 let a = op(a);
                 let t = ty_tokens(t);
@@ -471,7 +492,7 @@ impl<'a> Emitter<'a> {
                 if s.is_empty() {
                     quote!()
                 } else {
-                    let i = Ident::new(s, span);
+                    let i = raw_if_keyword(s, span);
                     quote_spanned!(span=> #i)
                 }
             })
@@ -495,7 +516,8 @@ impl<'a> Emitter<'a> {
             }
         });
         if c.modes.is_empty() {
-            let n = Ident::new(&c.name, span);
+            // The function itself, written raw if its name is a keyword (`r#match`).
+            let n = raw_if_keyword(&c.name, span);
             quote!(#lead #(#prefix ::)* #n #tf (#(#args),*))
         } else {
             let h = Ident::new(&holder_name(&c.name), span);
@@ -504,6 +526,15 @@ impl<'a> Emitter<'a> {
             // as "cannot find type `__mark_g_with_fluxion_differentiable`", which names the fix.
             quote_spanned!(span=> <#lead #(#prefix ::)* #h> :: #m #tf (#(#args),*))
         }
+    }
+}
+
+/// An identifier, written `r#name` when `name` is a keyword.
+fn raw_if_keyword(name: &str, span: Span) -> Ident {
+    if KEYWORDS.contains(&name) && !matches!(name, "crate" | "self" | "super" | "Self") {
+        Ident::new_raw(name, span)
+    } else {
+        Ident::new(name, span)
     }
 }
 

@@ -146,7 +146,7 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
 
 /// The names of the functions a stack promises, innermost first.
 fn promised_names(item: &syn::ItemFn, stack: &[Options]) -> Vec<(Transform, String)> {
-    let mut cur = item.sig.ident.to_string();
+    let mut cur = syn::ext::IdentExt::unraw(&item.sig.ident).to_string();
     let mut out = Vec::new();
     for o in stack.iter().rev() {
         if o.transform == Transform::Differentiable {

@@ -77,6 +77,8 @@ impl Value {
 fn add(a: &Value, b: &Value, sign: f64) -> Result<Value, String> {
     Ok(match (a, b) {
         (Value::F(x), Value::F(y)) => Value::F(x + sign * y),
+        // `Zeros(Unknown)` evaluates to a scalar zero: it takes the shape of what is added.
+        (Value::F(z), b @ (Value::Arr(_) | Value::Tup(_))) if *z == 0.0 => add(&b.zero_tangent(), b, sign)?,
         (Value::Arr(x), Value::Arr(y)) | (Value::Tup(x), Value::Tup(y)) if x.len() == y.len() => {
             let v: Result<Vec<Value>, String> = x.iter().zip(y).map(|(p, q)| add(p, q, sign)).collect();
             if matches!(a, Value::Arr(_)) {
@@ -397,7 +399,8 @@ impl Machine<'_> {
     fn expr(&mut self, e: &Expr) -> Result<Value, String> {
         let op = |o: &Operand| self.operand(o);
         Ok(match e {
-            Expr::Use(a) | Expr::StopGrad(a) => op(a)?,
+            Expr::Use(a) | Expr::StopGrad(a) | Expr::Deref(a) => op(a)?,
+            Expr::IntAsFloat(n, _) => Value::F(fl(&op(n)?)?),
             Expr::Prim(p, xs) => {
                 let vals: Vec<Value> = xs.iter().map(op).collect::<Result<_, _>>()?;
                 eval_prim(*p, &vals)?
@@ -466,7 +469,14 @@ impl Machine<'_> {
             },
             Expr::Sum(a) => match op(a)? {
                 // `impl Sum for f64` folds from -0.0.
-                Value::Arr(xs) => Value::F(xs.iter().map(fl).try_fold(-0.0, |acc, x| x.map(|x| acc + x))?),
+                Value::Arr(xs) if xs.iter().all(|x| matches!(x, Value::F(_))) => {
+                    Value::F(xs.iter().map(fl).try_fold(-0.0, |acc, x| x.map(|x| acc + x))?)
+                }
+                // Arrays of arrays (the adjoint of a nested repeat): elementwise.
+                Value::Arr(xs) => match xs.split_first() {
+                    Some((first, rest)) => rest.iter().try_fold(first.clone(), |acc, x| add(&acc, x, 1.0))?,
+                    None => Value::F(0.0),
+                },
                 other => return Err(format!("sum of {other:?}")),
             },
             Expr::Broadcast(like, v) => match op(like)? {

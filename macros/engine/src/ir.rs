@@ -481,6 +481,10 @@ pub enum Expr {
     Select(Operand, Operand, Operand),
     /// `stop_gradient(a)`: the value, with no derivative.
     StopGrad(Operand),
+    /// `*a` for a parameter passed by reference: the value (a copy).
+    Deref(Operand),
+    /// `n as T` with `T` the float type of the second operand (which only rustc may know).
+    IntAsFloat(Operand, Operand),
 }
 
 /// Assignment operators.
@@ -546,6 +550,9 @@ pub struct VarInfo {
     pub ty: Ty,
     /// Declared with `let mut`.
     pub mutable: bool,
+    /// Declared with a type annotation that the emitted `let` must keep (`let m: f64 = 1.0;`
+    /// types a literal that rustc could not type otherwise).
+    pub annotated: bool,
 }
 
 /// A parameter of a function.
@@ -585,6 +592,7 @@ impl Func {
             name: name.into(),
             ty,
             mutable,
+            annotated: false,
         });
         self.vars.len() - 1
     }
@@ -627,6 +635,7 @@ pub fn expr_operands_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Operand)) {
         | Expr::Not(a)
         | Expr::Sum(a)
         | Expr::StopGrad(a)
+        | Expr::Deref(a)
         | Expr::Repeat(a, _) => f(a),
         Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.iter_mut().for_each(f),
         Expr::Index(v, idx) => {
@@ -639,7 +648,7 @@ pub fn expr_operands_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Operand)) {
         }
         Expr::Zeros(_) => {}
         Expr::Call(c) => c.args.iter_mut().for_each(|a| f(&mut a.op)),
-        Expr::Cmp(_, a, b) | Expr::Bool(_, a, b) | Expr::Broadcast(a, b) => {
+        Expr::Cmp(_, a, b) | Expr::Bool(_, a, b) | Expr::Broadcast(a, b) | Expr::IntAsFloat(a, b) => {
             f(a);
             f(b);
         }

@@ -206,9 +206,13 @@ impl Tx<'_> {
         let mut b = Builder::new(self.g);
         let mut args = c.args.clone();
         for a in &c.args {
-            let t = match a.op.var().and_then(|w| self.tan.get(&w)) {
-                Some(t) => t.clone(),
-                None => b.let_(Expr::ZeroLike(a.op.clone()), "zero"),
+            let t = match (a.op.var().and_then(|w| self.tan.get(&w)), &a.op) {
+                (Some(t), _) => t.clone(),
+                // A literal's zero tangent is a literal of the type rustc gives it there
+                // (`zero_like(&2.0)` would be an f64 even in an f32 function).
+                (None, Operand::Float(_)) => Operand::float(0.0),
+                (None, Operand::Int(_) | Operand::Bool(_) | Operand::Unit) => Operand::Unit,
+                (None, _) => b.let_(Expr::ZeroLike(a.op.clone()), "zero"),
             };
             args.push(Arg { op: t, by_ref: false });
         }
@@ -292,6 +296,8 @@ pub fn tangent_of_expr(
         }
         Expr::Repeat(a, n) => t(a).map(|x| b.let_(Expr::Repeat(x, n.clone()), "t")),
         Expr::Field(a, k) => t(a).map(|x| b.let_(Expr::Field(x, *k), "t")),
+        // Tangents of reference parameters are owned values already.
+        Expr::Deref(a) => t(a),
         Expr::Cast(a, ty) => t(a).map(|x| b.let_(Expr::Cast(x, ty.clone()), "t")),
         Expr::Sum(a) => t(a).map(|x| b.let_(Expr::Sum(x), "t")),
         Expr::Broadcast(like, v) => t(v).map(|x| b.let_(Expr::Broadcast(like.clone(), x), "t")),
@@ -311,6 +317,12 @@ pub fn tangent_of_expr(
             Some(b.select(c.clone(), tx, tz))
         }
         Expr::Call(_) => return Err("internal: call tangents are built by the caller".into()),
-        Expr::Zeros(_) | Expr::ZeroLike(_) | Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) | Expr::StopGrad(_) => None,
+        Expr::Zeros(_)
+        | Expr::ZeroLike(_)
+        | Expr::Cmp(..)
+        | Expr::Bool(..)
+        | Expr::Not(_)
+        | Expr::StopGrad(_)
+        | Expr::IntAsFloat(..) => None,
     })
 }

@@ -16,7 +16,7 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
     let mut lw = Lowerer {
         cx,
         func: Func {
-            name: item.sig.ident.to_string(),
+            name: syn::ext::IdentExt::unraw(&item.sig.ident).to_string(),
             vars: Vec::new(),
             params: Vec::new(),
             body: Block::default(),
@@ -704,10 +704,12 @@ impl Lowerer<'_> {
                     self.bind_poisoned(&name);
                     return;
                 };
+                let annotated = annot.as_ref().is_some_and(Ty::is_known);
                 if pi.mutability.is_some() {
                     // `let mut v = <expr>;`: fold a fresh temporary into the declaration.
                     let ty = annot.unwrap_or_else(|| self.func.ty_of(&op));
                     let v = self.func.new_var(name.clone(), ty, true);
+                    self.func.vars[v].annotated = annotated;
                     let init_expr = self.take_last_let(&op).unwrap_or(Expr::Use(op));
                     self.push(Stmt::Mut(v, Some(init_expr)));
                     self.bind(&name, v);
@@ -718,11 +720,13 @@ impl Lowerer<'_> {
                             if let Some(t) = annot {
                                 self.func.vars[v].ty = t;
                             }
+                            self.func.vars[v].annotated = annotated;
                             self.bind(&name, v);
                         }
                         op => {
                             let o = self.let_named(Expr::Use(op), &name, annot);
                             if let Some(v) = o.var() {
+                                self.func.vars[v].annotated = annotated;
                                 self.bind(&name, v);
                             }
                         }
@@ -1080,7 +1084,18 @@ impl Lowerer<'_> {
                     let a = self.expr(&u.expr)?;
                     Some(self.let_(Expr::Not(a)))
                 }
-                syn::UnOp::Deref(_) => self.expr(&u.expr),
+                syn::UnOp::Deref(_) => {
+                    // `*x` on a reference parameter is a copy of the value it points to.
+                    let a = self.expr(&u.expr)?;
+                    let by_ref = a
+                        .var()
+                        .is_some_and(|v| self.func.params.iter().any(|p| p.var == v && p.by_ref));
+                    if by_ref {
+                        Some(self.let_(Expr::Deref(a)))
+                    } else {
+                        Some(a)
+                    }
+                }
                 _ => {
                     self.err(e, "unsupported operator");
                     None
@@ -1099,9 +1114,9 @@ impl Lowerer<'_> {
                 // An element of a `let mut` array is read in place (a snapshot of the whole
                 // array per read would make loops over it quadratic).
                 let mutable_base = match cur {
-                    syn::Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
-                        self.lookup(&path_string(&p.path)).filter(|v| self.func.vars[*v].mutable)
-                    }
+                    syn::Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => self
+                        .lookup(&path_string(&p.path))
+                        .filter(|v| self.func.vars[*v].mutable),
                     _ => None,
                 };
                 let base_var = match mutable_base {
@@ -1143,7 +1158,18 @@ impl Lowerer<'_> {
             syn::Expr::Field(f) => {
                 let base = self.expr(&f.base)?;
                 match &f.member {
-                    syn::Member::Unnamed(i) => Some(self.let_(Expr::Field(base, i.index as usize))),
+                    syn::Member::Unnamed(i) => {
+                        if !matches!(self.func.ty_of(&base), Ty::Tuple(_)) {
+                            // The tuple's size is not visible (a call result): its adjoint
+                            // could not be formed.
+                            self.err(
+                                &f.base,
+                                "fluxion cannot see the type of this value: destructure it with a tuple pattern, `let (a, b) = g(x);`",
+                            );
+                            return None;
+                        }
+                        Some(self.let_(Expr::Field(base, i.index as usize)))
+                    }
                     syn::Member::Named(n) => {
                         self.err(
                             n,
@@ -1277,6 +1303,15 @@ impl Lowerer<'_> {
                     }));
                 }
                 match i.base10_parse::<i128>() {
+                    Ok(v) if INT_TYPES.contains(&suffix) => {
+                        // Keep the literal's type: `let t: u64 = 5000000000;`.
+                        let t =
+                            self.let_named(Expr::Use(Operand::Int(v)), "t", Some(Ty::Int(Some(suffix.to_string()))));
+                        if let Some(w) = t.var() {
+                            self.func.vars[w].annotated = true;
+                        }
+                        Some(t)
+                    }
                     Ok(v) => Some(Operand::Int(v)),
                     Err(e) => {
                         self.failed = true;
@@ -1404,8 +1439,12 @@ impl Lowerer<'_> {
         };
         let path = &fp.path;
         let last = path.segments.last()?;
-        let name = last.ident.to_string();
-        let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        let name = syn::ext::IdentExt::unraw(&last.ident).to_string();
+        let segs: Vec<String> = path
+            .segments
+            .iter()
+            .map(|s| syn::ext::IdentExt::unraw(&s.ident).to_string())
+            .collect();
         if name == "stop_gradient" {
             if c.args.len() != 1 {
                 self.err(&c.func, "`stop_gradient` takes one argument");
@@ -1498,7 +1537,8 @@ fn merge_ty(a: &Ty, b: &Ty) -> Ty {
 /// The type of an expression's value, as far as the macro can tell.
 pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
     match e {
-        Expr::Use(a) | Expr::StopGrad(a) => f.ty_of(a),
+        Expr::Use(a) | Expr::StopGrad(a) | Expr::Deref(a) => f.ty_of(a),
+        Expr::IntAsFloat(_, like) => f.ty_of(like),
         Expr::Prim(p, ops) => {
             let tys: Vec<Ty> = ops.iter().map(|o| f.ty_of(o)).collect();
             match p {

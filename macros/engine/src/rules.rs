@@ -395,11 +395,11 @@ fn powi_dx(b: &mut Builder, x: &Operand, n: &Operand) -> Option<Partial> {
             }
         };
     }
-    let fty = match b.f.ty_of(x) {
-        Ty::Float(Some(k)) => k,
-        _ => FloatTy::F64,
+    // `n as f64` (or f32); where the base's type is not visible, a conversion to its type.
+    let nf = match b.f.ty_of(x) {
+        Ty::Float(Some(k)) => b.let_(Expr::Cast(n.clone(), Ty::Float(Some(k))), "t"),
+        _ => b.let_(Expr::IntAsFloat(n.clone(), x.clone()), "t"),
     };
-    let nf = b.let_(Expr::Cast(n.clone(), Ty::Float(Some(fty))), "t");
     let nm1 = b.let_ty(
         Expr::Prim(Prim::Sub, vec![n.clone(), Operand::Int(1)]),
         "t",

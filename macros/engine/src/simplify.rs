@@ -79,10 +79,11 @@ fn copy_prop(f: &mut Func) {
     });
     walk_stmts(&f.body, &mut |s| {
         if let Stmt::Let(t, Expr::Use(o)) = s {
-            let ok = match o {
-                Operand::Var(v) => !f.vars[*v].mutable,
-                _ => !index_bases.contains(t),
-            };
+            let ok = !f.vars[*t].annotated
+                && match o {
+                    Operand::Var(v) => !f.vars[*v].mutable,
+                    _ => !index_bases.contains(t),
+                };
             if ok {
                 map.insert(*t, o.clone());
             }
@@ -137,6 +138,11 @@ fn pure_key(f: &Func, e: &Expr) -> Option<String> {
         e => expr_operands(e).iter().all(imm),
     };
     if !ok {
+        return None;
+    }
+    // Operations of literals and constants only (`0.5 - 1.0`) have no type of their own:
+    // rustc types each occurrence from its use (f32 here, f64 there), so they are not merged.
+    if !matches!(e, Expr::Index(..)) && expr_operands(e).iter().all(|o| o.var().is_none()) {
         return None;
     }
     // Commutative operations are keyed with sorted operands: `a * b` and `b * a` merge.

@@ -529,12 +529,36 @@ pub fn hessian(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult
             );
         }
     }
+    // `argnums = (k,)` computes with `argnums = k` and wraps the result as torch does:
+    // a tuple of tuples, `((H,),)`.
+    let one_tuple = match &o.argnums {
+        Some(Argnums::Many(v)) => v.first().map(|(k, s)| Argnums::One(*k, *s)),
+        _ => None,
+    };
     let mut inner = o.clone();
     inner.transform = Transform::Jacrev;
+    if let Some(a) = &one_tuple {
+        inner.argnums = Some(a.clone());
+    }
     let g = jacrev(f, &inner, site, rules)?;
-    let mut outer = o.clone();
+    let mut outer = inner.clone();
     outer.transform = Transform::Jacfwd;
     let mut h = jacfwd(&g, &outer, site, rules)?;
+    if one_tuple.is_some() {
+        let mut b = Builder::new(&mut h);
+        let ty = b.f.ret_ty.clone();
+        let ret = b.f.ret.clone();
+        let t1 = b.let_ty(Expr::Tuple(vec![ret]), "hess", Ty::Tuple(vec![ty.clone()]));
+        let t2 = b.let_ty(
+            Expr::Tuple(vec![t1]),
+            "hess",
+            Ty::Tuple(vec![Ty::Tuple(vec![ty.clone()])]),
+        );
+        let stmts = b.take();
+        h.body.0.extend(stmts);
+        h.ret = t2;
+        h.ret_ty = Ty::Tuple(vec![Ty::Tuple(vec![ty])]);
+    }
     h.name = format!("{}_{}", f.name, o.transform.suffix());
     Ok(h)
 }

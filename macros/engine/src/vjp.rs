@@ -315,12 +315,9 @@ impl Rx<'_> {
                             match init {
                                 Some(Expr::Use(o)) | Some(Expr::ZeroLike(o)) => Expr::ZeroLike(o),
                                 Some(Expr::Zeros(t)) => Expr::Zeros(t.tangent()),
-                                _ => {
-                                    return Err(format!(
-                                        "cannot tell the type of `{}` inside a loop or branch: annotate it (`let mut {}: [f64; N] = ..`)",
-                                        info.name, info.name
-                                    ))
-                                }
+                                // Declared without a value (`if` values): a zero whose type
+                                // rustc infers from the accumulations into it.
+                                _ => Expr::Zeros(Ty::Unknown),
                             }
                         }
                         _ => Expr::ZeroLike(Operand::Var(v)),
@@ -592,7 +589,7 @@ fn rexpr(
     {
         let is_act = |o: &Operand| o.var().is_some_and(|v| act.contains(&v));
         match e {
-            Expr::Use(a) => contribute(act, adj, b, a, tb),
+            Expr::Use(a) | Expr::Deref(a) => contribute(act, adj, b, a, tb),
             Expr::Prim(p, ops) => {
                 let Some(rule) = rules.get(*p) else {
                     return Err(format!("no derivative rule for `{p:?}`"));
@@ -720,7 +717,13 @@ fn rexpr(
                     contribute(act, adj, b, o, s);
                 }
             }
-            Expr::Zeros(_) | Expr::ZeroLike(_) | Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) | Expr::StopGrad(_) => {}
+            Expr::Zeros(_)
+            | Expr::ZeroLike(_)
+            | Expr::Cmp(..)
+            | Expr::Bool(..)
+            | Expr::Not(_)
+            | Expr::StopGrad(_)
+            | Expr::IntAsFloat(..) => {}
         }
         Ok(())
     }
