@@ -21,6 +21,7 @@ pub fn simplify(f: &mut Func) {
         }
     }
     fold_mut_init(f);
+    fold_literal_seed(&mut f.body);
     // `let t = x_bar; t` at the end: return `x_bar` itself.
     if let (Some(Stmt::Let(t, Expr::Use(o))), Some(r)) = (f.body.0.last(), f.ret.var()) {
         if *t == r {
@@ -256,6 +257,37 @@ fn prune(b: &mut Block, live: &HashSet<VarId>) {
             !(t.0.is_empty() && e.0.is_empty())
         }
     });
+}
+
+/// `let mut s_bar = 0.0; s_bar += 1.0;` becomes `let mut s_bar = 1.0;` (exact for a
+/// non-zero literal: `0.0 + c == c`; a zero literal could be `-0.0`, so it is left alone).
+fn fold_literal_seed(b: &mut Block) {
+    let mut k = 0;
+    while k + 1 < b.0.len() {
+        let fold = match (&b.0[k], &b.0[k + 1]) {
+            (Stmt::Mut(v, Some(Expr::Use(Operand::Float(z)))), Stmt::Assign(p, AssignOp::Add, Operand::Float(c)))
+                if p.var == *v && p.idx.is_empty() && z.value == 0.0 && c.value != 0.0 =>
+            {
+                Some(Stmt::Mut(*v, Some(Expr::Use(Operand::Float(c.clone())))))
+            }
+            _ => None,
+        };
+        if let Some(s) = fold {
+            b.0[k] = s;
+            b.0.remove(k + 1);
+        }
+        k += 1;
+    }
+    for s in &mut b.0 {
+        match s {
+            Stmt::For(l) => fold_literal_seed(&mut l.body),
+            Stmt::If(_, t, e) => {
+                fold_literal_seed(t);
+                fold_literal_seed(e);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `let t = [0.0; N]; let mut y = t;` (t used once) becomes `let mut y = [0.0; N];`.
