@@ -19,6 +19,15 @@ pub struct Builder<'f> {
     negs: HashMap<VarId, Operand>,
 }
 
+/// `a op b` on two literals, folded only when exact in both f32 and f64 (integers below
+/// 2^24): the literal's type is rustc's to choose, and must not change the result.
+fn fold_lits(a: &Operand, b: &Operand, op: fn(f64, f64) -> f64) -> Option<Operand> {
+    let small_int = |v: f64| v.fract() == 0.0 && v.abs() < 16_777_216.0;
+    let (x, y) = (a.float_value()?, b.float_value()?);
+    let r = op(x, y);
+    (small_int(x) && small_int(y) && small_int(r) && r != 0.0).then(|| Operand::float(r))
+}
+
 fn is_lit(o: &Operand, v: f64) -> bool {
     matches!(o, Operand::Float(l) if l.value == v && (v != 0.0 || l.value.is_sign_positive() == v.is_sign_positive()))
 }
@@ -75,6 +84,9 @@ impl<'f> Builder<'f> {
     }
     /// `a * b`
     pub fn mul(&mut self, a: Operand, b: Operand) -> Operand {
+        if let Some(r) = fold_lits(&a, &b, |x, y| x * y) {
+            return r;
+        }
         if is_lit(&a, 1.0) {
             return b;
         }
@@ -134,6 +146,9 @@ impl<'f> Builder<'f> {
     }
     /// `a + b` (`a + (-x)` becomes `a - x`, which is exact).
     pub fn add(&mut self, a: Operand, b: Operand) -> Operand {
+        if let Some(r) = fold_lits(&a, &b, |x, y| x + y) {
+            return r;
+        }
         if let Some(x) = b.var().and_then(|v| self.negs.get(&v)).cloned() {
             return self.sub(a, x);
         }
@@ -144,6 +159,9 @@ impl<'f> Builder<'f> {
     }
     /// `a - b`
     pub fn sub(&mut self, a: Operand, b: Operand) -> Operand {
+        if let Some(r) = fold_lits(&a, &b, |x, y| x - y) {
+            return r;
+        }
         if is_lit(&b, 0.0) {
             return a;
         }

@@ -516,6 +516,7 @@ pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, St
                     active: all,
                     all_params: true,
                     seeds: vec![],
+                    basis: vec![],
                 },
                 rules,
             )?,

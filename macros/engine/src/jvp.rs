@@ -20,6 +20,10 @@ pub struct JvpSpec {
     /// Fixed tangents (e.g. `1.0` for a scalar input of `jacfwd`) by parameter index:
     /// these parameters get no tangent parameter.
     pub seeds: Vec<(usize, Operand)>,
+    /// Basis tangents `(parameter, k)`: the tangent of a 1-D array parameter of literal
+    /// length is the literal `e_k`, so reads `x[j]` with a literal `j` get a literal tangent
+    /// (1 or a structural zero): the columns of `jacfwd` carry only what depends on `x[k]`.
+    pub basis: Vec<(usize, usize)>,
 }
 
 /// Forward-mode transform. The result returns `(y, ẏ)`.
@@ -36,14 +40,27 @@ pub fn jvp_parts(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<(Func, O
         g: &mut g,
         act,
         tan: HashMap::new(),
+        lit: HashMap::new(),
         rules,
     };
     let mut tparams = Vec::new();
+    let mut prologue = Vec::new();
     for (k, p) in f.params.iter().enumerate() {
         let name = format!("{}_dot", f.vars[p.var].name);
         let on = spec.active[k] && p.ty.is_differentiable();
+        let basis = spec.basis.iter().find(|(j, _)| *j == k).map(|(_, e)| *e);
+        let basis_len = match &p.ty {
+            Ty::Array(e, CExpr::Lit(n)) if e.is_float() => usize::try_from(*n).ok(),
+            _ => None,
+        };
         if let Some((_, seed)) = spec.seeds.iter().find(|(j, _)| *j == k) {
             t.tan.insert(p.var, seed.clone());
+        } else if let (Some(e), Some(n)) = (basis, basis_len) {
+            let ops: Vec<Operand> = (0..n).map(|j| Operand::float(if j == e { 1.0 } else { 0.0 })).collect();
+            let v = t.g.new_var(name, p.ty.tangent(), false);
+            prologue.push(Stmt::Let(v, Expr::Array(ops.clone())));
+            t.tan.insert(p.var, Operand::Var(v));
+            t.lit.insert(v, ops);
         } else if on {
             let v = t.g.new_var(name, p.ty.tangent(), false);
             t.tan.insert(p.var, Operand::Var(v));
@@ -63,7 +80,8 @@ pub fn jvp_parts(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<(Func, O
     }
     let body = t.block(&f.body)?;
     let mut b = Builder::new(t.g);
-    b.out = body.0;
+    b.out = prologue;
+    b.out.extend(body.0);
     let ret_t = match t.tan.get(&f.ret.var().unwrap_or(usize::MAX)) {
         Some(o) => o.clone(),
         None => zero_of(&mut b, &f.ret),
@@ -97,6 +115,8 @@ struct Tx<'a> {
     g: &'a mut Func,
     act: HashSet<VarId>,
     tan: HashMap<VarId, Operand>,
+    /// Tangents that are literal arrays (basis vectors), by variable.
+    lit: HashMap<VarId, Vec<Operand>>,
     rules: &'a RuleTable,
 }
 
@@ -123,7 +143,7 @@ impl Tx<'_> {
                 out.push(s.clone());
                 if active {
                     let mut b = Builder::new(self.g);
-                    if let Some(tv) = tangent_of_expr(&mut b, &self.tan, self.rules, e, &Operand::Var(*v))? {
+                    if let Some(tv) = tangent_of_expr(&mut b, &self.tan, &self.lit, self.rules, e, &Operand::Var(*v))? {
                         out.extend(b.take());
                         let name = format!("{}_dot", self.g.vars[*v].name);
                         // Name fresh tangent temporaries after the primal.
@@ -152,7 +172,7 @@ impl Tx<'_> {
                     let init_t = match init {
                         None => None,
                         Some(e) => {
-                            let tv = tangent_of_expr(&mut b, &self.tan, self.rules, e, &Operand::Var(*v))?;
+                            let tv = tangent_of_expr(&mut b, &self.tan, &self.lit, self.rules, e, &Operand::Var(*v))?;
                             Some(Expr::Use(match tv {
                                 Some(t) => t,
                                 None => zero_of_ty(&mut b, &ty, &Operand::Var(*v)),
@@ -242,6 +262,7 @@ impl Tx<'_> {
 pub fn tangent_of_expr(
     b: &mut Builder,
     tan: &HashMap<VarId, Operand>,
+    lit: &HashMap<VarId, Vec<Operand>>,
     rules: &RuleTable,
     e: &Expr,
     y: &Operand,
@@ -273,9 +294,22 @@ pub fn tangent_of_expr(
             }
             b.sum_terms(terms)
         }
-        Expr::Index(a, idx) => t(&Operand::Var(*a))
-            .and_then(|o| o.var())
-            .map(|da| b.let_(Expr::Index(da, idx.clone()), "t")),
+        Expr::Index(a, idx) => match t(&Operand::Var(*a)).and_then(|o| o.var()) {
+            // An element of a literal tangent (a basis vector) at a literal index.
+            Some(da) if lit.contains_key(&da) && matches!(idx.as_slice(), [Operand::Int(_)]) => {
+                let j = match idx.as_slice() {
+                    [Operand::Int(j)] => usize::try_from(*j).ok(),
+                    _ => None,
+                };
+                match j.and_then(|j| lit.get(&da).and_then(|ops| ops.get(j))) {
+                    Some(Operand::Float(z)) if z.value == 0.0 => None,
+                    Some(o) => Some(o.clone()),
+                    None => Some(b.let_(Expr::Index(da, idx.clone()), "t")),
+                }
+            }
+            Some(da) => Some(b.let_(Expr::Index(da, idx.clone()), "t")),
+            None => None,
+        },
         Expr::Array(ops) | Expr::Tuple(ops) => {
             if ops.iter().all(|o| t(o).is_none()) {
                 return Ok(None);

@@ -407,6 +407,9 @@ pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
     Ok(g)
 }
 
+/// Input sizes up to this are unrolled in `jacfwd` (one column per basis vector).
+const UNROLL_COLUMNS: i128 = 8;
+
 /// `jacfwd`: one forward-mode pass per input element.
 pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
     let (idx, many) = argnums(f, o, site)?;
@@ -428,6 +431,62 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
             );
         };
         let jty = jac_ty(&main.ret_ty, &pty);
+        // Small literal sizes: one column per basis vector, unrolled with literal seeds, so
+        // each column carries only what depends on its input element, and CSE shares the
+        // primal between columns.
+        if let [CExpr::Lit(n)] = idims.as_slice() {
+            if (1..=UNROLL_COLUMNS).contains(n) {
+                let mut b = Builder::new(&mut h);
+                let jv = b.let_mut(Some(Expr::Zeros(jty.clone())), "jac", jty.clone());
+                let s = b.take();
+                h.body.0.extend(s);
+                for e in 0..*n {
+                    let spec = JvpSpec {
+                        active: mask(f, &[*k]),
+                        all_params: false,
+                        seeds: vec![],
+                        basis: vec![(*k, e as usize)],
+                    };
+                    let (jf, _y, ydot) = jvp_parts(&main, &spec, rules).map_err(internal(site.name))?;
+                    let fixed = param_map(&jf, &h);
+                    let m = import(&mut h, &jf, &fixed);
+                    let mut body = jf.body.clone();
+                    rename_block(&mut body, &m);
+                    let ydot = map_op(&ydot, &m);
+                    h.body.0.extend(body.0);
+                    let col = Operand::Int(e);
+                    if odims.is_empty() {
+                        h.body.0.push(Stmt::Assign(
+                            Place {
+                                var: jv,
+                                idx: vec![col],
+                            },
+                            AssignOp::Set,
+                            ydot,
+                        ));
+                        continue;
+                    }
+                    let Some(yv) = ydot.var() else {
+                        return Err(internal(site.name)("tangent output is not a variable".into()));
+                    };
+                    let os = loop_nest(&mut h, &odims, "o");
+                    let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
+                    let mut c = Builder::new(&mut h);
+                    let t = c.let_(Expr::Index(yv, oops.clone()), "t");
+                    let mut place = oops;
+                    place.push(col);
+                    c.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, t));
+                    let col_body = c.take();
+                    h.body.0.extend(wrap_loops(&os, &odims, col_body));
+                }
+                let mut b = Builder::new(&mut h);
+                let r = b.let_ty(Expr::Use(Operand::Var(jv)), "jac", jty.clone());
+                let s = b.take();
+                h.body.0.extend(s);
+                items.push((r, jty));
+                continue;
+            }
+        }
         let seeds = if idims.is_empty() {
             vec![(*k, Operand::float(1.0))]
         } else {
@@ -437,6 +496,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
             active: mask(f, &[*k]),
             all_params: false,
             seeds,
+            basis: vec![],
         };
         let (jf, _y, ydot) = jvp_parts(&main, &spec, rules).map_err(internal(site.name))?;
         let fixed = param_map(&jf, &h);
@@ -571,6 +631,7 @@ pub fn jvp_user(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResul
         active,
         all_params: false,
         seeds: vec![],
+        basis: vec![],
     };
     let (mut g, y, ydot) = jvp_parts(&main, &spec, rules).map_err(internal(site.name))?;
     let mut b = Builder::new(&mut g);

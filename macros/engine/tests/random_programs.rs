@@ -2108,6 +2108,7 @@ fn build(p: &Prog, rules: &RuleTable) -> Result<Built, Failure> {
                 active: all(m),
                 all_params: true,
                 seeds: vec![],
+                basis: vec![],
             },
             rules,
         )

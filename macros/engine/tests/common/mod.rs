@@ -174,6 +174,7 @@ impl Harness {
                 active: vec![true; n],
                 all_params: false,
                 seeds: vec![],
+                basis: vec![],
             },
             rules,
         );
