@@ -549,21 +549,23 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
     } else {
         quote!(<#gparams>)
     };
-    let inputs: Vec<TokenStream> = item
-        .sig
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(k, a)| match a {
-            syn::FnArg::Typed(pt) => {
-                let t = &pt.ty;
-                let n = format_ident!("arg{}", k);
-                quote!(#n: #t)
-            }
-            syn::FnArg::Receiver(_) => quote!(),
-        })
-        .filter(|t| !t.is_empty())
-        .collect();
+    // The original's parameters as `{prefix}{k}: T` (receivers left out).
+    let typed = |prefix: &str| -> Vec<TokenStream> {
+        item.sig
+            .inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, a)| match a {
+                syn::FnArg::Typed(pt) => {
+                    let t = &pt.ty;
+                    let n = format_ident!("{}{}", prefix, k);
+                    Some(quote!(#n: #t))
+                }
+                syn::FnArg::Receiver(_) => None,
+            })
+            .collect()
+    };
+    let inputs = typed("arg");
     let mut out = TokenStream::new();
     for (k, (t, name)) in names.iter().enumerate() {
         let n = format_ident!("{}", name);
@@ -573,20 +575,7 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
             vec![quote!(_args: ())]
         };
         if k == 0 && *t == Transform::Jvp {
-            let more: Vec<TokenStream> = item
-                .sig
-                .inputs
-                .iter()
-                .enumerate()
-                .filter_map(|(k, a)| match a {
-                    syn::FnArg::Typed(pt) => {
-                        let t = &pt.ty;
-                        let n = format_ident!("tangent{}", k);
-                        Some(quote!(#n: #t))
-                    }
-                    _ => None,
-                })
-                .collect();
+            let more = typed("tangent");
             params.extend(more);
         }
         let msg = format!("fluxion could not expand `{}`: see the compile error", item.sig.ident);

@@ -277,14 +277,27 @@ pub fn grad(f: &Func, o: &Options, site: &Site, rules: &RuleTable, with_value: b
         .map(|(k, bar)| (bar.clone(), f.params[*k].ty.tangent()))
         .collect();
     let mut res = result_of(&mut b, items, many);
+    let mut outer_aux = aux.as_ref();
     if with_value {
+        // torch's `(grad, (value, aux))`.
         let v = (value, main.ret_ty.clone());
-        let v = match &aux {
+        let v = match outer_aux.take() {
             Some(a) => pair(&mut b, v, (a.clone(), aux_ty(f)), "value"),
             None => v,
         };
         res = pair(&mut b, res, v, "out");
-    } else if let Some(a) = &aux {
+    }
+    let body = b.take();
+    finish(&mut g, body, res, outer_aux, f, o);
+    Ok(g)
+}
+
+/// Ends a transform's function: `(result, aux)` with `has_aux`, its result, name, and
+/// simplification.
+fn finish(g: &mut Func, body: Vec<Stmt>, mut res: (Operand, Ty), aux: Option<&Operand>, f: &Func, o: &Options) {
+    let mut b = Builder::new(g);
+    b.out = body;
+    if let Some(a) = aux {
         res = pair(&mut b, res, (a.clone(), aux_ty(f)), "out");
     }
     let body = b.take();
@@ -292,8 +305,7 @@ pub fn grad(f: &Func, o: &Options, site: &Site, rules: &RuleTable, with_value: b
     g.ret = res.0;
     g.ret_ty = res.1;
     g.name = format!("{}_{}", f.name, o.transform.suffix());
-    simplify(&mut g);
-    Ok(g)
+    simplify(g);
 }
 
 fn aux_ty(f: &Func) -> Ty {
@@ -394,16 +406,9 @@ pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         .iter()
         .map(|(v, t)| (b.let_ty(Expr::Use(Operand::Var(*v)), "jac", t.clone()), t.clone()))
         .collect();
-    let mut res = result_of(&mut b, items, many);
-    if let Some(a) = &aux {
-        res = pair(&mut b, res, (a.clone(), aux_ty(f)), "out");
-    }
+    let res = result_of(&mut b, items, many);
     let body = b.take();
-    g.body = Block(body);
-    g.ret = res.0;
-    g.ret_ty = res.1;
-    g.name = format!("{}_{}", f.name, o.transform.suffix());
-    simplify(&mut g);
+    finish(&mut g, body, res, aux.as_ref(), f, o);
     Ok(g)
 }
 
