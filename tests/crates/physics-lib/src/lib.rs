@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! Functions another crate differentiates through: `#[differentiable]`, a generated
 //! function (`lj_jacrev`) and a custom rule, all public.
 
