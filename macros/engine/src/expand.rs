@@ -15,7 +15,7 @@ use syn::spanned::Spanned;
 use crate::attr::{parse_options, Options};
 use crate::emit::{holder_name, mode_name, Emitter, FnHeader};
 use crate::error::Ctxt;
-use crate::interp::companion;
+use crate::interp::companion_diag;
 use crate::ir::*;
 use crate::lower::lower_fn;
 use crate::rules::RuleTable;
@@ -429,8 +429,12 @@ fn holder(
         let g = if beyond {
             None
         } else {
-            let g = companion(f, modes, rules)
-                .map_err(|m| syn::Error::new(span, format!("fluxion could not differentiate `{}`: {m}", f.name)))?;
+            let g = companion_diag(f, modes, rules).map_err(|d| {
+                syn::Error::new(
+                    d.span.unwrap_or(span),
+                    format!("fluxion could not differentiate `{}`: {}", f.name, d.msg),
+                )
+            })?;
             // A companion that would call a callee's companion beyond order 2 is a stub too.
             (max_call_order(&g) <= MAX_ORDER).then_some(g)
         };

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use crate::ir::*;
 use crate::jvp::{jvp, JvpSpec};
 use crate::rules::RuleTable;
-use crate::vjp::{vjp, VjpSpec};
+use crate::vjp::{vjp_diag, VjpSpec};
 
 /// A runtime value.
 #[derive(Clone, Debug, PartialEq)]
@@ -506,6 +506,11 @@ impl Machine<'_> {
 /// The companion of `f` for a list of transforms, under the companion protocol (every
 /// parameter differentiated; `()` tangents and cotangents for non-float ones).
 pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, String> {
+    companion_diag(f, modes, rules).map_err(|d| d.msg)
+}
+
+/// [`companion`], with the span of the offending source in errors where one is known.
+pub fn companion_diag(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, Diag> {
     let mut g = f.clone();
     for m in modes {
         let all = vec![true; g.params.len()];
@@ -521,7 +526,7 @@ pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, St
                 rules,
             )?,
             Mode::Vjp => {
-                vjp(
+                vjp_diag(
                     &g,
                     &VjpSpec {
                         active: all,

@@ -939,6 +939,8 @@ impl Lowerer<'_> {
                 None
             }
         };
+        // Errors about the loop's bound (tape sizes) point at the upper bound.
+        let bound_span = r.end.as_ref().map_or_else(|| r.span(), |e| e.span());
         let (Some(lo), Some(mut hi)) = (lo, hi) else { return };
         if let syn::RangeLimits::Closed(_) = r.limits {
             hi = match hi {
@@ -964,6 +966,7 @@ impl Lowerer<'_> {
             hi,
             rev,
             body: Block(body),
+            span: SrcSpan(bound_span),
         }));
     }
 

@@ -17,7 +17,7 @@ use crate::jvp::{jvp_parts, JvpSpec};
 use crate::rules::RuleTable;
 use crate::simplify::simplify;
 use crate::symbol::Transform;
-use crate::vjp::{rename_block, vjp, VjpOut, VjpSpec};
+use crate::vjp::{rename_block, vjp_diag, VjpOut, VjpSpec};
 
 /// Spans for errors about a function.
 #[derive(Clone)]
@@ -66,8 +66,14 @@ fn err<T>(span: Span, msg: impl std::fmt::Display) -> TResult<T> {
     Err(syn::Error::new(span, msg))
 }
 
-fn internal(span: Span) -> impl Fn(String) -> syn::Error {
-    move |m| syn::Error::new(span, format!("fluxion could not differentiate this function: {m}"))
+fn internal<E: Into<Diag>>(span: Span) -> impl Fn(E) -> syn::Error {
+    move |e| {
+        let d: Diag = e.into();
+        syn::Error::new(
+            d.span.unwrap_or(span),
+            format!("fluxion could not differentiate this function: {}", d.msg),
+        )
+    }
 }
 
 fn ty_name(t: &Ty) -> String {
@@ -237,6 +243,7 @@ fn wrap_loops(vars: &[VarId], dims: &[CExpr], body: Vec<Stmt>) -> Vec<Stmt> {
             hi: n.clone(),
             rev: false,
             body: Block(inner),
+            span: SrcSpan(Span::call_site()),
         })];
     }
     inner
@@ -267,7 +274,7 @@ pub fn grad(f: &Func, o: &Options, site: &Site, rules: &RuleTable, with_value: b
         value,
         bars,
         ..
-    } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
+    } = vjp_diag(&main, &spec, rules).map_err(internal(site.name))?;
     let body = std::mem::take(&mut g.body.0);
     let mut b = Builder::new(&mut g);
     b.out = body;
@@ -358,7 +365,7 @@ pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         ct,
         bars,
         ..
-    } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
+    } = vjp_diag(&main, &spec, rules).map_err(internal(site.name))?;
     g.params.pop();
     let body = std::mem::take(&mut g.body.0);
     let (fwd, rev) = body.split_at(split);
@@ -472,7 +479,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
                         continue;
                     }
                     let Some(yv) = ydot.var() else {
-                        return Err(internal(site.name)("tangent output is not a variable".into()));
+                        return Err(internal::<String>(site.name)("tangent output is not a variable".into()));
                     };
                     let os = loop_nest(&mut h, &odims, "o");
                     let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
@@ -517,7 +524,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         // Tangent parameter of `jf` (the one after the primal parameters).
         let tparam = jf.params.get(f.params.len()).map(|p| m[&p.var]);
         let Some(tparam) = tparam else {
-            return Err(internal(site.name)("missing tangent parameter".into()));
+            return Err(internal::<String>(site.name)("missing tangent parameter".into()));
         };
         let is = loop_nest(&mut h, &idims, "i");
         let os = loop_nest(&mut h, &odims, "o");
@@ -551,7 +558,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
             let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
             let yv = match ydot.var() {
                 Some(v) => v,
-                None => return Err(internal(site.name)("tangent output is not a variable".into())),
+                None => return Err(internal::<String>(site.name)("tangent output is not a variable".into())),
             };
             let mut col = Builder::new(inner.f);
             let e = col.let_(Expr::Index(yv, oops.clone()), "t");
@@ -688,7 +695,7 @@ pub fn vjp_user(
         ct,
         value,
         bars,
-    } = vjp(&main, &spec, rules).map_err(internal(site.name))?;
+    } = vjp_diag(&main, &spec, rules).map_err(internal(site.name))?;
     let pb = PullbackForm {
         name: pullback_name,
         vjp: g.clone(),
@@ -700,7 +707,7 @@ pub fn vjp_user(
     };
     if let Some(a) = aux {
         let Ty::Tuple(ts) = g.ret_ty.clone() else {
-            return Err(internal(site.name)("vjp result".into()));
+            return Err(internal::<String>(site.name)("vjp result".into()));
         };
         let mut b = Builder::new(&mut g);
         let bars_t = b.let_(Expr::Field(g_ret(&b), 1), "grads");

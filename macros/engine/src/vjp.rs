@@ -54,7 +54,7 @@ enum Adj {
 }
 
 struct BlockInfo {
-    loops: Vec<(VarId, CExpr)>,
+    loops: Vec<(VarId, CExpr, SrcSpan)>,
 }
 
 struct Rx<'a> {
@@ -69,10 +69,17 @@ struct Rx<'a> {
     tape_decls: Vec<Stmt>,
     tape_writes: HashMap<VarId, Stmt>,
     const_generics: Vec<String>,
+    /// The source of the last error, when it is about a loop.
+    err_span: Option<proc_macro2::Span>,
 }
 
 /// Reverse-mode transform.
 pub fn vjp(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, String> {
+    vjp_diag(f0, spec, rules).map_err(|d| d.msg)
+}
+
+/// [`vjp`], with the span of the offending source in errors where one is known.
+pub fn vjp_diag(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, Diag> {
     let f = normalize(f0, &spec.active);
     let act = activity::analyze(&f, &spec.active);
     let mut g = f.clone();
@@ -91,6 +98,7 @@ pub fn vjp(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, Strin
         tape_decls: Vec::new(),
         tape_writes: HashMap::new(),
         const_generics: f.const_generics.clone(),
+        err_span: None,
     };
     for p in &f.params {
         rx.def_block.insert(p.var, 0);
@@ -98,7 +106,10 @@ pub fn vjp(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, Strin
     rx.prewalk(&f.body, Vec::new());
     let root_params: Vec<VarId> = f.params.iter().map(|p| p.var).collect();
     let seed = spec.seed.clone().unwrap_or(Operand::Var(ct));
-    let rev = rx.rblock(&f.body, &root_params, Some((&f.ret, seed)))?;
+    let rev = match rx.rblock(&f.body, &root_params, Some((&f.ret, seed))) {
+        Ok(rev) => rev,
+        Err(msg) => return Err(Diag { msg, span: rx.err_span }),
+    };
     // Cotangents of the parameters.
     let mut b = Builder::new(rx.g);
     b.out = rev;
@@ -244,7 +255,7 @@ fn reads_direct(s: &Stmt) -> Vec<VarId> {
 }
 
 impl Rx<'_> {
-    fn prewalk(&mut self, b: &Block, loops: Vec<(VarId, CExpr)>) {
+    fn prewalk(&mut self, b: &Block, loops: Vec<(VarId, CExpr, SrcSpan)>) {
         let id = self.blocks.len();
         self.blocks.push(BlockInfo { loops: loops.clone() });
         self.block_ids.insert(b as *const Block, id);
@@ -261,7 +272,7 @@ impl Rx<'_> {
                 Stmt::Assign(..) => {}
                 Stmt::For(l) => {
                     let mut inner = loops.clone();
-                    inner.push((l.var, l.hi.clone()));
+                    inner.push((l.var, l.hi.clone(), l.span));
                     let child = self.blocks.len();
                     self.def_block.insert(l.var, child);
                     self.prewalk(&l.body, inner);
@@ -419,6 +430,7 @@ impl Rx<'_> {
                     hi: l.hi.clone(),
                     rev: !l.rev,
                     body: Block(body_rev),
+                    span: l.span,
                 }));
             }
             Stmt::If(c, t, e) => {
@@ -523,12 +535,19 @@ impl Rx<'_> {
                 continue;
             }
             let mut tty = info.ty.clone();
-            for (_, hi) in loops.iter().rev() {
-                tty = Ty::Array(Box::new(tty), self.tape_len(hi)?);
+            for (_, hi, span) in loops.iter().rev() {
+                let len = match self.tape_len(hi) {
+                    Ok(len) => len,
+                    Err(m) => {
+                        self.err_span = Some(span.0);
+                        return Err(m);
+                    }
+                };
+                tty = Ty::Array(Box::new(tty), len);
             }
             let tape = self.g.new_var(format!("tape_{}", info.name), tty.clone(), true);
             self.tape_decls.push(Stmt::Mut(tape, Some(Expr::Zeros(tty))));
-            let idx: Vec<Operand> = loops.iter().map(|(i, _)| Operand::Var(*i)).collect();
+            let idx: Vec<Operand> = loops.iter().map(|(i, _, _)| Operand::Var(*i)).collect();
             self.tape_writes.insert(
                 v,
                 Stmt::Assign(
