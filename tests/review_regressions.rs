@@ -116,8 +116,27 @@ fn prefix<const N: usize>(x: [f64; N]) -> f64 {
     a[N - 1]
 }
 
+const K: i32 = 3;
+
+/// A loop bound of type `i32`: the reverse sweep's tape is indexed `i as usize`.
+#[grad]
+fn i32_bound(x: f64) -> f64 {
+    let mut s = x;
+    for i in 0..K {
+        s = s * (s + i as f64);
+    }
+    s
+}
+
 #[test]
 fn review_regressions() {
+    let h = 1e-6;
+    let fd = (i32_bound(0.7 + h) - i32_bound(0.7 - h)) / (2.0 * h);
+    assert!(
+        (i32_bound_grad(0.7) - fd).abs() < 1e-6 * fd.abs().max(1.0),
+        "{} vs {fd}",
+        i32_bound_grad(0.7)
+    );
     let g = annotated_literal_grad([0.5, -3.0, 2.0]);
     assert_eq!(g, [0.0, -(2.0f64.sin()), 0.0]);
     assert_eq!(wide_literal_grad(1.0), 5e9);

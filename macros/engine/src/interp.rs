@@ -123,6 +123,7 @@ impl Env {
                 Some(Value::I(v)) => *v,
                 _ => return Err(format!("no integer constant `{p}` in the interpreter's environment")),
             },
+            CExpr::AsUsize(a) => self.cexpr(a)?,
             CExpr::Bin(op, a, b) => {
                 let (a, b) = (self.cexpr(a)?, self.cexpr(b)?);
                 match op {

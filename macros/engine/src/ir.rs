@@ -119,6 +119,8 @@ pub enum CExpr {
     Path(String),
     /// `a op b` with `op` one of `+ - * / %`.
     Bin(char, Box<CExpr>, Box<CExpr>),
+    /// `(a as usize)`: a tape length from a bound whose integer type only rustc knows.
+    AsUsize(Box<CExpr>),
 }
 
 impl CExpr {
@@ -138,6 +140,7 @@ impl CExpr {
                 a.paths(out);
                 b.paths(out);
             }
+            CExpr::AsUsize(a) => a.paths(out),
         }
     }
 }
@@ -147,6 +150,7 @@ impl fmt::Display for CExpr {
         match self {
             CExpr::Lit(v) => write!(f, "{v}"),
             CExpr::Path(p) => write!(f, "{p}"),
+            CExpr::AsUsize(a) => write!(f, "({a} as usize)"),
             CExpr::Bin(op, a, b) => {
                 let wrap = |e: &CExpr| matches!(e, CExpr::Bin(..));
                 if wrap(a) {

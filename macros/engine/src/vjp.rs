@@ -67,7 +67,7 @@ struct Rx<'a> {
     nested_use: HashSet<VarId>,
     adj: HashMap<VarId, Adj>,
     tape_decls: Vec<Stmt>,
-    tape_writes: HashMap<VarId, Stmt>,
+    tape_writes: HashMap<VarId, Vec<Stmt>>,
     const_generics: Vec<String>,
     /// The source of the last error, when it is about a loop.
     err_span: Option<proc_macro2::Span>,
@@ -534,9 +534,17 @@ impl Rx<'_> {
                 rename.insert(v, nv);
                 continue;
             }
+            // A bound naming a user constant may have any integer type (`const K: i32`):
+            // such loops index their tapes with `i as usize`, sized `(K as usize)`.
+            let cast = |hi: &CExpr| {
+                let mut ps = Vec::new();
+                hi.paths(&mut ps);
+                !ps.is_empty() && !ps.iter().any(|p| self.const_generics.contains(p))
+            };
             let mut tty = info.ty.clone();
             for (_, hi, span) in loops.iter().rev() {
                 let len = match self.tape_len(hi) {
+                    Ok(len) if cast(hi) => CExpr::AsUsize(Box::new(len)),
                     Ok(len) => len,
                     Err(m) => {
                         self.err_span = Some(span.0);
@@ -547,23 +555,35 @@ impl Rx<'_> {
             }
             let tape = self.g.new_var(format!("tape_{}", info.name), tty.clone(), true);
             self.tape_decls.push(Stmt::Mut(tape, Some(Expr::Zeros(tty))));
-            let idx: Vec<Operand> = loops.iter().map(|(i, _, _)| Operand::Var(*i)).collect();
-            self.tape_writes.insert(
-                v,
-                Stmt::Assign(
-                    Place {
-                        var: tape,
-                        idx: idx.clone(),
-                    },
-                    AssignOp::Set,
-                    Operand::Var(v),
-                ),
-            );
+            let usize_ty = Ty::Int(Some("usize".into()));
+            let index = |g: &mut Func, stmts: &mut Vec<Stmt>| -> Vec<Operand> {
+                loops
+                    .iter()
+                    .map(|(i, hi, _)| {
+                        if cast(hi) {
+                            let iu = g.new_var(format!("{}_index", g.vars[*i].name), usize_ty.clone(), false);
+                            stmts.push(Stmt::Let(iu, Expr::Cast(Operand::Var(*i), usize_ty.clone())));
+                            Operand::Var(iu)
+                        } else {
+                            Operand::Var(*i)
+                        }
+                    })
+                    .collect()
+            };
+            let mut write = Vec::new();
+            let widx = index(self.g, &mut write);
+            write.push(Stmt::Assign(
+                Place { var: tape, idx: widx },
+                AssignOp::Set,
+                Operand::Var(v),
+            ));
+            self.tape_writes.insert(v, write);
+            let ridx = index(self.g, &mut reads_stmts);
             let nv = self.g.new_var(info.name.clone(), info.ty.clone(), false);
-            reads_stmts.push(if idx.is_empty() {
+            reads_stmts.push(if ridx.is_empty() {
                 Stmt::Let(nv, Expr::Use(Operand::Var(tape)))
             } else {
-                Stmt::Let(nv, Expr::Index(tape, idx))
+                Stmt::Let(nv, Expr::Index(tape, ridx))
             });
             rename.insert(v, nv);
         }
@@ -757,7 +777,7 @@ impl Rx<'_> {
                 Stmt::Let(v, _) => {
                     out.push(s.clone());
                     if let Some(w) = self.tape_writes.get(v) {
-                        out.push(w.clone());
+                        out.extend(w.iter().cloned());
                     }
                 }
                 Stmt::For(l) => out.push(Stmt::For(Loop {
