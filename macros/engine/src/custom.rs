@@ -150,13 +150,7 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     }
     let vis = &item.vis;
     let generics = &sig.generics;
-    let gparams = &generics.params;
-    let gen = if gparams.is_empty() {
-        quote!()
-    } else {
-        quote!(<#gparams>)
-    };
-    let (_, _, where_clause) = generics.split_for_impl();
+    let (gen, where_clause) = crate::emit::generic_parts(generics);
     let holder = format_ident!("{}", holder_name(&sig.ident.to_string()));
     let dnames: Vec<Ident> = names.iter().map(|n| format_ident!("{}_dot", n)).collect();
     let ttys: Vec<TokenStream> = tys.iter().map(tangent_tokens).collect();

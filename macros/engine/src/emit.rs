@@ -227,13 +227,7 @@ impl<'a> Emitter<'a> {
             generics,
             attrs,
         } = h;
-        let (_, _, where_clause) = generics.split_for_impl();
-        let gparams = &generics.params;
-        let gen = if gparams.is_empty() {
-            quote!()
-        } else {
-            quote!(<#gparams>)
-        };
+        let (gen, where_clause) = crate::emit::generic_parts(generics);
         quote! {
             #attrs
             #vis fn #name #gen (#(#params),*) -> #ret_ty #where_clause {
@@ -536,6 +530,13 @@ fn raw_if_keyword(name: &str, span: Span) -> Ident {
     } else {
         Ident::new(name, span)
     }
+}
+
+/// A function's generic parameters as `<..>` (empty without any) and its where clause.
+pub fn generic_parts(generics: &syn::Generics) -> (TokenStream, Option<&syn::WhereClause>) {
+    let params = &generics.params;
+    let gen = if params.is_empty() { quote!() } else { quote!(<#params>) };
+    (gen, generics.where_clause.as_ref())
 }
 
 /// Tokens of a type.

@@ -337,13 +337,7 @@ fn emit_pullback(pb: &PullbackForm, vis: &TokenStream, generics: &syn::Generics,
         .collect();
     let y_ty = crate::emit::ty_tokens(&f.ret_ty_primal());
     let name = format_ident!("{}", pb.name);
-    let (_, _, where_clause) = generics.split_for_impl();
-    let gparams = &generics.params;
-    let gen = if gparams.is_empty() {
-        quote!()
-    } else {
-        quote!(<#gparams>)
-    };
+    let (gen, where_clause) = crate::emit::generic_parts(generics);
     let pb_doc = format!("{doc}\n\nThis is the pullback form: it returns `(output, pullback)`; `pullback(ct)` gives the cotangents. The cotangent form `{}_ct` is the one other transforms differentiate.", pb.name);
     let (aux_ret, ret_aux_ty) = match &pb.aux {
         Some(a) => {
@@ -525,13 +519,7 @@ fn companion_stub(
     });
     let rt = crate::emit::ty_tokens(&ret);
     let n = format_ident!("{}", name);
-    let (_, _, where_clause) = generics.split_for_impl();
-    let gparams = &generics.params;
-    let gen = if gparams.is_empty() {
-        quote!()
-    } else {
-        quote!(<#gparams>)
-    };
+    let (gen, where_clause) = crate::emit::generic_parts(generics);
     quote! {
         #attrs
         pub fn #n #gen (#(#ps),*) -> #rt #where_clause {
@@ -546,13 +534,7 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
     let _ = stack;
     let vis = &item.vis;
     let generics = &item.sig.generics;
-    let (_, _, where_clause) = generics.split_for_impl();
-    let gparams = &generics.params;
-    let gen = if gparams.is_empty() {
-        quote!()
-    } else {
-        quote!(<#gparams>)
-    };
+    let (gen, where_clause) = crate::emit::generic_parts(generics);
     // The original's parameters as `{prefix}{k}: T` (receivers left out).
     let typed = |prefix: &str| -> Vec<TokenStream> {
         item.sig
