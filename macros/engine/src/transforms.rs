@@ -135,6 +135,16 @@ fn argnums(f: &Func, o: &Options, site: &Site) -> TResult<(Vec<usize>, bool)> {
     Ok((out, many))
 }
 
+/// Cotangents come out of reverse mode in parameter order; `argnums` lists them in the
+/// user's order (`argnums = (1, 0)` gives `(∂f/∂x1, ∂f/∂x0)`, as torch.func does).
+fn listed<T: Clone>(idx: &[usize], in_param_order: &[T]) -> Vec<T> {
+    let mut sorted = idx.to_vec();
+    sorted.sort_unstable();
+    idx.iter()
+        .filter_map(|k| sorted.iter().position(|s| s == k).and_then(|p| in_param_order.get(p).cloned()))
+        .collect()
+}
+
 fn mask(f: &Func, idx: &[usize]) -> Vec<bool> {
     (0..f.params.len()).map(|k| idx.contains(&k)).collect()
 }
@@ -278,6 +288,7 @@ pub fn grad(f: &Func, o: &Options, site: &Site, rules: &RuleTable, with_value: b
     let body = std::mem::take(&mut g.body.0);
     let mut b = Builder::new(&mut g);
     b.out = body;
+    let bars = listed(&idx, &bars);
     let items: Vec<(Operand, Ty)> = idx
         .iter()
         .zip(&bars)
@@ -394,6 +405,7 @@ pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
     ));
     inner.push(Stmt::Let(ct, Expr::Use(Operand::Var(ctm))));
     inner.out.extend(rev.iter().cloned());
+    let bars = listed(&idx, &bars);
     for ((jv, _), bar) in jacs.iter().zip(&bars) {
         inner.push(Stmt::Assign(
             Place {
