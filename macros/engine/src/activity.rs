@@ -33,7 +33,7 @@ pub fn expr_active(f: &Func, act: &HashSet<VarId>, e: &Expr) -> bool {
     match e {
         Expr::Use(a) | Expr::Deref(a) | Expr::Field(a, _) | Expr::Sum(a) | Expr::Repeat(a, _) => is_active(act, a),
         Expr::Prim(p, ops) => match p {
-            Prim::Signum | Prim::Sign0 | Prim::MaxDa | Prim::MinDa | Prim::Rem => false,
+            Prim::Signum | Prim::Trunc | Prim::Sign0 | Prim::MaxDa | Prim::MinDa => false,
             Prim::Powi => is_active(act, &ops[0]),
             _ => ops.iter().any(|o| is_active(act, o)),
         },

@@ -268,6 +268,7 @@ pub fn eval_prim(p: Prim, xs: &[Value]) -> Result<Value, String> {
         Abs => a.abs(),
         Signum => a.signum(),
         Recip => a.recip(),
+        Trunc => a.trunc(),
         Sign0 => {
             if a > 0.0 {
                 1.0

@@ -255,6 +255,8 @@ pub enum Prim {
     Abs,
     Signum,
     Recip,
+    /// `x.trunc()` (derivative zero; also the partial of `%`).
+    Trunc,
     /// sign with `sign0(0) = 0` (runtime helper).
     Sign0,
     // binary
@@ -262,7 +264,7 @@ pub enum Prim {
     Sub,
     Mul,
     Div,
-    /// Integer remainder only (never active).
+    /// `x % y`: integers, or floats (`x - trunc(x / y) * y`, differentiable like JAX's `rem`).
     Rem,
     Atan2,
     Powf,
@@ -285,7 +287,7 @@ impl Prim {
         use Prim::*;
         match self {
             Neg | Sin | Cos | Tan | Asin | Acos | Atan | Sinh | Cosh | Tanh | Exp | Exp2 | ExpM1 | Ln | Log2
-            | Log10 | Ln1p | Sqrt | Cbrt | Abs | Signum | Recip | Sign0 => 1,
+            | Log10 | Ln1p | Sqrt | Cbrt | Abs | Signum | Recip | Trunc | Sign0 => 1,
             Add | Sub | Mul | Div | Rem | Atan2 | Powf | Powi | Min | Max | Hypot | MaxDa | MinDa => 2,
             MulAdd => 3,
         }
@@ -315,6 +317,7 @@ impl Prim {
             Abs => "abs",
             Signum => "signum",
             Recip => "recip",
+            Trunc => "trunc",
             Atan2 => "atan2",
             Powf => "powf",
             Powi => "powi",
@@ -330,11 +333,11 @@ impl Prim {
         Prim::ALL.iter().copied().find(|p| p.method() == Some(name))
     }
     /// Every primitive.
-    pub const ALL: [Prim; 37] = {
+    pub const ALL: [Prim; 38] = {
         use Prim::*;
         [
             Neg, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Exp, Exp2, ExpM1, Ln, Log2, Log10, Ln1p, Sqrt,
-            Cbrt, Abs, Signum, Recip, Sign0, Add, Sub, Mul, Div, Rem, Atan2, Powf, Powi, Min, Max, Hypot, MaxDa, MinDa,
+            Cbrt, Abs, Signum, Recip, Trunc, Sign0, Add, Sub, Mul, Div, Rem, Atan2, Powf, Powi, Min, Max, Hypot, MaxDa, MinDa,
             MulAdd,
         ]
     };

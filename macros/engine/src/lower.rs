@@ -237,7 +237,7 @@ struct Lowerer<'a> {
     type_generics: Vec<String>,
 }
 
-const SUPPORTED_METHODS: &str = "supported are the float methods sin cos tan asin acos atan atan2 sinh cosh tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum min max hypot recip mul_add and `.iter().sum()`";
+const SUPPORTED_METHODS: &str = "supported are the float methods sin cos tan asin acos atan atan2 sinh cosh tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum trunc min max hypot recip mul_add and `.iter().sum()`";
 
 const UNSUPPORTED_TYPE_HINT: &str =
     "fluxion differentiates f64, f32, fixed arrays `[f64; N]` and tuples of these; integers are passed through";
@@ -1379,19 +1379,7 @@ impl Lowerer<'_> {
         }
         let r = self.expr(&b.right)?;
         Some(match k {
-            K::P(p) => {
-                // `%` has no derivative rule: only integers (a value whose type the macro
-                // cannot see might be a float, whose remainder would silently get none).
-                let (lt, rt) = (self.func.ty_of(&l), self.func.ty_of(&r));
-                if p == Prim::Rem && (lt.is_float() || rt.is_float() || !(lt.is_int() || rt.is_int())) {
-                    self.err(
-                        b.op,
-                        "`%` is only supported on integers (a loop index or an integer argument): it has no derivative rule for floats",
-                    );
-                    return None;
-                }
-                self.let_(Expr::Prim(p, vec![l, r]))
-            }
+            K::P(p) => self.let_(Expr::Prim(p, vec![l, r])),
             K::C(c) => self.let_(Expr::Cmp(c, l, r)),
             K::L(o) => self.let_(Expr::Bool(o, l, r)),
         })

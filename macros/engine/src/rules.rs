@@ -276,13 +276,26 @@ impl RuleTable {
                     vec![m(b.div(x[0].clone(), h.clone())), m(b.div(x[1].clone(), h))]
                 }
             ),
+            // x % y = x - trunc(x / y) * y (Rust's `%` on floats, C's fmod): ∂x = 1,
+            // ∂y = -trunc(x / y), as JAX's `rem`. At a jump (x / y an integer) the partials
+            // are the one-sided ones from the side where `trunc` is constant at its value.
+            rule!(
+                Rem,
+                [R, POS],
+                [edge(&[4.0, 2.0], &[1.0, -2.0]), edge(&[-5.0, 2.0], &[1.0, 2.0])],
+                |b, x, y| {
+                    let q = b.div(x[0].clone(), x[1].clone());
+                    let t = b.prim(Trunc, vec![q]);
+                    vec![m(b.lit(1.0)), m(b.neg(t))]
+                }
+            ),
             rule!(MulAdd, [R, R, R], [], |b, x, y| vec![
                 m(x[1].clone()),
                 m(x[0].clone()),
                 m(b.lit(1.0))
             ]),
         ];
-        for p in [Signum, Sign0, MaxDa, MinDa, Rem] {
+        for p in [Signum, Trunc, Sign0, MaxDa, MinDa] {
             rows.push(Rule {
                 prim: p,
                 partials: Arc::new(|_b: &mut Builder, x: &[Operand], _y: &Operand| vec![None; x.len()]),

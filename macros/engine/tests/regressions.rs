@@ -51,14 +51,19 @@ fn and_short_circuits() {
     assert_eq!(eval(src, &[x]), Value::F(1.0));
 }
 
-/// `%` on values whose type the macro cannot see is rejected, not silently given a zero
-/// derivative.
+/// `%` on floats, on values whose type the macro cannot see, and as `%=`, is the
+/// differentiable remainder (values in `tests/defects.rs`), never a silent zero derivative.
 #[test]
-fn remainder_of_untyped_values_is_rejected() {
-    let err = lower_source("fn w(x: f64) -> f64 { let a = angle(x) % TAU; a * a }")
-        .err()
-        .unwrap_or_default();
-    assert!(err.contains("`%` is only supported on integers"), "{err}");
+fn remainder_of_floats_and_untyped_values_is_differentiable() {
+    for src in [
+        "fn w(x: f64) -> f64 { let a = angle(x) % TAU; a * a }",
+        "fn w(x: f64) -> f64 { let mut y = 3.0 * x; y %= 1.0; y }",
+        "fn w(x: [f64; 2]) -> f64 { let mut y = x; y[1] %= x[0]; y[1] }",
+    ] {
+        let f = lower_source(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let active = fluxion_engine::activity::analyze(&f, &[true]);
+        assert!(active.contains(&f.ret.var().unwrap_or(usize::MAX)), "{src}: the result is not active");
+    }
     assert!(
         lower_source("fn w(x: [f64; 4]) -> f64 { let mut s = 0.0; for i in 0..4 { s += x[(i + 1) % 4]; } s }").is_ok()
     );

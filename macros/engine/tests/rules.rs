@@ -126,6 +126,7 @@ fn source_of(p: Prim) -> String {
         Prim::Sub => "-",
         Prim::Mul => "*",
         Prim::Div => "/",
+        Prim::Rem => "%",
         _ => {
             let m = p
                 .method()
@@ -142,7 +143,7 @@ fn source_of(p: Prim) -> String {
 
 /// Replaces the (only) primitive of a one-line primal by `to`, appending the extra
 /// parameters as operands. Builds primals for the internal primitives user code cannot
-/// write (`Sign0`, `MaxDa`, `MinDa`, float `Rem`).
+/// write (`Sign0`, `MaxDa`, `MinDa`).
 fn splice_prim(mut f: Func, to: Prim) -> Func {
     let extra: Vec<Operand> = f.params.iter().map(|p| Operand::Var(p.var)).collect();
     for s in &mut f.body.0 {
@@ -407,7 +408,7 @@ fn every_rule_has_a_case_and_every_primitive_a_row() {
     // The rows whose derivative is identically zero are exactly the step functions and
     // the internal helpers (checked by `zero_derivative_rows_give_exact_zeros`).
     let zero: Vec<Prim> = table.rows().filter(|r| r.zero_derivative).map(|r| r.prim).collect();
-    let mut want = vec![Prim::Signum, Prim::Sign0, Prim::MaxDa, Prim::MinDa, Prim::Rem];
+    let mut want = vec![Prim::Signum, Prim::Trunc, Prim::Sign0, Prim::MaxDa, Prim::MinDa];
     want.sort();
     assert_eq!(zero, want);
 }
@@ -469,9 +470,9 @@ fn documented_edge_points_are_exact() {
     assert!(checked >= table.rows().map(|r| r.edges.len()).sum::<usize>() - KNOWN_EDGE_BUGS.len());
 }
 
-/// The zero-derivative rows (`signum` from source; the internal helpers `Sign0`, `MaxDa`,
-/// `MinDa` and the integer-only `Rem`, which user code cannot write, spliced into a
-/// one-line primal) propagate nothing: every partial and second derivative is exactly 0.
+/// The zero-derivative rows (`signum` and `trunc` from source; the internal helpers
+/// `Sign0`, `MaxDa` and `MinDa`, which user code cannot write, spliced into a one-line
+/// primal) propagate nothing: every partial and second derivative is exactly 0.
 #[test]
 fn zero_derivative_rows_give_exact_zeros() {
     let table = RuleTable::standard();
@@ -484,8 +485,11 @@ fn zero_derivative_rows_give_exact_zeros() {
         ),
         (Prim::Sign0, splice_prim(unary, Prim::Sign0)),
         (Prim::MaxDa, splice_prim(binary.clone(), Prim::MaxDa)),
-        (Prim::MinDa, splice_prim(binary.clone(), Prim::MinDa)),
-        (Prim::Rem, splice_prim(binary, Prim::Rem)),
+        (Prim::MinDa, splice_prim(binary, Prim::MinDa)),
+        (
+            Prim::Trunc,
+            lower(&source_of(Prim::Trunc)).unwrap_or_else(|e| panic!("{e}")),
+        ),
     ];
     for (p, f) in funcs {
         let row = table.get(p).unwrap_or_else(|| panic!("no row for {p:?}"));
