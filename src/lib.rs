@@ -74,14 +74,16 @@
 //!
 //! ## The language inside an annotated function
 //!
-//! `let` (with shadowing), `let mut` with reassignment, `+=`, `-=`, `*=`, `/=`; arithmetic;
+//! `let` (with shadowing), `let mut` with reassignment, `+=`, `-=`, `*=`, `/=`, `%=`;
+//! arithmetic, including `%` on floats (differentiable like JAX's `rem`: `∂x = 1`,
+//! `∂y = -trunc(x / y)`);
 //! float literals and constants (user `const` items, `std::f64::consts`); casts of integer
 //! constants and loop indices; array literals and `[0.0; N]`; indexing and index
 //! assignment with constant or loop indices; `for i in lo..hi` and `(lo..hi).rev()` over
 //! constant ranges; `if`/`else` on conditions that are not differentiated; early `return`
 //! in an `if` outside loops; the float methods `sin cos tan asin acos atan atan2 sinh cosh
-//! tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum min max hypot
-//! recip mul_add`; `.iter().sum()`; [`stop_gradient`]; calls of [`differentiable`] and
+//! tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum trunc min max
+//! hypot recip mul_add`; `.iter().sum()`; [`stop_gradient`]; calls of [`differentiable`] and
 //! [`custom_rule`] functions. Anything else is a compile error on the offending token
 //! with a hint, for example:
 //!
@@ -93,6 +95,28 @@
 //!     y
 //! }
 //! ```
+//!
+//! ## Memory of reverse mode
+//!
+//! Reverse mode (`grad`, `vjp`, `jacrev`, `hessian`) keeps loops as loops: the forward
+//! sweep stores in a *tape* each value that the backward sweep needs and cannot recompute
+//! cheaply, one slot per iteration of the loops the value depends on. A loop-invariant
+//! value takes one slot, index arithmetic and reads of immutable arrays are recomputed, not
+//! stored. A loop of `n` steps that tapes `k` values of type `f64` needs `8·k·n` bytes
+//! (an explicit-Euler step `x = x - dt * k * x.sin()` tapes `x` and `x.sin()`: 16 MB for
+//! 10⁶ steps); second order (`hessian`, and reverse over reverse) doubles it for the
+//! tapes' tangents or adjoints.
+//!
+//! Where tapes live:
+//! - up to 64 KiB (`TAPE_STACK_BYTES`): an array on the stack, no allocation;
+//! - larger, when the loop bounds are literals: a `Vec` on the heap, so a long loop runs
+//!   on a 2 MiB thread (rayon workers, test threads). This is the one deliberate heap
+//!   allocation of generated code with static sizes;
+//! - bounds that are named constants (`for i in 0..STEPS`): rustc chooses between the two
+//!   from the constant's value (`fluxion::__private::TapeStorage`);
+//! - bounds that are const generics (`for i in 0..N` in `fn f<const N: usize>`): always
+//!   on the stack, since stable Rust cannot choose a type from a generic size; for large
+//!   `N`, run on a thread with a large enough stack.
 //!
 //! ## Reading the generated code
 //!

@@ -1,7 +1,7 @@
 //! Compiled regression tests for defects users hit: each test fails without its fix.
 
 use approx::assert_relative_eq;
-use fluxion::{grad, grad_and_value, jacfwd, jacrev};
+use fluxion::{differentiable, grad, grad_and_value, hessian, jacfwd, jacrev};
 
 // --- `argnums` tuples give results in the listed order (torch.func's), not parameter order.
 
@@ -110,5 +110,97 @@ fn float_remainder_is_differentiable() {
         assert_relative_eq!(gx, central(|t| rem_both(t, y), x), max_relative = 1e-7);
         assert_relative_eq!(gy, central(|t| rem_both(x, t), y), epsilon = 1e-7);
         assert_eq!(rem_both_fwd(x, y), (gx, gy));
+    }
+}
+
+// --- Reverse mode over long loops: loop-invariant values are taped once, tapes above
+// 64 KiB live on the heap, so a 10^6-step loop runs on a 2 MiB thread.
+
+const STEPS: usize = 1_000_000;
+
+/// Explicit Euler for `x' = -k sin x` over unit time, with a literal bound.
+#[grad(argnums = (0, 1))]
+fn euler(x0: f64, k: f64) -> f64 {
+    let dt = 1e-6;
+    let mut x = x0;
+    for _i in 0..1_000_000 {
+        x = x - dt * k * x.sin();
+    }
+    x
+}
+
+/// The same with the bound a named constant: rustc picks the tape's storage.
+#[differentiable]
+fn euler_const(x0: f64, k: f64) -> f64 {
+    let dt = 1.0 / (STEPS as f64);
+    let mut x = x0;
+    for _i in 0..STEPS {
+        x = x - dt * k * x.sin();
+    }
+    x
+}
+
+/// Through a call: the callee's reverse companion has the tapes.
+#[grad(argnums = (0, 1))]
+fn euler_call(x0: f64, k: f64) -> f64 {
+    euler_const(x0, k)
+}
+
+/// Second order through the loop: the tangent tapes are on the heap too.
+#[hessian(argnums = 1)]
+fn euler_k(x0: f64, k: f64) -> f64 {
+    euler_const(x0, k)
+}
+
+/// A small loop keeps its tape on the stack.
+#[grad]
+fn small_loop(x: [f64; 8]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..8 {
+        s = s * x[i].sin() + 1.0;
+    }
+    s
+}
+
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .expect("spawn a thread")
+        .join()
+        .expect("the thread ran to the end")
+}
+
+#[test]
+fn a_million_step_reverse_loop_runs_on_a_2_mib_thread() {
+    let (x0, k) = (1.0, 0.7);
+    let (gx, gk) = on_small_stack(move || euler_grad(x0, k));
+    let (cx, ck) = on_small_stack(move || euler_call_grad(x0, k));
+    assert_eq!((gx, gk), (cx, ck));
+    let fx = central(|t| euler(t, k), x0);
+    let fk = central(|t| euler(x0, t), k);
+    assert_relative_eq!(gx, fx, max_relative = 1e-6);
+    assert_relative_eq!(gk, fk, max_relative = 1e-6);
+    // The continuous solution's sensitivities are close (Euler's error is O(dt)).
+    assert!(gx > 0.0 && gk < 0.0);
+    let h = on_small_stack(move || euler_k_hessian(x0, k));
+    let fkk = central(|t| euler_call_grad(x0, t).1, k);
+    assert_relative_eq!(h, fkk, max_relative = 1e-5);
+}
+
+#[test]
+fn a_small_loop_is_unchanged() {
+    let x = [0.3, -1.2, 0.5, 2.0, 1.1, -0.4, 0.9, 0.2];
+    let g = small_loop_grad(x);
+    for i in 0..8 {
+        let fd = central(
+            |t| {
+                let mut y = x;
+                y[i] = t;
+                small_loop(y)
+            },
+            x[i],
+        );
+        assert_relative_eq!(g[i], fd, max_relative = 1e-7, epsilon = 1e-9);
     }
 }

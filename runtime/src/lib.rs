@@ -7,6 +7,11 @@
 #![warn(missing_docs)]
 #![no_std]
 
+extern crate alloc;
+
+mod tape;
+pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};
+
 /// Passes `x` through unchanged; inside a fluxion-annotated function its derivative is zero.
 ///
 /// This is JAX's `stop_gradient` and the inside of a `torch.no_grad()` block: the value

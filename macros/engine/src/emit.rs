@@ -297,6 +297,20 @@ impl<'a> Emitter<'a> {
                 let e = self.expr(e);
                 quote!(let #n #t = #e;)
             }
+            Stmt::Mut(v, Some(Expr::Zeros(Ty::Array(e, len)))) if self.f.vars[*v].storage != Storage::Stack => {
+                // Expands to: `let mut tape_t = vec![0.0; N];` (`Heap`), or with sizes
+                // only rustc knows, `let mut tape_t = <Tape<{ N * size_of::<E>() > LIMIT }>
+                // as TapeStorage<E, { N }>>::zeroed(0.0);` (an array or a `Vec`).
+                let n = self.names.ident(*v);
+                let zero = zeros_tokens(e);
+                let len = cexpr_tokens(len, true);
+                if self.f.vars[*v].storage == Storage::Heap {
+                    quote!(let mut #n = ::fluxion::__private::heap_tape(#zero, #len);)
+                } else {
+                    let et = ty_tokens(e);
+                    quote!(let mut #n = <::fluxion::__private::Tape<{ #len * ::core::mem::size_of::<#et>() > ::fluxion::__private::TAPE_STACK_BYTES }> as ::fluxion::__private::TapeStorage<#et, { #len }>>::zeroed(#zero);)
+                }
+            }
             Stmt::Mut(v, Some(e)) => {
                 let n = self.names.ident(*v);
                 let t = self.annotation(*v);

@@ -577,6 +577,61 @@ pub struct VarInfo {
     /// Declared with a type annotation that the emitted `let` must keep (`let m: f64 = 1.0;`
     /// types a literal that rustc could not type otherwise).
     pub annotated: bool,
+    /// Where a reverse-mode tape (or its tangent) lives; `Stack` for every other variable.
+    pub storage: Storage,
+}
+
+/// Where a tape lives. Tapes up to [`TAPE_STACK_BYTES`] are arrays on the stack; larger
+/// ones are `Vec`s, so a long loop cannot overflow a thread's stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Storage {
+    /// An array local (`[0.0; N]`): its size is known to be small, or it is sized by a
+    /// const generic (stable Rust cannot choose a type from a generic size).
+    #[default]
+    Stack,
+    /// A `Vec` (`heap_tape(0.0, N)`): its size is known to exceed the limit, or it is sized
+    /// by named constants and holds values of a type the macro cannot see.
+    Heap,
+    /// Sized by named constants: rustc picks the array or the `Vec` from the size
+    /// (`::fluxion::__private::TapeStorage`).
+    BySize,
+}
+
+/// The largest tape kept on the stack, in bytes (64 KiB).
+pub const TAPE_STACK_BYTES: u64 = 64 * 1024;
+
+impl Ty {
+    /// The size in bytes, if the macro knows it (literal lengths). A type only rustc knows
+    /// (a call's result) counts as 8 bytes: such values are nearly always scalars.
+    pub fn known_bytes(&self) -> Option<u64> {
+        match self {
+            Ty::Float(Some(k)) if k.name() == "f32" => Some(4),
+            Ty::Float(_) => Some(8),
+            Ty::Int(Some(n)) => match n.as_str() {
+                "i8" | "u8" => Some(1),
+                "i16" | "u16" => Some(2),
+                "i32" | "u32" => Some(4),
+                "i64" | "u64" | "isize" | "usize" => Some(8),
+                "i128" | "u128" => Some(16),
+                _ => None,
+            },
+            Ty::Int(None) => Some(8),
+            Ty::Bool => Some(1),
+            Ty::Unit => Some(0),
+            Ty::Array(e, n) => u64::try_from(n.lit()?).ok()?.checked_mul(e.known_bytes()?),
+            Ty::Tuple(ts) => ts.iter().map(Ty::known_bytes).sum(),
+            Ty::Unknown => Some(8),
+        }
+    }
+    /// Whether the type names no `Unknown` part (rustc can be asked its size).
+    pub fn is_named(&self) -> bool {
+        match self {
+            Ty::Array(e, _) => e.is_named(),
+            Ty::Tuple(ts) => ts.iter().all(Ty::is_named),
+            Ty::Unknown => false,
+            _ => true,
+        }
+    }
 }
 
 /// A parameter of a function.
@@ -617,6 +672,7 @@ impl Func {
             ty,
             mutable,
             annotated: false,
+            storage: Storage::Stack,
         });
         self.vars.len() - 1
     }

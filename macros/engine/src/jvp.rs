@@ -168,9 +168,12 @@ impl Tx<'_> {
                 if self.act.contains(v) {
                     let name = format!("{}_dot", self.g.vars[*v].name);
                     let ty = self.g.vars[*v].ty.tangent();
+                    let storage = self.g.vars[*v].storage;
                     let mut b = Builder::new(self.g);
                     let init_t = match init {
                         None => None,
+                        // A tape's tangent is a tape too, declared where it lives.
+                        Some(Expr::Zeros(_)) if storage != Storage::Stack => Some(Expr::Zeros(ty.clone())),
                         Some(e) => {
                             let tv = tangent_of_expr(&mut b, &self.tan, &self.lit, self.rules, e, &Operand::Var(*v))?;
                             Some(Expr::Use(match tv {
@@ -181,6 +184,7 @@ impl Tx<'_> {
                     };
                     out.extend(b.take());
                     let dv = self.g.new_var(name, ty, true);
+                    self.g.vars[dv].storage = storage;
                     out.push(Stmt::Mut(dv, init_t));
                     self.tan.insert(*v, Operand::Var(dv));
                 }

@@ -314,6 +314,8 @@ impl Rx<'_> {
                     let tty = ty.tangent();
                     let init = match &tty {
                         Ty::Float(_) => Expr::Use(Operand::float(0.0)),
+                        // A tape's adjoint is a tape too, stored alike.
+                        t if info.storage != Storage::Stack => Expr::Zeros(t.clone()),
                         t if t.is_known() => Expr::Zeros(t.clone()),
                         _ if bid != 0 && info.mutable => {
                             // A mutable variable of a type only rustc knows, declared in a
@@ -334,6 +336,7 @@ impl Rx<'_> {
                         _ => Expr::ZeroLike(Operand::Var(v)),
                     };
                     let a = header.let_mut(Some(init), &format!("{}_bar", info.name), tty);
+                    header.f.vars[a].storage = info.storage;
                     Adj::Acc(a)
                 }
             };
@@ -525,6 +528,31 @@ impl Rx<'_> {
             .filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None })
             .filter(|v| want.contains(v))
             .collect();
+        // How many enclosing loops each value depends on: a value computed from what an
+        // outer scope defined is the same in every iteration of the loops inside it, and is
+        // taped once per iteration of the loops it does depend on (a loop-invariant value:
+        // one slot), never once per step.
+        let full = loops.len();
+        let mut depth: HashMap<VarId, usize> = HashMap::new();
+        for s in &blk.0 {
+            let Stmt::Let(v, e) = s else { continue };
+            let d = expr_operands(e)
+                .iter()
+                .filter_map(Operand::var)
+                .map(|w| match depth.get(&w) {
+                    Some(d) => *d,
+                    None if self.g.vars[w].mutable => full,
+                    None => self
+                        .def_block
+                        .get(&w)
+                        .and_then(|b| self.blocks.get(*b))
+                        .map_or(full, |b| b.loops.len()),
+                })
+                .max()
+                .unwrap_or(0)
+                .min(full);
+            depth.insert(*v, d);
+        }
         let mut reads_stmts = Vec::new();
         for v in needed {
             let info = self.g.vars[v].clone();
@@ -541,6 +569,7 @@ impl Rx<'_> {
                 hi.paths(&mut ps);
                 !ps.is_empty() && !ps.iter().any(|p| self.const_generics.contains(p))
             };
+            let loops = &loops[..depth.get(&v).copied().unwrap_or(full)];
             let mut tty = info.ty.clone();
             for (_, hi, span) in loops.iter().rev() {
                 let len = match self.tape_len(hi) {
@@ -554,6 +583,7 @@ impl Rx<'_> {
                 tty = Ty::Array(Box::new(tty), len);
             }
             let tape = self.g.new_var(format!("tape_{}", info.name), tty.clone(), true);
+            self.g.vars[tape].storage = self.storage(&tty);
             self.tape_decls.push(Stmt::Mut(tape, Some(Expr::Zeros(tty))));
             let usize_ty = Ty::Int(Some("usize".into()));
             let index = |g: &mut Func, stmts: &mut Vec<Stmt>| -> Vec<Operand> {
@@ -594,6 +624,30 @@ impl Rx<'_> {
         rename_block(&mut blk_out, &rename);
         // The tape reads themselves must keep reading the tapes, not renamed values.
         Ok(blk_out.0)
+    }
+
+    /// Where a tape of type `t` lives: on the stack up to [`TAPE_STACK_BYTES`], on the heap
+    /// above; where the sizes are named constants, rustc decides from their values.
+    fn storage(&self, t: &Ty) -> Storage {
+        if !matches!(t, Ty::Array(..)) {
+            return Storage::Stack;
+        }
+        if let Some(n) = t.known_bytes() {
+            return if n > TAPE_STACK_BYTES { Storage::Heap } else { Storage::Stack };
+        }
+        let mut dims = Vec::new();
+        let mut cur = t;
+        while let Ty::Array(e, n) = cur {
+            n.paths(&mut dims);
+            cur = e;
+        }
+        if dims.iter().any(|p| self.const_generics.contains(p)) {
+            Storage::Stack
+        } else if !t.is_named() {
+            Storage::Heap
+        } else {
+            Storage::BySize
+        }
     }
 
     /// The tape length for a loop with upper bound `hi`: const generic expressions cannot
