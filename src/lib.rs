@@ -96,6 +96,43 @@
 //! }
 //! ```
 //!
+//! ## Results in the caller's buffer: `_into`
+//!
+//! Every generated function `f_X(args..) -> R` comes with `f_X_into(args.., out: &mut R)`,
+//! which writes the same value into `out` (every element is overwritten) and holds no
+//! local of `R`'s size: its accumulators *are* `out`. The by-value forms keep their result
+//! on the stack: a Jacobian `[[f64; N]; M]` costs `8·M·N` bytes there (twice in debug
+//! builds, where the return is copied), so the Jacobian of `[f64; 1000] -> [f64; 1000]`
+//! or the Hessian of `[f64; 1000] -> f64` (8 MB each) overflows a 2 MiB thread by value
+//! and runs on it through `_into` with a heap buffer:
+//!
+//! ```
+//! #[fluxion::hessian]
+//! fn energy(x: [f64; 1000]) -> f64 {
+//!     let mut s = 0.0;
+//!     for i in 0..1000 {
+//!         s += x[i] * x[i] * x[i];
+//!     }
+//!     s
+//! }
+//! let h = std::thread::Builder::new()
+//!     .stack_size(2 << 20)
+//!     .spawn(|| {
+//!         let mut h: Box<[[f64; 1000]; 1000]> =
+//!             vec![[0.0; 1000]; 1000].into_boxed_slice().try_into().unwrap();
+//!         energy_hessian_into([1.0; 1000], &mut h);
+//!         h
+//!     })
+//!     .unwrap()
+//!     .join()
+//!     .unwrap();
+//! assert_eq!((h[3][3], h[3][4]), (6.0, 0.0));
+//! ```
+//!
+//! A tuple result (`argnums = (0, 1)`, `grad_and_value`, `has_aux`) is written as the
+//! tuple, `out.0`, `out.1`, ... The `_into` forms are plain functions (not differentiable
+//! again); they are generated for every transform and never warn when unused.
+//!
 //! ## Memory of reverse mode
 //!
 //! Reverse mode (`grad`, `vjp`, `jacrev`, `hessian`) keeps loops as loops: the forward

@@ -204,3 +204,107 @@ fn a_small_loop_is_unchanged() {
         assert_relative_eq!(g[i], fd, max_relative = 1e-7, epsilon = 1e-9);
     }
 }
+
+// --- Large results: every generated function has an `_into` form writing into the
+// caller's buffer, with no local of the result's size.
+
+const BIG: usize = 1000;
+
+#[jacrev]
+fn wide(x: [f64; BIG]) -> [f64; BIG] {
+    let mut y = [0.0; BIG];
+    for i in 0..BIG {
+        y[i] = x[i].sin() * x[(i + 1) % BIG];
+    }
+    y
+}
+
+#[jacfwd(name = "wide_jacfwd")]
+fn wide2(x: [f64; BIG]) -> [f64; BIG] {
+    let mut y = [0.0; BIG];
+    for i in 0..BIG {
+        y[i] = x[i].sin() * x[(i + 1) % BIG];
+    }
+    y
+}
+
+#[hessian]
+fn big_sum(x: [f64; BIG]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..BIG {
+        s += x[i] * x[(i + 1) % BIG].sin();
+    }
+    s
+}
+
+/// Small functions with tuple results: the `_into` form writes what the by-value form
+/// returns, bit for bit, whatever `out` held before.
+#[grad_and_value(argnums = (1, 0), has_aux)]
+fn small_aux(x: [f64; 3], y: f64) -> (f64, usize) {
+    (x[0] * y.sin() + x[1] * x[2], 7)
+}
+
+#[jacrev(argnums = (1, 0), name = "small_jac")]
+fn small_jac0(x: [f64; 3], y: f64) -> [f64; 2] {
+    [x[0] * y, x[1] * x[2] * y]
+}
+
+fn boxed<T: Clone, const N: usize>(zero: T) -> Box<[T; N]> {
+    vec![zero; N]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!())
+}
+
+fn ramp() -> [f64; BIG] {
+    std::array::from_fn(|i| 0.5 + (i as f64) * 1e-3)
+}
+
+#[test]
+fn into_forms_write_large_jacobians_and_hessians_on_a_2_mib_thread() {
+    let (jr, jf, h) = on_small_stack(|| {
+        let x = ramp();
+        let mut jr: Box<[[f64; BIG]; BIG]> = boxed([f64::NAN; BIG]);
+        let mut jf: Box<[[f64; BIG]; BIG]> = boxed([f64::NAN; BIG]);
+        let mut h: Box<[[f64; BIG]; BIG]> = boxed([f64::NAN; BIG]);
+        wide_jacrev_into(x, &mut jr);
+        wide_jacfwd_into(x, &mut jf);
+        big_sum_hessian_into(x, &mut h);
+        (jr, jf, h)
+    });
+    let x = ramp();
+    for i in 0..BIG {
+        let j = (i + 1) % BIG;
+        for k in 0..BIG {
+            let want = if k == i {
+                x[i].cos() * x[j]
+            } else if k == j {
+                x[i].sin()
+            } else {
+                0.0
+            };
+            assert_eq!(jr[i][k], want, "jacrev [{i}][{k}]");
+            assert_eq!(jf[i][k], want, "jacfwd [{i}][{k}]");
+        }
+        // s = Σ x_i sin(x_{i+1}): H[j][j] = -x_i sin(x_j), H[i][j] = H[j][i] = cos(x_j).
+        assert_relative_eq!(h[j][j], -x[i] * x[j].sin(), max_relative = 1e-14);
+        assert_relative_eq!(h[i][j], x[j].cos(), max_relative = 1e-14);
+        assert_eq!(h[i][j], h[j][i]);
+    }
+    let nonzero = h.iter().flatten().filter(|v| **v != 0.0).count();
+    assert_eq!(nonzero, 3 * BIG);
+}
+
+#[test]
+fn into_forms_equal_the_by_value_forms() {
+    let (x, y) = ([0.3, -1.1, 2.0], 0.7);
+    let mut gv = ((f64::NAN, [f64::NAN; 3]), (f64::NAN, 0));
+    small_aux_grad_and_value_into(x, y, &mut gv);
+    assert_eq!(gv, small_aux_grad_and_value(x, y));
+    let mut j = ([f64::NAN; 2], [[f64::NAN; 3]; 2]);
+    small_jac_into(x, y, &mut j);
+    assert_eq!(j, small_jac(x, y));
+    let mut g = (f64::NAN, f64::NAN);
+    swapped_grad_into(2.0, 3.0, &mut g);
+    assert_eq!(g, (29.0, 3.0));
+}

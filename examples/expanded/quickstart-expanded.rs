@@ -37,6 +37,36 @@ fn energy_jacrev(r: f64) -> f64 {
     let t_21 = t_13 + t_20;
     t_21
 }
+#[allow(dead_code)]
+///Writes what [`energy_jacrev`] returns into `out`, with no local of the result's size (for large Jacobians and Hessians, and for threads with small stacks). `out` may hold anything: every element is overwritten.
+#[inline]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery
+)]
+fn energy_jacrev_into(r: f64, out: &mut f64) {
+    let t = SIGMA / r;
+    let t_6 = -EPS;
+    let t_7 = t.powi(5);
+    let t_8 = 6.0 * t_7;
+    let t_9 = t_6 * t_8;
+    let t_10 = t / r;
+    let t_12 = t_9 * t_10;
+    let t_13 = -t_12;
+    let t_14 = t.powi(11);
+    let t_15 = 12.0 * t_14;
+    let t_16 = EPS * t_15;
+    let t_19 = t_16 * t_10;
+    let t_20 = -t_19;
+    let t_21 = t_13 + t_20;
+    (*out) = t_21;
+}
 /// A loop over a const-generic array: the gradient is a loop too (no unrolling, no tape
 /// on the heap).
 #[allow(dead_code, clippy::needless_range_loop)]
@@ -72,6 +102,30 @@ fn sum_of_sines_grad<const N: usize>(x: [f64; N]) -> [f64; N] {
         x_bar[i_1] += t_4;
     }
     x_bar
+}
+#[allow(dead_code)]
+///Writes what [`sum_of_sines_grad`] returns into `out`, with no local of the result's size (for large Jacobians and Hessians, and for threads with small stacks). `out` may hold anything: every element is overwritten.
+#[inline]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery
+)]
+fn sum_of_sines_grad_into<const N: usize>(x: [f64; N], out: &mut [f64; N]) {
+    ::fluxion::__private::fill_zero(&mut (*out));
+    let mut s_bar = 1.0;
+    for i_1 in (0..N).rev() {
+        let t_5 = x[i_1];
+        let c = s_bar;
+        let t_3 = t_5.cos();
+        let t_4 = c * t_3;
+        (*out)[i_1] += t_4;
+    }
 }
 /// Stacked attributes compose like nested calls: `jacfwd(jacrev(f))`, a Hessian.
 #[allow(dead_code, clippy::needless_range_loop)]
@@ -112,6 +166,37 @@ fn rosenbrock_jacrev(x: [f64; 2]) -> [f64; 2] {
     let t_15 = -t_14;
     x_bar[0] += t_15;
     x_bar
+}
+#[allow(dead_code)]
+///Writes what [`rosenbrock_jacrev`] returns into `out`, with no local of the result's size (for large Jacobians and Hessians, and for threads with small stacks). `out` may hold anything: every element is overwritten.
+#[inline]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery
+)]
+fn rosenbrock_jacrev_into(x: [f64; 2], out: &mut [f64; 2]) {
+    let t = x[0];
+    let a = 1.0 - t;
+    let t_1 = x[1];
+    let t_4 = t * t;
+    let b = t_1 - t_4;
+    let t_6 = 100.0 * b;
+    ::fluxion::__private::fill_zero(&mut (*out));
+    let t_10 = t_6 + t_6;
+    let t_11 = -t_10;
+    let t_12 = t_11 * t;
+    (*out)[0] += t_12;
+    (*out)[0] += t_12;
+    (*out)[1] += t_10;
+    let t_14 = a + a;
+    let t_15 = -t_14;
+    (*out)[0] += t_15;
 }
 /**The Jacobian of [`rosenbrock_jacrev`] with respect to its argument `x`, by forward mode (output shape, then input shape).
 
@@ -162,6 +247,54 @@ fn rosenbrock_jacrev_jacfwd(x: [f64; 2]) -> [[f64; 2]; 2] {
         jac[o0_1][1] = t_50;
     }
     jac
+}
+#[allow(dead_code)]
+///Writes what [`rosenbrock_jacrev_jacfwd`] returns into `out`, with no local of the result's size (for large Jacobians and Hessians, and for threads with small stacks). `out` may hold anything: every element is overwritten.
+#[inline]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery
+)]
+fn rosenbrock_jacrev_jacfwd_into(x: [f64; 2], out: &mut [[f64; 2]; 2]) {
+    ::fluxion::__private::fill_zero(&mut (*out));
+    let t_16 = x[0];
+    let t_17 = x[1];
+    let t_20 = t_16 * t_16;
+    let t_dot = t_16 + t_16;
+    let b_1 = t_17 - t_20;
+    let b_dot = -t_dot;
+    let t_22 = 100.0 * b_1;
+    let t_dot_1 = 100.0 * b_dot;
+    let mut x_bar_dot = [0.0; 2];
+    let t_26 = t_22 + t_22;
+    let t_dot_2 = t_dot_1 + t_dot_1;
+    let t_27 = -t_26;
+    let t_dot_3 = -t_dot_2;
+    let t_32 = t_16 * t_dot_3;
+    let t_dot_4 = t_32 + t_27;
+    x_bar_dot[0] += t_dot_4;
+    x_bar_dot[0] += t_dot_4;
+    x_bar_dot[1] += t_dot_2;
+    x_bar_dot[0] += 2.0;
+    for o0 in 0..2 {
+        let t_33 = x_bar_dot[o0];
+        (*out)[o0][0] = t_33;
+    }
+    let mut x_bar_dot_1 = [0.0; 2];
+    let t_dot_5 = t_16 * (-200.0);
+    x_bar_dot_1[0] += t_dot_5;
+    x_bar_dot_1[0] += t_dot_5;
+    x_bar_dot_1[1] += 200.0;
+    for o0_1 in 0..2 {
+        let t_50 = x_bar_dot_1[o0_1];
+        (*out)[o0_1][1] = t_50;
+    }
 }
 /// A function other transforms differentiate through (both modes, second order).
 #[allow(dead_code, clippy::needless_range_loop)]
@@ -214,6 +347,45 @@ fn loss_hessian(w: f64, x: f64) -> f64 {
     let t_dot_1 = x * t_dot;
     t_dot_1
 }
+#[allow(dead_code)]
+///Writes what [`loss_hessian`] returns into `out`, with no local of the result's size (for large Jacobians and Hessians, and for threads with small stacks). `out` may hold anything: every element is overwritten.
+#[inline]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery
+)]
+fn loss_hessian_into(w: f64, x: f64, out: &mut f64) {
+    let t_6 = w * x;
+    let y_jvp = <__mark_softplus_with_fluxion_differentiable>::jvp(t_6, x);
+    let y_1 = y_jvp.0;
+    let y_dot = y_jvp.1;
+    let t_7 = y_1 - 1.0;
+    let mut y_bar_2 = ::fluxion::__private::zero_like(&y_1);
+    let mut y_bar_dot = ::fluxion::__private::zero_like(&y_bar_2);
+    ::fluxion::__private::acc(&mut y_bar_2, t_7);
+    ::fluxion::__private::acc(&mut y_bar_dot, y_dot);
+    ::fluxion::__private::acc(&mut y_bar_2, t_7);
+    ::fluxion::__private::acc(&mut y_bar_dot, y_dot);
+    let y_bar_3 = y_bar_2;
+    let y_bar_dot_1 = y_bar_dot;
+    let softplus_vjp_jvp = <__mark_softplus_with_fluxion_differentiable>::vjp_jvp(
+        t_6,
+        y_bar_3,
+        x,
+        y_bar_dot_1,
+    );
+    let softplus_vjp_dot = softplus_vjp_jvp.1;
+    let bars_dot = softplus_vjp_dot.1;
+    let t_dot = bars_dot.0;
+    let t_dot_1 = x * t_dot;
+    (*out) = t_dot_1;
+}
 #[allow(dead_code, clippy::needless_range_loop)]
 fn loss2(w: f64, x: f64) -> f64 {
     let y = softplus(w * x);
@@ -248,6 +420,35 @@ fn loss2_grad_and_value(w: f64, x: f64) -> (f64, f64) {
     let t_5 = t_4 * x;
     let out_1 = (t_5, t_3);
     out_1
+}
+#[allow(dead_code)]
+///Writes what [`loss2_grad_and_value`] returns into `out`, with no local of the result's size (for large Jacobians and Hessians, and for threads with small stacks). `out` may hold anything: every element is overwritten.
+#[inline]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery
+)]
+fn loss2_grad_and_value_into(w: f64, x: f64, out: &mut (f64, f64)) {
+    let t = w * x;
+    let y = softplus(t);
+    let t_1 = y - 1.0;
+    let t_3 = t_1 * t_1;
+    let mut y_bar = ::fluxion::__private::zero_like(&y);
+    ::fluxion::__private::acc(&mut y_bar, t_1);
+    ::fluxion::__private::acc(&mut y_bar, t_1);
+    let y_bar_1 = y_bar;
+    let softplus_vjp = <__mark_softplus_with_fluxion_differentiable>::vjp(t, y_bar_1);
+    let bars = softplus_vjp.1;
+    let t_4 = bars.0;
+    let t_5 = t_4 * x;
+    (*out).0 = t_5;
+    (*out).1 = t_3;
 }
 /// Elementwise map: `vjp` with ones and `jvp` with ones agree (the Jacobian is diagonal).
 #[allow(dead_code, clippy::needless_range_loop)]
@@ -351,6 +552,51 @@ fn squash_vjp(x: [f64; 3]) -> ([f64; 3], impl Fn([f64; 3]) -> ([f64; 3],)) {
     };
     (t_6, pullback)
 }
+#[allow(dead_code)]
+///Writes what [`squash_vjp_ct`] returns into `out`, with no local of the result's size (for large Jacobians and Hessians, and for threads with small stacks). `out` may hold anything: every element is overwritten.
+#[inline]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery
+)]
+fn squash_vjp_ct_into(x: [f64; 3], ct: [f64; 3], out: &mut ([f64; 3], ([f64; 3],))) {
+    let t = x[0];
+    let t_1 = t.tanh();
+    let t_2 = x[1];
+    let t_3 = t_2.tanh();
+    let t_4 = x[2];
+    let t_5 = t_4.tanh();
+    let t_6 = [t_1, t_3, t_5];
+    let mut x_bar = [0.0; 3];
+    let mut t_bar = [0.0; 3];
+    ::fluxion::__private::acc(&mut t_bar, ct);
+    let t_bar_1 = t_bar;
+    let t_7 = t_bar_1[0];
+    let t_8 = t_bar_1[1];
+    let t_9 = t_bar_1[2];
+    let t_10 = t_5 * t_5;
+    let t_11 = 1.0 - t_10;
+    let t_12 = t_9 * t_11;
+    x_bar[2] += t_12;
+    let t_13 = t_3 * t_3;
+    let t_14 = 1.0 - t_13;
+    let t_15 = t_8 * t_14;
+    x_bar[1] += t_15;
+    let t_16 = t_1 * t_1;
+    let t_17 = 1.0 - t_16;
+    let t_18 = t_7 * t_17;
+    x_bar[0] += t_18;
+    let x_bar_1 = x_bar;
+    let grads = (x_bar_1,);
+    (*out).0 = t_6;
+    (*out).1 = grads;
+}
 #[allow(dead_code, clippy::needless_range_loop)]
 fn squash2(x: [f64; 3]) -> [f64; 3] {
     [x[0].tanh(), x[1].tanh(), x[2].tanh()]
@@ -399,6 +645,49 @@ fn squash2_jacfwd(x: [f64; 3]) -> [[f64; 3]; 3] {
         jac[o0_2][2] = t_33;
     }
     jac
+}
+#[allow(dead_code)]
+///Writes what [`squash2_jacfwd`] returns into `out`, with no local of the result's size (for large Jacobians and Hessians, and for threads with small stacks). `out` may hold anything: every element is overwritten.
+#[inline]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery
+)]
+fn squash2_jacfwd_into(x: [f64; 3], out: &mut [[f64; 3]; 3]) {
+    ::fluxion::__private::fill_zero(&mut (*out));
+    let t_7 = x[0];
+    let t_8 = t_7.tanh();
+    let t_14 = t_8 * t_8;
+    let t_dot = 1.0 - t_14;
+    let t_9 = x[1];
+    let t_10 = t_9.tanh();
+    let t_11 = x[2];
+    let t_12 = t_11.tanh();
+    let t_dot_1 = [t_dot, 0.0, 0.0];
+    for o0 in 0..3 {
+        let t_15 = t_dot_1[o0];
+        (*out)[o0][0] = t_15;
+    }
+    let t_23 = t_10 * t_10;
+    let t_dot_2 = 1.0 - t_23;
+    let t_dot_3 = [0.0, t_dot_2, 0.0];
+    for o0_1 in 0..3 {
+        let t_24 = t_dot_3[o0_1];
+        (*out)[o0_1][1] = t_24;
+    }
+    let t_32 = t_12 * t_12;
+    let t_dot_4 = 1.0 - t_32;
+    let t_dot_5 = [0.0, 0.0, t_dot_4];
+    for o0_2 in 0..3 {
+        let t_33 = t_dot_5[o0_2];
+        (*out)[o0_2][2] = t_33;
+    }
 }
 /**The Jacobian-vector product of [`squash2_jacfwd`]: takes the primals, then one tangent per float argument; returns `(output, tangent_out)`.
 
@@ -470,4 +759,76 @@ fn squash2_jacfwd_jvp(x: [f64; 3], x_dot: [f64; 3]) -> ([[f64; 3]; 3], [[f64; 3]
     }
     let out_4 = (jac, jac_dot);
     out_4
+}
+#[allow(dead_code)]
+///Writes what [`squash2_jacfwd_jvp`] returns into `out`, with no local of the result's size (for large Jacobians and Hessians, and for threads with small stacks). `out` may hold anything: every element is overwritten.
+#[inline]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery
+)]
+fn squash2_jacfwd_jvp_into(
+    x: [f64; 3],
+    x_dot: [f64; 3],
+    out: &mut ([[f64; 3]; 3], [[f64; 3]; 3]),
+) {
+    ::fluxion::__private::fill_zero(&mut (*out).0);
+    ::fluxion::__private::fill_zero(&mut (*out).1);
+    let t_7 = x[0];
+    let t_dot_6 = x_dot[0];
+    let t_8 = t_7.tanh();
+    let t_34 = t_8 * t_8;
+    let t_35 = 1.0 - t_34;
+    let t_dot_7 = t_35 * t_dot_6;
+    let t_36 = t_8 * t_dot_7;
+    let t_dot_8 = t_36 + t_36;
+    let t_dot_dot = -t_dot_8;
+    let t_9 = x[1];
+    let t_dot_9 = x_dot[1];
+    let t_10 = t_9.tanh();
+    let t_38 = t_10 * t_10;
+    let t_39 = 1.0 - t_38;
+    let t_dot_10 = t_39 * t_dot_9;
+    let t_11 = x[2];
+    let t_dot_11 = x_dot[2];
+    let t_12 = t_11.tanh();
+    let t_40 = t_12 * t_12;
+    let t_41 = 1.0 - t_40;
+    let t_dot_12 = t_41 * t_dot_11;
+    let t_dot_1 = [t_35, 0.0, 0.0];
+    let t_dot_dot_1 = [t_dot_dot, 0.0, 0.0];
+    for o0 in 0..3 {
+        let t_15 = t_dot_1[o0];
+        let t_dot_13 = t_dot_dot_1[o0];
+        (*out).0[o0][0] = t_15;
+        (*out).1[o0][0] = t_dot_13;
+    }
+    let t_42 = t_10 * t_dot_10;
+    let t_dot_14 = t_42 + t_42;
+    let t_dot_dot_2 = -t_dot_14;
+    let t_dot_3 = [0.0, t_39, 0.0];
+    let t_dot_dot_3 = [0.0, t_dot_dot_2, 0.0];
+    for o0_1 in 0..3 {
+        let t_24 = t_dot_3[o0_1];
+        let t_dot_15 = t_dot_dot_3[o0_1];
+        (*out).0[o0_1][1] = t_24;
+        (*out).1[o0_1][1] = t_dot_15;
+    }
+    let t_44 = t_12 * t_dot_12;
+    let t_dot_16 = t_44 + t_44;
+    let t_dot_dot_4 = -t_dot_16;
+    let t_dot_5 = [0.0, 0.0, t_41];
+    let t_dot_dot_5 = [0.0, 0.0, t_dot_dot_4];
+    for o0_2 in 0..3 {
+        let t_33 = t_dot_5[o0_2];
+        let t_dot_17 = t_dot_dot_5[o0_2];
+        (*out).0[o0_2][2] = t_33;
+        (*out).1[o0_2][2] = t_dot_17;
+    }
 }

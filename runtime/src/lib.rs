@@ -9,7 +9,9 @@
 
 extern crate alloc;
 
+mod out;
 mod tape;
+pub use out::{fill_zero, FillZero};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};
 
 /// Passes `x` through unchanged; inside a fluxion-annotated function its derivative is zero.

@@ -204,11 +204,14 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// A parameter declaration: `x: [f64; N]` or `x: &[f64; N]`.
+    /// A parameter declaration: `x: [f64; N]` or `x: &[f64; N]` (`out: &mut R` for the
+    /// caller's buffer of an `_into` form).
     pub fn param(&self, p: &Param) -> TokenStream {
         let n = self.names.ident(p.var);
         let t = ty_tokens(&p.ty);
-        if p.by_ref {
+        if self.f.vars[p.var].storage == Storage::OutParam {
+            quote!(#n: &mut #t)
+        } else if p.by_ref {
             quote!(#n: &#t)
         } else {
             quote!(#n: #t)
@@ -228,6 +231,14 @@ impl<'a> Emitter<'a> {
             attrs,
         } = h;
         let (gen, where_clause) = crate::emit::generic_parts(generics);
+        if self.f.ret_ty == Ty::Unit {
+            return quote! {
+                #attrs
+                #vis fn #name #gen (#(#params),*) #where_clause {
+                    #body
+                }
+            };
+        }
         quote! {
             #attrs
             #vis fn #name #gen (#(#params),*) -> #ret_ty #where_clause {
@@ -249,13 +260,32 @@ impl<'a> Emitter<'a> {
         self.names.ident(v)
     }
 
+    /// A variable as an expression or place: its name, or for a place in the caller's
+    /// buffer `(*out)` / `(*out).k`.
+    fn var(&self, v: VarId) -> TokenStream {
+        let Storage::Out(field) = self.f.vars[v].storage else {
+            let n = self.names.ident(v);
+            return quote!(#n);
+        };
+        let out = self
+            .f
+            .params
+            .iter()
+            .find(|p| self.f.vars[p.var].storage == Storage::OutParam)
+            .map(|p| self.names.ident(p.var));
+        match field {
+            Some(k) => {
+                let k = syn::Index::from(k);
+                quote!((*#out).#k)
+            }
+            None => quote!((*#out)),
+        }
+    }
+
     /// An operand's tokens.
     pub fn operand(&self, o: &Operand) -> TokenStream {
         match o {
-            Operand::Var(v) => {
-                let n = self.names.ident(*v);
-                quote!(#n)
-            }
+            Operand::Var(v) => self.var(*v),
             Operand::Float(l) => {
                 let t: TokenStream = l.text.parse().unwrap_or_else(|_| quote!(0.0));
                 if l.text.starts_with('-') {
@@ -284,13 +314,25 @@ impl<'a> Emitter<'a> {
     }
 
     fn place(&self, p: &Place) -> TokenStream {
-        let n = self.names.ident(p.var);
+        let n = self.var(p.var);
         let idx = p.idx.iter().map(|i| self.operand(i));
         quote!(#n #([#idx])*)
     }
 
     fn stmt(&self, s: &Stmt) -> TokenStream {
         match s {
+            // An accumulator in the caller's buffer: set in place, no local of its size.
+            Stmt::Mut(v, init) if matches!(self.f.vars[*v].storage, Storage::Out(_)) => {
+                let place = self.var(*v);
+                match init {
+                    Some(Expr::Zeros(_)) => quote!(::fluxion::__private::fill_zero(&mut #place);),
+                    Some(e) => {
+                        let e = self.expr(e);
+                        quote!(#place = #e;)
+                    }
+                    None => quote!(),
+                }
+            }
             Stmt::Let(v, e) => {
                 let n = self.names.ident(*v);
                 let t = self.annotation(*v);
@@ -380,7 +422,7 @@ impl<'a> Emitter<'a> {
             }
             Expr::Prim(p, xs) => self.prim(*p, xs),
             Expr::Index(v, idx) => {
-                let n = self.names.ident(*v);
+                let n = self.var(*v);
                 let idx = idx.iter().map(op);
                 quote!(#n #([#idx])*)
             }

@@ -196,6 +196,9 @@ fn generate(
         k += 1;
         let g = build(&cur, o, &site, rules, name).map_err(Some)?;
         out.extend(emit_gen(&g, &vis, generics, &cur.name));
+        // Generated unasked: unused, it must not warn.
+        let into = emit_gen(&into_gen(&g), &vis, generics, &cur.name);
+        out.extend(quote!(#[allow(dead_code)] #into));
         order += match o.transform {
             Transform::Differentiable => 0,
             Transform::Hessian => 2,
@@ -316,6 +319,22 @@ fn emit_gen(g: &GenFn, vis: &TokenStream, generics: &syn::Generics, _of: &str) -
         out.extend(emit_pullback(pb, vis, generics, &g.doc, g.show));
     }
     out
+}
+
+/// The caller-buffer form `f_X_into(args.., out: &mut R)` of a generated function.
+fn into_gen(g: &GenFn) -> GenFn {
+    let name = format!("{}_into", g.func.name);
+    let doc = format!(
+        "Writes what [`{0}`] returns into `out`, with no local of the result's size (for large Jacobians and Hessians, and for threads with small stacks). `out` may hold anything: every element is overwritten.",
+        g.func.name
+    );
+    GenFn {
+        func: crate::into::into_form(&g.func, name),
+        doc,
+        pullback: None,
+        transform: g.transform,
+        show: false,
+    }
 }
 
 /// `fn f_vjp(x) -> (y, impl Fn(ct) -> (x_bar,))`: the forward sweep runs once; the closure
@@ -568,6 +587,14 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
         out.extend(quote! {
             #[allow(unused_variables, dead_code, clippy::all)]
             #vis fn #n #gen (#(#params),*) -> ! #where_clause { unreachable!(#msg) }
+        });
+        let n_into = format_ident!("{}_into", name);
+        let mut into_generics = generics.clone();
+        into_generics.params.push(syn::parse_quote!(__FluxionOut: ?Sized));
+        let (gen_into, _) = crate::emit::generic_parts(&into_generics);
+        out.extend(quote! {
+            #[allow(unused_variables, dead_code, clippy::all)]
+            #vis fn #n_into #gen_into (#(#params,)* out: &mut __FluxionOut) -> ! #where_clause { unreachable!(#msg) }
         });
         if *t == Transform::Vjp {
             let n2 = format_ident!("{}_ct", name);

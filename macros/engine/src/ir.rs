@@ -337,8 +337,8 @@ impl Prim {
         use Prim::*;
         [
             Neg, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Exp, Exp2, ExpM1, Ln, Log2, Log10, Ln1p, Sqrt,
-            Cbrt, Abs, Signum, Recip, Trunc, Sign0, Add, Sub, Mul, Div, Rem, Atan2, Powf, Powi, Min, Max, Hypot, MaxDa, MinDa,
-            MulAdd,
+            Cbrt, Abs, Signum, Recip, Trunc, Sign0, Add, Sub, Mul, Div, Rem, Atan2, Powf, Powi, Min, Max, Hypot, MaxDa,
+            MinDa, MulAdd,
         ]
     };
     /// Whether this is one of the transcendental functions (cost model, folding policy).
@@ -581,7 +581,7 @@ pub struct VarInfo {
     pub storage: Storage,
 }
 
-/// Where a tape lives. Tapes up to [`TAPE_STACK_BYTES`] are arrays on the stack; larger
+/// Where a variable lives. Tapes up to [`TAPE_STACK_BYTES`] are arrays on the stack; larger
 /// ones are `Vec`s, so a long loop cannot overflow a thread's stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Storage {
@@ -595,6 +595,10 @@ pub enum Storage {
     /// Sized by named constants: rustc picks the array or the `Vec` from the size
     /// (`::fluxion::__private::TapeStorage`).
     BySize,
+    /// The caller's buffer of an `_into` form: the parameter `out: &mut R`.
+    OutParam,
+    /// A place in the caller's buffer: `(*out)`, or its field `(*out).k`.
+    Out(Option<usize>),
 }
 
 /// The largest tape kept on the stack, in bytes (64 KiB).

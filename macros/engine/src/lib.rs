@@ -18,6 +18,7 @@ pub mod emit;
 pub mod error;
 pub mod expand;
 pub mod interp;
+pub mod into;
 pub mod ir;
 pub mod jvp;
 pub mod lower;

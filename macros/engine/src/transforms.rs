@@ -141,7 +141,12 @@ fn listed<T: Clone>(idx: &[usize], in_param_order: &[T]) -> Vec<T> {
     let mut sorted = idx.to_vec();
     sorted.sort_unstable();
     idx.iter()
-        .filter_map(|k| sorted.iter().position(|s| s == k).and_then(|p| in_param_order.get(p).cloned()))
+        .filter_map(|k| {
+            sorted
+                .iter()
+                .position(|s| s == k)
+                .and_then(|p| in_param_order.get(p).cloned())
+        })
         .collect()
 }
 

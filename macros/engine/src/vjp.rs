@@ -633,7 +633,11 @@ impl Rx<'_> {
             return Storage::Stack;
         }
         if let Some(n) = t.known_bytes() {
-            return if n > TAPE_STACK_BYTES { Storage::Heap } else { Storage::Stack };
+            return if n > TAPE_STACK_BYTES {
+                Storage::Heap
+            } else {
+                Storage::Stack
+            };
         }
         let mut dims = Vec::new();
         let mut cur = t;

@@ -62,7 +62,10 @@ fn remainder_of_floats_and_untyped_values_is_differentiable() {
     ] {
         let f = lower_source(src).unwrap_or_else(|e| panic!("{src}: {e}"));
         let active = fluxion_engine::activity::analyze(&f, &[true]);
-        assert!(active.contains(&f.ret.var().unwrap_or(usize::MAX)), "{src}: the result is not active");
+        assert!(
+            active.contains(&f.ret.var().unwrap_or(usize::MAX)),
+            "{src}: the result is not active"
+        );
     }
     assert!(
         lower_source("fn w(x: [f64; 4]) -> f64 { let mut s = 0.0; for i in 0..4 { s += x[(i + 1) % 4]; } s }").is_ok()

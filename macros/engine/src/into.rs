@@ -1,0 +1,117 @@
+//! The caller-buffer form of a generated function: `f_jacrev_into(x, &mut out)` writes what
+//! `f_jacrev(x)` returns into `out` and returns nothing.
+//!
+//! A Jacobian or Hessian of a 1000-element array is 8 MB: returned by value it overflows
+//! a 2 MiB thread (rayon workers, test threads). The `_into` form holds no local of the
+//! result's size: the accumulators the by-value form returns become places in `out`.
+//!
+//! ```text
+//! fn f_jacrev(x: [f64; N]) -> [[f64; N]; M] {     fn f_jacrev_into(x: [f64; N], out: &mut [[f64; N]; M]) {
+//!     let mut jac = [[0.0; N]; M];                     ::fluxion::__private::fill_zero(&mut (*out));
+//!     for k0 in 0..M { ..; jac[k0] = x_bar; }          for k0 in 0..M { ..; (*out)[k0] = x_bar; }
+//!     jac                                          }
+//! }
+//! ```
+//!
+//! Components of the result that are not accumulators (a value, an aux output) are
+//! assigned to their place in `out` at the end.
+
+use std::collections::HashSet;
+
+use crate::ir::*;
+
+/// The `_into` form of `g`, named `name`.
+pub fn into_form(g: &Func, name: String) -> Func {
+    let mut h = g.clone();
+    h.name = name;
+    let ret_ty = g.ret_ty.clone();
+    let out = h.new_var("out", ret_ty.clone(), true);
+    h.vars[out].storage = Storage::OutParam;
+    h.params.push(Param {
+        var: out,
+        ty: ret_ty.clone(),
+        by_ref: false,
+    });
+    let top = g.body.0.clone();
+    let def = |v: VarId| top.iter().position(|s| matches!(s, Stmt::Let(w, _) if *w == v));
+    // The components: the fields of a tuple built at the end, or the whole result.
+    let mut dead: Vec<usize> = Vec::new();
+    let comps: Vec<(Option<usize>, Operand, Ty)> = match (&ret_ty, &g.ret) {
+        (Ty::Tuple(ts), Operand::Var(r)) => match def(*r).map(|i| (i, &top[i])) {
+            Some((i, Stmt::Let(_, Expr::Tuple(ops)))) if ops.len() == ts.len() => {
+                dead.push(i);
+                ops.iter()
+                    .zip(ts)
+                    .enumerate()
+                    .map(|(k, (o, t))| (Some(k), o.clone(), t.clone()))
+                    .collect()
+            }
+            _ => vec![(None, g.ret.clone(), ret_ty.clone())],
+        },
+        _ => vec![(None, g.ret.clone(), ret_ty.clone())],
+    };
+    let mut used_accs: HashSet<VarId> = HashSet::new();
+    let mut tail = Vec::new();
+    for (field, op, ty) in comps {
+        // `acc` or `let v = acc;` at the top level, with `acc` a top-level `let mut` that
+        // nothing touches afterwards: `acc` lives in `out`.
+        let returned_acc = op.var().filter(|v| {
+            top.iter().any(|s| matches!(s, Stmt::Mut(w, _) if w == v))
+                && g.vars[*v].ty == ty
+                && g.vars[*v].storage == Storage::Stack
+                && !used_accs.contains(v)
+        });
+        if let Some(acc) = returned_acc {
+            used_accs.insert(acc);
+            h.vars[acc].storage = Storage::Out(field);
+            continue;
+        }
+        let acc = op.var().and_then(|v| {
+            let i = def(v)?;
+            let Stmt::Let(_, Expr::Use(Operand::Var(acc))) = &top[i] else {
+                return None;
+            };
+            let declared = top.iter().any(|s| matches!(s, Stmt::Mut(w, _) if w == acc));
+            let untouched = top[i + 1..].iter().all(|s| !stmt_mentions(s, *acc));
+            let once = g.vars[v].ty == ty && !used_accs.contains(acc);
+            (declared && untouched && once && g.vars[*acc].storage == Storage::Stack).then_some((i, *acc))
+        });
+        match acc {
+            Some((i, acc)) => {
+                dead.push(i);
+                used_accs.insert(acc);
+                h.vars[acc].storage = Storage::Out(field);
+            }
+            None => {
+                let slot = h.new_var("out", ty, true);
+                h.vars[slot].storage = Storage::Out(field);
+                tail.push(Stmt::Assign(Place { var: slot, idx: vec![] }, AssignOp::Set, op));
+            }
+        }
+    }
+    let mut body: Vec<Stmt> = h
+        .body
+        .0
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !dead.contains(i))
+        .map(|(_, s)| s.clone())
+        .collect();
+    body.extend(tail);
+    h.body = Block(body);
+    h.ret = Operand::Unit;
+    h.ret_ty = Ty::Unit;
+    h
+}
+
+fn stmt_mentions(s: &Stmt, v: VarId) -> bool {
+    let mut reads = Vec::new();
+    stmt_reads(s, &mut reads);
+    reads.contains(&v)
+        || match s {
+            Stmt::Assign(p, _, _) => p.var == v,
+            Stmt::For(l) => l.body.0.iter().any(|s| stmt_mentions(s, v)),
+            Stmt::If(_, a, b) => a.0.iter().chain(&b.0).any(|s| stmt_mentions(s, v)),
+            _ => false,
+        }
+}

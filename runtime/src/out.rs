@@ -1,0 +1,61 @@
+//! Filling a caller's buffer (the `_into` forms of generated functions) in place.
+
+/// Sets every float of a value to zero in place, without building a zero value of its
+/// size on the stack (a Jacobian of 1000 x 1000 `f64` is 8 MB).
+pub trait FillZero {
+    /// Every float of `self` becomes `0.0`.
+    fn fill_zero(&mut self);
+}
+
+impl FillZero for f64 {
+    #[inline(always)]
+    fn fill_zero(&mut self) {
+        *self = 0.0;
+    }
+}
+
+impl FillZero for f32 {
+    #[inline(always)]
+    fn fill_zero(&mut self) {
+        *self = 0.0;
+    }
+}
+
+impl FillZero for () {
+    #[inline(always)]
+    fn fill_zero(&mut self) {}
+}
+
+impl<T: FillZero, const N: usize> FillZero for [T; N] {
+    #[inline]
+    fn fill_zero(&mut self) {
+        for x in self.iter_mut() {
+            x.fill_zero();
+        }
+    }
+}
+
+macro_rules! tuples {
+    ($(($($t:ident $i:tt),+))*) => {$(
+        impl<$($t: FillZero),+> FillZero for ($($t,)+) {
+            #[inline]
+            fn fill_zero(&mut self) {
+                $(self.$i.fill_zero();)+
+            }
+        }
+    )*};
+}
+tuples! {
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+}
+
+/// Sets every float of `x` to zero in place (see [`FillZero`]).
+#[inline(always)]
+pub fn fill_zero<T: FillZero + ?Sized>(x: &mut T) {
+    x.fill_zero();
+}
