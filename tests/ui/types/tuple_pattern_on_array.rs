@@ -1,0 +1,10 @@
+// Destructuring an array with a tuple pattern.
+use fluxion::grad;
+
+#[grad]
+fn f(x: [f64; 2]) -> f64 {
+    let (a, b) = x;
+    a * b
+}
+
+fn main() {}
