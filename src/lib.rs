@@ -166,9 +166,14 @@
 /// forward and reverse mode and at second order (also across modules and crates).
 ///
 /// It generates no public function, only hidden companions (`jvp`, `vjp` and their
-/// second-order compositions) that the callers' generated code uses. A call of a function
-/// without this attribute fails to compile at the call, naming the missing item
-/// `__mark_<name>_with_fluxion_differentiable`.
+/// second-order compositions) that the callers' generated code uses. They live on a hidden
+/// type with the function's own name (`struct g {}`, in the type namespace beside `fn g`),
+/// so a marked function works however it is named or imported: `m::g(x)`, `use m::g;`,
+/// `use m::g as h;`, `use m::*;`.
+///
+/// A call of a function without this attribute fails to compile at the call with
+/// "expected type, found function `g`": add `#[differentiable]` to `g`, or, for a function
+/// of another crate, give it a rule with [`custom_rule`] on a local wrapper.
 ///
 /// ```
 /// use fluxion::{differentiable, hessian};

@@ -308,3 +308,50 @@ fn into_forms_equal_the_by_value_forms() {
     swapped_grad_into(2.0, 3.0, &mut g);
     assert_eq!(g, (29.0, 3.0));
 }
+
+// --- A marked function works however it is imported or named.
+
+mod helpers {
+    use fluxion::differentiable;
+
+    #[differentiable]
+    pub fn sq(x: f64) -> f64 {
+        x * x
+    }
+
+    #[differentiable]
+    pub fn cube(x: f64) -> f64 {
+        x * x * x
+    }
+
+    pub mod inner {
+        #[fluxion::differentiable]
+        pub fn twice(x: f64) -> f64 {
+            2.0 * x
+        }
+    }
+}
+
+mod imports {
+    use super::helpers::cube as c3;
+    use super::helpers::inner::*;
+    use super::helpers::sq;
+    use fluxion::{grad, hessian};
+
+    #[grad]
+    pub fn imported(x: f64) -> f64 {
+        sq(x) + c3(x) + twice(x) + super::helpers::sq(x)
+    }
+
+    #[hessian(name = "imported_hessian")]
+    pub fn imported2(x: f64) -> f64 {
+        sq(x) + c3(x) + twice(x) + super::helpers::sq(x)
+    }
+}
+
+#[test]
+fn marked_functions_work_however_they_are_imported() {
+    // f = 2x² + x³ + 2x: f' = 4x + 3x² + 2, f'' = 4 + 6x.
+    assert_eq!(imports::imported_grad(2.0), 8.0 + 12.0 + 2.0);
+    assert_eq!(imports::imported_hessian(2.0), 4.0 + 12.0);
+}

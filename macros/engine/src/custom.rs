@@ -6,7 +6,7 @@
 //! #[custom_rule(jvp = solve_jvp, vjp = solve_vjp, second_order)]
 //! fn solve(x: f64) -> f64 { .. }
 //! // expands to `solve` unchanged and its companions:
-//! impl __mark_solve_with_fluxion_differentiable {
+//! impl solve {
 //!     fn jvp(x, dx) -> (y, dy)        { solve_jvp(x, dx) }
 //!     fn vjp(x, ct) -> (y, (x_bar,))  { solve_vjp(x, ct) }
 //!     fn jvp_jvp(..)                  { <solve_jvp's companions>::jvp(..) }  // second_order

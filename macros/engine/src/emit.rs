@@ -15,8 +15,12 @@ use crate::ir::*;
 
 /// The name of the hidden type that holds a function's companions. It reads as the fix
 /// when rustc reports it missing at a call site.
+///
+/// It is the function's own name: a braced struct lives in the type namespace only, beside
+/// the function in the value namespace, so whatever imports or names the function (a path,
+/// `use m::g`, `use m::g as h`, a glob) brings its companions along.
 pub fn holder_name(fn_name: &str) -> String {
-    format!("__mark_{fn_name}_with_fluxion_differentiable")
+    fn_name.to_string()
 }
 
 /// The companion method name for a list of transforms (`[Vjp, Jvp]` is `vjp_jvp`).
@@ -572,8 +576,7 @@ impl<'a> Emitter<'a> {
         } else {
             let h = Ident::new(&holder_name(&c.name), span);
             let m = Ident::new(&mode_name(&c.modes), span);
-            // `<path::Holder>::mode(..)`: as a qualified type, a missing holder is reported
-            // as "cannot find type `__mark_g_with_fluxion_differentiable`", which names the fix.
+            // `<path::g>::mode(..)`: the holder type `g` beside the function `g`.
             quote_spanned!(span=> <#lead #(#prefix ::)* #h> :: #m #tf (#(#args),*))
         }
     }

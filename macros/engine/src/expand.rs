@@ -3,7 +3,7 @@
 //! ```text
 //! #[jacfwd] #[jacrev] fn f(..)     expands to
 //! fn f(..)                         the original, unchanged
-//! struct __mark_f_with_..; impl { fn jvp, vjp, jvp_jvp, .. }   f's companions
+//! struct f {}; impl f { fn jvp, vjp, jvp_jvp, .. }               f's companions (type namespace)
 //! fn f_jacrev(..)                  jacrev(f), and its companions
 //! fn f_jacrev_jacfwd(..)           jacfwd(jacrev(f)), and its companions
 //! ```
@@ -613,7 +613,7 @@ pub fn expand_item_text(src: &str, only: Option<&str>) -> Result<String, String>
     expand_item_text_with(src, only, true)
 }
 
-/// [`expand_item_text`], optionally leaving out the hidden companions (`__mark_*` types).
+/// [`expand_item_text`], optionally leaving out the hidden companions (the holder types).
 pub fn expand_item_text_with(src: &str, only: Option<&str>, companions: bool) -> Result<String, String> {
     let file = syn::parse_file(src).map_err(|e| format!("cannot parse: {e}"))?;
     let mut out = String::new();
@@ -650,7 +650,16 @@ pub fn expand_item_text_with(src: &str, only: Option<&str>, companions: bool) ->
             ts
         } else {
             let file: syn::File = syn::parse2(ts).map_err(|e| e.to_string())?;
-            let hidden_name = |n: String| n.starts_with("__mark_") || n.starts_with("__fluxion_missing_");
+            // Companion holders are braced structs named like their function.
+            let fns: std::collections::HashSet<String> = file
+                .items
+                .iter()
+                .filter_map(|it| match it {
+                    syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+                    _ => None,
+                })
+                .collect();
+            let hidden_name = |n: String| fns.contains(&n) || n.starts_with("__fluxion_missing_");
             let hidden = |it: &syn::Item| match it {
                 syn::Item::Struct(s) => hidden_name(s.ident.to_string()),
                 syn::Item::Impl(i) => hidden_name(i.self_ty.to_token_stream().to_string()),
