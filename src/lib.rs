@@ -308,6 +308,30 @@ pub use fluxion_macros::vjp;
 /// ```
 pub use fluxion_macros::jvp;
 
+/// Several independent transforms of one function, as `grad(f)` and `hessian(f)` in
+/// torch.func: `#[transforms(grad, hessian, jacfwd(argnums = 1), jacfwd(jacrev))]`.
+///
+/// Each entry is written as torch.func nests calls, options after the inner transform:
+/// `jacfwd(jacrev, argnums = 1)` is `jacfwd(jacrev(f), argnums=1)` and generates
+/// `f_jacrev` and `f_jacrev_jacfwd`, exactly as the stack `#[jacfwd(argnums = 1)]
+/// #[jacrev] fn f` does. Stacked attributes compose (`#[grad] #[hessian] fn f` is
+/// `grad(hessian(f))`); this list is how to ask for transforms of the original function
+/// side by side. What two entries share is generated once.
+///
+/// ```
+/// use fluxion::transforms;
+///
+/// #[transforms(grad, hessian, jacfwd(jacrev))]
+/// fn f(x: [f64; 2]) -> f64 {
+///     x[0] * x[0] * x[1]
+/// }
+///
+/// assert_eq!(f_grad([1.0, 2.0]), [4.0, 1.0]);
+/// assert_eq!(f_hessian([1.0, 2.0]), [[4.0, 2.0], [2.0, 0.0]]);
+/// assert_eq!(f_jacrev_jacfwd([1.0, 2.0]), f_hessian([1.0, 2.0]));
+/// ```
+pub use fluxion_macros::transforms;
+
 /// Hand-written derivative rules for a function the engine cannot read (another crate's
 /// function, an iterative solver): `#[custom_rule(jvp = f_jvp, vjp = f_vjp)]`, like JAX's
 /// `custom_jvp`/`custom_vjp` and torch's `autograd.Function`.

@@ -336,15 +336,9 @@ mod imports {
     use super::helpers::cube as c3;
     use super::helpers::inner::*;
     use super::helpers::sq;
-    use fluxion::{grad, hessian};
 
-    #[grad]
+    #[fluxion::transforms(grad, hessian)]
     pub fn imported(x: f64) -> f64 {
-        sq(x) + c3(x) + twice(x) + super::helpers::sq(x)
-    }
-
-    #[hessian(name = "imported_hessian")]
-    pub fn imported2(x: f64) -> f64 {
         sq(x) + c3(x) + twice(x) + super::helpers::sq(x)
     }
 }
@@ -354,4 +348,41 @@ fn marked_functions_work_however_they_are_imported() {
     // f = 2x² + x³ + 2x: f' = 4x + 3x² + 2, f'' = 4 + 6x.
     assert_eq!(imports::imported_grad(2.0), 8.0 + 12.0 + 2.0);
     assert_eq!(imports::imported_hessian(2.0), 4.0 + 12.0);
+}
+
+// --- Independent transforms of one function: `#[transforms(..)]`.
+
+#[fluxion::transforms(grad, hessian, jacfwd(argnums = 1), jacfwd(jacrev), grad_and_value(argnums = (1, 0)))]
+fn objective(x: f64, y: f64) -> f64 {
+    x * x * y + y.sin()
+}
+
+#[fluxion::transforms(jacrev, jacfwd(jacrev), differentiable)]
+fn field(x: [f64; 2]) -> [f64; 2] {
+    [x[0] * x[1], x[1].exp()]
+}
+
+#[grad]
+fn calls_field(x: [f64; 2]) -> f64 {
+    let y = field(x);
+    y[0] + y[1]
+}
+
+#[test]
+fn transforms_lists_independent_transforms() {
+    let (x, y) = (1.5, 0.25);
+    assert_eq!(objective_grad(x, y), 2.0 * x * y);
+    assert_eq!(objective_hessian(x, y), 2.0 * y);
+    assert_eq!(objective_jacfwd(x, y), x * x + y.cos());
+    assert_eq!(objective_jacrev_jacfwd(x, y), 2.0 * y);
+    assert_eq!(objective_jacrev(x, y), 2.0 * x * y);
+    assert_eq!(
+        objective_grad_and_value(x, y),
+        ((x * x + y.cos(), 2.0 * x * y), objective(x, y))
+    );
+    let j = field_jacrev([2.0, 3.0]);
+    assert_eq!(j, [[3.0, 2.0], [0.0, 3.0f64.exp()]]);
+    let h = field_jacrev_jacfwd([2.0, 3.0]);
+    assert_eq!(h[0], [[0.0, 1.0], [1.0, 0.0]]);
+    assert_eq!(calls_field_grad([2.0, 3.0]), [3.0, 2.0 + 3.0f64.exp()]);
 }

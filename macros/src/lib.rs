@@ -59,3 +59,12 @@ pub fn custom_rule(args: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(syn_error_to_tokens)
         .into()
 }
+
+/// Independent transforms of one function, each entry nested as torch.func nests calls:
+/// `#[transforms(grad, hessian, jacfwd(jacrev))]`. See `fluxion::transforms`.
+#[proc_macro_attribute]
+pub fn transforms(args: TokenStream, item: TokenStream) -> TokenStream {
+    fluxion_engine::list::expand_transforms(args.into(), item.into())
+        .unwrap_or_else(syn_error_to_tokens)
+        .into()
+}

@@ -103,11 +103,13 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
                         TokenStream::new()
                     }
                 };
-                match parse_options(tt, a.span(), args) {
+                // The attribute's name (a span cannot cover `#[..]` whole on stable).
+                let at = a.path().segments.last().map_or(a.span(), |s| s.ident.span());
+                match parse_options(tt, at, args) {
                     Ok(o) => stack.push(o),
                     Err(e) => {
                         cx.push(e);
-                        stack.push(Options::new(tt, a.span()));
+                        stack.push(Options::new(tt, at));
                     }
                 }
             }
@@ -187,6 +189,7 @@ fn generate(
     let mut cur = f0;
     let mut site = site0;
     let names = promised_names(item, stack);
+    let f0_name = syn::ext::IdentExt::unraw(&item.sig.ident).to_string();
     let mut k = 0;
     for o in stack.iter().rev() {
         if o.transform == Transform::Differentiable {
@@ -194,7 +197,37 @@ fn generate(
         }
         let name = names[k].1.clone();
         k += 1;
-        let g = build(&cur, o, &site, rules, name).map_err(Some)?;
+        // A transform stacked on another one transforms its generated function: say how
+        // to ask for transforms of the original side by side when that fails.
+        let list_hint = |e: syn::Error| {
+            if k == 1 {
+                return e;
+            }
+            let inner = names[k - 2].0.name();
+            syn::Error::new(
+                o.span,
+                format!(
+                    "{e}\n(stacked attributes compose: this is `{}` of `{}`; for both transforms of `{}` side by side write `#[transforms({}, {inner})]`)",
+                    o.transform.name(),
+                    names[k - 2].1,
+                    f0_name,
+                    o.transform.name()
+                ),
+            )
+        };
+        let g = build(&cur, o, &site, rules, name).map_err(|e| Some(list_hint(e)))?;
+        if max_call_order(&g.func) > MAX_ORDER {
+            let e = syn::Error::new(
+                o.span,
+                format!(
+                    "`{}` differentiates the functions `{}` calls {} times: fluxion's companions go up to order {MAX_ORDER}",
+                    g.func.name,
+                    f0_name,
+                    max_call_order(&g.func)
+                ),
+            );
+            return Err(Some(list_hint(e)));
+        }
         out.extend(emit_gen(&g, &vis, generics, &cur.name));
         // Generated unasked: unused, it must not warn.
         let into = emit_gen(&into_gen(&g), &vis, generics, &cur.name);

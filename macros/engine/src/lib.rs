@@ -21,6 +21,7 @@ pub mod interp;
 pub mod into;
 pub mod ir;
 pub mod jvp;
+pub mod list;
 pub mod lower;
 pub mod rules;
 pub mod simplify;

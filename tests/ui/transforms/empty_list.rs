@@ -1,0 +1,9 @@
+// An empty list.
+use fluxion::transforms;
+
+#[transforms()]
+fn f(x: f64) -> f64 {
+    x * x
+}
+
+fn main() {}
