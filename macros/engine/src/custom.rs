@@ -24,7 +24,7 @@ use quote::{format_ident, quote, ToTokens};
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, Token};
 
-use crate::emit::holder_name;
+use crate::emit::holder_ident;
 use crate::ir::Ty;
 
 struct Args {
@@ -151,7 +151,7 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let vis = &item.vis;
     let generics = &sig.generics;
     let (gen, where_clause) = crate::emit::generic_parts(generics);
-    let holder = format_ident!("{}", holder_name(&sig.ident.to_string()));
+    let holder = holder_ident(&syn::ext::IdentExt::unraw(&sig.ident).to_string(), sig.ident.span());
     let dnames: Vec<Ident> = names.iter().map(|n| format_ident!("{}_dot", n)).collect();
     let ttys: Vec<TokenStream> = tys.iter().map(tangent_tokens).collect();
     let rtan = tangent_tokens(ret);
@@ -174,7 +174,7 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let holder_of = |rule: &syn::Path| {
         let mut hp = rule.clone();
         if let Some(last) = hp.segments.last_mut() {
-            last.ident = Ident::new(&holder_name(&last.ident.to_string()), last.ident.span());
+            last.ident = holder_ident(&syn::ext::IdentExt::unraw(&last.ident).to_string(), last.ident.span());
         }
         hp
     };

@@ -23,6 +23,11 @@ pub fn holder_name(fn_name: &str) -> String {
     fn_name.to_string()
 }
 
+/// The holder's identifier (`r#match` for a function named `r#match`).
+pub fn holder_ident(fn_name: &str, span: Span) -> Ident {
+    raw_if_keyword(&holder_name(fn_name), span)
+}
+
 /// The companion method name for a list of transforms (`[Vjp, Jvp]` is `vjp_jvp`).
 pub fn mode_name(modes: &[Mode]) -> String {
     modes
@@ -574,7 +579,7 @@ impl<'a> Emitter<'a> {
             let n = raw_if_keyword(&c.name, span);
             quote!(#lead #(#prefix ::)* #n #tf (#(#args),*))
         } else {
-            let h = Ident::new(&holder_name(&c.name), span);
+            let h = holder_ident(&c.name, span);
             let m = Ident::new(&mode_name(&c.modes), span);
             // `<path::g>::mode(..)`: the holder type `g` beside the function `g`.
             quote_spanned!(span=> <#lead #(#prefix ::)* #h> :: #m #tf (#(#args),*))

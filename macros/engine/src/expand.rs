@@ -13,7 +13,7 @@ use quote::{format_ident, quote, ToTokens};
 use syn::spanned::Spanned;
 
 use crate::attr::{parse_options, Options};
-use crate::emit::{holder_name, mode_name, Emitter, FnHeader};
+use crate::emit::{holder_ident, mode_name, Emitter, FnHeader};
 use crate::error::Ctxt;
 use crate::interp::companion_diag;
 use crate::ir::*;
@@ -459,7 +459,7 @@ fn holder(
     rules: &RuleTable,
     span: Span,
 ) -> Result<TokenStream, syn::Error> {
-    let h = format_ident!("{}", holder_name(&f.name));
+    let h = holder_ident(&f.name, Span::call_site());
     let mut fns = TokenStream::new();
     let mut markers = TokenStream::new();
     let attrs = |doc: String| {
