@@ -3,7 +3,7 @@
 //! Generated code reaches these items through `::fluxion::__private`; users normally
 //! only meet [`stop_gradient`]. The traits let rustc type tangents and cotangents of
 //! values whose types the macro cannot see (results of calls, user constants), as
-//! described in `DEVELOPMENT.md` ("Let rustc type what the macro cannot see").
+//! described in `docs/DESIGN.md` ("Let rustc type what the macro cannot see").
 #![warn(missing_docs)]
 #![no_std]
 
