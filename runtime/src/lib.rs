@@ -11,7 +11,18 @@
 ///
 /// This is JAX's `stop_gradient` and the inside of a `torch.no_grad()` block: the value
 /// is used, but no tangent or cotangent flows through it. Outside an annotated function it
-/// is the identity. (Examples: `fluxion::stop_gradient`.)
+/// is the identity.
+///
+/// ```
+/// use fluxion::{grad, stop_gradient};
+///
+/// #[grad]
+/// fn f(x: f64) -> f64 {
+///     x * stop_gradient(x)
+/// }
+/// // d/dx (x * c) with c = x held constant is c, not 2x.
+/// assert_eq!(f_grad(3.0), 3.0);
+/// ```
 #[inline(always)]
 pub fn stop_gradient<T>(x: T) -> T {
     x
