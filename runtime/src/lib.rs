@@ -40,6 +40,10 @@ pub trait Tangent {
 }
 
 /// A value with an additive zero, used to initialise tapes and accumulators.
+///
+/// Not `num_traits::Zero`: that trait requires `Add` and cannot be implemented here for
+/// arrays and tuples (both foreign to this crate), nor does it cover `bool` and `()`; tapes
+/// and accumulators have all of these types.
 pub trait Zero: Copy {
     /// The additive zero (`false` for `bool`).
     fn zero() -> Self;
@@ -102,6 +106,10 @@ macro_rules! int_impls {
 }
 
 /// Scalar helpers used by derivative rules at non-differentiable points.
+///
+/// Not built on `num_traits::Float`: none of these is in it (its `signum` is `±1` at `±0`,
+/// and a conversion from `i32` is fallible there), and `Float` needs `std` or `libm`,
+/// while this crate is `no_std` without dependencies.
 pub trait Real: Copy {
     /// The sign with `sign0(±0) = 0` (unlike `f64::signum`, which gives `±1`): `abs'(x)`.
     fn sign0(self) -> Self;
