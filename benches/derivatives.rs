@@ -1,8 +1,9 @@
 //! Generated derivatives against the analytic derivative an expert would write, in the
-//! same run. Each group has a `fluxion` and a `hand` function; `python3 benches/ratios.py`
-//! prints the ratios from criterion's results.
+//! same run. Each group has a `fluxion` and a `hand` function; the `ratios` binary of this
+//! crate prints their ratios from criterion's results.
 //!
-//! `cargo bench --bench derivatives`
+//! `cargo bench -p fluxion-benches --bench derivatives`, then
+//! `cargo run -p fluxion-benches --bin ratios`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use fluxion::{grad, hessian, jacrev};

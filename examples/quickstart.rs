@@ -65,13 +65,20 @@ fn squash2(x: [f64; 3]) -> [f64; 3] {
 }
 
 fn main() {
-    // Force of the Lennard-Jones potential, against the closed form.
-    for r in [0.95, 2f64.powf(1.0 / 6.0), 1.5] {
+    // Force of the Lennard-Jones potential, against the closed form: repulsive inside the
+    // minimum, attractive outside.
+    for r in [0.95, 1.12, 1.5] {
         let force = -energy_jacrev(r);
         let exact = EPS * (12.0 * SIGMA.powi(12) / r.powi(13) - 6.0 * SIGMA.powi(6) / r.powi(7));
         println!("r = {r:.4}: force {force:+.6}  (closed form {exact:+.6})");
         assert!((force - exact).abs() < 1e-12 * (1.0 + exact.abs()));
     }
+    // At the minimum r = 2^(1/6) SIGMA the two terms of the force (each about 2.7 here)
+    // cancel: what is left is rounding, of either sign.
+    let r_min = 2f64.powf(1.0 / 6.0) * SIGMA;
+    let force = -energy_jacrev(r_min);
+    println!("r = {r_min:.4} (the minimum): force {force:+.1e}, zero up to rounding");
+    assert!(force.abs() < 1e-14);
 
     let g = sum_of_sines_grad([0.0, 1.0, 2.0]);
     println!("grad sum sin([0, 1, 2]) = {g:?}  (= cos x)");
@@ -87,14 +94,16 @@ fn main() {
     let (y, pullback) = squash_vjp([0.1, 0.2, 0.3]);
     let (x_bar,) = pullback([1.0, 1.0, 1.0]);
     let jac = squash2_jacfwd([0.1, 0.2, 0.3]);
-    // jvp of the Jacobian: how the Jacobian changes along the tangent (1, 0, 0).
-    let (_, jac_dot) = squash2_jacfwd_jvp([0.1, 0.2, 0.3], [1.0, 0.0, 0.0]);
+    // jvp of the Jacobian: how the Jacobian changes along the tangent (1, 1, 1). On the
+    // diagonal, d/dx (1 - tanh(x)^2) = -2 tanh(x) (1 - tanh(x)^2).
+    let (_, jac_dot) = squash2_jacfwd_jvp([0.1, 0.2, 0.3], [1.0, 1.0, 1.0]);
     println!(
         "tanh(x) = {y:?}\n  vjp(ones) = {x_bar:?}\n  diag(jacfwd) = {:?}",
         [jac[0][0], jac[1][1], jac[2][2]]
     );
-    println!("  d(jacobian)/dx0 = {jac_dot:?}");
+    println!("  d(jacobian) along (1, 1, 1) = {jac_dot:?}");
     for i in 0..3 {
         assert!((x_bar[i] - jac[i][i]).abs() < 1e-15);
+        assert!((jac_dot[i][i] + 2.0 * y[i] * jac[i][i]).abs() < 1e-15);
     }
 }

@@ -1,67 +1,19 @@
-//! # fluxion: torch.func transforms for Rust, at compile time
-//!
-//! Attribute macros read the body of an ordinary Rust function, differentiate it
-//! symbolically and emit plain Rust beside it: no tape, no graph, no heap allocation for
-//! static sizes. The generated code is what you would write by hand, so LLVM optimises it
-//! like hand-written code.
-//!
-//! ```
-//! use fluxion::{grad, jacfwd, jacrev};
-//!
-//! const EPS: f64 = 1.0;
-//! const SIGMA: f64 = 1.0;
-//!
-//! /// Lennard-Jones energy; `#[jacrev]` generates `energy_jacrev(r) = dE/dr`.
-//! #[jacrev]
-//! fn energy(r: f64) -> f64 {
-//!     EPS * ((SIGMA / r).powi(12) - (SIGMA / r).powi(6))
-//! }
-//!
-//! /// Stacked attributes compose like nested calls: jacfwd(jacrev(f)) is a Hessian.
-//! #[jacfwd]
-//! #[jacrev]
-//! fn rosenbrock(x: [f64; 2]) -> f64 {
-//!     let a = 1.0 - x[0];
-//!     let b = x[1] - x[0] * x[0];
-//!     a * a + 100.0 * b * b
-//! }
-//!
-//! let r = 1.5_f64;
-//! let exact = EPS * (-12.0 * SIGMA.powi(12) / r.powi(13) + 6.0 * SIGMA.powi(6) / r.powi(7));
-//! assert!((energy_jacrev(r) - exact).abs() < 1e-14);
-//! assert_eq!(rosenbrock_jacrev_jacfwd([1.0, 1.0]), [[802.0, -400.0], [-400.0, 200.0]]);
-//! ```
-//!
-//! ## The transforms
-//!
-//! | attribute | generates | mirrors |
-//! |---|---|---|
-//! | [`grad`] | `f_grad(args) -> gradient` | `torch.func.grad`, `jax.grad` |
-//! | [`grad_and_value`] | `f_grad_and_value(args) -> (gradient, value)` | `torch.func.grad_and_value`, `jax.value_and_grad` |
-//! | [`jacrev`] | `f_jacrev(args) -> jacobian` (reverse mode) | `torch.func.jacrev`, `jax.jacrev` |
-//! | [`jacfwd`] | `f_jacfwd(args) -> jacobian` (forward mode) | `torch.func.jacfwd`, `jax.jacfwd` |
-//! | [`hessian`] | `f_hessian(args) -> hessian` (forward over reverse) | `torch.func.hessian`, `jax.hessian` |
-//! | [`vjp`] | `f_vjp(args) -> (y, pullback)` and `f_vjp_ct(args, ct) -> (y, cotangents)` | `torch.func.vjp`, `jax.vjp` |
-//! | [`jvp`] | `f_jvp(args, tangents) -> (y, tangent_out)` | `torch.func.jvp`, `jax.jvp` |
-//! | [`differentiable`] | nothing public: lets annotated functions call `f` | |
-//! | [`custom_rule`] | your own JVP/VJP for a function the engine cannot read | `jax.custom_jvp`/`custom_vjp`, `torch.autograd.Function` |
-//!
-//! Options (torch.func's): `argnums = k` or `argnums = (j, k)` (which arguments; a tuple
-//! gives a tuple of results, even of length one), `has_aux` (the function returns
-//! `(output, aux)`; `aux` is passed through, never differentiated), `name = "..."` (the
-//! generated function's name), `show` (the generated code is attached to the generated
-//! function's documentation).
+#![doc = include_str!("../README.md")]
 //!
 //! ## Conventions
 //!
 //! - **Names**: the generated function is the original's name plus `_` and the
 //!   transform's name (`f_grad`, `f_jacrev`); stacking appends suffixes innermost first:
 //!   `#[jacfwd] #[jacrev] fn f` generates `f_jacrev` and `f_jacrev_jacfwd`. `name = "g"`
-//!   replaces the whole name. `vjp` also generates `<name>_ct`.
+//!   replaces the whole name. [`vjp`] also generates `<name>_ct`.
 //! - **Layout** (JAX's): the derivative of an output of shape `O` with respect to an
 //!   argument of shape `I` has shape `O ++ I`. A gradient has its argument's type; the
 //!   Jacobian of `[f64; N] -> [f64; M]` is `[[f64; N]; M]`, element `[i][j]` is
-//!   `∂yᵢ/∂xⱼ`.
+//!   `∂yᵢ/∂xⱼ`; the Hessian of `[f64; N] -> f64` is `[[f64; N]; N]`, element `[i][j]` is
+//!   `∂²f/∂xᵢ∂xⱼ`.
+//! - **Order of results**: [`grad_and_value`] returns `(grad, value)`, as
+//!   `torch.func.grad_and_value` does; JAX's `jax.value_and_grad` returns
+//!   `(value, grad)`. With `has_aux`, `aux` comes last.
 //! - **What is differentiated**: `f64`, `f32`, fixed arrays of them (`[f64; N]` with `N` a
 //!   literal, a `const` or a const generic), shared references to these, tuples of these
 //!   as results. Integer arguments are passed through, never differentiated.
@@ -162,255 +114,13 @@
 //! `cargo run -p fluxion-engine --example expand -- path/to/file.rs [fn_name]`.
 #![warn(missing_docs)]
 
-/// Marks a function that annotated functions can call and differentiate through, in
-/// forward and reverse mode and at second order (also across modules and crates).
-///
-/// It generates no public function, only hidden companions (`jvp`, `vjp` and their
-/// second-order compositions) that the callers' generated code uses. They live on a hidden
-/// type with the function's own name (`struct g {}`, in the type namespace beside `fn g`),
-/// so a marked function works however it is named or imported: `m::g(x)`, `use m::g;`,
-/// `use m::g as h;`, `use m::*;`.
-///
-/// A call of a function without this attribute fails to compile at the call with
-/// "expected type, found function `g`": add `#[differentiable]` to `g`, or, for a function
-/// of another crate, give it a rule with [`custom_rule`] on a local wrapper.
-///
-/// ```
-/// use fluxion::{differentiable, hessian};
-///
-/// #[differentiable]
-/// fn softplus(x: f64) -> f64 {
-///     (1.0 + x.exp()).ln()
-/// }
-///
-/// #[hessian]
-/// fn loss(w: f64) -> f64 {
-///     softplus(2.0 * w)
-/// }
-///
-/// let s = 1.0 / (1.0 + (-1.0f64).exp()); // sigmoid(2w) at w = 0.5
-/// assert!((loss_hessian(0.5) - 4.0 * s * (1.0 - s)).abs() < 1e-15);
-/// ```
-pub use fluxion_macros::differentiable;
-
-/// `torch.func.grad` / `jax.grad`: `#[grad] fn f` generates `f_grad`, the gradient of a
-/// scalar-valued `f` with respect to `argnums` (default `0`).
-///
-/// Options: `argnums`, `has_aux` (returns `(grad, aux)`), `name`, `show`.
-///
-/// ```
-/// use fluxion::grad;
-///
-/// #[grad(argnums = (0, 1))]
-/// fn f(x: f64, y: [f64; 2]) -> f64 {
-///     x * y[0] + y[1].sin()
-/// }
-///
-/// let (dx, dy) = f_grad(2.0, [3.0, 0.0]);
-/// assert_eq!(dx, 3.0);
-/// assert_eq!(dy, [2.0, 1.0]);
-/// ```
-pub use fluxion_macros::grad;
-
-/// `torch.func.grad_and_value` / `jax.value_and_grad`: `f_grad_and_value(args) ->
-/// (grad, value)`; with `has_aux`, `(grad, (value, aux))`. The value is bitwise the value
-/// of `f`.
-///
-/// ```
-/// use fluxion::grad_and_value;
-///
-/// #[grad_and_value]
-/// fn f(x: f64) -> f64 {
-///     x * x
-/// }
-///
-/// assert_eq!(f_grad_and_value(3.0), (6.0, 9.0));
-/// ```
-pub use fluxion_macros::grad_and_value;
-
-/// `torch.func.jacrev` / `jax.jacrev`: the Jacobian by reverse mode, one forward pass and
-/// one reverse pass per output element. Layout: output shape, then input shape.
-///
-/// ```
-/// use fluxion::jacrev;
-///
-/// #[jacrev]
-/// fn f(x: [f64; 3]) -> [f64; 2] {
-///     [x[0] * x[1], x[2].exp()]
-/// }
-///
-/// let j = f_jacrev([2.0, 3.0, 0.0]);
-/// assert_eq!(j, [[3.0, 2.0, 0.0], [0.0, 0.0, 1.0]]);
-/// ```
-pub use fluxion_macros::jacrev;
-
-/// `torch.func.jacfwd` / `jax.jacfwd`: the Jacobian by forward mode, one pass per input
-/// element. Same layout as [`jacrev`].
-///
-/// ```
-/// use fluxion::jacfwd;
-///
-/// #[jacfwd]
-/// fn f(x: f64) -> [f64; 2] {
-///     [x * x, x.sin()]
-/// }
-///
-/// assert_eq!(f_jacfwd(0.0), [0.0, 1.0]);
-/// ```
-pub use fluxion_macros::jacfwd;
-
-/// `torch.func.hessian` / `jax.hessian`: `jacfwd(jacrev(f))` (forward over reverse).
-///
-/// ```
-/// use fluxion::hessian;
-///
-/// #[hessian]
-/// fn f(x: [f64; 2]) -> f64 {
-///     x[0] * x[0] * x[1]
-/// }
-///
-/// assert_eq!(f_hessian([1.0, 2.0]), [[4.0, 2.0], [2.0, 0.0]]);
-/// ```
-pub use fluxion_macros::hessian;
-
-/// `torch.func.vjp` / `jax.vjp`: `f_vjp(args) -> (y, pullback)` where `pullback(ct)`
-/// returns one cotangent per float argument (a tuple, even of one), and the cotangent
-/// form `f_vjp_ct(args, ct) -> (y, (cotangents..))`, which is the one other transforms
-/// differentiate. With `has_aux`: `(y, pullback, aux)` and `(y, cotangents, aux)`.
-///
-/// ```
-/// use fluxion::vjp;
-///
-/// #[vjp]
-/// fn f(x: [f64; 2]) -> [f64; 2] {
-///     [x[0] * x[1], x[1]]
-/// }
-///
-/// let (y, pullback) = f_vjp([2.0, 3.0]);
-/// assert_eq!(y, [6.0, 3.0]);
-/// let (x_bar,) = pullback([1.0, 0.0]);
-/// assert_eq!(x_bar, [3.0, 2.0]);
-/// ```
-pub use fluxion_macros::vjp;
-
-/// `torch.func.jvp` / `jax.jvp`: `f_jvp(primals.., tangents..) -> (y, tangent_out)`, one
-/// tangent per float argument, in order. With `has_aux`: `(y, tangent_out, aux)`.
-///
-/// ```
-/// use fluxion::jvp;
-///
-/// #[jvp]
-/// fn f(x: f64, y: f64) -> f64 {
-///     x * y
-/// }
-///
-/// assert_eq!(f_jvp(2.0, 3.0, 1.0, 0.0), (6.0, 3.0));
-/// ```
-pub use fluxion_macros::jvp;
-
-/// Several independent transforms of one function, as `grad(f)` and `hessian(f)` in
-/// torch.func: `#[transforms(grad, hessian, jacfwd(argnums = 1), jacfwd(jacrev))]`.
-///
-/// Each entry is written as torch.func nests calls, options after the inner transform:
-/// `jacfwd(jacrev, argnums = 1)` is `jacfwd(jacrev(f), argnums=1)` and generates
-/// `f_jacrev` and `f_jacrev_jacfwd`, exactly as the stack `#[jacfwd(argnums = 1)]
-/// #[jacrev] fn f` does. Stacked attributes compose (`#[grad] #[hessian] fn f` is
-/// `grad(hessian(f))`); this list is how to ask for transforms of the original function
-/// side by side. What two entries share is generated once.
-///
-/// ```
-/// use fluxion::transforms;
-///
-/// #[transforms(grad, hessian, jacfwd(jacrev))]
-/// fn f(x: [f64; 2]) -> f64 {
-///     x[0] * x[0] * x[1]
-/// }
-///
-/// assert_eq!(f_grad([1.0, 2.0]), [4.0, 1.0]);
-/// assert_eq!(f_hessian([1.0, 2.0]), [[4.0, 2.0], [2.0, 0.0]]);
-/// assert_eq!(f_jacrev_jacfwd([1.0, 2.0]), f_hessian([1.0, 2.0]));
-/// ```
-pub use fluxion_macros::transforms;
-
-/// Hand-written derivative rules for a function the engine cannot read (another crate's
-/// function, an iterative solver): `#[custom_rule(jvp = f_jvp, vjp = f_vjp)]`, like JAX's
-/// `custom_jvp`/`custom_vjp` and torch's `autograd.Function`.
-///
-/// The rules follow the companion protocol: `f_jvp(primals.., tangents..) -> (y, ẏ)` with
-/// one tangent per parameter (`()` for integers) and `f_vjp(primals.., ct) -> (y,
-/// (cotangent per parameter,..))`. Give either or both: for all-scalar signatures the
-/// missing one is derived. Add `second_order` when the rule functions are themselves
-/// `#[differentiable]`: then Hessians and reverse-over-reverse go through them. A
-/// derivative that needs a rule you did not supply fails to build, naming the function
-/// and the missing rule (when the calling code is compiled, so `cargo build`, not
-/// `cargo check`, reports it).
-///
-/// ```
-/// use fluxion::{custom_rule, grad};
-///
-/// /// Newton's iteration for the square root: the engine does not read `while`.
-/// #[custom_rule(jvp = newton_sqrt_jvp)]
-/// fn newton_sqrt(x: f64) -> f64 {
-///     let mut y = x.max(1.0);
-///     let mut k = 0;
-///     while k < 60 {
-///         y = 0.5 * (y + x / y);
-///         k += 1;
-///     }
-///     y
-/// }
-///
-/// fn newton_sqrt_jvp(x: f64, dx: f64) -> (f64, f64) {
-///     let y = newton_sqrt(x);
-///     (y, dx / (2.0 * y))
-/// }
-///
-/// #[grad]
-/// fn f(x: f64) -> f64 {
-///     newton_sqrt(x) * 3.0
-/// }
-///
-/// assert!((f_grad(4.0) - 0.75).abs() < 1e-15);
-/// ```
-///
-/// A derivative that needs a rule the function does not have fails to build, with the
-/// message "`scale` has a custom rule but no `vjp` companion: add `vjp = ..` to its
-/// #[custom_rule] (it is only derived for scalar signatures)":
-///
-/// ```compile_fail
-/// use fluxion::{custom_rule, jacrev};
-///
-/// #[custom_rule(jvp = scale_jvp)]
-/// fn scale(x: [f64; 2]) -> f64 {
-///     x[0] * 2.0 + x[1]
-/// }
-///
-/// fn scale_jvp(x: [f64; 2], dx: [f64; 2]) -> (f64, f64) {
-///     (scale(x), dx[0] * 2.0 + dx[1])
-/// }
-///
-/// #[jacrev] // reverse mode needs `scale`'s vjp
-/// fn f(x: [f64; 2]) -> f64 {
-///     scale(x) * 3.0
-/// }
-///
-/// f_jacrev([1.0, 2.0]);
-/// ```
-pub use fluxion_macros::custom_rule;
-
-/// Passes a value with a zero derivative: JAX's `stop_gradient`, the inside of a
-/// `torch.no_grad()` block. Outside an annotated function it is the identity.
-///
-/// ```
-/// use fluxion::{grad, stop_gradient};
-///
-/// #[grad]
-/// fn f(x: f64) -> f64 {
-///     x * stop_gradient(x)
-/// }
-/// // d/dx (x * c) with c = x held constant is c, not 2x.
-/// assert_eq!(f_grad(3.0), 3.0);
-/// ```
+// The macros and `stop_gradient` are documented (with their examples) where they are
+// defined, in `fluxion-macros` and `fluxion-runtime`; inlining shows those pages here.
+#[doc(inline)]
+pub use fluxion_macros::{
+    custom_rule, differentiable, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, transforms, vjp,
+};
+#[doc(inline)]
 pub use fluxion_runtime::stop_gradient;
 
 #[doc(hidden)]

@@ -1,6 +1,7 @@
 //! Calls into another crate's annotated functions, differentiated in both modes and at
 //! second order (the companions are public with the functions).
 
+use approx::{abs_diff_eq, assert_abs_diff_eq};
 use fluxion::{grad, hessian, jacfwd};
 
 /// Energy of two atoms through `physics_lib::lj` and `physics_lib::dist`.
@@ -48,12 +49,15 @@ fn calls_across_crates() {
     let gf = pair_fwd_jacfwd(a, b);
     for k in 0..3 {
         let exact = d1(r) * (a[k] - b[k]) / r;
-        assert!((g[k] - exact).abs() < 1e-12 * (1.0 + exact.abs()), "{g:?}");
-        assert!((gf[k] - g[k]).abs() < 1e-13 * (1.0 + exact.abs()));
+        assert!(
+            abs_diff_eq!(g[k], exact, epsilon = 1e-12 * (1.0 + exact.abs())),
+            "{g:?}"
+        );
+        assert_abs_diff_eq!(gf[k], g[k], epsilon = 1e-13 * (1.0 + exact.abs()));
     }
-    assert!((lj_h_hessian(1.3) - d2(1.3)).abs() < 1e-12 * d2(1.3).abs());
+    assert_abs_diff_eq!(lj_h_hessian(1.3), d2(1.3), epsilon = 1e-12 * d2(1.3).abs());
     // d/dr E'(r)² = 2 E' E''
     let exact = 2.0 * d1(1.3) * d2(1.3);
-    assert!((force_sq_grad(1.3) - exact).abs() < 1e-12 * exact.abs());
+    assert_abs_diff_eq!(force_sq_grad(1.3), exact, epsilon = 1e-12 * exact.abs());
     assert_eq!(uses_cube_grad(2.0), 24.0);
 }

@@ -29,6 +29,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 
+use approx::{abs_diff_eq, assert_abs_diff_eq};
 use fluxion::{differentiable, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, stop_gradient, vjp};
 use fluxion_engine::interp::{companion, Env, Value};
 use fluxion_engine::ir::{Func, Mode, Prim};
@@ -172,7 +173,7 @@ fn assert_fd(what: &str, ad: &[f64], fd: &[f64], tol: Tol) {
     );
     for (k, (a, f)) in ad.iter().zip(fd).enumerate() {
         assert!(
-            (a - f).abs() <= tol.fd * f.abs().max(1.0),
+            abs_diff_eq!(a, f, epsilon = tol.fd * f.abs().max(1.0)),
             "{what}[{k}]: generated {a:e}, finite differences {f:e}\n  generated {ad:?}\n  fd        {fd:?}"
         );
     }
@@ -947,7 +948,7 @@ fn calls_to_differentiable_functions() {
             },
         );
         let h = uses_call_hessian(x, y);
-        assert!((h - 6.0 * x * y.sin()).abs() < 1e-12, "{h}");
+        assert_abs_diff_eq!(h, 6.0 * x * y.sin(), epsilon = 1e-12);
     }
 }
 
@@ -1088,10 +1089,10 @@ fn aux(x: f64) -> (f64, f64) {
 #[test]
 fn smoke_cases() {
     assert_eq!(branchy_grad(-1.0), -2.0);
-    assert!((branchy_grad(2.0) - 0.5).abs() < 1e-15);
-    assert!((branchy_grad(0.5) - 1.0).abs() < 1e-15);
+    assert_abs_diff_eq!(branchy_grad(2.0), 0.5, epsilon = 1e-15);
+    assert_abs_diff_eq!(branchy_grad(0.5), 1.0, epsilon = 1e-15);
     let j = elementwise_jacrev([0.1, 0.2, 0.3]);
-    assert!((j[1][1] - (0.2f64.cos() * 0.2 + 0.2f64.sin())).abs() < 1e-15);
+    assert_abs_diff_eq!(j[1][1], 0.2f64.cos() * 0.2 + 0.2f64.sin(), epsilon = 1e-15);
     assert_eq!(j[0][1], 0.0);
     let x = [0.1, 0.2, 0.3];
     assert_fd(
@@ -1123,7 +1124,7 @@ fn smoke_cases() {
     assert_eq!((g, v, a), (6.0, 9.0, 4.0));
     let eps = 1e-6;
     let fd = (recur(0.3 + eps) - recur(0.3 - eps)) / (2.0 * eps);
-    assert!((recur_r_grad(0.3) - fd).abs() < 1e-6, "{} {}", recur_r_grad(0.3), fd);
+    assert_abs_diff_eq!(recur_r_grad(0.3), fd, epsilon = 1e-6);
 }
 
 // =======================================================================================
@@ -1617,7 +1618,7 @@ mod unannotated_calls {
     }
 
     fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() <= 1e-14 * (1.0 + b.abs())
+        approx::abs_diff_eq!(a, b, epsilon = 1e-14 * (1.0 + b.abs()))
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Custom derivative rules (`#[custom_rule]`): hand-written JVP/VJP for a function the
 //! engine cannot read, composed with every transform, at first and second order.
 
+use approx::{abs_diff_eq, assert_abs_diff_eq};
 use fluxion::{custom_rule, differentiable, grad, hessian, jacfwd, jacrev};
 
 /// Newton's iteration for the square root: a `while` loop the engine does not read.
@@ -79,8 +80,8 @@ fn custom_rule_first_order_both_modes() {
     for x in [0.25f64, 1.0, 2.0, 9.0] {
         let s = x.sqrt();
         // d/dx (x sqrt x) = 1.5 sqrt x
-        assert!((x_sqrt_x_grad(x) - 1.5 * s).abs() < 1e-12 * (1.0 + s));
-        assert!((x_sqrt_x_fwd_jacfwd(x) - 1.5 * s).abs() < 1e-12 * (1.0 + s));
+        assert_abs_diff_eq!(x_sqrt_x_grad(x), 1.5 * s, epsilon = 1e-12 * (1.0 + s));
+        assert_abs_diff_eq!(x_sqrt_x_fwd_jacfwd(x), 1.5 * s, epsilon = 1e-12 * (1.0 + s));
     }
 }
 
@@ -89,7 +90,7 @@ fn custom_rule_second_order_through_differentiable_rules() {
     for x in [0.25f64, 1.0, 4.0] {
         // d2/dx2 (x^1.5) = 0.75 / sqrt x
         let h = x_sqrt_x_h_hessian(x);
-        assert!((h - 0.75 / x.sqrt()).abs() < 1e-12, "x = {x}: {h}");
+        assert!(abs_diff_eq!(h, 0.75 / x.sqrt(), epsilon = 1e-12), "x = {x}: {h}");
     }
 }
 
@@ -100,5 +101,5 @@ fn derived_rules() {
     assert_eq!(dy, 8.0);
     let x: f64 = 0.7;
     let expect = (x * x).cos() * 2.0 * x;
-    assert!((uses_sq_jacfwd(x) - expect).abs() < 1e-15);
+    assert_abs_diff_eq!(uses_sq_jacfwd(x), expect, epsilon = 1e-15);
 }

@@ -36,3 +36,18 @@ fn check(example: &str, snapshot: &str) {
 fn quickstart_expansion_matches_snapshot() {
     check("examples/quickstart.rs", "examples/expanded/quickstart-expanded.rs");
 }
+
+/// The generated code that the README shows is the snapshot's, character for character.
+#[test]
+fn readme_shows_the_generated_code() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let snapshot = std::fs::read_to_string(root.join("examples/expanded/quickstart-expanded.rs")).expect("snapshot");
+    let open = "```rust\nfn sum_of_sines_grad";
+    let start = readme.find(open).expect("README.md shows sum_of_sines_grad") + "```rust\n".len();
+    let len = readme[start..].find("```").expect("the end of the code block");
+    assert!(
+        snapshot.contains(&readme[start..start + len]),
+        "README.md's sum_of_sines_grad is not the one in examples/expanded/quickstart-expanded.rs"
+    );
+}

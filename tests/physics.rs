@@ -18,6 +18,7 @@
 
 #![allow(clippy::needless_range_loop)] // differentiated bodies use index loops (the supported form)
 
+use approx::{abs_diff_eq, assert_abs_diff_eq};
 use fluxion::{differentiable, grad, grad_and_value, hessian, jacfwd, jacrev};
 
 /// Argon: well depth in kJ/mol and diameter in Angstrom.
@@ -74,7 +75,7 @@ fn d2e(r: f64) -> (f64, f64) {
 #[track_caller]
 fn assert_near(what: &str, got: f64, (want, scale): (f64, f64)) {
     assert!(
-        (got - want).abs() <= REL * scale,
+        abs_diff_eq!(got, want, epsilon = REL * scale),
         "{what}: got {got:e}, want {want:e} (diff {:e}, bound {:e})",
         got - want,
         REL * scale
@@ -91,7 +92,7 @@ fn lj_derivative_matches_closed_form() {
         assert_near(&format!("jacfwd E'({r})"), energy_f_jacfwd(r), de(r));
         // jacfwd == jacrev
         let scale = de(r).1;
-        assert!((energy_f_jacfwd(r) - energy_jacrev(r)).abs() <= REL * scale);
+        assert_abs_diff_eq!(energy_f_jacfwd(r), energy_jacrev(r), epsilon = REL * scale);
     }
     // Repulsive inside the minimum, attractive outside: the force -E' changes sign.
     assert!(-energy_jacrev(3.4) > 0.0);
@@ -108,7 +109,7 @@ fn lj_force_vanishes_at_minimum() {
         energy_f_jacfwd(r_min),
     ] {
         assert!(
-            f.abs() <= REL * scale,
+            abs_diff_eq!(f, 0.0, epsilon = REL * scale),
             "force at the minimum: {f:e} (terms of size {scale:e})"
         );
     }
@@ -226,7 +227,7 @@ fn pair_gradient_is_minus_force() {
             // Newton's third law.
             assert_eq!(gb[k], -ga[k], "grad_b = -grad_a");
             assert!(
-                (g[k] - gf[k]).abs() <= REL * scale,
+                abs_diff_eq!(g[k], gf[k], epsilon = REL * scale),
                 "jacfwd != jacrev: {} {}",
                 g[k],
                 gf[k]
@@ -252,22 +253,25 @@ fn pair_hessian_matches_closed_form() {
                 let want = e2 * u[i] * u[j] + e1 / r * (delta - u[i] * u[j]);
                 let scale = s2 + s1 / r;
                 assert!(
-                    (h[i][j] - want).abs() <= REL * scale,
+                    abs_diff_eq!(h[i][j], want, epsilon = REL * scale),
                     "H[{i}][{j}] at r = {r}: got {:e}, want {want:e}",
                     h[i][j]
                 );
                 assert!(
-                    (h2[i][j] - want).abs() <= REL * scale,
+                    abs_diff_eq!(h2[i][j], want, epsilon = REL * scale),
                     "jacfwd(jacrev) H[{i}][{j}] at r = {r}: got {:e}, want {want:e}",
                     h2[i][j]
                 );
                 assert!(
-                    (h3[i][j] - want).abs() <= REL * scale,
+                    abs_diff_eq!(h3[i][j], want, epsilon = REL * scale),
                     "H[{i}][{j}] through lj at r = {r}: got {:e}, want {want:e}",
                     h3[i][j]
                 );
                 // Symmetric up to rounding (H[i][j] and H[j][i] come from different sweeps).
-                assert!((h[i][j] - h[j][i]).abs() <= REL * scale, "not symmetric: {h:?}");
+                assert!(
+                    abs_diff_eq!(h[i][j], h[j][i], epsilon = REL * scale),
+                    "not symmetric: {h:?}"
+                );
             }
         }
     }
@@ -345,18 +349,21 @@ fn cluster_forces_sum_to_zero_and_match_pairs() {
         for k in 0..3 {
             total[k] += g[i][k];
             assert!(
-                (g[i][k] - want[k]).abs() <= REL * scale,
+                abs_diff_eq!(g[i][k], want[k], epsilon = REL * scale),
                 "atom {i} axis {k}: {} vs {}",
                 g[i][k],
                 want[k]
             );
             assert!(
-                (g[i][k] - gf[i][k]).abs() <= REL * scale,
+                abs_diff_eq!(g[i][k], gf[i][k], epsilon = REL * scale),
                 "jacfwd != jacrev at atom {i} axis {k}"
             );
         }
     }
     for k in 0..3 {
-        assert!(total[k].abs() <= REL * scale, "net force {total:?}");
+        assert!(
+            abs_diff_eq!(total[k], 0.0, epsilon = REL * scale),
+            "net force {total:?}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! (forces) can be `#[grad]`-ed, which is reverse over reverse, as the Lennard-Jones
 //! flagship trains on forces.
 
+use approx::assert_abs_diff_eq;
 use fluxion::{grad, jacrev};
 
 /// A tiny "model": energy of a distance with two parameters.
@@ -28,10 +29,10 @@ fn grad_through_a_generated_jacobian() {
     let (r, a, b, t): (f64, f64, f64, f64) = (0.7, 1.3, 0.8, -0.4);
     // dE/dr = a b sech²(b r) + r, closed form.
     let s = 1.0 / (b * r).cosh();
-    assert!((model_jacrev(r, a, b) - (a * b * s * s + r)).abs() < 1e-14);
+    assert_abs_diff_eq!(model_jacrev(r, a, b), a * b * s * s + r, epsilon = 1e-14);
     let (da, db) = force_loss_grad(r, a, b, t);
     let fa = fd(|a| force_loss(r, a, b, t), a);
     let fb = fd(|b| force_loss(r, a, b, t), b);
-    assert!((da - fa).abs() < 1e-7 * (1.0 + fa.abs()), "{da} vs {fa}");
-    assert!((db - fb).abs() < 1e-7 * (1.0 + fb.abs()), "{db} vs {fb}");
+    assert_abs_diff_eq!(da, fa, epsilon = 1e-7 * (1.0 + fa.abs()));
+    assert_abs_diff_eq!(db, fb, epsilon = 1e-7 * (1.0 + fb.abs()));
 }

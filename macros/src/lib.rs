@@ -1,6 +1,12 @@
-//! The attribute macros of fluxion. Each is a three-line shim over `fluxion-engine`;
-//! see the `fluxion` crate for documentation.
+//! The attribute macros of fluxion. Each is a three-line shim over `fluxion-engine`.
+//!
+//! Use them through the `fluxion` crate, which re-exports them together with the runtime
+//! their generated code calls (`::fluxion::__private`); the crate documentation of
+//! `fluxion` describes the conventions and the language the macros accept.
 #![warn(missing_docs)]
+
+// Links between the macros' pages are relative URLs (`attr.grad.html`): `fluxion` inlines
+// these pages, and rustdoc does not resolve a proc-macro crate's intra-doc links there.
 
 use fluxion_engine::{expand, Transform};
 use proc_macro::TokenStream;
@@ -20,39 +26,325 @@ fn syn_error_to_tokens(e: fluxion_engine::Error) -> proc_macro2::TokenStream {
 }
 
 transform!(
-    /// Marks a function that other transforms can differentiate through. See `fluxion::differentiable`.
+    /// Marks a function that annotated functions can call and differentiate through, in
+    /// forward and reverse mode and at second order (also across modules and crates).
+    ///
+    /// It generates no public function, only hidden companions (`jvp`, `vjp` and their
+    /// second-order compositions) that the callers' generated code uses. They live on a
+    /// hidden type with the function's own name (`struct g {}`, in the type namespace
+    /// beside `fn g`), so a marked function works however it is named or imported:
+    /// `m::g(x)`, `use m::g;`, `use m::g as h;`, `use m::*;`.
+    ///
+    /// A call of a function without this attribute fails to compile at the call with
+    /// "expected type, found function `g`": add `#[differentiable]` to `g`, or, for a
+    /// function of another crate, give a local wrapper a rule with `custom_rule`. Every
+    /// transform attribute also
+    /// makes its function callable this way, and so are the functions it generates (a loss
+    /// calling `model_jacrev` can be differentiated again).
+    ///
+    /// ```
+    /// use fluxion::{differentiable, hessian};
+    ///
+    /// #[differentiable]
+    /// fn softplus(x: f64) -> f64 {
+    ///     (1.0 + x.exp()).ln()
+    /// }
+    ///
+    /// #[hessian]
+    /// fn loss(w: f64) -> f64 {
+    ///     softplus(2.0 * w)
+    /// }
+    ///
+    /// let s = 1.0 / (1.0 + (-1.0f64).exp()); // sigmoid(2w) at w = 0.5
+    /// assert!((loss_hessian(0.5) - 4.0 * s * (1.0 - s)).abs() < 1e-15);
+    /// ```
     differentiable => Transform::Differentiable
 );
 transform!(
-    /// `torch.func.grad`. See `fluxion::grad`.
+    /// The gradient, by reverse mode: `#[grad] fn f` generates `f_grad`. Mirrors
+    /// `torch.func.grad` and `jax.grad`.
+    ///
+    /// ```text
+    /// #[grad]                    fn f(x: X, ..) -> f64   generates   fn f_grad(x: X, ..) -> X
+    /// #[grad(argnums = (0, 1))]  fn f(x: X, y: Y) -> f64 generates   fn f_grad(x: X, y: Y) -> (X, Y)
+    /// #[grad(has_aux)]           fn f(x: X) -> (f64, A)  generates   fn f_grad(x: X) -> (X, A)
+    /// ```
+    ///
+    /// `f` returns a scalar (`f64` or `f32`); the gradient has the type of the argument it
+    /// is taken with respect to (`f64`, `[f64; N]`, `[[f64; N]; M]`).
+    ///
+    /// Options:
+    /// - `argnums = k` or `argnums = (j, k, ..)`: the arguments to differentiate with
+    ///   respect to (default `0`); a tuple gives a tuple of gradients, even of length one;
+    /// - `has_aux`: `f` returns `(output, aux)`; `aux` is passed through, never
+    ///   differentiated;
+    /// - `name = "g"`: the generated function's name (default `f_grad`);
+    /// - `show`: the generated code in the generated function's documentation.
+    ///
+    /// ```
+    /// use fluxion::grad;
+    ///
+    /// #[grad(argnums = (0, 1))]
+    /// fn f(x: f64, y: [f64; 2]) -> f64 {
+    ///     x * y[0] + y[1].sin()
+    /// }
+    ///
+    /// let (dx, dy) = f_grad(2.0, [3.0, 0.0]);
+    /// assert_eq!(dx, 3.0);
+    /// assert_eq!(dy, [2.0, 1.0]);
+    /// ```
     grad => Transform::Grad
 );
 transform!(
-    /// `torch.func.grad_and_value`. See `fluxion::grad_and_value`.
+    /// The gradient and the value, from one forward and one reverse pass:
+    /// `#[grad_and_value] fn f` generates `f_grad_and_value`, returning `(grad, value)`.
+    ///
+    /// Mirrors `torch.func.grad_and_value`, including its order `(grad, value)`. JAX's
+    /// `jax.value_and_grad` computes the same but returns the opposite order,
+    /// `(value, grad)`.
+    ///
+    /// ```text
+    /// #[grad_and_value]          fn f(x: X) -> f64       generates   fn f_grad_and_value(x: X) -> (X, f64)
+    /// #[grad_and_value(has_aux)] fn f(x: X) -> (f64, A)  generates   fn f_grad_and_value(x: X) -> (X, (f64, A))
+    /// ```
+    ///
+    /// The value is bitwise the value of `f` (the simplifier never rewrites the primal
+    /// computation). Options as for [`grad`](attr.grad.html): `argnums`, `has_aux` (the result is
+    /// `(grad, (value, aux))`, as in torch.func), `name`, `show`.
+    ///
+    /// ```
+    /// use fluxion::grad_and_value;
+    ///
+    /// #[grad_and_value]
+    /// fn f(x: f64) -> f64 {
+    ///     x * x
+    /// }
+    ///
+    /// let (grad, value) = f_grad_and_value(3.0);
+    /// assert_eq!((grad, value), (6.0, 9.0));
+    /// ```
     grad_and_value => Transform::GradAndValue
 );
 transform!(
-    /// `torch.func.vjp`. See `fluxion::vjp`.
+    /// The vector-Jacobian product: `#[vjp] fn f` generates a pullback form `f_vjp` and a
+    /// cotangent form `f_vjp_ct`. Mirrors `torch.func.vjp` and `jax.vjp`.
+    ///
+    /// ```text
+    /// #[vjp] fn f(x: X, y: Y) -> Out   generates
+    ///     fn f_vjp(x: X, y: Y) -> (Out, impl Fn(Out) -> (X, Y))
+    ///     fn f_vjp_ct(x: X, y: Y, ct: Out) -> (Out, (X, Y))
+    /// ```
+    ///
+    /// `f_vjp` runs the forward pass and returns the output with a pullback; `pullback(ct)`
+    /// runs the reverse pass for the output cotangent `ct` and returns one cotangent per
+    /// float argument, in order (a tuple, even of one; integer arguments have none).
+    /// `f_vjp_ct` takes the cotangent directly and returns `(output, cotangents)`: it is the
+    /// form other transforms call and differentiate.
+    ///
+    /// Options:
+    /// - `has_aux`: `f` returns `(output, aux)`; the results become `(y, pullback, aux)`
+    ///   and `(y, cotangents, aux)`;
+    /// - `name = "g"`: the pullback form's name (the cotangent form is `g_ct`);
+    /// - `show`: the generated code in the generated functions' documentation.
+    ///
+    /// ```
+    /// use fluxion::vjp;
+    ///
+    /// #[vjp]
+    /// fn f(x: [f64; 2]) -> [f64; 2] {
+    ///     [x[0] * x[1], x[1]]
+    /// }
+    ///
+    /// let (y, pullback) = f_vjp([2.0, 3.0]);
+    /// assert_eq!(y, [6.0, 3.0]);
+    /// let (x_bar,) = pullback([1.0, 0.0]);
+    /// assert_eq!(x_bar, [3.0, 2.0]);
+    ///
+    /// assert_eq!(f_vjp_ct([2.0, 3.0], [1.0, 0.0]), ([6.0, 3.0], ([3.0, 2.0],)));
+    /// ```
     vjp => Transform::Vjp
 );
 transform!(
-    /// `torch.func.jvp`. See `fluxion::jvp`.
+    /// The Jacobian-vector product, by forward mode: `#[jvp] fn f` generates `f_jvp`.
+    /// Mirrors `torch.func.jvp` and `jax.jvp`.
+    ///
+    /// ```text
+    /// #[jvp] fn f(x: X, y: Y) -> Out   generates   fn f_jvp(x: X, y: Y, x_dot: X, y_dot: Y) -> (Out, Out)
+    /// ```
+    ///
+    /// `f_jvp` takes the primals, then one tangent per float argument in the same order
+    /// (integer arguments take none), and returns `(output, tangent_out)`: the output and
+    /// its directional derivative along the tangents, from one forward pass.
+    ///
+    /// Options:
+    /// - `has_aux`: `f` returns `(output, aux)`; the result becomes
+    ///   `(output, tangent_out, aux)`;
+    /// - `name = "g"`: the generated function's name (default `f_jvp`);
+    /// - `show`: the generated code in the generated function's documentation.
+    ///
+    /// ```
+    /// use fluxion::jvp;
+    ///
+    /// #[jvp]
+    /// fn f(x: f64, y: f64) -> f64 {
+    ///     x * y
+    /// }
+    ///
+    /// assert_eq!(f_jvp(2.0, 3.0, 1.0, 0.0), (6.0, 3.0));
+    /// ```
     jvp => Transform::Jvp
 );
 transform!(
-    /// `torch.func.jacrev`. See `fluxion::jacrev`.
+    /// The Jacobian by reverse mode: `#[jacrev] fn f` generates `f_jacrev`, one forward
+    /// sweep, then one reverse sweep per output element. Mirrors `torch.func.jacrev` and
+    /// `jax.jacrev`.
+    ///
+    /// The layout is JAX's: output shape, then input shape.
+    ///
+    /// ```text
+    /// fn f(x: f64) -> f64             f_jacrev(x) -> f64
+    /// fn f(x: [f64; N]) -> f64        f_jacrev(x) -> [f64; N]         (the gradient)
+    /// fn f(x: f64) -> [f64; M]        f_jacrev(x) -> [f64; M]
+    /// fn f(x: [f64; N]) -> [f64; M]   f_jacrev(x) -> [[f64; N]; M]    element [i][j] = ∂yᵢ/∂xⱼ
+    /// ```
+    ///
+    /// Options:
+    /// - `argnums = k` or `argnums = (j, k, ..)`: the arguments to differentiate with
+    ///   respect to (default `0`); a tuple gives a tuple of Jacobians, even of length one;
+    /// - `has_aux`: `f` returns `(output, aux)`; the result is `(jacobian, aux)`;
+    /// - `name = "g"`: the generated function's name (default `f_jacrev`);
+    /// - `show`: the generated code in the generated function's documentation.
+    ///
+    /// Stacked with [`jacfwd`](attr.jacfwd.html) it gives second derivatives:
+    /// `#[jacfwd] #[jacrev] fn f` also generates `f_jacrev_jacfwd`, `jacfwd(jacrev(f))`.
+    ///
+    /// ```
+    /// use fluxion::jacrev;
+    ///
+    /// #[jacrev]
+    /// fn f(x: [f64; 3]) -> [f64; 2] {
+    ///     [x[0] * x[1], x[2].exp()]
+    /// }
+    ///
+    /// let j = f_jacrev([2.0, 3.0, 0.0]);
+    /// assert_eq!(j, [[3.0, 2.0, 0.0], [0.0, 0.0, 1.0]]);
+    /// ```
     jacrev => Transform::Jacrev
 );
 transform!(
-    /// `torch.func.jacfwd`. See `fluxion::jacfwd`.
+    /// The Jacobian by forward mode: `#[jacfwd] fn f` generates `f_jacfwd`, one forward
+    /// pass per input element. Mirrors `torch.func.jacfwd` and `jax.jacfwd`.
+    ///
+    /// Same signature, layout and options as [`jacrev`](attr.jacrev.html) (output shape, then input shape;
+    /// `argnums`, `has_aux`, `name`, `show`). Forward mode is the cheaper one when the
+    /// input has fewer elements than the output.
+    ///
+    /// ```
+    /// use fluxion::jacfwd;
+    ///
+    /// #[jacfwd]
+    /// fn f(x: f64) -> [f64; 2] {
+    ///     [x * x, x.sin()]
+    /// }
+    ///
+    /// assert_eq!(f_jacfwd(0.0), [0.0, 1.0]);
+    /// ```
     jacfwd => Transform::Jacfwd
 );
 transform!(
-    /// `torch.func.hessian`. See `fluxion::hessian`.
+    /// The Hessian of a scalar function, forward over reverse (`jacfwd(jacrev(f))`):
+    /// `#[hessian] fn f` generates `f_hessian`. Mirrors `torch.func.hessian` and
+    /// `jax.hessian`.
+    ///
+    /// ```text
+    /// fn f(x: f64) -> f64                        f_hessian(x) -> f64
+    /// fn f(x: [f64; N]) -> f64                   f_hessian(x) -> [[f64; N]; N]   element [i][j] = ∂²f/∂xᵢ∂xⱼ
+    /// #[hessian(argnums = 1)] fn f(x, y: Y)      f_hessian(x, y) -> H            the Hessian in y
+    /// #[hessian(argnums = (1,))] fn f(x, y: Y)   f_hessian(x, y) -> ((H,),)      as torch.func nests it
+    /// ```
+    ///
+    /// Options: `argnums` (one argument, as an integer or a one-tuple; Hessians with
+    /// respect to several arguments are not supported yet), `name = "g"` (default
+    /// `f_hessian`), `show`.
+    ///
+    /// ```
+    /// use fluxion::hessian;
+    ///
+    /// #[hessian]
+    /// fn f(x: [f64; 2]) -> f64 {
+    ///     x[0] * x[0] * x[1]
+    /// }
+    ///
+    /// // [[∂²f/∂x₀², ∂²f/∂x₀∂x₁], [∂²f/∂x₁∂x₀, ∂²f/∂x₁²]] = [[2x₁, 2x₀], [2x₀, 0]]
+    /// assert_eq!(f_hessian([1.0, 2.0]), [[4.0, 2.0], [2.0, 0.0]]);
+    /// ```
     hessian => Transform::Hessian
 );
 
-/// Hand-written derivative rules. See `fluxion::custom_rule`.
+/// Hand-written derivative rules for a function the engine cannot read (another crate's
+/// function, an iterative solver): `#[custom_rule(jvp = f_jvp, vjp = f_vjp)]`. Mirrors
+/// JAX's `custom_jvp`/`custom_vjp` and torch's `autograd.Function`.
+///
+/// The rules follow the companion protocol: `f_jvp(primals.., tangents..) -> (y, ẏ)` with
+/// one tangent per parameter (`()` for integers) and `f_vjp(primals.., ct) -> (y,
+/// (cotangent per parameter,..))`. Give either or both: for all-scalar signatures the
+/// missing one is derived. Add `second_order` when the rule functions are themselves
+/// `#[differentiable]`: then Hessians and reverse-over-reverse go through them. A
+/// derivative that needs a rule you did not supply fails to build, naming the function
+/// and the missing rule (when the calling code is compiled, so `cargo build`, not
+/// `cargo check`, reports it).
+///
+/// ```
+/// use fluxion::{custom_rule, grad};
+///
+/// /// Newton's iteration for the square root: the engine does not read `while`.
+/// #[custom_rule(jvp = newton_sqrt_jvp)]
+/// fn newton_sqrt(x: f64) -> f64 {
+///     let mut y = x.max(1.0);
+///     let mut k = 0;
+///     while k < 60 {
+///         y = 0.5 * (y + x / y);
+///         k += 1;
+///     }
+///     y
+/// }
+///
+/// fn newton_sqrt_jvp(x: f64, dx: f64) -> (f64, f64) {
+///     let y = newton_sqrt(x);
+///     (y, dx / (2.0 * y))
+/// }
+///
+/// #[grad]
+/// fn f(x: f64) -> f64 {
+///     newton_sqrt(x) * 3.0
+/// }
+///
+/// assert!((f_grad(4.0) - 0.75).abs() < 1e-15);
+/// ```
+///
+/// A derivative that needs a rule the function does not have fails to build, with the
+/// message "`scale` has a custom rule but no `vjp` companion: add `vjp = ..` to its
+/// #[custom_rule] (it is only derived for scalar signatures)":
+///
+/// ```compile_fail
+/// use fluxion::{custom_rule, jacrev};
+///
+/// #[custom_rule(jvp = scale_jvp)]
+/// fn scale(x: [f64; 2]) -> f64 {
+///     x[0] * 2.0 + x[1]
+/// }
+///
+/// fn scale_jvp(x: [f64; 2], dx: [f64; 2]) -> (f64, f64) {
+///     (scale(x), dx[0] * 2.0 + dx[1])
+/// }
+///
+/// #[jacrev] // reverse mode needs `scale`'s vjp
+/// fn f(x: [f64; 2]) -> f64 {
+///     scale(x) * 3.0
+/// }
+///
+/// f_jacrev([1.0, 2.0]);
+/// ```
 #[proc_macro_attribute]
 pub fn custom_rule(args: TokenStream, item: TokenStream) -> TokenStream {
     fluxion_engine::custom::expand_custom(args.into(), item.into())
@@ -60,8 +352,29 @@ pub fn custom_rule(args: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Independent transforms of one function, each entry nested as torch.func nests calls:
-/// `#[transforms(grad, hessian, jacfwd(jacrev))]`. See `fluxion::transforms`.
+/// Several independent transforms of one function, as `grad(f)` and `hessian(f)` in
+/// torch.func: `#[transforms(grad, hessian, jacfwd(argnums = 1), jacfwd(jacrev))]`.
+///
+/// Each entry is written as torch.func nests calls, options after the inner transform:
+/// `jacfwd(jacrev, argnums = 1)` is `jacfwd(jacrev(f), argnums=1)` and generates
+/// `f_jacrev` and `f_jacrev_jacfwd`, exactly as the stack `#[jacfwd(argnums = 1)]
+/// #[jacrev] fn f` does. Stacked attributes compose (`#[grad] #[hessian] fn f` is
+/// `grad(hessian(f))`); this list is how to ask for transforms of the original function
+/// side by side. What two entries share is generated once; two entries generating the same
+/// name differently are an error (give one `name = ".."`).
+///
+/// ```
+/// use fluxion::transforms;
+///
+/// #[transforms(grad, hessian, jacfwd(jacrev))]
+/// fn f(x: [f64; 2]) -> f64 {
+///     x[0] * x[0] * x[1]
+/// }
+///
+/// assert_eq!(f_grad([1.0, 2.0]), [4.0, 1.0]);
+/// assert_eq!(f_hessian([1.0, 2.0]), [[4.0, 2.0], [2.0, 0.0]]);
+/// assert_eq!(f_jacrev_jacfwd([1.0, 2.0]), f_hessian([1.0, 2.0]));
+/// ```
 #[proc_macro_attribute]
 pub fn transforms(args: TokenStream, item: TokenStream) -> TokenStream {
     fluxion_engine::list::expand_transforms(args.into(), item.into())

@@ -3,7 +3,7 @@
 //! Generated code reaches these items through `::fluxion::__private`; users normally
 //! only meet [`stop_gradient`]. The traits let rustc type tangents and cotangents of
 //! values whose types the macro cannot see (results of calls, user constants), as
-//! described in `DEVELOPMENT.md` ("Let rustc type what the macro cannot see").
+//! described in `docs/DESIGN.md` ("Let rustc type what the macro cannot see").
 #![warn(missing_docs)]
 #![no_std]
 
@@ -18,7 +18,18 @@ pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};
 ///
 /// This is JAX's `stop_gradient` and the inside of a `torch.no_grad()` block: the value
 /// is used, but no tangent or cotangent flows through it. Outside an annotated function it
-/// is the identity. (Examples: `fluxion::stop_gradient`.)
+/// is the identity.
+///
+/// ```
+/// use fluxion::{grad, stop_gradient};
+///
+/// #[grad]
+/// fn f(x: f64) -> f64 {
+///     x * stop_gradient(x)
+/// }
+/// // d/dx (x * c) with c = x held constant is c, not 2x.
+/// assert_eq!(f_grad(3.0), 3.0);
+/// ```
 #[inline(always)]
 pub fn stop_gradient<T>(x: T) -> T {
     x
@@ -36,6 +47,10 @@ pub trait Tangent {
 }
 
 /// A value with an additive zero, used to initialise tapes and accumulators.
+///
+/// Not `num_traits::Zero`: that trait requires `Add` and cannot be implemented here for
+/// arrays and tuples (both foreign to this crate), nor does it cover `bool` and `()`; tapes
+/// and accumulators have all of these types.
 pub trait Zero: Copy {
     /// The additive zero (`false` for `bool`).
     fn zero() -> Self;
@@ -98,6 +113,10 @@ macro_rules! int_impls {
 }
 
 /// Scalar helpers used by derivative rules at non-differentiable points.
+///
+/// Not built on `num_traits::Float`: none of these is in it (its `signum` is `±1` at `±0`,
+/// and a conversion from `i32` is fallible there), and `Float` needs `std` or `libm`,
+/// while this crate is `no_std` without dependencies.
 pub trait Real: Copy {
     /// The sign with `sign0(±0) = 0` (unlike `f64::signum`, which gives `±1`): `abs'(x)`.
     fn sign0(self) -> Self;

@@ -79,7 +79,9 @@ impl Transform {
         match self {
             Transform::Differentiable => "a function other transforms can differentiate through",
             Transform::Grad => "`torch.func.grad` / `jax.grad`",
-            Transform::GradAndValue => "`torch.func.grad_and_value` / `jax.value_and_grad`",
+            Transform::GradAndValue => {
+                "`torch.func.grad_and_value` (`jax.value_and_grad` returns the opposite order, `(value, grad)`)"
+            }
             Transform::Vjp => "`torch.func.vjp` / `jax.vjp`",
             Transform::Jvp => "`torch.func.jvp` / `jax.jvp`",
             Transform::Jacrev => "`torch.func.jacrev` / `jax.jacrev`",
