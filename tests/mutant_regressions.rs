@@ -445,3 +445,49 @@ fn min_and_max_conventions_at_ties_and_nan() {
     assert_eq!(min32_r_grad(f32::NAN, 1.0), (0.0, 8.0));
     assert_eq!(min32_f_jacfwd(1.0, f32::NAN), (8.0, 0.0));
 }
+
+// ---------------------------------------------------------------------------------------
+// Products of literals in derivatives: folded only where exact in `f32` and `f64` alike
+// (the literal's type is rustc's to choose), so an `f32` gradient is the `f32` product.
+// ---------------------------------------------------------------------------------------
+
+#[grad]
+fn lit_prod32(x: f32) -> f32 {
+    0.1 * (0.3 * x)
+}
+
+#[grad]
+fn int_lit_prod32(x: f32) -> f32 {
+    3.0 * (0.3 * x) + 0.3 * (7.0 * x)
+}
+
+#[grad]
+fn lit_sum32(x: f32) -> f32 {
+    x * 0.1 + x * 0.2
+}
+
+#[grad]
+fn lit_prod64(x: f64) -> f64 {
+    0.1 * (0.3 * x)
+}
+
+#[grad]
+fn int_prod32(x: f32) -> f32 {
+    -(3.0 * (2.0 * x))
+}
+
+#[test]
+fn literal_products_keep_their_float_type() {
+    // Folding `0.1 * 0.3` in f64 and rounding to f32 gives another f32.
+    assert_ne!((0.1f32 * 0.3f32).to_bits(), ((0.1f64 * 0.3f64) as f32).to_bits());
+    assert_eq!(lit_prod32_grad(2.0).to_bits(), (0.1f32 * 0.3f32).to_bits());
+    assert_eq!(lit_sum32_grad(2.0).to_bits(), (0.1f32 + 0.2f32).to_bits());
+    // An integer times a fraction: `3 * 0.3` is not exact either.
+    assert_ne!((3.0f32 * 0.3f32).to_bits(), ((3.0f64 * 0.3f64) as f32).to_bits());
+    assert_eq!(
+        int_lit_prod32_grad(2.0).to_bits(),
+        (3.0f32 * 0.3f32 + 0.3f32 * 7.0f32).to_bits()
+    );
+    assert_eq!(lit_prod64_grad(2.0).to_bits(), (0.1f64 * 0.3f64).to_bits());
+    assert_eq!(int_prod32_grad(2.0), -6.0);
+}
