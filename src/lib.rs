@@ -20,9 +20,12 @@
 //! - **Generated functions** carry the original's visibility and generics, a doc comment
 //!   and `#[inline]`, and are differentiable themselves (a loss calling `model_jacrev` can
 //!   be `#[grad]`-ed: reverse over reverse).
-//! - **Non-differentiable points** follow documented conventions: `abs'(0) = 0`, `max`/`min`
-//!   ties split the derivative `0.5`/`0.5`, `sqrt'(0) = +inf`, `hypot'(0, 0) = (0, 0)`,
-//!   `∂/∂y x^y = 0` at `x = 0`.
+//! - **Non-differentiable points** follow documented conventions: `abs'(0) = 0`; `max`/`min`
+//!   ties split the derivative `0.5`/`0.5`, and a NaN operand gets `0` and the other `1`
+//!   (the operand `f64::max`/`f64::min` return); `sqrt'(±0) = +inf` and
+//!   `ln'(±0) = log2'(±0) = log10'(±0) = +inf`, also at `-0.0` (where JAX gives `-inf`, a
+//!   slope of the wrong sign); `hypot'(0, 0) = (0, 0)`; `∂/∂y x^y = 0` at `x = 0` for every
+//!   `y`, as `y ↦ 0^y` is constant on each side of `0` (JAX gives NaN for `y < 0`).
 //!
 //! ## The language inside an annotated function
 //!

@@ -1,8 +1,12 @@
 //! Emitting IR statements with local, IEEE-exact folding.
 //!
 //! Only rewrites that give the same bits for every input are made here: `x * 1 = x`,
-//! `x * -1 = -x`, `x / 1 = x`, `x - 0 = x`, `-(lit) = lit'`, `-(-x) = x`. `x + 0` and
+//! `x * -1 = -x`, `x / 1 = x`, `-(lit) = lit'`, `-(-x) = x`, `(-x) * y = -(x * y)`,
+//! `a + (-x) = a - x`, and products and sums of small integer literals. `x + 0` and
 //! `0 * x` are never folded (signed zeros, NaN); zeros are kept out of the IR instead.
+//! Each of these is reached by some user function (`tests/builder_peepholes.rs` of the
+//! engine); folds that no function reached (`x - 0`, `a - (-x)`, `(-x) / b`, `(-x) + b`)
+//! were removed.
 
 use std::collections::HashMap;
 
@@ -112,12 +116,10 @@ impl<'f> Builder<'f> {
     }
     /// `a / b`
     pub fn div(&mut self, a: Operand, b: Operand) -> Operand {
+        // (`(-x) / b = -(x / b)` is not folded: no numerator is ever a negation built in
+        // the same statement, whose tangent or adjoint it is.)
         if is_lit(&b, 1.0) {
             return a;
-        }
-        if let Some(x) = a.var().and_then(|v| self.negs.get(&v)).cloned() {
-            let m = self.div(x, b);
-            return self.neg(m);
         }
         self.let_(Expr::Prim(Prim::Div, vec![a, b]), "t")
     }
@@ -144,7 +146,9 @@ impl<'f> Builder<'f> {
         }
         r
     }
-    /// `a + b` (`a + (-x)` becomes `a - x`, which is exact).
+    /// `a + b` (`a + (-x)` becomes `a - x`, which is exact: the sum of a forward-mode
+    /// tangent whose later partial is negative, as in `ẋ - ẏ`; no standard rule's first
+    /// partial is a negation, so `(-x) + b` is not folded).
     pub fn add(&mut self, a: Operand, b: Operand) -> Operand {
         if let Some(r) = fold_lits(&a, &b, |x, y| x + y) {
             return r;
@@ -152,22 +156,11 @@ impl<'f> Builder<'f> {
         if let Some(x) = b.var().and_then(|v| self.negs.get(&v)).cloned() {
             return self.sub(a, x);
         }
-        if let Some(x) = a.var().and_then(|v| self.negs.get(&v)).cloned() {
-            return self.sub(b, x);
-        }
         self.let_(Expr::Prim(Prim::Add, vec![a, b]), "t")
     }
-    /// `a - b`
+    /// `a - b`, not folded: only rules (`1 - x²`, `1 - ∂min/∂a`, `y - 1`) and `a + (-x)`
+    /// subtract, and never a literal from a literal, a zero, or a negation built here.
     pub fn sub(&mut self, a: Operand, b: Operand) -> Operand {
-        if let Some(r) = fold_lits(&a, &b, |x, y| x - y) {
-            return r;
-        }
-        if is_lit(&b, 0.0) {
-            return a;
-        }
-        if let Some(x) = b.var().and_then(|v| self.negs.get(&v)).cloned() {
-            return self.add(a, x);
-        }
         self.let_(Expr::Prim(Prim::Sub, vec![a, b]), "t")
     }
     /// A comparison.

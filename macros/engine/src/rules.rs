@@ -9,11 +9,14 @@
 //! - `abs'(0) = 0`; `signum' = 0` everywhere;
 //! - `max`/`min` ties split the derivative evenly (`0.5`, as JAX and PyTorch do);
 //!   a NaN operand gets `0` and the other operand `1` (as `f64::max` returns it);
-//! - `sqrt'(0) = +inf`, `cbrt'(0) = +inf`, `ln'(0) = +inf`;
+//! - `sqrt'(±0) = +inf`, `cbrt'(±0) = +inf`, `ln'(±0) = log2'(±0) = log10'(±0) = +inf`
+//!   (JAX gives `-inf` at `-0.0`: see the rows);
 //! - `hypot'` at `(0, 0)` is `(0, 0)` (like `norm'(0) = 0`), and stays finite where
 //!   `x*x + y*y` overflows (JAX gets `(3e200, 4e200)` wrong; the edge is checked at
 //!   `(3, 4) * 2^600`, where `hypot` is exact and `x*x` overflows);
-//! - `powf`: `∂/∂y x^y` at `x == 0` is `0` (jax#14397: not `0 * ln 0 = NaN`);
+//! - `powf`: `∂/∂y x^y` at `x == 0` is `0` for every `y` (jax#14397: not `0 * ln 0 = NaN`;
+//!   and for `y < 0` not JAX's `inf * ln 1 = NaN`); `∂/∂x x^y` at `x == 0` is the limit
+//!   `y 0^(y-1)`: `0` for `y > 1`, `-inf` for `y < 0`;
 //!   `∂/∂x x^0 = 0` and `powi(x, 0)' = 0` at `x == 0` (not `0 * inf`);
 //! - `atan2'` at `(0, 0)` is NaN, as in JAX.
 
@@ -118,6 +121,12 @@ fn c_plus(b: &mut Builder, c: f64, x: Operand, y: Operand) -> Operand {
     let c = b.lit(c);
     b.add(c, p)
 }
+/// `x + 0.0`: the same value except `-0.0 + 0.0 = +0.0`, so a denominator made of it
+/// gives `+inf`, not `-inf`, at a negative zero. (The builder never folds `x + 0`.)
+fn plus_zero(b: &mut Builder, x: Operand) -> Operand {
+    let z = b.lit(0.0);
+    b.add(x, z)
+}
 /// `select(h == 0, 1, h)`: a denominator that is safe at the origin.
 fn safe_denominator(b: &mut Builder, h: Operand) -> Operand {
     let z = b.lit(0.0);
@@ -187,23 +196,38 @@ impl RuleTable {
                 let one = b.lit(1.0);
                 vec![m(b.add(y.clone(), one))]
             }),
-            rule!(Ln, [POS], [edge(&[0.0], &[INF])], |b, x, y| vec![d(x[0].clone())]),
-            rule!(Log2, [POS], [edge(&[0.0], &[INF])], |b, x, y| {
+            // ln'(x) = 1 / (x + 0): `+ 0.0` turns -0.0 into +0.0 and changes no other
+            // value, so ln'(±0) = +inf (JAX's `g / x` gives -inf at -0.0, a slope of the
+            // wrong sign for an increasing function; -0.0 == 0.0 and ln(-0.0) = ln(0.0)).
+            rule!(Ln, [POS], [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])], |b, x, y| {
+                vec![d(plus_zero(b, x[0].clone()))]
+            }),
+            rule!(Log2, [POS], [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])], |b, x, y| {
                 let l = b.lit(LN_2);
-                vec![d(b.mul(x[0].clone(), l))]
+                let x0 = plus_zero(b, x[0].clone());
+                vec![d(b.mul(x0, l))]
             }),
-            rule!(Log10, [POS], [edge(&[0.0], &[INF])], |b, x, y| {
-                let l = b.lit(LN_10);
-                vec![d(b.mul(x[0].clone(), l))]
-            }),
+            rule!(
+                Log10,
+                [POS],
+                [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])],
+                |b, x, y| {
+                    let l = b.lit(LN_10);
+                    let x0 = plus_zero(b, x[0].clone());
+                    vec![d(b.mul(x0, l))]
+                }
+            ),
             rule!(Ln1p, [(-0.5, 3.0)], [], |b, x, y| {
                 let one = b.lit(1.0);
                 vec![d(b.add(one, x[0].clone()))]
             }),
-            // sqrt'(x) = 1 / (2 sqrt x): +inf at 0.
-            rule!(Sqrt, [POS], [edge(&[0.0], &[INF])], |b, x, y| {
+            // sqrt'(x) = 1 / (2 (sqrt(x) + 0)): +inf at ±0. `sqrt(-0.0)` is -0.0, and
+            // `+ 0.0` turns it into +0.0 (no other value changes): JAX's `0.5 / ans` gives
+            // -inf there, a slope of the wrong sign for an increasing function.
+            rule!(Sqrt, [POS], [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])], |b, x, y| {
                 let two = b.lit(2.0);
-                vec![d(b.mul(two, y.clone()))]
+                let y0 = plus_zero(b, y.clone());
+                vec![d(b.mul(two, y0))]
             }),
             // cbrt'(x) = 1 / (3 cbrt(x)²): +inf at 0 (not out/(3x) = 0/0).
             rule!(Cbrt, [R], [edge(&[0.0], &[INF])], |b, x, y| {
@@ -235,7 +259,11 @@ impl RuleTable {
             rule!(
                 Powf,
                 [POS, R],
-                [edge(&[0.0, 2.0], &[0.0, 0.0]), edge(&[0.0, 0.0], &[0.0, 0.0])],
+                [
+                    edge(&[0.0, 2.0], &[0.0, 0.0]),
+                    edge(&[0.0, 0.0], &[0.0, 0.0]),
+                    edge(&[0.0, -1.0], &[-INF, 0.0])
+                ],
                 |b, x, y| vec![powf_dx(b, &x[0], &x[1]), powf_dy(b, &x[0], y)]
             ),
             rule!(Powi, [R], [edge(&[0.0, 0.0], &[0.0])], |b, x, y| vec![
@@ -380,15 +408,20 @@ fn powf_dx(b: &mut Builder, x: &Operand, yexp: &Operand) -> Option<Partial> {
     m(b.select(c, z, full))
 }
 
-/// `∂/∂y x^y = x^y ln x`, with `ln` of a safe `x` so that `x == 0` gives `0`
-/// (jax#14397) and no NaN reaches a second derivative.
+/// `∂/∂y x^y = x^y ln x`, and `0` where `x == 0`, for every `y`: `y ↦ 0^y` is constant
+/// on each side of `y = 0` (`0` for `y > 0`, `+inf` for `y < 0`). Written
+/// `select(x == 0, 0, x^y) · ln(select(x == 0, 1, x))`: the safe `ln` keeps NaN out of
+/// second derivatives (jax#14397), and selecting `0` in place of `x^y` keeps `+inf · 0`
+/// out for `y < 0`, where JAX's `x^y · ln(1)` gives NaN. Away from `x == 0` the value
+/// is `x^y · ln x`, bit for bit.
 fn powf_dy(b: &mut Builder, x: &Operand, out: &Operand) -> Option<Partial> {
     let z = b.lit(0.0);
-    let c = b.cmp(CmpOp::Eq, x.clone(), z);
+    let c = b.cmp(CmpOp::Eq, x.clone(), z.clone());
     let one = b.lit(1.0);
-    let safe = b.select(c, one, x.clone());
+    let safe = b.select(c.clone(), one, x.clone());
     let l = b.prim(Prim::Ln, vec![safe]);
-    m(b.mul(out.clone(), l))
+    let o = b.select(c, z, out.clone());
+    m(b.mul(o, l))
 }
 
 /// `∂/∂x x^n = n x^(n-1)`; zero for `n == 0`.

@@ -1,0 +1,125 @@
+//! The generated functions themselves (`grad`, `jacfwd`, `hessian` as the macros build
+//! them, simplified, with literal seeds), interpreted and checked against central finite
+//! differences and against each other.
+//!
+//! `programs.rs` and `rules.rs` call `jvp`/`vjp` with tangents and cotangents passed as
+//! arguments; here the seeds are the literal `1.0`s and basis vectors of the transforms,
+//! so the builder's folding of literals (`1 * x`, `-1 * lit`, products of literal
+//! partials) is what computes the numbers.
+//!
+//! Tolerances: as in `common/mod.rs` (`fd_close`); `grad` and `jacfwd` agree to 16 ulps of
+//! the largest entry (the same products summed in other orders); the Hessian against
+//! central differences of the interpreted `grad` (`fd_close`).
+
+mod common;
+
+use common::*;
+use fluxion_engine::attr::Options;
+use fluxion_engine::symbol::Transform;
+use fluxion_engine::transforms::{grad, hessian, jacfwd, Site};
+use proc_macro2::Span;
+
+/// Scalar functions of one `[f64; 3]`, with literals of every kind in derivative positions:
+/// non-integer, negative, `1`, `-1`, integer-valued, products and sums of literals.
+const CORPUS: &[&str] = &[
+    "fn f(x: [f64; 3]) -> f64 { -(0.5 * x[0]) * 3.0 + x[1] / 1.0 - (x[2] * -1.0).exp() }",
+    "fn f(x: [f64; 3]) -> f64 { 0.1 * (0.3 * x[0]) + 2.0 * (3.0 * x[1]) - 1.5 * (-2.5 * x[2]) }",
+    "fn f(x: [f64; 3]) -> f64 { x[0] * 2.0 + x[0] * 3.0 - x[1] * 0.25 - x[1] * 0.5 + x[2] * x[2] * -4.0 }",
+    "fn f(x: [f64; 3]) -> f64 { -(x[0].cos()) * x[1] - (-x[2]).sin() / x[0].exp() }",
+    "fn f(x: [f64; 3]) -> f64 { (x[0] - x[1]).tanh() * (x[2] - x[0]).atan() + (x[1] / x[2]).sinh() }",
+    "fn f(x: [f64; 3]) -> f64 { x[0].hypot(x[1]) + x[1].atan2(x[2]) - x[2].mul_add(x[0], -x[1]) }",
+    "fn f(x: [f64; 3]) -> f64 { x[0].powi(3) - x[1].powi(-2) * 0.5 + x[2].powf(1.0) * 3.0 + x[0].abs().powf(2.5) }",
+    "fn f(x: [f64; 3]) -> f64 { (x[0] * x[0] + 1.0).sqrt().ln() + (x[1] * x[1] + 2.0).log2() - (x[2] * x[2] + 0.5).log10() }",
+    "fn f(x: [f64; 3]) -> f64 { x[0].min(x[1]) * 3.0 - x[1].max(x[2]) * 5.0 + x[2].exp2() - x[0].exp_m1() }",
+    "fn f(x: [f64; 3]) -> f64 { (x[0] * 0.3).asin() + (x[1] * 0.2).acos() * -1.0 + (x[2] * 0.5).ln_1p() + x[0].cbrt() }",
+    "fn f(x: [f64; 3]) -> f64 { x[0].recip() - x[1].cosh() * x[2].tan() + x[1] * x[2] / (x[0] * x[0] + 1.0) }",
+    "fn f(x: [f64; 3]) -> f64 { let mut s = 0.0; for i in 0..3 { s -= x[i] * (i as f64 - 1.5); s *= 0.5; } s * s }",
+    "fn f(x: [f64; 3]) -> f64 { let mut s = 1.0; for i in 0..3 { if x[i] > 0.0 { s = s * x[i] - 1.0; } else { s = -s + x[i]; } } s }",
+];
+
+/// Points of ordinary behaviour for every function of the corpus (no ties, no zeros,
+/// inside every domain).
+const POINTS: [[f64; 3]; 3] = [[0.7, -1.3, 0.4], [1.9, 0.6, -0.8], [-0.45, 1.1, 1.7]];
+
+/// Cross-mode tolerance in ulps of the largest entry.
+const ULPS: f64 = 16.0;
+
+fn site() -> Site {
+    Site {
+        name: Span::call_site(),
+        ret: Span::call_site(),
+    }
+}
+
+fn arr(x: &[f64]) -> Value {
+    Value::Arr(x.iter().map(|&v| Value::F(v)).collect())
+}
+
+struct Generated {
+    f: Func,
+    grad: Func,
+    jacfwd: Func,
+    hessian: Func,
+}
+
+fn generate(src: &str) -> Generated {
+    let f = lower(src).unwrap_or_else(|e| panic!("{e}"));
+    let rules = RuleTable::standard();
+    let o = |t| Options::new(t, Span::call_site());
+    let grad = grad(&f, &o(Transform::Grad), &site(), &rules, false).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+    let jacfwd = jacfwd(&f, &o(Transform::Jacfwd), &site(), &rules).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+    let hessian = hessian(&f, &o(Transform::Hessian), &site(), &rules).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+    Generated {
+        f,
+        grad,
+        jacfwd,
+        hessian,
+    }
+}
+
+fn run(f: &Func, x: &[f64]) -> Vec<f64> {
+    let v = Env::default()
+        .eval(f, &[arr(x)])
+        .unwrap_or_else(|e| panic!("{}: {e}", f.name));
+    flat(&v)
+}
+
+/// Central differences of `g` (vector valued) at `x`: `out[i][j] = ∂g_i/∂x_j`.
+fn fd(g: &Func, x: &[f64]) -> Vec<Vec<f64>> {
+    let cols: Vec<Vec<f64>> = (0..x.len())
+        .map(|j| {
+            let h = fd_step(x[j]);
+            let (mut xp, mut xm) = (x.to_vec(), x.to_vec());
+            xp[j] += h;
+            xm[j] -= h;
+            let (yp, ym) = (run(g, &xp), run(g, &xm));
+            yp.iter().zip(&ym).map(|(a, b)| (a - b) / (xp[j] - xm[j])).collect()
+        })
+        .collect();
+    transpose(&cols)
+}
+
+#[test]
+fn generated_grad_jacfwd_and_hessian_match_finite_differences() {
+    for src in CORPUS {
+        let g = generate(src);
+        for x in POINTS {
+            let at = |what: &str| format!("`{src}`: {what} at {x:?}");
+            let grad = vec![run(&g.grad, &x)];
+            let fwd = vec![run(&g.jacfwd, &x)];
+            compare(&at("grad vs finite differences"), &grad, &fd(&g.f, &x), fd_close)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let s = max_abs(&grad);
+            compare(&at("jacfwd vs grad"), &fwd, &grad, |a, b| ulps_close(a, b, ULPS, s))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let h: Vec<Vec<f64>> = run(&g.hessian, &x).chunks(3).map(<[f64]>::to_vec).collect();
+            compare(
+                &at("hessian vs finite differences of grad"),
+                &h,
+                &fd(&g.grad, &x),
+                fd_close,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
