@@ -462,6 +462,11 @@ fn int_lit_prod32(x: f32) -> f32 {
 }
 
 #[grad]
+fn int_result32(x: f32) -> f32 {
+    100.0 * (0.3 * x)
+}
+
+#[grad]
 fn lit_sum32(x: f32) -> f32 {
     x * 0.1 + x * 0.2
 }
@@ -489,5 +494,8 @@ fn literal_products_keep_their_float_type() {
         (3.0f32 * 0.3f32 + 0.3f32 * 7.0f32).to_bits()
     );
     assert_eq!(lit_prod64_grad(2.0).to_bits(), (0.1f64 * 0.3f64).to_bits());
+    // An integer in f64 need not be one in f32: `0.3 * 100` is `30` in f64 only.
+    assert_ne!((0.3f32 * 100.0f32).to_bits(), ((0.3f64 * 100.0f64) as f32).to_bits());
+    assert_eq!(int_result32_grad(2.0).to_bits(), (0.3f32 * 100.0f32).to_bits());
     assert_eq!(int_prod32_grad(2.0), -6.0);
 }

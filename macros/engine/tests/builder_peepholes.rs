@@ -84,6 +84,14 @@ const CASES: &[Case] = &[
         want: |x, _| x.sin(),
     },
     Case {
+        fold: "x * -1 = -x (the -1 second: a cotangent times `-1`, the partial of `-`)",
+        attr: "grad",
+        transform: Transform::Grad,
+        src: "fn f(x: f64, y: f64) -> f64 { (y - x) * y }",
+        generated: "let t_2 = -y;\nt_2",
+        want: |_, y| -y,
+    },
+    Case {
         fold: "lit * lit (small integers) and x * 1 = x",
         attr: "grad",
         transform: Transform::Grad,
@@ -134,6 +142,7 @@ fn every_fold_is_reached_and_gives_the_right_value() {
                 Value::Tup(v) => v[1].clone(),
                 other => panic!("{other:?}"),
             },
+            t if c.src.contains("y: f64") => eval(t, c.src, &[Value::F(x), Value::F(y)]),
             t => eval(t, c.src, &[Value::F(x)]),
         };
         assert_eq!(
