@@ -35,6 +35,9 @@ const CORPUS: &[&str] = &[
     "fn f(x: [f64; 3]) -> f64 { x[0].recip() - x[1].cosh() * x[2].tan() + x[1] * x[2] / (x[0] * x[0] + 1.0) }",
     "fn f(x: [f64; 3]) -> f64 { let mut s = 0.0; for i in 0..3 { s -= x[i] * (i as f64 - 1.5); s *= 0.5; } s * s }",
     "fn f(x: [f64; 3]) -> f64 { let mut s = 1.0; for i in 0..3 { if x[i] > 0.0 { s = s * x[i] - 1.0; } else { s = -s + x[i]; } } s }",
+    // Snapshots of mutable variables (`let a = s;` before `s` changes) must not be forwarded.
+    "fn f(x: [f64; 3]) -> f64 { let mut s = x[0]; let a = s; s = s * x[1]; s += a * x[2]; let b = s; s = s.sin(); a * b + s }",
+    "fn f(x: [f64; 3]) -> f64 { let mut v = [x[0], x[1], x[2]]; let w = v; for i in 0..3 { v[i] = v[i] * w[2 - i] + 1.0; } v[0] * w[1] - v[2] }",
 ];
 
 /// Points of ordinary behaviour for every function of the corpus (no ties, no zeros,
