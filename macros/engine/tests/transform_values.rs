@@ -38,6 +38,8 @@ const CORPUS: &[&str] = &[
     // Snapshots of mutable variables (`let a = s;` before `s` changes) must not be forwarded.
     "fn f(x: [f64; 3]) -> f64 { let mut s = x[0]; let a = s; s = s * x[1]; s += a * x[2]; let b = s; s = s.sin(); a * b + s }",
     "fn f(x: [f64; 3]) -> f64 { let mut v = [x[0], x[1], x[2]]; let w = v; for i in 0..3 { v[i] = v[i] * w[2 - i] + 1.0; } v[0] * w[1] - v[2] }",
+    // Reads of a mutable array at one index, before and after a write there: not merged.
+    "fn f(x: [f64; 3]) -> f64 { let mut v = [x[0], x[1], x[2]]; let a = v[0]; v[0] = a * x[1]; let b = v[0]; v[0] = b.sin() + x[2]; let c = v[0]; a * b + c * x[0] }",
 ];
 
 /// Points of ordinary behaviour for every function of the corpus (no ties, no zeros,
