@@ -40,6 +40,11 @@ const CORPUS: &[&str] = &[
     "fn f(x: [f64; 3]) -> f64 { let mut v = [x[0], x[1], x[2]]; let w = v; for i in 0..3 { v[i] = v[i] * w[2 - i] + 1.0; } v[0] * w[1] - v[2] }",
     // Reads of a mutable array at one index, before and after a write there: not merged.
     "fn f(x: [f64; 3]) -> f64 { let mut v = [x[0], x[1], x[2]]; let a = v[0]; v[0] = a * x[1]; let b = v[0]; v[0] = b.sin() + x[2]; let c = v[0]; a * b + c * x[0] }",
+    // `let mut s = lit; s += lit;` folds only from a zero into its own variable.
+    "fn f(x: [f64; 3]) -> f64 { let mut s = 2.0; s += 1.0; let mut a = 0.0; s += 1.5; a += s * x[1]; s * a * x[0] + x[2] }",
+    // `let t = e; let mut y = t;` folds only for the binding just before, used once.
+    "fn f(x: [f64; 3]) -> f64 { let t = x[0] * 2.0; let u = x[1] * 3.0; let mut y = t; y += u; y * t + x[2] }",
+    "fn f(x: [f64; 3]) -> f64 { let a = x[0] * 2.0; let b = x[1] * 3.0; let mut y = a; y += b; y * x[2] }",
 ];
 
 /// Points of ordinary behaviour for every function of the corpus (no ties, no zeros,
