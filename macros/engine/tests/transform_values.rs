@@ -133,3 +133,15 @@ fn generated_grad_jacfwd_and_hessian_match_finite_differences() {
         }
     }
 }
+
+/// A column of `jacfwd` carries only what depends on its input element: the other elements'
+/// tangents are structural zeros, not `0.0`, so an infinite partial (`sqrt'(0)`) does not
+/// turn another column into `inf · 0 = NaN`. Exact, and equal to `grad`.
+#[test]
+fn jacfwd_columns_keep_other_elements_infinite_partials_out() {
+    let g = generate("fn f(x: [f64; 3]) -> f64 { x[0].sqrt() * 2.0 + x[1] * x[2] }");
+    let x = [0.0, 1.5, -2.0];
+    let want = [f64::INFINITY, -2.0, 1.5];
+    assert_eq!(run(&g.jacfwd, &x), want);
+    assert_eq!(run(&g.grad, &x), want);
+}
