@@ -14,7 +14,7 @@
 mod common;
 
 use common::*;
-use fluxion_engine::attr::Options;
+use fluxion_engine::attr::{Argnums, Options};
 use fluxion_engine::symbol::Transform;
 use fluxion_engine::transforms::{grad, hessian, jacfwd, Site};
 use proc_macro2::Span;
@@ -144,4 +144,32 @@ fn jacfwd_columns_keep_other_elements_infinite_partials_out() {
     let want = [f64::INFINITY, -2.0, 1.5];
     assert_eq!(run(&g.jacfwd, &x), want);
     assert_eq!(run(&g.grad, &x), want);
+}
+
+/// `argnums` selects the cotangents of the chosen arguments only: an integer argument and
+/// an undifferentiated float before the chosen one do not shift the result.
+#[test]
+fn grad_with_argnums_after_other_arguments() {
+    let src = "fn f(n: i32, x: f64, y: f64) -> f64 { (x * y).sin() * (n as f64) + x * x * y }";
+    let f = lower(src).unwrap_or_else(|e| panic!("{e}"));
+    let rules = RuleTable::standard();
+    let span = Span::call_site();
+    let (n, x, y) = (3, 0.7, -1.3);
+    let args = [Value::I(n), Value::F(x), Value::F(y)];
+    let want_x = (x * y).cos() * y * 3.0 + 2.0 * x * y;
+    let want_y = (x * y).cos() * x * 3.0 + x * x;
+    for (argnums, want) in [
+        (Argnums::One(2, span), vec![want_y]),
+        (Argnums::One(1, span), vec![want_x]),
+        (Argnums::Many(vec![(1, span), (2, span)]), vec![want_x, want_y]),
+    ] {
+        let mut o = Options::new(Transform::Grad, span);
+        o.argnums = Some(argnums);
+        let g = grad(&f, &o, &site(), &rules, false).unwrap_or_else(|e| panic!("{e:?}"));
+        let got = flat(&Env::default().eval(&g, &args).unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for (a, b) in got.iter().zip(&want) {
+            assert!(ulps_close(*a, *b, ULPS, 1.0), "{got:?} vs {want:?}");
+        }
+    }
 }
