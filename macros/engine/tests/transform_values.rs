@@ -45,6 +45,10 @@ const CORPUS: &[&str] = &[
     // `let t = e; let mut y = t;` folds only for the binding just before, used once.
     "fn f(x: [f64; 3]) -> f64 { let t = x[0] * 2.0; let u = x[1] * 3.0; let mut y = t; y += u; y * t + x[2] }",
     "fn f(x: [f64; 3]) -> f64 { let a = x[0] * 2.0; let b = x[1] * 3.0; let mut y = a; y += b; y * x[2] }",
+    // A value read from a mutable array in a loop, which the loop then overwrites: the
+    // reverse sweep must use the value read (taped), not the array's later contents.
+    "fn f(x: [f64; 3]) -> f64 { let mut v = [x[0], x[1], x[2]]; let mut s = 0.0; for i in 0..3 { let t = v[i]; v[i] = t * t + 0.5; s += t.sin() * v[i]; } s + v[1] * v[2] }",
+    "fn f(x: [f64; 3]) -> f64 { let mut v = [x[0], x[1], x[2]]; let mut s = 0.0; for i in 0..3 { let t = v[0]; v[0] = t * x[i] + 0.5; s += t.sin(); } s * v[0] }",
 ];
 
 /// Points of ordinary behaviour for every function of the corpus (no ties, no zeros,
