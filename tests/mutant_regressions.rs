@@ -499,3 +499,27 @@ fn literal_products_keep_their_float_type() {
     assert_eq!(int_result32_grad(2.0).to_bits(), (0.3f32 * 100.0f32).to_bits());
     assert_eq!(int_prod32_grad(2.0), -6.0);
 }
+
+// ---------------------------------------------------------------------------------------
+// `powf` with a literal exponent: `y - 1` is folded only where exact in `f32` and `f64`.
+// ---------------------------------------------------------------------------------------
+
+#[grad]
+fn pow_frac32(x: f32) -> f32 {
+    x.powf(1.1)
+}
+
+#[grad]
+fn pow_int32(x: f32) -> f32 {
+    x.powf(3.0)
+}
+
+#[test]
+fn powf_literal_exponent_minus_one_in_its_own_type() {
+    // `1.1 - 1` in f64, rounded to f32, is not the f32 `1.1 - 1`; at 1e4 the powers differ.
+    let x = 1.0e4f32;
+    let want = 1.1f32 * x.powf(1.1f32 - 1.0f32);
+    assert_ne!(want.to_bits(), (1.1f32 * x.powf((1.1f64 - 1.0) as f32)).to_bits());
+    assert_eq!(pow_frac32_grad(x).to_bits(), want.to_bits());
+    assert_eq!(pow_int32_grad(1.5f32).to_bits(), (3.0f32 * 1.5f32.powf(2.0)).to_bits());
+}
