@@ -386,3 +386,75 @@ fn transforms_lists_independent_transforms() {
     assert_eq!(h[0], [[0.0, 1.0], [1.0, 0.0]]);
     assert_eq!(calls_field_grad([2.0, 3.0]), [3.0, 2.0 + 3.0f64.exp()]);
 }
+
+// --- `hessian` with several `argnums` and `has_aux`; Jacobians of tuple outputs.
+
+#[fluxion::transforms(
+    hessian(argnums = (0, 1)),
+    hessian(argnums = (1,), name = "two_args_h1"),
+    grad(argnums = (0, 1))
+)]
+fn two_args(x: f64, y: [f64; 2]) -> f64 {
+    x * x * y[0] + (x * y[1]).sin() + y[0] * y[1]
+}
+
+#[hessian(has_aux)]
+fn hess_aux(x: [f64; 2]) -> (f64, usize) {
+    (x[0] * x[0] * x[1], 42)
+}
+
+#[fluxion::transforms(jacrev, jacfwd, jacrev(argnums = (1, 0), name = "pair_out_jr2"), jacfwd(argnums = (1, 0), name = "pair_out_jf2"))]
+fn pair_out(x: [f64; 2], s: f64) -> (f64, [f64; 2]) {
+    (x[0] * x[1] * s, [x[0].sin(), x[1] * s])
+}
+
+#[jacrev(has_aux, name = "pair_aux_jacrev")]
+fn pair_aux(x: f64) -> ((f64, [f64; 2]), f64) {
+    ((x * x, [x.exp(), 3.0 * x]), x + 1.0)
+}
+
+#[test]
+fn hessian_blocks_for_several_argnums() {
+    let (x, y) = (0.7, [1.3, -0.4]);
+    let ((h00, h01), (h10, h11)) = two_args_hessian(x, y);
+    // Each block against central differences of the generated gradient.
+    let g = |x: f64, y: [f64; 2]| two_args_grad(x, y);
+    let d = 1e-6;
+    let fd = |f: &dyn Fn(f64) -> f64| (f(d) - f(-d)) / (2.0 * d);
+    assert_relative_eq!(h00, fd(&|e| g(x + e, y).0), max_relative = 1e-7);
+    for j in 0..2 {
+        let mut e = [0.0; 2];
+        e[j] = 1.0;
+        let at = |t: f64| [y[0] + t * e[0], y[1] + t * e[1]];
+        assert_relative_eq!(h01[j], fd(&|t| g(x, at(t)).0), max_relative = 1e-7, epsilon = 1e-9);
+        assert_relative_eq!(h10[j], fd(&|t| g(x + t, y).1[j]), max_relative = 1e-7, epsilon = 1e-9);
+        for i in 0..2 {
+            assert_relative_eq!(
+                h11[i][j],
+                fd(&|t| g(x, at(t)).1[i]),
+                max_relative = 1e-7,
+                epsilon = 1e-9
+            );
+        }
+        assert_eq!(h01[j], h10[j]);
+    }
+    assert_eq!(two_args_h1(x, y), ((h11,),));
+    let (h, aux) = hess_aux_hessian([1.0, 2.0]);
+    assert_eq!((h, aux), ([[4.0, 2.0], [2.0, 0.0]], 42));
+}
+
+#[test]
+fn jacobians_of_tuple_outputs_have_one_block_per_output() {
+    let (x, s) = ([0.4, -1.2], 2.5);
+    let (j0, j1) = pair_out_jacrev(x, s);
+    assert_eq!(j0, [x[1] * s, x[0] * s]);
+    assert_eq!(j1, [[x[0].cos(), 0.0], [0.0, s]]);
+    assert_eq!(pair_out_jacfwd(x, s), (j0, j1));
+    // argnums tuple: per output, a tuple per argument in the listed order.
+    let ((d0s, d0x), (d1s, d1x)) = pair_out_jr2(x, s);
+    assert_eq!((d0s, d0x), (x[0] * x[1], j0));
+    assert_eq!((d1s, d1x), ([0.0, x[1]], j1));
+    assert_eq!(pair_out_jf2(x, s), pair_out_jr2(x, s));
+    let ((a, b), aux) = pair_aux_jacrev(0.5);
+    assert_eq!((a, b, aux), (1.0, [0.5f64.exp(), 3.0], 1.5));
+}

@@ -25,6 +25,7 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
             const_generics: Vec::new(),
         },
         scopes: vec![HashMap::new()],
+        loop_vars: Vec::new(),
         blocks: vec![Vec::new()],
         ret_var: None,
         loop_depth: 0,
@@ -226,6 +227,8 @@ struct Lowerer<'a> {
     cx: &'a mut Ctxt,
     func: Func,
     scopes: Vec<HashMap<String, VarId>>,
+    /// Loop variables (for the hint on triangular loop bounds).
+    loop_vars: Vec<VarId>,
     blocks: Vec<Vec<Stmt>>,
     ret_var: Option<VarId>,
     loop_depth: usize,
@@ -488,12 +491,21 @@ impl Lowerer<'_> {
             },
             syn::Expr::Path(p) if p.qself.is_none() => {
                 let s = path_string(&p.path);
-                if p.path.segments.len() == 1 && self.lookup(&s).is_some() {
-                    self.err(
-                        e,
-                        format!("`{s}` is a variable: loop bounds and array lengths must be constants (literals, `const` items or const generics)"),
-                    );
-                    return None;
+                if p.path.segments.len() == 1 {
+                    if let Some(v) = self.lookup(&s) {
+                        // A bound from an outer loop's index: the triangular loops of pair
+                        // potentials, written over the full range with a test.
+                        let hint = if self.loop_vars.contains(&v) {
+                            format!("; for a triangular loop such as `for j in {s} + 1..N`, loop over the full range and test the index: `for j in 0..N {{ if j > {s} {{ .. }} }}`")
+                        } else {
+                            String::new()
+                        };
+                        self.err(
+                            e,
+                            format!("`{s}` is a variable: loop bounds and array lengths must be constants (literals, `const` items or const generics){hint}"),
+                        );
+                        return None;
+                    }
                 }
                 Some(CExpr::Path(s))
             }
@@ -949,6 +961,7 @@ impl Lowerer<'_> {
             };
         }
         let var = self.func.new_var(name.clone(), Ty::Int(Some("usize".into())), false);
+        self.loop_vars.push(var);
         self.scopes.push(HashMap::new());
         self.bind(&name, var);
         self.blocks.push(Vec::new());

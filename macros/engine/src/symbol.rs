@@ -66,7 +66,7 @@ impl Transform {
             Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Jacfwd => {
                 &[ARGNUMS, HAS_AUX, NAME, SHOW]
             }
-            Transform::Hessian => &[ARGNUMS, NAME, SHOW],
+            Transform::Hessian => &[ARGNUMS, HAS_AUX, NAME, SHOW],
             Transform::Vjp | Transform::Jvp => &[HAS_AUX, NAME, SHOW],
         }
     }

@@ -344,15 +344,10 @@ fn check_output(f: &Func, main: &Func, o: &Options, site: &Site) -> TResult<Vec<
         None => err(
             site.ret,
             format!(
-                "`{}` needs an output of f64, f32 or (nested) arrays of them, but `{}` returns `{}`{}",
+                "`{}` needs an output of f64, f32, (nested) arrays or tuples of them, but `{}` returns `{}`",
                 o.transform.name(),
                 f.name,
                 ty_name(&main.ret_ty),
-                if matches!(main.ret_ty, Ty::Tuple(_)) && !o.has_aux {
-                    ": return `(output, aux)` with `has_aux`, or an array"
-                } else {
-                    ""
-                }
             ),
         ),
     }
@@ -360,6 +355,9 @@ fn check_output(f: &Func, main: &Func, o: &Options, site: &Site) -> TResult<Vec<
 
 /// `jacrev`: one forward sweep, then one reverse sweep per output element.
 pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
+    if let Some(h) = per_output(f, o, site, rules, jacrev)? {
+        return Ok(h);
+    }
     let (idx, many) = argnums(f, o, site)?;
     let (main, aux) = split_aux(f, o.has_aux, site)?;
     let odims = check_output(f, &main, o, site)?;
@@ -441,6 +439,9 @@ const UNROLL_COLUMNS: i128 = 8;
 
 /// `jacfwd`: one forward-mode pass per input element.
 pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
+    if let Some(h) = per_output(f, o, site, rules, jacfwd)? {
+        return Ok(h);
+    }
     let (idx, many) = argnums(f, o, site)?;
     let (main, aux) = split_aux(f, o.has_aux, site)?;
     let odims = check_output(f, &main, o, site)?;
@@ -608,48 +609,70 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
     Ok(h)
 }
 
-/// `hessian`: forward over reverse, `jacfwd(jacrev(f))`.
+/// `hessian`: forward over reverse, `jacfwd(jacrev(f))`, both with the same `argnums`
+/// (torch.func's): several `argnums` give the nested tuple of blocks
+/// `((H00, H01), (H10, H11))`, `argnums = (k,)` gives `((H,),)`, `has_aux` gives
+/// `(hessian, aux)`.
 pub fn hessian(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
-    if let Some(Argnums::Many(v)) = &o.argnums {
-        if v.len() > 1 {
-            return err(
-                v[1].1,
-                "`hessian` with several `argnums` is not supported yet: take one argument at a time",
-            );
-        }
-    }
-    // `argnums = (k,)` computes with `argnums = k` and wraps the result as torch does:
-    // a tuple of tuples, `((H,),)`.
-    let one_tuple = match &o.argnums {
-        Some(Argnums::Many(v)) => v.first().map(|(k, s)| Argnums::One(*k, *s)),
-        _ => None,
-    };
     let mut inner = o.clone();
     inner.transform = Transform::Jacrev;
-    if let Some(a) = &one_tuple {
-        inner.argnums = Some(a.clone());
-    }
     let g = jacrev(f, &inner, site, rules)?;
     let mut outer = inner.clone();
     outer.transform = Transform::Jacfwd;
     let mut h = jacfwd(&g, &outer, site, rules)?;
-    if one_tuple.is_some() {
-        let mut b = Builder::new(&mut h);
-        let ty = b.f.ret_ty.clone();
-        let ret = b.f.ret.clone();
-        let t1 = b.let_ty(Expr::Tuple(vec![ret]), "hess", Ty::Tuple(vec![ty.clone()]));
-        let t2 = b.let_ty(
-            Expr::Tuple(vec![t1]),
-            "hess",
-            Ty::Tuple(vec![Ty::Tuple(vec![ty.clone()])]),
-        );
-        let stmts = b.take();
-        h.body.0.extend(stmts);
-        h.ret = t2;
-        h.ret_ty = Ty::Tuple(vec![Ty::Tuple(vec![ty])]);
-    }
     h.name = format!("{}_{}", f.name, o.transform.suffix());
     Ok(h)
+}
+
+/// Jacobians of a function returning a tuple of outputs: one Jacobian per output (each a
+/// tuple per argument when `argnums` is a tuple), as torch.func gives, built output by
+/// output with `build` and joined into one function (the primal is shared by CSE).
+/// `None` if the output is not a tuple.
+fn per_output(
+    f: &Func,
+    o: &Options,
+    site: &Site,
+    rules: &RuleTable,
+    build: fn(&Func, &Options, &Site, &RuleTable) -> TResult<Func>,
+) -> TResult<Option<Func>> {
+    let (main, aux) = split_aux(f, o.has_aux, site)?;
+    let Ty::Tuple(ts) = &main.ret_ty else { return Ok(None) };
+    let mut h = main.clone();
+    if aux.is_none() {
+        h.body = Block::default();
+    }
+    let mut one = o.clone();
+    one.has_aux = false;
+    let mut items = Vec::new();
+    for (c, t) in ts.iter().enumerate() {
+        let mut fc = main.clone();
+        let mut b = Builder::new(&mut fc);
+        b.out = main.body.0.clone();
+        let out = b.let_ty(Expr::Field(main.ret.clone(), c), "out", t.clone());
+        let body = b.take();
+        fc.body = Block(body);
+        fc.ret = out;
+        fc.ret_ty = t.clone();
+        let gc = build(&fc, &one, site, rules)?;
+        let fixed = param_map(&gc, &h);
+        let m = import(&mut h, &gc, &fixed);
+        let mut body = gc.body.clone();
+        rename_block(&mut body, &m);
+        h.body.0.extend(body.0);
+        items.push((map_op(&gc.ret, &m), gc.ret_ty.clone()));
+    }
+    let mut b = Builder::new(&mut h);
+    let mut res = result_of(&mut b, items, true);
+    if let Some(a) = &aux {
+        res = pair(&mut b, res, (a.clone(), aux_ty(f)), "out");
+    }
+    let s = b.take();
+    h.body.0.extend(s);
+    h.ret = res.0;
+    h.ret_ty = res.1;
+    h.name = format!("{}_{}", f.name, o.transform.suffix());
+    simplify(&mut h);
+    Ok(Some(h))
 }
 
 /// `jvp`: `(primals.., tangents of the float arguments..) -> (y, ẏ)` (`(y, ẏ, aux)` with `has_aux`).
