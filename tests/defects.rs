@@ -428,13 +428,8 @@ fn hessian_blocks_for_several_argnums() {
         let at = |t: f64| [y[0] + t * e[0], y[1] + t * e[1]];
         assert_relative_eq!(h01[j], fd(&|t| g(x, at(t)).0), max_relative = 1e-7, epsilon = 1e-9);
         assert_relative_eq!(h10[j], fd(&|t| g(x + t, y).1[j]), max_relative = 1e-7, epsilon = 1e-9);
-        for i in 0..2 {
-            assert_relative_eq!(
-                h11[i][j],
-                fd(&|t| g(x, at(t)).1[i]),
-                max_relative = 1e-7,
-                epsilon = 1e-9
-            );
+        for (i, row) in h11.iter().enumerate() {
+            assert_relative_eq!(row[j], fd(&|t| g(x, at(t)).1[i]), max_relative = 1e-7, epsilon = 1e-9);
         }
         assert_eq!(h01[j], h10[j]);
     }
