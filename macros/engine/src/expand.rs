@@ -583,43 +583,62 @@ fn companion_stub(
 /// Stand-ins for the promised functions when expansion failed, so that the only errors
 /// the user sees are the real ones (thiserror's fallback).
 fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -> TokenStream {
-    let _ = stack;
     let vis = &item.vis;
     let generics = &item.sig.generics;
     let (gen, where_clause) = crate::emit::generic_parts(generics);
-    // The original's parameters as `{prefix}{k}: T` (receivers left out).
-    let typed = |prefix: &str| -> Vec<TokenStream> {
-        item.sig
-            .inputs
-            .iter()
+    let typed = |prefix: &str, tys: &[syn::Type]| -> Vec<TokenStream> {
+        tys.iter()
             .enumerate()
-            .filter_map(|(k, a)| match a {
-                syn::FnArg::Typed(pt) => {
-                    let t = &pt.ty;
-                    let n = format_ident!("{}{}", prefix, k);
-                    Some(quote!(#n: #t))
-                }
-                syn::FnArg::Receiver(_) => None,
+            .map(|(k, t)| {
+                let n = format_ident!("{}{}", prefix, k);
+                quote!(#n: #t)
             })
             .collect()
     };
-    let inputs = typed("arg");
+    let originals: Vec<syn::Type> = item
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|a| match a {
+            syn::FnArg::Typed(pt) => Some((*pt.ty).clone()),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let inputs = typed("arg", &originals);
+    // The signature the next stacked transform applies to, while it can be read off the
+    // original's: `(parameter types, result type)`.
+    let mut sig: Option<(Vec<syn::Type>, syn::Type)> = match &item.sig.output {
+        syn::ReturnType::Type(_, t) => Some((originals.clone(), (**t).clone())),
+        syn::ReturnType::Default => None,
+    };
+    let opts: Vec<&Options> = stack
+        .iter()
+        .rev()
+        .filter(|o| o.transform != Transform::Differentiable)
+        .collect();
+    let msg = format!("fluxion could not expand `{}`: see the compile error", item.sig.ident);
     let mut out = TokenStream::new();
     for (k, (t, name)) in names.iter().enumerate() {
         let n = format_ident!("{}", name);
-        let mut params = if k == 0 {
-            inputs.clone()
-        } else {
-            vec![quote!(_args: ())]
+        let (params, ret) = match (&sig, opts.get(k)) {
+            (Some((ps, r)), Some(o)) => {
+                let mut params = typed("arg", ps);
+                if *t == Transform::Jvp {
+                    params.extend(typed("tangent", ps));
+                }
+                (params, crate::stub_types::promised(o, ps, r))
+            }
+            _ => (vec![quote!(_args: ())], None),
         };
-        if k == 0 && *t == Transform::Jvp {
-            let more = typed("tangent");
-            params.extend(more);
-        }
-        let msg = format!("fluxion could not expand `{}`: see the compile error", item.sig.ident);
+        // A stand-in of the promised type, so call sites raise no "unreachable" warning;
+        // `!` where the type cannot be read off the signature.
+        let ret_tokens = match &ret {
+            Some(r) => quote!(#r),
+            None => quote!(!),
+        };
         out.extend(quote! {
             #[allow(unused_variables, dead_code, clippy::all)]
-            #vis fn #n #gen (#(#params),*) -> ! #where_clause { unreachable!(#msg) }
+            #vis fn #n #gen (#(#params),*) -> #ret_tokens #where_clause { unreachable!(#msg) }
         });
         let n_into = format_ident!("{}_into", name);
         let mut into_generics = generics.clone();
@@ -627,7 +646,7 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
         let (gen_into, _) = crate::emit::generic_parts(&into_generics);
         out.extend(quote! {
             #[allow(unused_variables, dead_code, clippy::all)]
-            #vis fn #n_into #gen_into (#(#params,)* out: &mut __FluxionOut) -> ! #where_clause { unreachable!(#msg) }
+            #vis fn #n_into #gen_into (#(#params,)* out: &mut __FluxionOut) #where_clause { unreachable!(#msg) }
         });
         if *t == Transform::Vjp {
             let n2 = format_ident!("{}_ct", name);
@@ -636,6 +655,10 @@ fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -
                 #vis fn #n2 #gen (#(#inputs,)* ct: ()) -> ! #where_clause { unreachable!(#msg) }
             });
         }
+        sig = match (sig.take(), ret) {
+            (Some((ps, _)), Some(r)) if !matches!(t, Transform::Jvp | Transform::Vjp) => Some((ps, r)),
+            _ => None,
+        };
     }
     out
 }

@@ -1392,7 +1392,16 @@ impl Lowerer<'_> {
         }
         let r = self.expr(&b.right)?;
         Some(match k {
-            K::P(p) => self.let_(Expr::Prim(p, vec![l, r])),
+            K::P(p) => {
+                // `x * 2` with `x: f64` is rustc's type error (E0277), one error with its
+                // own hint: generate nothing, so that error is the only one.
+                let (lt, rt) = (self.func.ty_of(&l), self.func.ty_of(&r));
+                if (lt.is_float() && rt.is_int()) || (lt.is_int() && rt.is_float()) {
+                    self.failed = true;
+                    return None;
+                }
+                self.let_(Expr::Prim(p, vec![l, r]))
+            }
             K::C(c) => self.let_(Expr::Cmp(c, l, r)),
             K::L(o) => self.let_(Expr::Bool(o, l, r)),
         })
