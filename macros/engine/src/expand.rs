@@ -142,8 +142,9 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
                     // rustc would report again what fluxion reported (a statement where a
                     // value is needed, a missing `else`, ..).
                     let msg = format!("fluxion could not expand `{}`: see the compile error", item.sig.ident);
-                    item.block = Box::new(syn::parse_quote!({ unreachable!(#msg) }));
-                    item.attrs.push(syn::parse_quote!(#[allow(unused_variables, unused_mut)]));
+                    *item.block = syn::parse_quote!({ unreachable!(#msg) });
+                    item.attrs
+                        .push(syn::parse_quote!(#[allow(unused_variables, unused_mut)]));
                     e.to_compile_error()
                 }
                 Ok(()) => quote!(),
