@@ -453,3 +453,25 @@ fn jacobians_of_tuple_outputs_have_one_block_per_output() {
     let ((a, b), aux) = pair_aux_jacrev(0.5);
     assert_eq!((a, b, aux), (1.0, [0.5f64.exp(), 3.0], 1.5));
 }
+
+// --- `sin_cos` and array patterns.
+
+#[fluxion::transforms(grad, hessian)]
+fn kinematics(q: [f64; 2]) -> f64 {
+    let [a, b] = q;
+    let (s, c) = a.sin_cos();
+    let (s2, _) = (a + b).sin_cos();
+    s * b + c + s2
+}
+
+#[test]
+fn sin_cos_and_array_patterns_differentiate() {
+    let q = [0.4, 1.1];
+    let g = kinematics_grad(q);
+    let (a, b) = (q[0], q[1]);
+    assert_relative_eq!(g[0], a.cos() * b - a.sin() + (a + b).cos(), max_relative = 1e-15);
+    assert_relative_eq!(g[1], a.sin() + (a + b).cos(), max_relative = 1e-15);
+    let h = kinematics_hessian(q);
+    assert_relative_eq!(h[0][1], a.cos() - (a + b).sin(), max_relative = 1e-14);
+    assert_eq!(h[0][1], h[1][0]);
+}

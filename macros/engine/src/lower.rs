@@ -240,10 +240,22 @@ struct Lowerer<'a> {
     type_generics: Vec<String>,
 }
 
-const SUPPORTED_METHODS: &str = "supported are the float methods sin cos tan asin acos atan atan2 sinh cosh tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum trunc min max hypot recip mul_add and `.iter().sum()`";
+const SUPPORTED_METHODS: &str = "supported are the float methods sin cos tan asin acos atan atan2 sinh cosh tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum trunc min max hypot recip mul_add sin_cos and `.iter().sum()`";
 
 const UNSUPPORTED_TYPE_HINT: &str =
     "fluxion differentiates f64, f32, fixed arrays `[f64; N]` and tuples of these; integers are passed through";
+
+/// An IR type as the user writes it (`[f64; 3]`).
+fn ir_ty_text(t: &Ty) -> String {
+    crate::emit::ty_tokens(t)
+        .to_string()
+        .replace(" ;", ";")
+        .replace("[ ", "[")
+        .replace(" ]", "]")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" ,", ",")
+}
 
 fn path_string(p: &syn::Path) -> String {
     let mut s = String::new();
@@ -750,9 +762,34 @@ impl Lowerer<'_> {
                     self.poison_pat(pat);
                     return;
                 };
-                if let Some(v) = op.var() {
-                    if self.func.vars[v].ty == Ty::Unknown {
-                        self.func.vars[v].ty = Ty::Tuple(vec![Ty::Unknown; pt.elems.len()]);
+                let ty = self.func.ty_of(&op);
+                match &ty {
+                    Ty::Unknown => {
+                        if let Some(v) = op.var() {
+                            self.func.vars[v].ty = Ty::Tuple(vec![Ty::Unknown; pt.elems.len()]);
+                        }
+                    }
+                    Ty::Tuple(ts) if ts.len() == pt.elems.len() => {}
+                    Ty::Array(..) => {
+                        self.poison_pat(pat);
+                        return self.err(
+                            pat,
+                            format!(
+                                "this value is an array (`{}`), not a tuple: destructure it with `let [a, b, ..] = ..`",
+                                ir_ty_text(&ty)
+                            ),
+                        );
+                    }
+                    _ => {
+                        self.poison_pat(pat);
+                        return self.err(
+                            pat,
+                            format!(
+                                "this pattern has {} names but the value is `{}`",
+                                pt.elems.len(),
+                                ir_ty_text(&ty)
+                            ),
+                        );
                     }
                 }
                 for (k, p) in pt.elems.iter().enumerate() {
@@ -766,6 +803,44 @@ impl Lowerer<'_> {
                         }
                         syn::Pat::Wild(_) => {}
                         other => self.err(other, "only names and `_` are supported in tuple patterns"),
+                    }
+                }
+            }
+            // `let [a, b] = x`: one binding per element of a fixed array.
+            syn::Pat::Slice(ps) => {
+                let Some(op) = self.expr(&init.expr) else {
+                    self.poison_pat(pat);
+                    return;
+                };
+                let ty = self.func.ty_of(&op);
+                let len = match &ty {
+                    Ty::Array(_, n) => n.lit(),
+                    _ => None,
+                };
+                if len != Some(ps.elems.len() as i128) {
+                    self.poison_pat(pat);
+                    return self.err(
+                        pat,
+                        format!("this pattern has {} names but the value is `{}`: an array pattern needs an array of that literal length", ps.elems.len(), ir_ty_text(&ty)),
+                    );
+                }
+                let arr = match op.var() {
+                    Some(v) => v,
+                    None => return,
+                };
+                for (k, p) in ps.elems.iter().enumerate() {
+                    match p {
+                        syn::Pat::Ident(pi)
+                            if pi.mutability.is_none() && pi.by_ref.is_none() && pi.subpat.is_none() =>
+                        {
+                            let name = pi.ident.to_string();
+                            let o = self.let_named(Expr::Index(arr, vec![Operand::Int(k as i128)]), &name, None);
+                            if let Some(v) = o.var() {
+                                self.bind(&name, v);
+                            }
+                        }
+                        syn::Pat::Wild(_) => {}
+                        other => self.err(other, "only names and `_` are supported in array patterns"),
                     }
                 }
             }
@@ -1143,6 +1218,22 @@ impl Lowerer<'_> {
                     },
                 };
                 idx_exprs.reverse();
+                // Indexing what the macro knows is not an array is an error here, on the
+                // indexing expression (not an internal error later).
+                let mut ty = self.func.vars[base_var].ty.clone();
+                for _ in &idx_exprs {
+                    match ty {
+                        Ty::Array(el, _) => ty = *el,
+                        Ty::Unknown => break,
+                        other => {
+                            self.err(
+                                e,
+                                format!("`{}` cannot be indexed: only arrays can", ir_ty_text(&other)),
+                            );
+                            return None;
+                        }
+                    }
+                }
                 let mut idx = Vec::new();
                 for ie in idx_exprs {
                     idx.push(self.index_operand(ie)?);
@@ -1420,6 +1511,19 @@ impl Lowerer<'_> {
         }
         // The receiver first: if it already failed, that error is the one to fix.
         let recv = self.expr(&m.receiver)?;
+        // `x.sin_cos()`: the pair `(x.sin(), x.cos())`, each with its own rule.
+        if name == "sin_cos" && m.args.is_empty() {
+            let ty = self.func.ty_of(&recv);
+            let s = self.let_(Expr::Prim(Prim::Sin, vec![recv.clone()]));
+            let c = self.let_(Expr::Prim(Prim::Cos, vec![recv]));
+            let pair = self.let_(Expr::Tuple(vec![s, c]));
+            if let Some(v) = pair.var() {
+                if ty.is_float() {
+                    self.func.vars[v].ty = Ty::Tuple(vec![ty.clone(), ty]);
+                }
+            }
+            return Some(pair);
+        }
         let Some(p) = Prim::from_method(&name) else {
             self.err(
                 &m.method,
