@@ -475,3 +475,30 @@ fn sin_cos_and_array_patterns_differentiate() {
     assert_relative_eq!(h[0][1], a.cos() - (a + b).sin(), max_relative = 1e-14);
     assert_eq!(h[0][1], h[1][0]);
 }
+
+// --- Loops from a negative literal: the reverse sweep tapes at `k - lo`.
+
+const HALF: i32 = 3;
+
+#[fluxion::transforms(grad, hessian)]
+fn stencil(x: f64) -> f64 {
+    let mut s = 0.0;
+    for k in -2..3 {
+        s += (x + k as f64).sin() * (k as f64);
+    }
+    for k in -HALF..=HALF {
+        s += (x * k as f64).cos();
+    }
+    s
+}
+
+#[test]
+fn loops_from_negative_literals() {
+    let x = 0.3;
+    let g: f64 = (-2..3).map(|k| (x + k as f64).cos() * k as f64).sum::<f64>()
+        + (-3..=3).map(|k| -(x * k as f64).sin() * k as f64).sum::<f64>();
+    assert_relative_eq!(stencil_grad(x), g, max_relative = 1e-14);
+    let h: f64 = (-2..3).map(|k| -(x + k as f64).sin() * k as f64).sum::<f64>()
+        + (-3..=3).map(|k| -(x * k as f64).cos() * (k * k) as f64).sum::<f64>();
+    assert_relative_eq!(stencil_hessian(x), h, max_relative = 1e-13);
+}

@@ -150,6 +150,8 @@ impl fmt::Display for CExpr {
         match self {
             CExpr::Lit(v) => write!(f, "{v}"),
             CExpr::Path(p) => write!(f, "{p}"),
+            // `(K + 1) as usize`, not `K + (1 as usize)`.
+            CExpr::AsUsize(a) if matches!(**a, CExpr::Bin(..)) => write!(f, "(({a}) as usize)"),
             CExpr::AsUsize(a) => write!(f, "({a} as usize)"),
             CExpr::Bin(op, a, b) => {
                 let wrap = |e: &CExpr| matches!(e, CExpr::Bin(..));

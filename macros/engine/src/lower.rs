@@ -523,6 +523,11 @@ impl Lowerer<'_> {
             }
             syn::Expr::Paren(p) => self.cexpr(&p.expr),
             syn::Expr::Group(g) => self.cexpr(&g.expr),
+            // `-2`, `-K`
+            syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => match self.cexpr(&u.expr)? {
+                CExpr::Lit(v) => Some(CExpr::Lit(-v)),
+                c => Some(CExpr::Bin('-', Box::new(CExpr::Lit(0)), Box::new(c))),
+            },
             syn::Expr::Block(b) if b.block.stmts.len() == 1 => match &b.block.stmts[0] {
                 syn::Stmt::Expr(e, None) => self.cexpr(e),
                 _ => {
@@ -1035,7 +1040,13 @@ impl Lowerer<'_> {
                 h => CExpr::Bin('+', Box::new(h), Box::new(CExpr::Lit(1))),
             };
         }
-        let var = self.func.new_var(name.clone(), Ty::Int(Some("usize".into())), false);
+        // From a negative literal the index is a signed integer whose type rustc infers.
+        let ity = match &lo {
+            CExpr::Lit(v) if *v < 0 => Ty::Int(None),
+            CExpr::Bin('-', a, _) if a.lit() == Some(0) => Ty::Int(None),
+            _ => Ty::Int(Some("usize".into())),
+        };
+        let var = self.func.new_var(name.clone(), ity, false);
         self.loop_vars.push(var);
         self.scopes.push(HashMap::new());
         self.bind(&name, var);

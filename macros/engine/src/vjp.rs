@@ -69,6 +69,8 @@ struct Rx<'a> {
     tape_decls: Vec<Stmt>,
     tape_writes: HashMap<VarId, Vec<Stmt>>,
     const_generics: Vec<String>,
+    /// Loops that start at a negative literal, by variable: their tapes are offset.
+    offsets: HashMap<VarId, CExpr>,
     /// The source of the last error, when it is about a loop.
     err_span: Option<proc_macro2::Span>,
 }
@@ -98,6 +100,7 @@ pub fn vjp_diag(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, 
         tape_decls: Vec::new(),
         tape_writes: HashMap::new(),
         const_generics: f.const_generics.clone(),
+        offsets: HashMap::new(),
         err_span: None,
     };
     for p in &f.params {
@@ -272,7 +275,22 @@ impl Rx<'_> {
                 Stmt::Assign(..) => {}
                 Stmt::For(l) => {
                     let mut inner = loops.clone();
-                    inner.push((l.var, l.hi.clone(), l.span));
+                    // A loop from a negative literal (`for k in -2..3`) tapes at `k - lo`,
+                    // `hi - lo` slots.
+                    let negative = match &l.lo {
+                        CExpr::Lit(v) => *v < 0,
+                        CExpr::Bin('-', a, _) => a.lit() == Some(0),
+                        _ => false,
+                    };
+                    let extent = match (l.lo.lit(), l.hi.lit()) {
+                        _ if !negative => l.hi.clone(),
+                        (Some(lo), Some(hi)) => CExpr::Lit(hi - lo),
+                        _ => CExpr::Bin('-', Box::new(l.hi.clone()), Box::new(l.lo.clone())),
+                    };
+                    if negative {
+                        self.offsets.insert(l.var, l.lo.clone());
+                    }
+                    inner.push((l.var, extent, l.span));
                     let child = self.blocks.len();
                     self.def_block.insert(l.var, child);
                     self.prewalk(&l.body, inner);
@@ -586,11 +604,23 @@ impl Rx<'_> {
             self.g.vars[tape].storage = self.storage(&tty);
             self.tape_decls.push(Stmt::Mut(tape, Some(Expr::Zeros(tty))));
             let usize_ty = Ty::Int(Some("usize".into()));
+            let offsets = &self.offsets;
             let index = |g: &mut Func, stmts: &mut Vec<Stmt>| -> Vec<Operand> {
                 loops
                     .iter()
                     .map(|(i, hi, _)| {
-                        if cast(hi) {
+                        if let Some(lo) = offsets.get(i) {
+                            let name = format!("{}_index", g.vars[*i].name);
+                            let d = g.new_var(name.clone(), Ty::Int(None), false);
+                            let lo = match lo {
+                                CExpr::Lit(v) => Operand::Int(*v),
+                                c => Operand::Const(c.clone()),
+                            };
+                            stmts.push(Stmt::Let(d, Expr::Prim(Prim::Sub, vec![Operand::Var(*i), lo])));
+                            let iu = g.new_var(name, usize_ty.clone(), false);
+                            stmts.push(Stmt::Let(iu, Expr::Cast(Operand::Var(d), usize_ty.clone())));
+                            Operand::Var(iu)
+                        } else if cast(hi) {
                             let iu = g.new_var(format!("{}_index", g.vars[*i].name), usize_ty.clone(), false);
                             stmts.push(Stmt::Let(iu, Expr::Cast(Operand::Var(*i), usize_ty.clone())));
                             Operand::Var(iu)
