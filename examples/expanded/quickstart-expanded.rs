@@ -2,7 +2,7 @@
 // Regenerate with `FLUXION_BLESS=1 cargo test --test expansion_snapshots`.
 
 /// Lennard-Jones pair energy; `#[jacrev]` generates `energy_jacrev(r) = dE/dr`.
-#[allow(dead_code, clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop)]
 fn energy(r: f64) -> f64 {
     EPS * ((SIGMA / r).powi(12) - (SIGMA / r).powi(6))
 }
@@ -69,7 +69,7 @@ fn energy_jacrev_into(r: f64, out: &mut f64) {
 }
 /// A loop over a const-generic array: the gradient is a loop too (no unrolling, no tape
 /// on the heap).
-#[allow(dead_code, clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop)]
 fn sum_of_sines<const N: usize>(x: [f64; N]) -> f64 {
     let mut s = 0.0;
     for i in 0..N {
@@ -128,7 +128,7 @@ fn sum_of_sines_grad_into<const N: usize>(x: [f64; N], out: &mut [f64; N]) {
     }
 }
 /// Stacked attributes compose like nested calls: `jacfwd(jacrev(f))`, a Hessian.
-#[allow(dead_code, clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop)]
 fn rosenbrock(x: [f64; 2]) -> f64 {
     let a = 1.0 - x[0];
     let b = x[1] - x[0] * x[0];
@@ -297,12 +297,12 @@ fn rosenbrock_jacrev_jacfwd_into(x: [f64; 2], out: &mut [[f64; 2]; 2]) {
     }
 }
 /// A function other transforms differentiate through (both modes, second order).
-#[allow(dead_code, clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop)]
 fn softplus(x: f64) -> f64 {
     (1.0 + x.exp()).ln()
 }
 /// `hessian` of a function that calls another one, and its gradient with its value.
-#[allow(dead_code, clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop)]
 fn loss(w: f64, x: f64) -> f64 {
     let y = softplus(w * x);
     (y - 1.0) * (y - 1.0)
@@ -376,7 +376,7 @@ fn loss_hessian_into(w: f64, x: f64, out: &mut f64) {
     let t_dot_1 = x * t_dot;
     (*out) = t_dot_1;
 }
-#[allow(dead_code, clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop)]
 fn loss2(w: f64, x: f64) -> f64 {
     let y = softplus(w * x);
     (y - 1.0) * (y - 1.0)
@@ -441,7 +441,7 @@ fn loss2_grad_and_value_into(w: f64, x: f64, out: &mut (f64, f64)) {
     (*out).1 = t_3;
 }
 /// Elementwise map: `vjp` with ones and `jvp` with ones agree (the Jacobian is diagonal).
-#[allow(dead_code, clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop)]
 fn squash(x: [f64; 3]) -> [f64; 3] {
     [x[0].tanh(), x[1].tanh(), x[2].tanh()]
 }
@@ -585,7 +585,7 @@ fn squash_vjp_ct_into(x: [f64; 3], ct: [f64; 3], out: &mut ([f64; 3], ([f64; 3],
     (*out).0 = t_6;
     (*out).1 = grads;
 }
-#[allow(dead_code, clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop)]
 fn squash2(x: [f64; 3]) -> [f64; 3] {
     [x[0].tanh(), x[1].tanh(), x[2].tanh()]
 }

@@ -287,10 +287,12 @@ pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         pub fn vjp_vjp #gen (#params, ct: #rtan, ct2: (#rtan, #bars_ty)) -> ((#ret, #bars_ty), (#(#ttys,)* #rtan,)) #where_clause { #vv }
     };
     item.attrs
-        .push(syn::parse_quote!(#[allow(dead_code, clippy::needless_range_loop)]));
+        .push(syn::parse_quote!(#[allow(clippy::needless_range_loop)]));
     let item_ts = item.to_token_stream();
+    let uses = crate::expand::uses_original(&item);
     Ok(quote! {
         #item_ts
+        #uses
         #[doc(hidden)]
         #[allow(non_camel_case_types, dead_code)]
         #vis struct #holder {}

@@ -117,10 +117,16 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
         }
     }
     item.attrs = kept;
-    // The original is kept as written; its generated functions are what callers often use,
-    // and fluxion's language loops over indices (`for i in 0..N`), which clippy flags.
+    // The original is kept as written, its warnings the user's own; fluxion's language loops
+    // over indices (`for i in 0..N`), which clippy flags. Callers often use only the
+    // generated functions: `uses_original` keeps the original from being "never used".
     item.attrs
-        .push(syn::parse_quote!(#[allow(dead_code, clippy::needless_range_loop)]));
+        .push(syn::parse_quote!(#[allow(clippy::needless_range_loop)]));
+    let consumed = {
+        let mut c = consumed;
+        c.extend(uses_original(&item));
+        c
+    };
     let names = promised_names(&item, &stack);
     let func = lower_fn(&item, &mut cx);
     let result = match (func, cx.has_errors()) {
@@ -151,6 +157,50 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
             };
             let stubs = stubs(&item, &stack, &names);
             Ok(quote!(#item #errors #stubs #consumed))
+        }
+    }
+}
+
+/// A hidden item that names the original, so that a function only used through its
+/// generated forms is not reported as never used, without `allow(dead_code)` on the
+/// original (which would hide the user's own warnings): items allowing `dead_code` are
+/// roots of rustc's liveness analysis.
+///
+/// Expands to: `#[allow(dead_code)] fn __fluxion_uses_f<T, const N: usize>() { let _ = f::<T, N>; }`
+pub fn uses_original(item: &syn::ItemFn) -> TokenStream {
+    if item.sig.receiver().is_some() {
+        // A method (already an error): not reachable as a free function.
+        return TokenStream::new();
+    }
+    let f = &item.sig.ident;
+    let name = format_ident!("__fluxion_uses_{}", syn::ext::IdentExt::unraw(f));
+    let generics = &item.sig.generics;
+    let (gen, where_clause) = crate::emit::generic_parts(generics);
+    let args: Vec<TokenStream> = generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => {
+                let i = &t.ident;
+                Some(quote!(#i))
+            }
+            syn::GenericParam::Const(c) => {
+                let i = &c.ident;
+                Some(quote!(#i))
+            }
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    let turbofish = if args.is_empty() {
+        quote!()
+    } else {
+        quote!(::<#(#args),*>)
+    };
+    quote! {
+        #[doc(hidden)]
+        #[allow(dead_code, non_snake_case)]
+        fn #name #gen () #where_clause {
+            let _ = #f #turbofish;
         }
     }
 }
@@ -729,6 +779,7 @@ pub fn expand_item_text_with(src: &str, only: Option<&str>, companions: bool) ->
                 syn::Item::Struct(s) => hidden_name(s.ident.to_string()),
                 syn::Item::Impl(i) => hidden_name(i.self_ty.to_token_stream().to_string()),
                 syn::Item::Const(c) => c.ident == "_",
+                syn::Item::Fn(f) => f.sig.ident.to_string().starts_with("__fluxion_uses_"),
                 _ => false,
             };
             let items = file.items.into_iter().filter(|it| !hidden(it));
