@@ -110,14 +110,25 @@ fn tangent_tokens(t: &syn::Type) -> TokenStream {
     }
 }
 
-/// Expands `#[custom_rule(..)]` on `item`.
+/// Expands `#[custom_rule(..)]` on `item`. On an error the function is kept as written, so
+/// its callers see only that error.
 pub fn expand_custom(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let mut item: syn::ItemFn = syn::parse2(item).map_err(|_| {
+    let item: syn::ItemFn = syn::parse2(item).map_err(|_| {
         syn::Error::new(
             Span::call_site(),
             "#[custom_rule] goes on a function: `fn f(x: f64) -> f64 { .. }`",
         )
     })?;
+    match expand_custom_fn(args, item.clone()) {
+        Ok(ts) => Ok(ts),
+        Err(e) => {
+            let e = e.to_compile_error();
+            Ok(quote!(#item #e))
+        }
+    }
+}
+
+fn expand_custom_fn(args: TokenStream, mut item: syn::ItemFn) -> syn::Result<TokenStream> {
     let a: Args = syn::parse2(args)?;
     if a.jvp.is_none() && a.vjp.is_none() {
         return Err(syn::Error::new(
