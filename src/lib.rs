@@ -34,11 +34,12 @@
 //! `∂y = -trunc(x / y)`);
 //! float literals and constants (user `const` items, `std::f64::consts`); casts of integer
 //! constants and loop indices; array literals and `[0.0; N]`; indexing and index
-//! assignment with constant or loop indices; `for i in lo..hi` and `(lo..hi).rev()` over
-//! constant ranges; `if`/`else` on conditions that are not differentiated; early `return`
+//! assignment with constant or loop indices; `let (a, b) = pair` and `let [a, b] = array`;
+//! `for i in lo..hi` and `(lo..hi).rev()` over constant ranges (negative bounds too:
+//! `for k in -2..=2`); `if`/`else` on conditions that are not differentiated; early `return`
 //! in an `if` outside loops; the float methods `sin cos tan asin acos atan atan2 sinh cosh
 //! tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum trunc min max
-//! hypot recip mul_add`; `.iter().sum()`; [`stop_gradient`]; calls of [`differentiable`] and
+//! hypot recip mul_add sin_cos`; `.iter().sum()`; [`stop_gradient`]; calls of [`differentiable`] and
 //! [`custom_rule`] functions. Anything else is a compile error on the offending token
 //! with a hint, for example:
 //!

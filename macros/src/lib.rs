@@ -206,7 +206,11 @@ transform!(
     /// fn f(x: [f64; N]) -> f64        f_jacrev(x) -> [f64; N]         (the gradient)
     /// fn f(x: f64) -> [f64; M]        f_jacrev(x) -> [f64; M]
     /// fn f(x: [f64; N]) -> [f64; M]   f_jacrev(x) -> [[f64; N]; M]    element [i][j] = ∂yᵢ/∂xⱼ
+    /// fn f(x: X) -> (A, B)            f_jacrev(x) -> (JA, JB)         one Jacobian per output
     /// ```
+    ///
+    /// With a tuple of outputs and a tuple of `argnums`, the result is per output, then
+    /// per argument: `((∂A/∂x, ∂A/∂y), (∂B/∂x, ∂B/∂y))`, as torch.func nests it.
     ///
     /// Options:
     /// - `argnums = k` or `argnums = (j, k, ..)`: the arguments to differentiate with
@@ -261,10 +265,12 @@ transform!(
     /// fn f(x: [f64; N]) -> f64                   f_hessian(x) -> [[f64; N]; N]   element [i][j] = ∂²f/∂xᵢ∂xⱼ
     /// #[hessian(argnums = 1)] fn f(x, y: Y)      f_hessian(x, y) -> H            the Hessian in y
     /// #[hessian(argnums = (1,))] fn f(x, y: Y)   f_hessian(x, y) -> ((H,),)      as torch.func nests it
+    /// #[hessian(argnums = (0, 1))] fn f(x, y)    f_hessian(x, y) -> ((Hxx, Hxy), (Hyx, Hyy))
     /// ```
     ///
-    /// Options: `argnums` (one argument, as an integer or a one-tuple; Hessians with
-    /// respect to several arguments are not supported yet), `name = "g"` (default
+    /// Options: `argnums` (an integer or a tuple; with several arguments the blocks are
+    /// nested as torch.func nests them, `Hxy[i][j] = ∂²f/∂xᵢ∂yⱼ`), `has_aux` (`f` returns
+    /// `(output, aux)`; the result is `(hessian, aux)`), `name = "g"` (default
     /// `f_hessian`), `show`.
     ///
     /// ```
