@@ -603,6 +603,18 @@ pub fn generic_parts(generics: &syn::Generics) -> (TokenStream, Option<&syn::Whe
     (gen, generics.where_clause.as_ref())
 }
 
+/// A type as the user writes it, for messages (`[f64; 3]`, `(f64, usize)`).
+pub fn ty_text(t: &Ty) -> String {
+    ty_tokens(t)
+        .to_string()
+        .replace(" ;", ";")
+        .replace("[ ", "[")
+        .replace(" ]", "]")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" ,", ",")
+}
+
 /// Tokens of a type.
 pub fn ty_tokens(t: &Ty) -> TokenStream {
     match t {

@@ -245,17 +245,7 @@ const SUPPORTED_METHODS: &str = "supported are the float methods sin cos tan asi
 const UNSUPPORTED_TYPE_HINT: &str =
     "fluxion differentiates f64, f32, fixed arrays `[f64; N]` and tuples of these; integers are passed through";
 
-/// An IR type as the user writes it (`[f64; 3]`).
-fn ir_ty_text(t: &Ty) -> String {
-    crate::emit::ty_tokens(t)
-        .to_string()
-        .replace(" ;", ";")
-        .replace("[ ", "[")
-        .replace(" ]", "]")
-        .replace("( ", "(")
-        .replace(" )", ")")
-        .replace(" ,", ",")
-}
+use crate::emit::ty_text as ir_ty_text;
 
 fn path_string(p: &syn::Path) -> String {
     let mut s = String::new();

@@ -76,13 +76,7 @@ fn internal<E: Into<Diag>>(span: Span) -> impl Fn(E) -> syn::Error {
     }
 }
 
-fn ty_name(t: &Ty) -> String {
-    crate::emit::ty_tokens(t)
-        .to_string()
-        .replace(" ;", ";")
-        .replace("[ ", "[")
-        .replace(" ]", "]")
-}
+use crate::emit::ty_text as ty_name;
 
 /// The parameters selected by `argnums` (default `0`), checked.
 fn argnums(f: &Func, o: &Options, site: &Site) -> TResult<(Vec<usize>, bool)> {
@@ -596,17 +590,23 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         h.body.0.extend(s);
         items.push((r, jty));
     }
-    let mut b = Builder::new(&mut h);
+    end_jacobians(&mut h, items, many, aux.as_ref(), f);
+    Ok(h)
+}
+
+/// Ends a Jacobian function: its results as one value or a tuple, with the aux output,
+/// simplified.
+fn end_jacobians(h: &mut Func, items: Vec<(Operand, Ty)>, many: bool, aux: Option<&Operand>, f: &Func) {
+    let mut b = Builder::new(h);
     let mut res = result_of(&mut b, items, many);
-    if let Some(a) = &aux {
+    if let Some(a) = aux {
         res = pair(&mut b, res, (a.clone(), aux_ty(f)), "out");
     }
     let s = b.take();
     h.body.0.extend(s);
     h.ret = res.0;
     h.ret_ty = res.1;
-    simplify(&mut h);
-    Ok(h)
+    simplify(h);
 }
 
 /// `hessian`: forward over reverse, `jacfwd(jacrev(f))`, both with the same `argnums`
@@ -661,17 +661,8 @@ fn per_output(
         h.body.0.extend(body.0);
         items.push((map_op(&gc.ret, &m), gc.ret_ty.clone()));
     }
-    let mut b = Builder::new(&mut h);
-    let mut res = result_of(&mut b, items, true);
-    if let Some(a) = &aux {
-        res = pair(&mut b, res, (a.clone(), aux_ty(f)), "out");
-    }
-    let s = b.take();
-    h.body.0.extend(s);
-    h.ret = res.0;
-    h.ret_ty = res.1;
     h.name = format!("{}_{}", f.name, o.transform.suffix());
-    simplify(&mut h);
+    end_jacobians(&mut h, items, true, aux.as_ref(), f);
     Ok(Some(h))
 }
 
