@@ -502,3 +502,30 @@ fn loops_from_negative_literals() {
         + (-3..=3).map(|k| -(x * k as f64).cos() * (k * k) as f64).sum::<f64>();
     assert_relative_eq!(stencil_hessian(x), h, max_relative = 1e-13);
 }
+
+// --- Every transform in a list, each with its `_into` form.
+
+#[fluxion::transforms(vjp, jvp, grad_and_value, jacfwd, differentiable)]
+fn everything(x: [f64; 2]) -> f64 {
+    x[0].sin() * x[1]
+}
+
+#[test]
+fn every_transform_in_a_list_and_its_into_form() {
+    let x = [0.5, 2.0];
+    let (y, pullback) = everything_vjp(x);
+    let (gx,) = pullback(1.0);
+    assert_eq!(everything_vjp_ct(x, 1.0), (y, (gx,)));
+    let mut ct = (0.0, ([0.0; 2],));
+    everything_vjp_ct_into(x, 1.0, &mut ct);
+    assert_eq!(ct, (y, (gx,)));
+    let (y2, dy) = everything_jvp(x, [1.0, 0.0]);
+    let mut j = (f64::NAN, f64::NAN);
+    everything_jvp_into(x, [1.0, 0.0], &mut j);
+    assert_eq!(j, (y2, dy));
+    assert_eq!(dy, gx[0]);
+    assert_eq!(everything_grad_and_value(x), (gx, y));
+    let mut jf = [f64::NAN; 2];
+    everything_jacfwd_into(x, &mut jf);
+    assert_eq!(jf, gx);
+}
