@@ -502,3 +502,83 @@ fn loops_from_negative_literals() {
         + (-3..=3).map(|k| -(x * k as f64).cos() * (k * k) as f64).sum::<f64>();
     assert_relative_eq!(stencil_hessian(x), h, max_relative = 1e-13);
 }
+
+// --- `_into` forms of tuple results: each component's accumulator lives in its field of
+// `out`, so a large Jacobian next to an aux value or a second block needs no stack.
+
+#[jacrev(has_aux, name = "wide_aux_jacrev")]
+fn wide_aux(x: [f64; BIG]) -> ([f64; BIG], f64) {
+    let mut y = [0.0; BIG];
+    for i in 0..BIG {
+        y[i] = x[i].sin() * x[(i + 1) % BIG];
+    }
+    (y, x[0])
+}
+
+#[jacrev(argnums = (0, 1), name = "wide_two_jacrev")]
+fn wide_two(x: [f64; BIG], s: f64) -> [f64; BIG] {
+    let mut y = [0.0; BIG];
+    for i in 0..BIG {
+        y[i] = x[i].sin() * x[(i + 1) % BIG] * s;
+    }
+    y
+}
+
+/// A boxed Jacobian and its second component, every float NaN, built on the heap.
+fn nan_filled<B>() -> Box<([[f64; BIG]; BIG], B)>
+where
+    ([[f64; BIG]; BIG], B): NanFill,
+{
+    // SAFETY: all-zero bits are valid `f64`s and arrays of them.
+    let mut b: Box<([[f64; BIG]; BIG], B)> = unsafe { Box::new_zeroed().assume_init() };
+    b.nan_fill();
+    b
+}
+
+trait NanFill {
+    fn nan_fill(&mut self);
+}
+
+impl NanFill for ([[f64; BIG]; BIG], f64) {
+    fn nan_fill(&mut self) {
+        self.0.iter_mut().flatten().for_each(|v| *v = f64::NAN);
+        self.1 = f64::NAN;
+    }
+}
+
+impl NanFill for ([[f64; BIG]; BIG], [f64; BIG]) {
+    fn nan_fill(&mut self) {
+        self.0.iter_mut().flatten().for_each(|v| *v = f64::NAN);
+        self.1 = [f64::NAN; BIG];
+    }
+}
+
+#[test]
+fn into_forms_of_tuple_results_write_large_jacobians_on_a_2_mib_thread() {
+    let (a, t) = on_small_stack(|| {
+        let x = ramp();
+        let mut a: Box<([[f64; BIG]; BIG], f64)> = nan_filled();
+        wide_aux_jacrev_into(x, &mut a);
+        let mut t: Box<([[f64; BIG]; BIG], [f64; BIG])> = nan_filled();
+        wide_two_jacrev_into(x, 2.0, &mut t);
+        (a, t)
+    });
+    let (ja, aux, jx, js) = (&a.0, a.1, &t.0, &t.1);
+    let x = ramp();
+    assert_eq!(aux, x[0]);
+    for i in 0..BIG {
+        let j = (i + 1) % BIG;
+        for k in 0..BIG {
+            let want = if k == i {
+                x[i].cos() * x[j]
+            } else if k == j {
+                x[i].sin()
+            } else {
+                0.0
+            };
+            assert_eq!(ja[i][k], want, "has_aux [{i}][{k}]");
+            assert_eq!(jx[i][k], want * 2.0, "argnums [{i}][{k}]");
+        }
+        assert_eq!(js[i], x[i].sin() * x[j]);
+    }
+}
