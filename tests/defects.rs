@@ -582,3 +582,51 @@ fn into_forms_of_tuple_results_write_large_jacobians_on_a_2_mib_thread() {
         assert_eq!(js[i], x[i].sin() * x[j]);
     }
 }
+
+// A value returned as a copy of a variable written afterwards (directly, in a loop, in a
+// branch) keeps the copy's value in the `_into` form: the variable does not live in `out`.
+
+#[grad_and_value(name = "copy_then_write_gv")]
+#[allow(unused_assignments)] // the write after the copy is the point
+fn copy_then_write(x: f64) -> f64 {
+    let mut s = x * x;
+    let y = s;
+    s = 7.0;
+    y
+}
+
+#[grad_and_value(name = "copy_then_loop_gv")]
+#[allow(unused_assignments)]
+fn copy_then_loop(x: f64) -> f64 {
+    let mut s = x * x;
+    let y = s;
+    for i in 0..2 {
+        s = i as f64;
+    }
+    y
+}
+
+#[grad_and_value(name = "copy_then_branch_gv")]
+#[allow(unused_assignments)]
+fn copy_then_branch(x: f64) -> f64 {
+    let mut s = x * x;
+    let y = s;
+    if x > 0.0 {
+        s = 7.0;
+    }
+    y
+}
+
+#[test]
+fn into_forms_keep_a_copy_made_before_a_write() {
+    let want = (1.0, 0.25);
+    let mut out = (f64::NAN, f64::NAN);
+    copy_then_write_gv_into(0.5, &mut out);
+    assert_eq!((out, copy_then_write_gv(0.5)), (want, want));
+    out = (f64::NAN, f64::NAN);
+    copy_then_loop_gv_into(0.5, &mut out);
+    assert_eq!((out, copy_then_loop_gv(0.5)), (want, want));
+    out = (f64::NAN, f64::NAN);
+    copy_then_branch_gv_into(0.5, &mut out);
+    assert_eq!((out, copy_then_branch_gv(0.5)), (want, want));
+}
