@@ -630,3 +630,35 @@ fn into_forms_keep_a_copy_made_before_a_write() {
     copy_then_branch_gv_into(0.5, &mut out);
     assert_eq!((out, copy_then_branch_gv(0.5)), (want, want));
 }
+
+// --- Reverse over reverse through a long loop: the inner gradient's tapes are on the heap
+// and their adjoints are tapes on the heap too.
+
+#[fluxion::differentiable]
+fn damp(x: f64, k: f64) -> f64 {
+    x - 1e-4 * k * x.sin()
+}
+
+#[fluxion::grad]
+#[fluxion::grad]
+fn damped(k: f64) -> f64 {
+    let mut x = 1.0;
+    for _i in 0..20_000 {
+        x = damp(x, k);
+    }
+    x
+}
+
+#[test]
+fn reverse_over_reverse_through_a_heap_tape() {
+    let f = |k: f64| {
+        let mut x = 1.0f64;
+        for _ in 0..20_000 {
+            x = x - 1e-4 * k * x.sin();
+        }
+        x
+    };
+    let (k, h) = (0.7, 1e-3);
+    let fd = (f(k + h) - 2.0 * f(k) + f(k - h)) / (h * h);
+    assert_relative_eq!(damped_grad_grad(k), fd, max_relative = 1e-4);
+}
