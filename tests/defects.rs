@@ -529,3 +529,163 @@ fn every_transform_in_a_list_and_its_into_form() {
     everything_jacfwd_into(x, &mut jf);
     assert_eq!(jf, gx);
 }
+
+// --- `_into` forms of tuple results: each component's accumulator lives in its field of
+// `out`, so a large Jacobian next to an aux value or a second block needs no stack.
+
+#[jacrev(has_aux, name = "wide_aux_jacrev")]
+fn wide_aux(x: [f64; BIG]) -> ([f64; BIG], f64) {
+    let mut y = [0.0; BIG];
+    for i in 0..BIG {
+        y[i] = x[i].sin() * x[(i + 1) % BIG];
+    }
+    (y, x[0])
+}
+
+#[jacrev(argnums = (0, 1), name = "wide_two_jacrev")]
+fn wide_two(x: [f64; BIG], s: f64) -> [f64; BIG] {
+    let mut y = [0.0; BIG];
+    for i in 0..BIG {
+        y[i] = x[i].sin() * x[(i + 1) % BIG] * s;
+    }
+    y
+}
+
+/// A boxed Jacobian and its second component, every float NaN, built on the heap.
+fn nan_filled<B>() -> Box<([[f64; BIG]; BIG], B)>
+where
+    ([[f64; BIG]; BIG], B): NanFill,
+{
+    // SAFETY: all-zero bits are valid `f64`s and arrays of them.
+    let mut b: Box<([[f64; BIG]; BIG], B)> = unsafe { Box::new_zeroed().assume_init() };
+    b.nan_fill();
+    b
+}
+
+trait NanFill {
+    fn nan_fill(&mut self);
+}
+
+impl NanFill for ([[f64; BIG]; BIG], f64) {
+    fn nan_fill(&mut self) {
+        self.0.iter_mut().flatten().for_each(|v| *v = f64::NAN);
+        self.1 = f64::NAN;
+    }
+}
+
+impl NanFill for ([[f64; BIG]; BIG], [f64; BIG]) {
+    fn nan_fill(&mut self) {
+        self.0.iter_mut().flatten().for_each(|v| *v = f64::NAN);
+        self.1 = [f64::NAN; BIG];
+    }
+}
+
+#[test]
+fn into_forms_of_tuple_results_write_large_jacobians_on_a_2_mib_thread() {
+    let (a, t) = on_small_stack(|| {
+        let x = ramp();
+        let mut a: Box<([[f64; BIG]; BIG], f64)> = nan_filled();
+        wide_aux_jacrev_into(x, &mut a);
+        let mut t: Box<([[f64; BIG]; BIG], [f64; BIG])> = nan_filled();
+        wide_two_jacrev_into(x, 2.0, &mut t);
+        (a, t)
+    });
+    let (ja, aux, jx, js) = (&a.0, a.1, &t.0, &t.1);
+    let x = ramp();
+    assert_eq!(aux, x[0]);
+    for i in 0..BIG {
+        let j = (i + 1) % BIG;
+        for k in 0..BIG {
+            let want = if k == i {
+                x[i].cos() * x[j]
+            } else if k == j {
+                x[i].sin()
+            } else {
+                0.0
+            };
+            assert_eq!(ja[i][k], want, "has_aux [{i}][{k}]");
+            assert_eq!(jx[i][k], want * 2.0, "argnums [{i}][{k}]");
+        }
+        assert_eq!(js[i], x[i].sin() * x[j]);
+    }
+}
+
+// A value returned as a copy of a variable written afterwards (directly, in a loop, in a
+// branch) keeps the copy's value in the `_into` form: the variable does not live in `out`.
+
+#[grad_and_value(name = "copy_then_write_gv")]
+#[allow(unused_assignments)] // the write after the copy is the point
+fn copy_then_write(x: f64) -> f64 {
+    let mut s = x * x;
+    let y = s;
+    s = 7.0;
+    y
+}
+
+#[grad_and_value(name = "copy_then_loop_gv")]
+#[allow(unused_assignments)]
+fn copy_then_loop(x: f64) -> f64 {
+    let mut s = x * x;
+    let y = s;
+    for i in 0..2 {
+        s = i as f64;
+    }
+    y
+}
+
+#[grad_and_value(name = "copy_then_branch_gv")]
+#[allow(unused_assignments)]
+fn copy_then_branch(x: f64) -> f64 {
+    let mut s = x * x;
+    let y = s;
+    if x > 0.0 {
+        s = 7.0;
+    }
+    y
+}
+
+#[test]
+fn into_forms_keep_a_copy_made_before_a_write() {
+    let want = (1.0, 0.25);
+    let mut out = (f64::NAN, f64::NAN);
+    copy_then_write_gv_into(0.5, &mut out);
+    assert_eq!((out, copy_then_write_gv(0.5)), (want, want));
+    out = (f64::NAN, f64::NAN);
+    copy_then_loop_gv_into(0.5, &mut out);
+    assert_eq!((out, copy_then_loop_gv(0.5)), (want, want));
+    out = (f64::NAN, f64::NAN);
+    copy_then_branch_gv_into(0.5, &mut out);
+    assert_eq!((out, copy_then_branch_gv(0.5)), (want, want));
+}
+
+// --- Reverse over reverse through a long loop: the inner gradient's tapes are on the heap
+// and their adjoints are tapes on the heap too.
+
+#[fluxion::differentiable]
+fn damp(x: f64, k: f64) -> f64 {
+    x - 1e-4 * k * x.sin()
+}
+
+#[fluxion::grad]
+#[fluxion::grad]
+fn damped(k: f64) -> f64 {
+    let mut x = 1.0;
+    for _i in 0..20_000 {
+        x = damp(x, k);
+    }
+    x
+}
+
+#[test]
+fn reverse_over_reverse_through_a_heap_tape() {
+    let f = |k: f64| {
+        let mut x = 1.0f64;
+        for _ in 0..20_000 {
+            x = x - 1e-4 * k * x.sin();
+        }
+        x
+    };
+    let (k, h) = (0.7, 1e-3);
+    let fd = (f(k + h) - 2.0 * f(k) + f(k - h)) / (h * h);
+    assert_relative_eq!(damped_grad_grad(k), fd, max_relative = 1e-4);
+}
