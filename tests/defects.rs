@@ -662,3 +662,30 @@ fn reverse_over_reverse_through_a_heap_tape() {
     let fd = (f(k + h) - 2.0 * f(k) + f(k - h)) / (h * h);
     assert_relative_eq!(damped_grad_grad(k), fd, max_relative = 1e-4);
 }
+
+const LONG: usize = 20_000;
+
+/// The same loop to a named constant: the tape of the call's results (a type only rustc
+/// knows) is on the heap.
+#[fluxion::grad]
+fn damped_named(k: f64) -> f64 {
+    let mut x = 1.0;
+    for _i in 0..LONG {
+        x = damp(x, k);
+    }
+    x
+}
+
+#[test]
+fn a_tape_of_call_results_to_a_named_bound() {
+    let f = |k: f64| {
+        let mut x = 1.0f64;
+        for _ in 0..LONG {
+            x = x - 1e-4 * k * x.sin();
+        }
+        x
+    };
+    let (k, h) = (0.7, 1e-6);
+    let fd = (f(k + h) - f(k - h)) / (2.0 * h);
+    assert_relative_eq!(damped_named_grad(k), fd, max_relative = 1e-6);
+}
