@@ -689,3 +689,57 @@ fn reverse_over_reverse_through_a_heap_tape() {
     let fd = (f(k + h) - 2.0 * f(k) + f(k - h)) / (h * h);
     assert_relative_eq!(damped_grad_grad(k), fd, max_relative = 1e-4);
 }
+
+const LONG: usize = 20_000;
+
+/// The same loop to a named constant: the tape of the call's results (a type only rustc
+/// knows) is on the heap.
+#[fluxion::grad]
+fn damped_named(k: f64) -> f64 {
+    let mut x = 1.0;
+    for _i in 0..LONG {
+        x = damp(x, k);
+    }
+    x
+}
+
+#[test]
+fn a_tape_of_call_results_to_a_named_bound() {
+    let f = |k: f64| {
+        let mut x = 1.0f64;
+        for _ in 0..LONG {
+            x = x - 1e-4 * k * x.sin();
+        }
+        x
+    };
+    let (k, h) = (0.7, 1e-6);
+    let fd = (f(k + h) - f(k - h)) / (2.0 * h);
+    assert_relative_eq!(damped_named_grad(k), fd, max_relative = 1e-6);
+}
+
+/// A value read at a literal index of a mutable array that the loop then overwrites is
+/// taped, not recomputed from the array in the reverse sweep.
+#[grad]
+fn overwrite_first(x: [f64; 2]) -> f64 {
+    let mut a = x;
+    let mut s = 0.0;
+    for _i in 0..3 {
+        let t = a[0];
+        s += t * t;
+        a[0] = t * x[1];
+    }
+    s
+}
+
+#[test]
+fn a_read_at_a_literal_index_before_an_overwrite_is_taped() {
+    let x: [f64; 2] = [0.7, 1.3];
+    // s = x0^2 (1 + x1^2 + x1^4)
+    let want = [
+        2.0 * x[0] * (1.0 + x[1].powi(2) + x[1].powi(4)),
+        x[0].powi(2) * (2.0 * x[1] + 4.0 * x[1].powi(3)),
+    ];
+    let g = overwrite_first_grad(x);
+    assert_relative_eq!(g[0], want[0], max_relative = 1e-14);
+    assert_relative_eq!(g[1], want[1], max_relative = 1e-14);
+}
