@@ -256,6 +256,18 @@ fn boxed<T: Clone, const N: usize>(zero: T) -> Box<[T; N]> {
         .unwrap_or_else(|_| unreachable!())
 }
 
+/// `∂y_i/∂x_k` of `wide`: `y_i = sin(x_i) x_{i+1}`.
+fn wide_entry(x: &[f64; BIG], i: usize, k: usize) -> f64 {
+    let j = (i + 1) % BIG;
+    if k == i {
+        x[i].cos() * x[j]
+    } else if k == j {
+        x[i].sin()
+    } else {
+        0.0
+    }
+}
+
 fn ramp() -> [f64; BIG] {
     std::array::from_fn(|i| 0.5 + (i as f64) * 1e-3)
 }
@@ -276,13 +288,7 @@ fn into_forms_write_large_jacobians_and_hessians_on_a_2_mib_thread() {
     for i in 0..BIG {
         let j = (i + 1) % BIG;
         for k in 0..BIG {
-            let want = if k == i {
-                x[i].cos() * x[j]
-            } else if k == j {
-                x[i].sin()
-            } else {
-                0.0
-            };
+            let want = wide_entry(&x, i, k);
             assert_eq!(jr[i][k], want, "jacrev [{i}][{k}]");
             assert_eq!(jf[i][k], want, "jacfwd [{i}][{k}]");
         }
@@ -596,13 +602,7 @@ fn into_forms_of_tuple_results_write_large_jacobians_on_a_2_mib_thread() {
     for i in 0..BIG {
         let j = (i + 1) % BIG;
         for k in 0..BIG {
-            let want = if k == i {
-                x[i].cos() * x[j]
-            } else if k == j {
-                x[i].sin()
-            } else {
-                0.0
-            };
+            let want = wide_entry(&x, i, k);
             assert_eq!(ja[i][k], want, "has_aux [{i}][{k}]");
             assert_eq!(jx[i][k], want * 2.0, "argnums [{i}][{k}]");
         }
