@@ -38,21 +38,21 @@ fn split_commas(ts: TokenStream) -> Vec<Vec<TokenTree>> {
 const HINT: &str = "write a transform such as `grad`, `hessian`, `jacfwd(argnums = 1)` or `jacfwd(jacrev)`";
 
 /// A transform name at the head of `part` (`jacrev` or `jacrev(..)`), if it is one.
-fn as_transform(part: &[TokenTree]) -> Option<(Transform, Span, Option<TokenStream>)> {
+fn as_transform(part: &[TokenTree]) -> Option<(Transform, Option<TokenStream>)> {
     let TokenTree::Ident(i) = part.first()? else {
         return None;
     };
     let t = Transform::from_name(&i.to_string())?;
     match &part[1..] {
-        [] => Some((t, i.span(), None)),
-        [TokenTree::Group(g)] if g.delimiter() == Delimiter::Parenthesis => Some((t, i.span(), Some(g.stream()))),
+        [] => Some((t, None)),
+        [TokenTree::Group(g)] if g.delimiter() == Delimiter::Parenthesis => Some((t, Some(g.stream()))),
         _ => None,
     }
 }
 
 /// Parses one entry into its chain of transforms, outermost first.
 fn entry(part: &[TokenTree]) -> syn::Result<Vec<Link>> {
-    let Some((t, span, inner)) = as_transform(part) else {
+    let Some((t, inner)) = as_transform(part) else {
         let span = part.first().map_or(Span::call_site(), TokenTree::span);
         let word = part.first().map(ToString::to_string).unwrap_or_default();
         let names: Vec<&str> = Transform::ALL.iter().map(|t| t.name()).collect();
@@ -86,7 +86,6 @@ fn entry(part: &[TokenTree]) -> syn::Result<Vec<Link>> {
             _ => opts.push(p.into_iter().collect::<TokenStream>()),
         }
     }
-    let _ = span;
     chain[0].opts = quote!(#(#opts),*);
     chain.extend(nested.unwrap_or_default());
     Ok(chain)
