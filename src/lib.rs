@@ -17,6 +17,11 @@
 //! - **What is differentiated**: `f64`, `f32`, fixed arrays of them (`[f64; N]` with `N` a
 //!   literal, a `const` or a const generic), shared references to these, tuples of these
 //!   as results. Integer arguments are passed through, never differentiated.
+//! - **Where**: the attributes go on free functions (at module level or inside a function
+//!   body). On an associated function in an `impl` block rustc reports one error, "struct is
+//!   not supported in `trait`s or `impl`s", at the attribute: the companions of a function
+//!   live in a hidden struct named like it. Write a free function and call it from the
+//!   method.
 //! - **Generated functions** carry the original's visibility and generics, a doc comment
 //!   and `#[inline]`, and are differentiable themselves (a loss calling `model_jacrev` can
 //!   be `#[grad]`-ed: reverse over reverse).
@@ -32,8 +37,11 @@
 //! `let` (with shadowing), `let mut` with reassignment, `+=`, `-=`, `*=`, `/=`, `%=`;
 //! arithmetic, including `%` on floats (differentiable like JAX's `rem`: `∂x = 1`,
 //! `∂y = -trunc(x / y)`);
-//! float literals and constants (user `const` items, `std::f64::consts`); casts of integer
-//! constants and loop indices; array literals and `[0.0; N]`; indexing and index
+//! float literals and constants (user `const` items, `std::f64::consts`; the generated
+//! code writes a constant met in a float operation as `(C as f64)`, the identity for a
+//! constant of that type, so an `f32` constant in an `f64` function is only rustc's error on
+//! the original); casts of integer constants and loop indices, and of values between `f32`
+//! and `f64` (also of a call's result, whose type the macro cannot see); array literals and `[0.0; N]`; indexing and index
 //! assignment with constant or loop indices; `let (a, b) = pair` and `let [a, b] = array`;
 //! `for i in lo..hi` and `(lo..hi).rev()` over constant ranges (negative bounds too:
 //! `for k in -2..=2`); `if`/`else` on conditions that are not differentiated; early `return`

@@ -743,3 +743,52 @@ fn a_read_at_a_literal_index_before_an_overwrite_is_taped() {
     assert_relative_eq!(g[0], want[0], max_relative = 1e-14);
     assert_relative_eq!(g[1], want[1], max_relative = 1e-14);
 }
+
+/// A cast whose source is a call's result (a type only rustc sees) is differentiated in
+/// both modes and to second order: its adjoint goes back through `cast_like`.
+#[differentiable]
+fn cast_square(x: f64) -> f64 {
+    x * x
+}
+
+#[fluxion::transforms(grad, hessian, jacfwd)]
+fn cast_of_call(x: f64) -> f64 {
+    let y = cast_square(x) as f32;
+    (y * y + 3.0 * y) as f64
+}
+
+#[test]
+fn a_cast_of_a_call_result_is_differentiated() {
+    for x in [0.3f64, -1.7, 2.5] {
+        // y = x² in f32: d/dx (y² + 3y) = (2y + 3) 2x; d²/dx² = 12x² + 6.
+        let y = (x * x) as f32 as f64;
+        let want = (2.0 * y + 3.0) * 2.0 * x;
+        assert_relative_eq!(cast_of_call_grad(x), want, max_relative = 1e-6);
+        assert_relative_eq!(cast_of_call_jacfwd(x), want, max_relative = 1e-6);
+        assert_relative_eq!(cast_of_call_hessian(x), 12.0 * y + 6.0, max_relative = 1e-6);
+    }
+}
+
+/// A named constant meets a float operation as that operation's type (`(C as f64)`, the
+/// identity here), in operands, compound assignments and method arguments.
+const C_HALF: f64 = 0.5;
+const C_TWO: f64 = 2.0;
+
+#[fluxion::transforms(grad, hessian)]
+fn with_constants(x: f64) -> f64 {
+    let mut y = C_HALF * x;
+    y *= C_TWO;
+    y += x.powf(C_TWO) - std::f64::consts::PI;
+    y.max(C_HALF) + C_TWO.powf(x)
+}
+
+#[test]
+fn named_constants_in_float_operations() {
+    for x in [1.5f64, 2.0] {
+        // y = x + x² - π (> 0.5 here); f = y + 2^x.
+        let g = 1.0 + 2.0 * x + 2f64.ln() * 2f64.powf(x);
+        let h = 2.0 + 2f64.ln().powi(2) * 2f64.powf(x);
+        assert_relative_eq!(with_constants_grad(x), g, max_relative = 1e-13);
+        assert_relative_eq!(with_constants_hessian(x), h, max_relative = 1e-13);
+    }
+}

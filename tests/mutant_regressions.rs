@@ -523,3 +523,30 @@ fn powf_literal_exponent_minus_one_in_its_own_type() {
     assert_eq!(pow_frac32_grad(x).to_bits(), want.to_bits());
     assert_eq!(pow_int32_grad(1.5f32).to_bits(), (3.0f32 * 1.5f32.powf(2.0)).to_bits());
 }
+
+// ---------------------------------------------------------------------------------------
+// `let mut a = [x; 2]` inside a loop: reverse mode splits the initialiser into an immutable
+// value (`vjp.rs` `normalize`, recursing into loop bodies), or its adjoint is lost.
+// ---------------------------------------------------------------------------------------
+
+#[grad]
+fn loop_local_arrays(x: f64) -> f64 {
+    let mut s = 0.0;
+    for _i in 0..2 {
+        let mut a = [x; 2];
+        let mut b = [x, 3.0 * x];
+        a[1] *= x;
+        b[0] *= b[1];
+        s += a[0] + a[1] + b[0];
+    }
+    s
+}
+
+#[test]
+fn mutable_arrays_declared_in_a_loop_pass_their_adjoint_back() {
+    for x in [0.7f64, -1.3] {
+        // s = 2 (x + x² + 3x²)
+        let (got, want) = (loop_local_arrays_grad(x), 2.0 + 16.0 * x);
+        assert!((got - want).abs() < 1e-12, "{got} != {want}");
+    }
+}

@@ -91,6 +91,10 @@ macro_rules! float_impls {
             #[inline(always)]
             fn from_i32(n: i32) -> $t { n as $t }
             #[inline(always)]
+            fn to_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn from_f64(x: f64) -> $t { x as $t }
+            #[inline(always)]
             fn min_da(self, other: $t) -> $t {
                 if self < other || other.is_nan() { 1.0 } else if self == other { 0.5 } else { 0.0 }
             }
@@ -126,6 +130,10 @@ pub trait Real: Copy {
     fn min_da(self, other: Self) -> Self;
     /// `n as Self`.
     fn from_i32(n: i32) -> Self;
+    /// `self as f64` (exact).
+    fn to_f64(self) -> f64;
+    /// `x as Self`.
+    fn from_f64(x: f64) -> Self;
 }
 
 float_impls!(f32, f64);
@@ -297,4 +305,11 @@ pub fn missing_rule<M: MissingRule>() -> ! {
 #[inline(always)]
 pub fn int_as_float<T: Real>(n: i32, _like: T) -> T {
     T::from_i32(n)
+}
+
+/// `x` as the float type of `like`: the adjoint of a cast `a as f32` where the macro
+/// cannot see `a`'s type (a call's result), sent back to that type.
+#[inline(always)]
+pub fn cast_like<T: Real, S: Real>(x: S, _like: T) -> T {
+    T::from_f64(x.to_f64())
 }

@@ -41,6 +41,7 @@ pub fn expr_active(f: &Func, act: &HashSet<VarId>, e: &Expr) -> bool {
         Expr::Array(ops) | Expr::Tuple(ops) => ops.iter().any(|o| is_active(act, o)),
         Expr::Call(c) => c.args.iter().any(|a| is_active(act, &a.op)),
         Expr::Cast(a, t) => t.is_float() && is_active(act, a) && f.ty_of(a).is_differentiable(),
+        Expr::CastLike(a, _) => is_active(act, a),
         Expr::Broadcast(_, v) => is_active(act, v),
         Expr::Select(_, a, b) => is_active(act, a) || is_active(act, b),
         Expr::Zeros(_)

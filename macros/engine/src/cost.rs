@@ -24,7 +24,13 @@ fn expr_weight(e: &Expr) -> u64 {
     match e {
         Expr::Prim(p, _) => prim_weight(*p),
         Expr::Index(..) => 1,
-        Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) | Expr::Select(..) | Expr::Cast(..) | Expr::IntAsFloat(..) => 1,
+        Expr::Cmp(..)
+        | Expr::Bool(..)
+        | Expr::Not(_)
+        | Expr::Select(..)
+        | Expr::Cast(..)
+        | Expr::IntAsFloat(..)
+        | Expr::CastLike(..) => 1,
         Expr::Call(_) => 1,
         Expr::Sum(_) | Expr::Broadcast(..) => 1,
         Expr::Use(_)

@@ -44,6 +44,12 @@ impl Parse for Args {
             let key: Ident = input.parse()?;
             match key.to_string().as_str() {
                 "jvp" | "vjp" => {
+                    if !input.peek(Token![=]) {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!("`{key}` names its rule function: write `{key} = f_{key}` (a path)"),
+                        ));
+                    }
                     input.parse::<Token![=]>()?;
                     let p: syn::Path = input.parse()?;
                     let slot = if key == "jvp" { &mut a.jvp } else { &mut a.vjp };
@@ -58,7 +64,12 @@ impl Parse for Args {
                         "jvp_rule" | "forward" | "jv" | "jpv" => " did you mean `jvp`?",
                         "vjp_rule" | "backward" | "reverse" | "vj" | "vpj" => " did you mean `vjp`?",
                         "second" | "order2" | "second_order_rules" | "secondorder" => " did you mean `second_order`?",
-                        _ => "",
+                        _ => match crate::attr::closest(other, &["jvp", "vjp", "second_order"]) {
+                            Some("jvp") => " did you mean `jvp`?",
+                            Some("vjp") => " did you mean `vjp`?",
+                            Some(_) => " did you mean `second_order`?",
+                            None => "",
+                        },
                     };
                     return Err(syn::Error::new(
                         key.span(),
@@ -300,17 +311,10 @@ fn expand_custom_fn(args: TokenStream, mut item: syn::ItemFn) -> syn::Result<Tok
     item.attrs
         .push(syn::parse_quote!(#[allow(clippy::needless_range_loop)]));
     let item_ts = item.to_token_stream();
-    let uses = crate::expand::uses_original(&item);
+    markers.extend(crate::expand::uses_original(&item));
+    let holder_item = crate::emit::holder_item(&vis.to_token_stream(), &holder, &fns, &markers);
     Ok(quote! {
         #item_ts
-        #uses
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code)]
-        #vis struct #holder {}
-        #[allow(dead_code)]
-        impl #holder {
-            #fns
-        }
-        #markers
+        #holder_item
     })
 }

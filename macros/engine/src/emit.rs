@@ -23,6 +23,30 @@ pub fn holder_name(fn_name: &str) -> String {
     fn_name.to_string()
 }
 
+/// The hidden holder item: `#vis struct h { __fluxion: [(); { impl h { fns } inner 0 }] }`.
+///
+/// The companions' `impl`, and `inner` (markers, the item that keeps the original used),
+/// live inside the struct's one field type, an anonymous constant: an annotated function
+/// that is not at module scope (an associated function in an `impl`) then gives a single
+/// error, rustc's "struct is not supported in `trait`s or `impl`s" at the attribute, where
+/// separate items would each add theirs and a name-resolution error.
+pub fn holder_item(vis: &TokenStream, h: &Ident, fns: &TokenStream, inner: &TokenStream) -> TokenStream {
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code, non_local_definitions)]
+        #vis struct #h {
+            __fluxion: [(); {
+                #[allow(dead_code)]
+                impl #h {
+                    #fns
+                }
+                #inner
+                0
+            }],
+        }
+    }
+}
+
 /// The holder's identifier (`r#match` for a function named `r#match`).
 pub fn holder_ident(fn_name: &str, span: Span) -> Ident {
     raw_if_keyword(&holder_name(fn_name), span)
@@ -467,6 +491,10 @@ impl<'a> Emitter<'a> {
             Expr::IntAsFloat(n, like) => {
                 let (n, like) = (op(n), op(like));
                 quote!(::fluxion::__private::int_as_float(#n, #like))
+            }
+            Expr::CastLike(x, like) => {
+                let (x, like) = (op(x), op(like));
+                quote!(::fluxion::__private::cast_like(#x, #like))
             }
             Expr::Cast(a, t) => {
                 let a = op(a);

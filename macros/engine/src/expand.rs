@@ -130,13 +130,13 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
     let names = promised_names(&item, &stack);
     let func = lower_fn(&item, &mut cx);
     let result = match (func, cx.has_errors()) {
-        (Some(f), false) => generate(&item, f, &stack, rules),
+        (Some(f), false) => generate(&item, f, &stack, rules, consumed.clone()),
         _ => Err(None),
     };
     match result {
         Ok(ts) => {
             cx.check()?;
-            Ok(quote!(#item #ts #consumed))
+            Ok(quote!(#item #ts))
         }
         Err(e) => {
             if let Some(e) = e {
@@ -227,11 +227,13 @@ fn promised_names(item: &syn::ItemFn, stack: &[Options]) -> Vec<(Transform, Stri
     out
 }
 
+/// `inner`: hidden items placed inside the original's holder.
 fn generate(
     item: &syn::ItemFn,
     f0: Func,
     stack: &[Options],
     rules: &RuleTable,
+    inner: TokenStream,
 ) -> Result<TokenStream, Option<syn::Error>> {
     let site0 = Site {
         name: item.sig.ident.span(),
@@ -243,7 +245,7 @@ fn generate(
     let vis = item.vis.to_token_stream();
     let generics = &item.sig.generics;
     let mut out = TokenStream::new();
-    out.extend(holder(&f0, 0, &vis, generics, rules, site0.name).map_err(Some)?);
+    out.extend(holder(&f0, 0, &vis, generics, rules, site0.name, inner).map_err(Some)?);
     let mut order = 0;
     let mut cur = f0;
     let mut site = site0;
@@ -296,7 +298,7 @@ fn generate(
             Transform::Hessian => 2,
             _ => 1,
         };
-        out.extend(holder(&g.func, order, &vis, generics, rules, o.span).map_err(Some)?);
+        out.extend(holder(&g.func, order, &vis, generics, rules, o.span, TokenStream::new()).map_err(Some)?);
         cur = g.func;
         site = Site {
             name: o.span,
@@ -510,6 +512,8 @@ pub fn max_call_order(f: &Func) -> usize {
 /// `order` is how many derivatives `f` already is of a user function (`f_grad`: 1,
 /// `f_hessian`: 2): companions are emitted up to total order [`MAX_ORDER`], which bounds
 /// the generated code (second-order companions of a gradient would be third order).
+///
+/// `inner`: more hidden items to place inside the holder (see [`crate::emit::holder_item`]).
 fn holder(
     f: &Func,
     order: usize,
@@ -517,6 +521,7 @@ fn holder(
     generics: &syn::Generics,
     rules: &RuleTable,
     span: Span,
+    inner: TokenStream,
 ) -> Result<TokenStream, syn::Error> {
     let h = holder_ident(&f.name, Span::call_site());
     let mut fns = TokenStream::new();
@@ -582,16 +587,8 @@ fn holder(
             }
         }
     }
-    Ok(quote! {
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code)]
-        #vis struct #h {}
-        #[allow(dead_code)]
-        impl #h {
-            #fns
-        }
-        #markers
-    })
+    markers.extend(inner);
+    Ok(crate::emit::holder_item(vis, &h, &fns, &markers))
 }
 
 /// A companion's signature (from the companion protocol) with a `missing_rule` body.

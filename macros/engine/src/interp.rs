@@ -124,6 +124,7 @@ impl Env {
                 _ => return Err(format!("no integer constant `{p}` in the interpreter's environment")),
             },
             CExpr::AsUsize(a) => self.cexpr(a)?,
+            CExpr::Lift(..) => return Err(format!("`{c}` is not an integer constant")),
             CExpr::Bin(op, a, b) => {
                 let (a, b) = (self.cexpr(a)?, self.cexpr(b)?);
                 match op {
@@ -139,6 +140,12 @@ impl Env {
     }
 
     fn constant(&self, p: &CExpr) -> Result<Value, String> {
+        if let CExpr::Lift(a, _) = p {
+            return match self.constant(a)? {
+                Value::I(v) => Ok(Value::F(v as f64)),
+                v => Ok(v),
+            };
+        }
         if let CExpr::Path(s) = p {
             if let Some(v) = self.consts.get(s) {
                 return Ok(v.clone());
@@ -432,6 +439,13 @@ impl Machine<'_> {
                 other => return Err(format!("field of {other:?}")),
             },
             Expr::Call(c) => self.call(c)?,
+            Expr::CastLike(a, like) => {
+                let v = fl(&op(a)?)?;
+                match self.f.ty_of(like) {
+                    Ty::Float(Some(FloatTy::F32)) => Value::F(v as f32 as f64),
+                    _ => Value::F(v),
+                }
+            }
             Expr::Cast(a, t) => {
                 let v = op(a)?;
                 match (t, &v) {

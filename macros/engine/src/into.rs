@@ -31,6 +31,7 @@ pub fn into_form(g: &Func, name: String) -> Func {
         var: out,
         ty: ret_ty.clone(),
         by_ref: false,
+        span: SrcSpan(proc_macro2::Span::call_site()),
     });
     let top = g.body.0.clone();
     let def = |v: VarId| top.iter().position(|s| matches!(s, Stmt::Let(w, _) if *w == v));

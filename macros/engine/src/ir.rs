@@ -121,6 +121,11 @@ pub enum CExpr {
     Bin(char, Box<CExpr>, Box<CExpr>),
     /// `(a as usize)`: a tape length from a bound whose integer type only rustc knows.
     AsUsize(Box<CExpr>),
+    /// A named constant operand of a float operation, cast to that operation's float type:
+    /// `(SCALE as f64)`. In a program that compiles the constant has that type already and
+    /// the cast is the identity; an `f32` or integer constant in an `f64` function is then
+    /// rustc's error on the original function only, not again in each generated function.
+    Lift(Box<CExpr>, FloatTy),
 }
 
 impl CExpr {
@@ -140,7 +145,7 @@ impl CExpr {
                 a.paths(out);
                 b.paths(out);
             }
-            CExpr::AsUsize(a) => a.paths(out),
+            CExpr::AsUsize(a) | CExpr::Lift(a, _) => a.paths(out),
         }
     }
 }
@@ -153,6 +158,7 @@ impl fmt::Display for CExpr {
             // `(K + 1) as usize`, not `K + (1 as usize)`.
             CExpr::AsUsize(a) if matches!(**a, CExpr::Bin(..)) => write!(f, "(({a}) as usize)"),
             CExpr::AsUsize(a) => write!(f, "({a} as usize)"),
+            CExpr::Lift(a, t) => write!(f, "({a} as {})", t.name()),
             CExpr::Bin(op, a, b) => {
                 let wrap = |e: &CExpr| matches!(e, CExpr::Bin(..));
                 if wrap(a) {
@@ -494,6 +500,9 @@ pub enum Expr {
     Deref(Operand),
     /// `n as T` with `T` the float type of the second operand (which only rustc may know).
     IntAsFloat(Operand, Operand),
+    /// `a` as the float type of the second operand, which only rustc may know (the
+    /// adjoint of a cast whose source is a call's result): linear in `a`.
+    CastLike(Operand, Operand),
 }
 
 /// Assignment operators.
@@ -649,6 +658,8 @@ pub struct Param {
     pub ty: Ty,
     /// Passed as `&T`.
     pub by_ref: bool,
+    /// Where its type is written (generated parameters: the call site).
+    pub span: SrcSpan,
 }
 
 /// A function in IR form.
@@ -734,7 +745,11 @@ pub fn expr_operands_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Operand)) {
         }
         Expr::Zeros(_) => {}
         Expr::Call(c) => c.args.iter_mut().for_each(|a| f(&mut a.op)),
-        Expr::Cmp(_, a, b) | Expr::Bool(_, a, b) | Expr::Broadcast(a, b) | Expr::IntAsFloat(a, b) => {
+        Expr::Cmp(_, a, b)
+        | Expr::Bool(_, a, b)
+        | Expr::Broadcast(a, b)
+        | Expr::IntAsFloat(a, b)
+        | Expr::CastLike(a, b) => {
             f(a);
             f(b);
         }

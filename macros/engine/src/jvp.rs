@@ -68,6 +68,7 @@ pub fn jvp_parts(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<(Func, O
                 var: v,
                 ty: p.ty.tangent(),
                 by_ref: false,
+                span: p.span,
             });
         } else if spec.all_params {
             let v = t.g.new_var(format!("_{name}"), p.ty.tangent(), false);
@@ -75,6 +76,7 @@ pub fn jvp_parts(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<(Func, O
                 var: v,
                 ty: p.ty.tangent(),
                 by_ref: false,
+                span: p.span,
             });
         }
     }
@@ -337,6 +339,7 @@ pub fn tangent_of_expr(
         // Tangents of reference parameters are owned values already.
         Expr::Deref(a) => t(a),
         Expr::Cast(a, ty) => t(a).map(|x| b.let_(Expr::Cast(x, ty.clone()), "t")),
+        Expr::CastLike(a, like) => t(a).map(|x| b.let_(Expr::CastLike(x, like.clone()), "t")),
         Expr::Sum(a) => t(a).map(|x| b.let_(Expr::Sum(x), "t")),
         Expr::Broadcast(like, v) => t(v).map(|x| b.let_(Expr::Broadcast(like.clone(), x), "t")),
         Expr::Select(c, x, z) => {

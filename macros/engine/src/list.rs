@@ -134,7 +134,13 @@ pub fn expand_transforms_with(args: TokenStream, item: TokenStream, rules: &Rule
             Ok(file) => {
                 for item in file.items {
                     let ts = item.to_token_stream();
-                    if !seen.insert(ts.to_string()) {
+                    // A holder is the same for every entry but for the inert uses of
+                    // the entry's inner attributes it carries: one per name.
+                    let key = match &item {
+                        syn::Item::Struct(s) => format!("struct {}", s.ident),
+                        _ => ts.to_string(),
+                    };
+                    if !seen.insert(key) {
                         continue;
                     }
                     if let syn::Item::Fn(f) = &item {

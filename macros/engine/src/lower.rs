@@ -68,10 +68,16 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
         End::Value(None) => {
             // A failed tail expression also ends up here: report only the real error.
             if lw.ret_var.is_none() && !lw.failed {
-                lw.err(
-                    &item.block,
-                    "the body has no final value: end it with the value to return",
-                )
+                match item.block.stmts.last() {
+                    Some(syn::Stmt::Expr(_, Some(semi))) => lw.err(
+                        semi,
+                        "the body has no final value: remove this `;` to return the expression before it",
+                    ),
+                    _ => lw.err_at(
+                        item.block.brace_token.span.close(),
+                        "the body has no final value: end it with the value to return",
+                    ),
+                }
             }
         }
         End::Diverges => {}
@@ -283,6 +289,10 @@ impl Lowerer<'_> {
         self.failed = true;
         self.cx.error_spanned_by(t, msg);
     }
+    fn err_at(&mut self, span: proc_macro2::Span, msg: impl std::fmt::Display) {
+        self.failed = true;
+        self.cx.push(syn::Error::new(span, msg));
+    }
     fn push(&mut self, s: Stmt) {
         if let Some(b) = self.blocks.last_mut() {
             b.push(s);
@@ -380,6 +390,7 @@ impl Lowerer<'_> {
                         var: v,
                         ty: ty.clone(),
                         by_ref,
+                        span: SrcSpan(pt.ty.span()),
                     });
                     if mutable {
                         if by_ref {
@@ -520,8 +531,11 @@ impl Lowerer<'_> {
             },
             syn::Expr::Block(b) if b.block.stmts.len() == 1 => match &b.block.stmts[0] {
                 syn::Stmt::Expr(e, None) => self.cexpr(e),
-                _ => {
-                    self.err(e, "unsupported constant expression");
+                st => {
+                    self.err(
+                        st,
+                        "expected a constant: a literal, a `const` item, a const generic, or `+ - * / %` of these; for anything else define a `const` and use its name",
+                    );
                     None
                 }
             },
@@ -977,7 +991,7 @@ impl Lowerer<'_> {
         } else {
             self.let_(Expr::Index(place.var, place.idx.clone()))
         };
-        let r = self.let_(Expr::Prim(p, vec![cur, value]));
+        let r = self.prim(p, vec![cur, value]);
         self.push(Stmt::Assign(place, AssignOp::Set, r));
     }
 
@@ -1492,11 +1506,29 @@ impl Lowerer<'_> {
                     self.failed = true;
                     return None;
                 }
-                self.let_(Expr::Prim(p, vec![l, r]))
+                self.prim(p, vec![l, r])
             }
             K::C(c) => self.let_(Expr::Cmp(c, l, r)),
             K::L(o) => self.let_(Expr::Bool(o, l, r)),
         })
+    }
+
+    /// `p(ops)`, with each named constant among float operands lifted to the float type
+    /// of the others (see [`CExpr::Lift`]): `SCALE * x` with `x: f64`.
+    fn prim(&mut self, p: Prim, mut ops: Vec<Operand>) -> Operand {
+        let float = ops.iter().find_map(|o| match self.func.ty_of(o) {
+            Ty::Float(Some(k)) => Some(k),
+            _ => None,
+        });
+        if let Some(k) = float {
+            for (i, o) in ops.iter_mut().enumerate() {
+                let exponent = p == Prim::Powi && i == 1;
+                if let (Operand::Const(c @ CExpr::Path(_)), false) = (&*o, exponent) {
+                    *o = Operand::Const(CExpr::Lift(Box::new(c.clone()), k));
+                }
+            }
+        }
+        self.let_(Expr::Prim(p, ops))
     }
 
     fn method(&mut self, m: &syn::ExprMethodCall) -> Option<Operand> {
@@ -1547,7 +1579,7 @@ impl Lowerer<'_> {
             );
             return None;
         }
-        Some(self.let_(Expr::Prim(p, ops)))
+        Some(self.prim(p, ops))
     }
 
     fn call(&mut self, c: &syn::ExprCall) -> Option<Operand> {
@@ -1585,7 +1617,7 @@ impl Lowerer<'_> {
                 for a in &c.args {
                     ops.push(self.expr(a)?);
                 }
-                return Some(self.let_(Expr::Prim(p, ops)));
+                return Some(self.prim(p, ops));
             }
             self.err(
                 &last.ident,
@@ -1656,7 +1688,7 @@ fn merge_ty(a: &Ty, b: &Ty) -> Ty {
 pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
     match e {
         Expr::Use(a) | Expr::StopGrad(a) | Expr::Deref(a) => f.ty_of(a),
-        Expr::IntAsFloat(_, like) => f.ty_of(like),
+        Expr::IntAsFloat(_, like) | Expr::CastLike(_, like) => f.ty_of(like),
         Expr::Prim(p, ops) => {
             let tys: Vec<Ty> = ops.iter().map(|o| f.ty_of(o)).collect();
             match p {

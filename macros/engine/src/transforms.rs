@@ -450,7 +450,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         let pty = f.params[*k].ty.clone();
         let Some(idims) = dims(&pty) else {
             return err(
-                site.name,
+                f.params[*k].span.0,
                 format!("`jacfwd` cannot differentiate argument {k} of type `{}`", ty_name(&pty)),
             );
         };

@@ -150,6 +150,7 @@ pub fn vjp_diag(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, 
             var: ct,
             ty: ct_ty,
             by_ref: false,
+            span: SrcSpan(proc_macro2::Span::call_site()),
         });
     }
     g.ret = out;
@@ -195,11 +196,9 @@ fn normalize(f: &Func, active: &[bool]) -> Func {
     }
     let body = f.body.clone();
     let nb = go(&mut g, &act, &body);
+    // The new temporaries get their activity from their expressions when the caller
+    // analyses the result.
     g.body = nb;
-    if g.vars.len() != f.vars.len() {
-        // The new temporaries inherit activity from their expressions.
-        return g;
-    }
     g
 }
 
@@ -815,11 +814,15 @@ fn rexpr(
                 }
             }
             Expr::Cast(a, _) => {
-                let src = b.f.ty_of(a);
-                let Ty::Float(Some(_)) = src else {
-                    return Err("cannot differentiate a cast whose source type is not visible: annotate the value as f32 or f64".into());
+                // Back to the source's type; where only rustc knows it, through `cast_like`.
+                let c = match b.f.ty_of(a) {
+                    src @ Ty::Float(Some(_)) => b.let_(Expr::Cast(tb, src), "t"),
+                    _ => b.let_(Expr::CastLike(tb, a.clone()), "t"),
                 };
-                let c = b.let_(Expr::Cast(tb, src), "t");
+                contribute(act, adj, b, a, c);
+            }
+            Expr::CastLike(a, _) => {
+                let c = b.let_(Expr::CastLike(tb, a.clone()), "t");
                 contribute(act, adj, b, a, c);
             }
             Expr::Sum(a) => {
