@@ -33,9 +33,11 @@ pub fn expr_active(f: &Func, act: &HashSet<VarId>, e: &Expr) -> bool {
     match e {
         Expr::Use(a) | Expr::Deref(a) | Expr::Field(a, _) | Expr::Sum(a) | Expr::Repeat(a, _) => is_active(act, a),
         Expr::Prim(p, ops) => match p {
-            Prim::Signum | Prim::Trunc | Prim::Sign0 | Prim::MaxDa | Prim::MinDa => false,
-            Prim::Powi => is_active(act, &ops[0]),
-            _ => ops.iter().any(|o| is_active(act, o)),
+            p if p.zero_derivative() => false,
+            p => ops
+                .iter()
+                .enumerate()
+                .any(|(k, o)| !p.int_operands().contains(&k) && is_active(act, o)),
         },
         Expr::Index(v, _) => act.contains(v),
         Expr::Array(ops) | Expr::Tuple(ops) => ops.iter().any(|o| is_active(act, o)),

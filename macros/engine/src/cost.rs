@@ -9,15 +9,9 @@
 
 use crate::ir::*;
 
-/// The weight of a primitive.
+/// The weight of a primitive (from its declaration in the rule table).
 pub fn prim_weight(p: Prim) -> u64 {
-    use Prim::*;
-    match p {
-        Div | Recip | Sqrt | Rem => 4,
-        p if p.is_transcendental() => 8,
-        MulAdd => 2,
-        _ => 1,
-    }
+    p.cost()
 }
 
 fn expr_weight(e: &Expr) -> u64 {

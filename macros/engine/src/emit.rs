@@ -535,37 +535,26 @@ impl<'a> Emitter<'a> {
 
     fn prim(&self, p: Prim, xs: &[Operand]) -> TokenStream {
         let o: Vec<TokenStream> = xs.iter().map(|x| self.operand(x)).collect();
-        match p {
-            Prim::Neg => {
-                let a = &o[0];
-                quote!(-#a)
+        match (p.spelling(), o.as_slice()) {
+            (Spelling::Prefix(op), [a]) => {
+                let op = punct(op);
+                quote!(#op #a)
             }
-            Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem => {
-                let (a, b) = (&o[0], &o[1]);
-                match p {
-                    Prim::Add => quote!(#a + #b),
-                    Prim::Sub => quote!(#a - #b),
-                    Prim::Mul => quote!(#a * #b),
-                    Prim::Div => quote!(#a / #b),
-                    _ => quote!(#a % #b),
-                }
+            (Spelling::Infix(op), [a, b]) => {
+                let op = punct(op);
+                quote!(#a #op #b)
             }
-            Prim::Sign0 | Prim::MaxDa | Prim::MinDa => {
-                let f = format_ident!(
-                    "{}",
-                    match p {
-                        Prim::Sign0 => "sign0",
-                        Prim::MaxDa => "max_da",
-                        _ => "min_da",
-                    }
-                );
+            (Spelling::Runtime(f), _) => {
+                let f = format_ident!("{}", f);
                 quote!(::fluxion::__private::#f(#(#o),*))
             }
-            _ => {
-                let m = format_ident!("{}", p.method().unwrap_or("unknown"));
-                let recv = &o[0];
-                let rest = &o[1..];
+            (Spelling::Method(m), [recv, rest @ ..]) => {
+                let m = format_ident!("{}", m);
                 quote!(#recv.#m(#(#rest),*))
+            }
+            _ => {
+                let msg = format!("fluxion: {p:?} with {} operands", o.len());
+                quote!(::core::compile_error!(#msg))
             }
         }
     }
@@ -698,6 +687,22 @@ fn zeros_tokens(t: &Ty) -> TokenStream {
         }
         Ty::Unknown => quote!(::fluxion::__private::zero()),
     }
+}
+
+/// An operator's tokens (`+`, `-`, ..): a joint punctuation sequence.
+fn punct(op: &str) -> TokenStream {
+    let n = op.chars().count();
+    op.chars()
+        .enumerate()
+        .map(|(k, c)| {
+            let spacing = if k + 1 < n {
+                proc_macro2::Spacing::Joint
+            } else {
+                proc_macro2::Spacing::Alone
+            };
+            proc_macro2::TokenTree::Punct(proc_macro2::Punct::new(c, spacing))
+        })
+        .collect()
 }
 
 /// Tokens of a constant expression (`wrap`: parenthesise compound expressions).

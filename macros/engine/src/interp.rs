@@ -250,74 +250,14 @@ pub fn eval_prim(p: Prim, xs: &[Value]) -> Result<Value, String> {
             _ => a.checked_rem(int(&xs[1])?).ok_or("division by zero")?,
         }));
     }
-    let a = fl(&xs[0])?;
-    let b = || fl(&xs[1]);
-    Ok(Value::F(match p {
-        Neg => -a,
-        Sin => a.sin(),
-        Cos => a.cos(),
-        Tan => a.tan(),
-        Asin => a.asin(),
-        Acos => a.acos(),
-        Atan => a.atan(),
-        Sinh => a.sinh(),
-        Cosh => a.cosh(),
-        Tanh => a.tanh(),
-        Exp => a.exp(),
-        Exp2 => a.exp2(),
-        ExpM1 => a.exp_m1(),
-        Ln => a.ln(),
-        Log2 => a.log2(),
-        Log10 => a.log10(),
-        Ln1p => a.ln_1p(),
-        Sqrt => a.sqrt(),
-        Cbrt => a.cbrt(),
-        Abs => a.abs(),
-        Signum => a.signum(),
-        Recip => a.recip(),
-        Trunc => a.trunc(),
-        Sign0 => {
-            if a > 0.0 {
-                1.0
-            } else if a < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        }
-        Add => a + b()?,
-        Sub => a - b()?,
-        Mul => a * b()?,
-        Div => a / b()?,
-        Rem => a % b()?,
-        Atan2 => a.atan2(b()?),
-        Powf => a.powf(b()?),
-        Powi => a.powi(i32::try_from(int(&xs[1])?).map_err(|_| "powi exponent out of range")?),
-        Min => a.min(b()?),
-        Max => a.max(b()?),
-        Hypot => a.hypot(b()?),
-        MaxDa => {
-            let b = b()?;
-            if a > b || b.is_nan() {
-                1.0
-            } else if a == b {
-                0.5
-            } else {
-                0.0
-            }
-        }
-        MinDa => {
-            let b = b()?;
-            if a < b || b.is_nan() {
-                1.0
-            } else if a == b {
-                0.5
-            } else {
-                0.0
-            }
-        }
-        MulAdd => a.mul_add(b()?, fl(&xs[2])?),
-    }))
+    if xs.len() != p.arity() {
+        return Err(format!("{p:?} takes {} operands, got {}", p.arity(), xs.len()));
+    }
+    if p == Powi && i32::try_from(int(&xs[1])?).is_err() {
+        return Err("powi exponent out of range".into());
+    }
+    let x = xs.iter().map(fl).collect::<Result<Vec<f64>, String>>()?;
+    Ok(Value::F(p.eval(&x)))
 }
 
 impl Machine<'_> {

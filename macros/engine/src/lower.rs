@@ -246,7 +246,13 @@ struct Lowerer<'a> {
     type_generics: Vec<String>,
 }
 
-const SUPPORTED_METHODS: &str = "supported are the float methods sin cos tan asin acos atan atan2 sinh cosh tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum trunc min max hypot recip mul_add sin_cos and `.iter().sum()`";
+/// The end of a "not differentiable" message: every method of the rule table.
+fn supported_methods() -> String {
+    format!(
+        "supported are the float methods {} sin_cos and `.iter().sum()`",
+        Prim::methods()
+    )
+}
 
 const UNSUPPORTED_TYPE_HINT: &str =
     "fluxion differentiates f64, f32, fixed arrays `[f64; N]` and tuples of these; integers are passed through";
@@ -1560,7 +1566,7 @@ impl Lowerer<'_> {
         let Some(p) = Prim::from_method(&name) else {
             self.err(
                 &m.method,
-                format!("method `{name}` is not differentiable: {SUPPORTED_METHODS}"),
+                format!("method `{name}` is not differentiable: {}", supported_methods()),
             );
             return None;
         };
@@ -1621,7 +1627,7 @@ impl Lowerer<'_> {
             }
             self.err(
                 &last.ident,
-                format!("`{}` is not differentiable: {SUPPORTED_METHODS}", segs.join("::")),
+                format!("`{}` is not differentiable: {}", segs.join("::"), supported_methods()),
             );
             return None;
         }

@@ -88,21 +88,6 @@ fn d(o: Operand) -> Option<Partial> {
     Some(Partial::Div(o))
 }
 
-macro_rules! rule {
-    ($p:expr, [$($dom:expr),*], [$($edge:expr),*], |$b:ident, $x:ident, $y:ident| $body:expr) => {
-        Rule {
-            prim: $p,
-            partials: Arc::new(|$b: &mut Builder, $x: &[Operand], $y: &Operand| {
-                let _ = (&$b, &$x, &$y);
-                $body
-            }),
-            domain: vec![$($dom),*],
-            edges: vec![$($edge),*],
-            zero_derivative: false,
-        }
-    };
-}
-
 fn edge(at: &[f64], partials: &[f64]) -> Edge {
     Edge {
         at: at.to_vec(),
@@ -142,201 +127,415 @@ const INF: f64 = f64::INFINITY;
 /// 2^600, a power of two: scaling by it is exact, and its square overflows.
 const TWO_600: f64 = 4.149515568880993e180;
 
-impl RuleTable {
-    /// The rules fluxion ships.
-    pub fn standard() -> RuleTable {
-        use Prim::*;
-        let mut rows = vec![
-            rule!(Neg, [R], [], |b, x, y| vec![m(b.lit(-1.0))]),
-            rule!(Add, [R, R], [], |b, x, y| vec![m(b.lit(1.0)), m(b.lit(1.0))]),
-            rule!(Sub, [R, R], [], |b, x, y| vec![m(b.lit(1.0)), m(b.lit(-1.0))]),
-            rule!(Mul, [R, R], [], |b, x, y| vec![m(x[1].clone()), m(x[0].clone())]),
-            // ∂/∂a a/b = 1/b, ∂/∂b a/b = -(a/b)/b
-            rule!(Div, [R, POS], [], |b, x, y| {
-                let q = b.div(y.clone(), x[1].clone());
-                vec![d(x[1].clone()), m(b.neg(q))]
-            }),
-            rule!(Sin, [R], [], |b, x, y| vec![m(b.prim(Cos, vec![x[0].clone()]))]),
-            rule!(Cos, [R], [], |b, x, y| {
-                let s = b.prim(Sin, vec![x[0].clone()]);
-                vec![m(b.neg(s))]
-            }),
-            // tan' = 1 + tan²
-            rule!(Tan, [(-1.2, 1.2)], [], |b, x, y| vec![m(c_plus(
-                b,
-                1.0,
-                y.clone(),
-                y.clone()
-            ))]),
-            rule!(Asin, [UNIT], [edge(&[1.0], &[INF])], |b, x, y| {
-                let r = c_minus(b, 1.0, x[0].clone(), x[0].clone());
-                vec![d(b.prim(Sqrt, vec![r]))]
-            }),
-            rule!(Acos, [UNIT], [edge(&[1.0], &[-INF])], |b, x, y| {
-                let r = c_minus(b, 1.0, x[0].clone(), x[0].clone());
-                let s = b.prim(Sqrt, vec![r]);
-                let one = b.lit(-1.0);
-                vec![m(b.div(one, s))]
-            }),
-            rule!(Atan, [R], [], |b, x, y| vec![d(c_plus(
-                b,
-                1.0,
-                x[0].clone(),
-                x[0].clone()
-            ))]),
-            rule!(Sinh, [R], [], |b, x, y| vec![m(b.prim(Cosh, vec![x[0].clone()]))]),
-            rule!(Cosh, [R], [], |b, x, y| vec![m(b.prim(Sinh, vec![x[0].clone()]))]),
-            rule!(Tanh, [R], [], |b, x, y| vec![m(c_minus(b, 1.0, y.clone(), y.clone()))]),
-            rule!(Exp, [R], [], |b, x, y| vec![m(y.clone())]),
-            rule!(Exp2, [R], [], |b, x, y| {
-                let l = b.lit(LN_2);
-                vec![m(b.mul(y.clone(), l))]
-            }),
-            rule!(ExpM1, [R], [], |b, x, y| {
-                let one = b.lit(1.0);
-                vec![m(b.add(y.clone(), one))]
-            }),
-            // ln'(x) = 1 / (x + 0): `+ 0.0` turns -0.0 into +0.0 and changes no other
-            // value, so ln'(±0) = +inf (JAX's `g / x` gives -inf at -0.0, a slope of the
-            // wrong sign for an increasing function; -0.0 == 0.0 and ln(-0.0) = ln(0.0)).
-            rule!(Ln, [POS], [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])], |b, x, y| {
-                vec![d(plus_zero(b, x[0].clone()))]
-            }),
-            rule!(Log2, [POS], [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])], |b, x, y| {
-                let l = b.lit(LN_2);
-                let x0 = plus_zero(b, x[0].clone());
-                vec![d(b.mul(x0, l))]
-            }),
-            rule!(
-                Log10,
-                [POS],
-                [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])],
-                |b, x, y| {
-                    let l = b.lit(LN_10);
-                    let x0 = plus_zero(b, x[0].clone());
-                    vec![d(b.mul(x0, l))]
-                }
-            ),
-            rule!(Ln1p, [(-0.5, 3.0)], [], |b, x, y| {
-                let one = b.lit(1.0);
-                vec![d(b.add(one, x[0].clone()))]
-            }),
-            // sqrt'(x) = 1 / (2 (sqrt(x) + 0)): +inf at ±0. `sqrt(-0.0)` is -0.0, and
-            // `+ 0.0` turns it into +0.0 (no other value changes): JAX's `0.5 / ans` gives
-            // -inf there, a slope of the wrong sign for an increasing function.
-            rule!(Sqrt, [POS], [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])], |b, x, y| {
-                let two = b.lit(2.0);
-                let y0 = plus_zero(b, y.clone());
-                vec![d(b.mul(two, y0))]
-            }),
-            // cbrt'(x) = 1 / (3 cbrt(x)²): +inf at 0 (not out/(3x) = 0/0).
-            rule!(Cbrt, [R], [edge(&[0.0], &[INF])], |b, x, y| {
-                let yy = b.mul(y.clone(), y.clone());
-                let three = b.lit(3.0);
-                vec![d(b.mul(three, yy))]
-            }),
-            rule!(Abs, [R], [edge(&[0.0], &[0.0]), edge(&[-0.0], &[0.0])], |b, x, y| {
-                vec![m(b.prim(Sign0, vec![x[0].clone()]))]
-            }),
-            rule!(Recip, [POS], [], |b, x, y| {
-                let yy = b.mul(y.clone(), y.clone());
-                vec![m(b.neg(yy))]
-            }),
-            rule!(
-                Atan2,
-                [R, POS],
-                [edge(&[0.0, 0.0], &[f64::NAN, f64::NAN])],
-                |b, x, y| {
-                    // ∂/∂a atan2(a, c) = c/h², ∂/∂c = -a/h², with h = hypot(a, c): no overflow.
-                    let h = b.prim(Hypot, vec![x[0].clone(), x[1].clone()]);
-                    let qa = b.div(x[1].clone(), h.clone());
-                    let qc = b.div(x[0].clone(), h.clone());
-                    let pa = b.div(qa, h.clone());
-                    let pc = b.div(qc, h);
-                    vec![m(pa), m(b.neg(pc))]
-                }
-            ),
-            rule!(
-                Powf,
-                [POS, R],
-                [
-                    edge(&[0.0, 2.0], &[0.0, 0.0]),
-                    edge(&[0.0, 0.0], &[0.0, 0.0]),
-                    edge(&[0.0, -1.0], &[-INF, 0.0])
-                ],
-                |b, x, y| vec![powf_dx(b, &x[0], &x[1]), powf_dy(b, &x[0], y)]
-            ),
-            rule!(Powi, [R], [edge(&[0.0, 0.0], &[0.0])], |b, x, y| vec![
-                powi_dx(b, &x[0], &x[1]),
-                None
-            ]),
-            rule!(
-                Min,
-                [R, R],
-                [edge(&[1.0, 1.0], &[0.5, 0.5]), edge(&[f64::NAN, 1.0], &[0.0, 1.0])],
-                |b, x, y| {
-                    let da = b.prim(MinDa, vec![x[0].clone(), x[1].clone()]);
-                    let one = b.lit(1.0);
-                    let db = b.sub(one, da.clone());
-                    vec![m(da), m(db)]
-                }
-            ),
-            rule!(
-                Max,
-                [R, R],
-                [edge(&[1.0, 1.0], &[0.5, 0.5]), edge(&[f64::NAN, 1.0], &[0.0, 1.0])],
-                |b, x, y| {
-                    let da = b.prim(MaxDa, vec![x[0].clone(), x[1].clone()]);
-                    let one = b.lit(1.0);
-                    let db = b.sub(one, da.clone());
-                    vec![m(da), m(db)]
-                }
-            ),
-            rule!(
-                Hypot,
-                [R, R],
-                [
-                    edge(&[0.0, 0.0], &[0.0, 0.0]),
-                    edge(&[3.0 * TWO_600, 4.0 * TWO_600], &[0.6, 0.8])
-                ],
-                |b, x, y| {
-                    let h = safe_denominator(b, y.clone());
-                    vec![m(b.div(x[0].clone(), h.clone())), m(b.div(x[1].clone(), h))]
-                }
-            ),
-            // x % y = x - trunc(x / y) * y (Rust's `%` on floats, C's fmod): ∂x = 1,
-            // ∂y = -trunc(x / y), as JAX's `rem`. At a jump (x / y an integer) the partials
-            // are the one-sided ones from the side where `trunc` is constant at its value.
-            rule!(
-                Rem,
-                [R, POS],
-                [edge(&[4.0, 2.0], &[1.0, -2.0]), edge(&[-5.0, 2.0], &[1.0, 2.0])],
-                |b, x, y| {
-                    let q = b.div(x[0].clone(), x[1].clone());
-                    let t = b.prim(Trunc, vec![q]);
-                    vec![m(b.lit(1.0)), m(b.neg(t))]
-                }
-            ),
-            rule!(MulAdd, [R, R, R], [], |b, x, y| vec![
-                m(x[1].clone()),
-                m(x[0].clone()),
-                m(b.lit(1.0))
-            ]),
-        ];
-        for p in [Signum, Trunc, Sign0, MaxDa, MinDa] {
-            rows.push(Rule {
-                prim: p,
-                partials: Arc::new(|_b: &mut Builder, x: &[Operand], _y: &Operand| vec![None; x.len()]),
-                domain: vec![R; p.arity()],
-                edges: vec![],
-                zero_derivative: true,
-            });
+/// How a primitive is written in Rust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spelling {
+    /// `x.sin()`, `x.atan2(y)`: a float method (the user writes it so).
+    Method(&'static str),
+    /// `a + b`.
+    Infix(&'static str),
+    /// `-a`.
+    Prefix(&'static str),
+    /// `::fluxion::__private::sign0(a)`: a runtime helper (internal to derivative rules).
+    Runtime(&'static str),
+}
+
+/// What a row's derivative is, as JAX's `ad.py` sorts primitives. Reverse mode of a linear
+/// or bilinear row transposes its forward rule; on scalars that is multiplying by the same
+/// partials, so every row below gives partials. (Rows on tensors will give their own
+/// forward rule and transpose: `W * x` needs `W^T * ȳ` and `ȳ * x^T`.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Linear in its operands (`-a`, `a + b`).
+    Linear,
+    /// Linear in each operand separately (`a * b`).
+    Bilinear,
+    /// Elementwise with partial derivatives (`sin`, `a / b`).
+    Elementwise,
+    /// Derivative identically zero: step functions and the rules' own helpers.
+    ZeroDerivative,
+}
+
+/// Declares every primitive once: its variant, Rust spelling, arity, integer operands
+/// (never differentiated), cost weight, value, kind, sampling domain, documented edges and
+/// partial derivatives. Everything the engine knows about a primitive is generated from
+/// its entry here: the `Prim` enum, `arity`, `method`, `ALL`, `cost`, `eval`, the
+/// supported-methods list of error messages, activity (integer operands, zero rows) and
+/// the rule table's row.
+macro_rules! prims {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident {
+            spell: $spell:expr,
+            arity: $arity:literal,
+            ints: [$($int:literal),*],
+            cost: $cost:literal,
+            eval: |$ex:ident| $eval:expr,
+            kind: $kind:ident,
+            domain: [$($dom:expr),*],
+            edges: [$($edge:expr),*],
+            partials: |$b:ident, $x:ident, $y:ident| $body:expr $(,)?
         }
-        RuleTable {
-            rows: rows.into_iter().map(|r| (r.prim, r)).collect(),
+    )*) => {
+        /// The primitives with derivative rules.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Prim {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl Prim {
+            /// Every primitive.
+            pub const ALL: [Prim; [$(stringify!($name)),*].len()] = [$(Prim::$name),*];
+            /// Number of operands.
+            pub fn arity(self) -> usize {
+                match self {
+                    $(Prim::$name => $arity,)*
+                }
+            }
+            /// How it is written in Rust.
+            pub fn spelling(self) -> Spelling {
+                use Spelling::*;
+                match self {
+                    $(Prim::$name => $spell,)*
+                }
+            }
+            /// The operands that are integers (never differentiated: `powi`'s exponent).
+            pub fn int_operands(self) -> &'static [usize] {
+                match self {
+                    $(Prim::$name => &[$($int),*],)*
+                }
+            }
+            /// The weight in the cost model (`cost.rs`): additions and multiplications 1,
+            /// divisions and square roots 4, transcendental functions 8.
+            pub fn cost(self) -> u64 {
+                match self {
+                    $(Prim::$name => $cost,)*
+                }
+            }
+            /// What its derivative is.
+            pub fn kind(self) -> Kind {
+                match self {
+                    $(Prim::$name => Kind::$kind,)*
+                }
+            }
+            /// The value on `f64` operands (`x.len() == self.arity()`; integer operands as
+            /// `f64`).
+            pub fn eval(self, x: &[f64]) -> f64 {
+                match self {
+                    $(Prim::$name => {
+                        let $ex = x;
+                        $eval
+                    })*
+                }
+            }
+        }
+
+        impl RuleTable {
+            /// The rules fluxion ships.
+            pub fn standard() -> RuleTable {
+                #[allow(unused_imports)]
+                use Prim::*;
+                let rows = vec![$(
+                    Rule {
+                        prim: Prim::$name,
+                        partials: Arc::new(|$b: &mut Builder, $x: &[Operand], $y: &Operand| {
+                            let _ = (&$b, &$x, &$y);
+                            $body
+                        }),
+                        domain: vec![$($dom),*],
+                        edges: vec![$($edge),*],
+                        zero_derivative: Kind::$kind == Kind::ZeroDerivative,
+                    },
+                )*];
+                RuleTable {
+                    rows: rows.into_iter().map(|r| (r.prim, r)).collect(),
+                }
+            }
+        }
+    };
+}
+
+/// The partials of a row of kind `ZeroDerivative`: none.
+fn none(x: &[Operand]) -> Vec<Option<Partial>> {
+    vec![None; x.len()]
+}
+
+/// The runtime's `sign0`, `max_da` and `min_da` (`runtime/src/lib.rs`), for the
+/// interpreter and the rule checks.
+fn sign0(a: f64) -> f64 {
+    if a > 0.0 {
+        1.0
+    } else if a < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+fn max_da(a: f64, b: f64) -> f64 {
+    if a > b || b.is_nan() {
+        1.0
+    } else if a == b {
+        0.5
+    } else {
+        0.0
+    }
+}
+
+fn min_da(a: f64, b: f64) -> f64 {
+    if a < b || b.is_nan() {
+        1.0
+    } else if a == b {
+        0.5
+    } else {
+        0.0
+    }
+}
+
+prims! {
+    /// `-a`
+    Neg { spell: Prefix("-"), arity: 1, ints: [], cost: 1, eval: |x| -x[0], kind: Linear,
+        domain: [R], edges: [], partials: |b, x, y| vec![m(b.lit(-1.0))] }
+    /// `a + b`
+    Add { spell: Infix("+"), arity: 2, ints: [], cost: 1, eval: |x| x[0] + x[1], kind: Linear,
+        domain: [R, R], edges: [], partials: |b, x, y| vec![m(b.lit(1.0)), m(b.lit(1.0))] }
+    /// `a - b`
+    Sub { spell: Infix("-"), arity: 2, ints: [], cost: 1, eval: |x| x[0] - x[1], kind: Linear,
+        domain: [R, R], edges: [], partials: |b, x, y| vec![m(b.lit(1.0)), m(b.lit(-1.0))] }
+    /// `a * b`
+    Mul { spell: Infix("*"), arity: 2, ints: [], cost: 1, eval: |x| x[0] * x[1], kind: Bilinear,
+        domain: [R, R], edges: [], partials: |b, x, y| vec![m(x[1].clone()), m(x[0].clone())] }
+    /// `a / b`: ∂/∂a = 1/b, ∂/∂b = -(a/b)/b
+    Div { spell: Infix("/"), arity: 2, ints: [], cost: 4, eval: |x| x[0] / x[1], kind: Elementwise,
+        domain: [R, POS], edges: [],
+        partials: |b, x, y| {
+            let q = b.div(y.clone(), x[1].clone());
+            vec![d(x[1].clone()), m(b.neg(q))]
+        } }
+    /// `x % y = x - trunc(x / y) * y` (Rust's `%` on floats, C's fmod): ∂x = 1,
+    /// ∂y = -trunc(x / y), as JAX's `rem`. At a jump (x / y an integer) the partials are the
+    /// one-sided ones from the side where `trunc` is constant at its value.
+    Rem { spell: Infix("%"), arity: 2, ints: [], cost: 4, eval: |x| x[0] % x[1], kind: Elementwise,
+        domain: [R, POS], edges: [edge(&[4.0, 2.0], &[1.0, -2.0]), edge(&[-5.0, 2.0], &[1.0, 2.0])],
+        partials: |b, x, y| {
+            let q = b.div(x[0].clone(), x[1].clone());
+            let t = b.prim(Trunc, vec![q]);
+            vec![m(b.lit(1.0)), m(b.neg(t))]
+        } }
+    /// `x.sin()`
+    Sin { spell: Method("sin"), arity: 1, ints: [], cost: 8, eval: |x| x[0].sin(), kind: Elementwise,
+        domain: [R], edges: [], partials: |b, x, y| vec![m(b.prim(Cos, vec![x[0].clone()]))] }
+    /// `x.cos()`
+    Cos { spell: Method("cos"), arity: 1, ints: [], cost: 8, eval: |x| x[0].cos(), kind: Elementwise,
+        domain: [R], edges: [],
+        partials: |b, x, y| {
+            let s = b.prim(Sin, vec![x[0].clone()]);
+            vec![m(b.neg(s))]
+        } }
+    /// `x.tan()`: tan' = 1 + tan²
+    Tan { spell: Method("tan"), arity: 1, ints: [], cost: 8, eval: |x| x[0].tan(), kind: Elementwise,
+        domain: [(-1.2, 1.2)], edges: [], partials: |b, x, y| vec![m(c_plus(b, 1.0, y.clone(), y.clone()))] }
+    /// `x.asin()`
+    Asin { spell: Method("asin"), arity: 1, ints: [], cost: 8, eval: |x| x[0].asin(), kind: Elementwise,
+        domain: [UNIT], edges: [edge(&[1.0], &[INF])],
+        partials: |b, x, y| {
+            let r = c_minus(b, 1.0, x[0].clone(), x[0].clone());
+            vec![d(b.prim(Sqrt, vec![r]))]
+        } }
+    /// `x.acos()`
+    Acos { spell: Method("acos"), arity: 1, ints: [], cost: 8, eval: |x| x[0].acos(), kind: Elementwise,
+        domain: [UNIT], edges: [edge(&[1.0], &[-INF])],
+        partials: |b, x, y| {
+            let r = c_minus(b, 1.0, x[0].clone(), x[0].clone());
+            let s = b.prim(Sqrt, vec![r]);
+            let one = b.lit(-1.0);
+            vec![m(b.div(one, s))]
+        } }
+    /// `x.atan()`
+    Atan { spell: Method("atan"), arity: 1, ints: [], cost: 8, eval: |x| x[0].atan(), kind: Elementwise,
+        domain: [R], edges: [], partials: |b, x, y| vec![d(c_plus(b, 1.0, x[0].clone(), x[0].clone()))] }
+    /// `x.sinh()`
+    Sinh { spell: Method("sinh"), arity: 1, ints: [], cost: 8, eval: |x| x[0].sinh(), kind: Elementwise,
+        domain: [R], edges: [], partials: |b, x, y| vec![m(b.prim(Cosh, vec![x[0].clone()]))] }
+    /// `x.cosh()`
+    Cosh { spell: Method("cosh"), arity: 1, ints: [], cost: 8, eval: |x| x[0].cosh(), kind: Elementwise,
+        domain: [R], edges: [], partials: |b, x, y| vec![m(b.prim(Sinh, vec![x[0].clone()]))] }
+    /// `x.tanh()`: tanh' = 1 - tanh²
+    Tanh { spell: Method("tanh"), arity: 1, ints: [], cost: 8, eval: |x| x[0].tanh(), kind: Elementwise,
+        domain: [R], edges: [], partials: |b, x, y| vec![m(c_minus(b, 1.0, y.clone(), y.clone()))] }
+    /// `x.exp()`
+    Exp { spell: Method("exp"), arity: 1, ints: [], cost: 8, eval: |x| x[0].exp(), kind: Elementwise,
+        domain: [R], edges: [], partials: |b, x, y| vec![m(y.clone())] }
+    /// `x.exp2()`
+    Exp2 { spell: Method("exp2"), arity: 1, ints: [], cost: 8, eval: |x| x[0].exp2(), kind: Elementwise,
+        domain: [R], edges: [],
+        partials: |b, x, y| {
+            let l = b.lit(LN_2);
+            vec![m(b.mul(y.clone(), l))]
+        } }
+    /// `x.exp_m1()`
+    ExpM1 { spell: Method("exp_m1"), arity: 1, ints: [], cost: 8, eval: |x| x[0].exp_m1(), kind: Elementwise,
+        domain: [R], edges: [],
+        partials: |b, x, y| {
+            let one = b.lit(1.0);
+            vec![m(b.add(y.clone(), one))]
+        } }
+    /// `x.ln()`: ln'(x) = 1 / (x + 0). `+ 0.0` turns -0.0 into +0.0 and changes no other
+    /// value, so ln'(±0) = +inf (JAX's `g / x` gives -inf at -0.0, a slope of the wrong
+    /// sign for an increasing function; -0.0 == 0.0 and ln(-0.0) = ln(0.0)).
+    Ln { spell: Method("ln"), arity: 1, ints: [], cost: 8, eval: |x| x[0].ln(), kind: Elementwise,
+        domain: [POS], edges: [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])],
+        partials: |b, x, y| vec![d(plus_zero(b, x[0].clone()))] }
+    /// `x.log2()`
+    Log2 { spell: Method("log2"), arity: 1, ints: [], cost: 8, eval: |x| x[0].log2(), kind: Elementwise,
+        domain: [POS], edges: [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])],
+        partials: |b, x, y| {
+            let l = b.lit(LN_2);
+            let x0 = plus_zero(b, x[0].clone());
+            vec![d(b.mul(x0, l))]
+        } }
+    /// `x.log10()`
+    Log10 { spell: Method("log10"), arity: 1, ints: [], cost: 8, eval: |x| x[0].log10(), kind: Elementwise,
+        domain: [POS], edges: [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])],
+        partials: |b, x, y| {
+            let l = b.lit(LN_10);
+            let x0 = plus_zero(b, x[0].clone());
+            vec![d(b.mul(x0, l))]
+        } }
+    /// `x.ln_1p()`
+    Ln1p { spell: Method("ln_1p"), arity: 1, ints: [], cost: 8, eval: |x| x[0].ln_1p(), kind: Elementwise,
+        domain: [(-0.5, 3.0)], edges: [],
+        partials: |b, x, y| {
+            let one = b.lit(1.0);
+            vec![d(b.add(one, x[0].clone()))]
+        } }
+    /// `x.sqrt()`: sqrt'(x) = 1 / (2 (sqrt(x) + 0)), +inf at ±0. `sqrt(-0.0)` is -0.0, and
+    /// `+ 0.0` turns it into +0.0 (no other value changes): JAX's `0.5 / ans` gives -inf
+    /// there, a slope of the wrong sign for an increasing function.
+    Sqrt { spell: Method("sqrt"), arity: 1, ints: [], cost: 4, eval: |x| x[0].sqrt(), kind: Elementwise,
+        domain: [POS], edges: [edge(&[0.0], &[INF]), edge(&[-0.0], &[INF])],
+        partials: |b, x, y| {
+            let two = b.lit(2.0);
+            let y0 = plus_zero(b, y.clone());
+            vec![d(b.mul(two, y0))]
+        } }
+    /// `x.cbrt()`: cbrt'(x) = 1 / (3 cbrt(x)²), +inf at 0 (not out/(3x) = 0/0).
+    Cbrt { spell: Method("cbrt"), arity: 1, ints: [], cost: 8, eval: |x| x[0].cbrt(), kind: Elementwise,
+        domain: [R], edges: [edge(&[0.0], &[INF])],
+        partials: |b, x, y| {
+            let yy = b.mul(y.clone(), y.clone());
+            let three = b.lit(3.0);
+            vec![d(b.mul(three, yy))]
+        } }
+    /// `x.abs()`: abs'(±0) = 0.
+    Abs { spell: Method("abs"), arity: 1, ints: [], cost: 1, eval: |x| x[0].abs(), kind: Elementwise,
+        domain: [R], edges: [edge(&[0.0], &[0.0]), edge(&[-0.0], &[0.0])],
+        partials: |b, x, y| vec![m(b.prim(Sign0, vec![x[0].clone()]))] }
+    /// `x.signum()`: a step.
+    Signum { spell: Method("signum"), arity: 1, ints: [], cost: 1, eval: |x| x[0].signum(), kind: ZeroDerivative,
+        domain: [R], edges: [], partials: |b, x, y| none(x) }
+    /// `x.recip()`
+    Recip { spell: Method("recip"), arity: 1, ints: [], cost: 4, eval: |x| x[0].recip(), kind: Elementwise,
+        domain: [POS], edges: [],
+        partials: |b, x, y| {
+            let yy = b.mul(y.clone(), y.clone());
+            vec![m(b.neg(yy))]
+        } }
+    /// `x.trunc()`: a step (also the partial of `%`).
+    Trunc { spell: Method("trunc"), arity: 1, ints: [], cost: 1, eval: |x| x[0].trunc(), kind: ZeroDerivative,
+        domain: [R], edges: [], partials: |b, x, y| none(x) }
+    /// The sign with `sign0(0) = 0`: the partial of `abs`.
+    Sign0 { spell: Runtime("sign0"), arity: 1, ints: [], cost: 1, eval: |x| sign0(x[0]), kind: ZeroDerivative,
+        domain: [R], edges: [], partials: |b, x, y| none(x) }
+    /// `y.atan2(x)`: ∂/∂a atan2(a, c) = c/h², ∂/∂c = -a/h², with h = hypot(a, c): no
+    /// overflow. NaN at (0, 0), as in JAX.
+    Atan2 { spell: Method("atan2"), arity: 2, ints: [], cost: 8, eval: |x| x[0].atan2(x[1]), kind: Elementwise,
+        domain: [R, POS], edges: [edge(&[0.0, 0.0], &[f64::NAN, f64::NAN])],
+        partials: |b, x, y| {
+            let h = b.prim(Hypot, vec![x[0].clone(), x[1].clone()]);
+            let qa = b.div(x[1].clone(), h.clone());
+            let qc = b.div(x[0].clone(), h.clone());
+            let pa = b.div(qa, h.clone());
+            let pc = b.div(qc, h);
+            vec![m(pa), m(b.neg(pc))]
+        } }
+    /// `x.powf(y)`: see `powf_dx` and `powf_dy` for the conventions at `x == 0`.
+    Powf { spell: Method("powf"), arity: 2, ints: [], cost: 8, eval: |x| x[0].powf(x[1]), kind: Elementwise,
+        domain: [POS, R],
+        edges: [
+            edge(&[0.0, 2.0], &[0.0, 0.0]),
+            edge(&[0.0, 0.0], &[0.0, 0.0]),
+            edge(&[0.0, -1.0], &[-INF, 0.0])
+        ],
+        partials: |b, x, y| vec![powf_dx(b, &x[0], &x[1]), powf_dy(b, &x[0], y)] }
+    /// `x.powi(n)`: `n` is an integer.
+    Powi { spell: Method("powi"), arity: 2, ints: [1], cost: 8, eval: |x| x[0].powi(x[1] as i32), kind: Elementwise,
+        domain: [R], edges: [edge(&[0.0, 0.0], &[0.0])],
+        partials: |b, x, y| vec![powi_dx(b, &x[0], &x[1]), None] }
+    /// `a.min(b)`: ties split the derivative `0.5`/`0.5`; a NaN operand gets `0`.
+    Min { spell: Method("min"), arity: 2, ints: [], cost: 1, eval: |x| x[0].min(x[1]), kind: Elementwise,
+        domain: [R, R], edges: [edge(&[1.0, 1.0], &[0.5, 0.5]), edge(&[f64::NAN, 1.0], &[0.0, 1.0])],
+        partials: |b, x, y| {
+            let da = b.prim(MinDa, vec![x[0].clone(), x[1].clone()]);
+            let one = b.lit(1.0);
+            let db = b.sub(one, da.clone());
+            vec![m(da), m(db)]
+        } }
+    /// `a.max(b)`: ties split the derivative `0.5`/`0.5`; a NaN operand gets `0`.
+    Max { spell: Method("max"), arity: 2, ints: [], cost: 1, eval: |x| x[0].max(x[1]), kind: Elementwise,
+        domain: [R, R], edges: [edge(&[1.0, 1.0], &[0.5, 0.5]), edge(&[f64::NAN, 1.0], &[0.0, 1.0])],
+        partials: |b, x, y| {
+            let da = b.prim(MaxDa, vec![x[0].clone(), x[1].clone()]);
+            let one = b.lit(1.0);
+            let db = b.sub(one, da.clone());
+            vec![m(da), m(db)]
+        } }
+    /// `x.hypot(y)`: `(0, 0)` at the origin, finite where `x*x + y*y` overflows.
+    Hypot { spell: Method("hypot"), arity: 2, ints: [], cost: 8, eval: |x| x[0].hypot(x[1]), kind: Elementwise,
+        domain: [R, R],
+        edges: [edge(&[0.0, 0.0], &[0.0, 0.0]), edge(&[3.0 * TWO_600, 4.0 * TWO_600], &[0.6, 0.8])],
+        partials: |b, x, y| {
+            let h = safe_denominator(b, y.clone());
+            vec![m(b.div(x[0].clone(), h.clone())), m(b.div(x[1].clone(), h))]
+        } }
+    /// `∂max(a, b)/∂a`: 1, 0 or 0.5 at ties.
+    MaxDa { spell: Runtime("max_da"), arity: 2, ints: [], cost: 1, eval: |x| max_da(x[0], x[1]), kind: ZeroDerivative,
+        domain: [R, R], edges: [], partials: |b, x, y| none(x) }
+    /// `∂min(a, b)/∂a`: 1, 0 or 0.5 at ties.
+    MinDa { spell: Runtime("min_da"), arity: 2, ints: [], cost: 1, eval: |x| min_da(x[0], x[1]), kind: ZeroDerivative,
+        domain: [R, R], edges: [], partials: |b, x, y| none(x) }
+    /// `a.mul_add(b, c)`
+    MulAdd { spell: Method("mul_add"), arity: 3, ints: [], cost: 2, eval: |x| x[0].mul_add(x[1], x[2]), kind: Elementwise,
+        domain: [R, R, R], edges: [],
+        partials: |b, x, y| vec![m(x[1].clone()), m(x[0].clone()), m(b.lit(1.0))] }
+}
+
+impl Prim {
+    /// The method name for primitives written as `x.method(..)`.
+    pub fn method(self) -> Option<&'static str> {
+        match self.spelling() {
+            Spelling::Method(m) => Some(m),
+            _ => None,
         }
     }
+    /// Looks a method name up.
+    pub fn from_method(name: &str) -> Option<Prim> {
+        Prim::ALL.iter().copied().find(|p| p.method() == Some(name))
+    }
+    /// Whether the derivative is identically zero.
+    pub fn zero_derivative(self) -> bool {
+        self.kind() == Kind::ZeroDerivative
+    }
+    /// The methods user code can write, for error messages: `sin cos .. mul_add`.
+    pub fn methods() -> String {
+        Prim::ALL
+            .iter()
+            .filter_map(|p| p.method())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
 
+impl RuleTable {
     /// The row of a primitive.
     pub fn get(&self, p: Prim) -> Option<&Rule> {
         self.rows.get(&p)
