@@ -46,8 +46,11 @@
 //! `for i in lo..hi` and `(lo..hi).rev()` over constant ranges (negative bounds too:
 //! `for k in -2..=2`); `if`/`else` on conditions that are not differentiated; early `return`
 //! in an `if` outside loops; the float methods `sin cos tan asin acos atan atan2 sinh cosh
-//! tanh exp exp2 exp_m1 ln log2 log10 ln_1p sqrt cbrt powi powf abs signum trunc min max
-//! hypot recip mul_add sin_cos`; `.iter().sum()`; [`stop_gradient`]; calls of [`differentiable`] and
+//! tanh asinh acosh atanh exp exp2 exp_m1 ln log log2 log10 ln_1p sqrt cbrt powi powf abs
+//! signum copysign trunc floor ceil round round_ties_even fract rem_euclid div_euclid min
+//! max clamp hypot recip mul_add to_degrees to_radians sin_cos` (steps such as `floor` have
+//! derivative 0; `fract` and `rem_euclid` have the one-sided derivative at their jumps, as
+//! `%`; `clamp` the derivative of the operand it returns, `x` itself at the bounds); `.iter().sum()`; [`stop_gradient`]; calls of [`differentiable`] and
 //! [`custom_rule`] functions. Anything else is a compile error on the offending token
 //! with a hint, for example:
 //!

@@ -1,4 +1,5 @@
-//! The rule table: one row per primitive, read by forward and reverse mode alike.
+//! The rule table: one declaration per primitive (`prims!` below), read by forward and
+//! reverse mode alike, and by everything else that knows about primitives.
 //!
 //! A row gives the partial derivatives of the primitive as IR builders (so every rule's
 //! output is made of primitives that have rules: the IR is closed under the transforms),
@@ -18,7 +19,12 @@
 //!   and for `y < 0` not JAX's `inf * ln 1 = NaN`); `∂/∂x x^y` at `x == 0` is the limit
 //!   `y 0^(y-1)`: `0` for `y > 1`, `-inf` for `y < 0`;
 //!   `∂/∂x x^0 = 0` and `powi(x, 0)' = 0` at `x == 0` (not `0 * inf`);
-//! - `atan2'` at `(0, 0)` is NaN, as in JAX.
+//! - `atan2'` at `(0, 0)` is NaN, as in JAX;
+//! - steps (`signum trunc floor ceil round round_ties_even div_euclid`) have derivative 0;
+//!   `%`, `rem_euclid` and `fract` take the one-sided derivative at their jumps (from the
+//!   side where the step is constant at its value); `clamp` has the derivative of the
+//!   operand it returns (`x` itself at the bounds); `copysign'(±0, s) = 0` (as `abs`);
+//! - `asinh'` stays finite where `x*x + 1` overflows; `acosh'(1) = atanh'(±1) = +inf`.
 
 use std::collections::BTreeMap;
 use std::f64::consts::{LN_10, LN_2};
@@ -497,6 +503,97 @@ prims! {
             let h = safe_denominator(b, y.clone());
             vec![m(b.div(x[0].clone(), h.clone())), m(b.div(x[1].clone(), h))]
         } }
+    /// `x.asinh()`: asinh' = 1 / hypot(x, 1), finite where `x*x + 1` overflows (JAX's
+    /// `rsqrt(x*x + 1)` gives 0 at 1e200).
+    Asinh { spell: Method("asinh"), arity: 1, ints: [], cost: 8, eval: |x| x[0].asinh(), kind: Elementwise,
+        domain: [R], edges: [edge(&[1e200], &[1.0 / 1e200])],
+        partials: |b, x, y| {
+            let one = b.lit(1.0);
+            vec![d(b.prim(Hypot, vec![x[0].clone(), one]))]
+        } }
+    /// `x.acosh()`: acosh' = 1 / (sqrt(x - 1) sqrt(x + 1)), no overflow of `x*x`; +inf at 1.
+    Acosh { spell: Method("acosh"), arity: 1, ints: [], cost: 8, eval: |x| x[0].acosh(), kind: Elementwise,
+        domain: [(1.1, 4.0)], edges: [edge(&[1.0], &[INF])],
+        partials: |b, x, y| {
+            let one = b.lit(1.0);
+            let below = b.sub(x[0].clone(), one.clone());
+            let above = b.add(x[0].clone(), one);
+            let sb = b.prim(Sqrt, vec![below]);
+            let sa = b.prim(Sqrt, vec![above]);
+            vec![d(b.mul(sb, sa))]
+        } }
+    /// `x.atanh()`: atanh' = 1 / (1 - x²), +inf at ±1.
+    Atanh { spell: Method("atanh"), arity: 1, ints: [], cost: 8, eval: |x| x[0].atanh(), kind: Elementwise,
+        domain: [UNIT], edges: [edge(&[1.0], &[INF]), edge(&[-1.0], &[INF])],
+        partials: |b, x, y| vec![d(c_minus(b, 1.0, x[0].clone(), x[0].clone()))] }
+    /// `x.floor()`: a step.
+    Floor { spell: Method("floor"), arity: 1, ints: [], cost: 1, eval: |x| x[0].floor(), kind: ZeroDerivative,
+        domain: [R], edges: [], partials: |b, x, y| none(x) }
+    /// `x.ceil()`: a step.
+    Ceil { spell: Method("ceil"), arity: 1, ints: [], cost: 1, eval: |x| x[0].ceil(), kind: ZeroDerivative,
+        domain: [R], edges: [], partials: |b, x, y| none(x) }
+    /// `x.round()`: a step.
+    Round { spell: Method("round"), arity: 1, ints: [], cost: 1, eval: |x| x[0].round(), kind: ZeroDerivative,
+        domain: [R], edges: [], partials: |b, x, y| none(x) }
+    /// `x.round_ties_even()`: a step.
+    RoundTiesEven { spell: Method("round_ties_even"), arity: 1, ints: [], cost: 1, eval: |x| x[0].round_ties_even(),
+        kind: ZeroDerivative, domain: [R], edges: [], partials: |b, x, y| none(x) }
+    /// `x.fract() = x - trunc(x)`: ∂ = 1, also at the jumps (one-sided, as `%`).
+    Fract { spell: Method("fract"), arity: 1, ints: [], cost: 1, eval: |x| x[0].fract(), kind: Elementwise,
+        domain: [R], edges: [edge(&[2.0], &[1.0])], partials: |b, x, y| vec![m(b.lit(1.0))] }
+    /// `x.to_degrees() = x * (180 / π)`.
+    ToDegrees { spell: Method("to_degrees"), arity: 1, ints: [], cost: 1, eval: |x| x[0].to_degrees(), kind: Linear,
+        domain: [R], edges: [], partials: |b, x, y| vec![m(b.lit(180.0 / std::f64::consts::PI))] }
+    /// `x.to_radians() = x * (π / 180)`.
+    ToRadians { spell: Method("to_radians"), arity: 1, ints: [], cost: 1, eval: |x| x[0].to_radians(), kind: Linear,
+        domain: [R], edges: [], partials: |b, x, y| vec![m(b.lit(std::f64::consts::PI / 180.0))] }
+    /// `x.copysign(s) = |x|` with the sign of `s`: ∂x = sign0(x) signum(s) (0 at `x = ±0`,
+    /// as `abs`), ∂s = 0 (a step).
+    Copysign { spell: Method("copysign"), arity: 2, ints: [], cost: 1, eval: |x| x[0].copysign(x[1]), kind: Elementwise,
+        domain: [R, R], edges: [edge(&[0.0, 1.0], &[0.0, 0.0]), edge(&[2.0, -0.0], &[-1.0, 0.0])],
+        partials: |b, x, y| {
+            let sx = b.prim(Sign0, vec![x[0].clone()]);
+            let ss = b.prim(Signum, vec![x[1].clone()]);
+            vec![m(b.mul(sx, ss)), None]
+        } }
+    /// `x.clamp(lo, hi)`: the derivative of the operand returned: ∂x = 1 for
+    /// `lo <= x <= hi` (`x` itself is returned at the bounds), ∂lo = 1 for `x < lo`,
+    /// ∂hi = 1 for `x > hi`.
+    Clamp { spell: Method("clamp"), arity: 3, ints: [], cost: 2, eval: |x| x[0].clamp(x[1], x[2]), kind: Elementwise,
+        domain: [R, (-2.0, -1.0), (1.0, 2.0)],
+        edges: [edge(&[-1.0, -1.0, 1.0], &[1.0, 0.0, 0.0]), edge(&[3.0, -1.0, 1.0], &[0.0, 0.0, 1.0])],
+        partials: |b, x, y| {
+            let below = b.cmp(CmpOp::Lt, x[0].clone(), x[1].clone());
+            let above = b.cmp(CmpOp::Gt, x[0].clone(), x[2].clone());
+            let (one, zero) = (b.lit(1.0), b.lit(0.0));
+            let dlo = b.select(below, one.clone(), zero.clone());
+            let dhi = b.select(above, one.clone(), zero);
+            let out = b.add(dlo.clone(), dhi.clone());
+            vec![m(b.sub(one, out)), m(dlo), m(dhi)]
+        } }
+    /// `x.log(base) = ln x / ln base`: ∂x = 1 / ((x + 0) ln base) (+inf at ±0, as `ln`),
+    /// ∂base = -log_base(x) / (base ln base).
+    Log { spell: Method("log"), arity: 2, ints: [], cost: 8, eval: |x| x[0].log(x[1]), kind: Elementwise,
+        domain: [POS, (1.5, 4.0)], edges: [edge(&[0.0, 2.0], &[INF, INF]), edge(&[-0.0, 2.0], &[INF, INF])],
+        partials: |b, x, y| {
+            let lb = b.prim(Ln, vec![x[1].clone()]);
+            let x0 = plus_zero(b, x[0].clone());
+            let dx = b.mul(x0, lb.clone());
+            let blb = b.mul(x[1].clone(), lb);
+            let q = b.div(y.clone(), blb);
+            vec![d(dx), m(b.neg(q))]
+        } }
+    /// `x.rem_euclid(y) = x - div_euclid(x, y) * y`: ∂x = 1, ∂y = -div_euclid(x, y),
+    /// one-sided at the jumps as `%`.
+    RemEuclid { spell: Method("rem_euclid"), arity: 2, ints: [], cost: 4, eval: |x| x[0].rem_euclid(x[1]), kind: Elementwise,
+        domain: [R, POS], edges: [edge(&[4.0, 2.0], &[1.0, -2.0]), edge(&[-5.0, 2.0], &[1.0, 3.0])],
+        partials: |b, x, y| {
+            let q = b.prim(DivEuclid, vec![x[0].clone(), x[1].clone()]);
+            vec![m(b.lit(1.0)), m(b.neg(q))]
+        } }
+    /// `x.div_euclid(y)`: a step.
+    DivEuclid { spell: Method("div_euclid"), arity: 2, ints: [], cost: 4, eval: |x| x[0].div_euclid(x[1]), kind: ZeroDerivative,
+        domain: [R, POS], edges: [], partials: |b, x, y| none(x) }
     /// `∂max(a, b)/∂a`: 1, 0 or 0.5 at ties.
     MaxDa { spell: Runtime("max_da"), arity: 2, ints: [], cost: 1, eval: |x| max_da(x[0], x[1]), kind: ZeroDerivative,
         domain: [R, R], edges: [], partials: |b, x, y| none(x) }

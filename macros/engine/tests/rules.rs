@@ -83,6 +83,14 @@ fn away_from_origin(x: &[f64]) -> bool {
 fn away_from_tie(x: &[f64]) -> bool {
     (x[0] - x[1]).abs() >= 0.05
 }
+/// `fract` jumps at the integers.
+fn away_from_integers(x: &[f64]) -> bool {
+    (x[0] - x[0].round()).abs() >= 0.05
+}
+/// `clamp(x, lo, hi)` has kinks at its bounds.
+fn away_from_bounds(x: &[f64]) -> bool {
+    (x[0] - x[1]).abs() >= 0.05 && (x[0] - x[2]).abs() >= 0.05
+}
 
 impl Case {
     /// The harness of this case with a given rule table.
@@ -165,7 +173,9 @@ fn cases() -> Vec<Case> {
     for row in table.rows().filter(|r| !r.zero_derivative) {
         let p = row.prim;
         let valid: fn(&[f64]) -> bool = match p {
-            Prim::Cbrt | Prim::Abs => away_from_zero,
+            Prim::Cbrt | Prim::Abs | Prim::Copysign => away_from_zero,
+            Prim::Fract => away_from_integers,
+            Prim::Clamp => away_from_bounds,
             Prim::Hypot => away_from_origin,
             Prim::Min | Prim::Max => away_from_tie,
             _ => anywhere,
@@ -438,7 +448,18 @@ fn every_rule_has_a_case_and_every_primitive_a_row() {
     // The rows whose derivative is identically zero are exactly the step functions and
     // the internal helpers (checked by `zero_derivative_rows_give_exact_zeros`).
     let zero: Vec<Prim> = table.rows().filter(|r| r.zero_derivative).map(|r| r.prim).collect();
-    let mut want = vec![Prim::Signum, Prim::Trunc, Prim::Sign0, Prim::MaxDa, Prim::MinDa];
+    let mut want = vec![
+        Prim::Signum,
+        Prim::Trunc,
+        Prim::Sign0,
+        Prim::MaxDa,
+        Prim::MinDa,
+        Prim::Floor,
+        Prim::Ceil,
+        Prim::Round,
+        Prim::RoundTiesEven,
+        Prim::DivEuclid,
+    ];
     want.sort();
     assert_eq!(zero, want);
 }
@@ -500,27 +521,28 @@ fn documented_edge_points_are_exact() {
     assert!(checked >= table.rows().map(|r| r.edges.len()).sum::<usize>() - KNOWN_EDGE_BUGS.len());
 }
 
-/// The zero-derivative rows (`signum` and `trunc` from source; the internal helpers
-/// `Sign0`, `MaxDa` and `MinDa`, which user code cannot write, spliced into a one-line
-/// primal) propagate nothing: every partial and second derivative is exactly 0.
+/// The zero-derivative rows (the methods from source; the internal helpers `Sign0`,
+/// `MaxDa` and `MinDa`, which user code cannot write, spliced into a one-line primal)
+/// propagate nothing: every partial and second derivative is exactly 0.
 #[test]
 fn zero_derivative_rows_give_exact_zeros() {
     let table = RuleTable::standard();
     let unary = lower("fn f(x: f64) -> f64 { x.abs() }").unwrap_or_else(|e| panic!("{e}"));
     let binary = lower("fn f(x: f64, y: f64) -> f64 { x.max(y) }").unwrap_or_else(|e| panic!("{e}"));
-    let funcs = [
-        (
-            Prim::Signum,
-            lower(&source_of(Prim::Signum)).unwrap_or_else(|e| panic!("{e}")),
-        ),
-        (Prim::Sign0, splice_prim(unary, Prim::Sign0)),
-        (Prim::MaxDa, splice_prim(binary.clone(), Prim::MaxDa)),
-        (Prim::MinDa, splice_prim(binary, Prim::MinDa)),
-        (
-            Prim::Trunc,
-            lower(&source_of(Prim::Trunc)).unwrap_or_else(|e| panic!("{e}")),
-        ),
-    ];
+    let funcs: Vec<(Prim, Func)> = table
+        .rows()
+        .filter(|r| r.zero_derivative)
+        .map(|r| {
+            let p = r.prim;
+            let f = match (p.method(), p.arity()) {
+                (Some(_), _) => lower(&source_of(p)).unwrap_or_else(|e| panic!("{e}")),
+                (None, 1) => splice_prim(unary.clone(), p),
+                (None, _) => splice_prim(binary.clone(), p),
+            };
+            (p, f)
+        })
+        .collect();
+    assert!(funcs.len() >= 10);
     for (p, f) in funcs {
         let row = table.get(p).unwrap_or_else(|| panic!("no row for {p:?}"));
         assert!(row.zero_derivative, "{p:?}");
@@ -545,8 +567,8 @@ fn zero_derivative_rows_give_exact_zeros() {
 
 /// The checker can fail: for every rule with a non-zero derivative, each seeded defect
 /// (`Scale(2)`, `FlipSign`, and `DropTerm(k)` for each float operand `k`) makes the
-/// order-1 check return `Err`. Dropping the structurally zero term of `powi`'s integer
-/// exponent changes nothing, and the check must keep passing there (so failures above
+/// order-1 check return `Err`. Dropping a structurally zero term (`powi`'s integer
+/// exponent, `copysign`'s sign) changes nothing, and the check must keep passing there (so failures above
 /// come from the defect, not from using a mutated table at all).
 ///
 /// Uses at least 16 points whatever `FLUXION_FD_POINTS` says: `DropTerm(0)` of `max` is
@@ -561,8 +583,22 @@ fn every_seeded_defect_is_caught_at_order1() {
         if c.zero_derivative() {
             continue;
         }
+        // Operands whose partial is a structural zero: `copysign`'s sign operand.
+        let zero_terms: &[usize] = if c.prim == Prim::Copysign { &[1] } else { &[] };
         let mut muts = vec![Mutation::Scale(2.0), Mutation::FlipSign];
-        muts.extend((0..c.n_float).map(Mutation::DropTerm));
+        muts.extend(
+            (0..c.n_float)
+                .filter(|k| !zero_terms.contains(k))
+                .map(Mutation::DropTerm),
+        );
+        for &k in zero_terms {
+            let r = check_order1(&c, &table.mutated(c.prim, Mutation::DropTerm(k)), points);
+            assert!(
+                r.is_ok(),
+                "{}: dropping the (absent) term {k} broke the check: {r:?}",
+                c.label
+            );
+        }
         for m in muts {
             match check_order1(&c, &table.mutated(c.prim, m), points) {
                 Err(_) => caught += 1,
