@@ -28,32 +28,12 @@ fn is_active(act: &HashSet<VarId>, o: &Operand) -> bool {
     o.var().is_some_and(|v| act.contains(&v))
 }
 
-/// Whether `e` is active given the active set.
+/// Whether `e` is active given the active set: one of the operands it differentiates
+/// through is (the rule table says which: `structural::differentiable_operands`).
 pub fn expr_active(f: &Func, act: &HashSet<VarId>, e: &Expr) -> bool {
-    match e {
-        Expr::Use(a) | Expr::Deref(a) | Expr::Field(a, _) | Expr::Sum(a) | Expr::Repeat(a, _) => is_active(act, a),
-        Expr::Prim(p, ops) => match p {
-            p if p.zero_derivative() => false,
-            p => ops
-                .iter()
-                .enumerate()
-                .any(|(k, o)| !p.int_operands().contains(&k) && is_active(act, o)),
-        },
-        Expr::Index(v, _) => act.contains(v),
-        Expr::Array(ops) | Expr::Tuple(ops) => ops.iter().any(|o| is_active(act, o)),
-        Expr::Call(c) => c.args.iter().any(|a| is_active(act, &a.op)),
-        Expr::Cast(a, t) => t.is_float() && is_active(act, a) && f.ty_of(a).is_differentiable(),
-        Expr::CastLike(a, _) => is_active(act, a),
-        Expr::Broadcast(_, v) => is_active(act, v),
-        Expr::Select(_, a, b) => is_active(act, a) || is_active(act, b),
-        Expr::Zeros(_)
-        | Expr::ZeroLike(_)
-        | Expr::Cmp(..)
-        | Expr::Bool(..)
-        | Expr::Not(_)
-        | Expr::StopGrad(_)
-        | Expr::IntAsFloat(..) => false,
-    }
+    crate::structural::differentiable_operands(f, e)
+        .iter()
+        .any(|o| is_active(act, o))
 }
 
 fn block(f: &Func, b: &Block, act: &mut HashSet<VarId>) {

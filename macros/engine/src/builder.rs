@@ -58,6 +58,13 @@ impl<'f> Builder<'f> {
         let ty = infer_ty(self.f, &e);
         self.let_ty(e, name, ty)
     }
+    /// `let name = e;` as a variable (for operations that take a variable: `Index`).
+    pub fn let_var(&mut self, e: Expr, name: &str) -> VarId {
+        let ty = infer_ty(self.f, &e);
+        let v = self.f.new_var(name, ty, false);
+        self.out.push(Stmt::Let(v, e));
+        v
+    }
     /// `let name: ty = e;`
     pub fn let_ty(&mut self, e: Expr, name: &str, ty: Ty) -> Operand {
         let v = self.f.new_var(name, ty, false);
@@ -179,5 +186,21 @@ impl<'f> Builder<'f> {
             acc = self.add(acc, t);
         }
         Some(acc)
+    }
+}
+
+/// A zero tangent shaped like `o`: a literal when the type is known.
+pub fn zero_of(b: &mut Builder, o: &Operand) -> Operand {
+    let ty = b.f.ty_of(o).tangent();
+    zero_of_ty(b, &ty, o)
+}
+
+/// A zero of tangent type `ty`, shaped like `like` when the type is not known.
+pub fn zero_of_ty(b: &mut Builder, ty: &Ty, like: &Operand) -> Operand {
+    match ty {
+        Ty::Float(_) => b.lit(0.0),
+        Ty::Unit => Operand::Unit,
+        t if t.is_known() => b.let_ty(Expr::Zeros(t.clone()), "zero", t.clone()),
+        _ => b.let_(Expr::ZeroLike(like.clone()), "zero"),
     }
 }

@@ -97,21 +97,7 @@ pub fn jvp_parts(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<(Func, O
     Ok((g, f.ret.clone(), ret_t))
 }
 
-/// A zero tangent shaped like `o`: a literal when the type is known.
-pub fn zero_of(b: &mut Builder, o: &Operand) -> Operand {
-    let ty = b.f.ty_of(o).tangent();
-    zero_of_ty(b, &ty, o)
-}
-
-/// A zero of tangent type `ty`, shaped like `like` when the type is not known.
-pub fn zero_of_ty(b: &mut Builder, ty: &Ty, like: &Operand) -> Operand {
-    match ty {
-        Ty::Float(_) => b.lit(0.0),
-        Ty::Unit => Operand::Unit,
-        t if t.is_known() => b.let_ty(Expr::Zeros(t.clone()), "zero", t.clone()),
-        _ => b.let_(Expr::ZeroLike(like.clone()), "zero"),
-    }
-}
+pub use crate::builder::{zero_of, zero_of_ty};
 
 struct Tx<'a> {
     g: &'a mut Func,
@@ -275,11 +261,6 @@ pub fn tangent_of_expr(
 ) -> Result<Option<Operand>, String> {
     let t = |o: &Operand| o.var().and_then(|v| tan.get(&v)).cloned();
     Ok(match e {
-        Expr::Use(a) => match t(a) {
-            // A mutable variable's tangent changes later: take a copy.
-            Some(Operand::Var(w)) if b.f.vars[w].mutable => Some(b.let_(Expr::Use(Operand::Var(w)), "t")),
-            other => other,
-        },
         Expr::Prim(p, ops) => {
             let Some(rule) = rules.get(*p) else {
                 return Err(format!("no derivative rule for `{p:?}`"));
@@ -300,70 +281,7 @@ pub fn tangent_of_expr(
             }
             b.sum_terms(terms)
         }
-        Expr::Index(a, idx) => match t(&Operand::Var(*a)).and_then(|o| o.var()) {
-            // An element of a literal tangent (a basis vector) at a literal index.
-            Some(da) if lit.contains_key(&da) && matches!(idx.as_slice(), [Operand::Int(_)]) => {
-                let j = match idx.as_slice() {
-                    [Operand::Int(j)] => usize::try_from(*j).ok(),
-                    _ => None,
-                };
-                match j.and_then(|j| lit.get(&da).and_then(|ops| ops.get(j))) {
-                    Some(Operand::Float(z)) if z.value == 0.0 => None,
-                    Some(o) => Some(o.clone()),
-                    None => Some(b.let_(Expr::Index(da, idx.clone()), "t")),
-                }
-            }
-            Some(da) => Some(b.let_(Expr::Index(da, idx.clone()), "t")),
-            None => None,
-        },
-        Expr::Array(ops) | Expr::Tuple(ops) => {
-            if ops.iter().all(|o| t(o).is_none()) {
-                return Ok(None);
-            }
-            let mut elems = Vec::new();
-            for o in ops {
-                elems.push(match t(o) {
-                    Some(x) => x,
-                    None => zero_of(b, o),
-                });
-            }
-            let e = if matches!(e, Expr::Array(_)) {
-                Expr::Array(elems)
-            } else {
-                Expr::Tuple(elems)
-            };
-            Some(b.let_(e, "t"))
-        }
-        Expr::Repeat(a, n) => t(a).map(|x| b.let_(Expr::Repeat(x, n.clone()), "t")),
-        Expr::Field(a, k) => t(a).map(|x| b.let_(Expr::Field(x, *k), "t")),
-        // Tangents of reference parameters are owned values already.
-        Expr::Deref(a) => t(a),
-        Expr::Cast(a, ty) => t(a).map(|x| b.let_(Expr::Cast(x, ty.clone()), "t")),
-        Expr::CastLike(a, like) => t(a).map(|x| b.let_(Expr::CastLike(x, like.clone()), "t")),
-        Expr::Sum(a) => t(a).map(|x| b.let_(Expr::Sum(x), "t")),
-        Expr::Broadcast(like, v) => t(v).map(|x| b.let_(Expr::Broadcast(like.clone(), x), "t")),
-        Expr::Select(c, x, z) => {
-            let (tx, tz) = (t(x), t(z));
-            if tx.is_none() && tz.is_none() {
-                return Ok(None);
-            }
-            let tx = match tx {
-                Some(v) => v,
-                None => zero_of(b, x),
-            };
-            let tz = match tz {
-                Some(v) => v,
-                None => zero_of(b, z),
-            };
-            Some(b.select(c.clone(), tx, tz))
-        }
         Expr::Call(_) => return Err("internal: call tangents are built by the caller".into()),
-        Expr::Zeros(_)
-        | Expr::ZeroLike(_)
-        | Expr::Cmp(..)
-        | Expr::Bool(..)
-        | Expr::Not(_)
-        | Expr::StopGrad(_)
-        | Expr::IntAsFloat(..) => None,
+        e => crate::structural::tangent(b, e, &t, lit)?,
     })
 }

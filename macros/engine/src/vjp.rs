@@ -21,6 +21,7 @@ use crate::builder::Builder;
 use crate::ir::*;
 use crate::jvp::zero_of_ty;
 use crate::rules::{Partial, RuleTable};
+use crate::structural::Contribution;
 
 /// Which parameters get cotangents.
 #[derive(Clone, Debug)]
@@ -715,7 +716,6 @@ fn rexpr(
     {
         let is_act = |o: &Operand| o.var().is_some_and(|v| act.contains(&v));
         match e {
-            Expr::Use(a) | Expr::Deref(a) => contribute(act, adj, b, a, tb),
             Expr::Prim(p, ops) => {
                 let Some(rule) = rules.get(*p) else {
                     return Err(format!("no derivative rule for `{p:?}`"));
@@ -738,57 +738,6 @@ fn rexpr(
                     contribute(act, adj, b, o, c);
                 }
             }
-            Expr::Index(a, idx) => contribute_elem(act, adj, b, *a, idx, tb)?,
-            Expr::Array(ops) => {
-                let tv = as_var(b, tb);
-                for (k, o) in ops.iter().enumerate() {
-                    if is_act(o) {
-                        let c = b.let_(Expr::Index(tv, vec![Operand::Int(k as i128)]), "t");
-                        contribute(act, adj, b, o, c);
-                    }
-                }
-            }
-            Expr::Repeat(a, _) => {
-                let s = b.let_(Expr::Sum(tb), "t");
-                contribute(act, adj, b, a, s);
-            }
-            Expr::Tuple(ops) => {
-                for (k, o) in ops.iter().enumerate() {
-                    if is_act(o) {
-                        let c = b.let_(Expr::Field(tb.clone(), k), "t");
-                        contribute(act, adj, b, o, c);
-                    }
-                }
-            }
-            Expr::Field(a, k) => match a.var().and_then(|v| adj.get_mut(&v)) {
-                Some(Adj::Fields(fs)) if *k < fs.len() => fs[*k].push(tb),
-                Some(Adj::Acc(acc)) => {
-                    // A tuple used inside a nested block: accumulate `(0, .., tb, .., 0)`.
-                    let acc = *acc;
-                    let Ty::Tuple(ts) = b.f.ty_of(a) else {
-                        return Err(format!(
-                            "internal: field of `{}`, which is not a tuple ({:?})",
-                            a.var().map(|v| b.f.vars[v].name.clone()).unwrap_or_default(),
-                            b.f.ty_of(a)
-                        ));
-                    };
-                    let mut elems = Vec::new();
-                    for (j, t) in ts.iter().enumerate() {
-                        if j == *k {
-                            elems.push(tb.clone());
-                        } else if t.tangent().is_known() {
-                            elems.push(zero_of_ty(b, &t.tangent(), &Operand::Unit));
-                        } else {
-                            let fj = b.let_(Expr::Field(a.clone(), j), "t");
-                            elems.push(b.let_(Expr::ZeroLike(fj), "zero"));
-                        }
-                    }
-                    let c = b.let_(Expr::Tuple(elems), "t");
-                    b.push(Stmt::Assign(Place { var: acc, idx: vec![] }, AssignOp::Add, c));
-                }
-                Some(_) => return Err("internal: field of a value without field adjoints".into()),
-                None => {}
-            },
             Expr::Call(c) => {
                 let mut args = c.args.clone();
                 args.push(Arg { op: tb, by_ref: false });
@@ -813,47 +762,15 @@ fn rexpr(
                     }
                 }
             }
-            Expr::Cast(a, _) => {
-                // Back to the source's type; where only rustc knows it, through `cast_like`.
-                let c = match b.f.ty_of(a) {
-                    src @ Ty::Float(Some(_)) => b.let_(Expr::Cast(tb, src), "t"),
-                    _ => b.let_(Expr::CastLike(tb, a.clone()), "t"),
-                };
-                contribute(act, adj, b, a, c);
-            }
-            Expr::CastLike(a, _) => {
-                let c = b.let_(Expr::CastLike(tb, a.clone()), "t");
-                contribute(act, adj, b, a, c);
-            }
-            Expr::Sum(a) => {
-                let c = b.let_(Expr::Broadcast(a.clone(), tb), "t");
-                contribute(act, adj, b, a, c);
-            }
-            Expr::Broadcast(_, v) => {
-                let s = b.let_(Expr::Sum(tb), "t");
-                contribute(act, adj, b, v, s);
-            }
-            Expr::Select(c, x, z) => {
-                for (o, first) in [(x, true), (z, false)] {
-                    if !is_act(o) {
-                        continue;
+            e => {
+                for c in crate::structural::transpose(b, e, tb, &is_act)? {
+                    match c {
+                        Contribution::To(o, c) => contribute(act, adj, b, &o, c),
+                        Contribution::Element(a, idx, c) => contribute_elem(act, adj, b, a, &idx, c)?,
+                        Contribution::Field(a, k, c) => contribute_field(adj, b, &a, k, c)?,
                     }
-                    let zero = zero_of_ty(b, &b.f.ty_of(o).tangent(), &tb);
-                    let s = if first {
-                        b.select(c.clone(), tb.clone(), zero)
-                    } else {
-                        b.select(c.clone(), zero, tb.clone())
-                    };
-                    contribute(act, adj, b, o, s);
                 }
             }
-            Expr::Zeros(_)
-            | Expr::ZeroLike(_)
-            | Expr::Cmp(..)
-            | Expr::Bool(..)
-            | Expr::Not(_)
-            | Expr::StopGrad(_)
-            | Expr::IntAsFloat(..) => {}
         }
         Ok(())
     }
@@ -880,13 +797,6 @@ impl Rx<'_> {
             }
         }
         Block(out)
-    }
-}
-
-fn as_var(b: &mut Builder, o: Operand) -> VarId {
-    match o {
-        Operand::Var(v) => v,
-        other => b.let_(Expr::Use(other), "t").var().unwrap_or(0),
     }
 }
 
@@ -946,6 +856,47 @@ fn contribute_elem(
         )),
         None => Ok(()),
     }
+}
+
+/// Field `k` of the tuple `a` gets the cotangent `tb`: a per-field sum, or `(0, .., tb, .., 0)`
+/// added to the accumulator of a tuple used inside a nested block.
+fn contribute_field(
+    adj: &mut HashMap<VarId, Adj>,
+    b: &mut Builder,
+    a: &Operand,
+    k: usize,
+    tb: Operand,
+) -> Result<(), String> {
+    match a.var().and_then(|v| adj.get_mut(&v)) {
+        Some(Adj::Fields(fs)) if k < fs.len() => fs[k].push(tb),
+        Some(Adj::Acc(acc)) => {
+            // A tuple used inside a nested block: accumulate `(0, .., tb, .., 0)`.
+            let acc = *acc;
+            let Ty::Tuple(ts) = b.f.ty_of(a) else {
+                return Err(format!(
+                    "internal: field of `{}`, which is not a tuple ({:?})",
+                    a.var().map(|v| b.f.vars[v].name.clone()).unwrap_or_default(),
+                    b.f.ty_of(a)
+                ));
+            };
+            let mut elems = Vec::new();
+            for (j, t) in ts.iter().enumerate() {
+                if j == k {
+                    elems.push(tb.clone());
+                } else if t.tangent().is_known() {
+                    elems.push(zero_of_ty(b, &t.tangent(), &Operand::Unit));
+                } else {
+                    let fj = b.let_(Expr::Field(a.clone(), j), "t");
+                    elems.push(b.let_(Expr::ZeroLike(fj), "zero"));
+                }
+            }
+            let c = b.let_(Expr::Tuple(elems), "t");
+            b.push(Stmt::Assign(Place { var: acc, idx: vec![] }, AssignOp::Add, c));
+        }
+        Some(_) => return Err("internal: field of a value without field adjoints".into()),
+        None => {}
+    }
+    Ok(())
 }
 
 /// Replaces variables (reads, definitions and assignment targets) by `map`.
