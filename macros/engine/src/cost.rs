@@ -15,28 +15,7 @@ pub fn prim_weight(p: Prim) -> u64 {
 }
 
 fn expr_weight(e: &Expr) -> u64 {
-    match e {
-        Expr::Prim(p, _) => prim_weight(*p),
-        Expr::Index(..) => 1,
-        Expr::Cmp(..)
-        | Expr::Bool(..)
-        | Expr::Not(_)
-        | Expr::Select(..)
-        | Expr::Cast(..)
-        | Expr::IntAsFloat(..)
-        | Expr::CastLike(..) => 1,
-        Expr::Call(_) => 1,
-        Expr::Sum(_) | Expr::Broadcast(..) => 1,
-        Expr::Use(_)
-        | Expr::Array(_)
-        | Expr::Repeat(..)
-        | Expr::Zeros(_)
-        | Expr::ZeroLike(_)
-        | Expr::Tuple(_)
-        | Expr::Field(..)
-        | Expr::StopGrad(_)
-        | Expr::Deref(_) => 0,
-    }
+    crate::structural::cost(e)
 }
 
 /// The weighted operation count of a block (loops counted once).

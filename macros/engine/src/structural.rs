@@ -40,6 +40,35 @@ pub fn kind(e: &Expr) -> Kind {
     }
 }
 
+/// The weight of `e` in the cost model (`cost.rs`): a primitive's from its declaration;
+/// a call, a comparison, a select, a cast, an element read, a sum or a broadcast 1;
+/// copies and building or taking apart arrays and tuples 0.
+pub fn cost(e: &Expr) -> u64 {
+    match e {
+        Expr::Prim(p, _) => p.cost(),
+        Expr::Index(..)
+        | Expr::Cmp(..)
+        | Expr::Bool(..)
+        | Expr::Not(_)
+        | Expr::Select(..)
+        | Expr::Cast(..)
+        | Expr::IntAsFloat(..)
+        | Expr::CastLike(..)
+        | Expr::Call(_)
+        | Expr::Sum(_)
+        | Expr::Broadcast(..) => 1,
+        Expr::Use(_)
+        | Expr::Array(_)
+        | Expr::Repeat(..)
+        | Expr::Zeros(_)
+        | Expr::ZeroLike(_)
+        | Expr::Tuple(_)
+        | Expr::Field(..)
+        | Expr::StopGrad(_)
+        | Expr::Deref(_) => 0,
+    }
+}
+
 /// The operands through which `e`'s value depends differentiably on its inputs: `e` is
 /// active when one of them is.
 pub fn differentiable_operands(f: &Func, e: &Expr) -> Vec<Operand> {
