@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 
 use crate::ir::*;
-use crate::lower::infer_ty;
 
 /// Appends statements to a block of a function.
 pub struct Builder<'f> {

@@ -320,7 +320,12 @@ impl<'a> Emitter<'a> {
         match o {
             Operand::Var(v) => self.var(*v),
             Operand::Float(l) => {
-                let t: TokenStream = l.text.parse().unwrap_or_else(|_| quote!(0.0));
+                // Literal texts come from syn's tokens or from `FloatLit::new`: they parse.
+                // Should one not, the build fails here rather than use another number.
+                let t: TokenStream = l.text.parse().unwrap_or_else(|_| {
+                    let msg = format!("fluxion cannot write the literal `{}`", l.text);
+                    quote!(::core::compile_error!(#msg))
+                });
                 if l.text.starts_with('-') {
                     quote!((#t))
                 } else {
@@ -618,18 +623,6 @@ pub fn generic_parts(generics: &syn::Generics) -> (TokenStream, Option<&syn::Whe
     let params = &generics.params;
     let gen = if params.is_empty() { quote!() } else { quote!(<#params>) };
     (gen, generics.where_clause.as_ref())
-}
-
-/// A type as the user writes it, for messages (`[f64; 3]`, `(f64, usize)`).
-pub fn ty_text(t: &Ty) -> String {
-    ty_tokens(t)
-        .to_string()
-        .replace(" ;", ";")
-        .replace("[ ", "[")
-        .replace(" ]", "]")
-        .replace("( ", "(")
-        .replace(" )", ")")
-        .replace(" ,", ",")
 }
 
 /// Tokens of a type.

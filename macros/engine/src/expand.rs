@@ -15,12 +15,11 @@ use syn::spanned::Spanned;
 use crate::attr::{parse_options, Options};
 use crate::emit::{holder_ident, mode_name, Emitter, FnHeader};
 use crate::error::Ctxt;
-use crate::interp::companion_diag;
 use crate::ir::*;
 use crate::lower::lower_fn;
 use crate::rules::RuleTable;
 use crate::symbol::Transform;
-use crate::transforms::{self, GenFn, PullbackForm, Site};
+use crate::transforms::{self, companion_diag, GenFn, PullbackForm, Site};
 
 /// The transforms applied to a function for its hidden companions (maximum order 2).
 pub const COMPANIONS: [&[Mode]; 6] = [

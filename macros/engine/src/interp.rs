@@ -9,9 +9,7 @@
 use std::collections::HashMap;
 
 use crate::ir::*;
-use crate::jvp::{jvp, JvpSpec};
 use crate::rules::RuleTable;
-use crate::vjp::{vjp_diag, VjpSpec};
 
 /// A runtime value.
 #[derive(Clone, Debug, PartialEq)]
@@ -459,42 +457,4 @@ impl Machine<'_> {
     }
 }
 
-/// The companion of `f` for a list of transforms, under the companion protocol (every
-/// parameter differentiated; `()` tangents and cotangents for non-float ones).
-pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, String> {
-    companion_diag(f, modes, rules).map_err(|d| d.msg)
-}
-
-/// [`companion`], with the span of the offending source in errors where one is known.
-pub fn companion_diag(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, Diag> {
-    let mut g = f.clone();
-    for m in modes {
-        let all = vec![true; g.params.len()];
-        g = match m {
-            Mode::Jvp => jvp(
-                &g,
-                &JvpSpec {
-                    active: all,
-                    all_params: true,
-                    seeds: vec![],
-                    basis: vec![],
-                },
-                rules,
-            )?,
-            Mode::Vjp => {
-                vjp_diag(
-                    &g,
-                    &VjpSpec {
-                        active: all,
-                        all_params: true,
-                        seed: None,
-                    },
-                    rules,
-                )?
-                .func
-            }
-        };
-        crate::simplify::simplify(&mut g);
-    }
-    Ok(g)
-}
+pub use crate::transforms::{companion, companion_diag};

@@ -12,6 +12,7 @@
 //! Every operation a derivative rule emits is itself an IR operation with a rule, so
 //! every transform's output can be transformed again (the IR is closed under `jvp`/`vjp`).
 
+use std::collections::HashMap;
 use std::fmt;
 
 /// Index of a variable in [`Func::vars`].
@@ -189,10 +190,18 @@ pub struct FloatLit {
 impl FloatLit {
     /// A generated literal; the text round-trips exactly.
     pub fn new(value: f64) -> FloatLit {
-        let mut text = format!("{value:?}");
-        if !text.contains('.') && !text.contains('e') && !text.contains("inf") && !text.contains("NaN") {
-            text.push_str(".0");
-        }
+        // Non-finite values as expressions valid for either float type.
+        let text = if value.is_nan() {
+            "(0.0 / 0.0)".to_string()
+        } else if value.is_infinite() {
+            format!("({}1.0 / 0.0)", if value < 0.0 { "-" } else { "" })
+        } else {
+            let mut text = format!("{value:?}");
+            if !text.contains('.') && !text.contains('e') {
+                text.push_str(".0");
+            }
+            text
+        };
         FloatLit { text, value }
     }
 }
@@ -658,6 +667,162 @@ pub fn stmt_reads(s: &Stmt, out: &mut Vec<VarId>) {
             for s in t.0.iter().chain(&e.0) {
                 stmt_reads(s, out);
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Typing: what the macro can tell of each value's type (rustc types the rest).
+// ---------------------------------------------------------------------------------------
+
+/// The type of a value that is one of two values (the branches of an `if`).
+pub fn merge_ty(a: &Ty, b: &Ty) -> Ty {
+    match (a, b) {
+        (Ty::Float(x), Ty::Float(y)) => Ty::Float(x.or(*y)),
+        (Ty::Unknown, t) | (t, Ty::Unknown) => t.clone(),
+        (t, _) => t.clone(),
+    }
+}
+
+/// The type of an expression's value, as far as the macro can tell.
+pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
+    match e {
+        Expr::Use(a) | Expr::StopGrad(a) | Expr::Deref(a) => f.ty_of(a),
+        Expr::IntAsFloat(_, like) | Expr::CastLike(_, like) => f.ty_of(like),
+        Expr::Prim(p, ops) => {
+            let tys: Vec<Ty> = ops.iter().map(|o| f.ty_of(o)).collect();
+            match p {
+                Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem | Prim::Neg | Prim::Min | Prim::Max => {
+                    if tys.iter().any(Ty::is_float) {
+                        let k = tys
+                            .iter()
+                            .find_map(|t| if let Ty::Float(Some(k)) = t { Some(*k) } else { None });
+                        Ty::Float(k)
+                    } else if tys.iter().any(|t| t.is_int()) {
+                        tys.iter()
+                            .find(|t| matches!(t, Ty::Int(Some(_))))
+                            .cloned()
+                            .unwrap_or(Ty::Int(None))
+                    } else {
+                        Ty::Unknown
+                    }
+                }
+                _ => match &tys[0] {
+                    Ty::Float(k) => Ty::Float(*k),
+                    _ => {
+                        let k = tys
+                            .iter()
+                            .find_map(|t| if let Ty::Float(k) = t { Some(*k) } else { None });
+                        match k {
+                            Some(k) => Ty::Float(k),
+                            None => Ty::Unknown,
+                        }
+                    }
+                },
+            }
+        }
+        Expr::Index(v, idx) => {
+            let mut t = f.vars[*v].ty.clone();
+            for _ in idx {
+                t = t.elem();
+            }
+            t
+        }
+        Expr::Array(ops) => {
+            let mut t = Ty::Unknown;
+            for o in ops {
+                t = merge_ty(&t, &f.ty_of(o));
+            }
+            Ty::Array(Box::new(t), CExpr::Lit(ops.len() as i128))
+        }
+        Expr::Repeat(a, n) => Ty::Array(Box::new(f.ty_of(a)), n.clone()),
+        Expr::Zeros(t) => t.clone(),
+        Expr::ZeroLike(a) => f.ty_of(a).tangent(),
+        Expr::Tuple(ops) => Ty::Tuple(ops.iter().map(|o| f.ty_of(o)).collect()),
+        Expr::Field(a, k) => match f.ty_of(a) {
+            Ty::Tuple(ts) => ts.get(*k).cloned().unwrap_or(Ty::Unknown),
+            _ => Ty::Unknown,
+        },
+        Expr::Call(_) => Ty::Unknown,
+        Expr::Cast(_, t) => t.clone(),
+        Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) => Ty::Bool,
+        Expr::Sum(a) => f.ty_of(a).elem(),
+        Expr::Broadcast(like, _) => f.ty_of(like),
+        Expr::Select(_, a, b) => merge_ty(&f.ty_of(a), &f.ty_of(b)),
+    }
+}
+
+/// Replaces variables (reads, definitions and assignment targets) by `map`.
+pub fn rename_block(b: &mut Block, map: &HashMap<VarId, VarId>) {
+    if map.is_empty() {
+        return;
+    }
+    let r = |v: &mut VarId| {
+        if let Some(n) = map.get(v) {
+            *v = *n;
+        }
+    };
+    let ro = |o: &mut Operand| {
+        if let Operand::Var(v) = o {
+            if let Some(n) = map.get(v) {
+                *v = *n;
+            }
+        }
+    };
+    fn expr(e: &mut Expr, ro: &dyn Fn(&mut Operand)) {
+        expr_operands_mut(e, &mut |o| ro(o));
+    }
+    fn block(b: &mut Block, r: &dyn Fn(&mut VarId), ro: &dyn Fn(&mut Operand)) {
+        for s in &mut b.0 {
+            match s {
+                Stmt::Let(v, e) => {
+                    r(v);
+                    expr(e, ro);
+                }
+                Stmt::Mut(v, e) => {
+                    r(v);
+                    if let Some(e) = e {
+                        expr(e, ro);
+                    }
+                }
+                Stmt::Assign(p, _, v) => {
+                    r(&mut p.var);
+                    p.idx.iter_mut().for_each(ro);
+                    ro(v);
+                }
+                Stmt::For(l) => {
+                    r(&mut l.var);
+                    block(&mut l.body, r, ro);
+                }
+                Stmt::If(c, t, e) => {
+                    ro(c);
+                    block(t, r, ro);
+                    block(e, r, ro);
+                }
+            }
+        }
+    }
+    block(b, &r, &ro);
+}
+
+/// The Rust spelling of a type, for messages (`[f64; 3]`, `(f64, f64)`; what the macro does
+/// not know is `_`).
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ty::Float(Some(k)) => write!(f, "{}", k.name()),
+            Ty::Float(None) => write!(f, "f64"),
+            Ty::Int(Some(n)) => write!(f, "{n}"),
+            Ty::Int(None) => write!(f, "usize"),
+            Ty::Bool => write!(f, "bool"),
+            Ty::Unit => write!(f, "()"),
+            Ty::Array(e, n) => write!(f, "[{e}; {n}]"),
+            Ty::Tuple(ts) if ts.len() == 1 => write!(f, "({},)", ts[0]),
+            Ty::Tuple(ts) => {
+                let parts: Vec<String> = ts.iter().map(Ty::to_string).collect();
+                write!(f, "({})", parts.join(", "))
+            }
+            Ty::Unknown => write!(f, "_"),
         }
     }
 }

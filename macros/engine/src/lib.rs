@@ -25,6 +25,7 @@ pub mod list;
 pub mod lower;
 pub mod rules;
 pub mod simplify;
+pub mod spec;
 pub mod structural;
 pub mod stub_types;
 pub mod symbol;

@@ -9,6 +9,7 @@ use syn::spanned::Spanned;
 use syn::visit::Visit;
 
 use crate::error::Ctxt;
+pub use crate::ir::infer_ty;
 use crate::ir::*;
 
 /// Lowers a function. Errors go to `cx`; `None` if any was found.
@@ -257,7 +258,9 @@ fn supported_methods() -> String {
 const UNSUPPORTED_TYPE_HINT: &str =
     "fluxion differentiates f64, f32, fixed arrays `[f64; N]` and tuples of these; integers are passed through";
 
-use crate::emit::ty_text as ir_ty_text;
+fn ir_ty_text(t: &Ty) -> String {
+    t.to_string()
+}
 
 fn path_string(p: &syn::Path) -> String {
     let mut s = String::new();
@@ -1679,82 +1682,5 @@ impl Lowerer<'_> {
             span: SrcSpan(last.ident.span()),
         };
         Some(self.let_(Expr::Call(call)))
-    }
-}
-
-fn merge_ty(a: &Ty, b: &Ty) -> Ty {
-    match (a, b) {
-        (Ty::Float(x), Ty::Float(y)) => Ty::Float(x.or(*y)),
-        (Ty::Unknown, t) | (t, Ty::Unknown) => t.clone(),
-        (t, _) => t.clone(),
-    }
-}
-
-/// The type of an expression's value, as far as the macro can tell.
-pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
-    match e {
-        Expr::Use(a) | Expr::StopGrad(a) | Expr::Deref(a) => f.ty_of(a),
-        Expr::IntAsFloat(_, like) | Expr::CastLike(_, like) => f.ty_of(like),
-        Expr::Prim(p, ops) => {
-            let tys: Vec<Ty> = ops.iter().map(|o| f.ty_of(o)).collect();
-            match p {
-                Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem | Prim::Neg | Prim::Min | Prim::Max => {
-                    if let Some(fl) = tys.iter().find(|t| t.is_float()) {
-                        let k = tys
-                            .iter()
-                            .find_map(|t| if let Ty::Float(Some(k)) = t { Some(*k) } else { None });
-                        let _ = fl;
-                        Ty::Float(k)
-                    } else if tys.iter().any(|t| t.is_int()) {
-                        tys.iter()
-                            .find(|t| matches!(t, Ty::Int(Some(_))))
-                            .cloned()
-                            .unwrap_or(Ty::Int(None))
-                    } else {
-                        Ty::Unknown
-                    }
-                }
-                _ => match &tys[0] {
-                    Ty::Float(k) => Ty::Float(*k),
-                    _ => {
-                        let k = tys
-                            .iter()
-                            .find_map(|t| if let Ty::Float(k) = t { Some(*k) } else { None });
-                        match k {
-                            Some(k) => Ty::Float(k),
-                            None => Ty::Unknown,
-                        }
-                    }
-                },
-            }
-        }
-        Expr::Index(v, idx) => {
-            let mut t = f.vars[*v].ty.clone();
-            for _ in idx {
-                t = t.elem();
-            }
-            t
-        }
-        Expr::Array(ops) => {
-            let mut t = Ty::Unknown;
-            for o in ops {
-                t = merge_ty(&t, &f.ty_of(o));
-            }
-            Ty::Array(Box::new(t), CExpr::Lit(ops.len() as i128))
-        }
-        Expr::Repeat(a, n) => Ty::Array(Box::new(f.ty_of(a)), n.clone()),
-        Expr::Zeros(t) => t.clone(),
-        Expr::ZeroLike(a) => f.ty_of(a).tangent(),
-        Expr::Tuple(ops) => Ty::Tuple(ops.iter().map(|o| f.ty_of(o)).collect()),
-        Expr::Field(a, k) => match f.ty_of(a) {
-            Ty::Tuple(ts) => ts.get(*k).cloned().unwrap_or(Ty::Unknown),
-            _ => Ty::Unknown,
-        },
-        Expr::Call(_) => Ty::Unknown,
-        Expr::Cast(_, t) => t.clone(),
-        Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) => Ty::Bool,
-        Expr::Sum(a) => f.ty_of(a).elem(),
-        Expr::Broadcast(like, _) => f.ty_of(like),
-        Expr::Select(_, a, b) => merge_ty(&f.ty_of(a), &f.ty_of(b)),
     }
 }

@@ -7,7 +7,6 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::ir::*;
-use crate::vjp::rename_block;
 
 /// Runs every pass to a fixed point (bounded).
 pub fn simplify(f: &mut Func) {
@@ -337,5 +336,4 @@ fn fold_mut_init(f: &mut Func) {
         b.0 = out;
     }
     go(&mut f.body, &uses);
-    let _ = rename_block;
 }

@@ -7,7 +7,7 @@
 //! type, a Jacobian is the output's shape around the input's, tuples per output and per
 //! `argnums`. `None` where the type cannot be read off the signature.
 
-use crate::attr::{Argnums, Options};
+use crate::spec::{Argnums, Options};
 use crate::symbol::Transform;
 
 fn tangent(t: &syn::Type) -> syn::Type {

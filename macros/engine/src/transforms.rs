@@ -10,14 +10,14 @@ use std::collections::HashMap;
 
 use proc_macro2::Span;
 
-use crate::attr::{Argnums, Options};
 use crate::builder::Builder;
 use crate::ir::*;
-use crate::jvp::{jvp_parts, JvpSpec};
+use crate::jvp::{jvp, jvp_parts, JvpSpec};
 use crate::rules::RuleTable;
 use crate::simplify::simplify;
+use crate::spec::{Argnums, Options};
 use crate::symbol::Transform;
-use crate::vjp::{rename_block, vjp_diag, VjpOut, VjpSpec};
+use crate::vjp::{vjp_diag, VjpOut, VjpSpec};
 
 /// Spans for errors about a function.
 #[derive(Clone)]
@@ -76,7 +76,9 @@ fn internal<E: Into<Diag>>(span: Span) -> impl Fn(E) -> syn::Error {
     }
 }
 
-use crate::emit::ty_text as ty_name;
+fn ty_name(t: &Ty) -> String {
+    t.to_string()
+}
 
 /// The parameters selected by `argnums` (default `0`), checked.
 fn argnums(f: &Func, o: &Options, site: &Site) -> TResult<(Vec<usize>, bool)> {
@@ -756,4 +758,44 @@ pub fn vjp_user(
 
 fn g_ret(b: &Builder) -> Operand {
     b.f.ret.clone()
+}
+
+/// The companion of `f` for a list of transforms, under the companion protocol (every
+/// parameter differentiated; `()` tangents and cotangents for non-float ones).
+pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, String> {
+    companion_diag(f, modes, rules).map_err(|d| d.msg)
+}
+
+/// [`companion`], with the span of the offending source in errors where one is known.
+pub fn companion_diag(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, Diag> {
+    let mut g = f.clone();
+    for m in modes {
+        let all = vec![true; g.params.len()];
+        g = match m {
+            Mode::Jvp => jvp(
+                &g,
+                &JvpSpec {
+                    active: all,
+                    all_params: true,
+                    seeds: vec![],
+                    basis: vec![],
+                },
+                rules,
+            )?,
+            Mode::Vjp => {
+                vjp_diag(
+                    &g,
+                    &VjpSpec {
+                        active: all,
+                        all_params: true,
+                        seed: None,
+                    },
+                    rules,
+                )?
+                .func
+            }
+        };
+        simplify(&mut g);
+    }
+    Ok(g)
 }

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::activity;
 use crate::builder::Builder;
+pub use crate::ir::rename_block;
 use crate::ir::*;
 use crate::jvp::zero_of_ty;
 use crate::rules::{Partial, RuleTable};
@@ -897,57 +898,4 @@ fn contribute_field(
         None => {}
     }
     Ok(())
-}
-
-/// Replaces variables (reads, definitions and assignment targets) by `map`.
-pub fn rename_block(b: &mut Block, map: &HashMap<VarId, VarId>) {
-    if map.is_empty() {
-        return;
-    }
-    let r = |v: &mut VarId| {
-        if let Some(n) = map.get(v) {
-            *v = *n;
-        }
-    };
-    let ro = |o: &mut Operand| {
-        if let Operand::Var(v) = o {
-            if let Some(n) = map.get(v) {
-                *v = *n;
-            }
-        }
-    };
-    fn expr(e: &mut Expr, _r: &dyn Fn(&mut VarId), ro: &dyn Fn(&mut Operand)) {
-        expr_operands_mut(e, &mut |o| ro(o));
-    }
-    fn block(b: &mut Block, r: &dyn Fn(&mut VarId), ro: &dyn Fn(&mut Operand)) {
-        for s in &mut b.0 {
-            match s {
-                Stmt::Let(v, e) => {
-                    r(v);
-                    expr(e, r, ro);
-                }
-                Stmt::Mut(v, e) => {
-                    r(v);
-                    if let Some(e) = e {
-                        expr(e, r, ro);
-                    }
-                }
-                Stmt::Assign(p, _, v) => {
-                    r(&mut p.var);
-                    p.idx.iter_mut().for_each(ro);
-                    ro(v);
-                }
-                Stmt::For(l) => {
-                    r(&mut l.var);
-                    block(&mut l.body, r, ro);
-                }
-                Stmt::If(c, t, e) => {
-                    ro(c);
-                    block(t, r, ro);
-                    block(e, r, ro);
-                }
-            }
-        }
-    }
-    block(b, &r, &ro);
 }
