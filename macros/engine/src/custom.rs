@@ -185,6 +185,7 @@ fn expand_custom_fn(args: TokenStream, mut item: syn::ItemFn) -> syn::Result<Tok
         #[allow(unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
     };
     let fname = sig.ident.to_string();
+    let fn_ident = sig.ident.clone();
     // Derivations between the two rules for all-scalar signatures.
     let scalar = tys.iter().all(|t| simple_ty(t).is_some()) && matches!(simple_ty(ret), Some(Ty::Float(_)));
     let float_idx: Vec<usize> = tys
@@ -295,6 +296,12 @@ fn expand_custom_fn(args: TokenStream, mut item: syn::ItemFn) -> syn::Result<Tok
         #[doc = "Reverse companion."]
         #attrs
         pub fn vjp #gen (#params, ct: #rtan) -> (#ret, #bars_ty) #where_clause { #vjp_body }
+        #[doc = "The forward half of the reverse companion: no residuals, the rule runs in `vjp_bwd`."]
+        #attrs
+        pub fn vjp_fwd #gen (#params) -> (#ret, ()) #where_clause { (#fn_ident(#(#names),*), ()) }
+        #[doc = "The reverse half of the reverse companion."]
+        #attrs
+        pub fn vjp_bwd #gen (#params, _residuals: (), ct: #rtan) -> #bars_ty #where_clause { Self::vjp(#(#names,)* ct).1 }
         #[doc = "Second order: the forward companion of the forward rule."]
         #attrs
         pub fn jvp_jvp #gen (#params, #tparams, #(#n2: #ttys),*, #(#d2: #ttys),*) -> ((#ret, #rtan), (#rtan, #rtan)) #where_clause { #jj }

@@ -59,6 +59,8 @@ pub fn mode_name(modes: &[Mode]) -> String {
         .map(|m| match m {
             Mode::Jvp => "jvp",
             Mode::Vjp => "vjp",
+            Mode::VjpFwd => "vjp_fwd",
+            Mode::VjpBwd => "vjp_bwd",
         })
         .collect::<Vec<_>>()
         .join("_")
@@ -454,6 +456,10 @@ impl<'a> Emitter<'a> {
         let op = |o: &Operand| self.operand(o);
         match e {
             Expr::Use(a) | Expr::StopGrad(a) => op(a),
+            Expr::Residuals(a) => {
+                let a = op(a);
+                quote!(#a.1)
+            }
             Expr::Deref(a) => {
                 let a = op(a);
                 quote!(*#a)

@@ -22,9 +22,11 @@ use crate::symbol::Transform;
 use crate::transforms::{self, companion_diag, GenFn, PullbackForm, Site};
 
 /// The transforms applied to a function for its hidden companions (maximum order 2).
-pub const COMPANIONS: [&[Mode]; 6] = [
+pub const COMPANIONS: [&[Mode]; 8] = [
     &[Mode::Jvp],
     &[Mode::Vjp],
+    &[Mode::VjpFwd],
+    &[Mode::VjpBwd],
     &[Mode::Jvp, Mode::Jvp],
     &[Mode::Jvp, Mode::Vjp],
     &[Mode::Vjp, Mode::Jvp],
@@ -612,6 +614,14 @@ fn companion_stub(
                 let bars = Ty::Tuple(params.iter().map(|(t, _)| t.tangent()).collect());
                 params.push((ret.tangent(), false));
                 ret = Ty::Tuple(vec![ret, bars]);
+            }
+            // The protocol of the split companions without residuals (`()`).
+            Mode::VjpFwd => ret = Ty::Tuple(vec![ret, Ty::Unit]),
+            Mode::VjpBwd => {
+                let bars = Ty::Tuple(params.iter().map(|(t, _)| t.tangent()).collect());
+                params.push((Ty::Unit, false));
+                params.push((ret.tangent(), false));
+                ret = bars;
             }
         }
     }

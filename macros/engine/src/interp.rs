@@ -372,6 +372,10 @@ impl Machine<'_> {
             Expr::Zeros(t) => self.env.zeros(t)?,
             Expr::ZeroLike(a) => op(a)?.zero_tangent(),
             Expr::Tuple(xs) => Value::Tup(xs.iter().map(op).collect::<Result<_, _>>()?),
+            Expr::Residuals(a) => match op(a)? {
+                Value::Tup(xs) => xs.get(1).cloned().ok_or("a split call's result has no residuals")?,
+                other => return Err(format!("residuals of {other:?}")),
+            },
             Expr::Field(a, k) => match op(a)? {
                 Value::Tup(xs) => xs.get(*k).cloned().ok_or("tuple field out of range")?,
                 other => return Err(format!("field of {other:?}")),

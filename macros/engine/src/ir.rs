@@ -100,6 +100,18 @@ impl Ty {
             _ => None,
         }
     }
+    /// Whether the type can be written exactly (float and integer widths known), as in a
+    /// signature.
+    pub fn is_exact(&self) -> bool {
+        match self {
+            Ty::Float(k) => k.is_some(),
+            Ty::Int(n) => n.is_some(),
+            Ty::Bool | Ty::Unit => true,
+            Ty::Array(e, _) => e.is_exact(),
+            Ty::Tuple(ts) => ts.iter().all(Ty::is_exact),
+            Ty::Unknown => false,
+        }
+    }
     /// Whether the type is fully known, so that a literal zero of it can be written.
     pub fn is_known(&self) -> bool {
         match self {
@@ -290,6 +302,12 @@ pub enum Mode {
     Jvp,
     /// Reverse mode: `(primals.., cotangent) -> (out, (cotangents..))`.
     Vjp,
+    /// The forward half of reverse mode, for a caller's final reverse pass:
+    /// `(primals..) -> (out, residuals)`, the residuals being what the reverse sweep reads.
+    VjpFwd,
+    /// The reverse half: `(primals.., residuals, cotangent) -> (cotangents..)`. With
+    /// [`Mode::VjpFwd`], one forward pass per call instead of two.
+    VjpBwd,
 }
 
 /// A call to another differentiable function (or one of its companions).
@@ -367,6 +385,9 @@ pub enum Expr {
     Select(Operand, Operand, Operand),
     /// `stop_gradient(a)`: the value, with no derivative.
     StopGrad(Operand),
+    /// The residuals of a split call's result `a` (`a.1` of `g::vjp_fwd(..)`): read by the
+    /// reverse half of the call, never differentiated.
+    Residuals(Operand),
     /// `*a` for a parameter passed by reference: the value (a copy).
     Deref(Operand),
     /// `n as T` with `T` the float type of the second operand (which only rustc may know).
@@ -603,6 +624,7 @@ pub fn expr_operands_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Operand)) {
         | Expr::Not(a)
         | Expr::Sum(a)
         | Expr::StopGrad(a)
+        | Expr::Residuals(a)
         | Expr::Deref(a)
         | Expr::Repeat(a, _) => f(a),
         Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.iter_mut().for_each(f),
@@ -743,7 +765,7 @@ pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
             Ty::Tuple(ts) => ts.get(*k).cloned().unwrap_or(Ty::Unknown),
             _ => Ty::Unknown,
         },
-        Expr::Call(_) => Ty::Unknown,
+        Expr::Call(_) | Expr::Residuals(_) => Ty::Unknown,
         Expr::Cast(_, t) => t.clone(),
         Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) => Ty::Bool,
         Expr::Sum(a) => f.ty_of(a).elem(),

@@ -23,6 +23,7 @@ pub fn kind(e: &Expr) -> Kind {
         | Expr::Bool(..)
         | Expr::Not(_)
         | Expr::StopGrad(_)
+        | Expr::Residuals(_)
         | Expr::IntAsFloat(..) => Kind::ZeroDerivative,
         Expr::Call(_) => Kind::Elementwise,
         Expr::Use(_)
@@ -65,6 +66,7 @@ pub fn cost(e: &Expr) -> u64 {
         | Expr::Tuple(_)
         | Expr::Field(..)
         | Expr::StopGrad(_)
+        | Expr::Residuals(_)
         | Expr::Deref(_) => 0,
     }
 }
@@ -178,6 +180,7 @@ pub fn tangent(
         | Expr::Bool(..)
         | Expr::Not(_)
         | Expr::StopGrad(_)
+        | Expr::Residuals(_)
         | Expr::IntAsFloat(..) => None,
         Expr::Prim(..) | Expr::Call(_) => {
             return Err("internal: primitives and calls have no structural rule".into());
@@ -263,6 +266,7 @@ pub fn transpose(
         | Expr::Bool(..)
         | Expr::Not(_)
         | Expr::StopGrad(_)
+        | Expr::Residuals(_)
         | Expr::IntAsFloat(..) => {}
         Expr::Prim(..) | Expr::Call(_) => {
             return Err("internal: primitives and calls have no structural rule".into());

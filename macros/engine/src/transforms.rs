@@ -17,7 +17,7 @@ use crate::rules::RuleTable;
 use crate::simplify::simplify;
 use crate::spec::{Argnums, Options};
 use crate::symbol::Transform;
-use crate::vjp::{vjp_diag, VjpOut, VjpSpec};
+use crate::vjp::{split_companions, vjp_diag, vjp_final, VjpOut, VjpSpec};
 
 /// Spans for errors about a function.
 #[derive(Clone)]
@@ -769,8 +769,10 @@ pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, St
 /// [`companion`], with the span of the offending source in errors where one is known.
 pub fn companion_diag(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, Diag> {
     let mut g = f.clone();
-    for m in modes {
+    for (k, m) in modes.iter().enumerate() {
         let all = vec![true; g.params.len()];
+        // A companion's body is never differentiated: its last reverse pass splits calls.
+        let last = k + 1 == modes.len();
         g = match m {
             Mode::Jvp => jvp(
                 &g,
@@ -783,17 +785,19 @@ pub fn companion_diag(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Fun
                 rules,
             )?,
             Mode::Vjp => {
-                vjp_diag(
-                    &g,
-                    &VjpSpec {
-                        active: all,
-                        all_params: true,
-                        seed: None,
-                    },
-                    rules,
-                )?
-                .func
+                let spec = VjpSpec {
+                    active: all,
+                    all_params: true,
+                    seed: None,
+                };
+                if last {
+                    vjp_final(&g, &spec, rules)?.func
+                } else {
+                    vjp_diag(&g, &spec, rules)?.func
+                }
             }
+            Mode::VjpFwd => split_companions(&g, rules)?.0,
+            Mode::VjpBwd => split_companions(&g, rules)?.1,
         };
         simplify(&mut g);
     }
