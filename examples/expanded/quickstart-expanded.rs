@@ -397,16 +397,17 @@ Mirrors `torch.func.grad_and_value` (`jax.value_and_grad` returns the opposite o
 )]
 fn loss2_grad_and_value(w: f64, x: f64) -> (f64, f64) {
     let t = w * x;
-    let y = softplus(t);
+    let softplus_fwd = <softplus>::vjp_fwd(t);
+    let y = softplus_fwd.0;
+    let softplus_res = softplus_fwd.1;
     let t_1 = y - 1.0;
     let t_3 = t_1 * t_1;
     let mut y_bar = ::fluxion::__private::zero_like(&y);
     ::fluxion::__private::acc(&mut y_bar, t_1);
     ::fluxion::__private::acc(&mut y_bar, t_1);
     let y_bar_1 = y_bar;
-    let softplus_vjp = <softplus>::vjp(t, y_bar_1);
-    let bars = softplus_vjp.1;
-    let t_4 = bars.0;
+    let softplus_bars = <softplus>::vjp_bwd(t, softplus_res, y_bar_1);
+    let t_4 = softplus_bars.0;
     let t_5 = t_4 * x;
     let out_1 = (t_5, t_3);
     out_1
@@ -426,16 +427,17 @@ fn loss2_grad_and_value(w: f64, x: f64) -> (f64, f64) {
 )]
 fn loss2_grad_and_value_into(w: f64, x: f64, out: &mut (f64, f64)) {
     let t = w * x;
-    let y = softplus(t);
+    let softplus_fwd = <softplus>::vjp_fwd(t);
+    let y = softplus_fwd.0;
+    let softplus_res = softplus_fwd.1;
     let t_1 = y - 1.0;
     let t_3 = t_1 * t_1;
     let mut y_bar = ::fluxion::__private::zero_like(&y);
     ::fluxion::__private::acc(&mut y_bar, t_1);
     ::fluxion::__private::acc(&mut y_bar, t_1);
     let y_bar_1 = y_bar;
-    let softplus_vjp = <softplus>::vjp(t, y_bar_1);
-    let bars = softplus_vjp.1;
-    let t_4 = bars.0;
+    let softplus_bars = <softplus>::vjp_bwd(t, softplus_res, y_bar_1);
+    let t_4 = softplus_bars.0;
     let t_5 = t_4 * x;
     (*out).0 = t_5;
     (*out).1 = t_3;

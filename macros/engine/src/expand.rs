@@ -277,7 +277,7 @@ fn generate(
                 ),
             )
         };
-        let g = build(&cur, o, &site, rules, name).map_err(|e| Some(list_hint(e)))?;
+        let g = build(&cur, o, &site, rules, name.clone(), false).map_err(|e| Some(list_hint(e)))?;
         if max_call_order(&g.func) > MAX_ORDER {
             let e = syn::Error::new(
                 o.span,
@@ -290,9 +290,19 @@ fn generate(
             );
             return Err(Some(list_hint(e)));
         }
-        out.extend(emit_gen(&g, &vis, generics, &cur.name));
+        // What is emitted is differentiated by nobody: a reverse pass over calls splits them
+        // (one forward pass of each callee); the next transform and the companions start
+        // from `g`.
+        let split = match o.transform {
+            Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Vjp if calls_functions(&cur) => {
+                Some(build(&cur, o, &site, rules, name, true).map_err(|e| Some(list_hint(e)))?)
+            }
+            _ => None,
+        };
+        let emitted = split.as_ref().unwrap_or(&g);
+        out.extend(emit_gen(emitted, &vis, generics, &cur.name));
         // Generated unasked: unused, it must not warn.
-        let into = emit_gen(&into_gen(&g), &vis, generics, &cur.name);
+        let into = emit_gen(&into_gen(emitted), &vis, generics, &cur.name);
         out.extend(quote!(#[allow(dead_code)] #into));
         order += match o.transform {
             Transform::Differentiable => 0,
@@ -309,17 +319,27 @@ fn generate(
     Ok(out)
 }
 
-fn build(cur: &Func, o: &Options, site: &Site, rules: &RuleTable, name: String) -> Result<GenFn, syn::Error> {
+/// `final_pass`: build the form that is emitted, which nothing differentiates again (calls
+/// split into `vjp_fwd` and `vjp_bwd`), not the one the next transform and the companions
+/// start from.
+fn build(
+    cur: &Func,
+    o: &Options,
+    site: &Site,
+    rules: &RuleTable,
+    name: String,
+    final_pass: bool,
+) -> Result<GenFn, syn::Error> {
     let mut pullback = None;
     let mut func = match o.transform {
-        Transform::Grad => transforms::grad(cur, o, site, rules, false)?,
-        Transform::GradAndValue => transforms::grad(cur, o, site, rules, true)?,
-        Transform::Jacrev => transforms::jacrev(cur, o, site, rules)?,
+        Transform::Grad => transforms::grad_pass(cur, o, site, rules, false, final_pass)?,
+        Transform::GradAndValue => transforms::grad_pass(cur, o, site, rules, true, final_pass)?,
+        Transform::Jacrev => transforms::jacrev_pass(cur, o, site, rules, final_pass)?,
         Transform::Jacfwd => transforms::jacfwd(cur, o, site, rules)?,
         Transform::Hessian => transforms::hessian(cur, o, site, rules)?,
         Transform::Jvp => transforms::jvp_user(cur, o, site, rules)?,
         Transform::Vjp => {
-            let (g, pb) = transforms::vjp_user(cur, o, site, rules, name.clone())?;
+            let (g, pb) = transforms::vjp_user(cur, o, site, rules, name.clone(), final_pass)?;
             pullback = Some(pb);
             g
         }
@@ -496,6 +516,17 @@ impl Func {
 
 /// The highest order of companion every differentiable function provides.
 pub const MAX_ORDER: usize = 2;
+
+/// Whether `f` calls a function (not one of its companions).
+fn calls_functions(f: &Func) -> bool {
+    let mut any = false;
+    walk_stmts(&f.body, &mut |s| {
+        if let Stmt::Let(_, Expr::Call(c)) | Stmt::Mut(_, Some(Expr::Call(c))) = s {
+            any |= c.modes.is_empty();
+        }
+    });
+    any
+}
 
 /// The deepest companion a function calls.
 pub fn max_call_order(f: &Func) -> usize {

@@ -261,7 +261,21 @@ fn wrap_loops(vars: &[VarId], dims: &[CExpr], body: Vec<Stmt>) -> Vec<Stmt> {
 }
 
 /// `grad` and `grad_and_value`.
+/// `grad` (and `grad_and_value` with `with_value`) in the form other transforms start from.
 pub fn grad(f: &Func, o: &Options, site: &Site, rules: &RuleTable, with_value: bool) -> TResult<Func> {
+    grad_pass(f, o, site, rules, with_value, false)
+}
+
+/// [`grad`]; `final_pass`: nothing differentiates the result again, so calls are split (see
+/// [`vjp_final`]).
+pub fn grad_pass(
+    f: &Func,
+    o: &Options,
+    site: &Site,
+    rules: &RuleTable,
+    with_value: bool,
+    final_pass: bool,
+) -> TResult<Func> {
     let (idx, many) = argnums(f, o, site)?;
     let (main, aux) = split_aux(f, o.has_aux, site)?;
     if !main.ret_ty.is_float() {
@@ -280,12 +294,13 @@ pub fn grad(f: &Func, o: &Options, site: &Site, rules: &RuleTable, with_value: b
         all_params: false,
         seed: Some(Operand::float(1.0)),
     };
+    let rev = if final_pass { vjp_final } else { vjp_diag };
     let VjpOut {
         func: mut g,
         value,
         bars,
         ..
-    } = vjp_diag(&main, &spec, rules).map_err(internal(site.name))?;
+    } = rev(&main, &spec, rules).map_err(internal(site.name))?;
     let body = std::mem::take(&mut g.body.0);
     let mut b = Builder::new(&mut g);
     b.out = body;
@@ -350,8 +365,14 @@ fn check_output(f: &Func, main: &Func, o: &Options, site: &Site) -> TResult<Vec<
 }
 
 /// `jacrev`: one forward sweep, then one reverse sweep per output element.
+/// `jacrev` in the form other transforms start from.
 pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
-    if let Some(h) = per_output(f, o, site, rules, jacrev)? {
+    jacrev_pass(f, o, site, rules, false)
+}
+
+/// [`jacrev`]; `final_pass`: as for [`grad_pass`].
+pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_pass: bool) -> TResult<Func> {
+    if let Some(h) = per_output(f, o, site, rules, &|f, o, s, r| jacrev_pass(f, o, s, r, final_pass))? {
         return Ok(h);
     }
     let (idx, many) = argnums(f, o, site)?;
@@ -360,7 +381,7 @@ pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
     if odims.is_empty() {
         let mut o2 = o.clone();
         o2.transform = Transform::Grad;
-        let mut g = grad(f, &o2, site, rules, false)?;
+        let mut g = grad_pass(f, &o2, site, rules, false, final_pass)?;
         g.name = format!("{}_{}", f.name, o.transform.suffix());
         return Ok(g);
     }
@@ -369,13 +390,14 @@ pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         all_params: false,
         seed: None,
     };
+    let rev = if final_pass { vjp_final } else { vjp_diag };
     let VjpOut {
         func: mut g,
         split,
         ct,
         bars,
         ..
-    } = vjp_diag(&main, &spec, rules).map_err(internal(site.name))?;
+    } = rev(&main, &spec, rules).map_err(internal(site.name))?;
     g.params.pop();
     let body = std::mem::take(&mut g.body.0);
     let (fwd, rev) = body.split_at(split);
@@ -435,7 +457,7 @@ const UNROLL_COLUMNS: i128 = 8;
 
 /// `jacfwd`: one forward-mode pass per input element.
 pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
-    if let Some(h) = per_output(f, o, site, rules, jacfwd)? {
+    if let Some(h) = per_output(f, o, site, rules, &jacfwd)? {
         return Ok(h);
     }
     let (idx, many) = argnums(f, o, site)?;
@@ -635,7 +657,7 @@ fn per_output(
     o: &Options,
     site: &Site,
     rules: &RuleTable,
-    build: fn(&Func, &Options, &Site, &RuleTable) -> TResult<Func>,
+    build: &dyn Fn(&Func, &Options, &Site, &RuleTable) -> TResult<Func>,
 ) -> TResult<Option<Func>> {
     let (main, aux) = split_aux(f, o.has_aux, site)?;
     let Ty::Tuple(ts) = &main.ret_ty else { return Ok(None) };
@@ -705,6 +727,7 @@ pub fn vjp_user(
     site: &Site,
     rules: &RuleTable,
     pullback_name: String,
+    final_pass: bool,
 ) -> TResult<(Func, PullbackForm)> {
     let (main, aux) = split_aux(f, o.has_aux, site)?;
     let active: Vec<bool> = f.params.iter().map(|p| p.ty.is_differentiable()).collect();
@@ -722,13 +745,14 @@ pub fn vjp_user(
         all_params: false,
         seed: None,
     };
+    let rev = if final_pass { vjp_final } else { vjp_diag };
     let VjpOut {
         func: mut g,
         split,
         ct,
         value,
         bars,
-    } = vjp_diag(&main, &spec, rules).map_err(internal(site.name))?;
+    } = rev(&main, &spec, rules).map_err(internal(site.name))?;
     let pb = PullbackForm {
         name: pullback_name,
         vjp: g.clone(),
