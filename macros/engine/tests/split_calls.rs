@@ -1,0 +1,137 @@
+//! Split calls in reverse mode: a final reverse pass (`vjp_final`) calls `g::vjp_fwd` in its
+//! forward sweep and `g::vjp_bwd` with the residuals in its reverse sweep, where `vjp_diag`
+//! calls `g` and then `g::vjp`, which runs `g`'s forward pass again. Both must give the same
+//! numbers (bit for bit: the same operations, only not repeated), `vjp_fwd` must return the
+//! primal value, and the split companions must compose to `vjp`, in the interpreter.
+
+use fluxion_engine::expand::lower_source;
+use fluxion_engine::interp::{companion, Env, Value};
+use fluxion_engine::ir::*;
+use fluxion_engine::rules::RuleTable;
+use fluxion_engine::vjp::{split_companions, vjp_diag, vjp_final, VjpSpec};
+
+fn lower(src: &str) -> Func {
+    lower_source(src).unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+fn env(callees: &[&str]) -> Env {
+    let mut env = Env::default();
+    for src in callees {
+        let g = lower(src);
+        env.funcs.insert(g.name.clone(), g);
+    }
+    env
+}
+
+/// The callees: a smooth one, one with a loop (tapes as residuals), one calling another
+/// (residuals of a type the macro cannot write: `vjp_bwd` recomputes).
+const CALLEES: [&str; 3] = [
+    "fn g(x: f64, w: f64) -> f64 { (x * w).tanh() * x }",
+    "fn h(x: f64) -> f64 { let mut s = x; for i in 0..4 { s = (s * x).sin() + i as f64; } s }",
+    "fn k(x: f64, w: f64) -> f64 { g(x, w) * h(w) }",
+];
+
+/// Callers: a call outside and inside a loop and a branch, repeated calls, nested calls.
+const CALLERS: [&str; 4] = [
+    "fn f(x: f64, w: f64) -> f64 { g(x, w) * g(w, x) }",
+    "fn f(x: f64, w: f64) -> f64 { let mut s = 0.0; for i in 0..3 { s += g(x + i as f64, w) * h(s + x); } s }",
+    "fn f(x: f64, w: f64) -> f64 { if x > 0.5 { k(x, w) } else { h(w) * x } }",
+    "fn f(x: f64, w: f64) -> f64 { let a = k(x, w); let b = k(a, x); a + h(b) }",
+];
+
+fn args(x: f64, w: f64, ct: f64) -> Vec<Value> {
+    vec![Value::F(x), Value::F(w), Value::F(ct)]
+}
+
+#[test]
+fn final_reverse_passes_give_the_values_of_the_unsplit_ones() {
+    let rules = RuleTable::standard();
+    let env = env(&CALLEES);
+    let spec = VjpSpec {
+        active: vec![true, true],
+        all_params: false,
+        seed: None,
+    };
+    let mut splits = 0;
+    for src in CALLERS {
+        let f = lower(src);
+        let plain = vjp_diag(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let split = vjp_final(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let mut modes = Vec::new();
+        walk_stmts(&split.func.body, &mut |s| {
+            if let Stmt::Let(_, Expr::Call(c)) = s {
+                modes.push(c.modes.clone());
+            }
+        });
+        assert!(
+            modes.iter().all(|m| !m.is_empty()),
+            "{src}: a primal call left in {modes:?}"
+        );
+        assert!(modes.contains(&vec![Mode::VjpFwd]) && modes.contains(&vec![Mode::VjpBwd]));
+        splits += modes.len();
+        for (x, w, ct) in [(0.7, -0.4, 1.0), (0.2, 1.3, -2.5), (1.1, 0.9, 0.5)] {
+            let a = env
+                .eval(&plain.func, &args(x, w, ct))
+                .unwrap_or_else(|e| panic!("{src}: {e}"));
+            let b = env
+                .eval(&split.func, &args(x, w, ct))
+                .unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{src} at ({x}, {w}, {ct})");
+        }
+    }
+    assert!(splits >= 8);
+}
+
+#[test]
+fn split_companions_compose_to_the_vjp_companion() {
+    let rules = RuleTable::standard();
+    let env = env(&CALLEES);
+    for src in CALLEES {
+        let g = lower(src);
+        let (fwd, bwd) = split_companions(&g, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let vjp = companion(&g, &[Mode::Vjp], &rules).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let n = g.params.len();
+        for (x, w, ct) in [(0.7, -0.4, 1.0), (0.3, 1.3, -2.5)] {
+            let primals: Vec<Value> = [x, w][..n].iter().map(|v| Value::F(*v)).collect();
+            let Value::Tup(pair) = env.eval(&fwd, &primals).unwrap_or_else(|e| panic!("{src}: {e}")) else {
+                panic!("{src}: vjp_fwd returned no pair");
+            };
+            let primal = env.eval(&g, &primals).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(
+                format!("{:?}", pair[0]),
+                format!("{primal:?}"),
+                "{src}: vjp_fwd's value"
+            );
+            let mut bargs = primals.clone();
+            bargs.push(pair[1].clone());
+            bargs.push(Value::F(ct));
+            let bars = env.eval(&bwd, &bargs).unwrap_or_else(|e| panic!("{src}: {e}"));
+            let mut vargs = primals.clone();
+            vargs.push(Value::F(ct));
+            let Value::Tup(full) = env.eval(&vjp, &vargs).unwrap_or_else(|e| panic!("{src}: {e}")) else {
+                panic!("{src}: vjp returned no pair");
+            };
+            assert_eq!(format!("{bars:?}"), format!("{:?}", full[1]), "{src}: vjp_bwd vs vjp");
+        }
+    }
+}
+
+/// Residuals are what the reverse sweep reads, and only that: a smooth callee keeps its
+/// `tanh`, a loop keeps its tapes, a callee calling others keeps none (`()`, recomputed).
+#[test]
+fn residuals_are_written_where_their_types_are_known() {
+    let rules = RuleTable::standard();
+    let count = |src: &str| {
+        let (fwd, _) = split_companions(&lower(src), &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        match &fwd.ret_ty {
+            Ty::Tuple(ts) => match &ts[1] {
+                Ty::Tuple(rs) => rs.len(),
+                t => panic!("{src}: residuals of type {t:?}"),
+            },
+            t => panic!("{src}: {t:?}"),
+        }
+    };
+    assert_eq!(count(CALLEES[0]), 1);
+    assert!(count(CALLEES[1]) >= 1);
+    assert_eq!(count(CALLEES[2]), 0);
+}
