@@ -198,11 +198,99 @@ fn collect_paths(f: &Func, out: &mut HashSet<String>) {
     }
 }
 
-/// Emits IR as Rust.
+/// How values, types and operations are spelled in emitted code: the hooks a target
+/// overrides. [`Scalar`] is plain Rust on `f64`/`f32`, fixed arrays and tuples; a SIMD-lane
+/// target (values of `wide::f64x4`-like types, masks for comparisons and selects) or
+/// nalgebra spellings (`m[(i, j)]`) implement the same hooks, and the transforms do not
+/// change.
+pub trait Target {
+    /// A type.
+    fn ty(&self, t: &Ty) -> TokenStream;
+    /// A float literal.
+    fn float_lit(&self, l: &FloatLit) -> TokenStream;
+    /// The zero of a type (`Expr::Zeros`).
+    fn zeros(&self, t: &Ty) -> TokenStream;
+    /// A primitive on its operands.
+    fn prim(&self, p: Prim, ops: &[TokenStream]) -> TokenStream;
+    /// A comparison.
+    fn cmp(&self, op: CmpOp, a: TokenStream, b: TokenStream) -> TokenStream;
+    /// A choice between two computed values.
+    fn select(&self, c: TokenStream, a: TokenStream, b: TokenStream) -> TokenStream;
+    /// An element read `a[i][j]`.
+    fn index(&self, a: TokenStream, idx: Vec<TokenStream>) -> TokenStream;
+}
+
+/// Plain Rust: `f64`/`f32` scalars, fixed arrays, tuples, `bool` conditions.
+pub struct Scalar;
+
+impl Target for Scalar {
+    fn ty(&self, t: &Ty) -> TokenStream {
+        ty_tokens(t)
+    }
+
+    fn float_lit(&self, l: &FloatLit) -> TokenStream {
+        // Literal texts come from syn's tokens or from `FloatLit::new`: they parse.
+        // Should one not, the build fails here rather than use another number.
+        let t: TokenStream = l.text.parse().unwrap_or_else(|_| {
+            let msg = format!("fluxion cannot write the literal `{}`", l.text);
+            quote!(::core::compile_error!(#msg))
+        });
+        if l.text.starts_with('-') {
+            quote!((#t))
+        } else {
+            t
+        }
+    }
+
+    fn zeros(&self, t: &Ty) -> TokenStream {
+        zeros_tokens(t)
+    }
+
+    fn prim(&self, p: Prim, o: &[TokenStream]) -> TokenStream {
+        match (p.spelling(), o) {
+            (Spelling::Prefix(op), [a]) => {
+                let op = punct(op);
+                quote!(#op #a)
+            }
+            (Spelling::Infix(op), [a, b]) => {
+                let op = punct(op);
+                quote!(#a #op #b)
+            }
+            (Spelling::Runtime(f), _) => {
+                let f = format_ident!("{}", f);
+                quote!(::fluxion::__private::#f(#(#o),*))
+            }
+            (Spelling::Method(m), [recv, rest @ ..]) => {
+                let m = format_ident!("{}", m);
+                quote!(#recv.#m(#(#rest),*))
+            }
+            _ => {
+                let msg = format!("fluxion: {p:?} with {} operands", o.len());
+                quote!(::core::compile_error!(#msg))
+            }
+        }
+    }
+
+    fn cmp(&self, op: CmpOp, a: TokenStream, b: TokenStream) -> TokenStream {
+        let s = punct(op.symbol());
+        quote!(#a #s #b)
+    }
+
+    fn select(&self, c: TokenStream, a: TokenStream, b: TokenStream) -> TokenStream {
+        quote!(if #c { #a } else { #b })
+    }
+
+    fn index(&self, a: TokenStream, idx: Vec<TokenStream>) -> TokenStream {
+        quote!(#a #([#idx])*)
+    }
+}
+
+/// Emits IR as Rust, through a [`Target`].
 pub struct Emitter<'a> {
     f: &'a Func,
     names: Names,
     by_ref: HashSet<VarId>,
+    target: &'a dyn Target,
 }
 
 /// How to emit a function's signature and attributes.
@@ -218,13 +306,19 @@ pub struct FnHeader<'a> {
 }
 
 impl<'a> Emitter<'a> {
-    /// An emitter for `f`.
+    /// An emitter for `f`, in plain Rust.
     pub fn new(f: &'a Func) -> Emitter<'a> {
+        Emitter::with_target(f, &Scalar)
+    }
+
+    /// An emitter for `f` through `target`.
+    pub fn with_target(f: &'a Func, target: &'a dyn Target) -> Emitter<'a> {
         let by_ref = f.params.iter().filter(|p| p.by_ref).map(|p| p.var).collect();
         Emitter {
             f,
             names: Names::new(f),
             by_ref,
+            target,
         }
     }
 
@@ -232,7 +326,7 @@ impl<'a> Emitter<'a> {
     fn annotation(&self, v: VarId) -> TokenStream {
         let info = &self.f.vars[v];
         if info.annotated && info.ty.is_known() {
-            let t = ty_tokens(&info.ty);
+            let t = self.target.ty(&info.ty);
             quote!(: #t)
         } else {
             quote!()
@@ -243,7 +337,7 @@ impl<'a> Emitter<'a> {
     /// caller's buffer of an `_into` form).
     pub fn param(&self, p: &Param) -> TokenStream {
         let n = self.names.ident(p.var);
-        let t = ty_tokens(&p.ty);
+        let t = self.target.ty(&p.ty);
         if self.f.vars[p.var].storage == Storage::OutParam {
             quote!(#n: &mut #t)
         } else if p.by_ref {
@@ -256,7 +350,7 @@ impl<'a> Emitter<'a> {
     /// The whole function.
     pub fn function(&self, h: &FnHeader) -> TokenStream {
         let params = self.f.params.iter().map(|p| self.param(p));
-        let ret_ty = ty_tokens(&self.f.ret_ty);
+        let ret_ty = self.target.ty(&self.f.ret_ty);
         let body = self.block(&self.f.body);
         let ret = self.operand(&self.f.ret);
         let FnHeader {
@@ -321,19 +415,7 @@ impl<'a> Emitter<'a> {
     pub fn operand(&self, o: &Operand) -> TokenStream {
         match o {
             Operand::Var(v) => self.var(*v),
-            Operand::Float(l) => {
-                // Literal texts come from syn's tokens or from `FloatLit::new`: they parse.
-                // Should one not, the build fails here rather than use another number.
-                let t: TokenStream = l.text.parse().unwrap_or_else(|_| {
-                    let msg = format!("fluxion cannot write the literal `{}`", l.text);
-                    quote!(::core::compile_error!(#msg))
-                });
-                if l.text.starts_with('-') {
-                    quote!((#t))
-                } else {
-                    t
-                }
-            }
+            Operand::Float(l) => self.target.float_lit(l),
             Operand::Int(i) => {
                 let lit = proc_macro2::Literal::i128_unsuffixed(i.abs());
                 if *i < 0 {
@@ -384,12 +466,12 @@ impl<'a> Emitter<'a> {
                 // only rustc knows, `let mut tape_t = <Tape<{ N * size_of::<E>() > LIMIT }>
                 // as TapeStorage<E, { N }>>::zeroed(0.0);` (an array or a `Vec`).
                 let n = self.names.ident(*v);
-                let zero = zeros_tokens(e);
+                let zero = self.target.zeros(e);
                 let len = cexpr_tokens(len, true);
                 if self.f.vars[*v].storage == Storage::Heap {
                     quote!(let mut #n = ::fluxion::__private::heap_tape(#zero, #len);)
                 } else {
-                    let et = ty_tokens(e);
+                    let et = self.target.ty(e);
                     quote!(let mut #n = <::fluxion::__private::Tape<{ #len * ::core::mem::size_of::<#et>() > ::fluxion::__private::TAPE_STACK_BYTES }> as ::fluxion::__private::TapeStorage<#et, { #len }>>::zeroed(#zero);)
                 }
             }
@@ -465,11 +547,7 @@ impl<'a> Emitter<'a> {
                 quote!(*#a)
             }
             Expr::Prim(p, xs) => self.prim(*p, xs),
-            Expr::Index(v, idx) => {
-                let n = self.var(*v);
-                let idx = idx.iter().map(op);
-                quote!(#n #([#idx])*)
-            }
+            Expr::Index(v, idx) => self.target.index(self.var(*v), idx.iter().map(op).collect()),
             Expr::Array(xs) => {
                 let xs = xs.iter().map(op);
                 quote!([#(#xs),*])
@@ -479,7 +557,7 @@ impl<'a> Emitter<'a> {
                 let n = cexpr_tokens(n, false);
                 quote!([#a; #n])
             }
-            Expr::Zeros(t) => zeros_tokens(t),
+            Expr::Zeros(t) => self.target.zeros(t),
             Expr::ZeroLike(a) => {
                 let a = self.by_ref_arg(a);
                 quote!(::fluxion::__private::zero_like(#a))
@@ -509,14 +587,10 @@ impl<'a> Emitter<'a> {
             }
             Expr::Cast(a, t) => {
                 let a = op(a);
-                let t = ty_tokens(t);
+                let t = self.target.ty(t);
                 quote!(#a as #t)
             }
-            Expr::Cmp(c, a, b) => {
-                let (a, b) = (op(a), op(b));
-                let s: TokenStream = c.symbol().parse().unwrap_or_default();
-                quote!(#a #s #b)
-            }
+            Expr::Cmp(c, a, b) => self.target.cmp(*c, op(a), op(b)),
             Expr::Bool(o, a, b) => {
                 let (a, b) = (op(a), op(b));
                 match o {
@@ -537,37 +611,13 @@ impl<'a> Emitter<'a> {
                 let v = op(v);
                 quote!(::fluxion::__private::broadcast(#l, #v))
             }
-            Expr::Select(c, a, b) => {
-                let (c, a, b) = (op(c), op(a), op(b));
-                quote!(if #c { #a } else { #b })
-            }
+            Expr::Select(c, a, b) => self.target.select(op(c), op(a), op(b)),
         }
     }
 
     fn prim(&self, p: Prim, xs: &[Operand]) -> TokenStream {
         let o: Vec<TokenStream> = xs.iter().map(|x| self.operand(x)).collect();
-        match (p.spelling(), o.as_slice()) {
-            (Spelling::Prefix(op), [a]) => {
-                let op = punct(op);
-                quote!(#op #a)
-            }
-            (Spelling::Infix(op), [a, b]) => {
-                let op = punct(op);
-                quote!(#a #op #b)
-            }
-            (Spelling::Runtime(f), _) => {
-                let f = format_ident!("{}", f);
-                quote!(::fluxion::__private::#f(#(#o),*))
-            }
-            (Spelling::Method(m), [recv, rest @ ..]) => {
-                let m = format_ident!("{}", m);
-                quote!(#recv.#m(#(#rest),*))
-            }
-            _ => {
-                let msg = format!("fluxion: {p:?} with {} operands", o.len());
-                quote!(::core::compile_error!(#msg))
-            }
-        }
+        self.target.prim(p, &o)
     }
 
     fn call(&self, c: &Call) -> TokenStream {
