@@ -75,12 +75,22 @@ fn rows(dir: &Path) -> Result<Vec<Row>, String> {
         .iter()
         .map(|g| {
             Ok(Row {
-                name: g.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+                name: group_name(g),
                 fluxion: median_ns(&g.join("fluxion/new/estimates.json"))?,
                 hand: median_ns(&g.join("hand/new/estimates.json"))?,
             })
         })
         .collect()
+}
+
+/// The group's name as the benchmark declared it (criterion writes `training_step/n100` in
+/// the directory `training_step_n100`), else the directory's name.
+fn group_name(group: &Path) -> String {
+    fs::read_to_string(group.join("fluxion/new/benchmark.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json["group_id"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| group.file_name().unwrap_or_default().to_string_lossy().into_owned())
 }
 
 /// The median point estimate (nanoseconds) of a criterion `estimates.json`.
@@ -97,14 +107,24 @@ fn table(rows: &[Row]) -> String {
     let mut out = format!("{:<22} {:>12} {:>12} {:>7}\n", "benchmark", "fluxion", "hand", "ratio");
     for r in rows {
         out += &format!(
-            "{:<22} {:>10.2}ns {:>10.2}ns {:>7.2}\n",
+            "{:<22} {:>12} {:>12} {:>7.2}\n",
             r.name,
-            r.fluxion,
-            r.hand,
+            time(r.fluxion),
+            time(r.hand),
             r.fluxion / r.hand
         );
     }
     out
+}
+
+/// A time in nanoseconds, in the unit that keeps it below 1000 (as criterion prints it).
+fn time(ns: f64) -> String {
+    match ns {
+        t if t < 1e3 => format!("{t:.2} ns"),
+        t if t < 1e6 => format!("{:.2} µs", t / 1e3),
+        t if t < 1e9 => format!("{:.2} ms", t / 1e6),
+        t => format!("{:.2} s", t / 1e9),
+    }
 }
 
 #[cfg(test)]
@@ -126,15 +146,24 @@ mod tests {
         estimate(&dir.join("a_group/fluxion"), 10.0);
         estimate(&dir.join("a_group/hand"), 10.0);
         estimate(&dir.join("unpaired/fluxion"), 1.0);
+        // A group named `c/n100`, which criterion writes to `c_n100`.
+        estimate(&dir.join("c_n100/fluxion"), 2.5e6);
+        estimate(&dir.join("c_n100/hand"), 1.25e3);
+        let id = r#"{"group_id":"c/n100","function_id":"fluxion"}"#;
+        fs::write(dir.join("c_n100/fluxion/new/benchmark.json"), id).unwrap();
         fs::create_dir_all(dir.join("report")).unwrap();
         let rows = rows(&dir).unwrap();
         fs::remove_dir_all(&dir).unwrap();
         let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["a_group", "b_group"]);
+        assert_eq!(names, ["a_group", "b_group", "c/n100"]);
         let text = table(&rows);
         assert_eq!(
             text.lines().nth(2),
-            Some("b_group                      3.00ns       2.00ns    1.50")
+            Some("b_group                     3.00 ns      2.00 ns    1.50")
+        );
+        assert_eq!(
+            text.lines().nth(3),
+            Some("c/n100                      2.50 ms      1.25 µs 2000.00")
         );
     }
 }
