@@ -1,0 +1,291 @@
+//! Statements: `let` (with patterns), assignments and compound assignments, places.
+
+use super::*;
+
+impl Lowerer<'_> {
+    pub(super) fn local(&mut self, l: &syn::Local) {
+        let Some(init) = &l.init else {
+            self.err(
+                l,
+                "`let` without a value is not supported: give the variable its value where it is declared",
+            );
+            self.poison_pat(&l.pat);
+            return;
+        };
+        if let Some((else_token, _)) = &init.diverge {
+            self.err(
+                else_token,
+                "`let ... else` is not supported: bind the value with a plain `let` and branch with `if`/`else`",
+            );
+            self.poison_pat(&l.pat);
+            return;
+        }
+        let (pat, annot) = match &l.pat {
+            syn::Pat::Type(pt) => (&*pt.pat, self.value_ty(&pt.ty)),
+            p => (p, None),
+        };
+        match pat {
+            syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                let name = pi.ident.to_string();
+                let Some(op) = self.expr(&init.expr) else {
+                    self.bind_poisoned(&name);
+                    return;
+                };
+                let annotated = annot.as_ref().is_some_and(Ty::is_known);
+                if pi.mutability.is_some() {
+                    // `let mut v = <expr>;`: fold a fresh temporary into the declaration.
+                    let ty = annot.unwrap_or_else(|| self.func.ty_of(&op));
+                    let v = self.func.new_var(name.clone(), ty, true);
+                    self.func.vars[v].annotated = annotated;
+                    let init_expr = self.take_last_let(&op).unwrap_or(Expr::Use(op));
+                    self.push(Stmt::Mut(v, Some(init_expr)));
+                    self.bind(&name, v);
+                } else {
+                    match op {
+                        Operand::Var(v) if self.is_fresh_temp(v) => {
+                            self.func.vars[v].name = name.clone();
+                            if let Some(t) = annot {
+                                self.func.vars[v].ty = t;
+                            }
+                            self.func.vars[v].annotated = annotated;
+                            self.bind(&name, v);
+                        }
+                        op => {
+                            let o = self.let_named(Expr::Use(op), &name, annot);
+                            if let Some(v) = o.var() {
+                                self.func.vars[v].annotated = annotated;
+                                self.bind(&name, v);
+                            }
+                        }
+                    }
+                }
+            }
+            syn::Pat::Tuple(pt) => {
+                let Some(op) = self.expr(&init.expr) else {
+                    self.poison_pat(pat);
+                    return;
+                };
+                let ty = self.func.ty_of(&op);
+                match &ty {
+                    Ty::Unknown => {
+                        if let Some(v) = op.var() {
+                            self.func.vars[v].ty = Ty::Tuple(vec![Ty::Unknown; pt.elems.len()]);
+                        }
+                    }
+                    Ty::Tuple(ts) if ts.len() == pt.elems.len() => {}
+                    Ty::Array(..) => {
+                        self.poison_pat(pat);
+                        return self.err(
+                            pat,
+                            format!(
+                                "this value is an array (`{}`), not a tuple: destructure it with `let [a, b, ..] = ..`",
+                                ir_ty_text(&ty)
+                            ),
+                        );
+                    }
+                    _ => {
+                        self.poison_pat(pat);
+                        return self.err(
+                            pat,
+                            format!(
+                                "this pattern has {} names but the value is `{}`",
+                                pt.elems.len(),
+                                ir_ty_text(&ty)
+                            ),
+                        );
+                    }
+                }
+                for (k, p) in pt.elems.iter().enumerate() {
+                    match p {
+                        syn::Pat::Ident(pi) if pi.mutability.is_none() && pi.by_ref.is_none() => {
+                            let name = pi.ident.to_string();
+                            let o = self.let_named(Expr::Field(op.clone(), k), &name, None);
+                            if let Some(v) = o.var() {
+                                self.bind(&name, v);
+                            }
+                        }
+                        syn::Pat::Wild(_) => {}
+                        other => self.err(other, "only names and `_` are supported in tuple patterns"),
+                    }
+                }
+            }
+            // `let [a, b] = x`: one binding per element of a fixed array.
+            syn::Pat::Slice(ps) => {
+                let Some(op) = self.expr(&init.expr) else {
+                    self.poison_pat(pat);
+                    return;
+                };
+                let ty = self.func.ty_of(&op);
+                let len = match &ty {
+                    Ty::Array(_, n) => n.lit(),
+                    _ => None,
+                };
+                if len != Some(ps.elems.len() as i128) {
+                    self.poison_pat(pat);
+                    return self.err(
+                        pat,
+                        format!("this pattern has {} names but the value is `{}`: an array pattern needs an array of that literal length", ps.elems.len(), ir_ty_text(&ty)),
+                    );
+                }
+                let arr = match op.var() {
+                    Some(v) => v,
+                    None => return,
+                };
+                for (k, p) in ps.elems.iter().enumerate() {
+                    match p {
+                        syn::Pat::Ident(pi)
+                            if pi.mutability.is_none() && pi.by_ref.is_none() && pi.subpat.is_none() =>
+                        {
+                            let name = pi.ident.to_string();
+                            let o = self.let_named(Expr::Index(arr, vec![Operand::Int(k as i128)]), &name, None);
+                            if let Some(v) = o.var() {
+                                self.bind(&name, v);
+                            }
+                        }
+                        syn::Pat::Wild(_) => {}
+                        other => self.err(other, "only names and `_` are supported in array patterns"),
+                    }
+                }
+            }
+            syn::Pat::Wild(_) => {
+                self.expr(&init.expr);
+            }
+            p => self.err(p, "unsupported pattern: bind the value to a name"),
+        }
+    }
+
+    /// Whether `v` is an unnamed temporary just created by lowering an expression.
+    pub(super) fn is_fresh_temp(&self, v: VarId) -> bool {
+        let info = &self.func.vars[v];
+        !info.mutable
+            && info.name == "t"
+            && matches!(self.blocks.last().and_then(|b| b.last()), Some(Stmt::Let(w, _)) if *w == v)
+    }
+
+    pub(super) fn take_last_let(&mut self, op: &Operand) -> Option<Expr> {
+        let v = op.var()?;
+        if !self.is_fresh_temp(v) {
+            return None;
+        }
+        if !matches!(
+            self.blocks.last().and_then(|b| b.last()),
+            Some(Stmt::Let(_, Expr::Repeat(..) | Expr::Array(_)))
+        ) {
+            return None;
+        }
+        match self.blocks.last_mut().and_then(|b| b.pop()) {
+            Some(Stmt::Let(_, e)) => Some(e),
+            Some(other) => {
+                self.push(other);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// An expression in statement position.
+    pub(super) fn stmt_expr(&mut self, e: &syn::Expr) {
+        match e {
+            syn::Expr::Assign(a) => self.assign(&a.left, AssignOp::Set, &a.right, a.eq_token.span),
+            syn::Expr::Binary(b) => {
+                let op = match b.op {
+                    syn::BinOp::AddAssign(_) => Some((AssignOp::Add, None)),
+                    syn::BinOp::SubAssign(_) => Some((AssignOp::Sub, None)),
+                    syn::BinOp::MulAssign(_) => Some((AssignOp::Set, Some(Prim::Mul))),
+                    syn::BinOp::DivAssign(_) => Some((AssignOp::Set, Some(Prim::Div))),
+                    syn::BinOp::RemAssign(_) => Some((AssignOp::Set, Some(Prim::Rem))),
+                    _ => None,
+                };
+                match op {
+                    Some((aop, None)) => self.assign(&b.left, aop, &b.right, b.op.span()),
+                    Some((_, Some(p))) => self.compound(&b.left, p, &b.right),
+                    None => {
+                        self.expr(e);
+                    }
+                }
+            }
+            syn::Expr::ForLoop(f) => self.for_loop(f),
+            syn::Expr::If(i) => {
+                self.if_expr(i, false);
+            }
+            syn::Expr::Block(b) => {
+                self.sub_block_inline(&b.block.stmts);
+            }
+            _ => {
+                self.expr(e);
+            }
+        }
+    }
+
+    pub(super) fn sub_block_inline(&mut self, stmts: &[syn::Stmt]) -> Option<Operand> {
+        self.scopes.push(HashMap::new());
+        let end = self.block_stmts(stmts, false);
+        self.scopes.pop();
+        match end {
+            End::Value(v) => v,
+            End::Diverges => None,
+        }
+    }
+
+    pub(super) fn place(&mut self, e: &syn::Expr) -> Option<Place> {
+        let mut idx_exprs = Vec::new();
+        let mut cur = e;
+        loop {
+            match cur {
+                syn::Expr::Index(ix) => {
+                    idx_exprs.push(&*ix.index);
+                    cur = &ix.expr;
+                }
+                syn::Expr::Paren(p) => cur = &p.expr,
+                _ => break,
+            }
+        }
+        let syn::Expr::Path(p) = cur else {
+            self.err(e, "only a `let mut` variable or an element of one can be assigned");
+            return None;
+        };
+        let name = path_string(&p.path);
+        let Some(v) = self.lookup(&name) else {
+            self.err(
+                cur,
+                format!("cannot assign to `{name}`: only `let mut` variables of this function can be assigned"),
+            );
+            return None;
+        };
+        if self.poisoned.contains(&v) {
+            return None;
+        }
+        if !self.func.vars[v].mutable {
+            self.err(
+                cur,
+                format!("cannot assign to `{name}`: it is not declared with `let mut`"),
+            );
+            return None;
+        }
+        idx_exprs.reverse();
+        let mut idx = Vec::new();
+        for ie in idx_exprs {
+            idx.push(self.index_operand(ie)?);
+        }
+        Some(Place { var: v, idx })
+    }
+
+    pub(super) fn assign(&mut self, left: &syn::Expr, op: AssignOp, right: &syn::Expr, _span: Span) {
+        let Some(value) = self.expr(right) else { return };
+        let Some(place) = self.place(left) else { return };
+        self.push(Stmt::Assign(place, op, value));
+    }
+
+    /// `a op= b` for `* / %`: read, compute, write back.
+    pub(super) fn compound(&mut self, left: &syn::Expr, p: Prim, right: &syn::Expr) {
+        let Some(value) = self.expr(right) else { return };
+        let Some(place) = self.place(left) else { return };
+        let cur = if place.idx.is_empty() {
+            self.let_(Expr::Use(Operand::Var(place.var)))
+        } else {
+            self.let_(Expr::Index(place.var, place.idx.clone()))
+        };
+        let r = self.prim(p, vec![cur, value]);
+        self.push(Stmt::Assign(place, AssignOp::Set, r));
+    }
+}
