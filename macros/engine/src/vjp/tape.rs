@@ -1,0 +1,302 @@
+//! Tapes: which values of a loop or branch body the reverse sweep reads, which are
+//! recomputed instead, how many slots each tape has and where it lives (stack or heap).
+
+use super::*;
+
+pub(super) fn reads_direct(s: &Stmt) -> Vec<VarId> {
+    let mut out = Vec::new();
+    match s {
+        Stmt::For(_) => {}
+        Stmt::If(c, _, _) => out.extend(c.var()),
+        s => stmt_reads(s, &mut out),
+    }
+    out
+}
+
+impl Rx<'_> {
+    pub(super) fn prewalk(&mut self, b: &Block, loops: Vec<(VarId, CExpr, SrcSpan)>) {
+        let id = self.blocks.len();
+        self.blocks.push(BlockInfo { loops: loops.clone() });
+        self.block_ids.insert(b as *const Block, id);
+        for s in &b.0 {
+            for r in reads_direct(s) {
+                if self.def_block.get(&r).is_some_and(|d| *d != id) {
+                    self.nested_use.insert(r);
+                }
+            }
+            match s {
+                Stmt::Let(v, _) | Stmt::Mut(v, _) => {
+                    self.def_block.insert(*v, id);
+                }
+                Stmt::Assign(..) => {}
+                Stmt::For(l) => {
+                    let mut inner = loops.clone();
+                    // A loop from a negative literal (`for k in -2..3`) tapes at `k - lo`,
+                    // `hi - lo` slots.
+                    let negative = match &l.lo {
+                        CExpr::Lit(v) => *v < 0,
+                        CExpr::Bin('-', a, _) => a.lit() == Some(0),
+                        _ => false,
+                    };
+                    let extent = match (l.lo.lit(), l.hi.lit()) {
+                        _ if !negative => l.hi.clone(),
+                        (Some(lo), Some(hi)) => CExpr::Lit(hi - lo),
+                        _ => CExpr::Bin('-', Box::new(l.hi.clone()), Box::new(l.lo.clone())),
+                    };
+                    if negative {
+                        self.offsets.insert(l.var, l.lo.clone());
+                    }
+                    inner.push((l.var, extent, l.span));
+                    let child = self.blocks.len();
+                    self.def_block.insert(l.var, child);
+                    self.prewalk(&l.body, inner);
+                }
+                Stmt::If(_, t, e) => {
+                    self.prewalk(t, loops.clone());
+                    self.prewalk(e, loops.clone());
+                }
+            }
+        }
+    }
+
+    pub(super) fn bid(&self, b: &Block) -> usize {
+        self.block_ids.get(&(b as *const Block)).copied().unwrap_or(0)
+    }
+
+    /// Tapes the values of a nested block that its reverse reads, and renames them (and the
+    /// loop variable) to fresh variables bound at the top of the reverse block.
+    pub(super) fn close_block(
+        &mut self,
+        blk: &Block,
+        rev: Vec<Stmt>,
+        loop_var: Option<(VarId, VarId)>,
+    ) -> Result<Vec<Stmt>, String> {
+        let bid = self.bid(blk);
+        let mut reads = Vec::new();
+        for s in &rev {
+            stmt_reads(s, &mut reads);
+            if let Stmt::Let(_, Expr::ZeroLike(o)) | Stmt::Mut(_, Some(Expr::ZeroLike(o))) = s {
+                reads.extend(o.var());
+            }
+        }
+        let mut needed: Vec<VarId> = Vec::new();
+        for s in &blk.0 {
+            if let Stmt::Let(v, _) = s {
+                if reads.contains(v) && !needed.contains(v) {
+                    needed.push(*v);
+                }
+            }
+        }
+        let loops = self.blocks[bid].loops.clone();
+        let mut rename: HashMap<VarId, VarId> = HashMap::new();
+        if let Some((old, new)) = loop_var {
+            rename.insert(old, new);
+        }
+        // Values cheap to recompute from what the reverse sweep sees are recomputed, not
+        // taped: reads of immutable arrays and integer arithmetic on indices and constants.
+        let defined_here: HashSet<VarId> = blk
+            .0
+            .iter()
+            .filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None })
+            .collect();
+        let mut recomputable: HashMap<VarId, Expr> = HashMap::new();
+        for s in &blk.0 {
+            let Stmt::Let(v, e) = s else { continue };
+            let vars = &self.g.vars;
+            let ok_op = |o: &Operand| match o {
+                Operand::Var(w) => !vars[*w].mutable && (!defined_here.contains(w) || recomputable.contains_key(w)),
+                _ => true,
+            };
+            let ok = match e {
+                Expr::Index(a, idx) => ok_op(&Operand::Var(*a)) && idx.iter().all(ok_op),
+                Expr::Prim(Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem, xs) => {
+                    vars[*v].ty.is_int() && xs.iter().all(ok_op)
+                }
+                Expr::Cast(a, _) => self.g.ty_of(a).is_int() && ok_op(a),
+                _ => false,
+            };
+            if ok {
+                recomputable.insert(*v, e.clone());
+            }
+        }
+        // Close the needed set over the recomputed values' dependencies.
+        let mut want: HashSet<VarId> = needed.iter().copied().collect();
+        loop {
+            let before = want.len();
+            for v in want.clone() {
+                if let Some(e) = recomputable.get(&v) {
+                    for o in expr_operands(e) {
+                        if let Some(w) = o.var() {
+                            if defined_here.contains(&w) {
+                                want.insert(w);
+                            }
+                        }
+                    }
+                }
+            }
+            if want.len() == before {
+                break;
+            }
+        }
+        let needed: Vec<VarId> = blk
+            .0
+            .iter()
+            .filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None })
+            .filter(|v| want.contains(v))
+            .collect();
+        // How many enclosing loops each value depends on: a value computed from what an
+        // outer scope defined is the same in every iteration of the loops inside it, and is
+        // taped once per iteration of the loops it does depend on (a loop-invariant value:
+        // one slot), never once per step.
+        let full = loops.len();
+        let mut depth: HashMap<VarId, usize> = HashMap::new();
+        for s in &blk.0 {
+            let Stmt::Let(v, e) = s else { continue };
+            let d = expr_operands(e)
+                .iter()
+                .filter_map(Operand::var)
+                .map(|w| match depth.get(&w) {
+                    Some(d) => *d,
+                    None if self.g.vars[w].mutable => full,
+                    None => self
+                        .def_block
+                        .get(&w)
+                        .and_then(|b| self.blocks.get(*b))
+                        .map_or(full, |b| b.loops.len()),
+                })
+                .max()
+                .unwrap_or(0)
+                .min(full);
+            depth.insert(*v, d);
+        }
+        let mut reads_stmts = Vec::new();
+        for v in needed {
+            let info = self.g.vars[v].clone();
+            if let Some(e) = recomputable.get(&v) {
+                let nv = self.g.new_var(info.name.clone(), info.ty.clone(), false);
+                reads_stmts.push(Stmt::Let(nv, e.clone()));
+                rename.insert(v, nv);
+                continue;
+            }
+            // A bound naming a user constant may have any integer type (`const K: i32`):
+            // such loops index their tapes with `i as usize`, sized `(K as usize)`.
+            let cast = |hi: &CExpr| {
+                let mut ps = Vec::new();
+                hi.paths(&mut ps);
+                !ps.is_empty() && !ps.iter().any(|p| self.const_generics.contains(p))
+            };
+            let loops = &loops[..depth.get(&v).copied().unwrap_or(full)];
+            let mut tty = info.ty.clone();
+            for (_, hi, span) in loops.iter().rev() {
+                let len = match self.tape_len(hi) {
+                    Ok(len) if cast(hi) => CExpr::AsUsize(Box::new(len)),
+                    Ok(len) => len,
+                    Err(m) => {
+                        self.err_span = Some(span.0);
+                        return Err(m);
+                    }
+                };
+                tty = Ty::Array(Box::new(tty), len);
+            }
+            let tape = self.g.new_var(format!("tape_{}", info.name), tty.clone(), true);
+            self.g.vars[tape].storage = self.storage(&tty);
+            self.tape_decls.push(Stmt::Mut(tape, Some(Expr::Zeros(tty))));
+            let usize_ty = Ty::Int(Some("usize".into()));
+            let offsets = &self.offsets;
+            let index = |g: &mut Func, stmts: &mut Vec<Stmt>| -> Vec<Operand> {
+                loops
+                    .iter()
+                    .map(|(i, hi, _)| {
+                        if let Some(lo) = offsets.get(i) {
+                            let name = format!("{}_index", g.vars[*i].name);
+                            let d = g.new_var(name.clone(), Ty::Int(None), false);
+                            let lo = match lo {
+                                CExpr::Lit(v) => Operand::Int(*v),
+                                c => Operand::Const(c.clone()),
+                            };
+                            stmts.push(Stmt::Let(d, Expr::Prim(Prim::Sub, vec![Operand::Var(*i), lo])));
+                            let iu = g.new_var(name, usize_ty.clone(), false);
+                            stmts.push(Stmt::Let(iu, Expr::Cast(Operand::Var(d), usize_ty.clone())));
+                            Operand::Var(iu)
+                        } else if cast(hi) {
+                            let iu = g.new_var(format!("{}_index", g.vars[*i].name), usize_ty.clone(), false);
+                            stmts.push(Stmt::Let(iu, Expr::Cast(Operand::Var(*i), usize_ty.clone())));
+                            Operand::Var(iu)
+                        } else {
+                            Operand::Var(*i)
+                        }
+                    })
+                    .collect()
+            };
+            let mut write = Vec::new();
+            let widx = index(self.g, &mut write);
+            write.push(Stmt::Assign(
+                Place { var: tape, idx: widx },
+                AssignOp::Set,
+                Operand::Var(v),
+            ));
+            self.tape_writes.insert(v, write);
+            let ridx = index(self.g, &mut reads_stmts);
+            let nv = self.g.new_var(info.name.clone(), info.ty.clone(), false);
+            reads_stmts.push(if ridx.is_empty() {
+                Stmt::Let(nv, Expr::Use(Operand::Var(tape)))
+            } else {
+                Stmt::Let(nv, Expr::Index(tape, ridx))
+            });
+            rename.insert(v, nv);
+        }
+        // Tape reads index with the forward loop variables; the renaming below maps the
+        // innermost one, enclosing blocks map theirs when they are closed.
+        reads_stmts.extend(rev);
+        let mut blk_out = Block(reads_stmts);
+        rename_block(&mut blk_out, &rename);
+        // The tape reads themselves must keep reading the tapes, not renamed values.
+        Ok(blk_out.0)
+    }
+
+    /// Where a tape of type `t` lives: on the stack up to [`TAPE_STACK_BYTES`], on the heap
+    /// above; where the sizes are named constants, rustc decides from their values.
+    pub(super) fn storage(&self, t: &Ty) -> Storage {
+        if !matches!(t, Ty::Array(..)) {
+            return Storage::Stack;
+        }
+        if let Some(n) = t.known_bytes() {
+            return if n > TAPE_STACK_BYTES {
+                Storage::Heap
+            } else {
+                Storage::Stack
+            };
+        }
+        let mut dims = Vec::new();
+        let mut cur = t;
+        while let Ty::Array(e, n) = cur {
+            n.paths(&mut dims);
+            cur = e;
+        }
+        if dims.iter().any(|p| self.const_generics.contains(p)) {
+            Storage::Stack
+        } else if !t.is_named() {
+            Storage::Heap
+        } else {
+            Storage::BySize
+        }
+    }
+
+    /// The tape length for a loop with upper bound `hi`: const generic expressions cannot
+    /// size arrays on stable Rust, so `N - k` is sized `N`.
+    pub(super) fn tape_len(&self, hi: &CExpr) -> Result<CExpr, String> {
+        let mut paths = Vec::new();
+        hi.paths(&mut paths);
+        if !paths.iter().any(|p| self.const_generics.contains(p)) {
+            return Ok(hi.clone());
+        }
+        match hi {
+            CExpr::Path(_) => Ok(hi.clone()),
+            CExpr::Bin('-', a, b) if matches!(**a, CExpr::Path(_)) && b.lit().is_some() => Ok((**a).clone()),
+            _ => Err(format!(
+                "the loop bound `{hi}` uses a const generic: reverse mode cannot size its tape on stable Rust; loop to `{}` or `{} - k`",
+                paths[0], paths[0]
+            )),
+        }
+    }
+}
