@@ -3,7 +3,7 @@
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Ident, LitBool, LitInt, LitStr, Token};
+use syn::{Ident, LitBool, LitInt, Token};
 
 use crate::symbol::{Transform, ARGNUMS, HAS_AUX, NAME, SHOW};
 
@@ -175,7 +175,6 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
             _ => {}
         }
     }
-    let _ = LitStr::new("", Span::call_site());
     match errors {
         Some(e) => Err(e),
         None => Ok(o),

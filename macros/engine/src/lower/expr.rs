@@ -177,12 +177,7 @@ impl Lowerer<'_> {
                 Some(self.let_(Expr::Cast(a, ty)))
             }
             syn::Expr::If(i) => self.if_expr(i, true),
-            syn::Expr::Block(b) => {
-                if let Some(u) = &b.block.stmts.first() {
-                    let _ = u;
-                }
-                self.sub_block_inline(&b.block.stmts)
-            }
+            syn::Expr::Block(b) => self.sub_block_inline(&b.block.stmts),
             syn::Expr::Unsafe(u) => {
                 self.err(
                     u.unsafe_token,

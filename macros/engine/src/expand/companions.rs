@@ -1,0 +1,178 @@
+//! Companions: the hidden holder of each function and its companions, up to total order
+//! [`MAX_ORDER`], stubs beyond it.
+
+use super::*;
+
+/// The transforms applied to a function for its hidden companions (maximum order 2).
+pub const COMPANIONS: [&[Mode]; 8] = [
+    &[Mode::Jvp],
+    &[Mode::Vjp],
+    &[Mode::VjpFwd],
+    &[Mode::VjpBwd],
+    &[Mode::Jvp, Mode::Jvp],
+    &[Mode::Jvp, Mode::Vjp],
+    &[Mode::Vjp, Mode::Jvp],
+    &[Mode::Vjp, Mode::Vjp],
+];
+
+/// The highest order of companion every differentiable function provides.
+pub const MAX_ORDER: usize = 2;
+
+/// Whether `f` calls a function (not one of its companions).
+pub(super) fn calls_functions(f: &Func) -> bool {
+    let mut any = false;
+    walk_stmts(&f.body, &mut |s| {
+        if let Stmt::Let(_, Expr::Call(c)) | Stmt::Mut(_, Some(Expr::Call(c))) = s {
+            any |= c.modes.is_empty();
+        }
+    });
+    any
+}
+
+/// The deepest companion a function calls.
+pub fn max_call_order(f: &Func) -> usize {
+    let mut m = 0;
+    walk_stmts(&f.body, &mut |s| {
+        if let Stmt::Let(_, Expr::Call(c)) | Stmt::Mut(_, Some(Expr::Call(c))) = s {
+            m = m.max(c.modes.len());
+        }
+    });
+    m
+}
+
+/// The hidden type holding `f`'s companions: `jvp`, `vjp` and their order-2 compositions.
+///
+/// `order` is how many derivatives `f` already is of a user function (`f_grad`: 1,
+/// `f_hessian`: 2): companions are emitted up to total order [`MAX_ORDER`], which bounds
+/// the generated code (second-order companions of a gradient would be third order).
+///
+/// `inner`: more hidden items to place inside the holder (see [`crate::emit::holder_item`]).
+pub(super) fn holder(
+    f: &Func,
+    order: usize,
+    vis: &TokenStream,
+    generics: &syn::Generics,
+    rules: &RuleTable,
+    span: Span,
+    inner: TokenStream,
+) -> Result<TokenStream, syn::Error> {
+    let h = holder_ident(&f.name, Span::call_site());
+    let mut fns = TokenStream::new();
+    let mut markers = TokenStream::new();
+    let attrs = |doc: String| {
+        quote! {
+            #[doc = #doc]
+            #[inline]
+            #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
+        }
+    };
+    for modes in COMPANIONS {
+        let name = mode_name(modes);
+        let beyond = order + modes.len() > MAX_ORDER;
+        let g = if beyond {
+            None
+        } else {
+            let g = companion_diag(f, modes, rules).map_err(|d| {
+                syn::Error::new(
+                    d.span.unwrap_or(span),
+                    format!("fluxion could not differentiate `{}`: {}", f.name, d.msg),
+                )
+            })?;
+            // A companion that would call a callee's companion beyond order 2 is a stub too.
+            (max_call_order(&g) <= MAX_ORDER).then_some(g)
+        };
+        match g {
+            Some(g) => {
+                let e = Emitter::new(&g);
+                fns.extend(e.function(&FnHeader {
+                    vis: quote!(pub),
+                    name: format_ident!("{}", name),
+                    generics,
+                    attrs: attrs(format!("Companion `{name}` of `{}` (hidden).", f.name)),
+                }));
+            }
+            None => {
+                // Every holder has all six companions, so callers' companions type-check;
+                // one beyond order 2 is a compile error only where something uses it.
+                let marker = format_ident!("__fluxion_missing_{}__{}", f.name, name);
+                let msg = format!(
+                    "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
+                    f.name,
+                    modes.len(),
+                    f.name
+                );
+                markers.extend(quote! {
+                    #[doc(hidden)]
+                    #[allow(non_camel_case_types)]
+                    #vis struct #marker;
+                    impl ::fluxion::__private::MissingRule for #marker {
+                        const MSG: &'static str = #msg;
+                    }
+                });
+                fns.extend(companion_stub(
+                    f,
+                    modes,
+                    generics,
+                    &name,
+                    attrs(format!("Companion `{name}` of `{}`: beyond order {MAX_ORDER}.", f.name)),
+                    &marker,
+                ));
+            }
+        }
+    }
+    markers.extend(inner);
+    Ok(crate::emit::holder_item(vis, &h, &fns, &markers))
+}
+
+/// A companion's signature (from the companion protocol) with a `missing_rule` body.
+pub(super) fn companion_stub(
+    f: &Func,
+    modes: &[Mode],
+    generics: &syn::Generics,
+    name: &str,
+    attrs: TokenStream,
+    marker: &proc_macro2::Ident,
+) -> TokenStream {
+    let mut params: Vec<(Ty, bool)> = f.params.iter().map(|p| (p.ty.clone(), p.by_ref)).collect();
+    let mut ret = f.ret_ty.clone();
+    for m in modes {
+        match m {
+            Mode::Jvp => {
+                let tangents: Vec<(Ty, bool)> = params.iter().map(|(t, _)| (t.tangent(), false)).collect();
+                params.extend(tangents);
+                ret = Ty::Tuple(vec![ret.clone(), ret.tangent()]);
+            }
+            Mode::Vjp => {
+                let bars = Ty::Tuple(params.iter().map(|(t, _)| t.tangent()).collect());
+                params.push((ret.tangent(), false));
+                ret = Ty::Tuple(vec![ret, bars]);
+            }
+            // The protocol of the split companions without residuals (`()`).
+            Mode::VjpFwd => ret = Ty::Tuple(vec![ret, Ty::Unit]),
+            Mode::VjpBwd => {
+                let bars = Ty::Tuple(params.iter().map(|(t, _)| t.tangent()).collect());
+                params.push((Ty::Unit, false));
+                params.push((ret.tangent(), false));
+                ret = bars;
+            }
+        }
+    }
+    let ps = params.iter().enumerate().map(|(k, (t, r))| {
+        let n = format_ident!("p{}", k);
+        let t = crate::emit::ty_tokens(t);
+        if *r {
+            quote!(#n: &#t)
+        } else {
+            quote!(#n: #t)
+        }
+    });
+    let rt = crate::emit::ty_tokens(&ret);
+    let n = format_ident!("{}", name);
+    let (gen, where_clause) = crate::emit::generic_parts(generics);
+    quote! {
+        #attrs
+        pub fn #n #gen (#(#ps),*) -> #rt #where_clause {
+            ::fluxion::__private::missing_rule::<#marker>()
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! The entry point: attribute arguments + annotated function -> generated code.
+//!
+//! ```text
+//! #[jacfwd] #[jacrev] fn f(..)     expands to
+//! fn f(..)                         the original, unchanged
+//! struct f {}; impl f { fn jvp, vjp, jvp_jvp, .. }               f's companions (type namespace)
+//! fn f_jacrev(..)                  jacrev(f), and its companions
+//! fn f_jacrev_jacfwd(..)           jacfwd(jacrev(f)), and its companions
+//! ```
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+use syn::spanned::Spanned;
+
+use crate::attr::{parse_options, Options};
+use crate::emit::{holder_ident, mode_name, Emitter, FnHeader};
+use crate::error::Ctxt;
+use crate::ir::*;
+use crate::lower::lower_fn;
+use crate::rules::RuleTable;
+use crate::symbol::Transform;
+use crate::transforms::{self, companion_diag, GenFn, PullbackForm, Site};
+
+mod companions;
+mod generated;
+mod stubs;
+mod tools;
+
+use companions::{calls_functions, holder};
+pub use companions::{max_call_order, COMPANIONS, MAX_ORDER};
+use generated::{build, emit_gen, into_gen};
+use stubs::stubs;
+pub use tools::{expand_item_text, expand_item_text_with, lower_file, lower_source, pretty};
+
+/// The argument of the inert attribute uses that keep stacked attributes' imports used.
+const STACKED: &str = "__fluxion_stacked";
+
+/// Whether an attribute is one of fluxion's transforms (`grad`, `fluxion::grad`, ..).
+fn transform_of(attr: &syn::Attribute) -> Option<Transform> {
+    let p = attr.path();
+    let segs: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
+    match segs.as_slice() {
+        [n] => Transform::from_name(n),
+        [c, n] if c == "fluxion" => Transform::from_name(n),
+        _ => None,
+    }
+}
+
+/// Expands one transform attribute (the outermost of a stack) on `item`.
+pub fn expand(t: Transform, args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    expand_with(t, args, item, &RuleTable::standard())
+}
+
+/// [`expand`] with a given rule table.
+pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &RuleTable) -> syn::Result<TokenStream> {
+    if args.to_string() == STACKED {
+        // The inert use of a consumed stacked attribute (see below): nothing to emit.
+        return Ok(TokenStream::new());
+    }
+    let mut item: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(i) => i,
+        Err(_) => {
+            // Point at the item's keyword (`struct`, `impl`, ..) where there is one.
+            let span = match syn::parse2::<syn::Item>(item.clone()) {
+                Ok(syn::Item::Struct(s)) => s.struct_token.span,
+                Ok(syn::Item::Enum(e)) => e.enum_token.span,
+                Ok(syn::Item::Impl(i)) => i.impl_token.span,
+                Ok(syn::Item::Const(c)) => c.const_token.span,
+                Ok(syn::Item::Static(s)) => s.static_token.span,
+                Ok(syn::Item::Mod(m)) => m.mod_token.span,
+                Ok(syn::Item::Trait(t)) => t.trait_token.span,
+                _ => Span::call_site(),
+            };
+            return Err(syn::Error::new(
+                span,
+                format!("#[{}] goes on a function: `fn f(x: f64) -> f64 {{ .. }}`", t.name()),
+            ));
+        }
+    };
+    let mut cx = Ctxt::new();
+    let mut stack: Vec<Options> = Vec::new();
+    match parse_options(t, Span::call_site(), args) {
+        Ok(o) => stack.push(o),
+        Err(e) => {
+            cx.push(e);
+            stack.push(Options::new(t, Span::call_site()));
+        }
+    }
+    let mut kept = Vec::new();
+    // The stacked attributes below this one are consumed here, so rustc never resolves
+    // their paths: an inert use of each keeps the user's `use fluxion::grad` import used.
+    let mut consumed = TokenStream::new();
+    for a in std::mem::take(&mut item.attrs) {
+        match transform_of(&a) {
+            Some(tt) => {
+                let path = a.path();
+                consumed.extend(quote!(#[#path(__fluxion_stacked)] const _: () = ();));
+                let args = match &a.meta {
+                    syn::Meta::Path(_) => TokenStream::new(),
+                    syn::Meta::List(l) => l.tokens.clone(),
+                    syn::Meta::NameValue(nv) => {
+                        cx.error_spanned_by(nv, format!("write `#[{}(option = value)]`", tt.name()));
+                        TokenStream::new()
+                    }
+                };
+                // The attribute's name (a span cannot cover `#[..]` whole on stable).
+                let at = a.path().segments.last().map_or(a.span(), |s| s.ident.span());
+                match parse_options(tt, at, args) {
+                    Ok(o) => stack.push(o),
+                    Err(e) => {
+                        cx.push(e);
+                        stack.push(Options::new(tt, at));
+                    }
+                }
+            }
+            None => kept.push(a),
+        }
+    }
+    item.attrs = kept;
+    // The original is kept as written, its warnings the user's own; fluxion's language loops
+    // over indices (`for i in 0..N`), which clippy flags. Callers often use only the
+    // generated functions: `uses_original` keeps the original from being "never used".
+    item.attrs
+        .push(syn::parse_quote!(#[allow(clippy::needless_range_loop)]));
+    let consumed = {
+        let mut c = consumed;
+        c.extend(uses_original(&item));
+        c
+    };
+    let names = promised_names(&item, &stack);
+    let func = lower_fn(&item, &mut cx);
+    let result = match (func, cx.has_errors()) {
+        (Some(f), false) => generate(&item, f, &stack, rules, consumed.clone()),
+        _ => Err(None),
+    };
+    match result {
+        Ok(ts) => {
+            cx.check()?;
+            Ok(quote!(#item #ts))
+        }
+        Err(e) => {
+            if let Some(e) = e {
+                cx.push(e);
+            }
+            let errors = match cx.check() {
+                Err(e) => {
+                    // The original keeps its signature, for its callers, but not its body:
+                    // rustc would report again what fluxion reported (a statement where a
+                    // value is needed, a missing `else`, ..).
+                    let msg = format!("fluxion could not expand `{}`: see the compile error", item.sig.ident);
+                    *item.block = syn::parse_quote!({ unreachable!(#msg) });
+                    item.attrs
+                        .push(syn::parse_quote!(#[allow(unused_variables, unused_mut)]));
+                    e.to_compile_error()
+                }
+                Ok(()) => quote!(),
+            };
+            let stubs = stubs(&item, &stack, &names);
+            Ok(quote!(#item #errors #stubs #consumed))
+        }
+    }
+}
+
+/// A hidden item that names the original, so that a function only used through its
+/// generated forms is not reported as never used, without `allow(dead_code)` on the
+/// original (which would hide the user's own warnings): items allowing `dead_code` are
+/// roots of rustc's liveness analysis.
+///
+/// Expands to: `#[allow(dead_code)] fn __fluxion_uses_f<T, const N: usize>() { let _ = f::<T, N>; }`
+pub fn uses_original(item: &syn::ItemFn) -> TokenStream {
+    if item.sig.receiver().is_some() {
+        // A method (already an error): not reachable as a free function.
+        return TokenStream::new();
+    }
+    let f = &item.sig.ident;
+    let name = format_ident!("__fluxion_uses_{}", syn::ext::IdentExt::unraw(f));
+    let generics = &item.sig.generics;
+    let (gen, where_clause) = crate::emit::generic_parts(generics);
+    let args: Vec<TokenStream> = generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => {
+                let i = &t.ident;
+                Some(quote!(#i))
+            }
+            syn::GenericParam::Const(c) => {
+                let i = &c.ident;
+                Some(quote!(#i))
+            }
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    let turbofish = if args.is_empty() {
+        quote!()
+    } else {
+        quote!(::<#(#args),*>)
+    };
+    quote! {
+        #[doc(hidden)]
+        #[allow(dead_code, non_snake_case)]
+        fn #name #gen () #where_clause {
+            let _ = #f #turbofish;
+        }
+    }
+}
+
+/// The names of the functions a stack promises, innermost first.
+fn promised_names(item: &syn::ItemFn, stack: &[Options]) -> Vec<(Transform, String)> {
+    let mut cur = syn::ext::IdentExt::unraw(&item.sig.ident).to_string();
+    let mut out = Vec::new();
+    for o in stack.iter().rev() {
+        if o.transform == Transform::Differentiable {
+            continue;
+        }
+        let name = match &o.name {
+            Some((n, _)) => n.clone(),
+            None => format!("{cur}_{}", o.transform.suffix()),
+        };
+        out.push((o.transform, name.clone()));
+        cur = if o.transform == Transform::Vjp {
+            format!("{name}_ct")
+        } else {
+            name
+        };
+    }
+    out
+}
+
+/// `inner`: hidden items placed inside the original's holder.
+fn generate(
+    item: &syn::ItemFn,
+    f0: Func,
+    stack: &[Options],
+    rules: &RuleTable,
+    inner: TokenStream,
+) -> Result<TokenStream, Option<syn::Error>> {
+    let site0 = Site {
+        name: item.sig.ident.span(),
+        ret: match &item.sig.output {
+            syn::ReturnType::Type(_, t) => t.span(),
+            syn::ReturnType::Default => item.sig.ident.span(),
+        },
+    };
+    let vis = item.vis.to_token_stream();
+    let generics = &item.sig.generics;
+    let mut out = TokenStream::new();
+    out.extend(holder(&f0, 0, &vis, generics, rules, site0.name, inner).map_err(Some)?);
+    let mut order = 0;
+    let mut cur = f0;
+    let mut site = site0;
+    let names = promised_names(item, stack);
+    let f0_name = syn::ext::IdentExt::unraw(&item.sig.ident).to_string();
+    let mut k = 0;
+    for o in stack.iter().rev() {
+        if o.transform == Transform::Differentiable {
+            continue;
+        }
+        let name = names[k].1.clone();
+        k += 1;
+        // A transform stacked on another one transforms its generated function: say how
+        // to ask for transforms of the original side by side when that fails.
+        let list_hint = |e: syn::Error| {
+            if k == 1 {
+                return e;
+            }
+            let inner = names[k - 2].0.name();
+            syn::Error::new(
+                o.span,
+                format!(
+                    "{e}\n(stacked attributes compose: this is `{}` of `{}`; for both transforms of `{}` side by side write `#[transforms({}, {inner})]`)",
+                    o.transform.name(),
+                    names[k - 2].1,
+                    f0_name,
+                    o.transform.name()
+                ),
+            )
+        };
+        let g = build(&cur, o, &site, rules, name.clone(), false).map_err(|e| Some(list_hint(e)))?;
+        if max_call_order(&g.func) > MAX_ORDER {
+            let e = syn::Error::new(
+                o.span,
+                format!(
+                    "`{}` differentiates the functions `{}` calls {} times: fluxion's companions go up to order {MAX_ORDER}",
+                    g.func.name,
+                    f0_name,
+                    max_call_order(&g.func)
+                ),
+            );
+            return Err(Some(list_hint(e)));
+        }
+        // What is emitted is differentiated by nobody: a reverse pass over calls splits them
+        // (one forward pass of each callee); the next transform and the companions start
+        // from `g`.
+        let split = match o.transform {
+            Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Vjp if calls_functions(&cur) => {
+                Some(build(&cur, o, &site, rules, name, true).map_err(|e| Some(list_hint(e)))?)
+            }
+            _ => None,
+        };
+        let emitted = split.as_ref().unwrap_or(&g);
+        out.extend(emit_gen(emitted, &vis, generics));
+        // Generated unasked: unused, it must not warn.
+        let into = emit_gen(&into_gen(emitted), &vis, generics);
+        out.extend(quote!(#[allow(dead_code)] #into));
+        order += match o.transform {
+            Transform::Differentiable => 0,
+            Transform::Hessian => 2,
+            _ => 1,
+        };
+        out.extend(holder(&g.func, order, &vis, generics, rules, o.span, TokenStream::new()).map_err(Some)?);
+        cur = g.func;
+        site = Site {
+            name: o.span,
+            ret: o.span,
+        };
+    }
+    Ok(out)
+}

@@ -1,0 +1,87 @@
+//! Stand-ins of a failed expansion: the original's signature and each promised function's,
+//! with bodies that never run and types that raise no warnings at call sites.
+
+use super::*;
+
+/// Stand-ins for the promised functions when expansion failed, so that the only errors
+/// the user sees are the real ones (thiserror's fallback).
+pub(super) fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, String)]) -> TokenStream {
+    let vis = &item.vis;
+    let generics = &item.sig.generics;
+    let (gen, where_clause) = crate::emit::generic_parts(generics);
+    let typed = |prefix: &str, tys: &[syn::Type]| -> Vec<TokenStream> {
+        tys.iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let n = format_ident!("{}{}", prefix, k);
+                quote!(#n: #t)
+            })
+            .collect()
+    };
+    let originals: Vec<syn::Type> = item
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|a| match a {
+            syn::FnArg::Typed(pt) => Some((*pt.ty).clone()),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let inputs = typed("arg", &originals);
+    // The signature the next stacked transform applies to, while it can be read off the
+    // original's: `(parameter types, result type)`.
+    let mut sig: Option<(Vec<syn::Type>, syn::Type)> = match &item.sig.output {
+        syn::ReturnType::Type(_, t) => Some((originals.clone(), (**t).clone())),
+        syn::ReturnType::Default => None,
+    };
+    let opts: Vec<&Options> = stack
+        .iter()
+        .rev()
+        .filter(|o| o.transform != Transform::Differentiable)
+        .collect();
+    let msg = format!("fluxion could not expand `{}`: see the compile error", item.sig.ident);
+    let mut out = TokenStream::new();
+    for (k, (t, name)) in names.iter().enumerate() {
+        let n = format_ident!("{}", name);
+        let (params, ret) = match (&sig, opts.get(k)) {
+            (Some((ps, r)), Some(o)) => {
+                let mut params = typed("arg", ps);
+                if *t == Transform::Jvp {
+                    params.extend(typed("tangent", ps));
+                }
+                (params, crate::stub_types::promised(o, ps, r))
+            }
+            _ => (vec![quote!(_args: ())], None),
+        };
+        // A stand-in of the promised type, so call sites raise no "unreachable" warning;
+        // `!` where the type cannot be read off the signature.
+        let ret_tokens = match &ret {
+            Some(r) => quote!(#r),
+            None => quote!(!),
+        };
+        out.extend(quote! {
+            #[allow(unused_variables, dead_code, clippy::all)]
+            #vis fn #n #gen (#(#params),*) -> #ret_tokens #where_clause { unreachable!(#msg) }
+        });
+        let n_into = format_ident!("{}_into", name);
+        let mut into_generics = generics.clone();
+        into_generics.params.push(syn::parse_quote!(__FluxionOut: ?Sized));
+        let (gen_into, _) = crate::emit::generic_parts(&into_generics);
+        out.extend(quote! {
+            #[allow(unused_variables, dead_code, clippy::all)]
+            #vis fn #n_into #gen_into (#(#params,)* out: &mut __FluxionOut) #where_clause { unreachable!(#msg) }
+        });
+        if *t == Transform::Vjp {
+            let n2 = format_ident!("{}_ct", name);
+            out.extend(quote! {
+                #[allow(unused_variables, dead_code, clippy::all)]
+                #vis fn #n2 #gen (#(#inputs,)* ct: ()) -> ! #where_clause { unreachable!(#msg) }
+            });
+        }
+        sig = match (sig.take(), ret) {
+            (Some((ps, _)), Some(r)) if !matches!(t, Transform::Jvp | Transform::Vjp) => Some((ps, r)),
+            _ => None,
+        };
+    }
+    out
+}
