@@ -92,6 +92,8 @@ struct Rx<'a> {
     err_span: Option<proc_macro2::Span>,
     /// Split calls: the result of `g::vjp_fwd(..)` -> the variable holding its residuals.
     residual_of: HashMap<VarId, VarId>,
+    /// Mutable variables: the loops around each of their declarations and assignments.
+    assigned_in: HashMap<VarId, Vec<Vec<VarId>>>,
 }
 
 /// Reverse-mode transform.
@@ -140,6 +142,7 @@ fn vjp_impl(f0: &Func, spec: &VjpSpec, rules: &RuleTable, split: bool) -> Result
         offsets: HashMap::new(),
         err_span: None,
         residual_of,
+        assigned_in: HashMap::new(),
     };
     for p in &f.params {
         rx.def_block.insert(p.var, 0);

@@ -24,11 +24,16 @@ impl Rx<'_> {
                     self.nested_use.insert(r);
                 }
             }
+            let here = || loops.iter().map(|l| l.0).collect::<Vec<VarId>>();
             match s {
-                Stmt::Let(v, _) | Stmt::Mut(v, _) => {
+                Stmt::Let(v, _) => {
                     self.def_block.insert(*v, id);
                 }
-                Stmt::Assign(..) => {}
+                Stmt::Mut(v, _) => {
+                    self.def_block.insert(*v, id);
+                    self.assigned_in.entry(*v).or_default().push(here());
+                }
+                Stmt::Assign(p, _, _) => self.assigned_in.entry(p.var).or_default().push(here()),
                 Stmt::For(l) => {
                     let mut inner = loops.clone();
                     // A loop from a negative literal (`for k in -2..3`) tapes at `k - lo`,
@@ -147,8 +152,18 @@ impl Rx<'_> {
         // How many enclosing loops each value depends on: a value computed from what an
         // outer scope defined is the same in every iteration of the loops inside it, and is
         // taped once per iteration of the loops it does depend on (a loop-invariant value:
-        // one slot), never once per step.
+        // one slot), never once per step. A mutable variable read here changes only in the
+        // loops around its assignments: read in `for j` inside `for i`, an accumulator
+        // assigned in the body of `i` but not in `j` is the same for every `j`.
         let full = loops.len();
+        let changes_within = |w: VarId| match self.assigned_in.get(&w) {
+            Some(sites) => sites
+                .iter()
+                .map(|s| s.iter().zip(&loops).take_while(|(a, b)| **a == b.0).count())
+                .max()
+                .unwrap_or(0),
+            None => full,
+        };
         let mut depth: HashMap<VarId, usize> = HashMap::new();
         for s in &blk.0 {
             let Stmt::Let(v, e) = s else { continue };
@@ -157,7 +172,7 @@ impl Rx<'_> {
                 .filter_map(Operand::var)
                 .map(|w| match depth.get(&w) {
                     Some(d) => *d,
-                    None if self.g.vars[w].mutable => full,
+                    None if self.g.vars[w].mutable => changes_within(w),
                     None => self
                         .def_block
                         .get(&w)
