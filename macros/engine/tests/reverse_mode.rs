@@ -138,14 +138,10 @@ fn residuals_are_written_where_their_types_are_known() {
     assert_eq!(count(CALLEES[2]), 0);
 }
 
-/// A mutable accumulator assigned in the body of an outer loop and read inside an inner
-/// loop is the same for every inner iteration: its snapshot is taped once per outer
-/// iteration (`[f64; 4]`), not per step (`[[f64; 8]; 4]`), and the gradient is unchanged.
-#[test]
-fn a_mutable_read_is_taped_per_iteration_of_the_loops_that_change_it() {
+/// The floats a reverse pass of `src` (one array argument) tapes, and its gradient at `x`
+/// checked against central differences of the primal.
+fn tapes_and_check(src: &str, x: &[f64]) -> i128 {
     let rules = RuleTable::standard();
-    let src = "fn f(x: [f64; 8]) -> f64 { let mut s = 1.0; let mut acc = 0.0; \
-               for i in 0..4 { for j in 0..8 { acc += (s * x[j]).sin(); } s = s * 0.5 + x[i] * acc.tanh(); } acc + s }";
     let f = lower(src);
     let spec = VjpSpec {
         active: vec![true],
@@ -153,7 +149,6 @@ fn a_mutable_read_is_taped_per_iteration_of_the_loops_that_change_it() {
         seed: Some(Operand::float(1.0)),
     };
     let out = vjp_diag(&f, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
-    // The tapes: their sizes in floats.
     fn floats(t: &Ty) -> i128 {
         match t {
             Ty::Array(e, CExpr::Lit(n)) => n * floats(e),
@@ -171,13 +166,9 @@ fn a_mutable_read_is_taped_per_iteration_of_the_loops_that_change_it() {
             _ => None,
         })
         .sum();
-    // `s` once per `i` (4), the argument of `sin` per step (32), `acc` and `x[i]` per `i`.
-    assert!(taped <= 4 + 32 + 4 + 4 + 4, "{taped} floats taped");
-    // The gradient against central differences of the primal.
     let env = Env::default();
-    let x: Vec<f64> = (0..8).map(|k| 0.1 + 0.13 * k as f64).collect();
     let arr = |x: &[f64]| Value::Arr(x.iter().map(|v| Value::F(*v)).collect());
-    let Value::Tup(r) = env.eval(&out.func, &[arr(&x)]).unwrap_or_else(|e| panic!("{e}")) else {
+    let Value::Tup(r) = env.eval(&out.func, &[arr(x)]).unwrap_or_else(|e| panic!("{e}")) else {
         panic!("no pair")
     };
     let Value::Tup(bars) = &r[1] else {
@@ -186,21 +177,46 @@ fn a_mutable_read_is_taped_per_iteration_of_the_loops_that_change_it() {
     let Value::Arr(g) = &bars[0] else {
         panic!("no array cotangent")
     };
-    for k in 0..8 {
+    let eval = |x: &[f64]| match env.eval(&f, &[arr(x)]) {
+        Ok(Value::F(v)) => v,
+        other => panic!("{other:?}"),
+    };
+    for k in 0..x.len() {
         let h = 1e-6;
-        let (mut a, mut b) = (x.clone(), x.clone());
+        let (mut a, mut b) = (x.to_vec(), x.to_vec());
         a[k] += h;
         b[k] -= h;
-        let fa = match env.eval(&f, &[arr(&a)]) {
-            Ok(Value::F(v)) => v,
-            other => panic!("{other:?}"),
-        };
-        let fb = match env.eval(&f, &[arr(&b)]) {
-            Ok(Value::F(v)) => v,
-            other => panic!("{other:?}"),
-        };
-        let fd = (fa - fb) / (2.0 * h);
+        let fd = (eval(&a) - eval(&b)) / (2.0 * h);
         let Value::F(gk) = g[k] else { panic!("{:?}", g[k]) };
-        assert!((gk - fd).abs() <= 1e-6 * fd.abs().max(1.0), "d/dx{k}: {gk} vs {fd}");
+        assert!(
+            (gk - fd).abs() <= 1e-6 * fd.abs().max(1.0),
+            "{src}: d/dx{k}: {gk} vs {fd}"
+        );
     }
+    taped
+}
+
+/// A mutable accumulator assigned in the body of an outer loop and read inside an inner
+/// loop is the same for every inner iteration: its snapshot is taped once per outer
+/// iteration (`[f64; 4]`), not per step (`[[f64; 8]; 4]`), and the gradient is unchanged.
+#[test]
+fn a_mutable_read_is_taped_per_iteration_of_the_loops_that_change_it() {
+    let src = "fn f(x: [f64; 8]) -> f64 { let mut s = 1.0; let mut acc = 0.0; \
+               for i in 0..4 { for j in 0..8 { acc += (s * x[j]).sin(); } s = s * 0.5 + x[i] * acc.tanh(); } acc + s }";
+    let x: Vec<f64> = (0..8).map(|k| 0.1 + 0.13 * k as f64).collect();
+    let taped = tapes_and_check(src, &x);
+    // `s` once per `i` (4), the argument of `sin` per step (32), `acc` and `x[i]` per `i`.
+    assert!(taped <= 4 + 32 + 4 + 4 + 4, "{taped} floats taped");
+}
+
+/// A value that depends on the inner loop's index only (`h[j]`, `h` a mutable array set
+/// by an earlier loop) is taped once per inner index (`[f64; 8]`), not per `(i, j)`.
+#[test]
+fn a_value_of_the_inner_index_only_is_taped_per_inner_index() {
+    let src = "fn f(x: [f64; 8]) -> f64 { let mut h = [0.0; 8]; for k in 0..8 { h[k] = x[k].sin(); } \
+               let mut s = 0.0; for i in 0..4 { for j in 0..8 { s += (h[j] * x[i]).tanh(); } } s }";
+    let x: Vec<f64> = (0..8).map(|k| 0.2 - 0.07 * k as f64).collect();
+    let taped = tapes_and_check(src, &x);
+    // `x[k]` per `k` (8), `h[j]` per `j` (8), `x[i]` per `i` (4), the product per step (32).
+    assert!(taped <= 8 + 8 + 4 + 32, "{taped} floats taped");
 }

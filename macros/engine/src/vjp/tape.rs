@@ -149,40 +149,49 @@ impl Rx<'_> {
             .filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None })
             .filter(|v| want.contains(v))
             .collect();
-        // How many enclosing loops each value depends on: a value computed from what an
-        // outer scope defined is the same in every iteration of the loops inside it, and is
-        // taped once per iteration of the loops it does depend on (a loop-invariant value:
-        // one slot), never once per step. A mutable variable read here changes only in the
-        // loops around its assignments: read in `for j` inside `for i`, an accumulator
-        // assigned in the body of `i` but not in `j` is the same for every `j`.
+        // Which enclosing loops each value depends on: a value is taped once per iteration
+        // of those loops only (a loop-invariant value: one slot), never once per step.
+        // - A loop's index depends on that loop alone (bounds are constants): `h[j]` in
+        //   `for j` inside `for i`, with `h` unchanged there, has one slot per `j`.
+        // - A value defined in an enclosing block depends (at most) on the loops around it.
+        // - A mutable variable changes only in the loops around its assignments: an
+        //   accumulator assigned in the body of `for i` but not in `for j` is the same for
+        //   every `j`.
         let full = loops.len();
+        let prefix = |n: usize| (0..full).map(|k| k < n).collect::<Vec<bool>>();
         let changes_within = |w: VarId| match self.assigned_in.get(&w) {
-            Some(sites) => sites
-                .iter()
-                .map(|s| s.iter().zip(&loops).take_while(|(a, b)| **a == b.0).count())
-                .max()
-                .unwrap_or(0),
-            None => full,
+            Some(sites) => prefix(
+                sites
+                    .iter()
+                    .map(|s| s.iter().zip(&loops).take_while(|(a, b)| **a == b.0).count())
+                    .max()
+                    .unwrap_or(0),
+            ),
+            None => prefix(full),
         };
-        let mut depth: HashMap<VarId, usize> = HashMap::new();
+        let mut depends: HashMap<VarId, Vec<bool>> = HashMap::new();
         for s in &blk.0 {
             let Stmt::Let(v, e) = s else { continue };
-            let d = expr_operands(e)
-                .iter()
-                .filter_map(Operand::var)
-                .map(|w| match depth.get(&w) {
-                    Some(d) => *d,
+            let mut mask = vec![false; full];
+            for w in expr_operands(e).iter().filter_map(Operand::var) {
+                let m = match depends.get(&w) {
+                    Some(m) => m.clone(),
                     None if self.g.vars[w].mutable => changes_within(w),
-                    None => self
-                        .def_block
-                        .get(&w)
-                        .and_then(|b| self.blocks.get(*b))
-                        .map_or(full, |b| b.loops.len()),
-                })
-                .max()
-                .unwrap_or(0)
-                .min(full);
-            depth.insert(*v, d);
+                    None => match loops.iter().position(|l| l.0 == w) {
+                        Some(k) => (0..full).map(|j| j == k).collect(),
+                        None => prefix(
+                            self.def_block
+                                .get(&w)
+                                .and_then(|b| self.blocks.get(*b))
+                                .map_or(full, |b| b.loops.len()),
+                        ),
+                    },
+                };
+                for (a, b) in mask.iter_mut().zip(m) {
+                    *a |= b;
+                }
+            }
+            depends.insert(*v, mask);
         }
         let mut reads_stmts = Vec::new();
         for v in needed {
@@ -200,7 +209,14 @@ impl Rx<'_> {
                 hi.paths(&mut ps);
                 !ps.is_empty() && !ps.iter().any(|p| self.const_generics.contains(p))
             };
-            let loops = &loops[..depth.get(&v).copied().unwrap_or(full)];
+            let mask = depends.get(&v).cloned().unwrap_or_else(|| prefix(full));
+            let loops: Vec<(VarId, CExpr, SrcSpan)> = loops
+                .iter()
+                .zip(&mask)
+                .filter(|(_, on)| **on)
+                .map(|(l, _)| l.clone())
+                .collect();
+            let loops = &loops[..];
             let mut tty = info.ty.clone();
             for (_, hi, span) in loops.iter().rev() {
                 let len = match self.tape_len(hi) {
