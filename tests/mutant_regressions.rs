@@ -9,8 +9,10 @@
 //! compiled code. The other conventions are in `tests/edge_conventions.rs`.
 //!
 //! Also the runtime's storage helpers: `_into` forms that accumulate into the caller's
-//! buffer clear it first (`fill_zero`), and tapes sized by a named constant stay on the
-//! stack up to `TAPE_STACK_BYTES` (an allocator that counts this thread's allocations).
+//! buffer clear it first (`fill_zero`), and tapes stay on the stack up to
+//! `TAPE_STACK_BYTES` whether the loop bound is a literal (the engine's `Ty::known_bytes`)
+//! or a named constant (the runtime's `TapeStorage`); a global allocator counts each
+//! thread's allocations.
 
 // The differentiated bodies are written in the supported subset on purpose.
 #![allow(clippy::needless_range_loop)]
@@ -671,4 +673,56 @@ fn tapes_to_a_named_bound_allocate_only_above_64_kib() {
     let (g, n) = allocations(|| euler_long_steps_grad(0.7));
     assert!(n > 0, "80 KB tapes on the stack");
     assert!((g - euler_dk(0.7, 1e-4, LONG_STEPS)).abs() <= 1e-12, "{g}");
+}
+
+// A tape sized by a literal bound: the engine decides from the element's size
+// (`Ty::known_bytes`: 8 bytes for `f64` and for a call's result, 4 for `f32`).
+
+#[grad]
+fn euler_literal64(k: f64) -> f64 {
+    let mut x: f64 = 1.0;
+    for _i in 0..10_000 {
+        x = x - 1e-4 * k * x.sin();
+    }
+    x
+}
+
+#[grad]
+fn euler_literal32(k: f32) -> f32 {
+    let mut x: f32 = 1.0;
+    for _i in 0..10_000 {
+        x = x - 1e-4 * k * x.sin();
+    }
+    x
+}
+
+#[differentiable]
+fn damp(x: f64, k: f64) -> f64 {
+    x - 1e-3 * k * x.sin()
+}
+
+#[grad]
+fn damped_literal(k: f64) -> f64 {
+    let mut x = 1.0;
+    for _i in 0..100 {
+        x = damp(x, k);
+    }
+    x
+}
+
+#[test]
+fn tapes_to_a_literal_bound_allocate_only_above_64_kib() {
+    // 10 000 `f64`s: 80 KB, on the heap.
+    let (g, n) = allocations(|| euler_literal64_grad(0.7));
+    assert!(n > 0, "80 KB tapes on the stack");
+    assert!((g - euler_dk(0.7, 1e-4, 10_000)).abs() <= 1e-12, "{g}");
+    // 10 000 `f32`s: 40 KB, on the stack.
+    let (g, n) = allocations(|| euler_literal32_grad(0.7));
+    assert_eq!(n, 0, "40 KB tapes allocated");
+    let want = euler_dk(0.7, 1e-4, 10_000) as f32;
+    assert!((g - want).abs() <= 1e-3 * want.abs(), "{g} vs {want}");
+    // 100 results of a call (a type only rustc knows, counted as 8 bytes): on the stack.
+    let (g, n) = allocations(|| damped_literal_grad(0.7));
+    assert_eq!(n, 0, "a 800-byte tape of call results allocated");
+    assert!((g - euler_dk(0.7, 1e-3, 100)).abs() <= 1e-12, "{g}");
 }
