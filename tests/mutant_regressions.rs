@@ -7,9 +7,18 @@
 //! Also the `min`/`max` convention at ties (`0.5`/`0.5`) and NaN operands (the NaN one gets
 //! `0`, the other `1`), exactly: the runtime's `min_da`/`max_da` are only reached from
 //! compiled code. The other conventions are in `tests/edge_conventions.rs`.
+//!
+//! Also the runtime's storage helpers: `_into` forms that accumulate into the caller's
+//! buffer clear it first (`fill_zero`), and tapes stay on the stack up to
+//! `TAPE_STACK_BYTES` whether the loop bound is a literal (the engine's `Ty::known_bytes`)
+//! or a named constant (the runtime's `TapeStorage`); a global allocator counts each
+//! thread's allocations.
 
 // The differentiated bodies are written in the supported subset on purpose.
 #![allow(clippy::needless_range_loop)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 
 use fluxion::{differentiable, grad, jacfwd};
 
@@ -549,4 +558,171 @@ fn mutable_arrays_declared_in_a_loop_pass_their_adjoint_back() {
         let (got, want) = (loop_local_arrays_grad(x), 2.0 + 16.0 * x);
         assert!((got - want).abs() < 1e-12, "{got} != {want}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// `_into` forms whose gradient is accumulated (`out[i] += ..`) clear `out` first: the
+// runtime's `fill_zero` (the function, and its `f64`, `f32` and array impls).
+// ---------------------------------------------------------------------------------------
+
+#[grad]
+fn accumulated(x: [f64; 3]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..3 {
+        s = s * x[i].sin() + x[i];
+    }
+    s
+}
+
+#[grad]
+fn accumulated32(x: [f32; 2]) -> f32 {
+    x[0] * x[1] + x[1].sin()
+}
+
+#[test]
+fn into_forms_clear_an_accumulated_buffer() {
+    let x = [0.4, -1.1, 0.8];
+    let mut g = [f64::NAN; 3];
+    accumulated_grad_into(x, &mut g);
+    assert_eq!(g, accumulated_grad(x));
+    check_grad("accumulated", x, accumulated, g, g);
+    // s = (x0 sin x1 + x1) sin x2 + x2
+    let want0 = x[1].sin() * x[2].sin();
+    assert!((g[0] - want0).abs() <= 1e-15, "{g:?}");
+    let y = [1.5f32, -0.5];
+    let mut g32 = [f32::NAN, 7.0];
+    accumulated32_grad_into(y, &mut g32);
+    assert_eq!(g32, accumulated32_grad(y));
+    assert_eq!(g32, [y[1], y[0] + y[1].cos()]);
+}
+
+// ---------------------------------------------------------------------------------------
+// A tape sized by a named constant is on the stack up to `TAPE_STACK_BYTES` (64 KiB: no
+// allocation), on the heap above (the runtime's `TapeStorage`, chosen by rustc).
+// ---------------------------------------------------------------------------------------
+
+/// The system allocator, counting the allocations of each thread.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to `System`; the count is a thread-local `Cell` (no allocation, no
+// destructor).
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: CountingAlloc = CountingAlloc;
+
+/// The value of `f` and the number of allocations it made on this thread.
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let v = f();
+    (v, ALLOCATIONS.with(Cell::get) - before)
+}
+
+/// Tapes of 8 KB (two of them: `x` and `x.sin()` per step).
+const STEPS: usize = 1000;
+/// Tapes of 80 KB.
+const LONG_STEPS: usize = 10_000;
+
+#[grad]
+fn euler_steps(k: f64) -> f64 {
+    let mut x: f64 = 1.0;
+    for _i in 0..STEPS {
+        x = x - 1e-3 * k * x.sin();
+    }
+    x
+}
+
+#[grad]
+fn euler_long_steps(k: f64) -> f64 {
+    let mut x: f64 = 1.0;
+    for _i in 0..LONG_STEPS {
+        x = x - 1e-4 * k * x.sin();
+    }
+    x
+}
+
+/// `d/dk` of `x <- x - h k sin x`, `n` steps from `x = 1`, by the chain rule.
+fn euler_dk(k: f64, h: f64, n: usize) -> f64 {
+    let (mut x, mut dx) = (1.0f64, 0.0);
+    for _ in 0..n {
+        dx = dx - h * x.sin() - h * k * x.cos() * dx;
+        x = x - h * k * x.sin();
+    }
+    dx
+}
+
+#[test]
+fn tapes_to_a_named_bound_allocate_only_above_64_kib() {
+    let (g, n) = allocations(|| euler_steps_grad(0.7));
+    assert_eq!(n, 0, "8 KB tapes allocated");
+    assert!((g - euler_dk(0.7, 1e-3, STEPS)).abs() <= 1e-12, "{g}");
+    let (g, n) = allocations(|| euler_long_steps_grad(0.7));
+    assert!(n > 0, "80 KB tapes on the stack");
+    assert!((g - euler_dk(0.7, 1e-4, LONG_STEPS)).abs() <= 1e-12, "{g}");
+}
+
+// A tape sized by a literal bound: the engine decides from the element's size
+// (`Ty::known_bytes`: 8 bytes for `f64` and for a call's result, 4 for `f32`).
+
+#[grad]
+fn euler_literal64(k: f64) -> f64 {
+    let mut x: f64 = 1.0;
+    for _i in 0..10_000 {
+        x = x - 1e-4 * k * x.sin();
+    }
+    x
+}
+
+#[grad]
+fn euler_literal32(k: f32) -> f32 {
+    let mut x: f32 = 1.0;
+    for _i in 0..10_000 {
+        x = x - 1e-4 * k * x.sin();
+    }
+    x
+}
+
+#[differentiable]
+fn damp(x: f64, k: f64) -> f64 {
+    x - 1e-3 * k * x.sin()
+}
+
+#[grad]
+fn damped_literal(k: f64) -> f64 {
+    let mut x = 1.0;
+    for _i in 0..100 {
+        x = damp(x, k);
+    }
+    x
+}
+
+#[test]
+fn tapes_to_a_literal_bound_allocate_only_above_64_kib() {
+    // 10 000 `f64`s: 80 KB, on the heap.
+    let (g, n) = allocations(|| euler_literal64_grad(0.7));
+    assert!(n > 0, "80 KB tapes on the stack");
+    assert!((g - euler_dk(0.7, 1e-4, 10_000)).abs() <= 1e-12, "{g}");
+    // 10 000 `f32`s: 40 KB, on the stack.
+    let (g, n) = allocations(|| euler_literal32_grad(0.7));
+    assert_eq!(n, 0, "40 KB tapes allocated");
+    let want = euler_dk(0.7, 1e-4, 10_000) as f32;
+    assert!((g - want).abs() <= 1e-3 * want.abs(), "{g} vs {want}");
+    // 100 results of a call (a type only rustc knows, counted as 8 bytes): on the stack.
+    let (g, n) = allocations(|| damped_literal_grad(0.7));
+    assert_eq!(n, 0, "a 800-byte tape of call results allocated");
+    assert!((g - euler_dk(0.7, 1e-3, 100)).abs() <= 1e-12, "{g}");
 }

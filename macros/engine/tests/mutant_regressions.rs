@@ -7,7 +7,9 @@
 //! - a float literal passed to a call gets a zero tangent (not a unit one);
 //! - the adjoint of a tuple field goes to that field (not to field 0), in and across loops;
 //! - CSE merges `a + b` with `b + a` but never `a - b` with `b - a` (nor `a / b`, `b / a`);
-//! - `min`/`max` derivatives at ordinary points and at NaN operands.
+//! - `min`/`max` derivatives at ordinary points and at NaN operands;
+//! - `has_aux` on a one-element tuple or `()`: an error with diverging stand-ins, no panic
+//!   (`stub_types.rs` reads `(output, aux)` only off a pair).
 //!
 //! Every transform is checked raw and after `simplify` (the pipeline the macros run).
 
@@ -15,6 +17,7 @@ mod common;
 
 use common::*;
 use fluxion_engine::simplify::simplify;
+use fluxion_engine::{expand, Transform};
 
 /// Cross-mode tolerance in ulps of the largest Jacobian entry: forward and reverse mode
 /// sum the same few products in different orders.
@@ -264,5 +267,24 @@ fn min_and_max_derivatives() {
         let rev = h.jac_rev(&x).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(fwd, vec![want.to_vec()], "jvp at {x:?}");
         assert_eq!(rev, vec![want.to_vec()], "vjp at {x:?}");
+    }
+}
+
+/// `has_aux` on a result that is not a pair, here a one-element tuple and `()`: the error,
+/// and stand-ins that diverge. The stand-ins' types (`stub_types::promised`) take the output
+/// and the aux value only from a pair, never indexing past a shorter tuple.
+#[test]
+fn has_aux_on_a_short_tuple_is_an_error_not_a_panic() {
+    for (ret, body) in [("(f64,)", "(x,)"), ("()", "()")] {
+        let src = format!("fn f(x: f64) -> {ret} {{ {body} }}");
+        let item: proc_macro2::TokenStream = src.parse().unwrap_or_else(|e| panic!("{e}"));
+        let args: proc_macro2::TokenStream = "has_aux".parse().unwrap_or_else(|e| panic!("{e}"));
+        let r = std::panic::catch_unwind(move || expand(Transform::Grad, args, item));
+        let out = r
+            .unwrap_or_else(|_| panic!("expansion panicked on `{src}`"))
+            .unwrap_or_else(|e| panic!("`{src}`: {e}"))
+            .to_string();
+        assert!(out.contains("compile_error"), "`{src}`: no error in {out}");
+        assert!(out.contains("fn f_grad (arg0 : f64) -> !"), "`{src}`: stand-in {out}");
     }
 }
