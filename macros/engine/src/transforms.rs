@@ -159,7 +159,7 @@ fn split_aux(f: &Func, has_aux: bool, site: &Site) -> TResult<(Func, Option<Oper
         return err(site.ret, format!("`has_aux` needs `{}` to return a pair `(output, aux)`, it returns `{}`: return a pair or remove `has_aux`", f.name, ty_name(&f.ret_ty)));
     };
     if ts.len() != 2 {
-        return err(site.ret, format!("`has_aux` needs `{}` to return a pair `(output, aux)`, it returns {} values: return a pair or remove `has_aux`", f.name, ts.len()));
+        return err(site.ret, format!("`has_aux` needs `{}` to return a pair `(output, aux)`, it returns {} value{}: return a pair or remove `has_aux`", f.name, ts.len(), if ts.len() == 1 { "" } else { "s" }));
     }
     let mut g = f.clone();
     let mut b = Builder::new(&mut g);
