@@ -35,8 +35,8 @@ impl Ctxt {
         !self.errors.is_empty()
     }
     /// All errors combined into one, or `Ok` if there were none.
-    pub fn check(self) -> syn::Result<()> {
-        let mut iter = self.errors.into_iter();
+    pub fn check(mut self) -> syn::Result<()> {
+        let mut iter = std::mem::take(&mut self.errors).into_iter();
         match iter.next() {
             None => Ok(()),
             Some(mut first) => {
@@ -46,5 +46,17 @@ impl Ctxt {
                 Err(first)
             }
         }
+    }
+}
+
+/// Errors collected and never reported are a bug of the engine (serde's `Ctxt` has the
+/// same check): every path must end in [`Ctxt::check`].
+impl Drop for Ctxt {
+    fn drop(&mut self) {
+        debug_assert!(
+            self.errors.is_empty() || std::thread::panicking(),
+            "fluxion: {} error(s) collected and never reported",
+            self.errors.len()
+        );
     }
 }

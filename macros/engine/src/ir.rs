@@ -526,8 +526,21 @@ impl Ty {
             Ty::Bool => Some(1),
             Ty::Unit => Some(0),
             Ty::Array(e, n) => u64::try_from(n.lit()?).ok()?.checked_mul(e.known_bytes()?),
-            Ty::Tuple(ts) => ts.iter().map(Ty::known_bytes).sum(),
+            // Fields are laid out by rustc, padded to the largest alignment: `(f64, u8)` is 16.
+            Ty::Tuple(ts) => {
+                let sum: u64 = ts.iter().map(Ty::known_bytes).sum::<Option<u64>>()?;
+                let align = ts.iter().map(Ty::known_align).max().unwrap_or(1).max(1);
+                Some(sum.div_ceil(align) * align)
+            }
             Ty::Unknown => Some(8),
+        }
+    }
+    /// The alignment of the type, as `known_bytes` counts it (primitives: their size).
+    fn known_align(&self) -> u64 {
+        match self {
+            Ty::Array(e, _) => e.known_align(),
+            Ty::Tuple(ts) => ts.iter().map(Ty::known_align).max().unwrap_or(1),
+            t => t.known_bytes().unwrap_or(8).clamp(1, 16),
         }
     }
     /// Whether the type names no `Unknown` part (rustc can be asked its size).

@@ -288,3 +288,20 @@ fn has_aux_on_a_short_tuple_is_an_error_not_a_panic() {
         assert!(out.contains("fn f_grad (arg0 : f64) -> !"), "`{src}`: stand-in {out}");
     }
 }
+
+/// A tape's size counts the padding rustc puts in a tuple (`(f64, u8)` is 16 bytes, not 9),
+/// so a tape of such tuples goes to the heap at the same 64 KiB as rustc counts them.
+#[test]
+fn tuple_sizes_count_padding() {
+    use fluxion_engine::ir::{FloatTy, Ty};
+    let f64_ = Ty::Float(Some(FloatTy::F64));
+    let u8_ = Ty::Int(Some("u8".into()));
+    let f32_ = Ty::Float(Some(FloatTy::F32));
+    assert_eq!(Ty::Tuple(vec![f64_.clone(), u8_.clone()]).known_bytes(), Some(16));
+    assert_eq!(Ty::Tuple(vec![f32_.clone(), u8_.clone()]).known_bytes(), Some(8));
+    assert_eq!(Ty::Tuple(vec![f32_.clone(), f32_]).known_bytes(), Some(8));
+    assert_eq!(Ty::Tuple(vec![u8_.clone(), u8_]).known_bytes(), Some(2));
+    assert_eq!(Ty::Tuple(vec![]).known_bytes(), Some(0));
+    assert_eq!(std::mem::size_of::<(f64, u8)>(), 16);
+    assert_eq!(std::mem::size_of::<(f32, u8)>(), 8);
+}

@@ -97,10 +97,9 @@ pub fn lower_file(src: &str) -> Result<Vec<(String, Func)>, String> {
     for it in &file.items {
         if let syn::Item::Fn(f) = it {
             let mut cx = Ctxt::new();
-            if let Some(func) = lower_fn(f, &mut cx) {
-                if !cx.has_errors() {
-                    out.push((f.sig.ident.to_string(), func));
-                }
+            let func = lower_fn(f, &mut cx);
+            if let (Some(func), Ok(())) = (func, cx.check()) {
+                out.push((f.sig.ident.to_string(), func));
             }
         }
     }
