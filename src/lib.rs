@@ -104,9 +104,11 @@
 //!
 //! Reverse mode (`grad`, `vjp`, `jacrev`, `hessian`) keeps loops as loops: the forward
 //! sweep stores in a *tape* each value that the backward sweep needs and cannot recompute
-//! cheaply, one slot per iteration of the loops the value depends on. A loop-invariant
-//! value takes one slot, index arithmetic and reads of immutable arrays are recomputed, not
-//! stored. A loop of `n` steps that tapes `k` values of type `f64` needs `8·k·n` bytes
+//! cheaply, one slot per iteration of the loops the value depends on (`h[j]` inside
+//! `for i { for j { .. } }` takes one slot per `j`). A loop-invariant value takes one
+//! slot, index arithmetic and reads of immutable arrays are recomputed, not stored. A call
+//! `g(x)` in a gradient runs `g`'s forward pass once: its residuals (what `g`'s reverse
+//! sweep reads) are kept, on the tape inside loops. A loop of `n` steps that tapes `k` values of type `f64` needs `8·k·n` bytes
 //! (an explicit-Euler step `x = x - dt * k * x.sin()` tapes `x` and `x.sin()`: 16 MB for
 //! 10⁶ steps); second order (`hessian`, and reverse over reverse) doubles it for the
 //! tapes' tangents or adjoints.
