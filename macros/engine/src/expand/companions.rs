@@ -92,7 +92,7 @@ pub(super) fn holder(
                 }));
             }
             None => {
-                // Every holder has all six companions, so callers' companions type-check;
+                // Every holder has all eight companions, so callers' companions type-check;
                 // one beyond order 2 is a compile error only where something uses it.
                 let marker = format_ident!("__fluxion_missing_{}__{}", f.name, name);
                 let msg = format!(
