@@ -29,9 +29,10 @@ transform!(
     /// Marks a function that annotated functions can call and differentiate through, in
     /// forward and reverse mode and at second order (also across modules and crates).
     ///
-    /// It generates no public function, only hidden companions (`jvp`, `vjp` and their
+    /// It generates no public function, only hidden companions (`jvp`, `vjp`, the two
+    /// halves of `vjp` that let a caller's gradient run `g`'s forward pass once, and the
     /// second-order compositions) that the callers' generated code uses. They live on a
-    /// hidden type with the function's own name (`struct g {}`, in the type namespace
+    /// hidden type with the function's own name (`struct g`, in the type namespace
     /// beside `fn g`), so a marked function works however it is named or imported:
     /// `m::g(x)`, `use m::g;`, `use m::g as h;`, `use m::*;`.
     ///
