@@ -12,6 +12,7 @@ use crate::ir::*;
 pub fn simplify(f: &mut Func) {
     for _ in 0..6 {
         let before = count(&f.body);
+        fold_field_of_tuple(f);
         copy_prop(f);
         cse(f);
         dce(f);
@@ -114,6 +115,53 @@ fn copy_prop(f: &mut Func) {
     substitute(&mut f.body, &map);
     substitute_operand(&mut f.ret, &map);
     remove_lets(&mut f.body, &|v, e| matches!(e, Expr::Use(_)) && map.contains_key(&v));
+}
+
+/// `let p = (a, b); let u = p.0;` reads `a` directly: `let u = a;` (then forwarded), where
+/// `a` is an immutable binding or a literal (an accumulator may change after the tuple is
+/// built).
+fn fold_field_of_tuple(f: &mut Func) {
+    let mut tuples: HashMap<VarId, Vec<Operand>> = HashMap::new();
+    walk_stmts(&f.body, &mut |s| {
+        if let Stmt::Let(t, Expr::Tuple(ops)) = s {
+            tuples.insert(*t, ops.clone());
+        }
+    });
+    if tuples.is_empty() {
+        return;
+    }
+    let vars = &f.vars;
+    let fixed = |o: &Operand| o.var().is_none_or(|v| !vars[v].mutable);
+    fn go(
+        b: &mut Block,
+        tuples: &HashMap<VarId, Vec<Operand>>,
+        fixed: &dyn Fn(&Operand) -> bool,
+        annotated: &dyn Fn(VarId) -> bool,
+    ) {
+        for s in &mut b.0 {
+            match s {
+                Stmt::Let(u, e) => {
+                    if let Expr::Field(Operand::Var(t), k) = e {
+                        if let Some(o) = tuples.get(t).and_then(|ops| ops.get(*k)) {
+                            if fixed(o) && !annotated(*u) {
+                                *e = Expr::Use(o.clone());
+                            }
+                        }
+                    }
+                }
+                Stmt::For(l) => go(&mut l.body, tuples, fixed, annotated),
+                Stmt::If(_, t, e) => {
+                    go(t, tuples, fixed, annotated);
+                    go(e, tuples, fixed, annotated);
+                }
+                _ => {}
+            }
+        }
+    }
+    let annotated: Vec<bool> = f.vars.iter().map(|v| v.annotated).collect();
+    let mut body = std::mem::take(&mut f.body);
+    go(&mut body, &tuples, &fixed, &|u| annotated[u]);
+    f.body = body;
 }
 
 fn remove_lets(b: &mut Block, pred: &dyn Fn(VarId, &Expr) -> bool) {

@@ -220,3 +220,27 @@ fn a_value_of_the_inner_index_only_is_taped_per_inner_index() {
     // `x[k]` per `k` (8), `h[j]` per `j` (8), `x[i]` per `i` (4), the product per step (32).
     assert!(taped <= 8 + 8 + 4 + 32, "{taped} floats taped");
 }
+
+/// The simplifier reads a field of a tuple it built from the field's operand: the
+/// second-order companions take apart the pairs of the first-order ones without
+/// `let p = (a, b); let u = p.0;` left in the code. (Their values are checked against
+/// finite differences by the rule checks, `tests/rules.rs`.)
+#[test]
+fn fields_of_built_tuples_are_read_directly() {
+    let rules = RuleTable::standard();
+    let g = lower("fn g(x: f64, w: f64) -> f64 { (x * w).tanh() * x }");
+    for modes in [[Mode::Jvp, Mode::Vjp], [Mode::Vjp, Mode::Jvp], [Mode::Vjp, Mode::Vjp]] {
+        let c = companion(&g, &modes, &rules).unwrap_or_else(|e| panic!("{e}"));
+        let mut tuples = Vec::new();
+        walk_stmts(&c.body, &mut |s| {
+            if let Stmt::Let(t, Expr::Tuple(_)) = s {
+                tuples.push(*t);
+            }
+        });
+        walk_stmts(&c.body, &mut |s| {
+            if let Stmt::Let(_, Expr::Field(Operand::Var(t), _)) = s {
+                assert!(!tuples.contains(t), "{modes:?}: a field of a built tuple is read");
+            }
+        });
+    }
+}
