@@ -1,4 +1,4 @@
-//! Reverse mode: split calls and tape sizes.
+//! Reverse mode: split calls, tape sizes, and derivatives through casts and broadcasts.
 //!
 //! Split calls: a final reverse pass (`vjp_final`) calls `g::vjp_fwd` in its
 //! forward sweep and `g::vjp_bwd` with the residuals in its reverse sweep, where `vjp_diag`
@@ -82,6 +82,46 @@ fn final_reverse_passes_give_the_values_of_the_unsplit_ones() {
         }
     }
     assert!(splits >= 8);
+}
+
+/// A reverse pass that is differentiated again calls `g(x)` and `g::vjp(x, ȳ)`; the final
+/// pass over it (a `vjp_vjp` companion) splits the plain calls only: a call of a companion
+/// (`g::vjp`, already a mode) kept as it is, and the same numbers as the unsplit pass.
+#[test]
+fn a_final_pass_over_a_reverse_pass_splits_only_plain_calls() {
+    let rules = RuleTable::standard();
+    let env = env(&CALLEES);
+    let spec = VjpSpec {
+        active: vec![true, true],
+        all_params: false,
+        seed: None,
+    };
+    let outer = VjpSpec {
+        active: vec![true, true, true],
+        all_params: false,
+        seed: None,
+    };
+    for src in CALLERS {
+        let f = lower(src);
+        let inner = vjp_diag(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let plain = vjp_diag(&inner.func, &outer, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let split = vjp_final(&inner.func, &outer, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let mut modes = Vec::new();
+        walk_stmts(&split.func.body, &mut |s| {
+            if let Stmt::Let(_, Expr::Call(c)) = s {
+                modes.push(c.modes.clone());
+            }
+        });
+        assert!(modes.contains(&vec![Mode::Vjp]), "{src}: {modes:?}");
+        for (x, w, ct) in [(0.7, -0.4, 1.0), (0.2, 1.3, -2.5)] {
+            let ct2 = Value::Tup(vec![Value::F(0.3), Value::Tup(vec![Value::F(-1.2), Value::F(0.8)])]);
+            let mut a = args(x, w, ct);
+            a.push(ct2);
+            let p = env.eval(&plain.func, &a).unwrap_or_else(|e| panic!("{src}: {e}"));
+            let q = env.eval(&split.func, &a).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(format!("{p:?}"), format!("{q:?}"), "{src} at ({x}, {w}, {ct})");
+        }
+    }
 }
 
 #[test]
@@ -243,4 +283,50 @@ fn fields_of_built_tuples_are_read_directly() {
             }
         });
     }
+
+/// Reverse over reverse through a sum: the adjoint of `x.iter().sum()` is a broadcast of
+/// `s̄`, which depends on `x` (`s̄ = 2 s`), so the second pass differentiates through it:
+/// `H v = 2 (Σ v) 1` for `(Σ x)²`.
+#[test]
+fn reverse_over_reverse_differentiates_through_a_broadcast() {
+    let rules = RuleTable::standard();
+    let f = lower("fn f(x: [f64; 3]) -> f64 { let s = x.iter().sum::<f64>(); s * s }");
+    let vv = companion(&f, &[Mode::Vjp, Mode::Vjp], &rules).unwrap_or_else(|e| panic!("{e}"));
+    let arr = |x: &[f64]| Value::Arr(x.iter().map(|v| Value::F(*v)).collect());
+    let v = [1.0, 2.0, 3.0];
+    let ct2 = Value::Tup(vec![Value::F(0.0), Value::Tup(vec![arr(&v)])]);
+    let out = Env::default()
+        .eval(&vv, &[arr(&[0.5, -0.25, 2.0]), Value::F(1.0), ct2])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Value::Tup(pair) = out else { panic!("{out:?}") };
+    // `(x̄̄, c̄t)`: `H v`, and `x̄ · v` with `x̄ = 2 (Σ x) 1 = 4.5`.
+    let hv = 2.0 * v.iter().sum::<f64>();
+    let want = Value::Tup(vec![arr(&[hv; 3]), Value::F(4.5 * 6.0)]);
+    assert_eq!(format!("{:?}", pair[1]), format!("{want:?}"));
+}
+
+/// A cast of a float to a float carries its derivative (`x as f32`, `y as f64`), in both
+/// modes: `d/dx sin(x as f32 as f64) = cos x` (up to the `f32` rounding of `x`).
+#[test]
+fn a_cast_between_floats_carries_the_derivative() {
+    let rules = RuleTable::standard();
+    let f = lower("fn f(x: f64) -> f64 { let y = x as f32; (y as f64).sin() }");
+    let x = 0.75;
+    let want = (x as f32 as f64).cos();
+    let vjp = companion(&f, &[Mode::Vjp], &rules).unwrap_or_else(|e| panic!("{e}"));
+    let out = Env::default()
+        .eval(&vjp, &[Value::F(x), Value::F(1.0)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Value::Tup(pair) = &out else { panic!("{out:?}") };
+    let Value::Tup(bars) = &pair[1] else { panic!("{out:?}") };
+    let Value::F(xbar) = bars[0] else { panic!("{out:?}") };
+    // (`x̄` rounded to `f32` on its way back through `y`.)
+    assert!((xbar - want).abs() < 1e-6, "reverse: {xbar} vs {want}");
+    let jvp = companion(&f, &[Mode::Jvp], &rules).unwrap_or_else(|e| panic!("{e}"));
+    let out = Env::default()
+        .eval(&jvp, &[Value::F(x), Value::F(1.0)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Value::Tup(pair) = &out else { panic!("{out:?}") };
+    let Value::F(ydot) = pair[1] else { panic!("{out:?}") };
+    assert!((ydot - want).abs() < 1e-6, "forward: {ydot} vs {want}");
 }
