@@ -283,6 +283,7 @@ fn fields_of_built_tuples_are_read_directly() {
             }
         });
     }
+}
 
 /// Reverse over reverse through a sum: the adjoint of `x.iter().sum()` is a broadcast of
 /// `s̄`, which depends on `x` (`s̄ = 2 s`), so the second pass differentiates through it:
