@@ -4,22 +4,7 @@
 //! `sqrt'(±0) = ln'(±0) = log2'(±0) = log10'(±0) = +inf`. (`min`/`max` at ties and NaN:
 //! `tests/mutant_regressions.rs`.)
 
-use fluxion::{grad, jacfwd};
-
-/// Stamps one function body out under two names: `$r` with `#[grad(..)]` (reverse mode)
-/// and `$f` with `#[jacfwd(..)]` (forward mode), same arguments.
-macro_rules! both {
-    ($r:ident, $f:ident, ($($args:tt)*), fn $name:ident $($rest:tt)*) => {
-        #[grad($($args)*)]
-        #[allow(dead_code)]
-        fn $r $($rest)*
-        #[jacfwd($($args)*)]
-        #[allow(dead_code)]
-        fn $f $($rest)*
-        #[allow(dead_code)]
-        fn $name $($rest)*
-    };
-}
+include!("support/both.rs");
 
 /// Central-difference step and tolerance (as in `tests/mutant_regressions.rs`).
 const STEP: f64 = 6e-6;

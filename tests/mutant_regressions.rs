@@ -22,20 +22,7 @@ use std::cell::Cell;
 
 use fluxion::{differentiable, grad, jacfwd};
 
-/// Stamps one function body out under two names: `$r` with `#[grad(..)]` (reverse mode)
-/// and `$f` with `#[jacfwd(..)]` (forward mode), same arguments.
-macro_rules! both {
-    ($r:ident, $f:ident, ($($args:tt)*), fn $name:ident $($rest:tt)*) => {
-        #[grad($($args)*)]
-        #[allow(dead_code)]
-        fn $r $($rest)*
-        #[jacfwd($($args)*)]
-        #[allow(dead_code)]
-        fn $f $($rest)*
-        #[allow(dead_code)]
-        fn $name $($rest)*
-    };
-}
+include!("support/both.rs");
 
 /// Central-difference step (`~cbrt(eps)`, scaled by the point) and tolerance: truncation and
 /// rounding errors are ~1e-11 for these O(1) functions, a wrong rule is off by O(1).
