@@ -827,3 +827,11 @@ pub fn companion_diag(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Fun
     }
     Ok(g)
 }
+
+/// The companions `vjp_fwd` and `vjp_bwd` of `f`, simplified (see [`split_companions`]).
+pub fn split_pair(f: &Func, rules: &RuleTable) -> Result<(Func, Func), Diag> {
+    let (mut fwd, mut bwd) = split_companions(f, rules)?;
+    simplify(&mut fwd);
+    simplify(&mut bwd);
+    Ok((fwd, bwd))
+}

@@ -331,3 +331,36 @@ fn a_cast_between_floats_carries_the_derivative() {
     let Value::F(ydot) = pair[1] else { panic!("{out:?}") };
     assert!((ydot - want).abs() < 1e-6, "forward: {ydot} vs {want}");
 }
+
+/// The same inside loops and branches, with the values unchanged.
+#[test]
+fn fields_of_built_tuples_are_read_directly_in_nested_blocks() {
+    let src = "fn f(x: f64, y: f64) -> f64 { let mut s = 0.0; for i in 0..3 { let p = (x * s, y); s = p.0 + p.1; } \
+               if x > 0.0 { let q = (s, x); s = q.0 * q.1; } s }";
+    let f = lower(src);
+    let mut g = f.clone();
+    fluxion_engine::simplify::simplify(&mut g);
+    let mut tuples = Vec::new();
+    walk_stmts(&g.body, &mut |s| {
+        if let Stmt::Let(t, Expr::Tuple(_)) = s {
+            tuples.push(*t);
+        }
+    });
+    let mut fields = 0;
+    walk_stmts(&g.body, &mut |s| {
+        if let Stmt::Let(_, Expr::Field(Operand::Var(t), _)) = s {
+            fields += usize::from(tuples.contains(t));
+        }
+    });
+    assert_eq!(fields, 0, "a field of a built tuple is read in\n{g:?}");
+    let env = Env::default();
+    for (x, y) in [(0.7, -0.4), (-0.3, 1.3)] {
+        let a = env
+            .eval(&f, &[Value::F(x), Value::F(y)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b = env
+            .eval(&g, &[Value::F(x), Value::F(y)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+}

@@ -66,18 +66,38 @@ pub(super) fn holder(
             #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
         }
     };
+    let failed = |d: Diag| {
+        syn::Error::new(
+            d.span.unwrap_or(span),
+            format!("fluxion could not differentiate `{}`: {}", f.name, d.msg),
+        )
+    };
+    // `vjp_fwd` and `vjp_bwd` are two halves of one reverse pass: built once.
+    let mut halves: Option<(Func, Func)> = None;
     for modes in COMPANIONS {
         let name = mode_name(modes);
         let beyond = order + modes.len() > MAX_ORDER;
         let g = if beyond {
             None
         } else {
-            let g = companion_diag(f, modes, rules).map_err(|d| {
-                syn::Error::new(
-                    d.span.unwrap_or(span),
-                    format!("fluxion could not differentiate `{}`: {}", f.name, d.msg),
-                )
-            })?;
+            let g = match modes {
+                [Mode::VjpFwd] | [Mode::VjpBwd] => {
+                    let (fwd, bwd) = match &halves {
+                        Some(h) => h.clone(),
+                        None => {
+                            let h = crate::transforms::split_pair(f, rules).map_err(failed)?;
+                            halves = Some(h.clone());
+                            h
+                        }
+                    };
+                    if modes == [Mode::VjpFwd] {
+                        fwd
+                    } else {
+                        bwd
+                    }
+                }
+                _ => companion_diag(f, modes, rules).map_err(failed)?,
+            };
             // A companion that would call a callee's companion beyond order 2 is a stub too.
             (max_call_order(&g) <= MAX_ORDER).then_some(g)
         };

@@ -23,10 +23,10 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::activity;
+use crate::builder::zero_of_ty;
 use crate::builder::Builder;
 pub use crate::ir::rename_block;
 use crate::ir::*;
-use crate::jvp::zero_of_ty;
 use crate::rules::{Partial, RuleTable};
 use crate::structural::Contribution;
 
