@@ -699,3 +699,14 @@ fn rule_check_totals() {
     assert_eq!(t.checks, cs.len() * 2 * 2);
     assert_eq!(t.points, cs.len() * 2 * points);
 }
+
+/// Every row samples a range, not a point: a degenerate domain (`(0.9, 0.9)`) would check
+/// each rule at one value only.
+#[test]
+fn every_domain_is_a_range() {
+    for row in RuleTable::standard().rows() {
+        for &(lo, hi) in &row.domain {
+            assert!(hi - lo >= 0.5, "{:?}: domain ({lo}, {hi})", row.prim);
+        }
+    }
+}
