@@ -617,10 +617,6 @@ impl Prim {
     pub fn from_method(name: &str) -> Option<Prim> {
         Prim::ALL.iter().copied().find(|p| p.method() == Some(name))
     }
-    /// Whether the derivative is identically zero.
-    pub fn zero_derivative(self) -> bool {
-        self.kind() == Kind::ZeroDerivative
-    }
     /// The methods user code can write, for error messages: `sin cos .. mul_add`.
     pub fn methods() -> String {
         Prim::ALL
