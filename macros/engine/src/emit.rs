@@ -141,6 +141,10 @@ fn collect_paths(f: &Func, out: &mut HashSet<String>) {
                 out.push(n.clone());
                 ty_paths(e, out);
             }
+            Ty::Matrix { elem, rows, cols } => {
+                out.extend([rows, cols].into_iter().filter_map(|d| d.static_len().cloned()));
+                ty_paths(elem, out);
+            }
             Ty::Tuple(ts) => ts.iter().for_each(|t| ty_paths(t, out)),
             _ => {}
         }
@@ -216,8 +220,10 @@ pub trait Target {
     fn cmp(&self, op: CmpOp, a: TokenStream, b: TokenStream) -> TokenStream;
     /// A choice between two computed values.
     fn select(&self, c: TokenStream, a: TokenStream, b: TokenStream) -> TokenStream;
-    /// An element read `a[i][j]`.
-    fn index(&self, a: TokenStream, idx: Vec<TokenStream>) -> TokenStream;
+    /// An element `a[i][j]` (a read, or the place of a write), with the index operands
+    /// grouped by level: one operand for an array or a vector (`[i]`), two for a matrix
+    /// (`[(i, j)]`).
+    fn index(&self, a: TokenStream, groups: Vec<Vec<TokenStream>>) -> TokenStream;
 }
 
 /// Plain Rust: `f64`/`f32` scalars, fixed arrays, tuples, `bool` conditions.
@@ -280,8 +286,12 @@ impl Target for Scalar {
         quote!(if #c { #a } else { #b })
     }
 
-    fn index(&self, a: TokenStream, idx: Vec<TokenStream>) -> TokenStream {
-        quote!(#a #([#idx])*)
+    fn index(&self, a: TokenStream, groups: Vec<Vec<TokenStream>>) -> TokenStream {
+        let levels = groups.iter().map(|g| match g.as_slice() {
+            [i] => quote!([#i]),
+            many => quote!([(#(#many),*)]),
+        });
+        quote!(#a #(#levels)*)
     }
 }
 
@@ -436,9 +446,31 @@ impl<'a> Emitter<'a> {
     }
 
     fn place(&self, p: &Place) -> TokenStream {
-        let n = self.var(p.var);
-        let idx = p.idx.iter().map(|i| self.operand(i));
-        quote!(#n #([#idx])*)
+        if p.idx.is_empty() {
+            return self.var(p.var);
+        }
+        self.target
+            .index(self.var(p.var), self.index_groups(&self.f.vars[p.var].ty, &p.idx))
+    }
+
+    /// Index operands grouped by the level of `ty` they index: `[i]` per array level,
+    /// `[row, col]` per matrix, and `[row]` alone for a vector's column 0 (`v[i]`, not
+    /// `v[(i, 0)]`). Operands past what the macro knows of the type index one level each.
+    fn index_groups(&self, ty: &Ty, idx: &[Operand]) -> Vec<Vec<TokenStream>> {
+        let mut groups = Vec::new();
+        let mut t = ty.clone();
+        let mut rest = idx;
+        while !rest.is_empty() {
+            let k = t.index_arity().clamp(1, rest.len());
+            let (now, later) = rest.split_at(k);
+            let vector_col0 =
+                matches!(&t, Ty::Matrix { cols, .. } if cols.is_one()) && now.get(1) == Some(&Operand::Int(0));
+            let used = if vector_col0 { &now[..1] } else { now };
+            groups.push(used.iter().map(|o| self.operand(o)).collect());
+            t = t.elem();
+            rest = later;
+        }
+        groups
     }
 
     fn stmt(&self, s: &Stmt) -> TokenStream {
@@ -447,7 +479,7 @@ impl<'a> Emitter<'a> {
             Stmt::Mut(v, init) if matches!(self.f.vars[*v].storage, Storage::Out(_)) => {
                 let place = self.var(*v);
                 match init {
-                    Some(Expr::Zeros(_)) => quote!(::fluxion::__private::fill_zero(&mut #place);),
+                    Some(Expr::Zeros(_)) => fill_zero_tokens(place, &self.f.vars[*v].ty),
                     Some(e) => {
                         let e = self.expr(e);
                         quote!(#place = #e;)
@@ -488,16 +520,10 @@ impl<'a> Emitter<'a> {
             Stmt::Assign(p, op, v) => {
                 let target = self.place(p);
                 let val = self.operand(v);
-                let mut ty = self.f.vars[p.var].ty.clone();
-                for _ in &p.idx {
-                    ty = ty.elem();
-                }
-                let scalar = matches!(ty, Ty::Float(_) | Ty::Int(_));
+                let ty = self.f.vars[p.var].ty.indexed(p.idx.len());
                 match op {
                     AssignOp::Set => quote!(#target = #val;),
-                    AssignOp::Add if scalar => quote!(#target += #val;),
-                    AssignOp::Sub if scalar => quote!(#target -= #val;),
-                    AssignOp::Add => quote!(::fluxion::__private::acc(&mut #target, #val);),
+                    AssignOp::Add => acc_tokens(target, val, &ty),
                     AssignOp::Sub => quote!(#target -= #val;),
                 }
             }
@@ -547,7 +573,9 @@ impl<'a> Emitter<'a> {
                 quote!(*#a)
             }
             Expr::Prim(p, xs) => self.prim(*p, xs),
-            Expr::Index(v, idx) => self.target.index(self.var(*v), idx.iter().map(op).collect()),
+            Expr::Index(v, idx) => self
+                .target
+                .index(self.var(*v), self.index_groups(&self.f.vars[*v].ty, idx)),
             Expr::Array(xs) => {
                 let xs = xs.iter().map(op);
                 quote!([#(#xs),*])
@@ -701,6 +729,21 @@ pub fn ty_tokens(t: &Ty) -> TokenStream {
             let n = cexpr_tokens(n, false);
             quote!([#e; #n])
         }
+        Ty::Matrix { elem, rows, cols } => {
+            let e = ty_tokens(elem);
+            match (rows, cols) {
+                (Dim::Static(r), Dim::Static(c)) => {
+                    let (r, c) = (const_arg_tokens(r), const_arg_tokens(c));
+                    quote!(::nalgebra::SMatrix<#e, #r, #c>)
+                }
+                (Dim::Dynamic, c) if c.is_one() => quote!(::nalgebra::DVector<#e>),
+                (Dim::Dynamic, Dim::Dynamic) => quote!(::nalgebra::DMatrix<#e>),
+                (r, c) => {
+                    let (r, c) = (nalgebra_dim(r), nalgebra_dim(c));
+                    quote!(::nalgebra::OMatrix<#e, #r, #c>)
+                }
+            }
+        }
         Ty::Tuple(ts) => {
             let ts: Vec<_> = ts.iter().map(ty_tokens).collect();
             if ts.len() == 1 {
@@ -725,6 +768,16 @@ fn zeros_tokens(t: &Ty) -> TokenStream {
             let n = cexpr_tokens(n, false);
             quote!([#e; #n])
         }
+        Ty::Matrix { .. } if t.layout() == Layout::NalgebraStatic => {
+            let t = ty_tokens(t);
+            quote!(<#t>::zeros())
+        }
+        // The transforms take the zero of a dynamic matrix from a value of it
+        // (`Expr::ZeroLike`): its size is known only at run time.
+        Ty::Matrix { .. } => {
+            let msg = format!("fluxion cannot write a zero `{t}` without a value to take its size from");
+            quote!(::core::compile_error!(#msg))
+        }
         Ty::Tuple(ts) => {
             let ts: Vec<_> = ts.iter().map(zeros_tokens).collect();
             if ts.len() == 1 {
@@ -735,6 +788,60 @@ fn zeros_tokens(t: &Ty) -> TokenStream {
             }
         }
         Ty::Unknown => quote!(::fluxion::__private::zero()),
+    }
+}
+
+/// Sets the caller's buffer `place` of type `t` to zero in place: through the runtime's
+/// `FillZero` for floats, arrays and tuples of them; a type holding a nalgebra matrix (which
+/// the runtime does not know) is assigned its zero.
+fn fill_zero_tokens(place: TokenStream, t: &Ty) -> TokenStream {
+    if t.has_matrix() && t.is_known() {
+        let z = zeros_tokens(t);
+        quote!(#place = #z;)
+    } else {
+        quote!(::fluxion::__private::fill_zero(&mut #place);)
+    }
+}
+
+/// `target += val` for a value of type `t`: `+=` on scalars and nalgebra matrices, the
+/// runtime's `acc` on arrays and tuples of scalars, and element by element (field by
+/// field) where an array or tuple holds matrices.
+fn acc_tokens(target: TokenStream, val: TokenStream, t: &Ty) -> TokenStream {
+    match t {
+        Ty::Float(_) | Ty::Int(_) | Ty::Matrix { .. } => quote!(#target += #val;),
+        Ty::Array(e, _) if e.has_matrix() => {
+            let inner = acc_tokens(quote!(*__fluxion_acc), quote!(__fluxion_val), e);
+            quote!(for (__fluxion_acc, __fluxion_val) in (#target).iter_mut().zip(#val) { #inner })
+        }
+        Ty::Tuple(ts) if t.has_matrix() => ts
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let k = proc_macro2::Literal::usize_unsuffixed(k);
+                acc_tokens(quote!((#target).#k), quote!((#val).#k), t)
+            })
+            .collect(),
+        _ => quote!(::fluxion::__private::acc(&mut #target, #val);),
+    }
+}
+
+/// A nalgebra dimension type: `::nalgebra::Const<N>` or `::nalgebra::Dyn`.
+fn nalgebra_dim(d: &Dim) -> TokenStream {
+    match d {
+        Dim::Static(c) => {
+            let c = const_arg_tokens(c);
+            quote!(::nalgebra::Const<#c>)
+        }
+        Dim::Dynamic => quote!(::nalgebra::Dyn),
+    }
+}
+
+/// A constant as a const generic argument: `N`, `3`, or `{ N + 1 }`.
+fn const_arg_tokens(c: &CExpr) -> TokenStream {
+    let t = cexpr_tokens(c, false);
+    match c {
+        CExpr::Lit(_) | CExpr::Path(_) => t,
+        _ => quote!({ #t }),
     }
 }
 

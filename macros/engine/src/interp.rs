@@ -186,6 +186,15 @@ impl Env {
                 let z = self.zeros(e)?;
                 Value::Arr(vec![z; usize::try_from(n).map_err(|_| "negative length")?])
             }
+            // A matrix is its rows, each its columns: `m[(i, j)]` indexes twice.
+            Ty::Matrix { elem, rows, cols } => {
+                let (Some(r), Some(c)) = (rows.static_len(), cols.static_len()) else {
+                    return Err(format!("no zero of `{t}` without a value to take its size from"));
+                };
+                let row = self.zeros(&Ty::Array(elem.clone(), c.clone()))?;
+                let r = usize::try_from(self.cexpr(r)?).map_err(|_| "negative length")?;
+                Value::Arr(vec![row; r])
+            }
             Ty::Tuple(ts) => Value::Tup(ts.iter().map(|t| self.zeros(t)).collect::<Result<_, _>>()?),
         })
     }

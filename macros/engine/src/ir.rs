@@ -37,6 +37,52 @@ impl FloatTy {
     }
 }
 
+/// The length of one axis of a shaped type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dim {
+    /// Known at compile time: a literal, a `const` item or a const generic (`3`, `N`).
+    Static(CExpr),
+    /// Known only at run time (`DVector`, `DMatrix`): read from a value of the type.
+    Dynamic,
+}
+
+impl Dim {
+    /// The static length, if there is one.
+    pub fn static_len(&self) -> Option<&CExpr> {
+        match self {
+            Dim::Static(c) => Some(c),
+            Dim::Dynamic => None,
+        }
+    }
+    /// Whether this is the static length 1 (the column count of a vector).
+    pub fn is_one(&self) -> bool {
+        matches!(self, Dim::Static(CExpr::Lit(1)))
+    }
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Static(c) => write!(f, "{c}"),
+            Dim::Dynamic => write!(f, "Dyn"),
+        }
+    }
+}
+
+/// How a shaped value is stored, indexed and spelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Not shaped: a scalar, a tuple, or a type only rustc knows.
+    Scalar,
+    /// A Rust array `[T; N]`, indexed `a[i]`; nested arrays index `a[i][j]`.
+    Array,
+    /// A statically sized nalgebra matrix (`SMatrix`, `SVector`, `Vector3`): on the stack,
+    /// indexed `m[(i, j)]` (`v[i]` for a vector).
+    NalgebraStatic,
+    /// A nalgebra matrix with a dynamic axis (`DMatrix`, `DVector`): on the heap.
+    NalgebraDynamic,
+}
+
 /// Types as far as the macro can know them. `Unknown` values (call results, user
 /// constants) are typed by rustc through the runtime traits.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,8 +95,19 @@ pub enum Ty {
     Bool,
     /// `()`, the tangent of integers and booleans.
     Unit,
-    /// `[T; N]`
+    /// `[T; N]`: a Rust array, one axis of static length (nested arrays nest).
     Array(Box<Ty>, CExpr),
+    /// A nalgebra matrix of `elem`, `rows x cols` (a vector has one column): `SMatrix<T, R,
+    /// C>`, `SVector<T, R>`, `Vector3<T>` when both axes are static, `DMatrix<T>` /
+    /// `DVector<T>` when they are dynamic. Indexed by `(row, col)`: two index operands.
+    Matrix {
+        /// The element type (a float).
+        elem: Box<Ty>,
+        /// The number of rows.
+        rows: Dim,
+        /// The number of columns (`Static(1)` for a vector).
+        cols: Dim,
+    },
     /// `(A, B, ..)`
     Tuple(Vec<Ty>),
     /// Not visible to the macro.
@@ -63,9 +120,72 @@ impl Ty {
         match self {
             Ty::Float(_) | Ty::Unknown => true,
             Ty::Int(_) | Ty::Bool | Ty::Unit => false,
-            Ty::Array(e, _) => e.is_differentiable(),
+            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => e.is_differentiable(),
             Ty::Tuple(ts) => ts.iter().any(Ty::is_differentiable),
         }
+    }
+    /// Whether a nalgebra matrix is part of this type.
+    pub fn has_matrix(&self) -> bool {
+        match self {
+            Ty::Matrix { .. } => true,
+            Ty::Array(e, _) => e.has_matrix(),
+            Ty::Tuple(ts) => ts.iter().any(Ty::has_matrix),
+            _ => false,
+        }
+    }
+    /// How values of this type are stored and indexed.
+    pub fn layout(&self) -> Layout {
+        match self {
+            Ty::Array(..) => Layout::Array,
+            Ty::Matrix { rows, cols, .. } => match (rows, cols) {
+                (Dim::Static(_), Dim::Static(_)) => Layout::NalgebraStatic,
+                _ => Layout::NalgebraDynamic,
+            },
+            _ => Layout::Scalar,
+        }
+    }
+    /// The axes down to the scalar element: `[[f64; 3]; 2]` is `[2, 3]`, `SMatrix<f64, 2,
+    /// 3>` is `[2, 3]` and `SVector<f64, 3>` is `[3, 1]`; `None` below a tuple or an unknown
+    /// type.
+    pub fn shape(&self) -> Option<Vec<Dim>> {
+        match self {
+            Ty::Float(_) | Ty::Int(_) | Ty::Bool => Some(vec![]),
+            Ty::Array(e, n) => {
+                let mut d = vec![Dim::Static(n.clone())];
+                d.extend(e.shape()?);
+                Some(d)
+            }
+            Ty::Matrix { elem, rows, cols } => {
+                let mut d = vec![rows.clone(), cols.clone()];
+                d.extend(elem.shape()?);
+                Some(d)
+            }
+            _ => None,
+        }
+    }
+    /// How many index operands one level of this type takes: 1 for an array, 2 (row,
+    /// column) for a matrix, 0 for what cannot be indexed.
+    pub fn index_arity(&self) -> usize {
+        match self {
+            Ty::Array(..) => 1,
+            Ty::Matrix { .. } => 2,
+            _ => 0,
+        }
+    }
+    /// The type of `a[idx..]` for `a` of this type and `n` index operands (`Unknown` where
+    /// the operands do not fit the type).
+    pub fn indexed(&self, n: usize) -> Ty {
+        let mut t = self.clone();
+        let mut left = n;
+        while left > 0 {
+            let k = t.index_arity();
+            if k == 0 || k > left {
+                return Ty::Unknown;
+            }
+            left -= k;
+            t = t.elem();
+        }
+        t
     }
     /// Whether this is an integer type.
     pub fn is_int(&self) -> bool {
@@ -81,13 +201,18 @@ impl Ty {
             Ty::Float(_) | Ty::Unknown => self.clone(),
             Ty::Int(_) | Ty::Bool | Ty::Unit => Ty::Unit,
             Ty::Array(e, n) => Ty::Array(Box::new(e.tangent()), n.clone()),
+            Ty::Matrix { elem, rows, cols } => Ty::Matrix {
+                elem: Box::new(elem.tangent()),
+                rows: rows.clone(),
+                cols: cols.clone(),
+            },
             Ty::Tuple(ts) => Ty::Tuple(ts.iter().map(Ty::tangent).collect()),
         }
     }
-    /// The element type of an array (or `Unknown`).
+    /// The element type of an array or matrix (or `Unknown`).
     pub fn elem(&self) -> Ty {
         match self {
-            Ty::Array(e, _) => (**e).clone(),
+            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => (**e).clone(),
             _ => Ty::Unknown,
         }
     }
@@ -95,7 +220,7 @@ impl Ty {
     pub fn float_ty(&self) -> Option<FloatTy> {
         match self {
             Ty::Float(f) => *f,
-            Ty::Array(e, _) => e.float_ty(),
+            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => e.float_ty(),
             Ty::Tuple(ts) => ts.iter().find_map(Ty::float_ty),
             _ => None,
         }
@@ -107,7 +232,7 @@ impl Ty {
             Ty::Float(k) => k.is_some(),
             Ty::Int(n) => n.is_some(),
             Ty::Bool | Ty::Unit => true,
-            Ty::Array(e, _) => e.is_exact(),
+            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => e.is_exact(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_exact),
             Ty::Unknown => false,
         }
@@ -117,6 +242,8 @@ impl Ty {
         match self {
             Ty::Float(_) | Ty::Int(_) | Ty::Bool | Ty::Unit => true,
             Ty::Array(e, _) => e.is_known(),
+            // A dynamic axis has no zero without a value to read its length from.
+            Ty::Matrix { elem, .. } => self.layout() == Layout::NalgebraStatic && elem.is_known(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_known),
             Ty::Unknown => false,
         }
@@ -526,6 +653,14 @@ impl Ty {
             Ty::Bool => Some(1),
             Ty::Unit => Some(0),
             Ty::Array(e, n) => u64::try_from(n.lit()?).ok()?.checked_mul(e.known_bytes()?),
+            Ty::Matrix { elem, rows, cols } => match (rows, cols) {
+                (Dim::Static(r), Dim::Static(c)) => u64::try_from(r.lit()?)
+                    .ok()?
+                    .checked_mul(u64::try_from(c.lit()?).ok()?)?
+                    .checked_mul(elem.known_bytes()?),
+                // `DMatrix` is a pointer and two lengths; its elements are on the heap.
+                _ => Some(24),
+            },
             // Fields are laid out by rustc, padded to the largest alignment: `(f64, u8)` is 16.
             Ty::Tuple(ts) => {
                 let sum: u64 = ts.iter().map(Ty::known_bytes).sum::<Option<u64>>()?;
@@ -539,6 +674,8 @@ impl Ty {
     fn known_align(&self) -> u64 {
         match self {
             Ty::Array(e, _) => e.known_align(),
+            Ty::Matrix { elem, .. } if self.layout() == Layout::NalgebraStatic => elem.known_align(),
+            Ty::Matrix { .. } => 8,
             Ty::Tuple(ts) => ts.iter().map(Ty::known_align).max().unwrap_or(1),
             t => t.known_bytes().unwrap_or(8).clamp(1, 16),
         }
@@ -546,7 +683,7 @@ impl Ty {
     /// Whether the type names no `Unknown` part (rustc can be asked its size).
     pub fn is_named(&self) -> bool {
         match self {
-            Ty::Array(e, _) => e.is_named(),
+            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => e.is_named(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_named),
             Ty::Unknown => false,
             _ => true,
@@ -756,13 +893,7 @@ pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
                 },
             }
         }
-        Expr::Index(v, idx) => {
-            let mut t = f.vars[*v].ty.clone();
-            for _ in idx {
-                t = t.elem();
-            }
-            t
-        }
+        Expr::Index(v, idx) => f.vars[*v].ty.indexed(idx.len()),
         Expr::Array(ops) => {
             let mut t = Ty::Unknown;
             for o in ops {
@@ -852,6 +983,13 @@ impl fmt::Display for Ty {
             Ty::Bool => write!(f, "bool"),
             Ty::Unit => write!(f, "()"),
             Ty::Array(e, n) => write!(f, "[{e}; {n}]"),
+            Ty::Matrix { elem, rows, cols } => match (rows, cols) {
+                (Dim::Dynamic, c) if c.is_one() => write!(f, "DVector<{elem}>"),
+                (Dim::Dynamic, Dim::Dynamic) => write!(f, "DMatrix<{elem}>"),
+                (Dim::Static(r), c) if c.is_one() => write!(f, "SVector<{elem}, {r}>"),
+                (Dim::Static(r), Dim::Static(c)) => write!(f, "SMatrix<{elem}, {r}, {c}>"),
+                (r, c) => write!(f, "OMatrix<{elem}, {}, {}>", dim_text(r), dim_text(c)),
+            },
             Ty::Tuple(ts) if ts.len() == 1 => write!(f, "({},)", ts[0]),
             Ty::Tuple(ts) => {
                 let parts: Vec<String> = ts.iter().map(Ty::to_string).collect();
@@ -859,5 +997,13 @@ impl fmt::Display for Ty {
             }
             Ty::Unknown => write!(f, "_"),
         }
+    }
+}
+
+/// A nalgebra dimension type for messages: `Dyn` or `Const<N>`.
+fn dim_text(d: &Dim) -> String {
+    match d {
+        Dim::Static(c) => format!("Const<{c}>"),
+        Dim::Dynamic => "Dyn".into(),
     }
 }

@@ -187,10 +187,7 @@ impl Tx<'_> {
                     match (self.t(value), op) {
                         (Some(tv), _) => out.push(Stmt::Assign(place, *op, tv)),
                         (None, AssignOp::Set) => {
-                            let mut ty = self.g.vars[p.var].ty.clone();
-                            for _ in &p.idx {
-                                ty = ty.elem();
-                            }
+                            let ty = self.g.vars[p.var].ty.indexed(p.idx.len());
                             let mut b = Builder::new(self.g);
                             let z = zero_of_ty(&mut b, &ty.tangent(), value);
                             out.extend(b.take());

@@ -204,24 +204,73 @@ fn param_map(src: &Func, dst: &Func) -> HashMap<VarId, VarId> {
         .collect()
 }
 
-/// Array dimensions of a type down to its float element (`None` if not a float array).
+/// The static axes of a float array or matrix down to its float element, one index
+/// operand each (`None` for other types).
 fn dims(t: &Ty) -> Option<Vec<CExpr>> {
-    match t {
-        Ty::Float(_) => Some(vec![]),
-        Ty::Array(e, n) => {
-            let mut d = vec![n.clone()];
-            d.extend(dims(e)?);
-            Some(d)
-        }
-        _ => None,
-    }
+    let (mut d, e) = match t {
+        Ty::Float(_) => return Some(vec![]),
+        Ty::Array(e, n) => (vec![n.clone()], e),
+        Ty::Matrix { elem, rows, cols } => (vec![rows.static_len()?.clone(), cols.static_len()?.clone()], elem),
+        _ => return None,
+    };
+    d.extend(dims(e)?);
+    Some(d)
 }
 
-/// The Jacobian type: output shape `o` followed by input type `i`.
+/// The Jacobian type: output shape `o` followed by input type `i` (JAX's `O ++ I`). The
+/// Jacobian of a nalgebra vector `SVector<M>` in a vector `SVector<N>` is the matrix
+/// `SMatrix<M, N>`; of a matrix in a scalar, the matrix; of a matrix in anything else,
+/// arrays of rows and columns of the input's tangent.
 fn jac_ty(o: &Ty, i: &Ty) -> Ty {
     match o {
         Ty::Array(e, n) => Ty::Array(Box::new(jac_ty(e, i)), n.clone()),
+        Ty::Matrix { elem, rows, cols } => match i {
+            Ty::Float(_) => o.tangent(),
+            Ty::Matrix { rows: n, cols: c, .. } if cols.is_one() && c.is_one() => Ty::Matrix {
+                elem: Box::new(elem.tangent()),
+                rows: rows.clone(),
+                cols: n.clone(),
+            },
+            _ => {
+                let (Some(r), Some(c)) = (rows.static_len(), cols.static_len()) else {
+                    return Ty::Unknown;
+                };
+                Ty::Array(Box::new(Ty::Array(Box::new(i.tangent()), c.clone())), r.clone())
+            }
+        },
         _ => i.tangent(),
+    }
+}
+
+/// Where the element at output index `oops` and input index `iops` sits in a value of
+/// `jac_ty(o, i)`: the output's indices then the input's, except in the matrix of a
+/// vector in a vector, `[(row, col)]`, whose column indices (always 0) are dropped.
+fn jac_idx(o: &Ty, i: &Ty, oops: &[Operand], iops: &[Operand]) -> Vec<Operand> {
+    match (o, oops) {
+        (Ty::Array(e, _), [first, rest @ ..]) => {
+            let mut v = vec![first.clone()];
+            v.extend(jac_idx(e, i, rest, iops));
+            v
+        }
+        (Ty::Matrix { cols, .. }, [row, ..]) if vector_in_vector(cols, i) && !iops.is_empty() => {
+            vec![row.clone(), iops[0].clone()]
+        }
+        _ => oops.iter().chain(iops).cloned().collect(),
+    }
+}
+
+/// Whether a Jacobian of an output with `cols` columns in `i` is a vector's in a vector.
+fn vector_in_vector(cols: &Dim, i: &Ty) -> bool {
+    cols.is_one() && matches!(i, Ty::Matrix { cols: c, .. } if c.is_one())
+}
+
+/// Whether the Jacobian of `o` in `i` holds whole input tangents at its output indices
+/// (false only for the matrix of a vector in a vector, written element by element).
+fn whole_rows(o: &Ty, i: &Ty) -> bool {
+    match o {
+        Ty::Array(e, _) => whole_rows(e, i),
+        Ty::Matrix { cols, .. } => !vector_in_vector(cols, i),
+        _ => true,
     }
 }
 
@@ -427,15 +476,31 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     inner.push(Stmt::Let(ct, Expr::Use(Operand::Var(ctm))));
     inner.out.extend(rev.iter().cloned());
     let bars = listed(&idx, &bars);
-    for ((jv, _), bar) in jacs.iter().zip(&bars) {
-        inner.push(Stmt::Assign(
-            Place {
-                var: *jv,
-                idx: kops.clone(),
-            },
-            AssignOp::Set,
-            bar.clone(),
-        ));
+    for ((jv, _), (bar, k)) in jacs.iter().zip(bars.iter().zip(&idx)) {
+        let pty = &f.params[*k].ty;
+        if whole_rows(&main.ret_ty, pty) {
+            inner.push(Stmt::Assign(
+                Place {
+                    var: *jv,
+                    idx: kops.clone(),
+                },
+                AssignOp::Set,
+                bar.clone(),
+            ));
+            continue;
+        }
+        // One element at a time: `jac[(k, i)] = bar[i]`.
+        let (Some(idims), Some(barv)) = (dims(pty), bar.var()) else {
+            return Err(internal::<String>(site.name)("a Jacobian row of unknown shape".into()));
+        };
+        let is = loop_nest(inner.f, &idims, "i");
+        let iops: Vec<Operand> = is.iter().map(|v| Operand::Var(*v)).collect();
+        let mut el = Builder::new(inner.f);
+        let t = el.let_(Expr::Index(barv, iops.clone()), "t");
+        let place = jac_idx(&main.ret_ty, pty, &kops, &iops);
+        el.push(Stmt::Assign(Place { var: *jv, idx: place }, AssignOp::Set, t));
+        let el_body = el.take();
+        inner.out.extend(wrap_loops(&is, &idims, el_body));
     }
     let inner_body = inner.take();
     let mut body = fwd_part;
@@ -521,8 +586,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
                     let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
                     let mut c = Builder::new(&mut h);
                     let t = c.let_(Expr::Index(yv, oops.clone()), "t");
-                    let mut place = oops;
-                    place.push(col);
+                    let place = jac_idx(&main.ret_ty, &pty, &oops, &[col]);
                     c.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, t));
                     let col_body = c.take();
                     h.body.0.extend(wrap_loops(&os, &odims, col_body));
@@ -598,8 +662,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
             };
             let mut col = Builder::new(inner.f);
             let e = col.let_(Expr::Index(yv, oops.clone()), "t");
-            let mut place = oops.clone();
-            place.extend(iops.clone());
+            let place = jac_idx(&main.ret_ty, &pty, &oops, &iops);
             col.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, e));
             let col_body = col.take();
             let nest = wrap_loops(&os, &odims, col_body);

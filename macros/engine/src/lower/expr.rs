@@ -4,6 +4,55 @@
 use super::*;
 
 impl Lowerer<'_> {
+    /// The index operands of `base[i]..` on a value of type `ty`: one per array level, and
+    /// (row, column) per matrix: `m[(i, j)]`, or `v[i]` on a vector (column 0).
+    pub(super) fn index_operands(&mut self, ty: &Ty, idx_exprs: &[&syn::Expr], e: &syn::Expr) -> Option<Vec<Operand>> {
+        let mut ty = ty.clone();
+        let mut idx = Vec::new();
+        for &ie in idx_exprs {
+            match ty {
+                Ty::Array(el, _) => {
+                    ty = *el;
+                    idx.push(self.index_operand(ie)?);
+                }
+                // `m[(i, j)]`; `v[i]` on a vector is its row `i`, column 0.
+                Ty::Matrix { elem, cols, .. } => {
+                    match ie {
+                        syn::Expr::Tuple(t) if t.elems.len() == 2 => {
+                            for x in &t.elems {
+                                idx.push(self.index_operand(x)?);
+                            }
+                        }
+                        _ if cols.is_one() => {
+                            idx.push(self.index_operand(ie)?);
+                            idx.push(Operand::Int(0));
+                        }
+                        _ => {
+                            self.err(ie, "a matrix is indexed by row and column: write `m[(i, j)]`");
+                            return None;
+                        }
+                    }
+                    ty = *elem;
+                }
+                Ty::Unknown => {
+                    ty = Ty::Unknown;
+                    idx.push(self.index_operand(ie)?);
+                }
+                other => {
+                    self.err(
+                        e,
+                        format!(
+                            "`{}` cannot be indexed: only arrays and matrices can",
+                            ir_ty_text(&other)
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(idx)
+    }
+
     pub(super) fn index_operand(&mut self, e: &syn::Expr) -> Option<Operand> {
         let op = self.expr(e)?;
         match self.func.ty_of(&op) {
@@ -101,24 +150,8 @@ impl Lowerer<'_> {
                 idx_exprs.reverse();
                 // Indexing what the macro knows is not an array is an error here, on the
                 // indexing expression (not an internal error later).
-                let mut ty = self.func.vars[base_var].ty.clone();
-                for _ in &idx_exprs {
-                    match ty {
-                        Ty::Array(el, _) => ty = *el,
-                        Ty::Unknown => break,
-                        other => {
-                            self.err(
-                                e,
-                                format!("`{}` cannot be indexed: only arrays can", ir_ty_text(&other)),
-                            );
-                            return None;
-                        }
-                    }
-                }
-                let mut idx = Vec::new();
-                for ie in idx_exprs {
-                    idx.push(self.index_operand(ie)?);
-                }
+                let ty = self.func.vars[base_var].ty.clone();
+                let idx = self.index_operands(&ty, &idx_exprs, e)?;
                 Some(self.let_(Expr::Index(base_var, idx)))
             }
             syn::Expr::Array(a) => {

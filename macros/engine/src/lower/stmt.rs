@@ -263,10 +263,8 @@ impl Lowerer<'_> {
             return None;
         }
         idx_exprs.reverse();
-        let mut idx = Vec::new();
-        for ie in idx_exprs {
-            idx.push(self.index_operand(ie)?);
-        }
+        let ty = self.func.vars[v].ty.clone();
+        let idx = self.index_operands(&ty, &idx_exprs, e)?;
         Some(Place { var: v, idx })
     }
 

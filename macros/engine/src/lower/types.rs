@@ -115,6 +115,9 @@ impl Lowerer<'_> {
                     self.failed = true;
                     return None;
                 }
+                if let Some(t) = self.nalgebra_ty(t, last) {
+                    return t;
+                }
                 if name == "Vec" {
                     self.err(t, format!("`{}` is not supported: use a fixed-size array `[f64; N]` (a const generic `N` takes any length)", ty_text(t)));
                     return None;
@@ -154,6 +157,103 @@ impl Lowerer<'_> {
                 None
             }
         }
+    }
+
+    /// A nalgebra vector or matrix type, by its alias (`SVector<f64, N>`, `SMatrix<f64, R,
+    /// C>`, `Vector3<f64>`, `Matrix2x3<f64>`, `RowSVector<f64, N>`, `DVector<f64>`,
+    /// `DMatrix<f64>`), with or without a path before it. `None` when the name is not one
+    /// of them; `Some(None)` after an error on it.
+    fn nalgebra_ty(&mut self, t: &syn::Type, last: &syn::PathSegment) -> Option<Option<Ty>> {
+        let name = last.ident.to_string();
+        let one = || Dim::Static(CExpr::Lit(1));
+        let lit = |k: u8| Dim::Static(CExpr::Lit(i128::from(k)));
+        // (rows, cols) fixed by the name, or taken from the generic arguments after `T`.
+        let fixed: Option<(Dim, Dim)> = match name.as_str() {
+            "DVector" => Some((Dim::Dynamic, one())),
+            "DMatrix" => Some((Dim::Dynamic, Dim::Dynamic)),
+            "SVector" | "SMatrix" | "RowSVector" => None,
+            n => match nalgebra_alias_dims(n) {
+                Some((r, c)) => Some((lit(r), lit(c))),
+                None => return None,
+            },
+        };
+        let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+            // As for a wrong count of arguments: rustc's error on the original function.
+            self.failed = true;
+            return Some(None);
+        };
+        let args: Vec<&syn::GenericArgument> = args.args.iter().collect();
+        let want = match (name.as_str(), &fixed) {
+            ("SMatrix", _) => 3,
+            (_, None) => 2,
+            _ => 1,
+        };
+        if args.len() != want {
+            // rustc reports the alias's arguments on the original function.
+            self.failed = true;
+            return Some(None);
+        }
+        let elem = match args[0] {
+            syn::GenericArgument::Type(et) => match self.value_ty(et) {
+                Some(e @ Ty::Float(_)) => e,
+                Some(other) => {
+                    self.err(
+                        et,
+                        format!(
+                            "a `{name}` of `{}` cannot carry a derivative: use `f64` or `f32` elements",
+                            ir_ty_text(&other)
+                        ),
+                    );
+                    return Some(None);
+                }
+                None => return Some(None),
+            },
+            other => {
+                self.err(other, "the first argument is the element type: `f64` or `f32`");
+                return Some(None);
+            }
+        };
+        let mut lens = Vec::new();
+        for a in &args[1..] {
+            lens.push(match a {
+                syn::GenericArgument::Const(e) => Dim::Static(match self.cexpr(e) {
+                    Some(c) => c,
+                    None => return Some(None),
+                }),
+                // A const generic `N` reads as a type path.
+                syn::GenericArgument::Type(syn::Type::Path(p)) if p.qself.is_none() => {
+                    Dim::Static(CExpr::Path(path_string(&p.path)))
+                }
+                other => {
+                    self.err(
+                        other,
+                        "a length must be a constant: a literal, a `const` item or a const generic",
+                    );
+                    return Some(None);
+                }
+            });
+        }
+        let (rows, cols) = match (fixed, name.as_str()) {
+            (Some(rc), _) => rc,
+            (None, "RowSVector") => (one(), lens.remove(0)),
+            (None, "SVector") => (lens.remove(0), one()),
+            (None, _) => {
+                let r = lens.remove(0);
+                (r, lens.remove(0))
+            }
+        };
+        if rows == Dim::Dynamic || cols == Dim::Dynamic {
+            self.err(
+                t,
+                format!("`{}` is dynamically sized, and fluxion differentiates nalgebra's statically sized types: use `SVector<f64, N>` or `SMatrix<f64, R, C>` (a const generic takes any size)", ty_text(t)),
+            );
+            return Some(None);
+        }
+        Some(Some(Ty::Matrix {
+            elem: Box::new(elem),
+            rows,
+            cols,
+        }))
     }
 
     /// A compile-time integer expression (array length, loop bound).
@@ -230,5 +330,25 @@ impl Lowerer<'_> {
                 None
             }
         }
+    }
+}
+
+/// The sizes in nalgebra's fixed aliases: `Vector3` is 3x1, `RowVector3` 1x3, `Matrix3`
+/// 3x3, `Matrix2x3` 2x3 (sizes 1 to 6).
+fn nalgebra_alias_dims(name: &str) -> Option<(u8, u8)> {
+    let digit = |s: &str| match s.parse::<u8>() {
+        Ok(k @ 1..=6) if s.len() == 1 => Some(k),
+        _ => None,
+    };
+    if let Some(k) = name.strip_prefix("RowVector") {
+        return digit(k).map(|k| (1, k));
+    }
+    if let Some(k) = name.strip_prefix("Vector") {
+        return digit(k).map(|k| (k, 1));
+    }
+    let k = name.strip_prefix("Matrix")?;
+    match k.split_once('x') {
+        Some((r, c)) => Some((digit(r)?, digit(c)?)),
+        None => digit(k).map(|k| (k, k)),
     }
 }

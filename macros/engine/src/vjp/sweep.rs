@@ -168,10 +168,7 @@ impl Rx<'_> {
                         b.let_(Expr::Index(a, p.idx.clone()), "c")
                     };
                     if *op == AssignOp::Set {
-                        let mut ty = b.f.vars[p.var].ty.clone();
-                        for _ in &p.idx {
-                            ty = ty.elem();
-                        }
+                        let ty = b.f.vars[p.var].ty.indexed(p.idx.len());
                         let z = zero_of_ty(&mut b, &ty.tangent(), value);
                         b.push(Stmt::Assign(
                             Place {

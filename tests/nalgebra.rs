@@ -1,0 +1,129 @@
+//! nalgebra's statically sized vectors and matrices as arguments: element reads `v[i]`
+//! and `m[(i, j)]`, gradients of the argument's type, Jacobians in JAX's layout (the
+//! Jacobian of a vector in a vector is a matrix), checked against central differences and
+//! across modes.
+
+use approx::assert_relative_eq;
+use fluxion::transforms;
+use nalgebra::{Matrix2, SMatrix, SVector, Vector3};
+
+#[transforms(grad, jacfwd, jacrev, hessian, jvp, vjp, grad_and_value)]
+fn f(v: &SVector<f64, 3>, s: f64) -> f64 {
+    v[0] * v[1].sin() + s * v[2] * v[2]
+}
+
+fn f_plain(v: &SVector<f64, 3>, s: f64) -> f64 {
+    v[0] * v[1].sin() + s * v[2] * v[2]
+}
+
+const H: f64 = 1e-6;
+
+/// Central differences of `f_plain` in `v`.
+fn fd_v(v: &SVector<f64, 3>, s: f64) -> SVector<f64, 3> {
+    SVector::from_fn(|i, _| {
+        let (mut p, mut m) = (*v, *v);
+        p[i] += H;
+        m[i] -= H;
+        (f_plain(&p, s) - f_plain(&m, s)) / (2.0 * H)
+    })
+}
+
+#[test]
+fn the_gradient_of_a_vector_argument_is_a_vector() {
+    let v = SVector::<f64, 3>::new(0.7, -1.3, 2.1);
+    let g: SVector<f64, 3> = f_grad(&v, 0.4);
+    assert_relative_eq!(g, fd_v(&v, 0.4), epsilon = 1e-7);
+    // Every mode gives the same numbers.
+    let jf: SVector<f64, 3> = f_jacfwd(&v, 0.4);
+    assert_relative_eq!(jf, g, epsilon = 1e-12);
+    let jr: SVector<f64, 3> = f_jacrev(&v, 0.4);
+    assert_relative_eq!(jr, g, epsilon = 1e-12);
+    let (gv, val) = f_grad_and_value(&v, 0.4);
+    assert_relative_eq!(gv, g, epsilon = 1e-12);
+    assert_relative_eq!(val, f_plain(&v, 0.4), epsilon = 1e-15);
+    let dir = SVector::<f64, 3>::new(0.3, -0.2, 0.9);
+    let (y, ydot) = f_jvp(&v, 0.4, dir, 0.0);
+    assert_relative_eq!(y, f_plain(&v, 0.4), epsilon = 1e-15);
+    assert_relative_eq!(ydot, g.dot(&dir), epsilon = 1e-12);
+    let (_, pullback) = f_vjp(&v, 0.4);
+    let (vbar, sbar) = pullback(2.0);
+    assert_relative_eq!(vbar, 2.0 * g, epsilon = 1e-12);
+    assert_relative_eq!(sbar, 2.0 * v[2] * v[2], epsilon = 1e-12);
+}
+
+#[test]
+fn the_hessian_in_a_vector_is_a_matrix() {
+    let v = SVector::<f64, 3>::new(0.7, -1.3, 2.1);
+    let h: SMatrix<f64, 3, 3> = f_hessian(&v, 0.4);
+    let fd = SMatrix::<f64, 3, 3>::from_fn(|i, j| {
+        let (mut p, mut m) = (v, v);
+        p[j] += H;
+        m[j] -= H;
+        (f_grad(&p, 0.4)[i] - f_grad(&m, 0.4)[i]) / (2.0 * H)
+    });
+    assert_relative_eq!(h, fd, epsilon = 1e-6);
+    assert_relative_eq!(h, h.transpose(), epsilon = 1e-12);
+}
+
+/// A matrix and a vector argument, an array result.
+#[transforms(jacrev(argnums = (0, 1)), jacfwd(argnums = (0, 1)))]
+fn g(m: Matrix2<f64>, v: Vector3<f64>) -> [f64; 2] {
+    let mut out = [0.0; 2];
+    for i in 0..2 {
+        out[i] = m[(i, 0)] * m[(i, 1)] + (v[i] * v[2]).exp();
+    }
+    out
+}
+
+#[test]
+fn jacobians_in_a_matrix_hold_one_matrix_per_output() {
+    let m = Matrix2::new(0.5, -1.0, 2.0, 0.25);
+    let v = Vector3::new(0.1, -0.4, 0.3);
+    let (jm, jv): ([Matrix2<f64>; 2], [Vector3<f64>; 2]) = g_jacrev(m, v);
+    let (fm, fv): ([Matrix2<f64>; 2], [Vector3<f64>; 2]) = g_jacfwd(m, v);
+    for o in 0..2 {
+        assert_relative_eq!(jm[o], fm[o], epsilon = 1e-12);
+        assert_relative_eq!(jv[o], fv[o], epsilon = 1e-12);
+        for i in 0..2 {
+            for j in 0..2 {
+                let (mut p, mut q) = (m, m);
+                p[(i, j)] += H;
+                q[(i, j)] -= H;
+                let fd = (g_plain(p, v)[o] - g_plain(q, v)[o]) / (2.0 * H);
+                assert_relative_eq!(jm[o][(i, j)], fd, epsilon = 1e-7);
+            }
+        }
+        for i in 0..3 {
+            let (mut p, mut q) = (v, v);
+            p[i] += H;
+            q[i] -= H;
+            let fd = (g_plain(m, p)[o] - g_plain(m, q)[o]) / (2.0 * H);
+            assert_relative_eq!(jv[o][i], fd, epsilon = 1e-7);
+        }
+    }
+}
+
+fn g_plain(m: Matrix2<f64>, v: Vector3<f64>) -> [f64; 2] {
+    let mut out = [0.0; 2];
+    for i in 0..2 {
+        out[i] = m[(i, 0)] * m[(i, 1)] + (v[i] * v[2]).exp();
+    }
+    out
+}
+
+/// A const-generic length and an `f32` element type.
+#[transforms(grad)]
+fn norm2<const N: usize>(v: &SVector<f32, N>) -> f32 {
+    let mut acc = 0.0;
+    for i in 0..N {
+        acc += v[i] * v[i];
+    }
+    acc.sqrt()
+}
+
+#[test]
+fn const_generic_lengths_and_f32_elements() {
+    let v = SVector::<f32, 4>::new(1.0, -2.0, 0.5, 3.0);
+    let g = norm2_grad(&v);
+    assert_relative_eq!(g, v / v.norm(), epsilon = 1e-6);
+}
