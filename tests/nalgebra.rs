@@ -127,3 +127,28 @@ fn const_generic_lengths_and_f32_elements() {
     let g = norm2_grad(&v);
     assert_relative_eq!(g, v / v.norm(), epsilon = 1e-6);
 }
+
+/// `jacrev` of a function returning a vector (here the generated gradient): the
+/// Jacobian of a vector in a vector is a matrix, written element by element from each
+/// reverse sweep's row.
+#[fluxion::jacrev]
+#[fluxion::grad]
+fn q(v: &SVector<f64, 3>, s: f64) -> f64 {
+    v[0] * v[1].sin() + s * v[2] * v[2] * v[0]
+}
+
+#[transforms(hessian)]
+fn q_again(v: &SVector<f64, 3>, s: f64) -> f64 {
+    v[0] * v[1].sin() + s * v[2] * v[2] * v[0]
+}
+
+#[test]
+fn jacrev_of_a_vector_valued_function_is_a_matrix() {
+    let v = SVector::<f64, 3>::new(0.7, -1.3, 2.1);
+    let j: SMatrix<f64, 3, 3> = q_grad_jacrev(&v, 0.4);
+    let h: SMatrix<f64, 3, 3> = q_again_hessian(&v, 0.4);
+    assert_relative_eq!(j, h, epsilon = 1e-12);
+    // Not symmetric by accident: entry (2, 0) is 2 s v2, entry (1, 1) is -v0 sin v1.
+    assert_relative_eq!(j[(2, 0)], 2.0 * 0.4 * 2.1, epsilon = 1e-12);
+    assert_relative_eq!(j[(1, 1)], -0.7 * (-1.3f64).sin(), epsilon = 1e-12);
+}

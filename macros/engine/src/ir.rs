@@ -144,24 +144,50 @@ impl Ty {
             _ => Layout::Scalar,
         }
     }
-    /// The axes down to the scalar element: `[[f64; 3]; 2]` is `[2, 3]`, `SMatrix<f64, 2,
-    /// 3>` is `[2, 3]` and `SVector<f64, 3>` is `[3, 1]`; `None` below a tuple or an unknown
-    /// type.
+    /// The logical axes down to the scalar element, as JAX counts them: `[[f64; 3]; 2]` and
+    /// `SMatrix<f64, 2, 3>` are `[2, 3]`, a column vector `SVector<f64, 3>` is `[3]`, a
+    /// float `[]`; `None` for tuples, `()` and what only rustc knows.
     pub fn shape(&self) -> Option<Vec<Dim>> {
-        match self {
-            Ty::Float(_) | Ty::Int(_) | Ty::Bool => Some(vec![]),
-            Ty::Array(e, n) => {
-                let mut d = vec![Dim::Static(n.clone())];
-                d.extend(e.shape()?);
-                Some(d)
+        let (mut d, e) = match self {
+            Ty::Float(_) | Ty::Int(_) | Ty::Bool => return Some(vec![]),
+            Ty::Array(e, n) => (vec![Dim::Static(n.clone())], e),
+            Ty::Matrix { elem, rows, cols } if cols.is_one() => (vec![rows.clone()], elem),
+            Ty::Matrix { elem, rows, cols } => (vec![rows.clone(), cols.clone()], elem),
+            _ => return None,
+        };
+        d.extend(e.shape()?);
+        Some(d)
+    }
+    /// The index operands of the element at logical index `ops` (one per axis of
+    /// [`Ty::shape`]): a column vector's row gets its column `0`.
+    pub fn place_index(&self, ops: &[Operand]) -> Vec<Operand> {
+        let mut out = Vec::new();
+        let mut t = self;
+        let mut rest = ops;
+        while let Some((first, more)) = rest.split_first() {
+            match t {
+                Ty::Matrix { elem, cols, .. } if cols.is_one() => {
+                    out.extend([first.clone(), Operand::Int(0)]);
+                    rest = more;
+                    t = elem;
+                }
+                Ty::Matrix { elem, .. } if !more.is_empty() => {
+                    out.extend([first.clone(), more[0].clone()]);
+                    rest = &more[1..];
+                    t = elem;
+                }
+                Ty::Array(elem, _) => {
+                    out.push(first.clone());
+                    rest = more;
+                    t = elem;
+                }
+                _ => {
+                    out.extend(rest.iter().cloned());
+                    break;
+                }
             }
-            Ty::Matrix { elem, rows, cols } => {
-                let mut d = vec![rows.clone(), cols.clone()];
-                d.extend(elem.shape()?);
-                Some(d)
-            }
-            _ => None,
         }
+        out
     }
     /// How many index operands one level of this type takes: 1 for an array, 2 (row,
     /// column) for a matrix, 0 for what cannot be indexed.

@@ -204,17 +204,17 @@ fn param_map(src: &Func, dst: &Func) -> HashMap<VarId, VarId> {
         .collect()
 }
 
-/// The static axes of a float array or matrix down to its float element, one index
-/// operand each (`None` for other types).
+/// The static logical axes of a float array or matrix down to its float element
+/// ([`Ty::shape`]: a column vector has one); `None` for other types or a dynamic axis.
 fn dims(t: &Ty) -> Option<Vec<CExpr>> {
-    let (mut d, e) = match t {
-        Ty::Float(_) => return Some(vec![]),
-        Ty::Array(e, n) => (vec![n.clone()], e),
-        Ty::Matrix { elem, rows, cols } => (vec![rows.static_len()?.clone(), cols.static_len()?.clone()], elem),
-        _ => return None,
-    };
-    d.extend(dims(e)?);
-    Some(d)
+    let mut bottom = t;
+    while let Ty::Array(e, _) | Ty::Matrix { elem: e, .. } = bottom {
+        bottom = e;
+    }
+    if !bottom.is_float() {
+        return None;
+    }
+    t.shape()?.into_iter().map(|d| d.static_len().cloned()).collect()
 }
 
 /// The Jacobian type: output shape `o` followed by input type `i` (JAX's `O ++ I`). The
@@ -242,9 +242,10 @@ fn jac_ty(o: &Ty, i: &Ty) -> Ty {
     }
 }
 
-/// Where the element at output index `oops` and input index `iops` sits in a value of
-/// `jac_ty(o, i)`: the output's indices then the input's, except in the matrix of a
-/// vector in a vector, `[(row, col)]`, whose column indices (always 0) are dropped.
+/// The index operands of the element at logical output index `oops` and input index
+/// `iops` in a value of `jac_ty(o, i)`: the output's indices then the input's, a vector's
+/// column 0 added ([`Ty::place_index`]); in the matrix of a vector in a vector,
+/// `[(output row, input row)]`.
 fn jac_idx(o: &Ty, i: &Ty, oops: &[Operand], iops: &[Operand]) -> Vec<Operand> {
     match (o, oops) {
         (Ty::Array(e, _), [first, rest @ ..]) => {
@@ -252,10 +253,13 @@ fn jac_idx(o: &Ty, i: &Ty, oops: &[Operand], iops: &[Operand]) -> Vec<Operand> {
             v.extend(jac_idx(e, i, rest, iops));
             v
         }
-        (Ty::Matrix { cols, .. }, [row, ..]) if vector_in_vector(cols, i) && !iops.is_empty() => {
-            vec![row.clone(), iops[0].clone()]
+        (Ty::Matrix { cols, .. }, [row, ..]) if vector_in_vector(cols, i) => {
+            vec![row.clone(), iops.first().cloned().unwrap_or(Operand::Int(0))]
         }
-        _ => oops.iter().chain(iops).cloned().collect(),
+        _ => {
+            let all: Vec<Operand> = oops.iter().chain(iops).cloned().collect();
+            jac_ty(o, i).place_index(&all)
+        }
     }
 }
 
@@ -468,7 +472,7 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     inner.push(Stmt::Assign(
         Place {
             var: ctm,
-            idx: kops.clone(),
+            idx: ct_ty.place_index(&kops),
         },
         AssignOp::Set,
         Operand::float(1.0),
@@ -482,7 +486,7 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
             inner.push(Stmt::Assign(
                 Place {
                     var: *jv,
-                    idx: kops.clone(),
+                    idx: jac_idx(&main.ret_ty, pty, &kops, &[]),
                 },
                 AssignOp::Set,
                 bar.clone(),
@@ -496,7 +500,7 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         let is = loop_nest(inner.f, &idims, "i");
         let iops: Vec<Operand> = is.iter().map(|v| Operand::Var(*v)).collect();
         let mut el = Builder::new(inner.f);
-        let t = el.let_(Expr::Index(barv, iops.clone()), "t");
+        let t = el.let_(Expr::Index(barv, pty.tangent().place_index(&iops)), "t");
         let place = jac_idx(&main.ret_ty, pty, &kops, &iops);
         el.push(Stmt::Assign(Place { var: *jv, idx: place }, AssignOp::Set, t));
         let el_body = el.take();
@@ -547,7 +551,8 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         // Small literal sizes: one column per basis vector, unrolled with literal seeds, so
         // each column carries only what depends on its input element, and CSE shares the
         // primal between columns.
-        if let [CExpr::Lit(n)] = idims.as_slice() {
+        // (Arrays only: the seeds are array literals.)
+        if let ([CExpr::Lit(n)], Ty::Array(..)) = (idims.as_slice(), &pty) {
             if (1..=UNROLL_COLUMNS).contains(n) {
                 let mut b = Builder::new(&mut h);
                 let jv = b.let_mut(Some(Expr::Zeros(jty.clone())), "jac", jty.clone());
@@ -585,7 +590,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
                     let os = loop_nest(&mut h, &odims, "o");
                     let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
                     let mut c = Builder::new(&mut h);
-                    let t = c.let_(Expr::Index(yv, oops.clone()), "t");
+                    let t = c.let_(Expr::Index(yv, main.ret_ty.tangent().place_index(&oops)), "t");
                     let place = jac_idx(&main.ret_ty, &pty, &oops, &[col]);
                     c.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, t));
                     let col_body = c.take();
@@ -638,7 +643,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         inner.push(Stmt::Assign(
             Place {
                 var: tm,
-                idx: iops.clone(),
+                idx: tty.place_index(&iops),
             },
             AssignOp::Set,
             Operand::float(1.0),
@@ -649,7 +654,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
             inner.push(Stmt::Assign(
                 Place {
                     var: jv,
-                    idx: iops.clone(),
+                    idx: jac_idx(&main.ret_ty, &pty, &[], &iops),
                 },
                 AssignOp::Set,
                 ydot.clone(),
@@ -661,7 +666,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
                 None => return Err(internal::<String>(site.name)("tangent output is not a variable".into())),
             };
             let mut col = Builder::new(inner.f);
-            let e = col.let_(Expr::Index(yv, oops.clone()), "t");
+            let e = col.let_(Expr::Index(yv, main.ret_ty.tangent().place_index(&oops)), "t");
             let place = jac_idx(&main.ret_ty, &pty, &oops, &iops);
             col.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, e));
             let col_body = col.take();

@@ -15,6 +15,7 @@ mod common;
 
 use common::*;
 use fluxion_engine::attr::{Argnums, Options};
+use fluxion_engine::ir::Ty;
 use fluxion_engine::symbol::Transform;
 use fluxion_engine::transforms::{grad, hessian, jacfwd, Site};
 use proc_macro2::Span;
@@ -174,6 +175,42 @@ fn grad_with_argnums_after_other_arguments() {
         assert_eq!(got.len(), want.len(), "{got:?}");
         for (a, b) in got.iter().zip(&want) {
             assert!(ulps_close(*a, *b, ULPS, 1.0), "{got:?} vs {want:?}");
+        }
+    }
+}
+
+/// A nalgebra column vector `SVector<f64, 3>` (a `Ty::Matrix` of 3 rows and 1 column,
+/// indexed `x[i]` as row `i`, column 0) in place of `[f64; 3]`: every function of the
+/// corpus gives bit for bit the derivatives of its array version, which the test above
+/// checks against finite differences; the Hessian is a 3x3 matrix in JAX's layout.
+#[test]
+fn nalgebra_vectors_give_the_derivatives_of_arrays() {
+    let column = |x: &[f64]| Value::Arr(x.iter().map(|&v| Value::Arr(vec![Value::F(v)])).collect());
+    for src in CORPUS {
+        let by_array = generate(src);
+        let msrc = src.replacen("x: [f64; 3]", "x: SVector<f64, 3>", 1);
+        let by_vector = generate(&msrc);
+        assert!(
+            matches!(&by_vector.f.params[0].ty, Ty::Matrix { cols, .. } if cols.is_one()),
+            "{msrc}: {:?}",
+            by_vector.f.params[0].ty
+        );
+        assert!(matches!(by_vector.hessian.ret_ty, Ty::Matrix { .. }), "{msrc}");
+        for x in POINTS {
+            for (a, v) in [
+                (&by_array.grad, &by_vector.grad),
+                (&by_array.jacfwd, &by_vector.jacfwd),
+                (&by_array.hessian, &by_vector.hessian),
+            ] {
+                let want = run(a, &x);
+                let got = flat(
+                    &Env::default()
+                        .eval(v, &[column(&x)])
+                        .unwrap_or_else(|e| panic!("{msrc}: {e}")),
+                );
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{msrc}: {} at {x:?}", v.name);
+            }
         }
     }
 }
