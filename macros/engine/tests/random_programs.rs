@@ -2075,7 +2075,7 @@ fn build(p: &Prog, rules: &RuleTable) -> Result<Built, Failure> {
     let f = lower_source(&src).map_err(|e| fail("lower", e))?;
     let n = f.params.len();
     let h = Harness::new("random", f.clone(), p.template(), rules);
-    let tr = |what: &str, r: &Result<Func, String>| -> Result<Func, Failure> {
+    let tr = |what: &str, r: &Result<Func, Diag>| -> Result<Func, Failure> {
         r.clone().map_err(|e| fail("transform", format!("{what}: {e}")))
     };
     let mut fwd_s = tr("jvp", &h.fwd)?;
@@ -2384,7 +2384,7 @@ fn second_order(
 }
 
 /// `build` checked that every transform exists.
-fn unwrap_ok(r: &Result<Func, String>) -> &Func {
+fn unwrap_ok(r: &Result<Func, Diag>) -> &Func {
     match r {
         Ok(f) => f,
         Err(e) => panic!("transform failed after build checked it: {e}"),
