@@ -1133,7 +1133,7 @@ impl Gen {
             if loops.is_empty() || self.chance(0.15) {
                 break;
             }
-            let (i, lo, hi) = self.pick(&loops);
+            let (i, _, _) = self.pick(&loops);
             let var = Ix::Var(i.clone());
             let c = self.below(3) as i128 + 1;
             let cand = match self.below(7) {
@@ -1155,7 +1155,6 @@ impl Gen {
                     )
                 }
             };
-            let _ = (lo, hi);
             if index_valid(&cand, &loops, n) {
                 return cand;
             }
