@@ -2,7 +2,7 @@
 //!
 //! `cargo run -p fluxion-engine --example expand -- examples/quickstart.rs [fn_name]`
 
-use fluxion_engine::{expand::expand_item_text, Transform};
+use fluxion_engine::expand::expand_item_text;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -17,7 +17,6 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let _ = Transform::Grad;
     match expand_item_text(&src, args.get(2).map(String::as_str)) {
         Ok(text) => print!("{text}"),
         Err(e) => {

@@ -1,10 +1,59 @@
 //! Error collection: every problem found is reported, each on its own span.
 //!
 //! Like serde's `Ctxt`: errors are pushed as they are found and combined at the end, so
-//! a user sees all of them at once rather than one per build.
+//! a user sees all of them at once rather than one per build. The transforms, which work
+//! on the IR rather than on syntax, return a [`Diag`]; it becomes a `syn::Error` where it
+//! is reported.
 
 use proc_macro2::Span;
 use quote::ToTokens;
+
+/// A diagnostic of the engine: one message and, when known, the source it is about.
+#[derive(Clone, Debug)]
+pub struct Diag {
+    /// The message.
+    pub msg: String,
+    /// The offending source, if known.
+    pub span: Option<Span>,
+}
+
+impl Diag {
+    /// A diagnostic without a span (the reporter supplies one).
+    pub fn new(msg: impl Into<String>) -> Diag {
+        Diag {
+            msg: msg.into(),
+            span: None,
+        }
+    }
+    /// A diagnostic at `span`.
+    pub fn spanned(span: Span, msg: impl Into<String>) -> Diag {
+        Diag {
+            msg: msg.into(),
+            span: Some(span),
+        }
+    }
+    /// The same diagnostic, at `span` unless it already has a span.
+    pub fn at(self, span: Span) -> Diag {
+        Diag {
+            span: Some(self.span.unwrap_or(span)),
+            ..self
+        }
+    }
+}
+
+/// The message alone.
+impl std::fmt::Display for Diag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+/// At its span, or at the macro's call site if it has none.
+impl From<Diag> for syn::Error {
+    fn from(d: Diag) -> syn::Error {
+        syn::Error::new(d.span.unwrap_or_else(Span::call_site), d.msg)
+    }
+}
 
 /// Collected errors.
 #[derive(Default)]
@@ -26,9 +75,9 @@ impl Ctxt {
     pub fn error_at(&mut self, span: Span, msg: impl std::fmt::Display) {
         self.errors.push(syn::Error::new(span, msg));
     }
-    /// Records a ready-made error.
-    pub fn push(&mut self, e: syn::Error) {
-        self.errors.push(e);
+    /// Records a ready-made error or a [`Diag`].
+    pub fn push(&mut self, e: impl Into<syn::Error>) {
+        self.errors.push(e.into());
     }
     /// Whether any error was recorded.
     pub fn has_errors(&self) -> bool {

@@ -5,6 +5,11 @@
 //! arithmetic in `i128`. Calls to other functions are resolved through [`Env::funcs`],
 //! and calls to their companions (`g.jvp`, `g.vjp_jvp`, ..) transform the callee on the fly,
 //! exactly as the macro of the callee would.
+//!
+//! Its errors are `String`s, not [`Diag`](crate::error::Diag)s: they are failures of an
+//! evaluation (an index out of bounds, a value of the wrong kind, a missing function) that
+//! a test reports, not diagnostics of the user's source, and have no span to carry. A
+//! transform failing on a callee is turned into its message.
 
 use std::collections::HashMap;
 
@@ -465,9 +470,9 @@ impl Machine<'_> {
             .funcs
             .get(&c.name)
             .ok_or_else(|| format!("no function `{}` in the interpreter's environment", c.name))?;
-        let f = companion(callee, &c.modes, &self.env.rules)?;
+        let f = companion(callee, &c.modes, &self.env.rules).map_err(|d| d.msg)?;
         self.env.eval(&f, &args)
     }
 }
 
-pub use crate::transforms::{companion, companion_diag};
+pub use crate::transforms::companion;

@@ -587,21 +587,6 @@ pub struct Loop {
     pub span: SrcSpan,
 }
 
-/// An error of a transform, with the span it is about when one is known.
-#[derive(Clone, Debug)]
-pub struct Diag {
-    /// The message.
-    pub msg: String,
-    /// The offending source, if known.
-    pub span: Option<proc_macro2::Span>,
-}
-
-impl From<String> for Diag {
-    fn from(msg: String) -> Diag {
-        Diag { msg, span: None }
-    }
-}
-
 /// Statements.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stmt {

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::activity;
 use crate::builder::Builder;
+use crate::error::Diag;
 use crate::ir::*;
 use crate::rules::{Partial, RuleTable};
 
@@ -27,12 +28,12 @@ pub struct JvpSpec {
 }
 
 /// Forward-mode transform. The result returns `(y, ẏ)`.
-pub fn jvp(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<Func, String> {
+pub fn jvp(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<Func, Diag> {
     jvp_parts(f, spec, rules).map(|(g, _, _)| g)
 }
 
 /// Forward mode, also giving the operands of `y` and `ẏ` in the result's body.
-pub fn jvp_parts(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<(Func, Operand, Operand), String> {
+pub fn jvp_parts(f: &Func, spec: &JvpSpec, rules: &RuleTable) -> Result<(Func, Operand, Operand), Diag> {
     let act = activity::analyze(f, &spec.active);
     let mut g = f.clone();
     g.name = format!("{}_jvp", f.name);
@@ -113,7 +114,7 @@ impl Tx<'_> {
         o.var().and_then(|v| self.tan.get(&v)).cloned()
     }
 
-    fn block(&mut self, blk: &Block) -> Result<Block, String> {
+    fn block(&mut self, blk: &Block) -> Result<Block, Diag> {
         let mut out = Vec::new();
         for s in &blk.0 {
             self.stmt(s, &mut out)?;
@@ -121,7 +122,7 @@ impl Tx<'_> {
         Ok(Block(out))
     }
 
-    fn stmt(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> Result<(), String> {
+    fn stmt(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> Result<(), Diag> {
         match s {
             Stmt::Let(v, e) => {
                 let active = self.act.contains(v);
@@ -211,7 +212,7 @@ impl Tx<'_> {
     }
 
     /// `let y = g(a)` becomes `let r = g.jvp(a, ȧ); let y = r.0; let ẏ = r.1;`.
-    fn call(&mut self, v: VarId, c: &Call, out: &mut Vec<Stmt>) -> Result<(), String> {
+    fn call(&mut self, v: VarId, c: &Call, out: &mut Vec<Stmt>) -> Result<(), Diag> {
         let mut b = Builder::new(self.g);
         let mut args = c.args.clone();
         for a in &c.args {
@@ -255,12 +256,12 @@ pub fn tangent_of_expr(
     rules: &RuleTable,
     e: &Expr,
     y: &Operand,
-) -> Result<Option<Operand>, String> {
+) -> Result<Option<Operand>, Diag> {
     let t = |o: &Operand| o.var().and_then(|v| tan.get(&v)).cloned();
     Ok(match e {
         Expr::Prim(p, ops) => {
             let Some(rule) = rules.get(*p) else {
-                return Err(format!("no derivative rule for `{p:?}`"));
+                return Err(Diag::new(format!("no derivative rule for `{p:?}`")));
             };
             if rule.zero_derivative || ops.iter().all(|o| t(o).is_none()) {
                 return Ok(None);
@@ -278,7 +279,7 @@ pub fn tangent_of_expr(
             }
             b.sum_terms(terms)
         }
-        Expr::Call(_) => return Err("internal: call tangents are built by the caller".into()),
+        Expr::Call(_) => return Err(Diag::new("internal: call tangents are built by the caller")),
         e => crate::structural::tangent(b, e, &t, lit)?,
     })
 }

@@ -9,6 +9,7 @@
 //! these three functions; none restates them.
 
 use crate::builder::{zero_of, zero_of_ty, Builder};
+use crate::error::Diag;
 use crate::ir::*;
 use crate::rules::Kind;
 
@@ -110,7 +111,7 @@ pub fn tangent(
     e: &Expr,
     t: &dyn Fn(&Operand) -> Option<Operand>,
     lit: &std::collections::HashMap<VarId, Vec<Operand>>,
-) -> Result<Option<Operand>, String> {
+) -> Result<Option<Operand>, Diag> {
     Ok(match e {
         Expr::Use(a) => match t(a) {
             // A mutable variable's tangent changes later: take a copy.
@@ -175,7 +176,7 @@ pub fn tangent(
             Some(b.select(c.clone(), tx, tz))
         }
         _ if kind(e) == Kind::ZeroDerivative => None,
-        _ => return Err("internal: primitives and calls have no structural rule".into()),
+        _ => return Err(Diag::new("internal: primitives and calls have no structural rule")),
     })
 }
 
@@ -198,7 +199,7 @@ pub fn transpose(
     e: &Expr,
     tb: Operand,
     active: &dyn Fn(&Operand) -> bool,
-) -> Result<Vec<Contribution>, String> {
+) -> Result<Vec<Contribution>, Diag> {
     use Contribution::*;
     let mut out = Vec::new();
     match e {
@@ -252,7 +253,7 @@ pub fn transpose(
             }
         }
         _ if kind(e) == Kind::ZeroDerivative => {}
-        _ => return Err("internal: primitives and calls have no structural rule".into()),
+        _ => return Err(Diag::new("internal: primitives and calls have no structural rule")),
     }
     Ok(out)
 }

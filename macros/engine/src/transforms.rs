@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use proc_macro2::Span;
 
 use crate::builder::Builder;
+use crate::error::Diag;
 use crate::ir::*;
 use crate::jvp::{jvp, jvp_parts, JvpSpec};
 use crate::rules::RuleTable;
 use crate::simplify::simplify;
 use crate::spec::{Argnums, Options};
 use crate::symbol::Transform;
-use crate::vjp::{split_companions, vjp_diag, vjp_final, VjpOut, VjpSpec};
+use crate::vjp::{split_companions, vjp, vjp_final, VjpOut, VjpSpec};
 
 /// Spans for errors about a function.
 #[derive(Clone)]
@@ -66,9 +67,8 @@ fn err<T>(span: Span, msg: impl std::fmt::Display) -> TResult<T> {
     Err(syn::Error::new(span, msg))
 }
 
-fn internal<E: Into<Diag>>(span: Span) -> impl Fn(E) -> syn::Error {
-    move |e| {
-        let d: Diag = e.into();
+fn internal(span: Span) -> impl Fn(Diag) -> syn::Error {
+    move |d| {
         syn::Error::new(
             d.span.unwrap_or(span),
             format!("fluxion could not differentiate this function: {}", d.msg),
@@ -347,7 +347,7 @@ pub fn grad_pass(
         all_params: false,
         seed: Some(Operand::float(1.0)),
     };
-    let rev = if final_pass { vjp_final } else { vjp_diag };
+    let rev = if final_pass { vjp_final } else { vjp };
     let VjpOut {
         func: mut g,
         value,
@@ -443,7 +443,7 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         all_params: false,
         seed: None,
     };
-    let rev = if final_pass { vjp_final } else { vjp_diag };
+    let rev = if final_pass { vjp_final } else { vjp };
     let VjpOut {
         func: mut g,
         split,
@@ -585,7 +585,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
                         continue;
                     }
                     let Some(yv) = ydot.var() else {
-                        return Err(internal::<String>(site.name)("tangent output is not a variable".into()));
+                        return Err(internal(site.name)(Diag::new("tangent output is not a variable")));
                     };
                     let os = loop_nest(&mut h, &odims, "o");
                     let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
@@ -629,7 +629,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         // Tangent parameter of `jf` (the one after the primal parameters).
         let tparam = jf.params.get(f.params.len()).map(|p| m[&p.var]);
         let Some(tparam) = tparam else {
-            return Err(internal::<String>(site.name)("missing tangent parameter".into()));
+            return Err(internal(site.name)(Diag::new("missing tangent parameter")));
         };
         let is = loop_nest(&mut h, &idims, "i");
         let os = loop_nest(&mut h, &odims, "o");
@@ -663,7 +663,7 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
             let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
             let yv = match ydot.var() {
                 Some(v) => v,
-                None => return Err(internal::<String>(site.name)("tangent output is not a variable".into())),
+                None => return Err(internal(site.name)(Diag::new("tangent output is not a variable"))),
             };
             let mut col = Builder::new(inner.f);
             let e = col.let_(Expr::Index(yv, main.ret_ty.tangent().place_index(&oops)), "t");
@@ -813,7 +813,7 @@ pub fn vjp_user(
         all_params: false,
         seed: None,
     };
-    let rev = if final_pass { vjp_final } else { vjp_diag };
+    let rev = if final_pass { vjp_final } else { vjp };
     let VjpOut {
         func: mut g,
         split,
@@ -832,7 +832,7 @@ pub fn vjp_user(
     };
     if let Some(a) = aux {
         let Ty::Tuple(ts) = g.ret_ty.clone() else {
-            return Err(internal::<String>(site.name)("vjp result".into()));
+            return Err(internal(site.name)(Diag::new("vjp result")));
         };
         let mut b = Builder::new(&mut g);
         let bars_t = b.let_(Expr::Field(g_ret(&b), 1), "grads");
@@ -853,13 +853,9 @@ fn g_ret(b: &Builder) -> Operand {
 }
 
 /// The companion of `f` for a list of transforms, under the companion protocol (every
-/// parameter differentiated; `()` tangents and cotangents for non-float ones).
-pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, String> {
-    companion_diag(f, modes, rules).map_err(|d| d.msg)
-}
-
-/// [`companion`], with the span of the offending source in errors where one is known.
-pub fn companion_diag(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, Diag> {
+/// parameter differentiated; `()` tangents and cotangents for non-float ones). Errors
+/// carry the span of the offending source where one is known.
+pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, Diag> {
     let mut g = f.clone();
     for (k, m) in modes.iter().enumerate() {
         let all = vec![true; g.params.len()];
@@ -885,7 +881,7 @@ pub fn companion_diag(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Fun
                 if last {
                     vjp_final(&g, &spec, rules)?.func
                 } else {
-                    vjp_diag(&g, &spec, rules)?.func
+                    vjp(&g, &spec, rules)?.func
                 }
             }
             Mode::VjpFwd => split_companions(&g, rules)?.0,

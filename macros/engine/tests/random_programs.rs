@@ -1133,7 +1133,7 @@ impl Gen {
             if loops.is_empty() || self.chance(0.15) {
                 break;
             }
-            let (i, lo, hi) = self.pick(&loops);
+            let (i, _, _) = self.pick(&loops);
             let var = Ix::Var(i.clone());
             let c = self.below(3) as i128 + 1;
             let cand = match self.below(7) {
@@ -1155,7 +1155,6 @@ impl Gen {
                     )
                 }
             };
-            let _ = (lo, hi);
             if index_valid(&cand, &loops, n) {
                 return cand;
             }
@@ -2075,7 +2074,7 @@ fn build(p: &Prog, rules: &RuleTable) -> Result<Built, Failure> {
     let f = lower_source(&src).map_err(|e| fail("lower", e))?;
     let n = f.params.len();
     let h = Harness::new("random", f.clone(), p.template(), rules);
-    let tr = |what: &str, r: &Result<Func, String>| -> Result<Func, Failure> {
+    let tr = |what: &str, r: &Result<Func, Diag>| -> Result<Func, Failure> {
         r.clone().map_err(|e| fail("transform", format!("{what}: {e}")))
     };
     let mut fwd_s = tr("jvp", &h.fwd)?;
@@ -2384,7 +2383,7 @@ fn second_order(
 }
 
 /// `build` checked that every transform exists.
-fn unwrap_ok(r: &Result<Func, String>) -> &Func {
+fn unwrap_ok(r: &Result<Func, Diag>) -> &Func {
     match r {
         Ok(f) => f,
         Err(e) => panic!("transform failed after build checked it: {e}"),

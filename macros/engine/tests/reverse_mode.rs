@@ -1,7 +1,7 @@
 //! Reverse mode: split calls, tape sizes, and derivatives through casts and broadcasts.
 //!
 //! Split calls: a final reverse pass (`vjp_final`) calls `g::vjp_fwd` in its
-//! forward sweep and `g::vjp_bwd` with the residuals in its reverse sweep, where `vjp_diag`
+//! forward sweep and `g::vjp_bwd` with the residuals in its reverse sweep, where `vjp`
 //! calls `g` and then `g::vjp`, which runs `g`'s forward pass again. Both must give the same
 //! numbers (bit for bit: the same operations, only not repeated), `vjp_fwd` must return the
 //! primal value, and the split companions must compose to `vjp`, in the interpreter.
@@ -10,7 +10,7 @@ use fluxion_engine::expand::lower_source;
 use fluxion_engine::interp::{companion, Env, Value};
 use fluxion_engine::ir::*;
 use fluxion_engine::rules::RuleTable;
-use fluxion_engine::vjp::{split_companions, vjp_diag, vjp_final, VjpSpec};
+use fluxion_engine::vjp::{split_companions, vjp, vjp_final, VjpSpec};
 
 fn lower(src: &str) -> Func {
     lower_source(src).unwrap_or_else(|e| panic!("{src}: {e}"))
@@ -57,7 +57,7 @@ fn final_reverse_passes_give_the_values_of_the_unsplit_ones() {
     let mut splits = 0;
     for src in CALLERS {
         let f = lower(src);
-        let plain = vjp_diag(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let plain = vjp(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
         let split = vjp_final(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
         let mut modes = Vec::new();
         walk_stmts(&split.func.body, &mut |s| {
@@ -103,8 +103,8 @@ fn a_final_pass_over_a_reverse_pass_splits_only_plain_calls() {
     };
     for src in CALLERS {
         let f = lower(src);
-        let inner = vjp_diag(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
-        let plain = vjp_diag(&inner.func, &outer, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let inner = vjp(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let plain = vjp(&inner.func, &outer, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
         let split = vjp_final(&inner.func, &outer, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
         let mut modes = Vec::new();
         walk_stmts(&split.func.body, &mut |s| {
@@ -188,7 +188,7 @@ fn tapes_and_check(src: &str, x: &[f64]) -> i128 {
         all_params: false,
         seed: Some(Operand::float(1.0)),
     };
-    let out = vjp_diag(&f, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
+    let out = vjp(&f, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
     fn floats(t: &Ty) -> i128 {
         match t {
             Ty::Array(e, CExpr::Lit(n)) => n * floats(e),

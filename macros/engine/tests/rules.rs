@@ -362,7 +362,7 @@ fn fwd_partials(case: &Case, rules: &RuleTable, x: &[f64], simplified: bool) -> 
                 seeds: vec![],
                 basis: vec![],
             };
-            let mut g = jvp(&case.func, &spec, rules)?;
+            let mut g = jvp(&case.func, &spec, rules).map_err(|d| d.msg)?;
             if simplified {
                 fluxion_engine::simplify::simplify(&mut g);
             }

@@ -2,6 +2,7 @@
 //! [`MAX_ORDER`], stubs beyond it.
 
 use super::*;
+use crate::error::Diag;
 
 /// The transforms applied to a function for its hidden companions (maximum order 2).
 pub const COMPANIONS: [&[Mode]; 8] = [
@@ -96,7 +97,7 @@ pub(super) fn holder(
                         bwd
                     }
                 }
-                _ => companion_diag(f, modes, rules).map_err(failed)?,
+                _ => companion(f, modes, rules).map_err(failed)?,
             };
             // A companion that would call a callee's companion beyond order 2 is a stub too.
             (max_call_order(&g) <= MAX_ORDER).then_some(g)

@@ -19,7 +19,7 @@ use crate::ir::*;
 use crate::lower::lower_fn;
 use crate::rules::RuleTable;
 use crate::symbol::Transform;
-use crate::transforms::{self, companion_diag, GenFn, PullbackForm, Site};
+use crate::transforms::{self, companion, GenFn, PullbackForm, Site};
 
 mod companions;
 mod generated;

@@ -1,4 +1,6 @@
 //! Tools and tests: expansion of source text, formatting, lowering of source text.
+//!
+//! Their errors are the rendered messages (`String`), what a tool prints or a test compares.
 
 use super::*;
 

@@ -56,13 +56,13 @@ pub(super) fn rexpr(
     e: &Expr,
     y: &Operand,
     tb: Operand,
-) -> Result<(), String> {
+) -> Result<(), Diag> {
     {
         let is_act = |o: &Operand| o.var().is_some_and(|v| act.contains(&v));
         match e {
             Expr::Prim(p, ops) => {
                 let Some(rule) = rules.get(*p) else {
-                    return Err(format!("no derivative rule for `{p:?}`"));
+                    return Err(Diag::new(format!("no derivative rule for `{p:?}`")));
                 };
                 if rule.zero_derivative {
                     return Ok(());
@@ -160,7 +160,7 @@ pub(super) fn contribute_elem(
     a: VarId,
     idx: &[Operand],
     val: Operand,
-) -> Result<(), String> {
+) -> Result<(), Diag> {
     if !act.contains(&a) {
         return Ok(());
     }
@@ -176,10 +176,10 @@ pub(super) fn contribute_elem(
             ));
             Ok(())
         }
-        Some(_) => Err(format!(
+        Some(_) => Err(Diag::new(format!(
             "internal: indexed value `{}` has no accumulator",
             b.f.vars[a].name
-        )),
+        ))),
         None => Ok(()),
     }
 }
@@ -192,18 +192,18 @@ pub(super) fn contribute_field(
     a: &Operand,
     k: usize,
     tb: Operand,
-) -> Result<(), String> {
+) -> Result<(), Diag> {
     match a.var().and_then(|v| adj.get_mut(&v)) {
         Some(Adj::Fields(fs)) if k < fs.len() => fs[k].push(tb),
         Some(Adj::Acc(acc)) => {
             // A tuple used inside a nested block: accumulate `(0, .., tb, .., 0)`.
             let acc = *acc;
             let Ty::Tuple(ts) = b.f.ty_of(a) else {
-                return Err(format!(
+                return Err(Diag::new(format!(
                     "internal: field of `{}`, which is not a tuple ({:?})",
                     a.var().map(|v| b.f.vars[v].name.clone()).unwrap_or_default(),
                     b.f.ty_of(a)
-                ));
+                )));
             };
             let mut elems = Vec::new();
             for (j, t) in ts.iter().enumerate() {
@@ -219,7 +219,7 @@ pub(super) fn contribute_field(
             let c = b.let_(Expr::Tuple(elems), "t");
             b.push(Stmt::Assign(Place { var: acc, idx: vec![] }, AssignOp::Add, c));
         }
-        Some(_) => return Err("internal: field of a value without field adjoints".into()),
+        Some(_) => return Err(Diag::new("internal: field of a value without field adjoints")),
         None => {}
     }
     Ok(())

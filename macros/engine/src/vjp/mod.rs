@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use crate::activity;
 use crate::builder::zero_of_ty;
 use crate::builder::Builder;
+use crate::error::Diag;
 pub use crate::ir::rename_block;
 use crate::ir::*;
 use crate::rules::{Partial, RuleTable};
@@ -88,28 +89,21 @@ struct Rx<'a> {
     const_generics: Vec<String>,
     /// Loops that start at a negative literal, by variable: their tapes are offset.
     offsets: HashMap<VarId, CExpr>,
-    /// The source of the last error, when it is about a loop.
-    err_span: Option<proc_macro2::Span>,
     /// Split calls: the result of `g::vjp_fwd(..)` -> the variable holding its residuals.
     residual_of: HashMap<VarId, VarId>,
     /// Mutable variables: the loops around each of their declarations and assignments.
     assigned_in: HashMap<VarId, Vec<Vec<VarId>>>,
 }
 
-/// Reverse-mode transform.
-pub fn vjp(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, String> {
-    vjp_diag(f0, spec, rules).map_err(|d| d.msg)
-}
-
-/// [`vjp`], with the span of the offending source in errors where one is known.
-pub fn vjp_diag(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, Diag> {
+/// Reverse-mode transform. Errors carry the span of the loop they are about, if any.
+pub fn vjp(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, Diag> {
     vjp_impl(f0, spec, rules, false)
 }
 
-/// [`vjp_diag`] for a reverse pass that nothing differentiates again (a generated
+/// [`vjp`] for a reverse pass that nothing differentiates again (a generated
 /// gradient's body, a `vjp` companion): each active call `y = g(x)` runs `g`'s forward pass
 /// once, `(y, r) = g::vjp_fwd(x)`, and the reverse sweep calls `g::vjp_bwd(x, r, ȳ)` with
-/// its residuals `r`, where [`vjp_diag`] calls `g(x)` and later `g::vjp(x, ȳ)`, which runs
+/// its residuals `r`, where [`vjp`] calls `g(x)` and later `g::vjp(x, ȳ)`, which runs
 /// `g`'s forward pass again.
 pub fn vjp_final(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut, Diag> {
     vjp_impl(f0, spec, rules, true)
@@ -140,7 +134,6 @@ fn vjp_impl(f0: &Func, spec: &VjpSpec, rules: &RuleTable, split: bool) -> Result
         tape_writes: HashMap::new(),
         const_generics: f.const_generics.clone(),
         offsets: HashMap::new(),
-        err_span: None,
         residual_of,
         assigned_in: HashMap::new(),
     };
@@ -150,10 +143,7 @@ fn vjp_impl(f0: &Func, spec: &VjpSpec, rules: &RuleTable, split: bool) -> Result
     rx.prewalk(&f.body, Vec::new());
     let root_params: Vec<VarId> = f.params.iter().map(|p| p.var).collect();
     let seed = spec.seed.clone().unwrap_or(Operand::Var(ct));
-    let rev = match rx.rblock(&f.body, &root_params, Some((&f.ret, seed))) {
-        Ok(rev) => rev,
-        Err(msg) => return Err(Diag { msg, span: rx.err_span }),
-    };
+    let rev = rx.rblock(&f.body, &root_params, Some((&f.ret, seed)))?;
     // Cotangents of the parameters.
     let mut b = Builder::new(rx.g);
     b.out = rev;

@@ -59,10 +59,7 @@ pub fn split_companions(f: &Func, rules: &RuleTable) -> Result<(Func, Func), Dia
     };
     let out = vjp_final(f, &spec, rules)?;
     let g = out.func;
-    let internal = |m: &str| Diag {
-        msg: format!("internal: split companions of `{}`: {m}", f.name),
-        span: None,
-    };
+    let internal = |m: &str| Diag::new(format!("internal: split companions of `{}`: {m}", f.name));
     // The reverse part ends with `let out = (y, grads)`: `vjp_bwd` returns `grads`.
     let (fwd, rev) = g.body.0.split_at(out.split);
     let Some((Stmt::Let(o, Expr::Tuple(pair)), rev)) = rev.split_last() else {

@@ -11,7 +11,7 @@ impl Rx<'_> {
         blk: &Block,
         defs: &[VarId],
         seed: Option<(&Operand, Operand)>,
-    ) -> Result<Vec<Stmt>, String> {
+    ) -> Result<Vec<Stmt>, Diag> {
         let bid = self.bid(blk);
         let mut header = Builder::new(self.g);
         let mut defined: Vec<VarId> = defs.to_vec();
@@ -75,7 +75,7 @@ impl Rx<'_> {
         Ok(head)
     }
 
-    pub(super) fn rstmt(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> Result<(), String> {
+    pub(super) fn rstmt(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> Result<(), Diag> {
         match s {
             Stmt::Let(r, Expr::Call(c)) if c.modes == [Mode::VjpFwd] => {
                 // `(y, res) = g::vjp_fwd(x)`: `x̄ += g::vjp_bwd(x, res, ȳ)`, ȳ the adjoint of `y`.

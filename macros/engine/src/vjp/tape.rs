@@ -75,7 +75,7 @@ impl Rx<'_> {
         blk: &Block,
         rev: Vec<Stmt>,
         loop_var: Option<(VarId, VarId)>,
-    ) -> Result<Vec<Stmt>, String> {
+    ) -> Result<Vec<Stmt>, Diag> {
         let bid = self.bid(blk);
         let mut reads = Vec::new();
         for s in &rev {
@@ -222,10 +222,7 @@ impl Rx<'_> {
                 let len = match self.tape_len(hi) {
                     Ok(len) if cast(hi) => CExpr::AsUsize(Box::new(len)),
                     Ok(len) => len,
-                    Err(m) => {
-                        self.err_span = Some(span.0);
-                        return Err(m);
-                    }
+                    Err(d) => return Err(d.at(span.0)),
                 };
                 tty = Ty::Array(Box::new(tty), len);
             }
@@ -315,7 +312,7 @@ impl Rx<'_> {
 
     /// The tape length for a loop with upper bound `hi`: const generic expressions cannot
     /// size arrays on stable Rust, so `N - k` is sized `N`.
-    pub(super) fn tape_len(&self, hi: &CExpr) -> Result<CExpr, String> {
+    pub(super) fn tape_len(&self, hi: &CExpr) -> Result<CExpr, Diag> {
         let mut paths = Vec::new();
         hi.paths(&mut paths);
         if !paths.iter().any(|p| self.const_generics.contains(p)) {
@@ -324,10 +321,10 @@ impl Rx<'_> {
         match hi {
             CExpr::Path(_) => Ok(hi.clone()),
             CExpr::Bin('-', a, b) if matches!(**a, CExpr::Path(_)) && b.lit().is_some() => Ok((**a).clone()),
-            _ => Err(format!(
+            _ => Err(Diag::new(format!(
                 "the loop bound `{hi}` uses a const generic: reverse mode cannot size its tape on stable Rust; loop to `{}` or `{} - k`",
                 paths[0], paths[0]
-            )),
+            ))),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - points per check: `FLUXION_FD_POINTS` (default 16).
 #![allow(dead_code, unused_imports)] // each test crate uses a part of this module
 
+pub use fluxion_engine::error::Diag;
 pub use fluxion_engine::interp::{companion, Env, Value};
 pub use fluxion_engine::ir::{Expr, Func, Mode, Operand, Prim, Stmt};
 pub use fluxion_engine::jvp::{jvp, JvpSpec};
@@ -154,13 +155,13 @@ pub struct Harness {
     /// Argument template.
     pub template: Vec<Value>,
     /// `jvp(f)` with every float parameter active: `(params.., tangents..) -> (y, ẏ)`.
-    pub fwd: Result<Func, String>,
+    pub fwd: Result<Func, Diag>,
     /// `vjp(f)` with every float parameter active: `(params.., ct) -> (y, (bars..))`.
-    pub rev: Result<Func, String>,
+    pub rev: Result<Func, Diag>,
     /// Companion `jvp(vjp(f))`: `(x.., ct, dx.., dct) -> ((y, bars), (dy, dbars))`.
-    pub fwd_rev: Result<Func, String>,
+    pub fwd_rev: Result<Func, Diag>,
     /// Companion `vjp(vjp(f))`: `(x.., ct, ct2) -> ((y, bars), (xbars.., ctbar))`.
-    pub rev_rev: Result<Func, String>,
+    pub rev_rev: Result<Func, Diag>,
 }
 
 impl Harness {
@@ -223,7 +224,7 @@ impl Harness {
         self.template.iter().map(|v| v.unflatten(&mut it)).collect()
     }
 
-    fn eval(&self, which: &str, f: &Result<Func, String>, args: &[Value]) -> Result<Value, String> {
+    fn eval(&self, which: &str, f: &Result<Func, Diag>, args: &[Value]) -> Result<Value, String> {
         let f = f
             .as_ref()
             .map_err(|e| format!("{}: building {which} failed: {e}", self.name))?;
