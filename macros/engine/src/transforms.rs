@@ -495,7 +495,7 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         }
         // One element at a time: `jac[(k, i)] = bar[i]`.
         let (Some(idims), Some(barv)) = (dims(pty), bar.var()) else {
-            return Err(internal::<String>(site.name)("a Jacobian row of unknown shape".into()));
+            return Err(internal(site.name)(Diag::new("a Jacobian row of unknown shape")));
         };
         let is = loop_nest(inner.f, &idims, "i");
         let iops: Vec<Operand> = is.iter().map(|v| Operand::Var(*v)).collect();
