@@ -15,8 +15,18 @@
 //!   `torch.func.grad_and_value` does; JAX's `jax.value_and_grad` returns
 //!   `(value, grad)`. With `has_aux`, `aux` comes last.
 //! - **What is differentiated**: `f64`, `f32`, fixed arrays of them (`[f64; N]` with `N` a
-//!   literal, a `const` or a const generic), shared references to these, tuples of these
-//!   as results. Integer arguments are passed through, never differentiated.
+//!   literal, a `const` or a const generic), nalgebra's statically sized vectors and
+//!   matrices as arguments (below), shared references to these, tuples of these as
+//!   results. Integer arguments are passed through, never differentiated.
+//! - **nalgebra arguments**: `SVector<T, N>`, `SMatrix<T, R, C>` and their fixed aliases
+//!   (`Vector3<T>`, `Matrix2x3<T>`, `RowVector4<T>`, ...), by value or by reference, with
+//!   `T` `f64` or `f32` and sizes as for arrays. The body reads their elements, `v[i]` and
+//!   `m[(i, j)]`. A gradient has the argument's type; in JAX's layout a vector counts one
+//!   axis, so the Hessian in an `SVector<f64, N>` is an `SMatrix<f64, N, N>` and the
+//!   Jacobian of an `[f64; M]` result in a `Matrix2<f64>` is `[Matrix2<f64>; M]`. The
+//!   generated code names the types `::nalgebra::SMatrix<..>`: the crate using them depends
+//!   on `nalgebra` under that name. Dynamically sized `DVector` / `DMatrix` are a compile
+//!   error for now.
 //! - **Where**: the attributes go on free functions (at module level or inside a function
 //!   body). On an associated function in an `impl` block rustc reports one error, "struct is
 //!   not supported in `trait`s or `impl`s", at the attribute: the companions of a function
