@@ -224,6 +224,164 @@ pub trait Target {
     /// grouped by level: one operand for an array or a vector (`[i]`), two for a matrix
     /// (`[(i, j)]`).
     fn index(&self, a: TokenStream, groups: Vec<Vec<TokenStream>>) -> TokenStream;
+    /// `a && b`, `a || b`.
+    fn bool_op(&self, op: BoolOp, a: TokenStream, b: TokenStream) -> TokenStream {
+        match op {
+            BoolOp::And => quote!(#a && #b),
+            BoolOp::Or => quote!(#a || #b),
+        }
+    }
+    /// `!a`
+    fn not(&self, a: TokenStream) -> TokenStream {
+        quote!(!#a)
+    }
+    /// The sum of an array's elements (`a` a reference to it).
+    fn sum(&self, a: TokenStream) -> TokenStream {
+        quote!(::fluxion::__private::sum(#a))
+    }
+    /// A shared scalar in every lane (only batched kernels have lanes).
+    fn splat(&self, a: TokenStream) -> TokenStream {
+        let _ = a;
+        quote!(::core::compile_error!("fluxion: a lane value outside a batched kernel"))
+    }
+}
+
+/// A batched kernel's lanes (vmap): values of type [`Ty::Lanes`] are SIMD vectors of the
+/// runtime (`f64x4`, `f32x8`), operated on through its `Lanes` trait; comparisons give lane
+/// masks (`LaneMask`), and a select on a mask takes each lane from its side. The emitter uses
+/// it for the operations on lanes and [`Scalar`] for the shared values around them.
+///
+/// ```text
+/// let t = x * s;                                   // operators on the vectors
+/// let u = ::fluxion::__private::Lanes::tanh(t);    // the trait's lane math
+/// let m = ::fluxion::__private::Lanes::gt(x, z);   // a mask
+/// let r = ::fluxion::__private::Lanes::select(m, u, t);
+/// ```
+pub struct LaneTarget {
+    /// The float type of every batched value of the kernel.
+    pub float: FloatTy,
+}
+
+impl LaneTarget {
+    /// The SIMD vector type of the kernel's float type.
+    pub fn vector(&self) -> TokenStream {
+        match self.float {
+            FloatTy::F64 => quote!(::fluxion::__private::f64x4),
+            FloatTy::F32 => quote!(::fluxion::__private::f32x8),
+        }
+    }
+}
+
+impl Target for LaneTarget {
+    fn ty(&self, t: &Ty) -> TokenStream {
+        match t {
+            Ty::Lanes(e) if matches!(**e, Ty::Bool) => {
+                let v = self.vector();
+                quote!(<#v as ::fluxion::__private::Lanes>::Mask)
+            }
+            Ty::Lanes(_) => self.vector(),
+            Ty::Array(e, n) => {
+                let e = self.ty(e);
+                let n = cexpr_tokens(n, false);
+                quote!([#e; #n])
+            }
+            Ty::Tuple(ts) => {
+                let ts: Vec<_> = ts.iter().map(|t| self.ty(t)).collect();
+                quote!((#(#ts,)*))
+            }
+            other => ty_tokens(other),
+        }
+    }
+
+    fn float_lit(&self, l: &FloatLit) -> TokenStream {
+        Scalar.float_lit(l)
+    }
+
+    fn zeros(&self, t: &Ty) -> TokenStream {
+        match t {
+            Ty::Lanes(e) if matches!(**e, Ty::Bool) => {
+                let v = self.vector();
+                quote!(<<#v as ::fluxion::__private::Lanes>::Mask as ::fluxion::__private::LaneMask>::splat(false))
+            }
+            Ty::Lanes(_) => self.splat(quote!(0.0)),
+            Ty::Array(e, n) => {
+                let e = self.zeros(e);
+                let n = cexpr_tokens(n, false);
+                quote!([#e; #n])
+            }
+            Ty::Tuple(ts) => {
+                let ts: Vec<_> = ts.iter().map(|t| self.zeros(t)).collect();
+                quote!((#(#ts,)*))
+            }
+            other => zeros_tokens(other),
+        }
+    }
+
+    fn prim(&self, p: Prim, o: &[TokenStream]) -> TokenStream {
+        match (p.spelling(), o) {
+            (Spelling::Prefix(op), [a]) => {
+                let op = punct(op);
+                quote!(#op #a)
+            }
+            (Spelling::Infix(op), [a, b]) => {
+                let op = punct(op);
+                quote!(#a #op #b)
+            }
+            (Spelling::Runtime(f) | Spelling::Method(f), _) => {
+                let f = format_ident!("{}", f);
+                quote!(::fluxion::__private::Lanes::#f(#(#o),*))
+            }
+            _ => {
+                let msg = format!("fluxion: {p:?} with {} operands", o.len());
+                quote!(::core::compile_error!(#msg))
+            }
+        }
+    }
+
+    fn cmp(&self, op: CmpOp, a: TokenStream, b: TokenStream) -> TokenStream {
+        let m = format_ident!(
+            "{}",
+            match op {
+                CmpOp::Lt => "lt",
+                CmpOp::Le => "le",
+                CmpOp::Gt => "gt",
+                CmpOp::Ge => "ge",
+                CmpOp::Eq => "eq",
+                CmpOp::Ne => "ne",
+            }
+        );
+        quote!(::fluxion::__private::Lanes::#m(#a, #b))
+    }
+
+    fn select(&self, c: TokenStream, a: TokenStream, b: TokenStream) -> TokenStream {
+        quote!(::fluxion::__private::Lanes::select(#c, #a, #b))
+    }
+
+    fn index(&self, a: TokenStream, groups: Vec<Vec<TokenStream>>) -> TokenStream {
+        Scalar.index(a, groups)
+    }
+
+    fn bool_op(&self, op: BoolOp, a: TokenStream, b: TokenStream) -> TokenStream {
+        match op {
+            BoolOp::And => quote!(::fluxion::__private::LaneMask::and(#a, #b)),
+            BoolOp::Or => quote!(::fluxion::__private::LaneMask::or(#a, #b)),
+        }
+    }
+
+    fn not(&self, a: TokenStream) -> TokenStream {
+        quote!(::fluxion::__private::LaneMask::not(#a))
+    }
+
+    fn sum(&self, a: TokenStream) -> TokenStream {
+        // As `impl Sum for f64`, from -0.0.
+        let z = self.splat(quote!(-0.0));
+        quote!((#a).iter().fold(#z, |s, x| s + *x))
+    }
+
+    fn splat(&self, a: TokenStream) -> TokenStream {
+        let v = self.vector();
+        quote!(<#v as ::fluxion::__private::Lanes>::splat(#a))
+    }
 }
 
 /// Plain Rust: `f64`/`f32` scalars, fixed arrays, tuples, `bool` conditions.
@@ -301,6 +459,8 @@ pub struct Emitter<'a> {
     names: Names,
     by_ref: HashSet<VarId>,
     target: &'a dyn Target,
+    /// The target of operations on lanes, in a batched kernel.
+    lanes: Option<&'a dyn Target>,
 }
 
 /// How to emit a function's signature and attributes.
@@ -329,14 +489,36 @@ impl<'a> Emitter<'a> {
             names: Names::new(f),
             by_ref,
             target,
+            lanes: None,
         }
+    }
+
+    /// An emitter for a batched kernel: `target` for shared values, `lanes` for the
+    /// operations on lanes.
+    pub fn with_lanes(f: &'a Func, target: &'a dyn Target, lanes: &'a dyn Target) -> Emitter<'a> {
+        let mut e = Emitter::with_target(f, target);
+        e.lanes = Some(lanes);
+        e
+    }
+
+    /// The target of a type: the lanes target where lanes are part of it.
+    fn ty_target(&self, t: &Ty) -> &'a dyn Target {
+        match self.lanes {
+            Some(l) if t.has_lanes() => l,
+            _ => self.target,
+        }
+    }
+
+    /// The target of an operation on `o`: the lanes target if `o` holds lanes.
+    fn op_target(&self, o: &Operand) -> &'a dyn Target {
+        self.ty_target(&self.f.ty_of(o))
     }
 
     /// `: T` for variables declared with a type annotation.
     fn annotation(&self, v: VarId) -> TokenStream {
         let info = &self.f.vars[v];
         if info.annotated && info.ty.is_known() {
-            let t = self.target.ty(&info.ty);
+            let t = self.ty_target(&info.ty).ty(&info.ty);
             quote!(: #t)
         } else {
             quote!()
@@ -347,7 +529,7 @@ impl<'a> Emitter<'a> {
     /// caller's buffer of an `_into` form).
     pub fn param(&self, p: &Param) -> TokenStream {
         let n = self.names.ident(p.var);
-        let t = self.target.ty(&p.ty);
+        let t = self.ty_target(&p.ty).ty(&p.ty);
         if self.f.vars[p.var].storage == Storage::OutParam {
             quote!(#n: &mut #t)
         } else if p.by_ref {
@@ -360,7 +542,7 @@ impl<'a> Emitter<'a> {
     /// The whole function.
     pub fn function(&self, h: &FnHeader) -> TokenStream {
         let params = self.f.params.iter().map(|p| self.param(p));
-        let ret_ty = self.target.ty(&self.f.ret_ty);
+        let ret_ty = self.ty_target(&self.f.ret_ty).ty(&self.f.ret_ty);
         let body = self.block(&self.f.body);
         let ret = self.operand(&self.f.ret);
         let FnHeader {
@@ -585,7 +767,8 @@ impl<'a> Emitter<'a> {
                 let n = cexpr_tokens(n, false);
                 quote!([#a; #n])
             }
-            Expr::Zeros(t) => self.target.zeros(t),
+            Expr::Zeros(t) => self.ty_target(t).zeros(t),
+            Expr::Splat(a) => self.lanes.unwrap_or(self.target).splat(op(a)),
             Expr::ZeroLike(a) => {
                 let a = self.by_ref_arg(a);
                 quote!(::fluxion::__private::zero_like(#a))
@@ -613,39 +796,32 @@ impl<'a> Emitter<'a> {
                 let (x, like) = (op(x), op(like));
                 quote!(::fluxion::__private::cast_like(#x, #like))
             }
+            // Lanes keep their float type: a cast between lanes is the identity.
+            Expr::Cast(a, Ty::Lanes(_)) => op(a),
             Expr::Cast(a, t) => {
                 let a = op(a);
                 let t = self.target.ty(t);
                 quote!(#a as #t)
             }
-            Expr::Cmp(c, a, b) => self.target.cmp(*c, op(a), op(b)),
-            Expr::Bool(o, a, b) => {
-                let (a, b) = (op(a), op(b));
-                match o {
-                    BoolOp::And => quote!(#a && #b),
-                    BoolOp::Or => quote!(#a || #b),
-                }
-            }
-            Expr::Not(a) => {
-                let a = op(a);
-                quote!(!#a)
-            }
-            Expr::Sum(a) => {
-                let a = self.by_ref_arg(a);
-                quote!(::fluxion::__private::sum(#a))
-            }
+            Expr::Cmp(c, a, b) => self.op_target(a).cmp(*c, op(a), op(b)),
+            Expr::Bool(o, a, b) => self.op_target(a).bool_op(*o, op(a), op(b)),
+            Expr::Not(a) => self.op_target(a).not(op(a)),
+            Expr::Sum(a) => self.op_target(a).sum(self.by_ref_arg(a)),
             Expr::Broadcast(like, v) => {
                 let l = self.by_ref_arg(like);
                 let v = op(v);
                 quote!(::fluxion::__private::broadcast(#l, #v))
             }
-            Expr::Select(c, a, b) => self.target.select(op(c), op(a), op(b)),
+            Expr::Select(c, a, b) => self.op_target(c).select(op(c), op(a), op(b)),
         }
     }
 
     fn prim(&self, p: Prim, xs: &[Operand]) -> TokenStream {
         let o: Vec<TokenStream> = xs.iter().map(|x| self.operand(x)).collect();
-        self.target.prim(p, &o)
+        match xs.iter().find(|x| matches!(self.f.ty_of(x), Ty::Lanes(_))) {
+            Some(x) => self.op_target(x).prim(p, &o),
+            None => self.target.prim(p, &o),
+        }
     }
 
     fn call(&self, c: &Call) -> TokenStream {
@@ -754,6 +930,8 @@ pub fn ty_tokens(t: &Ty) -> TokenStream {
             }
         }
         Ty::Unknown => quote!(_),
+        // The lane type is the kernel's (`LaneTarget`).
+        Ty::Lanes(_) => quote!(_),
     }
 }
 
@@ -788,6 +966,7 @@ fn zeros_tokens(t: &Ty) -> TokenStream {
             }
         }
         Ty::Unknown => quote!(::fluxion::__private::zero()),
+        Ty::Lanes(_) => quote!(::core::compile_error!("fluxion: lanes outside a batched kernel")),
     }
 }
 

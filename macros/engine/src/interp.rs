@@ -29,6 +29,8 @@ pub enum Value {
     Arr(Vec<Value>),
     /// A tuple.
     Tup(Vec<Value>),
+    /// Lanes of a batched kernel: one scalar (float or boolean) per sample of a chunk.
+    L(Vec<Value>),
     /// `()`
     Unit,
 }
@@ -45,7 +47,7 @@ impl Value {
     pub fn flatten(&self, out: &mut Vec<f64>) {
         match self {
             Value::F(x) => out.push(*x),
-            Value::Arr(xs) | Value::Tup(xs) => xs.iter().for_each(|x| x.flatten(out)),
+            Value::Arr(xs) | Value::Tup(xs) | Value::L(xs) => xs.iter().for_each(|x| x.flatten(out)),
             _ => {}
         }
     }
@@ -64,6 +66,7 @@ impl Value {
             Value::F(_) => Value::F(0.0),
             Value::Arr(xs) => Value::Arr(xs.iter().map(Value::zero_tangent).collect()),
             Value::Tup(xs) => Value::Tup(xs.iter().map(Value::zero_tangent).collect()),
+            Value::L(xs) => Value::L(xs.iter().map(Value::zero_tangent).collect()),
             _ => Value::Unit,
         }
     }
@@ -82,12 +85,14 @@ fn add(a: &Value, b: &Value, sign: f64) -> Result<Value, String> {
         (Value::F(x), Value::F(y)) => Value::F(x + sign * y),
         // `Zeros(Unknown)` evaluates to a scalar zero: it takes the shape of what is added.
         (Value::F(z), b @ (Value::Arr(_) | Value::Tup(_))) if *z == 0.0 => add(&b.zero_tangent(), b, sign)?,
-        (Value::Arr(x), Value::Arr(y)) | (Value::Tup(x), Value::Tup(y)) if x.len() == y.len() => {
+        (Value::Arr(x), Value::Arr(y)) | (Value::Tup(x), Value::Tup(y)) | (Value::L(x), Value::L(y))
+            if x.len() == y.len() =>
+        {
             let v: Result<Vec<Value>, String> = x.iter().zip(y).map(|(p, q)| add(p, q, sign)).collect();
-            if matches!(a, Value::Arr(_)) {
-                Value::Arr(v?)
-            } else {
-                Value::Tup(v?)
+            match a {
+                Value::Arr(_) => Value::Arr(v?),
+                Value::Tup(_) => Value::Tup(v?),
+                _ => Value::L(v?),
             }
         }
         (Value::Unit, Value::Unit) => Value::Unit,
@@ -105,6 +110,8 @@ pub struct Env {
     pub funcs: HashMap<String, Func>,
     /// The rules used to build companions of called functions.
     pub rules: RuleTable,
+    /// The lane count of batched kernels (`Splat`, zeros of lanes).
+    pub lanes: usize,
 }
 
 impl Default for Env {
@@ -113,8 +120,32 @@ impl Default for Env {
             consts: HashMap::new(),
             funcs: HashMap::new(),
             rules: RuleTable::standard(),
+            lanes: 4,
         }
     }
+}
+
+/// Applies `f` lane by lane where an operand holds lanes (a batched kernel's values): lane
+/// `k` of the result is `f` of lane `k` of each lanes operand and the shared operands as
+/// they are; without lanes, `f` of the operands.
+fn lanewise(xs: &[Value], f: &mut dyn FnMut(&[Value]) -> Result<Value, String>) -> Result<Value, String> {
+    let n = xs.iter().find_map(|x| match x {
+        Value::L(l) => Some(l.len()),
+        _ => None,
+    });
+    let Some(n) = n else { return f(xs) };
+    let mut out = Vec::with_capacity(n);
+    for k in 0..n {
+        let lane: Vec<Value> = xs
+            .iter()
+            .map(|x| match x {
+                Value::L(l) => l.get(k).cloned().ok_or_else(|| format!("lane {k} of {n} missing")),
+                other => Ok(other.clone()),
+            })
+            .collect::<Result<_, _>>()?;
+        out.push(f(&lane)?);
+    }
+    Ok(Value::L(out))
 }
 
 impl Env {
@@ -201,6 +232,7 @@ impl Env {
                 Value::Arr(vec![row; r])
             }
             Ty::Tuple(ts) => Value::Tup(ts.iter().map(|t| self.zeros(t)).collect::<Result<_, _>>()?),
+            Ty::Lanes(e) => Value::L(vec![self.zeros(e)?; self.lanes]),
         })
     }
 
@@ -361,11 +393,15 @@ impl Machine<'_> {
         let op = |o: &Operand| self.operand(o);
         Ok(match e {
             Expr::Use(a) | Expr::StopGrad(a) | Expr::Deref(a) => op(a)?,
-            Expr::IntAsFloat(n, _) => Value::F(fl(&op(n)?)?),
+            Expr::IntAsFloat(n, _) => lanewise(&[op(n)?], &mut |x| Ok(Value::F(fl(&x[0])?)))?,
             Expr::Prim(p, xs) => {
                 let vals: Vec<Value> = xs.iter().map(op).collect::<Result<_, _>>()?;
-                eval_prim(*p, &vals)?
+                lanewise(&vals, &mut |x| eval_prim(*p, x))?
             }
+            Expr::Splat(a) => match op(a)? {
+                l @ Value::L(_) => return Err(format!("splat of lanes {l:?}")),
+                x => Value::L(vec![x; self.env.lanes]),
+            },
             Expr::Index(v, idx) => {
                 let mut cur = self.vars[*v].clone().ok_or("index of an unset variable")?;
                 for i in idx {
@@ -396,49 +432,54 @@ impl Machine<'_> {
             },
             Expr::Call(c) => self.call(c)?,
             Expr::CastLike(a, like) => {
-                let v = fl(&op(a)?)?;
-                match self.f.ty_of(like) {
-                    Ty::Float(Some(FloatTy::F32)) => Value::F(v as f32 as f64),
-                    _ => Value::F(v),
-                }
+                let f32_like = matches!(self.f.ty_of(like).float_ty(), Some(FloatTy::F32));
+                lanewise(&[op(a)?], &mut |x| {
+                    let v = fl(&x[0])?;
+                    Ok(Value::F(if f32_like { v as f32 as f64 } else { v }))
+                })?
             }
             Expr::Cast(a, t) => {
-                let v = op(a)?;
-                match (t, &v) {
-                    (Ty::Float(Some(FloatTy::F32)), _) => Value::F(fl(&v)? as f32 as f64),
-                    (Ty::Float(_), _) => Value::F(fl(&v)?),
-                    (Ty::Int(_), Value::F(x)) => Value::I(*x as i128),
-                    (Ty::Int(_), _) => Value::I(int(&v)?),
-                    _ => v,
-                }
+                let t = match t {
+                    Ty::Lanes(e) => e,
+                    t => t,
+                };
+                lanewise(&[op(a)?], &mut |x| {
+                    let v = x[0].clone();
+                    Ok(match (t, &v) {
+                        (Ty::Float(Some(FloatTy::F32)), _) => Value::F(fl(&v)? as f32 as f64),
+                        (Ty::Float(_), _) => Value::F(fl(&v)?),
+                        (Ty::Int(_), Value::F(x)) => Value::I(*x as i128),
+                        (Ty::Int(_), _) => Value::I(int(&v)?),
+                        _ => v,
+                    })
+                })?
             }
-            Expr::Cmp(c, a, b) => {
-                let (a, b) = (op(a)?, op(b)?);
-                let ord = match (&a, &b) {
-                    (Value::I(x), Value::I(y)) => x.partial_cmp(y),
-                    _ => fl(&a)?.partial_cmp(&fl(&b)?),
+            Expr::Cmp(c, a, b) => lanewise(&[op(a)?, op(b)?], &mut |x| {
+                let ord = match (&x[0], &x[1]) {
+                    (Value::I(p), Value::I(q)) => p.partial_cmp(q),
+                    (a, b) => fl(a)?.partial_cmp(&fl(b)?),
                 };
                 use std::cmp::Ordering::*;
-                Value::B(match c {
+                Ok(Value::B(match c {
                     CmpOp::Lt => ord == Some(Less),
                     CmpOp::Le => matches!(ord, Some(Less | Equal)),
                     CmpOp::Gt => ord == Some(Greater),
                     CmpOp::Ge => matches!(ord, Some(Greater | Equal)),
                     CmpOp::Eq => ord == Some(Equal),
                     CmpOp::Ne => ord != Some(Equal),
-                })
-            }
-            Expr::Bool(o, a, b) => match (op(a)?, op(b)?) {
-                (Value::B(x), Value::B(y)) => Value::B(match o {
-                    BoolOp::And => x && y,
-                    BoolOp::Or => x || y,
-                }),
-                _ => return Err("boolean operator on non-booleans".into()),
-            },
-            Expr::Not(a) => match op(a)? {
-                Value::B(x) => Value::B(!x),
-                _ => return Err("`!` on a non-boolean".into()),
-            },
+                }))
+            })?,
+            Expr::Bool(o, a, b) => lanewise(&[op(a)?, op(b)?], &mut |x| match (&x[0], &x[1]) {
+                (Value::B(p), Value::B(q)) => Ok(Value::B(match o {
+                    BoolOp::And => *p && *q,
+                    BoolOp::Or => *p || *q,
+                })),
+                _ => Err("boolean operator on non-booleans".into()),
+            })?,
+            Expr::Not(a) => lanewise(&[op(a)?], &mut |x| match &x[0] {
+                Value::B(p) => Ok(Value::B(!p)),
+                _ => Err("`!` on a non-boolean".into()),
+            })?,
             Expr::Sum(a) => match op(a)? {
                 // `impl Sum for f64` folds from -0.0.
                 Value::Arr(xs) if xs.iter().all(|x| matches!(x, Value::F(_))) => {
@@ -458,6 +499,12 @@ impl Machine<'_> {
             Expr::Select(c, a, b) => match op(c)? {
                 Value::B(true) => op(a)?,
                 Value::B(false) => op(b)?,
+                // A lane mask: each lane from its side.
+                m @ Value::L(_) => lanewise(&[m, op(a)?, op(b)?], &mut |x| match &x[0] {
+                    Value::B(true) => Ok(x[1].clone()),
+                    Value::B(false) => Ok(x[2].clone()),
+                    other => Err(format!("select on {other:?}")),
+                })?,
                 other => return Err(format!("select on {other:?}")),
             },
         })

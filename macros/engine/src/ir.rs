@@ -110,6 +110,11 @@ pub enum Ty {
     },
     /// `(A, B, ..)`
     Tuple(Vec<Ty>),
+    /// vmap's batch axis inside a batched kernel: one value of the scalar type (a float or
+    /// `bool`) per sample of a chunk of the batch. The target spells it as its lane type
+    /// (`f64x4`; a lane mask for `bool`). Arrays and tuples of batched values are arrays
+    /// and tuples of lanes (structure of arrays).
+    Lanes(Box<Ty>),
     /// Not visible to the macro.
     Unknown,
 }
@@ -120,8 +125,17 @@ impl Ty {
         match self {
             Ty::Float(_) | Ty::Unknown => true,
             Ty::Int(_) | Ty::Bool | Ty::Unit => false,
-            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => e.is_differentiable(),
+            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } | Ty::Lanes(e) => e.is_differentiable(),
             Ty::Tuple(ts) => ts.iter().any(Ty::is_differentiable),
+        }
+    }
+    /// Whether lanes (a batched kernel's values) are part of this type.
+    pub fn has_lanes(&self) -> bool {
+        match self {
+            Ty::Lanes(_) => true,
+            Ty::Array(e, _) => e.has_lanes(),
+            Ty::Tuple(ts) => ts.iter().any(Ty::has_lanes),
+            _ => false,
         }
     }
     /// Whether a nalgebra matrix is part of this type.
@@ -226,6 +240,10 @@ impl Ty {
         match self {
             Ty::Float(_) | Ty::Unknown => self.clone(),
             Ty::Int(_) | Ty::Bool | Ty::Unit => Ty::Unit,
+            Ty::Lanes(e) => match e.tangent() {
+                Ty::Unit => Ty::Unit,
+                t => Ty::Lanes(Box::new(t)),
+            },
             Ty::Array(e, n) => Ty::Array(Box::new(e.tangent()), n.clone()),
             Ty::Matrix { elem, rows, cols } => Ty::Matrix {
                 elem: Box::new(elem.tangent()),
@@ -258,7 +276,7 @@ impl Ty {
             Ty::Float(k) => k.is_some(),
             Ty::Int(n) => n.is_some(),
             Ty::Bool | Ty::Unit => true,
-            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => e.is_exact(),
+            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } | Ty::Lanes(e) => e.is_exact(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_exact),
             Ty::Unknown => false,
         }
@@ -267,7 +285,7 @@ impl Ty {
     pub fn is_known(&self) -> bool {
         match self {
             Ty::Float(_) | Ty::Int(_) | Ty::Bool | Ty::Unit => true,
-            Ty::Array(e, _) => e.is_known(),
+            Ty::Array(e, _) | Ty::Lanes(e) => e.is_known(),
             // A dynamic axis has no zero without a value to read its length from.
             Ty::Matrix { elem, .. } => self.layout() == Layout::NalgebraStatic && elem.is_known(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_known),
@@ -543,6 +561,8 @@ pub enum Expr {
     Residuals(Operand),
     /// `*a` for a parameter passed by reference: the value (a copy).
     Deref(Operand),
+    /// The shared (unbatched) scalar `a` in every lane of a batched kernel.
+    Splat(Operand),
     /// `n as T` with `T` the float type of the second operand (which only rustc may know).
     IntAsFloat(Operand, Operand),
     /// `a` as the float type of the second operand, which only rustc may know (the
@@ -652,6 +672,8 @@ impl Ty {
         match self {
             Ty::Float(Some(k)) if k.name() == "f32" => Some(4),
             Ty::Float(_) => Some(8),
+            // At most 8 lanes of at most 8 bytes (a 512-bit vector).
+            Ty::Lanes(_) => Some(64),
             Ty::Int(Some(n)) => match n.as_str() {
                 "i8" | "u8" => Some(1),
                 "i16" | "u16" => Some(2),
@@ -779,6 +801,7 @@ pub fn walk_stmts<'a>(b: &'a Block, f: &mut dyn FnMut(&'a Stmt)) {
 pub fn expr_operands_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Operand)) {
     match e {
         Expr::Use(a)
+        | Expr::Splat(a)
         | Expr::ZeroLike(a)
         | Expr::Field(a, _)
         | Expr::Cast(a, _)
@@ -871,6 +894,7 @@ pub fn merge_ty(a: &Ty, b: &Ty) -> Ty {
 pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
     match e {
         Expr::Use(a) | Expr::StopGrad(a) | Expr::Deref(a) => f.ty_of(a),
+        Expr::Splat(a) => Ty::Lanes(Box::new(f.ty_of(a))),
         Expr::IntAsFloat(_, like) | Expr::CastLike(_, like) => f.ty_of(like),
         Expr::Prim(p, ops) => {
             let tys: Vec<Ty> = ops.iter().map(|o| f.ty_of(o)).collect();
@@ -989,6 +1013,7 @@ impl fmt::Display for Ty {
         match self {
             Ty::Float(Some(k)) => write!(f, "{}", k.name()),
             Ty::Float(None) => write!(f, "f64"),
+            Ty::Lanes(e) => write!(f, "Lanes<{e}>"),
             Ty::Int(Some(n)) => write!(f, "{n}"),
             Ty::Int(None) => write!(f, "usize"),
             Ty::Bool => write!(f, "bool"),

@@ -11,6 +11,7 @@
 
 pub mod activity;
 pub mod attr;
+pub mod batch;
 pub mod builder;
 pub mod cost;
 pub mod custom;

@@ -29,6 +29,7 @@ pub fn kind(e: &Expr) -> Kind {
         Expr::Call(_) => Kind::Elementwise,
         Expr::Use(_)
         | Expr::Deref(_)
+        | Expr::Splat(_)
         | Expr::Index(..)
         | Expr::Array(_)
         | Expr::Tuple(_)
@@ -68,6 +69,7 @@ pub fn cost(e: &Expr) -> u64 {
         | Expr::Field(..)
         | Expr::StopGrad(_)
         | Expr::Residuals(_)
+        | Expr::Splat(_)
         | Expr::Deref(_) => 0,
     }
 }
@@ -89,6 +91,7 @@ pub fn differentiable_operands(f: &Func, e: &Expr) -> Vec<Operand> {
         | Expr::Field(a, _)
         | Expr::Sum(a)
         | Expr::Repeat(a, _)
+        | Expr::Splat(a)
         | Expr::CastLike(a, _) => vec![a.clone()],
         Expr::Index(v, _) => vec![Operand::Var(*v)],
         Expr::Array(ops) | Expr::Tuple(ops) => ops.clone(),
@@ -159,6 +162,7 @@ pub fn tangent(
         Expr::Cast(a, ty) => t(a).map(|x| b.let_(Expr::Cast(x, ty.clone()), "t")),
         Expr::CastLike(a, like) => t(a).map(|x| b.let_(Expr::CastLike(x, like.clone()), "t")),
         Expr::Sum(a) => t(a).map(|x| b.let_(Expr::Sum(x), "t")),
+        Expr::Splat(a) => t(a).map(|x| b.let_(Expr::Splat(x), "t")),
         Expr::Broadcast(like, v) => t(v).map(|x| b.let_(Expr::Broadcast(like.clone(), x), "t")),
         Expr::Select(c, x, z) => {
             let (tx, tz) = (t(x), t(z));
@@ -238,6 +242,9 @@ pub fn transpose(
         Expr::CastLike(a, _) => out.push(To(a.clone(), b.let_(Expr::CastLike(tb, a.clone()), "t"))),
         Expr::Sum(a) => out.push(To(a.clone(), b.let_(Expr::Broadcast(a.clone(), tb), "t"))),
         Expr::Broadcast(_, v) => out.push(To(v.clone(), b.let_(Expr::Sum(tb), "t"))),
+        // The transpose of a splat sums the lanes: batched kernels are not differentiated
+        // (a derivative is taken before `vmap`, inside the kernel).
+        Expr::Splat(_) => return Err(Diag::new("internal: a batched kernel is not differentiated")),
         Expr::Select(c, x, z) => {
             for (o, first) in [(x, true), (z, false)] {
                 if !active(o) {

@@ -1,0 +1,478 @@
+//! vmap's batching rule for the whole IR: a function of one sample becomes a kernel over
+//! a chunk of samples held in SIMD lanes.
+//!
+//! ```text
+//! fn f(x: f64, w: f64) -> f64 {          fn f_vmap(x: Lanes<f64>, w: f64) -> Lanes<f64> {
+//!     let t = x * w;                         let s = splat(w);          // shared, met a lane
+//!     if x > 0.0 { t.sqrt() } else { t }     let t = x * s;
+//! }                                          let m = x > splat(0.0);    // a lane mask
+//!                                            select(m, t.sqrt(), t)     // both sides, chosen
+//!                                        }
+//! ```
+//!
+//! - **Batched values.** A parameter with `in_dims = 0` is batched; so is every value
+//!   computed from a batched one, and every mutable variable assigned a batched value or
+//!   assigned under a batched condition (a fixed point, as activity analysis is). Their
+//!   types become lanes ([`Ty::Lanes`]): a float or `bool` per sample, arrays and tuples of
+//!   them element by element (structure of arrays).
+//! - **Shared values stay scalars**, computed once per chunk: a shared operand of a batched
+//!   operation is splatted ([`Expr::Splat`]) where it meets it. Integer values (indices, loop
+//!   counters, `powi` exponents) must be shared.
+//! - **Loops** have constant bounds: they stay loops.
+//! - **`if` on a batched condition** runs both branches on every lane, each under its lane
+//!   mask: an assignment in a branch keeps the old value in the lanes where the branch is not
+//!   taken (`v = select(mask, new, v)`). The untaken side's values, NaN or infinite as they
+//!   may be (`x.sqrt()` at `x < 0`), never reach a result: a select takes the other lane
+//!   whole. `if` on a shared condition stays a branch.
+//! - **The result** is batched: a shared result (or a shared part of a tuple) is splatted,
+//!   as JAX broadcasts an unbatched output of `vmap` along the batch axis.
+
+use std::collections::HashSet;
+
+use crate::builder::Builder;
+use crate::error::Diag;
+use crate::ir::*;
+
+/// Which parameters carry the batch (torch.func's `in_dims`: `Some(0)` batched, `None`
+/// shared).
+#[derive(Clone, Debug)]
+pub struct BatchSpec {
+    /// One flag per parameter: batched along its leading axis.
+    pub batched: Vec<bool>,
+}
+
+/// The lanes form of a per-sample type: floats and booleans become lanes, arrays and tuples
+/// hold lanes.
+pub fn lanes_ty(t: &Ty) -> Result<Ty, Diag> {
+    Ok(match t {
+        Ty::Float(_) | Ty::Bool => Ty::Lanes(Box::new(t.clone())),
+        Ty::Lanes(_) => t.clone(),
+        Ty::Array(e, n) => Ty::Array(Box::new(lanes_ty(e)?), n.clone()),
+        Ty::Tuple(ts) => Ty::Tuple(ts.iter().map(lanes_ty).collect::<Result<_, _>>()?),
+        Ty::Unit => Ty::Unit,
+        Ty::Int(_) => {
+            return Err(Diag::new(
+                "an integer that differs between samples is not supported under `vmap`: integers (indices, counts, `powi` exponents) must be the same for the whole batch",
+            ))
+        }
+        Ty::Matrix { .. } => return Err(Diag::new("nalgebra types are not batched by `vmap` yet")),
+        Ty::Unknown => {
+            return Err(Diag::new(
+                "`vmap` needs the type of every batched value: a value only rustc can type (a call's result, a constant) cannot be batched yet",
+            ))
+        }
+    })
+}
+
+/// The batched variables of `f` when the parameters flagged in `spec` are batched.
+pub fn analyze(f: &Func, spec: &BatchSpec) -> HashSet<VarId> {
+    let mut set: HashSet<VarId> = f
+        .params
+        .iter()
+        .zip(&spec.batched)
+        .filter(|(_, b)| **b)
+        .map(|(p, _)| p.var)
+        .collect();
+    loop {
+        let before = set.len();
+        walk(&f.body, false, &mut set);
+        if set.len() == before {
+            return set;
+        }
+    }
+}
+
+fn is_batched(set: &HashSet<VarId>, o: &Operand) -> bool {
+    o.var().is_some_and(|v| set.contains(&v))
+}
+
+fn walk(b: &Block, masked: bool, set: &mut HashSet<VarId>) {
+    for s in &b.0 {
+        match s {
+            Stmt::Let(v, e) | Stmt::Mut(v, Some(e)) => {
+                if expr_operands(e).iter().any(|o| is_batched(set, o)) {
+                    set.insert(*v);
+                }
+            }
+            Stmt::Mut(_, None) => {}
+            Stmt::Assign(p, _, v) => {
+                if masked || is_batched(set, v) || p.idx.iter().any(|i| is_batched(set, i)) {
+                    set.insert(p.var);
+                }
+            }
+            Stmt::For(l) => walk(&l.body, masked, set),
+            Stmt::If(c, t, e) => {
+                let m = masked || is_batched(set, c);
+                walk(t, m, set);
+                walk(e, m, set);
+            }
+        }
+    }
+}
+
+/// `f` batched: the kernel `f_vmap` over lanes, with the parameters of `f` (batched ones as
+/// lanes) and a batched result.
+pub fn batch(f: &Func, spec: &BatchSpec) -> Result<Func, Diag> {
+    if spec.batched.len() != f.params.len() {
+        return Err(Diag::new(format!(
+            "internal: {} batch flags for {} parameters",
+            spec.batched.len(),
+            f.params.len()
+        )));
+    }
+    let set = analyze(f, spec);
+    let mut g = f.clone();
+    g.name = format!("{}_vmap", f.name);
+    for v in &set {
+        g.vars[*v].ty = lanes_ty(&f.vars[*v].ty)?;
+        // A literal's annotation (`let m: f64 = 1.0`) would name the scalar type.
+        g.vars[*v].annotated = false;
+    }
+    for p in &mut g.params {
+        p.ty = g.vars[p.var].ty.clone();
+    }
+    let mut bx = Bx {
+        set: &set,
+        local: HashSet::new(),
+    };
+    let body = bx.block(&mut g, &f.body, None)?;
+    let mut b = Builder::new(&mut g);
+    b.out = body;
+    let ret_ty = f.ret_ty.clone();
+    let ret = bx.batched_result(&mut b, &f.ret, &ret_ty)?;
+    let stmts = b.take();
+    g.body = Block(stmts);
+    g.ret = ret;
+    g.ret_ty = lanes_ty(&ret_ty)?;
+    Ok(g)
+}
+
+struct Bx<'s> {
+    set: &'s HashSet<VarId>,
+    /// Mutable variables declared inside the current masked region: assigned without a
+    /// mask (they do not outlive the branch).
+    local: HashSet<VarId>,
+}
+
+impl Bx<'_> {
+    fn batched(&self, o: &Operand) -> bool {
+        is_batched(self.set, o)
+    }
+
+    /// `o` as lanes: itself if batched, else splatted (element by element for arrays and
+    /// tuples, whose lanes form is a structure of lanes).
+    fn lanes(&self, b: &mut Builder, o: &Operand) -> Result<Operand, Diag> {
+        if self.batched(o) {
+            return Ok(o.clone());
+        }
+        let ty = b.f.ty_of(o);
+        self.splat(b, o, &ty)
+    }
+
+    fn splat(&self, b: &mut Builder, o: &Operand, ty: &Ty) -> Result<Operand, Diag> {
+        Ok(match ty {
+            Ty::Array(e, n) => {
+                let Some(v) = o.var() else {
+                    return Err(Diag::new("internal: a shared array that is not a variable"));
+                };
+                let lty = lanes_ty(ty)?;
+                match n.lit().and_then(|n| usize::try_from(n).ok()) {
+                    // `[splat(x[0]), splat(x[1]), ..]`
+                    Some(len) => {
+                        let mut elems = Vec::new();
+                        for k in 0..len {
+                            let x = b.let_ty(Expr::Index(v, vec![Operand::Int(k as i128)]), "s", (**e).clone());
+                            elems.push(self.splat(b, &x, e)?);
+                        }
+                        b.let_ty(Expr::Array(elems), "s", lty)
+                    }
+                    // A length only rustc knows (a const generic): element by element in a loop.
+                    None => {
+                        let acc = b.let_mut(Some(Expr::Zeros(lty.clone())), "s", lty.clone());
+                        let i = b.f.new_var("i", Ty::Int(Some("usize".into())), false);
+                        let mut inner = Builder::new(b.f);
+                        let x = inner.let_ty(Expr::Index(v, vec![Operand::Var(i)]), "s", (**e).clone());
+                        let l = self.splat(&mut inner, &x, e)?;
+                        inner.push(Stmt::Assign(
+                            Place {
+                                var: acc,
+                                idx: vec![Operand::Var(i)],
+                            },
+                            AssignOp::Set,
+                            l,
+                        ));
+                        let body = inner.take();
+                        b.push(Stmt::For(Loop {
+                            var: i,
+                            lo: CExpr::Lit(0),
+                            hi: n.clone(),
+                            rev: false,
+                            body: Block(body),
+                            span: SrcSpan(proc_macro2::Span::call_site()),
+                        }));
+                        b.let_ty(Expr::Use(Operand::Var(acc)), "s", lty)
+                    }
+                }
+            }
+            Ty::Tuple(ts) => {
+                let mut elems = Vec::new();
+                for (k, t) in ts.iter().enumerate() {
+                    let x = b.let_ty(Expr::Field(o.clone(), k), "s", t.clone());
+                    elems.push(self.splat(b, &x, t)?);
+                }
+                b.let_ty(Expr::Tuple(elems), "s", lanes_ty(ty)?)
+            }
+            Ty::Unit => Operand::Unit,
+            Ty::Float(_) | Ty::Bool => b.let_ty(Expr::Splat(o.clone()), "s", lanes_ty(ty)?),
+            // A literal (its float type is rustc's to infer).
+            Ty::Unknown if matches!(o, Operand::Float(_)) => {
+                b.let_ty(Expr::Splat(o.clone()), "s", Ty::Lanes(Box::new(Ty::Float(None))))
+            }
+            other => return Err(Diag::new(format!("cannot batch a shared value of type `{other}`"))),
+        })
+    }
+
+    fn block(&mut self, g: &mut Func, blk: &Block, mask: Option<&Operand>) -> Result<Vec<Stmt>, Diag> {
+        let mut out = Vec::new();
+        for s in &blk.0 {
+            self.stmt(g, s, mask, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn stmt(&mut self, g: &mut Func, s: &Stmt, mask: Option<&Operand>, out: &mut Vec<Stmt>) -> Result<(), Diag> {
+        match s {
+            Stmt::Let(v, e) => {
+                let mut b = Builder::new(g);
+                let e = if self.set.contains(v) {
+                    self.lanes_expr(&mut b, e)?
+                } else {
+                    e.clone()
+                };
+                out.extend(b.take());
+                out.push(Stmt::Let(*v, e));
+            }
+            Stmt::Mut(v, init) => {
+                if mask.is_some() {
+                    self.local.insert(*v);
+                }
+                let mut b = Builder::new(g);
+                let init = match init {
+                    Some(e) if self.set.contains(v) => Some(self.lanes_init(&mut b, e)?),
+                    // `let mut r;` (the value of an `if`): a masked assignment reads the old
+                    // value of the lanes it keeps, so the variable starts at zero.
+                    None if self.set.contains(v) => Some(Expr::Zeros(b.f.vars[*v].ty.clone())),
+                    other => other.clone(),
+                };
+                out.extend(b.take());
+                out.push(Stmt::Mut(*v, init));
+            }
+            Stmt::Assign(p, op, val) => {
+                if p.idx.iter().any(|i| self.batched(i)) {
+                    return Err(Diag::new(
+                        "an index that differs between samples is not supported under `vmap` (a scatter): indices must be the same for the whole batch",
+                    ));
+                }
+                let mut b = Builder::new(g);
+                let val = if self.set.contains(&p.var) {
+                    self.lanes(&mut b, val)?
+                } else {
+                    val.clone()
+                };
+                match mask {
+                    Some(m) if !self.local.contains(&p.var) => {
+                        self.masked_assign(&mut b, m, p, *op, val)?;
+                    }
+                    _ => b.push(Stmt::Assign(p.clone(), *op, val)),
+                }
+                out.extend(b.take());
+            }
+            Stmt::For(l) => {
+                let body = self.block(g, &l.body, mask)?;
+                out.push(Stmt::For(Loop {
+                    body: Block(body),
+                    ..l.clone()
+                }));
+            }
+            Stmt::If(c, t, e) if !self.batched(c) => {
+                let t = self.block(g, t, mask)?;
+                let e = self.block(g, e, mask)?;
+                out.push(Stmt::If(c.clone(), Block(t), Block(e)));
+            }
+            Stmt::If(c, t, e) => {
+                // Both branches, each under its mask (and the enclosing one).
+                let mut b = Builder::new(g);
+                let m_then = match mask {
+                    Some(m) => b.let_ty(
+                        Expr::Bool(BoolOp::And, m.clone(), c.clone()),
+                        "mask",
+                        Ty::Lanes(Box::new(Ty::Bool)),
+                    ),
+                    None => c.clone(),
+                };
+                let not_c = b.let_ty(Expr::Not(c.clone()), "mask", Ty::Lanes(Box::new(Ty::Bool)));
+                let m_else = match mask {
+                    Some(m) => b.let_ty(
+                        Expr::Bool(BoolOp::And, m.clone(), not_c),
+                        "mask",
+                        Ty::Lanes(Box::new(Ty::Bool)),
+                    ),
+                    None => not_c,
+                };
+                out.extend(b.take());
+                // Variables declared in each branch are its own: assigned without a mask
+                // there; those of enclosing regions are masked by this branch's mask.
+                let saved = std::mem::take(&mut self.local);
+                let t = self.block(g, t, Some(&m_then))?;
+                self.local.clear();
+                let e = self.block(g, e, Some(&m_else))?;
+                self.local = saved;
+                out.extend(t);
+                out.extend(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// `place op= val` in the lanes of `mask` only: `place = select(mask, place op val,
+    /// place)`, element by element for an array place.
+    fn masked_assign(
+        &self,
+        b: &mut Builder,
+        mask: &Operand,
+        p: &Place,
+        op: AssignOp,
+        val: Operand,
+    ) -> Result<(), Diag> {
+        let ty = b.f.vars[p.var].ty.indexed(p.idx.len());
+        match &ty {
+            Ty::Lanes(_) => {
+                let old = if p.idx.is_empty() {
+                    b.let_ty(Expr::Use(Operand::Var(p.var)), "old", ty.clone())
+                } else {
+                    b.let_ty(Expr::Index(p.var, p.idx.clone()), "old", ty.clone())
+                };
+                let new = match op {
+                    AssignOp::Set => val,
+                    AssignOp::Add => b.let_ty(Expr::Prim(Prim::Add, vec![old.clone(), val]), "new", ty.clone()),
+                    AssignOp::Sub => b.let_ty(Expr::Prim(Prim::Sub, vec![old.clone(), val]), "new", ty.clone()),
+                };
+                let sel = b.let_ty(Expr::Select(mask.clone(), new, old), "sel", ty.clone());
+                b.push(Stmt::Assign(p.clone(), AssignOp::Set, sel));
+                Ok(())
+            }
+            Ty::Array(e, n) => {
+                // One element at a time, in a loop over the array.
+                let Some(vv) = val.var() else {
+                    return Err(Diag::new("internal: an array value that is not a variable"));
+                };
+                let i = b.f.new_var("i", Ty::Int(Some("usize".into())), false);
+                let mut inner = Builder::new(b.f);
+                let mut idx = p.idx.clone();
+                idx.push(Operand::Var(i));
+                let x = inner.let_ty(Expr::Index(vv, vec![Operand::Var(i)]), "x", (**e).clone());
+                let place = Place { var: p.var, idx };
+                self.masked_assign(&mut inner, mask, &place, op, x)?;
+                let body = inner.take();
+                b.push(Stmt::For(Loop {
+                    var: i,
+                    lo: CExpr::Lit(0),
+                    hi: n.clone(),
+                    rev: false,
+                    body: Block(body),
+                    span: SrcSpan(proc_macro2::Span::call_site()),
+                }));
+                Ok(())
+            }
+            Ty::Unit => Ok(()),
+            other => Err(Diag::new(format!(
+                "`vmap` cannot assign a value of type `{other}` under a condition that differs between samples"
+            ))),
+        }
+    }
+
+    /// The initial value of a batched mutable variable: a batched expression, or a shared
+    /// value splatted.
+    fn lanes_init(&self, b: &mut Builder, e: &Expr) -> Result<Expr, Diag> {
+        if expr_operands(e).iter().any(|o| self.batched(o)) {
+            return self.lanes_expr(b, e);
+        }
+        // Shared: computed as a scalar, then splatted into the variable.
+        let ty = infer_ty(b.f, e);
+        let x = b.let_ty(e.clone(), "s", ty.clone());
+        let l = self.splat(b, &x, &ty)?;
+        Ok(Expr::Use(l))
+    }
+
+    /// A batched expression with its shared operands splatted where lanes meet them.
+    fn lanes_expr(&self, b: &mut Builder, e: &Expr) -> Result<Expr, Diag> {
+        Ok(match e {
+            Expr::Prim(p, ops) => {
+                let ints = p.int_operands();
+                let mut out = Vec::new();
+                for (k, o) in ops.iter().enumerate() {
+                    if ints.contains(&k) {
+                        if self.batched(o) {
+                            return Err(Diag::new(format!(
+                                "`{}`'s integer operand differs between samples: under `vmap` it must be the same for the whole batch",
+                                p.method().unwrap_or("an operation")
+                            )));
+                        }
+                        out.push(o.clone());
+                    } else {
+                        out.push(self.lanes(b, o)?);
+                    }
+                }
+                Expr::Prim(*p, out)
+            }
+            Expr::Cmp(c, x, y) => Expr::Cmp(*c, self.lanes(b, x)?, self.lanes(b, y)?),
+            Expr::Bool(o, x, y) => Expr::Bool(*o, self.lanes(b, x)?, self.lanes(b, y)?),
+            // A shared condition chooses between lanes as a plain `if`; a batched one lane by lane.
+            Expr::Select(c, x, y) => Expr::Select(c.clone(), self.lanes(b, x)?, self.lanes(b, y)?),
+            Expr::Array(ops) => Expr::Array(ops.iter().map(|o| self.lanes(b, o)).collect::<Result<_, _>>()?),
+            Expr::Tuple(ops) => Expr::Tuple(ops.iter().map(|o| self.lanes(b, o)).collect::<Result<_, _>>()?),
+            Expr::Repeat(a, n) => Expr::Repeat(self.lanes(b, a)?, n.clone()),
+            Expr::Broadcast(like, v) => Expr::Broadcast(like.clone(), self.lanes(b, v)?),
+            Expr::Index(v, idx) => {
+                if idx.iter().any(|i| self.batched(i)) {
+                    return Err(Diag::new(
+                        "an index that differs between samples is not supported under `vmap` (a gather): indices must be the same for the whole batch",
+                    ));
+                }
+                Expr::Index(*v, idx.clone())
+            }
+            Expr::Call(_) | Expr::Residuals(_) => return Err(Diag::new(
+                "`vmap` of a function that calls other functions is not supported yet: write the callee's body inline",
+            )),
+            Expr::Cast(a, t) => match t {
+                Ty::Float(_) => Expr::Cast(self.lanes(b, a)?, lanes_ty(t)?),
+                _ => {
+                    return Err(Diag::new(
+                        "a cast of a batched value to an integer is not supported under `vmap`",
+                    ))
+                }
+            },
+            Expr::CastLike(..) | Expr::IntAsFloat(..) => {
+                return Err(Diag::new("internal: a cast to a type only rustc knows, batched"))
+            }
+            // The rest map lanes to lanes, or take apart structures of lanes.
+            Expr::Use(_)
+            | Expr::Deref(_)
+            | Expr::StopGrad(_)
+            | Expr::Not(_)
+            | Expr::Zeros(_)
+            | Expr::ZeroLike(_)
+            | Expr::Field(..)
+            | Expr::Sum(_)
+            | Expr::Splat(_) => e.clone(),
+        })
+    }
+
+    /// The kernel's result, lanes throughout.
+    fn batched_result(&self, b: &mut Builder, r: &Operand, ty: &Ty) -> Result<Operand, Diag> {
+        if self.batched(r) {
+            return Ok(r.clone());
+        }
+        self.splat(b, r, ty)
+    }
+}

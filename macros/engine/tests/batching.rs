@@ -1,0 +1,206 @@
+//! vmap's batching rule, interpreted: the kernel of a function over lanes gives, in each
+//! lane, bit for bit what the function gives for that lane's sample, for every construct of
+//! the language (loops, `if` on batched and on shared conditions, mutable arrays written
+//! under a batched condition, shared arguments, literals, tuples) and for generated
+//! functions (`vmap` of `grad`, `jacfwd`, `hessian`).
+//!
+//! The interpreter holds a chunk of samples as `Value::L` (one value per lane) and applies
+//! every operation lane by lane: the per-sample function and the kernel run the same `f64`
+//! operations, so the comparison is exact (NaN matching NaN).
+
+mod common;
+
+use common::*;
+use fluxion_engine::attr::Options;
+use fluxion_engine::batch::{batch, BatchSpec};
+use fluxion_engine::ir::Ty;
+use fluxion_engine::symbol::Transform;
+use fluxion_engine::transforms::{grad, hessian, jacfwd, Site};
+use proc_macro2::Span;
+
+/// Lane values of the test chunks: ordinary values, both signs, a zero, values that take
+/// each side of the conditions below, and values that make the untaken side NaN or
+/// infinite (`sqrt` and `ln` of negatives, division by zero).
+const SAMPLES: [f64; 9] = [0.7, -1.3, 0.0, 2.5, -0.25, 1.0, -3.0, 0.125, 4.0];
+
+/// Functions of one batched `x: f64`, `y: [f64; 3]` and a shared `w: f64`.
+const CORPUS: &[&str] = &[
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { x * w + y[0] * y[1] - y[2] / (w + 2.0) }",
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { (x * 0.5).sin() * w.exp() + y[1].tanh() * 3.0 }",
+    // `if` on a batched condition, with a side that is NaN or infinite for some lanes.
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { if x > 0.0 { x.sqrt() * w } else { -x + y[0] } }",
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { if x >= 0.5 { x.ln() } else if x < -1.0 { 1.0 / (x + 3.0) } else { w / x } }",
+    // `if` on a shared condition stays a branch.
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { if w > 1.0 { x * y[2] } else { x - y[2] } }",
+    // Mutable variables and arrays written under batched conditions, in loops.
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let mut s = 0.0; for i in 0..3 { if y[i] > x { s += y[i] * w; } else { s -= x; } } s }",
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let mut v = y; for i in 0..3 { if v[i] < 0.0 { v[i] = -v[i] * x; } } v[0] + v[1] * v[2] + w }",
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let mut a = [w, w, w]; if x > 0.0 { a = y; } a[0] * 2.0 + a[2] }",
+    // Nested batched conditions, a batched condition inside a shared one.
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let mut r = w; if x > 0.0 { if y[0] > 0.0 { r = x * y[0]; } else { r = x; } } else { if w > 0.0 { r = y[1]; } } r }",
+    // A mutable declared inside a batched branch, boolean operators on masks.
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let mut r = 0.0; if x > 0.0 && y[0] < 1.0 || !(y[1] > 0.0) { let mut t = x; t *= 2.0; r = t + w; } r }",
+    // Shared values only (the result is splatted), integer loops, sums.
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let mut s = 0.0; for i in 0..4 { s += w * (i as f64); } s }",
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let z = [x, w, y[1]]; z.iter().sum::<f64>() * x.powi(3) + x.max(w) - y[2].min(x) }",
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { x.atan2(w) + w.hypot(y[0]) + x.mul_add(w, y[2]) + x.abs() + x.signum() }",
+];
+
+fn site() -> Site {
+    Site {
+        name: Span::call_site(),
+        ret: Span::call_site(),
+    }
+}
+
+/// One chunk: the lanes of `x` and `y` for samples `start..start + lanes` (wrapping).
+fn chunk(start: usize, lanes: usize) -> (Vec<f64>, Vec<[f64; 3]>) {
+    let s = |k: usize| SAMPLES[k % SAMPLES.len()];
+    let xs = (0..lanes).map(|l| s(start + l)).collect();
+    let ys = (0..lanes)
+        .map(|l| [s(start + l + 1), -s(start + 2 * l + 3), s(start + l + 5) * 0.5])
+        .collect();
+    (xs, ys)
+}
+
+fn lanes_of(xs: &[f64]) -> Value {
+    Value::L(xs.iter().map(|&x| Value::F(x)).collect())
+}
+
+fn arr(xs: &[f64]) -> Value {
+    Value::Arr(xs.iter().map(|&x| Value::F(x)).collect())
+}
+
+/// Lane `k` of a kernel's value: the per-sample value.
+fn lane(v: &Value, k: usize) -> Value {
+    match v {
+        Value::L(xs) => xs[k].clone(),
+        Value::Arr(xs) => Value::Arr(xs.iter().map(|x| lane(x, k)).collect()),
+        Value::Tup(xs) => Value::Tup(xs.iter().map(|x| lane(x, k)).collect()),
+        other => panic!("a kernel result that is not lanes: {other:?}"),
+    }
+}
+
+fn bits(v: &Value) -> Vec<u64> {
+    flat(v)
+        .iter()
+        .map(|x| if x.is_nan() { f64::NAN.to_bits() } else { x.to_bits() })
+        .collect()
+}
+
+/// The kernel of `f` (batched `x`, `y`; shared `w`) against `f` per sample, lane by lane,
+/// for every lane count the targets use and the shared values `w`.
+fn check(f: &Func, what: &str) {
+    let spec = BatchSpec {
+        batched: vec![true, true, false],
+    };
+    let k = batch(f, &spec).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    assert!(matches!(k.params[0].ty, Ty::Lanes(_)), "{what}: {:?}", k.params[0].ty);
+    assert!(
+        matches!(k.params[2].ty, Ty::Float(_)),
+        "{what}: the shared `w` stays a scalar"
+    );
+    for lanes in [1, 4, 8] {
+        let env = Env {
+            lanes,
+            ..Env::default()
+        };
+        for start in 0..SAMPLES.len() {
+            for w in [1.5, -0.5, 0.0] {
+                let (xs, ys) = chunk(start, lanes);
+                let ylanes: Vec<Value> = (0..3)
+                    .map(|j| lanes_of(&ys.iter().map(|y| y[j]).collect::<Vec<_>>()))
+                    .collect();
+                let got = env
+                    .eval(&k, &[lanes_of(&xs), Value::Arr(ylanes), Value::F(w)])
+                    .unwrap_or_else(|e| panic!("{what}: kernel: {e}"));
+                for l in 0..lanes {
+                    let want = env
+                        .eval(f, &[Value::F(xs[l]), arr(&ys[l]), Value::F(w)])
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert_eq!(
+                        bits(&lane(&got, l)),
+                        bits(&want),
+                        "{what}: lane {l} of {lanes} (x = {}, y = {:?}, w = {w})",
+                        xs[l],
+                        ys[l]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn kernels_give_each_lane_its_samples_value() {
+    for src in CORPUS {
+        let f = lower(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        check(&f, src);
+    }
+}
+
+/// `vmap(grad(f))`, `vmap(jacfwd(f))`, `vmap(hessian(f))`: the generated functions (loops,
+/// tapes, selects of the reverse sweep) batch like any other.
+#[test]
+fn kernels_of_generated_functions() {
+    let rules = RuleTable::standard();
+    for src in CORPUS {
+        let f = lower(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let o = |t| Options::new(t, Span::call_site());
+        let g = grad(&f, &o(Transform::Grad), &site(), &rules, false).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        check(&g, &format!("grad of {src}"));
+        let j = jacfwd(&f, &o(Transform::Jacfwd), &site(), &rules).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        check(&j, &format!("jacfwd of {src}"));
+        let h = hessian(&f, &o(Transform::Hessian), &site(), &rules).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        check(&h, &format!("hessian of {src}"));
+    }
+}
+
+/// What cannot be batched is an error naming the reason, never a wrong kernel.
+#[test]
+fn unbatchable_programs_are_errors() {
+    for (src, needle) in [
+        (
+            "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let n = x as usize; y[n] }",
+            "integer",
+        ),
+        (
+            "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let n = x as i32; w.powi(n) }",
+            "integer",
+        ),
+    ] {
+        let f = lower(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let spec = BatchSpec {
+            batched: vec![true, true, false],
+        };
+        match batch(&f, &spec) {
+            Ok(k) => panic!("{src}: batched into {k:?}"),
+            Err(e) => assert!(e.msg.contains(needle), "{src}: {}", e.msg),
+        }
+    }
+}
+
+#[test]
+#[ignore]
+fn show_kernel() {
+    use fluxion_engine::emit::{Emitter, FnHeader, LaneTarget, Scalar};
+    use fluxion_engine::ir::FloatTy;
+    let src = std::env::var("SRC").unwrap_or_else(|_| CORPUS[3].to_string());
+    let f = lower(&src).unwrap();
+    let k = batch(
+        &f,
+        &BatchSpec {
+            batched: vec![true, true, false],
+        },
+    )
+    .unwrap();
+    let lt = LaneTarget { float: FloatTy::F64 };
+    let e = Emitter::with_lanes(&k, &Scalar, &lt);
+    let h = FnHeader {
+        vis: quote::quote!(),
+        name: quote::format_ident!("f_vmap"),
+        generics: &syn::parse_quote!(),
+        attrs: quote::quote!(),
+    };
+    println!("{}", fluxion_engine::expand::pretty(&e.function(&h)));
+}
