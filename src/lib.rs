@@ -145,7 +145,7 @@
 // defined, in `fluxion-macros` and `fluxion-runtime`; inlining shows those pages here.
 #[doc(inline)]
 pub use fluxion_macros::{
-    custom_rule, differentiable, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, transforms, vjp,
+    custom_rule, differentiable, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, transforms, vjp, vmap,
 };
 #[doc(inline)]
 pub use fluxion_runtime::stop_gradient;

@@ -287,6 +287,62 @@ transform!(
     /// ```
     hessian => Transform::Hessian
 );
+transform!(
+    /// The function over a batch, on SIMD lanes: `#[vmap] fn f` generates `f_vmap` and
+    /// `f_vmap_into`. Mirrors `torch.func.vmap` and `jax.vmap`.
+    ///
+    /// The body is batched at compile time: every operation runs on 4 samples at once
+    /// (`f64`; 8 for `f32`), values that do not depend on a batched argument are computed
+    /// once per chunk, loops stay loops, and an `if` on a batched value runs both sides and
+    /// takes each lane from its own side (the other side's NaN or infinity, `x.sqrt()` at
+    /// `x < 0`, never reaches a result). There is no per-sample loop over the function.
+    ///
+    /// Layouts (`in_dims`: `0` batches an argument along its leading axis, `None` shares it):
+    ///
+    /// | argument or result of `f` | `in_dims` | in `f_vmap` |
+    /// |---|---|---|
+    /// | `x: T` or `x: &T`, `T` a float or a fixed array of them | `0` (default) | `x: &[T]`, one `T` per sample |
+    /// | `w: W` (any type) | `None` | `w: W`, as in `f`, shared by the batch |
+    /// | result `R` | | `Vec<R>`, one per sample |
+    /// | result `(A, B)` | | `(Vec<A>, Vec<B>)`: each output batched separately |
+    ///
+    /// `f_vmap_into(.., out: &mut [R])` (a tuple of slices for a tuple result) writes into
+    /// the caller's buffer and allocates nothing. Both panic, naming the arguments and their
+    /// lengths, if the batched arguments (or `out`) have different lengths.
+    ///
+    /// Stacked on a derivative it batches the generated function: `#[vmap] #[grad] fn f`
+    /// gives `f_grad_vmap`, per-sample gradients (`vmap(grad(f))`). Nothing is stacked on
+    /// top of `vmap`. Options: `in_dims = 0` or one entry per argument
+    /// (`in_dims = (None, 0)`), `name = "g"` (default `f_vmap`), `show`.
+    ///
+    /// ```
+    /// use fluxion::{grad, vmap};
+    ///
+    /// const EPS: f64 = 4.0;
+    /// const SIGMA: f64 = 0.5;
+    ///
+    /// #[vmap]
+    /// #[grad]
+    /// fn energy(r: f64) -> f64 {
+    ///     EPS * ((SIGMA / r).powi(12) - (SIGMA / r).powi(6))
+    /// }
+    ///
+    /// let r = [0.6, 0.7, 0.8, 0.9, 1.0];
+    /// let dedr = energy_grad_vmap(&r);
+    /// for (k, &ri) in r.iter().enumerate() {
+    ///     assert!((dedr[k] - energy_grad(ri)).abs() <= 1e-12 * energy_grad(ri).abs());
+    /// }
+    ///
+    /// #[vmap(in_dims = (0, None))]
+    /// fn dot(x: [f64; 3], w: &[f64; 3]) -> f64 {
+    ///     x[0] * w[0] + x[1] * w[1] + x[2] * w[2]
+    /// }
+    ///
+    /// let xs = [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [1.0, 1.0, 1.0]];
+    /// assert_eq!(dot_vmap(&xs, &[3.0, 4.0, 5.0]), vec![3.0, 8.0, 12.0]);
+    /// ```
+    vmap => Transform::Vmap
+);
 
 /// Hand-written derivative rules for a function the engine cannot read (another crate's
 /// function, an iterative solver): `#[custom_rule(jvp = f_jvp, vjp = f_vjp)]`. Mirrors

@@ -5,9 +5,9 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Ident, LitBool, LitInt, Token};
 
-use crate::symbol::{Transform, ARGNUMS, HAS_AUX, NAME, SHOW};
+use crate::symbol::{Transform, ARGNUMS, HAS_AUX, IN_DIMS, NAME, SHOW};
 
-pub use crate::spec::{Argnums, Options};
+pub use crate::spec::{Argnums, InDims, Options};
 
 pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
@@ -49,6 +49,26 @@ fn usize_lit(e: &syn::Expr) -> syn::Result<(usize, Span)> {
         other => Err(syn::Error::new(
             other.span(),
             "`argnums` takes an integer or a tuple of integers: `argnums = 1`, `argnums = (0, 1)`",
+        )),
+    }
+}
+
+/// One entry of `in_dims`: `0` or `None`.
+fn in_dim(e: &syn::Expr) -> syn::Result<(Option<usize>, Span)> {
+    match e {
+        syn::Expr::Path(p) if p.path.is_ident("None") => Ok((None, p.span())),
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i), ..
+        }) => match parse_int(i)? {
+            0 => Ok((Some(0), i.span())),
+            k => Err(syn::Error::new(
+                i.span(),
+                format!("`in_dims = {k}`: fluxion batches along the leading axis only; write `0` (the samples of a `&[T]`) or `None` (shared)"),
+            )),
+        },
+        other => Err(syn::Error::new(
+            other.span(),
+            "an `in_dims` entry is `0` (batched along the leading axis) or `None` (shared by the batch)",
         )),
     }
 }
@@ -130,6 +150,45 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                     )),
                     e => match usize_lit(e) {
                         Ok((k, s)) => o.argnums = Some(Argnums::One(k, s)),
+                        Err(e) => push(e),
+                    },
+                }
+            }
+            IN_DIMS => {
+                let Some(v) = value else {
+                    push(syn::Error::new(
+                        key.span(),
+                        "`in_dims` needs a value: `in_dims = 0`, or one per argument: `in_dims = (None, 0)`",
+                    ));
+                    continue;
+                };
+                match &v {
+                    syn::Expr::Tuple(t) => {
+                        let mut items = Vec::new();
+                        let mut bad = false;
+                        for e in &t.elems {
+                            match in_dim(e) {
+                                Ok(x) => items.push(x),
+                                Err(e) => {
+                                    bad = true;
+                                    push(e)
+                                }
+                            }
+                        }
+                        if !bad && items.iter().all(|(d, _)| d.is_none()) {
+                            push(syn::Error::new(
+                                v.span(),
+                                "`in_dims` batches no argument: give `0` for at least one (`None` marks the shared ones)",
+                            ));
+                        }
+                        o.in_dims = Some(InDims::Each(items, v.span()));
+                    }
+                    e => match in_dim(e) {
+                        Ok((None, s)) => push(syn::Error::new(
+                            s,
+                            "`in_dims = None` batches no argument: write `in_dims = 0`, or one per argument: `in_dims = (None, 0)`",
+                        )),
+                        Ok((d, s)) => o.in_dims = Some(InDims::All(d, s)),
                         Err(e) => push(e),
                     },
                 }

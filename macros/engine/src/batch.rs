@@ -120,6 +120,18 @@ pub fn batch(f: &Func, spec: &BatchSpec) -> Result<Func, Diag> {
             f.params.len()
         )));
     }
+    let mut call = None;
+    walk_stmts(&f.body, &mut |s| {
+        if let Stmt::Let(_, Expr::Call(c)) | Stmt::Mut(_, Some(Expr::Call(c))) = s {
+            call.get_or_insert(c.span.0);
+        }
+    });
+    if let Some(span) = call {
+        return Err(Diag::spanned(
+            span,
+            "`vmap` of a function that calls other functions is not supported yet: write the callee's body inline, or batch the callee on its own",
+        ));
+    }
     let set = analyze(f, spec);
     let mut g = f.clone();
     g.name = format!("{}_vmap", f.name);

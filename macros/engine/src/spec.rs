@@ -24,6 +24,35 @@ impl Argnums {
     }
 }
 
+/// `in_dims` of `vmap`: which arguments carry the batch (torch.func's, restricted to the
+/// leading axis): `Some(0)` batched along its leading axis, `None` shared by the batch.
+#[derive(Clone, Debug)]
+pub enum InDims {
+    /// One value for every argument: `in_dims = 0`.
+    All(Option<usize>, Span),
+    /// One per argument: `in_dims = (None, 0, 0)`.
+    Each(Vec<(Option<usize>, Span)>, Span),
+}
+
+impl InDims {
+    /// Whether each of `n` arguments is batched, or `Err` with the span and message of a
+    /// tuple of the wrong length.
+    pub fn batched(&self, n: usize) -> Result<Vec<bool>, (Span, String)> {
+        match self {
+            InDims::All(d, _) => Ok(vec![d.is_some(); n]),
+            InDims::Each(v, span) if v.len() != n => Err((
+                *span,
+                format!(
+                    "`in_dims` has {} entries for {n} argument{}: give one per argument (`None` for a shared one), or a single `0` for all",
+                    v.len(),
+                    if n == 1 { "" } else { "s" }
+                ),
+            )),
+            InDims::Each(v, _) => Ok(v.iter().map(|(d, _)| d.is_some()).collect()),
+        }
+    }
+}
+
 /// The options of one transform attribute.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -39,6 +68,8 @@ pub struct Options {
     pub name: Option<(String, Span)>,
     /// `show`: attach the generated code to the generated function's docs.
     pub show: bool,
+    /// `in_dims` (`vmap`); `None` when not given (every argument batched).
+    pub in_dims: Option<InDims>,
 }
 
 impl Options {
@@ -51,6 +82,7 @@ impl Options {
             has_aux: false,
             name: None,
             show: false,
+            in_dims: None,
         }
     }
 }

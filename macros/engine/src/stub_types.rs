@@ -95,5 +95,13 @@ pub fn promised(o: &Options, params: &[syn::Type], ret: &syn::Type) -> Option<sy
             None => tuple(vec![out.clone(), out]),
         },
         Transform::Vjp | Transform::Differentiable => return None,
+        // Each output batched: `Vec`s (a tuple of them for a tuple).
+        Transform::Vmap => match ret {
+            syn::Type::Tuple(t) if !t.elems.is_empty() => {
+                let vs: Vec<syn::Type> = t.elems.iter().map(|e| syn::parse_quote!(::std::vec::Vec<#e>)).collect();
+                tuple(vs)
+            }
+            r => syn::parse_quote!(::std::vec::Vec<#r>),
+        },
     })
 }

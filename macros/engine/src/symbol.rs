@@ -8,6 +8,8 @@ pub const HAS_AUX: &str = "has_aux";
 pub const NAME: &str = "name";
 /// `show`
 pub const SHOW: &str = "show";
+/// `in_dims`
+pub const IN_DIMS: &str = "in_dims";
 
 /// The transforms, one per attribute macro.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,11 +30,13 @@ pub enum Transform {
     Jacfwd,
     /// `#[hessian]`
     Hessian,
+    /// `#[vmap]`
+    Vmap,
 }
 
 impl Transform {
     /// Every transform.
-    pub const ALL: [Transform; 8] = [
+    pub const ALL: [Transform; 9] = [
         Transform::Differentiable,
         Transform::Grad,
         Transform::GradAndValue,
@@ -41,6 +45,7 @@ impl Transform {
         Transform::Jacrev,
         Transform::Jacfwd,
         Transform::Hessian,
+        Transform::Vmap,
     ];
     /// The attribute's name.
     pub fn name(self) -> &'static str {
@@ -53,6 +58,7 @@ impl Transform {
             Transform::Jacrev => "jacrev",
             Transform::Jacfwd => "jacfwd",
             Transform::Hessian => "hessian",
+            Transform::Vmap => "vmap",
         }
     }
     /// Looks an attribute name up.
@@ -68,6 +74,7 @@ impl Transform {
             }
             Transform::Hessian => &[ARGNUMS, HAS_AUX, NAME, SHOW],
             Transform::Vjp | Transform::Jvp => &[HAS_AUX, NAME, SHOW],
+            Transform::Vmap => &[IN_DIMS, NAME, SHOW],
         }
     }
     /// The suffix of the generated function's default name.
@@ -87,6 +94,7 @@ impl Transform {
             Transform::Jacrev => "`torch.func.jacrev` / `jax.jacrev`",
             Transform::Jacfwd => "`torch.func.jacfwd` / `jax.jacfwd`",
             Transform::Hessian => "`torch.func.hessian` / `jax.hessian`",
+            Transform::Vmap => "`torch.func.vmap` / `jax.vmap`",
         }
     }
 }

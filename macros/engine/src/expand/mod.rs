@@ -25,6 +25,7 @@ mod companions;
 mod generated;
 mod stubs;
 mod tools;
+mod vmap;
 
 use companions::{calls_functions, holder};
 pub use companions::{max_call_order, COMPANIONS, MAX_ORDER};
@@ -276,6 +277,28 @@ fn generate(
                 ),
             )
         };
+        if o.transform == Transform::Vmap {
+            // Its functions take slices and return `Vec`s: nothing differentiates them, and
+            // nothing is stacked on top.
+            if let Some(next) = stack
+                .iter()
+                .rev()
+                .filter(|o| o.transform != Transform::Differentiable)
+                .nth(k)
+            {
+                return Err(Some(syn::Error::new(
+                    next.span,
+                    format!(
+                        "`{}` cannot be stacked on `vmap`: `{name}` takes slices and returns a `Vec`; put `#[vmap]` outermost (`#[vmap] #[{}] fn ..` is vmap of {})",
+                        next.transform.name(),
+                        next.transform.name(),
+                        next.transform.name()
+                    ),
+                )));
+            }
+            out.extend(vmap::vmap_items(&cur, o, &site, &name, &vis, generics).map_err(|e| Some(list_hint(e)))?);
+            break;
+        }
         let g = build(&cur, o, &site, rules, name.clone(), false).map_err(|e| Some(list_hint(e)))?;
         if max_call_order(&g.func) > MAX_ORDER {
             let e = syn::Error::new(

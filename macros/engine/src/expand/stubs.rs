@@ -49,6 +49,29 @@ pub(super) fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, 
                 if *t == Transform::Jvp {
                     params.extend(typed("tangent", ps));
                 }
+                if *t == Transform::Vmap {
+                    // Batched arguments are slices of samples.
+                    let batched = match &o.in_dims {
+                        Some(d) => d.batched(ps.len()).unwrap_or_else(|_| vec![true; ps.len()]),
+                        None => vec![true; ps.len()],
+                    };
+                    let tys: Vec<syn::Type> = ps
+                        .iter()
+                        .zip(&batched)
+                        .map(|(p, b)| {
+                            let sample = match p {
+                                syn::Type::Reference(r) => (*r.elem).clone(),
+                                other => other.clone(),
+                            };
+                            if *b {
+                                syn::parse_quote!(&[#sample])
+                            } else {
+                                p.clone()
+                            }
+                        })
+                        .collect();
+                    params = typed("arg", &tys);
+                }
                 (params, crate::stub_types::promised(o, ps, r))
             }
             _ => (vec![quote!(_args: ())], None),

@@ -1,0 +1,93 @@
+//! What `vmap`'s generated functions call around their kernel: moving a chunk of samples
+//! into lanes and back, and checking that the batched arguments agree in length.
+//!
+//! ```text
+//! samples  x: &[[f64; 3]]   [x0, x1, x2, x3]            (array of structures)
+//! packed   [f64x4; 3]       [[x0[0] x1[0] x2[0] x3[0]],  (structure of lanes)
+//!                            [x0[1] ..], [x0[2] ..]]
+//! ```
+//!
+//! A chunk shorter than the lane count (the end of a batch) is padded with copies of its
+//! last sample, so the padding lanes compute an ordinary value (no NaN or infinity from a
+//! made-up input) that is never written out.
+
+use crate::lanes::Lanes;
+
+/// A per-sample type that `vmap` batches: a float packs into a lane vector `L`, a fixed
+/// array into an array of packed elements, a tuple into a tuple.
+pub trait Pack<L: Lanes>: Copy {
+    /// The chunk of samples in lanes.
+    type Packed: Copy;
+    /// Lane `l` holds `sample(min(l, n - 1))`: the `n >= 1` samples of a chunk, padded
+    /// with the last.
+    fn pack_by(n: usize, sample: &dyn Fn(usize) -> Self) -> Self::Packed;
+    /// The sample in lane `l`.
+    fn lane_of(p: &Self::Packed, l: usize) -> Self;
+}
+
+impl<L: Lanes<Elem = f64>> Pack<L> for f64 {
+    type Packed = L;
+    #[inline(always)]
+    fn pack_by(n: usize, sample: &dyn Fn(usize) -> f64) -> L {
+        L::from_fn(|l| sample(l.min(n - 1)))
+    }
+    #[inline(always)]
+    fn lane_of(p: &L, l: usize) -> f64 {
+        p.lane(l)
+    }
+}
+
+impl<L: Lanes<Elem = f32>> Pack<L> for f32 {
+    type Packed = L;
+    #[inline(always)]
+    fn pack_by(n: usize, sample: &dyn Fn(usize) -> f32) -> L {
+        L::from_fn(|l| sample(l.min(n - 1)))
+    }
+    #[inline(always)]
+    fn lane_of(p: &L, l: usize) -> f32 {
+        p.lane(l)
+    }
+}
+
+impl<L: Lanes, T: Pack<L>, const N: usize> Pack<L> for [T; N] {
+    type Packed = [T::Packed; N];
+    #[inline(always)]
+    fn pack_by(n: usize, sample: &dyn Fn(usize) -> [T; N]) -> [T::Packed; N] {
+        core::array::from_fn(|j| T::pack_by(n, &|l| sample(l)[j]))
+    }
+    #[inline(always)]
+    fn lane_of(p: &[T::Packed; N], l: usize) -> [T; N] {
+        core::array::from_fn(|j| T::lane_of(&p[j], l))
+    }
+}
+
+/// The samples `s` (at most `L::LANES` of them, at least one) in lanes, padded with the
+/// last.
+#[inline(always)]
+pub fn pack<L: Lanes, T: Pack<L>>(s: &[T]) -> T::Packed {
+    assert!(
+        !s.is_empty() && s.len() <= L::LANES,
+        "vmap: a chunk of {} samples for {} lanes",
+        s.len(),
+        L::LANES
+    );
+    T::pack_by(s.len(), &|l| s[l])
+}
+
+/// Writes the first `out.len()` lanes of `p` to `out`, one sample each.
+#[inline(always)]
+pub fn unpack<L: Lanes, T: Pack<L>>(p: &T::Packed, out: &mut [T]) {
+    for (l, o) in out.iter_mut().enumerate() {
+        *o = T::lane_of(p, l);
+    }
+}
+
+/// Panics unless the batched argument `what` has as many samples (`len`) as the first
+/// batched argument `first` (`n`): `vmap` pairs samples by index.
+#[inline]
+#[track_caller]
+pub fn check_batch(what: &str, len: usize, first: &str, n: usize) {
+    if len != n {
+        panic!("vmap: `{what}` has {len} samples but `{first}` has {n}: batched arguments must have one sample each");
+    }
+}
