@@ -9,8 +9,10 @@
 
 extern crate alloc;
 
+pub mod lanes;
 mod out;
 mod tape;
+pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_zero, FillZero};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};
 
