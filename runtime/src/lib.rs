@@ -9,9 +9,11 @@
 
 extern crate alloc;
 
+mod batch;
 pub mod lanes;
 mod out;
 mod tape;
+pub use batch::{check_batch, pack, unpack, Pack};
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_zero, FillZero};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};

@@ -156,6 +156,8 @@ pub fn batch(f: &Func, spec: &BatchSpec) -> Result<Func, Diag> {
     g.body = Block(stmts);
     g.ret = ret;
     g.ret_ty = lanes_ty(&ret_ty)?;
+    // Splats of one value share one binding, and so on.
+    crate::simplify::simplify(&mut g);
     Ok(g)
 }
 
@@ -236,10 +238,9 @@ impl Bx<'_> {
             }
             Ty::Unit => Operand::Unit,
             Ty::Float(_) | Ty::Bool => b.let_ty(Expr::Splat(o.clone()), "s", lanes_ty(ty)?),
-            // A literal (its float type is rustc's to infer).
-            Ty::Unknown if matches!(o, Operand::Float(_)) => {
-                b.let_ty(Expr::Splat(o.clone()), "s", Ty::Lanes(Box::new(Ty::Float(None))))
-            }
+            // A literal, a named constant or a value computed from one: a float where it
+            // meets lanes (rustc checks its type against the lanes').
+            Ty::Unknown => b.let_ty(Expr::Splat(o.clone()), "s", Ty::Lanes(Box::new(Ty::Float(None)))),
             other => return Err(Diag::new(format!("cannot batch a shared value of type `{other}`"))),
         })
     }

@@ -987,12 +987,12 @@ fn fill_zero_tokens(place: TokenStream, t: &Ty) -> TokenStream {
 /// field) where an array or tuple holds matrices.
 fn acc_tokens(target: TokenStream, val: TokenStream, t: &Ty) -> TokenStream {
     match t {
-        Ty::Float(_) | Ty::Int(_) | Ty::Matrix { .. } => quote!(#target += #val;),
-        Ty::Array(e, _) if e.has_matrix() => {
+        Ty::Float(_) | Ty::Int(_) | Ty::Matrix { .. } | Ty::Lanes(_) => quote!(#target += #val;),
+        Ty::Array(e, _) if e.has_matrix() || e.has_lanes() => {
             let inner = acc_tokens(quote!(*__fluxion_acc), quote!(__fluxion_val), e);
             quote!(for (__fluxion_acc, __fluxion_val) in (#target).iter_mut().zip(#val) { #inner })
         }
-        Ty::Tuple(ts) if t.has_matrix() => ts
+        Ty::Tuple(ts) if t.has_matrix() || t.has_lanes() => ts
             .iter()
             .enumerate()
             .map(|(k, t)| {

@@ -112,7 +112,7 @@ pub(super) fn vmap_items(
         if *b {
             params.push(quote!(#n: &[#t]));
             let packed = format_ident!("{}_lanes", n);
-            packs.push(quote!(let #packed = ::fluxion::__private::pack::<#vector, #t>(&#n[i..i + m]);));
+            packs.push(quote!(let #packed = ::fluxion::__private::pack::<#vector, #t>(&#n[__fluxion_i..__fluxion_i + __fluxion_m]);));
             args.push(if p.by_ref { quote!(&#packed) } else { quote!(#packed) });
             if n != first_name {
                 let (sn, fname) = (n.to_string(), first_name.clone());
@@ -124,6 +124,13 @@ pub(super) fn vmap_items(
             args.push(quote!(#n));
         }
     }
+    // The caller's buffer: `out`, unless an argument has that name.
+    let taken: Vec<String> = cur.params.iter().map(|p| names.ident(p.var).to_string()).collect();
+    let out = if taken.iter().any(|n| n == "out") {
+        format_ident!("out_buffer")
+    } else {
+        format_ident!("out")
+    };
     let outs: Vec<Ty> = match &cur.ret_ty {
         Ty::Tuple(ts) => ts.clone(),
         t => vec![t.clone()],
@@ -131,19 +138,19 @@ pub(super) fn vmap_items(
     let tuple = matches!(cur.ret_ty, Ty::Tuple(_));
     let out_tys: Vec<TokenStream> = outs.iter().map(ty_tokens).collect();
     let out_param = if tuple {
-        quote!(out: (#(&mut [#out_tys],)*))
+        quote!(#out: (#(&mut [#out_tys],)*))
     } else {
         let t = &out_tys[0];
-        quote!(out: &mut [#t])
+        quote!(#out: &mut [#t])
     };
     let fname = first_name.clone();
     let out_checks: Vec<TokenStream> = (0..outs.len())
         .map(|k| {
             let (place, what) = if tuple {
                 let k = syn::Index::from(k);
-                (quote!(out.#k), format!("out.{}", k.index))
+                (quote!(#out.#k), format!("{out}.{}", k.index))
             } else {
-                (quote!(out), "out".to_string())
+                (quote!(#out), out.to_string())
             };
             let f = first.clone();
             quote!(::fluxion::__private::check_batch(#what, #place.len(), #fname, #f.len());)
@@ -154,9 +161,9 @@ pub(super) fn vmap_items(
             let t = &out_tys[k];
             if tuple {
                 let k = syn::Index::from(k);
-                quote!(::fluxion::__private::unpack::<#vector, #t>(&r.#k, &mut out.#k[i..i + m]);)
+                quote!(::fluxion::__private::unpack::<#vector, #t>(&__fluxion_r.#k, &mut #out.#k[__fluxion_i..__fluxion_i + __fluxion_m]);)
             } else {
-                quote!(::fluxion::__private::unpack::<#vector, #t>(&r, &mut out[i..i + m]);)
+                quote!(::fluxion::__private::unpack::<#vector, #t>(&__fluxion_r, &mut #out[__fluxion_i..__fluxion_i + __fluxion_m]);)
             }
         })
         .collect();
@@ -173,7 +180,7 @@ pub(super) fn vmap_items(
         })
         .collect();
     let (ret_ty, alloc, pass_out, give) = if tuple {
-        let vs: Vec<syn::Ident> = (0..outs.len()).map(|k| format_ident!("out{}", k)).collect();
+        let vs: Vec<syn::Ident> = (0..outs.len()).map(|k| format_ident!("__fluxion_out{}", k)).collect();
         (
             quote!((#(::std::vec::Vec<#out_tys>,)*)),
             quote!(#(let mut #vs = #zeros;)*),
@@ -185,9 +192,9 @@ pub(super) fn vmap_items(
         let z = &zeros[0];
         (
             quote!(::std::vec::Vec<#t>),
-            quote!(let mut out = #z;),
-            quote!(&mut out),
-            quote!(out),
+            quote!(let mut #out = #z;),
+            quote!(&mut #out),
+            quote!(#out),
         )
     };
     let arg_names: Vec<TokenStream> = cur
@@ -227,14 +234,14 @@ pub(super) fn vmap_items(
         #vis fn #into_ident #gen (#(#params,)* #out_param) #where_clause {
             #(#checks)*
             #(#out_checks)*
-            let n = #first.len();
-            let mut i = 0;
-            while i < n {
-                let m = ::core::cmp::min(n - i, <#vector as ::fluxion::__private::Lanes>::LANES);
+            let __fluxion_n = #first.len();
+            let mut __fluxion_i = 0;
+            while __fluxion_i < __fluxion_n {
+                let __fluxion_m = ::core::cmp::min(__fluxion_n - __fluxion_i, <#vector as ::fluxion::__private::Lanes>::LANES);
                 #(#packs)*
-                let r = #kernel_ident #turbofish (#(#args),*);
+                let __fluxion_r = #kernel_ident #turbofish (#(#args),*);
                 #(#unpacks)*
-                i += m;
+                __fluxion_i += __fluxion_m;
             }
         }
     })

@@ -1,0 +1,228 @@
+//! `vmap` through the real macros: each sample's result against the unbatched function
+//! (itself generated, for `vmap` of a derivative) called in a loop, for batch sizes around
+//! the lane counts (0, 1, 3, 4, 5, 7, 8, 9, 1023), shared arguments, array samples, tuple
+//! results, `f32`, branches whose untaken side is NaN or infinite, and mismatched lengths.
+//!
+//! Arithmetic, `sqrt` and selects are exact on lanes, so those results are compared bit for
+//! bit; results through a lane transcendental are compared within the lane functions'
+//! documented bound (a few ulp, `ULPS` below).
+
+use fluxion::{grad, grad_and_value, hessian, jacfwd, jvp, vmap};
+
+/// Batch sizes around the lane counts (4 for `f64`, 8 for `f32`).
+const SIZES: [usize; 9] = [0, 1, 3, 4, 5, 7, 8, 9, 1023];
+
+/// Tolerance of results computed through lane transcendentals, in ulps of the result.
+const ULPS: f64 = 8.0;
+
+fn close(a: f64, b: f64, ulps: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= ulps * f64::EPSILON * a.abs().max(b.abs())
+}
+
+/// `n` distances in `[0.5, 1.0)`, not evenly spaced.
+fn points(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|k| 0.5 + 0.5 * ((k as f64 * 0.618_033_988_75) % 1.0))
+        .collect()
+}
+
+const EPS: f64 = 4.0;
+const SIGMA: f64 = 0.5;
+
+#[vmap]
+#[grad_and_value]
+fn energy(r: f64) -> f64 {
+    EPS * ((SIGMA / r).powi(12) - (SIGMA / r).powi(6))
+}
+
+#[test]
+fn lennard_jones_forces_and_energies_per_sample() {
+    for n in SIZES {
+        let r = points(n);
+        let (g, e) = energy_grad_and_value_vmap(&r);
+        assert_eq!((g.len(), e.len()), (n, n));
+        for k in 0..n {
+            let (gk, ek) = energy_grad_and_value(r[k]);
+            assert!(
+                close(g[k], gk, ULPS) && close(e[k], ek, ULPS),
+                "n = {n}, sample {k}: {:?} vs {:?}",
+                (g[k], e[k]),
+                (gk, ek)
+            );
+        }
+    }
+}
+
+/// Array samples, a shared array by reference, a shared scalar; arithmetic only: exact.
+#[vmap(in_dims = (0, None, None))]
+fn affine(x: [f64; 3], w: &[[f64; 3]; 2], b: f64) -> [f64; 2] {
+    let mut y = [b; 2];
+    for i in 0..2 {
+        for j in 0..3 {
+            y[i] += w[i][j] * x[j];
+        }
+    }
+    y
+}
+
+fn affine_plain(x: [f64; 3], w: &[[f64; 3]; 2], b: f64) -> [f64; 2] {
+    let mut y = [b; 2];
+    for i in 0..2 {
+        for j in 0..3 {
+            y[i] += w[i][j] * x[j];
+        }
+    }
+    y
+}
+
+#[test]
+fn array_samples_with_shared_arguments_bit_for_bit() {
+    let w = [[0.5, -1.25, 2.0], [3.0, 0.125, -0.75]];
+    for n in SIZES {
+        let xs: Vec<[f64; 3]> = (0..n)
+            .map(|k| [k as f64 * 0.3, -(k as f64), 1.0 / (k as f64 + 1.0)])
+            .collect();
+        let y = affine_vmap(&xs, &w, 0.25);
+        assert_eq!(y.len(), n);
+        for k in 0..n {
+            assert_eq!(y[k], affine_plain(xs[k], &w, 0.25), "n = {n}, sample {k}");
+        }
+        // The caller's buffer: every slot overwritten.
+        let mut out = vec![[f64::NAN; 2]; n];
+        affine_vmap_into(&xs, &w, 0.25, &mut out);
+        assert_eq!(out, y);
+    }
+}
+
+/// A branch whose untaken side is NaN (`sqrt` of a negative) or infinite (`1 / 0`) for
+/// some samples, and its gradient: each sample gets its own side's value exactly.
+#[vmap]
+#[grad]
+fn safe_sqrt(x: f64) -> f64 {
+    if x > 0.0 {
+        x.sqrt()
+    } else {
+        0.0
+    }
+}
+
+#[vmap]
+fn safe_recip(x: f64) -> f64 {
+    if x != 0.0 {
+        1.0 / x
+    } else {
+        0.0
+    }
+}
+
+#[test]
+fn untaken_sides_never_reach_a_result() {
+    let xs = [-1.0, 4.0, 0.0, -0.0, 2.25, -9.0, 1e-300, f64::INFINITY, -f64::INFINITY];
+    let g = safe_sqrt_grad_vmap(&xs);
+    for (k, &x) in xs.iter().enumerate() {
+        assert_eq!(g[k].to_bits(), safe_sqrt_grad(x).to_bits(), "x = {x}");
+    }
+    assert_eq!(g[0], 0.0);
+    assert_eq!(g[1], 0.25);
+    let r = safe_recip_vmap(&xs);
+    for (k, &x) in xs.iter().enumerate() {
+        let want = if x != 0.0 { 1.0 / x } else { 0.0 };
+        assert_eq!(r[k].to_bits(), want.to_bits(), "x = {x}");
+    }
+}
+
+/// `vmap` of `hessian`, `jacfwd` and `jvp`: per-sample second derivatives, Jacobians and
+/// tangents.
+#[vmap]
+#[hessian]
+fn bowl(x: [f64; 2]) -> f64 {
+    x[0] * x[0] * x[1] + (x[1] * 0.5).sin()
+}
+
+#[vmap]
+#[jacfwd]
+fn polar(x: [f64; 2]) -> [f64; 2] {
+    [x[0] * x[1].cos(), x[0] * x[1].sin()]
+}
+
+#[vmap]
+#[jvp]
+fn cube(x: f64) -> f64 {
+    x * x * x
+}
+
+#[test]
+fn vmap_of_hessian_jacfwd_and_jvp() {
+    for n in SIZES {
+        let xs: Vec<[f64; 2]> = points(n).iter().map(|&p| [p, 1.0 - 2.0 * p]).collect();
+        let h = bowl_hessian_vmap(&xs);
+        let j = polar_jacfwd_vmap(&xs);
+        for k in 0..n {
+            let (hk, jk) = (bowl_hessian(xs[k]), polar_jacfwd(xs[k]));
+            for a in 0..2 {
+                for b in 0..2 {
+                    assert!(
+                        close(h[k][a][b], hk[a][b], ULPS),
+                        "n = {n}, sample {k}: {:?} vs {hk:?}",
+                        h[k]
+                    );
+                    assert!(
+                        close(j[k][a][b], jk[a][b], ULPS),
+                        "n = {n}, sample {k}: {:?} vs {jk:?}",
+                        j[k]
+                    );
+                }
+            }
+        }
+        let x = points(n);
+        let t: Vec<f64> = x.iter().map(|v| 1.0 - v).collect();
+        let (y, ydot) = cube_jvp_vmap(&x, &t);
+        for k in 0..n {
+            assert_eq!((y[k], ydot[k]), cube_jvp(x[k], t[k]), "n = {n}, sample {k}");
+        }
+    }
+}
+
+/// `f32`: 8 lanes.
+#[vmap(in_dims = (0, None))]
+fn scaled(x: f32, s: f32) -> f32 {
+    if x < 0.5 {
+        x * s + 1.0
+    } else {
+        x * x - s
+    }
+}
+
+#[test]
+fn f32_batches_on_eight_lanes() {
+    for n in SIZES {
+        let x: Vec<f32> = points(n).iter().map(|&v| v as f32 - 0.25).collect();
+        let y = scaled_vmap(&x, 3.0);
+        for k in 0..n {
+            let want = if x[k] < 0.5 {
+                x[k] * 3.0 + 1.0
+            } else {
+                x[k] * x[k] - 3.0
+            };
+            assert_eq!(y[k].to_bits(), want.to_bits(), "n = {n}, sample {k}");
+        }
+    }
+}
+
+#[vmap]
+fn weighted(x: f64, y: f64) -> f64 {
+    x * y
+}
+
+#[test]
+#[should_panic(expected = "vmap: `y` has 3 samples but `x` has 4")]
+fn batches_of_different_lengths_panic_naming_both() {
+    weighted_vmap(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.0, 3.0]);
+}
+
+#[test]
+#[should_panic(expected = "vmap: `out` has 2 samples but `x` has 3")]
+fn an_output_buffer_of_another_length_panics() {
+    let mut out = [0.0; 2];
+    weighted_vmap_into(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0], &mut out);
+}
