@@ -711,6 +711,14 @@ pub fn ty_tokens(t: &Ty) -> TokenStream {
             }
         }
         Ty::Unknown => quote!(_),
+        Ty::Tape(t) => match &**t {
+            Ty::Array(e, len) => {
+                let et = ty_tokens(e);
+                let len = cexpr_tokens(len, true);
+                quote!(<::fluxion::__private::Tape<{ #len * ::core::mem::size_of::<#et>() > ::fluxion::__private::TAPE_STACK_BYTES }> as ::fluxion::__private::TapeStorage<#et, { #len }>>::Store)
+            }
+            t => ty_tokens(t),
+        },
     }
 }
 
@@ -735,6 +743,7 @@ fn zeros_tokens(t: &Ty) -> TokenStream {
             }
         }
         Ty::Unknown => quote!(::fluxion::__private::zero()),
+        Ty::Tape(t) => zeros_tokens(t),
     }
 }
 

@@ -187,6 +187,7 @@ impl Env {
                 Value::Arr(vec![z; usize::try_from(n).map_err(|_| "negative length")?])
             }
             Ty::Tuple(ts) => Value::Tup(ts.iter().map(|t| self.zeros(t)).collect::<Result<_, _>>()?),
+            Ty::Tape(t) => self.zeros(t)?,
         })
     }
 
