@@ -117,8 +117,10 @@
 //! cheaply, one slot per iteration of the loops the value depends on (`h[j]` inside
 //! `for i { for j { .. } }` takes one slot per `j`). A loop-invariant value takes one
 //! slot, index arithmetic and reads of immutable arrays are recomputed, not stored. A call
-//! `g(x)` in a gradient runs `g`'s forward pass once: its residuals (what `g`'s reverse
-//! sweep reads) are kept, on the tape inside loops. A loop of `n` steps that tapes `k` values of type `f64` needs `8·k·n` bytes
+//! `g(x)` in a gradient keeps its residuals (what `g`'s reverse sweep reads) for `g`'s
+//! reverse pass; inside a loop they are not taped: the backward sweep runs `g`'s forward
+//! pass again from the taped arguments (in a gradient that does not return the value,
+//! instead of running it in the forward sweep). A loop of `n` steps that tapes `k` values of type `f64` needs `8·k·n` bytes
 //! (an explicit-Euler step `x = x - dt * k * x.sin()` tapes `x` and `x.sin()`: 16 MB for
 //! 10⁶ steps); second order (`hessian`, and reverse over reverse) doubles it for the
 //! tapes' tangents or adjoints.

@@ -56,6 +56,7 @@ pub fn lanes_ty(t: &Ty) -> Result<Ty, Diag> {
             ))
         }
         Ty::Matrix { .. } => return Err(Diag::new("nalgebra types are not batched by `vmap` yet")),
+        Ty::Tape(t) => Ty::Tape(Box::new(lanes_ty(t)?)),
         Ty::Unknown => {
             return Err(Diag::new(
                 "`vmap` needs the type of every batched value: a value only rustc can type (a call's result, a constant) cannot be batched yet",

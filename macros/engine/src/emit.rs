@@ -932,6 +932,14 @@ pub fn ty_tokens(t: &Ty) -> TokenStream {
         Ty::Unknown => quote!(_),
         // The lane type is the kernel's (`LaneTarget`).
         Ty::Lanes(_) => quote!(_),
+        Ty::Tape(t) => match &**t {
+            Ty::Array(e, len) => {
+                let et = ty_tokens(e);
+                let len = cexpr_tokens(len, true);
+                quote!(<::fluxion::__private::Tape<{ #len * ::core::mem::size_of::<#et>() > ::fluxion::__private::TAPE_STACK_BYTES }> as ::fluxion::__private::TapeStorage<#et, { #len }>>::Store)
+            }
+            t => ty_tokens(t),
+        },
     }
 }
 
@@ -966,6 +974,7 @@ fn zeros_tokens(t: &Ty) -> TokenStream {
             }
         }
         Ty::Unknown => quote!(::fluxion::__private::zero()),
+        Ty::Tape(t) => zeros_tokens(t),
         Ty::Lanes(_) => quote!(::core::compile_error!("fluxion: lanes outside a batched kernel")),
     }
 }

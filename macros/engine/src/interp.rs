@@ -233,6 +233,7 @@ impl Env {
             }
             Ty::Tuple(ts) => Value::Tup(ts.iter().map(|t| self.zeros(t)).collect::<Result<_, _>>()?),
             Ty::Lanes(e) => Value::L(vec![self.zeros(e)?; self.lanes]),
+            Ty::Tape(t) => self.zeros(t)?,
         })
     }
 

@@ -117,6 +117,10 @@ pub enum Ty {
     Lanes(Box<Ty>),
     /// Not visible to the macro.
     Unknown,
+    /// A tape of type `[T; N]` whose storage rustc picks from its size
+    /// ([`Storage::BySize`]): written `<Tape<..> as TapeStorage<T, N>>::Store`, an array
+    /// or a `Vec`. Only the residuals of split companions have this type.
+    Tape(Box<Ty>),
 }
 
 impl Ty {
@@ -124,7 +128,7 @@ impl Ty {
     pub fn is_differentiable(&self) -> bool {
         match self {
             Ty::Float(_) | Ty::Unknown => true,
-            Ty::Int(_) | Ty::Bool | Ty::Unit => false,
+            Ty::Int(_) | Ty::Bool | Ty::Unit | Ty::Tape(_) => false,
             Ty::Array(e, _) | Ty::Matrix { elem: e, .. } | Ty::Lanes(e) => e.is_differentiable(),
             Ty::Tuple(ts) => ts.iter().any(Ty::is_differentiable),
         }
@@ -239,7 +243,7 @@ impl Ty {
     pub fn tangent(&self) -> Ty {
         match self {
             Ty::Float(_) | Ty::Unknown => self.clone(),
-            Ty::Int(_) | Ty::Bool | Ty::Unit => Ty::Unit,
+            Ty::Int(_) | Ty::Bool | Ty::Unit | Ty::Tape(_) => Ty::Unit,
             Ty::Lanes(e) => match e.tangent() {
                 Ty::Unit => Ty::Unit,
                 t => Ty::Lanes(Box::new(t)),
@@ -278,6 +282,7 @@ impl Ty {
             Ty::Bool | Ty::Unit => true,
             Ty::Array(e, _) | Ty::Matrix { elem: e, .. } | Ty::Lanes(e) => e.is_exact(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_exact),
+            Ty::Tape(t) => t.is_exact(),
             Ty::Unknown => false,
         }
     }
@@ -289,7 +294,7 @@ impl Ty {
             // A dynamic axis has no zero without a value to read its length from.
             Ty::Matrix { elem, .. } => self.layout() == Layout::NalgebraStatic && elem.is_known(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_known),
-            Ty::Unknown => false,
+            Ty::Unknown | Ty::Tape(_) => false,
         }
     }
 }
@@ -701,6 +706,7 @@ impl Ty {
                 Some(sum.div_ceil(align) * align)
             }
             Ty::Unknown => Some(8),
+            Ty::Tape(_) => None,
         }
     }
     /// The alignment of the type, as `known_bytes` counts it (primitives: their size).
@@ -718,6 +724,7 @@ impl Ty {
         match self {
             Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => e.is_named(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_named),
+            Ty::Tape(t) => t.is_named(),
             Ty::Unknown => false,
             _ => true,
         }
@@ -890,6 +897,53 @@ pub fn merge_ty(a: &Ty, b: &Ty) -> Ty {
     }
 }
 
+/// Gives a float whose kind the macro could not see (`let mut h = [0.0; N]`: a literal's)
+/// the kind of the values assigned to it or it is bound to, as rustc infers it. More types
+/// are then exact, and can be written where rustc needs them (the residuals of split
+/// companions). Only `Float(None)` is ever refined.
+pub fn refine_float_kinds(f: &mut Func) {
+    for _ in 0..8 {
+        let mut updates: Vec<(VarId, usize, Ty)> = Vec::new();
+        walk_stmts(&f.body, &mut |s| match s {
+            Stmt::Let(v, e) | Stmt::Mut(v, Some(e)) => updates.push((*v, 0, infer_ty(f, e))),
+            Stmt::Assign(p, _, o) => updates.push((p.var, p.idx.len(), f.ty_of(o))),
+            _ => {}
+        });
+        let mut changed = false;
+        for (v, depth, t) in updates {
+            changed |= refine_at(&mut f.vars[v].ty, depth, &t);
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Refines the `Float(None)` leaves of `t`, `depth` array levels down, from `from`.
+fn refine_at(t: &mut Ty, depth: usize, from: &Ty) -> bool {
+    if depth > 0 {
+        return match t {
+            Ty::Array(e, _) => refine_at(e, depth - 1, from),
+            _ => false,
+        };
+    }
+    match (t, from) {
+        (Ty::Float(k @ None), Ty::Float(Some(j))) => {
+            *k = Some(*j);
+            true
+        }
+        (Ty::Array(a, _), Ty::Array(b, _)) => refine_at(a, 0, b),
+        (Ty::Tuple(xs), Ty::Tuple(ys)) if xs.len() == ys.len() => {
+            let mut changed = false;
+            for (x, y) in xs.iter_mut().zip(ys) {
+                changed |= refine_at(x, 0, y);
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
 /// The type of an expression's value, as far as the macro can tell.
 pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
     match e {
@@ -1032,6 +1086,7 @@ impl fmt::Display for Ty {
                 write!(f, "({})", parts.join(", "))
             }
             Ty::Unknown => write!(f, "_"),
+            Ty::Tape(t) => write!(f, "tape {t}"),
         }
     }
 }

@@ -6,10 +6,15 @@
 //! numbers (bit for bit: the same operations, only not repeated), `vjp_fwd` must return the
 //! primal value, and the split companions must compose to `vjp`, in the interpreter.
 
+use std::collections::HashSet;
+
+use fluxion_engine::attr::Options;
 use fluxion_engine::expand::lower_source;
 use fluxion_engine::interp::{companion, Env, Value};
 use fluxion_engine::ir::*;
 use fluxion_engine::rules::RuleTable;
+use fluxion_engine::symbol::Transform;
+use fluxion_engine::transforms::{grad_pass, Site};
 use fluxion_engine::vjp::{split_companions, vjp, vjp_final, VjpSpec};
 
 fn lower(src: &str) -> Func {
@@ -34,9 +39,10 @@ const CALLEES: [&str; 3] = [
 ];
 
 /// Callers: a call outside and inside a loop and a branch, repeated calls, nested calls.
-const CALLERS: [&str; 4] = [
+const CALLERS: [&str; 5] = [
     "fn f(x: f64, w: f64) -> f64 { g(x, w) * g(w, x) }",
     "fn f(x: f64, w: f64) -> f64 { let mut s = 0.0; for i in 0..3 { s += g(x + i as f64, w) * h(s + x); } s }",
+    "fn f(x: f64, w: f64) -> f64 { let mut s = 0.0; for i in 0..3 { s += g(x * i as f64, w) * x; } s }",
     "fn f(x: f64, w: f64) -> f64 { if x > 0.5 { k(x, w) } else { h(w) * x } }",
     "fn f(x: f64, w: f64) -> f64 { let a = k(x, w); let b = k(a, x); a + h(b) }",
 ];
@@ -176,6 +182,135 @@ fn residuals_are_written_where_their_types_are_known() {
     assert_eq!(count(CALLEES[0]), 1);
     assert!(count(CALLEES[1]) >= 1);
     assert_eq!(count(CALLEES[2]), 0);
+}
+
+/// A split call in a loop runs again in the reverse sweep, from its (recomputed or taped)
+/// arguments: neither its result nor its residuals are taped. In a gradient that does not
+/// return the value, the forward sweep's call is then dead: `g::vjp_fwd` runs once per
+/// step, in the reverse loop, beside `g::vjp_bwd`. The values are the unsplit pass's.
+#[test]
+fn calls_in_loops_run_again_in_the_reverse_sweep_instead_of_taping_residuals() {
+    let rules = RuleTable::standard();
+    let env = env(&CALLEES);
+    let spec = VjpSpec {
+        active: vec![true, true],
+        all_params: false,
+        seed: None,
+    };
+    let site = Site {
+        name: proc_macro2::Span::call_site(),
+        ret: proc_macro2::Span::call_site(),
+    };
+    for (src, forward_dead) in [(CALLERS[1], false), (CALLERS[2], true)] {
+        let f = lower(src);
+        let split = vjp_final(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let mut split_results = HashSet::new();
+        walk_stmts(&split.func.body, &mut |s| match s {
+            Stmt::Let(v, Expr::Residuals(_)) => {
+                split_results.insert(*v);
+            }
+            Stmt::Let(v, Expr::Call(c)) if c.modes == [Mode::VjpFwd] => {
+                split_results.insert(*v);
+            }
+            _ => {}
+        });
+        walk_stmts(&split.func.body, &mut |s| {
+            if let Stmt::Assign(p, _, Operand::Var(v)) = s {
+                assert!(
+                    !split_results.contains(v),
+                    "{src}: `{}` taped into `{}`",
+                    split.func.vars[*v].name,
+                    split.func.vars[p.var].name
+                );
+            }
+        });
+        let o = Options::new(Transform::Grad, proc_macro2::Span::call_site());
+        let g = grad_pass(&f, &o, &site, &rules, false, true).unwrap_or_else(|e| panic!("{src}: {e}"));
+        // `vjp_fwd` calls: in reverse loops only when the forward sweep's call is dead.
+        fn calls(b: &Block, rev: bool, out: &mut Vec<bool>) {
+            for s in &b.0 {
+                match s {
+                    Stmt::Let(_, Expr::Call(c)) if c.modes == [Mode::VjpFwd] => out.push(rev),
+                    Stmt::For(l) => calls(&l.body, l.rev, out),
+                    Stmt::If(_, t, e) => {
+                        calls(t, rev, out);
+                        calls(e, rev, out);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut fwd_calls = Vec::new();
+        calls(&g.body, false, &mut fwd_calls);
+        let in_forward = fwd_calls.iter().filter(|rev| !**rev).count();
+        assert!(fwd_calls.iter().any(|rev| *rev), "{src}: {fwd_calls:?}");
+        assert_eq!(in_forward == 0, forward_dead, "{src}: {fwd_calls:?}");
+        let plain = vjp(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        for (x, w) in [(0.7, -0.4), (0.2, 1.3)] {
+            let Value::Tup(pair) = env
+                .eval(&plain.func, &args(x, w, 1.0))
+                .unwrap_or_else(|e| panic!("{src}: {e}"))
+            else {
+                panic!("{src}: no pair");
+            };
+            let Value::Tup(bars) = &pair[1] else {
+                panic!("{src}: no cotangents");
+            };
+            // `grad` differentiates with respect to `x` (argnums 0).
+            let q = env
+                .eval(&g, &[Value::F(x), Value::F(w)])
+                .unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(format!("{:?}", bars[0]), format!("{q:?}"), "{src} at ({x}, {w})");
+        }
+    }
+}
+
+/// Tapes whose size only rustc knows (loops to a named constant) are residuals too, written
+/// as the storage rustc picks (`Ty::Tape`): `vjp_bwd` does not run the forward pass again,
+/// and the split companions compose to `vjp`. The hidden array starts from a literal
+/// (`[0.0; K]`): its type is the one of what is stored into it, exact.
+#[test]
+fn tapes_sized_by_named_constants_are_residuals() {
+    let rules = RuleTable::standard();
+    let src = "fn h(x: &[f64; K], y: f64) -> f64 { let mut a = [0.0; K]; let mut s = y; for i in 0..K { a[i] = (x[i] * s).sin(); s += a[i] * a[i]; } s }";
+    let g = lower(src);
+    let (fwd, bwd) = split_companions(&g, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+    let Ty::Tuple(pair) = &fwd.ret_ty else {
+        panic!("{src}: {:?}", fwd.ret_ty);
+    };
+    let Ty::Tuple(res) = &pair[1] else {
+        panic!("{src}: residuals of type {:?}", pair[1]);
+    };
+    assert!(res.iter().any(|t| matches!(t, Ty::Tape(_))), "{src}: {res:?}");
+    assert!(res.iter().all(Ty::is_exact), "{src}: {res:?}");
+    let mut bwd_calls = 0;
+    walk_stmts(&bwd.body, &mut |s| {
+        if let Stmt::Let(_, Expr::Prim(Prim::Sin, _)) = s {
+            bwd_calls += 1;
+        }
+    });
+    assert_eq!(bwd_calls, 0, "{src}: vjp_bwd runs the forward pass again");
+    let mut env = Env::default();
+    env.consts.insert("K".into(), Value::I(3));
+    let vjp = companion(&g, &[Mode::Vjp], &rules).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let x = Value::Arr(vec![Value::F(0.3), Value::F(-1.1), Value::F(0.8)]);
+    for (y, ct) in [(0.4, 1.0), (-0.9, 2.5)] {
+        let primals = vec![x.clone(), Value::F(y)];
+        let Value::Tup(out) = env.eval(&fwd, &primals).unwrap_or_else(|e| panic!("{src}: {e}")) else {
+            panic!("{src}: vjp_fwd returned no pair");
+        };
+        let mut bargs = primals.clone();
+        bargs.push(out[1].clone());
+        bargs.push(Value::F(ct));
+        let bars = env.eval(&bwd, &bargs).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let mut vargs = primals.clone();
+        vargs.push(Value::F(ct));
+        let Value::Tup(full) = env.eval(&vjp, &vargs).unwrap_or_else(|e| panic!("{src}: {e}")) else {
+            panic!("{src}: vjp returned no pair");
+        };
+        assert_eq!(format!("{:?}", out[0]), format!("{:?}", full[0]), "{src}: value");
+        assert_eq!(format!("{bars:?}"), format!("{:?}", full[1]), "{src}: vjp_bwd vs vjp");
+    }
 }
 
 /// The floats a reverse pass of `src` (one array argument) tapes, and its gradient at `x`

@@ -101,6 +101,7 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
     }
     let body = lw.blocks.pop().unwrap_or_default();
     lw.func.body = Block(body);
+    refine_float_kinds(&mut lw.func);
     if lw.failed {
         None
     } else {

@@ -88,9 +88,14 @@ pub fn split_companions(f: &Func, rules: &RuleTable) -> Result<(Func, Func), Dia
             }
         }
     }
+    // A tape whose storage rustc picks (`BySize`) is written as that choice (`Ty::Tape`).
     let writable = residuals
         .iter()
-        .all(|v| g.vars[*v].ty.is_exact() && g.vars[*v].storage == Storage::Stack);
+        .all(|v| g.vars[*v].ty.is_exact() && matches!(g.vars[*v].storage, Storage::Stack | Storage::BySize));
+    let res_ty_of = |v: &VarId| match g.vars[*v].storage {
+        Storage::BySize => Ty::Tape(Box::new(g.vars[*v].ty.clone())),
+        _ => g.vars[*v].ty.clone(),
+    };
     let mut fwd_f = g.clone();
     let mut bwd_f = g.clone();
     let ct_param = g.params.last().cloned().ok_or_else(|| internal("no cotangent"))?;
@@ -99,7 +104,7 @@ pub fn split_companions(f: &Func, rules: &RuleTable) -> Result<(Func, Func), Dia
     let (res_ops, res_tys, fwd_body): (Vec<Operand>, Vec<Ty>, Vec<Stmt>) = if writable {
         (
             residuals.iter().map(|v| Operand::Var(*v)).collect(),
-            residuals.iter().map(|v| g.vars[*v].ty.clone()).collect(),
+            residuals.iter().map(res_ty_of).collect(),
             fwd.to_vec(),
         )
     } else {

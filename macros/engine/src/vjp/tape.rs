@@ -104,7 +104,15 @@ impl Rx<'_> {
             .iter()
             .filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None })
             .collect();
+        //
+        // A split call `(y, r) = g::vjp_fwd(x)` is run again in the reverse sweep, with what
+        // is computed from its results: its residuals are never taped (they can be large,
+        // and of a type that has no zero to fill a tape with); its arguments are taped
+        // where they cannot be recomputed. Where nothing else reads the call in the forward
+        // sweep (a gradient that does not return the value), that call is then dead, and
+        // `g`'s forward pass runs once per step, in the reverse sweep, beside `vjp_bwd`.
         let mut recomputable: HashMap<VarId, Expr> = HashMap::new();
+        let mut from_call: HashSet<VarId> = HashSet::new();
         for s in &blk.0 {
             let Stmt::Let(v, e) = s else { continue };
             let vars = &self.g.vars;
@@ -112,7 +120,15 @@ impl Rx<'_> {
                 Operand::Var(w) => !vars[*w].mutable && (!defined_here.contains(w) || recomputable.contains_key(w)),
                 _ => true,
             };
+            // Operands of a recomputed call, or of a value computed from one: taped if
+            // they cannot be recomputed themselves.
+            let immutable = |o: &Operand| o.var().is_none_or(|w| !vars[w].mutable);
+            let ops = expr_operands(e);
+            let derived = ops.iter().any(|o| o.var().is_some_and(|w| from_call.contains(&w)));
             let ok = match e {
+                Expr::Call(c) if c.modes == [Mode::VjpFwd] => ops.iter().all(immutable),
+                Expr::Call(_) => false,
+                _ if derived => ops.iter().all(immutable),
                 Expr::Index(a, idx) => ok_op(&Operand::Var(*a)) && idx.iter().all(ok_op),
                 Expr::Prim(Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem, xs) => {
                     vars[*v].ty.is_int() && xs.iter().all(ok_op)
@@ -121,6 +137,9 @@ impl Rx<'_> {
                 _ => false,
             };
             if ok {
+                if derived || matches!(e, Expr::Call(_)) {
+                    from_call.insert(*v);
+                }
                 recomputable.insert(*v, e.clone());
             }
         }
