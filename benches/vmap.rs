@@ -1,0 +1,248 @@
+//! `vmap` against the per-sample loop an expert writes, in the same run (one thread).
+//!
+//! - `vmap_lj/n1000000`: Lennard-Jones energies and forces (`EPS = 4`, `SIGMA = 0.5`) of
+//!   10^6 distances uniform in `[0.5, 1.0]`: `vmap(grad_and_value(energy))` against a loop
+//!   sharing `σ/r` and its powers.
+//! - `vmap_mlp/n100000`: the Lennard-Jones MLP of `training.rs` (`1 -> 16 -> 16 -> 16 -> 16
+//!   -> 1`, `tanh`), energies and forces of 10^5 distances with the weights shared (`None`):
+//!   `vmap(grad_and_value(model))` against a loop carrying `dE/dr` forward alongside the
+//!   values (forward mode, the cheapest for one input), with std's scalar `tanh`.
+//!
+//! Both variants write into preallocated buffers. `cargo bench -p fluxion-benches --bench
+//! vmap`, then `cargo run -p fluxion-benches --bin ratios`.
+
+// The model takes its ten parameter arrays one by one.
+#![allow(clippy::too_many_arguments)]
+
+use std::time::Duration;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use fluxion::{grad_and_value, vmap};
+
+const EPS: f64 = 4.0;
+const SIGMA: f64 = 0.5;
+
+#[vmap]
+#[grad_and_value]
+fn energy(r: f64) -> f64 {
+    EPS * ((SIGMA / r).powi(12) - (SIGMA / r).powi(6))
+}
+
+/// The per-sample loop: one division, the powers of `σ/r` shared by energy and force.
+fn lj_hand(r: &[f64], force: &mut [f64], e: &mut [f64]) {
+    for ((r, f), e) in r.iter().zip(force.iter_mut()).zip(e.iter_mut()) {
+        let s = SIGMA / r;
+        let s2 = s * s;
+        let s6 = s2 * s2 * s2;
+        let s12 = s6 * s6;
+        *e = EPS * (s12 - s6);
+        *f = EPS * (6.0 * s6 - 12.0 * s12) / r;
+    }
+}
+
+const H: usize = 16;
+
+#[vmap(in_dims = (0, None, None, None, None, None, None, None, None, None, None))]
+#[grad_and_value(argnums = 0)]
+fn model(
+    r: f64,
+    w1: &[f64; H],
+    b1: &[f64; H],
+    w2: &[[f64; H]; H],
+    b2: &[f64; H],
+    w3: &[[f64; H]; H],
+    b3: &[f64; H],
+    w4: &[[f64; H]; H],
+    b4: &[f64; H],
+    w5: &[f64; H],
+    b5: &[f64; 1],
+) -> f64 {
+    let mut h1 = [0.0; H];
+    for i in 0..H {
+        h1[i] = (w1[i] * r + b1[i]).tanh();
+    }
+    let mut h2 = [0.0; H];
+    for i in 0..H {
+        let mut s = b2[i];
+        for j in 0..H {
+            s += w2[i][j] * h1[j];
+        }
+        h2[i] = s.tanh();
+    }
+    let mut h3 = [0.0; H];
+    for i in 0..H {
+        let mut s = b3[i];
+        for j in 0..H {
+            s += w3[i][j] * h2[j];
+        }
+        h3[i] = s.tanh();
+    }
+    let mut h4 = [0.0; H];
+    for i in 0..H {
+        let mut s = b4[i];
+        for j in 0..H {
+            s += w4[i][j] * h3[j];
+        }
+        h4[i] = s.tanh();
+    }
+    let mut e = b5[0];
+    for j in 0..H {
+        e += w5[j] * h4[j];
+    }
+    e
+}
+
+struct Params {
+    w1: [f64; H],
+    b1: [f64; H],
+    w2: [[f64; H]; H],
+    b2: [f64; H],
+    w3: [[f64; H]; H],
+    b3: [f64; H],
+    w4: [[f64; H]; H],
+    b4: [f64; H],
+    w5: [f64; H],
+    b5: [f64; 1],
+}
+
+impl Params {
+    /// torch's `nn.Linear` initialisation, uniform in `±1/sqrt(fan_in)`, from a fixed
+    /// sequence.
+    fn new() -> Params {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut u = |bound: f64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            bound * (2.0 * ((state >> 11) as f64 / (1u64 << 53) as f64) - 1.0)
+        };
+        let hb = 1.0 / (H as f64).sqrt();
+        Params {
+            w1: std::array::from_fn(|_| u(1.0)),
+            b1: std::array::from_fn(|_| u(1.0)),
+            w2: std::array::from_fn(|_| std::array::from_fn(|_| u(hb))),
+            b2: std::array::from_fn(|_| u(hb)),
+            w3: std::array::from_fn(|_| std::array::from_fn(|_| u(hb))),
+            b3: std::array::from_fn(|_| u(hb)),
+            w4: std::array::from_fn(|_| std::array::from_fn(|_| u(hb))),
+            b4: std::array::from_fn(|_| u(hb)),
+            w5: std::array::from_fn(|_| u(hb)),
+            b5: [u(hb)],
+        }
+    }
+}
+
+/// One hidden layer forward with its tangent: `h = tanh(W h_prev + b)`,
+/// `dh = (1 - h²) (W dh_prev)`.
+#[inline(always)]
+fn layer(w: &[[f64; H]; H], b: &[f64; H], h: &[f64; H], dh: &[f64; H]) -> ([f64; H], [f64; H]) {
+    let mut out = [0.0; H];
+    let mut dout = [0.0; H];
+    for i in 0..H {
+        let (mut s, mut ds) = (b[i], 0.0);
+        for j in 0..H {
+            s += w[i][j] * h[j];
+            ds += w[i][j] * dh[j];
+        }
+        let t = s.tanh();
+        out[i] = t;
+        dout[i] = (1.0 - t * t) * ds;
+    }
+    (out, dout)
+}
+
+/// The per-sample loop: the forward pass carrying `dE/dr`.
+fn mlp_hand(p: &Params, r: &[f64], force: &mut [f64], e: &mut [f64]) {
+    for ((r, f), e) in r.iter().zip(force.iter_mut()).zip(e.iter_mut()) {
+        let mut h = [0.0; H];
+        let mut dh = [0.0; H];
+        for i in 0..H {
+            let t = (p.w1[i] * r + p.b1[i]).tanh();
+            h[i] = t;
+            dh[i] = (1.0 - t * t) * p.w1[i];
+        }
+        let (h, dh) = layer(&p.w2, &p.b2, &h, &dh);
+        let (h, dh) = layer(&p.w3, &p.b3, &h, &dh);
+        let (h, dh) = layer(&p.w4, &p.b4, &h, &dh);
+        let (mut v, mut dv) = (p.b5[0], 0.0);
+        for j in 0..H {
+            v += p.w5[j] * h[j];
+            dv += p.w5[j] * dh[j];
+        }
+        *e = v;
+        *f = dv;
+    }
+}
+
+fn mlp_fluxion(p: &Params, r: &[f64], force: &mut [f64], e: &mut [f64]) {
+    model_grad_and_value_vmap_into(
+        r,
+        &p.w1,
+        &p.b1,
+        &p.w2,
+        &p.b2,
+        &p.w3,
+        &p.b3,
+        &p.w4,
+        &p.b4,
+        &p.w5,
+        &p.b5,
+        (force, e),
+    );
+}
+
+/// Distances uniform in `[0.5, 1.0]`, from a fixed sequence.
+fn distances(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|k| 0.5 + 0.5 * (k as f64 * 0.618_033_988_749_895).fract())
+        .collect()
+}
+
+fn benches(c: &mut Criterion) {
+    // The two variants agree first (within the lane functions' few ulps).
+    // Near the minimum the force cancels: compare on the scale of the terms (1).
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0);
+
+    let n = 1_000_000;
+    let r = distances(n);
+    let (mut f1, mut e1, mut f2, mut e2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    energy_grad_and_value_vmap_into(&r, (&mut f1, &mut e1));
+    lj_hand(&r, &mut f2, &mut e2);
+    for k in 0..n {
+        assert!(
+            close(f1[k], f2[k]) && close(e1[k], e2[k]),
+            "sample {k}: {:?} vs {:?}",
+            (f1[k], e1[k]),
+            (f2[k], e2[k])
+        );
+    }
+    let mut g = c.benchmark_group("vmap_lj/n1000000");
+    g.measurement_time(Duration::from_secs(4));
+    g.bench_function("fluxion", |b| {
+        b.iter(|| energy_grad_and_value_vmap_into(black_box(&r), (&mut f1, &mut e1)))
+    });
+    g.bench_function("hand", |b| b.iter(|| lj_hand(black_box(&r), &mut f2, &mut e2)));
+    g.finish();
+
+    let n = 100_000;
+    let p = Params::new();
+    let r = distances(n);
+    let (mut f1, mut e1, mut f2, mut e2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    mlp_fluxion(&p, &r, &mut f1, &mut e1);
+    mlp_hand(&p, &r, &mut f2, &mut e2);
+    for k in 0..n {
+        let ok = (f1[k] - f2[k]).abs() <= 1e-12 * f2[k].abs().max(1.0)
+            && (e1[k] - e2[k]).abs() <= 1e-12 * e2[k].abs().max(1.0);
+        assert!(ok, "sample {k}: {:?} vs {:?}", (f1[k], e1[k]), (f2[k], e2[k]));
+    }
+    let mut g = c.benchmark_group("vmap_mlp/n100000");
+    g.measurement_time(Duration::from_secs(6));
+    g.bench_function("fluxion", |b| {
+        b.iter(|| mlp_fluxion(&p, black_box(&r), &mut f1, &mut e1))
+    });
+    g.bench_function("hand", |b| b.iter(|| mlp_hand(&p, black_box(&r), &mut f2, &mut e2)));
+    g.finish();
+}
+
+criterion_group!(vmap_benches, benches);
+criterion_main!(vmap_benches);
