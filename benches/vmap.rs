@@ -8,7 +8,9 @@
 //!   `vmap(grad_and_value(model))` against a loop carrying `dE/dr` forward alongside the
 //!   values (forward mode, the cheapest for one input), with std's scalar `tanh`.
 //!
-//! Both variants write into preallocated buffers. `cargo bench -p fluxion-benches --bench
+//! Each at 1 and 2 threads (`t1`, `t2`: rayon pools of that size; the hand loops split the
+//! batch in halves on two threads). Both variants write into preallocated buffers; no
+//! `RUSTFLAGS` (the baseline x86-64 target). `cargo bench -p fluxion-benches --bench
 //! vmap`, then `cargo run -p fluxion-benches --bin ratios`.
 
 // The model takes its ten parameter arrays one by one.
@@ -188,6 +190,7 @@ fn mlp_fluxion(p: &Params, r: &[f64], force: &mut [f64], e: &mut [f64]) {
         &p.w5,
         &p.b5,
         (force, e),
+        None,
     );
 }
 
@@ -198,7 +201,28 @@ fn distances(n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// The hand loops on two threads: halves of the batch with `rayon::join`.
+fn halves<'a>(r: &'a [f64], force: &'a mut [f64], e: &'a mut [f64], f: impl Fn(&[f64], &mut [f64], &mut [f64]) + Sync) {
+    let mid = r.len() / 2;
+    let (r0, r1) = r.split_at(mid);
+    let (f0, f1) = force.split_at_mut(mid);
+    let (e0, e1) = e.split_at_mut(mid);
+    rayon::join(|| f(r0, f0, e0), || f(r1, f1, e1));
+}
+
 fn benches(c: &mut Criterion) {
+    let pools: Vec<(usize, rayon::ThreadPool)> = [1, 2]
+        .into_iter()
+        .map(|t| {
+            (
+                t,
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .expect("a thread pool"),
+            )
+        })
+        .collect();
     // The two variants agree first (within the lane functions' few ulps).
     // Near the minimum the force cancels: compare on the scale of the terms (1).
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0);
@@ -206,7 +230,7 @@ fn benches(c: &mut Criterion) {
     let n = 1_000_000;
     let r = distances(n);
     let (mut f1, mut e1, mut f2, mut e2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    energy_grad_and_value_vmap_into(&r, (&mut f1, &mut e1));
+    energy_grad_and_value_vmap_into(&r, (&mut f1, &mut e1), None);
     lj_hand(&r, &mut f2, &mut e2);
     for k in 0..n {
         assert!(
@@ -216,13 +240,20 @@ fn benches(c: &mut Criterion) {
             (f2[k], e2[k])
         );
     }
-    let mut g = c.benchmark_group("vmap_lj/n1000000");
-    g.measurement_time(Duration::from_secs(4));
-    g.bench_function("fluxion", |b| {
-        b.iter(|| energy_grad_and_value_vmap_into(black_box(&r), (&mut f1, &mut e1)))
-    });
-    g.bench_function("hand", |b| b.iter(|| lj_hand(black_box(&r), &mut f2, &mut e2)));
-    g.finish();
+    for (t, pool) in &pools {
+        let mut g = c.benchmark_group(format!("vmap_lj/n1000000/t{t}"));
+        g.measurement_time(Duration::from_secs(4));
+        g.bench_function("fluxion", |b| {
+            b.iter(|| pool.install(|| energy_grad_and_value_vmap_into(black_box(&r), (&mut f1, &mut e1), None)))
+        });
+        g.bench_function("hand", |b| {
+            b.iter(|| match t {
+                1 => lj_hand(black_box(&r), &mut f2, &mut e2),
+                _ => pool.install(|| halves(black_box(&r), &mut f2, &mut e2, lj_hand)),
+            })
+        });
+        g.finish();
+    }
 
     let n = 100_000;
     let p = Params::new();
@@ -235,13 +266,20 @@ fn benches(c: &mut Criterion) {
             && (e1[k] - e2[k]).abs() <= 1e-12 * e2[k].abs().max(1.0);
         assert!(ok, "sample {k}: {:?} vs {:?}", (f1[k], e1[k]), (f2[k], e2[k]));
     }
-    let mut g = c.benchmark_group("vmap_mlp/n100000");
-    g.measurement_time(Duration::from_secs(6));
-    g.bench_function("fluxion", |b| {
-        b.iter(|| mlp_fluxion(&p, black_box(&r), &mut f1, &mut e1))
-    });
-    g.bench_function("hand", |b| b.iter(|| mlp_hand(&p, black_box(&r), &mut f2, &mut e2)));
-    g.finish();
+    for (t, pool) in &pools {
+        let mut g = c.benchmark_group(format!("vmap_mlp/n100000/t{t}"));
+        g.measurement_time(Duration::from_secs(6));
+        g.bench_function("fluxion", |b| {
+            b.iter(|| pool.install(|| mlp_fluxion(&p, black_box(&r), &mut f1, &mut e1)))
+        });
+        g.bench_function("hand", |b| {
+            b.iter(|| match t {
+                1 => mlp_hand(&p, black_box(&r), &mut f2, &mut e2),
+                _ => pool.install(|| halves(black_box(&r), &mut f2, &mut e2, |r, f, e| mlp_hand(&p, r, f, e))),
+            })
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(vmap_benches, benches);

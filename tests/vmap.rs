@@ -89,7 +89,7 @@ fn array_samples_with_shared_arguments_bit_for_bit() {
         }
         // The caller's buffer: every slot overwritten.
         let mut out = vec![[f64::NAN; 2]; n];
-        affine_vmap_into(&xs, &w, 0.25, &mut out);
+        affine_vmap_into(&xs, &w, 0.25, &mut out, None);
         assert_eq!(out, y);
     }
 }
@@ -224,5 +224,44 @@ fn batches_of_different_lengths_panic_naming_both() {
 #[should_panic(expected = "vmap: `out` has 2 samples but `x` has 3")]
 fn an_output_buffer_of_another_length_panics() {
     let mut out = [0.0; 2];
-    weighted_vmap_into(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0], &mut out);
+    weighted_vmap_into(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0], &mut out, None);
+}
+
+/// `chunk_size` (samples per thread task): every split gives each sample the same bits,
+/// chunk sizes that are not multiples of the lane count included; large batches split
+/// across threads.
+#[vmap(chunk_size = 3)]
+#[grad]
+fn wiggle(x: f64) -> f64 {
+    (x * 3.0).sin() * x.exp() - x.tanh()
+}
+
+#[test]
+fn every_chunk_size_gives_the_same_bits() {
+    for n in [0, 1, 5, 9, 1023, 20_000] {
+        let x = points(n);
+        let want = wiggle_grad_vmap(&x);
+        for chunk in [None, Some(1), Some(3), Some(4), Some(7), Some(64), Some(100_000)] {
+            let mut out = vec![f64::NAN; n];
+            wiggle_grad_vmap_into(&x, &mut out, chunk);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&out), bits(&want), "n = {n}, chunk_size = {chunk:?}");
+        }
+        for k in 0..n {
+            // The terms are up to 4 e^x; the derivative may cancel below them.
+            let (a, b) = (want[k], wiggle_grad(x[k]));
+            let scale = 4.0 * x[k].exp() + 1.0;
+            assert!(
+                (a - b).abs() <= ULPS * f64::EPSILON * scale,
+                "n = {n}, sample {k}: {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "`chunk_size` is 0")]
+fn a_zero_chunk_size_panics() {
+    let mut out = [0.0; 3];
+    wiggle_grad_vmap_into(&[1.0, 2.0, 3.0], &mut out, Some(0));
 }

@@ -306,14 +306,21 @@ transform!(
     /// | result `R` | | `Vec<R>`, one per sample |
     /// | result `(A, B)` | | `(Vec<A>, Vec<B>)`: each output batched separately |
     ///
-    /// `f_vmap_into(.., out: &mut [R])` (a tuple of slices for a tuple result) writes into
-    /// the caller's buffer and allocates nothing. Both panic, naming the arguments and their
-    /// lengths, if the batched arguments (or `out`) have different lengths.
+    /// `f_vmap_into(.., out: &mut [R], chunk_size: Option<usize>)` (a tuple of slices for a
+    /// tuple result) writes into the caller's buffer and allocates nothing. Both panic,
+    /// naming the arguments and their lengths, if the batched arguments (or `out`) have
+    /// different lengths.
+    ///
+    /// Large batches are split across threads (rayon, with the default `parallel` feature)
+    /// in tasks of `chunk_size` samples: the attribute's `chunk_size = k`, or the
+    /// `_into` form's argument, or by default a size from the kernel's cost (about 65 000
+    /// weighted operations per task). Each sample's result is the same bit for bit
+    /// whatever the chunk size and thread count: samples never interact.
     ///
     /// Stacked on a derivative it batches the generated function: `#[vmap] #[grad] fn f`
     /// gives `f_grad_vmap`, per-sample gradients (`vmap(grad(f))`). Nothing is stacked on
     /// top of `vmap`. Options: `in_dims = 0` or one entry per argument
-    /// (`in_dims = (None, 0)`), `name = "g"` (default `f_vmap`), `show`.
+    /// (`in_dims = (None, 0)`), `chunk_size = k`, `name = "g"` (default `f_vmap`), `show`.
     ///
     /// ```
     /// use fluxion::{grad, vmap};

@@ -91,3 +91,90 @@ pub fn check_batch(what: &str, len: usize, first: &str, n: usize) {
         panic!("vmap: `{what}` has {len} samples but `{first}` has {n}: batched arguments must have one sample each");
     }
 }
+
+/// The caller's result buffers of a batched function, split between threads: a slice, or
+/// a tuple of slices of one length (one per output).
+pub trait OutSlices: Send + Sized {
+    /// The number of samples.
+    fn samples(&self) -> usize;
+    /// The first `mid` samples and the rest.
+    fn split_at_sample(self, mid: usize) -> (Self, Self);
+}
+
+impl<T: Send> OutSlices for &mut [T] {
+    #[inline]
+    fn samples(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn split_at_sample(self, mid: usize) -> (Self, Self) {
+        self.split_at_mut(mid)
+    }
+}
+
+macro_rules! out_tuples {
+    ($(($($t:ident $k:tt),+)),*) => {$(
+        impl<$($t: Send),+> OutSlices for ($(&mut [$t],)+) {
+            #[inline]
+            fn samples(&self) -> usize {
+                self.0.len()
+            }
+            #[inline]
+            fn split_at_sample(self, mid: usize) -> (Self, Self) {
+                let halves = ($(self.$k.split_at_mut(mid),)+);
+                (($(halves.$k.0,)+), ($(halves.$k.1,)+))
+            }
+        }
+    )*};
+}
+out_tuples!((A 0), (A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3), (A 0, B 1, C 2, D 3, E 4), (A 0, B 1, C 2, D 3, E 4, F 5));
+
+/// Work per thread task, in the cost model's weighted operations (about a nanosecond
+/// each): below about this much, splitting a batch costs more than it saves.
+pub const PARALLEL_WORK: usize = 1 << 16;
+
+/// The samples per thread task: `chunk_size` if given (`Some(0)` is a misuse: a panic),
+/// else enough samples of a kernel costing `cost` per sample to make [`PARALLEL_WORK`],
+/// rounded up to whole lane chunks.
+#[inline]
+#[track_caller]
+pub fn grain(chunk_size: Option<usize>, cost: usize, lanes: usize) -> usize {
+    match chunk_size {
+        Some(0) => panic!("vmap: `chunk_size` is 0: give a positive number of samples, or `None`"),
+        Some(k) => k,
+        None => {
+            let k = PARALLEL_WORK / cost.max(1);
+            k.div_ceil(lanes).max(1) * lanes
+        }
+    }
+}
+
+/// Runs `body(start, out)` over the batch, each call on the samples `start..start +
+/// out.samples()` and their slots of the caller's buffers: on the calling thread when the
+/// batch is at most `grain` samples (or without the `rayon` feature), else split in halves
+/// across rayon's threads, down to tasks of at most `grain`. Each sample's result does not
+/// depend on the split.
+pub fn drive<O: OutSlices>(grain: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
+    drive_from(0, grain.max(1), out, body);
+}
+
+#[cfg(feature = "rayon")]
+fn drive_from<O: OutSlices>(start: usize, grain: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
+    let n = out.samples();
+    if n <= grain {
+        return body(start, out);
+    }
+    // Halves that are whole multiples of the grain.
+    let mid = (n / 2).div_ceil(grain) * grain;
+    let (a, b) = out.split_at_sample(mid);
+    rayon::join(
+        || drive_from(start, grain, a, body),
+        || drive_from(start + mid, grain, b, body),
+    );
+}
+
+/// Without threads: the whole batch on the calling thread.
+#[cfg(not(feature = "rayon"))]
+fn drive_from<O: OutSlices>(start: usize, _grain: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
+    body(start, out);
+}

@@ -5,7 +5,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Ident, LitBool, LitInt, Token};
 
-use crate::symbol::{Transform, ARGNUMS, HAS_AUX, IN_DIMS, NAME, SHOW};
+use crate::symbol::{Transform, ARGNUMS, CHUNK_SIZE, HAS_AUX, IN_DIMS, NAME, SHOW};
 
 pub use crate::spec::{Argnums, InDims, Options};
 
@@ -193,6 +193,26 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                     },
                 }
             }
+            CHUNK_SIZE => match &value {
+                Some(syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(i), ..
+                })) => match parse_int(i) {
+                    Ok(0) => push(syn::Error::new(
+                        i.span(),
+                        "`chunk_size = 0` processes no samples: give a positive number (or leave it out for a size from the kernel's cost)",
+                    )),
+                    Ok(k) => o.chunk_size = Some((k, i.span())),
+                    Err(e) => push(e),
+                },
+                Some(other) => push(syn::Error::new(
+                    other.span(),
+                    "`chunk_size` takes a positive integer: `chunk_size = 1024`",
+                )),
+                None => push(syn::Error::new(
+                    key.span(),
+                    "`chunk_size` needs a value: `chunk_size = 1024`",
+                )),
+            },
             HAS_AUX => match value {
                 None => o.has_aux = true,
                 Some(syn::Expr::Lit(syn::ExprLit {

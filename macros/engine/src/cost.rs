@@ -35,6 +35,24 @@ pub fn block_weight(b: &Block) -> u64 {
         .sum()
 }
 
+/// The weighted operation count of one run of a block: a loop counts its body once per
+/// trip (literal bounds; a bound only rustc knows counts as 16 trips).
+pub fn run_weight(b: &Block) -> u64 {
+    b.0.iter()
+        .map(|s| match s {
+            Stmt::For(l) => {
+                let trips = match (l.lo.lit(), l.hi.lit()) {
+                    (Some(lo), Some(hi)) => u64::try_from((hi - lo).max(0)).unwrap_or(0),
+                    _ => 16,
+                };
+                1 + trips.saturating_mul(run_weight(&l.body))
+            }
+            Stmt::If(_, t, e) => 1 + run_weight(t).max(run_weight(e)),
+            other => block_weight(&Block(vec![other.clone()])),
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
 /// The weighted operation count of a function.
 pub fn weighted_ops(f: &Func) -> u64 {
     block_weight(&f.body)

@@ -70,6 +70,8 @@ pub struct Options {
     pub show: bool,
     /// `in_dims` (`vmap`); `None` when not given (every argument batched).
     pub in_dims: Option<InDims>,
+    /// `chunk_size = k` (`vmap`): samples per thread task.
+    pub chunk_size: Option<(usize, Span)>,
 }
 
 impl Options {
@@ -83,6 +85,7 @@ impl Options {
             name: None,
             show: false,
             in_dims: None,
+            chunk_size: None,
         }
     }
 }

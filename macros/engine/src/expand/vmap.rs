@@ -112,7 +112,7 @@ pub(super) fn vmap_items(
         if *b {
             params.push(quote!(#n: &[#t]));
             let packed = format_ident!("{}_lanes", n);
-            packs.push(quote!(let #packed = ::fluxion::__private::pack::<#vector, #t>(&#n[__fluxion_i..__fluxion_i + __fluxion_m]);));
+            packs.push(quote!(let #packed = ::fluxion::__private::pack::<#vector, #t>(&#n[__fluxion_start + __fluxion_i..__fluxion_start + __fluxion_i + __fluxion_m]);));
             args.push(if p.by_ref { quote!(&#packed) } else { quote!(#packed) });
             if n != first_name {
                 let (sn, fname) = (n.to_string(), first_name.clone());
@@ -217,32 +217,57 @@ pub(super) fn vmap_items(
         },
         Transform::Vmap.mirrors(),
     );
+    let doc = if o.show {
+        format!(
+            "{doc}\n\nThe kernel (one chunk of samples on lanes):\n\n```text\n{}```",
+            pretty(&kernel_tokens)
+        )
+    } else {
+        doc
+    };
     let doc_into = format!(
-        "Writes what [`{name}`] returns into `out` (one slot per sample; a tuple result gives a tuple of slices): no allocation.\n\nPanics if the batched arguments or `out` have different lengths."
+        "Writes what [`{name}`] returns into `out` (one slot per sample; a tuple result gives a tuple of slices): no allocation.\n\n`chunk_size`: the samples per thread task (torch.func's `chunk_size`); `None` takes the attribute's, else a size from the kernel's cost. Batches larger than that are split across threads (with fluxion's `parallel` feature); every sample's result is the same bit for bit whatever the split.\n\nPanics if the batched arguments or `out` have different lengths, or if `chunk_size` is `Some(0)`."
     );
+    // The default chunk: the attribute's, else from the kernel's cost per sample.
+    let default_chunk = match o.chunk_size {
+        Some((k, _)) => quote!(.or(::core::option::Option::Some(#k))),
+        None => quote!(),
+    };
+    let lanes_n: u64 = match float {
+        FloatTy::F64 => 4,
+        FloatTy::F32 => 8,
+    };
+    let cost = (crate::cost::run_weight(&kernel.body) / lanes_n).max(1) as usize;
     Ok(quote! {
         #kernel_tokens
         #[doc = #doc]
         #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
         #vis fn #name_ident #gen (#(#params),*) -> #ret_ty #where_clause {
             #alloc
-            #into_ident #turbofish (#(#arg_names,)* #pass_out);
+            #into_ident #turbofish (#(#arg_names,)* #pass_out, ::core::option::Option::None);
             #give
         }
         #[doc = #doc_into]
         #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
-        #vis fn #into_ident #gen (#(#params,)* #out_param) #where_clause {
+        #vis fn #into_ident #gen (#(#params,)* #out_param, chunk_size: ::core::option::Option<usize>) #where_clause {
             #(#checks)*
             #(#out_checks)*
-            let __fluxion_n = #first.len();
-            let mut __fluxion_i = 0;
-            while __fluxion_i < __fluxion_n {
-                let __fluxion_m = ::core::cmp::min(__fluxion_n - __fluxion_i, <#vector as ::fluxion::__private::Lanes>::LANES);
-                #(#packs)*
-                let __fluxion_r = #kernel_ident #turbofish (#(#args),*);
-                #(#unpacks)*
-                __fluxion_i += __fluxion_m;
-            }
+            let __fluxion_grain = ::fluxion::__private::grain(
+                chunk_size #default_chunk,
+                #cost,
+                <#vector as ::fluxion::__private::Lanes>::LANES,
+            );
+            ::fluxion::__private::drive(__fluxion_grain, #out, &|__fluxion_start: usize, #out| {
+                let __fluxion_n = ::fluxion::__private::OutSlices::samples(&#out);
+                let mut __fluxion_i = 0;
+                while __fluxion_i < __fluxion_n {
+                    let __fluxion_m = ::core::cmp::min(__fluxion_n - __fluxion_i, <#vector as ::fluxion::__private::Lanes>::LANES);
+                    #(#packs)*
+                    let __fluxion_r = #kernel_ident #turbofish (#(#args),*);
+                    #(#unpacks)*
+                    __fluxion_i += __fluxion_m;
+                }
+            });
         }
     })
 }
