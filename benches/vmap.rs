@@ -8,6 +8,9 @@
 //!   `vmap(grad_and_value(model))` against a loop carrying `dE/dr` forward alongside the
 //!   values (forward mode, the cheapest for one input), with std's scalar `tanh`.
 //!
+//! - `vmap_per_sample_grads/n1024`: per-sample gradients of a `32 -> 64 -> 1` tanh MLP with
+//!   squared error, all four parameter gradients of 1024 samples written out.
+//!
 //! Each at 1 and 2 threads (`t1`, `t2`: rayon pools of that size; the hand loops split the
 //! batch in halves on two threads). Both variants write into preallocated buffers; no
 //! `RUSTFLAGS` (the baseline x86-64 target). `cargo bench -p fluxion-benches --bench
@@ -19,7 +22,7 @@
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use fluxion::{grad_and_value, vmap};
+use fluxion::{grad, grad_and_value, vmap};
 
 const EPS: f64 = 4.0;
 const SIGMA: f64 = 0.5;
@@ -194,6 +197,69 @@ fn mlp_fluxion(p: &Params, r: &[f64], force: &mut [f64], e: &mut [f64]) {
     );
 }
 
+/// Per-sample gradients: a `32 -> 64 -> 1` tanh MLP with squared error, its gradient with
+/// respect to the four parameter arrays for each of 1024 samples (`vmap(grad(loss),
+/// in_dims = (None, None, None, None, 0, 0))`).
+const D: usize = 32;
+const HID: usize = 64;
+
+#[vmap(in_dims = (None, None, None, None, 0, 0))]
+#[grad(argnums = (0, 1, 2, 3))]
+fn sample_loss(w1: &[[f64; D]; HID], b1: &[f64; HID], w2: &[f64; HID], b2: &[f64; 1], x: &[f64; D], y: f64) -> f64 {
+    let mut out = b2[0];
+    for i in 0..HID {
+        let mut s = b1[i];
+        for j in 0..D {
+            s += w1[i][j] * x[j];
+        }
+        out += w2[i] * s.tanh();
+    }
+    let e = out - y;
+    e * e
+}
+
+type Grads = (Vec<[[f64; D]; HID]>, Vec<[f64; HID]>, Vec<[f64; HID]>, Vec<[f64; 1]>);
+type GradSlices<'a> = (
+    &'a mut [[[f64; D]; HID]],
+    &'a mut [[f64; HID]],
+    &'a mut [[f64; HID]],
+    &'a mut [[f64; 1]],
+);
+
+/// The per-sample loop an expert writes: forward storing the activations, backward.
+fn per_sample_hand(
+    w1: &[[f64; D]; HID],
+    b1: &[f64; HID],
+    w2: &[f64; HID],
+    b2: &[f64; 1],
+    x: &[[f64; D]],
+    y: &[f64],
+    g: GradSlices,
+) {
+    for k in 0..x.len() {
+        let mut h = [0.0; HID];
+        let mut out = b2[0];
+        for i in 0..HID {
+            let mut s = b1[i];
+            for j in 0..D {
+                s += w1[i][j] * x[k][j];
+            }
+            h[i] = s.tanh();
+            out += w2[i] * h[i];
+        }
+        let de = 2.0 * (out - y[k]);
+        g.3[k] = [de];
+        for i in 0..HID {
+            g.2[k][i] = de * h[i];
+            let ds = de * w2[i] * (1.0 - h[i] * h[i]);
+            g.1[k][i] = ds;
+            for j in 0..D {
+                g.0[k][i][j] = ds * x[k][j];
+            }
+        }
+    }
+}
+
 /// Distances uniform in `[0.5, 1.0]`, from a fixed sequence.
 fn distances(n: usize) -> Vec<f64> {
     (0..n)
@@ -282,5 +348,103 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(vmap_benches, benches);
+fn per_sample_grads(c: &mut Criterion) {
+    let n = 1024;
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut u = |bound: f64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bound * (2.0 * ((state >> 11) as f64 / (1u64 << 53) as f64) - 1.0)
+    };
+    let (b_in, b_hid) = (1.0 / (D as f64).sqrt(), 1.0 / (HID as f64).sqrt());
+    let w1: Box<[[f64; D]; HID]> = Box::new(std::array::from_fn(|_| std::array::from_fn(|_| u(b_in))));
+    let b1: [f64; HID] = std::array::from_fn(|_| u(b_in));
+    let w2: [f64; HID] = std::array::from_fn(|_| u(b_hid));
+    let b2 = [u(b_hid)];
+    let x: Vec<[f64; D]> = (0..n).map(|_| std::array::from_fn(|_| u(1.0))).collect();
+    let y: Vec<f64> = (0..n).map(|_| u(1.0)).collect();
+    let zeros = || -> Grads {
+        (
+            vec![[[0.0; D]; HID]; n],
+            vec![[0.0; HID]; n],
+            vec![[0.0; HID]; n],
+            vec![[0.0; 1]; n],
+        )
+    };
+    let (mut g1, mut g2) = (zeros(), zeros());
+    let mut run_fluxion = |g: &mut Grads| {
+        sample_loss_grad_vmap_into(
+            &w1,
+            &b1,
+            &w2,
+            &b2,
+            &x,
+            &y,
+            (&mut g.0, &mut g.1, &mut g.2, &mut g.3),
+            None,
+        )
+    };
+    run_fluxion(&mut g1);
+    per_sample_hand(&w1, &b1, &w2, &b2, &x, &y, (&mut g2.0, &mut g2.1, &mut g2.2, &mut g2.3));
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0);
+    for k in 0..n {
+        assert!(close(g1.3[k][0], g2.3[k][0]), "sample {k}");
+        for i in 0..HID {
+            assert!(
+                close(g1.1[k][i], g2.1[k][i]) && close(g1.2[k][i], g2.2[k][i]),
+                "sample {k}, unit {i}"
+            );
+            for j in 0..D {
+                assert!(close(g1.0[k][i][j], g2.0[k][i][j]), "sample {k}, weight {i} {j}");
+            }
+        }
+    }
+    let pools: Vec<(usize, rayon::ThreadPool)> = [1, 2]
+        .into_iter()
+        .map(|t| {
+            (
+                t,
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .expect("a thread pool"),
+            )
+        })
+        .collect();
+    for (t, pool) in &pools {
+        let mut g = c.benchmark_group(format!("vmap_per_sample_grads/n1024/t{t}"));
+        g.measurement_time(Duration::from_secs(5));
+        g.bench_function("fluxion", |b| b.iter(|| pool.install(|| run_fluxion(&mut g1))));
+        g.bench_function("hand", |b| {
+            b.iter(|| match t {
+                1 => per_sample_hand(
+                    &w1,
+                    &b1,
+                    &w2,
+                    &b2,
+                    black_box(&x),
+                    &y,
+                    (&mut g2.0, &mut g2.1, &mut g2.2, &mut g2.3),
+                ),
+                _ => pool.install(|| {
+                    let mid = n / 2;
+                    let (x0, x1) = x.split_at(mid);
+                    let (y0, y1) = y.split_at(mid);
+                    let (a0, a1) = g2.0.split_at_mut(mid);
+                    let (b0, b1_) = g2.1.split_at_mut(mid);
+                    let (c0, c1) = g2.2.split_at_mut(mid);
+                    let (d0, d1) = g2.3.split_at_mut(mid);
+                    rayon::join(
+                        || per_sample_hand(&w1, &b1, &w2, &b2, x0, y0, (a0, b0, c0, d0)),
+                        || per_sample_hand(&w1, &b1, &w2, &b2, x1, y1, (a1, b1_, c1, d1)),
+                    );
+                }),
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(vmap_benches, benches, per_sample_grads);
 criterion_main!(vmap_benches);

@@ -23,6 +23,12 @@ pub trait Pack<L: Lanes>: Copy {
     fn pack_by(n: usize, sample: &dyn Fn(usize) -> Self) -> Self::Packed;
     /// The sample in lane `l`.
     fn lane_of(p: &Self::Packed, l: usize) -> Self;
+    /// Writes the sample in lane `l` to `out`, element by element (no temporary of the
+    /// sample's size).
+    #[inline(always)]
+    fn write_lane(p: &Self::Packed, l: usize, out: &mut Self) {
+        *out = Self::lane_of(p, l);
+    }
 }
 
 impl<L: Lanes<Elem = f64>> Pack<L> for f64 {
@@ -59,6 +65,12 @@ impl<L: Lanes, T: Pack<L>, const N: usize> Pack<L> for [T; N] {
     fn lane_of(p: &[T::Packed; N], l: usize) -> [T; N] {
         core::array::from_fn(|j| T::lane_of(&p[j], l))
     }
+    #[inline(always)]
+    fn write_lane(p: &[T::Packed; N], l: usize, out: &mut [T; N]) {
+        for (o, q) in out.iter_mut().zip(p) {
+            T::write_lane(q, l, o);
+        }
+    }
 }
 
 /// The samples `s` (at most `L::LANES` of them, at least one) in lanes, padded with the
@@ -78,7 +90,7 @@ pub fn pack<L: Lanes, T: Pack<L>>(s: &[T]) -> T::Packed {
 #[inline(always)]
 pub fn unpack<L: Lanes, T: Pack<L>>(p: &T::Packed, out: &mut [T]) {
     for (l, o) in out.iter_mut().enumerate() {
-        *o = T::lane_of(p, l);
+        T::write_lane(p, l, o);
     }
 }
 
