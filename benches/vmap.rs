@@ -373,7 +373,7 @@ fn per_sample_grads(c: &mut Criterion) {
         )
     };
     let (mut g1, mut g2) = (zeros(), zeros());
-    let mut run_fluxion = |g: &mut Grads| {
+    let run_fluxion = |g: &mut Grads| {
         sample_loss_grad_vmap_into(
             &w1,
             &b1,
