@@ -18,6 +18,8 @@
 
 // The model takes its ten parameter arrays one by one.
 #![allow(clippy::too_many_arguments)]
+// The hand loops index as the formulas do.
+#![allow(clippy::needless_range_loop)]
 
 use std::time::Duration;
 
