@@ -265,3 +265,32 @@ fn a_zero_chunk_size_panics() {
     let mut out = [0.0; 3];
     wiggle_grad_vmap_into(&[1.0, 2.0, 3.0], &mut out, Some(0));
 }
+
+/// Arrays sized by a named constant, written in a loop: the gradient's tapes (whose
+/// storage rustc picks from the constant's value) hold lanes.
+const K: usize = 3;
+
+#[vmap(in_dims = (0, None))]
+#[grad]
+fn chain(x: f64, w: &[f64; K]) -> f64 {
+    let mut h = [0.0; K];
+    let mut s = x;
+    for i in 0..K {
+        s = (s * w[i]).tanh() + 0.5;
+        h[i] = s;
+    }
+    h[0] * h[K - 1] + s * s
+}
+
+#[test]
+fn tapes_sized_by_named_constants_hold_lanes() {
+    let w = [0.7, -1.3, 2.0];
+    for n in SIZES {
+        let x: Vec<f64> = points(n).iter().map(|p| 2.0 * p - 1.5).collect();
+        let g = chain_grad_vmap(&x, &w);
+        for k in 0..n {
+            let want = chain_grad(x[k], &w);
+            assert!((g[k] - want).abs() <= ULPS * f64::EPSILON * (want.abs() + 4.0), "n = {n}, sample {k}: {} vs {want}", g[k]);
+        }
+    }
+}

@@ -411,6 +411,16 @@ impl Bx<'_> {
         if expr_operands(e).iter().any(|o| self.batched(o)) {
             return self.lanes_expr(b, e);
         }
+        // Zeros and repeats of a shared value: built from lanes directly.
+        match e {
+            Expr::Zeros(t) => return Ok(Expr::Zeros(lanes_ty(t)?)),
+            Expr::Repeat(a, n) if !matches!(b.f.ty_of(a), Ty::Array(..) | Ty::Tuple(_)) => {
+                let a_ty = b.f.ty_of(a);
+                let l = self.splat(b, a, &a_ty)?;
+                return Ok(Expr::Repeat(l, n.clone()));
+            }
+            _ => {}
+        }
         // Shared: computed as a scalar, then splatted into the variable.
         let ty = infer_ty(b.f, e);
         let x = b.let_ty(e.clone(), "s", ty.clone());

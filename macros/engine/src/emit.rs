@@ -680,12 +680,12 @@ impl<'a> Emitter<'a> {
                 // only rustc knows, `let mut tape_t = <Tape<{ N * size_of::<E>() > LIMIT }>
                 // as TapeStorage<E, { N }>>::zeroed(0.0);` (an array or a `Vec`).
                 let n = self.names.ident(*v);
-                let zero = self.target.zeros(e);
+                let zero = self.ty_target(e).zeros(e);
                 let len = cexpr_tokens(len, true);
                 if self.f.vars[*v].storage == Storage::Heap {
                     quote!(let mut #n = ::fluxion::__private::heap_tape(#zero, #len);)
                 } else {
-                    let et = self.target.ty(e);
+                    let et = self.ty_target(e).ty(e);
                     quote!(let mut #n = <::fluxion::__private::Tape<{ #len * ::core::mem::size_of::<#et>() > ::fluxion::__private::TAPE_STACK_BYTES }> as ::fluxion::__private::TapeStorage<#et, { #len }>>::zeroed(#zero);)
                 }
             }
