@@ -90,6 +90,11 @@ fn is_batched(set: &HashSet<VarId>, o: &Operand) -> bool {
 fn walk(b: &Block, masked: bool, set: &mut HashSet<VarId>) {
     for s in &b.0 {
         match s {
+            // A unit lane is lanes; one lane of lanes is one sample's scalar.
+            Stmt::Let(v, Expr::UnitLane(_)) => {
+                set.insert(*v);
+            }
+            Stmt::Let(_, Expr::Lane(..)) => {}
             Stmt::Let(v, e) | Stmt::Mut(v, Some(e)) => {
                 if expr_operands(e).iter().any(|o| is_batched(set, o)) {
                     set.insert(*v);
@@ -160,6 +165,46 @@ pub fn batch(f: &Func, spec: &BatchSpec) -> Result<Func, Diag> {
     // Splats of one value share one binding, and so on.
     crate::simplify::simplify(&mut g);
     Ok(g)
+}
+
+/// Batches the statements `stmts` of `g` in place of a whole function: the values that
+/// depend on lanes introduced in them (`Expr::UnitLane`) or on the variables `seeds` become
+/// lanes, the others stay shared (computed once, for every lane). Used where one part of a
+/// function is batched and the rest is not: the reverse sweeps of a Jacobian, batched over
+/// chunks of basis cotangents after one shared forward sweep.
+pub fn batch_block(g: &mut Func, stmts: &[Stmt], seeds: &[VarId]) -> Result<Vec<Stmt>, Diag> {
+    let blk = Block(stmts.to_vec());
+    let mut set: HashSet<VarId> = seeds.iter().copied().collect();
+    loop {
+        let before = set.len();
+        walk(&blk, false, &mut set);
+        if set.len() == before {
+            break;
+        }
+    }
+    let mut declared = Vec::new();
+    walk_stmts(&blk, &mut |s| {
+        if let Stmt::Let(v, _) | Stmt::Mut(v, _) = s {
+            declared.push(*v);
+        }
+    });
+    for v in &set {
+        // A batched variable declared before these statements would need its declaration
+        // batched too.
+        if !declared.contains(v) && !seeds.contains(v) {
+            return Err(Diag::new(format!(
+                "internal: `{}` is declared outside the batched statements",
+                g.vars[*v].name
+            )));
+        }
+        g.vars[*v].ty = lanes_ty(&g.vars[*v].ty)?;
+        g.vars[*v].annotated = false;
+    }
+    let mut bx = Bx {
+        set: &set,
+        local: HashSet::new(),
+    };
+    bx.block(g, &blk, None)
 }
 
 struct Bx<'s> {
@@ -488,7 +533,9 @@ impl Bx<'_> {
             | Expr::ZeroLike(_)
             | Expr::Field(..)
             | Expr::Sum(_)
-            | Expr::Splat(_) => e.clone(),
+            | Expr::Splat(_)
+            | Expr::UnitLane(_)
+            | Expr::Lane(..) => e.clone(),
         })
     }
 

@@ -244,6 +244,16 @@ pub trait Target {
         let _ = a;
         quote!(::core::compile_error!("fluxion: a lane value outside a batched kernel"))
     }
+    /// Lanes that are 1 in lane `l`, 0 elsewhere (only batched kernels have lanes).
+    fn unit_lane(&self, l: TokenStream) -> TokenStream {
+        let _ = l;
+        quote!(::core::compile_error!("fluxion: a lane value outside a batched kernel"))
+    }
+    /// Lane `l` of `a` (only batched kernels have lanes).
+    fn lane(&self, a: TokenStream, l: TokenStream) -> TokenStream {
+        let _ = (a, l);
+        quote!(::core::compile_error!("fluxion: a lane value outside a batched kernel"))
+    }
 }
 
 /// A batched kernel's lanes (vmap): values of type [`Ty::Lanes`] are SIMD vectors of the
@@ -381,6 +391,15 @@ impl Target for LaneTarget {
     fn splat(&self, a: TokenStream) -> TokenStream {
         let v = self.vector();
         quote!(<#v as ::fluxion::__private::Lanes>::splat(#a))
+    }
+
+    fn unit_lane(&self, l: TokenStream) -> TokenStream {
+        let v = self.vector();
+        quote!(<#v as ::fluxion::__private::Lanes>::from_fn(|q| if q == #l { 1.0 } else { 0.0 }))
+    }
+
+    fn lane(&self, a: TokenStream, l: TokenStream) -> TokenStream {
+        quote!(::fluxion::__private::Lanes::lane(#a, #l))
     }
 }
 
@@ -769,6 +788,8 @@ impl<'a> Emitter<'a> {
             }
             Expr::Zeros(t) => self.ty_target(t).zeros(t),
             Expr::Splat(a) => self.lanes.unwrap_or(self.target).splat(op(a)),
+            Expr::UnitLane(l) => self.lanes.unwrap_or(self.target).unit_lane(op(l)),
+            Expr::Lane(a, l) => self.op_target(a).lane(op(a), op(l)),
             Expr::ZeroLike(a) => {
                 let a = self.by_ref_arg(a);
                 quote!(::fluxion::__private::zero_like(#a))

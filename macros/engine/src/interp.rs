@@ -399,6 +399,17 @@ impl Machine<'_> {
                 let vals: Vec<Value> = xs.iter().map(op).collect::<Result<_, _>>()?;
                 lanewise(&vals, &mut |x| eval_prim(*p, x))?
             }
+            Expr::UnitLane(l) => {
+                let l = int(&op(l)?)?;
+                Value::L((0..self.env.lanes).map(|q| Value::F(if q as i128 == l { 1.0 } else { 0.0 })).collect())
+            }
+            Expr::Lane(a, l) => {
+                let l = usize::try_from(int(&op(l)?)?).map_err(|_| "negative lane")?;
+                match op(a)? {
+                    Value::L(xs) => xs.get(l).cloned().ok_or_else(|| format!("lane {l} of {}", xs.len()))?,
+                    other => return Err(format!("lane of {other:?}")),
+                }
+            }
             Expr::Splat(a) => match op(a)? {
                 l @ Value::L(_) => return Err(format!("splat of lanes {l:?}")),
                 x => Value::L(vec![x; self.env.lanes]),

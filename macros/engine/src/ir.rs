@@ -568,6 +568,11 @@ pub enum Expr {
     Deref(Operand),
     /// The shared (unbatched) scalar `a` in every lane of a batched kernel.
     Splat(Operand),
+    /// Lanes that are `1` in lane `l` (an integer operand) and `0` in the others: a chunk of
+    /// standard basis vectors, one per lane (Jacobians built by batching).
+    UnitLane(Operand),
+    /// Lane `l` (an integer operand) of the lanes `a`: one sample's value.
+    Lane(Operand, Operand),
     /// `n as T` with `T` the float type of the second operand (which only rustc may know).
     IntAsFloat(Operand, Operand),
     /// `a` as the float type of the second operand, which only rustc may know (the
@@ -809,6 +814,7 @@ pub fn expr_operands_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Operand)) {
     match e {
         Expr::Use(a)
         | Expr::Splat(a)
+        | Expr::UnitLane(a)
         | Expr::ZeroLike(a)
         | Expr::Field(a, _)
         | Expr::Cast(a, _)
@@ -819,6 +825,10 @@ pub fn expr_operands_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Operand)) {
         | Expr::Deref(a)
         | Expr::Repeat(a, _) => f(a),
         Expr::Prim(_, xs) | Expr::Array(xs) | Expr::Tuple(xs) => xs.iter_mut().for_each(f),
+        Expr::Lane(a, l) => {
+            f(a);
+            f(l);
+        }
         Expr::Index(v, idx) => {
             let mut o = Operand::Var(*v);
             f(&mut o);
@@ -949,6 +959,11 @@ pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
     match e {
         Expr::Use(a) | Expr::StopGrad(a) | Expr::Deref(a) => f.ty_of(a),
         Expr::Splat(a) => Ty::Lanes(Box::new(f.ty_of(a))),
+        Expr::UnitLane(_) => Ty::Lanes(Box::new(Ty::Float(None))),
+        Expr::Lane(a, _) => match f.ty_of(a) {
+            Ty::Lanes(e) => *e,
+            _ => Ty::Unknown,
+        },
         Expr::IntAsFloat(_, like) | Expr::CastLike(_, like) => f.ty_of(like),
         Expr::Prim(p, ops) => {
             let tys: Vec<Ty> = ops.iter().map(|o| f.ty_of(o)).collect();

@@ -25,11 +25,13 @@ pub fn kind(e: &Expr) -> Kind {
         | Expr::Not(_)
         | Expr::StopGrad(_)
         | Expr::Residuals(_)
+        | Expr::UnitLane(_)
         | Expr::IntAsFloat(..) => Kind::ZeroDerivative,
         Expr::Call(_) => Kind::Elementwise,
         Expr::Use(_)
         | Expr::Deref(_)
         | Expr::Splat(_)
+        | Expr::Lane(..)
         | Expr::Index(..)
         | Expr::Array(_)
         | Expr::Tuple(_)
@@ -70,6 +72,8 @@ pub fn cost(e: &Expr) -> u64 {
         | Expr::StopGrad(_)
         | Expr::Residuals(_)
         | Expr::Splat(_)
+        | Expr::UnitLane(_)
+        | Expr::Lane(..)
         | Expr::Deref(_) => 0,
     }
 }
@@ -92,6 +96,7 @@ pub fn differentiable_operands(f: &Func, e: &Expr) -> Vec<Operand> {
         | Expr::Sum(a)
         | Expr::Repeat(a, _)
         | Expr::Splat(a)
+        | Expr::Lane(a, _)
         | Expr::CastLike(a, _) => vec![a.clone()],
         Expr::Index(v, _) => vec![Operand::Var(*v)],
         Expr::Array(ops) | Expr::Tuple(ops) => ops.clone(),
@@ -163,6 +168,7 @@ pub fn tangent(
         Expr::CastLike(a, like) => t(a).map(|x| b.let_(Expr::CastLike(x, like.clone()), "t")),
         Expr::Sum(a) => t(a).map(|x| b.let_(Expr::Sum(x), "t")),
         Expr::Splat(a) => t(a).map(|x| b.let_(Expr::Splat(x), "t")),
+        Expr::Lane(a, l) => t(a).map(|x| b.let_(Expr::Lane(x, l.clone()), "t")),
         Expr::Broadcast(like, v) => t(v).map(|x| b.let_(Expr::Broadcast(like.clone(), x), "t")),
         Expr::Select(c, x, z) => {
             let (tx, tz) = (t(x), t(z));
@@ -244,7 +250,7 @@ pub fn transpose(
         Expr::Broadcast(_, v) => out.push(To(v.clone(), b.let_(Expr::Sum(tb), "t"))),
         // The transpose of a splat sums the lanes: batched kernels are not differentiated
         // (a derivative is taken before `vmap`, inside the kernel).
-        Expr::Splat(_) => return Err(Diag::new("internal: a batched kernel is not differentiated")),
+        Expr::Splat(_) | Expr::Lane(..) => return Err(Diag::new("internal: a batched kernel is not differentiated")),
         Expr::Select(c, x, z) => {
             for (o, first) in [(x, true), (z, false)] {
                 if !active(o) {

@@ -454,6 +454,13 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     g.params.pop();
     let body = std::mem::take(&mut g.body.0);
     let (fwd, rev) = body.split_at(split);
+    // The emitted Jacobian of a vector output: reverse sweeps batched over chunks of basis
+    // cotangents, after one shared forward sweep.
+    if final_pass {
+        if let Some(h) = jacrev_batched(f, &main, &g, fwd, rev, ct, &bars, &idx, &odims, many, aux.as_ref(), o) {
+            return Ok(h);
+        }
+    }
     let ks = loop_nest(&mut g, &odims, "k");
     let mut b = Builder::new(&mut g);
     b.out = fwd.to_vec();
@@ -519,6 +526,170 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     let body = b.take();
     finish(&mut g, body, res, aux.as_ref(), f, o);
     Ok(g)
+}
+
+/// Lanes per batched reverse sweep: the runtime's lane types hold 4 `f64` or 8 `f32`.
+fn lane_count(k: FloatTy) -> i128 {
+    match k {
+        FloatTy::F64 => 4,
+        FloatTy::F32 => 8,
+    }
+}
+
+/// `jacrev` of a function with a vector output `[F; M]`, batched (torch.func's
+/// `vmap(vjp)` over the standard basis):
+///
+/// ```text
+/// forward sweep (once)
+/// for c in 0..(M + L - 1) / L {                       chunks of L rows
+///     basis[min(c L + l, M - 1)] = unit_lane(l)        lane l: the cotangent e_{c L + l}
+///     reverse sweep on lanes (shared values stay scalars)
+///     jac[min(c L + l, M - 1)][..] = lane l of x_bar  (the last chunk repeats row M - 1)
+/// }
+/// ```
+///
+/// `None` where the reverse sweep cannot be batched (it calls other functions) or the
+/// shapes are not a plain vector output and float array inputs: the caller builds one
+/// sweep per row.
+#[allow(clippy::too_many_arguments)]
+fn jacrev_batched(
+    f: &Func,
+    main: &Func,
+    g0: &Func,
+    fwd: &[Stmt],
+    rev: &[Stmt],
+    ct: VarId,
+    bars: &[Operand],
+    idx: &[usize],
+    odims: &[CExpr],
+    many: bool,
+    aux: Option<&Operand>,
+    o: &Options,
+) -> Option<Func> {
+    let [m] = odims else { return None };
+    let Ty::Array(oe, _) = &main.ret_ty else { return None };
+    if !oe.is_float() {
+        return None;
+    }
+    let float = f
+        .params
+        .iter()
+        .find_map(|p| p.ty.float_ty())
+        .or(oe.float_ty())
+        .unwrap_or(FloatTy::F64);
+    for k in idx {
+        let t = &f.params[*k].ty;
+        let mut bottom = t;
+        while let Ty::Array(e, _) = bottom {
+            bottom = e;
+        }
+        if !bottom.is_float() || bottom.float_ty().is_some_and(|k| k != float) {
+            return None;
+        }
+    }
+    let lanes = lane_count(float);
+    let mut g = g0.clone();
+    let usize_ty = Ty::Int(Some("usize".into()));
+    let mut b = Builder::new(&mut g);
+    b.out = fwd.to_vec();
+    let mut jacs = Vec::new();
+    for k in idx {
+        let ty = jac_ty(&main.ret_ty, &f.params[*k].ty);
+        let jv = b.let_mut(Some(Expr::Zeros(ty.clone())), "jac", ty.clone());
+        jacs.push((jv, ty));
+    }
+    let fwd_part = b.take();
+    // The row of lane `l` of chunk `c`: `min(c L + l, M - 1)`.
+    let last = match m.lit() {
+        Some(v) => Operand::Int(v - 1),
+        None => Operand::Const(CExpr::Bin('-', Box::new(m.clone()), Box::new(CExpr::Lit(1)))),
+    };
+    let bound = match m.lit() {
+        Some(v) => Operand::Int(v),
+        None => Operand::Const(m.clone()),
+    };
+    let chunk = g.new_var("c", usize_ty.clone(), false);
+    let row_of = |g: &mut Func, l: &Operand| -> (Vec<Stmt>, Operand) {
+        let mut b = Builder::new(g);
+        let base = b.let_ty(Expr::Prim(Prim::Mul, vec![Operand::Var(chunk), Operand::Int(lanes)]), "k", usize_ty.clone());
+        let k = b.let_ty(Expr::Prim(Prim::Add, vec![base, l.clone()]), "k", usize_ty.clone());
+        let inside = b.let_ty(Expr::Cmp(CmpOp::Lt, k.clone(), bound.clone()), "inside", Ty::Bool);
+        let row = b.let_ty(Expr::Select(inside, k, last.clone()), "row", usize_ty.clone());
+        (b.take(), row)
+    };
+    // The basis cotangents of the chunk, one per lane.
+    let ct_ty = main.ret_ty.tangent();
+    let mut body = Vec::new();
+    let mut b = Builder::new(&mut g);
+    let basis = b.let_mut(Some(Expr::Zeros(ct_ty.clone())), "basis", ct_ty.clone());
+    body.extend(b.take());
+    let lv = g.new_var("l", usize_ty.clone(), false);
+    let (mut set_lane, row) = row_of(&mut g, &Operand::Var(lv));
+    let mut b = Builder::new(&mut g);
+    let unit = b.let_(Expr::UnitLane(Operand::Var(lv)), "unit");
+    // `+=`: the lanes past the end of the last chunk all take row `M - 1` (their rows are
+    // written again with the same values).
+    b.push(Stmt::Assign(
+        Place {
+            var: basis,
+            idx: vec![row],
+        },
+        AssignOp::Add,
+        unit,
+    ));
+    set_lane.extend(b.take());
+    body.extend(wrap_loops(&[lv], &[CExpr::Lit(lanes)], set_lane));
+    body.push(Stmt::Let(ct, Expr::Use(Operand::Var(basis))));
+    body.extend(rev.iter().cloned());
+    let batched = crate::batch::batch_block(&mut g, &body, &[]).ok()?;
+    let mut chunk_body = batched;
+    // Each lane's row of each Jacobian.
+    let lw = g.new_var("l", usize_ty.clone(), false);
+    let (mut write, row) = row_of(&mut g, &Operand::Var(lw));
+    let bars = listed(idx, bars);
+    for ((jv, _), (bar, k)) in jacs.iter().zip(bars.iter().zip(idx)) {
+        let pty = &f.params[*k].ty;
+        let idims = dims(pty)?;
+        let barv = bar.var()?;
+        if !matches!(g.vars[barv].ty, Ty::Lanes(_)) && !g.vars[barv].ty.has_lanes() {
+            // A cotangent that does not depend on the output's: zero rows (already zero).
+            continue;
+        }
+        let is = loop_nest(&mut g, &idims, "i");
+        let iops: Vec<Operand> = is.iter().map(|v| Operand::Var(*v)).collect();
+        let mut el = Builder::new(&mut g);
+        let t = if iops.is_empty() {
+            Operand::Var(barv)
+        } else {
+            el.let_(Expr::Index(barv, pty.tangent().place_index(&iops)), "t")
+        };
+        let x = el.let_(Expr::Lane(t, Operand::Var(lw)), "x");
+        let place = jac_idx(&main.ret_ty, pty, std::slice::from_ref(&row), &iops);
+        el.push(Stmt::Assign(Place { var: *jv, idx: place }, AssignOp::Set, x));
+        let el_body = el.take();
+        write.extend(wrap_loops(&is, &idims, el_body));
+    }
+    chunk_body.extend(wrap_loops(&[lw], &[CExpr::Lit(lanes)], write));
+    let chunks = match m.lit() {
+        Some(v) => CExpr::Lit((v + lanes - 1) / lanes),
+        None => CExpr::Bin(
+            '/',
+            Box::new(CExpr::Bin('+', Box::new(m.clone()), Box::new(CExpr::Lit(lanes - 1)))),
+            Box::new(CExpr::Lit(lanes)),
+        ),
+    };
+    let mut out = fwd_part;
+    out.extend(wrap_loops(&[chunk], &[chunks], chunk_body));
+    let mut b = Builder::new(&mut g);
+    b.out = out;
+    let items: Vec<(Operand, Ty)> = jacs
+        .iter()
+        .map(|(v, t)| (b.let_ty(Expr::Use(Operand::Var(*v)), "jac", t.clone()), t.clone()))
+        .collect();
+    let res = result_of(&mut b, items, many);
+    let body = b.take();
+    finish(&mut g, body, res, aux, f, o);
+    Some(g)
 }
 
 /// Input sizes up to this are unrolled in `jacfwd` (one column per basis vector).

@@ -315,10 +315,13 @@ fn generate(
         // What is emitted is differentiated by nobody: a reverse pass over calls splits them
         // (one forward pass of each callee); the next transform and the companions start
         // from `g`.
+        // `jacrev`'s emitted form also batches its reverse sweeps over lanes of basis
+        // cotangents, which nothing differentiates.
         let split = match o.transform {
-            Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Vjp if calls_functions(&cur) => {
+            Transform::Grad | Transform::GradAndValue | Transform::Vjp if calls_functions(&cur) => {
                 Some(build(&cur, o, &site, rules, name, true).map_err(|e| Some(list_hint(e)))?)
             }
+            Transform::Jacrev => Some(build(&cur, o, &site, rules, name, true).map_err(|e| Some(list_hint(e)))?),
             _ => None,
         };
         let emitted = split.as_ref().unwrap_or(&g);
