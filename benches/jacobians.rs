@@ -95,13 +95,20 @@ fn bench_n<const N: usize>(c: &mut Criterion) {
     rosenbrock_hand(&x, &mut b);
     for i in 0..N {
         for k in 0..N {
-            assert!(close(a[i][k], b[i][k]), "hessian [{i}][{k}]: {} vs {}", a[i][k], b[i][k]);
+            assert!(
+                close(a[i][k], b[i][k]),
+                "hessian [{i}][{k}]: {} vs {}",
+                a[i][k],
+                b[i][k]
+            );
         }
     }
     let mut g = c.benchmark_group(format!("hessian_rosenbrock/n{N}"));
     g.measurement_time(Duration::from_secs(4));
     g.sample_size(20);
-    g.bench_function("fluxion", |bench| bench.iter(|| rosenbrock_hessian_into(black_box(x), &mut *a)));
+    g.bench_function("fluxion", |bench| {
+        bench.iter(|| rosenbrock_hessian_into(black_box(x), &mut *a))
+    });
     g.bench_function("hand", |bench| bench.iter(|| rosenbrock_hand(black_box(&x), &mut b)));
     g.finish();
 }

@@ -290,7 +290,11 @@ fn tapes_sized_by_named_constants_hold_lanes() {
         let g = chain_grad_vmap(&x, &w);
         for k in 0..n {
             let want = chain_grad(x[k], &w);
-            assert!((g[k] - want).abs() <= ULPS * f64::EPSILON * (want.abs() + 4.0), "n = {n}, sample {k}: {} vs {want}", g[k]);
+            assert!(
+                (g[k] - want).abs() <= ULPS * f64::EPSILON * (want.abs() + 4.0),
+                "n = {n}, sample {k}: {} vs {want}",
+                g[k]
+            );
         }
     }
 }

@@ -401,7 +401,11 @@ impl Machine<'_> {
             }
             Expr::UnitLane(l) => {
                 let l = int(&op(l)?)?;
-                Value::L((0..self.env.lanes).map(|q| Value::F(if q as i128 == l { 1.0 } else { 0.0 })).collect())
+                Value::L(
+                    (0..self.env.lanes)
+                        .map(|q| Value::F(if q as i128 == l { 1.0 } else { 0.0 }))
+                        .collect(),
+                )
             }
             Expr::Lane(a, l) => {
                 let l = usize::try_from(int(&op(l)?)?).map_err(|_| "negative lane")?;

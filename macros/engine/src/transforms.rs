@@ -611,7 +611,11 @@ fn jacrev_batched(
     let chunk = g.new_var("c", usize_ty.clone(), false);
     let row_of = |g: &mut Func, l: &Operand| -> (Vec<Stmt>, Operand) {
         let mut b = Builder::new(g);
-        let base = b.let_ty(Expr::Prim(Prim::Mul, vec![Operand::Var(chunk), Operand::Int(lanes)]), "k", usize_ty.clone());
+        let base = b.let_ty(
+            Expr::Prim(Prim::Mul, vec![Operand::Var(chunk), Operand::Int(lanes)]),
+            "k",
+            usize_ty.clone(),
+        );
         let k = b.let_ty(Expr::Prim(Prim::Add, vec![base, l.clone()]), "k", usize_ty.clone());
         let inside = b.let_ty(Expr::Cmp(CmpOp::Lt, k.clone(), bound.clone()), "inside", Ty::Bool);
         let row = b.let_ty(Expr::Select(inside, k, last.clone()), "row", usize_ty.clone());

@@ -95,18 +95,23 @@ pub(super) fn fn_attrs(doc: &str, show: Option<&TokenStream>) -> TokenStream {
 pub(super) fn emit_gen(g: &GenFn, vis: &TokenStream, generics: &syn::Generics) -> TokenStream {
     // A function with batched parts (a Jacobian's reverse sweeps over lanes) spells them
     // through the lanes target.
-    let lanes = g.func.vars.iter().find(|v| v.ty.has_lanes()).map(|_| crate::emit::LaneTarget {
-        float: g
-            .func
-            .vars
-            .iter()
-            .find_map(|v| match &v.ty {
-                Ty::Lanes(e) => e.float_ty(),
-                _ => None,
-            })
-            .or_else(|| g.func.params.iter().find_map(|p| p.ty.float_ty()))
-            .unwrap_or(FloatTy::F64),
-    });
+    let lanes = g
+        .func
+        .vars
+        .iter()
+        .find(|v| v.ty.has_lanes())
+        .map(|_| crate::emit::LaneTarget {
+            float: g
+                .func
+                .vars
+                .iter()
+                .find_map(|v| match &v.ty {
+                    Ty::Lanes(e) => e.float_ty(),
+                    _ => None,
+                })
+                .or_else(|| g.func.params.iter().find_map(|p| p.ty.float_ty()))
+                .unwrap_or(FloatTy::F64),
+        });
     let e = match &lanes {
         Some(l) => Emitter::with_lanes(&g.func, &crate::emit::Scalar, l),
         None => Emitter::new(&g.func),
