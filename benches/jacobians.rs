@@ -91,7 +91,7 @@ fn bench_n<const N: usize>(c: &mut Criterion) {
         g.bench_function("hand", |bench| bench.iter(|| cyclic_hand(black_box(&x), &mut b)));
         g.finish();
     }
-    rosenbrock_hessian_into(x, &mut *a);
+    rosenbrock_hessian_into(x, &mut a);
     rosenbrock_hand(&x, &mut b);
     for i in 0..N {
         for k in 0..N {
@@ -107,7 +107,7 @@ fn bench_n<const N: usize>(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(4));
     g.sample_size(20);
     g.bench_function("fluxion", |bench| {
-        bench.iter(|| rosenbrock_hessian_into(black_box(x), &mut *a))
+        bench.iter(|| rosenbrock_hessian_into(black_box(x), &mut a))
     });
     g.bench_function("hand", |bench| bench.iter(|| rosenbrock_hand(black_box(&x), &mut b)));
     g.finish();
