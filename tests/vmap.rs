@@ -298,3 +298,19 @@ fn tapes_sized_by_named_constants_hold_lanes() {
         }
     }
 }
+
+/// `vmap` in the list attribute, nested as torch.func nests calls: `vmap(grad)` is
+/// `vmap(grad(f))` beside `grad(f)` itself.
+#[fluxion::transforms(vmap(grad, in_dims = (0, None)), grad)]
+fn listed(x: f64, w: f64) -> f64 {
+    (x * w).sin() + x * x
+}
+
+#[test]
+fn vmap_in_the_list_attribute() {
+    let x = points(7);
+    let g = listed_grad_vmap(&x, 0.3);
+    for k in 0..7 {
+        assert!(close(g[k], listed_grad(x[k], 0.3), ULPS), "sample {k}");
+    }
+}
