@@ -236,8 +236,8 @@ impl Bx<'_> {
                     return Err(Diag::new("internal: a shared array that is not a variable"));
                 };
                 let lty = lanes_ty(ty)?;
-                match n.lit().and_then(|n| usize::try_from(n).ok()) {
-                    // `[splat(x[0]), splat(x[1]), ..]`
+                match n.lit().and_then(|n| usize::try_from(n).ok()).filter(|&n| n <= 4) {
+                    // `[splat(x[0]), splat(x[1]), ..]` for a short array.
                     Some(len) => {
                         let mut elems = Vec::new();
                         for k in 0..len {
@@ -246,7 +246,7 @@ impl Bx<'_> {
                         }
                         b.let_ty(Expr::Array(elems), "s", lty)
                     }
-                    // A length only rustc knows (a const generic): element by element in a loop.
+                    // Longer, or a length only rustc knows: element by element in a loop.
                     None => {
                         let acc = b.let_mut(Some(Expr::Zeros(lty.clone())), "s", lty.clone());
                         let i = b.f.new_var("i", Ty::Int(Some("usize".into())), false);

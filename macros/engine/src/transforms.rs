@@ -701,7 +701,13 @@ const UNROLL_COLUMNS: i128 = 8;
 
 /// `jacfwd`: one forward-mode pass per input element.
 pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
-    if let Some(h) = per_output(f, o, site, rules, &jacfwd)? {
+    jacfwd_pass(f, o, site, rules, false)
+}
+
+/// `jacfwd`; with `final_pass` (the emitted form, which nothing differentiates) the columns
+/// of a vector input are batched over lanes of basis tangents.
+pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_pass: bool) -> TResult<Func> {
+    if let Some(h) = per_output(f, o, site, rules, &|f, o, s, r| jacfwd_pass(f, o, s, r, final_pass))? {
         return Ok(h);
     }
     let (idx, many) = argnums(f, o, site)?;
@@ -806,6 +812,15 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
         let Some(tparam) = tparam else {
             return Err(internal(site.name)(Diag::new("missing tangent parameter")));
         };
+        if final_pass {
+            let mut hb = h.clone();
+            if let Some(r) = jacfwd_columns_batched(&mut hb, &main, &pty, &jty, &idims, &odims, tparam, &body.0, &ydot)
+            {
+                h = hb;
+                items.push((r, jty));
+                continue;
+            }
+        }
         let is = loop_nest(&mut h, &idims, "i");
         let os = loop_nest(&mut h, &odims, "o");
         let mut b = Builder::new(&mut h);
@@ -861,6 +876,119 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
     Ok(h)
 }
 
+/// The columns of `jacfwd` in a vector input `[F; N]`, batched: chunks of `L` basis
+/// tangents on lanes (lane `l` is `e_{c L + l}`), the forward-mode body batched (values
+/// that do not depend on the tangent stay scalars, computed once per chunk), and lane `l`
+/// of the output tangent written as column `c L + l`. The padding lanes of the last chunk
+/// repeat column `N - 1`. Appends to `h`'s body and returns the Jacobian; `None` where the
+/// body cannot be batched (calls) or the input is not a float vector.
+#[allow(clippy::too_many_arguments)]
+fn jacfwd_columns_batched(
+    h: &mut Func,
+    main: &Func,
+    pty: &Ty,
+    jty: &Ty,
+    idims: &[CExpr],
+    odims: &[CExpr],
+    tparam: VarId,
+    body: &[Stmt],
+    ydot: &Operand,
+) -> Option<Operand> {
+    let [n] = idims else { return None };
+    let Ty::Array(e, _) = pty else { return None };
+    let float = e.float_ty().unwrap_or(FloatTy::F64);
+    if !e.is_float() || main.ret_ty.float_ty().is_some_and(|k| k != float) {
+        return None;
+    }
+    let lanes = lane_count(float);
+    let usize_ty = Ty::Int(Some("usize".into()));
+    let mut b = Builder::new(h);
+    let jv = b.let_mut(Some(Expr::Zeros(jty.clone())), "jac", jty.clone());
+    let outer = b.take();
+    let chunk = h.new_var("c", usize_ty.clone(), false);
+    let (last, bound) = match n.lit() {
+        Some(v) => (Operand::Int(v - 1), Operand::Int(v)),
+        None => (
+            Operand::Const(CExpr::Bin('-', Box::new(n.clone()), Box::new(CExpr::Lit(1)))),
+            Operand::Const(n.clone()),
+        ),
+    };
+    let col_of = |g: &mut Func, l: VarId| -> (Vec<Stmt>, Operand) {
+        let mut b = Builder::new(g);
+        let base = b.let_ty(
+            Expr::Prim(Prim::Mul, vec![Operand::Var(chunk), Operand::Int(lanes)]),
+            "k",
+            usize_ty.clone(),
+        );
+        let k = b.let_ty(
+            Expr::Prim(Prim::Add, vec![base, Operand::Var(l)]),
+            "k",
+            usize_ty.clone(),
+        );
+        let inside = b.let_ty(Expr::Cmp(CmpOp::Lt, k.clone(), bound.clone()), "inside", Ty::Bool);
+        let col = b.let_ty(Expr::Select(inside, k, last.clone()), "col", usize_ty.clone());
+        (b.take(), col)
+    };
+    let tty = pty.tangent();
+    let mut chunk_body = Vec::new();
+    let mut b = Builder::new(h);
+    let basis = b.let_mut(Some(Expr::Zeros(tty.clone())), "basis", tty.clone());
+    chunk_body.extend(b.take());
+    let lv = h.new_var("l", usize_ty.clone(), false);
+    let (mut set_lane, col) = col_of(h, lv);
+    let mut b = Builder::new(h);
+    let unit = b.let_(Expr::UnitLane(Operand::Var(lv)), "unit");
+    b.push(Stmt::Assign(
+        Place {
+            var: basis,
+            idx: vec![col],
+        },
+        AssignOp::Add,
+        unit,
+    ));
+    set_lane.extend(b.take());
+    chunk_body.extend(wrap_loops(&[lv], &[CExpr::Lit(lanes)], set_lane));
+    chunk_body.push(Stmt::Let(tparam, Expr::Use(Operand::Var(basis))));
+    chunk_body.extend(body.iter().cloned());
+    let mut chunk_body = crate::batch::batch_block(h, &chunk_body, &[]).ok()?;
+    let yv = ydot.var()?;
+    if !h.vars[yv].ty.has_lanes() {
+        return None;
+    }
+    // Each lane's column.
+    let lw = h.new_var("l", usize_ty.clone(), false);
+    let (mut write, col) = col_of(h, lw);
+    let os = loop_nest(h, odims, "o");
+    let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
+    let mut el = Builder::new(h);
+    let t = if oops.is_empty() {
+        Operand::Var(yv)
+    } else {
+        el.let_(Expr::Index(yv, main.ret_ty.tangent().place_index(&oops)), "t")
+    };
+    let x = el.let_(Expr::Lane(t, Operand::Var(lw)), "x");
+    let place = jac_idx(&main.ret_ty, pty, &oops, std::slice::from_ref(&col));
+    el.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, x));
+    let el_body = el.take();
+    write.extend(wrap_loops(&os, odims, el_body));
+    chunk_body.extend(wrap_loops(&[lw], &[CExpr::Lit(lanes)], write));
+    let chunks = match n.lit() {
+        Some(v) => CExpr::Lit((v + lanes - 1) / lanes),
+        None => CExpr::Bin(
+            '/',
+            Box::new(CExpr::Bin('+', Box::new(n.clone()), Box::new(CExpr::Lit(lanes - 1)))),
+            Box::new(CExpr::Lit(lanes)),
+        ),
+    };
+    h.body.0.extend(outer);
+    h.body.0.extend(wrap_loops(&[chunk], &[chunks], chunk_body));
+    let mut b = Builder::new(h);
+    let r = b.let_ty(Expr::Use(Operand::Var(jv)), "jac", jty.clone());
+    let s = b.take();
+    h.body.0.extend(s);
+    Some(r)
+}
+
 /// Ends a Jacobian function: its results as one value or a tuple, with the aux output,
 /// simplified.
 fn end_jacobians(h: &mut Func, items: Vec<(Operand, Ty)>, many: bool, aux: Option<&Operand>, f: &Func) {
@@ -881,12 +1009,18 @@ fn end_jacobians(h: &mut Func, items: Vec<(Operand, Ty)>, many: bool, aux: Optio
 /// `((H00, H01), (H10, H11))`, `argnums = (k,)` gives `((H,),)`, `has_aux` gives
 /// `(hessian, aux)`.
 pub fn hessian(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<Func> {
+    hessian_pass(f, o, site, rules, false)
+}
+
+/// `hessian`; with `final_pass` (the emitted form) its outer `jacfwd` is batched over lanes
+/// of basis tangents.
+pub fn hessian_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_pass: bool) -> TResult<Func> {
     let mut inner = o.clone();
     inner.transform = Transform::Jacrev;
     let g = jacrev(f, &inner, site, rules)?;
     let mut outer = inner.clone();
     outer.transform = Transform::Jacfwd;
-    let mut h = jacfwd(&g, &outer, site, rules)?;
+    let mut h = jacfwd_pass(&g, &outer, site, rules, final_pass)?;
     h.name = format!("{}_{}", f.name, o.transform.suffix());
     Ok(h)
 }

@@ -19,8 +19,8 @@ pub(super) fn build(
         Transform::Grad => transforms::grad_pass(cur, o, site, rules, false, final_pass)?,
         Transform::GradAndValue => transforms::grad_pass(cur, o, site, rules, true, final_pass)?,
         Transform::Jacrev => transforms::jacrev_pass(cur, o, site, rules, final_pass)?,
-        Transform::Jacfwd => transforms::jacfwd(cur, o, site, rules)?,
-        Transform::Hessian => transforms::hessian(cur, o, site, rules)?,
+        Transform::Jacfwd => transforms::jacfwd_pass(cur, o, site, rules, final_pass)?,
+        Transform::Hessian => transforms::hessian_pass(cur, o, site, rules, final_pass)?,
         Transform::Jvp => transforms::jvp_user(cur, o, site, rules)?,
         Transform::Vjp => {
             let (g, pb) = transforms::vjp_user(cur, o, site, rules, name.clone(), final_pass)?;

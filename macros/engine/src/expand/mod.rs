@@ -321,7 +321,9 @@ fn generate(
             Transform::Grad | Transform::GradAndValue | Transform::Vjp if calls_functions(&cur) => {
                 Some(build(&cur, o, &site, rules, name, true).map_err(|e| Some(list_hint(e)))?)
             }
-            Transform::Jacrev => Some(build(&cur, o, &site, rules, name, true).map_err(|e| Some(list_hint(e)))?),
+            Transform::Jacrev | Transform::Jacfwd | Transform::Hessian => {
+                Some(build(&cur, o, &site, rules, name, true).map_err(|e| Some(list_hint(e)))?)
+            }
             _ => None,
         };
         let emitted = split.as_ref().unwrap_or(&g);
