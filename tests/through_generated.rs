@@ -174,3 +174,97 @@ fn training_through_grad_and_value_with_heap_tapes_of_f32() {
         .join()
         .unwrap();
 }
+
+/// The in-place reverse half of a split call: `vjp_bwd_acc` adds each parameter's cotangent
+/// into the caller's accumulator. From zero accumulators it gives `vjp_bwd`'s cotangents bit
+/// for bit (the same additions, into the caller's buffers); from others, their sum.
+#[test]
+fn the_in_place_reverse_half_adds_the_cotangents_of_vjp_bwd() {
+    let (r, w, v) = (0.7, [0.9, -1.2, 0.4], [0.3, 0.8, -1.1]);
+    let ct = (0.6, -1.3);
+    let (_, res) = <net_grad_and_value>::vjp_fwd(r, &w, &v);
+    let bars = <net_grad_and_value>::vjp_bwd(r, &w, &v, res, ct);
+    let (mut rb, mut wb, mut vb) = (0.0, [0.0; W], [0.0; W]);
+    let (_, res) = <net_grad_and_value>::vjp_fwd(r, &w, &v);
+    <net_grad_and_value>::vjp_bwd_acc(r, &w, &v, res, ct, &mut rb, &mut wb, &mut vb);
+    assert_eq!(rb.to_bits(), bars.0.to_bits());
+    assert_eq!(wb.map(f64::to_bits), bars.1.map(f64::to_bits));
+    assert_eq!(vb.map(f64::to_bits), bars.2.map(f64::to_bits));
+    assert!(wb.iter().chain(&vb).all(|x| *x != 0.0), "{wb:?} {vb:?}");
+    let (mut rb, mut wb, mut vb) = (2.0, [1.0, -3.0, 0.5], [-0.25, 4.0, 1.5]);
+    let start = (rb, wb, vb);
+    let (_, res) = <net_grad_and_value>::vjp_fwd(r, &w, &v);
+    <net_grad_and_value>::vjp_bwd_acc(r, &w, &v, res, ct, &mut rb, &mut wb, &mut vb);
+    assert_abs_diff_eq!(rb, start.0 + bars.0, epsilon = 1e-14);
+    for k in 0..W {
+        assert_abs_diff_eq!(wb[k], start.1[k] + bars.1[k], epsilon = 1e-14);
+        assert_abs_diff_eq!(vb[k], start.2[k] + bars.2[k], epsilon = 1e-14);
+    }
+}
+
+/// Width of the arrays of the loss below.
+const K: usize = 3;
+
+/// A layer called in a loop: its arrays' cotangents are added into the loss's accumulators.
+#[fluxion::differentiable]
+fn layer(x: f64, w: &[f64; K], b: &[f64; K]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..K {
+        s += (w[i] * x + b[i]).tanh();
+    }
+    s
+}
+
+/// An integer array beside a float one: its cotangent slot is a `[(); 2]`.
+#[fluxion::differentiable]
+fn pick(w: &[f64; K], idx: &[usize; 2]) -> f64 {
+    let a = w[idx[0]];
+    let b = w[idx[1]];
+    a * b
+}
+
+/// A custom rule over arrays: its `vjp_bwd_acc` is derived from its `vjp`.
+#[fluxion::custom_rule(vjp = dot_vjp)]
+fn dot(x: &[f64; K], y: &[f64; K]) -> f64 {
+    x[0] * y[0] + x[1] * y[1] + x[2] * y[2]
+}
+
+fn dot_vjp(x: &[f64; K], y: &[f64; K], ct: f64) -> (f64, ([f64; K], [f64; K])) {
+    (dot(x, y), (y.map(|v| v * ct), x.map(|v| v * ct)))
+}
+
+/// Arrays passed by reference, by value and twice to one call, a local array, an integer
+/// array and a custom rule, in a loop and out of it: the gradient through the in-place
+/// reverse halves against finite differences.
+#[grad(argnums = (0, 1))]
+fn mixed_loss(w: &[f64; K], u: [f64; K], idx: &[usize; 2]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..K {
+        s += layer(i as f64 * 0.5, w, &u) * layer(0.3, w, w);
+    }
+    let v = [u[0] * w[1], u[1], w[2] * w[2]];
+    s + dot(w, &v) + pick(w, idx) * layer(s, &v, &u)
+}
+
+#[test]
+fn gradients_through_in_place_reverse_halves_match_finite_differences() {
+    let (w, u, idx) = ([0.4, -0.7, 0.9], [0.2, 0.5, -0.3], [2, 0]);
+    let (gw, gu) = mixed_loss_grad(&w, u, &idx);
+    let mut out = ([0.0; K], [0.0; K]);
+    mixed_loss_grad_into(&w, u, &idx, &mut out);
+    assert_eq!(
+        (out.0.map(f64::to_bits), out.1.map(f64::to_bits)),
+        (gw.map(f64::to_bits), gu.map(f64::to_bits))
+    );
+    for k in 0..K {
+        let at = |a: [f64; K], x: f64| {
+            let mut a = a;
+            a[k] = x;
+            a
+        };
+        let fw = fd(|x| mixed_loss(&at(w, x), u, &idx), w[k]);
+        let fu = fd(|x| mixed_loss(&w, at(u, x), &idx), u[k]);
+        assert_abs_diff_eq!(gw[k], fw, epsilon = 1e-7 * (1.0 + fw.abs()));
+        assert_abs_diff_eq!(gu[k], fu, epsilon = 1e-7 * (1.0 + fu.abs()));
+    }
+}

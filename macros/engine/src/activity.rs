@@ -43,6 +43,10 @@ fn block(f: &Func, b: &Block, act: &mut HashSet<VarId>) {
                 if f.vars[*v].ty.is_differentiable() && expr_active(f, act, e) {
                     act.insert(*v);
                 }
+                // A call adding into `&mut` accumulators writes them.
+                if expr_active(f, act, e) {
+                    act.extend(call_writes(s).into_iter().filter(|w| f.vars[*w].ty.is_differentiable()));
+                }
             }
             Stmt::Mut(v, Some(e)) => {
                 if f.vars[*v].ty.is_differentiable() && expr_active(f, act, e) {

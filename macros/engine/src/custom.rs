@@ -202,6 +202,8 @@ fn expand_custom_fn(args: TokenStream, mut item: syn::ItemFn) -> syn::Result<Tok
         hp
     };
     let n2: Vec<Ident> = names.iter().map(|n| format_ident!("{}_d2", n)).collect();
+    let anames: Vec<Ident> = names.iter().map(|n| format_ident!("{}_bar", n)).collect();
+    let idx: Vec<syn::Index> = (0..names.len()).map(syn::Index::from).collect();
     let d2: Vec<Ident> = names.iter().map(|n| format_ident!("{}_dot_d2", n)).collect();
     let mut markers = TokenStream::new();
     let mut missing = |mode: &str, fix: &str| {
@@ -302,6 +304,12 @@ fn expand_custom_fn(args: TokenStream, mut item: syn::ItemFn) -> syn::Result<Tok
         #[doc = "The reverse half of the reverse companion."]
         #attrs
         pub fn vjp_bwd #gen (#params, _residuals: (), ct: #rtan) -> #bars_ty #where_clause { Self::vjp(#(#names,)* ct).1 }
+        #[doc = "The reverse half, adding each cotangent into the caller's accumulator."]
+        #attrs
+        pub fn vjp_bwd_acc #gen (#params, _residuals: (), ct: #rtan, #(#anames: &mut #ttys),*) #where_clause {
+            let bars = Self::vjp(#(#names,)* ct).1;
+            #(::fluxion::__private::acc(#anames, bars.#idx);)*
+        }
         #[doc = "Second order: the forward companion of the forward rule."]
         #attrs
         pub fn jvp_jvp #gen (#params, #tparams, #(#n2: #ttys),*, #(#d2: #ttys),*) -> ((#ret, #rtan), (#rtan, #rtan)) #where_clause { #jj }

@@ -61,6 +61,7 @@ pub fn mode_name(modes: &[Mode]) -> String {
             Mode::Vjp => "vjp",
             Mode::VjpFwd => "vjp_fwd",
             Mode::VjpBwd => "vjp_bwd",
+            Mode::VjpBwdAcc => "vjp_bwd_acc",
         })
         .collect::<Vec<_>>()
         .join("_")
@@ -545,11 +546,11 @@ impl<'a> Emitter<'a> {
     }
 
     /// A parameter declaration: `x: [f64; N]` or `x: &[f64; N]` (`out: &mut R` for the
-    /// caller's buffer of an `_into` form).
+    /// caller's buffer of an `_into` form, `x_bar: &mut T` for an accumulator).
     pub fn param(&self, p: &Param) -> TokenStream {
         let n = self.names.ident(p.var);
         let t = self.ty_target(&p.ty).ty(&p.ty);
-        if self.f.vars[p.var].storage == Storage::OutParam {
+        if matches!(self.f.vars[p.var].storage, Storage::OutParam | Storage::MutParam) {
             quote!(#n: &mut #t)
         } else if p.by_ref {
             quote!(#n: &#t)
@@ -601,8 +602,12 @@ impl<'a> Emitter<'a> {
     }
 
     /// A variable as an expression or place: its name, or for a place in the caller's
-    /// buffer `(*out)` / `(*out).k`.
+    /// buffer `(*out)` / `(*out).k`, for an accumulator passed by `&mut` `(*x_bar)`.
     fn var(&self, v: VarId) -> TokenStream {
+        if self.f.vars[v].storage == Storage::MutParam {
+            let n = self.names.ident(v);
+            return quote!((*#n));
+        }
         let Storage::Out(field) = self.f.vars[v].storage else {
             let n = self.names.ident(v);
             return quote!(#n);
@@ -687,6 +692,11 @@ impl<'a> Emitter<'a> {
                     }
                     None => quote!(),
                 }
+            }
+            // A call adding into accumulators returns nothing: no binding.
+            Stmt::Let(v, Expr::Call(c)) if !c.writes().is_empty() && self.f.vars[*v].ty == Ty::Unit => {
+                let call = self.call(c);
+                quote!(#call;)
             }
             Stmt::Let(v, e) => {
                 let n = self.names.ident(*v);
@@ -871,7 +881,9 @@ impl<'a> Emitter<'a> {
         });
         let args = c.args.iter().map(|a| {
             let t = self.operand(&a.op);
-            if a.by_ref {
+            if a.by_mut {
+                quote!(&mut #t)
+            } else if a.by_ref {
                 quote!(&#t)
             } else {
                 t

@@ -239,6 +239,12 @@ impl Env {
 
     /// Evaluates `f` at `args`.
     pub fn eval(&self, f: &Func, args: &[Value]) -> Result<Value, String> {
+        self.eval_in_place(f, args).map(|(r, _)| r)
+    }
+
+    /// Evaluates `f` at `args`, and gives the final value of each parameter as well: the
+    /// `&mut` parameters (the accumulators of a `vjp_bwd_acc` companion) are results.
+    pub fn eval_in_place(&self, f: &Func, args: &[Value]) -> Result<(Value, Vec<Value>), String> {
         if args.len() != f.params.len() {
             return Err(format!(
                 "`{}` takes {} arguments, got {}",
@@ -256,7 +262,12 @@ impl Env {
             m.vars[p.var] = Some(a.clone());
         }
         m.block(&f.body)?;
-        m.operand(&f.ret)
+        let params = f
+            .params
+            .iter()
+            .map(|p| m.operand(&Operand::Var(p.var)))
+            .collect::<Result<_, _>>()?;
+        Ok((m.operand(&f.ret)?, params))
     }
 }
 
@@ -534,7 +545,14 @@ impl Machine<'_> {
             .get(&c.name)
             .ok_or_else(|| format!("no function `{}` in the interpreter's environment", c.name))?;
         let f = companion(callee, &c.modes, &self.env.rules).map_err(|d| d.msg)?;
-        self.env.eval(&f, &args)
+        let (r, after) = self.env.eval_in_place(&f, &args)?;
+        // `&mut x_bar` arguments: the callee's final values are the caller's.
+        for (a, v) in c.args.iter().zip(after) {
+            if let (true, Some(w)) = (a.by_mut, a.op.var()) {
+                self.vars[w] = Some(v);
+            }
+        }
+        Ok(r)
     }
 }
 

@@ -484,6 +484,12 @@ pub enum Mode {
     /// The reverse half: `(primals.., residuals, cotangent) -> (cotangents..)`. With
     /// [`Mode::VjpFwd`], one forward pass per call instead of two.
     VjpBwd,
+    /// The reverse half accumulating in place: `(primals.., residuals, cotangent, &mut
+    /// x̄..)` adds each parameter's cotangent into the caller's accumulator `x̄` (one per
+    /// parameter, of the parameter's tangent type) and returns nothing. A caller whose
+    /// accumulators are arrays calls it instead of [`Mode::VjpBwd`]: no cotangent is
+    /// returned by value and added again.
+    VjpBwdAcc,
 }
 
 /// A call to another differentiable function (or one of its companions).
@@ -520,6 +526,28 @@ pub struct Arg {
     pub op: Operand,
     /// Passed as `&op`.
     pub by_ref: bool,
+    /// Passed as `&mut op`: `op` is a mutable variable the callee reads and writes (an
+    /// accumulator of [`Mode::VjpBwdAcc`]). Every pass treats the call as a write of it.
+    pub by_mut: bool,
+}
+
+impl Call {
+    /// The variables the call writes through `&mut` arguments.
+    pub fn writes(&self) -> Vec<VarId> {
+        self.args
+            .iter()
+            .filter(|a| a.by_mut)
+            .filter_map(|a| a.op.var())
+            .collect()
+    }
+}
+
+/// The variables a statement's call writes through `&mut` arguments (not recursively).
+pub fn call_writes(s: &Stmt) -> Vec<VarId> {
+    match s {
+        Stmt::Let(_, Expr::Call(c)) | Stmt::Mut(_, Some(Expr::Call(c))) => c.writes(),
+        _ => Vec::new(),
+    }
 }
 
 /// Right-hand sides of `Let`.
@@ -670,6 +698,9 @@ pub enum Storage {
     OutParam,
     /// A place in the caller's buffer: `(*out)`, or its field `(*out).k`.
     Out(Option<usize>),
+    /// A `&mut T` parameter, read and written in place as `(*x)`: the caller's accumulator
+    /// of a [`Mode::VjpBwdAcc`] companion.
+    MutParam,
 }
 
 /// The largest tape kept on the stack, in bytes (64 KiB).

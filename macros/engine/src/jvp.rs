@@ -224,7 +224,11 @@ impl Tx<'_> {
                 (None, Operand::Int(_) | Operand::Bool(_) | Operand::Unit) => Operand::Unit,
                 (None, _) => b.let_(Expr::ZeroLike(a.op.clone()), "zero"),
             };
-            args.push(Arg { op: t, by_ref: false });
+            args.push(Arg {
+                op: t,
+                by_ref: false,
+                by_mut: false,
+            });
         }
         let mut modes = c.modes.clone();
         modes.push(Mode::Jvp);

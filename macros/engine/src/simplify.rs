@@ -255,10 +255,14 @@ fn cse(f: &mut Func) {
     remove_lets(&mut f.body, &|v, _| rename.contains_key(&v));
 }
 
-/// Variables read by something that matters (not counting writes to themselves).
+/// Variables read by something that matters (not counting writes to themselves, nor the
+/// accumulators a call adds into: see [`writing_calls`]).
 fn live_reads(b: &Block, out: &mut HashSet<VarId>) {
     for s in &b.0 {
         match s {
+            Stmt::Let(_, Expr::Call(c)) | Stmt::Mut(_, Some(Expr::Call(c))) => {
+                out.extend(c.args.iter().filter(|a| !a.by_mut).filter_map(|a| a.op.var()))
+            }
             Stmt::Let(_, e) | Stmt::Mut(_, Some(e)) => out.extend(expr_operands(e).iter().filter_map(Operand::var)),
             Stmt::Mut(_, None) => {}
             Stmt::Assign(p, _, v) => {
@@ -275,12 +279,51 @@ fn live_reads(b: &Block, out: &mut HashSet<VarId>) {
     }
 }
 
-/// Removes bindings nobody reads, variables only ever written, and empty blocks.
+/// A call adding into accumulators (`g::vjp_bwd_acc(.., &mut x_bar)`) is kept while its
+/// result or one of the accumulators is live; all its accumulators are then live.
+fn writing_calls(b: &Block, live: &mut HashSet<VarId>) {
+    walk_stmts(b, &mut |s| {
+        if let Stmt::Let(v, Expr::Call(c)) | Stmt::Mut(v, Some(Expr::Call(c))) = s {
+            let w = c.writes();
+            if live.contains(v) || w.iter().any(|x| live.contains(x)) {
+                live.extend(w);
+            }
+        }
+    });
+}
+
+/// Whether a statement stays for a live set: what it defines or writes is live.
+fn kept(s: &Stmt, live: &HashSet<VarId>) -> bool {
+    match s {
+        Stmt::Let(v, Expr::Call(c)) | Stmt::Mut(v, Some(Expr::Call(c))) if !c.writes().is_empty() => {
+            live.contains(v) || c.writes().iter().any(|w| live.contains(w))
+        }
+        Stmt::Let(v, _) | Stmt::Mut(v, _) => live.contains(v),
+        Stmt::Assign(p, _, _) => live.contains(&p.var),
+        Stmt::For(_) | Stmt::If(..) => true,
+    }
+}
+
+/// Removes bindings nobody reads, variables only ever written, and empty blocks. The
+/// accumulators of a function's `&mut` parameters are its results: always live.
 pub fn dce(f: &mut Func) {
     loop {
         let mut live = HashSet::new();
         live_reads(&f.body, &mut live);
         live.extend(f.ret.var());
+        live.extend(
+            f.params
+                .iter()
+                .filter(|p| f.vars[p.var].storage == Storage::MutParam)
+                .map(|p| p.var),
+        );
+        loop {
+            let n = live.len();
+            writing_calls(&f.body, &mut live);
+            if live.len() == n {
+                break;
+            }
+        }
         // Writes into a live mutable variable keep their operands live (already counted).
         let before = count(&f.body);
         prune(&mut f.body, &live);
@@ -292,8 +335,7 @@ pub fn dce(f: &mut Func) {
 
 fn prune(b: &mut Block, live: &HashSet<VarId>) {
     b.0.retain_mut(|s| match s {
-        Stmt::Let(v, _) | Stmt::Mut(v, _) => live.contains(v),
-        Stmt::Assign(p, _, _) => live.contains(&p.var),
+        Stmt::Let(..) | Stmt::Mut(..) | Stmt::Assign(..) => kept(s, live),
         Stmt::For(l) => {
             prune(&mut l.body, live);
             !l.body.0.is_empty()

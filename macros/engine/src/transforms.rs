@@ -18,7 +18,7 @@ use crate::rules::RuleTable;
 use crate::simplify::simplify;
 use crate::spec::{Argnums, Options};
 use crate::symbol::Transform;
-use crate::vjp::{split_companions, vjp, vjp_final, VjpOut, VjpSpec};
+use crate::vjp::{acc_companion, split_companions, vjp, vjp_final, VjpOut, VjpSpec};
 
 /// Spans for errors about a function.
 #[derive(Clone)]
@@ -1195,16 +1195,24 @@ pub fn companion(f: &Func, modes: &[Mode], rules: &RuleTable) -> Result<Func, Di
             }
             Mode::VjpFwd => split_companions(&g, rules)?.0,
             Mode::VjpBwd => split_companions(&g, rules)?.1,
+            Mode::VjpBwdAcc => {
+                let mut bwd = split_companions(&g, rules)?.1;
+                simplify(&mut bwd);
+                acc_companion(&bwd, g.params.len())?
+            }
         };
         simplify(&mut g);
     }
     Ok(g)
 }
 
-/// The companions `vjp_fwd` and `vjp_bwd` of `f`, simplified (see [`split_companions`]).
-pub fn split_pair(f: &Func, rules: &RuleTable) -> Result<(Func, Func), Diag> {
+/// The companions `vjp_fwd`, `vjp_bwd` and `vjp_bwd_acc` of `f`, simplified (see
+/// [`split_companions`] and [`acc_companion`]).
+pub fn split_pair(f: &Func, rules: &RuleTable) -> Result<(Func, Func, Func), Diag> {
     let (mut fwd, mut bwd) = split_companions(f, rules)?;
     simplify(&mut fwd);
     simplify(&mut bwd);
-    Ok((fwd, bwd))
+    let mut acc = acc_companion(&bwd, f.params.len())?;
+    simplify(&mut acc);
+    Ok((fwd, bwd, acc))
 }

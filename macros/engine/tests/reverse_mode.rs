@@ -499,3 +499,190 @@ fn fields_of_built_tuples_are_read_directly_in_nested_blocks() {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// In-place reverse halves: `vjp_bwd_acc` adds each cotangent into the caller's accumulator.
+// ---------------------------------------------------------------------------------------
+
+/// Callees with arrays: by reference in a loop, two-dimensional, one calling another with
+/// the same arrays (its accumulators passed on to the inner call), an integer array.
+const ARRAY_CALLEES: [&str; 4] = [
+    "fn m(x: f64, w: &[f64; 3], b: &[f64; 3]) -> f64 { let mut s = 0.0; for i in 0..3 { s += (w[i] * x + b[i]).tanh(); } s }",
+    "fn q(x: &[f64; 2], w: [[f64; 2]; 2]) -> f64 { let mut s = 0.0; for i in 0..2 { for j in 0..2 { s += w[i][j] * x[j] * x[i]; } } s.sin() }",
+    "fn p(x: f64, w: &[f64; 3], b: &[f64; 3]) -> f64 { let mut s = 0.0; for i in 0..2 { s += m(x + i as f64, w, b) * m(w[0], b, w); } s }",
+    "fn z(x: &[f64; 2], k: &[usize; 2]) -> f64 { let a = x[k[0]]; let c = x[k[1]]; a * c + x[0] }",
+];
+
+/// Callers of them: one call (one contribution per accumulator), calls in a loop and a
+/// branch, the same array twice in one call, a local array, an integer array.
+const ARRAY_CALLERS: [&str; 6] = [
+    "fn f(x: f64, w: &[f64; 3], b: &[f64; 3]) -> f64 { m(x, w, b) }",
+    "fn f(x: f64, w: &[f64; 3], b: &[f64; 3]) -> f64 { let mut s = 0.0; for i in 0..3 { s += m(x * i as f64, w, b) * x; } s }",
+    "fn f(x: f64, w: &[f64; 3], b: &[f64; 3]) -> f64 { m(x, w, w) * m(x, b, w) }",
+    "fn f(x: f64, w: &[f64; 3], b: &[f64; 3]) -> f64 { if x > 0.5 { p(x, w, b) } else { m(x, b, w) * x } }",
+    "fn f(x: f64, w: &[f64; 3], b: &[f64; 3]) -> f64 { let v = [w[0] * x, b[1], x]; let u = [v[2], w[1]]; m(x, &v, b) + q(&u, [[x, w[2]], [b[0], x]]) }",
+    "fn f(x: f64, w: &[f64; 3], b: &[f64; 3]) -> f64 { let u = [w[0], b[2] * x]; z(&u, &[1, 0]) * m(x, w, b) }",
+];
+
+fn array_env() -> Env {
+    let mut callees: Vec<&str> = CALLEES.to_vec();
+    callees.extend(ARRAY_CALLEES);
+    env(&callees)
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    let mut out = Vec::new();
+    v.flatten(&mut out);
+    out
+}
+
+/// Sample primals of a function's parameters (floats, arrays of floats, index arrays).
+fn primals_of(g: &Func, seed: f64) -> Vec<Value> {
+    fn of(t: &Ty, s: &mut f64) -> Value {
+        match t {
+            Ty::Array(e, n) => Value::Arr(
+                (0..n.lit().unwrap_or(0))
+                    .map(|i| match **e {
+                        Ty::Int(_) => Value::I(1 - i),
+                        _ => of(e, s),
+                    })
+                    .collect(),
+            ),
+            Ty::Int(_) => Value::I(1),
+            _ => {
+                *s = (*s * 1.7 + 0.31).sin();
+                Value::F(*s)
+            }
+        }
+    }
+    let mut s = seed;
+    g.params.iter().map(|p| of(&p.ty, &mut s)).collect()
+}
+
+/// `vjp_bwd_acc` from zero accumulators gives `vjp_bwd`'s cotangents bit for bit, from
+/// other values their sums; it returns nothing, and the arrays' cotangents are added in the
+/// loops that compute them (no accumulator of the callee's own).
+#[test]
+fn in_place_reverse_halves_give_the_bits_of_the_by_value_ones() {
+    let rules = RuleTable::standard();
+    let env = array_env();
+    for src in CALLEES.iter().chain(&ARRAY_CALLEES) {
+        let g = lower(src);
+        let fwd = companion(&g, &[Mode::VjpFwd], &rules).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let bwd = companion(&g, &[Mode::VjpBwd], &rules).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let acc = companion(&g, &[Mode::VjpBwdAcc], &rules).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let n = g.params.len();
+        assert_eq!(acc.params.len(), bwd.params.len() + n, "{src}");
+        assert_eq!(acc.ret_ty, Ty::Unit, "{src}");
+        // Array cotangents are added element by element where they are computed, into the
+        // `&mut` parameters (not summed in an array of the callee's own and added at the end).
+        let mut in_place = 0;
+        walk_stmts(&acc.body, &mut |s| {
+            if let Stmt::Assign(p, AssignOp::Add, _) = s {
+                in_place += usize::from(acc.vars[p.var].storage == Storage::MutParam && !p.idx.is_empty());
+            }
+        });
+        let arrays = g.params.iter().any(|p| matches!(p.ty, Ty::Array(..)));
+        assert_eq!(in_place > 0, arrays, "{src}: additions in place\n{acc:?}");
+        for seed in [0.3, -1.2, 2.1] {
+            let primals = primals_of(&g, seed);
+            let Value::Tup(out) = env.eval(&fwd, &primals).unwrap_or_else(|e| panic!("{src}: {e}")) else {
+                panic!("{src}: vjp_fwd returned no pair");
+            };
+            let ct = Value::F(seed * 0.7 - 0.2);
+            let mut bargs = primals.clone();
+            bargs.extend([out[1].clone(), ct.clone()]);
+            let Value::Tup(bars) = env.eval(&bwd, &bargs).unwrap_or_else(|e| panic!("{src}: {e}")) else {
+                panic!("{src}: vjp_bwd returned no tuple");
+            };
+            // From zero accumulators: the same bits.
+            let mut aargs = bargs.clone();
+            aargs.extend(primals.iter().map(Value::zero_tangent));
+            let (r, after) = env.eval_in_place(&acc, &aargs).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(r, Value::Unit, "{src}");
+            for k in 0..n {
+                let (got, want) = (floats(&after[bargs.len() + k]), floats(&bars[k]));
+                assert_eq!(
+                    format!("{got:?}"),
+                    format!("{want:?}"),
+                    "{src}: cotangent {k} at {seed}"
+                );
+            }
+            // From other values: their sums.
+            let starts: Vec<Value> = primals
+                .iter()
+                .map(|p| {
+                    let mut it = (0..).map(|i| 0.25 * f64::from(i) - 1.5);
+                    p.zero_tangent().unflatten(&mut it)
+                })
+                .collect();
+            let mut aargs = bargs.clone();
+            aargs.extend(starts.iter().cloned());
+            let (_, after) = env.eval_in_place(&acc, &aargs).unwrap_or_else(|e| panic!("{src}: {e}"));
+            for k in 0..n {
+                let got = floats(&after[bargs.len() + k]);
+                let want: Vec<f64> = floats(&starts[k])
+                    .iter()
+                    .zip(floats(&bars[k]))
+                    .map(|(a, b)| a + b)
+                    .collect();
+                assert_eq!(got.len(), want.len(), "{src}");
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "{src}: {got:?} vs {want:?}");
+                }
+            }
+        }
+    }
+}
+
+/// A final pass whose calls take arrays calls `vjp_bwd_acc` with its own accumulators, and
+/// gives the unsplit pass's values: bit for bit where each accumulator gets one call's
+/// cotangent, up to rounding where calls add into it one after another (the unsplit pass
+/// adds each call's sum).
+#[test]
+fn final_passes_add_array_cotangents_in_place() {
+    let rules = RuleTable::standard();
+    let env = array_env();
+    let spec = VjpSpec {
+        active: vec![true, true, true],
+        all_params: false,
+        seed: None,
+    };
+    for (c, src) in ARRAY_CALLERS.iter().enumerate() {
+        let f = lower(src);
+        let plain = vjp(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let split = vjp_final(&f, &spec, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let mut g = split.func.clone();
+        fluxion_engine::simplify::simplify(&mut g);
+        let mut modes = Vec::new();
+        walk_stmts(&g.body, &mut |s| {
+            if let Stmt::Let(_, Expr::Call(c)) = s {
+                modes.push((c.modes.clone(), c.args.iter().filter(|a| a.by_mut).count()));
+            }
+        });
+        assert!(
+            modes.iter().any(|(m, k)| *m == [Mode::VjpBwdAcc] && *k > 0),
+            "{src}: {modes:?}"
+        );
+        assert!(!modes.iter().any(|(m, _)| *m == [Mode::VjpBwd]), "{src}: {modes:?}");
+        for seed in [0.4, -0.8, 1.9] {
+            let mut a = primals_of(&f, seed);
+            a.push(Value::F(1.0 - seed));
+            let p = env.eval(&plain.func, &a).unwrap_or_else(|e| panic!("{src}: {e}"));
+            for q in [&split.func, &g] {
+                let q = env.eval(q, &a).unwrap_or_else(|e| panic!("{src}: {e}"));
+                if c == 0 {
+                    assert_eq!(format!("{p:?}"), format!("{q:?}"), "{src} at {seed}");
+                }
+                let (p, q) = (floats(&p), floats(&q));
+                assert_eq!(p.len(), q.len(), "{src}");
+                for (x, y) in p.iter().zip(&q) {
+                    assert!(
+                        (x - y).abs() <= 1e-12 * (1.0 + x.abs()),
+                        "{src} at {seed}: {p:?} vs {q:?}"
+                    );
+                }
+            }
+        }
+    }
+}

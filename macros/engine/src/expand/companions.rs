@@ -5,11 +5,12 @@ use super::*;
 use crate::error::Diag;
 
 /// The transforms applied to a function for its hidden companions (maximum order 2).
-pub const COMPANIONS: [&[Mode]; 8] = [
+pub const COMPANIONS: [&[Mode]; 9] = [
     &[Mode::Jvp],
     &[Mode::Vjp],
     &[Mode::VjpFwd],
     &[Mode::VjpBwd],
+    &[Mode::VjpBwdAcc],
     &[Mode::Jvp, Mode::Jvp],
     &[Mode::Jvp, Mode::Vjp],
     &[Mode::Vjp, Mode::Jvp],
@@ -73,8 +74,9 @@ pub(super) fn holder(
             format!("fluxion could not differentiate `{}`: {}", f.name, d.msg),
         )
     };
-    // `vjp_fwd` and `vjp_bwd` are two halves of one reverse pass: built once.
-    let mut halves: Option<(Func, Func)> = None;
+    // `vjp_fwd` and `vjp_bwd` (and its in-place form) are two halves of one reverse pass:
+    // built once.
+    let mut halves: Option<(Func, Func, Func)> = None;
     for modes in COMPANIONS {
         let name = mode_name(modes);
         let beyond = order + modes.len() > MAX_ORDER;
@@ -82,8 +84,8 @@ pub(super) fn holder(
             None
         } else {
             let g = match modes {
-                [Mode::VjpFwd] | [Mode::VjpBwd] => {
-                    let (fwd, bwd) = match &halves {
+                [Mode::VjpFwd] | [Mode::VjpBwd] | [Mode::VjpBwdAcc] => {
+                    let (fwd, bwd, acc) = match &halves {
                         Some(h) => h.clone(),
                         None => {
                             let h = crate::transforms::split_pair(f, rules).map_err(failed)?;
@@ -91,10 +93,10 @@ pub(super) fn holder(
                             h
                         }
                     };
-                    if modes == [Mode::VjpFwd] {
-                        fwd
-                    } else {
-                        bwd
+                    match modes {
+                        [Mode::VjpFwd] => fwd,
+                        [Mode::VjpBwd] => bwd,
+                        _ => acc,
                     }
                 }
                 _ => companion(f, modes, rules).map_err(failed)?,
@@ -113,7 +115,7 @@ pub(super) fn holder(
                 }));
             }
             None => {
-                // Every holder has all eight companions, so callers' companions type-check;
+                // Every holder has all nine companions, so callers' companions type-check;
                 // one beyond order 2 is a compile error only where something uses it.
                 let marker = format_ident!("__fluxion_missing_{}__{}", f.name, name);
                 let msg = format!(
@@ -154,37 +156,49 @@ pub(super) fn companion_stub(
     attrs: TokenStream,
     marker: &proc_macro2::Ident,
 ) -> TokenStream {
-    let mut params: Vec<(Ty, bool)> = f.params.iter().map(|p| (p.ty.clone(), p.by_ref)).collect();
+    // `(type, passed as: "" by value, "&" by reference, "&mut" an accumulator)`
+    let mut params: Vec<(Ty, &str)> = f
+        .params
+        .iter()
+        .map(|p| (p.ty.clone(), if p.by_ref { "&" } else { "" }))
+        .collect();
     let mut ret = f.ret_ty.clone();
     for m in modes {
         match m {
             Mode::Jvp => {
-                let tangents: Vec<(Ty, bool)> = params.iter().map(|(t, _)| (t.tangent(), false)).collect();
+                let tangents: Vec<(Ty, &str)> = params.iter().map(|(t, _)| (t.tangent(), "")).collect();
                 params.extend(tangents);
                 ret = Ty::Tuple(vec![ret.clone(), ret.tangent()]);
             }
             Mode::Vjp => {
                 let bars = Ty::Tuple(params.iter().map(|(t, _)| t.tangent()).collect());
-                params.push((ret.tangent(), false));
+                params.push((ret.tangent(), ""));
                 ret = Ty::Tuple(vec![ret, bars]);
             }
             // The protocol of the split companions without residuals (`()`).
             Mode::VjpFwd => ret = Ty::Tuple(vec![ret, Ty::Unit]),
             Mode::VjpBwd => {
                 let bars = Ty::Tuple(params.iter().map(|(t, _)| t.tangent()).collect());
-                params.push((Ty::Unit, false));
-                params.push((ret.tangent(), false));
+                params.push((Ty::Unit, ""));
+                params.push((ret.tangent(), ""));
                 ret = bars;
+            }
+            Mode::VjpBwdAcc => {
+                let accs: Vec<(Ty, &str)> = params.iter().map(|(t, _)| (t.tangent(), "&mut")).collect();
+                params.push((Ty::Unit, ""));
+                params.push((ret.tangent(), ""));
+                params.extend(accs);
+                ret = Ty::Unit;
             }
         }
     }
     let ps = params.iter().enumerate().map(|(k, (t, r))| {
         let n = format_ident!("p{}", k);
         let t = crate::emit::ty_tokens(t);
-        if *r {
-            quote!(#n: &#t)
-        } else {
-            quote!(#n: #t)
+        match *r {
+            "&" => quote!(#n: &#t),
+            "&mut" => quote!(#n: &mut #t),
+            _ => quote!(#n: #t),
         }
     });
     let rt = crate::emit::ty_tokens(&ret);

@@ -550,11 +550,19 @@ impl Lowerer<'_> {
                         return None;
                     }
                     let op = self.expr(&r.expr)?;
-                    args.push(Arg { op, by_ref: true });
+                    args.push(Arg {
+                        op,
+                        by_ref: true,
+                        by_mut: false,
+                    });
                 }
                 other => {
                     let op = self.expr(other)?;
-                    args.push(Arg { op, by_ref: false });
+                    args.push(Arg {
+                        op,
+                        by_ref: false,
+                        by_mut: false,
+                    });
                 }
             }
         }

@@ -84,7 +84,11 @@ pub(super) fn rexpr(
             }
             Expr::Call(c) => {
                 let mut args = c.args.clone();
-                args.push(Arg { op: tb, by_ref: false });
+                args.push(Arg {
+                    op: tb,
+                    by_ref: false,
+                    by_mut: false,
+                });
                 let mut modes = c.modes.clone();
                 modes.push(Mode::Vjp);
                 let n = c.args.len();

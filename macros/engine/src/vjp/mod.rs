@@ -38,7 +38,7 @@ mod tape;
 
 use adjoint::*;
 use split::split_calls;
-pub use split::split_companions;
+pub use split::{acc_companion, split_companions};
 
 /// Which parameters get cotangents.
 #[derive(Clone, Debug)]

@@ -156,3 +156,131 @@ pub fn split_companions(f: &Func, rules: &RuleTable) -> Result<(Func, Func), Dia
     bwd_f.name = format!("{}_vjp_bwd", f.name);
     Ok((fwd_f, bwd_f))
 }
+
+/// The in-place form of a `vjp_bwd` companion `bwd` of a function of `n` parameters:
+/// `vjp_bwd_acc(params.., residuals, ct, x̄₀: &mut T₀', ..)` adds the cotangent of each
+/// parameter into the caller's accumulator `x̄ₖ` (of the parameter's tangent type) and
+/// returns nothing.
+///
+/// Where `bwd` sums a cotangent in a `let mut` accumulator of its own that starts at zero,
+/// is only added into and is returned as it is (`let mut w_bar = [0.0; H]; .. w_bar[i] +=
+/// t; .. (.., w_bar, ..)`), that accumulator becomes the parameter: the same additions, in
+/// the same order, into the caller's buffer (from a zero accumulator, the same bits as
+/// `vjp_bwd`). Any other cotangent is added once at the end (`*x̄ₖ += cotangent`).
+pub fn acc_companion(bwd: &Func, n: usize) -> Result<Func, Diag> {
+    let internal = |m: &str| Diag::new(format!("internal: in-place companion of `{}`: {m}", bwd.name));
+    let mut g = bwd.clone();
+    g.name = format!("{}_acc", bwd.name);
+    let top = &bwd.body.0;
+    let grads: Vec<Operand> = match bwd.ret.var().and_then(|r| {
+        top.iter().find_map(|s| match s {
+            Stmt::Let(v, Expr::Tuple(ops)) if *v == r => Some(ops.clone()),
+            _ => None,
+        })
+    }) {
+        Some(ops) if ops.len() == n => ops,
+        _ if n == 0 => vec![],
+        _ => return Err(internal("no tuple of cotangents")),
+    };
+    if g.params.len() < n {
+        return Err(internal("fewer parameters than cotangents"));
+    }
+    let mut uses: HashMap<VarId, usize> = HashMap::new();
+    walk_stmts(&bwd.body, &mut |s| {
+        let mut r = Vec::new();
+        match s {
+            Stmt::For(_) => {}
+            Stmt::If(c, _, _) => r.extend(c.var()),
+            s => stmt_reads(s, &mut r),
+        }
+        for v in r {
+            *uses.entry(v).or_default() += 1;
+        }
+    });
+    let mut renamed: Vec<VarId> = Vec::new();
+    let mut dropped_decls: Vec<VarId> = Vec::new();
+    let mut tail: Vec<Stmt> = Vec::new();
+    for (k, op) in grads.iter().enumerate() {
+        let ty = g.vars[g.params[k].var].ty.tangent();
+        let name = format!("{}_bar", g.vars[g.params[k].var].name);
+        // `op` is the accumulator, or `let op = acc;` at the top level.
+        let acc = op.var().and_then(|v| {
+            if g.vars[v].mutable {
+                return Some((v, None));
+            }
+            top.iter().find_map(|s| match s {
+                Stmt::Let(w, Expr::Use(Operand::Var(a))) if *w == v && g.vars[*a].mutable => Some((*a, Some(v))),
+                _ => None,
+            })
+        });
+        let acc = acc.filter(|(a, snap)| {
+            let zero_init = top.iter().any(|s| match s {
+                Stmt::Mut(w, Some(Expr::Zeros(_) | Expr::ZeroLike(_))) => w == a,
+                Stmt::Mut(w, Some(Expr::Use(Operand::Float(z)))) => {
+                    w == a && z.value == 0.0 && z.value.is_sign_positive()
+                }
+                _ => false,
+            });
+            // Read only by additions into it and once by the result (or its snapshot).
+            let added_only = additions(&bwd.body, *a).checked_add(1) == uses.get(a).copied()
+                && snap.is_none_or(|s| uses.get(&s) == Some(&1));
+            zero_init
+                && added_only
+                && !renamed.contains(a)
+                && g.vars[*a].storage == Storage::Stack
+                && g.vars[*a].ty == ty
+        });
+        let slot = match acc {
+            Some((a, _)) => {
+                renamed.push(a);
+                dropped_decls.push(a);
+                a
+            }
+            None => {
+                let s = g.new_var(name, ty, true);
+                if !matches!(op, Operand::Unit) {
+                    tail.push(Stmt::Assign(Place { var: s, idx: vec![] }, AssignOp::Add, op.clone()));
+                }
+                s
+            }
+        };
+        g.vars[slot].storage = Storage::MutParam;
+        g.params.push(Param {
+            var: slot,
+            ty: g.vars[slot].ty.clone(),
+            by_ref: false,
+            span: SrcSpan(proc_macro2::Span::call_site()),
+        });
+    }
+    let mut body: Vec<Stmt> = g
+        .body
+        .0
+        .iter()
+        .filter(|s| !matches!(s, Stmt::Mut(v, _) if dropped_decls.contains(v)))
+        .cloned()
+        .collect();
+    // The tuple of cotangents is the last statement: the additions go before it.
+    let at = body.len().saturating_sub(usize::from(!grads.is_empty()));
+    body.splice(at..at, tail);
+    g.body = Block(body);
+    g.ret = Operand::Unit;
+    g.ret_ty = Ty::Unit;
+    Ok(g)
+}
+
+/// How many statements read `a` only to add into it (`a += ..`, `a[i] += ..`, a call's
+/// `&mut a`); `usize::MAX` if one sets it or subtracts from it.
+fn additions(b: &Block, a: VarId) -> usize {
+    let mut n = 0;
+    let mut other = false;
+    walk_stmts(b, &mut |s| match s {
+        Stmt::Assign(p, AssignOp::Add, _) if p.var == a => n += 1,
+        Stmt::Assign(p, _, _) if p.var == a => other = true,
+        s => n += call_writes(s).iter().filter(|w| **w == a).count(),
+    });
+    if other {
+        usize::MAX
+    } else {
+        n
+    }
+}

@@ -78,7 +78,9 @@ impl Rx<'_> {
     pub(super) fn rstmt(&mut self, s: &Stmt, out: &mut Vec<Stmt>) -> Result<(), Diag> {
         match s {
             Stmt::Let(r, Expr::Call(c)) if c.modes == [Mode::VjpFwd] => {
-                // `(y, res) = g::vjp_fwd(x)`: `x̄ += g::vjp_bwd(x, res, ȳ)`, ȳ the adjoint of `y`.
+                // `(y, res) = g::vjp_fwd(x)`: `x̄ += g::vjp_bwd(x, res, ȳ)`, ȳ the adjoint of `y`
+                // (or `g::vjp_bwd_acc(x, res, ȳ, &mut x̄)`).
+                let in_place = accumulates_in_place(&self.act, &self.adj, self.g, c);
                 let mut b = Builder::new(self.g);
                 let ybar = match self.adj.get_mut(r) {
                     Some(Adj::Fields(fs)) if !fs.is_empty() => {
@@ -102,11 +104,18 @@ impl Rx<'_> {
                 args.push(Arg {
                     op: Operand::Var(res),
                     by_ref: false,
+                    by_mut: false,
                 });
                 args.push(Arg {
                     op: ybar,
                     by_ref: false,
+                    by_mut: false,
                 });
+                if in_place {
+                    bwd_acc(&self.act, &mut self.adj, &mut b, c, args);
+                    out.extend(b.take());
+                    return Ok(());
+                }
                 let call = Call {
                     modes: vec![Mode::VjpBwd],
                     args,
@@ -232,5 +241,76 @@ impl Rx<'_> {
             }
         }
         Block(out)
+    }
+}
+
+/// The accumulator a split call's argument can pass to `g::vjp_bwd_acc` as it is: an
+/// active argument's `let mut` accumulator on the stack.
+fn direct_acc(act: &HashSet<VarId>, adj: &HashMap<VarId, Adj>, f: &Func, a: &Arg) -> Option<VarId> {
+    let w = a.op.var().filter(|w| act.contains(w))?;
+    match adj.get(&w) {
+        Some(Adj::Acc(acc)) if f.vars[*acc].storage == Storage::Stack => Some(*acc),
+        _ => None,
+    }
+}
+
+/// Whether the reverse half of the split call `c` adds into the caller's accumulators
+/// (`g::vjp_bwd_acc`) rather than returning cotangents (`g::vjp_bwd`): where an array
+/// or matrix argument has an accumulator. Calls of scalars keep the by-value form.
+fn accumulates_in_place(act: &HashSet<VarId>, adj: &HashMap<VarId, Adj>, f: &Func, c: &Call) -> bool {
+    c.args.iter().any(|a| {
+        direct_acc(act, adj, f, a).is_some()
+            && matches!(
+                f.ty_of(&a.op).layout(),
+                Layout::Array | Layout::NalgebraStatic | Layout::NalgebraDynamic
+            )
+    })
+}
+
+/// `g::vjp_bwd_acc(x.., res, ȳ, &mut x̄..)`: each argument's accumulator is passed as it
+/// is; an argument without one (a scalar summed symbolically, an inactive one, one
+/// passed twice) gets a zero of its tangent type, whose value, if the argument is
+/// active, is contributed after the call.
+///
+/// ```text
+/// g::vjp_bwd_acc(r, w, res, ȳ, &mut r_bar, &mut w_bar);   let c = r_bar; ..
+/// ```
+fn bwd_acc(act: &HashSet<VarId>, adj: &mut HashMap<VarId, Adj>, b: &mut Builder, c: &Call, mut args: Vec<Arg>) {
+    let mut passed: Vec<VarId> = Vec::new();
+    let mut after = Vec::new();
+    for a in &c.args {
+        let slot = match direct_acc(act, adj, b.f, a).filter(|acc| !passed.contains(acc)) {
+            Some(acc) => acc,
+            None => {
+                let ty = b.f.ty_of(&a.op).tangent();
+                let init = if ty.is_known() {
+                    Expr::Zeros(ty.clone())
+                } else {
+                    Expr::ZeroLike(a.op.clone())
+                };
+                let s = b.let_mut(Some(init), "bar", ty);
+                if a.op.var().is_some_and(|w| act.contains(&w)) {
+                    after.push((a.op.clone(), s));
+                }
+                s
+            }
+        };
+        passed.push(slot);
+        args.push(Arg {
+            op: Operand::Var(slot),
+            by_ref: false,
+            by_mut: true,
+        });
+    }
+    let call = Call {
+        modes: vec![Mode::VjpBwdAcc],
+        args,
+        ..c.clone()
+    };
+    b.let_ty(Expr::Call(call), &format!("{}_acc", c.name), Ty::Unit);
+    for (o, s) in after {
+        let ty = b.f.vars[s].ty.clone();
+        let snap = b.let_ty(Expr::Use(Operand::Var(s)), "c", ty);
+        contribute(act, adj, b, &o, snap);
     }
 }

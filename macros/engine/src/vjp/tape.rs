@@ -28,6 +28,9 @@ impl Rx<'_> {
             match s {
                 Stmt::Let(v, _) => {
                     self.def_block.insert(*v, id);
+                    for w in call_writes(s) {
+                        self.assigned_in.entry(w).or_default().push(here());
+                    }
                 }
                 Stmt::Mut(v, _) => {
                     self.def_block.insert(*v, id);
