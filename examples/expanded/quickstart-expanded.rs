@@ -472,10 +472,9 @@ fn squash_vjp_ct(x: [f64; 3], ct: [f64; 3]) -> ([f64; 3], ([f64; 3],)) {
     let mut x_bar = [0.0; 3];
     let mut t_bar = [0.0; 3];
     ::fluxion::__private::acc(&mut t_bar, ct);
-    let t_bar_1 = t_bar;
-    let t_7 = t_bar_1[0];
-    let t_8 = t_bar_1[1];
-    let t_9 = t_bar_1[2];
+    let t_7 = t_bar[0];
+    let t_8 = t_bar[1];
+    let t_9 = t_bar[2];
     let t_10 = t_5 * t_5;
     let t_11 = 1.0 - t_10;
     let t_12 = t_9 * t_11;
@@ -566,10 +565,9 @@ fn squash_vjp_ct_into(x: [f64; 3], ct: [f64; 3], out: &mut ([f64; 3], ([f64; 3],
     let mut x_bar = [0.0; 3];
     let mut t_bar = [0.0; 3];
     ::fluxion::__private::acc(&mut t_bar, ct);
-    let t_bar_1 = t_bar;
-    let t_7 = t_bar_1[0];
-    let t_8 = t_bar_1[1];
-    let t_9 = t_bar_1[2];
+    let t_7 = t_bar[0];
+    let t_8 = t_bar[1];
+    let t_9 = t_bar[2];
     let t_10 = t_5 * t_5;
     let t_11 = 1.0 - t_10;
     let t_12 = t_9 * t_11;

@@ -20,6 +20,8 @@ pub fn simplify(f: &mut Func) {
             break;
         }
     }
+    forward_final_snapshots(f);
+    dce(f);
     fold_mut_init(f);
     fold_literal_seed(&mut f.body);
     // `let t = x_bar; t` at the end: return `x_bar` itself.
@@ -426,4 +428,96 @@ fn fold_mut_init(f: &mut Func) {
         b.0 = out;
     }
     go(&mut f.body, &uses);
+}
+
+/// `let s = m;` (a snapshot of the mutable array `m`) whose only uses are element reads
+/// `s[i]`, after which nothing in its block writes `m`: the reads take `m[i]` in place and
+/// the copy goes (a reverse sweep's `let x_bar_1 = x_bar;` before its rows are read, the
+/// basis of a Jacobian's chunk). The values read are the same: `m` holds what `s` copied
+/// until the end of the block.
+fn forward_final_snapshots(f: &mut Func) {
+    // Every use of each variable as an operand other than an `Index` base (those keep
+    // their snapshot), and the return value.
+    let mut other_uses: HashSet<VarId> = HashSet::new();
+    if let Some(v) = f.ret.var() {
+        other_uses.insert(v);
+    }
+    walk_stmts(&f.body, &mut |s| {
+        let mut ops = Vec::new();
+        match s {
+            Stmt::Let(_, e) | Stmt::Mut(_, Some(e)) => match e {
+                Expr::Index(_, idx) => ops.extend(idx.iter().cloned()),
+                e => ops.extend(expr_operands(e)),
+            },
+            Stmt::Assign(p, _, v) => {
+                ops.extend(p.idx.iter().cloned());
+                ops.push(v.clone());
+                // A write through the snapshot's name is not a read of it, but it rules the
+                // forwarding out.
+                ops.push(Operand::Var(p.var));
+            }
+            Stmt::If(c, ..) => ops.push(c.clone()),
+            Stmt::For(_) | Stmt::Mut(_, None) => {}
+        }
+        other_uses.extend(ops.iter().filter_map(Operand::var));
+    });
+    fn writes(s: &Stmt, m: VarId) -> bool {
+        let mut w = false;
+        walk_stmts(&Block(vec![s.clone()]), &mut |t| match t {
+            Stmt::Assign(p, _, _) if p.var == m => w = true,
+            Stmt::Mut(v, _) if *v == m => w = true,
+            t if call_writes(t).contains(&m) => w = true,
+            _ => {}
+        });
+        w
+    }
+    fn go(f: &Func, b: &mut Block, other_uses: &HashSet<VarId>) {
+        let mut k = 0;
+        while k < b.0.len() {
+            let fwd = match &b.0[k] {
+                Stmt::Let(s, Expr::Use(Operand::Var(m)))
+                    if f.vars[*m].mutable
+                        && !f.vars[*s].annotated
+                        && matches!(f.vars[*m].ty, Ty::Array(..))
+                        && !other_uses.contains(s)
+                        && !b.0[k + 1..].iter().any(|t| writes(t, *m)) =>
+                {
+                    Some((*s, *m))
+                }
+                _ => None,
+            };
+            if let Some((s, m)) = fwd {
+                let mut rest = Block(b.0.split_off(k + 1));
+                rename_index_bases(&mut rest, s, m);
+                b.0.extend(rest.0);
+            }
+            match &mut b.0[k] {
+                Stmt::For(l) => go(f, &mut l.body, other_uses),
+                Stmt::If(_, t, e) => {
+                    go(f, t, other_uses);
+                    go(f, e, other_uses);
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+    }
+    let mut body = std::mem::take(&mut f.body);
+    go(f, &mut body, &other_uses);
+    f.body = body;
+}
+
+/// `Index(from, ..)` reads become `Index(to, ..)`.
+fn rename_index_bases(b: &mut Block, from: VarId, to: VarId) {
+    for s in &mut b.0 {
+        match s {
+            Stmt::Let(_, Expr::Index(v, _)) | Stmt::Mut(_, Some(Expr::Index(v, _))) if *v == from => *v = to,
+            Stmt::For(l) => rename_index_bases(&mut l.body, from, to),
+            Stmt::If(_, t, e) => {
+                rename_index_bases(t, from, to);
+                rename_index_bases(e, from, to);
+            }
+            _ => {}
+        }
+    }
 }
