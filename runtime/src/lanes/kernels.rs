@@ -8,6 +8,9 @@
 //! where it does not apply (arguments out of its range, NaN): the caller recomputes
 //! those lanes with `libm` (`patch_nan`).
 
+// Range checks are `(a <= x) & (x <= b)`: no short circuit, so no branch in the lanes.
+#![allow(clippy::manual_range_contains)]
+
 /// `1.5 * 2^52`: `x + SHIFT - SHIFT` is `x` rounded to an integer (ties to even) for
 /// `|x| < 2^51`, and the low bits of `x + SHIFT` hold that integer.
 const SHIFT: f64 = 6_755_399_441_055_744.0;
@@ -110,13 +113,13 @@ pub(super) fn tanh(x: f64) -> f64 {
 
 /// fdlibm's `log` coefficients: `R(z) ≈ (ln((1+s)/(1-s)) - 2s) / s`, `z = s²`.
 const LG: [f64; 7] = [
-    6.666_666_666_666_735_130e-01,
-    3.999_999_999_940_941_908e-01,
-    2.857_142_874_366_239_149e-01,
-    2.222_219_843_214_978_396e-01,
-    1.818_357_216_161_805_012e-01,
-    1.531_383_769_920_937_332e-01,
-    1.479_819_860_511_658_591e-01,
+    f64::from_bits(0x3FE5_5555_5555_5593),
+    f64::from_bits(0x3FD9_9999_9997_FA04),
+    f64::from_bits(0x3FD2_4924_9422_9359),
+    f64::from_bits(0x3FCC_71C5_1D8E_78AF),
+    f64::from_bits(0x3FC7_4664_96CB_03DE),
+    f64::from_bits(0x3FC3_9A09_D078_C69F),
+    f64::from_bits(0x3FC2_F112_DF3E_5244),
 ];
 
 /// `x = 2^k m`, `m` in `[0.7071, 1.4142)`, for positive normal finite `x`: `(k, m)`
