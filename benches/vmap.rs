@@ -7,11 +7,13 @@
 //!   -> 1`, `tanh`), energies and forces of 10^5 distances with the weights shared (`None`):
 //!   `vmap(grad_and_value(model))` against a loop carrying `dE/dr` forward alongside the
 //!   values (forward mode, the cheapest for one input), with std's scalar `tanh`.
-//!
+//! - `vmap_mlp_avx2/n100000`: the same on one thread, with a prototype of the generated
+//!   loop compiled a second time for AVX2 and FMA and chosen at run time
+//!   (`mlp_fluxion_avx2`; no `RUSTFLAGS`).
 //! - `vmap_per_sample_grads/n1024`: per-sample gradients of a `32 -> 64 -> 1` tanh MLP with
 //!   squared error, all four parameter gradients of 1024 samples written out.
 //!
-//! Each at 1 and 2 threads (`t1`, `t2`: rayon pools of that size; the hand loops split the
+//! Each (but the AVX2 prototype) at 1 and 2 threads (`t1`, `t2`: rayon pools of that size; the hand loops split the
 //! batch in halves on two threads). Both variants write into preallocated buffers; no
 //! `RUSTFLAGS` (the baseline x86-64 target). `cargo bench -p fluxion-benches --bench
 //! vmap`, then `cargo run -p fluxion-benches --bin ratios`.
@@ -262,6 +264,52 @@ fn per_sample_hand(
     }
 }
 
+/// A prototype of the generated `_vmap_into` loop compiled a second time for AVX2 and
+/// FMA (chosen at run time, without `RUSTFLAGS`): `wide` keeps its SSE2 operators there
+/// (it picks its paths with compile-time `cfg(target_feature)`), but the runtime's own
+/// lane functions (`tanh`) are scalar kernels that LLVM vectorises to the enclosing
+/// function's features, 256 bits wide here.
+fn mlp_fluxion_avx2(p: &Params, r: &[f64], force: &mut [f64], e: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        #[target_feature(enable = "avx2,fma")]
+        fn run(p: &Params, r: &[f64], force: &mut [f64], e: &mut [f64]) {
+            mlp_chunks(p, r, force, e);
+        }
+        // SAFETY: the features were detected above.
+        return unsafe { run(p, r, force, e) };
+    }
+    mlp_chunks(p, r, force, e);
+}
+
+/// The loop of the generated `_vmap_into` for whole chunks (the benchmark's sizes are
+/// multiples of 4), calling the generated kernel.
+#[inline(always)]
+fn mlp_chunks(p: &Params, r: &[f64], force: &mut [f64], e: &mut [f64]) {
+    use fluxion::__private::{f64x4, Lanes};
+    let chunks = r
+        .chunks_exact(4)
+        .zip(force.chunks_exact_mut(4))
+        .zip(e.chunks_exact_mut(4));
+    for ((r, f), e) in chunks {
+        let (df, v) = __fluxion_kernel_model_grad_and_value_vmap(
+            <f64x4 as Lanes>::from_slice(r),
+            &p.w1,
+            &p.b1,
+            &p.w2,
+            &p.b2,
+            &p.w3,
+            &p.b3,
+            &p.w4,
+            &p.b4,
+            &p.w5,
+            &p.b5,
+        );
+        df.write_to_slice(f);
+        v.write_to_slice(e);
+    }
+}
+
 /// Distances uniform in `[0.5, 1.0]`, from a fixed sequence.
 fn distances(n: usize) -> Vec<f64> {
     (0..n)
@@ -348,6 +396,21 @@ fn benches(c: &mut Criterion) {
         });
         g.finish();
     }
+
+    // The same with the loop compiled for AVX2 and FMA where the machine has them.
+    mlp_fluxion_avx2(&p, &r, &mut f1, &mut e1);
+    for k in 0..n {
+        let ok = (f1[k] - f2[k]).abs() <= 1e-12 * f2[k].abs().max(1.0)
+            && (e1[k] - e2[k]).abs() <= 1e-12 * e2[k].abs().max(1.0);
+        assert!(ok, "sample {k}: {:?} vs {:?}", (f1[k], e1[k]), (f2[k], e2[k]));
+    }
+    let mut g = c.benchmark_group("vmap_mlp_avx2/n100000");
+    g.measurement_time(Duration::from_secs(6));
+    g.bench_function("fluxion", |b| {
+        b.iter(|| mlp_fluxion_avx2(&p, black_box(&r), &mut f1, &mut e1))
+    });
+    g.bench_function("hand", |b| b.iter(|| mlp_hand(&p, black_box(&r), &mut f2, &mut e2)));
+    g.finish();
 }
 
 fn per_sample_grads(c: &mut Criterion) {

@@ -29,6 +29,19 @@ pub trait Pack<L: Lanes>: Copy {
     fn write_lane(p: &Self::Packed, l: usize, out: &mut Self) {
         *out = Self::lane_of(p, l);
     }
+    /// A full chunk (`s.len() == L::LANES`) in lanes: `pack_by`, or one load for floats.
+    #[inline(always)]
+    fn pack_full(s: &[Self]) -> Self::Packed {
+        Self::pack_by(L::LANES, &|l| s[l])
+    }
+    /// Writes a full chunk (`out.len() == L::LANES`): `lane_of` lane by lane, or one
+    /// store for floats.
+    #[inline(always)]
+    fn unpack_full(p: &Self::Packed, out: &mut [Self]) {
+        for (l, o) in out.iter_mut().enumerate() {
+            Self::write_lane(p, l, o);
+        }
+    }
 }
 
 impl<L: Lanes<Elem = f64>> Pack<L> for f64 {
@@ -41,6 +54,14 @@ impl<L: Lanes<Elem = f64>> Pack<L> for f64 {
     fn lane_of(p: &L, l: usize) -> f64 {
         p.lane(l)
     }
+    #[inline(always)]
+    fn pack_full(s: &[f64]) -> L {
+        L::from_slice(s)
+    }
+    #[inline(always)]
+    fn unpack_full(p: &L, out: &mut [f64]) {
+        p.write_to_slice(out)
+    }
 }
 
 impl<L: Lanes<Elem = f32>> Pack<L> for f32 {
@@ -52,6 +73,14 @@ impl<L: Lanes<Elem = f32>> Pack<L> for f32 {
     #[inline(always)]
     fn lane_of(p: &L, l: usize) -> f32 {
         p.lane(l)
+    }
+    #[inline(always)]
+    fn pack_full(s: &[f32]) -> L {
+        L::from_slice(s)
+    }
+    #[inline(always)]
+    fn unpack_full(p: &L, out: &mut [f32]) {
+        p.write_to_slice(out)
     }
 }
 
@@ -83,12 +112,19 @@ pub fn pack<L: Lanes, T: Pack<L>>(s: &[T]) -> T::Packed {
         s.len(),
         L::LANES
     );
-    T::pack_by(s.len(), &|l| s[l])
+    if s.len() == L::LANES {
+        T::pack_full(s)
+    } else {
+        T::pack_by(s.len(), &|l| s[l])
+    }
 }
 
 /// Writes the first `out.len()` lanes of `p` to `out`, one sample each.
 #[inline(always)]
 pub fn unpack<L: Lanes, T: Pack<L>>(p: &T::Packed, out: &mut [T]) {
+    if out.len() == L::LANES {
+        return T::unpack_full(p, out);
+    }
     for (l, o) in out.iter_mut().enumerate() {
         T::write_lane(p, l, o);
     }

@@ -45,11 +45,11 @@
 //! | `atan` | wide | 1 | wide | 3 |
 //! | `sinh` | wide; libm from 709 | 3 | wide; libm from 88 | 3 |
 //! | `cosh` | wide; libm from 709 | 1 | wide; libm from 88 | 2 |
-//! | `tanh` | wide (from `exp_m1`) | 3 | wide (from `exp_m1`) | 3 |
-//! | `exp` | wide | 1 | wide | 1 |
-//! | `exp2` | own (`e^(f ln 2) 2^n`); libm below -1021, above 1023 | 1 | wide; libm below -126 | 1 |
-//! | `exp_m1` | wide | 4 | wide | 2 |
-//! | `ln` | wide; libm below the smallest normal | 1 | wide; libm below the smallest normal | 1 |
+//! | `tanh` | own (`-t / (t + 2)`, `t = exp_m1(-2 abs(x))`) | 3 | wide (from `exp_m1`) | 3 |
+//! | `exp` | own (`2^n (1 + p(r))`); libm below -708, above 709 | 1 | wide | 1 |
+//! | `exp2` | own (`e^(f ln 2) 2^n`, own `exp`); libm below -1021, above 1023 | 1 | wide; libm below -126 | 1 |
+//! | `exp_m1` | own (`(2^n - 1) + 2^n p(r)`); libm above 709 | 2 | wide | 2 |
+//! | `ln` | own (fdlibm's, branch-free); libm off positive normals | 1 | wide; libm below the smallest normal | 1 |
 //! | `log2` | own (`e + ln(m) log2 e`, `x = 2^e m`, wide's `ln`); libm off positive normals | 2 | own's `f64`, rounded; libm off positive normals | 1 |
 //! | `log10` | own (`e log10 2 + ln(m) log10 e`); libm off positive normals | 2 | own's `f64`, rounded; libm off positive normals | 2 |
 //! | `ln_1p` | wide | 2 | wide | 2 |
@@ -60,7 +60,7 @@
 //! | `recip` | own (`1 / x`) | 0 | own (`1 / x`; wide's is an approximation) | 0 |
 //! | `trunc` | wide, sign of `x` | 0 | wide, sign of `x` | 0 |
 //! | `atan2` | wide | 1 | wide | 2 |
-//! | `powf` | lane by lane (wide's is off by up to hundreds of ulps) | 1 | own (`exp(y ln x)` in wide's `f64`, rounded); lane by lane off positive normal bases and normal results | 1 |
+//! | `powf` | own (`e^(y ln x)`, `ln x` and the product in double-double); libm off positive normal bases, `abs(y) >= 2^64`, results off normals | 1 | own (`exp(y ln x)` in own `f64`, rounded); lane by lane off positive normal bases and normal results | 1 |
 //! | `powi` | own (binary powering, as compiler-rt's `__powidf2`) | 0 | own (binary powering) | 0 |
 //! | `min` | wide | 0 | wide | 0 |
 //! | `max` | wide | 0 | wide | 0 |
@@ -90,6 +90,8 @@ use core::ops::{Add, Div, Mul, Neg, Rem, Sub};
 
 use wide::u64x4;
 pub use wide::{f32x8, f64x4};
+
+mod kernels;
 
 /// A lane mask: one boolean per lane, the result of a comparison of [`Lanes`].
 pub trait LaneMask: Copy + Debug {
@@ -797,6 +799,20 @@ macro_rules! vector_lanes {
     };
 }
 
+/// `f` applied to each lane: a scalar kernel of `kernels`, which LLVM vectorises.
+#[inline(always)]
+fn map4(x: f64x4, f: impl Fn(f64) -> f64) -> f64x4 {
+    let a = x.to_array();
+    f64x4::new([f(a[0]), f(a[1]), f(a[2]), f(a[3])])
+}
+
+/// `fast`, with its NaN lanes (where a kernel does not apply) recomputed by `slow(i)`,
+/// only when there are some.
+#[inline(always)]
+fn patch_nan(fast: f64x4, slow: impl Fn(usize) -> f64) -> f64x4 {
+    patch(Lanes::eq(fast, fast), fast, slow)
+}
+
 /// `x` as two `f64x4` (exact).
 #[inline(always)]
 fn widen(x: f32x8) -> (f64x4, f64x4) {
@@ -868,7 +884,7 @@ fn log10_f64(x: f64x4) -> f64x4 {
 const TRIG_MAX: f64 = 134_217_728.0;
 
 vector_lanes!(f64x4, f64, 4, deg: 180.0f64 / core::f64::consts::PI, rad: core::f64::consts::PI / 180.0,
-wide: { exp, exp_m1, ln_1p, sqrt, cbrt, abs, signum, fract, asin, acos, atan, tanh },
+wide: { ln_1p, sqrt, cbrt, abs, signum, fract, asin, acos, atan },
 wide2: { atan2, min, max, copysign, rem_euclid, div_euclid },
 rounding: { trunc, floor, ceil, round, round_ties_even },
 guarded: {
@@ -883,19 +899,38 @@ guarded: {
     exp2 if |x| Lanes::ge(x, f64x4::splat(-1021.0)).and(Lanes::le(x, f64x4::splat(1023.0)))
         => {
             let n = f64x4::round_ties_even(x);
-            f64x4::exp((x - n) * f64x4::LN_2) * f64x4::exp2(n)
+            map4((x - n) * f64x4::LN_2, kernels::exp) * f64x4::exp2(n)
         },
-    ln if |x| Lanes::ge(x, f64x4::splat(f64::MIN_POSITIVE)) => f64x4::ln(x),
     log2 if |x| Lanes::ge(x, f64x4::splat(f64::MIN_POSITIVE)).and(Lanes::le(x, f64x4::splat(f64::MAX)))
         => log2_f64(x),
     log10 if |x| Lanes::ge(x, f64x4::splat(f64::MIN_POSITIVE)).and(Lanes::le(x, f64x4::splat(f64::MAX)))
         => log10_f64(x),
 },
 own: {
-    /// Lane by lane: `wide`'s `powf` of `f64` is off by tens to hundreds of ulps.
+    #[inline(always)]
+    fn exp(self) -> Self {
+        patch_nan(map4(self, kernels::exp), |i| <f64 as Lanes>::exp(self.lane(i)))
+    }
+    #[inline(always)]
+    fn exp_m1(self) -> Self {
+        patch_nan(map4(self, kernels::exp_m1), |i| <f64 as Lanes>::exp_m1(self.lane(i)))
+    }
+    #[inline(always)]
+    fn tanh(self) -> Self {
+        map4(self, kernels::tanh)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        patch_nan(map4(self, kernels::ln), |i| <f64 as Lanes>::ln(self.lane(i)))
+    }
+    /// `e^(n ln x)` in double-double (`wide`'s `powf` of `f64` is off by tens to
+    /// hundreds of ulps); lane by lane off positive normal bases and normal results.
     #[inline(always)]
     fn powf(self, n: Self) -> Self {
-        self.map2(n, <f64 as Lanes>::powf)
+        let (x, y) = (self.to_array(), n.to_array());
+        let f = kernels::powf;
+        let fast = f64x4::new([f(x[0], y[0]), f(x[1], y[1]), f(x[2], y[2]), f(x[3], y[3])]);
+        patch_nan(fast, |i| <f64 as Lanes>::powf(x[i], y[i]))
     }
 });
 
@@ -923,7 +958,8 @@ own: {
     #[inline(always)]
     fn powf(self, n: Self) -> Self {
         let ((xl, xh), (nl, nh)) = (widen(self), widen(n));
-        let z = narrow(f64x4::exp(nl * f64x4::ln(xl)), f64x4::exp(nh * f64x4::ln(xh)));
+        let e = |n: f64x4, x: f64x4| map4(n * map4(x, kernels::ln), kernels::exp);
+        let z = narrow(e(nl, xl), e(nh, xh));
         let (min, max) = (f32x8::splat(f32::MIN_POSITIVE), f32x8::splat(f32::MAX));
         let ok = Lanes::ge(self, min).and(Lanes::le(self, max)).and(Lanes::le(Lanes::abs(n), max));
         let ok = ok.and(Lanes::ge(z, min)).and(Lanes::le(z, max));
