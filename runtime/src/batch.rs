@@ -226,3 +226,25 @@ fn drive_from<O: OutSlices>(start: usize, grain: usize, out: O, body: &(dyn Fn(u
 fn drive_from<O: OutSlices>(start: usize, _grain: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
     body(start, out);
 }
+
+/// Runs `body` compiled for the widest vector features this CPU has among those the
+/// runtime knows (AVX2 with FMA on x86-64, detected at run time, with the `std` feature),
+/// else as it is. `body` is inlined into each variant, so the lane functions written as
+/// scalar code over the lanes (`exp`, `tanh`, `ln`, ..) are vectorised to 256 bits there;
+/// `wide`'s operators keep the code paths chosen when the crate was compiled. The results
+/// are the same functions within the lane functions' documented bounds.
+#[inline(always)]
+pub fn best_simd<R>(body: impl FnOnce() -> R) -> R {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2<R>(body: impl FnOnce() -> R) -> R {
+                body()
+            }
+            // SAFETY: the CPU has the features `avx2` enables (detected just above).
+            return unsafe { avx2(body) };
+        }
+    }
+    body()
+}

@@ -168,6 +168,22 @@ pub(super) fn vmap_items(
         })
         .collect();
     let kernel_ident = format_ident!("{}", kernel_name);
+    let chunks_ident = format_ident!("__fluxion_chunks_{}", name);
+    let arg_names_fwd: Vec<TokenStream> = cur
+        .params
+        .iter()
+        .map(|p| {
+            let n = names.ident(p.var);
+            quote!(#n)
+        })
+        .collect();
+    let tf = turbofish(generics);
+    let chunk_call = quote!(#chunks_ident #tf (#(#arg_names_fwd,)* #out, __fluxion_start));
+    let run_chunks = if uses_lane_kernels(&kernel) {
+        quote!(::fluxion::__private::best_simd(|| #chunk_call))
+    } else {
+        chunk_call
+    };
     let turbofish = turbofish(generics);
     let name_ident = format_ident!("{}", name);
     let into_ident = format_ident!("{}_into", name);
@@ -258,18 +274,44 @@ pub(super) fn vmap_items(
                 <#vector as ::fluxion::__private::Lanes>::LANES,
             );
             ::fluxion::__private::drive(__fluxion_grain, #out, &|__fluxion_start: usize, #out| {
-                let __fluxion_n = ::fluxion::__private::OutSlices::samples(&#out);
-                let mut __fluxion_i = 0;
-                while __fluxion_i < __fluxion_n {
-                    let __fluxion_m = ::core::cmp::min(__fluxion_n - __fluxion_i, <#vector as ::fluxion::__private::Lanes>::LANES);
-                    #(#packs)*
-                    let __fluxion_r = #kernel_ident #turbofish (#(#args),*);
-                    #(#unpacks)*
-                    __fluxion_i += __fluxion_m;
-                }
+                #run_chunks
             });
         }
+        #[doc(hidden)]
+        #[inline(always)]
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
+        fn #chunks_ident #gen (#(#params,)* #out_param, __fluxion_start: usize) #where_clause {
+            let __fluxion_n = ::fluxion::__private::OutSlices::samples(&#out);
+            let mut __fluxion_i = 0;
+            while __fluxion_i < __fluxion_n {
+                let __fluxion_m = ::core::cmp::min(__fluxion_n - __fluxion_i, <#vector as ::fluxion::__private::Lanes>::LANES);
+                #(#packs)*
+                let __fluxion_r = #kernel_ident #turbofish (#(#args),*);
+                #(#unpacks)*
+                __fluxion_i += __fluxion_m;
+            }
+        }
     })
+}
+
+/// Whether a kernel calls lane functions written as scalar code over the lanes (which
+/// vectorise to the widest features of the function they are compiled in): those are worth
+/// a second copy compiled for AVX2 (`best_simd`).
+fn uses_lane_kernels(k: &Func) -> bool {
+    let mut any = false;
+    walk_stmts(&k.body, &mut |s| {
+        if let Stmt::Let(v, Expr::Prim(p, _)) = s {
+            if matches!(k.vars[*v].ty, Ty::Lanes(_))
+                && matches!(
+                    p,
+                    Prim::Exp | Prim::ExpM1 | Prim::Exp2 | Prim::Tanh | Prim::Ln | Prim::Powf
+                )
+            {
+                any = true;
+            }
+        }
+    });
+    any
 }
 
 /// Whether samples of `t` can be packed into lanes: floats and fixed arrays of them.
