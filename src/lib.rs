@@ -151,6 +151,9 @@ pub use fluxion_macros::{
 };
 #[doc(inline)]
 pub use fluxion_runtime::stop_gradient;
+/// What a `try_` form of a `vmap`ped function returns when its batched arguments have
+/// different numbers of samples.
+pub use fluxion_runtime::BatchError;
 
 #[doc(hidden)]
 pub mod __private {

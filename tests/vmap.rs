@@ -314,3 +314,22 @@ fn vmap_in_the_list_attribute() {
         assert!(close(g[k], listed_grad(x[k], 0.3), ULPS), "sample {k}");
     }
 }
+
+#[test]
+fn the_try_form_returns_an_error_naming_both_arguments() {
+    let e = try_weighted_vmap(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.0, 3.0]).unwrap_err();
+    assert_eq!(
+        e,
+        fluxion::BatchError {
+            what: "y",
+            len: 3,
+            first: "x",
+            n: 4
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "vmap: `y` has 3 samples but `x` has 4: batched arguments must have one sample each"
+    );
+    assert_eq!(try_weighted_vmap(&[1.0, 2.0], &[3.0, 4.0]), Ok(vec![3.0, 8.0]));
+}

@@ -309,7 +309,9 @@ transform!(
     /// `f_vmap_into(.., out: &mut [R], chunk_size: Option<usize>)` (a tuple of slices for a
     /// tuple result) writes into the caller's buffer and allocates nothing. Both panic,
     /// naming the arguments and their lengths, if the batched arguments (or `out`) have
-    /// different lengths.
+    /// different lengths; `try_f_vmap(..)` returns that as a [`BatchError`] instead.
+    ///
+    /// [`BatchError`]: ../fluxion/struct.BatchError.html
     ///
     /// Large batches are split across threads (rayon, with the default `parallel` feature)
     /// in tasks of `chunk_size` samples: the attribute's `chunk_size = k`, or the

@@ -130,13 +130,50 @@ pub fn unpack<L: Lanes, T: Pack<L>>(p: &T::Packed, out: &mut [T]) {
     }
 }
 
-/// Panics unless the batched argument `what` has as many samples (`len`) as the first
+/// Batched arguments of a `vmap`ped function with different numbers of samples: what the
+/// `try_` form returns where the other forms panic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchError {
+    /// The argument (or output buffer) whose length differs.
+    pub what: &'static str,
+    /// Its number of samples.
+    pub len: usize,
+    /// The first batched argument.
+    pub first: &'static str,
+    /// Its number of samples.
+    pub n: usize,
+}
+
+impl core::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "vmap: `{}` has {} samples but `{}` has {}: batched arguments must have one sample each",
+            self.what, self.len, self.first, self.n
+        )
+    }
+}
+
+impl core::error::Error for BatchError {}
+
+/// `Err` unless the batched argument `what` has as many samples (`len`) as the first
 /// batched argument `first` (`n`): `vmap` pairs samples by index.
 #[inline]
+pub fn try_check_batch(what: &'static str, len: usize, first: &'static str, n: usize) -> Result<(), BatchError> {
+    if len == n {
+        Ok(())
+    } else {
+        Err(BatchError { what, len, first, n })
+    }
+}
+
+/// Panics unless the batched argument `what` has as many samples (`len`) as the first
+/// batched argument `first` (`n`), naming both.
+#[inline]
 #[track_caller]
-pub fn check_batch(what: &str, len: usize, first: &str, n: usize) {
-    if len != n {
-        panic!("vmap: `{what}` has {len} samples but `{first}` has {n}: batched arguments must have one sample each");
+pub fn check_batch(what: &'static str, len: usize, first: &'static str, n: usize) {
+    if let Err(e) = try_check_batch(what, len, first, n) {
+        panic!("{e}");
     }
 }
 

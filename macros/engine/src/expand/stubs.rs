@@ -94,6 +94,17 @@ pub(super) fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, 
             #[allow(unused_variables, dead_code, clippy::all)]
             #vis fn #n_into #gen_into (#(#params,)* out: &mut __FluxionOut) #where_clause { unreachable!(#msg) }
         });
+        if *t == Transform::Vmap {
+            let n_try = format_ident!("try_{}", name);
+            let ok = match &ret {
+                Some(r) => quote!(#r),
+                None => quote!(()),
+            };
+            out.extend(quote! {
+                #[allow(unused_variables, dead_code, clippy::all)]
+                #vis fn #n_try #gen (#(#params),*) -> ::core::result::Result<#ok, ::fluxion::BatchError> #where_clause { unreachable!(#msg) }
+            });
+        }
         if *t == Transform::Vjp {
             let n2 = format_ident!("{}_ct", name);
             out.extend(quote! {

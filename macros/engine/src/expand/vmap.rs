@@ -99,6 +99,7 @@ pub(super) fn vmap_items(
     let mut args = Vec::new();
     let mut packs = Vec::new();
     let mut checks = Vec::new();
+    let mut try_checks = Vec::new();
     let first = cur
         .params
         .iter()
@@ -118,6 +119,7 @@ pub(super) fn vmap_items(
                 let (sn, fname) = (n.to_string(), first_name.clone());
                 let f = first.clone();
                 checks.push(quote!(::fluxion::__private::check_batch(#sn, #n.len(), #fname, #f.len());));
+                try_checks.push(quote!(::fluxion::__private::try_check_batch(#sn, #n.len(), #fname, #f.len())?;));
             }
         } else {
             params.push(if p.by_ref { quote!(#n: &#t) } else { quote!(#n: #t) });
@@ -186,6 +188,10 @@ pub(super) fn vmap_items(
     };
     let turbofish = turbofish(generics);
     let name_ident = format_ident!("{}", name);
+    let try_ident = format_ident!("try_{}", name);
+    let doc_try = format!(
+        "[`{name}`], or `Err` naming the batched argument whose number of samples differs from the first one's (where [`{name}`] panics)."
+    );
     let into_ident = format_ident!("{}_into", name);
     let zeros: Vec<TokenStream> = outs
         .iter()
@@ -262,6 +268,12 @@ pub(super) fn vmap_items(
             #alloc
             #into_ident #turbofish (#(#arg_names,)* #pass_out, ::core::option::Option::None);
             #give
+        }
+        #[doc = #doc_try]
+        #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
+        #vis fn #try_ident #gen (#(#params),*) -> ::core::result::Result<#ret_ty, ::fluxion::BatchError> #where_clause {
+            #(#try_checks)*
+            ::core::result::Result::Ok(#name_ident #turbofish (#(#arg_names),*))
         }
         #[doc = #doc_into]
         #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
