@@ -918,6 +918,30 @@ pub fn generic_parts(generics: &syn::Generics) -> (TokenStream, Option<&syn::Whe
     (gen, generics.where_clause.as_ref())
 }
 
+/// `::<N, M>` for the generic parameters (const and type), empty without.
+pub fn turbofish(generics: &syn::Generics) -> TokenStream {
+    let args: Vec<TokenStream> = generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => {
+                let i = &t.ident;
+                Some(quote!(#i))
+            }
+            syn::GenericParam::Const(c) => {
+                let i = &c.ident;
+                Some(quote!(#i))
+            }
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    if args.is_empty() {
+        quote!()
+    } else {
+        quote!(::<#(#args),*>)
+    }
+}
+
 /// Tokens of a type.
 pub fn ty_tokens(t: &Ty) -> TokenStream {
     match t {

@@ -536,6 +536,96 @@ fn lane_count(k: FloatTy) -> i128 {
     }
 }
 
+/// The chunks of a Jacobian built by batching: `(n + L - 1) / L` chunks of `L` basis
+/// vectors on lanes, lane `l` of chunk `c` being index `min(c L + l, n - 1)` (the padding
+/// lanes of the last chunk repeat the last index).
+struct LaneChunks {
+    /// The chunk's loop variable.
+    chunk: VarId,
+    /// Lanes per chunk.
+    lanes: i128,
+    /// The number of basis vectors.
+    n: CExpr,
+}
+
+impl LaneChunks {
+    fn new(g: &mut Func, n: &CExpr, lanes: i128) -> LaneChunks {
+        let chunk = g.new_var("c", Ty::Int(Some("usize".into())), false);
+        LaneChunks {
+            chunk,
+            lanes,
+            n: n.clone(),
+        }
+    }
+
+    /// Statements computing the index of lane `l` of the current chunk, and that index.
+    fn index_of(&self, g: &mut Func, l: VarId) -> (Vec<Stmt>, Operand) {
+        let usize_ty = Ty::Int(Some("usize".into()));
+        let (last, bound) = match self.n.lit() {
+            Some(v) => (Operand::Int(v - 1), Operand::Int(v)),
+            None => (
+                Operand::Const(CExpr::Bin('-', Box::new(self.n.clone()), Box::new(CExpr::Lit(1)))),
+                Operand::Const(self.n.clone()),
+            ),
+        };
+        let mut b = Builder::new(g);
+        let base = b.let_ty(
+            Expr::Prim(Prim::Mul, vec![Operand::Var(self.chunk), Operand::Int(self.lanes)]),
+            "k",
+            usize_ty.clone(),
+        );
+        let k = b.let_ty(
+            Expr::Prim(Prim::Add, vec![base, Operand::Var(l)]),
+            "k",
+            usize_ty.clone(),
+        );
+        let inside = b.let_ty(Expr::Cmp(CmpOp::Lt, k.clone(), bound), "inside", Ty::Bool);
+        let at = b.let_ty(Expr::Select(inside, k, last), "at", usize_ty);
+        (b.take(), at)
+    }
+
+    /// `let mut basis = 0; for l in 0..L { basis[index(l)] += unit_lane(l) }`, bound to
+    /// `seed`: `+=`, as the padding lanes share the last index.
+    fn basis(&self, g: &mut Func, ty: &Ty, seed: VarId) -> Vec<Stmt> {
+        let mut b = Builder::new(g);
+        let basis = b.let_mut(Some(Expr::Zeros(ty.clone())), "basis", ty.clone());
+        let mut out = b.take();
+        let l = g.new_var("l", Ty::Int(Some("usize".into())), false);
+        let (mut set_lane, at) = self.index_of(g, l);
+        let mut b = Builder::new(g);
+        let unit = b.let_(Expr::UnitLane(Operand::Var(l)), "unit");
+        b.push(Stmt::Assign(
+            Place {
+                var: basis,
+                idx: vec![at],
+            },
+            AssignOp::Add,
+            unit,
+        ));
+        set_lane.extend(b.take());
+        out.extend(wrap_loops(&[l], &[CExpr::Lit(self.lanes)], set_lane));
+        out.push(Stmt::Let(seed, Expr::Use(Operand::Var(basis))));
+        out
+    }
+
+    /// `for c in 0..chunks { body }`.
+    fn wrap(&self, body: Vec<Stmt>) -> Vec<Stmt> {
+        let chunks = match self.n.lit() {
+            Some(v) => CExpr::Lit((v + self.lanes - 1) / self.lanes),
+            None => CExpr::Bin(
+                '/',
+                Box::new(CExpr::Bin(
+                    '+',
+                    Box::new(self.n.clone()),
+                    Box::new(CExpr::Lit(self.lanes - 1)),
+                )),
+                Box::new(CExpr::Lit(self.lanes)),
+            ),
+        };
+        wrap_loops(&[self.chunk], &[chunks], body)
+    }
+}
+
 /// `jacrev` of a function with a vector output `[F; M]`, batched (torch.func's
 /// `vmap(vjp)` over the standard basis):
 ///
@@ -599,57 +689,16 @@ fn jacrev_batched(
         jacs.push((jv, ty));
     }
     let fwd_part = b.take();
-    // The row of lane `l` of chunk `c`: `min(c L + l, M - 1)`.
-    let last = match m.lit() {
-        Some(v) => Operand::Int(v - 1),
-        None => Operand::Const(CExpr::Bin('-', Box::new(m.clone()), Box::new(CExpr::Lit(1)))),
-    };
-    let bound = match m.lit() {
-        Some(v) => Operand::Int(v),
-        None => Operand::Const(m.clone()),
-    };
-    let chunk = g.new_var("c", usize_ty.clone(), false);
-    let row_of = |g: &mut Func, l: &Operand| -> (Vec<Stmt>, Operand) {
-        let mut b = Builder::new(g);
-        let base = b.let_ty(
-            Expr::Prim(Prim::Mul, vec![Operand::Var(chunk), Operand::Int(lanes)]),
-            "k",
-            usize_ty.clone(),
-        );
-        let k = b.let_ty(Expr::Prim(Prim::Add, vec![base, l.clone()]), "k", usize_ty.clone());
-        let inside = b.let_ty(Expr::Cmp(CmpOp::Lt, k.clone(), bound.clone()), "inside", Ty::Bool);
-        let row = b.let_ty(Expr::Select(inside, k, last.clone()), "row", usize_ty.clone());
-        (b.take(), row)
-    };
-    // The basis cotangents of the chunk, one per lane.
+    let chunks = LaneChunks::new(&mut g, m, lanes);
+    // The basis cotangents of the chunk, one per lane, then the reverse sweep.
     let ct_ty = main.ret_ty.tangent();
-    let mut body = Vec::new();
-    let mut b = Builder::new(&mut g);
-    let basis = b.let_mut(Some(Expr::Zeros(ct_ty.clone())), "basis", ct_ty.clone());
-    body.extend(b.take());
-    let lv = g.new_var("l", usize_ty.clone(), false);
-    let (mut set_lane, row) = row_of(&mut g, &Operand::Var(lv));
-    let mut b = Builder::new(&mut g);
-    let unit = b.let_(Expr::UnitLane(Operand::Var(lv)), "unit");
-    // `+=`: the lanes past the end of the last chunk all take row `M - 1` (their rows are
-    // written again with the same values).
-    b.push(Stmt::Assign(
-        Place {
-            var: basis,
-            idx: vec![row],
-        },
-        AssignOp::Add,
-        unit,
-    ));
-    set_lane.extend(b.take());
-    body.extend(wrap_loops(&[lv], &[CExpr::Lit(lanes)], set_lane));
-    body.push(Stmt::Let(ct, Expr::Use(Operand::Var(basis))));
+    let mut body = chunks.basis(&mut g, &ct_ty, ct);
     body.extend(rev.iter().cloned());
     let batched = crate::batch::batch_block(&mut g, &body, &[]).ok()?;
     let mut chunk_body = batched;
     // Each lane's row of each Jacobian.
     let lw = g.new_var("l", usize_ty.clone(), false);
-    let (mut write, row) = row_of(&mut g, &Operand::Var(lw));
+    let (mut write, row) = chunks.index_of(&mut g, lw);
     let bars = listed(idx, bars);
     for ((jv, _), (bar, k)) in jacs.iter().zip(bars.iter().zip(idx)) {
         let pty = &f.params[*k].ty;
@@ -674,16 +723,8 @@ fn jacrev_batched(
         write.extend(wrap_loops(&is, &idims, el_body));
     }
     chunk_body.extend(wrap_loops(&[lw], &[CExpr::Lit(lanes)], write));
-    let chunks = match m.lit() {
-        Some(v) => CExpr::Lit((v + lanes - 1) / lanes),
-        None => CExpr::Bin(
-            '/',
-            Box::new(CExpr::Bin('+', Box::new(m.clone()), Box::new(CExpr::Lit(lanes - 1)))),
-            Box::new(CExpr::Lit(lanes)),
-        ),
-    };
     let mut out = fwd_part;
-    out.extend(wrap_loops(&[chunk], &[chunks], chunk_body));
+    out.extend(chunks.wrap(chunk_body));
     let mut b = Builder::new(&mut g);
     b.out = out;
     let items: Vec<(Operand, Ty)> = jacs
@@ -905,50 +946,9 @@ fn jacfwd_columns_batched(
     let mut b = Builder::new(h);
     let jv = b.let_mut(Some(Expr::Zeros(jty.clone())), "jac", jty.clone());
     let outer = b.take();
-    let chunk = h.new_var("c", usize_ty.clone(), false);
-    let (last, bound) = match n.lit() {
-        Some(v) => (Operand::Int(v - 1), Operand::Int(v)),
-        None => (
-            Operand::Const(CExpr::Bin('-', Box::new(n.clone()), Box::new(CExpr::Lit(1)))),
-            Operand::Const(n.clone()),
-        ),
-    };
-    let col_of = |g: &mut Func, l: VarId| -> (Vec<Stmt>, Operand) {
-        let mut b = Builder::new(g);
-        let base = b.let_ty(
-            Expr::Prim(Prim::Mul, vec![Operand::Var(chunk), Operand::Int(lanes)]),
-            "k",
-            usize_ty.clone(),
-        );
-        let k = b.let_ty(
-            Expr::Prim(Prim::Add, vec![base, Operand::Var(l)]),
-            "k",
-            usize_ty.clone(),
-        );
-        let inside = b.let_ty(Expr::Cmp(CmpOp::Lt, k.clone(), bound.clone()), "inside", Ty::Bool);
-        let col = b.let_ty(Expr::Select(inside, k, last.clone()), "col", usize_ty.clone());
-        (b.take(), col)
-    };
+    let chunks = LaneChunks::new(h, n, lanes);
     let tty = pty.tangent();
-    let mut chunk_body = Vec::new();
-    let mut b = Builder::new(h);
-    let basis = b.let_mut(Some(Expr::Zeros(tty.clone())), "basis", tty.clone());
-    chunk_body.extend(b.take());
-    let lv = h.new_var("l", usize_ty.clone(), false);
-    let (mut set_lane, col) = col_of(h, lv);
-    let mut b = Builder::new(h);
-    let unit = b.let_(Expr::UnitLane(Operand::Var(lv)), "unit");
-    b.push(Stmt::Assign(
-        Place {
-            var: basis,
-            idx: vec![col],
-        },
-        AssignOp::Add,
-        unit,
-    ));
-    set_lane.extend(b.take());
-    chunk_body.extend(wrap_loops(&[lv], &[CExpr::Lit(lanes)], set_lane));
-    chunk_body.push(Stmt::Let(tparam, Expr::Use(Operand::Var(basis))));
+    let mut chunk_body = chunks.basis(h, &tty, tparam);
     chunk_body.extend(body.iter().cloned());
     let mut chunk_body = crate::batch::batch_block(h, &chunk_body, &[]).ok()?;
     let yv = ydot.var()?;
@@ -957,7 +957,7 @@ fn jacfwd_columns_batched(
     }
     // Each lane's column.
     let lw = h.new_var("l", usize_ty.clone(), false);
-    let (mut write, col) = col_of(h, lw);
+    let (mut write, col) = chunks.index_of(h, lw);
     let os = loop_nest(h, odims, "o");
     let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
     let mut el = Builder::new(h);
@@ -972,16 +972,8 @@ fn jacfwd_columns_batched(
     let el_body = el.take();
     write.extend(wrap_loops(&os, odims, el_body));
     chunk_body.extend(wrap_loops(&[lw], &[CExpr::Lit(lanes)], write));
-    let chunks = match n.lit() {
-        Some(v) => CExpr::Lit((v + lanes - 1) / lanes),
-        None => CExpr::Bin(
-            '/',
-            Box::new(CExpr::Bin('+', Box::new(n.clone()), Box::new(CExpr::Lit(lanes - 1)))),
-            Box::new(CExpr::Lit(lanes)),
-        ),
-    };
     h.body.0.extend(outer);
-    h.body.0.extend(wrap_loops(&[chunk], &[chunks], chunk_body));
+    h.body.0.extend(chunks.wrap(chunk_body));
     let mut b = Builder::new(h);
     let r = b.let_ty(Expr::Use(Operand::Var(jv)), "jac", jty.clone());
     let s = b.take();

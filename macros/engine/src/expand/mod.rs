@@ -177,26 +177,7 @@ pub fn uses_original(item: &syn::ItemFn) -> TokenStream {
     let name = format_ident!("__fluxion_uses_{}", syn::ext::IdentExt::unraw(f));
     let generics = &item.sig.generics;
     let (gen, where_clause) = crate::emit::generic_parts(generics);
-    let args: Vec<TokenStream> = generics
-        .params
-        .iter()
-        .filter_map(|p| match p {
-            syn::GenericParam::Type(t) => {
-                let i = &t.ident;
-                Some(quote!(#i))
-            }
-            syn::GenericParam::Const(c) => {
-                let i = &c.ident;
-                Some(quote!(#i))
-            }
-            syn::GenericParam::Lifetime(_) => None,
-        })
-        .collect();
-    let turbofish = if args.is_empty() {
-        quote!()
-    } else {
-        quote!(::<#(#args),*>)
-    };
+    let turbofish = crate::emit::turbofish(generics);
     quote! {
         #[doc(hidden)]
         #[allow(dead_code, non_snake_case)]
