@@ -152,3 +152,35 @@ fn jacrev_of_a_vector_valued_function_is_a_matrix() {
     assert_relative_eq!(j[(2, 0)], 2.0 * 0.4 * 2.1, epsilon = 1e-12);
     assert_relative_eq!(j[(1, 1)], -0.7 * (-1.3f64).sin(), epsilon = 1e-12);
 }
+
+/// `jacrev` of the gradient in a matrix (a matrix-valued function of a matrix): the
+/// Jacobian holds, per row and column of the output, a matrix of the input's shape. Kills,
+/// in `ir.rs`, `Dim::is_one` as `true` and `Ty::shape`'s vector guard `cols.is_one()` as
+/// `true` (a matrix taken for a column vector: a Jacobian of the wrong type, or only the
+/// first column of the input differentiated).
+#[fluxion::jacrev]
+#[fluxion::grad]
+fn mat_q(m: Matrix2<f64>) -> f64 {
+    m[(0, 0)] * m[(1, 1)].sin() + m[(0, 1)] * m[(1, 0)] * m[(1, 1)]
+}
+
+#[test]
+fn jacrev_of_a_matrix_gradient_holds_a_matrix_per_entry() {
+    let m = Matrix2::new(0.5, -1.0, 2.0, 0.25);
+    let h: [[Matrix2<f64>; 2]; 2] = mat_q_grad_jacrev(m);
+    for (r, hr) in h.iter().enumerate() {
+        for (c, hrc) in hr.iter().enumerate() {
+            for i in 0..2 {
+                for j in 0..2 {
+                    let (mut p, mut q) = (m, m);
+                    p[(i, j)] += H;
+                    q[(i, j)] -= H;
+                    let fd = (mat_q_grad(p)[(r, c)] - mat_q_grad(q)[(r, c)]) / (2.0 * H);
+                    assert_relative_eq!(hrc[(i, j)], fd, epsilon = 1e-7);
+                }
+            }
+        }
+    }
+    // Entry (1, 0) of the gradient is m01 m11: its derivative in m11 is m01.
+    assert_eq!(h[1][0][(1, 1)], m[(0, 1)]);
+}

@@ -209,6 +209,53 @@ fn f32_batches_on_eight_lanes() {
     }
 }
 
+/// A shared condition stays a branch, a shared accumulator stays a scalar, a batched value
+/// cast to the float type stays lanes. Kills, in `batch.rs`: `Bx::stmt`'s shared-`if` guard
+/// `!self.batched(c)` as `false` and `let mut`'s `self.set.contains(v)` as `true` (a shared
+/// value given lanes), `lanes_expr`'s `Ty::Float(_)` cast arm deleted (an error).
+// The cast to the same type is the construct under test.
+#[allow(clippy::unnecessary_cast)]
+#[vmap(in_dims = (0, None))]
+fn shared_parts(x: f64, w: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..3 {
+        s += w * (i as f64);
+    }
+    let y = (x * w) as f64;
+    if w > 1.0 {
+        y * s
+    } else {
+        y - s
+    }
+}
+
+fn shared_parts_plain(x: f64, w: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..3 {
+        s += w * (i as f64);
+    }
+    let y = x * w;
+    if w > 1.0 {
+        y * s
+    } else {
+        y - s
+    }
+}
+
+#[test]
+fn shared_branches_accumulators_and_casts_bit_for_bit() {
+    for n in SIZES {
+        let x = points(n);
+        for w in [2.5, -0.75] {
+            let y = shared_parts_vmap(&x, w);
+            for k in 0..n {
+                let want = shared_parts_plain(x[k], w);
+                assert_eq!(y[k].to_bits(), want.to_bits(), "n = {n}, w = {w}, sample {k}");
+            }
+        }
+    }
+}
+
 #[vmap]
 fn weighted(x: f64, y: f64) -> f64 {
     x * y

@@ -44,6 +44,8 @@ const CORPUS: &[&str] = &[
     "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let mut s = 0.0; for i in 0..4 { s += w * (i as f64); } s }",
     "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let z = [x, w, y[1]]; z.iter().sum::<f64>() * x.powi(3) + x.max(w) - y[2].min(x) }",
     "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { x.atan2(w) + w.hypot(y[0]) + x.mul_add(w, y[2]) + x.abs() + x.signum() }",
+    // A cast of a batched value to the float type (the lanes' own).
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { (x * w) as f64 + y[1] as f64 }",
 ];
 
 fn site() -> Site {
