@@ -184,3 +184,60 @@ fn jacrev_of_a_matrix_gradient_holds_a_matrix_per_entry() {
     // Entry (1, 0) of the gradient is m01 m11: its derivative in m11 is m01.
     assert_eq!(h[1][0][(1, 1)], m[(0, 1)]);
 }
+
+/// Second derivatives through vector-valued first ones: `[f64; 2]` in an `SVector<3>`
+/// gives `[SVector<3>; 2]`, whose Jacobian in the vector is `[SMatrix<3, 3>; 2]`, by both
+/// modes (an array of vectors in a vector: the array level, then the vector-in-vector
+/// matrix). And the derivative in a scalar of a matrix-valued gradient is a matrix.
+#[fluxion::jacfwd]
+#[fluxion::jacrev]
+fn pair_fwd(v: &SVector<f64, 3>) -> [f64; 2] {
+    [v[0] * v[1].sin(), v[2] * v[2] * v[0]]
+}
+
+#[fluxion::jacrev]
+#[fluxion::jacrev]
+fn pair_rev(v: &SVector<f64, 3>) -> [f64; 2] {
+    [v[0] * v[1].sin(), v[2] * v[2] * v[0]]
+}
+
+fn pair_jac(v: &SVector<f64, 3>) -> [SVector<f64, 3>; 2] {
+    [
+        SVector::<f64, 3>::new(v[1].sin(), v[0] * v[1].cos(), 0.0),
+        SVector::<f64, 3>::new(v[2] * v[2], 0.0, 2.0 * v[2] * v[0]),
+    ]
+}
+
+#[fluxion::jacfwd(argnums = 1)]
+#[fluxion::grad]
+fn mix(m: Matrix2<f64>, s: f64) -> f64 {
+    s * m[(0, 0)] * m[(1, 1)] + s.sin() * m[(0, 1)] - s * s * m[(1, 0)]
+}
+
+#[test]
+fn second_derivatives_through_vector_and_matrix_valued_first_ones() {
+    let v = SVector::<f64, 3>::new(0.7, -1.3, 2.1);
+    let first = pair_fwd_jacrev(&v);
+    for o in 0..2 {
+        assert_relative_eq!(first[o], pair_jac(&v)[o], epsilon = 1e-12);
+    }
+    let (hf, hr): ([SMatrix<f64, 3, 3>; 2], [SMatrix<f64, 3, 3>; 2]) =
+        (pair_fwd_jacrev_jacfwd(&v), pair_rev_jacrev_jacrev(&v));
+    for o in 0..2 {
+        // Column j: central differences of the first Jacobian's row `o` along `e_j`.
+        let fd = SMatrix::<f64, 3, 3>::from_fn(|i, j| {
+            let (mut p, mut q) = (v, v);
+            p[j] += H;
+            q[j] -= H;
+            (pair_jac(&p)[o][i] - pair_jac(&q)[o][i]) / (2.0 * H)
+        });
+        assert_relative_eq!(hf[o], fd, epsilon = 1e-7);
+        assert_relative_eq!(hr[o], fd, epsilon = 1e-7);
+    }
+    let m = Matrix2::new(0.5, -1.0, 2.0, 0.25);
+    let d: Matrix2<f64> = mix_grad_jacfwd(m, 0.3);
+    let fd = (mix_grad(m, 0.3 + H) - mix_grad(m, 0.3 - H)) / (2.0 * H);
+    assert_relative_eq!(d, fd, epsilon = 1e-7);
+    // d/ds of ∂/∂m: [[m11, cos s], [-2 s, m00]].
+    assert_relative_eq!(d, Matrix2::new(0.25, 0.3f64.cos(), -0.6, 0.5), epsilon = 1e-12);
+}
