@@ -217,9 +217,8 @@ fn mix(m: Matrix2<f64>, s: f64) -> f64 {
 #[test]
 fn second_derivatives_through_vector_and_matrix_valued_first_ones() {
     let v = SVector::<f64, 3>::new(0.7, -1.3, 2.1);
-    let first = pair_fwd_jacrev(&v);
-    for o in 0..2 {
-        assert_relative_eq!(first[o], pair_jac(&v)[o], epsilon = 1e-12);
+    for (a, b) in pair_fwd_jacrev(&v).iter().zip(pair_jac(&v)) {
+        assert_relative_eq!(*a, b, epsilon = 1e-12);
     }
     let (hf, hr): ([SMatrix<f64, 3, 3>; 2], [SMatrix<f64, 3, 3>; 2]) =
         (pair_fwd_jacrev_jacfwd(&v), pair_rev_jacrev_jacrev(&v));
