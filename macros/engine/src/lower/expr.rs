@@ -497,6 +497,28 @@ impl Lowerer<'_> {
             let a = self.expr(&c.args[0])?;
             return Some(self.let_(Expr::StopGrad(a)));
         }
+        // `SVector::zeros()`, `Matrix3::new(..)`: nalgebra values are arguments only.
+        if segs.len() >= 2 {
+            let ty = &segs[segs.len() - 2];
+            if [
+                "SVector",
+                "SMatrix",
+                "RowSVector",
+                "DVector",
+                "DMatrix",
+                "OMatrix",
+                "Matrix",
+            ]
+            .contains(&ty.as_str())
+                || super::types::is_nalgebra_alias(ty)
+            {
+                self.err(
+                    c,
+                    format!("`{}(..)` builds a nalgebra value, which fluxion does not differentiate yet: nalgebra vectors and matrices are arguments (read as `v[i]`, `m[(i, j)]`); build a fixed array `[f64; N]` here", segs.join("::")),
+                );
+                return None;
+            }
+        }
         // `f64::sin(x)`, `f64::max(a, b)`
         if segs.len() == 2 && (segs[0] == "f64" || segs[0] == "f32") {
             if let Some(p) = Prim::from_method(&name) {

@@ -333,6 +333,11 @@ impl Lowerer<'_> {
     }
 }
 
+/// Whether `name` is one of nalgebra's fixed-size aliases (`Vector3`, `Matrix2x3`, ..).
+pub(super) fn is_nalgebra_alias(name: &str) -> bool {
+    nalgebra_alias_dims(name).is_some()
+}
+
 /// The sizes in nalgebra's fixed aliases: `Vector3` is 3x1, `RowVector3` 1x3, `Matrix3`
 /// 3x3, `Matrix2x3` 2x3 (sizes 1 to 6).
 fn nalgebra_alias_dims(name: &str) -> Option<(u8, u8)> {
