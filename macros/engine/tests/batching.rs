@@ -239,3 +239,111 @@ fn batched_jacrev_gives_the_rows_of_one_sweep_each() {
         }
     }
 }
+
+/// A sample value for parameter `p` of type `t` in lane `l` of chunk `start`: the
+/// corpus' samples, shifted per parameter.
+fn sample(t: &Ty, p: usize, l: usize, start: usize) -> Value {
+    let s = |k: usize| SAMPLES[k % SAMPLES.len()];
+    match t {
+        Ty::Array(e, n) => {
+            let n = n.lit().unwrap_or(0) as usize;
+            Value::Arr((0..n).map(|j| sample(e, p * 7 + j + 1, l, start)).collect())
+        }
+        _ => Value::F(s(start + l * (p + 1) + 3 * p) * if p % 2 == 0 { 1.0 } else { -0.5 }),
+    }
+}
+
+/// Samples of one parameter packed into lanes (structure of lanes).
+fn pack(samples: &[Value]) -> Value {
+    match &samples[0] {
+        Value::Arr(xs) => Value::Arr(
+            (0..xs.len())
+                .map(|j| {
+                    let col: Vec<Value> = samples
+                        .iter()
+                        .map(|v| match v {
+                            Value::Arr(ys) => ys[j].clone(),
+                            other => panic!("{other:?}"),
+                        })
+                        .collect();
+                    pack(&col)
+                })
+                .collect(),
+        ),
+        _ => Value::L(samples.to_vec()),
+    }
+}
+
+/// The kernel of `f` with every parameter batched but the last float one (shared), lane
+/// by lane against `f` per sample, for any signature of floats and float arrays.
+fn check_any(f: &Func, what: &str) {
+    let n = f.params.len();
+    let mut batched = vec![true; n];
+    if let Some(k) = (0..n).rev().find(|&k| matches!(f.params[k].ty, Ty::Float(_))) {
+        if k > 0 {
+            batched[k] = false;
+        }
+    }
+    let k = batch(
+        f,
+        &BatchSpec {
+            batched: batched.clone(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    for lanes in [1, 4, 8] {
+        let env = Env {
+            lanes,
+            ..Env::default()
+        };
+        for start in 0..SAMPLES.len() {
+            let per_lane: Vec<Vec<Value>> = (0..lanes)
+                .map(|l| {
+                    f.params
+                        .iter()
+                        .enumerate()
+                        .map(|(p, par)| sample(&par.ty, p, if batched[p] { l } else { 0 }, start))
+                        .collect()
+                })
+                .collect();
+            let args: Vec<Value> = (0..n)
+                .map(|p| {
+                    if batched[p] {
+                        pack(&per_lane.iter().map(|a| a[p].clone()).collect::<Vec<_>>())
+                    } else {
+                        per_lane[0][p].clone()
+                    }
+                })
+                .collect();
+            let got = env.eval(&k, &args).unwrap_or_else(|e| panic!("{what}: kernel: {e}"));
+            for (l, a) in per_lane.iter().enumerate() {
+                let want = env.eval(f, a).unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(
+                    bits(&lane(&got, l)),
+                    bits(&want),
+                    "{what}: lane {l} of {lanes}, start {start}"
+                );
+            }
+        }
+    }
+}
+
+/// Every composition with a plain function signature: `vmap` of `grad_and_value` (a tuple
+/// result), of the user-facing `jvp` (tangent arguments) and of the cotangent form of `vjp`.
+#[test]
+fn kernels_of_every_composition() {
+    use fluxion_engine::transforms::{jvp_user, vjp_user};
+    let rules = RuleTable::standard();
+    for src in CORPUS {
+        let f = lower(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let o = |t| Options::new(t, Span::call_site());
+        let gv =
+            grad(&f, &o(Transform::GradAndValue), &site(), &rules, true).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        check_any(&gv, &format!("grad_and_value of {src}"));
+        let j = jvp_user(&f, &o(Transform::Jvp), &site(), &rules).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        check_any(&j, &format!("jvp of {src}"));
+        let (v, _) = vjp_user(&f, &o(Transform::Vjp), &site(), &rules, "f_vjp".into(), false)
+            .unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        check_any(&v, &format!("vjp of {src}"));
+    }
+}
