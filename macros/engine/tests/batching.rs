@@ -249,7 +249,7 @@ fn sample(t: &Ty, p: usize, l: usize, start: usize) -> Value {
             let n = n.lit().unwrap_or(0) as usize;
             Value::Arr((0..n).map(|j| sample(e, p * 7 + j + 1, l, start)).collect())
         }
-        _ => Value::F(s(start + l * (p + 1) + 3 * p) * if p % 2 == 0 { 1.0 } else { -0.5 }),
+        _ => Value::F(s(start + l * (p + 1) + 3 * p) * if p.is_multiple_of(2) { 1.0 } else { -0.5 }),
     }
 }
 
