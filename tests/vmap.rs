@@ -380,3 +380,30 @@ fn the_try_form_returns_an_error_naming_both_arguments() {
     );
     assert_eq!(try_weighted_vmap(&[1.0, 2.0], &[3.0, 4.0]), Ok(vec![3.0, 8.0]));
 }
+
+/// The Jacobian from vmapping the pullback over the standard basis (PyTorch's vmap
+/// tutorial): `vmap(vjp)` with the primal shared and the cotangents batched gives the rows
+/// of `jacrev`, bit for bit (the same reverse sweep per row).
+#[fluxion::transforms(vmap(vjp, in_dims = (None, 0)), jacrev)]
+fn spiral(x: [f64; 3]) -> [f64; 2] {
+    [x[0] * x[1].sin(), x[2].exp() * x[0] - x[1]]
+}
+
+#[test]
+fn the_jacobian_from_vmapping_the_pullback_over_the_basis() {
+    let x = [0.3, -1.1, 0.7];
+    let basis = [[1.0, 0.0], [0.0, 1.0]];
+    let (ys, rows) = spiral_vjp_ct_vmap(x, &basis);
+    let jac = spiral_jacrev(x);
+    for k in 0..2 {
+        assert_eq!(ys[k], [x[0] * x[1].sin(), x[2].exp() * x[0] - x[1]]);
+        for i in 0..3 {
+            assert!(
+                close(rows[k].0[i], jac[k][i], ULPS),
+                "row {k}, column {i}: {} vs {}",
+                rows[k].0[i],
+                jac[k][i]
+            );
+        }
+    }
+}

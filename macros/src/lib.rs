@@ -350,6 +350,59 @@ transform!(
     /// let xs = [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [1.0, 1.0, 1.0]];
     /// assert_eq!(dot_vmap(&xs, &[3.0, 4.0, 5.0]), vec![3.0, 8.0, 12.0]);
     /// ```
+    ///
+    /// PyTorch's vmap tutorial, the rest of it: a model written for one feature vector,
+    /// applied to a batch without rewriting it; a Jacobian from vmapping the pullback over
+    /// the standard basis, checked against `jacrev`; per-sample gradients of a loss with
+    /// the weights shared.
+    ///
+    /// ```
+    /// use fluxion::{grad, transforms, vmap};
+    ///
+    /// // One feature vector in, one prediction out; the weights are shared.
+    /// #[vmap(in_dims = (0, None, None))]
+    /// fn model(x: [f64; 3], w: &[[f64; 3]; 2], v: &[f64; 2]) -> f64 {
+    ///     let mut out = 0.0;
+    ///     for i in 0..2 {
+    ///         let mut s = 0.0;
+    ///         for j in 0..3 {
+    ///             s += w[i][j] * x[j];
+    ///         }
+    ///         out += v[i] * s.tanh();
+    ///     }
+    ///     out
+    /// }
+    ///
+    /// let (w, v) = ([[0.5, -1.0, 0.25], [1.5, 0.5, -0.5]], [1.0, -2.0]);
+    /// let batch = [[1.0, 2.0, 3.0], [0.5, 0.0, -1.0], [0.0, 0.0, 0.0]];
+    /// let preds = model_vmap(&batch, &w, &v);
+    /// assert_eq!(preds.len(), 3);
+    /// assert_eq!(preds[2], 0.0);
+    ///
+    /// // vmap(vjp) over the rows of the identity: the Jacobian, row by row.
+    /// #[transforms(vmap(vjp, in_dims = (None, 0)), jacrev)]
+    /// fn f(x: [f64; 2]) -> [f64; 2] {
+    ///     [x[0] * x[1], x[0].sin()]
+    /// }
+    ///
+    /// let x = [0.5, -2.0];
+    /// let (_, rows) = f_vjp_ct_vmap(x, &[[1.0, 0.0], [0.0, 1.0]]);
+    /// let jac = f_jacrev(x);
+    /// for k in 0..2 {
+    ///     assert_eq!(rows[k].0, jac[k]);
+    /// }
+    ///
+    /// // Per-sample gradients: the gradient of each sample's loss in the shared weights.
+    /// #[vmap(in_dims = (None, 0, 0))]
+    /// #[grad]
+    /// fn loss(w: &[f64; 2], x: [f64; 2], y: f64) -> f64 {
+    ///     let e = w[0] * x[0] + w[1] * x[1] - y;
+    ///     e * e
+    /// }
+    ///
+    /// let g = loss_grad_vmap(&[1.0, -1.0], &[[1.0, 0.0], [0.0, 2.0]], &[0.0, 1.0]);
+    /// assert_eq!(g, vec![[2.0, 0.0], [0.0, -12.0]]);
+    /// ```
     vmap => Transform::Vmap
 );
 

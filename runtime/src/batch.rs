@@ -102,6 +102,27 @@ impl<L: Lanes, T: Pack<L>, const N: usize> Pack<L> for [T; N] {
     }
 }
 
+macro_rules! pack_tuples {
+    ($(($($t:ident $k:tt),+)),*) => {$(
+        impl<L: Lanes, $($t: Pack<L>),+> Pack<L> for ($($t,)+) {
+            type Packed = ($($t::Packed,)+);
+            #[inline(always)]
+            fn pack_by(n: usize, sample: &dyn Fn(usize) -> Self) -> Self::Packed {
+                ($($t::pack_by(n, &|l| sample(l).$k),)+)
+            }
+            #[inline(always)]
+            fn lane_of(p: &Self::Packed, l: usize) -> Self {
+                ($($t::lane_of(&p.$k, l),)+)
+            }
+            #[inline(always)]
+            fn write_lane(p: &Self::Packed, l: usize, out: &mut Self) {
+                $($t::write_lane(&p.$k, l, &mut out.$k);)+
+            }
+        }
+    )*};
+}
+pack_tuples!((A 0), (A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3));
+
 /// The samples `s` (at most `L::LANES` of them, at least one) in lanes, padded with the
 /// last.
 #[inline(always)]

@@ -318,11 +318,13 @@ fn uses_lane_kernels(k: &Func) -> bool {
     any
 }
 
-/// Whether samples of `t` can be packed into lanes: floats and fixed arrays of them.
+/// Whether samples of `t` can be packed into lanes: floats, fixed arrays and tuples of
+/// them.
 fn packable(t: &Ty) -> bool {
     match t {
         Ty::Float(_) => true,
         Ty::Array(e, _) => packable(e),
+        Ty::Tuple(ts) => !ts.is_empty() && ts.len() <= 4 && ts.iter().all(packable),
         _ => false,
     }
 }
