@@ -240,3 +240,27 @@ fn second_derivatives_through_vector_and_matrix_valued_first_ones() {
     // d/ds of ∂/∂m: [[m11, cos s], [-2 s, m00]].
     assert_relative_eq!(d, Matrix2::new(0.25, 0.3f64.cos(), -0.6, 0.5), epsilon = 1e-12);
 }
+
+/// The Jacobian of a vector-valued gradient in a matrix: one matrix per row of the vector
+/// (`[Matrix2; 2]`, the vector counting one axis).
+#[fluxion::jacfwd(argnums = 1)]
+#[fluxion::grad]
+fn bilinear(v: SVector<f64, 2>, m: Matrix2<f64>) -> f64 {
+    v[0] * m[(0, 0)] * v[1] + v[1] * m[(1, 0)].sin() + v[0] * v[0] * m[(0, 1)] * m[(1, 1)]
+}
+
+#[test]
+fn the_jacobian_of_a_vector_in_a_matrix_is_a_matrix_per_row() {
+    let v = SVector::<f64, 2>::new(0.4, -1.2);
+    let m = Matrix2::new(0.5, -1.0, 2.0, 0.25);
+    let j: [Matrix2<f64>; 2] = bilinear_grad_jacfwd(v, m);
+    for (o, jo) in j.iter().enumerate() {
+        let fd = Matrix2::from_fn(|a, b| {
+            let (mut p, mut q) = (m, m);
+            p[(a, b)] += H;
+            q[(a, b)] -= H;
+            (bilinear_grad(v, p)[o] - bilinear_grad(v, q)[o]) / (2.0 * H)
+        });
+        assert_relative_eq!(*jo, fd, epsilon = 1e-7);
+    }
+}

@@ -395,15 +395,10 @@ fn the_jacobian_from_vmapping_the_pullback_over_the_basis() {
     let basis = [[1.0, 0.0], [0.0, 1.0]];
     let (ys, rows) = spiral_vjp_ct_vmap(x, &basis);
     let jac = spiral_jacrev(x);
-    for k in 0..2 {
+    for (k, (row, want)) in rows.iter().zip(&jac).enumerate() {
         assert_eq!(ys[k], [x[0] * x[1].sin(), x[2].exp() * x[0] - x[1]]);
-        for i in 0..3 {
-            assert!(
-                close(rows[k].0[i], jac[k][i], ULPS),
-                "row {k}, column {i}: {} vs {}",
-                rows[k].0[i],
-                jac[k][i]
-            );
+        for (a, b) in row.0.iter().zip(want) {
+            assert!(close(*a, *b, ULPS), "row {k}: {a} vs {b}");
         }
     }
 }

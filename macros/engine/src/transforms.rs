@@ -231,6 +231,11 @@ fn jac_ty(o: &Ty, i: &Ty) -> Ty {
                 rows: rows.clone(),
                 cols: n.clone(),
             },
+            // A vector (one axis) in anything else: one input tangent per row.
+            _ if cols.is_one() => match rows.static_len() {
+                Some(r) => Ty::Array(Box::new(i.tangent()), r.clone()),
+                None => Ty::Unknown,
+            },
             _ => {
                 let (Some(r), Some(c)) = (rows.static_len(), cols.static_len()) else {
                     return Ty::Unknown;
