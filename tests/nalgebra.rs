@@ -264,3 +264,26 @@ fn the_jacobian_of_a_vector_in_a_matrix_is_a_matrix_per_row() {
         assert_relative_eq!(*jo, fd, epsilon = 1e-7);
     }
 }
+
+/// One-element vectors: the Jacobian of a vector in a `SVector<1>` is an `SMatrix<M, 1>`
+/// whose column index is the input's row (not a vector's implicit column 0).
+#[fluxion::hessian]
+fn one(v: &SVector<f64, 1>) -> f64 {
+    v[0].sin() * v[0]
+}
+
+#[fluxion::jacfwd]
+#[fluxion::jacrev]
+fn one_pair(v: &SVector<f64, 1>) -> [f64; 2] {
+    [v[0] * v[0] * v[0], v[0].exp()]
+}
+
+#[test]
+fn one_element_vectors() {
+    let v = SVector::<f64, 1>::new(0.8);
+    let h: SMatrix<f64, 1, 1> = one_hessian(&v);
+    assert_relative_eq!(h[(0, 0)], 2.0 * 0.8f64.cos() - 0.8 * 0.8f64.sin(), epsilon = 1e-12);
+    let j: [SMatrix<f64, 1, 1>; 2] = one_pair_jacrev_jacfwd(&v);
+    assert_relative_eq!(j[0][(0, 0)], 6.0 * 0.8, epsilon = 1e-12);
+    assert_relative_eq!(j[1][(0, 0)], 0.8f64.exp(), epsilon = 1e-12);
+}
