@@ -287,3 +287,30 @@ fn one_element_vectors() {
     assert_relative_eq!(j[0][(0, 0)], 6.0 * 0.8, epsilon = 1e-12);
     assert_relative_eq!(j[1][(0, 0)], 0.8f64.exp(), epsilon = 1e-12);
 }
+
+/// The Jacobian of a matrix-valued gradient in a vector: rows and columns of the matrix,
+/// then the vector (`[[SVector<2>; 2]; 2]`), by both modes.
+#[fluxion::transforms(jacfwd(grad, argnums = 1), jacrev(grad, argnums = 1))]
+fn mat_vec(m: Matrix2<f64>, v: SVector<f64, 2>) -> f64 {
+    m[(0, 0)] * v[0] * v[1] + m[(1, 0)] * v[0].sin() + m[(0, 1)] * m[(1, 1)] * v[1] * v[1]
+}
+
+#[test]
+fn the_jacobian_of_a_matrix_in_a_vector() {
+    let m = Matrix2::new(0.5, -1.0, 2.0, 0.25);
+    let v = SVector::<f64, 2>::new(0.4, -1.2);
+    let jf: [[SVector<f64, 2>; 2]; 2] = mat_vec_grad_jacfwd(m, v);
+    let jr: [[SVector<f64, 2>; 2]; 2] = mat_vec_grad_jacrev(m, v);
+    for a in 0..2 {
+        for b in 0..2 {
+            let fd = SVector::<f64, 2>::from_fn(|k, _| {
+                let (mut p, mut q) = (v, v);
+                p[k] += H;
+                q[k] -= H;
+                (mat_vec_grad(m, p)[(a, b)] - mat_vec_grad(m, q)[(a, b)]) / (2.0 * H)
+            });
+            assert_relative_eq!(jf[a][b], fd, epsilon = 1e-7);
+            assert_relative_eq!(jr[a][b], fd, epsilon = 1e-7);
+        }
+    }
+}
