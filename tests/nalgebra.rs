@@ -314,3 +314,22 @@ fn the_jacobian_of_a_matrix_in_a_vector() {
         }
     }
 }
+
+/// `SMatrix<T, R, C>` spelled out (three generic arguments) as an argument.
+#[fluxion::grad]
+fn frobenius(m: &SMatrix<f64, 2, 3>) -> f64 {
+    let mut s = 0.0;
+    for i in 0..2 {
+        for j in 0..3 {
+            s += m[(i, j)] * m[(i, j)];
+        }
+    }
+    s
+}
+
+#[test]
+fn smatrix_spelled_out() {
+    let m = SMatrix::<f64, 2, 3>::new(1.0, -2.0, 0.5, 3.0, 0.25, -1.0);
+    let g: SMatrix<f64, 2, 3> = frobenius_grad(&m);
+    assert_relative_eq!(g, 2.0 * m, epsilon = 1e-15);
+}

@@ -34,9 +34,17 @@ impl Lowerer<'_> {
                     }
                     ty = *elem;
                 }
+                // What only rustc can type: `a[(i, j)]` may be a matrix's element.
                 Ty::Unknown => {
                     ty = Ty::Unknown;
-                    idx.push(self.index_operand(ie)?);
+                    match ie {
+                        syn::Expr::Tuple(t) if t.elems.len() == 2 => {
+                            for x in &t.elems {
+                                idx.push(self.index_operand(x)?);
+                            }
+                        }
+                        _ => idx.push(self.index_operand(ie)?),
+                    }
                 }
                 other => {
                     self.err(
