@@ -333,3 +333,38 @@ fn smatrix_spelled_out() {
     let g: SMatrix<f64, 2, 3> = frobenius_grad(&m);
     assert_relative_eq!(g, 2.0 * m, epsilon = 1e-15);
 }
+
+/// The `_into` form of a gradient of a matrix type zeroes the caller's buffer first (it
+/// adds into it), whatever it held.
+#[test]
+fn into_forms_of_matrix_gradients_overwrite_the_buffer() {
+    let m = SMatrix::<f64, 2, 3>::new(1.0, -2.0, 0.5, 3.0, 0.25, -1.0);
+    let mut out = SMatrix::<f64, 2, 3>::repeat(f64::NAN);
+    frobenius_grad_into(&m, &mut out);
+    assert_eq!(out, frobenius_grad(&m));
+}
+
+/// Reverse over `grad_and_value` in a matrix: the cotangent is a tuple holding a matrix,
+/// accumulated field by field. `vjp(ct = (C, c)) = H C + c grad`.
+#[fluxion::vjp]
+#[fluxion::grad_and_value]
+fn quad(m: Matrix2<f64>) -> f64 {
+    m[(0, 0)] * m[(1, 1)] + m[(0, 1)] * m[(0, 1)] + m[(1, 0)].sin()
+}
+
+#[test]
+fn reverse_over_grad_and_value_in_a_matrix() {
+    let m = Matrix2::new(0.5, -1.0, 2.0, 0.25);
+    let cm = Matrix2::new(0.3, -0.7, 1.1, 0.2);
+    let c = 0.9;
+    let ((g, v), (bar,)) = quad_grad_and_value_vjp_ct(m, (cm, c));
+    let grad = Matrix2::new(m[(1, 1)], 2.0 * m[(0, 1)], m[(1, 0)].cos(), m[(0, 0)]);
+    assert_relative_eq!(g, grad, epsilon = 1e-15);
+    assert_relative_eq!(
+        v,
+        m[(0, 0)] * m[(1, 1)] + m[(0, 1)] * m[(0, 1)] + m[(1, 0)].sin(),
+        epsilon = 1e-15
+    );
+    let hc = Matrix2::new(cm[(1, 1)], 2.0 * cm[(0, 1)], -m[(1, 0)].sin() * cm[(1, 0)], cm[(0, 0)]);
+    assert_relative_eq!(bar, hc + c * grad, epsilon = 1e-12);
+}
