@@ -29,7 +29,7 @@
 
 use std::collections::HashSet;
 
-use crate::builder::Builder;
+use crate::builder::{wrap_loops, Builder};
 use crate::error::Diag;
 use crate::ir::*;
 
@@ -262,14 +262,7 @@ impl Bx<'_> {
                             l,
                         ));
                         let body = inner.take();
-                        b.push(Stmt::For(Loop {
-                            var: i,
-                            lo: CExpr::Lit(0),
-                            hi: n.clone(),
-                            rev: false,
-                            body: Block(body),
-                            span: SrcSpan(proc_macro2::Span::call_site()),
-                        }));
+                        b.out.extend(wrap_loops(&[i], std::slice::from_ref(n), body));
                         b.let_ty(Expr::Use(Operand::Var(acc)), "s", lty)
                     }
                 }
@@ -433,14 +426,7 @@ impl Bx<'_> {
                 let place = Place { var: p.var, idx };
                 self.masked_assign(&mut inner, mask, &place, op, x)?;
                 let body = inner.take();
-                b.push(Stmt::For(Loop {
-                    var: i,
-                    lo: CExpr::Lit(0),
-                    hi: n.clone(),
-                    rev: false,
-                    body: Block(body),
-                    span: SrcSpan(proc_macro2::Span::call_site()),
-                }));
+                b.out.extend(wrap_loops(&[i], std::slice::from_ref(n), body));
                 Ok(())
             }
             Ty::Unit => Ok(()),

@@ -241,18 +241,15 @@ pub trait Target {
         quote!(::fluxion::__private::sum(#a))
     }
     /// A shared scalar in every lane (only batched kernels have lanes).
-    fn splat(&self, a: TokenStream) -> TokenStream {
-        let _ = a;
+    fn splat(&self, _a: TokenStream) -> TokenStream {
         quote!(::core::compile_error!("fluxion: a lane value outside a batched kernel"))
     }
     /// Lanes that are 1 in lane `l`, 0 elsewhere (only batched kernels have lanes).
-    fn unit_lane(&self, l: TokenStream) -> TokenStream {
-        let _ = l;
+    fn unit_lane(&self, _l: TokenStream) -> TokenStream {
         quote!(::core::compile_error!("fluxion: a lane value outside a batched kernel"))
     }
     /// Lane `l` of `a` (only batched kernels have lanes).
-    fn lane(&self, a: TokenStream, l: TokenStream) -> TokenStream {
-        let _ = (a, l);
+    fn lane(&self, _a: TokenStream, _l: TokenStream) -> TokenStream {
         quote!(::core::compile_error!("fluxion: a lane value outside a batched kernel"))
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use proc_macro2::Span;
 
-use crate::builder::Builder;
+use crate::builder::{wrap_loops, Builder};
 use crate::error::Diag;
 use crate::ir::*;
 use crate::jvp::{jvp, jvp_parts, JvpSpec};
@@ -303,21 +303,6 @@ fn loop_nest(f: &mut Func, dims: &[CExpr], name: &str) -> Vec<VarId> {
         .collect()
 }
 
-fn wrap_loops(vars: &[VarId], dims: &[CExpr], body: Vec<Stmt>) -> Vec<Stmt> {
-    let mut inner = body;
-    for (v, n) in vars.iter().zip(dims).rev() {
-        inner = vec![Stmt::For(Loop {
-            var: *v,
-            lo: CExpr::Lit(0),
-            hi: n.clone(),
-            rev: false,
-            body: Block(inner),
-            span: SrcSpan(Span::call_site()),
-        })];
-    }
-    inner
-}
-
 /// `grad` and `grad_and_value`.
 /// `grad` (and `grad_and_value` with `with_value`) in the form other transforms start from.
 pub fn grad(f: &Func, o: &Options, site: &Site, rules: &RuleTable, with_value: bool) -> TResult<Func> {
@@ -469,12 +454,7 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     let ks = loop_nest(&mut g, &odims, "k");
     let mut b = Builder::new(&mut g);
     b.out = fwd.to_vec();
-    let mut jacs = Vec::new();
-    for k in &idx {
-        let ty = jac_ty(&main.ret_ty, &f.params[*k].ty);
-        let jv = b.let_mut(Some(Expr::Zeros(ty.clone())), "jac", ty.clone());
-        jacs.push((jv, ty));
-    }
+    let jacs = zero_jacobians(&mut b, f, &main, &idx);
     let fwd_part = b.take();
     // Loop body: basis cotangent, reverse sweep, one row per argument.
     let ct_ty = main.ret_ty.tangent();
@@ -521,7 +501,32 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     let inner_body = inner.take();
     let mut body = fwd_part;
     body.extend(wrap_loops(&ks, &odims, inner_body));
-    let mut b = Builder::new(&mut g);
+    end_jacrev(&mut g, body, &jacs, many, aux.as_ref(), f, o);
+    Ok(g)
+}
+
+/// `let mut jac_k = 0;` for each argument `k` of `idx`: the Jacobians of `main`'s output.
+fn zero_jacobians(b: &mut Builder, f: &Func, main: &Func, idx: &[usize]) -> Vec<(VarId, Ty)> {
+    idx.iter()
+        .map(|k| {
+            let ty = jac_ty(&main.ret_ty, &f.params[*k].ty);
+            (b.let_mut(Some(Expr::Zeros(ty.clone())), "jac", ty.clone()), ty)
+        })
+        .collect()
+}
+
+/// Ends a `jacrev` after `body`: the Jacobians as its result (a tuple for several), with
+/// the aux output.
+fn end_jacrev(
+    g: &mut Func,
+    body: Vec<Stmt>,
+    jacs: &[(VarId, Ty)],
+    many: bool,
+    aux: Option<&Operand>,
+    f: &Func,
+    o: &Options,
+) {
+    let mut b = Builder::new(g);
     b.out = body;
     let items: Vec<(Operand, Ty)> = jacs
         .iter()
@@ -529,8 +534,7 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         .collect();
     let res = result_of(&mut b, items, many);
     let body = b.take();
-    finish(&mut g, body, res, aux.as_ref(), f, o);
-    Ok(g)
+    finish(g, body, res, aux, f, o);
 }
 
 /// Lanes per batched reverse sweep: the runtime's lane types hold 4 `f64` or 8 `f32`.
@@ -687,12 +691,7 @@ fn jacrev_batched(
     let usize_ty = Ty::Int(Some("usize".into()));
     let mut b = Builder::new(&mut g);
     b.out = fwd.to_vec();
-    let mut jacs = Vec::new();
-    for k in idx {
-        let ty = jac_ty(&main.ret_ty, &f.params[*k].ty);
-        let jv = b.let_mut(Some(Expr::Zeros(ty.clone())), "jac", ty.clone());
-        jacs.push((jv, ty));
-    }
+    let jacs = zero_jacobians(&mut b, f, main, idx);
     let fwd_part = b.take();
     let chunks = LaneChunks::new(&mut g, m, lanes);
     // The basis cotangents of the chunk, one per lane, then the reverse sweep.
@@ -730,15 +729,7 @@ fn jacrev_batched(
     chunk_body.extend(wrap_loops(&[lw], &[CExpr::Lit(lanes)], write));
     let mut out = fwd_part;
     out.extend(chunks.wrap(chunk_body));
-    let mut b = Builder::new(&mut g);
-    b.out = out;
-    let items: Vec<(Operand, Ty)> = jacs
-        .iter()
-        .map(|(v, t)| (b.let_ty(Expr::Use(Operand::Var(*v)), "jac", t.clone()), t.clone()))
-        .collect();
-    let res = result_of(&mut b, items, many);
-    let body = b.take();
-    finish(&mut g, body, res, aux, f, o);
+    end_jacrev(&mut g, out, &jacs, many, aux, f, o);
     Some(g)
 }
 

@@ -182,31 +182,6 @@ fn unbatchable_programs_are_errors() {
     }
 }
 
-#[test]
-#[ignore]
-fn show_kernel() {
-    use fluxion_engine::emit::{Emitter, FnHeader, LaneTarget, Scalar};
-    use fluxion_engine::ir::FloatTy;
-    let src = std::env::var("SRC").unwrap_or_else(|_| CORPUS[3].to_string());
-    let f = lower(&src).unwrap();
-    let k = batch(
-        &f,
-        &BatchSpec {
-            batched: vec![true, true, false],
-        },
-    )
-    .unwrap();
-    let lt = LaneTarget { float: FloatTy::F64 };
-    let e = Emitter::with_lanes(&k, &Scalar, &lt);
-    let h = FnHeader {
-        vis: quote::quote!(),
-        name: quote::format_ident!("f_vmap"),
-        generics: &syn::parse_quote!(),
-        attrs: quote::quote!(),
-    };
-    println!("{}", fluxion_engine::expand::pretty(&e.function(&h)));
-}
-
 /// `jacrev` of a vector output as emitted: the reverse sweeps batched over chunks of basis
 /// cotangents (lanes) after one shared forward sweep give bit for bit the Jacobian of one
 /// sweep per row, for output sizes below, at and above the lane count (the last chunk's
