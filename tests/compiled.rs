@@ -600,6 +600,37 @@ variants! {
     calls_arr_gv: [#[grad_and_value]];
 }
 
+variants! {
+    {
+        /// A vector output written row by row from three elements (`sparse.rs`'s separable
+        /// shape): the cyclic neighbours coincide for `N = 1, 2`.
+        fn cyclic<const N: usize>(x: [f64; N]) -> [f64; N] {
+            let mut y = [0.0; N];
+            for i in 0..N {
+                y[i] = x[i].sin() * x[(i + 1) % N] + x[(i + N - 1) % N] * x[(i + N - 1) % N];
+            }
+            y
+        }
+    }
+    cyclic_r: [#[jacrev]];
+    cyclic_f: [#[jacfwd]];
+}
+
+variants! {
+    {
+        /// A sum of terms subtracted, reads that coincide for small `N`, a shared factor.
+        fn ring_energy<const N: usize>(x: [f64; N], w: f64) -> f64 {
+            let mut s = 2.0;
+            for i in 0..N {
+                s -= (x[i] * x[(i + 1) % N] * w).sin() + x[(i + 2) % N].exp();
+            }
+            s
+        }
+    }
+    ring_energy_r: [#[jacrev]];
+    ring_energy_h: [#[hessian]];
+}
+
 /// The smoke test's `uses_call`: `d2/dx2 (x^3 sin y) = 6 x sin y`.
 #[hessian]
 fn uses_call(x: f64, y: f64) -> f64 {
@@ -660,6 +691,38 @@ fn const_generic_sum_cubes() {
         sum_cubes_gv_grad_and_value,
     );
     check_hessian("sum_cubes<5>", x, F64, sum_cubes_r_jacrev, sum_cubes_h_hessian);
+}
+
+/// The separable shapes (`sparse.rs`): rows of a vector output and a sum, at sizes where
+/// an iteration's reads coincide and where they do not.
+#[test]
+fn separable_loops() {
+    fn at<const N: usize>() {
+        let x: [f64; N] = std::array::from_fn(|i| 0.3 + 0.45 * i as f64 - 0.2 * (i % 3) as f64);
+        check_vector(
+            "cyclic",
+            x,
+            F64,
+            cyclic::<N>,
+            cyclic_r_jacrev::<N>,
+            cyclic_f_jacfwd::<N>,
+        );
+        for w in [0.7, -1.3] {
+            let fd = fd_jacobian(|x| ring_energy(x, w), x, F64.step);
+            assert_fd("ring_energy gradient", &ring_energy_r_jacrev(x, w).flat(), &fd, F64);
+            check_hessian(
+                "ring_energy",
+                x,
+                F64,
+                |x| ring_energy_r_jacrev(x, w),
+                |x| ring_energy_h_hessian(x, w),
+            );
+        }
+    }
+    at::<1>();
+    at::<2>();
+    at::<3>();
+    at::<6>();
 }
 
 #[test]

@@ -26,6 +26,7 @@ pub mod list;
 pub mod lower;
 pub mod rules;
 pub mod simplify;
+pub mod sparse;
 pub mod spec;
 pub mod structural;
 pub mod stub_types;

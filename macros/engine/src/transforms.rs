@@ -415,6 +415,11 @@ pub fn jacrev(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
 
 /// [`jacrev`]; `final_pass`: as for [`grad_pass`].
 pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_pass: bool) -> TResult<Func> {
+    if final_pass {
+        if let Some(h) = crate::sparse::derivative(f, o, site, rules)? {
+            return Ok(h);
+        }
+    }
     if let Some(h) = per_output(f, o, site, rules, &|f, o, s, r| jacrev_pass(f, o, s, r, final_pass))? {
         return Ok(h);
     }
@@ -744,6 +749,11 @@ pub fn jacfwd(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult<
 /// `jacfwd`; with `final_pass` (the emitted form, which nothing differentiates) the columns
 /// of a vector input are batched over lanes of basis tangents.
 pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_pass: bool) -> TResult<Func> {
+    if final_pass {
+        if let Some(h) = crate::sparse::derivative(f, o, site, rules)? {
+            return Ok(h);
+        }
+    }
     if let Some(h) = per_output(f, o, site, rules, &|f, o, s, r| jacfwd_pass(f, o, s, r, final_pass))? {
         return Ok(h);
     }
@@ -1003,6 +1013,11 @@ pub fn hessian(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult
 /// `hessian`; with `final_pass` (the emitted form) its outer `jacfwd` is batched over lanes
 /// of basis tangents.
 pub fn hessian_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_pass: bool) -> TResult<Func> {
+    if final_pass {
+        if let Some(h) = crate::sparse::derivative(f, o, site, rules)? {
+            return Ok(h);
+        }
+    }
     let mut inner = o.clone();
     inner.transform = Transform::Jacrev;
     let g = jacrev(f, &inner, site, rules)?;

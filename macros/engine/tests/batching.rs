@@ -196,7 +196,8 @@ fn batched_jacrev_gives_the_rows_of_one_sweep_each() {
     };
     for m in [1, 3, 4, 5, 9] {
         for body in [
-            "let mut y = [0.0; M]; for i in 0..M { y[i] = x[i % 3].sin() * x[(i + 1) % 3] + (i as f64) * x[2] * x[2]; } y",
+            // (A statement after the loop: not the separable shape of `sparse.rs`.)
+            "let mut y = [0.0; M]; for i in 0..M { y[i] = x[i % 3].sin() * x[(i + 1) % 3] + (i as f64) * x[2] * x[2]; } y[0] = y[0] * x[1]; y",
             "let mut y = [0.0; M]; let mut s = x[0]; for i in 0..M { if s > 0.5 { s = s * x[1] - 0.25; } else { s = s.exp() + x[2]; } y[i] = s * s; } y",
         ] {
             let src = format!("fn f(x: [f64; 3]) -> [f64; {m}] {{ {} }}", body.replace('M', &m.to_string()));
