@@ -18,6 +18,7 @@ pub mod custom;
 pub mod emit;
 pub mod error;
 pub mod expand;
+pub mod hoist;
 pub mod interp;
 pub mod into;
 pub mod ir;

@@ -50,7 +50,7 @@ use crate::ir::*;
 use crate::rules::RuleTable;
 use crate::spec::{Argnums, Options};
 use crate::symbol::Transform;
-use crate::transforms::{hessian_pass, jacfwd_pass, jacrev_pass, Site};
+use crate::transforms::{hessian_pass, import, jacfwd_pass, jacrev_pass, Site};
 
 /// The most distinct elements of the input one iteration may read.
 pub const MAX_READS: usize = 8;
@@ -242,17 +242,7 @@ pub fn derivative(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> Resu
         .zip(&it.params)
         .map(|(dp, ip)| (dp.var, if ip.var == u { uv.var().unwrap_or(u) } else { ip.var }))
         .collect();
-    let mut map = HashMap::new();
-    for (v, info) in d.vars.iter().enumerate() {
-        let nv = match fixed.get(&v) {
-            Some(w) => *w,
-            None => {
-                h.vars.push(info.clone());
-                h.vars.len() - 1
-            }
-        };
-        map.insert(v, nv);
-    }
+    let map = import(&mut h, &d, &fixed);
     let mut dbody = d.body.clone();
     rename_block(&mut dbody, &map);
     body.extend(dbody.0);

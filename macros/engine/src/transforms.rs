@@ -174,7 +174,7 @@ fn split_aux(f: &Func, has_aux: bool, site: &Site) -> TResult<(Func, Option<Oper
 }
 
 /// Imports `src`'s variables into `dst` (fresh ids, except `fixed`), renaming `body`.
-fn import(dst: &mut Func, src: &Func, fixed: &HashMap<VarId, VarId>) -> HashMap<VarId, VarId> {
+pub(crate) fn import(dst: &mut Func, src: &Func, fixed: &HashMap<VarId, VarId>) -> HashMap<VarId, VarId> {
     let mut map = HashMap::new();
     for (v, info) in src.vars.iter().enumerate() {
         let nv = match fixed.get(&v) {
@@ -622,9 +622,18 @@ impl LaneChunks {
         out
     }
 
-    /// `for c in 0..chunks { body }`.
-    fn wrap(&self, body: Vec<Stmt>) -> Vec<Stmt> {
-        let chunks = match self.n.lit() {
+    /// `for c in 0..chunks { body }`, after the costly values that are the same in every
+    /// chunk (computed once, into tapes: `hoist.rs`).
+    fn wrap(&self, g: &mut Func, body: Vec<Stmt>) -> Vec<Stmt> {
+        let chunks = self.count();
+        let (mut out, body) = crate::hoist::hoist(g, self.chunk, &chunks, body);
+        out.extend(wrap_loops(&[self.chunk], &[chunks], body));
+        out
+    }
+
+    /// The number of chunks.
+    fn count(&self) -> CExpr {
+        match self.n.lit() {
             Some(v) => CExpr::Lit((v + self.lanes - 1) / self.lanes),
             None => CExpr::Bin(
                 '/',
@@ -635,8 +644,7 @@ impl LaneChunks {
                 )),
                 Box::new(CExpr::Lit(self.lanes)),
             ),
-        };
-        wrap_loops(&[self.chunk], &[chunks], body)
+        }
     }
 }
 
@@ -733,7 +741,7 @@ fn jacrev_batched(
     }
     chunk_body.extend(wrap_loops(&[lw], &[CExpr::Lit(lanes)], write));
     let mut out = fwd_part;
-    out.extend(chunks.wrap(chunk_body));
+    out.extend(chunks.wrap(&mut g, chunk_body));
     end_jacrev(&mut g, out, &jacs, many, aux, f, o);
     Some(g)
 }
@@ -979,7 +987,8 @@ fn jacfwd_columns_batched(
     write.extend(wrap_loops(&os, odims, el_body));
     chunk_body.extend(wrap_loops(&[lw], &[CExpr::Lit(lanes)], write));
     h.body.0.extend(outer);
-    h.body.0.extend(chunks.wrap(chunk_body));
+    let wrapped = chunks.wrap(h, chunk_body);
+    h.body.0.extend(wrapped);
     let mut b = Builder::new(h);
     let r = b.let_ty(Expr::Use(Operand::Var(jv)), "jac", jty.clone());
     let s = b.take();

@@ -323,3 +323,79 @@ fn kernels_of_every_composition() {
         check_any(&v, &format!("vjp of {src}"));
     }
 }
+
+/// Whether `stmts` hold an operation of cost 4 or more (divisions, roots, transcendentals)
+/// on shared floats (not lanes, not indices).
+fn costly(f: &Func, stmts: &[fluxion_engine::ir::Stmt]) -> bool {
+    use fluxion_engine::ir::{Expr, Stmt};
+    stmts.iter().any(|s| match s {
+        Stmt::Let(v, Expr::Prim(p, _)) => p.cost() >= 4 && f.vars[*v].ty.is_float(),
+        Stmt::For(l) => costly(f, &l.body.0),
+        Stmt::If(_, t, e) => costly(f, &t.0) || costly(f, &e.0),
+        _ => false,
+    })
+}
+
+/// The loop over chunks of basis directions: the loop whose body makes unit lanes.
+fn chunk_loop(stmts: &[fluxion_engine::ir::Stmt]) -> Option<&fluxion_engine::ir::Loop> {
+    use fluxion_engine::ir::{Expr, Stmt};
+    fn units(stmts: &[Stmt]) -> bool {
+        stmts.iter().any(|s| match s {
+            Stmt::Let(_, Expr::UnitLane(_)) => true,
+            Stmt::For(l) => units(&l.body.0),
+            _ => false,
+        })
+    }
+    stmts.iter().find_map(|s| match s {
+        Stmt::For(l) if units(&l.body.0) => Some(l),
+        _ => None,
+    })
+}
+
+/// Jacobians built by batching compute what does not depend on the direction once: the
+/// chunk loop of `jacrev`, `jacfwd` and `hessian` holds no costly operation on shared values
+/// (the partials `cos`, `exp`, the shared divisions are read from tapes filled before it;
+/// a division of lanes stays), and the result is bit
+/// for bit the sweeps', with branches in the loop too.
+#[test]
+fn batched_jacobians_compute_shared_values_once() {
+    use fluxion_engine::transforms::{hessian_pass, jacfwd_pass, jacrev_pass};
+    let rules = RuleTable::standard();
+    let env = Env {
+        lanes: 4,
+        ..Env::default()
+    };
+    let chain = "fn f(x: [f64; 9]) -> [f64; 9] { let mut y = [0.0; 9]; let mut s = 0.0; for i in 0..9 { s = s * 0.5 + x[i].sin() * x[(i + 1) % 9].exp() / (1.0 + x[i] * x[i]); y[i] = s; } y }";
+    let scalar = "fn f(x: [f64; 9]) -> f64 { let mut s = 1.0; for i in 0..9 { s = s * x[i].cos() + (x[(i + 2) % 9] / (2.0 + x[i])).sqrt(); } s }";
+    let branch = "fn f(x: [f64; 9]) -> [f64; 9] { let mut y = [0.0; 9]; let mut s = 0.0; for i in 0..9 { if x[i] > 0.0 { s = s + x[i].ln(); } else { s = s * x[i].exp(); } y[i] = s; } y }";
+    type Pass = fn(&Func, &Options, &Site, &RuleTable, bool) -> Result<Func, syn::Error>;
+    let cases: [(&str, Transform, Pass, bool); 5] = [
+        (chain, Transform::Jacrev, jacrev_pass, false),
+        (chain, Transform::Jacfwd, jacfwd_pass, false),
+        (scalar, Transform::Hessian, hessian_pass, false),
+        (branch, Transform::Jacrev, jacrev_pass, true),
+        (branch, Transform::Jacfwd, jacfwd_pass, true),
+    ];
+    for (src, t, pass, branchy) in cases {
+        let f = lower(src).unwrap();
+        let o = Options::new(t, Span::call_site());
+        let batched = pass(&f, &o, &site(), &rules, true).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        let plain = pass(&f, &o, &site(), &rules, false).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        let Some(l) = chunk_loop(&batched.body.0) else {
+            panic!("{t:?} of {src}: not batched")
+        };
+        // (Under a branch a value may stay in the loop: only the results are checked.)
+        if !branchy {
+            assert!(!costly(&batched, &l.body.0), "{t:?} of {src}");
+        }
+        assert!(costly(&plain, &plain.body.0), "{t:?} of {src}");
+        for x in [
+            [0.7, -1.3, 0.4, 1.1, -0.2, 0.9, 2.1, -0.6, 0.3],
+            [1.9, 0.6, -0.8, 0.1, 0.5, -1.5, 0.25, 1.2, -0.9],
+        ] {
+            let a = env.eval(&batched, &[arr(&x)]).unwrap_or_else(|e| panic!("{src}: {e}"));
+            let b = env.eval(&plain, &[arr(&x)]).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(bits(&a), bits(&b), "{t:?} of {src} at {x:?}");
+        }
+    }
+}
