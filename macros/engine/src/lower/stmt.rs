@@ -255,6 +255,13 @@ impl Lowerer<'_> {
         if self.poisoned.contains(&v) {
             return None;
         }
+        if let (false, Ty::Slice(_)) = (self.func.vars[v].mutable, &self.func.vars[v].ty) {
+            self.err(
+                cur,
+                format!("cannot write into the slice `{name}`: slice parameters are read-only; keep values that change in a `let mut` array `[f64; N]` or a scalar accumulator"),
+            );
+            return None;
+        }
         if !self.func.vars[v].mutable {
             self.err(
                 cur,

@@ -72,7 +72,9 @@ enum Adj {
 }
 
 struct BlockInfo {
-    loops: Vec<(VarId, CExpr, SrcSpan)>,
+    /// The loops around the block, outermost first: index variable, tape extent (`None`
+    /// for a run-time trip count: growing tapes) and span.
+    loops: Vec<(VarId, Option<CExpr>, SrcSpan)>,
 }
 
 struct Rx<'a> {

@@ -128,7 +128,12 @@ impl Rx<'_> {
                 );
                 for (k, a) in c.args.iter().enumerate() {
                     if a.op.var().is_some_and(|w| self.act.contains(&w)) {
-                        let bk = b.let_ty(Expr::Field(bars.clone(), k), "t", Ty::Unknown);
+                        // A slice's cotangent is a `Vec`: typed, so its adjoint is too.
+                        let ty = match b.f.ty_of(&a.op).tangent() {
+                            t @ Ty::Slice(_) => t,
+                            _ => Ty::Unknown,
+                        };
+                        let bk = b.let_ty(Expr::Field(bars.clone(), k), "t", ty);
                         contribute(&self.act, &mut self.adj, &mut b, &a.op, bk);
                     }
                 }
