@@ -7,7 +7,8 @@
 //! `1e-6 max(1, |fd|)` (as `tests/compiled.rs`); forward against reverse within
 //! `1e-12 max(1, |a|)` (the same products in another order).
 
-#![allow(clippy::needless_range_loop)]
+// `&Vec<f64>` on purpose: the macros read it as a slice.
+#![allow(clippy::needless_range_loop, clippy::ptr_arg)]
 
 use fluxion::grad;
 
@@ -348,4 +349,28 @@ fn an_into_buffer_of_the_wrong_length_panics_naming_the_argument() {
     let x = points(5, 9);
     let mut out = [0.0; 4];
     weighted_grad_into(&x, &mut out);
+}
+
+/// A shared slice and a shared run-time loop bound in a batched function.
+#[fluxion::vmap(in_dims = (0, None))]
+fn poly(x: f64, cs: &[f64]) -> f64 {
+    let mut y = 0.0;
+    for i in (0..cs.len()).rev() {
+        y = y * x + cs[i];
+    }
+    y
+}
+
+#[test]
+fn vmap_with_a_shared_slice() {
+    let cs = [0.5, -1.0, 2.0, 0.25];
+    for n in [0, 1, 3, 4, 5, 9] {
+        let xs = points(n, 60 + n as u64);
+        let ys = poly_vmap(&xs, &cs);
+        assert_eq!(ys.len(), n);
+        for (x, y) in xs.iter().zip(&ys) {
+            assert_eq!(y.to_bits(), poly(*x, &cs).to_bits());
+        }
+    }
+    assert_eq!(poly_vmap(&[2.0], &[]), vec![0.0]);
 }

@@ -1207,7 +1207,8 @@ impl fmt::Display for Ty {
             Ty::Bool => write!(f, "bool"),
             Ty::Unit => write!(f, "()"),
             Ty::Array(e, n) => write!(f, "[{e}; {n}]"),
-            Ty::Slice(e) => write!(f, "[{e}]"),
+            // A slice's values other than the parameter itself (cotangents) are `Vec`s.
+            Ty::Slice(e) => write!(f, "Vec<{e}>"),
             Ty::Matrix { elem, rows, cols } => match (rows, cols) {
                 (Dim::Dynamic, c) if c.is_one() => write!(f, "DVector<{elem}>"),
                 (Dim::Dynamic, Dim::Dynamic) => write!(f, "DMatrix<{elem}>"),

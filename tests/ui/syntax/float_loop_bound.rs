@@ -1,13 +1,11 @@
-// A loop whose bound is an outer loop's index (the pair loop of a potential).
+// A float used as a loop bound: bounds count iterations, so they are integers.
 use fluxion::grad;
 
 #[grad]
-fn f(x: [f64; 4]) -> f64 {
+fn f(x: f64, xs: &[f64]) -> f64 {
     let mut s = 0.0;
-    for i in 0..4 {
-        for j in i + 1..4 {
-            s += x[i] * x[j];
-        }
+    for i in 0..x {
+        s += xs[i];
     }
     s
 }

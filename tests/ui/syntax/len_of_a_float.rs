@@ -1,13 +1,10 @@
-// A loop bound must be a constant, not a variable.
+// `len()` on something that is not a slice or an array.
 use fluxion::grad;
 
 #[grad]
-fn f(x: f64, n: usize) -> f64 {
-    let mut y = x;
-    for _ in 0..n {
-        y = y * x;
-    }
-    y
+fn f(x: f64) -> f64 {
+    let n = x.len();
+    x * n as f64
 }
 
 fn main() {}

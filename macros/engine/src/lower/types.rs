@@ -153,8 +153,9 @@ impl Lowerer<'_> {
                 Some(Ty::Tuple(out))
             }
             syn::Type::Paren(p) => self.value_ty(&p.elem),
+            // `[T]` by value is not a Rust type of a value: rustc's error on the original.
             syn::Type::Slice(_) => {
-                self.err(t, "a slice is supported only as a parameter passed by reference (`xs: &[f64]`): results and local values have a fixed size `[f64; N]`");
+                self.failed = true;
                 None
             }
             _ => {
