@@ -459,6 +459,13 @@ impl Lowerer<'_> {
                 return None;
             };
             let ty = merge_ty(&self.func.ty_of(&tv), &self.func.ty_of(&ev));
+            if ty.has_slice() {
+                self.err(
+                    i.if_token,
+                    "an `if` cannot choose between slices: index each slice in its branch (`if c { xs[i] } else { ys[i] }`)",
+                );
+                return None;
+            }
             self.func.vars[r].ty = ty;
             tb.push(Stmt::Assign(Place { var: r, idx: vec![] }, AssignOp::Set, tv));
             eb.push(Stmt::Assign(Place { var: r, idx: vec![] }, AssignOp::Set, ev));
