@@ -553,8 +553,9 @@ impl<'a> Emitter<'a> {
     pub fn param(&self, p: &Param) -> TokenStream {
         let n = self.names.ident(p.var);
         let t = self.ty_target(&p.ty).ty(&p.ty);
-        if let (Storage::OutParam, Ty::Slice(e)) = (self.f.vars[p.var].storage, &p.ty) {
-            // The caller's buffer of a slice's cotangent: any `&mut [T]` of its length.
+        if let (Storage::OutParam | Storage::MutParam, Ty::Slice(e)) = (self.f.vars[p.var].storage, &p.ty) {
+            // The caller's buffer (or accumulator) of a slice's cotangent: any `&mut [T]`
+            // of its length.
             let e = self.ty_target(e).ty(e);
             quote!(#n: &mut [#e])
         } else if matches!(self.f.vars[p.var].storage, Storage::OutParam | Storage::MutParam) {

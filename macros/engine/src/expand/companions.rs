@@ -212,10 +212,14 @@ pub(super) fn companion_stub(
     }
     let ps = params.iter().enumerate().map(|(k, (t, r))| {
         let n = format_ident!("p{}", k);
-        if let (Ty::Slice(e), false) = (t, *r == "&mut") {
-            // Slices (and their tangents) are passed borrowed.
+        if let Ty::Slice(e) = t {
+            // Slices (and their tangents) are passed borrowed, accumulators as `&mut [T]`.
             let e = crate::emit::ty_tokens(e);
-            return quote!(#n: &[#e]);
+            return if *r == "&mut" {
+                quote!(#n: &mut [#e])
+            } else {
+                quote!(#n: &[#e])
+            };
         }
         let t = crate::emit::ty_tokens(t);
         match *r {

@@ -260,15 +260,16 @@ fn direct_acc(act: &HashSet<VarId>, adj: &HashMap<VarId, Adj>, f: &Func, a: &Arg
 }
 
 /// Whether the reverse half of the split call `c` adds into the caller's accumulators
-/// (`g::vjp_bwd_acc`) rather than returning cotangents (`g::vjp_bwd`): where an array
-/// or matrix argument has an accumulator. Calls of scalars keep the by-value form.
+/// (`g::vjp_bwd_acc`) rather than returning cotangents (`g::vjp_bwd`): where an array,
+/// slice or matrix argument has an accumulator. Calls of scalars keep the by-value form.
 fn accumulates_in_place(act: &HashSet<VarId>, adj: &HashMap<VarId, Adj>, f: &Func, c: &Call) -> bool {
     c.args.iter().any(|a| {
         direct_acc(act, adj, f, a).is_some()
-            && matches!(
-                f.ty_of(&a.op).layout(),
-                Layout::Array | Layout::NalgebraStatic | Layout::NalgebraDynamic
-            )
+            && (matches!(f.ty_of(&a.op), Ty::Slice(_))
+                || matches!(
+                    f.ty_of(&a.op).layout(),
+                    Layout::Array | Layout::NalgebraStatic | Layout::NalgebraDynamic
+                ))
     })
 }
 
