@@ -374,3 +374,38 @@ fn vmap_with_a_shared_slice() {
     }
     assert_eq!(poly_vmap(&[2.0], &[]), vec![0.0]);
 }
+
+/// A callee over a slice, differentiated at second order through the call (forward over
+/// reverse: the callee's `vjp_jvp` companion).
+#[fluxion::differentiable]
+fn inner(a: f64, xs: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        for j in 0..i {
+            s += (a * xs[i] * xs[j]).sin();
+        }
+    }
+    s
+}
+
+#[fluxion::transforms(grad(argnums = 0), hessian(argnums = 0))]
+fn outer(w: [f64; 2], xs: &[f64]) -> f64 {
+    inner(w[0], xs) * w[1] + inner(w[1] * w[0], xs)
+}
+
+#[test]
+fn second_order_through_a_call_with_a_slice() {
+    for (s, n) in LENGTHS.into_iter().enumerate() {
+        let xs = points(n, 70 + s as u64);
+        let w = [0.6, -0.9];
+        let g = outer_grad(w, &xs);
+        assert_fd(&g, &fd(&|v| outer([v[0], v[1]], &xs), &w));
+        let h = outer_hessian(w, &xs);
+        for i in 0..2 {
+            assert_fd(&h[i], &fd(&|v| outer_grad([v[0], v[1]], &xs)[i], &w));
+        }
+        if n >= 2 {
+            assert!(h[0][0] != 0.0);
+        }
+    }
+}
