@@ -217,8 +217,74 @@ fn values_of_a_triangular_loop_are_taped_on_growing_tapes() {
         .map(|v| v.name.as_str())
         .collect();
     assert!(!growing.is_empty(), "no growing tape");
-    // Static loops keep array tapes: no growing tape without a run-time bound.
-    let s = lower("fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..3 { a = (a * x[i]).tanh(); } a }");
-    let g = vjp_final(&s, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
-    assert!(g.func.vars.iter().all(|v| v.storage != Storage::Growing));
+    // Static loops keep array tapes: no growing tape without a run-time bound, also for
+    // bounds that are constant expressions.
+    for src in [
+        "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..3 { a = (a * x[i]).tanh(); } a }",
+        "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..N - 1 { a = (a * x[i + 1]).tanh(); } a }",
+        "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in (1..=(2)).rev() { a = (a * x[i]).tanh(); } a }",
+    ] {
+        let s = lower(src);
+        assert!(!s.has_dynamic(), "{src}");
+        let mut loops = 0;
+        walk_stmts(&s.body, &mut |st| {
+            if let Stmt::For(l) = st {
+                loops += 1;
+                assert!(!l.is_dynamic() && l.static_lo().is_some() && l.static_hi().is_some(), "{src}");
+            }
+        });
+        assert_eq!(loops, 1);
+        let g = vjp_final(&s, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
+        assert!(g.func.vars.iter().all(|v| v.storage != Storage::Growing), "{src}");
+    }
+}
+
+#[test]
+fn a_run_time_bound_without_slices_is_dynamic() {
+    // `0..n` with `n` a parameter, `i..n` and `0..i` with `i` an index: every loop's bounds
+    // are variables read at run time, and the function holds dynamic data without a slice.
+    let f = lower(
+        "fn f(x: f64, n: usize) -> f64 { let mut y = x; for i in 0..n { for j in i..n { y = (y * x).sin() + j as f64; } for j in 0..i { y = y * 0.5; } } y }",
+    );
+    assert!(f.has_dynamic());
+    let mut bounds = Vec::new();
+    walk_stmts(&f.body, &mut |st| {
+        if let Stmt::For(l) = st {
+            bounds.push((l.lo.var().is_some(), l.hi.var().is_some(), l.is_dynamic()));
+        }
+    });
+    assert_eq!(bounds, vec![(false, true, true), (true, true, true), (false, true, true)]);
+    let rules = RuleTable::standard();
+    let env = Env::default();
+    let spec = VjpSpec {
+        active: vec![true, false],
+        all_params: false,
+        seed: None,
+    };
+    let g = vjp_final(&f, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
+    for n in [0, 1, 3] {
+        let at = |x: f64| {
+            env.eval(&f, &[Value::F(x), Value::I(n)])
+                .ok()
+                .and_then(|v| v.f())
+                .unwrap_or(f64::NAN)
+        };
+        let r = env
+            .eval(&g.func, &[Value::F(0.7), Value::I(n), Value::F(1.0)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (y, bars) = pair(r);
+        assert_eq!(y.f().map(f64::to_bits), Some(at(0.7).to_bits()));
+        let h = 1e-6;
+        let want = (at(0.7 + h) - at(0.7 - h)) / (2.0 * h);
+        let got = flat(&bars)[0];
+        assert!(close(got, want, 1e-6), "n = {n}: {got} against {want}");
+    }
+    // Reverse over reverse through it is refused with the message, not built wrong.
+    let spec2 = VjpSpec {
+        active: vec![true, false, true],
+        all_params: false,
+        seed: None,
+    };
+    let e = vjp(&g.func, &spec2, &rules).err().map(|d| d.msg);
+    assert_eq!(e.as_deref(), Some(fluxion_engine::vjp::REVERSE_OVER_DYNAMIC));
 }
