@@ -27,6 +27,9 @@
 //!   generated code names the types `::nalgebra::SMatrix<..>`: the crate using them depends
 //!   on `nalgebra` under that name. Dynamically sized `DVector` / `DMatrix` are a compile
 //!   error for now.
+//! - **Data of run-time length**: `xs: &[T]` and `xs: &Vec<T>` parameters, `T` a float, a
+//!   fixed array of floats (`&[[f64; 3]]`: points) or an integer; see "Slices and loops
+//!   of run-time length" below.
 //! - **Where**: the attributes go on free functions (at module level or inside a function
 //!   body). On an associated function in an `impl` block rustc reports one error, "struct is
 //!   not supported in `trait`s or `impl`s", at the attribute: the companions of a function
@@ -54,7 +57,9 @@
 //! and `f64` (also of a call's result, whose type the macro cannot see); array literals and `[0.0; N]`; indexing and index
 //! assignment with constant or loop indices; `let (a, b) = pair` and `let [a, b] = array`;
 //! `for i in lo..hi` and `(lo..hi).rev()` over constant ranges (negative bounds too:
-//! `for k in -2..=2`); `if`/`else` on conditions that are not differentiated; early `return`
+//! `for k in -2..=2`) and over ranges whose bounds are integers known at run time
+//! (`0..xs.len()`, `0..n`, `i + 1..n`); slice parameters read as `xs[i]`, `xs[i][k]` and
+//! `xs.len()`; `if`/`else` on conditions that are not differentiated; early `return`
 //! in an `if` outside loops; the float methods `sin cos tan asin acos atan atan2 sinh cosh
 //! tanh asinh acosh atanh exp exp2 exp_m1 ln log log2 log10 ln_1p sqrt cbrt powi powf abs
 //! signum copysign trunc floor ceil round round_ties_even fract rem_euclid div_euclid min
@@ -72,6 +77,65 @@
 //!     y
 //! }
 //! ```
+//!
+//! ## Slices and loops of run-time length
+//!
+//! A parameter `xs: &[T]` (or `&Vec<T>`, read as a slice) holds data whose length is known
+//! only at run time: the number of points of a potential, the samples of a loss. The body
+//! reads it as `xs[i]` (`xs[i][k]` for `&[[f64; 3]]`) and `xs.len()` (a `usize`), and loops
+//! over ranges whose bounds are integers computed at run time: `0..xs.len()`, `0..n` with
+//! `n: usize` a parameter or a `let`, and bounds that depend on an enclosing loop's index
+//! (`for j in i + 1..n`, `for j in 0..i`: the pair loops of particle potentials), reversed
+//! with `.rev()` and inclusive with `..=`.
+//!
+//! ```
+//! /// The Lennard-Jones energy of points in 3-d, every pair once.
+//! #[fluxion::grad]
+//! fn energy(xs: &[[f64; 3]]) -> f64 {
+//!     let n = xs.len();
+//!     let mut e = 0.0;
+//!     for i in 0..n {
+//!         for j in i + 1..n {
+//!             let mut r2 = 0.0;
+//!             for k in 0..3 {
+//!                 let d = xs[i][k] - xs[j][k];
+//!                 r2 += d * d;
+//!             }
+//!             let s6 = (1.0 / r2).powi(3);
+//!             e += 4.0 * (s6 * s6 - s6);
+//!         }
+//!     }
+//!     e
+//! }
+//! let points = [[0.0, 0.0, 0.0], [1.2, 0.0, 0.0], [0.0, 1.1, 0.3]];
+//! let forces: Vec<[f64; 3]> = energy_grad(&points).iter().map(|g| g.map(|v| -v)).collect();
+//! assert_eq!(forces.len(), 3);
+//! let total: f64 = forces.iter().map(|f| f[0]).sum();
+//! assert!(total.abs() < 1e-12); // Newton's third law
+//! ```
+//!
+//! - The cotangent of a slice is a `Vec<T>` of its length: `grad` with respect to
+//!   `xs: &[[f64; 3]]` returns `Vec<[f64; 3]>`; a tangent of a slice (the `jvp` forms) is
+//!   passed as `&[T]`. The `_into` form writes a slice's gradient into any `&mut [T]` and
+//!   panics, naming the argument and both lengths, if the lengths differ; inside a tuple
+//!   result (`grad_and_value`, `argnums` tuples) the buffer's field is a `Vec<T>` of the
+//!   slice's length.
+//! - Slices are read-only and cannot be returned (a result has a fixed size); a loop bound
+//!   must be an integer; `len()` is for slices and arrays. Each is a compile error.
+//! - `jacrev`, `jacfwd` and `hessian` work with respect to fixed-size arguments, with
+//!   slices among the other arguments (a model's weights fitted to slices of data); the
+//!   Jacobian or Hessian *with respect to* a slice is not built yet (its shape is only
+//!   known at run time).
+//! - Calls between annotated functions pass slices through, in every mode and in forward
+//!   over reverse (`hessian`); reverse mode over reverse mode through a function with
+//!   slices or run-time loops (a `grad` of a function that calls `g_grad`) is not built
+//!   yet: using it is a compile error (at `cargo build`) naming the alternatives.
+//! - Under `vmap`, a slice and the loops over it are shared (`in_dims = None`); a batched
+//!   slice, or a per-sample cotangent of a shared slice, is a compile error.
+//! - Reverse mode allocates here: each value a loop of run-time trip count tapes goes into
+//!   a `Vec` that grows by one element per iteration (amortised doubling), and the reverse
+//!   sweep reads it back counting down. The pullback of `vjp` copies slice arguments it
+//!   reads into the closure. Static shapes keep their code and allocate nothing.
 //!
 //! ## Results in the caller's buffer: `_into`
 //!
@@ -134,7 +198,10 @@
 //!   from the constant's value (`fluxion::__private::TapeStorage`);
 //! - bounds that are const generics (`for i in 0..N` in `fn f<const N: usize>`): always
 //!   on the stack, since stable Rust cannot choose a type from a generic size; for large
-//!   `N`, run on a thread with a large enough stack.
+//!   `N`, run on a thread with a large enough stack;
+//! - bounds known only at run time (`0..xs.len()`, `i + 1..n`), and loops inside such
+//!   loops: a `Vec` that grows by one slot each time the value is computed (a triangular
+//!   loop over `n` points stores `n (n - 1) / 2` slots), read back in reverse order.
 //!
 //! ## Reading the generated code
 //!

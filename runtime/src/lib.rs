@@ -22,6 +22,10 @@ pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_zero, FillZero};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};
 
+/// `Vec`, for generated code in crates without `std` in scope (cotangents of slices,
+/// growing tapes).
+pub use alloc::vec::Vec;
+
 /// Passes `x` through unchanged; inside a fluxion-annotated function its derivative is zero.
 ///
 /// This is JAX's `stop_gradient` and the inside of a `torch.no_grad()` block: the value
@@ -255,11 +259,11 @@ pub fn add<T: Accumulate>(mut a: T, b: T) -> T {
 }
 
 /// `x.iter().sum()` with the element type left to inference, elementwise for arrays of
-/// arrays. Same bits as `iter().sum()` for floats: std folds from `-0.0`, and
-/// `-0.0 + a == a` exactly, so folding from the first element is the same sum (an empty
-/// array sums to `+0.0`, where std gives `-0.0`).
+/// arrays; of an array or a slice. Same bits as `iter().sum()` for floats: std folds from
+/// `-0.0`, and `-0.0 + a == a` exactly, so folding from the first element is the same sum
+/// (an empty array sums to `+0.0`, where std gives `-0.0`).
 #[inline(always)]
-pub fn sum<T: Accumulate + Zero, const N: usize>(x: &[T; N]) -> T {
+pub fn sum<T: Accumulate + Zero>(x: &[T]) -> T {
     let Some((first, rest)) = x.split_first() else {
         return T::zero();
     };
@@ -274,6 +278,54 @@ pub fn sum<T: Accumulate + Zero, const N: usize>(x: &[T; N]) -> T {
 #[inline(always)]
 pub fn broadcast<T: Copy, const N: usize>(_like: &[T; N], v: T) -> [T; N] {
     [v; N]
+}
+
+/// A `Vec` of `x.len()` copies of `v` (the adjoint of the sum of a slice).
+#[inline]
+pub fn broadcast_vec<T: Copy>(like: &[T], v: T) -> Vec<T> {
+    alloc::vec![v; like.len()]
+}
+
+/// The zero tangent of a slice: a `Vec` of its length (the cotangent accumulator of a
+/// `&[T]` parameter).
+#[inline]
+pub fn zero_vec<A: Tangent>(x: &[A]) -> Vec<A::T> {
+    x.iter().map(Tangent::zero_tangent).collect()
+}
+
+/// `acc[i] += x[i]` for every `i`: a slice's cotangent added into an accumulator of the
+/// same length (a companion's result added into the caller's).
+///
+/// # Panics
+///
+/// If the lengths differ (a slice changed length between the two sweeps).
+#[inline]
+pub fn acc_slice<T: Accumulate>(acc: &mut [T], x: &[T]) {
+    assert_eq!(acc.len(), x.len(), "fluxion: cotangents of slices of different lengths");
+    for (a, b) in acc.iter_mut().zip(x) {
+        a.accumulate(*b);
+    }
+}
+
+/// Writes `v` into slot `k` of a growing tape, which is always its length: a push.
+#[inline(always)]
+pub fn push<T>(tape: &mut Vec<T>, k: usize, v: T) {
+    debug_assert_eq!(k, tape.len(), "fluxion: a growing tape written out of order");
+    tape.push(v);
+}
+
+/// Panics unless the caller's buffer `out` of an `_into` form has the length of the slice
+/// argument `arg` it holds the cotangent of.
+///
+/// # Panics
+///
+/// If `out_len != arg_len`, naming the argument and both lengths.
+#[inline]
+pub fn check_len(arg: &str, arg_len: usize, out_len: usize) {
+    assert!(
+        out_len == arg_len,
+        "fluxion: the buffer for the gradient of `{arg}` has length {out_len}, but `{arg}` has length {arg_len}"
+    );
 }
 
 /// `x.sign0()`: see [`Real::sign0`].

@@ -35,6 +35,15 @@ impl<T: FillZero, const N: usize> FillZero for [T; N] {
     }
 }
 
+impl<T: FillZero> FillZero for [T] {
+    #[inline]
+    fn fill_zero(&mut self) {
+        for x in self.iter_mut() {
+            x.fill_zero();
+        }
+    }
+}
+
 macro_rules! tuples {
     ($(($($t:ident $i:tt),+))*) => {$(
         impl<$($t: FillZero),+> FillZero for ($($t,)+) {

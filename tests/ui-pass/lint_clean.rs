@@ -36,7 +36,45 @@ pub fn pairs(x: [f64; 2]) -> [f64; 2] {
     [x[0] * x[1], x[1]]
 }
 
+/// A pair energy over points of run-time number: slices, `len()`, a triangular loop.
+#[fluxion::transforms(grad, grad_and_value, vjp, jvp)]
+pub fn pair_energy(xs: &[[f64; 2]]) -> f64 {
+    let n = xs.len();
+    let mut e = 0.0;
+    for i in 0..n {
+        for j in i + 1..n {
+            let d = xs[i][0] - xs[j][0];
+            e += (d * d + xs[i][1] * xs[j][1]).sin();
+        }
+    }
+    e
+}
+
+/// A model with a fixed parameter fitted to slices of data.
+#[fluxion::transforms(grad(argnums = 0), hessian(argnums = 0))]
+pub fn loss(w: [f64; 2], xs: &[f64]) -> f64 {
+    let mut l = 0.0;
+    for i in (0..xs.len()).rev() {
+        l += (w[0] * xs[i] + w[1]).tanh();
+    }
+    l
+}
+
 fn main() {
+    let xs = [[0.1, 0.2], [0.3, -0.4], [1.0, 0.5]];
+    let g = pair_energy_grad(&xs);
+    assert_eq!(g.len(), 3);
+    let mut out = [[0.0; 2]; 3];
+    pair_energy_grad_into(&xs, &mut out);
+    assert_eq!(out.to_vec(), g);
+    let (g2, _) = pair_energy_grad_and_value(&xs);
+    assert_eq!(g, g2);
+    let (_, pullback) = pair_energy_vjp(&xs);
+    assert_eq!(pullback(1.0).0, g);
+    let (_, t) = pair_energy_jvp(&xs, &[[1.0, 0.0]; 3]);
+    assert!(t.is_finite());
+    assert!(loss_hessian([0.5, 0.1], &[0.2, 0.4])[0][0].is_finite());
+    assert!(loss_grad([0.5, 0.1], &[])[0] == 0.0);
     let h = energy_jacrev_jacfwd([0.1, 0.2]);
     assert!(h[0][1] == 0.0);
     // d²/dr² of the gradient -1/r² is -6/r⁴.

@@ -56,6 +56,11 @@ pub fn lanes_ty(t: &Ty) -> Result<Ty, Diag> {
             ))
         }
         Ty::Matrix { .. } => return Err(Diag::new("nalgebra types are not batched by `vmap` yet")),
+        Ty::Slice(_) => {
+            return Err(Diag::new(
+                "a slice argument cannot be batched by `vmap` yet (its length may differ between samples): share it with `in_dims = None`, or batch a fixed-size array `[f64; N]`",
+            ))
+        }
         Ty::Tape(t) => Ty::Tape(Box::new(lanes_ty(t)?)),
         Ty::Unknown => {
             return Err(Diag::new(
@@ -519,6 +524,7 @@ impl Bx<'_> {
             | Expr::ZeroLike(_)
             | Expr::Field(..)
             | Expr::Sum(_)
+            | Expr::Len(_)
             | Expr::Splat(_)
             | Expr::UnitLane(_)
             | Expr::Lane(..) => e.clone(),

@@ -208,14 +208,13 @@ pub fn zero_of_ty(b: &mut Builder, ty: &Ty, like: &Operand) -> Operand {
 pub fn wrap_loops(vars: &[VarId], dims: &[CExpr], body: Vec<Stmt>) -> Vec<Stmt> {
     let mut inner = body;
     for (v, n) in vars.iter().zip(dims).rev() {
-        inner = vec![Stmt::For(Loop {
-            var: *v,
-            lo: CExpr::Lit(0),
-            hi: n.clone(),
-            rev: false,
-            body: Block(inner),
-            span: SrcSpan(proc_macro2::Span::call_site()),
-        })];
+        inner = vec![Stmt::For(Loop::constant(
+            *v,
+            CExpr::Lit(0),
+            n.clone(),
+            Block(inner),
+            SrcSpan(proc_macro2::Span::call_site()),
+        ))];
     }
     inner
 }

@@ -36,12 +36,13 @@ pub fn block_weight(b: &Block) -> u64 {
 }
 
 /// The weighted operation count of one run of a block: a loop counts its body once per
-/// trip (literal bounds; a bound only rustc knows counts as 16 trips).
+/// trip (literal bounds; a bound only rustc knows, or a run-time one, counts as 16 trips).
 pub fn run_weight(b: &Block) -> u64 {
     b.0.iter()
         .map(|s| match s {
             Stmt::For(l) => {
-                let trips = match (l.lo.lit(), l.hi.lit()) {
+                let lit = |o: &Operand| bound_cexpr(o).and_then(|c| c.lit());
+                let trips = match (lit(&l.lo), lit(&l.hi)) {
                     (Some(lo), Some(hi)) => u64::try_from((hi - lo).max(0)).unwrap_or(0),
                     _ => 16,
                 };

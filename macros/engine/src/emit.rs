@@ -183,8 +183,8 @@ fn collect_paths(f: &Func, out: &mut HashSet<String>) {
                 ops.push(v.clone());
             }
             Stmt::For(l) => {
-                cs.push(l.lo.clone());
-                cs.push(l.hi.clone());
+                cs.extend(l.static_lo());
+                cs.extend(l.static_hi());
             }
             Stmt::If(c, _, _) => ops.push(c.clone()),
             Stmt::Mut(_, None) => {}
@@ -500,7 +500,13 @@ impl<'a> Emitter<'a> {
 
     /// An emitter for `f` through `target`.
     pub fn with_target(f: &'a Func, target: &'a dyn Target) -> Emitter<'a> {
-        let by_ref = f.params.iter().filter(|p| p.by_ref).map(|p| p.var).collect();
+        // Slices are always borrowed (`&[T]`): tangents of slice parameters too.
+        let by_ref = f
+            .params
+            .iter()
+            .filter(|p| p.by_ref || is_slice_param(f, p))
+            .map(|p| p.var)
+            .collect();
         Emitter {
             f,
             names: Names::new(f),
@@ -547,8 +553,17 @@ impl<'a> Emitter<'a> {
     pub fn param(&self, p: &Param) -> TokenStream {
         let n = self.names.ident(p.var);
         let t = self.ty_target(&p.ty).ty(&p.ty);
-        if matches!(self.f.vars[p.var].storage, Storage::OutParam | Storage::MutParam) {
+        if let (Storage::OutParam | Storage::MutParam, Ty::Slice(e)) = (self.f.vars[p.var].storage, &p.ty) {
+            // The caller's buffer (or accumulator) of a slice's cotangent: any `&mut [T]`
+            // of its length.
+            let e = self.ty_target(e).ty(e);
+            quote!(#n: &mut [#e])
+        } else if matches!(self.f.vars[p.var].storage, Storage::OutParam | Storage::MutParam) {
             quote!(#n: &mut #t)
+        } else if let (true, Ty::Slice(e)) = (self.by_ref.contains(&p.var), &p.ty) {
+            // A slice parameter is borrowed as `&[T]` (a `&Vec<T>` argument coerces).
+            let e = self.ty_target(e).ty(e);
+            quote!(#n: &[#e])
         } else if p.by_ref {
             quote!(#n: &#t)
         } else {
@@ -682,6 +697,19 @@ impl<'a> Emitter<'a> {
             Stmt::Mut(v, init) if matches!(self.f.vars[*v].storage, Storage::Out(_)) => {
                 let place = self.var(*v);
                 match init {
+                    // The cotangent of a slice argument: the caller's buffer must have its
+                    // length (a panic naming the argument and both lengths), then is zeroed.
+                    Some(Expr::ZeroLike(a)) if matches!(self.f.vars[*v].ty, Ty::Slice(_)) => {
+                        let name = match a.var() {
+                            Some(w) => self.names.names[w].clone(),
+                            None => "argument".into(),
+                        };
+                        let a = self.operand(a);
+                        quote! {
+                            ::fluxion::__private::check_len(#name, #a.len(), #place.len());
+                            ::fluxion::__private::fill_zero(&mut #place[..]);
+                        }
+                    }
                     Some(Expr::Zeros(_)) => fill_zero_tokens(place, &self.f.vars[*v].ty),
                     Some(e) => {
                         let e = self.expr(e);
@@ -725,6 +753,28 @@ impl<'a> Emitter<'a> {
                 let n = self.names.ident(*v);
                 quote!(let mut #n;)
             }
+            // A growing tape's slot `k` is its length: the write is a push.
+            Stmt::Assign(p, AssignOp::Set, v)
+                if self.f.vars[p.var].storage == Storage::Growing && !p.idx.is_empty() =>
+            {
+                let n = self.var(p.var);
+                let k = self.operand(&p.idx[0]);
+                let val = self.operand(v);
+                quote!(::fluxion::__private::push(&mut #n, #k, #val);)
+            }
+            // A slice-valued result copied into the caller's buffer, whose length must match.
+            Stmt::Assign(p, AssignOp::Set, v)
+                if p.idx.is_empty()
+                    && matches!(self.f.vars[p.var].storage, Storage::Out(_))
+                    && matches!(self.f.vars[p.var].ty, Ty::Slice(_)) =>
+            {
+                let target = self.place(p);
+                let val = self.operand(v);
+                quote! {
+                    ::fluxion::__private::check_len("result", #val.len(), #target.len());
+                    #target.copy_from_slice(&#val);
+                }
+            }
             Stmt::Assign(p, op, v) => {
                 let target = self.place(p);
                 let val = self.operand(v);
@@ -737,8 +787,12 @@ impl<'a> Emitter<'a> {
             }
             Stmt::For(l) => {
                 let i = self.names.ident(l.var);
-                let lo = cexpr_tokens(&l.lo, false);
-                let hi = cexpr_tokens(&l.hi, false);
+                let bound = |o: &Operand| match o {
+                    Operand::Const(c) => cexpr_tokens(c, false),
+                    o => self.operand(o),
+                };
+                let lo = bound(&l.lo);
+                let hi = bound(&l.hi);
                 let body = self.block(&l.body);
                 if l.rev {
                     quote!(for #i in (#lo..#hi).rev() { #body })
@@ -771,7 +825,16 @@ impl<'a> Emitter<'a> {
     fn expr(&self, e: &Expr) -> TokenStream {
         let op = |o: &Operand| self.operand(o);
         match e {
+            // A snapshot of a `Vec` (an accumulator of a slice's cotangent) is a copy.
+            Expr::Use(Operand::Var(v)) if self.f.vars[*v].mutable && matches!(self.f.vars[*v].ty, Ty::Slice(_)) => {
+                let a = self.var(*v);
+                quote!(::core::clone::Clone::clone(&#a))
+            }
             Expr::Use(a) | Expr::StopGrad(a) => op(a),
+            Expr::Len(a) => {
+                let a = op(a);
+                quote!(#a.len())
+            }
             Expr::Residuals(a) => {
                 let a = op(a);
                 quote!(#a.1)
@@ -797,6 +860,10 @@ impl<'a> Emitter<'a> {
             Expr::Splat(a) => self.lanes.unwrap_or(self.target).splat(op(a)),
             Expr::UnitLane(l) => self.lanes.unwrap_or(self.target).unit_lane(op(l)),
             Expr::Lane(a, l) => self.op_target(a).lane(op(a), op(l)),
+            Expr::ZeroLike(a) if matches!(self.f.ty_of(a), Ty::Slice(_)) => {
+                let a = self.by_ref_arg(a);
+                quote!(::fluxion::__private::zero_vec(#a))
+            }
             Expr::ZeroLike(a) => {
                 let a = self.by_ref_arg(a);
                 quote!(::fluxion::__private::zero_like(#a))
@@ -835,6 +902,11 @@ impl<'a> Emitter<'a> {
             Expr::Bool(o, a, b) => self.op_target(a).bool_op(*o, op(a), op(b)),
             Expr::Not(a) => self.op_target(a).not(op(a)),
             Expr::Sum(a) => self.op_target(a).sum(self.by_ref_arg(a)),
+            Expr::Broadcast(like, v) if matches!(self.f.ty_of(like), Ty::Slice(_)) => {
+                let l = self.by_ref_arg(like);
+                let v = op(v);
+                quote!(::fluxion::__private::broadcast_vec(#l, #v))
+            }
             Expr::Broadcast(like, v) => {
                 let l = self.by_ref_arg(like);
                 let v = op(v);
@@ -880,6 +952,9 @@ impl<'a> Emitter<'a> {
             let t = self.operand(&a.op);
             if a.by_mut {
                 quote!(&mut #t)
+            } else if matches!(self.f.ty_of(&a.op), Ty::Slice(_)) {
+                // Slices are passed borrowed; a `Vec` (a tangent or cotangent) by `&`.
+                self.by_ref_arg(&a.op)
             } else if a.by_ref {
                 quote!(&#t)
             } else {
@@ -897,6 +972,12 @@ impl<'a> Emitter<'a> {
             quote_spanned!(span=> <#lead #(#prefix ::)* #h> :: #m #tf (#(#args),*))
         }
     }
+}
+
+/// Whether `p` is a slice passed borrowed: a `&[T]` parameter, or the tangent of one (not
+/// a `&mut` accumulator or the caller's buffer).
+fn is_slice_param(f: &Func, p: &Param) -> bool {
+    matches!(p.ty, Ty::Slice(_)) && !matches!(f.vars[p.var].storage, Storage::OutParam | Storage::MutParam)
 }
 
 /// An identifier, written `r#name` when `name` is a keyword.
@@ -959,6 +1040,10 @@ pub fn ty_tokens(t: &Ty) -> TokenStream {
             let n = cexpr_tokens(n, false);
             quote!([#e; #n])
         }
+        Ty::Slice(e) => {
+            let e = ty_tokens(e);
+            quote!(::fluxion::__private::Vec<#e>)
+        }
         Ty::Matrix { elem, rows, cols } => {
             let e = ty_tokens(elem);
             match (rows, cols) {
@@ -1008,6 +1093,8 @@ fn zeros_tokens(t: &Ty) -> TokenStream {
             let n = cexpr_tokens(n, false);
             quote!([#e; #n])
         }
+        // An empty `Vec` (a growing tape); a zero of a slice's length is `zero_vec(xs)`.
+        Ty::Slice(_) => quote!(::fluxion::__private::Vec::new()),
         Ty::Matrix { .. } if t.layout() == Layout::NalgebraStatic => {
             let t = ty_tokens(t);
             quote!(<#t>::zeros())
@@ -1051,6 +1138,7 @@ fn fill_zero_tokens(place: TokenStream, t: &Ty) -> TokenStream {
 fn acc_tokens(target: TokenStream, val: TokenStream, t: &Ty) -> TokenStream {
     match t {
         Ty::Float(_) | Ty::Int(_) | Ty::Matrix { .. } | Ty::Lanes(_) => quote!(#target += #val;),
+        Ty::Slice(_) => quote!(::fluxion::__private::acc_slice(&mut #target, &#val);),
         Ty::Array(e, _) if e.has_matrix() || e.has_lanes() => {
             let inner = acc_tokens(quote!(*__fluxion_acc), quote!(__fluxion_val), e);
             quote!(for (__fluxion_acc, __fluxion_val) in (#target).iter_mut().zip(#val) { #inner })

@@ -22,7 +22,7 @@
 //! bit unchanged. A value is hoisted only where that is sound and cheap to store: it is
 //! computed from values defined before the loop (or unchanged in it), loop indices and
 //! other such values, not under a branch, inside loops with literal, `const` or const
-//! generic bounds, with a tape of at most one axis sized by a const generic or at most
+//! generic bounds (not run-time ones), with a tape of at most one axis sized by a const generic or at most
 //! [`TAPE_STACK_BYTES`] when its size is known.
 
 use std::collections::{HashMap, HashSet};
@@ -160,7 +160,8 @@ impl Analysis {
                         body: Block::default(),
                         ..l.clone()
                     });
-                    self.walk(g, &l.body.0, &inner, under_branch);
+                    // (A run-time trip count has no tape axis here: nothing in it moves.)
+                    self.walk(g, &l.body.0, &inner, under_branch || l.is_dynamic());
                 }
                 Stmt::If(_, t, e) => {
                     self.walk(g, &t.0, path, true);
@@ -229,12 +230,20 @@ fn mutable_inputs(stmts: &[Stmt], out: &mut HashMap<VarId, Vec<VarId>>) {
     }
 }
 
+/// The constant bounds of `l` (loops with a run-time bound hoist nothing).
+fn bounds(l: &Loop) -> (CExpr, CExpr) {
+    let lo = l.static_lo().unwrap_or(CExpr::Lit(0));
+    let hi = l.static_hi().unwrap_or(CExpr::Lit(0));
+    (lo, hi)
+}
+
 /// The number of iterations of `l` (its tape axis).
 fn extent(l: &Loop) -> CExpr {
-    match (l.lo.lit(), l.hi.lit()) {
-        (Some(0), _) => l.hi.clone(),
+    let (lo, hi) = bounds(l);
+    match (lo.lit(), hi.lit()) {
+        (Some(0), _) => hi,
         (Some(lo), Some(hi)) => CExpr::Lit((hi - lo).max(0)),
-        _ => CExpr::Bin('-', Box::new(l.hi.clone()), Box::new(l.lo.clone())),
+        _ => CExpr::Bin('-', Box::new(hi), Box::new(lo)),
     }
 }
 
@@ -244,12 +253,13 @@ fn extent(l: &Loop) -> CExpr {
 fn tape_fits(g: &Func, ty: &Ty, path: &[Loop]) -> bool {
     let mut t = ty.clone();
     for l in path.iter().rev() {
-        if !matches!(l.lo, CExpr::Lit(0)) && (l.lo.lit().is_none() || l.hi.lit().is_none()) {
+        let (lo, hi) = bounds(l);
+        if l.is_dynamic() || (lo.lit() != Some(0) && (lo.lit().is_none() || hi.lit().is_none())) {
             return false;
         }
         let mut names = Vec::new();
-        l.hi.paths(&mut names);
-        if names.iter().any(|p| g.const_generics.contains(p)) && !matches!(l.hi, CExpr::Path(_)) {
+        hi.paths(&mut names);
+        if names.iter().any(|p| g.const_generics.contains(p)) && !matches!(hi, CExpr::Path(_)) {
             return false;
         }
         t = Ty::Array(Box::new(t), extent(l));
@@ -339,7 +349,7 @@ fn copy_needed(
                 let info = g.vars[l.var].clone();
                 let nl = g.new_var(info.name, info.ty, false);
                 map.insert(l.var, nl);
-                path.push((nl, l.lo.clone()));
+                path.push((nl, bounds(l).0));
                 let mut inner = Vec::new();
                 copy_needed(g, &l.body.0, needed, tapes, map, path, &mut inner);
                 path.pop();
@@ -387,7 +397,7 @@ fn replace(g: &mut Func, stmts: Vec<Stmt>, tapes: &HashMap<VarId, VarId>, path: 
                 ));
             }
             Stmt::For(mut l) => {
-                path.push((l.var, l.lo.clone()));
+                path.push((l.var, bounds(&l).0));
                 l.body = Block(replace(g, l.body.0, tapes, path));
                 path.pop();
                 out.push(Stmt::For(l));

@@ -232,6 +232,8 @@ impl Env {
                 Value::Arr(vec![row; r])
             }
             Ty::Tuple(ts) => Value::Tup(ts.iter().map(|t| self.zeros(t)).collect::<Result<_, _>>()?),
+            // An empty `Vec` (a growing tape): a slice's zero of its length is `ZeroLike`.
+            Ty::Slice(_) => Value::Arr(Vec::new()),
             Ty::Lanes(e) => Value::L(vec![self.zeros(e)?; self.lanes]),
             Ty::Tape(t) => self.zeros(t)?,
         })
@@ -357,9 +359,18 @@ impl Machine<'_> {
                     .iter()
                     .map(|i| self.operand(i).and_then(|v| int(&v)))
                     .collect::<Result<_, _>>()?;
+                let growing = self.f.vars[p.var].storage == Storage::Growing;
                 let slot = self.vars[p.var]
                     .as_mut()
                     .ok_or("assignment to an undeclared variable")?;
+                // A growing tape is written at its length: a push.
+                if let (true, AssignOp::Set, [k], Value::Arr(xs)) = (growing, op, &idx[..], &mut *slot) {
+                    if usize::try_from(*k).ok() != Some(xs.len()) {
+                        return Err(format!("growing tape written at {k}, its length is {}", xs.len()));
+                    }
+                    xs.push(val);
+                    return Ok(());
+                }
                 let mut cur = slot;
                 for i in idx {
                     cur = match cur {
@@ -376,8 +387,8 @@ impl Machine<'_> {
                 };
             }
             Stmt::For(l) => {
-                let lo = self.env.cexpr(&l.lo)?;
-                let hi = self.env.cexpr(&l.hi)?;
+                let lo = int(&self.operand(&l.lo)?)?;
+                let hi = int(&self.operand(&l.hi)?)?;
                 let run = |m: &mut Machine, i: i128| -> Result<(), String> {
                     m.vars[l.var] = Some(Value::I(i));
                     m.block(&l.body)
@@ -447,6 +458,10 @@ impl Machine<'_> {
                 ])
             }
             Expr::Zeros(t) => self.env.zeros(t)?,
+            Expr::Len(a) => match op(a)? {
+                Value::Arr(xs) => Value::I(xs.len() as i128),
+                other => return Err(format!("len of {other:?}")),
+            },
             Expr::ZeroLike(a) => op(a)?.zero_tangent(),
             Expr::Tuple(xs) => Value::Tup(xs.iter().map(op).collect::<Result<_, _>>()?),
             Expr::Residuals(a) => match op(a)? {

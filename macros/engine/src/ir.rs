@@ -97,6 +97,11 @@ pub enum Ty {
     Unit,
     /// `[T; N]`: a Rust array, one axis of static length (nested arrays nest).
     Array(Box<Ty>, CExpr),
+    /// One axis of run-time length ([`Dim::Dynamic`]) over elements `T`: a `&[T]` (or
+    /// `&Vec<T>`) parameter, read as `xs[i]` and `xs.len()`; owned values of the type
+    /// (gradients, accumulators, reverse-mode tapes of loops with run-time trip counts) are
+    /// `Vec<T>`. Indexed like an array: one operand.
+    Slice(Box<Ty>),
     /// A nalgebra matrix of `elem`, `rows x cols` (a vector has one column): `SMatrix<T, R,
     /// C>`, `SVector<T, R>`, `Vector3<T>` when both axes are static, `DMatrix<T>` /
     /// `DVector<T>` when they are dynamic. Indexed by `(row, col)`: two index operands.
@@ -129,8 +134,17 @@ impl Ty {
         match self {
             Ty::Float(_) | Ty::Unknown => true,
             Ty::Int(_) | Ty::Bool | Ty::Unit | Ty::Tape(_) => false,
-            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } | Ty::Lanes(e) => e.is_differentiable(),
+            Ty::Array(e, _) | Ty::Slice(e) | Ty::Matrix { elem: e, .. } | Ty::Lanes(e) => e.is_differentiable(),
             Ty::Tuple(ts) => ts.iter().any(Ty::is_differentiable),
+        }
+    }
+    /// Whether a dynamic axis ([`Ty::Slice`]) is part of this type.
+    pub fn has_slice(&self) -> bool {
+        match self {
+            Ty::Slice(_) => true,
+            Ty::Array(e, _) | Ty::Tape(e) => e.has_slice(),
+            Ty::Tuple(ts) => ts.iter().any(Ty::has_slice),
+            _ => false,
         }
     }
     /// Whether lanes (a batched kernel's values) are part of this type.
@@ -169,6 +183,7 @@ impl Ty {
         let (mut d, e) = match self {
             Ty::Float(_) | Ty::Int(_) | Ty::Bool => return Some(vec![]),
             Ty::Array(e, n) => (vec![Dim::Static(n.clone())], e),
+            Ty::Slice(e) => (vec![Dim::Dynamic], e),
             Ty::Matrix { elem, rows, cols } if cols.is_one() => (vec![rows.clone()], elem),
             Ty::Matrix { elem, rows, cols } => (vec![rows.clone(), cols.clone()], elem),
             _ => return None,
@@ -194,7 +209,7 @@ impl Ty {
                     rest = &more[1..];
                     t = elem;
                 }
-                Ty::Array(elem, _) => {
+                Ty::Array(elem, _) | Ty::Slice(elem) => {
                     out.push(first.clone());
                     rest = more;
                     t = elem;
@@ -211,7 +226,7 @@ impl Ty {
     /// column) for a matrix, 0 for what cannot be indexed.
     pub fn index_arity(&self) -> usize {
         match self {
-            Ty::Array(..) => 1,
+            Ty::Array(..) | Ty::Slice(_) => 1,
             Ty::Matrix { .. } => 2,
             _ => 0,
         }
@@ -249,6 +264,7 @@ impl Ty {
                 t => Ty::Lanes(Box::new(t)),
             },
             Ty::Array(e, n) => Ty::Array(Box::new(e.tangent()), n.clone()),
+            Ty::Slice(e) => Ty::Slice(Box::new(e.tangent())),
             Ty::Matrix { elem, rows, cols } => Ty::Matrix {
                 elem: Box::new(elem.tangent()),
                 rows: rows.clone(),
@@ -260,7 +276,7 @@ impl Ty {
     /// The element type of an array or matrix (or `Unknown`).
     pub fn elem(&self) -> Ty {
         match self {
-            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => (**e).clone(),
+            Ty::Array(e, _) | Ty::Slice(e) | Ty::Matrix { elem: e, .. } => (**e).clone(),
             _ => Ty::Unknown,
         }
     }
@@ -268,7 +284,7 @@ impl Ty {
     pub fn float_ty(&self) -> Option<FloatTy> {
         match self {
             Ty::Float(f) => *f,
-            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => e.float_ty(),
+            Ty::Array(e, _) | Ty::Slice(e) | Ty::Matrix { elem: e, .. } => e.float_ty(),
             Ty::Tuple(ts) => ts.iter().find_map(Ty::float_ty),
             _ => None,
         }
@@ -280,7 +296,7 @@ impl Ty {
             Ty::Float(k) => k.is_some(),
             Ty::Int(n) => n.is_some(),
             Ty::Bool | Ty::Unit => true,
-            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } | Ty::Lanes(e) => e.is_exact(),
+            Ty::Array(e, _) | Ty::Slice(e) | Ty::Matrix { elem: e, .. } | Ty::Lanes(e) => e.is_exact(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_exact),
             Ty::Tape(t) => t.is_exact(),
             Ty::Unknown => false,
@@ -294,7 +310,8 @@ impl Ty {
             // A dynamic axis has no zero without a value to read its length from.
             Ty::Matrix { elem, .. } => self.layout() == Layout::NalgebraStatic && elem.is_known(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_known),
-            Ty::Unknown | Ty::Tape(_) => false,
+            // Like a dynamic matrix: a zero needs a value to read the length from.
+            Ty::Unknown | Ty::Tape(_) | Ty::Slice(_) => false,
         }
     }
 }
@@ -583,6 +600,8 @@ pub enum Expr {
     Not(Operand),
     /// `a.iter().sum()`
     Sum(Operand),
+    /// `a.len()` of a slice or array: a `usize`, never differentiated.
+    Len(Operand),
     /// `[v; len(like)]`: the adjoint of a sum.
     Broadcast(Operand, Operand),
     /// `if c { a } else { b }` on values (both already computed; used by rules).
@@ -629,20 +648,65 @@ pub struct Place {
 }
 
 /// A `for var in lo..hi` loop (or `(lo..hi).rev()`).
+///
+/// A bound is an operand: a constant ([`Operand::Const`] or [`Operand::Int`]: the trip
+/// count is known at compile time) or an immutable integer variable computed before the
+/// loop (`0..n`, `0..xs.len()`, `i + 1..n`: a run-time trip count, which may change from
+/// one iteration of an enclosing loop to the next). Passes that read or rename operands
+/// see the bounds as reads of the loop statement.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loop {
     /// The index variable (an integer, bound once per iteration).
     pub var: VarId,
     /// Inclusive lower bound.
-    pub lo: CExpr,
+    pub lo: Operand,
     /// Exclusive upper bound.
-    pub hi: CExpr,
+    pub hi: Operand,
     /// Iterates downwards.
     pub rev: bool,
     /// The body.
     pub body: Block,
     /// Where the range was written (errors about the loop point here).
     pub span: SrcSpan,
+}
+
+impl Loop {
+    /// A loop over the constant range `lo..hi`.
+    pub fn constant(var: VarId, lo: CExpr, hi: CExpr, body: Block, span: SrcSpan) -> Loop {
+        Loop {
+            var,
+            lo: Operand::Const(lo),
+            hi: Operand::Const(hi),
+            rev: false,
+            body,
+            span,
+        }
+    }
+    /// The constant lower bound, if it is one.
+    pub fn static_lo(&self) -> Option<CExpr> {
+        bound_cexpr(&self.lo)
+    }
+    /// The constant upper bound, if it is one.
+    pub fn static_hi(&self) -> Option<CExpr> {
+        bound_cexpr(&self.hi)
+    }
+    /// Whether the trip count is known only at run time (a bound is a variable).
+    pub fn is_dynamic(&self) -> bool {
+        self.lo.var().is_some() || self.hi.var().is_some()
+    }
+    /// The variables the bounds read.
+    pub fn bound_vars(&self) -> Vec<VarId> {
+        self.lo.var().into_iter().chain(self.hi.var()).collect()
+    }
+}
+
+/// A loop bound as a constant expression, if it is constant.
+pub fn bound_cexpr(o: &Operand) -> Option<CExpr> {
+    match o {
+        Operand::Int(v) => Some(CExpr::Lit(*v)),
+        Operand::Const(c) => Some(c.clone()),
+        _ => None,
+    }
 }
 
 /// Statements.
@@ -701,6 +765,12 @@ pub enum Storage {
     /// A `&mut T` parameter, read and written in place as `(*x)`: the caller's accumulator
     /// of a [`Mode::VjpBwdAcc`] companion.
     MutParam,
+    /// A reverse-mode tape of a loop with a run-time trip count: a `Vec` ([`Ty::Slice`])
+    /// that starts empty and grows by one element per write. Writes are
+    /// `Assign(tape[k], Set, v)` with `k` a running counter equal to the tape's length
+    /// (emitted `tape.push(v)`); the reverse sweep reads the slots back in reverse order,
+    /// counting down.
+    Growing,
 }
 
 /// The largest tape kept on the stack, in bytes (64 KiB).
@@ -742,6 +812,8 @@ impl Ty {
                 Some(sum.div_ceil(align) * align)
             }
             Ty::Unknown => Some(8),
+            // A `Vec`: a pointer, a capacity and a length; its elements are on the heap.
+            Ty::Slice(_) => Some(24),
             Ty::Tape(_) => None,
         }
     }
@@ -750,7 +822,7 @@ impl Ty {
         match self {
             Ty::Array(e, _) => e.known_align(),
             Ty::Matrix { elem, .. } if self.layout() == Layout::NalgebraStatic => elem.known_align(),
-            Ty::Matrix { .. } => 8,
+            Ty::Matrix { .. } | Ty::Slice(_) => 8,
             Ty::Tuple(ts) => ts.iter().map(Ty::known_align).max().unwrap_or(1),
             t => t.known_bytes().unwrap_or(8).clamp(1, 16),
         }
@@ -758,7 +830,7 @@ impl Ty {
     /// Whether the type names no `Unknown` part (rustc can be asked its size).
     pub fn is_named(&self) -> bool {
         match self {
-            Ty::Array(e, _) | Ty::Matrix { elem: e, .. } => e.is_named(),
+            Ty::Array(e, _) | Ty::Slice(e) | Ty::Matrix { elem: e, .. } => e.is_named(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_named),
             Ty::Tape(t) => t.is_named(),
             Ty::Unknown => false,
@@ -811,6 +883,17 @@ impl Func {
         });
         self.vars.len() - 1
     }
+    /// Whether the function holds data of run-time length: a slice (a parameter, a
+    /// cotangent, a growing tape) or a loop with a run-time bound.
+    pub fn has_dynamic(&self) -> bool {
+        let mut dynamic = self.vars.iter().any(|v| v.ty.has_slice());
+        walk_stmts(&self.body, &mut |s| {
+            if let Stmt::For(l) = s {
+                dynamic |= l.is_dynamic();
+            }
+        });
+        dynamic
+    }
     /// The type of an operand.
     pub fn ty_of(&self, op: &Operand) -> Ty {
         match op {
@@ -851,6 +934,7 @@ pub fn expr_operands_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Operand)) {
         | Expr::Cast(a, _)
         | Expr::Not(a)
         | Expr::Sum(a)
+        | Expr::Len(a)
         | Expr::StopGrad(a)
         | Expr::Residuals(a)
         | Expr::Deref(a)
@@ -912,6 +996,7 @@ pub fn stmt_reads(s: &Stmt, out: &mut Vec<VarId>) {
             ops(vec![v.clone()], out);
         }
         Stmt::For(l) => {
+            out.extend(l.bound_vars());
             for s in &l.body.0 {
                 stmt_reads(s, out);
             }
@@ -1048,6 +1133,7 @@ pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
         Expr::Cast(_, t) => t.clone(),
         Expr::Cmp(..) | Expr::Bool(..) | Expr::Not(_) => Ty::Bool,
         Expr::Sum(a) => f.ty_of(a).elem(),
+        Expr::Len(_) => Ty::Int(Some("usize".into())),
         Expr::Broadcast(like, _) => f.ty_of(like),
         Expr::Select(_, a, b) => merge_ty(&f.ty_of(a), &f.ty_of(b)),
     }
@@ -1093,6 +1179,8 @@ pub fn rename_block(b: &mut Block, map: &HashMap<VarId, VarId>) {
                 }
                 Stmt::For(l) => {
                     r(&mut l.var);
+                    ro(&mut l.lo);
+                    ro(&mut l.hi);
                     block(&mut l.body, r, ro);
                 }
                 Stmt::If(c, t, e) => {
@@ -1119,6 +1207,8 @@ impl fmt::Display for Ty {
             Ty::Bool => write!(f, "bool"),
             Ty::Unit => write!(f, "()"),
             Ty::Array(e, n) => write!(f, "[{e}; {n}]"),
+            // A slice's values other than the parameter itself (cotangents) are `Vec`s.
+            Ty::Slice(e) => write!(f, "Vec<{e}>"),
             Ty::Matrix { elem, rows, cols } => match (rows, cols) {
                 (Dim::Dynamic, c) if c.is_one() => write!(f, "DVector<{elem}>"),
                 (Dim::Dynamic, Dim::Dynamic) => write!(f, "DMatrix<{elem}>"),

@@ -61,7 +61,11 @@ fn substitute(b: &mut Block, map: &HashMap<VarId, Operand>) {
                 p.idx.iter_mut().for_each(|o| substitute_operand(o, map));
                 substitute_operand(v, map);
             }
-            Stmt::For(l) => substitute(&mut l.body, map),
+            Stmt::For(l) => {
+                substitute_operand(&mut l.lo, map);
+                substitute_operand(&mut l.hi, map);
+                substitute(&mut l.body, map);
+            }
             Stmt::If(c, t, e) => {
                 substitute_operand(c, map);
                 substitute(t, map);
@@ -271,7 +275,10 @@ fn live_reads(b: &Block, out: &mut HashSet<VarId>) {
                 out.extend(p.idx.iter().filter_map(Operand::var));
                 out.extend(v.var());
             }
-            Stmt::For(l) => live_reads(&l.body, out),
+            Stmt::For(l) => {
+                out.extend(l.bound_vars());
+                live_reads(&l.body, out);
+            }
             Stmt::If(c, t, e) => {
                 out.extend(c.var());
                 live_reads(t, out);
@@ -387,7 +394,7 @@ fn fold_mut_init(f: &mut Func) {
     walk_stmts(&f.body, &mut |s| {
         let mut r = Vec::new();
         match s {
-            Stmt::For(_) => {}
+            Stmt::For(l) => r.extend(l.bound_vars()),
             Stmt::If(c, _, _) => r.extend(c.var()),
             s => stmt_reads(s, &mut r),
         }
@@ -478,7 +485,7 @@ fn forward_final_snapshots(f: &mut Func) {
                 Stmt::Let(s, Expr::Use(Operand::Var(m)))
                     if f.vars[*m].mutable
                         && !f.vars[*s].annotated
-                        && matches!(f.vars[*m].ty, Ty::Array(..))
+                        && matches!(f.vars[*m].ty, Ty::Array(..) | Ty::Slice(_))
                         && !other_uses.contains(s)
                         && !b.0[k + 1..].iter().any(|t| writes(t, *m)) =>
                 {

@@ -26,6 +26,7 @@ pub fn kind(e: &Expr) -> Kind {
         | Expr::StopGrad(_)
         | Expr::Residuals(_)
         | Expr::UnitLane(_)
+        | Expr::Len(_)
         | Expr::IntAsFloat(..) => Kind::ZeroDerivative,
         Expr::Call(_) => Kind::Elementwise,
         Expr::Use(_)
@@ -61,6 +62,7 @@ pub fn cost(e: &Expr) -> u64 {
         | Expr::CastLike(..)
         | Expr::Call(_)
         | Expr::Sum(_)
+        | Expr::Len(_)
         | Expr::Broadcast(..) => 1,
         Expr::Use(_)
         | Expr::Array(_)

@@ -433,6 +433,7 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         g.name = format!("{}_{}", f.name, o.transform.suffix());
         return Ok(g);
     }
+    no_slice_jacobian(f, &idx, o)?;
     let spec = VjpSpec {
         active: mask(f, &idx),
         all_params: false,
@@ -766,6 +767,7 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         return Ok(h);
     }
     let (idx, many) = argnums(f, o, site)?;
+    no_slice_jacobian(f, &idx, o)?;
     let (main, aux) = split_aux(f, o.has_aux, site)?;
     let odims = check_output(f, &main, o, site)?;
     // The result function: `f`'s parameters; the primal once (for aux), then the columns.
@@ -1019,9 +1021,30 @@ pub fn hessian(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult
     hessian_pass(f, o, site, rules, false)
 }
 
+/// A Jacobian or Hessian with respect to a slice has a shape known only at run time: not
+/// built yet (a spanned error on the parameter). A gradient (`jacrev` of a scalar) is.
+fn no_slice_jacobian(f: &Func, idx: &[usize], o: &Options) -> TResult<()> {
+    for k in idx {
+        let p = &f.params[*k];
+        if p.ty.has_slice() {
+            let name = &f.vars[p.var].name;
+            return err(
+                p.span.0,
+                format!(
+                    "`{}` with respect to the slice `{name}` is not supported yet (its shape is known only at run time): take `grad` of a scalar output, or differentiate with respect to a fixed-size array `[f64; N]`",
+                    o.transform.name()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `hessian`; with `final_pass` (the emitted form) its outer `jacfwd` is batched over lanes
 /// of basis tangents.
 pub fn hessian_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_pass: bool) -> TResult<Func> {
+    let (idx, _) = argnums(f, o, site)?;
+    no_slice_jacobian(f, &idx, o)?;
     if final_pass {
         if let Some(h) = crate::sparse::derivative(f, o, site, rules)? {
             return Ok(h);

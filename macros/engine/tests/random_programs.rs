@@ -3142,3 +3142,158 @@ fn lazy_boolean_right_side_with_assignment() {
         &[0.0],
     );
 }
+
+/// Every random program again with dynamic-length data: its array parameters as slices
+/// (`x: &[f64]`) and every loop bound a run-time value (`lo + zz_offset..hi + zz_offset` with a parameter
+/// `zz_offset: usize` passed as 0: the same iterations, but no bound is a constant, so reverse mode
+/// tapes on growing tapes and the interpreter reads the bounds at run time). The primal,
+/// the reverse gradient (`vjp` and the final pass) and forward mode (`jvp`) give the same
+/// bits as the static program's: the same operations in the same order.
+#[test]
+fn random_programs_over_slices_and_run_time_bounds() {
+    let cases = env_usize("FLUXION_RANDOM_CASES", 120) as u64;
+    let rules = rules();
+    let env = Env::default();
+    let (mut compared, mut dynamic_loops, mut skipped) = (0, 0, 0);
+    for seed in 0..cases {
+        let p = program(seed);
+        let src = p.source();
+        let dyn_src = to_dynamic(&src);
+        let f = lower_source(&src).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        // A whole array chosen by an `if` or copied into a `let mut` is an error for a
+        // slice (slices are read-only and never copied): such programs are skipped.
+        let Ok(g) = lower_source(&dyn_src) else {
+            skipped += 1;
+            continue;
+        };
+        let n_float = f.params.len();
+        let mut active = vec![true; n_float];
+        active.push(false);
+        let spec = |active: Vec<bool>| VjpSpec {
+            active,
+            all_params: false,
+            seed: None,
+        };
+        let x: Vec<f64> = (0..p.n_in())
+            .map(|k| 0.3 + 0.7 * ((k as f64 + 1.0) * 1.3).sin())
+            .collect();
+        let mut it = x.iter().copied();
+        let args: Vec<Value> = p.template().iter().map(|t| t.unflatten(&mut it)).collect();
+        let mut dyn_args = args.clone();
+        dyn_args.push(Value::I(0));
+        let Ok(y) = env.eval(&f, &args) else { continue };
+        let y2 = env
+            .eval(&g, &dyn_args)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{dyn_src}"));
+        assert_eq!(
+            flat(&y).iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            flat(&y2).iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "seed {seed}: primal\n{dyn_src}"
+        );
+        let mut k = 0.0;
+        let ct = y.unflatten(&mut std::iter::from_fn(|| {
+            k += 1.0;
+            Some(0.5 + 0.25 * k)
+        }));
+        for final_pass in [false, true] {
+            let build = |h: &Func, active: Vec<bool>| {
+                let r = if final_pass {
+                    fluxion_engine::vjp::vjp_final(h, &spec(active), rules)
+                } else {
+                    vjp(h, &spec(active), rules)
+                };
+                r.unwrap_or_else(|e| panic!("seed {seed}: {}", e.msg)).func
+            };
+            let a = build(&f, vec![true; n_float]);
+            let b = build(&g, active.clone());
+            let mut a_args = args.clone();
+            a_args.push(ct.clone());
+            let mut b_args = dyn_args.clone();
+            b_args.push(ct.clone());
+            let (Ok(ra), rb) = (env.eval(&a, &a_args), env.eval(&b, &b_args)) else {
+                continue;
+            };
+            let rb = rb.unwrap_or_else(|e| panic!("seed {seed}: {e}\n{dyn_src}"));
+            let bits = |v: &Value| flat(v).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&ra),
+                bits(&rb),
+                "seed {seed}: vjp (final: {final_pass})\n{dyn_src}"
+            );
+            let growing = b.vars.iter().any(|v| v.storage == fluxion_engine::ir::Storage::Growing);
+            dynamic_loops += usize::from(growing && final_pass);
+        }
+        let jspec = |active: Vec<bool>| JvpSpec {
+            active,
+            all_params: false,
+            seeds: Vec::new(),
+            basis: Vec::new(),
+        };
+        let ja = jvp(&f, &jspec(vec![true; n_float]), rules);
+        let jb = jvp(&g, &jspec(active.clone()), rules);
+        if let (Ok(ja), Ok(jb)) = (ja, jb) {
+            let mut t = x.iter().map(|v| v.cos());
+            let tangents: Vec<Value> = p.template().iter().map(|v| v.unflatten(&mut t)).collect();
+            let mut a_args = args.clone();
+            a_args.extend(tangents.iter().cloned());
+            let mut b_args = dyn_args.clone();
+            b_args.extend(tangents);
+            if let Ok(ra) = env.eval(&ja, &a_args) {
+                let rb = env
+                    .eval(&jb, &b_args)
+                    .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{dyn_src}"));
+                assert_eq!(flat(&ra), flat(&rb), "seed {seed}: jvp\n{dyn_src}");
+            }
+        }
+        compared += 1;
+    }
+    println!("{compared} programs compared over slices, {dynamic_loops} with growing tapes, {skipped} skipped (slices copied)");
+    assert!(compared as u64 > cases / 2, "only {compared} of {cases} compared");
+    assert!(
+        dynamic_loops > compared / 4,
+        "only {dynamic_loops} of {compared} with growing tapes"
+    );
+}
+
+/// `fn f(x: [f64; 3], ..)` with `for i in lo..hi` as `fn f(x: &[f64], .., zz_offset: usize)` with
+/// `for i in lo + zz_offset..hi + zz_offset` (inclusive and reversed ranges alike).
+fn to_dynamic(src: &str) -> String {
+    let mut out = String::new();
+    for (k, line) in src.lines().enumerate() {
+        let mut l = line.to_string();
+        if k == 0 {
+            // The signature: array parameters as slices, and the offset `z`.
+            let (params, ret) = l.split_at(l.find(") ->").unwrap_or(l.len()));
+            let mut ps = String::new();
+            let mut rest = params;
+            while let Some(at) = rest.find(": [f64; ") {
+                ps.push_str(&rest[..at]);
+                ps.push_str(": &[f64]");
+                let after = &rest[at + ": [f64; ".len()..];
+                rest = &after[after.find(']').map_or(0, |c| c + 1)..];
+            }
+            ps.push_str(rest);
+            let sep = if ps.ends_with('(') { "" } else { ", " };
+            l = format!("{ps}{sep}zz_offset: usize{ret}");
+        } else if let Some(at) = l.find(" in ") {
+            if l.trim_start().starts_with("for ") {
+                let (head, range) = l.split_at(at + 4);
+                let range = range.trim_end_matches(" {");
+                let (inner, rev) = match range.strip_prefix('(').and_then(|r| r.strip_suffix(").rev()")) {
+                    Some(r) => (r, true),
+                    None => (range, false),
+                };
+                let (lo, hi, op) = match inner.split_once("..=") {
+                    Some((a, b)) => (a, b, "..="),
+                    None => inner.split_once("..").map_or((inner, "", ".."), |(a, b)| (a, b, "..")),
+                };
+                let r = format!("{lo} + zz_offset{op}{hi} + zz_offset");
+                let r = if rev { format!("({r}).rev()") } else { r };
+                l = format!("{head}{r} {{");
+            }
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}

@@ -1,8 +1,8 @@
-// Slice parameters are not supported.
+// A slice by value (not behind a reference).
 use fluxion::grad;
 
 #[grad]
-fn f(x: &[f64]) -> f64 {
+fn f(x: [f64]) -> f64 {
     x[0]
 }
 

@@ -80,7 +80,14 @@ pub(super) fn holder(
     for modes in COMPANIONS {
         let name = mode_name(modes);
         let beyond = order + modes.len() > MAX_ORDER;
-        let g = if beyond {
+        let reverse = |m: &Mode| matches!(m, Mode::Vjp | Mode::VjpFwd | Mode::VjpBwd | Mode::VjpBwdAcc);
+        // Reverse mode over reverse mode through data of run-time length is not built yet:
+        // the companions that would be (`vjp_vjp` of `f`, the reverse companions of a
+        // derivative) are stubs, an error only where something uses them.
+        let over_dynamic = f.has_dynamic()
+            && modes.iter().any(reverse)
+            && (order > 0 || modes.iter().filter(|m| reverse(m)).count() > 1);
+        let g = if beyond || over_dynamic {
             None
         } else {
             let g = match modes {
@@ -118,12 +125,19 @@ pub(super) fn holder(
                 // Every holder has all nine companions, so callers' companions type-check;
                 // one beyond order 2 is a compile error only where something uses it.
                 let marker = format_ident!("__fluxion_missing_{}__{}", f.name, name);
-                let msg = format!(
-                    "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
-                    f.name,
-                    modes.len(),
-                    f.name
-                );
+                let msg = if beyond {
+                    format!(
+                        "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
+                        f.name,
+                        modes.len(),
+                        f.name
+                    )
+                } else {
+                    format!(
+                        "`{}` takes slices or loops with a run-time trip count: reverse mode over reverse mode through it (`{name}` of `{}`) is not supported yet; use forward over reverse (`hessian`, `jvp` of a gradient) or fixed-size arrays",
+                        f.name, f.name
+                    )
+                };
                 markers.extend(quote! {
                     #[doc(hidden)]
                     #[allow(non_camel_case_types)]
@@ -137,7 +151,11 @@ pub(super) fn holder(
                     modes,
                     generics,
                     &name,
-                    attrs(format!("Companion `{name}` of `{}`: beyond order {MAX_ORDER}.", f.name)),
+                    attrs(if beyond {
+                        format!("Companion `{name}` of `{}`: beyond order {MAX_ORDER}.", f.name)
+                    } else {
+                        format!("Companion `{name}` of `{}`: not available through slices.", f.name)
+                    }),
                     &marker,
                 ));
             }
@@ -194,6 +212,15 @@ pub(super) fn companion_stub(
     }
     let ps = params.iter().enumerate().map(|(k, (t, r))| {
         let n = format_ident!("p{}", k);
+        if let Ty::Slice(e) = t {
+            // Slices (and their tangents) are passed borrowed, accumulators as `&mut [T]`.
+            let e = crate::emit::ty_tokens(e);
+            return if *r == "&mut" {
+                quote!(#n: &mut [#e])
+            } else {
+                quote!(#n: &[#e])
+            };
+        }
         let t = crate::emit::ty_tokens(t);
         match *r {
             "&" => quote!(#n: &#t),

@@ -160,9 +160,63 @@ pub(super) fn emit_pullback(
     doc: &str,
     show: bool,
 ) -> TokenStream {
-    let f = &pb.vjp;
+    // With slices, the result tuples `(y, (x̄..))` of the cotangent form are not built in
+    // the pullback, which returns the cotangents themselves (a `Vec` moves once). Without,
+    // the dead tuples stay (the code of static shapes is unchanged; rustc drops them).
+    let mut trimmed = pb.vjp.clone();
+    if let (Some(r), true) = (trimmed.ret.var(), trimmed.has_dynamic()) {
+        let grads = trimmed.body.0.iter().find_map(|s| match s {
+            Stmt::Let(v, Expr::Tuple(ops)) if *v == r => ops.get(1).and_then(Operand::var),
+            _ => None,
+        });
+        let at = pb.split.min(trimmed.body.0.len());
+        let mut tail = trimmed.body.0.split_off(at);
+        tail.retain(|s| !matches!(s, Stmt::Let(v, _) if *v == r || Some(*v) == grads));
+        trimmed.body.0.extend(tail);
+    }
+    let f = &trimmed;
     let e = Emitter::new(f);
     let (fwd, rev) = e.split_body(pb.split);
+    // A slice parameter is copied into the closure (which outlives the borrow), and read
+    // there through a borrow of the copy.
+    let (owned, reborrow): (Vec<TokenStream>, Vec<TokenStream>) = f
+        .params
+        .iter()
+        .filter(|p| p.var != pb.ct && matches!(p.ty, Ty::Slice(_)))
+        .map(|p| {
+            let n = e.ident(p.var);
+            (
+                quote!(let #n = ::fluxion::__private::Vec::from(#n);),
+                quote!(let #n = &#n[..];),
+            )
+        })
+        .unzip();
+    // State of the forward sweep that the reverse sweep changes (the counters of growing
+    // tapes) is copied into each call of the pullback: it stays `Fn`, callable again.
+    let declared: Vec<VarId> = f.body.0[..pb.split.min(f.body.0.len())]
+        .iter()
+        .filter_map(|s| match s {
+            Stmt::Mut(v, _) => Some(*v),
+            _ => None,
+        })
+        .collect();
+    let mut changed: Vec<VarId> = Vec::new();
+    for s in &f.body.0[pb.split.min(f.body.0.len())..] {
+        walk_stmts(&Block(vec![s.clone()]), &mut |t| {
+            if let Stmt::Assign(p, _, _) = t {
+                if declared.contains(&p.var) && !changed.contains(&p.var) {
+                    changed.push(p.var);
+                }
+            }
+        });
+    }
+    let copies: Vec<TokenStream> = changed
+        .iter()
+        .map(|v| {
+            let n = e.ident(*v);
+            quote!(let mut #n = #n;)
+        })
+        .collect();
     let params: Vec<TokenStream> = f.params.iter().filter(|p| p.var != pb.ct).map(|p| e.param(p)).collect();
     let ct = e.ident(pb.ct);
     let ct_ty = crate::emit::ty_tokens(&f.ret_ty_ct());
@@ -192,7 +246,10 @@ pub(super) fn emit_pullback(
             #attrs
             #vis fn #name #gen (#(#params),*) -> (#y_ty, impl Fn(#ct_ty) -> (#(#bar_tys,)*) #ret_aux_ty) #where_clause {
                 #fwd
+                #(#owned)*
                 let pullback = move |#ct: #ct_ty| {
+                    #(#reborrow)*
+                    #(#copies)*
                     #rev
                     (#(#bars,)*)
                 };

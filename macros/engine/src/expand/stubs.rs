@@ -63,7 +63,8 @@ pub(super) fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, 
                                 syn::Type::Reference(r) => (*r.elem).clone(),
                                 other => other.clone(),
                             };
-                            if *b {
+                            // A slice (a `vmap` error) keeps its own type.
+                            if *b && !matches!(sample, syn::Type::Slice(_)) {
                                 syn::parse_quote!(&[#sample])
                             } else {
                                 p.clone()

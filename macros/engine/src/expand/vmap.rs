@@ -37,6 +37,12 @@ pub(super) fn vmap_items(
         if !b {
             continue;
         }
+        if let Ty::Slice(_) = p.ty {
+            return Err(syn::Error::new(
+                p.span.0,
+                "`vmap` does not batch slices yet (each sample's slice could have its own length): give this argument `None` in `in_dims` to share it with the whole batch",
+            ));
+        }
         if !packable(&p.ty) {
             return Err(syn::Error::new(
                 p.span.0,
@@ -130,7 +136,15 @@ pub(super) fn vmap_items(
                 try_checks.push(quote!(::fluxion::__private::try_check_batch(#sn, #n.len(), #fname, #f.len())?;));
             }
         } else {
-            params.push(if p.by_ref { quote!(#n: &#t) } else { quote!(#n: #t) });
+            params.push(match (&p.ty, p.by_ref) {
+                // A shared slice is borrowed as the original takes it.
+                (Ty::Slice(e), _) => {
+                    let e = ty_tokens(e);
+                    quote!(#n: &[#e])
+                }
+                (_, true) => quote!(#n: &#t),
+                _ => quote!(#n: #t),
+            });
             args.push(quote!(#n));
         }
     }

@@ -300,15 +300,15 @@ impl Lowerer<'_> {
             e => (e, false),
         };
         let syn::Expr::Range(r) = range else {
-            self.err(&f.expr, "`for` loops must run over a constant range: write `for i in 0..N` and index with `x[i]` (`(lo..hi).rev()` also works)");
+            self.err(&f.expr, "`for` loops must run over a range: write `for i in 0..N` or `for i in 0..xs.len()` and index with `x[i]` (`(lo..hi).rev()` also works)");
             return;
         };
         let lo = match &r.start {
-            Some(s) => self.cexpr(s),
-            None => Some(CExpr::Lit(0)),
+            Some(s) => self.bound(s),
+            None => Some(Operand::Const(CExpr::Lit(0))),
         };
         let hi = match &r.end {
-            Some(e) => self.cexpr(e),
+            Some(e) => self.bound(e),
             None => {
                 self.err(r, "the range needs an upper bound: `lo..hi`");
                 None
@@ -319,14 +319,24 @@ impl Lowerer<'_> {
         let (Some(lo), Some(mut hi)) = (lo, hi) else { return };
         if let syn::RangeLimits::Closed(_) = r.limits {
             hi = match hi {
-                CExpr::Lit(v) => CExpr::Lit(v + 1),
-                h => CExpr::Bin('+', Box::new(h), Box::new(CExpr::Lit(1))),
+                Operand::Const(CExpr::Lit(v)) => Operand::Const(CExpr::Lit(v + 1)),
+                Operand::Const(h) => Operand::Const(CExpr::Bin('+', Box::new(h), Box::new(CExpr::Lit(1)))),
+                h => {
+                    let ty = self.func.ty_of(&h);
+                    self.let_named(Expr::Prim(Prim::Add, vec![h, Operand::Int(1)]), "hi", Some(ty))
+                }
             };
         }
-        // From a negative literal the index is a signed integer whose type rustc infers.
-        let ity = match &lo {
-            CExpr::Lit(v) if *v < 0 => Ty::Int(None),
-            CExpr::Bin('-', a, _) if a.lit() == Some(0) => Ty::Int(None),
+        // From a negative literal the index is a signed integer whose type rustc infers; a
+        // run-time bound gives the index its integer type.
+        let ity = match (&lo, &hi) {
+            (Operand::Const(CExpr::Lit(v)), _) if *v < 0 => Ty::Int(None),
+            (Operand::Const(CExpr::Bin('-', a, _)), _) if a.lit() == Some(0) => Ty::Int(None),
+            (Operand::Var(_), _) | (_, Operand::Var(_)) => [&hi, &lo]
+                .iter()
+                .map(|o| self.func.ty_of(o))
+                .find(|t| matches!(t, Ty::Int(Some(_))))
+                .unwrap_or(Ty::Int(Some("usize".into()))),
             _ => Ty::Int(Some("usize".into())),
         };
         let var = self.func.new_var(name.clone(), ity, false);
@@ -350,6 +360,53 @@ impl Lowerer<'_> {
             body: Block(body),
             span: SrcSpan(bound_span),
         }));
+    }
+
+    /// A loop bound: a constant expression (literals, `const` items, const generics) stays
+    /// a [`CExpr`]; anything that reads a variable or calls a method (`n`, `xs.len()`,
+    /// `i + 1`) is computed before the loop into an integer variable (a run-time trip count).
+    fn bound(&mut self, e: &syn::Expr) -> Option<Operand> {
+        if self.is_constant_expr(e) {
+            return self.cexpr(e).map(Operand::Const);
+        }
+        let op = self.expr(e)?;
+        match self.func.ty_of(&op) {
+            Ty::Int(_) | Ty::Unknown => {}
+            t => {
+                self.err(
+                    e,
+                    format!("a loop bound must be an integer (`usize`), not `{}`: count with an integer, such as `xs.len()` or an `n: usize` parameter", ir_ty_text(&t)),
+                );
+                return None;
+            }
+        }
+        Some(match op {
+            Operand::Var(_) => op,
+            Operand::Int(v) => Operand::Const(CExpr::Lit(v)),
+            Operand::Const(c) => Operand::Const(c),
+            other => self.let_named(Expr::Use(other), "n", Some(Ty::Int(Some("usize".into())))),
+        })
+    }
+
+    /// Whether `e` is a compile-time constant expression (no local variable, no call).
+    fn is_constant_expr(&self, e: &syn::Expr) -> bool {
+        match e {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(_), ..
+            }) => true,
+            syn::Expr::Path(p) if p.qself.is_none() => {
+                p.path.segments.len() != 1 || self.lookup(&path_string(&p.path)).is_none()
+            }
+            syn::Expr::Paren(p) => self.is_constant_expr(&p.expr),
+            syn::Expr::Group(g) => self.is_constant_expr(&g.expr),
+            syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => self.is_constant_expr(&u.expr),
+            syn::Expr::Binary(b) => self.is_constant_expr(&b.left) && self.is_constant_expr(&b.right),
+            syn::Expr::Block(b) if b.block.stmts.len() == 1 => match &b.block.stmts[0] {
+                syn::Stmt::Expr(e, None) => self.is_constant_expr(e),
+                _ => true,
+            },
+            _ => false,
+        }
     }
 
     /// `if c { a } else { b }`; with `want_value`, the value through a mutable temporary.
@@ -402,6 +459,13 @@ impl Lowerer<'_> {
                 return None;
             };
             let ty = merge_ty(&self.func.ty_of(&tv), &self.func.ty_of(&ev));
+            if ty.has_slice() {
+                self.err(
+                    i.if_token,
+                    "an `if` cannot choose between slices: index each slice in its branch (`if c { xs[i] } else { ys[i] }`)",
+                );
+                return None;
+            }
             self.func.vars[r].ty = ty;
             tb.push(Stmt::Assign(Place { var: r, idx: vec![] }, AssignOp::Set, tv));
             eb.push(Stmt::Assign(Place { var: r, idx: vec![] }, AssignOp::Set, ev));

@@ -11,7 +11,7 @@ impl Lowerer<'_> {
         let mut idx = Vec::new();
         for &ie in idx_exprs {
             match ty {
-                Ty::Array(el, _) => {
+                Ty::Array(el, _) | Ty::Slice(el) => {
                     ty = *el;
                     idx.push(self.index_operand(ie)?);
                 }
@@ -50,7 +50,7 @@ impl Lowerer<'_> {
                     self.err(
                         e,
                         format!(
-                            "`{}` cannot be indexed: only arrays and matrices can",
+                            "`{}` cannot be indexed: only arrays, slices and matrices can",
                             ir_ty_text(&other)
                         ),
                     );
@@ -446,6 +446,25 @@ impl Lowerer<'_> {
         }
         // The receiver first: if it already failed, that error is the one to fix.
         let recv = self.expr(&m.receiver)?;
+        // `xs.len()`: the run-time length of a slice (or an array's constant one).
+        if name == "len" {
+            if !m.args.is_empty() {
+                self.err(&m.method, "`len` takes no arguments");
+                return None;
+            }
+            return match self.func.ty_of(&recv) {
+                Ty::Slice(_) | Ty::Array(..) => {
+                    Some(self.let_named(Expr::Len(recv), "n", Some(Ty::Int(Some("usize".into())))))
+                }
+                t => {
+                    self.err(
+                        &m.method,
+                        format!("`len()` is supported on slices and arrays only, not on `{}`: pass the data as `&[f64]` (or `&[[f64; N]]`)", ir_ty_text(&t)),
+                    );
+                    None
+                }
+            };
+        }
         // `x.sin_cos()`: the pair `(x.sin(), x.cos())`, each with its own rule.
         if name == "sin_cos" && m.args.is_empty() {
             let ty = self.func.ty_of(&recv);

@@ -55,7 +55,9 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
         ),
         syn::ReturnType::Type(_, ty) => {
             if let Some((t, by_ref)) = lw.ty(ty) {
-                if by_ref {
+                if by_ref && matches!(t, Ty::Slice(_)) {
+                    lw.err(ty, "a differentiated function cannot return a slice: its length is known only at run time; return a fixed-size array `[f64; N]`, or a scalar computed from the slice");
+                } else if by_ref {
                     lw.err(ty, "a differentiated function cannot return a reference: return the value");
                 }
                 ret_ty = t;

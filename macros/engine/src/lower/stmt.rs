@@ -35,6 +35,14 @@ impl Lowerer<'_> {
                 if pi.mutability.is_some() {
                     // `let mut v = <expr>;`: fold a fresh temporary into the declaration.
                     let ty = annot.unwrap_or_else(|| self.func.ty_of(&op));
+                    if ty.has_slice() {
+                        self.err(
+                            &init.expr,
+                            format!("a slice cannot be bound with `let mut`: slices are read-only; copy the values that change into a `let mut` array `[f64; N]`, or use `let {name} = ..` to name the slice"),
+                        );
+                        self.bind_poisoned(&name);
+                        return;
+                    }
                     let v = self.func.new_var(name.clone(), ty, true);
                     self.func.vars[v].annotated = annotated;
                     let init_expr = self.take_last_let(&op).unwrap_or(Expr::Use(op));
@@ -253,6 +261,13 @@ impl Lowerer<'_> {
             return None;
         };
         if self.poisoned.contains(&v) {
+            return None;
+        }
+        if let (false, Ty::Slice(_)) = (self.func.vars[v].mutable, &self.func.vars[v].ty) {
+            self.err(
+                cur,
+                format!("cannot write into the slice `{name}`: slice parameters are read-only; keep values that change in a `let mut` array `[f64; N]` or a scalar accumulator"),
+            );
             return None;
         }
         if !self.func.vars[v].mutable {

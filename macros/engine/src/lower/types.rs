@@ -90,6 +90,11 @@ impl Lowerer<'_> {
                     self.err(t, "references to references are not supported");
                     return None;
                 }
+                // `&[T]` and `&Vec<T>`: one axis of run-time length.
+                if let Some(e) = slice_elem(&r.elem) {
+                    let e = self.value_ty(e)?;
+                    return Some((Ty::Slice(Box::new(e)), true));
+                }
                 self.ty(&r.elem).map(|(t, _)| (t, true))
             }
             other => self.value_ty(other).map(|t| (t, false)),
@@ -119,7 +124,7 @@ impl Lowerer<'_> {
                     return t;
                 }
                 if name == "Vec" {
-                    self.err(t, format!("`{}` is not supported: use a fixed-size array `[f64; N]` (a const generic `N` takes any length)", ty_text(t)));
+                    self.err(t, format!("`{}` is supported only as a parameter passed by reference: write `&[T]` (or `&Vec<T>`) for data of run-time length, or a fixed-size array `[f64; N]` for a result", ty_text(t)));
                     return None;
                 }
                 if is_complex_name(&name) {
@@ -148,8 +153,9 @@ impl Lowerer<'_> {
                 Some(Ty::Tuple(out))
             }
             syn::Type::Paren(p) => self.value_ty(&p.elem),
+            // `[T]` by value is not a Rust type of a value: rustc's error on the original.
             syn::Type::Slice(_) => {
-                self.err(t, "slices are not supported: use a fixed-size array `[f64; N]`");
+                self.failed = true;
                 None
             }
             _ => {
@@ -355,5 +361,27 @@ fn nalgebra_alias_dims(name: &str) -> Option<(u8, u8)> {
     match k.split_once('x') {
         Some((r, c)) => Some((digit(r)?, digit(c)?)),
         None => digit(k).map(|k| (k, k)),
+    }
+}
+
+/// The element type of `[T]` or `Vec<T>` (the referent of a slice parameter).
+fn slice_elem(t: &syn::Type) -> Option<&syn::Type> {
+    match t {
+        syn::Type::Slice(s) => Some(&s.elem),
+        syn::Type::Paren(p) => slice_elem(&p.elem),
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            if last.ident != "Vec" {
+                return None;
+            }
+            match &last.arguments {
+                syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => match &a.args[0] {
+                    syn::GenericArgument::Type(e) => Some(e),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }

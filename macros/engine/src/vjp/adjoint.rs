@@ -105,7 +105,12 @@ pub(super) fn rexpr(
                 let bars = b.let_ty(Expr::Field(r, 1), "bars", Ty::Tuple(vec![Ty::Unknown; n]));
                 for (k, a) in c.args.iter().enumerate() {
                     if is_act(&a.op) {
-                        let bk = b.let_ty(Expr::Field(bars.clone(), k), "t", Ty::Unknown);
+                        // A slice's cotangent is a `Vec`: typed, so its adjoint is too.
+                        let ty = match b.f.ty_of(&a.op).tangent() {
+                            t @ Ty::Slice(_) => t,
+                            _ => Ty::Unknown,
+                        };
+                        let bk = b.let_ty(Expr::Field(bars.clone(), k), "t", ty);
                         contribute(act, adj, b, &a.op, bk);
                     }
                 }

@@ -128,7 +128,12 @@ impl Rx<'_> {
                 );
                 for (k, a) in c.args.iter().enumerate() {
                     if a.op.var().is_some_and(|w| self.act.contains(&w)) {
-                        let bk = b.let_ty(Expr::Field(bars.clone(), k), "t", Ty::Unknown);
+                        // A slice's cotangent is a `Vec`: typed, so its adjoint is too.
+                        let ty = match b.f.ty_of(&a.op).tangent() {
+                            t @ Ty::Slice(_) => t,
+                            _ => Ty::Unknown,
+                        };
+                        let bk = b.let_ty(Expr::Field(bars.clone(), k), "t", ty);
                         contribute(&self.act, &mut self.adj, &mut b, &a.op, bk);
                     }
                 }
@@ -255,15 +260,16 @@ fn direct_acc(act: &HashSet<VarId>, adj: &HashMap<VarId, Adj>, f: &Func, a: &Arg
 }
 
 /// Whether the reverse half of the split call `c` adds into the caller's accumulators
-/// (`g::vjp_bwd_acc`) rather than returning cotangents (`g::vjp_bwd`): where an array
-/// or matrix argument has an accumulator. Calls of scalars keep the by-value form.
+/// (`g::vjp_bwd_acc`) rather than returning cotangents (`g::vjp_bwd`): where an array,
+/// slice or matrix argument has an accumulator. Calls of scalars keep the by-value form.
 fn accumulates_in_place(act: &HashSet<VarId>, adj: &HashMap<VarId, Adj>, f: &Func, c: &Call) -> bool {
     c.args.iter().any(|a| {
         direct_acc(act, adj, f, a).is_some()
-            && matches!(
-                f.ty_of(&a.op).layout(),
-                Layout::Array | Layout::NalgebraStatic | Layout::NalgebraDynamic
-            )
+            && (matches!(f.ty_of(&a.op), Ty::Slice(_))
+                || matches!(
+                    f.ty_of(&a.op).layout(),
+                    Layout::Array | Layout::NalgebraStatic | Layout::NalgebraDynamic
+                ))
     })
 }
 

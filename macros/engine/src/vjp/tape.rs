@@ -14,7 +14,7 @@ pub(super) fn reads_direct(s: &Stmt) -> Vec<VarId> {
 }
 
 impl Rx<'_> {
-    pub(super) fn prewalk(&mut self, b: &Block, loops: Vec<(VarId, CExpr, SrcSpan)>) {
+    pub(super) fn prewalk(&mut self, b: &Block, loops: Vec<(VarId, Option<CExpr>, SrcSpan)>) {
         let id = self.blocks.len();
         self.blocks.push(BlockInfo { loops: loops.clone() });
         self.block_ids.insert(b as *const Block, id);
@@ -39,21 +39,27 @@ impl Rx<'_> {
                 Stmt::Assign(p, _, _) => self.assigned_in.entry(p.var).or_default().push(here()),
                 Stmt::For(l) => {
                     let mut inner = loops.clone();
-                    // A loop from a negative literal (`for k in -2..3`) tapes at `k - lo`,
-                    // `hi - lo` slots.
-                    let negative = match &l.lo {
-                        CExpr::Lit(v) => *v < 0,
-                        CExpr::Bin('-', a, _) => a.lit() == Some(0),
-                        _ => false,
+                    // A loop with a run-time bound has no extent: its tapes grow (`None`).
+                    let extent = match (l.static_lo(), l.static_hi()) {
+                        (Some(lo), Some(hi)) => {
+                            // A loop from a negative literal (`for k in -2..3`) tapes at
+                            // `k - lo`, `hi - lo` slots.
+                            let negative = match &lo {
+                                CExpr::Lit(v) => *v < 0,
+                                CExpr::Bin('-', a, _) => a.lit() == Some(0),
+                                _ => false,
+                            };
+                            if negative {
+                                self.offsets.insert(l.var, lo.clone());
+                            }
+                            Some(match (lo.lit(), hi.lit()) {
+                                _ if !negative => hi,
+                                (Some(lo), Some(hi)) => CExpr::Lit(hi - lo),
+                                _ => CExpr::Bin('-', Box::new(hi), Box::new(lo)),
+                            })
+                        }
+                        _ => None,
                     };
-                    let extent = match (l.lo.lit(), l.hi.lit()) {
-                        _ if !negative => l.hi.clone(),
-                        (Some(lo), Some(hi)) => CExpr::Lit(hi - lo),
-                        _ => CExpr::Bin('-', Box::new(l.hi.clone()), Box::new(l.lo.clone())),
-                    };
-                    if negative {
-                        self.offsets.insert(l.var, l.lo.clone());
-                    }
                     inner.push((l.var, extent, l.span));
                     let child = self.blocks.len();
                     self.def_block.insert(l.var, child);
@@ -232,12 +238,22 @@ impl Rx<'_> {
                 !ps.is_empty() && !ps.iter().any(|p| self.const_generics.contains(p))
             };
             let mask = depends.get(&v).cloned().unwrap_or_else(|| prefix(full));
-            let loops: Vec<(VarId, CExpr, SrcSpan)> = loops
+            let loops: Vec<(VarId, Option<CExpr>, SrcSpan)> = loops
                 .iter()
                 .zip(&mask)
                 .filter(|(_, on)| **on)
                 .map(|(l, _)| l.clone())
                 .collect();
+            if loops.iter().any(|l| l.1.is_none()) {
+                // Inside a loop with a run-time trip count: a tape that grows by one slot
+                // per execution of the block, read back counting down.
+                let (read, nv) = self.growing_tape(v);
+                reads_stmts.extend(read);
+                rename.insert(v, nv);
+                continue;
+            }
+            let loops: Vec<(VarId, CExpr, SrcSpan)> =
+                loops.into_iter().filter_map(|(i, n, s)| n.map(|n| (i, n, s))).collect();
             let loops = &loops[..];
             let mut tty = info.ty.clone();
             for (_, hi, span) in loops.iter().rev() {
@@ -302,6 +318,52 @@ impl Rx<'_> {
         rename_block(&mut blk_out, &rename);
         // The tape reads themselves must keep reading the tapes, not renamed values.
         Ok(blk_out.0)
+    }
+
+    /// A growing tape of `v` (a value of a loop with a run-time trip count, or inside one):
+    /// the forward sweep writes `v` at the tape's running length `k` (a push) and counts up;
+    /// the reverse sweep, which runs the iterations in the opposite order, counts down and
+    /// reads slot `k`. Gives the reverse block's read and the variable it binds.
+    ///
+    /// ```text
+    /// let mut tape_t = Vec::new(); let mut tape_t_len = 0;          // before the sweeps
+    /// let t = ..; tape_t.push(t); tape_t_len += 1;                  // forward
+    /// tape_t_len -= 1; let k = tape_t_len; let t = tape_t[k];       // reverse
+    /// ```
+    fn growing_tape(&mut self, v: VarId) -> (Vec<Stmt>, VarId) {
+        let info = self.g.vars[v].clone();
+        let usize_ty = Ty::Int(Some("usize".into()));
+        let tty = Ty::Slice(Box::new(info.ty.clone()));
+        let tape = self.g.new_var(format!("tape_{}", info.name), tty.clone(), true);
+        self.g.vars[tape].storage = Storage::Growing;
+        let len = self
+            .g
+            .new_var(format!("tape_{}_len", info.name), usize_ty.clone(), true);
+        self.tape_decls.push(Stmt::Mut(tape, Some(Expr::Zeros(tty))));
+        self.tape_decls.push(Stmt::Mut(len, Some(Expr::Use(Operand::Int(0)))));
+        let one = Operand::Int(1);
+        let kw = self.g.new_var("k", usize_ty.clone(), false);
+        let write = vec![
+            Stmt::Let(kw, Expr::Use(Operand::Var(len))),
+            Stmt::Assign(
+                Place {
+                    var: tape,
+                    idx: vec![Operand::Var(kw)],
+                },
+                AssignOp::Set,
+                Operand::Var(v),
+            ),
+            Stmt::Assign(Place { var: len, idx: vec![] }, AssignOp::Add, one.clone()),
+        ];
+        self.tape_writes.insert(v, write);
+        let kr = self.g.new_var("k", usize_ty, false);
+        let nv = self.g.new_var(info.name.clone(), info.ty.clone(), false);
+        let read = vec![
+            Stmt::Assign(Place { var: len, idx: vec![] }, AssignOp::Sub, one),
+            Stmt::Let(kr, Expr::Use(Operand::Var(len))),
+            Stmt::Let(nv, Expr::Index(tape, vec![Operand::Var(kr)])),
+        ];
+        (read, nv)
     }
 
     /// Where a tape of type `t` lives: on the stack up to [`TAPE_STACK_BYTES`], on the heap
