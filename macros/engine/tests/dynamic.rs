@@ -230,7 +230,10 @@ fn values_of_a_triangular_loop_are_taped_on_growing_tapes() {
         walk_stmts(&s.body, &mut |st| {
             if let Stmt::For(l) = st {
                 loops += 1;
-                assert!(!l.is_dynamic() && l.static_lo().is_some() && l.static_hi().is_some(), "{src}");
+                assert!(
+                    !l.is_dynamic() && l.static_lo().is_some() && l.static_hi().is_some(),
+                    "{src}"
+                );
             }
         });
         assert_eq!(loops, 1);
@@ -253,7 +256,10 @@ fn a_run_time_bound_without_slices_is_dynamic() {
             bounds.push((l.lo.var().is_some(), l.hi.var().is_some(), l.is_dynamic()));
         }
     });
-    assert_eq!(bounds, vec![(false, true, true), (true, true, true), (false, true, true)]);
+    assert_eq!(
+        bounds,
+        vec![(false, true, true), (true, true, true), (false, true, true)]
+    );
     let rules = RuleTable::standard();
     let env = Env::default();
     let spec = VjpSpec {
