@@ -14,8 +14,21 @@
 //!   `y_i = s_i` (a dense lower triangle, plus a column), against the hand-written
 //!   `J_ik = sum_{j <= i} 2^{j-i} dg_j/dx_k`.
 //!
-//! Both write into a preallocated `n x n` buffer (the `_into` forms). `cargo bench -p
-//! fluxion-benches --bench jacobians`, then `cargo run -p fluxion-benches --bin ratios`.
+//! All write into a preallocated `n x n` buffer (the `_into` forms). Each group runs in a
+//! rayon pool of 1 and of 2 threads (`/t1`, `/t2`): the emitted `jacrev` of a vector
+//! output runs chunks of rows as tasks (`jacobian_rows`); the hand-written loops are
+//! serial in both.
+//!
+//! - `jacobian_chain_jacrev_chunks/n1000/{c1,c4,c64,auto}/t{1,2}`: `chunk_size = 1` (one
+//!   scalar sweep per row), `4`, `64` and the default (tasks sized by the sweep's cost).
+//! - `jacobian_assembly/n1000/{in_place,stacked}_c{4,64,1024}/t{1,2}`: the runtime's two
+//!   assembly strategies over the same task body (rows of the cyclic Jacobian written by
+//!   hand): rows written in place in the result (`jacobian_rows`) against rows written
+//!   into a buffer per task and copied into the result (`jacobian_rows_stacked`); the
+//!   baseline (`hand`) writes the rows in one serial loop.
+//!
+//! `cargo bench -p fluxion-benches --bench jacobians`, then `cargo run -p fluxion-benches
+//! --bin ratios`.
 
 // The hand-written derivatives index as the formulas do.
 #![allow(clippy::needless_range_loop)]
@@ -46,16 +59,27 @@ fn cyclic_hand<const N: usize>(x: &[f64; N], j: &mut [[f64; N]; N]) {
     }
 }
 
-#[transforms(jacfwd, jacrev)]
-fn chain<const N: usize>(x: [f64; N]) -> [f64; N] {
-    let mut y = [0.0; N];
-    let mut s = 0.0;
-    for i in 0..N {
-        s = s * 0.5 + x[i].sin() * x[(i + 1) % N].exp();
-        y[i] = s;
-    }
-    y
+/// The chain recurrence under the attributes given (one body for every variant).
+macro_rules! chain_fn {
+    ($name:ident, $($attr:tt)*) => {
+        $($attr)*
+        fn $name<const N: usize>(x: [f64; N]) -> [f64; N] {
+            let mut y = [0.0; N];
+            let mut s = 0.0;
+            for i in 0..N {
+                s = s * 0.5 + x[i].sin() * x[(i + 1) % N].exp();
+                y[i] = s;
+            }
+            y
+        }
+    };
 }
+
+chain_fn!(chain, #[transforms(jacfwd, jacrev)]);
+// `chunk_size = 1` (one scalar sweep per row), `4` and `64` rows per task.
+chain_fn!(chain_c1, #[transforms(jacrev(chunk_size = 1))]);
+chain_fn!(chain_c4, #[transforms(jacrev(chunk_size = 4))]);
+chain_fn!(chain_c64, #[transforms(jacrev(chunk_size = 64))]);
 
 fn chain_hand<const N: usize>(x: &[f64; N], j: &mut [[f64; N]; N]) {
     for row in j.iter_mut() {
@@ -109,82 +133,143 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 /// A Jacobian written into the caller's `n x n` buffer.
-type JacobianInto<const N: usize> = fn([f64; N], &mut [[f64; N]; N]);
+type Jacobian<const N: usize> = [[f64; N]; N];
 
-/// The emitted `jacfwd` and `jacrev` of one function (`_into` forms) against its
-/// hand-written Jacobian: checked equal, then timed in groups `jacobian_{name}_{mode}/n{N}`.
-fn compare_jacobians<const N: usize>(
+/// Rayon pools of 1 and 2 threads.
+fn pools() -> Vec<(usize, rayon::ThreadPool)> {
+    [1, 2]
+        .into_iter()
+        .map(|t| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build();
+            (t, pool.expect("a thread pool"))
+        })
+        .collect()
+}
+
+/// `run` against the hand-written `hand`: checked equal, then timed in groups
+/// `{group}/t1` and `{group}/t2` (both run in the pool; the hand loops are serial).
+fn compare<const N: usize>(
     c: &mut Criterion,
-    name: &str,
-    x: [f64; N],
-    modes: [(&str, JacobianInto<N>); 2],
-    hand: fn(&[f64; N], &mut [[f64; N]; N]),
+    group: &str,
+    run: &(dyn Fn(&mut Jacobian<N>) + Sync),
+    hand: &(dyn Fn(&mut Jacobian<N>) + Sync),
 ) {
     let (mut a, mut b) = (square::<N>(), square::<N>());
-    hand(&x, &mut b);
-    for (mode, run) in modes {
-        run(x, &mut a);
+    hand(&mut b);
+    for (t, pool) in pools() {
+        pool.install(|| run(&mut a));
         for i in 0..N {
             for k in 0..N {
                 assert!(
                     close(a[i][k], b[i][k]),
-                    "{name} {mode} [{i}][{k}]: {} vs {}",
+                    "{group} [{i}][{k}]: {} vs {}",
                     a[i][k],
                     b[i][k]
                 );
             }
         }
-        let mut g = c.benchmark_group(format!("jacobian_{name}_{mode}/n{N}"));
+        let mut g = c.benchmark_group(format!("{group}/t{t}"));
         g.measurement_time(Duration::from_secs(4));
         g.sample_size(20);
-        g.bench_function("fluxion", |bench| bench.iter(|| run(black_box(x), &mut a)));
-        g.bench_function("hand", |bench| bench.iter(|| hand(black_box(&x), &mut b)));
+        g.bench_function("fluxion", |bench| {
+            bench.iter(|| pool.install(|| run(black_box(&mut a))))
+        });
+        g.bench_function("hand", |bench| bench.iter(|| pool.install(|| hand(black_box(&mut b)))));
         g.finish();
     }
 }
 
 fn bench_n<const N: usize>(c: &mut Criterion) {
     let x: [f64; N] = std::array::from_fn(|i| 0.5 + 0.7 * ((i as f64 * 0.618_033_988_75) % 1.0));
-    compare_jacobians(
+    let x = &x;
+    let cyclic_h = |j: &mut Jacobian<N>| cyclic_hand(black_box(x), j);
+    let chain_h = |j: &mut Jacobian<N>| chain_hand(black_box(x), j);
+    compare(
         c,
-        "cyclic",
-        x,
-        [("jacfwd", cyclic_jacfwd_into::<N>), ("jacrev", cyclic_jacrev_into::<N>)],
-        cyclic_hand::<N>,
+        &format!("jacobian_cyclic_jacfwd/n{N}"),
+        &|j| cyclic_jacfwd_into(*x, j),
+        &cyclic_h,
     );
-    compare_jacobians(
+    compare(
         c,
-        "chain",
-        x,
-        [("jacfwd", chain_jacfwd_into::<N>), ("jacrev", chain_jacrev_into::<N>)],
-        chain_hand::<N>,
+        &format!("jacobian_cyclic_jacrev/n{N}"),
+        &|j| cyclic_jacrev_into(*x, j),
+        &cyclic_h,
     );
-    let (mut a, mut b) = (square::<N>(), square::<N>());
-    rosenbrock_hessian_into(x, &mut a);
-    rosenbrock_hand(&x, &mut b);
-    for i in 0..N {
-        for k in 0..N {
-            assert!(
-                close(a[i][k], b[i][k]),
-                "hessian [{i}][{k}]: {} vs {}",
-                a[i][k],
-                b[i][k]
-            );
+    compare(
+        c,
+        &format!("jacobian_chain_jacfwd/n{N}"),
+        &|j| chain_jacfwd_into(*x, j),
+        &chain_h,
+    );
+    compare(
+        c,
+        &format!("jacobian_chain_jacrev/n{N}"),
+        &|j| chain_jacrev_into(*x, j),
+        &chain_h,
+    );
+    compare(
+        c,
+        &format!("hessian_rosenbrock/n{N}"),
+        &|h| rosenbrock_hessian_into(*x, h),
+        &|h| rosenbrock_hand(black_box(x), h),
+    );
+}
+
+/// `chunk_size` on the emitted `jacrev` of the chain, n = 1000.
+fn chunk_sizes(c: &mut Criterion) {
+    const N: usize = 1000;
+    let x: [f64; N] = std::array::from_fn(|i| 0.5 + 0.7 * ((i as f64 * 0.618_033_988_75) % 1.0));
+    let x = &x;
+    let hand = |j: &mut Jacobian<N>| chain_hand(black_box(x), j);
+    let group = |k: &str| format!("jacobian_chain_jacrev_chunks/n{N}/{k}");
+    compare(c, &group("c1"), &|j| chain_c1_jacrev_into(*x, j), &hand);
+    compare(c, &group("c4"), &|j| chain_c4_jacrev_into(*x, j), &hand);
+    compare(c, &group("c64"), &|j| chain_c64_jacrev_into(*x, j), &hand);
+    compare(c, &group("auto"), &|j| chain_jacrev_into(*x, j), &hand);
+}
+
+/// The runtime's two assembly strategies over one task body: rows of the cyclic
+/// Jacobian, written by hand (zero the row, add its three entries).
+fn assembly(c: &mut Criterion) {
+    use fluxion::__private::{jacobian_rows, jacobian_rows_stacked};
+    const N: usize = 1000;
+    const LANES: usize = 4;
+    let x: [f64; N] = std::array::from_fn(|i| 0.5 + 0.7 * ((i as f64 * 0.618_033_988_75) % 1.0));
+    let x = &x;
+    let body = |c0: usize, rows: &mut [[f64; N]]| {
+        for (k, row) in rows.iter_mut().enumerate() {
+            let i = c0 * LANES + k;
+            let (next, prev) = ((i + 1) % N, (i + N - 1) % N);
+            row.fill(0.0);
+            row[i] += x[i].cos() * x[next];
+            row[next] += x[i].sin();
+            row[prev] += 2.0 * x[prev];
         }
+    };
+    let hand = |j: &mut Jacobian<N>| cyclic_hand(black_box(x), j);
+    for chunk in [4, 64, 1024] {
+        let group = |k: &str| format!("jacobian_assembly/n{N}/{k}_c{chunk}");
+        compare(
+            c,
+            &group("in_place"),
+            &|j| jacobian_rows(&mut j[..], LANES, Some(chunk), 1, &body),
+            &hand,
+        );
+        compare(
+            c,
+            &group("stacked"),
+            &|j| jacobian_rows_stacked(&mut j[..], [0.0; N], LANES, Some(chunk), 1, &body),
+            &hand,
+        );
     }
-    let mut g = c.benchmark_group(format!("hessian_rosenbrock/n{N}"));
-    g.measurement_time(Duration::from_secs(4));
-    g.sample_size(20);
-    g.bench_function("fluxion", |bench| {
-        bench.iter(|| rosenbrock_hessian_into(black_box(x), &mut a))
-    });
-    g.bench_function("hand", |bench| bench.iter(|| rosenbrock_hand(black_box(&x), &mut b)));
-    g.finish();
 }
 
 fn benches(c: &mut Criterion) {
     bench_n::<100>(c);
     bench_n::<1000>(c);
+    chunk_sizes(c);
+    assembly(c);
 }
 
 criterion_group!(jacobian_benches, benches);

@@ -197,7 +197,8 @@ transform!(
 );
 transform!(
     /// The Jacobian by reverse mode: `#[jacrev] fn f` generates `f_jacrev`, one forward
-    /// sweep, then one reverse sweep per output element. Mirrors `torch.func.jacrev` and
+    /// sweep, then reverse sweeps over the output elements (on SIMD lanes: `chunk_size`
+    /// below). Mirrors `torch.func.jacrev` and
     /// `jax.jacrev`.
     ///
     /// The layout is JAX's: output shape, then input shape.
@@ -217,6 +218,16 @@ transform!(
     /// - `argnums = k` or `argnums = (j, k, ..)`: the arguments to differentiate with
     ///   respect to (default `0`); a tuple gives a tuple of Jacobians, even of length one;
     /// - `has_aux`: `f` returns `(output, aux)`; the result is `(jacobian, aux)`;
+    /// - `chunk_size = k`: torch.func's option. The rows of a vector output's Jacobian are
+    ///   computed 4 (`f64`) or 8 (`f32`) at a time, one reverse sweep over that many basis
+    ///   cotangents on SIMD lanes, after one shared forward sweep; chunks of rows run as
+    ///   tasks on rayon's threads (feature `parallel`), `k` rows per task (rounded up to
+    ///   whole lane chunks; by default a size from the sweep's cost, so a small Jacobian
+    ///   is one task). `chunk_size = 1` is one scalar sweep per row, torch.func's
+    ///   for-loop. The Jacobian is the same bit for bit for every chunk size and thread
+    ///   count. Where the body is one loop writing row `i` from a few elements of `x`
+    ///   (`y[i] = g(x[i], x[i + 1])`), the rows come from each iteration's small gradient
+    ///   instead, and `chunk_size` has nothing to split;
     /// - `name = "g"`: the generated function's name (default `f_jacrev`);
     /// - `show`: the generated code in the generated function's documentation.
     ///
@@ -241,8 +252,10 @@ transform!(
     /// pass per input element. Mirrors `torch.func.jacfwd` and `jax.jacfwd`.
     ///
     /// Same signature, layout and options as [`jacrev`](attr.jacrev.html) (output shape, then input shape;
-    /// `argnums`, `has_aux`, `name`, `show`). Forward mode is the cheaper one when the
-    /// input has fewer elements than the output.
+    /// `argnums`, `has_aux`, `chunk_size`, `name`, `show`). Forward mode is the cheaper one when the
+    /// input has fewer elements than the output. The columns of a vector input with more
+    /// than 8 elements are computed on SIMD lanes of basis tangents, in order on the
+    /// calling thread; `chunk_size = 1` is one forward sweep per column.
     ///
     /// ```
     /// use fluxion::jacfwd;

@@ -12,12 +12,14 @@ extern crate alloc;
 extern crate std;
 
 mod batch;
+mod jacobian;
 pub mod lanes;
 mod out;
 mod tape;
 pub use batch::{
     best_simd, check_batch, drive, grain, pack, try_check_batch, unpack, BatchError, OutSlices, Pack, PARALLEL_WORK,
 };
+pub use jacobian::{jacobian_rows, jacobian_rows_stacked, rows_per_task};
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_zero, FillZero};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};

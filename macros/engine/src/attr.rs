@@ -197,9 +197,13 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                 Some(syn::Expr::Lit(syn::ExprLit {
                     lit: syn::Lit::Int(i), ..
                 })) => match parse_int(i) {
-                    Ok(0) => push(syn::Error::new(
+                    Ok(0) if transform == Transform::Vmap => push(syn::Error::new(
                         i.span(),
                         "`chunk_size = 0` processes no samples: give a positive number (or leave it out for a size from the kernel's cost)",
+                    )),
+                    Ok(0) => push(syn::Error::new(
+                        i.span(),
+                        format!("`chunk_size = 0` computes no part of the Jacobian: give a positive number of {} per task (`1` for one sweep each), or leave it out", if transform == Transform::Jacfwd { "columns" } else { "rows" }),
                     )),
                     Ok(k) => o.chunk_size = Some((k, i.span())),
                     Err(e) => push(e),

@@ -478,6 +478,9 @@ pub struct Emitter<'a> {
     target: &'a dyn Target,
     /// The target of operations on lanes, in a batched kernel.
     lanes: Option<&'a dyn Target>,
+    /// Inside the task body of a [`RowTasks`] loop: the Jacobian written through the
+    /// task's rows (`__fluxion_rows[row - __fluxion_c0 * lanes]`), and the lane count.
+    rows: std::cell::Cell<Option<(VarId, i128)>>,
 }
 
 /// How to emit a function's signature and attributes.
@@ -513,6 +516,7 @@ impl<'a> Emitter<'a> {
             by_ref,
             target,
             lanes: None,
+            rows: std::cell::Cell::new(None),
         }
     }
 
@@ -667,8 +671,16 @@ impl<'a> Emitter<'a> {
         if p.idx.is_empty() {
             return self.var(p.var);
         }
-        self.target
-            .index(self.var(p.var), self.index_groups(&self.f.vars[p.var].ty, &p.idx))
+        let mut groups = self.index_groups(&self.f.vars[p.var].ty, &p.idx);
+        if let Some((_, lanes)) = self.rows.get().filter(|(jac, _)| *jac == p.var) {
+            // A row of a task's part of the Jacobian: its index from the task's first row.
+            if let Some(row) = groups.first_mut().and_then(|g| g.first_mut()) {
+                let lanes = proc_macro2::Literal::usize_unsuffixed(lanes as usize);
+                *row = quote!((#row) - __fluxion_c0 * #lanes);
+            }
+            return self.target.index(quote!(__fluxion_rows), groups);
+        }
+        self.target.index(self.var(p.var), groups)
     }
 
     /// Index operands grouped by the level of `ty` they index: `[i]` per array level,
@@ -784,6 +796,32 @@ impl<'a> Emitter<'a> {
                     AssignOp::Add => acc_tokens(target, val, &ty),
                     AssignOp::Sub => quote!(#target -= #val;),
                 }
+            }
+            Stmt::For(l) if self.f.row_tasks.iter().any(|t| t.chunk == l.var) && self.rows.get().is_none() => {
+                // Chunks of rows as tasks of the runtime (on rayon's threads), each writing
+                // the rows it owns:
+                // `jacobian_rows(&mut jac[..], L, chunk_size, weight, &|c0, rows| {
+                //     for c in c0..c0 + rows.len().div_ceil(L) { .. rows[row - c0 L] = .. } })`.
+                let Some(t) = self.f.row_tasks.iter().find(|t| t.chunk == l.var) else {
+                    return quote!();
+                };
+                let i = self.names.ident(l.var);
+                let jac = self.var(t.out);
+                let lanes = proc_macro2::Literal::usize_unsuffixed(t.lanes as usize);
+                let weight = proc_macro2::Literal::usize_unsuffixed(t.weight as usize);
+                let chunk = match t.chunk_size {
+                    Some(k) => {
+                        let k = proc_macro2::Literal::usize_unsuffixed(k);
+                        quote!(::core::option::Option::Some(#k))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                self.rows.set(Some((t.out, t.lanes)));
+                let body = self.block(&l.body);
+                self.rows.set(None);
+                quote!(::fluxion::__private::jacobian_rows(&mut #jac[..], #lanes, #chunk, #weight, &|__fluxion_c0: usize, __fluxion_rows: &mut [_]| {
+                    for #i in __fluxion_c0..__fluxion_c0 + __fluxion_rows.len().div_ceil(#lanes) { #body }
+                });)
             }
             Stmt::For(l) => {
                 let i = self.names.ident(l.var);

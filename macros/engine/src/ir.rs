@@ -869,6 +869,27 @@ pub struct Func {
     pub ret_ty: Ty,
     /// Names of const generic parameters (tapes cannot be sized by expressions of them).
     pub const_generics: Vec<String>,
+    /// Loops over chunks of a Jacobian's rows that the emitted code runs as tasks of the
+    /// runtime (`jacobian_rows`, on rayon's threads); everything else sees plain loops.
+    pub row_tasks: Vec<RowTasks>,
+}
+
+/// A loop `for c in 0..chunks` whose iteration `c` writes rows `c L .. c L + L` of the
+/// Jacobian `out` (the last chunk's padding lanes repeat the last row) and nothing else
+/// declared outside the loop: the emitter hands it to the runtime's `jacobian_rows`,
+/// which runs tasks of whole chunks with the rows they own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowTasks {
+    /// The loop's index (the chunk).
+    pub chunk: VarId,
+    /// The Jacobian: an array whose first index is the row.
+    pub out: VarId,
+    /// Rows per chunk (the lane count).
+    pub lanes: i128,
+    /// Rows per task (the transform's `chunk_size`), or `None` for a size from `weight`.
+    pub chunk_size: Option<usize>,
+    /// The loop body's weighted cost per row (`cost::run_weight` over the lanes).
+    pub weight: u64,
 }
 
 impl Func {

@@ -71,9 +71,8 @@ impl Transform {
     pub fn options(self) -> &'static [&'static str] {
         match self {
             Transform::Differentiable => &[SHOW],
-            Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Jacfwd => {
-                &[ARGNUMS, HAS_AUX, NAME, SHOW]
-            }
+            Transform::Grad | Transform::GradAndValue => &[ARGNUMS, HAS_AUX, NAME, SHOW],
+            Transform::Jacrev | Transform::Jacfwd => &[ARGNUMS, HAS_AUX, CHUNK_SIZE, NAME, SHOW],
             Transform::Hessian => &[ARGNUMS, HAS_AUX, NAME, SHOW],
             Transform::Vjp | Transform::Jvp => &[HAS_AUX, NAME, SHOW],
             Transform::Vmap => &[IN_DIMS, CHUNK_SIZE, NAME, SHOW],

@@ -6,7 +6,7 @@
 //! `[[f64; N]; M]`, a gradient has its argument's type. `argnums = k` gives one result,
 //! `argnums = (j, k)` a tuple of results, even of length one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::Span;
 
@@ -452,7 +452,7 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     let (fwd, rev) = body.split_at(split);
     // The emitted Jacobian of a vector output: reverse sweeps batched over chunks of basis
     // cotangents, after one shared forward sweep.
-    if final_pass {
+    if final_pass && o.chunk_size.map(|(k, _)| k) != Some(1) {
         if let Some(h) = jacrev_batched(f, &main, &g, fwd, rev, ct, &bars, &idx, &odims, many, aux.as_ref(), o) {
             return Ok(h);
         }
@@ -742,9 +742,54 @@ fn jacrev_batched(
     }
     chunk_body.extend(wrap_loops(&[lw], &[CExpr::Lit(lanes)], write));
     let mut out = fwd_part;
+    if let [(jac, Ty::Array(..))] = jacs[..] {
+        if let Some(t) = row_tasks(&chunk_body, chunks.chunk, jac, lanes, o) {
+            g.row_tasks.push(t);
+        }
+    }
     out.extend(chunks.wrap(&mut g, chunk_body));
     end_jacrev(&mut g, out, &jacs, many, aux, f, o);
     Some(g)
+}
+
+/// The chunk loop of a batched `jacrev` as tasks of rows ([`RowTasks`]), where its body
+/// writes nothing declared outside it but the Jacobian `jac`, and reads `jac` nowhere:
+/// then chunks can run on any thread, each with its rows.
+fn row_tasks(body: &[Stmt], chunk: VarId, jac: VarId, lanes: i128, o: &Options) -> Option<RowTasks> {
+    let blk = Block(body.to_vec());
+    let mut inside: HashSet<VarId> = HashSet::new();
+    walk_stmts(&blk, &mut |s| match s {
+        Stmt::Let(v, _) | Stmt::Mut(v, _) => {
+            inside.insert(*v);
+        }
+        Stmt::For(l) => {
+            inside.insert(l.var);
+        }
+        _ => {}
+    });
+    let mut ok = true;
+    walk_stmts(&blk, &mut |s| {
+        let mut reads = Vec::new();
+        stmt_reads(s, &mut reads);
+        if reads.contains(&jac) {
+            ok = false;
+        }
+        let mut writes = call_writes(s);
+        if let Stmt::Assign(p, ..) = s {
+            writes.push(p.var);
+        }
+        if writes.iter().any(|w| *w != jac && !inside.contains(w)) {
+            ok = false;
+        }
+    });
+    let weight = crate::cost::run_weight(&blk) / lanes.max(1) as u64;
+    ok.then(|| RowTasks {
+        chunk,
+        out: jac,
+        lanes,
+        chunk_size: o.chunk_size.map(|(k, _)| k),
+        weight: weight.max(1),
+    })
 }
 
 /// Input sizes up to this are unrolled in `jacfwd` (one column per basis vector).
@@ -869,7 +914,7 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         let Some(tparam) = tparam else {
             return Err(internal(site.name)(Diag::new("missing tangent parameter")));
         };
-        if final_pass {
+        if final_pass && o.chunk_size.map(|(k, _)| k) != Some(1) {
             let mut hb = h.clone();
             if let Some(r) = jacfwd_columns_batched(&mut hb, &main, &pty, &jty, &idims, &odims, tparam, &body.0, &ydot)
             {

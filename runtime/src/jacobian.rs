@@ -1,0 +1,160 @@
+//! Assembling a Jacobian from chunks of rows computed independently: the emitted `jacrev`
+//! of a vector output computes its rows `L` at a time (one reverse sweep over `L` basis
+//! cotangents on SIMD lanes), and the chunks do not interact, so they can run as tasks on
+//! rayon's threads.
+//!
+//! torch.func has two assembly strategies (`jacrev(.., chunk_size, _preallocate_and_copy)`):
+//! each chunk's rows stacked and concatenated at the end, or copied into a preallocated
+//! result. Both are here, over the same task bodies:
+//!
+//! - [`jacobian_rows`]: every task writes its rows in place in the caller's buffer (what
+//!   the emitted code uses: no buffer but the result, no copy);
+//! - [`jacobian_rows_stacked`]: every task fills a buffer of its own rows, and the buffers
+//!   are copied into the result in order (more memory and a copy; no task ever holds a
+//!   part of the result).
+//!
+//! `benches/jacobians.rs` (`jacobian_assembly/*`) compares them. Rows never depend on the
+//! split, so the result is the same bit for bit for every chunk size and thread count.
+
+use alloc::vec::Vec;
+
+/// Rows per task: `chunk_size` rounded up to whole chunks of `lanes` rows, or with `None`
+/// enough rows of a body costing `weight` per row to make [`crate::PARALLEL_WORK`].
+#[inline]
+#[track_caller]
+pub fn rows_per_task(chunk_size: Option<usize>, weight: usize, lanes: usize) -> usize {
+    let lanes = lanes.max(1);
+    let k = match chunk_size {
+        Some(0) => panic!("jacrev: `chunk_size` is 0: give a positive number of rows, or `None`"),
+        Some(k) => k,
+        None => crate::PARALLEL_WORK / weight.max(1),
+    };
+    k.div_ceil(lanes).max(1) * lanes
+}
+
+/// Runs `body(first_chunk, rows)` over `out` split into tasks of whole chunks of `lanes`
+/// rows ([`rows_per_task`]): `rows` is the task's part of `out`, starting at row
+/// `first_chunk * lanes`. Tasks run on rayon's threads when there are several (and the
+/// `rayon` feature is on), else in order on the calling thread.
+pub fn jacobian_rows<R: Send>(
+    out: &mut [R],
+    lanes: usize,
+    chunk_size: Option<usize>,
+    weight: usize,
+    body: &(dyn Fn(usize, &mut [R]) + Sync),
+) {
+    let lanes = lanes.max(1);
+    let task = rows_per_task(chunk_size, weight, lanes);
+    split(out, 0, task, lanes, body);
+}
+
+#[cfg(feature = "rayon")]
+fn split<R: Send>(out: &mut [R], first_row: usize, task: usize, lanes: usize, body: &(dyn Fn(usize, &mut [R]) + Sync)) {
+    if out.len() <= task {
+        if !out.is_empty() {
+            body(first_row / lanes, out);
+        }
+        return;
+    }
+    // Halves that are whole multiples of the task size.
+    let mid = (out.len() / 2).div_ceil(task) * task;
+    let (a, b) = out.split_at_mut(mid);
+    rayon::join(
+        || split(a, first_row, task, lanes, body),
+        || split(b, first_row + mid, task, lanes, body),
+    );
+}
+
+#[cfg(not(feature = "rayon"))]
+fn split<R: Send>(out: &mut [R], first_row: usize, task: usize, lanes: usize, body: &(dyn Fn(usize, &mut [R]) + Sync)) {
+    for (k, rows) in out.chunks_mut(task).enumerate() {
+        body((first_row + k * task) / lanes, rows);
+    }
+}
+
+/// [`jacobian_rows`] with the stacked assembly: each task writes into a buffer of its own
+/// rows (initialised to `zero`), and the buffers are then copied into `out` in order.
+pub fn jacobian_rows_stacked<R: Send + Sync + Copy>(
+    out: &mut [R],
+    zero: R,
+    lanes: usize,
+    chunk_size: Option<usize>,
+    weight: usize,
+    body: &(dyn Fn(usize, &mut [R]) + Sync),
+) {
+    let lanes = lanes.max(1);
+    let task = rows_per_task(chunk_size, weight, lanes);
+    let m = out.len();
+    let starts: Vec<usize> = (0..m).step_by(task).collect();
+    let run = |start: &usize| -> Vec<R> {
+        let mut rows = alloc::vec![zero; task.min(m - start)];
+        body(start / lanes, &mut rows);
+        rows
+    };
+    #[cfg(feature = "rayon")]
+    let parts: Vec<Vec<R>> = {
+        use rayon::prelude::*;
+        starts.par_iter().map(run).collect()
+    };
+    #[cfg(not(feature = "rayon"))]
+    let parts: Vec<Vec<R>> = starts.iter().map(run).collect();
+    for (start, rows) in starts.iter().zip(parts) {
+        out[*start..*start + rows.len()].copy_from_slice(&rows);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task body writing, in each row, its index and the task's first chunk.
+    fn label(lanes: usize) -> impl Fn(usize, &mut [[usize; 2]]) + Sync {
+        move |c0, rows| {
+            for (k, r) in rows.iter_mut().enumerate() {
+                *r = [c0 * lanes + k, c0];
+            }
+        }
+    }
+
+    #[test]
+    fn every_row_is_written_once_by_the_task_that_owns_it() {
+        for m in [0, 1, 3, 4, 5, 8, 9, 17, 1000] {
+            for chunk in [None, Some(1), Some(3), Some(4), Some(8), Some(5000)] {
+                for lanes in [1, 4, 8] {
+                    let task = rows_per_task(chunk, 7, lanes);
+                    assert_eq!(task % lanes, 0);
+                    let mut a = alloc::vec![[usize::MAX; 2]; m];
+                    jacobian_rows(&mut a, lanes, chunk, 7, &label(lanes));
+                    let mut b = alloc::vec![[usize::MAX; 2]; m];
+                    jacobian_rows_stacked(&mut b, [usize::MAX; 2], lanes, chunk, 7, &label(lanes));
+                    for (i, (ra, rb)) in a.iter().zip(&b).enumerate() {
+                        // Row i is written with its own index, by the task starting at the
+                        // chunk `i / task * task / lanes`.
+                        assert_eq!(
+                            *ra,
+                            [i, i / task * task / lanes],
+                            "m {m}, chunk {chunk:?}, lanes {lanes}"
+                        );
+                        assert_eq!(ra, rb);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_task_size_comes_from_the_option_or_the_cost() {
+        assert_eq!(rows_per_task(Some(1), 3, 4), 4);
+        assert_eq!(rows_per_task(Some(5), 3, 4), 8);
+        assert_eq!(rows_per_task(Some(8), 3, 4), 8);
+        assert_eq!(rows_per_task(None, crate::PARALLEL_WORK, 4), 4);
+        assert_eq!(rows_per_task(None, 1, 4), crate::PARALLEL_WORK);
+        assert_eq!(rows_per_task(None, 1000, 4), 68);
+    }
+
+    #[test]
+    #[should_panic(expected = "`chunk_size` is 0")]
+    fn a_chunk_size_of_zero_panics() {
+        rows_per_task(Some(0), 1, 4);
+    }
+}
