@@ -412,3 +412,44 @@ fn a_nested_output_buffer_of_another_length_panics() {
     let mut out = vec![vec![0.0; 1]];
     scaled_vmap_vmap_into(&[vec![1.0], vec![2.0]], &[1.0, 2.0], &mut out, None);
 }
+
+/// `f32`, 8 lanes: the structure-of-arrays layouts in and out, sizes around 8.
+#[vmap(in_dims = (1, None), out_dims = 1)]
+fn mix(x: [f32; 2], s: f32) -> [f32; 2] {
+    [x[0] * s - x[1], (x[0] * x[0] + x[1] * x[1]).sqrt()]
+}
+
+#[test]
+fn f32_structure_of_arrays_on_eight_lanes() {
+    for n in SIZES {
+        let (a, b): (Vec<f32>, Vec<f32>) = (0..n).map(|k| (val(k, 0) as f32, val(k, 1) as f32)).unzip();
+        let want: Vec<[f32; 2]> = (0..n).map(|k| mix([a[k], b[k]], 1.5)).collect();
+        for chunk in CHUNKS {
+            let (mut y0, mut y1) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+            mix_vmap_into([&a, &b], 1.5, [&mut y0, &mut y1], chunk);
+            for k in 0..n {
+                assert_eq!([y0[k].to_bits(), y1[k].to_bits()], want[k].map(f32::to_bits), "n = {n}, sample {k}");
+            }
+        }
+        let [y0, y1] = mix_vmap([&a, &b], 1.5);
+        assert_eq!((y0.len(), y1.len()), (n, n));
+    }
+}
+
+/// Nested `vmap` in the list attribute, nested as torch.func nests calls:
+/// `vmap(vmap(grad))` beside `grad` itself.
+#[fluxion::transforms(vmap(vmap(grad, in_dims = (0, None)), in_dims = (0, 0)), grad)]
+fn listed(x: f64, w: f64) -> f64 {
+    (x - w) * (x - w) * x
+}
+
+#[test]
+fn nested_vmap_in_the_list_attribute() {
+    let x = ragged(6);
+    let w = component(6, 3);
+    let g = listed_grad_vmap_vmap(&x, &w);
+    for o in 0..6 {
+        let want: Vec<f64> = x[o].iter().map(|&xi| listed_grad(xi, w[o])).collect();
+        assert_eq!(bits(&g[o]), bits(&want), "outer sample {o}");
+    }
+}
