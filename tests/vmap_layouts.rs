@@ -428,7 +428,11 @@ fn f32_structure_of_arrays_on_eight_lanes() {
             let (mut y0, mut y1) = (vec![f32::NAN; n], vec![f32::NAN; n]);
             mix_vmap_into([&a, &b], 1.5, [&mut y0, &mut y1], chunk);
             for k in 0..n {
-                assert_eq!([y0[k].to_bits(), y1[k].to_bits()], want[k].map(f32::to_bits), "n = {n}, sample {k}");
+                assert_eq!(
+                    [y0[k].to_bits(), y1[k].to_bits()],
+                    want[k].map(f32::to_bits),
+                    "n = {n}, sample {k}"
+                );
             }
         }
         let [y0, y1] = mix_vmap([&a, &b], 1.5);
@@ -451,5 +455,28 @@ fn nested_vmap_in_the_list_attribute() {
     for o in 0..6 {
         let want: Vec<f64> = x[o].iter().map(|&xi| listed_grad(xi, w[o])).collect();
         assert_eq!(bits(&g[o]), bits(&want), "outer sample {o}");
+    }
+}
+
+/// An output of no components along axis 1 beside one along axis 0: the batch's size comes
+/// from the output that has samples (the tuple of buffers counts the largest).
+#[vmap(out_dims = (1, 0))]
+fn empty_first(x: f64) -> ([f64; 0], f64) {
+    ([x; 0], x * x + 1.0)
+}
+
+#[test]
+fn an_output_of_no_components_does_not_shrink_the_batch() {
+    for n in SIZES {
+        let x = component(n, 0);
+        let want: Vec<f64> = x.iter().map(|&v| empty_first(v).1).collect();
+        let (none, y) = empty_first_vmap(&x);
+        assert!(none.is_empty());
+        assert_eq!(bits(&y), bits(&want), "n = {n}");
+        for chunk in CHUNKS {
+            let mut y = vec![f64::NAN; n];
+            empty_first_vmap_into(&x, ([], &mut y), chunk);
+            assert_eq!(bits(&y), bits(&want), "n = {n}, chunk_size = {chunk:?}");
+        }
     }
 }

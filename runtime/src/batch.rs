@@ -264,6 +264,24 @@ pub fn try_components<const N: usize>(what: &'static str, lens: [usize; N]) -> R
     }
 }
 
+/// `Err` unless the components of `what` (an argument or output buffer in the
+/// structure-of-arrays layout, with the lengths `lens`) agree with each other and with the
+/// first batched argument `first` (`n` samples). An array of no components holds no values,
+/// so it agrees with any number of samples.
+#[inline]
+pub fn try_check_components<const N: usize>(
+    what: &'static str,
+    lens: [usize; N],
+    first: &'static str,
+    n: usize,
+) -> Result<(), BatchError> {
+    let len = try_components(what, lens)?;
+    if N == 0 {
+        return Ok(());
+    }
+    try_check_batch(what, len, first, n)
+}
+
 /// `r`, its error marked as found in sample `o` of the outer batch (unless an inner level
 /// marked it already).
 #[inline]

@@ -762,17 +762,20 @@ impl Level {
             let n = &a.name;
             let sn = n.to_string();
             let len = format_ident!("__fluxion_{}_n", n);
-            out.extend(match a.borrow {
-                Borrow::Components => {
-                    quote!(let #len = ::fluxion::__private::try_components(#sn, #n.each_ref().map(|c| c.len()))?;)
+            let lens = quote!(#n.each_ref().map(|c| c.len()));
+            out.extend(match (&first, a.borrow) {
+                // The first: its number of samples (its components agreeing).
+                (Some((f, _)), Borrow::Components) if *f == sn => {
+                    quote!(let #len = ::fluxion::__private::try_components(#sn, #lens)?;)
                 }
-                _ => quote!(let #len = #n.len();),
+                (Some((f, _)), _) if *f == sn => quote!(let #len = #n.len();),
+                // The others: as many as the first.
+                (Some((f, flen)), Borrow::Components) => {
+                    quote!(::fluxion::__private::try_check_components(#sn, #lens, #f, #flen)?;)
+                }
+                (Some((f, flen)), _) => quote!(::fluxion::__private::try_check_batch(#sn, #n.len(), #f, #flen)?;),
+                (None, _) => quote!(),
             });
-            if let Some((fname, flen)) = &first {
-                if *fname != sn {
-                    out.extend(quote!(::fluxion::__private::try_check_batch(#sn, #len, #fname, #flen)?;));
-                }
-            }
         }
         if more.is_empty() {
             return out;
@@ -844,10 +847,9 @@ impl Level {
                     (quote!(#out), out.to_string())
                 };
                 if x.components {
-                    quote!(::fluxion::__private::or_panic(
-                        ::fluxion::__private::try_components(#what, #place.each_ref().map(|c| c.len()))
-                            .and_then(|l| ::fluxion::__private::try_check_batch(#what, l, #fname, #n))
-                    );)
+                    quote!(::fluxion::__private::or_panic(::fluxion::__private::try_check_components(
+                        #what, #place.each_ref().map(|c| c.len()), #fname, #n
+                    ));)
                 } else {
                     quote!(::fluxion::__private::check_batch(#what, #place.len(), #fname, #n);)
                 }
