@@ -9,6 +9,9 @@
 //! 1023) in its allocating form, its `try_` form and its `_into` form with the chunk sizes
 //! `None`, 1, 3 and 4 into buffers that start as NaN.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
 use fluxion::{grad, jacrev, jvp, vmap, BatchError};
 
 /// Batch sizes around the lane counts.
@@ -479,4 +482,76 @@ fn an_output_of_no_components_does_not_shrink_the_batch() {
             assert_eq!(bits(&y), bits(&want), "n = {n}, chunk_size = {chunk:?}");
         }
     }
+}
+
+/// The system allocator, counting the allocations of each thread.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to `System`; the count is a thread-local `Cell` (no allocation, no
+// destructor).
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: CountingAlloc = CountingAlloc;
+
+/// The number of allocations `f` made on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+/// The `_into` forms of every layout allocate nothing on the calling thread, whether the
+/// batch runs as one task or is split across threads.
+#[test]
+fn the_into_forms_allocate_nothing() {
+    let n = 1023;
+    let cs: Vec<Vec<f64>> = (0..3).map(|j| component(n, j)).collect();
+    let x3 = [&cs[0][..], &cs[1][..], &cs[2][..]];
+    let x2 = [&cs[0][..], &cs[1][..]];
+    let pts: Vec<[f64; 2]> = (0..n).map(|k| [val(k, 0), val(k, 1)]).collect();
+    let (mut a, mut b, mut c, mut d) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let w = [0.5, -1.25, 3.0];
+    assert_eq!(allocations(|| soa_dot_vmap_into(x3, &w, &cs[2], &mut a, None)), 0);
+    assert_eq!(allocations(|| rotate_vmap_into(&cs[0], x2, [&mut a, &mut b], None)), 0);
+    // (`split` has `chunk_size = 3`: one task for the whole batch here.)
+    let one_task = Some(n);
+    assert_eq!(
+        allocations(|| split_vmap_into(&pts, ([&mut a, &mut b, &mut c], &mut d), one_task)),
+        0
+    );
+    // Split across threads: once rayon's pool is up (its first use allocates it), the
+    // calling thread allocates nothing either.
+    split_vmap_into(&pts, ([&mut a, &mut b, &mut c], &mut d), None);
+    assert_eq!(
+        allocations(|| split_vmap_into(&pts, ([&mut a, &mut b, &mut c], &mut d), None)),
+        0
+    );
+    assert_eq!(
+        allocations(|| bond_grad_vmap_into(x3, 2.5, [&mut a, &mut b, &mut c], None)),
+        0
+    );
+    let xs = ragged(9);
+    let ws = component(9, 1);
+    let mut out: Vec<Vec<f64>> = xs.iter().map(|x| vec![0.0; x.len()]).collect();
+    assert_eq!(allocations(|| scaled_vmap_vmap_into(&xs, &ws, &mut out, None)), 0);
+    let mut m = vec![vec![0.0; 9]; 9];
+    assert_eq!(
+        allocations(|| pair_vmap_vmap_into(&cs[0][..9], &cs[1][..9], &mut m, Some(9))),
+        0
+    );
 }

@@ -67,7 +67,10 @@ pub fn promised(o: &Options, params: &[syn::Type], ret: &syn::Type) -> Option<sy
         Some(Argnums::Many(v)) => (v.iter().map(|(k, _)| *k).collect(), true),
     };
     let args: Vec<syn::Type> = idx.iter().map(|k| params.get(*k).cloned()).collect::<Option<_>>()?;
-    if !args.iter().all(plain) || !plain(ret) || matches!(ret, syn::Type::Reference(_)) {
+    // `vmap`'s result does not depend on its arguments (which may be slices already, for
+    // a nested `vmap`).
+    let args_plain = o.transform == Transform::Vmap || args.iter().all(plain);
+    if !args_plain || !plain(ret) || matches!(ret, syn::Type::Reference(_)) {
         return None;
     }
     let (out, aux) = if o.has_aux {
