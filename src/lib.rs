@@ -219,7 +219,8 @@ pub use fluxion_macros::{
 #[doc(inline)]
 pub use fluxion_runtime::stop_gradient;
 /// What a `try_` form of a `vmap`ped function returns when its batched arguments have
-/// different numbers of samples.
+/// different numbers of samples (or the components of an `in_dims = 1` argument different
+/// lengths, or an inner batch of a nested `vmap` disagrees).
 pub use fluxion_runtime::BatchError;
 
 #[doc(hidden)]

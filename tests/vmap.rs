@@ -371,7 +371,9 @@ fn the_try_form_returns_an_error_naming_both_arguments() {
             what: "y",
             len: 3,
             first: "x",
-            n: 4
+            n: 4,
+            component: None,
+            sample: None,
         }
     );
     assert_eq!(

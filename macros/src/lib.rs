@@ -301,8 +301,8 @@ transform!(
     hessian => Transform::Hessian
 );
 transform!(
-    /// The function over a batch, on SIMD lanes: `#[vmap] fn f` generates `f_vmap` and
-    /// `f_vmap_into`. Mirrors `torch.func.vmap` and `jax.vmap`.
+    /// The function over a batch, on SIMD lanes: torch.func's `vmap` (and `jax.vmap`) as
+    /// generated Rust. `#[vmap] fn f` generates `f_vmap`, `try_f_vmap` and `f_vmap_into`.
     ///
     /// The body is batched at compile time: every operation runs on 4 samples at once
     /// (`f64`; 8 for `f32`), values that do not depend on a batched argument are computed
@@ -310,32 +310,69 @@ transform!(
     /// takes each lane from its own side (the other side's NaN or infinity, `x.sqrt()` at
     /// `x < 0`, never reaches a result). There is no per-sample loop over the function.
     ///
-    /// Layouts (`in_dims`: `0` batches an argument along its leading axis, `None` shares it):
+    /// The generated signatures, for `#[vmap(in_dims = (0, None))] fn f(x: T, w: W) -> R`:
     ///
-    /// | argument or result of `f` | `in_dims` | in `f_vmap` |
-    /// |---|---|---|
-    /// | `x: T` or `x: &T`, `T` a float or a fixed array of them | `0` (default) | `x: &[T]`, one `T` per sample |
-    /// | `w: W` (any type) | `None` | `w: W`, as in `f`, shared by the batch |
-    /// | result `R` | | `Vec<R>`, one per sample |
-    /// | result `(A, B)` | | `(Vec<A>, Vec<B>)`: each output batched separately |
+    /// ```text
+    /// fn f_vmap(x: &[T], w: W) -> Vec<R>
+    /// fn try_f_vmap(x: &[T], w: W) -> Result<Vec<R>, BatchError>
+    /// fn f_vmap_into(x: &[T], w: W, out: &mut [R], chunk_size: Option<usize>)
+    /// ```
     ///
-    /// `f_vmap_into(.., out: &mut [R], chunk_size: Option<usize>)` (a tuple of slices for a
-    /// tuple result) writes into the caller's buffer and allocates nothing. Both panic,
-    /// naming the arguments and their lengths, if the batched arguments (or `out`) have
-    /// different lengths; `try_f_vmap(..)` returns that as a [`BatchError`] instead.
+    /// Layouts. `in_dims` gives each argument's batch axis (torch.func's): `0` a slice of
+    /// samples, `1` an array sample split into one slice per component (structure of
+    /// arrays), `None` shared by the whole batch; a single value applies to every argument,
+    /// a tuple gives one per argument. `out_dims` does the same for each output (`0` or
+    /// `1`; each output of a tuple is batched on its own, as in JAX). `T` is a float or a
+    /// fixed array of them (`f64`, `[f32; 3]`, `[[f64; 2]; 3]`), `T` and `&T` alike:
+    ///
+    /// | in `f` | option | in `f_vmap` and `try_f_vmap` | in `f_vmap_into` |
+    /// |---|---|---|---|
+    /// | `x: T` or `x: &T` | `in_dims = 0` (default) | `x: &[T]`, one `T` per sample | the same |
+    /// | `x: [T; N]` or `x: &[T; N]` | `in_dims = 1` | `x: [&[T]; N]`: component `j` of sample `k` is `x[j][k]`; all `N` slices of one length | the same |
+    /// | `w: W` (any type) | `in_dims = None` | `w: W`, as in `f` | the same |
+    /// | `-> R` | `out_dims = 0` (default) | `Vec<R>`, one `R` per sample | `out: &mut [R]` |
+    /// | `-> [T; N]` | `out_dims = 1` | `[Vec<T>; N]`: component `j` of sample `k` is `y[j][k]` | `out: [&mut [T]; N]` |
+    /// | `-> (A, [T; N])` | `out_dims = (0, 1)` (or one value for all outputs) | `(Vec<A>, [Vec<T>; N])` | `out: (&mut [A], [&mut [T]; N])` |
+    /// | nested, `#[vmap] #[vmap] fn f(x: T)`: `x` batched by both | inner `0`, outer `0` | `x: &[Vec<T>]`, one inner batch per outer sample, of any length | the same |
+    /// | nested: `x` batched by the inner `vmap` only | inner `0`, outer `None` | `x: &[T]`, the same inner batch for every outer sample | the same |
+    /// | nested: `w` batched by the outer `vmap` only | inner `None`, outer `0` (or `1` for an array: `[&[T]; N]`) | `w: &[W]`, one `W` per outer sample | the same |
+    /// | nested: `-> R` | outer `out_dims = 0` | `Vec<Vec<R>>`, outer batch first: `y[o][k]` is inner sample `k` of outer sample `o` | `out: &mut [Vec<R>]`, each `Vec` as long as its inner batch |
+    ///
+    /// A `vmap` stacked on a `vmap` maps the inner batched function over an outer batch:
+    /// `#[vmap] #[vmap] fn f` generates `f_vmap` and `f_vmap_vmap`, vmap(vmap(f)). Its
+    /// options refer to the inner function's arguments, and it takes, per outer sample, one
+    /// owned value of what the inner function takes (`Vec<T>` for `&[T]`, `[Vec<T>; N]` for
+    /// `[&[T]; N]`): nested slices rather than one flat buffer, so that each outer sample may
+    /// have its own inner batch size (pairs of particles within each of several systems)
+    /// and no size is passed on the side. Inner layouts nest too (`in_dims = 1` inside gives
+    /// `&[[Vec<T>; N]]` outside, `out_dims = 1` inside gives `Vec<[Vec<T>; N]>`), and so do
+    /// more levels (`#[vmap] #[vmap] #[vmap]`). Each inner batch runs on SIMD lanes through
+    /// the inner function's `_into` form, the outer batch is split across threads.
+    /// `#[vmap(in_dims = (0, None))] #[vmap(in_dims = (None, 0))] fn f(a, b)` is torch's
+    /// `vmap(vmap(f, in_dims=(None, 0)), in_dims=(0, None))`: `f(a[i], b[j])` for every pair.
+    ///
+    /// Every form checks the batch before computing: arguments batched together with
+    /// different numbers of samples (at either level of a nested `vmap`), the components of
+    /// an `in_dims = 1` argument of different lengths, or an `out` of another length panic
+    /// with a message naming the argument (and the component, and the outer sample) and
+    /// both sizes; `try_f_vmap(..)` returns that as a [`BatchError`] instead.
     ///
     /// [`BatchError`]: ../fluxion/struct.BatchError.html
     ///
     /// Large batches are split across threads (rayon, with the default `parallel` feature)
     /// in tasks of `chunk_size` samples: the attribute's `chunk_size = k`, or the
     /// `_into` form's argument, or by default a size from the kernel's cost (about 65 000
-    /// weighted operations per task). Each sample's result is the same bit for bit
-    /// whatever the chunk size and thread count: samples never interact.
+    /// weighted operations per task); for a nested `vmap`, the outer samples per task. The
+    /// `_into` forms allocate nothing. Each sample's result is the same bit for bit
+    /// whatever the chunk size and thread count: samples never interact. `vmap` computes
+    /// no reduction over the batch (every output is per sample), so nothing it returns
+    /// depends on the chunk size or the thread count; a sum over the batch (of per-sample
+    /// gradients in shared weights, say) is yours, in the order you write it.
     ///
     /// Stacked on a derivative it batches the generated function: `#[vmap] #[grad] fn f`
-    /// gives `f_grad_vmap`, per-sample gradients (`vmap(grad(f))`). Nothing is stacked on
-    /// top of `vmap`. Options: `in_dims = 0` or one entry per argument
-    /// (`in_dims = (None, 0)`), `chunk_size = k`, `name = "g"` (default `f_vmap`), `show`.
+    /// gives `f_grad_vmap`, per-sample gradients (`vmap(grad(f))`). Only `vmap` is stacked
+    /// on top of `vmap`. Options: `in_dims`, `out_dims`, `chunk_size = k`, `name = "g"`
+    /// (default `f_vmap`), `show`.
     ///
     /// ```
     /// use fluxion::{grad, vmap};
@@ -362,6 +399,46 @@ transform!(
     ///
     /// let xs = [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [1.0, 1.0, 1.0]];
     /// assert_eq!(dot_vmap(&xs, &[3.0, 4.0, 5.0]), vec![3.0, 8.0, 12.0]);
+    /// ```
+    ///
+    /// The other layouts: structure of arrays in and out, and a nested `vmap`.
+    ///
+    /// ```
+    /// use fluxion::vmap;
+    ///
+    /// // Points as one slice per coordinate, the result as one `Vec` per coordinate.
+    /// #[vmap(in_dims = (1, None), out_dims = 1)]
+    /// fn scale(p: [f64; 2], s: f64) -> [f64; 2] {
+    ///     [p[0] * s, p[1] * s]
+    /// }
+    ///
+    /// let (xs, ys) = ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]);
+    /// let [sx, sy] = scale_vmap([&xs, &ys], 2.0);
+    /// assert_eq!((sx, sy), (vec![2.0, 4.0, 6.0], vec![8.0, 10.0, 12.0]));
+    ///
+    /// // Into the caller's buffers: no allocation.
+    /// let (mut bx, mut by) = ([0.0; 3], [0.0; 3]);
+    /// scale_vmap_into([&xs, &ys], 0.5, [&mut bx, &mut by], None);
+    /// assert_eq!(bx, [0.5, 1.0, 1.5]);
+    ///
+    /// // vmap(vmap(f)): every pair of an `a` (outer batch) and a `b` (inner batch).
+    /// #[vmap(in_dims = (0, None))]
+    /// #[vmap(in_dims = (None, 0))]
+    /// fn gap(a: f64, b: f64) -> f64 {
+    ///     (a - b).abs()
+    /// }
+    ///
+    /// let table = gap_vmap_vmap(&[0.0, 10.0], &[1.0, 2.0, 3.0]);
+    /// assert_eq!(table, vec![vec![1.0, 2.0, 3.0], vec![9.0, 8.0, 7.0]]);
+    ///
+    /// // Both batched by both: one inner batch per outer sample, of any length.
+    /// #[vmap]
+    /// #[vmap]
+    /// fn sq(x: f64) -> f64 {
+    ///     x * x
+    /// }
+    ///
+    /// assert_eq!(sq_vmap_vmap(&[vec![1.0, 2.0], vec![], vec![3.0]]), vec![vec![1.0, 4.0], vec![], vec![9.0]]);
     /// ```
     ///
     /// PyTorch's vmap tutorial, the rest of it: a model written for one feature vector,

@@ -151,6 +151,28 @@ pub fn unpack<L: Lanes, T: Pack<L>>(p: &T::Packed, out: &mut [T]) {
     }
 }
 
+/// The samples `start..start + m` of an argument in the structure-of-arrays layout
+/// (`in_dims = 1`: component `j` of every sample in the slice `s[j]`) in lanes: component by
+/// component, as [`pack`] packs them (`1 <= m <= L::LANES`, the last sample repeated).
+#[inline(always)]
+pub fn pack_soa<L: Lanes, T: Pack<L>, const N: usize>(s: &[&[T]; N], start: usize, m: usize) -> [T::Packed; N] {
+    core::array::from_fn(|j| pack::<L, T>(&s[j][start..start + m]))
+}
+
+/// Writes the first `m` lanes of `p` to the slots `start..start + m` of each component
+/// buffer of an output in the structure-of-arrays layout (`out_dims = 1`).
+#[inline(always)]
+pub fn unpack_soa<L: Lanes, T: Pack<L>, const N: usize>(
+    p: &[T::Packed; N],
+    out: &mut [&mut [T]; N],
+    start: usize,
+    m: usize,
+) {
+    for (q, o) in p.iter().zip(out.iter_mut()) {
+        unpack::<L, T>(q, &mut o[start..start + m]);
+    }
+}
+
 /// Batched arguments of a `vmap`ped function with different numbers of samples: what the
 /// `try_` form returns where the other forms panic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,19 +181,50 @@ pub struct BatchError {
     pub what: &'static str,
     /// Its number of samples.
     pub len: usize,
-    /// The first batched argument.
+    /// The first batched argument (`what` itself when `component` is given).
     pub first: &'static str,
     /// Its number of samples.
     pub n: usize,
+    /// `Some(j)`: `what` is in the structure-of-arrays layout (`in_dims = 1`, `out_dims = 1`)
+    /// and its component `j` has `len` samples where its component 0 has `n`.
+    pub component: Option<usize>,
+    /// `Some(o)`: the lengths disagree inside sample `o` of the outer batch of a nested
+    /// `vmap` (the arguments named are the inner function's).
+    pub sample: Option<usize>,
+}
+
+impl BatchError {
+    /// `what` has `len` samples where the first batched argument `first` has `n`.
+    pub fn lengths(what: &'static str, len: usize, first: &'static str, n: usize) -> BatchError {
+        BatchError {
+            what,
+            len,
+            first,
+            n,
+            component: None,
+            sample: None,
+        }
+    }
 }
 
 impl core::fmt::Display for BatchError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "vmap: `{}` has {} samples but `{}` has {}: batched arguments must have one sample each",
-            self.what, self.len, self.first, self.n
-        )
+        f.write_str("vmap: ")?;
+        if let Some(o) = self.sample {
+            write!(f, "in sample {o} of the outer batch, ")?;
+        }
+        match self.component {
+            Some(j) => write!(
+                f,
+                "component {j} of `{}` has {} samples but its component 0 has {}: every component holds one value per sample",
+                self.what, self.len, self.n
+            ),
+            None => write!(
+                f,
+                "`{}` has {} samples but `{}` has {}: batched arguments must have one sample each",
+                self.what, self.len, self.first, self.n
+            ),
+        }
     }
 }
 
@@ -184,7 +237,7 @@ pub fn try_check_batch(what: &'static str, len: usize, first: &'static str, n: u
     if len == n {
         Ok(())
     } else {
-        Err(BatchError { what, len, first, n })
+        Err(BatchError::lengths(what, len, first, n))
     }
 }
 
@@ -193,7 +246,57 @@ pub fn try_check_batch(what: &'static str, len: usize, first: &'static str, n: u
 #[inline]
 #[track_caller]
 pub fn check_batch(what: &'static str, len: usize, first: &'static str, n: usize) {
-    if let Err(e) = try_check_batch(what, len, first, n) {
+    or_panic(try_check_batch(what, len, first, n));
+}
+
+/// The number of samples of `what`, an argument or output buffer in the structure-of-arrays
+/// layout whose components have the lengths `lens`: their common length (0 without
+/// components), or `Err` naming the first component whose length differs from component 0's.
+#[inline]
+pub fn try_components<const N: usize>(what: &'static str, lens: [usize; N]) -> Result<usize, BatchError> {
+    let n = lens.first().copied().unwrap_or(0);
+    match lens.iter().position(|&l| l != n) {
+        None => Ok(n),
+        Some(j) => Err(BatchError {
+            component: Some(j),
+            ..BatchError::lengths(what, lens[j], what, n)
+        }),
+    }
+}
+
+/// `Err` unless the components of `what` (an argument or output buffer in the
+/// structure-of-arrays layout, with the lengths `lens`) agree with each other and with the
+/// first batched argument `first` (`n` samples). An array of no components holds no values,
+/// so it agrees with any number of samples.
+#[inline]
+pub fn try_check_components<const N: usize>(
+    what: &'static str,
+    lens: [usize; N],
+    first: &'static str,
+    n: usize,
+) -> Result<(), BatchError> {
+    let len = try_components(what, lens)?;
+    if N == 0 {
+        return Ok(());
+    }
+    try_check_batch(what, len, first, n)
+}
+
+/// `r`, its error marked as found in sample `o` of the outer batch (unless an inner level
+/// marked it already).
+#[inline]
+pub fn in_sample<T>(o: usize, r: Result<T, BatchError>) -> Result<T, BatchError> {
+    r.map_err(|e| BatchError {
+        sample: Some(e.sample.unwrap_or(o)),
+        ..e
+    })
+}
+
+/// Panics with the message of `r`'s error, if any.
+#[inline]
+#[track_caller]
+pub fn or_panic(r: Result<(), BatchError>) {
+    if let Err(e) = r {
         panic!("{e}");
     }
 }
@@ -218,16 +321,36 @@ impl<T: Send> OutSlices for &mut [T] {
     }
 }
 
+/// The buffers of an output in the structure-of-arrays layout (`out_dims = 1`): one slice
+/// per component, split together.
+impl<T: Send, const N: usize> OutSlices for [&mut [T]; N] {
+    #[inline]
+    fn samples(&self) -> usize {
+        self.first().map_or(0, |c| c.len())
+    }
+    #[inline]
+    fn split_at_sample(mut self, mid: usize) -> (Self, Self) {
+        let rest = self.each_mut().map(|c| {
+            let (a, b) = core::mem::take(c).split_at_mut(mid);
+            *c = a;
+            b
+        });
+        (self, rest)
+    }
+}
+
 macro_rules! out_tuples {
     ($(($($t:ident $k:tt),+)),*) => {$(
-        impl<$($t: Send),+> OutSlices for ($(&mut [$t],)+) {
+        /// One buffer (or set of component buffers) per output, split together; the
+        /// number of samples is the largest (an output of no components has none).
+        impl<$($t: OutSlices),+> OutSlices for ($($t,)+) {
             #[inline]
             fn samples(&self) -> usize {
-                self.0.len()
+                0 $(.max(self.$k.samples()))+
             }
             #[inline]
             fn split_at_sample(self, mid: usize) -> (Self, Self) {
-                let halves = ($(self.$k.split_at_mut(mid),)+);
+                let halves = ($(self.$k.split_at_sample(mid),)+);
                 (($(halves.$k.0,)+), ($(halves.$k.1,)+))
             }
         }

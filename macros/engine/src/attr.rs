@@ -5,9 +5,9 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Ident, LitBool, LitInt, Token};
 
-use crate::symbol::{Transform, ARGNUMS, CHUNK_SIZE, HAS_AUX, IN_DIMS, NAME, SHOW};
+use crate::symbol::{Transform, ARGNUMS, CHUNK_SIZE, HAS_AUX, IN_DIMS, NAME, OUT_DIMS, SHOW};
 
-pub use crate::spec::{Argnums, InDims, Options};
+pub use crate::spec::{Argnums, InDims, Options, OutDims};
 
 pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
@@ -53,22 +53,30 @@ fn usize_lit(e: &syn::Expr) -> syn::Result<(usize, Span)> {
     }
 }
 
-/// One entry of `in_dims`: `0` or `None`.
+/// One entry of `in_dims`: an axis (`0`, `1`; whether the argument has it is checked
+/// against its type) or `None`.
 fn in_dim(e: &syn::Expr) -> syn::Result<(Option<usize>, Span)> {
     match e {
         syn::Expr::Path(p) if p.path.is_ident("None") => Ok((None, p.span())),
         syn::Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Int(i), ..
-        }) => match parse_int(i)? {
-            0 => Ok((Some(0), i.span())),
-            k => Err(syn::Error::new(
-                i.span(),
-                format!("`in_dims = {k}`: fluxion batches along the leading axis only; write `0` (the samples of a `&[T]`) or `None` (shared)"),
-            )),
-        },
+        }) => Ok((Some(parse_int(i)?), i.span())),
         other => Err(syn::Error::new(
             other.span(),
-            "an `in_dims` entry is `0` (batched along the leading axis) or `None` (shared by the batch)",
+            "an `in_dims` entry is `0` (a slice of samples), `1` (an array's components, one slice each) or `None` (shared by the batch)",
+        )),
+    }
+}
+
+/// One entry of `out_dims`: an axis (`0`, `1`; checked against the output's type).
+fn out_dim(e: &syn::Expr) -> syn::Result<(usize, Span)> {
+    match e {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i), ..
+        }) => Ok((parse_int(i)?, i.span())),
+        other => Err(syn::Error::new(
+            other.span(),
+            "an `out_dims` entry is `0` (a `Vec` of per-sample results) or `1` (an array output: one `Vec` per component)",
         )),
     }
 }
@@ -96,9 +104,9 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                 HAS_AUX,
                 NAME,
                 SHOW,
-                "chunk_size",
-                "in_dims",
-                "out_dims",
+                CHUNK_SIZE,
+                IN_DIMS,
+                OUT_DIMS,
                 "randomness",
             ];
             let msg = if all.contains(&k.as_str()) {
@@ -189,6 +197,31 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                             "`in_dims = None` batches no argument: write `in_dims = 0`, or one per argument: `in_dims = (None, 0)`",
                         )),
                         Ok((d, s)) => o.in_dims = Some(InDims::All(d, s)),
+                        Err(e) => push(e),
+                    },
+                }
+            }
+            OUT_DIMS => {
+                let Some(v) = value else {
+                    push(syn::Error::new(
+                        key.span(),
+                        "`out_dims` needs a value: `out_dims = 1`, or one per output: `out_dims = (0, 1)`",
+                    ));
+                    continue;
+                };
+                match &v {
+                    syn::Expr::Tuple(t) => {
+                        let mut items = Vec::new();
+                        for e in &t.elems {
+                            match out_dim(e) {
+                                Ok(x) => items.push(x),
+                                Err(e) => push(e),
+                            }
+                        }
+                        o.out_dims = Some(OutDims::Each(items, v.span()));
+                    }
+                    e => match out_dim(e) {
+                        Ok((d, s)) => o.out_dims = Some(OutDims::All(d, s)),
                         Err(e) => push(e),
                     },
                 }

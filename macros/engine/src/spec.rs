@@ -24,8 +24,12 @@ impl Argnums {
     }
 }
 
-/// `in_dims` of `vmap`: which arguments carry the batch (torch.func's, restricted to the
-/// leading axis): `Some(0)` batched along its leading axis, `None` shared by the batch.
+/// A span and a message: an option that does not fit the function.
+pub type Misfit = (Span, String);
+
+/// `in_dims` of `vmap`: where each argument carries the batch (torch.func's): `Some(0)`
+/// along its leading axis (a slice of samples), `Some(1)` along the axis after an array's
+/// first (structure of arrays: one slice per component), `None` shared by the batch.
 #[derive(Clone, Debug)]
 pub enum InDims {
     /// One value for every argument: `in_dims = 0`.
@@ -35,11 +39,11 @@ pub enum InDims {
 }
 
 impl InDims {
-    /// Whether each of `n` arguments is batched, or `Err` with the span and message of a
-    /// tuple of the wrong length.
-    pub fn batched(&self, n: usize) -> Result<Vec<bool>, (Span, String)> {
+    /// The axis of each of `n` arguments with its span, or `Err` with the span and message
+    /// of a tuple of the wrong length.
+    pub fn dims(&self, n: usize) -> Result<Vec<(Option<usize>, Span)>, Misfit> {
         match self {
-            InDims::All(d, _) => Ok(vec![d.is_some(); n]),
+            InDims::All(d, s) => Ok(vec![(*d, *s); n]),
             InDims::Each(v, span) if v.len() != n => Err((
                 *span,
                 format!(
@@ -48,7 +52,47 @@ impl InDims {
                     if n == 1 { "" } else { "s" }
                 ),
             )),
-            InDims::Each(v, _) => Ok(v.iter().map(|(d, _)| d.is_some()).collect()),
+            InDims::Each(v, _) => Ok(v.clone()),
+        }
+    }
+
+    /// Whether each of `n` arguments is batched (along any axis), or `Err` as [`InDims::dims`].
+    pub fn batched(&self, n: usize) -> Result<Vec<bool>, Misfit> {
+        Ok(self.dims(n)?.iter().map(|(d, _)| d.is_some()).collect())
+    }
+}
+
+/// `out_dims` of `vmap`: where each output carries the batch: `0` a `Vec` of per-sample
+/// results, `1` (an array output) one `Vec` per component.
+#[derive(Clone, Debug)]
+pub enum OutDims {
+    /// One value for every output: `out_dims = 1`.
+    All(usize, Span),
+    /// One per output of a tuple result: `out_dims = (0, 1)`.
+    Each(Vec<(usize, Span)>, Span),
+}
+
+impl OutDims {
+    /// The axis of each of `n` outputs (`tuple`: the result is a tuple of `n`) with its
+    /// span, or `Err` with the span and message of a tuple of the wrong length.
+    pub fn dims(&self, n: usize, tuple: bool) -> Result<Vec<(usize, Span)>, Misfit> {
+        match self {
+            OutDims::All(d, s) => Ok(vec![(*d, *s); n]),
+            OutDims::Each(v, span) if !tuple => Err((
+                *span,
+                format!(
+                    "`out_dims` has {} entries but the function returns one value, not a tuple: write a single `out_dims = 0` or `1`",
+                    v.len()
+                ),
+            )),
+            OutDims::Each(v, span) if v.len() != n => Err((
+                *span,
+                format!(
+                    "`out_dims` has {} entries for a tuple of {n} outputs: give one per output, or a single value for all",
+                    v.len()
+                ),
+            )),
+            OutDims::Each(v, _) => Ok(v.clone()),
         }
     }
 }
@@ -70,6 +114,8 @@ pub struct Options {
     pub show: bool,
     /// `in_dims` (`vmap`); `None` when not given (every argument batched).
     pub in_dims: Option<InDims>,
+    /// `out_dims` (`vmap`); `None` when not given (every output along axis 0).
+    pub out_dims: Option<OutDims>,
     /// `chunk_size = k` (`vmap`): samples per thread task.
     pub chunk_size: Option<(usize, Span)>,
 }
@@ -85,6 +131,7 @@ impl Options {
             name: None,
             show: false,
             in_dims: None,
+            out_dims: None,
             chunk_size: None,
         }
     }

@@ -67,7 +67,10 @@ pub fn promised(o: &Options, params: &[syn::Type], ret: &syn::Type) -> Option<sy
         Some(Argnums::Many(v)) => (v.iter().map(|(k, _)| *k).collect(), true),
     };
     let args: Vec<syn::Type> = idx.iter().map(|k| params.get(*k).cloned()).collect::<Option<_>>()?;
-    if !args.iter().all(plain) || !plain(ret) || matches!(ret, syn::Type::Reference(_)) {
+    // `vmap`'s result does not depend on its arguments (which may be slices already, for
+    // a nested `vmap`).
+    let args_plain = o.transform == Transform::Vmap || args.iter().all(plain);
+    if !args_plain || !plain(ret) || matches!(ret, syn::Type::Reference(_)) {
         return None;
     }
     let (out, aux) = if o.has_aux {
@@ -96,12 +99,41 @@ pub fn promised(o: &Options, params: &[syn::Type], ret: &syn::Type) -> Option<sy
         },
         Transform::Vjp | Transform::Differentiable => return None,
         // Each output batched: `Vec`s (a tuple of them for a tuple).
-        Transform::Vmap => match ret {
-            syn::Type::Tuple(t) if !t.elems.is_empty() => {
-                let vs: Vec<syn::Type> = t.elems.iter().map(|e| syn::parse_quote!(::std::vec::Vec<#e>)).collect();
-                tuple(vs)
+        // Each output batched: a `Vec` of samples, or along axis 1 one `Vec` per component
+        // of an array (a tuple of these for a tuple).
+        Transform::Vmap => {
+            let batched = |r: &syn::Type, d: usize| -> syn::Type {
+                match (d, r) {
+                    (1, syn::Type::Array(a)) => {
+                        let (e, len) = (&a.elem, &a.len);
+                        syn::parse_quote!([::std::vec::Vec<#e>; #len])
+                    }
+                    _ => syn::parse_quote!(::std::vec::Vec<#r>),
+                }
+            };
+            match ret {
+                syn::Type::Tuple(t) if !t.elems.is_empty() => {
+                    let dims = match &o.out_dims {
+                        Some(d) => d
+                            .dims(t.elems.len(), true)
+                            .map(|v| v.into_iter().map(|(d, _)| d).collect())
+                            .unwrap_or_else(|_| vec![0; t.elems.len()]),
+                        None => vec![0; t.elems.len()],
+                    };
+                    tuple(t.elems.iter().zip(dims).map(|(e, d)| batched(e, d)).collect())
+                }
+                r => {
+                    let d = match &o.out_dims {
+                        Some(d) => d
+                            .dims(1, false)
+                            .ok()
+                            .and_then(|v| v.first().map(|(d, _)| *d))
+                            .unwrap_or(0),
+                        None => 0,
+                    };
+                    batched(r, d)
+                }
             }
-            r => syn::parse_quote!(::std::vec::Vec<#r>),
-        },
+        }
     })
 }

@@ -10,6 +10,8 @@ pub const NAME: &str = "name";
 pub const SHOW: &str = "show";
 /// `in_dims`
 pub const IN_DIMS: &str = "in_dims";
+/// `out_dims`
+pub const OUT_DIMS: &str = "out_dims";
 /// `chunk_size`
 pub const CHUNK_SIZE: &str = "chunk_size";
 
@@ -75,7 +77,7 @@ impl Transform {
             Transform::Jacrev | Transform::Jacfwd => &[ARGNUMS, HAS_AUX, CHUNK_SIZE, NAME, SHOW],
             Transform::Hessian => &[ARGNUMS, HAS_AUX, NAME, SHOW],
             Transform::Vjp | Transform::Jvp => &[HAS_AUX, NAME, SHOW],
-            Transform::Vmap => &[IN_DIMS, CHUNK_SIZE, NAME, SHOW],
+            Transform::Vmap => &[IN_DIMS, OUT_DIMS, CHUNK_SIZE, NAME, SHOW],
         }
     }
     /// The suffix of the generated function's default name.

@@ -119,3 +119,42 @@ fn most_mutated_inputs_are_functions() {
         "{functions} of {total} mutated inputs parse as a function"
     );
 }
+
+/// `vmap`'s layouts and nesting never panic either: every one-token deletion of the
+/// sources under `vmap` with `in_dims`/`out_dims` of every kind, alone and as the outer
+/// `vmap` of a nested one (whose options then apply to the inner batched function).
+#[test]
+fn mutated_inputs_under_vmap_layouts_never_panic() {
+    let mut runs = 0;
+    for src in SOURCES {
+        let w = words(src);
+        for k in 0..=w.len() {
+            let mut v = w.clone();
+            if k < w.len() {
+                v.remove(k);
+            }
+            let plain = v.join(" ");
+            for item in [plain.clone(), format!("#[vmap(in_dims = (1, None))] {plain}")] {
+                let Ok(item) = item.parse::<proc_macro2::TokenStream>() else {
+                    continue;
+                };
+                for args in [
+                    "",
+                    "in_dims = 1, out_dims = 1",
+                    "in_dims = (0, None), out_dims = (1, 0), chunk_size = 3",
+                    "in_dims = (None, 1)",
+                ] {
+                    let Ok(a) = args.parse::<proc_macro2::TokenStream>() else {
+                        continue;
+                    };
+                    let item = item.clone();
+                    let r = std::panic::catch_unwind(move || expand(Transform::Vmap, a, item).map(|_| ()));
+                    assert!(r.is_ok(), "expansion panicked on `{plain}` with #[vmap({args})]");
+                    runs += 1;
+                }
+            }
+        }
+    }
+    eprintln!("{runs} expansions under vmap, none panicked");
+    assert!(runs > 1000);
+}

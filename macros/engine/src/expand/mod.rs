@@ -259,25 +259,36 @@ fn generate(
             )
         };
         if o.transform == Transform::Vmap {
-            // Its functions take slices and return `Vec`s: nothing differentiates them, and
-            // nothing is stacked on top.
-            if let Some(next) = stack
+            // Its functions take slices and return `Vec`s: nothing differentiates them. A
+            // `vmap` stacked on it maps it over an outer batch (nested vmap); nothing else is
+            // stacked on top.
+            let above: Vec<&Options> = stack
                 .iter()
                 .rev()
                 .filter(|o| o.transform != Transform::Differentiable)
-                .nth(k)
-            {
+                .skip(k)
+                .collect();
+            if let Some(j) = above.iter().position(|n| n.transform != Transform::Vmap) {
+                let next = above[j];
+                let below = &names[k + j - 1].1;
                 return Err(Some(syn::Error::new(
                     next.span,
                     format!(
-                        "`{}` cannot be stacked on `vmap`: `{name}` takes slices and returns a `Vec`; put `#[vmap]` outermost (`#[vmap] #[{}] fn ..` is vmap of {})",
+                        "`{}` cannot be stacked on `vmap`: `{below}` takes slices and returns a `Vec`; put `#[vmap]` outermost (`#[vmap] #[{}] fn ..` is vmap of {})",
                         next.transform.name(),
                         next.transform.name(),
                         next.transform.name()
                     ),
                 )));
             }
-            out.extend(vmap::vmap_items(&cur, o, &site, &name, &vis, generics).map_err(|e| Some(list_hint(e)))?);
+            let (items, mut level) =
+                vmap::vmap_items(&cur, o, &site, &name, &vis, generics).map_err(|e| Some(list_hint(e)))?;
+            out.extend(items);
+            for (j, outer) in above.iter().enumerate() {
+                let (items, next) = vmap::nested_items(&level, outer, &names[k + j].1, &vis, generics).map_err(Some)?;
+                out.extend(items);
+                level = next;
+            }
             break;
         }
         let g = build(&cur, o, &site, rules, name.clone(), false).map_err(|e| Some(list_hint(e)))?;

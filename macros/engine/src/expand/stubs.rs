@@ -43,6 +43,7 @@ pub(super) fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, 
     let mut out = TokenStream::new();
     for (k, (t, name)) in names.iter().enumerate() {
         let n = format_ident!("{}", name);
+        let mut vmapped = None;
         let (params, ret) = match (&sig, opts.get(k)) {
             (Some((ps, r)), Some(o)) => {
                 let mut params = typed("arg", ps);
@@ -50,28 +51,9 @@ pub(super) fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, 
                     params.extend(typed("tangent", ps));
                 }
                 if *t == Transform::Vmap {
-                    // Batched arguments are slices of samples.
-                    let batched = match &o.in_dims {
-                        Some(d) => d.batched(ps.len()).unwrap_or_else(|_| vec![true; ps.len()]),
-                        None => vec![true; ps.len()],
-                    };
-                    let tys: Vec<syn::Type> = ps
-                        .iter()
-                        .zip(&batched)
-                        .map(|(p, b)| {
-                            let sample = match p {
-                                syn::Type::Reference(r) => (*r.elem).clone(),
-                                other => other.clone(),
-                            };
-                            // A slice (a `vmap` error) keeps its own type.
-                            if *b && !matches!(sample, syn::Type::Slice(_)) {
-                                syn::parse_quote!(&[#sample])
-                            } else {
-                                p.clone()
-                            }
-                        })
-                        .collect();
+                    let tys = vmap_params(o, ps);
                     params = typed("arg", &tys);
+                    vmapped = Some(tys);
                 }
                 (params, crate::stub_types::promised(o, ps, r))
             }
@@ -89,11 +71,17 @@ pub(super) fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, 
         });
         let n_into = format_ident!("{}_into", name);
         let mut into_generics = generics.clone();
-        into_generics.params.push(syn::parse_quote!(__FluxionOut: ?Sized));
+        into_generics.params.push(syn::parse_quote!(__FluxionOut));
         let (gen_into, _) = crate::emit::generic_parts(&into_generics);
+        // `vmap`'s buffers are taken by value (slices, arrays of slices), with a chunk size.
+        let into_tail = if *t == Transform::Vmap {
+            quote!(out: __FluxionOut, chunk_size: ::core::option::Option<usize>)
+        } else {
+            quote!(out: &mut __FluxionOut)
+        };
         out.extend(quote! {
             #[allow(unused_variables, dead_code, clippy::all)]
-            #vis fn #n_into #gen_into (#(#params,)* out: &mut __FluxionOut) #where_clause { unreachable!(#msg) }
+            #vis fn #n_into #gen_into (#(#params,)* #into_tail) #where_clause { unreachable!(#msg) }
         });
         if *t == Transform::Vmap {
             let n_try = format_ident!("try_{}", name);
@@ -114,9 +102,57 @@ pub(super) fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, 
             });
         }
         sig = match (sig.take(), ret) {
-            (Some((ps, _)), Some(r)) if !matches!(t, Transform::Jvp | Transform::Vjp) => Some((ps, r)),
+            (Some((ps, _)), Some(r)) if !matches!(t, Transform::Jvp | Transform::Vjp) => {
+                Some((vmapped.unwrap_or(ps), r))
+            }
             _ => None,
         };
     }
     out
+}
+
+/// The parameter types of a `vmap` of a function with parameters `ps`: a batched one is a
+/// slice of owned samples (`&[T]` for `T` or `&T`, `&[Vec<T>]` for an inner batch `&[T]`),
+/// or one slice per component (`in_dims = 1`: `[&[T]; N]` for `[T; N]`).
+fn vmap_params(o: &Options, ps: &[syn::Type]) -> Vec<syn::Type> {
+    let dims: Vec<Option<usize>> = match &o.in_dims {
+        Some(d) => d
+            .dims(ps.len())
+            .map(|v| v.into_iter().map(|(d, _)| d).collect())
+            .unwrap_or_else(|_| vec![Some(0); ps.len()]),
+        None => vec![Some(0); ps.len()],
+    };
+    ps.iter()
+        .zip(&dims)
+        .map(|(p, d)| {
+            let sample = match p {
+                syn::Type::Reference(r) => match &*r.elem {
+                    syn::Type::Slice(s) => {
+                        let e = &s.elem;
+                        syn::parse_quote!(::std::vec::Vec<#e>)
+                    }
+                    e => e.clone(),
+                },
+                syn::Type::Array(a) => match &*a.elem {
+                    syn::Type::Reference(r) if matches!(&*r.elem, syn::Type::Slice(_)) => {
+                        let (syn::Type::Slice(s), len) = (&*r.elem, &a.len) else {
+                            return p.clone();
+                        };
+                        let e = &s.elem;
+                        syn::parse_quote!([::std::vec::Vec<#e>; #len])
+                    }
+                    _ => p.clone(),
+                },
+                other => other.clone(),
+            };
+            match (d, &sample) {
+                (None, _) => p.clone(),
+                (Some(1), syn::Type::Array(a)) => {
+                    let (e, len) = (&a.elem, &a.len);
+                    syn::parse_quote!([&[#e]; #len])
+                }
+                _ => syn::parse_quote!(&[#sample]),
+            }
+        })
+        .collect()
 }

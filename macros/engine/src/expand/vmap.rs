@@ -1,22 +1,136 @@
 //! `vmap`: the batched kernel of a function (`batch.rs`) and the functions over slices that
-//! run it chunk by chunk.
+//! run it chunk by chunk; a `vmap` stacked on a `vmap` maps the inner batched function over
+//! an outer batch.
 //!
 //! ```text
 //! #[vmap(in_dims = (0, None))] fn f(x: f64, w: &[f64; 3]) -> f64      expands to
 //! fn __fluxion_kernel_f_vmap(x: f64x4, w: &[f64; 3]) -> f64x4        the body on lanes
 //! fn f_vmap(x: &[f64], w: &[f64; 3]) -> Vec<f64>                     allocates the result
-//! fn f_vmap_into(x: &[f64], w: &[f64; 3], out: &mut [f64]) {         the caller's buffer:
-//!     check_batch(..);                                               sizes agree, or a panic
-//!     for each chunk of LANES samples (the last one padded):         naming both arguments
-//!         out[chunk] = unpack(kernel(pack(x[chunk]), w))
+//! fn try_f_vmap(..) -> Result<Vec<f64>, BatchError>                  an error, not a panic
+//! fn f_vmap_into(x: &[f64], w: &[f64; 3], out: &mut [f64], chunk_size) {  the caller's buffer:
+//!     or_panic(__fluxion_check_f_vmap(x, w));                        sizes agree, or a panic
+//!     drive(grain, out, |start, out| for each chunk of LANES samples  naming both arguments
+//!         (the last one padded): out[chunk] = unpack(kernel(pack(x[chunk]), w)))
+//! }
+//! __fluxion_check_f_vmap, __fluxion_len_f_vmap, __fluxion_work_f_vmap,
+//! __fluxion_zeros_f_vmap: the lengths checked, the number of samples, the number of
+//! innermost samples, the result's zeros (what an outer `vmap` calls per outer sample)
+//!
+//! #[vmap] #[vmap(in_dims = (0, None))] fn f ..                        nested:
+//! fn f_vmap_vmap(x: &[Vec<f64>], w: &[[f64; 3]]) -> Vec<Vec<f64>>    outer batch first
+//! fn f_vmap_vmap_into(x, w, out: &mut [Vec<f64>], chunk_size) {
+//!     drive(grain, out, |start, out| for each outer sample o:
+//!         f_vmap_into(&x[o][..], &w[o], &mut out[o][..], None))      the inner batch on lanes
 //! }
 //! ```
+//!
+//! Layouts: an argument batched along axis 0 is a slice of samples (`&[T]`), along axis 1
+//! (an array sample `[T; N]`) one slice per component (`[&[T]; N]`); an output along axis 0
+//! is a `Vec` of samples (`&mut [R]` in `_into`), along axis 1 one `Vec` per component
+//! (`[&mut [T]; N]`). An outer `vmap` takes one sample of the inner function's argument per
+//! outer sample, owned (`Vec<T>` for `&[T]`): `&[Vec<T>]`.
 
 use super::*;
 use crate::batch::{batch, BatchSpec};
-use crate::emit::{turbofish, ty_tokens, LaneTarget, Scalar, Target};
+use crate::emit::{cexpr_tokens, turbofish, ty_tokens, LaneTarget, Scalar, Target};
+use crate::spec::{InDims, OutDims};
 
-/// The items of `#[vmap]` on `cur`: the kernel, `name` and `name_into`.
+/// How a batched function's argument is borrowed from one owned sample of an outer batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Borrow {
+    /// `Vec<T>` as `&[T]`.
+    Slice,
+    /// `[Vec<T>; N]` as `[&[T]; N]`.
+    Components,
+    /// `T` as `&T`.
+    Ref,
+    /// `T` as itself.
+    Value,
+}
+
+/// An argument of a generated batched function, as an outer `vmap` sees it.
+#[derive(Clone)]
+struct Arg {
+    name: syn::Ident,
+    /// Its type in the generated signatures.
+    ty: TokenStream,
+    /// One outer sample of it, owned (`Vec<T>` for `&[T]`).
+    owned: TokenStream,
+    borrow: Borrow,
+    /// Batched at this level (a slice of samples or of components here).
+    own: bool,
+    /// Never batched: the original's type (an outer `in_dims = 1` splits its components).
+    shared: Option<Ty>,
+}
+
+/// An output of a generated batched function.
+#[derive(Clone)]
+struct Out {
+    /// Its type in the allocating form's result (`Vec<R>`, `[Vec<T>; N]`).
+    ret: TokenStream,
+    /// Its buffer in the `_into` form (`&mut [R]`, `[&mut [T]; N]`).
+    slot: TokenStream,
+    /// One buffer per component (`out_dims = 1`).
+    components: bool,
+}
+
+/// What one `vmap` level generated, as the next one (stacked on it) sees it.
+pub(super) struct Level {
+    name: String,
+    args: Vec<Arg>,
+    outs: Vec<Out>,
+    tuple: bool,
+    /// The name of the `_into` form's buffer parameter.
+    out: syn::Ident,
+    /// The kernel's weighted operations per innermost sample.
+    cost: usize,
+}
+
+fn vec_of(t: &TokenStream) -> TokenStream {
+    quote!(::std::vec::Vec<#t>)
+}
+
+/// The number of axes of a sample of `t` (an array adds one; torch's `in_dims` counts the
+/// batch axis of the stacked samples, so axes `0..=rank` exist).
+fn rank(t: &Ty) -> usize {
+    match t {
+        Ty::Array(e, _) => 1 + rank(e),
+        _ => 0,
+    }
+}
+
+/// The error of an axis `d >= 1` given to `what` (`in_dims` of an argument, `out_dims` of
+/// an output) of type `ty`: one it does not have, or one fluxion does not batch along.
+fn axis_error(key: &str, d: usize, what: &str, ty: &Ty, span: Span) -> syn::Error {
+    let msg = if d > rank(ty) {
+        format!(
+            "`{key} = {d}` on {what}: a sample of type `{ty}` has no axis {d} (axis 0 is the batch of samples; an array `[T; N]` adds axis 1, its components); write `0`{}",
+            if key == "in_dims" { " or `None`" } else { "" }
+        )
+    } else {
+        format!("`{key} = {d}` on {what}: fluxion batches along axis 0 (the samples) or 1 (an array's components) only")
+    };
+    syn::Error::new(span, msg)
+}
+
+/// The axis of each argument: `in_dims`, every argument along axis 0 by default.
+fn arg_dims(in_dims: &Option<InDims>, n: usize, span: Span) -> Result<Vec<(Option<usize>, Span)>, syn::Error> {
+    match in_dims {
+        None => Ok(vec![(Some(0), span); n]),
+        Some(d) => d.dims(n).map_err(|(span, msg)| syn::Error::new(span, msg)),
+    }
+}
+
+/// The axis of each output: `out_dims`, every output along axis 0 by default.
+fn out_dims(out_dims: &Option<OutDims>, n: usize, tuple: bool, span: Span) -> Result<Vec<(usize, Span)>, syn::Error> {
+    match out_dims {
+        None => Ok(vec![(0, span); n]),
+        Some(d) => d.dims(n, tuple).map_err(|(span, msg)| syn::Error::new(span, msg)),
+    }
+}
+
+/// The items of `#[vmap]` on `cur`: the kernel, `name`, `try_name`, `name_into` and the
+/// hidden helpers an outer `vmap` calls.
 pub(super) fn vmap_items(
     cur: &Func,
     o: &Options,
@@ -24,18 +138,19 @@ pub(super) fn vmap_items(
     name: &str,
     vis: &TokenStream,
     generics: &syn::Generics,
-) -> Result<TokenStream, syn::Error> {
-    let batched = match &o.in_dims {
-        None => vec![true; cur.params.len()],
-        Some(d) => d
-            .batched(cur.params.len())
-            .map_err(|(span, msg)| syn::Error::new(span, msg))?,
-    };
+) -> Result<(TokenStream, Level), syn::Error> {
+    let names = crate::emit::Names::new(cur);
+    let dims = arg_dims(&o.in_dims, cur.params.len(), o.span)?;
+    let batched: Vec<bool> = dims.iter().map(|(d, _)| d.is_some()).collect();
     // What the samples of each batched argument are: floats and fixed arrays of them.
     let mut float = None;
-    for (p, b) in cur.params.iter().zip(&batched) {
-        if !b {
-            continue;
+    for (p, (d, dspan)) in cur.params.iter().zip(&dims) {
+        let Some(d) = d else { continue };
+        if *d >= 1 {
+            let what = format!("`{}`", names.ident(p.var));
+            if *d > 1 || !matches!(p.ty, Ty::Array(..)) {
+                return Err(axis_error("in_dims", *d, &what, &p.ty, *dspan));
+            }
         }
         if let Ty::Slice(_) = p.ty {
             return Err(syn::Error::new(
@@ -78,6 +193,22 @@ pub(super) fn vmap_items(
             ),
         ));
     }
+    let outs_ty: Vec<Ty> = match &cur.ret_ty {
+        Ty::Tuple(ts) => ts.clone(),
+        t => vec![t.clone()],
+    };
+    let tuple = matches!(cur.ret_ty, Ty::Tuple(_));
+    let odims = out_dims(&o.out_dims, outs_ty.len(), tuple, o.span)?;
+    for (k, (t, (d, dspan))) in outs_ty.iter().zip(&odims).enumerate() {
+        if *d >= 1 && (*d > 1 || !matches!(t, Ty::Array(..))) {
+            let what = if tuple {
+                format!("output {k}")
+            } else {
+                "the output".to_string()
+            };
+            return Err(axis_error("out_dims", *d, &what, t, *dspan));
+        }
+    }
     let float = float.unwrap_or(FloatTy::F64);
     let spec = BatchSpec {
         batched: batched.clone(),
@@ -96,153 +227,216 @@ pub(super) fn vmap_items(
             #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
         },
     });
-
-    // The functions over slices.
-    let names = crate::emit::Names::new(cur);
-    let arg_names: Vec<TokenStream> = cur
-        .params
-        .iter()
-        .map(|p| {
-            let n = names.ident(p.var);
-            quote!(#n)
-        })
-        .collect();
     let vector = lanes.vector();
-    let (gen, where_clause) = crate::emit::generic_parts(generics);
-    let mut params = Vec::new();
-    let mut args = Vec::new();
-    let mut packs = Vec::new();
-    let mut checks = Vec::new();
-    let mut try_checks = Vec::new();
-    let first = cur
-        .params
-        .iter()
-        .zip(&batched)
-        .find(|(_, b)| **b)
-        .map(|(p, _)| names.ident(p.var));
-    let first_name = first.as_ref().map(|i| i.to_string()).unwrap_or_default();
-    for (p, b) in cur.params.iter().zip(&batched) {
-        let n = names.ident(p.var);
-        let t = ty_tokens(&p.ty);
-        if *b {
-            params.push(quote!(#n: &[#t]));
-            let packed = format_ident!("{}_lanes", n);
-            packs.push(quote!(let #packed = ::fluxion::__private::pack::<#vector, #t>(&#n[__fluxion_start + __fluxion_i..__fluxion_start + __fluxion_i + __fluxion_m]);));
-            args.push(if p.by_ref { quote!(&#packed) } else { quote!(#packed) });
-            if n != first_name {
-                let (sn, fname) = (n.to_string(), first_name.clone());
-                let f = first.clone();
-                checks.push(quote!(::fluxion::__private::check_batch(#sn, #n.len(), #fname, #f.len());));
-                try_checks.push(quote!(::fluxion::__private::try_check_batch(#sn, #n.len(), #fname, #f.len())?;));
-            }
-        } else {
-            params.push(match (&p.ty, p.by_ref) {
-                // A shared slice is borrowed as the original takes it.
-                (Ty::Slice(e), _) => {
-                    let e = ty_tokens(e);
-                    quote!(#n: &[#e])
-                }
-                (_, true) => quote!(#n: &#t),
-                _ => quote!(#n: #t),
-            });
-            args.push(quote!(#n));
-        }
-    }
-    // The caller's buffer: `out`, unless an argument has that name.
+    let lanes_n: u64 = match float {
+        FloatTy::F64 => 4,
+        FloatTy::F32 => 8,
+    };
+    let cost = (crate::cost::run_weight(&kernel.body) / lanes_n).max(1) as usize;
+
+    // The arguments: their layouts, and how the chunk loop packs them.
     let taken: Vec<String> = cur.params.iter().map(|p| names.ident(p.var).to_string()).collect();
     let out = if taken.iter().any(|n| n == "out") {
         format_ident!("out_buffer")
     } else {
         format_ident!("out")
     };
-    let outs: Vec<Ty> = match &cur.ret_ty {
-        Ty::Tuple(ts) => ts.clone(),
-        t => vec![t.clone()],
-    };
-    let tuple = matches!(cur.ret_ty, Ty::Tuple(_));
-    let out_tys: Vec<TokenStream> = outs.iter().map(ty_tokens).collect();
-    let out_param = if tuple {
-        quote!(#out: (#(&mut [#out_tys],)*))
-    } else {
-        let t = &out_tys[0];
-        quote!(#out: &mut [#t])
-    };
-    let fname = first_name.clone();
-    let out_checks: Vec<TokenStream> = (0..outs.len())
-        .map(|k| {
-            let (place, what) = if tuple {
-                let k = syn::Index::from(k);
-                (quote!(#out.#k), format!("{out}.{}", k.index))
-            } else {
-                (quote!(#out), out.to_string())
-            };
-            let f = first.clone();
-            quote!(::fluxion::__private::check_batch(#what, #place.len(), #fname, #f.len());)
+    let mut args = Vec::new();
+    let mut packs = Vec::new();
+    let mut kernel_args = Vec::new();
+    for (p, (d, _)) in cur.params.iter().zip(&dims) {
+        let n = names.ident(p.var);
+        let t = ty_tokens(&p.ty);
+        let packed = format_ident!("{}_lanes", n);
+        let range = quote!(__fluxion_start + __fluxion_i..__fluxion_start + __fluxion_i + __fluxion_m);
+        let arg = match (d, &p.ty) {
+            (Some(1), Ty::Array(e, len)) => {
+                let (e, len) = (ty_tokens(e), cexpr_tokens(len, false));
+                packs.push(quote!(let #packed = ::fluxion::__private::pack_soa::<#vector, #e, #len>(&#n, __fluxion_start + __fluxion_i, __fluxion_m);));
+                Arg {
+                    name: n.clone(),
+                    ty: quote!([&[#e]; #len]),
+                    owned: quote!([::std::vec::Vec<#e>; #len]),
+                    borrow: Borrow::Components,
+                    own: true,
+                    shared: None,
+                }
+            }
+            (Some(_), _) => {
+                packs.push(quote!(let #packed = ::fluxion::__private::pack::<#vector, #t>(&#n[#range]);));
+                Arg {
+                    name: n.clone(),
+                    ty: quote!(&[#t]),
+                    owned: vec_of(&t),
+                    borrow: Borrow::Slice,
+                    own: true,
+                    shared: None,
+                }
+            }
+            // A shared slice is borrowed as the original takes it.
+            (None, Ty::Slice(e)) => {
+                let e = ty_tokens(e);
+                Arg {
+                    name: n.clone(),
+                    ty: quote!(&[#e]),
+                    owned: quote!(::std::vec::Vec<#e>),
+                    borrow: Borrow::Ref,
+                    own: false,
+                    shared: Some(p.ty.clone()),
+                }
+            }
+            (None, _) => Arg {
+                name: n.clone(),
+                ty: if p.by_ref { quote!(&#t) } else { quote!(#t) },
+                owned: t.clone(),
+                borrow: if p.by_ref { Borrow::Ref } else { Borrow::Value },
+                own: false,
+                shared: Some(p.ty.clone()),
+            },
+        };
+        kernel_args.push(match (d, p.by_ref) {
+            (Some(_), true) => quote!(&#packed),
+            (Some(_), false) => quote!(#packed),
+            (None, _) => quote!(#n),
+        });
+        args.push(arg);
+    }
+    let outs: Vec<Out> = outs_ty
+        .iter()
+        .zip(&odims)
+        .map(|(t, (d, _))| match (d, t) {
+            (1, Ty::Array(e, len)) => {
+                let (e, len) = (ty_tokens(e), cexpr_tokens(len, false));
+                Out {
+                    ret: quote!([::std::vec::Vec<#e>; #len]),
+                    slot: quote!([&mut [#e]; #len]),
+                    components: true,
+                }
+            }
+            _ => {
+                let t = ty_tokens(t);
+                Out {
+                    ret: vec_of(&t),
+                    slot: quote!(&mut [#t]),
+                    components: false,
+                }
+            }
         })
         .collect();
-    let unpacks: Vec<TokenStream> = (0..outs.len())
-        .map(|k| {
-            let t = &out_tys[k];
-            if tuple {
+    let level = Level {
+        name: name.to_string(),
+        args,
+        outs,
+        tuple,
+        out: out.clone(),
+        cost,
+    };
+
+    // The chunk loop of one thread task: pack, kernel, unpack.
+    let place = |k: usize| {
+        if tuple {
+            let k = syn::Index::from(k);
+            quote!(#out.#k)
+        } else {
+            quote!(#out)
+        }
+    };
+    let unpacks: Vec<TokenStream> = outs_ty
+        .iter()
+        .zip(&odims)
+        .enumerate()
+        .map(|(k, (t, (d, _)))| {
+            let r = if tuple {
                 let k = syn::Index::from(k);
-                quote!(::fluxion::__private::unpack::<#vector, #t>(&__fluxion_r.#k, &mut #out.#k[__fluxion_i..__fluxion_i + __fluxion_m]);)
+                quote!(__fluxion_r.#k)
             } else {
-                quote!(::fluxion::__private::unpack::<#vector, #t>(&__fluxion_r, &mut #out[__fluxion_i..__fluxion_i + __fluxion_m]);)
+                quote!(__fluxion_r)
+            };
+            let place = place(k);
+            match (d, t) {
+                (1, Ty::Array(e, len)) => {
+                    let (e, len) = (ty_tokens(e), cexpr_tokens(len, false));
+                    quote!(::fluxion::__private::unpack_soa::<#vector, #e, #len>(&#r, &mut #place, __fluxion_i, __fluxion_m);)
+                }
+                _ => {
+                    let t = ty_tokens(t);
+                    quote!(::fluxion::__private::unpack::<#vector, #t>(&#r, &mut #place[__fluxion_i..__fluxion_i + __fluxion_m]);)
+                }
             }
         })
         .collect();
     let kernel_ident = format_ident!("{}", kernel_name);
     let chunks_ident = format_ident!("__fluxion_chunks_{}", name);
     let tf = turbofish(generics);
+    let (gen, where_clause) = crate::emit::generic_parts(generics);
+    let params = level.params();
+    let arg_names = level.arg_names();
+    let out_param = level.out_param();
     let chunk_call = quote!(#chunks_ident #tf (#(#arg_names,)* #out, __fluxion_start));
     let run_chunks = if uses_lane_kernels(&kernel) {
         quote!(::fluxion::__private::best_simd(|| #chunk_call))
     } else {
         chunk_call
     };
-    let turbofish = turbofish(generics);
-    let name_ident = format_ident!("{}", name);
-    let try_ident = format_ident!("try_{}", name);
-    let doc_try = format!(
-        "[`{name}`], or `Err` naming the batched argument whose number of samples differs from the first one's (where [`{name}`] panics)."
-    );
-    let into_ident = format_ident!("{}_into", name);
-    let zeros: Vec<TokenStream> = outs
+    let chunks = quote! {
+        #[doc(hidden)]
+        #[inline(always)]
+        #[allow(unused_mut, clippy::all, clippy::pedantic, clippy::nursery)]
+        fn #chunks_ident #gen (#(#params,)* mut #out_param, __fluxion_start: usize) #where_clause {
+            let __fluxion_n = ::fluxion::__private::OutSlices::samples(&#out);
+            let mut __fluxion_i = 0;
+            while __fluxion_i < __fluxion_n {
+                let __fluxion_m = ::core::cmp::min(__fluxion_n - __fluxion_i, <#vector as ::fluxion::__private::Lanes>::LANES);
+                #(#packs)*
+                let __fluxion_r = #kernel_ident #tf (#(#kernel_args),*);
+                #(#unpacks)*
+                __fluxion_i += __fluxion_m;
+            }
+        }
+    };
+    let default_chunk = match o.chunk_size {
+        Some((k, _)) => quote!(.or(::core::option::Option::Some(#k))),
+        None => quote!(),
+    };
+    let drive = quote! {
+        let __fluxion_grain = ::fluxion::__private::grain(
+            chunk_size #default_chunk,
+            #cost,
+            <#vector as ::fluxion::__private::Lanes>::LANES,
+        );
+        ::fluxion::__private::drive(__fluxion_grain, #out, &|__fluxion_start: usize, #out| {
+            #run_chunks
+        });
+    };
+    // The result's zeros: one per sample (per component and sample along axis 1).
+    let n = quote!(__fluxion_len);
+    let zeros: Vec<TokenStream> = outs_ty
         .iter()
-        .map(|t| {
-            let z = Scalar.zeros(t);
-            let f = first.clone();
-            quote!(::std::vec![#z; #f.len()])
+        .zip(&odims)
+        .map(|(t, (d, _))| match (d, t) {
+            (1, Ty::Array(e, _)) => {
+                let z = Scalar.zeros(e);
+                quote!(::core::array::from_fn(|_| ::std::vec![#z; #n]))
+            }
+            _ => {
+                let z = Scalar.zeros(t);
+                quote!(::std::vec![#z; #n])
+            }
         })
         .collect();
-    let (ret_ty, alloc, pass_out, give) = if tuple {
-        let vs: Vec<syn::Ident> = (0..outs.len()).map(|k| format_ident!("__fluxion_out{}", k)).collect();
-        (
-            quote!((#(::std::vec::Vec<#out_tys>,)*)),
-            quote!(#(let mut #vs = #zeros;)*),
-            quote!((#(&mut #vs,)*)),
-            quote!((#(#vs,)*)),
-        )
+    let zeros = if tuple {
+        quote!((#(#zeros,)*))
     } else {
-        let t = &out_tys[0];
-        let z = &zeros[0];
-        (
-            quote!(::std::vec::Vec<#t>),
-            quote!(let mut #out = #z;),
-            quote!(&mut #out),
-            quote!(#out),
-        )
+        quote!(#(#zeros)*)
     };
+
     let doc = format!(
-        "[`{}`] over a batch (`in_dims`: {}): {} Each sample's result is what [`{}`] gives for it (within the lane functions' documented error), in sample order; the batch runs on SIMD lanes, {} samples at a time.\n\nPanics if the batched arguments have different lengths.\n\nMirrors {}. Generated by fluxion.",
+        "[`{}`] over a batch, torch.func's `vmap` ({}; {}). Each sample's result is what [`{}`] gives for it (within the lane functions' documented error), in sample order; the batch runs on SIMD lanes, {} samples at a time.\n\nPanics if the batched arguments have different numbers of samples.\n\nMirrors {}. Generated by fluxion.",
         cur.name,
-        in_dims_text(cur, &batched),
-        "batched arguments are slices of samples, shared ones are as in the original, and each result is a `Vec` of per-sample results.",
+        in_dims_text(cur, &dims),
+        out_dims_text(&odims, tuple),
         cur.name,
-        match float {
-            FloatTy::F64 => 4,
-            FloatTy::F32 => 8,
-        },
+        lanes_n,
         Transform::Vmap.mirrors(),
     );
     let doc = if o.show {
@@ -253,63 +447,494 @@ pub(super) fn vmap_items(
     } else {
         doc
     };
-    let doc_into = format!(
-        "Writes what [`{name}`] returns into `out` (one slot per sample; a tuple result gives a tuple of slices): no allocation.\n\n`chunk_size`: the samples per thread task (torch.func's `chunk_size`); `None` takes the attribute's, else a size from the kernel's cost. Batches larger than that are split across threads (with fluxion's `parallel` feature); every sample's result is the same bit for bit whatever the split.\n\nPanics if the batched arguments or `out` have different lengths, or if `chunk_size` is `Some(0)`."
+    let front = level.front(
+        &doc,
+        vis,
+        generics,
+        Bodies {
+            into: drive,
+            len: level.len_body(),
+            work: quote!(#n),
+            check: level.check_body(quote!()),
+            zeros,
+        },
     );
-    // The default chunk: the attribute's, else from the kernel's cost per sample.
+    Ok((
+        quote! {
+            #kernel_tokens
+            #front
+            #chunks
+        },
+        level,
+    ))
+}
+
+/// The items of a `vmap` stacked on the `vmap` that generated `inner`: `name` maps
+/// `inner`'s function over an outer batch (each outer sample an inner batch, run on lanes
+/// by `inner`'s functions).
+pub(super) fn nested_items(
+    inner: &Level,
+    o: &Options,
+    name: &str,
+    vis: &TokenStream,
+    generics: &syn::Generics,
+) -> Result<(TokenStream, Level), syn::Error> {
+    let dims = arg_dims(&o.in_dims, inner.args.len(), o.span)?;
+    if !dims.iter().any(|(d, _)| d.is_some()) {
+        return Err(syn::Error::new(
+            o.span,
+            "`vmap` needs at least one batched argument (`in_dims`)",
+        ));
+    }
+    let odims = out_dims(&o.out_dims, inner.outs.len(), inner.tuple, o.span)?;
+    if let Some((d, span)) = odims.iter().find(|(d, _)| *d != 0) {
+        return Err(syn::Error::new(
+            *span,
+            format!(
+                "`out_dims = {d}` on a `vmap` of a `vmap`: the outer batch comes first (`Vec<Vec<R>>`, one inner batch per outer sample); write `out_dims = 0` (the inner `vmap` takes `out_dims` for its own outputs)"
+            ),
+        ));
+    }
+    let idx = quote!(__fluxion_o);
+    let mut args = Vec::new();
+    // Each argument of the inner function for the outer sample `__fluxion_o`.
+    let mut at = Vec::new();
+    for (a, (d, dspan)) in inner.args.iter().zip(&dims) {
+        let n = &a.name;
+        let what = format!("`{n}`");
+        match d {
+            None => {
+                at.push(quote!(#n));
+                args.push(Arg { own: false, ..a.clone() });
+            }
+            Some(0) => {
+                let owned = &a.owned;
+                at.push(match a.borrow {
+                    Borrow::Slice => quote!(&#n[#idx][..]),
+                    Borrow::Components => quote!(#n[#idx].each_ref().map(|c| c.as_slice())),
+                    Borrow::Ref => quote!(&#n[#idx]),
+                    Borrow::Value => quote!(#n[#idx]),
+                });
+                args.push(Arg {
+                    name: n.clone(),
+                    ty: quote!(&[#owned]),
+                    owned: vec_of(owned),
+                    borrow: Borrow::Slice,
+                    own: true,
+                    shared: None,
+                });
+            }
+            Some(d) => match &a.shared {
+                Some(Ty::Array(e, len)) if *d == 1 => {
+                    let (e, len) = (ty_tokens(e), cexpr_tokens(len, false));
+                    let sample = quote!(::core::array::from_fn::<_, #len, _>(|j| #n[j][#idx]));
+                    at.push(if a.borrow == Borrow::Ref {
+                        quote!(&#sample)
+                    } else {
+                        sample
+                    });
+                    args.push(Arg {
+                        name: n.clone(),
+                        ty: quote!([&[#e]; #len]),
+                        owned: quote!([::std::vec::Vec<#e>; #len]),
+                        borrow: Borrow::Components,
+                        own: true,
+                        shared: None,
+                    });
+                }
+                Some(t) => return Err(axis_error("in_dims", *d, &what, t, *dspan)),
+                None => {
+                    return Err(syn::Error::new(
+                        *dspan,
+                        format!(
+                            "`in_dims = {d}` on {what}, which the inner `vmap` batches: the outer batch of a nested `vmap` comes first, `in_dims = 0` (one inner batch per outer sample) or `None` (the same inner batch for every outer sample)"
+                        ),
+                    ))
+                }
+            },
+        }
+    }
+    let outs: Vec<Out> = inner
+        .outs
+        .iter()
+        .map(|x| {
+            let r = &x.ret;
+            Out {
+                ret: vec_of(r),
+                slot: quote!(&mut [#r]),
+                components: false,
+            }
+        })
+        .collect();
+    let level = Level {
+        name: name.to_string(),
+        args,
+        outs,
+        tuple: inner.tuple,
+        out: inner.out.clone(),
+        cost: inner.cost,
+    };
+    let tf = turbofish(generics);
+    let out = &level.out;
+    // The inner buffers of outer sample `o`: slices of the owned per-sample results.
+    let slots: Vec<TokenStream> = inner
+        .outs
+        .iter()
+        .enumerate()
+        .map(|(k, x)| {
+            let place = if level.tuple {
+                let k = syn::Index::from(k);
+                quote!(#out.#k[__fluxion_k])
+            } else {
+                quote!(#out[__fluxion_k])
+            };
+            if x.components {
+                quote!(#place.each_mut().map(|c| c.as_mut_slice()))
+            } else {
+                quote!(&mut #place[..])
+            }
+        })
+        .collect();
+    let slots = if level.tuple {
+        quote!((#(#slots,)*))
+    } else {
+        quote!(#(#slots)*)
+    };
+    let inner_into = format_ident!("{}_into", inner.name);
+    let inner_work = format_ident!("__fluxion_work_{}", inner.name);
+    let inner_check = format_ident!("__fluxion_check_{}", inner.name);
+    let inner_zeros = format_ident!("__fluxion_zeros_{}", inner.name);
+    let cost = level.cost;
     let default_chunk = match o.chunk_size {
         Some((k, _)) => quote!(.or(::core::option::Option::Some(#k))),
         None => quote!(),
     };
-    let lanes_n: u64 = match float {
-        FloatTy::F64 => 4,
-        FloatTy::F32 => 8,
+    let n = quote!(__fluxion_len);
+    let arg_names = level.arg_names();
+    let work = quote!(__fluxion_work);
+    let work_ident = format_ident!("__fluxion_work_{}", name);
+    let into = quote! {
+        // The grain in outer samples: the kernel's cost times the inner samples per outer one.
+        let #work = #work_ident #tf (#(#arg_names),*);
+        let __fluxion_grain = ::fluxion::__private::grain(
+            chunk_size #default_chunk,
+            #cost * (#work / #n.max(1)).max(1),
+            1,
+        );
+        ::fluxion::__private::drive(__fluxion_grain, #out, &|__fluxion_start: usize, #out| {
+            for __fluxion_k in 0..::fluxion::__private::OutSlices::samples(&#out) {
+                // The arguments at the outer sample, the buffers at the task's own index.
+                let #idx = __fluxion_start + __fluxion_k;
+                #inner_into #tf (#(#at,)* #slots, ::core::option::Option::None);
+            }
+        });
     };
-    let cost = (crate::cost::run_weight(&kernel.body) / lanes_n).max(1) as usize;
-    Ok(quote! {
-        #kernel_tokens
-        #[doc = #doc]
-        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
-        #vis fn #name_ident #gen (#(#params),*) -> #ret_ty #where_clause {
-            #alloc
-            #into_ident #turbofish (#(#arg_names,)* #pass_out, ::core::option::Option::None);
-            #give
+    let work_body = quote! {
+        let mut __fluxion_total = 0usize;
+        for #idx in 0..#n {
+            __fluxion_total += #inner_work #tf (#(#at),*);
         }
-        #[doc = #doc_try]
-        #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
-        #vis fn #try_ident #gen (#(#params),*) -> ::core::result::Result<#ret_ty, ::fluxion::BatchError> #where_clause {
-            #(#try_checks)*
-            ::core::result::Result::Ok(#name_ident #turbofish (#(#arg_names),*))
+        __fluxion_total
+    };
+    let check_inner = quote! {
+        for #idx in 0..#n {
+            ::fluxion::__private::in_sample(#idx, #inner_check #tf (#(#at),*))?;
         }
-        #[doc = #doc_into]
-        #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
-        #vis fn #into_ident #gen (#(#params,)* #out_param, chunk_size: ::core::option::Option<usize>) #where_clause {
-            #(#checks)*
-            #(#out_checks)*
-            let __fluxion_grain = ::fluxion::__private::grain(
-                chunk_size #default_chunk,
-                #cost,
-                <#vector as ::fluxion::__private::Lanes>::LANES,
-            );
-            ::fluxion::__private::drive(__fluxion_grain, #out, &|__fluxion_start: usize, #out| {
-                #run_chunks
+    };
+    let zeros = if level.tuple {
+        let vs: Vec<syn::Ident> = (0..inner.outs.len())
+            .map(|k| format_ident!("__fluxion_z{}", k))
+            .collect();
+        let ks: Vec<syn::Index> = (0..inner.outs.len()).map(syn::Index::from).collect();
+        quote! {{
+            #(let mut #vs = ::std::vec::Vec::with_capacity(#n);)*
+            for #idx in 0..#n {
+                let __fluxion_r = #inner_zeros #tf (#(#at),*);
+                #(#vs.push(__fluxion_r.#ks);)*
+            }
+            (#(#vs,)*)
+        }}
+    } else {
+        quote! {{
+            let mut __fluxion_z = ::std::vec::Vec::with_capacity(#n);
+            for #idx in 0..#n {
+                __fluxion_z.push(#inner_zeros #tf (#(#at),*));
+            }
+            __fluxion_z
+        }}
+    };
+    let doc = format!(
+        "[`{}`] over an outer batch: torch.func's `vmap` of a `vmap` ({}). Each outer sample runs [`{}`] on its inner batch (on SIMD lanes); results are outer batch first, one inner batch per outer sample.\n\nPanics if the batched arguments have different numbers of samples, at either level.\n\nMirrors {}. Generated by fluxion.",
+        inner.name,
+        level
+            .args
+            .iter()
+            .zip(&dims)
+            .map(|(a, (d, _))| format!(
+                "`{}` {}",
+                a.name,
+                match d {
+                    Some(0) => "one per outer sample",
+                    Some(_) => "one slice per component",
+                    None => "the same for every outer sample",
+                }
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        inner.name,
+        Transform::Vmap.mirrors(),
+    );
+    let front = level.front(
+        &doc,
+        vis,
+        generics,
+        Bodies {
+            into,
+            len: level.len_body(),
+            work: work_body,
+            check: level.check_body(check_inner),
+            zeros,
+        },
+    );
+    Ok((front, level))
+}
+
+/// The bodies of a level's functions.
+struct Bodies {
+    /// The `_into` form after the checks (`__fluxion_len` in scope).
+    into: TokenStream,
+    /// The number of samples (no checks).
+    len: TokenStream,
+    /// The number of innermost samples (`__fluxion_len` in scope).
+    work: TokenStream,
+    /// The checks, `?` on each (`Ok(())` follows).
+    check: TokenStream,
+    /// The result of zeros (`__fluxion_len` in scope).
+    zeros: TokenStream,
+}
+
+impl Level {
+    fn params(&self) -> Vec<TokenStream> {
+        self.args
+            .iter()
+            .map(|a| {
+                let (n, t) = (&a.name, &a.ty);
+                quote!(#n: #t)
+            })
+            .collect()
+    }
+
+    fn arg_names(&self) -> Vec<syn::Ident> {
+        self.args.iter().map(|a| a.name.clone()).collect()
+    }
+
+    fn ret_ty(&self) -> TokenStream {
+        let rs: Vec<&TokenStream> = self.outs.iter().map(|x| &x.ret).collect();
+        if self.tuple {
+            quote!((#(#rs,)*))
+        } else {
+            quote!(#(#rs)*)
+        }
+    }
+
+    fn out_param(&self) -> TokenStream {
+        let out = &self.out;
+        let ss: Vec<&TokenStream> = self.outs.iter().map(|x| &x.slot).collect();
+        if self.tuple {
+            quote!(#out: (#(#ss,)*))
+        } else {
+            quote!(#out: #(#ss)*)
+        }
+    }
+
+    /// The first argument batched at this level: the one the others are compared with.
+    fn first(&self) -> Option<&Arg> {
+        self.args.iter().find(|a| a.own)
+    }
+
+    /// How many samples the batched argument `a` holds (its components' length along
+    /// axis 1), without checks.
+    fn count(a: &Arg) -> TokenStream {
+        let n = &a.name;
+        match a.borrow {
+            Borrow::Components => quote!(#n.first().map_or(0, |c| c.len())),
+            _ => quote!(#n.len()),
+        }
+    }
+
+    fn len_body(&self) -> TokenStream {
+        match self.first() {
+            Some(a) => Self::count(a),
+            None => quote!(0),
+        }
+    }
+
+    /// The checks of this level's batched arguments (their components agree, and each has
+    /// as many samples as the first), then `more`.
+    fn check_body(&self, more: TokenStream) -> TokenStream {
+        let mut out = TokenStream::new();
+        let first = self
+            .first()
+            .map(|a| (a.name.to_string(), format_ident!("__fluxion_{}_n", a.name)));
+        for a in self.args.iter().filter(|a| a.own) {
+            let n = &a.name;
+            let sn = n.to_string();
+            let len = format_ident!("__fluxion_{}_n", n);
+            let lens = quote!(#n.each_ref().map(|c| c.len()));
+            out.extend(match (&first, a.borrow) {
+                // The first: its number of samples (its components agreeing).
+                (Some((f, _)), Borrow::Components) if *f == sn => {
+                    quote!(let #len = ::fluxion::__private::try_components(#sn, #lens)?;)
+                }
+                (Some((f, _)), _) if *f == sn => quote!(let #len = #n.len();),
+                // The others: as many as the first.
+                (Some((f, flen)), Borrow::Components) => {
+                    quote!(::fluxion::__private::try_check_components(#sn, #lens, #f, #flen)?;)
+                }
+                (Some((f, flen)), _) => quote!(::fluxion::__private::try_check_batch(#sn, #n.len(), #f, #flen)?;),
+                (None, _) => quote!(),
             });
         }
-        #[doc(hidden)]
-        #[inline(always)]
-        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
-        fn #chunks_ident #gen (#(#params,)* #out_param, __fluxion_start: usize) #where_clause {
-            let __fluxion_n = ::fluxion::__private::OutSlices::samples(&#out);
-            let mut __fluxion_i = 0;
-            while __fluxion_i < __fluxion_n {
-                let __fluxion_m = ::core::cmp::min(__fluxion_n - __fluxion_i, <#vector as ::fluxion::__private::Lanes>::LANES);
-                #(#packs)*
-                let __fluxion_r = #kernel_ident #turbofish (#(#args),*);
-                #(#unpacks)*
-                __fluxion_i += __fluxion_m;
+        if more.is_empty() {
+            return out;
+        }
+        let n = match &first {
+            Some((_, flen)) => quote!(#flen),
+            None => quote!(0usize),
+        };
+        quote! {
+            #out
+            let __fluxion_len = #n;
+            #more
+        }
+    }
+
+    /// `name`, `try_name`, `name_into` and the hidden helpers, from their bodies.
+    fn front(&self, doc: &str, vis: &TokenStream, generics: &syn::Generics, b: Bodies) -> TokenStream {
+        let name = &self.name;
+        let tf = turbofish(generics);
+        let (gen, where_clause) = crate::emit::generic_parts(generics);
+        let params = self.params();
+        let arg_names = self.arg_names();
+        let out = &self.out;
+        let out_param = self.out_param();
+        let ret_ty = self.ret_ty();
+        let name_ident = format_ident!("{}", name);
+        let try_ident = format_ident!("try_{}", name);
+        let into_ident = format_ident!("{}_into", name);
+        let len_ident = format_ident!("__fluxion_len_{}", name);
+        let work_ident = format_ident!("__fluxion_work_{}", name);
+        let check_ident = format_ident!("__fluxion_check_{}", name);
+        let zeros_ident = format_ident!("__fluxion_zeros_{}", name);
+        let n = quote!(__fluxion_len);
+        // The buffers of the allocating form: its result, borrowed.
+        let z = quote!(__fluxion_out);
+        let borrows: Vec<TokenStream> = self
+            .outs
+            .iter()
+            .enumerate()
+            .map(|(k, x)| {
+                let place = if self.tuple {
+                    let k = syn::Index::from(k);
+                    quote!(#z.#k)
+                } else {
+                    quote!(#z)
+                };
+                if x.components {
+                    quote!(#place.each_mut().map(|c| c.as_mut_slice()))
+                } else {
+                    quote!(&mut #place[..])
+                }
+            })
+            .collect();
+        let borrows = if self.tuple {
+            quote!((#(#borrows,)*))
+        } else {
+            quote!(#(#borrows)*)
+        };
+        let fname = self.first().map(|a| a.name.to_string()).unwrap_or_default();
+        let out_checks: Vec<TokenStream> = self
+            .outs
+            .iter()
+            .enumerate()
+            .map(|(k, x)| {
+                let (place, what) = if self.tuple {
+                    let k = syn::Index::from(k);
+                    (quote!(#out.#k), format!("{out}.{}", k.index))
+                } else {
+                    (quote!(#out), out.to_string())
+                };
+                if x.components {
+                    quote!(::fluxion::__private::or_panic(::fluxion::__private::try_check_components(
+                        #what, #place.each_ref().map(|c| c.len()), #fname, #n
+                    ));)
+                } else {
+                    quote!(::fluxion::__private::check_batch(#what, #place.len(), #fname, #n);)
+                }
+            })
+            .collect();
+        let Bodies {
+            into,
+            len,
+            work,
+            check,
+            zeros,
+        } = b;
+        let doc_try = format!(
+            "[`{name}`], or `Err` naming the batched argument whose number of samples differs from the first one's (where [`{name}`] panics)."
+        );
+        let doc_into = format!(
+            "Writes what [`{name}`] returns into `{out}` (one slot per sample; a tuple result gives a tuple of buffers): no allocation.\n\n`chunk_size`: the samples per thread task (torch.func's `chunk_size`); `None` takes the attribute's, else a size from the kernel's cost. Batches larger than that are split across threads (with fluxion's `parallel` feature); every sample's result is the same bit for bit whatever the split.\n\nPanics if the batched arguments or `{out}` have different numbers of samples, or if `chunk_size` is `Some(0)`."
+        );
+        quote! {
+            #[doc = #doc]
+            #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
+            #vis fn #name_ident #gen (#(#params),*) -> #ret_ty #where_clause {
+                ::fluxion::__private::or_panic(#check_ident #tf (#(#arg_names),*));
+                let mut #z = #zeros_ident #tf (#(#arg_names),*);
+                #into_ident #tf (#(#arg_names,)* #borrows, ::core::option::Option::None);
+                #z
+            }
+            #[doc = #doc_try]
+            #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
+            #vis fn #try_ident #gen (#(#params),*) -> ::core::result::Result<#ret_ty, ::fluxion::BatchError> #where_clause {
+                #check_ident #tf (#(#arg_names),*)?;
+                ::core::result::Result::Ok(#name_ident #tf (#(#arg_names),*))
+            }
+            #[doc = #doc_into]
+            #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
+            #vis fn #into_ident #gen (#(#params,)* #out_param, chunk_size: ::core::option::Option<usize>) #where_clause {
+                ::fluxion::__private::or_panic(#check_ident #tf (#(#arg_names),*));
+                let #n = #len_ident #tf (#(#arg_names),*);
+                #(#out_checks)*
+                #into
+            }
+            #[doc(hidden)]
+            #[inline]
+            #[allow(dead_code, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
+            #vis fn #len_ident #gen (#(#params),*) -> usize #where_clause {
+                #len
+            }
+            #[doc(hidden)]
+            #[allow(dead_code, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
+            #vis fn #work_ident #gen (#(#params),*) -> usize #where_clause {
+                let #n = #len_ident #tf (#(#arg_names),*);
+                #work
+            }
+            #[doc(hidden)]
+            #[allow(dead_code, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
+            #vis fn #check_ident #gen (#(#params),*) -> ::core::result::Result<(), ::fluxion::BatchError> #where_clause {
+                #check
+                ::core::result::Result::Ok(())
+            }
+            #[doc(hidden)]
+            #[allow(dead_code, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
+            #vis fn #zeros_ident #gen (#(#params),*) -> #ret_ty #where_clause {
+                let #n = #len_ident #tf (#(#arg_names),*);
+                #zeros
             }
         }
-    })
+    }
 }
 
 /// Whether a kernel calls lane functions written as scalar code over the lanes (which
@@ -343,12 +968,45 @@ fn packable(t: &Ty) -> bool {
     }
 }
 
-fn in_dims_text(f: &Func, batched: &[bool]) -> String {
+fn in_dims_text(f: &Func, dims: &[(Option<usize>, Span)]) -> String {
     let parts: Vec<String> = f
         .params
         .iter()
-        .zip(batched)
-        .map(|(p, b)| format!("`{}` {}", f.vars[p.var].name, if *b { "batched" } else { "shared" }))
+        .zip(dims)
+        .map(|(p, (d, _))| {
+            format!(
+                "`{}` {}",
+                f.vars[p.var].name,
+                match d {
+                    Some(0) => "a slice of samples",
+                    Some(_) => "one slice per component",
+                    None => "shared",
+                }
+            )
+        })
         .collect();
     parts.join(", ")
+}
+
+fn out_dims_text(dims: &[(usize, Span)], tuple: bool) -> String {
+    let one = |d: usize| {
+        if d == 0 {
+            "a `Vec` of samples"
+        } else {
+            "one `Vec` per component"
+        }
+    };
+    if tuple {
+        let parts: Vec<String> = dims
+            .iter()
+            .enumerate()
+            .map(|(k, (d, _))| format!("output {k} {}", one(*d)))
+            .collect();
+        parts.join(", ")
+    } else {
+        format!(
+            "the result {}",
+            dims.first().map_or("a `Vec` of samples", |(d, _)| one(*d))
+        )
+    }
 }

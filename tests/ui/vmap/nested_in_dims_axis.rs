@@ -1,0 +1,10 @@
+// The outer `vmap` of a nested one with `in_dims = 1` on an argument the inner one batches.
+use fluxion::vmap;
+
+#[vmap(in_dims = (1, None))]
+#[vmap(in_dims = (0, None))]
+fn f(x: [f64; 2], w: f64) -> f64 {
+    x[0] * w + x[1]
+}
+
+fn main() {}
