@@ -24,6 +24,7 @@ pub fn simplify(f: &mut Func) {
     dce(f);
     fold_mut_init(f);
     fold_literal_seed(&mut f.body);
+    first_additions_store(f);
     // `let t = x_bar; t` at the end: return `x_bar` itself.
     if let (Some(Stmt::Let(t, Expr::Use(o))), Some(r)) = (f.body.0.last(), f.ret.var()) {
         if *t == r {
@@ -527,4 +528,125 @@ fn rename_index_bases(b: &mut Block, from: VarId, to: VarId) {
             _ => {}
         }
     }
+}
+
+/// A fresh zero accumulator of lanes: its first addition stores instead of reading the
+/// zero back:
+/// `let mut a = 0; .. a[i][j] += v` becomes `a[i][j] = 0.0 + v` where that assignment is
+/// the first statement touching `a` and runs at most once per element (the loops between
+/// them each index `a`, and nothing else in them touches it). `0.0 + v` is the addition
+/// the accumulation did (the same bits, `-0.0` included); only the load goes, which is what
+/// matters for the large accumulators of reverse sweeps on lanes (a cotangent of
+/// `[[f64x4; 32]; 64]` is 64 KiB).
+fn first_additions_store(f: &mut Func) {
+    fn touches(s: &Stmt, a: VarId) -> bool {
+        let mut r = Vec::new();
+        stmt_reads(s, &mut r);
+        let mut hit = r.contains(&a) || call_writes(s).contains(&a);
+        walk_stmts(&Block(vec![s.clone()]), &mut |t| match t {
+            Stmt::Assign(p, ..) if p.var == a => hit = true,
+            Stmt::Mut(v, _) if *v == a => hit = true,
+            _ => hit |= call_writes(t).contains(&a),
+        });
+        hit
+    }
+    /// The one assignment touching `a` in `s`, reached through loops whose indices it
+    /// indexes by, if `s` is such a nest: its path of loop indices and its place.
+    fn only_write<'s>(s: &'s mut Stmt, a: VarId, loops: &mut Vec<VarId>) -> Option<&'s mut Stmt> {
+        match s {
+            Stmt::Assign(p, AssignOp::Add, _) if p.var == a => {
+                let idx: Vec<VarId> = p.idx.iter().filter_map(Operand::var).collect();
+                let distinct = idx.len() == p.idx.len() && idx.iter().collect::<HashSet<_>>().len() == idx.len();
+                (distinct && loops.iter().all(|l| idx.contains(l)) && idx.iter().all(|i| loops.contains(i)))
+                    .then_some(s)
+            }
+            Stmt::For(l) => {
+                let mut inside = l.body.0.iter().enumerate().filter(|(_, t)| touches(t, a));
+                let (k, _) = inside.next()?;
+                if inside.next().is_some() {
+                    return None;
+                }
+                loops.push(l.var);
+                only_write(&mut l.body.0[k], a, loops)
+            }
+            _ => None,
+        }
+    }
+    fn go(f: &mut Func, b: &mut Block) {
+        let n = b.0.len();
+        for k in 0..n {
+            let zero = |o: &Operand| matches!(o, Operand::Float(l) if l.value == 0.0 && l.value.is_sign_positive());
+            let a = match &b.0[k] {
+                Stmt::Mut(a, Some(Expr::Zeros(_))) => *a,
+                Stmt::Mut(a, Some(Expr::Use(z) | Expr::Splat(z))) if zero(z) => *a,
+                _ => continue,
+            };
+            let mut elem = f.vars[a].ty.clone();
+            let mut depth = 0;
+            while let Ty::Array(e, _) = elem {
+                elem = *e;
+                depth += 1;
+            }
+            // (Lanes only: the accumulators of batched sweeps are the large ones, and the
+            // in-place companions (`vjp::acc_companion`) read scalar accumulators as
+            // additions only.)
+            let scalar_ok = matches!(&elem, Ty::Lanes(e) if e.is_float());
+            if !scalar_ok {
+                continue;
+            }
+            let Some(m) = (k + 1..n).find(|&m| touches(&b.0[m], a)) else {
+                continue;
+            };
+            let mut loops = Vec::new();
+            let Some(Stmt::Assign(p, op, v)) = only_write(&mut b.0[m], a, &mut loops) else {
+                continue;
+            };
+            if p.idx.len() != depth {
+                continue;
+            }
+            let (p, v) = (p.clone(), v.clone());
+            *op = AssignOp::Set;
+            // The sum `0.0 + v` (zero lanes), bound before the store.
+            let zero = f.new_var("zero", elem.clone(), false);
+            let sum = f.new_var("t", elem.clone(), false);
+            let mut stmts = vec![Stmt::Let(zero, Expr::Splat(Operand::float(0.0)))];
+            stmts.push(Stmt::Let(sum, Expr::Prim(Prim::Add, vec![Operand::Var(zero), v])));
+            stmts.push(Stmt::Assign(p, AssignOp::Set, Operand::Var(sum)));
+            if matches!(b.0[m], Stmt::Assign(..)) {
+                b.0.splice(m..m + 1, stmts);
+                // (The block grew: the rest is handled when `go` sees it again.)
+                return go(f, b);
+            }
+            replace_assign(&mut b.0[m], a, &mut Some(stmts));
+        }
+        for s in &mut b.0 {
+            match s {
+                Stmt::For(l) => go(f, &mut l.body),
+                Stmt::If(_, t, e) => {
+                    go(f, t);
+                    go(f, e);
+                }
+                _ => {}
+            }
+        }
+    }
+    /// Puts `stmts` in place of the `Set` assignment to `a` just made in `s`.
+    fn replace_assign(s: &mut Stmt, a: VarId, stmts: &mut Option<Vec<Stmt>>) {
+        let Stmt::For(l) = s else { return };
+        let body = std::mem::take(&mut l.body.0);
+        for t in body {
+            match t {
+                Stmt::Assign(p, AssignOp::Set, _) if p.var == a && stmts.is_some() => {
+                    l.body.0.extend(stmts.take().unwrap_or_default());
+                }
+                mut t => {
+                    replace_assign(&mut t, a, stmts);
+                    l.body.0.push(t);
+                }
+            }
+        }
+    }
+    let mut body = std::mem::take(&mut f.body);
+    go(f, &mut body);
+    f.body = body;
 }

@@ -399,3 +399,46 @@ fn batched_jacobians_compute_shared_values_once() {
         }
     }
 }
+
+/// The cotangent accumulators of a batched reverse sweep: where an element's first
+/// addition is its only one in the loops that reach it (`w_bar[i][j]` in `for i { for j
+/// }`), it stores `0 + v` without reading the zero back; where an element is added to
+/// again (`x_bar[j]` once per `i`) it stays an addition. Lane by lane the kernel gives the
+/// per-sample gradient bit for bit (signed zeros included: the cotangents below are `-0.0`
+/// for samples with `x[j] = 0`).
+#[test]
+fn first_additions_into_fresh_lane_accumulators_store() {
+    use fluxion_engine::ir::{walk_stmts, AssignOp, Expr, Prim, Stmt};
+    use fluxion_engine::spec::Argnums;
+    let rules = RuleTable::standard();
+    let src = "fn f(x: [f64; 3], w: [[f64; 3]; 2], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { let mut a = 0.0; for j in 0..3 { a += w[i][j] * x[j]; } s += (a * y).tanh() * -0.0; s += a * a; } s }";
+    let f = lower(src).unwrap();
+    let mut o = Options::new(Transform::Grad, Span::call_site());
+    o.argnums = Some(Argnums::Many(vec![(0, Span::call_site()), (1, Span::call_site())]));
+    let g = grad(&f, &o, &site(), &rules, true).unwrap();
+    check_any(&g, "grad of the product");
+    let k = batch(
+        &g,
+        &BatchSpec {
+            batched: vec![true, true, false],
+        },
+    )
+    .unwrap();
+    let name = |v: usize| k.vars[v].name.clone();
+    let (mut stores, mut adds) = (Vec::new(), Vec::new());
+    let mut zero_sums = 0;
+    walk_stmts(&k.body, &mut |s| match s {
+        Stmt::Assign(p, AssignOp::Set, _) if !p.idx.is_empty() => stores.push(name(p.var)),
+        Stmt::Assign(p, AssignOp::Add, _) if !p.idx.is_empty() => adds.push(name(p.var)),
+        Stmt::Let(_, Expr::Prim(Prim::Add, ops))
+            if ops.iter().any(|o| o.var().is_some_and(|v| k.vars[v].name == "zero")) =>
+        {
+            zero_sums += 1
+        }
+        _ => {}
+    });
+    assert!(stores.iter().any(|n| n.starts_with("w_bar")), "stores {stores:?}");
+    assert!(adds.iter().any(|n| n.starts_with("x_bar")), "adds {adds:?}");
+    assert!(!adds.iter().any(|n| n.starts_with("w_bar")), "adds {adds:?}");
+    assert!(zero_sums >= 1);
+}
