@@ -291,8 +291,10 @@ fn mlp_chunks(p: &Params, r: &[f64], force: &mut [f64], e: &mut [f64]) {
         .chunks_exact(4)
         .zip(force.chunks_exact_mut(4))
         .zip(e.chunks_exact_mut(4));
+    // The kernel writes `(dE/dr, E)` into a buffer of the loop's.
+    let mut out = (<f64x4 as Lanes>::splat(0.0), <f64x4 as Lanes>::splat(0.0));
     for ((r, f), e) in chunks {
-        let (df, v) = __fluxion_kernel_model_grad_and_value_vmap(
+        __fluxion_kernel_model_grad_and_value_vmap(
             <f64x4 as Lanes>::from_slice(r),
             &p.w1,
             &p.b1,
@@ -304,9 +306,10 @@ fn mlp_chunks(p: &Params, r: &[f64], force: &mut [f64], e: &mut [f64]) {
             &p.b4,
             &p.w5,
             &p.b5,
+            &mut out,
         );
-        df.write_to_slice(f);
-        v.write_to_slice(e);
+        out.0.write_to_slice(f);
+        out.1.write_to_slice(e);
     }
 }
 

@@ -404,3 +404,48 @@ fn the_jacobian_from_vmapping_the_pullback_over_the_basis() {
         }
     }
 }
+
+const PART: usize = 4;
+
+/// Weight cotangents stored element by element (`w_bar[i][j]` once each) over part of
+/// the array (`0..PART - 1` rows of `w`), and added to twice (`v_bar[i][0]`), so that
+/// `v_bar` must start from zeros in every chunk.
+#[vmap(in_dims = (0, None, None))]
+#[grad(argnums = (1, 2))]
+fn partial_rows(x: [f64; 3], w: &[[f64; 3]; PART], v: &[[f64; 3]; PART]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..PART - 1 {
+        let mut a = 0.0;
+        for j in 0..3 {
+            a += w[i][j] * x[j];
+        }
+        s += a * a * a;
+    }
+    for i in 0..PART {
+        let mut b = 0.0;
+        for j in 0..3 {
+            b += v[i][j] * x[j] * x[j];
+        }
+        s += b * b + v[i][0] * x[1];
+    }
+    s
+}
+
+/// The kernel fills its cotangent buffers in place, reused from chunk to chunk: an
+/// element no sample's sweep stores (the last row of `w_bar`) is zero in every chunk, an
+/// accumulator added to twice starts from zeros in every chunk (11 samples: three chunks,
+/// the last one partial); per-sample gradients bit for bit.
+#[test]
+fn cotangent_buffers_reused_across_chunks_hold_no_stale_values() {
+    let xs: Vec<[f64; 3]> = (0..11).map(|k| [0.3 * k as f64 - 1.0, 0.7, -0.2 * k as f64]).collect();
+    let w = [[0.5, -0.25, 1.0], [0.1, 0.2, 0.3], [-1.5, 0.75, 0.05], [9.0, 9.0, 9.0]];
+    let v = [[0.2, 0.1, -0.4], [1.0, -1.0, 0.5], [0.3, 0.3, 0.3], [-0.6, 0.9, 0.2]];
+    let (gw, gv) = partial_rows_grad_vmap(&xs, &w, &v);
+    for (k, x) in xs.iter().enumerate() {
+        let (ew, ev) = partial_rows_grad(*x, &w, &v);
+        assert_eq!(gw[k][PART - 1], [0.0; 3], "sample {k}");
+        let bits = |m: &[[f64; 3]; PART]| m.iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&gw[k]), bits(&ew), "sample {k}");
+        assert_eq!(bits(&gv[k]), bits(&ev), "sample {k}");
+    }
+}

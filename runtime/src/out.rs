@@ -21,6 +21,22 @@ impl FillZero for f32 {
     }
 }
 
+/// The lanes of a batched kernel's accumulators (`vmap`): every lane `0.0`.
+impl FillZero for crate::f64x4 {
+    #[inline(always)]
+    fn fill_zero(&mut self) {
+        *self = <crate::f64x4 as crate::Lanes>::splat(0.0);
+    }
+}
+
+/// The lanes of a batched kernel's accumulators (`vmap`): every lane `0.0`.
+impl FillZero for crate::f32x8 {
+    #[inline(always)]
+    fn fill_zero(&mut self) {
+        *self = <crate::f32x8 as crate::Lanes>::splat(0.0);
+    }
+}
+
 impl FillZero for () {
     #[inline(always)]
     fn fill_zero(&mut self) {}

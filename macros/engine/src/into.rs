@@ -99,10 +99,62 @@ pub fn into_form(g: &Func, name: String) -> Func {
         .map(|(_, s)| s.clone())
         .collect();
     body.extend(tail);
+    // A place whose every element is stored before anything reads it needs no zeros.
+    for k in 0..body.len() {
+        let Stmt::Mut(v, Some(Expr::Zeros(ty))) = &body[k] else {
+            continue;
+        };
+        let (v, ty) = (*v, ty.clone());
+        if !matches!(h.vars[v].storage, Storage::Out(_)) {
+            continue;
+        }
+        let first = body[k + 1..].iter().find(|s| stmt_mentions(s, v));
+        if first.is_some_and(|s| stores_every_element(s, v, &ty, &mut Vec::new())) {
+            body[k] = Stmt::Mut(v, None);
+        }
+    }
     h.body = Block(body);
     h.ret = Operand::Unit;
     h.ret_ty = Ty::Unit;
     h
+}
+
+/// Whether `s` stores every element of `v` (of type `ty`) before anything reads it: a nest
+/// of loops over whole axes (`for i in 0..N`, either direction) whose only statement
+/// touching `v` is `v[i][j].. = x` with the nest's indices, one per axis, in order.
+/// (`loops`: the indices and lengths of the loops around `s` in the nest.)
+fn stores_every_element(s: &Stmt, v: VarId, ty: &Ty, loops: &mut Vec<(VarId, CExpr)>) -> bool {
+    match s {
+        Stmt::Assign(p, AssignOp::Set, _) if p.var == v => {
+            let mut axes = Vec::new();
+            let mut t = ty;
+            while let Ty::Array(e, n) = t {
+                axes.push(n.clone());
+                t = e;
+            }
+            !matches!(t, Ty::Array(..) | Ty::Tuple(_) | Ty::Matrix { .. })
+                && p.idx.len() == axes.len()
+                && loops.len() == axes.len()
+                && p.idx
+                    .iter()
+                    .zip(loops.iter())
+                    .zip(&axes)
+                    .all(|((i, (l, n)), a)| i.var() == Some(*l) && n == a)
+        }
+        Stmt::For(l) => {
+            let whole = l.static_lo().and_then(|lo| lo.lit()) == Some(0);
+            let Some(hi) = l.static_hi().filter(|_| whole) else {
+                return false;
+            };
+            let mut touching = l.body.0.iter().filter(|t| stmt_mentions(t, v));
+            let (Some(only), None) = (touching.next(), touching.next()) else {
+                return false;
+            };
+            loops.push((l.var, hi));
+            stores_every_element(only, v, ty, loops)
+        }
+        _ => false,
+    }
 }
 
 fn stmt_mentions(s: &Stmt, v: VarId) -> bool {

@@ -217,7 +217,12 @@ pub(super) fn vmap_items(
     let kernel_name = format!("__fluxion_kernel_{name}");
     kernel.name = kernel_name.clone();
     let lanes = LaneTarget { float };
-    let kernel_tokens = Emitter::with_lanes(&kernel, &Scalar, &lanes).function(&FnHeader {
+    // The kernel writes its result into a buffer of the chunk loop's (its `_into` form):
+    // the accumulators of a batched reverse sweep (64 KiB of weight cotangents for
+    // `vmap(grad(loss))` of a small MLP) are filled in place, not returned and copied.
+    let result_zeros = lanes.zeros(&kernel.ret_ty);
+    let kernel_out = crate::into::into_form(&kernel, kernel_name.clone());
+    let kernel_tokens = Emitter::with_lanes(&kernel_out, &Scalar, &lanes).function(&FnHeader {
         vis: quote!(),
         name: format_ident!("{}", kernel_name),
         generics,
@@ -385,10 +390,11 @@ pub(super) fn vmap_items(
         fn #chunks_ident #gen (#(#params,)* mut #out_param, __fluxion_start: usize) #where_clause {
             let __fluxion_n = ::fluxion::__private::OutSlices::samples(&#out);
             let mut __fluxion_i = 0;
+            let mut __fluxion_r = #result_zeros;
             while __fluxion_i < __fluxion_n {
                 let __fluxion_m = ::core::cmp::min(__fluxion_n - __fluxion_i, <#vector as ::fluxion::__private::Lanes>::LANES);
                 #(#packs)*
-                let __fluxion_r = #kernel_ident #tf (#(#kernel_args),*);
+                #kernel_ident #tf (#(#kernel_args,)* &mut __fluxion_r);
                 #(#unpacks)*
                 __fluxion_i += __fluxion_m;
             }
