@@ -223,6 +223,9 @@ fn values_of_a_triangular_loop_are_taped_on_growing_tapes() {
         "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..3 { a = (a * x[i]).tanh(); } a }",
         "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..N - 1 { a = (a * x[i + 1]).tanh(); } a }",
         "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in (1..=(2)).rev() { a = (a * x[i]).tanh(); } a }",
+        "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..(N - 1) { a = (a * x[i]).tanh(); } a }",
+        "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in -K..2 { a = (a * w).tanh() + i as f64; } for i in { 0 }..N { a = a * x[i]; } a }",
+        "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..m::N { a = (a * x[i]).tanh(); } a }",
     ] {
         let s = lower(src);
         assert!(!s.has_dynamic(), "{src}");
@@ -236,7 +239,7 @@ fn values_of_a_triangular_loop_are_taped_on_growing_tapes() {
                 );
             }
         });
-        assert_eq!(loops, 1);
+        assert!(loops >= 1);
         let g = vjp_final(&s, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
         assert!(g.func.vars.iter().all(|v| v.storage != Storage::Growing), "{src}");
     }
