@@ -409,3 +409,28 @@ fn second_order_through_a_call_with_a_slice() {
         }
     }
 }
+
+/// A run-time trip count without a slice: `n` a parameter, and a `let` of it.
+#[fluxion::transforms(grad(argnums = 0), jvp, hessian(argnums = 0))]
+fn iterate(x: f64, n: usize) -> f64 {
+    let mut y = x;
+    let m = n;
+    for k in 0..m {
+        y = (y * x).sin() + 0.1 * k as f64;
+    }
+    y
+}
+
+#[test]
+fn a_run_time_trip_count_without_slices() {
+    for n in [0, 1, 2, 7] {
+        let x = 0.8;
+        let g = iterate_grad(x, n);
+        assert_fd(&[g], &fd(&|v| iterate(v[0], n), &[x]));
+        let (y, dy) = iterate_jvp(x, n, 1.0);
+        assert_eq!(y.to_bits(), iterate(x, n).to_bits());
+        assert!(close(dy, g, 1e-12), "{dy} against {g}");
+        let h = iterate_hessian(x, n);
+        assert_fd(&[h], &fd(&|v| iterate_grad(v[0], n), &[x]));
+    }
+}
