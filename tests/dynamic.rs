@@ -434,3 +434,30 @@ fn a_run_time_trip_count_without_slices() {
         assert_fd(&[h], &fd(&|v| iterate_grad(v[0], n), &[x]));
     }
 }
+
+#[fluxion::differentiable]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..a.len() {
+        s += a[i] * b[i].sin();
+    }
+    s
+}
+
+/// The same slice passed twice: the second cotangent is added into the first's
+/// accumulator after the call (the runtime's `acc_slice`).
+#[grad]
+fn self_dot(xs: &[f64]) -> f64 {
+    dot(xs, xs)
+}
+
+#[test]
+fn a_slice_passed_twice_to_a_call() {
+    for (s, n) in LENGTHS.into_iter().enumerate() {
+        let x = points(n, 80 + s as u64);
+        let g = self_dot_grad(&x);
+        assert_fd(&g, &fd(&|v| self_dot(v), &x));
+        let want: Vec<f64> = x.iter().map(|v| v.sin() + v * v.cos()).collect();
+        assert_close(&g, &want);
+    }
+}
