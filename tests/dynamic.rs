@@ -461,3 +461,26 @@ fn a_slice_passed_twice_to_a_call() {
         assert_close(&g, &want);
     }
 }
+
+/// The sum of a slice (its adjoint broadcasts the cotangent: the runtime's
+/// `broadcast_vec`) and of an empty one.
+#[fluxion::transforms(grad, jvp)]
+fn mean_square(xs: &[f64]) -> f64 {
+    let s = xs.iter().sum::<f64>();
+    let m = s / (xs.len() as f64 + 1.0);
+    m * m + s.sin()
+}
+
+#[test]
+fn the_sum_of_a_slice() {
+    for (s, n) in LENGTHS.into_iter().enumerate() {
+        let x = points(n, 90 + s as u64);
+        let g = mean_square_grad(&x);
+        assert_eq!(g.len(), n);
+        assert_fd(&g, &fd(&|v| mean_square(v), &x));
+        let u = points(n, 95 + s as u64);
+        let (_, dy) = mean_square_jvp(&x, &u);
+        let dot: f64 = g.iter().zip(&u).map(|(a, b)| a * b).sum();
+        assert!(close(dy, dot, 1e-12));
+    }
+}
