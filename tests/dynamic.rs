@@ -409,3 +409,78 @@ fn second_order_through_a_call_with_a_slice() {
         }
     }
 }
+
+/// A run-time trip count without a slice: `n` a parameter, and a `let` of it.
+#[fluxion::transforms(grad(argnums = 0), jvp, hessian(argnums = 0))]
+fn iterate(x: f64, n: usize) -> f64 {
+    let mut y = x;
+    let m = n;
+    for k in 0..m {
+        y = (y * x).sin() + 0.1 * k as f64;
+    }
+    y
+}
+
+#[test]
+fn a_run_time_trip_count_without_slices() {
+    for n in [0, 1, 2, 7] {
+        let x = 0.8;
+        let g = iterate_grad(x, n);
+        assert_fd(&[g], &fd(&|v| iterate(v[0], n), &[x]));
+        let (y, dy) = iterate_jvp(x, n, 1.0);
+        assert_eq!(y.to_bits(), iterate(x, n).to_bits());
+        assert!(close(dy, g, 1e-12), "{dy} against {g}");
+        let h = iterate_hessian(x, n);
+        assert_fd(&[h], &fd(&|v| iterate_grad(v[0], n), &[x]));
+    }
+}
+
+#[fluxion::differentiable]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..a.len() {
+        s += a[i] * b[i].sin();
+    }
+    s
+}
+
+/// The same slice passed twice: the second cotangent is added into the first's
+/// accumulator after the call (the runtime's `acc_slice`).
+#[grad]
+fn self_dot(xs: &[f64]) -> f64 {
+    dot(xs, xs)
+}
+
+#[test]
+fn a_slice_passed_twice_to_a_call() {
+    for (s, n) in LENGTHS.into_iter().enumerate() {
+        let x = points(n, 80 + s as u64);
+        let g = self_dot_grad(&x);
+        assert_fd(&g, &fd(&|v| self_dot(v), &x));
+        let want: Vec<f64> = x.iter().map(|v| v.sin() + v * v.cos()).collect();
+        assert_close(&g, &want);
+    }
+}
+
+/// The sum of a slice (its adjoint broadcasts the cotangent: the runtime's
+/// `broadcast_vec`) and of an empty one.
+#[fluxion::transforms(grad, jvp)]
+fn mean_square(xs: &[f64]) -> f64 {
+    let s = xs.iter().sum::<f64>();
+    let m = s / (xs.len() as f64 + 1.0);
+    m * m + s.sin()
+}
+
+#[test]
+fn the_sum_of_a_slice() {
+    for (s, n) in LENGTHS.into_iter().enumerate() {
+        let x = points(n, 90 + s as u64);
+        let g = mean_square_grad(&x);
+        assert_eq!(g.len(), n);
+        assert_fd(&g, &fd(&|v| mean_square(v), &x));
+        let u = points(n, 95 + s as u64);
+        let (_, dy) = mean_square_jvp(&x, &u);
+        let dot: f64 = g.iter().zip(&u).map(|(a, b)| a * b).sum();
+        assert!(close(dy, dot, 1e-12));
+    }
+}

@@ -223,6 +223,9 @@ fn values_of_a_triangular_loop_are_taped_on_growing_tapes() {
         "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..3 { a = (a * x[i]).tanh(); } a }",
         "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..N - 1 { a = (a * x[i + 1]).tanh(); } a }",
         "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in (1..=(2)).rev() { a = (a * x[i]).tanh(); } a }",
+        "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..(N - 1) { a = (a * x[i]).tanh(); } a }",
+        "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in -K..2 { a = (a * w).tanh() + i as f64; } for i in { 0 }..N { a = a * x[i]; } a }",
+        "fn f(x: [f64; 3], w: f64) -> f64 { let mut a = w; for i in 0..m::N { a = (a * x[i]).tanh(); } a }",
     ] {
         let s = lower(src);
         assert!(!s.has_dynamic(), "{src}");
@@ -236,7 +239,7 @@ fn values_of_a_triangular_loop_are_taped_on_growing_tapes() {
                 );
             }
         });
-        assert_eq!(loops, 1);
+        assert!(loops >= 1);
         let g = vjp_final(&s, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
         assert!(g.func.vars.iter().all(|v| v.storage != Storage::Growing), "{src}");
     }
@@ -293,4 +296,51 @@ fn a_run_time_bound_without_slices_is_dynamic() {
     };
     let e = vjp(&g.func, &spec2, &rules).err().map(|d| d.msg);
     assert_eq!(e.as_deref(), Some(fluxion_engine::vjp::REVERSE_OVER_DYNAMIC));
+}
+
+#[test]
+fn reverse_over_a_reverse_call_with_a_slice_is_refused() {
+    // `f`'s reverse pass calls `g::vjp(xs, w, ct)` with the slice `xs` (inactive here, so
+    // it has no accumulator of its own): reverse mode over that pass is refused.
+    let rules = RuleTable::standard();
+    let f = lower("fn f(xs: &[f64], w: f64) -> f64 { g(xs, w) * w }");
+    let spec = VjpSpec {
+        active: vec![false, true],
+        all_params: false,
+        seed: None,
+    };
+    let once = vjp(&f, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
+    assert!(once.func.vars.iter().all(|v| !(v.mutable && v.ty.has_slice())));
+    let spec2 = VjpSpec {
+        active: vec![false, true, true],
+        all_params: false,
+        seed: None,
+    };
+    let e = vjp(&once.func, &spec2, &rules).err().map(|d| d.msg);
+    assert_eq!(e.as_deref(), Some(fluxion_engine::vjp::REVERSE_OVER_DYNAMIC));
+    // Without slices, the same is built.
+    let s = lower("fn f(x: f64, w: f64) -> f64 { g(x, w) * w }");
+    let once = vjp(&s, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
+    assert!(vjp(&once.func, &spec2, &rules).is_ok());
+}
+
+#[test]
+fn a_snapshot_read_after_its_array_changes_is_not_forwarded() {
+    // `forward_final_snapshots` (arrays and slices' `Vec`s) forwards a snapshot's element
+    // reads to the array only when nothing writes the array after the snapshot.
+    let env = Env::default();
+    for src in [
+        "fn f(x: [f64; 2]) -> f64 { let mut v = [x[0], x[1]]; let w = v; v[0] = x[1] * 3.0; w[0] * v[0] }",
+        "fn f(x: [f64; 2]) -> f64 { let mut v = [x[0], x[1]]; let w = v; for i in 0..2 { v[i] = x[1] * 3.0; } w[0] * v[0] + w[1] }",
+    ] {
+        let f = lower(src);
+        let mut g = f.clone();
+        fluxion_engine::simplify::simplify(&mut g);
+        let arg = [arr(&[0.7, -1.1])];
+        let (a, b) = (env.eval(&f, &arg), env.eval(&g, &arg));
+        assert_eq!(a, b, "{src}");
+        let v0 = -1.1 * 3.0;
+        let want = if src.contains("w[1]") { 0.7 * v0 + -1.1 } else { 0.7 * v0 };
+        assert_eq!(a.ok().and_then(|v| v.f()), Some(want), "{src}");
+    }
 }
