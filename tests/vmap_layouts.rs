@@ -209,6 +209,14 @@ fn output_components_of_different_lengths_panic() {
 }
 
 #[test]
+#[should_panic(expected = "vmap: `x` has 3 samples but `c` has 4")]
+fn components_that_agree_but_not_with_the_first_argument_panic() {
+    // `rotate` takes `c` first, then `x` as components: their common length is checked
+    // against `c`'s.
+    rotate_vmap(&[0.1; 4], [&[1.0; 3], &[1.0; 3]]);
+}
+
+#[test]
 fn the_try_form_names_a_component_and_an_argument() {
     let e = try_soa_dot_vmap([&[1.0; 3], &[1.0; 4], &[1.0; 3]], &[1.0; 3], &[0.0; 3]).unwrap_err();
     assert_eq!(

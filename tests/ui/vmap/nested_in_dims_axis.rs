@@ -7,4 +7,8 @@ fn f(x: [f64; 2], w: f64) -> f64 {
     x[0] * w + x[1]
 }
 
-fn main() {}
+fn main() {
+    // The stand-ins have the promised types: no error at the call.
+    let y: Vec<Vec<f64>> = f_vmap_vmap(&[vec![[1.0, 2.0]]], 3.0);
+    let _ = y;
+}

@@ -918,24 +918,24 @@ impl Level {
             #[doc(hidden)]
             #[inline]
             #[allow(dead_code, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
-            #vis fn #len_ident #gen (#(#params),*) -> usize #where_clause {
+            fn #len_ident #gen (#(#params),*) -> usize #where_clause {
                 #len
             }
             #[doc(hidden)]
             #[allow(dead_code, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
-            #vis fn #work_ident #gen (#(#params),*) -> usize #where_clause {
+            fn #work_ident #gen (#(#params),*) -> usize #where_clause {
                 let #n = #len_ident #tf (#(#arg_names),*);
                 #work
             }
             #[doc(hidden)]
             #[allow(dead_code, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
-            #vis fn #check_ident #gen (#(#params),*) -> ::core::result::Result<(), ::fluxion::BatchError> #where_clause {
+            fn #check_ident #gen (#(#params),*) -> ::core::result::Result<(), ::fluxion::BatchError> #where_clause {
                 #check
                 ::core::result::Result::Ok(())
             }
             #[doc(hidden)]
             #[allow(dead_code, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
-            #vis fn #zeros_ident #gen (#(#params),*) -> #ret_ty #where_clause {
+            fn #zeros_ident #gen (#(#params),*) -> #ret_ty #where_clause {
                 let #n = #len_ident #tf (#(#arg_names),*);
                 #zeros
             }
