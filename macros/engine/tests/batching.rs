@@ -476,3 +476,92 @@ fn shared_values_of_shifted_and_generic_loops() {
         }
     }
 }
+
+/// The value of a compile-time integer with `N = n`.
+fn cexpr_value(c: &fluxion_engine::ir::CExpr, n: i128) -> i128 {
+    use fluxion_engine::ir::CExpr;
+    match c {
+        CExpr::Lit(v) => *v,
+        CExpr::Path(p) if p == "N" => n,
+        CExpr::Bin(op, a, b) => {
+            let (a, b) = (cexpr_value(a, n), cexpr_value(b, n));
+            match op {
+                '+' => a + b,
+                '-' => a - b,
+                '*' => a * b,
+                '/' => a / b,
+                _ => a % b,
+            }
+        }
+        c => panic!("unexpected bound {c:?}"),
+    }
+}
+
+/// The chunk loop of a batched Jacobian runs `ceil(n / 4)` times for `n` rows (`jacrev`) or
+/// columns (`jacfwd`) of `f64`, with a literal size and a const generic one, and no more:
+/// the last chunk's padding lanes repeat the last row, another chunk would redo it.
+#[test]
+fn batched_jacobians_run_one_chunk_per_four_rows() {
+    use fluxion_engine::transforms::{jacfwd_pass, jacrev_pass};
+    let rules = RuleTable::standard();
+    type Pass = fn(&Func, &Options, &Site, &RuleTable, bool) -> Result<Func, syn::Error>;
+    let body = "let mut y = [0.0; N]; let mut s = 0.0; for i in 0..N { s = s * 0.5 + x[i].sin() * x[(i + 1) % N]; y[i] = s; } y";
+    for (t, pass) in [
+        (Transform::Jacrev, jacrev_pass as Pass),
+        (Transform::Jacfwd, jacfwd_pass as Pass),
+    ] {
+        let o = Options::new(t, Span::call_site());
+        for n in [9, 12, 13, 16] {
+            let src = format!(
+                "fn f(x: [f64; {n}]) -> [f64; {n}] {{ {} }}",
+                body.replace('N', &n.to_string())
+            );
+            let generic = format!("fn f<const N: usize>(x: [f64; N]) -> [f64; N] {{ {body} }}");
+            for src in [src, generic] {
+                let f = lower(&src).unwrap();
+                let g = pass(&f, &o, &site(), &rules, true).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+                let Some(l) = chunk_loop(&g.body.0) else {
+                    panic!("{t:?} of {src}: not batched")
+                };
+                let hi = l
+                    .static_hi()
+                    .unwrap_or_else(|| panic!("{t:?} of {src}: a run-time bound"));
+                assert_eq!(cexpr_value(&hi, n), (n + 3) / 4, "{t:?} of {src}, n = {n}: {hi:?}");
+            }
+        }
+    }
+}
+
+/// The chunk loop of a batched `jacrev` that writes only the Jacobian is emitted as tasks
+/// of the runtime (`jacobian_rows`, with the transform's `chunk_size`, rows indexed from the
+/// task's first chunk); `jacfwd`'s columns and a loop that writes elsewhere (the aux output
+/// here, through `has_aux`) stay one loop.
+#[test]
+fn chunks_of_rows_are_emitted_as_tasks() {
+    use fluxion_engine::expand::expand_item_text;
+    let body = "let mut y = [0.0; 9]; let mut s = 0.0; for i in 0..9 { s = s * 0.5 + x[i].sin() * x[(i + 1) % 9].exp(); y[i] = s; } y";
+    // (The expansion on one line: `f_jacrev` and `f_jacrev_into` each.)
+    let expand = |attr: &str| {
+        let src = format!("{attr} fn f(x: [f64; 9]) -> [f64; 9] {{ {body} }}");
+        let text = expand_item_text(&src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let tasks = |text: &str| text.matches("jacobian_rows(").count();
+    let plain = expand("#[jacrev]");
+    assert_eq!(tasks(&plain), 2, "{plain}");
+    assert!(
+        plain.contains("jacobian_rows( &mut jac[..], 4, ::core::option::Option::None,"),
+        "{plain}"
+    );
+    assert!(plain.contains("__fluxion_rows[(at_1) - __fluxion_c0 * 4]"), "{plain}");
+    assert!(!plain.contains("jac[at"), "{plain}");
+    let three = expand("#[jacrev(chunk_size = 3)]");
+    assert_eq!(tasks(&three), 2, "{three}");
+    assert_eq!(
+        three.matches("4, ::core::option::Option::Some(3),").count(),
+        2,
+        "{three}"
+    );
+    let columns = expand("#[jacfwd]");
+    assert_eq!(tasks(&columns), 0, "{columns}");
+}
