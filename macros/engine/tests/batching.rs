@@ -555,6 +555,9 @@ fn chunks_of_rows_are_emitted_as_tasks() {
     );
     assert!(plain.contains("__fluxion_rows[(at_1) - __fluxion_c0 * 4]"), "{plain}");
     assert!(!plain.contains("jac[at"), "{plain}");
+    // The loops outside the tasks (the forward sweep) stay loops.
+    let jacrev = &plain[plain.find("fn f_jacrev(").unwrap()..plain.find("fn f_jacrev_into(").unwrap()];
+    assert!(jacrev.contains("for i in 0..9 {"), "{jacrev}");
     let three = expand("#[jacrev(chunk_size = 3)]");
     assert_eq!(tasks(&three), 2, "{three}");
     assert_eq!(
