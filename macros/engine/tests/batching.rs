@@ -410,12 +410,17 @@ fn batched_jacobians_compute_shared_values_once() {
     }
 }
 
-/// Whether every array length in `t` is one stable Rust accepts in a type: a literal or a
-/// lone constant (`[f64; N]`, not `[f64; N - 1]`).
+/// Whether every array length in `t` is one stable Rust accepts in a type: a lone constant
+/// or literals (`[f64; N]`, `[f64; 9 - 3]`, not `[f64; N - 1]`).
 fn stable_lengths(t: &Ty) -> bool {
     use fluxion_engine::ir::CExpr;
+    let lone_or_literal = |n: &CExpr| {
+        let mut paths = Vec::new();
+        n.paths(&mut paths);
+        matches!(n, CExpr::Path(_)) || paths.is_empty()
+    };
     match t {
-        Ty::Array(e, n) => matches!(n, CExpr::Lit(_) | CExpr::Path(_)) && stable_lengths(e),
+        Ty::Array(e, n) => lone_or_literal(n) && stable_lengths(e),
         Ty::Tuple(ts) => ts.iter().all(stable_lengths),
         Ty::Lanes(e) => stable_lengths(e),
         _ => true,
