@@ -67,6 +67,20 @@ fn split<R: Send>(out: &mut [R], first_row: usize, task: usize, lanes: usize, bo
 
 #[cfg(not(feature = "rayon"))]
 fn split<R: Send>(out: &mut [R], first_row: usize, task: usize, lanes: usize, body: &(dyn Fn(usize, &mut [R]) + Sync)) {
+    in_order(out, first_row, task, lanes, body);
+}
+
+/// The tasks of [`split`] in order on the calling thread (without the `rayon` feature).
+/// Compiled with it too, so that the unit tests check it in every configuration (the
+/// workspace's tests turn `rayon` on).
+#[cfg_attr(feature = "rayon", allow(dead_code))]
+fn in_order<R: Send>(
+    out: &mut [R],
+    first_row: usize,
+    task: usize,
+    lanes: usize,
+    body: &(dyn Fn(usize, &mut [R]) + Sync),
+) {
     for (k, rows) in out.chunks_mut(task).enumerate() {
         body((first_row + k * task) / lanes, rows);
     }
@@ -127,6 +141,8 @@ mod tests {
                     jacobian_rows(&mut a, lanes, chunk, 7, &label(lanes));
                     let mut b = alloc::vec![[usize::MAX; 2]; m];
                     jacobian_rows_stacked(&mut b, [usize::MAX; 2], lanes, chunk, 7, &label(lanes));
+                    let mut c = alloc::vec![[usize::MAX; 2]; m];
+                    in_order(&mut c, 0, task, lanes, &label(lanes));
                     for (i, (ra, rb)) in a.iter().zip(&b).enumerate() {
                         // Row i is written with its own index, by the task starting at the
                         // chunk `i / task * task / lanes`.
@@ -136,6 +152,7 @@ mod tests {
                             "m {m}, chunk {chunk:?}, lanes {lanes}"
                         );
                         assert_eq!(ra, rb);
+                        assert_eq!(*ra, c[i], "in order: m {m}, chunk {chunk:?}, lanes {lanes}");
                     }
                 }
             }

@@ -368,13 +368,23 @@ fn batched_jacobians_compute_shared_values_once() {
     let chain = "fn f(x: [f64; 9]) -> [f64; 9] { let mut y = [0.0; 9]; let mut s = 0.0; for i in 0..9 { s = s * 0.5 + x[i].sin() * x[(i + 1) % 9].exp() / (1.0 + x[i] * x[i]); y[i] = s; } y }";
     let scalar = "fn f(x: [f64; 9]) -> f64 { let mut s = 1.0; for i in 0..9 { s = s * x[i].cos() + (x[(i + 2) % 9] / (2.0 + x[i])).sqrt(); } s }";
     let branch = "fn f(x: [f64; 9]) -> [f64; 9] { let mut y = [0.0; 9]; let mut s = 0.0; for i in 0..9 { if x[i] > 0.0 { s = s + x[i].ln(); } else { s = s * x[i].exp(); } y[i] = s; } y }";
+    // A shared value assigned in a branch (the literal `2.0`, `q` computed before it): what
+    // reads `s` after the branch is computed in the loop, not from a copy without the branch.
+    let assigned = "fn f(x: [f64; 9]) -> [f64; 9] { let mut y = [0.0; 9]; for i in 0..9 { let q = x[(i + 2) % 9] * 3.0; let mut s = x[i]; if x[i] > 0.0 { s = 2.0; } if x[i] < -0.5 { s = q; } y[i] = (s * x[(i + 1) % 9]).sin(); } y }";
+    // A mutable declared in a loop of the chunk body (summed in an inner loop): its costly
+    // uses are computed once too.
+    let inner = "fn f(x: [f64; 9]) -> [f64; 9] { let mut y = [0.0; 9]; for i in 0..9 { let mut s = 0.0; for k in 0..3 { s = s + x[(i + k) % 9] * x[k]; } y[i] = s.exp() / (1.0 + x[i] * x[i]); } y }";
     type Pass = fn(&Func, &Options, &Site, &RuleTable, bool) -> Result<Func, syn::Error>;
-    let cases: [(&str, Transform, Pass, bool); 5] = [
+    let cases: [(&str, Transform, Pass, bool); 9] = [
         (chain, Transform::Jacrev, jacrev_pass, false),
         (chain, Transform::Jacfwd, jacfwd_pass, false),
         (scalar, Transform::Hessian, hessian_pass, false),
         (branch, Transform::Jacrev, jacrev_pass, true),
         (branch, Transform::Jacfwd, jacfwd_pass, true),
+        (assigned, Transform::Jacrev, jacrev_pass, true),
+        (assigned, Transform::Jacfwd, jacfwd_pass, true),
+        (inner, Transform::Jacrev, jacrev_pass, false),
+        (inner, Transform::Jacfwd, jacfwd_pass, false),
     ];
     for (src, t, pass, branchy) in cases {
         let f = lower(src).unwrap();
@@ -441,4 +451,168 @@ fn first_additions_into_fresh_lane_accumulators_store() {
     assert!(adds.iter().any(|n| n.starts_with("x_bar")), "adds {adds:?}");
     assert!(!adds.iter().any(|n| n.starts_with("w_bar")), "adds {adds:?}");
     assert!(zero_sums >= 1);
+}
+
+/// Whether every array length in `t` is one stable Rust accepts in a type: a lone constant
+/// or literals (`[f64; N]`, `[f64; 9 - 3]`, not `[f64; N - 1]`).
+fn stable_lengths(t: &Ty) -> bool {
+    use fluxion_engine::ir::CExpr;
+    let lone_or_literal = |n: &CExpr| {
+        let mut paths = Vec::new();
+        n.paths(&mut paths);
+        matches!(n, CExpr::Path(_)) || paths.is_empty()
+    };
+    match t {
+        Ty::Array(e, n) => lone_or_literal(n) && stable_lengths(e),
+        Ty::Tuple(ts) => ts.iter().all(stable_lengths),
+        Ty::Lanes(e) => stable_lengths(e),
+        _ => true,
+    }
+}
+
+/// Tapes of shared values over loops that do not start at 0: a literal range (`3..9`: the
+/// tape has the 6 iterations, indexed from 3) and const generic bounds (`0..N` has a tape of
+/// `N`; `1..N` or `0..N - 1` would need `[f64; N - 1]`, which stable Rust rejects: their
+/// values stay in the chunk loop). Bit for bit the sweeps' Jacobians.
+#[test]
+fn shared_values_of_shifted_and_generic_loops() {
+    use fluxion_engine::transforms::{jacfwd_pass, jacrev_pass};
+    let rules = RuleTable::standard();
+    let mut env = Env {
+        lanes: 4,
+        ..Env::default()
+    };
+    env.consts.insert("N".into(), Value::I(11));
+    let shifted = "fn f(x: [f64; 11]) -> [f64; 11] { let mut y = [0.0; 11]; let mut s = 0.0; for i in 3..9 { s = s * 0.5 + x[i].sin() / (1.0 + x[i - 3] * x[i - 3]); y[i] = s; } y }";
+    let generic = "fn f<const N: usize>(x: [f64; N]) -> [f64; N] { let mut y = [0.0; N]; let mut s = 0.0; for i in 0..N { s = s * 0.5 + x[i].sin() * x[(i + 1) % N].exp(); y[i] = s; } y }";
+    let from_one = "fn f<const N: usize>(x: [f64; N]) -> [f64; N] { let mut y = [0.0; N]; let mut s = 0.0; for i in 1..N { s = s * 0.5 + x[i].sin() * x[i - 1].exp(); y[i] = s; } y }";
+    let short = "fn f<const N: usize>(x: [f64; N]) -> [f64; N] { let mut y = [0.0; N]; let mut s = 0.0; for i in 0..N - 1 { s = s * 0.5 + x[i].sin() * x[i + 1].exp(); y[i] = s; } y }";
+    type Pass = fn(&Func, &Options, &Site, &RuleTable, bool) -> Result<Func, syn::Error>;
+    for (src, hoisted) in [(shifted, true), (generic, true), (from_one, false), (short, false)] {
+        for (t, pass) in [
+            (Transform::Jacrev, jacrev_pass as Pass),
+            (Transform::Jacfwd, jacfwd_pass as Pass),
+        ] {
+            let f = lower(src).unwrap();
+            let o = Options::new(t, Span::call_site());
+            let batched = pass(&f, &o, &site(), &rules, true).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+            let plain = pass(&f, &o, &site(), &rules, false).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+            for x in [
+                [0.7, -1.3, 0.4, 1.1, -0.2, 0.9, 2.1, -0.6, 0.3, 1.4, -0.8],
+                [1.9, 0.6, -0.8, 0.1, 0.5, -1.5, 0.25, 1.2, -0.9, -0.35, 0.05],
+            ] {
+                let a = env
+                    .eval(&batched, &[arr(&x)])
+                    .unwrap_or_else(|e| panic!("{t:?} of {src}: {e}"));
+                let b = env
+                    .eval(&plain, &[arr(&x)])
+                    .unwrap_or_else(|e| panic!("{t:?} of {src}: {e}"));
+                assert_eq!(bits(&a), bits(&b), "{t:?} of {src} at {x:?}");
+            }
+            for v in &batched.vars {
+                assert!(
+                    stable_lengths(&v.ty),
+                    "{t:?} of {src}: {} has the type {:?}",
+                    v.name,
+                    v.ty
+                );
+            }
+            let Some(l) = chunk_loop(&batched.body.0) else {
+                panic!("{t:?} of {src}: not batched")
+            };
+            assert_eq!(!costly(&batched, &l.body.0), hoisted, "{t:?} of {src}");
+        }
+    }
+}
+
+/// The value of a compile-time integer with `N = n`.
+fn cexpr_value(c: &fluxion_engine::ir::CExpr, n: i128) -> i128 {
+    use fluxion_engine::ir::CExpr;
+    match c {
+        CExpr::Lit(v) => *v,
+        CExpr::Path(p) if p == "N" => n,
+        CExpr::Bin(op, a, b) => {
+            let (a, b) = (cexpr_value(a, n), cexpr_value(b, n));
+            match op {
+                '+' => a + b,
+                '-' => a - b,
+                '*' => a * b,
+                '/' => a / b,
+                _ => a % b,
+            }
+        }
+        c => panic!("unexpected bound {c:?}"),
+    }
+}
+
+/// The chunk loop of a batched Jacobian runs `ceil(n / 4)` times for `n` rows (`jacrev`) or
+/// columns (`jacfwd`) of `f64`, with a literal size and a const generic one, and no more:
+/// the last chunk's padding lanes repeat the last row, another chunk would redo it.
+#[test]
+fn batched_jacobians_run_one_chunk_per_four_rows() {
+    use fluxion_engine::transforms::{jacfwd_pass, jacrev_pass};
+    let rules = RuleTable::standard();
+    type Pass = fn(&Func, &Options, &Site, &RuleTable, bool) -> Result<Func, syn::Error>;
+    let body = "let mut y = [0.0; N]; let mut s = 0.0; for i in 0..N { s = s * 0.5 + x[i].sin() * x[(i + 1) % N]; y[i] = s; } y";
+    for (t, pass) in [
+        (Transform::Jacrev, jacrev_pass as Pass),
+        (Transform::Jacfwd, jacfwd_pass as Pass),
+    ] {
+        let o = Options::new(t, Span::call_site());
+        for n in [9, 12, 13, 16] {
+            let src = format!(
+                "fn f(x: [f64; {n}]) -> [f64; {n}] {{ {} }}",
+                body.replace('N', &n.to_string())
+            );
+            let generic = format!("fn f<const N: usize>(x: [f64; N]) -> [f64; N] {{ {body} }}");
+            for src in [src, generic] {
+                let f = lower(&src).unwrap();
+                let g = pass(&f, &o, &site(), &rules, true).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+                let Some(l) = chunk_loop(&g.body.0) else {
+                    panic!("{t:?} of {src}: not batched")
+                };
+                let hi = l
+                    .static_hi()
+                    .unwrap_or_else(|| panic!("{t:?} of {src}: a run-time bound"));
+                assert_eq!(cexpr_value(&hi, n), (n + 3) / 4, "{t:?} of {src}, n = {n}: {hi:?}");
+            }
+        }
+    }
+}
+
+/// The chunk loop of a batched `jacrev` that writes only the Jacobian is emitted as tasks
+/// of the runtime (`jacobian_rows`, with the transform's `chunk_size`, rows indexed from the
+/// task's first chunk); `jacfwd`'s columns and a loop that writes elsewhere (the aux output
+/// here, through `has_aux`) stay one loop.
+#[test]
+fn chunks_of_rows_are_emitted_as_tasks() {
+    use fluxion_engine::expand::expand_item_text;
+    let body = "let mut y = [0.0; 9]; let mut s = 0.0; for i in 0..9 { s = s * 0.5 + x[i].sin() * x[(i + 1) % 9].exp(); y[i] = s; } y";
+    // (The expansion on one line: `f_jacrev` and `f_jacrev_into` each.)
+    let expand = |attr: &str| {
+        let src = format!("{attr} fn f(x: [f64; 9]) -> [f64; 9] {{ {body} }}");
+        let text = expand_item_text(&src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let tasks = |text: &str| text.matches("jacobian_rows(").count();
+    let plain = expand("#[jacrev]");
+    assert_eq!(tasks(&plain), 2, "{plain}");
+    assert!(
+        plain.contains("jacobian_rows( &mut jac[..], 4, ::core::option::Option::None,"),
+        "{plain}"
+    );
+    assert!(plain.contains("__fluxion_rows[(at_1) - __fluxion_c0 * 4]"), "{plain}");
+    assert!(!plain.contains("jac[at"), "{plain}");
+    // The loops outside the tasks (the forward sweep) stay loops.
+    let jacrev = &plain[plain.find("fn f_jacrev(").unwrap()..plain.find("fn f_jacrev_into(").unwrap()];
+    assert!(jacrev.contains("for i in 0..9 {"), "{jacrev}");
+    let three = expand("#[jacrev(chunk_size = 3)]");
+    assert_eq!(tasks(&three), 2, "{three}");
+    assert_eq!(
+        three.matches("4, ::core::option::Option::Some(3),").count(),
+        2,
+        "{three}"
+    );
+    let columns = expand("#[jacfwd]");
+    assert_eq!(tasks(&columns), 0, "{columns}");
 }

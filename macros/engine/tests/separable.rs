@@ -187,3 +187,95 @@ fn other_shapes_are_not_separable() {
     let first = options(Transform::Jacrev);
     assert!(derivative(&rows, &first, &site(), &rules).unwrap().is_some());
 }
+
+/// Near misses of the separable shape keep the sweeps (a row written at another index than
+/// the loop's, the accumulator read in an iteration, `x` read as a whole), and an index into
+/// another array parameter is no read of `x` (`x[i]` would be out of bounds): the emitted
+/// Jacobians have the sweeps' values.
+#[test]
+fn near_misses_keep_the_sweeps_values() {
+    let rules = RuleTable::standard();
+    let env = Env::default();
+    // (source, lengths of `x` and `w`, separable)
+    let cases: &[(&str, [usize; 2], bool)] = &[
+        (
+            "fn f(x: [f64; 5], w: [f64; 5]) -> [f64; 5] { let mut y = [0.0; 5]; for i in 0..5 { y[(i + 1) % 5] = x[i] * x[i].sin() + w[i]; } y }",
+            [5, 5],
+            false,
+        ),
+        (
+            "fn f(x: [f64; 4], w: [f64; 4]) -> [f64; 4] { let mut y = [0.0; 4]; for i in 0..4 { y[i] = x[i] * x[i] + y[0] * w[i]; } y }",
+            [4, 4],
+            false,
+        ),
+        (
+            "fn f(x: [f64; 4], w: [f64; 4]) -> [f64; 4] { let mut y = [0.0; 4]; for i in 0..4 { y[i] = x[i] * x.iter().sum::<f64>() + w[i]; } y }",
+            [4, 4],
+            false,
+        ),
+        (
+            "fn f(x: [f64; 2], w: [f64; 5]) -> [f64; 5] { let mut y = [0.0; 5]; for i in 0..5 { let a = w[i]; y[i] = a * x[i % 2].exp(); } y }",
+            [2, 5],
+            true,
+        ),
+    ];
+    for (src, lens, separable) in cases {
+        let f = lower(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        for (t, pass) in [
+            (Transform::Jacrev, jacrev_pass as Pass),
+            (Transform::Jacfwd, jacfwd_pass as Pass),
+        ] {
+            let o = options(t);
+            let emitted = pass(&f, &o, &site(), &rules, true).unwrap_or_else(|e| panic!("{src}: {e}"));
+            let dense = pass(&f, &o, &site(), &rules, false).unwrap_or_else(|e| panic!("{src}: {e}"));
+            for (x, w) in points(lens[0]).into_iter().zip(points(lens[1]).into_iter().rev()) {
+                let args = [arr(&x), arr(&w)];
+                let a = flat(&env.eval(&emitted, &args).unwrap_or_else(|e| panic!("{src}: {e}")));
+                let b = flat(&env.eval(&dense, &args).unwrap_or_else(|e| panic!("{src}: {e}")));
+                assert!(a.iter().any(|v| *v != 0.0), "{t:?} of {src}");
+                close(&a, &b, &format!("{t:?} of {src} at {x:?}, {w:?}"));
+            }
+            let sparse = derivative(&f, &o, &site(), &rules).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(sparse.is_some(), *separable, "{t:?} of {src}");
+        }
+    }
+}
+
+/// An iteration reading `MAX_READS` (8) distinct elements is separable and gives the
+/// sweeps' rows; one reading 9 keeps the sweeps.
+#[test]
+fn eight_distinct_reads_are_separable_and_nine_are_not() {
+    let rules = RuleTable::standard();
+    let env = Env::default();
+    let src = |k: usize| {
+        let terms: Vec<String> = (0..k).map(|j| format!("x[(i + {j}) % 11] * {}.5", j + 1)).collect();
+        format!(
+            "fn f(x: [f64; 11], w: f64) -> [f64; 11] {{ let mut y = [0.0; 11]; for i in 0..11 {{ y[i] = ({}).sin() * w; }} y }}",
+            terms.join(" + ")
+        )
+    };
+    for (t, pass) in [
+        (Transform::Jacrev, jacrev_pass as Pass),
+        (Transform::Jacfwd, jacfwd_pass as Pass),
+    ] {
+        let o = options(t);
+        let eight = lower(&src(8)).unwrap();
+        let sparse = derivative(&eight, &o, &site(), &rules)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{t:?}: 8 reads not separable"));
+        let dense = pass(&eight, &o, &site(), &rules, false).unwrap();
+        for x in points(11) {
+            let args = [arr(&x), Value::F(0.8)];
+            let a = flat(&env.eval(&sparse, &args).unwrap());
+            let b = flat(&env.eval(&dense, &args).unwrap());
+            // 8 nonzero entries per row.
+            assert_eq!(a.iter().filter(|v| **v != 0.0).count(), 8 * 11, "{t:?} at {x:?}");
+            close(&a, &b, &format!("{t:?} of 8 reads at {x:?}"));
+        }
+        let nine = lower(&src(9)).unwrap();
+        assert!(
+            derivative(&nine, &o, &site(), &rules).unwrap().is_none(),
+            "{t:?}: 9 reads"
+        );
+    }
+}
