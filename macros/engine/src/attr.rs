@@ -81,6 +81,23 @@ fn out_dim(e: &syn::Expr) -> syn::Result<(usize, Span)> {
     }
 }
 
+/// The entries of a tuple option (`argnums = (0, 1)`), each read by `item`; each entry
+/// that does not parse is an error of its own, given to `push`.
+fn each_item<T>(
+    t: &syn::ExprTuple,
+    item: impl Fn(&syn::Expr) -> syn::Result<T>,
+    push: &mut impl FnMut(syn::Error),
+) -> Vec<T> {
+    let mut items = Vec::new();
+    for e in &t.elems {
+        match item(e) {
+            Ok(x) => items.push(x),
+            Err(e) => push(e),
+        }
+    }
+    items
+}
+
 fn parse_int(i: &LitInt) -> syn::Result<usize> {
     i.base10_parse::<usize>()
 }
@@ -140,13 +157,7 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                 };
                 match &v {
                     syn::Expr::Tuple(t) => {
-                        let mut items = Vec::new();
-                        for e in &t.elems {
-                            match usize_lit(e) {
-                                Ok(x) => items.push(x),
-                                Err(e) => push(e),
-                            }
-                        }
+                        let items = each_item(t, usize_lit, &mut push);
                         if items.is_empty() {
                             push(syn::Error::new(v.span(), "`argnums = ()` selects nothing: name at least one argument"));
                         }
@@ -211,13 +222,7 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                 };
                 match &v {
                     syn::Expr::Tuple(t) => {
-                        let mut items = Vec::new();
-                        for e in &t.elems {
-                            match out_dim(e) {
-                                Ok(x) => items.push(x),
-                                Err(e) => push(e),
-                            }
-                        }
+                        let items = each_item(t, out_dim, &mut push);
                         o.out_dims = Some(OutDims::Each(items, v.span()));
                     }
                     e => match out_dim(e) {

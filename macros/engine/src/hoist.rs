@@ -156,9 +156,14 @@ impl Analysis {
                 }
                 Stmt::For(l) => {
                     let mut inner = path.to_vec();
+                    // (The loop's header only: the path needs no copy of its body.)
                     inner.push(Loop {
+                        var: l.var,
+                        lo: l.lo.clone(),
+                        hi: l.hi.clone(),
+                        rev: l.rev,
                         body: Block::default(),
-                        ..l.clone()
+                        span: l.span,
                     });
                     // (A run-time trip count has no tape axis here: nothing in it moves.)
                     self.walk(g, &l.body.0, &inner, under_branch || l.is_dynamic());

@@ -78,13 +78,9 @@ struct Shape<'a> {
 
 /// `main`'s separable shape with respect to parameter `x`, if it has one.
 fn shape(main: &Func, x: VarId) -> Option<Shape<'_>> {
-    // `let mut acc = c; for .. {} acc`, the result read through a snapshot or not.
+    // `let mut acc = c; for .. {} acc` (simplified: `simplify` returns `let r = acc; r` as
+    // `acc` itself).
     let (acc, init, lp) = match &main.body.0[..] {
-        [Stmt::Mut(acc, Some(init)), Stmt::For(lp), Stmt::Let(r, Expr::Use(Operand::Var(used)))]
-            if main.ret == Operand::Var(*r) && used == acc =>
-        {
-            (acc, init, lp)
-        }
         [Stmt::Mut(acc, Some(init)), Stmt::For(lp)] if main.ret == Operand::Var(*acc) => (acc, init, lp),
         _ => return None,
     };
@@ -195,12 +191,13 @@ pub fn derivative(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> Resu
     it.params.extend(f.params.iter().filter(|p| p.var != x).cloned());
     let mut lets = sh.lets.to_vec();
     for s in &mut lets {
-        if let Stmt::Let(_, e @ Expr::Index(..)) = s {
-            if let Expr::Index(a, idx) = &*e {
-                if *a == x {
-                    let at = sh.reads.iter().position(|r| r == &idx[0]).unwrap_or(0);
-                    *e = Expr::Index(u, vec![Operand::Int(at as i128)]);
-                }
+        if let Stmt::Let(_, e) = s {
+            let at = match e {
+                Expr::Index(a, idx) if *a == x => sh.reads.iter().position(|r| Some(r) == idx.first()),
+                _ => None,
+            };
+            if let Some(at) = at {
+                *e = Expr::Index(u, vec![Operand::Int(at as i128)]);
             }
         }
     }

@@ -616,3 +616,54 @@ fn chunks_of_rows_are_emitted_as_tasks() {
     let columns = expand("#[jacfwd]");
     assert_eq!(tasks(&columns), 0, "{columns}");
 }
+
+/// Which places of a kernel's `_into` form start from zeros: a cotangent every element of
+/// which is stored (`0 + v`) over whole axes before anything reads it does not; one added
+/// to again, stored over part of an axis, or with its indices swapped does.
+#[test]
+fn into_forms_zero_only_what_is_not_stored_whole() {
+    use fluxion_engine::into::into_form;
+    use fluxion_engine::ir::{Expr, Stmt, Storage};
+    use fluxion_engine::spec::Argnums;
+    let rules = RuleTable::standard();
+    // (source, argnums, for each gradient in order: whether its place starts from zeros;
+    // `None` would be a gradient assigned at the end, not accumulated in place)
+    let cases: [(&str, Vec<usize>, Vec<Option<bool>>); 4] = [
+        // `w_bar[i][j]` stored once each; `x_bar[j]` added once per `i`.
+        ("fn f(x: [f64; 3], w: [[f64; 3]; 2], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { let mut a = 0.0; for j in 0..3 { a += w[i][j] * x[j]; } s += a * a * y; } s }", vec![0, 1], vec![Some(true), Some(false)]),
+        // Only part of the first axis: the last row is never stored.
+        ("fn f(x: [f64; 3], w: [[f64; 3]; 3], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { let mut a = 0.0; for j in 0..3 { a += w[i][j] * x[j]; } s += a * a * y; } s }", vec![1], vec![Some(true)]),
+        // The indices swapped: `w_bar[j][i]` in `for i { for j }` (stored whole all the same,
+        // but not in the order the check reads, so it keeps its zeros).
+        ("fn f(x: [f64; 3], w: [[f64; 2]; 3], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { let mut a = 0.0; for j in 0..3 { a += w[j][i] * x[j]; } s += a * a * y; } s }", vec![1], vec![Some(true)]),
+        // A one-axis cotangent stored once per element.
+        ("fn f(x: [f64; 3], w: [f64; 3], y: f64) -> f64 { let mut s = 0.0; for i in 0..3 { s += (w[i] * x[i]).sin() * y; } s }", vec![1], vec![Some(false)]),
+    ];
+    for (src, args, zeroed) in cases {
+        let f = lower(src).unwrap();
+        let mut o = Options::new(Transform::Grad, Span::call_site());
+        o.argnums = Some(match args[..] {
+            [k] => Argnums::One(k, Span::call_site()),
+            _ => Argnums::Many(args.iter().map(|k| (*k, Span::call_site())).collect()),
+        });
+        let g = grad(&f, &o, &site(), &rules, false).unwrap();
+        check_any(&g, src);
+        let k = batch(
+            &g,
+            &BatchSpec {
+                batched: vec![true, true, false],
+            },
+        )
+        .unwrap();
+        let h = into_form(&k, "kernel".into());
+        let mut got = vec![None; zeroed.len()];
+        for s in &h.body.0 {
+            if let Stmt::Mut(v, init) = s {
+                if let Storage::Out(field) = h.vars[*v].storage {
+                    got[field.unwrap_or(0)] = Some(matches!(init, Some(Expr::Zeros(_))));
+                }
+            }
+        }
+        assert_eq!(got, zeroed, "{src}");
+    }
+}

@@ -609,29 +609,10 @@ pub(super) fn nested_items(
     let tf = turbofish(generics);
     let out = &level.out;
     // The inner buffers of outer sample `o`: slices of the owned per-sample results.
-    let slots: Vec<TokenStream> = inner
-        .outs
-        .iter()
-        .enumerate()
-        .map(|(k, x)| {
-            let place = if level.tuple {
-                let k = syn::Index::from(k);
-                quote!(#out.#k[__fluxion_k])
-            } else {
-                quote!(#out[__fluxion_k])
-            };
-            if x.components {
-                quote!(#place.each_mut().map(|c| c.as_mut_slice()))
-            } else {
-                quote!(&mut #place[..])
-            }
-        })
-        .collect();
-    let slots = if level.tuple {
-        quote!((#(#slots,)*))
-    } else {
-        quote!(#(#slots)*)
-    };
+    let slots = borrow_outs(&inner.outs, level.tuple, |k| match k {
+        Some(k) => quote!(#out.#k[__fluxion_k]),
+        None => quote!(#out[__fluxion_k]),
+    });
     let inner_into = format_ident!("{}_into", inner.name);
     let inner_work = format_ident!("__fluxion_work_{}", inner.name);
     let inner_check = format_ident!("__fluxion_check_{}", inner.name);
@@ -861,29 +842,10 @@ impl Level {
         let n = quote!(__fluxion_len);
         // The buffers of the allocating form: its result, borrowed.
         let z = quote!(__fluxion_out);
-        let borrows: Vec<TokenStream> = self
-            .outs
-            .iter()
-            .enumerate()
-            .map(|(k, x)| {
-                let place = if self.tuple {
-                    let k = syn::Index::from(k);
-                    quote!(#z.#k)
-                } else {
-                    quote!(#z)
-                };
-                if x.components {
-                    quote!(#place.each_mut().map(|c| c.as_mut_slice()))
-                } else {
-                    quote!(&mut #place[..])
-                }
-            })
-            .collect();
-        let borrows = if self.tuple {
-            quote!((#(#borrows,)*))
-        } else {
-            quote!(#(#borrows)*)
-        };
+        let borrows = borrow_outs(&self.outs, self.tuple, |k| match k {
+            Some(k) => quote!(#z.#k),
+            None => quote!(#z),
+        });
         let fname = self.first().map(|a| a.name.to_string()).unwrap_or_default();
         let out_checks: Vec<TokenStream> = self
             .outs
@@ -966,6 +928,25 @@ impl Level {
                 #zeros
             }
         }
+    }
+}
+
+/// The `_into` buffers borrowed from owned results: each output's place (`place(Some(k))`
+/// for output `k` of a tuple, `place(None)` for the one output) as `&mut [R]`, or one
+/// slice per component (`out_dims = 1`); a tuple of them for a tuple result.
+fn borrow_outs(outs: &[Out], tuple: bool, place: impl Fn(Option<syn::Index>) -> TokenStream) -> TokenStream {
+    let each = outs.iter().enumerate().map(|(k, x)| {
+        let place = place(tuple.then(|| syn::Index::from(k)));
+        if x.components {
+            quote!(#place.each_mut().map(|c| c.as_mut_slice()))
+        } else {
+            quote!(&mut #place[..])
+        }
+    });
+    if tuple {
+        quote!((#(#each,)*))
+    } else {
+        quote!(#(#each)*)
     }
 }
 
