@@ -628,7 +628,8 @@ fn into_forms_zero_only_what_is_not_stored_whole() {
     let rules = RuleTable::standard();
     // (source, argnums, for each gradient in order: whether its place starts from zeros;
     // `None` would be a gradient assigned at the end, not accumulated in place)
-    let cases: [(&str, Vec<usize>, Vec<Option<bool>>); 4] = [
+    type Case<'a> = (&'a str, Vec<usize>, Vec<Option<bool>>);
+    let cases: [Case; 4] = [
         // `w_bar[i][j]` stored once each; `x_bar[j]` added once per `i`.
         ("fn f(x: [f64; 3], w: [[f64; 3]; 2], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { let mut a = 0.0; for j in 0..3 { a += w[i][j] * x[j]; } s += a * a * y; } s }", vec![0, 1], vec![Some(true), Some(false)]),
         // Only part of the first axis: the last row is never stored.
