@@ -25,6 +25,9 @@ const SAMPLES: [f64; 9] = [0.7, -1.3, 0.0, 2.5, -0.25, 1.0, -3.0, 0.125, 4.0];
 
 /// Functions of one batched `x: f64`, `y: [f64; 3]` and a shared `w: f64`.
 const CORPUS: &[&str] = &[
+    // Lane accumulators that start from a value other than zero (their first addition is
+    // no store).
+    "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { let mut s = 1.5; s += x * w; let mut t = [0.5; 3]; for i in 0..3 { t[i] += y[i] * x; } s + t[0] * t[2] }",
     "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { x * w + y[0] * y[1] - y[2] / (w + 2.0) }",
     "fn f(x: f64, y: [f64; 3], w: f64) -> f64 { (x * 0.5).sin() * w.exp() + y[1].tanh() * 3.0 }",
     // `if` on a batched condition, with a side that is NaN or infinite for some lanes.
