@@ -15,6 +15,7 @@ mod batch;
 mod jacobian;
 pub mod lanes;
 mod out;
+mod spread;
 mod tape;
 pub use batch::{
     best_simd, check_batch, drive, grain, in_sample, or_panic, pack, pack_soa, try_check_batch, try_check_components,
@@ -23,6 +24,7 @@ pub use batch::{
 pub use jacobian::{jacobian_rows, jacobian_rows_stacked, rows_per_task};
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_zero, FillZero};
+pub use spread::{select_lanes, spread, SelectLanes, Spread};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};
 
 /// `Vec`, for generated code in crates without `std` in scope (cotangents of slices,
@@ -368,6 +370,12 @@ pub fn missing_rule<M: MissingRule>() -> ! {
 #[inline(always)]
 pub fn int_as_float<T: Real>(n: i32, _like: T) -> T {
     T::from_i32(n)
+}
+
+/// `n` in every lane of the type of `like`: [`int_as_float`] in a batched kernel.
+#[inline(always)]
+pub fn int_as_lanes<L: Lanes>(n: i32, _like: L) -> L {
+    L::splat_f64(f64::from(n))
 }
 
 /// `x` as the float type of `like`: the adjoint of a cast `a as f32` where the macro

@@ -62,12 +62,47 @@ pub fn lanes_ty(t: &Ty) -> Result<Ty, Diag> {
             ))
         }
         Ty::Tape(t) => Ty::Tape(Box::new(lanes_ty(t)?)),
-        Ty::Unknown => {
-            return Err(Diag::new(
-                "`vmap` needs the type of every batched value: a value only rustc can type (a call's result, a constant) cannot be batched yet",
-            ))
-        }
+        // A call's result (or a part of it): rustc types it from the callee's lanes
+        // companion.
+        Ty::Unknown => Ty::Unknown,
     })
+}
+
+/// Whether a parameter of type `t` is lanes in a lanes companion (and an argument of that
+/// type is spread into lanes at a batched call): a value holding floats, or one only rustc
+/// types. Integers, booleans, `()` and slices stay as they are.
+pub fn lanes_param(t: &Ty) -> bool {
+    match t {
+        Ty::Unknown | Ty::Float(_) => true,
+        Ty::Array(e, _) | Ty::Tape(e) => lanes_param(e),
+        Ty::Tuple(ts) => ts.iter().any(lanes_param),
+        _ => false,
+    }
+}
+
+/// The lanes companion of `g` (a function or one of its companions): `g` with every
+/// parameter that holds floats as lanes, called by batched callers with their lanes
+/// (shared values spread into every lane). Also the float type of its lanes.
+pub fn lanes_companion(g: &Func) -> Result<(Func, FloatTy), Diag> {
+    let Some(float) = g
+        .params
+        .iter()
+        .find_map(|p| p.ty.float_ty())
+        .or_else(|| g.ret_ty.float_ty())
+    else {
+        return Err(Diag::new(
+            "its float type is a generic parameter or unknown, and lanes need a concrete `f64` or `f32`",
+        ));
+    };
+    let batched: Vec<bool> = g.params.iter().map(|p| lanes_param(&p.ty)).collect();
+    if !batched.iter().any(|b| *b) {
+        return Err(Diag::new(
+            "it takes no floats, so no argument of it can differ between samples",
+        ));
+    }
+    let mut k = batch(g, &BatchSpec { batched })?;
+    k.name = g.name.clone();
+    Ok((k, float))
 }
 
 /// The batched variables of `f` when the parameters flagged in `spec` are batched.
@@ -100,6 +135,16 @@ fn walk(b: &Block, masked: bool, set: &mut HashSet<VarId>) {
                 set.insert(*v);
             }
             Stmt::Let(_, Expr::Lane(..)) => {}
+            // A call with a batched argument is batched (the callee's lanes companion): its
+            // result and the accumulators it writes are lanes; so are accumulators written
+            // under a batched condition.
+            Stmt::Let(v, Expr::Call(c)) => {
+                let batched = c.args.iter().any(|a| is_batched(set, &a.op));
+                if batched || (masked && !c.writes().is_empty()) {
+                    set.extend(c.writes());
+                    set.insert(*v);
+                }
+            }
             Stmt::Let(v, e) | Stmt::Mut(v, Some(e)) => {
                 if expr_operands(e).iter().any(|o| is_batched(set, o)) {
                     set.insert(*v);
@@ -121,6 +166,41 @@ fn walk(b: &Block, masked: bool, set: &mut HashSet<VarId>) {
     }
 }
 
+/// Lanes whose type only rustc knows (a call's result, a part of one, or one spread into
+/// every lane) are floats where an operation takes them as floats: typed as lanes of floats
+/// there, so the emitter spells the operation on lanes (`Lanes::tanh(y)`, not `y.tanh()`).
+fn refine_unknown(g: &mut Func, set: &HashSet<VarId>) {
+    let mut lanes: HashSet<VarId> = set.iter().copied().filter(|v| g.vars[*v].ty == Ty::Unknown).collect();
+    walk_stmts(&g.body, &mut |s| {
+        if let Stmt::Let(v, Expr::Splat(Operand::Var(_))) = s {
+            lanes.insert(*v);
+        }
+    });
+    let mut floats = Vec::new();
+    walk_stmts(&g.body, &mut |s| {
+        let e = match s {
+            Stmt::Let(_, e) | Stmt::Mut(_, Some(e)) => e,
+            _ => return,
+        };
+        let ops: Vec<&Operand> = match e {
+            Expr::Prim(p, ops) => ops
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| !p.int_operands().contains(k))
+                .map(|(_, o)| o)
+                .collect(),
+            Expr::Cmp(_, x, y) => vec![x, y],
+            _ => return,
+        };
+        floats.extend(ops.into_iter().filter_map(Operand::var).filter(|v| lanes.contains(v)));
+    });
+    for v in floats {
+        if g.vars[v].ty == Ty::Unknown {
+            g.vars[v].ty = Ty::Lanes(Box::new(Ty::Float(None)));
+        }
+    }
+}
+
 /// `f` batched: the kernel `f_vmap` over lanes, with the parameters of `f` (batched ones as
 /// lanes) and a batched result.
 pub fn batch(f: &Func, spec: &BatchSpec) -> Result<Func, Diag> {
@@ -130,18 +210,6 @@ pub fn batch(f: &Func, spec: &BatchSpec) -> Result<Func, Diag> {
             spec.batched.len(),
             f.params.len()
         )));
-    }
-    let mut call = None;
-    walk_stmts(&f.body, &mut |s| {
-        if let Stmt::Let(_, Expr::Call(c)) | Stmt::Mut(_, Some(Expr::Call(c))) = s {
-            call.get_or_insert(c.span.0);
-        }
-    });
-    if let Some(span) = call {
-        return Err(Diag::spanned(
-            span,
-            "`vmap` of a function that calls other functions is not supported yet: write the callee's body inline, or batch the callee on its own",
-        ));
     }
     let set = analyze(f, spec);
     let mut g = f.clone();
@@ -167,6 +235,7 @@ pub fn batch(f: &Func, spec: &BatchSpec) -> Result<Func, Diag> {
     g.body = Block(stmts);
     g.ret = ret;
     g.ret_ty = lanes_ty(&ret_ty)?;
+    refine_unknown(&mut g, &set);
     // Splats of one value share one binding, and so on.
     crate::simplify::simplify(&mut g);
     Ok(g)
@@ -254,6 +323,11 @@ impl Bx<'_> {
                     // Longer, or a length only rustc knows: element by element in a loop.
                     None => {
                         let acc = b.let_mut(Some(Expr::Zeros(lty.clone())), "s", lty.clone());
+                        // A tape whose storage rustc picks from its size (a residual): its
+                        // lanes are stored the same way, so the residuals' types agree.
+                        if b.f.vars[v].storage == Storage::BySize {
+                            b.f.vars[acc].storage = Storage::BySize;
+                        }
                         let i = b.f.new_var("i", Ty::Int(Some("usize".into())), false);
                         let mut inner = Builder::new(b.f);
                         let x = inner.let_ty(Expr::Index(v, vec![Operand::Var(i)]), "s", (**e).clone());
@@ -284,7 +358,11 @@ impl Bx<'_> {
             Ty::Float(_) | Ty::Bool => b.let_ty(Expr::Splat(o.clone()), "s", lanes_ty(ty)?),
             // A literal, a named constant or a value computed from one: a float where it
             // meets lanes (rustc checks its type against the lanes').
-            Ty::Unknown => b.let_ty(Expr::Splat(o.clone()), "s", Ty::Lanes(Box::new(Ty::Float(None)))),
+            Ty::Unknown if matches!(o, Operand::Const(_)) => {
+                b.let_ty(Expr::Splat(o.clone()), "s", Ty::Lanes(Box::new(Ty::Float(None))))
+            }
+            // A call's result: spread by rustc's type of it (`Spread`), maybe an array.
+            Ty::Unknown => b.let_ty(Expr::Splat(o.clone()), "s", Ty::Unknown),
             other => return Err(Diag::new(format!("cannot batch a shared value of type `{other}`"))),
         })
     }
@@ -306,8 +384,31 @@ impl Bx<'_> {
                 } else {
                     e.clone()
                 };
+                // A call under a batched condition writes its accumulators in every lane:
+                // the lanes outside the mask get their old values back.
+                let restore: Vec<(VarId, Operand)> = match (&e, mask) {
+                    (Expr::Call(c), Some(_)) => c
+                        .writes()
+                        .into_iter()
+                        .filter(|w| !self.local.contains(w))
+                        .map(|w| {
+                            let ty = b.f.vars[w].ty.clone();
+                            (w, b.let_ty(Expr::Use(Operand::Var(w)), "old", ty))
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                b.push(Stmt::Let(*v, e));
+                if let Some(m) = mask {
+                    for (w, old) in restore {
+                        let ty = b.f.vars[w].ty.clone();
+                        let new = b.let_ty(Expr::Use(Operand::Var(w)), "new", ty);
+                        let place = Place { var: w, idx: vec![] };
+                        b.push(Stmt::Assign(place.clone(), AssignOp::Set, old));
+                        self.masked_assign(&mut b, m, &place, AssignOp::Set, new)?;
+                    }
+                }
                 out.extend(b.take());
-                out.push(Stmt::Let(*v, e));
             }
             Stmt::Mut(v, init) => {
                 if mask.is_some() {
@@ -403,7 +504,8 @@ impl Bx<'_> {
     ) -> Result<(), Diag> {
         let ty = b.f.vars[p.var].ty.indexed(p.idx.len());
         match &ty {
-            Ty::Lanes(_) => {
+            // Lanes, or a call's result only rustc types (selected by `SelectLanes`).
+            Ty::Lanes(_) | Ty::Unknown => {
                 let old = if p.idx.is_empty() {
                     b.let_ty(Expr::Use(Operand::Var(p.var)), "old", ty.clone())
                 } else {
@@ -414,7 +516,16 @@ impl Bx<'_> {
                     AssignOp::Add => b.let_ty(Expr::Prim(Prim::Add, vec![old.clone(), val]), "new", ty.clone()),
                     AssignOp::Sub => b.let_ty(Expr::Prim(Prim::Sub, vec![old.clone(), val]), "new", ty.clone()),
                 };
-                let sel = b.let_ty(Expr::Select(mask.clone(), new, old), "sel", ty.clone());
+                let sel = if ty == Ty::Lanes(Box::new(Ty::Bool)) {
+                    // Masks chosen by a mask: `(m & new) | (!m & old)`.
+                    let mt = ty.clone();
+                    let keep_new = b.let_ty(Expr::Bool(BoolOp::And, mask.clone(), new), "mask", mt.clone());
+                    let not_m = b.let_ty(Expr::Not(mask.clone()), "mask", mt.clone());
+                    let keep_old = b.let_ty(Expr::Bool(BoolOp::And, not_m, old), "mask", mt.clone());
+                    b.let_ty(Expr::Bool(BoolOp::Or, keep_new, keep_old), "sel", mt)
+                } else {
+                    b.let_ty(Expr::Select(mask.clone(), new, old), "sel", ty.clone())
+                };
                 b.push(Stmt::Assign(p.clone(), AssignOp::Set, sel));
                 Ok(())
             }
@@ -501,9 +612,23 @@ impl Bx<'_> {
                 }
                 Expr::Index(*v, idx.clone())
             }
-            Expr::Call(_) | Expr::Residuals(_) => return Err(Diag::new(
-                "`vmap` of a function that calls other functions is not supported yet: write the callee's body inline",
-            )),
+            // The callee's lanes companion: every float argument as lanes (a shared one
+            // spread into every lane), integers and slices as they are.
+            Expr::Call(c) => {
+                let mut args = Vec::new();
+                for a in &c.args {
+                    let t = b.f.ty_of(&a.op);
+                    let keep =
+                        self.batched(&a.op) || !lanes_param(&t) || matches!(a.op, Operand::Int(_) | Operand::Unit);
+                    let op = if keep { a.op.clone() } else { self.lanes(b, &a.op)? };
+                    args.push(Arg { op, ..a.clone() });
+                }
+                Expr::Call(Call {
+                    args,
+                    lanes: true,
+                    ..c.clone()
+                })
+            }
             Expr::Cast(a, t) => match t {
                 Ty::Float(_) => Expr::Cast(self.lanes(b, a)?, lanes_ty(t)?),
                 _ => {
@@ -512,6 +637,9 @@ impl Bx<'_> {
                     ))
                 }
             },
+            // `n as T` for `T` the type of lanes `like` (the derivative of `powi` of a
+            // call's result): the same in every lane.
+            Expr::IntAsFloat(n, like) if !self.batched(n) => Expr::IntAsFloat(n.clone(), self.lanes(b, like)?),
             Expr::CastLike(..) | Expr::IntAsFloat(..) => {
                 return Err(Diag::new("internal: a cast to a type only rustc knows, batched"))
             }
@@ -527,6 +655,7 @@ impl Bx<'_> {
             | Expr::Len(_)
             | Expr::Splat(_)
             | Expr::UnitLane(_)
+            | Expr::Residuals(_)
             | Expr::Lane(..) => e.clone(),
         })
     }

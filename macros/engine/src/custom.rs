@@ -102,6 +102,26 @@ fn simple_ty(t: &syn::Type) -> Option<Ty> {
     }
 }
 
+/// A parameter of a lanes companion: its name, its per-sample type, and whether it is
+/// passed by reference.
+type LaneParam = (Ident, TokenStream, bool);
+
+/// The modes of a companion's name (`"jvp_vjp"`: `[Jvp, Vjp]`).
+fn mode_list(name: &str) -> Vec<crate::ir::Mode> {
+    use crate::ir::Mode;
+    match name {
+        "" => vec![],
+        "jvp" => vec![Mode::Jvp],
+        "vjp" => vec![Mode::Vjp],
+        "vjp_fwd" => vec![Mode::VjpFwd],
+        "vjp_bwd" => vec![Mode::VjpBwd],
+        "jvp_jvp" => vec![Mode::Jvp, Mode::Jvp],
+        "jvp_vjp" => vec![Mode::Jvp, Mode::Vjp],
+        "vjp_jvp" => vec![Mode::Vjp, Mode::Jvp],
+        _ => vec![Mode::Vjp, Mode::Vjp],
+    }
+}
+
 /// The tangent type's tokens of a parameter type as written (`()` for integers).
 fn tangent_tokens(t: &syn::Type) -> TokenStream {
     let t = match t {
@@ -322,6 +342,149 @@ fn expand_custom_fn(args: TokenStream, mut item: syn::ItemFn) -> syn::Result<Tok
         #[doc = "Second order: the reverse companion of the reverse rule."]
         #attrs
         pub fn vjp_vjp #gen (#params, ct: #rtan, ct2: (#rtan, #bars_ty)) -> ((#ret, #bars_ty), (#(#ttys,)* #rtan,)) #where_clause { #vv }
+    };
+    // Lanes companions (a batched caller's callees): the scalar companion run lane by lane,
+    // one sample at a time (a custom rule is opaque to batching).
+    let fns = {
+        let text = quote!(#(#tys)* #ret).to_string();
+        let vector = if !generics.params.is_empty() {
+            None
+        } else if text.contains("f64") {
+            Some(quote!(::fluxion::__private::f64x4))
+        } else if text.contains("f32") {
+            Some(quote!(::fluxion::__private::f32x8))
+        } else {
+            None
+        };
+        let mut fns = fns;
+        if let Some(v) = vector {
+            let prim = |t: &syn::Type| match t {
+                syn::Type::Reference(r) => ((*r.elem).to_token_stream(), true),
+                t => (t.to_token_stream(), false),
+            };
+            let ps: Vec<LaneParam> = names
+                .iter()
+                .zip(&tys)
+                .map(|(n, t)| {
+                    let (t, r) = prim(t);
+                    (n.clone(), t, r)
+                })
+                .collect();
+            let tan = |ns: &[Ident]| -> Vec<LaneParam> {
+                ns.iter()
+                    .zip(&ttys)
+                    .map(|(n, t)| (n.clone(), t.clone(), false))
+                    .collect()
+            };
+            let one = |n: &str, t: TokenStream| vec![(format_ident!("{}", n), t, false)];
+            let rt = |t: &TokenStream| t.clone();
+            let ret_t = ret.to_token_stream();
+            let cat = |parts: Vec<Vec<LaneParam>>| parts.concat();
+            let specs: Vec<(&str, Vec<LaneParam>, TokenStream)> = vec![
+                ("", ps.clone(), rt(&ret_t)),
+                ("jvp", cat(vec![ps.clone(), tan(&dnames)]), quote!((#ret, #rtan))),
+                (
+                    "vjp",
+                    cat(vec![ps.clone(), one("ct", rtan.clone())]),
+                    quote!((#ret, #bars_ty)),
+                ),
+                ("vjp_fwd", ps.clone(), quote!((#ret, ()))),
+                (
+                    "vjp_bwd",
+                    cat(vec![ps.clone(), one("_residuals", quote!(())), one("ct", rtan.clone())]),
+                    bars_ty.clone(),
+                ),
+                (
+                    "jvp_jvp",
+                    cat(vec![ps.clone(), tan(&dnames), tan(&n2), tan(&d2)]),
+                    quote!(((#ret, #rtan), (#rtan, #rtan))),
+                ),
+                (
+                    "jvp_vjp",
+                    cat(vec![ps.clone(), tan(&dnames), one("ct", quote!((#rtan, #rtan)))]),
+                    quote!(((#ret, #rtan), (#(#ttys,)* #(#ttys,)*))),
+                ),
+                (
+                    "vjp_jvp",
+                    cat(vec![
+                        ps.clone(),
+                        one("ct", rtan.clone()),
+                        tan(&n2),
+                        one("ct_dot", rtan.clone()),
+                    ]),
+                    quote!(((#ret, #bars_ty), (#rtan, #bars_ty))),
+                ),
+                (
+                    "vjp_vjp",
+                    cat(vec![
+                        ps.clone(),
+                        one("ct", rtan.clone()),
+                        one("ct2", quote!((#rtan, #bars_ty))),
+                    ]),
+                    quote!(((#ret, #bars_ty), (#(#ttys,)* #rtan,))),
+                ),
+            ];
+            let mut lanes = TokenStream::new();
+            for (mode, params, r) in specs {
+                let scalar = if mode.is_empty() {
+                    quote!(#fn_ident)
+                } else {
+                    let m = format_ident!("{}", mode);
+                    quote!(Self::#m)
+                };
+                let name = format_ident!("{}", crate::emit::lanes_mode_name(&mode_list(mode)));
+                let decl = params.iter().map(|(n, t, r)| {
+                    if *r {
+                        quote!(#n: &<#t as ::fluxion::__private::Spread<#v>>::Out)
+                    } else {
+                        quote!(#n: <#t as ::fluxion::__private::Spread<#v>>::Out)
+                    }
+                });
+                let at = |k: TokenStream| {
+                    let a = params.iter().map(|(n, t, r)| {
+                        let l = if *r { quote!(#n) } else { quote!(&#n) };
+                        let x = quote!(<#t as ::fluxion::__private::Spread<#v>>::lane(#l, #k));
+                        if *r {
+                            quote!(&#x)
+                        } else {
+                            x
+                        }
+                    });
+                    quote!(#scalar(#(#a),*))
+                };
+                let first = at(quote!(0));
+                let kth = at(quote!(k));
+                lanes.extend(quote! {
+                    #[doc = "Lanes companion: the scalar one lane by lane."]
+                    #attrs
+                    pub fn #name(#(#decl),*) -> <#r as ::fluxion::__private::Spread<#v>>::Out {
+                        let mut out = ::fluxion::__private::spread::<#v, #r>(#first);
+                        for k in 1..<#v as ::fluxion::__private::Lanes>::LANES {
+                            <#r as ::fluxion::__private::Spread<#v>>::set_lane(&mut out, k, #kth);
+                        }
+                        out
+                    }
+                });
+            }
+            let ps_decl = ps.iter().map(|(n, t, r)| {
+                if *r {
+                    quote!(#n: &<#t as ::fluxion::__private::Spread<#v>>::Out)
+                } else {
+                    quote!(#n: <#t as ::fluxion::__private::Spread<#v>>::Out)
+                }
+            });
+            let ps_use = names.iter();
+            lanes.extend(quote! {
+                #[doc = "Lanes companion: the reverse half, into the caller's accumulators."]
+                #attrs
+                pub fn vjp_bwd_acc_lanes(#(#ps_decl,)* _residuals: (), ct: <#rtan as ::fluxion::__private::Spread<#v>>::Out, #(#anames: &mut <#ttys as ::fluxion::__private::Spread<#v>>::Out),*) {
+                    let bars = Self::vjp_lanes(#(#ps_use,)* ct).1;
+                    #(::fluxion::__private::acc(#anames, bars.#idx);)*
+                }
+            });
+            fns.extend(lanes);
+        }
+        fns
     };
     item.attrs
         .push(syn::parse_quote!(#[allow(clippy::needless_range_loop)]));

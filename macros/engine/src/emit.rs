@@ -67,6 +67,16 @@ pub fn mode_name(modes: &[Mode]) -> String {
         .join("_")
 }
 
+/// The name of a lanes companion (a batched call's callee, see [`Call::lanes`]): `lanes`
+/// for the function itself, `jvp_lanes`, `vjp_fwd_lanes`, .. for its companions.
+pub fn lanes_mode_name(modes: &[Mode]) -> String {
+    if modes.is_empty() {
+        "lanes".to_string()
+    } else {
+        format!("{}_lanes", mode_name(modes))
+    }
+}
+
 const KEYWORDS: &[&str] = &[
     "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in",
     "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self", "static", "struct", "super",
@@ -240,6 +250,11 @@ pub trait Target {
     fn sum(&self, a: TokenStream) -> TokenStream {
         quote!(::fluxion::__private::sum(#a))
     }
+    /// A value of a type only rustc knows (a call's result) in every lane: floats splatted,
+    /// arrays and tuples element by element, integers unchanged.
+    fn spread(&self, a: TokenStream) -> TokenStream {
+        a
+    }
     /// A shared scalar in every lane (only batched kernels have lanes).
     fn splat(&self, _a: TokenStream) -> TokenStream {
         quote!(::core::compile_error!("fluxion: a lane value outside a batched kernel"))
@@ -297,6 +312,15 @@ impl Target for LaneTarget {
                 let ts: Vec<_> = ts.iter().map(|t| self.ty(t)).collect();
                 quote!((#(#ts,)*))
             }
+            // A tape of lanes (in the residuals of a lanes companion's signature).
+            Ty::Tape(t) => match &**t {
+                Ty::Array(e, len) => {
+                    let et = self.ty(e);
+                    let len = cexpr_tokens(len, true);
+                    quote!(<::fluxion::__private::Tape<{ #len * ::core::mem::size_of::<#et>() > ::fluxion::__private::TAPE_STACK_BYTES }> as ::fluxion::__private::TapeStorage<#et, { #len }>>::Store)
+                }
+                t => self.ty(t),
+            },
             other => ty_tokens(other),
         }
     }
@@ -380,10 +404,9 @@ impl Target for LaneTarget {
         quote!(::fluxion::__private::LaneMask::not(#a))
     }
 
-    fn sum(&self, a: TokenStream) -> TokenStream {
-        // As `impl Sum for f64`, from -0.0.
-        let z = self.splat(quote!(-0.0));
-        quote!((#a).iter().fold(#z, |s, x| s + *x))
+    fn spread(&self, a: TokenStream) -> TokenStream {
+        let v = self.vector();
+        quote!(::fluxion::__private::spread::<#v, _>(#a))
     }
 
     fn splat(&self, a: TokenStream) -> TokenStream {
@@ -895,6 +918,17 @@ impl<'a> Emitter<'a> {
                 quote!([#a; #n])
             }
             Expr::Zeros(t) => self.ty_target(t).zeros(t),
+            // A value only rustc types (a call's result, maybe an array or a tuple) is
+            // spread element by element, integers unchanged (`Spread`).
+            Expr::Splat(a @ Operand::Var(_)) if self.f.ty_of(a) == Ty::Unknown => {
+                self.lanes.unwrap_or(self.target).spread(op(a))
+            }
+            Expr::Splat(a) if self.f.ty_of(a) == Ty::Bool => {
+                let t = self.lanes.unwrap_or(self.target);
+                let m = t.ty(&Ty::Lanes(Box::new(Ty::Bool)));
+                let a = op(a);
+                quote!(<#m as ::fluxion::__private::LaneMask>::splat(#a))
+            }
             Expr::Splat(a) => self.lanes.unwrap_or(self.target).splat(op(a)),
             Expr::UnitLane(l) => self.lanes.unwrap_or(self.target).unit_lane(op(l)),
             Expr::Lane(a, l) => self.op_target(a).lane(op(a), op(l)),
@@ -921,6 +955,10 @@ impl<'a> Emitter<'a> {
                 quote!(#a.#k)
             }
             Expr::Call(c) => self.call(c),
+            Expr::IntAsFloat(n, like) if matches!(self.f.ty_of(like), Ty::Lanes(_)) => {
+                let (n, like) = (op(n), op(like));
+                quote!(::fluxion::__private::int_as_lanes(#n, #like))
+            }
             Expr::IntAsFloat(n, like) => {
                 let (n, like) = (op(n), op(like));
                 quote!(::fluxion::__private::int_as_float(#n, #like))
@@ -949,6 +987,13 @@ impl<'a> Emitter<'a> {
                 let l = self.by_ref_arg(like);
                 let v = op(v);
                 quote!(::fluxion::__private::broadcast(#l, #v))
+            }
+            // Lanes of a type only rustc knows (a call's result) under a lane mask.
+            Expr::Select(c, a, b)
+                if matches!(self.f.ty_of(c), Ty::Lanes(_)) && !matches!(self.f.ty_of(a), Ty::Lanes(_)) =>
+            {
+                let (c, a, b) = (op(c), op(a), op(b));
+                quote!(::fluxion::__private::select_lanes(#c, #a, #b))
             }
             Expr::Select(c, a, b) => self.op_target(c).select(op(c), op(a), op(b)),
         }
@@ -999,7 +1044,11 @@ impl<'a> Emitter<'a> {
                 t
             }
         });
-        if c.modes.is_empty() {
+        if c.lanes {
+            let h = holder_ident(&c.name, span);
+            let m = Ident::new(&lanes_mode_name(&c.modes), span);
+            quote_spanned!(span=> <#lead #(#prefix ::)* #h> :: #m #tf (#(#args),*))
+        } else if c.modes.is_empty() {
             // The function itself, written raw if its name is a keyword (`r#match`).
             let n = raw_if_keyword(&c.name, span);
             quote!(#lead #(#prefix ::)* #n #tf (#(#args),*))

@@ -151,7 +151,7 @@ impl Ty {
     pub fn has_lanes(&self) -> bool {
         match self {
             Ty::Lanes(_) => true,
-            Ty::Array(e, _) => e.has_lanes(),
+            Ty::Array(e, _) | Ty::Tape(e) => e.has_lanes(),
             Ty::Tuple(ts) => ts.iter().any(Ty::has_lanes),
             _ => false,
         }
@@ -524,6 +524,9 @@ pub struct Call {
     pub args: Vec<Arg>,
     /// Where the call was written (errors about the callee point here).
     pub span: SrcSpan,
+    /// A batched call (vmap): the callee's lanes companion, whose float arguments and
+    /// results are lanes ([`crate::batch`]).
+    pub lanes: bool,
 }
 
 /// A source span that compares equal to every other (so IR equality ignores spans).

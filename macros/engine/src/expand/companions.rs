@@ -2,6 +2,7 @@
 //! [`MAX_ORDER`], stubs beyond it.
 
 use super::*;
+use crate::emit::{LaneTarget, Scalar, Target};
 use crate::error::Diag;
 
 /// The transforms applied to a function for its hidden companions (maximum order 2).
@@ -77,6 +78,9 @@ pub(super) fn holder(
     // `vjp_fwd` and `vjp_bwd` (and its in-place form) are two halves of one reverse pass:
     // built once.
     let mut halves: Option<(Func, Func, Func)> = None;
+    // The lanes companions (a batched caller's callees, see `crate::batch`): `lanes` of the
+    // function itself here, `jvp_lanes`, .. with each companion below.
+    lanes_item(f, Ok(f), &[], vis, generics, &mut fns, &mut markers);
     for modes in COMPANIONS {
         let name = mode_name(modes);
         let beyond = order + modes.len() > MAX_ORDER;
@@ -113,6 +117,16 @@ pub(super) fn holder(
         };
         match g {
             Some(g) => {
+                // The split halves' lanes exist together or not at all: their residuals'
+                // types must agree.
+                let halves_ok = match (modes, &halves) {
+                    ([Mode::VjpFwd] | [Mode::VjpBwd] | [Mode::VjpBwdAcc], Some((fwd, bwd, acc))) => [fwd, bwd, acc]
+                        .into_iter()
+                        .try_for_each(|h| crate::batch::lanes_companion(h).map(|_| ()))
+                        .map_err(|d| d.msg),
+                    _ => Ok(()),
+                };
+                lanes_item(f, halves_ok.map(|()| &g), modes, vis, generics, &mut fns, &mut markers);
                 let e = Emitter::new(&g);
                 fns.extend(e.function(&FnHeader {
                     vis: quote!(pub),
@@ -146,6 +160,7 @@ pub(super) fn holder(
                         const MSG: &'static str = #msg;
                     }
                 });
+                lanes_item(f, Err(msg.clone()), modes, vis, generics, &mut fns, &mut markers);
                 fns.extend(companion_stub(
                     f,
                     modes,
@@ -157,6 +172,7 @@ pub(super) fn holder(
                         format!("Companion `{name}` of `{}`: not available through slices.", f.name)
                     }),
                     &marker,
+                    None,
                 ));
             }
         }
@@ -165,7 +181,71 @@ pub(super) fn holder(
     Ok(crate::emit::holder_item(vis, &h, &fns, &markers))
 }
 
-/// A companion's signature (from the companion protocol) with a `missing_rule` body.
+/// The lanes companion `name` of `f` built from its scalar companion `g` (see
+/// [`crate::batch::lanes_companion`]), or a stub whose use is a compile error saying why
+/// it is missing.
+fn lanes_item(
+    f: &Func,
+    g: Result<&Func, String>,
+    modes: &[Mode],
+    vis: &TokenStream,
+    generics: &syn::Generics,
+    fns: &mut TokenStream,
+    markers: &mut TokenStream,
+) {
+    let name = crate::emit::lanes_mode_name(modes);
+    let attrs = |doc: String| {
+        quote! {
+            #[doc = #doc]
+            #[inline]
+            #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
+        }
+    };
+    let built = g.and_then(|g| crate::batch::lanes_companion(g).map_err(|d| d.msg));
+    match built {
+        Ok((k, float)) => {
+            let lt = LaneTarget { float };
+            fns.extend(Emitter::with_lanes(&k, &Scalar, &lt).function(&FnHeader {
+                vis: quote!(pub),
+                name: format_ident!("{}", name),
+                generics,
+                attrs: attrs(format!("Lanes companion `{name}` of `{}` (hidden).", f.name)),
+            }));
+        }
+        Err(why) => {
+            let marker = format_ident!("__fluxion_missing_{}__{}", f.name, name);
+            let msg = format!(
+                "`vmap` through a call of `{}` needs its lanes companion `{name}`: {why}",
+                f.name
+            );
+            markers.extend(quote! {
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                #vis struct #marker;
+                impl ::fluxion::__private::MissingRule for #marker {
+                    const MSG: &'static str = #msg;
+                }
+            });
+            let float = f
+                .params
+                .iter()
+                .find_map(|p| p.ty.float_ty())
+                .or_else(|| f.ret_ty.float_ty());
+            fns.extend(companion_stub(
+                f,
+                modes,
+                generics,
+                &name,
+                attrs(format!("Lanes companion `{name}` of `{}`: not available.", f.name)),
+                &marker,
+                float,
+            ));
+        }
+    }
+}
+
+/// A companion's signature (from the companion protocol) with a `missing_rule` body; its
+/// lanes companion's (floats as lanes of `lanes`) if `lanes` is given.
 pub(super) fn companion_stub(
     f: &Func,
     modes: &[Mode],
@@ -173,6 +253,7 @@ pub(super) fn companion_stub(
     name: &str,
     attrs: TokenStream,
     marker: &proc_macro2::Ident,
+    lanes: Option<FloatTy>,
 ) -> TokenStream {
     // `(type, passed as: "" by value, "&" by reference, "&mut" an accumulator)`
     let mut params: Vec<(Ty, &str)> = f
@@ -210,6 +291,14 @@ pub(super) fn companion_stub(
             }
         }
     }
+    let lt = lanes.map(|float| LaneTarget { float });
+    let render = |t: &Ty| match &lt {
+        Some(lt) if crate::batch::lanes_param(t) => match crate::batch::lanes_ty(t) {
+            Ok(l) => lt.ty(&l),
+            Err(_) => crate::emit::ty_tokens(t),
+        },
+        _ => crate::emit::ty_tokens(t),
+    };
     let ps = params.iter().enumerate().map(|(k, (t, r))| {
         let n = format_ident!("p{}", k);
         if let Ty::Slice(e) = t {
@@ -221,14 +310,14 @@ pub(super) fn companion_stub(
                 quote!(#n: &[#e])
             };
         }
-        let t = crate::emit::ty_tokens(t);
+        let t = render(t);
         match *r {
             "&" => quote!(#n: &#t),
             "&mut" => quote!(#n: &mut #t),
             _ => quote!(#n: #t),
         }
     });
-    let rt = crate::emit::ty_tokens(&ret);
+    let rt = render(&ret);
     let n = format_ident!("{}", name);
     let (gen, where_clause) = crate::emit::generic_parts(generics);
     quote! {

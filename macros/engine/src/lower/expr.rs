@@ -622,6 +622,7 @@ impl Lowerer<'_> {
             modes: vec![],
             args,
             span: SrcSpan(last.ident.span()),
+            lanes: false,
         };
         Some(self.let_(Expr::Call(call)))
     }
