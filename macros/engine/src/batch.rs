@@ -274,6 +274,18 @@ pub fn batch_block(g: &mut Func, stmts: &[Stmt], seeds: &[VarId]) -> Result<Vec<
         g.vars[*v].ty = lanes_ty(&g.vars[*v].ty)?;
         g.vars[*v].annotated = false;
     }
+    // A Jacobian's batched sweep does not go through calls: a callee that is itself a
+    // generated derivative has no lanes companions, and a caller cannot tell. The sweep
+    // then runs per column (the caller falls back).
+    let mut call = false;
+    walk_stmts(&blk, &mut |s| {
+        if let Stmt::Let(v, Expr::Call(_)) = s {
+            call |= set.contains(v);
+        }
+    });
+    if call {
+        return Err(Diag::new("a batched call in a Jacobian's sweep"));
+    }
     let mut bx = Bx {
         set: &set,
         local: HashSet::new(),
@@ -615,6 +627,12 @@ impl Bx<'_> {
             // The callee's lanes companion: every float argument as lanes (a shared one
             // spread into every lane), integers and slices as they are.
             Expr::Call(c) => {
+                if c.modes.len() > 1 {
+                    return Err(Diag::spanned(
+                        c.span.0,
+                        format!("`vmap` through a call of a second derivative of `{}` is not supported: callees have batched companions to first order only (more would double every function's generated code); write the callee's body inline, or batch a first-order transform", c.name),
+                    ));
+                }
                 let mut args = Vec::new();
                 for a in &c.args {
                     let t = b.f.ty_of(&a.op);

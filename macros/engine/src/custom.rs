@@ -425,7 +425,9 @@ fn expand_custom_fn(args: TokenStream, mut item: syn::ItemFn) -> syn::Result<Tok
                 ),
             ];
             let mut lanes = TokenStream::new();
-            for (mode, params, r) in specs {
+            // First order only, as for every function (`crate::batch` never calls a
+            // second-order lanes companion).
+            for (mode, params, r) in specs.into_iter().filter(|(m, ..)| mode_list(m).len() < 2) {
                 let scalar = if mode.is_empty() {
                     quote!(#fn_ident)
                 } else {

@@ -79,8 +79,19 @@ pub(super) fn holder(
     // built once.
     let mut halves: Option<(Func, Func, Func)> = None;
     // The lanes companions (a batched caller's callees, see `crate::batch`): `lanes` of the
-    // function itself here, `jvp_lanes`, .. with each companion below.
-    lanes_item(f, Ok(f), &[], vis, generics, &mut fns, &mut markers);
+    // function itself here, `jvp_lanes`, .. with each first-order companion below. Built
+    // for the user's own functions only: the lanes of a derivative's companions, or of a
+    // second-order companion, would double every function's generated code (and compile
+    // time) for a rare use.
+    let derivative = || {
+        Err(format!(
+            "`vmap` through a call of a generated derivative is not supported yet; call `{}`'s original function and stack the transform on the batched caller instead",
+            f.name
+        ))
+    };
+    let built = if order == 0 { lanes_of(f) } else { derivative() };
+    lanes_item(f, built, &[], vis, generics, &mut fns, &mut markers);
+    let mut halves_lanes: Option<Result<[(Func, FloatTy); 3], String>> = None;
     for modes in COMPANIONS {
         let name = mode_name(modes);
         let beyond = order + modes.len() > MAX_ORDER;
@@ -117,16 +128,29 @@ pub(super) fn holder(
         };
         match g {
             Some(g) => {
-                // The split halves' lanes exist together or not at all: their residuals'
-                // types must agree.
-                let halves_ok = match (modes, &halves) {
-                    ([Mode::VjpFwd] | [Mode::VjpBwd] | [Mode::VjpBwdAcc], Some((fwd, bwd, acc))) => [fwd, bwd, acc]
-                        .into_iter()
-                        .try_for_each(|h| crate::batch::lanes_companion(h).map(|_| ()))
-                        .map_err(|d| d.msg),
-                    _ => Ok(()),
+                let built = match modes {
+                    // A batched caller never calls these (`crate::batch` rejects it).
+                    [_, _] => None,
+                    _ if order > 0 => Some(derivative()),
+                    // The split halves' lanes exist together or not at all: their
+                    // residuals' types must agree.
+                    [Mode::VjpFwd] | [Mode::VjpBwd] | [Mode::VjpBwdAcc] => {
+                        let all = halves_lanes.get_or_insert_with(|| match &halves {
+                            Some((fwd, bwd, acc)) => Ok([lanes_of(fwd)?, lanes_of(bwd)?, lanes_of(acc)?]),
+                            None => Err("internal: no split halves".to_string()),
+                        });
+                        let k = match modes {
+                            [Mode::VjpFwd] => 0,
+                            [Mode::VjpBwd] => 1,
+                            _ => 2,
+                        };
+                        Some(all.as_ref().map(|a| a[k].clone()).map_err(Clone::clone))
+                    }
+                    _ => Some(lanes_of(&g)),
                 };
-                lanes_item(f, halves_ok.map(|()| &g), modes, vis, generics, &mut fns, &mut markers);
+                if let Some(built) = built {
+                    lanes_item(f, built, modes, vis, generics, &mut fns, &mut markers);
+                }
                 let e = Emitter::new(&g);
                 fns.extend(e.function(&FnHeader {
                     vis: quote!(pub),
@@ -160,7 +184,10 @@ pub(super) fn holder(
                         const MSG: &'static str = #msg;
                     }
                 });
-                lanes_item(f, Err(msg.clone()), modes, vis, generics, &mut fns, &mut markers);
+                if modes.len() == 1 {
+                    let why = if order > 0 { derivative() } else { Err(msg.clone()) };
+                    lanes_item(f, why, modes, vis, generics, &mut fns, &mut markers);
+                }
                 fns.extend(companion_stub(
                     f,
                     modes,
@@ -181,12 +208,17 @@ pub(super) fn holder(
     Ok(crate::emit::holder_item(vis, &h, &fns, &markers))
 }
 
-/// The lanes companion `name` of `f` built from its scalar companion `g` (see
-/// [`crate::batch::lanes_companion`]), or a stub whose use is a compile error saying why
-/// it is missing.
+/// The lanes companion of a function or companion `g` (see
+/// [`crate::batch::lanes_companion`]), or why there is none.
+fn lanes_of(g: &Func) -> Result<(Func, FloatTy), String> {
+    crate::batch::lanes_companion(g).map_err(|d| d.msg)
+}
+
+/// Emits the lanes companion of `f` for `modes` (`built` by [`lanes_of`]), or a stub
+/// whose use is a compile error saying why it is missing.
 fn lanes_item(
     f: &Func,
-    g: Result<&Func, String>,
+    built: Result<(Func, FloatTy), String>,
     modes: &[Mode],
     vis: &TokenStream,
     generics: &syn::Generics,
@@ -201,7 +233,6 @@ fn lanes_item(
             #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
         }
     };
-    let built = g.and_then(|g| crate::batch::lanes_companion(g).map_err(|d| d.msg));
     match built {
         Ok((k, float)) => {
             let lt = LaneTarget { float };
