@@ -369,6 +369,37 @@ transform!(
     /// depends on the chunk size or the thread count; a sum over the batch (of per-sample
     /// gradients in shared weights, say) is yours, in the order you write it.
     ///
+    /// A batched function may call other [`differentiable`] functions: the call runs on
+    /// lanes too, through the callee's batched companions, which its own attribute
+    /// generates (shared arguments are repeated in every lane). That holds for `vmap` of
+    /// the function and of its first derivatives (`grad`, `grad_and_value`, `jvp`,
+    /// `jacrev`, `jacfwd`, the `_ct` form of `vjp`); `vmap` of a second derivative
+    /// (`hessian`) through a call, and a call of a generated derivative (`g_grad`) inside a
+    /// batched function, are compile errors saying what to write instead. A
+    /// [`custom_rule`] callee runs lane by lane (its rules are scalar code).
+    ///
+    /// ```
+    /// use fluxion::{differentiable, grad, vmap};
+    ///
+    /// #[differentiable]
+    /// fn pair_energy(r: f64, sigma: f64) -> f64 {
+    ///     let s6 = (sigma / r).powi(6);
+    ///     4.0 * (s6 * s6 - s6)
+    /// }
+    ///
+    /// #[vmap(in_dims = (0, None))]
+    /// #[grad]
+    /// fn energy(r: f64, sigma: f64) -> f64 {
+    ///     pair_energy(r, sigma) + 0.5 * pair_energy(2.0 * r, sigma)
+    /// }
+    ///
+    /// let r = [0.9, 1.0, 1.1, 1.2, 1.3];
+    /// let dedr = energy_grad_vmap(&r, 1.0);
+    /// for (k, &rk) in r.iter().enumerate() {
+    ///     assert_eq!(dedr[k], energy_grad(rk, 1.0));
+    /// }
+    /// ```
+    ///
     /// Stacked on a derivative it batches the generated function: `#[vmap] #[grad] fn f`
     /// gives `f_grad_vmap`, per-sample gradients (`vmap(grad(f))`). Only `vmap` is stacked
     /// on top of `vmap`. Options: `in_dims`, `out_dims`, `chunk_size = k`, `name = "g"`

@@ -24,6 +24,11 @@
 //!   taken (`v = select(mask, new, v)`). The untaken side's values, NaN or infinite as they
 //!   may be (`x.sqrt()` at `x < 0`), never reach a result: a select takes the other lane
 //!   whole. `if` on a shared condition stays a branch.
+//! - **Calls** with a batched argument call the callee's lanes companion (`lanes`,
+//!   `jvp_lanes`, `vjp_bwd_lanes`, ..: [`lanes_companion`] of its scalar companion, built
+//!   by the callee's macro), shared float arguments spread into every lane; integers and
+//!   slices pass as they are. Only first-order companions have lanes forms: a call of a
+//!   second-order companion is an error.
 //! - **The result** is batched: a shared result (or a shared part of a tuple) is splatted,
 //!   as JAX broadcasts an unbatched output of `vmap` along the batch axis.
 
