@@ -715,8 +715,8 @@ fn squash2_jacfwd_jvp(x: [f64; 3], x_dot: [f64; 3]) -> ([[f64; 3]; 3], [[f64; 3]
     let t_40 = t_12 * t_12;
     let t_41 = 1.0 - t_40;
     let t_dot_12 = t_41 * t_dot_11;
-    let t_dot_1 = [t_35, 0.0, 0.0];
     let t_dot_dot_1 = [t_dot_dot, 0.0, 0.0];
+    let t_dot_1 = [t_35, 0.0, 0.0];
     for o0 in 0..3 {
         let t_15 = t_dot_1[o0];
         let t_dot_13 = t_dot_dot_1[o0];
@@ -726,8 +726,8 @@ fn squash2_jacfwd_jvp(x: [f64; 3], x_dot: [f64; 3]) -> ([[f64; 3]; 3], [[f64; 3]
     let t_42 = t_10 * t_dot_10;
     let t_dot_14 = t_42 + t_42;
     let t_dot_dot_2 = -t_dot_14;
-    let t_dot_3 = [0.0, t_39, 0.0];
     let t_dot_dot_3 = [0.0, t_dot_dot_2, 0.0];
+    let t_dot_3 = [0.0, t_39, 0.0];
     for o0_1 in 0..3 {
         let t_24 = t_dot_3[o0_1];
         let t_dot_15 = t_dot_dot_3[o0_1];
@@ -737,8 +737,8 @@ fn squash2_jacfwd_jvp(x: [f64; 3], x_dot: [f64; 3]) -> ([[f64; 3]; 3], [[f64; 3]
     let t_44 = t_12 * t_dot_12;
     let t_dot_16 = t_44 + t_44;
     let t_dot_dot_4 = -t_dot_16;
-    let t_dot_5 = [0.0, 0.0, t_41];
     let t_dot_dot_5 = [0.0, 0.0, t_dot_dot_4];
+    let t_dot_5 = [0.0, 0.0, t_41];
     for o0_2 in 0..3 {
         let t_33 = t_dot_5[o0_2];
         let t_dot_17 = t_dot_dot_5[o0_2];
@@ -789,8 +789,8 @@ fn squash2_jacfwd_jvp_into(
     let t_40 = t_12 * t_12;
     let t_41 = 1.0 - t_40;
     let t_dot_12 = t_41 * t_dot_11;
-    let t_dot_1 = [t_35, 0.0, 0.0];
     let t_dot_dot_1 = [t_dot_dot, 0.0, 0.0];
+    let t_dot_1 = [t_35, 0.0, 0.0];
     for o0 in 0..3 {
         let t_15 = t_dot_1[o0];
         let t_dot_13 = t_dot_dot_1[o0];
@@ -800,8 +800,8 @@ fn squash2_jacfwd_jvp_into(
     let t_42 = t_10 * t_dot_10;
     let t_dot_14 = t_42 + t_42;
     let t_dot_dot_2 = -t_dot_14;
-    let t_dot_3 = [0.0, t_39, 0.0];
     let t_dot_dot_3 = [0.0, t_dot_dot_2, 0.0];
+    let t_dot_3 = [0.0, t_39, 0.0];
     for o0_1 in 0..3 {
         let t_24 = t_dot_3[o0_1];
         let t_dot_15 = t_dot_dot_3[o0_1];
@@ -811,8 +811,8 @@ fn squash2_jacfwd_jvp_into(
     let t_44 = t_12 * t_dot_12;
     let t_dot_16 = t_44 + t_44;
     let t_dot_dot_4 = -t_dot_16;
-    let t_dot_5 = [0.0, 0.0, t_41];
     let t_dot_dot_5 = [0.0, 0.0, t_dot_dot_4];
+    let t_dot_5 = [0.0, 0.0, t_41];
     for o0_2 in 0..3 {
         let t_33 = t_dot_5[o0_2];
         let t_dot_17 = t_dot_dot_5[o0_2];

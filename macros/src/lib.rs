@@ -367,7 +367,8 @@ transform!(
     /// whatever the chunk size and thread count: samples never interact. `vmap` computes
     /// no reduction over the batch (every output is per sample), so nothing it returns
     /// depends on the chunk size or the thread count; a sum over the batch (of per-sample
-    /// gradients in shared weights, say) is yours, in the order you write it.
+    /// gradients in shared weights, say) is yours, in the order you write it, or that of
+    /// a caller differentiating through the batch (below), in sample order.
     ///
     /// A batched function may call other [`differentiable`] functions: the call runs on
     /// lanes too, through the callee's batched companions, which its own attribute
@@ -398,6 +399,38 @@ transform!(
     /// for (k, &rk) in r.iter().enumerate() {
     ///     assert_eq!(dedr[k], energy_grad(rk, 1.0));
     /// }
+    /// ```
+    ///
+    /// A batched function is itself callable and differentiable from other annotated
+    /// functions (with `in_dims` of `0` and `None` and `out_dims = 0`): a training loss
+    /// over `model_vmap(p, xs)` is `grad`-able with respect to the shared `p`, whose
+    /// cotangent is the sum over the batch of the samples' cotangents, in sample order
+    /// (the same for every chunk size and thread count); a batched argument's cotangent is
+    /// per sample. Second derivatives through a batch are a compile error.
+    ///
+    /// ```
+    /// use fluxion::{grad, vmap};
+    ///
+    /// #[vmap(in_dims = (None, 0))]
+    /// fn model(p: [f64; 2], x: f64) -> f64 {
+    ///     p[0] * x.tanh() + p[1]
+    /// }
+    ///
+    /// #[grad(argnums = 0)]
+    /// fn loss(p: [f64; 2], xs: &[f64], ys: &[f64]) -> f64 {
+    ///     let e = model_vmap(p, xs);
+    ///     let mut s = 0.0;
+    ///     for i in 0..xs.len() {
+    ///         s += (e[i] - ys[i]).powi(2);
+    ///     }
+    ///     s / xs.len() as f64
+    /// }
+    ///
+    /// let (xs, ys) = ([0.5, 1.0, 2.0], [0.4, 0.9, 1.1]);
+    /// let g = loss_grad([1.0, 0.0], &xs, &ys);
+    /// let h = 1e-6;
+    /// let fd = (loss([1.0, h], &xs, &ys) - loss([1.0, -h], &xs, &ys)) / (2.0 * h);
+    /// assert!((g[1] - fd).abs() < 1e-8);
     /// ```
     ///
     /// Stacked on a derivative it batches the generated function: `#[vmap] #[grad] fn f`

@@ -240,8 +240,52 @@ tuple_impls! {
 
 /// The zero tangent with the shape of `x`.
 #[inline(always)]
-pub fn zero_like<A: Tangent + ?Sized>(x: &A) -> A::T {
-    x.zero_tangent()
+pub fn zero_like<A: ZeroLike + ?Sized>(x: &A) -> A::Out {
+    x.zero_like()
+}
+
+/// A value whose zero tangent [`zero_like`] makes: every [`Tangent`] value, and the
+/// owned batches a `vmap`ped function returns (`Vec<T>`, tuples of them), whose
+/// cotangent accumulators a caller differentiating through the batch needs.
+pub trait ZeroLike {
+    /// The type of the zero tangent.
+    type Out;
+    /// The zero tangent with the shape of `self`.
+    fn zero_like(&self) -> Self::Out;
+}
+
+impl<A: Tangent + ?Sized> ZeroLike for A {
+    type Out = A::T;
+    #[inline(always)]
+    fn zero_like(&self) -> A::T {
+        self.zero_tangent()
+    }
+}
+
+impl<A: Tangent> ZeroLike for Vec<A> {
+    type Out = Vec<A::T>;
+    #[inline]
+    fn zero_like(&self) -> Vec<A::T> {
+        zero_vec(self)
+    }
+}
+
+macro_rules! vec_tuple_zero_like {
+    ($(($($n:tt $t:ident),+))*) => {$(
+        impl<$($t: Tangent),+> ZeroLike for ($(Vec<$t>,)+) {
+            type Out = ($(Vec<$t::T>,)+);
+            #[inline]
+            fn zero_like(&self) -> Self::Out {
+                ($(zero_vec(&self.$n),)+)
+            }
+        }
+    )*};
+}
+vec_tuple_zero_like! {
+    (0 A)
+    (0 A, 1 B)
+    (0 A, 1 B, 2 C)
+    (0 A, 1 B, 2 C, 3 D)
 }
 
 /// The zero of a type rustc infers from later use (tapes, accumulators).
@@ -309,6 +353,20 @@ pub fn acc_slice<T: Accumulate>(acc: &mut [T], x: &[T]) {
     assert_eq!(acc.len(), x.len(), "fluxion: cotangents of slices of different lengths");
     for (a, b) in acc.iter_mut().zip(x) {
         a.accumulate(*b);
+    }
+}
+
+/// Checks that `what` has `len` samples, as `first` has `n`: the batched arguments of a
+/// `vmap`ped function's companions (a caller differentiating through the batch).
+///
+/// # Panics
+///
+/// If `len != n`, naming both and their sizes.
+#[inline]
+#[track_caller]
+pub fn same_batch(what: &str, len: usize, first: &str, n: usize) {
+    if len != n {
+        panic!("fluxion: {what} has {len} samples but {first} has {n}");
     }
 }
 

@@ -129,11 +129,20 @@ impl Tx<'_> {
                 if let (true, Expr::Call(c)) = (active, e) {
                     return self.call(*v, c, out);
                 }
-                out.push(s.clone());
+                // A tuple or array moves its operands (a batched function's `Vec` results
+                // among them): their tangents' statements, which read them
+                // (`zero_like(&a)`), come first.
+                let moves = matches!(e, Expr::Tuple(_) | Expr::Array(_));
+                if !moves {
+                    out.push(s.clone());
+                }
                 if active {
                     let mut b = Builder::new(self.g);
                     if let Some(tv) = tangent_of_expr(&mut b, &self.tan, &self.lit, self.rules, e, &Operand::Var(*v))? {
                         out.extend(b.take());
+                        if moves {
+                            out.push(s.clone());
+                        }
                         let name = format!("{}_dot", self.g.vars[*v].name);
                         // Name fresh tangent temporaries after the primal.
                         if let Some(w) = tv.var() {
@@ -149,7 +158,12 @@ impl Tx<'_> {
                         self.tan.insert(*v, tv);
                     } else {
                         out.extend(b.take());
+                        if moves {
+                            out.push(s.clone());
+                        }
                     }
+                } else if moves {
+                    out.push(s.clone());
                 }
             }
             Stmt::Mut(v, init) => {

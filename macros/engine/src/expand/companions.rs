@@ -296,13 +296,16 @@ pub(super) fn companion_stub(
     for m in modes {
         match m {
             Mode::Jvp => {
-                let tangents: Vec<(Ty, &str)> = params.iter().map(|(t, _)| (t.tangent(), "")).collect();
+                let tangents: Vec<(Ty, &str)> = params
+                    .iter()
+                    .map(|(t, r)| (t.tangent(), if *r == "ct" { "ct" } else { "" }))
+                    .collect();
                 params.extend(tangents);
                 ret = Ty::Tuple(vec![ret.clone(), ret.tangent()]);
             }
             Mode::Vjp => {
                 let bars = Ty::Tuple(params.iter().map(|(t, _)| t.tangent()).collect());
-                params.push((ret.tangent(), ""));
+                params.push((ret.tangent(), "ct"));
                 ret = Ty::Tuple(vec![ret, bars]);
             }
             // The protocol of the split companions without residuals (`()`).
@@ -310,13 +313,13 @@ pub(super) fn companion_stub(
             Mode::VjpBwd => {
                 let bars = Ty::Tuple(params.iter().map(|(t, _)| t.tangent()).collect());
                 params.push((Ty::Unit, ""));
-                params.push((ret.tangent(), ""));
+                params.push((ret.tangent(), "ct"));
                 ret = bars;
             }
             Mode::VjpBwdAcc => {
                 let accs: Vec<(Ty, &str)> = params.iter().map(|(t, _)| (t.tangent(), "&mut")).collect();
                 params.push((Ty::Unit, ""));
-                params.push((ret.tangent(), ""));
+                params.push((ret.tangent(), "ct"));
                 params.extend(accs);
                 ret = Ty::Unit;
             }
@@ -333,12 +336,13 @@ pub(super) fn companion_stub(
     let ps = params.iter().enumerate().map(|(k, (t, r))| {
         let n = format_ident!("p{}", k);
         if let Ty::Slice(e) = t {
-            // Slices (and their tangents) are passed borrowed, accumulators as `&mut [T]`.
+            // Slices (and their tangents) are passed borrowed, accumulators as `&mut [T]`,
+            // a cotangent (of a batched function's `Vec` result) by value.
             let e = crate::emit::ty_tokens(e);
-            return if *r == "&mut" {
-                quote!(#n: &mut [#e])
-            } else {
-                quote!(#n: &[#e])
+            return match *r {
+                "&mut" => quote!(#n: &mut [#e]),
+                "ct" => quote!(#n: ::fluxion::__private::Vec<#e>),
+                _ => quote!(#n: &[#e]),
             };
         }
         let t = render(t);

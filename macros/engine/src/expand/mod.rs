@@ -21,6 +21,7 @@ use crate::rules::RuleTable;
 use crate::symbol::Transform;
 use crate::transforms::{self, companion, GenFn, PullbackForm, Site};
 
+mod batched_holder;
 mod companions;
 mod generated;
 mod stubs;

@@ -491,11 +491,15 @@ pub(super) fn vmap_items(
             zeros,
         },
     );
+    // Callable and differentiable from other annotated functions.
+    let plain = dims.iter().all(|(d, _)| matches!(d, None | Some(0))) && odims.iter().all(|(d, _)| *d == 0);
+    let holder = super::batched_holder::holder(cur, &batched, plain, name, vis, generics);
     Ok((
         quote! {
             #kernel_tokens
             #front
             #chunks
+            #holder
         },
         level,
     ))

@@ -1,0 +1,325 @@
+//! The companions of a `vmap`ped function: `f_vmap` is callable and differentiable from
+//! other annotated functions, like every generated function.
+//!
+//! A caller differentiating through `let e = model_vmap(p, xs)` calls `<model_vmap>::jvp`,
+//! `vjp_fwd` / `vjp_bwd_acc`, .. (the protocol of `expand::companions`). The companions of
+//! the batch are those of its function per sample, `model`'s: a batched argument's
+//! tangent and cotangent are per sample (`&[T]` in, `Vec<T>` out, `&mut [T]` to accumulate
+//! into), a shared argument's cotangent is the sum over the batch of the samples'
+//! cotangents, in sample order (so it does not depend on the chunk size or the threads).
+//! The value every companion returns is the batched function's own (on lanes, so a
+//! caller's value does not depend on whether it is differentiated); the tangents and
+//! cotangents come from the per-sample companions, sample by sample, each sample's
+//! cotangents added into the caller's accumulators as `model::vjp_bwd_acc` computes them.
+//!
+//! Built for the layouts whose batches are plain slices (`in_dims` of `0` and `None`,
+//! `out_dims = 0`); second-order companions are stubs whose use is a compile error.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+
+use super::companions::companion_stub;
+use crate::emit::{holder_ident, holder_item, mode_name, ty_tokens};
+use crate::ir::*;
+
+/// Whether the macro can write every type of `t`.
+fn writable(t: &Ty) -> bool {
+    match t {
+        Ty::Unknown | Ty::Lanes(_) | Ty::Tape(_) => false,
+        Ty::Array(e, _) | Ty::Slice(e) => writable(e),
+        Ty::Matrix { elem, .. } => writable(elem),
+        Ty::Tuple(ts) => ts.iter().all(writable),
+        _ => true,
+    }
+}
+
+/// The hidden holder `name` (`f_vmap`) of the batched form of `cur` with `batched`
+/// arguments, or nothing where its layouts are not plain slices.
+pub(super) fn holder(
+    cur: &Func,
+    batched: &[bool],
+    plain: bool,
+    name: &str,
+    vis: &TokenStream,
+    generics: &syn::Generics,
+) -> TokenStream {
+    let outs: Vec<Ty> = match &cur.ret_ty {
+        Ty::Tuple(ts) => ts.clone(),
+        t => vec![t.clone()],
+    };
+    let tuple = matches!(cur.ret_ty, Ty::Tuple(_));
+    if !plain || !cur.params.iter().all(|p| writable(&p.ty)) || !outs.iter().all(writable) {
+        return TokenStream::new();
+    }
+    let inner = holder_ident(&cur.name, Span::call_site());
+    let h = holder_ident(name, Span::call_site());
+    let f = format_ident!("{}", name);
+    let (gen, wc) = crate::emit::generic_parts(generics);
+    let attrs = |doc: String| {
+        quote! {
+            #[doc = #doc]
+            #[allow(unused_mut, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
+        }
+    };
+
+    // Per argument: the primal, tangent and accumulator parameters, and their per-sample
+    // forms (`x[i]` for a batched one, `w` for a shared one).
+    let k_ids = |p: &str| {
+        (0..cur.params.len())
+            .map(|k| format_ident!("{p}{k}"))
+            .collect::<Vec<_>>()
+    };
+    let (ps, ts, accs) = (k_ids("p"), k_ids("t"), k_ids("a"));
+    let (mut p_decl, mut t_decl, mut a_decl) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut p_i, mut t_i, mut a_i) = (Vec::new(), Vec::new(), Vec::new());
+    // The batched slices (primal, tangent, accumulator) and what a length error calls them.
+    let mut slices: Vec<[(syn::Ident, String); 3]> = Vec::new();
+    for (k, (prm, &b)) in cur.params.iter().zip(batched).enumerate() {
+        let (p, t, a) = (&ps[k], &ts[k], &accs[k]);
+        let ty = ty_tokens(&prm.ty);
+        let tan = ty_tokens(&prm.ty.tangent());
+        if b {
+            p_decl.push(quote!(#p: &[#ty]));
+            t_decl.push(quote!(#t: &[#tan]));
+            a_decl.push(quote!(#a: &mut [#tan]));
+            p_i.push(if prm.by_ref { quote!(&#p[__i]) } else { quote!(#p[__i]) });
+            t_i.push(quote!(#t[__i]));
+            a_i.push(quote!(&mut #a[__i]));
+            let what = format!("argument {k} of `{name}`");
+            slices.push([
+                (p.clone(), what.clone()),
+                (t.clone(), format!("the tangent of {what}")),
+                (a.clone(), format!("the cotangent accumulator of {what}")),
+            ]);
+        } else {
+            let (pt, tt, at) = match &prm.ty {
+                Ty::Slice(e) => {
+                    let (e, et) = (ty_tokens(e), ty_tokens(&e.tangent()));
+                    (quote!(&[#e]), quote!(&[#et]), quote!(&mut [#et]))
+                }
+                _ if prm.by_ref => (quote!(&#ty), quote!(#tan), quote!(&mut #tan)),
+                _ => (quote!(#ty), quote!(#tan), quote!(&mut #tan)),
+            };
+            p_decl.push(quote!(#p: #pt));
+            t_decl.push(quote!(#t: #tt));
+            a_decl.push(quote!(#a: #at));
+            p_i.push(quote!(#p));
+            t_i.push(quote!(#t));
+            a_i.push(quote!(&mut *#a));
+        }
+    }
+    let Some([(first, first_what), ..]) = slices.first().cloned() else {
+        return TokenStream::new();
+    };
+    // `__n`, the first batched argument's length, and a check that the other batched
+    // primals and the slices of `kind` (1 tangents, 2 accumulators) have as many.
+    let check = |kind: Option<usize>| {
+        let c = slices
+            .iter()
+            .enumerate()
+            .flat_map(|(j, s)| {
+                let prim = (j > 0).then(|| s[0].clone());
+                prim.into_iter().chain(kind.map(|k| s[k].clone()))
+            })
+            .map(|(v, w)| quote!(::fluxion::__private::same_batch(#w, #v.len(), #first_what, __n);));
+        quote! {
+            let __n = #first.len();
+            #(#c)*
+        }
+    };
+    let prim_check = check(None);
+    let tan_check = check(Some(1));
+    let acc_check = check(Some(2));
+
+    // The outputs: one `Vec` each (a tuple of them for a tuple result), and the cotangent's
+    // per-sample form.
+    let dot_ids: Vec<syn::Ident> = (0..outs.len()).map(|k| format_ident!("__d{k}")).collect();
+    let vec_ty = |ts: Vec<TokenStream>| {
+        let vs: Vec<TokenStream> = ts.iter().map(|t| quote!(::fluxion::__private::Vec<#t>)).collect();
+        if tuple {
+            quote!((#(#vs,)*))
+        } else {
+            quote!(#(#vs)*)
+        }
+    };
+    let y_ty = vec_ty(outs.iter().map(ty_tokens).collect());
+    let yt_ty = vec_ty(outs.iter().map(|t| ty_tokens(&t.tangent())).collect());
+    let whole = |ids: &[syn::Ident]| {
+        if tuple {
+            quote!((#(#ids,)*))
+        } else {
+            quote!(#(#ids)*)
+        }
+    };
+    let d_all = whole(&dot_ids);
+    let new_vecs = |ids: &[syn::Ident]| quote!(#(let mut #ids = ::fluxion::__private::Vec::with_capacity(__n);)*);
+    let pushes = |ids: &[syn::Ident], v: TokenStream| {
+        if tuple {
+            let ks = (0..ids.len()).map(syn::Index::from);
+            quote!(#(#ids.push(#v.#ks);)*)
+        } else {
+            quote!(#(#ids.push(#v);)*)
+        }
+    };
+    let ct_i = if tuple {
+        let ks = (0..outs.len()).map(syn::Index::from);
+        quote!((#(ct.#ks[__i],)*))
+    } else {
+        quote!(ct[__i])
+    };
+    let ct_check = if tuple {
+        let ks = (0..outs.len()).map(syn::Index::from);
+        let ws = (0..outs.len()).map(|k| format!("the cotangent of output {k} of `{name}`"));
+        quote!(#(::fluxion::__private::same_batch(#ws, ct.#ks.len(), #first_what, __n);)*)
+    } else {
+        let w = format!("the cotangent of `{name}`");
+        quote!(::fluxion::__private::same_batch(#w, ct.len(), #first_what, __n);)
+    };
+
+    // The cotangents of `vjp`: per sample for a batched argument, summed over the batch in
+    // sample order for a shared one.
+    let bar_ids: Vec<syn::Ident> = (0..cur.params.len()).map(|k| format_ident!("__b{k}")).collect();
+    let mut bar_init = Vec::new();
+    let mut bar_add = Vec::new();
+    let mut bar_tys = Vec::new();
+    for (k, (prm, &b)) in cur.params.iter().zip(batched).enumerate() {
+        let (bk, p) = (&bar_ids[k], &ps[k]);
+        let kk = syn::Index::from(k);
+        let tan = ty_tokens(&prm.ty.tangent());
+        if b {
+            bar_tys.push(quote!(::fluxion::__private::Vec<#tan>));
+            bar_init.push(quote!(let mut #bk = ::fluxion::__private::Vec::with_capacity(__n);));
+            bar_add.push(quote!(#bk.push(__bars.#kk);));
+        } else if let Ty::Slice(e) = &prm.ty {
+            let et = ty_tokens(&e.tangent());
+            bar_tys.push(quote!(::fluxion::__private::Vec<#et>));
+            bar_init.push(quote!(let mut #bk = ::fluxion::__private::zero_vec(#p);));
+            bar_add.push(quote!(::fluxion::__private::acc_slice(&mut #bk, &__bars.#kk);));
+        } else {
+            bar_tys.push(tan);
+            let z = if prm.by_ref { quote!(#p) } else { quote!(&#p) };
+            bar_init.push(quote!(let mut #bk = ::fluxion::__private::zero_like(#z);));
+            bar_add.push(quote!(::fluxion::__private::acc(&mut #bk, __bars.#kk);));
+        }
+    }
+
+    let new_d = new_vecs(&dot_ids);
+    let push_d = pushes(&dot_ids, quote!(__d));
+    let mut fns = TokenStream::new();
+    let doc = |what: &str| {
+        attrs(format!(
+            "Companion `{what}` of `{name}` (hidden): per sample, `{}`'s.",
+            cur.name
+        ))
+    };
+    let a = doc("jvp");
+    fns.extend(quote! {
+        #a
+        pub fn jvp #gen (#(#p_decl,)* #(#t_decl,)*) -> (#y_ty, #yt_ty) #wc {
+            #tan_check
+            #new_d
+            for __i in 0..__n {
+                let (_, __d) = <#inner>::jvp(#(#p_i,)* #(#t_i,)*);
+                #push_d
+            }
+            (#f(#(#ps,)*), #d_all)
+        }
+    });
+    let a = doc("vjp");
+    fns.extend(quote! {
+        #a
+        pub fn vjp #gen (#(#p_decl,)* ct: #yt_ty) -> (#y_ty, (#(#bar_tys,)*)) #wc {
+            #prim_check
+            #ct_check
+            #(#bar_init)*
+            for __i in 0..__n {
+                let (_, __bars) = <#inner>::vjp(#(#p_i,)* #ct_i);
+                #(#bar_add)*
+            }
+            (#f(#(#ps,)*), (#(#bar_ids,)*))
+        }
+    });
+    let a = attrs(format!(
+        "Companion `vjp_fwd` of `{name}` (hidden): `{name}` itself, no residuals."
+    ));
+    fns.extend(quote! {
+        #a
+        pub fn vjp_fwd #gen (#(#p_decl,)*) -> (#y_ty, ()) #wc {
+            (#f(#(#ps,)*), ())
+        }
+    });
+    let a = doc("vjp_bwd");
+    fns.extend(quote! {
+        #a
+        pub fn vjp_bwd #gen (#(#p_decl,)* _residuals: (), ct: #yt_ty) -> (#(#bar_tys,)*) #wc {
+            Self::vjp(#(#ps,)* ct).1
+        }
+    });
+    let a = doc("vjp_bwd_acc");
+    fns.extend(quote! {
+        #a
+        pub fn vjp_bwd_acc #gen (#(#p_decl,)* _residuals: (), ct: #yt_ty, #(#a_decl,)*) #wc {
+            #acc_check
+            #ct_check
+            for __i in 0..__n {
+                let (_, __r) = <#inner>::vjp_fwd(#(#p_i,)*);
+                <#inner>::vjp_bwd_acc(#(#p_i,)* __r, #ct_i, #(#a_i,)*);
+            }
+        }
+    });
+
+    // Second order through a batch: stubs with the protocol's signatures.
+    let mut sig = cur.clone();
+    for (p, &b) in sig.params.iter_mut().zip(batched) {
+        if b {
+            p.ty = Ty::Slice(Box::new(p.ty.clone()));
+            p.by_ref = false;
+        }
+    }
+    sig.ret_ty = match &cur.ret_ty {
+        Ty::Tuple(ts) => Ty::Tuple(ts.iter().map(|t| Ty::Slice(Box::new(t.clone()))).collect()),
+        t => Ty::Slice(Box::new(t.clone())),
+    };
+    let marker = format_ident!("__fluxion_missing_{}__second_order", name);
+    let msg = format!(
+        "`{name}` is differentiated twice here through a call: a batched function's companions go to first order (`grad` of a loss over the batch works); write the loss over per-sample calls of `{}` for second derivatives",
+        cur.name
+    );
+    let markers = quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #marker;
+        impl ::fluxion::__private::MissingRule for #marker {
+            const MSG: &'static str = #msg;
+        }
+    };
+    for modes in super::COMPANIONS.iter().copied().filter(|m| m.len() == 2) {
+        let n = mode_name(modes);
+        let a = attrs(format!(
+            "Companion `{n}` of `{name}`: not built (second order through a batch)."
+        ));
+        fns.extend(companion_stub(&sig, modes, generics, &n, a, &marker, None));
+    }
+    // A batched caller's lanes companions (`vmap` of a function that calls `f_vmap`).
+    let lanes_marker = format_ident!("__fluxion_missing_{}__lanes", name);
+    let lanes_msg = format!(
+        "`vmap` of a function that calls the batched `{name}` is not supported: call `{}` per sample instead",
+        cur.name
+    );
+    let markers = quote! {
+        #markers
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #lanes_marker;
+        impl ::fluxion::__private::MissingRule for #lanes_marker {
+            const MSG: &'static str = #lanes_msg;
+        }
+    };
+    let float = cur.params.iter().find_map(|p| p.ty.float_ty()).unwrap_or(FloatTy::F64);
+    for modes in std::iter::once(&[][..]).chain(super::COMPANIONS.iter().copied().filter(|m| m.len() == 1)) {
+        let n = crate::emit::lanes_mode_name(modes);
+        let a = attrs(format!("Lanes companion `{n}` of `{name}`: not built."));
+        fns.extend(companion_stub(&sig, modes, generics, &n, a, &lanes_marker, Some(float)));
+    }
+    holder_item(vis, &h, &fns, &markers)
+}
