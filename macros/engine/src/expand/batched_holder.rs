@@ -19,8 +19,10 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 
 use super::companions::companion_stub;
-use crate::emit::{holder_ident, holder_item, mode_name, ty_tokens};
+use crate::batch::{batch, BatchSpec};
+use crate::emit::{holder_ident, holder_item, mode_name, ty_tokens, Emitter, FnHeader, LaneTarget, Scalar, Target};
 use crate::ir::*;
+use crate::rules::RuleTable;
 
 /// Whether the macro can write every type of `t`.
 fn writable(t: &Ty) -> bool {
@@ -35,6 +37,7 @@ fn writable(t: &Ty) -> bool {
 
 /// The hidden holder `name` (`f_vmap`) of the batched form of `cur` with `batched`
 /// arguments, or nothing where its layouts are not plain slices.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn holder(
     cur: &Func,
     batched: &[bool],
@@ -42,6 +45,8 @@ pub(super) fn holder(
     name: &str,
     vis: &TokenStream,
     generics: &syn::Generics,
+    rules: &RuleTable,
+    float: FloatTy,
 ) -> TokenStream {
     let outs: Vec<Ty> = match &cur.ret_ty {
         Ty::Tuple(ts) => ts.clone(),
@@ -255,16 +260,27 @@ pub(super) fn holder(
             Self::vjp(#(#ps,)* ct).1
         }
     });
+    // The reverse half on lanes: the per-sample `vjp` batched (`bwd_kernel`), or sample
+    // by sample where it cannot be.
+    let (kernel, bwd_body) = match bwd_kernel(cur, batched, name, generics, rules, float, &ps, &accs, &outs, tuple) {
+        Some((kernel, body)) => (kernel, body),
+        None => (
+            TokenStream::new(),
+            quote! {
+                for __i in 0..__n {
+                    let (_, __r) = <#inner>::vjp_fwd(#(#p_i,)*);
+                    <#inner>::vjp_bwd_acc(#(#p_i,)* __r, #ct_i, #(#a_i,)*);
+                }
+            },
+        ),
+    };
     let a = doc("vjp_bwd_acc");
     fns.extend(quote! {
         #a
         pub fn vjp_bwd_acc #gen (#(#p_decl,)* _residuals: (), ct: #yt_ty, #(#a_decl,)*) #wc {
             #acc_check
             #ct_check
-            for __i in 0..__n {
-                let (_, __r) = <#inner>::vjp_fwd(#(#p_i,)*);
-                <#inner>::vjp_bwd_acc(#(#p_i,)* __r, #ct_i, #(#a_i,)*);
-            }
+            #bwd_body
         }
     });
 
@@ -321,5 +337,128 @@ pub(super) fn holder(
         let a = attrs(format!("Lanes companion `{n}` of `{name}`: not built."));
         fns.extend(companion_stub(&sig, modes, generics, &n, a, &lanes_marker, Some(float)));
     }
-    holder_item(vis, &h, &fns, &markers)
+    let item = holder_item(vis, &h, &fns, &markers);
+    quote! {
+        #kernel
+        #item
+    }
+}
+
+/// The reverse half of the batch on lanes: the per-sample `vjp` of `cur` batched over the
+/// batched arguments and the cotangent (the kernel, emitted beside the holder), and the
+/// chunk loop of `vjp_bwd_acc` that runs it. A batched argument's cotangents are added
+/// into the caller's accumulator sample by sample; a shared argument's are added up in
+/// lanes over the full chunks (lane `l` holds the samples `l`, `l + L`, ..), then the
+/// lanes in order and the last, partial chunk's samples: a fixed order, whatever the
+/// threads. `None` where the `vjp` cannot be batched (a callee's second-order companion,
+/// a shared slice, whose cotangent is a `Vec`).
+#[allow(clippy::too_many_arguments)]
+fn bwd_kernel(
+    cur: &Func,
+    batched: &[bool],
+    name: &str,
+    generics: &syn::Generics,
+    rules: &RuleTable,
+    float: FloatTy,
+    ps: &[syn::Ident],
+    accs: &[syn::Ident],
+    outs: &[Ty],
+    tuple: bool,
+) -> Option<(TokenStream, TokenStream)> {
+    if cur.params.iter().any(|p| matches!(p.ty, Ty::Slice(_))) {
+        return None;
+    }
+    let vjp = crate::transforms::companion(cur, &[Mode::Vjp], rules).ok()?;
+    let mut flags = batched.to_vec();
+    flags.push(true);
+    let mut k = batch(&vjp, &BatchSpec { batched: flags }).ok()?;
+    let kname = format_ident!("__fluxion_bwd_kernel_{}", name);
+    k.name = kname.to_string();
+    let lanes = LaneTarget { float };
+    let v = lanes.vector();
+    let kernel = Emitter::with_lanes(&k, &Scalar, &lanes).function(&FnHeader {
+        vis: quote!(),
+        name: kname.clone(),
+        generics,
+        attrs: quote! {
+            #[doc(hidden)]
+            #[inline(always)]
+            #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
+        },
+    });
+    let range = quote!(__i..__i + __m);
+    let mut packs = Vec::new();
+    let mut args = Vec::new();
+    let mut adds = Vec::new();
+    let mut inits = Vec::new();
+    let mut finals = Vec::new();
+    for (j, (prm, &b)) in cur.params.iter().zip(batched).enumerate() {
+        let (p, a) = (&ps[j], &accs[j]);
+        let jj = syn::Index::from(j);
+        let tan = prm.ty.tangent();
+        let tt = ty_tokens(&tan);
+        if b {
+            let t = ty_tokens(&prm.ty);
+            let packed = format_ident!("__x{}", j);
+            packs.push(quote!(let #packed = ::fluxion::__private::pack::<#v, #t>(&#p[#range]);));
+            args.push(if prm.by_ref { quote!(&#packed) } else { quote!(#packed) });
+            adds.push(quote! {
+                for __l in 0..__m {
+                    ::fluxion::__private::acc(&mut #a[__i + __l], <#tt as ::fluxion::__private::Pack<#v>>::lane_of(&__bars.#jj, __l));
+                }
+            });
+        } else {
+            args.push(quote!(#p));
+            if tan.float_ty().is_none() {
+                continue;
+            }
+            let s = format_ident!("__s{}", j);
+            let zeros = lanes.zeros(&crate::batch::lanes_ty(&tan).ok()?);
+            inits.push(quote!(let mut #s = #zeros;));
+            adds.push(quote! {
+                if __m == __lanes {
+                    ::fluxion::__private::acc(&mut #s, __bars.#jj);
+                } else {
+                    for __l in 0..__m {
+                        ::fluxion::__private::acc(&mut *#a, <#tt as ::fluxion::__private::Pack<#v>>::lane_of(&__bars.#jj, __l));
+                    }
+                }
+            });
+            finals.push(quote! {
+                for __l in 0..__lanes {
+                    ::fluxion::__private::acc(&mut *#a, <#tt as ::fluxion::__private::Pack<#v>>::lane_of(&#s, __l));
+                }
+            });
+        }
+    }
+    let ct = if tuple {
+        let cs = outs.iter().enumerate().map(|(j, t)| {
+            let (jj, t) = (syn::Index::from(j), ty_tokens(&t.tangent()));
+            quote!(::fluxion::__private::pack::<#v, #t>(&ct.#jj[#range]))
+        });
+        quote!((#(#cs,)*))
+    } else {
+        let t = ty_tokens(&outs[0].tangent());
+        quote!(::fluxion::__private::pack::<#v, #t>(&ct[#range]))
+    };
+    let tf = crate::emit::turbofish(generics);
+    let run = quote! {
+        let __lanes = <#v as ::fluxion::__private::Lanes>::LANES;
+        #(#inits)*
+        let mut __i = 0;
+        while __i < __n {
+            let __m = ::core::cmp::min(__n - __i, __lanes);
+            #(#packs)*
+            let (_, __bars) = #kname #tf (#(#args,)* #ct);
+            #(#adds)*
+            __i += __m;
+        }
+        #(#finals)*
+    };
+    let body = if super::vmap::uses_lane_kernels(&k) {
+        quote!(::fluxion::__private::best_simd(|| { #run });)
+    } else {
+        run
+    };
+    Some((kernel, body))
 }

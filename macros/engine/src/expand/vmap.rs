@@ -131,6 +131,7 @@ fn out_dims(out_dims: &Option<OutDims>, n: usize, tuple: bool, span: Span) -> Re
 
 /// The items of `#[vmap]` on `cur`: the kernel, `name`, `try_name`, `name_into` and the
 /// hidden helpers an outer `vmap` calls.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn vmap_items(
     cur: &Func,
     o: &Options,
@@ -138,6 +139,7 @@ pub(super) fn vmap_items(
     name: &str,
     vis: &TokenStream,
     generics: &syn::Generics,
+    rules: &RuleTable,
 ) -> Result<(TokenStream, Level), syn::Error> {
     let names = crate::emit::Names::new(cur);
     let dims = arg_dims(&o.in_dims, cur.params.len(), o.span)?;
@@ -493,7 +495,7 @@ pub(super) fn vmap_items(
     );
     // Callable and differentiable from other annotated functions.
     let plain = dims.iter().all(|(d, _)| matches!(d, None | Some(0))) && odims.iter().all(|(d, _)| *d == 0);
-    let holder = super::batched_holder::holder(cur, &batched, plain, name, vis, generics);
+    let holder = super::batched_holder::holder(cur, &batched, plain, name, vis, generics, rules, float);
     Ok((
         quote! {
             #kernel_tokens
@@ -963,7 +965,7 @@ const SMALL_KERNEL: usize = 64;
 /// Whether a kernel calls lane functions written as scalar code over the lanes (which
 /// vectorise to the widest features of the function they are compiled in): those are worth
 /// a second copy compiled for AVX2 (`best_simd`).
-fn uses_lane_kernels(k: &Func) -> bool {
+pub(super) fn uses_lane_kernels(k: &Func) -> bool {
     let mut any = false;
     walk_stmts(&k.body, &mut |s| {
         if let Stmt::Let(v, Expr::Prim(p, _)) = s {
