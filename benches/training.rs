@@ -15,7 +15,11 @@
 //! - by hand: one forward pass carrying `dE/dr` alongside (forward mode through the MLP),
 //!   one reverse sweep over both.
 //!
-//! Groups `training_step/n100` and `training_step/n1000`, each with `fluxion` and `hand`.
+//! - fluxion_vmap: the same with the model batched (`#[vmap]` on `grad_and_value`), the
+//!   loss over `model_grad_and_value_vmap(r, ..)`, differentiated through the batch.
+//!
+//! Groups `training_step/n100` and `training_step/n1000`, each with `fluxion`,
+//! `fluxion_vmap` and `hand`.
 //!
 //! `cargo bench -p fluxion-benches --bench training`, then
 //! `cargo run -p fluxion-benches --bin ratios`
@@ -26,7 +30,7 @@
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use fluxion::{grad, grad_and_value};
+use fluxion::{grad, grad_and_value, vmap};
 
 /// Hidden width of the MLP.
 const H: usize = 16;
@@ -52,7 +56,9 @@ const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 const ADAM_EPS: f64 = 1e-8;
 
-/// The model's energy at distance `r`. `model_grad_and_value` returns `(dE/dr, E)`.
+/// The model's energy at distance `r`. `model_grad_and_value` returns `(dE/dr, E)`;
+/// `model_grad_and_value_vmap` the same over a batch of distances, on SIMD lanes.
+#[vmap(in_dims = (0, None, None, None, None, None, None, None, None, None, None))]
 #[grad_and_value(argnums = 0)]
 fn model(
     r: f64,
@@ -131,6 +137,39 @@ fn loss<const N: usize>(
         sf += df * df;
     }
     let n = N as f64;
+    se / n + FORCE_WEIGHT * (sf / n) / FORCE_DIMS
+}
+
+/// The same loss over the batched model: energies and forces of every point from one
+/// `vmap(grad_and_value(model))`, differentiated through (the batch's reverse half runs
+/// the per-sample reverse-over-reverse on lanes).
+#[grad(argnums = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10))]
+fn loss_batched(
+    r: &[f64],
+    w1: &[f64; H],
+    b1: &[f64; H],
+    w2: &[[f64; H]; H],
+    b2: &[f64; H],
+    w3: &[[f64; H]; H],
+    b3: &[f64; H],
+    w4: &[[f64; H]; H],
+    b4: &[f64; H],
+    w5: &[f64; H],
+    b5: &[f64; 1],
+    e_true: &[f64],
+    f_true: &[f64],
+) -> f64 {
+    let (de_dr, e) = model_grad_and_value_vmap(r, w1, b1, w2, b2, w3, b3, w4, b4, w5, b5);
+    let mut se = 0.0;
+    let mut sf = 0.0;
+    for i in 0..r.len() {
+        let f = -de_dr[i];
+        let de = e[i] - e_true[i];
+        let df = f - f_true[i];
+        se += de * de;
+        sf += df * df;
+    }
+    let n = r.len() as f64;
     se / n + FORCE_WEIGHT * (sf / n) / FORCE_DIMS
 }
 
@@ -304,6 +343,25 @@ fn grads_fluxion<const N: usize>(p: &Params, d: &Data<N>) -> Params {
     }
 }
 
+/// The gradient of the loss through the batched model (`loss_batched_grad`).
+fn grads_fluxion_vmap<const N: usize>(p: &Params, d: &Data<N>) -> Params {
+    let (w1, b1, w2, b2, w3, b3, w4, b4, w5, b5) = loss_batched_grad(
+        &d.r, &p.w1, &p.b1, &p.w2, &p.b2, &p.w3, &p.b3, &p.w4, &p.b4, &p.w5, &p.b5, &d.e, &d.f,
+    );
+    Params {
+        w1,
+        b1,
+        w2,
+        b2,
+        w3,
+        b3,
+        w4,
+        b4,
+        w5,
+        b5,
+    }
+}
+
 /// A hidden layer's forward pass with its tangent: from the previous layer's output `h`
 /// and tangent `dh = dh/dr`, this layer's output `tanh(W h + b)` and its pre-activation
 /// tangent `dz = W dh`.
@@ -426,6 +484,11 @@ fn step_fluxion<const N: usize>(p: &mut Params, adam: &mut Adam, d: &Data<N>) {
     adam.step(p, &g);
 }
 
+fn step_fluxion_vmap<const N: usize>(p: &mut Params, adam: &mut Adam, d: &Data<N>) {
+    let g = grads_fluxion_vmap(p, d);
+    adam.step(p, &g);
+}
+
 fn step_hand<const N: usize>(p: &mut Params, adam: &mut Adam, d: &Data<N>) {
     let g = grads_hand(p, d);
     adam.step(p, &g);
@@ -455,6 +518,13 @@ fn check<const N: usize>(p: &Params, d: &Data<N>) {
         "n = {N}: fluxion and hand-written gradients differ by {rel:e} (relative)"
     );
     eprintln!("training_step/n{N}: fluxion and hand-written gradients agree to {rel:.1e} (relative)");
+    // The batched model's lane `tanh` is within a few ulp of std's.
+    let rel = max_rel_diff(&grads_fluxion_vmap(p, d), &gh);
+    assert!(
+        rel < 1e-9,
+        "n = {N}: the batched and hand-written gradients differ by {rel:e} (relative)"
+    );
+    eprintln!("training_step/n{N}: batched and hand-written gradients agree to {rel:.1e} (relative)");
 
     let loss_of = |p: &Params| {
         loss(
@@ -497,6 +567,10 @@ fn bench_n<const N: usize>(c: &mut Criterion, p0: &Params) {
     g.sample_size(if N > 100 { 20 } else { 50 });
     let (mut p, mut adam) = (p0.clone(), Adam::new());
     g.bench_function("fluxion", |b| b.iter(|| step_fluxion(&mut p, &mut adam, black_box(&d))));
+    let (mut p, mut adam) = (p0.clone(), Adam::new());
+    g.bench_function("fluxion_vmap", |b| {
+        b.iter(|| step_fluxion_vmap(&mut p, &mut adam, black_box(&d)))
+    });
     let (mut p, mut adam) = (p0.clone(), Adam::new());
     g.bench_function("hand", |b| b.iter(|| step_hand(&mut p, &mut adam, black_box(&d))));
     g.finish();

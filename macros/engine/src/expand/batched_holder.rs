@@ -344,14 +344,16 @@ pub(super) fn holder(
     }
 }
 
-/// The reverse half of the batch on lanes: the per-sample `vjp` of `cur` batched over the
-/// batched arguments and the cotangent (the kernel, emitted beside the holder), and the
-/// chunk loop of `vjp_bwd_acc` that runs it. A batched argument's cotangents are added
-/// into the caller's accumulator sample by sample; a shared argument's are added up in
-/// lanes over the full chunks (lane `l` holds the samples `l`, `l + L`, ..), then the
-/// lanes in order and the last, partial chunk's samples: a fixed order, whatever the
-/// threads. `None` where the `vjp` cannot be batched (a callee's second-order companion,
-/// a shared slice, whose cotangent is a `Vec`).
+/// The reverse half of the batch on lanes: the per-sample split companions of `cur`
+/// (`vjp_fwd`, `vjp_bwd_acc`) batched over the batched arguments, the residuals, the
+/// cotangent and the accumulators (two kernels, emitted beside the holder; shared
+/// arguments stay scalars), and the chunk loop of `vjp_bwd_acc` that runs them. A batched
+/// argument's cotangents are added into the caller's accumulator sample by sample; a
+/// shared argument's are accumulated in lanes over the full chunks (lane `l` holds the
+/// samples `l`, `l + L`, ..), then added lane by lane in order, after the last, partial
+/// chunk's samples: a fixed order, whatever the threads. `None` where the companions
+/// cannot be batched (a callee's second-order companion, a shared slice, whose
+/// cotangent is a `Vec`).
 #[allow(clippy::too_many_arguments)]
 fn bwd_kernel(
     cur: &Func,
@@ -368,65 +370,101 @@ fn bwd_kernel(
     if cur.params.iter().any(|p| matches!(p.ty, Ty::Slice(_))) {
         return None;
     }
-    let vjp = crate::transforms::companion(cur, &[Mode::Vjp], rules).ok()?;
+    let n = cur.params.len();
+    let (fwd, _, acc) = crate::transforms::split_pair(cur, rules).ok()?;
+    let mut fwd = batch(
+        &fwd,
+        &BatchSpec {
+            batched: batched.to_vec(),
+        },
+    )
+    .ok()?;
+    // The accumulators are lanes (every sample adds into its lane); so are the residuals,
+    // which the batched forward half returns as lanes, and the cotangent.
     let mut flags = batched.to_vec();
-    flags.push(true);
-    let mut k = batch(&vjp, &BatchSpec { batched: flags }).ok()?;
-    let kname = format_ident!("__fluxion_bwd_kernel_{}", name);
-    k.name = kname.to_string();
+    flags.extend(acc.params[n..].iter().map(|p| crate::batch::lanes_param(&p.ty)));
+    let mut acc = batch(&acc, &BatchSpec { batched: flags }).ok()?;
     let lanes = LaneTarget { float };
     let v = lanes.vector();
-    let kernel = Emitter::with_lanes(&k, &Scalar, &lanes).function(&FnHeader {
-        vis: quote!(),
-        name: kname.clone(),
-        generics,
-        attrs: quote! {
-            #[doc(hidden)]
-            #[inline(always)]
-            #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
-        },
-    });
+    let mut kernels = TokenStream::new();
+    let mut names = Vec::new();
+    for (k, half) in [(&mut fwd, "fwd"), (&mut acc, "acc")] {
+        let kname = format_ident!("__fluxion_{}_kernel_{}", half, name);
+        k.name = kname.to_string();
+        kernels.extend(Emitter::with_lanes(k, &Scalar, &lanes).function(&FnHeader {
+            vis: quote!(),
+            name: kname.clone(),
+            generics,
+            attrs: quote! {
+                #[doc(hidden)]
+                #[inline(always)]
+                #[allow(unused_mut, unused_variables, unused_parens, unused_braces, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
+            },
+        }));
+        names.push(kname);
+    }
+    let (fwd_name, acc_name) = (&names[0], &names[1]);
     let range = quote!(__i..__i + __m);
-    let mut packs = Vec::new();
-    let mut args = Vec::new();
-    let mut adds = Vec::new();
-    let mut inits = Vec::new();
-    let mut finals = Vec::new();
+    let (mut packs, mut args, mut slots, mut before, mut after, mut inits, mut finals) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     for (j, (prm, &b)) in cur.params.iter().zip(batched).enumerate() {
         let (p, a) = (&ps[j], &accs[j]);
-        let jj = syn::Index::from(j);
         let tan = prm.ty.tangent();
         let tt = ty_tokens(&tan);
+        let lane_of =
+            |l: TokenStream, src: &syn::Ident| quote!(<#tt as ::fluxion::__private::Pack<#v>>::lane_of(&#src, #l));
         if b {
             let t = ty_tokens(&prm.ty);
             let packed = format_ident!("__x{}", j);
             packs.push(quote!(let #packed = ::fluxion::__private::pack::<#v, #t>(&#p[#range]);));
             args.push(if prm.by_ref { quote!(&#packed) } else { quote!(#packed) });
-            adds.push(quote! {
+            let c = format_ident!("__c{}", j);
+            let zeros = lanes.zeros(&crate::batch::lanes_ty(&tan).ok()?);
+            before.push(quote!(let mut #c = #zeros;));
+            slots.push(quote!(&mut #c));
+            let l = lane_of(quote!(__l), &c);
+            after.push(quote! {
                 for __l in 0..__m {
-                    ::fluxion::__private::acc(&mut #a[__i + __l], <#tt as ::fluxion::__private::Pack<#v>>::lane_of(&__bars.#jj, __l));
+                    ::fluxion::__private::acc(&mut #a[__i + __l], #l);
                 }
             });
         } else {
             args.push(quote!(#p));
-            if tan.float_ty().is_none() {
+            if !crate::batch::lanes_param(&tan) {
+                slots.push(quote!(&mut ::fluxion::__private::zero_like(&#p)));
                 continue;
             }
-            let s = format_ident!("__s{}", j);
+            // Full chunks add into `__s`, the partial one into `__q`, then its lanes.
+            let (sj, qj, tj) = (
+                format_ident!("__s{}", j),
+                format_ident!("__q{}", j),
+                format_ident!("__t{}", j),
+            );
             let zeros = lanes.zeros(&crate::batch::lanes_ty(&tan).ok()?);
-            inits.push(quote!(let mut #s = #zeros;));
-            adds.push(quote! {
-                if __m == __lanes {
-                    ::fluxion::__private::acc(&mut #s, __bars.#jj);
-                } else {
+            inits.push(quote!(let mut #sj = #zeros; let mut #qj = #zeros;));
+            before.push(quote! {
+                let #tj = if __m == __lanes { &mut #sj } else { #qj = #zeros; &mut #qj };
+            });
+            slots.push(quote!(#tj));
+            let lq = lane_of(quote!(__l), &qj);
+            after.push(quote! {
+                if __m < __lanes {
                     for __l in 0..__m {
-                        ::fluxion::__private::acc(&mut *#a, <#tt as ::fluxion::__private::Pack<#v>>::lane_of(&__bars.#jj, __l));
+                        ::fluxion::__private::acc(&mut *#a, #lq);
                     }
                 }
             });
+            let ls = lane_of(quote!(__l), &sj);
             finals.push(quote! {
                 for __l in 0..__lanes {
-                    ::fluxion::__private::acc(&mut *#a, <#tt as ::fluxion::__private::Pack<#v>>::lane_of(&#s, __l));
+                    ::fluxion::__private::acc(&mut *#a, #ls);
                 }
             });
         }
@@ -449,16 +487,18 @@ fn bwd_kernel(
         while __i < __n {
             let __m = ::core::cmp::min(__n - __i, __lanes);
             #(#packs)*
-            let (_, __bars) = #kname #tf (#(#args,)* #ct);
-            #(#adds)*
+            let (_, __res) = #fwd_name #tf (#(#args,)*);
+            #(#before)*
+            #acc_name #tf (#(#args,)* __res, #ct, #(#slots,)*);
+            #(#after)*
             __i += __m;
         }
         #(#finals)*
     };
-    let body = if super::vmap::uses_lane_kernels(&k) {
+    let body = if super::vmap::uses_lane_kernels(&fwd) || super::vmap::uses_lane_kernels(&acc) {
         quote!(::fluxion::__private::best_simd(|| { #run });)
     } else {
         run
     };
-    Some((kernel, body))
+    Some((kernels, body))
 }
