@@ -35,11 +35,13 @@ fn writable(t: &Ty) -> bool {
     }
 }
 
-/// The hidden holder `name` (`f_vmap`) of the batched form of `cur` with `batched`
-/// arguments, or nothing where its layouts are not plain slices.
+/// The hidden holder `name` (`f_vmap`) of the batched form of `cur` (`order` derivatives
+/// of a user function) with `batched` arguments, or nothing where its layouts are not
+/// plain slices.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn holder(
     cur: &Func,
+    order: usize,
     batched: &[bool],
     plain: bool,
     name: &str,
@@ -262,7 +264,13 @@ pub(super) fn holder(
     });
     // The reverse half on lanes: the per-sample `vjp` batched (`bwd_kernel`), or sample
     // by sample where it cannot be.
-    let (kernel, bwd_body) = match bwd_kernel(cur, batched, name, generics, rules, float, &ps, &accs, &outs, tuple) {
+    // (`cur` is `order` derivatives of a user function: its reverse half is one more.)
+    let simd = if order < super::MAX_ORDER {
+        bwd_kernel(cur, batched, name, generics, rules, float, &ps, &accs, &outs, tuple)
+    } else {
+        None
+    };
+    let (kernel, bwd_body) = match simd {
         Some((kernel, body)) => (kernel, body),
         None => (
             TokenStream::new(),
@@ -381,8 +389,18 @@ fn bwd_kernel(
     .ok()?;
     // The accumulators are lanes (every sample adds into its lane); so are the residuals,
     // which the batched forward half returns as lanes, and the cotangent.
+    let res_lanes = match &fwd.ret_ty {
+        Ty::Tuple(ts) if ts.len() == 2 => ts[1].has_lanes(),
+        _ => return None,
+    };
     let mut flags = batched.to_vec();
-    flags.extend(acc.params[n..].iter().map(|p| crate::batch::lanes_param(&p.ty)));
+    flags.extend(acc.params[n..].iter().enumerate().map(|(k, p)| {
+        if k == 0 {
+            res_lanes
+        } else {
+            crate::batch::lanes_param(&p.ty)
+        }
+    }));
     let mut acc = batch(&acc, &BatchSpec { batched: flags }).ok()?;
     let lanes = LaneTarget { float };
     let v = lanes.vector();

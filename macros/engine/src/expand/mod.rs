@@ -282,8 +282,8 @@ fn generate(
                     ),
                 )));
             }
-            let (items, mut level) =
-                vmap::vmap_items(&cur, o, &site, &name, &vis, generics, rules).map_err(|e| Some(list_hint(e)))?;
+            let (items, mut level) = vmap::vmap_items(&cur, order, o, &site, &name, &vis, generics, rules)
+                .map_err(|e| Some(list_hint(e)))?;
             out.extend(items);
             for (j, outer) in above.iter().enumerate() {
                 let (items, next) = vmap::nested_items(&level, outer, &names[k + j].1, &vis, generics).map_err(Some)?;

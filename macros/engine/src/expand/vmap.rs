@@ -134,6 +134,7 @@ fn out_dims(out_dims: &Option<OutDims>, n: usize, tuple: bool, span: Span) -> Re
 #[allow(clippy::too_many_arguments)]
 pub(super) fn vmap_items(
     cur: &Func,
+    order: usize,
     o: &Options,
     site: &Site,
     name: &str,
@@ -495,7 +496,7 @@ pub(super) fn vmap_items(
     );
     // Callable and differentiable from other annotated functions.
     let plain = dims.iter().all(|(d, _)| matches!(d, None | Some(0))) && odims.iter().all(|(d, _)| *d == 0);
-    let holder = super::batched_holder::holder(cur, &batched, plain, name, vis, generics, rules, float);
+    let holder = super::batched_holder::holder(cur, order, &batched, plain, name, vis, generics, rules, float);
     Ok((
         quote! {
             #kernel_tokens
