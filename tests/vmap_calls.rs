@@ -3,9 +3,10 @@
 //! callee's own macro, with shared arguments spread into every lane. Each sample's result
 //! is checked against the unbatched generated function called in a loop: bit for bit where
 //! only arithmetic, `sqrt` and selects are involved, within the lane functions' bound
-//! (`ULPS`) through a lane transcendental.
+//! (`ULPS`) through a lane transcendental. A `#[custom_rule]` callee's lanes companions run
+//! the scalar function and rules lane by lane: bit for bit, transcendentals included.
 
-use fluxion::{differentiable, grad, grad_and_value, jacfwd, jvp, vmap};
+use fluxion::{custom_rule, differentiable, grad, grad_and_value, jacfwd, jvp, vmap};
 
 /// Batch sizes around the lane counts (4 for `f64`, 8 for `f32`).
 const SIZES: [usize; 9] = [0, 1, 3, 4, 5, 7, 8, 9, 1023];
@@ -259,6 +260,106 @@ fn nested_vmap_through_calls() {
         assert_eq!(row.len(), xs[i].len());
         for (j, v) in row.iter().enumerate() {
             assert_eq!(v.to_bits(), poly(xs[i][j], ws[i]).to_bits(), "batch {i}, sample {j}");
+        }
+    }
+}
+
+/// A custom rule (both rules written by hand), with transcendentals the engine does not
+/// batch: its lanes companions run the scalar function and rules lane by lane, so the
+/// results are the scalar ones exactly.
+#[custom_rule(jvp = wave_jvp, vjp = wave_vjp)]
+fn wave(x: f64, w: [f64; 2]) -> f64 {
+    (x * w[0]).sin() * w[1] + x.exp()
+}
+
+fn wave_jvp(x: f64, w: [f64; 2], dx: f64, dw: [f64; 2]) -> (f64, f64) {
+    let (s, c) = (x * w[0]).sin_cos();
+    let dy = c * w[1] * (dx * w[0] + x * dw[0]) + s * dw[1] + x.exp() * dx;
+    (wave(x, w), dy)
+}
+
+fn wave_vjp(x: f64, w: [f64; 2], ct: f64) -> (f64, (f64, [f64; 2])) {
+    let (s, c) = (x * w[0]).sin_cos();
+    let t = c * w[1] * ct;
+    (wave(x, w), (t * w[0] + x.exp() * ct, [t * x, s * ct]))
+}
+
+/// Only a forward rule (the reverse one derived), over scalars.
+#[custom_rule(jvp = cubic_jvp)]
+fn cubic(x: f64, y: f64) -> f64 {
+    x * x * x - y * x
+}
+
+fn cubic_jvp(x: f64, y: f64, dx: f64, dy: f64) -> (f64, f64) {
+    (cubic(x, y), (3.0 * x * x - y) * dx - x * dy)
+}
+
+/// Custom-rule callees with batched and shared arguments, one with a shared array, one
+/// under a batched condition.
+#[vmap(in_dims = (0, None))]
+#[grad_and_value(argnums = (0, 1))]
+fn through_custom(x: f64, w: [f64; 2]) -> f64 {
+    let a = wave(x, w);
+    let mut b = cubic(a, w[1]);
+    if x > 0.5 {
+        b = cubic(w[0], x) * wave(w[1], [x, a]);
+    }
+    a * b + wave(w[0], w)
+}
+
+#[vmap(in_dims = (0, None))]
+fn through_custom_value(x: f64, w: [f64; 2]) -> f64 {
+    let a = wave(x, w);
+    let mut b = cubic(a, w[1]);
+    if x > 0.5 {
+        b = cubic(w[0], x) * wave(w[1], [x, a]);
+    }
+    a * b + wave(w[0], w)
+}
+
+#[vmap(in_dims = (0, None, 0, None))]
+#[jvp]
+fn through_custom_jvp(x: f64, w: [f64; 2]) -> f64 {
+    let a = wave(x, w);
+    let mut b = cubic(a, w[1]);
+    if x > 0.5 {
+        b = cubic(w[0], x) * wave(w[1], [x, a]);
+    }
+    a * b + wave(w[0], w)
+}
+
+#[test]
+fn custom_rules_lane_by_lane_bit_for_bit() {
+    let w = [0.75, -1.25];
+    let dw = [0.25, -0.5];
+    for n in SIZES {
+        let xs = points(n);
+        let y = through_custom_value_vmap(&xs, w);
+        let (g, v) = through_custom_grad_and_value_vmap(&xs, w);
+        let ts: Vec<f64> = xs.iter().map(|x| 0.5 - x).collect();
+        let (jy, jt) = through_custom_jvp_jvp_vmap(&xs, w, &ts, dw);
+        assert_eq!((y.len(), g.len(), jt.len()), (n, n, n));
+        for k in 0..n {
+            let x = xs[k];
+            let (gk, vk) = through_custom_grad_and_value(x, w);
+            assert_eq!(
+                y[k].to_bits(),
+                through_custom_value(x, w).to_bits(),
+                "value, n = {n}, x = {x}"
+            );
+            assert_eq!(v[k].to_bits(), vk.to_bits(), "grad's value, n = {n}, x = {x}");
+            assert_eq!(g[k].0.to_bits(), gk.0.to_bits(), "grad x, n = {n}, x = {x}");
+            assert_eq!(
+                g[k].1.map(f64::to_bits),
+                gk.1.map(f64::to_bits),
+                "grad w, n = {n}, x = {x}"
+            );
+            let (yk, tk) = through_custom_jvp_jvp(x, w, ts[k], dw);
+            assert_eq!(
+                (jy[k].to_bits(), jt[k].to_bits()),
+                (yk.to_bits(), tk.to_bits()),
+                "jvp, n = {n}, x = {x}"
+            );
         }
     }
 }

@@ -368,7 +368,7 @@ transform!(
     /// no reduction over the batch (every output is per sample), so nothing it returns
     /// depends on the chunk size or the thread count; a sum over the batch (of per-sample
     /// gradients in shared weights, say) is yours, in the order you write it, or that of
-    /// a caller differentiating through the batch (below), in sample order.
+    /// a caller differentiating through the batch (below), in a fixed order.
     ///
     /// A batched function may call other [`differentiable`] functions: the call runs on
     /// lanes too, through the callee's batched companions, which its own attribute
@@ -404,8 +404,9 @@ transform!(
     /// A batched function is itself callable and differentiable from other annotated
     /// functions (with `in_dims` of `0` and `None` and `out_dims = 0`): a training loss
     /// over `model_vmap(p, xs)` is `grad`-able with respect to the shared `p`, whose
-    /// cotangent is the sum over the batch of the samples' cotangents, in sample order
-    /// (the same for every chunk size and thread count); a batched argument's cotangent is
+    /// cotangent is the sum over the batch of the samples' cotangents, in a fixed order
+    /// (each lane's samples, then the lanes: the same for every chunk size and thread
+    /// count); a batched argument's cotangent is
     /// per sample. Second derivatives through a batch are a compile error.
     ///
     /// ```

@@ -3,15 +3,23 @@
 //!
 //! Floats are evaluated as `f64` (an `f32` function is evaluated in `f64`); integer
 //! arithmetic in `i128`. Calls to other functions are resolved through [`Env::funcs`],
-//! and calls to their companions (`g.jvp`, `g.vjp_jvp`, ..) transform the callee on the fly,
-//! exactly as the macro of the callee would.
+//! and calls to their companions (`g.jvp`, `g.vjp_jvp`, ..) transform the callee on the fly
+//! (once per environment: [`CompanionCache`]), exactly as the macro of the callee would; a
+//! batched call (`Call::lanes`, in a `vmap` kernel) runs the callee's lanes companion, built
+//! by [`crate::batch::lanes_companion`] from that companion.
+//!
+//! Lanes (a batched kernel's values) are `Value::L`, one scalar per lane; arrays and tuples
+//! of lanes are a structure of lanes, as in generated code. Every operation applies lane by
+//! lane with the scalar arithmetic, so a kernel's lane is bit for bit its sample's value.
 //!
 //! Its errors are `String`s, not [`Diag`](crate::error::Diag)s: they are failures of an
 //! evaluation (an index out of bounds, a value of the wrong kind, a missing function) that
 //! a test reports, not diagnostics of the user's source, and have no span to carry. A
 //! transform failing on a callee is turned into its message.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::ir::*;
 use crate::rules::RuleTable;
@@ -83,8 +91,10 @@ impl Value {
 fn add(a: &Value, b: &Value, sign: f64) -> Result<Value, String> {
     Ok(match (a, b) {
         (Value::F(x), Value::F(y)) => Value::F(x + sign * y),
-        // `Zeros(Unknown)` evaluates to a scalar zero: it takes the shape of what is added.
-        (Value::F(z), b @ (Value::Arr(_) | Value::Tup(_))) if *z == 0.0 => add(&b.zero_tangent(), b, sign)?,
+        // `Zeros(Unknown)` evaluates to a scalar zero (splatted in a batched kernel): it takes
+        // the shape of what is added.
+        (z, b @ (Value::Arr(_) | Value::Tup(_))) if is_zero_placeholder(z) => add(&b.zero_tangent(), b, sign)?,
+        (a @ (Value::Arr(_) | Value::Tup(_)), z) if is_zero_placeholder(z) => add(a, &a.zero_tangent(), sign)?,
         (Value::Arr(x), Value::Arr(y)) | (Value::Tup(x), Value::Tup(y)) | (Value::L(x), Value::L(y))
             if x.len() == y.len() =>
         {
@@ -101,6 +111,16 @@ fn add(a: &Value, b: &Value, sign: f64) -> Result<Value, String> {
     })
 }
 
+/// A zero of a type only rustc knows (`Zeros(Unknown)`), or its lanes: a scalar zero that
+/// takes the shape of the value it meets.
+fn is_zero_placeholder(v: &Value) -> bool {
+    match v {
+        Value::F(z) => *z == 0.0,
+        Value::L(zs) => zs.iter().all(|z| matches!(z, Value::F(z) if *z == 0.0)),
+        _ => false,
+    }
+}
+
 /// What evaluation needs besides the arguments.
 #[derive(Clone)]
 pub struct Env {
@@ -112,6 +132,23 @@ pub struct Env {
     pub rules: RuleTable,
     /// The lane count of batched kernels (`Splat`, zeros of lanes).
     pub lanes: usize,
+    /// The companions built for calls so far (see [`CompanionCache`]).
+    pub built: CompanionCache,
+}
+
+/// The companions an environment has built for calls, by callee, modes and lanes: each is
+/// built once (transforming the callee at every call would dominate a long run). An entry
+/// is used only for the same callee as it was built from; the rule table is not compared,
+/// so set [`Env::rules`] before evaluating calls. A clone of an environment starts empty.
+#[derive(Default)]
+pub struct CompanionCache(RefCell<CompanionMap>);
+
+type CompanionMap = HashMap<(String, Vec<Mode>, bool), Vec<(Func, Rc<Func>)>>;
+
+impl Clone for CompanionCache {
+    fn clone(&self) -> Self {
+        CompanionCache::default()
+    }
 }
 
 impl Default for Env {
@@ -121,6 +158,7 @@ impl Default for Env {
             funcs: HashMap::new(),
             rules: RuleTable::standard(),
             lanes: 4,
+            built: CompanionCache::default(),
         }
     }
 }
@@ -146,6 +184,48 @@ fn lanewise(xs: &[Value], f: &mut dyn FnMut(&[Value]) -> Result<Value, String>) 
         out.push(f(&lane)?);
     }
     Ok(Value::L(out))
+}
+
+/// `x` in every one of `lanes` lanes, as the runtime's `Spread`: a float splatted, arrays
+/// and tuples element by element (a structure of lanes), integers, booleans and `()`
+/// unchanged (the same for the whole batch).
+fn spread(x: &Value, lanes: usize) -> Result<Value, String> {
+    Ok(match x {
+        Value::F(_) => Value::L(vec![x.clone(); lanes]),
+        Value::Arr(xs) => Value::Arr(xs.iter().map(|x| spread(x, lanes)).collect::<Result<_, _>>()?),
+        Value::Tup(xs) => Value::Tup(xs.iter().map(|x| spread(x, lanes)).collect::<Result<_, _>>()?),
+        Value::I(_) | Value::B(_) | Value::Unit => x.clone(),
+        Value::L(_) => return Err(format!("spread of lanes {x:?}")),
+    })
+}
+
+/// Lane `k` of the result from `a` where lane `k` of the mask `m` is set, from `b`
+/// elsewhere, element by element through arrays and tuples of lanes; shared values (the
+/// integers of a spread structure) are the same on both sides.
+fn select_lanes(m: &[Value], a: &Value, b: &Value) -> Result<Value, String> {
+    Ok(match (a, b) {
+        // A zero of a type only rustc knows, against a structure: a zero of its shape.
+        (s @ (Value::Arr(_) | Value::Tup(_)), z) if is_zero_placeholder(z) => select_lanes(m, s, &s.zero_tangent())?,
+        (z, s @ (Value::Arr(_) | Value::Tup(_))) if is_zero_placeholder(z) => select_lanes(m, &s.zero_tangent(), s)?,
+        (Value::Arr(x), Value::Arr(y)) | (Value::Tup(x), Value::Tup(y)) if x.len() == y.len() => {
+            let v = x
+                .iter()
+                .zip(y)
+                .map(|(p, q)| select_lanes(m, p, q))
+                .collect::<Result<_, _>>()?;
+            if matches!(a, Value::Arr(_)) {
+                Value::Arr(v)
+            } else {
+                Value::Tup(v)
+            }
+        }
+        (Value::I(_) | Value::Unit, _) if a == b => a.clone(),
+        _ => lanewise(&[Value::L(m.to_vec()), a.clone(), b.clone()], &mut |x| match &x[0] {
+            Value::B(true) => Ok(x[1].clone()),
+            Value::B(false) => Ok(x[2].clone()),
+            other => Err(format!("select on {other:?}")),
+        })?,
+    })
 }
 
 impl Env {
@@ -237,6 +317,36 @@ impl Env {
             Ty::Lanes(e) => Value::L(vec![self.zeros(e)?; self.lanes]),
             Ty::Tape(t) => self.zeros(t)?,
         })
+    }
+
+    /// The function a call `c` of `callee` runs: the callee's companion for `c.modes`,
+    /// and for a batched call (`c.lanes`) its lanes companion (`lanes`, `jvp_lanes`, ..),
+    /// built from the scalar companion as the callee's macro builds it.
+    fn built_companion(&self, callee: &Func, c: &Call) -> Result<Rc<Func>, String> {
+        let key = (c.name.clone(), c.modes.clone(), c.lanes);
+        let found = self
+            .built
+            .0
+            .borrow()
+            .get(&key)
+            .and_then(|v| v.iter().find(|(g, _)| g == callee).map(|(_, f)| f.clone()));
+        if let Some(f) = found {
+            return Ok(f);
+        }
+        let mut f = companion(callee, &c.modes, &self.rules).map_err(|d| d.msg)?;
+        if c.lanes {
+            f = crate::batch::lanes_companion(&f)
+                .map_err(|d| format!("no lanes companion of `{}`: {}", c.name, d.msg))?
+                .0;
+        }
+        let f = Rc::new(f);
+        self.built
+            .0
+            .borrow_mut()
+            .entry(key)
+            .or_default()
+            .push((callee.clone(), f.clone()));
+        Ok(f)
     }
 
     /// Evaluates `f` at `args`.
@@ -436,10 +546,17 @@ impl Machine<'_> {
                     other => return Err(format!("lane of {other:?}")),
                 }
             }
-            Expr::Splat(a) => match op(a)? {
-                l @ Value::L(_) => return Err(format!("splat of lanes {l:?}")),
-                x => Value::L(vec![x; self.env.lanes]),
-            },
+            // A value only rustc types (a call's result) is spread as the runtime's `Spread`:
+            // floats into every lane, arrays and tuples element by element, integers,
+            // booleans and `()` unchanged. A float or boolean is splatted (a lane mask).
+            Expr::Splat(a) => {
+                let x = op(a)?;
+                match (&x, self.f.ty_of(a)) {
+                    (_, Ty::Unknown) | (Value::Arr(_) | Value::Tup(_), _) => spread(&x, self.env.lanes)?,
+                    (Value::F(_) | Value::B(_), _) => Value::L(vec![x; self.env.lanes]),
+                    _ => return Err(format!("splat of {x:?}")),
+                }
+            }
             Expr::Index(v, idx) => {
                 let mut cur = self.vars[*v].clone().ok_or("index of an unset variable")?;
                 for i in idx {
@@ -541,12 +658,9 @@ impl Machine<'_> {
             Expr::Select(c, a, b) => match op(c)? {
                 Value::B(true) => op(a)?,
                 Value::B(false) => op(b)?,
-                // A lane mask: each lane from its side.
-                m @ Value::L(_) => lanewise(&[m, op(a)?, op(b)?], &mut |x| match &x[0] {
-                    Value::B(true) => Ok(x[1].clone()),
-                    Value::B(false) => Ok(x[2].clone()),
-                    other => Err(format!("select on {other:?}")),
-                })?,
+                // A lane mask: each lane from its side (element by element for the
+                // structure of lanes of a call's result: the runtime's `select_lanes`).
+                Value::L(m) => select_lanes(&m, &op(a)?, &op(b)?)?,
                 other => return Err(format!("select on {other:?}")),
             },
         })
@@ -559,7 +673,7 @@ impl Machine<'_> {
             .funcs
             .get(&c.name)
             .ok_or_else(|| format!("no function `{}` in the interpreter's environment", c.name))?;
-        let f = companion(callee, &c.modes, &self.env.rules).map_err(|d| d.msg)?;
+        let f = self.env.built_companion(callee, c)?;
         let (r, after) = self.env.eval_in_place(&f, &args)?;
         // `&mut x_bar` arguments: the callee's final values are the caller's.
         for (a, v) in c.args.iter().zip(after) {

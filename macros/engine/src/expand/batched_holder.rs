@@ -6,11 +6,12 @@
 //! the batch are those of its function per sample, `model`'s: a batched argument's
 //! tangent and cotangent are per sample (`&[T]` in, `Vec<T>` out, `&mut [T]` to accumulate
 //! into), a shared argument's cotangent is the sum over the batch of the samples'
-//! cotangents, in sample order (so it does not depend on the chunk size or the threads).
+//! cotangents, in a fixed order (so it does not depend on the chunk size or the threads).
 //! The value every companion returns is the batched function's own (on lanes, so a
-//! caller's value does not depend on whether it is differentiated); the tangents and
-//! cotangents come from the per-sample companions, sample by sample, each sample's
-//! cotangents added into the caller's accumulators as `model::vjp_bwd_acc` computes them.
+//! caller's value does not depend on whether it is differentiated). The tangents come
+//! from the per-sample `jvp`, sample by sample; the reverse half that callers' gradients
+//! use (`vjp_bwd_acc`) runs the per-sample split companions on lanes ([`bwd_kernel`]),
+//! or sample by sample where they cannot be batched.
 //!
 //! Built for the layouts whose batches are plain slices (`in_dims` of `0` and `None`,
 //! `out_dims = 0`); second-order companions are stubs whose use is a compile error.
@@ -184,7 +185,8 @@ pub(super) fn holder(
     };
 
     // The cotangents of `vjp`: per sample for a batched argument, summed over the batch in
-    // sample order for a shared one.
+    // sample order for a shared one (`vjp`, which the second-order companions and the
+    // by-value reverse half use).
     let bar_ids: Vec<syn::Ident> = (0..cur.params.len()).map(|k| format_ident!("__b{k}")).collect();
     let mut bar_init = Vec::new();
     let mut bar_add = Vec::new();
