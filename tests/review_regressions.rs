@@ -156,3 +156,19 @@ fn review_regressions() {
     let g = prefix_grad([1.0, 2.0, 3.0, 4.0]);
     assert_eq!(g, [0.125, 0.25, 0.5, 1.0]);
 }
+
+/// An array field of a tuple parameter read twice: its two adjoints are arrays, added
+/// elementwise (they were emitted as `a + b`, which rustc rejects for arrays).
+#[grad(argnums = (0, 1))]
+fn tuple_array_field(t: (f64, [f64; 2]), x: f64) -> f64 {
+    t.0 * x + t.1[0] - t.1[1] * x * x
+}
+
+#[test]
+fn tuple_array_field_adjoints_add_elementwise() {
+    let ((t0, t1), x) = tuple_array_field_grad((1.5, [2.0, -0.5]), 0.75);
+    assert!(close(t0, 0.75));
+    assert_eq!(t1[0], 1.0);
+    assert!(close(t1[1], -0.75 * 0.75));
+    assert!(close(x, 1.5 - 2.0 * -0.5 * 0.75));
+}

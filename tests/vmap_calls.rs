@@ -363,3 +363,40 @@ fn custom_rules_lane_by_lane_bit_for_bit() {
         }
     }
 }
+
+// A callee whose reverse half reads an index from its residuals (`(k + 1) % 3` taped): the
+// integer stays shared inside the batched residual tuple (its split halves have lanes
+// companions; they used to be stubs).
+
+#[differentiable]
+fn pick(x: [f64; 3], k: usize) -> f64 {
+    x[(k + 1) % 3] * x[k] + x[(k + 2) % 3].sqrt()
+}
+
+#[differentiable]
+fn pick_twice(x: [f64; 3], k: usize) -> f64 {
+    pick(x, k) * pick(x, k + 1)
+}
+
+#[vmap(in_dims = (0, None))]
+#[grad_and_value]
+fn through_residual_index(x: [f64; 3], k: usize) -> f64 {
+    pick_twice(x, k) + x[0]
+}
+
+#[test]
+fn residual_indices_stay_shared() {
+    for n in SIZES {
+        let xs: Vec<[f64; 3]> = points(n).iter().map(|&p| [2.0 + p, 1.0 + p * p, 2.0 - p]).collect();
+        let r = through_residual_index_grad_and_value_vmap(&xs, 1);
+        for (k, x) in xs.iter().enumerate() {
+            let (g, v) = through_residual_index_grad_and_value(*x, 1);
+            assert_eq!(r.1[k].to_bits(), v.to_bits(), "value, n = {n}, k = {k}");
+            // The batched kernel adds the callee's cotangents by value (`vjp_lanes`), the
+            // unbatched gradient in place (`vjp_bwd_acc`): the same terms, rounded apart.
+            for (a, b) in r.0[k].iter().zip(g) {
+                assert!(close(*a, b, 2.0), "gradient, n = {n}, k = {k}");
+            }
+        }
+    }
+}

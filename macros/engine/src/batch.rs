@@ -53,7 +53,13 @@ pub fn lanes_ty(t: &Ty) -> Result<Ty, Diag> {
         Ty::Float(_) | Ty::Bool => Ty::Lanes(Box::new(t.clone())),
         Ty::Lanes(_) => t.clone(),
         Ty::Array(e, n) => Ty::Array(Box::new(lanes_ty(e)?), n.clone()),
-        Ty::Tuple(ts) => Ty::Tuple(ts.iter().map(lanes_ty).collect::<Result<_, _>>()?),
+        // An integer in a tuple of lanes (a residual's index) stays one integer: every
+        // integer is shared, and one computed from lanes is an error where it is made.
+        Ty::Tuple(ts) => Ty::Tuple(
+            ts.iter()
+                .map(|t| if int_like(t) { Ok(t.clone()) } else { lanes_ty(t) })
+                .collect::<Result<_, _>>()?,
+        ),
         Ty::Unit => Ty::Unit,
         Ty::Int(_) => {
             return Err(Diag::new(
@@ -71,6 +77,15 @@ pub fn lanes_ty(t: &Ty) -> Result<Ty, Diag> {
         // companion.
         Ty::Unknown => Ty::Unknown,
     })
+}
+
+/// An integer, or arrays (tapes) of them.
+fn int_like(t: &Ty) -> bool {
+    match t {
+        Ty::Int(_) => true,
+        Ty::Array(e, _) | Ty::Tape(e) => int_like(e),
+        _ => false,
+    }
 }
 
 /// Whether a parameter of type `t` is lanes in a lanes companion (and an argument of that
@@ -121,7 +136,7 @@ pub fn analyze(f: &Func, spec: &BatchSpec) -> HashSet<VarId> {
         .collect();
     loop {
         let before = set.len();
-        walk(&f.body, false, &mut set);
+        walk(f, &f.body, false, &mut set);
         if set.len() == before {
             return set;
         }
@@ -132,7 +147,7 @@ fn is_batched(set: &HashSet<VarId>, o: &Operand) -> bool {
     o.var().is_some_and(|v| set.contains(&v))
 }
 
-fn walk(b: &Block, masked: bool, set: &mut HashSet<VarId>) {
+fn walk(f: &Func, b: &Block, masked: bool, set: &mut HashSet<VarId>) {
     for s in &b.0 {
         match s {
             // A unit lane is lanes; one lane of lanes is one sample's scalar.
@@ -140,6 +155,9 @@ fn walk(b: &Block, masked: bool, set: &mut HashSet<VarId>) {
                 set.insert(*v);
             }
             Stmt::Let(_, Expr::Lane(..)) => {}
+            // An integer field of a batched tuple (a residual's loop counter or index) is
+            // shared: no integer differs between samples (`lanes_ty`).
+            Stmt::Let(v, Expr::Field(..)) if int_like(&f.vars[*v].ty) => {}
             // A call with a batched argument is batched (the callee's lanes companion): its
             // result and the accumulators it writes are lanes; so are accumulators written
             // under a batched condition.
@@ -161,11 +179,11 @@ fn walk(b: &Block, masked: bool, set: &mut HashSet<VarId>) {
                     set.insert(p.var);
                 }
             }
-            Stmt::For(l) => walk(&l.body, masked, set),
+            Stmt::For(l) => walk(f, &l.body, masked, set),
             Stmt::If(c, t, e) => {
                 let m = masked || is_batched(set, c);
-                walk(t, m, set);
-                walk(e, m, set);
+                walk(f, t, m, set);
+                walk(f, e, m, set);
             }
         }
     }
@@ -256,7 +274,7 @@ pub fn batch_block(g: &mut Func, stmts: &[Stmt], seeds: &[VarId]) -> Result<Vec<
     let mut set: HashSet<VarId> = seeds.iter().copied().collect();
     loop {
         let before = set.len();
-        walk(&blk, false, &mut set);
+        walk(g, &blk, false, &mut set);
         if set.len() == before {
             break;
         }
@@ -322,6 +340,8 @@ impl Bx<'_> {
 
     fn splat(&self, b: &mut Builder, o: &Operand, ty: &Ty) -> Result<Operand, Diag> {
         Ok(match ty {
+            // An integer in a tuple of lanes stays itself (`lanes_ty`).
+            _ if int_like(ty) => o.clone(),
             Ty::Array(e, n) => {
                 let Some(v) = o.var() else {
                     return Err(Diag::new("internal: a shared array that is not a variable"));

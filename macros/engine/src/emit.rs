@@ -1001,6 +1001,16 @@ impl<'a> Emitter<'a> {
 
     fn prim(&self, p: Prim, xs: &[Operand]) -> TokenStream {
         let o: Vec<TokenStream> = xs.iter().map(|x| self.operand(x)).collect();
+        // The sum of two adjoints of an array or tuple (a tuple parameter's array field
+        // read twice): elementwise, through the runtime (`+` is not defined on arrays).
+        if p == Prim::Add
+            && xs
+                .iter()
+                .any(|x| matches!(self.f.ty_of(x), Ty::Array(..) | Ty::Tuple(_)))
+        {
+            let (a, b) = (&o[0], &o[1]);
+            return quote!(::fluxion::__private::add(#a, #b));
+        }
         match xs.iter().find(|x| matches!(self.f.ty_of(x), Ty::Lanes(_))) {
             Some(x) => self.op_target(x).prim(p, &o),
             None => self.target.prim(p, &o),
