@@ -212,3 +212,36 @@ fn per_sample_and_shared_cotangents() {
         assert!(close(gk, fd, 1e-7), "n = {n}: {gk} vs fd {fd}");
     }
 }
+
+/// Batches of several thread tasks: the shared cotangent is summed per task, the partial
+/// sums in task order, so the gradient is the same bit for bit on 1 and 2 threads; it
+/// agrees with the per-sample loss to rounding.
+#[test]
+fn reverse_half_in_tasks_independent_of_threads() {
+    let p = [0.8, 1.3, -0.4];
+    for n in [4099, 20_011] {
+        let (xs, ys) = data(n);
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            pool.install(|| loss_grad(p, &xs, &ys))
+        };
+        let (g1, g2) = (on(1), on(2));
+        assert_eq!(g1.map(f64::to_bits), g2.map(f64::to_bits), "n = {n}");
+        let r = loss_per_sample_grad(p, &xs, &ys);
+        for k in 0..3 {
+            assert!(close(g1[k], r[k], 1e-12), "n = {n}, k = {k}: {} vs {}", g1[k], r[k]);
+        }
+        // Per-sample cotangents of the samples, through the tasks' slices.
+        let (gx, gk) = springs_grad(&vec![[1.0, 0.5]; n], 1.7, &vec![0.8; n]);
+        assert_eq!(gx.len(), n);
+        let (rx, rk) = springs_per_sample_grad(&vec![[1.0, 0.5]; n], 1.7, &vec![0.8; n]);
+        assert!(gx
+            .iter()
+            .zip(&rx)
+            .all(|(a, b)| close(a[0], b[0], 1e-14) && close(a[1], b[1], 1e-14)));
+        assert!(close(gk, rk, 1e-11), "n = {n}: {gk} vs {rk}");
+    }
+}

@@ -408,6 +408,77 @@ fn drive_from<O: OutSlices>(start: usize, _grain: usize, out: O, body: &(dyn Fn(
     body(start, out);
 }
 
+/// Runs `body(start, out)` on each task of `grain` samples (the last one shorter), in
+/// parallel as [`drive`] does: every call gets exactly one task, the same ones whatever
+/// the threads (with or without the `rayon` feature), so per-task partial results
+/// ([`TaskSlots`]) added in task order do not depend on the threads.
+pub fn drive_tasks<O: OutSlices>(grain: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
+    let g = grain.max(1);
+    drive(g, out, &|start, out| {
+        let (mut rest, mut s) = (out, start);
+        while rest.samples() > 0 {
+            let m = rest.samples().min(g);
+            let (a, b) = rest.split_at_sample(m);
+            body(s, a);
+            rest = b;
+            s += m;
+        }
+    });
+}
+
+/// One slot per task of a batch split by [`drive_tasks`] (slot `k` for the samples `k
+/// grain..(k + 1) grain`): where each task writes its partial sum of a reduction over the
+/// batch.
+pub struct TaskSlots<'a, W> {
+    slots: &'a mut [W],
+    samples: usize,
+    grain: usize,
+}
+
+impl<'a, W> TaskSlots<'a, W> {
+    /// The slots of `samples` samples in tasks of `grain`.
+    ///
+    /// # Panics
+    ///
+    /// If there is not one slot per task.
+    pub fn new(slots: &'a mut [W], samples: usize, grain: usize) -> Self {
+        let grain = grain.max(1);
+        assert_eq!(slots.len(), samples.div_ceil(grain), "fluxion: one slot per task");
+        TaskSlots { slots, samples, grain }
+    }
+    /// The first task's slot.
+    ///
+    /// # Panics
+    ///
+    /// If there are no samples (no task).
+    pub fn slot(&mut self) -> &mut W {
+        &mut self.slots[0]
+    }
+}
+
+impl<W: Send> OutSlices for TaskSlots<'_, W> {
+    #[inline]
+    fn samples(&self) -> usize {
+        self.samples
+    }
+    #[inline]
+    fn split_at_sample(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.slots.split_at_mut(mid.div_ceil(self.grain));
+        (
+            TaskSlots {
+                slots: a,
+                samples: mid,
+                grain: self.grain,
+            },
+            TaskSlots {
+                slots: b,
+                samples: self.samples - mid,
+                grain: self.grain,
+            },
+        )
+    }
+}
+
 /// Runs `body` compiled for the widest vector features this CPU has among those the
 /// runtime knows (AVX2 with FMA on x86-64, detected at run time, with the `std` feature),
 /// else as it is. `body` is inlined into each variant, so the lane functions written as

@@ -268,7 +268,19 @@ pub(super) fn holder(
     // by sample where it cannot be.
     // (`cur` is `order` derivatives of a user function: its reverse half is one more.)
     let simd = if order < super::MAX_ORDER {
-        bwd_kernel(cur, batched, name, generics, rules, float, &ps, &accs, &outs, tuple)
+        bwd_kernel(
+            cur,
+            batched,
+            name,
+            generics,
+            rules,
+            float,
+            (&ps, &p_decl),
+            (&accs, &a_decl),
+            &yt_ty,
+            &outs,
+            tuple,
+        )
     } else {
         None
     };
@@ -372,8 +384,9 @@ fn bwd_kernel(
     generics: &syn::Generics,
     rules: &RuleTable,
     float: FloatTy,
-    ps: &[syn::Ident],
-    accs: &[syn::Ident],
+    (ps, p_decl): (&[syn::Ident], &[TokenStream]),
+    (accs, a_decl): (&[syn::Ident], &[TokenStream]),
+    yt_ty: &TokenStream,
     outs: &[Ty],
     tuple: bool,
 ) -> Option<(TokenStream, TokenStream)> {
@@ -424,7 +437,11 @@ fn bwd_kernel(
         names.push(kname);
     }
     let (fwd_name, acc_name) = (&names[0], &names[1]);
-    let range = quote!(__i..__i + __m);
+    let range = quote!(__start + __i..__start + __i + __m);
+    // The driver's pieces: the batched accumulators (split by task), the shared ones (a
+    // partial per task, `__w.k`, added in task order) and their zeros.
+    let (mut split, mut partial, mut part_zeros, mut part_adds, mut chunk_accs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut packs, mut args, mut slots, mut before, mut after, mut inits, mut finals) = (
         Vec::new(),
         Vec::new(),
@@ -455,12 +472,24 @@ fn bwd_kernel(
                     ::fluxion::__private::acc(&mut #a[__i + __l], #l);
                 }
             });
+            split.push(a.clone());
+            chunk_accs.push(quote!(#a));
         } else {
             args.push(quote!(#p));
             if !crate::batch::lanes_param(&tan) {
                 slots.push(quote!(&mut ::fluxion::__private::zero_like(&#p)));
+                chunk_accs.push(quote!(#a));
                 continue;
             }
+            let k = syn::Index::from(partial.len());
+            partial.push(a.clone());
+            part_zeros.push(if prm.by_ref {
+                quote!(::fluxion::__private::zero_like(#p))
+            } else {
+                quote!(::fluxion::__private::zero_like(&#p))
+            });
+            part_adds.push(quote!(::fluxion::__private::acc(&mut *#a, __w.#k);));
+            chunk_accs.push(quote!(&mut __w.#k));
             // Full chunks add into `__s`, the partial one into `__q`, then its lanes.
             let (sj, qj, tj) = (
                 format_ident!("__s{}", j),
@@ -500,8 +529,10 @@ fn bwd_kernel(
         quote!(::fluxion::__private::pack::<#v, #t>(&ct[#range]))
     };
     let tf = crate::emit::turbofish(generics);
+    let first_split = &split[0];
     let run = quote! {
         let __lanes = <#v as ::fluxion::__private::Lanes>::LANES;
+        let __n = #first_split.len();
         #(#inits)*
         let mut __i = 0;
         while __i < __n {
@@ -515,10 +546,48 @@ fn bwd_kernel(
         }
         #(#finals)*
     };
-    let body = if super::vmap::uses_lane_kernels(&fwd) || super::vmap::uses_lane_kernels(&acc) {
-        quote!(::fluxion::__private::best_simd(|| { #run });)
+    // The chunk loop, a function of its own.
+    let chunks = format_ident!("__fluxion_bwd_chunks_{}", name);
+
+    let (gen, wc) = crate::emit::generic_parts(generics);
+    kernels.extend(quote! {
+        #[doc(hidden)]
+        #[inline(always)]
+        #[allow(unused_mut, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
+        fn #chunks #gen (#(#p_decl,)* ct: &#yt_ty, __start: usize, #(#a_decl,)*) #wc {
+            #run
+        }
+    });
+    let call = quote!(#chunks #tf (#(#ps,)* &ct, __start, #(#chunk_accs,)*));
+    let call = if super::vmap::uses_lane_kernels(&fwd) || super::vmap::uses_lane_kernels(&acc) {
+        quote!(::fluxion::__private::best_simd(|| #call);)
     } else {
-        run
+        quote!(#call;)
+    };
+    // Tasks of `__grain` samples on rayon's threads, each with its own partial sums of the
+    // shared cotangents.
+    let lanes_n: usize = match float {
+        FloatTy::F64 => 4,
+        FloatTy::F32 => 8,
+    };
+    let cost = ((crate::cost::run_weight(&fwd.body) + crate::cost::run_weight(&acc.body)) as usize / lanes_n).max(1);
+    let body = quote! {
+        // At least 32 chunks a task: each task zeroes, reduces and adds its own shared
+        // accumulators (the size of the shared arguments, a model's weights).
+        let __grain = ::core::cmp::max(
+            ::fluxion::__private::grain(::core::option::Option::None, #cost, <#v as ::fluxion::__private::Lanes>::LANES),
+            32 * <#v as ::fluxion::__private::Lanes>::LANES,
+        );
+        let mut __parts = ::fluxion::__private::Vec::new();
+        __parts.resize(__n.div_ceil(__grain), (#(#part_zeros,)*));
+        let __slots = ::fluxion::__private::TaskSlots::new(&mut __parts, __n, __grain);
+        ::fluxion::__private::drive_tasks(__grain, ((#(#split,)*), __slots), &|__start, ((#(#split,)*), mut __slot)| {
+            let __w = __slot.slot();
+            #call
+        });
+        for __w in &__parts {
+            #(#part_adds)*
+        }
     };
     Some((kernels, body))
 }
