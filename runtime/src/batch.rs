@@ -500,3 +500,42 @@ pub fn best_simd<R>(body: impl FnOnce() -> R) -> R {
     }
     body()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// Every task of `drive_tasks` is one call with its own slot: starts at multiples of
+    /// the grain, lengths `grain` but the last, the samples' slots and the task's slot
+    /// handed over together.
+    #[test]
+    fn drive_tasks_calls_each_task_once_with_its_slot() {
+        for (n, grain) in [(0, 4), (1, 4), (7, 4), (8, 4), (9, 4), (1000, 96), (1000, 1)] {
+            let mut out = vec![0usize; n];
+            let mut parts = vec![(usize::MAX, 0usize); n.div_ceil(grain)];
+            let slots = TaskSlots::new(&mut parts, n, grain);
+            drive_tasks(grain, (&mut out[..], slots), &|start, (o, mut s)| {
+                assert_eq!(start % grain, 0);
+                assert!(o.len() == grain || start + o.len() == n);
+                for (k, x) in o.iter_mut().enumerate() {
+                    *x = start + k;
+                }
+                *s.slot() = (start, o.len());
+            });
+            assert_eq!(out, (0..n).collect::<Vec<_>>());
+            for (t, &(start, len)) in parts.iter().enumerate() {
+                assert_eq!(start, t * grain);
+                assert_eq!(len, grain.min(n - t * grain));
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "one slot per task")]
+    fn task_slots_need_one_slot_per_task() {
+        let mut parts = [0.0; 2];
+        let _ = TaskSlots::new(&mut parts, 9, 4);
+    }
+}
