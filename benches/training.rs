@@ -324,42 +324,51 @@ impl<const N: usize> Data<N> {
     }
 }
 
+/// The ten gradient arrays as `loss_grad` returns them.
+type Grads = (
+    [f64; H],
+    [f64; H],
+    [[f64; H]; H],
+    [f64; H],
+    [[f64; H]; H],
+    [f64; H],
+    [[f64; H]; H],
+    [f64; H],
+    [f64; H],
+    [f64; 1],
+);
+
+impl From<Grads> for Params {
+    fn from((w1, b1, w2, b2, w3, b3, w4, b4, w5, b5): Grads) -> Self {
+        Params {
+            w1,
+            b1,
+            w2,
+            b2,
+            w3,
+            b3,
+            w4,
+            b4,
+            w5,
+            b5,
+        }
+    }
+}
+
 /// The gradient of the loss through fluxion's `loss_grad`.
 fn grads_fluxion<const N: usize>(p: &Params, d: &Data<N>) -> Params {
-    let (w1, b1, w2, b2, w3, b3, w4, b4, w5, b5) = loss_grad(
+    loss_grad(
         &d.r, &p.w1, &p.b1, &p.w2, &p.b2, &p.w3, &p.b3, &p.w4, &p.b4, &p.w5, &p.b5, &d.e, &d.f,
-    );
-    Params {
-        w1,
-        b1,
-        w2,
-        b2,
-        w3,
-        b3,
-        w4,
-        b4,
-        w5,
-        b5,
-    }
+    )
+    .into()
 }
 
 /// The gradient of the loss through the batched model (`loss_batched_grad`).
 fn grads_fluxion_vmap<const N: usize>(p: &Params, d: &Data<N>) -> Params {
-    let (w1, b1, w2, b2, w3, b3, w4, b4, w5, b5) = loss_batched_grad(
+    loss_batched_grad(
         &d.r, &p.w1, &p.b1, &p.w2, &p.b2, &p.w3, &p.b3, &p.w4, &p.b4, &p.w5, &p.b5, &d.e, &d.f,
-    );
-    Params {
-        w1,
-        b1,
-        w2,
-        b2,
-        w3,
-        b3,
-        w4,
-        b4,
-        w5,
-        b5,
-    }
+    )
+    .into()
 }
 
 /// A hidden layer's forward pass with its tangent: from the previous layer's output `h`

@@ -19,7 +19,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 
-use super::companions::companion_stub;
+use super::companions::{companion_stub, missing_marker};
 use crate::batch::{batch, BatchSpec};
 use crate::emit::{holder_ident, holder_item, mode_name, ty_tokens, Emitter, FnHeader, LaneTarget, Scalar, Target};
 use crate::ir::*;
@@ -323,14 +323,7 @@ pub(super) fn holder(
         "`{name}` is differentiated twice here through a call: a batched function's companions go to first order (`grad` of a loss over the batch works); write the loss over per-sample calls of `{}` for second derivatives",
         cur.name
     );
-    let markers = quote! {
-        #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        #vis struct #marker;
-        impl ::fluxion::__private::MissingRule for #marker {
-            const MSG: &'static str = #msg;
-        }
-    };
+    let markers = missing_marker(vis, &marker, &msg);
     for modes in super::COMPANIONS.iter().copied().filter(|m| m.len() == 2) {
         let n = mode_name(modes);
         let a = attrs(format!(
@@ -344,14 +337,10 @@ pub(super) fn holder(
         "`vmap` of a function that calls the batched `{name}` is not supported: call `{}` per sample instead",
         cur.name
     );
+    let lanes_markers = missing_marker(vis, &lanes_marker, &lanes_msg);
     let markers = quote! {
         #markers
-        #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        #vis struct #lanes_marker;
-        impl ::fluxion::__private::MissingRule for #lanes_marker {
-            const MSG: &'static str = #lanes_msg;
-        }
+        #lanes_markers
     };
     let float = cur.params.iter().find_map(|p| p.ty.float_ty()).unwrap_or(FloatTy::F64);
     for modes in std::iter::once(&[][..]).chain(super::COMPANIONS.iter().copied().filter(|m| m.len() == 1)) {

@@ -176,14 +176,7 @@ pub(super) fn holder(
                         f.name, f.name
                     )
                 };
-                markers.extend(quote! {
-                    #[doc(hidden)]
-                    #[allow(non_camel_case_types)]
-                    #vis struct #marker;
-                    impl ::fluxion::__private::MissingRule for #marker {
-                        const MSG: &'static str = #msg;
-                    }
-                });
+                markers.extend(missing_marker(vis, &marker, &msg));
                 if modes.len() == 1 {
                     let why = if order > 0 { derivative() } else { Err(msg.clone()) };
                     lanes_item(f, why, modes, vis, generics, &mut fns, &mut markers);
@@ -206,6 +199,19 @@ pub(super) fn holder(
     }
     markers.extend(inner);
     Ok(crate::emit::holder_item(vis, &h, &fns, &markers))
+}
+
+/// The marker type of a missing companion: `missing_rule::<marker>()` is a compile error
+/// with `msg`, raised only where something uses the companion.
+pub(super) fn missing_marker(vis: &TokenStream, marker: &proc_macro2::Ident, msg: &str) -> TokenStream {
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #marker;
+        impl ::fluxion::__private::MissingRule for #marker {
+            const MSG: &'static str = #msg;
+        }
+    }
 }
 
 /// The lanes companion of a function or companion `g` (see
@@ -249,14 +255,7 @@ fn lanes_item(
                 "`vmap` through a call of `{}` needs its lanes companion `{name}`: {why}",
                 f.name
             );
-            markers.extend(quote! {
-                #[doc(hidden)]
-                #[allow(non_camel_case_types)]
-                #vis struct #marker;
-                impl ::fluxion::__private::MissingRule for #marker {
-                    const MSG: &'static str = #msg;
-                }
-            });
+            markers.extend(missing_marker(vis, &marker, &msg));
             let float = f
                 .params
                 .iter()
