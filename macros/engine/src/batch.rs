@@ -414,6 +414,44 @@ impl Bx<'_> {
 
     fn stmt(&mut self, g: &mut Func, s: &Stmt, mask: Option<&Operand>, out: &mut Vec<Stmt>) -> Result<(), Diag> {
         match s {
+            // `x.powi(k)` on lanes, for a literal `k`: the runtime's multiplications by
+            // squaring (the same operations, so the same bits), written out so that the
+            // powers of one base share their squares (`x^12`, `x^6`, `x^11`, `x^5` of a
+            // Lennard-Jones term and its derivative).
+            Stmt::Let(v, Expr::Prim(Prim::Powi, ops))
+                if self.set.contains(v)
+                    && matches!(ops.get(1), Some(Operand::Int(k)) if (1..=64).contains(&k.unsigned_abs())) =>
+            {
+                let Some(Operand::Int(k)) = ops.get(1) else {
+                    return Err(Diag::new("internal: powi without an exponent"));
+                };
+                let ty = g.vars[*v].ty.clone();
+                let mut b = Builder::new(g);
+                let x = self.lanes(&mut b, &ops[0])?;
+                let (mut bits, mut a, mut r) = (k.unsigned_abs(), x, None::<Operand>);
+                loop {
+                    if bits & 1 != 0 {
+                        r = Some(match r {
+                            None => a.clone(),
+                            Some(r) => b.let_ty(Expr::Prim(Prim::Mul, vec![r, a.clone()]), "p", ty.clone()),
+                        });
+                    }
+                    bits >>= 1;
+                    if bits == 0 {
+                        break;
+                    }
+                    a = b.let_ty(Expr::Prim(Prim::Mul, vec![a.clone(), a]), "p", ty.clone());
+                }
+                let r = r.unwrap_or(a);
+                let e = if *k < 0 {
+                    let one = b.let_ty(Expr::Splat(Operand::float(1.0)), "s", ty.clone());
+                    Expr::Prim(Prim::Div, vec![one, r])
+                } else {
+                    Expr::Use(r)
+                };
+                b.push(Stmt::Let(*v, e));
+                out.extend(b.take());
+            }
             Stmt::Let(v, e) => {
                 let mut b = Builder::new(g);
                 let e = if self.set.contains(v) {
