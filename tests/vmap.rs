@@ -449,3 +449,30 @@ fn cotangent_buffers_reused_across_chunks_hold_no_stale_values() {
         assert_eq!(bits(&gv[k]), bits(&ev), "sample {k}");
     }
 }
+
+/// Integer powers on lanes are written out as squarings that powers of one base share:
+/// the same operations as `powi`, so the same bits, for every exponent here (negative ones
+/// divide `1` by the power) and through the gradient (`x^(k-1)` shares them too).
+#[vmap]
+#[grad_and_value]
+fn powers(x: f64) -> f64 {
+    x.powi(1) + x.powi(2) - x.powi(3) + x.powi(5) * x.powi(6) - x.powi(7) + x.powi(12) + x.powi(13) - x.powi(-3)
+        + x.powi(-1)
+        + 0.5 * x.powi(31)
+}
+
+#[test]
+fn integer_powers_share_squares_bit_for_bit() {
+    for n in SIZES {
+        let xs: Vec<f64> = points(n).iter().map(|p| 0.75 + 0.25 * p).collect();
+        let (g, v) = powers_grad_and_value_vmap(&xs);
+        for (k, &x) in xs.iter().enumerate() {
+            let (gk, vk) = powers_grad_and_value(x);
+            assert_eq!(
+                (g[k].to_bits(), v[k].to_bits()),
+                (gk.to_bits(), vk.to_bits()),
+                "n = {n}, x = {x}"
+            );
+        }
+    }
+}
