@@ -454,6 +454,10 @@ impl<'a, W> TaskSlots<'a, W> {
     pub fn slot(&mut self) -> &mut W {
         &mut self.slots[0]
     }
+    /// Every slot of these samples (with `grain` the lane count: one per chunk).
+    pub fn all(&mut self) -> &mut [W] {
+        self.slots
+    }
 }
 
 impl<W: Send> OutSlices for TaskSlots<'_, W> {

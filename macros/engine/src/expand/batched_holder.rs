@@ -248,22 +248,6 @@ pub(super) fn holder(
             (#f(#(#ps,)*), (#(#bar_ids,)*))
         }
     });
-    let a = attrs(format!(
-        "Companion `vjp_fwd` of `{name}` (hidden): `{name}` itself, no residuals."
-    ));
-    fns.extend(quote! {
-        #a
-        pub fn vjp_fwd #gen (#(#p_decl,)*) -> (#y_ty, ()) #wc {
-            (#f(#(#ps,)*), ())
-        }
-    });
-    let a = doc("vjp_bwd");
-    fns.extend(quote! {
-        #a
-        pub fn vjp_bwd #gen (#(#p_decl,)* _residuals: (), ct: #yt_ty) -> (#(#bar_tys,)*) #wc {
-            Self::vjp(#(#ps,)* ct).1
-        }
-    });
     // The reverse half on lanes: the per-sample `vjp` batched (`bwd_kernel`), or sample
     // by sample where it cannot be.
     // (`cur` is `order` derivatives of a user function: its reverse half is one more.)
@@ -277,29 +261,53 @@ pub(super) fn holder(
             float,
             (&ps, &p_decl),
             (&accs, &a_decl),
-            &yt_ty,
+            (&y_ty, &yt_ty),
             &outs,
             tuple,
         )
     } else {
         None
     };
-    let (kernel, bwd_body) = match simd {
-        Some((kernel, body)) => (kernel, body),
-        None => (
-            TokenStream::new(),
-            quote! {
-                for __i in 0..__n {
-                    let (_, __r) = <#inner>::vjp_fwd(#(#p_i,)*);
-                    <#inner>::vjp_bwd_acc(#(#p_i,)* __r, #ct_i, #(#a_i,)*);
-                }
-            },
-        ),
+    let Reverse {
+        items: kernel,
+        bwd: bwd_body,
+        fwd,
+    } = simd.unwrap_or_else(|| Reverse {
+        items: TokenStream::new(),
+        bwd: quote! {
+            for __i in 0..__n {
+                let (_, __r) = <#inner>::vjp_fwd(#(#p_i,)*);
+                <#inner>::vjp_bwd_acc(#(#p_i,)* __r, #ct_i, #(#a_i,)*);
+            }
+        },
+        fwd: None,
+    });
+    // `vjp_fwd`: the forward half on lanes keeping its residuals, or the batched function
+    // itself (no residuals: the reverse half runs it again).
+    let (res_ty, fwd_body) = match fwd {
+        Some((r, body)) => (r, quote!(#prim_check #body)),
+        None => (quote!(()), quote!((#f(#(#ps,)*), ()))),
     };
+    let a = attrs(format!(
+        "Companion `vjp_fwd` of `{name}` (hidden): its values, and the residuals of its reverse half."
+    ));
+    fns.extend(quote! {
+        #a
+        pub fn vjp_fwd #gen (#(#p_decl,)*) -> (#y_ty, #res_ty) #wc {
+            #fwd_body
+        }
+    });
+    let a = doc("vjp_bwd");
+    fns.extend(quote! {
+        #a
+        pub fn vjp_bwd #gen (#(#p_decl,)* _residuals: #res_ty, ct: #yt_ty) -> (#(#bar_tys,)*) #wc {
+            Self::vjp(#(#ps,)* ct).1
+        }
+    });
     let a = doc("vjp_bwd_acc");
     fns.extend(quote! {
         #a
-        pub fn vjp_bwd_acc #gen (#(#p_decl,)* _residuals: (), ct: #yt_ty, #(#a_decl,)*) #wc {
+        pub fn vjp_bwd_acc #gen (#(#p_decl,)* mut residuals: #res_ty, ct: #yt_ty, #(#a_decl,)*) #wc {
             #acc_check
             #ct_check
             #bwd_body
@@ -375,10 +383,10 @@ fn bwd_kernel(
     float: FloatTy,
     (ps, p_decl): (&[syn::Ident], &[TokenStream]),
     (accs, a_decl): (&[syn::Ident], &[TokenStream]),
-    yt_ty: &TokenStream,
+    (y_ty, yt_ty): (&TokenStream, &TokenStream),
     outs: &[Ty],
     tuple: bool,
-) -> Option<(TokenStream, TokenStream)> {
+) -> Option<Reverse> {
     if cur.params.iter().any(|p| matches!(p.ty, Ty::Slice(_))) {
         return None;
     }
@@ -519,6 +527,25 @@ fn bwd_kernel(
     };
     let tf = crate::emit::turbofish(generics);
     let first_split = &split[0];
+    // The residuals `vjp_fwd` keeps, one per chunk (lanes), where the macro can write their
+    // type; else the reverse half runs the forward half again.
+    let res_ir = match &fwd.ret_ty {
+        Ty::Tuple(ts) => ts[1].clone(),
+        _ => return None,
+    };
+    let saved = lanes_writable(&res_ir).then(|| lanes.ty(&res_ir));
+    let (res_param, res_arg, take_res) = match &saved {
+        Some(r) => (
+            quote!(__res_slots: &mut [::core::option::Option<#r>],),
+            quote!(__r.all(),),
+            quote! {
+                let __res = __res_slots[__i / __lanes]
+                    .take()
+                    .expect("fluxion: the residuals of the batch's forward half");
+            },
+        ),
+        None => (quote!(), quote!(), quote!(let (_, __res) = #fwd_name #tf (#(#args,)*);)),
+    };
     let run = quote! {
         let __lanes = <#v as ::fluxion::__private::Lanes>::LANES;
         let __n = #first_split.len();
@@ -527,7 +554,7 @@ fn bwd_kernel(
         while __i < __n {
             let __m = ::core::cmp::min(__n - __i, __lanes);
             #(#packs)*
-            let (_, __res) = #fwd_name #tf (#(#args,)*);
+            #take_res
             #(#before)*
             #acc_name #tf (#(#args,)* __res, #ct, #(#slots,)*);
             #(#after)*
@@ -543,11 +570,11 @@ fn bwd_kernel(
         #[doc(hidden)]
         #[inline(always)]
         #[allow(unused_mut, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
-        fn #chunks #gen (#(#p_decl,)* ct: &#yt_ty, __start: usize, #(#a_decl,)*) #wc {
+        fn #chunks #gen (#(#p_decl,)* ct: &#yt_ty, __start: usize, #res_param #(#a_decl,)*) #wc {
             #run
         }
     });
-    let call = quote!(#chunks #tf (#(#ps,)* &ct, __start, #(#chunk_accs,)*));
+    let call = quote!(#chunks #tf (#(#ps,)* &ct, __start, #res_arg #(#chunk_accs,)*));
     let call = if super::vmap::uses_lane_kernels(&fwd) || super::vmap::uses_lane_kernels(&acc) {
         quote!(::fluxion::__private::best_simd(|| #call);)
     } else {
@@ -570,7 +597,7 @@ fn bwd_kernel(
         let mut __parts = ::fluxion::__private::Vec::new();
         __parts.resize(__n.div_ceil(__grain), (#(#part_zeros,)*));
         let __slots = ::fluxion::__private::TaskSlots::new(&mut __parts, __n, __grain);
-        ::fluxion::__private::drive_tasks(__grain, ((#(#split,)*), __slots), &|__start, ((#(#split,)*), mut __slot)| {
+        ::fluxion::__private::drive_tasks(__grain, ((#(#split,)*), __slots, __res_all), &|__start, ((#(#split,)*), mut __slot, mut __r)| {
             let __w = __slot.slot();
             #call
         });
@@ -578,5 +605,121 @@ fn bwd_kernel(
             #(#part_adds)*
         }
     };
-    Some((kernels, body))
+    let res_slots = match &saved {
+        Some(_) => {
+            quote!(let __res_all = ::fluxion::__private::TaskSlots::new(&mut residuals, __n, <#v as ::fluxion::__private::Lanes>::LANES);)
+        }
+        None => quote!(let __res_all = ();),
+    };
+    let body = quote! {
+        #res_slots
+        #body
+    };
+    // `vjp_fwd` on lanes: the forward half's chunks, each sample's value and each chunk's
+    // residuals kept.
+    let fwd_items = saved.map(|r| {
+        let fchunks = format_ident!("__fluxion_fwd_chunks_{}", name);
+        let out_ids: Vec<syn::Ident> = (0..outs.len()).map(|k| format_ident!("__y{k}")).collect();
+        let (out_decl, unpacks): (Vec<TokenStream>, Vec<TokenStream>) = outs
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let (y, tt) = (&out_ids[k], ty_tokens(t));
+                let part = if tuple {
+                    let kk = syn::Index::from(k);
+                    quote!(__y.#kk)
+                } else {
+                    quote!(__y)
+                };
+                (
+                    quote!(#y: &mut [#tt]),
+                    quote!(::fluxion::__private::unpack::<#v, #tt>(&#part, &mut #y[__i..__i + __m]);),
+                )
+            })
+            .unzip();
+        let first_out = &out_ids[0];
+        let fwd_cost = (crate::cost::run_weight(&fwd.body) as usize / lanes_n).max(1);
+        let fcall = quote!(#fchunks #tf (#(#ps,)* __start, __r.all(), #(#out_ids,)*));
+        let fcall = if super::vmap::uses_lane_kernels(&fwd) {
+            quote!(::fluxion::__private::best_simd(|| #fcall);)
+        } else {
+            quote!(#fcall;)
+        };
+        let zeros: Vec<TokenStream> = outs
+            .iter()
+            .map(|t| {
+                let z = Scalar.zeros(t);
+                quote!({
+                    let mut __v = ::fluxion::__private::Vec::new();
+                    __v.resize(__n, #z);
+                    __v
+                })
+            })
+            .collect();
+        let whole = if tuple {
+            quote!((#(#out_ids,)*))
+        } else {
+            quote!(#(#out_ids)*)
+        };
+        let items = quote! {
+            #[doc(hidden)]
+            #[inline(always)]
+            #[allow(unused_mut, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
+            fn #fchunks #gen (#(#p_decl,)* __start: usize, __res_slots: &mut [::core::option::Option<#r>], #(#out_decl,)*) #wc {
+                let __lanes = <#v as ::fluxion::__private::Lanes>::LANES;
+                let __n = #first_out.len();
+                let mut __i = 0;
+                while __i < __n {
+                    let __m = ::core::cmp::min(__n - __i, __lanes);
+                    #(#packs)*
+                    let (__y, __res) = #fwd_name #tf (#(#args,)*);
+                    #(#unpacks)*
+                    __res_slots[__i / __lanes] = ::core::option::Option::Some(__res);
+                    __i += __m;
+                }
+            }
+        };
+        let body = quote! {
+            #(let mut #out_ids = #zeros;)*
+            let mut __res: ::fluxion::__private::Vec<::core::option::Option<#r>> =
+                (0..__n.div_ceil(<#v as ::fluxion::__private::Lanes>::LANES)).map(|_| ::core::option::Option::None).collect();
+            {
+                let __grain = ::fluxion::__private::grain(::core::option::Option::None, #fwd_cost, <#v as ::fluxion::__private::Lanes>::LANES);
+                let __all = ::fluxion::__private::TaskSlots::new(&mut __res, __n, <#v as ::fluxion::__private::Lanes>::LANES);
+                #(let #out_ids: &mut [_] = &mut #out_ids;)*
+                ::fluxion::__private::drive(__grain, ((#(#out_ids,)*), __all), &|__start, ((#(#out_ids,)*), mut __r)| {
+                    #fcall
+                });
+            }
+            (#whole, __res)
+        };
+        (items, quote!(::fluxion::__private::Vec<::core::option::Option<#r>>), body)
+    });
+    let _ = y_ty;
+    let mut items = kernels;
+    let fwd = fwd_items.map(|(i, r, b)| {
+        items.extend(i);
+        (r, b)
+    });
+    Some(Reverse { items, bwd: body, fwd })
+}
+
+/// The batch's reverse half on lanes ([`bwd_kernel`]): its items (kernels, chunk loops),
+/// the body of `vjp_bwd_acc`, and, where the residuals are kept, their type and the body
+/// of `vjp_fwd`.
+struct Reverse {
+    items: TokenStream,
+    bwd: TokenStream,
+    fwd: Option<(TokenStream, TokenStream)>,
+}
+
+/// Whether the macro can write the lanes type `t` (a residual of the forward half).
+fn lanes_writable(t: &Ty) -> bool {
+    match t {
+        Ty::Unknown => false,
+        Ty::Lanes(e) | Ty::Array(e, _) | Ty::Tape(e) => lanes_writable(e),
+        Ty::Tuple(ts) => ts.iter().all(lanes_writable),
+        Ty::Slice(_) | Ty::Matrix { .. } => false,
+        _ => true,
+    }
 }
