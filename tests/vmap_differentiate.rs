@@ -245,3 +245,29 @@ fn reverse_half_in_tasks_independent_of_threads() {
         assert!(close(gk, rk, 1e-11), "n = {n}: {gk} vs {rk}");
     }
 }
+
+/// The value through the batch's forward half (which keeps residuals) is the batched
+/// function's own: `grad_and_value` gives `loss`'s value bit for bit, and `loss_grad`'s
+/// gradient.
+#[grad_and_value(argnums = 0)]
+fn loss_gv(p: [f64; 3], xs: &[f64], ys: &[f64]) -> f64 {
+    let e = model_vmap(p, xs);
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += (e[i] - ys[i]).powi(2);
+    }
+    s / (xs.len() as f64 + 1.0)
+}
+
+#[test]
+fn value_through_the_forward_half_is_the_batched_functions() {
+    let p = [0.8, 1.3, -0.4];
+    for n in SIZES.into_iter().chain([4099]) {
+        let (xs, ys) = data(n);
+        let (g, v) = loss_gv_grad_and_value(p, &xs, &ys);
+        assert_eq!(v.to_bits(), loss(p, &xs, &ys).to_bits(), "n = {n}");
+        assert_eq!(g.map(f64::to_bits), loss_grad(p, &xs, &ys).map(f64::to_bits), "n = {n}");
+        let e = model_vmap(p, &xs);
+        assert_eq!(e.len(), n);
+    }
+}
