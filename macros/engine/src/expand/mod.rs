@@ -231,6 +231,10 @@ fn generate(
     out.extend(holder(&f0, 0, &vis, generics, rules, site0.name, inner).map_err(Some)?);
     let mut order = 0;
     let mut cur = f0;
+    // The emitted form of `cur` where it differs and a `vmap` stacked on it batches it
+    // instead: a reverse pass over calls, split (one forward pass of each callee, the
+    // unbatched function's bits).
+    let mut emitted_split: Option<Func> = None;
     let mut site = site0;
     let names = promised_names(item, stack);
     let f0_name = syn::ext::IdentExt::unraw(&item.sig.ident).to_string();
@@ -282,8 +286,18 @@ fn generate(
                     ),
                 )));
             }
-            let (items, mut level) = vmap::vmap_items(&cur, order, o, &site, &name, &vis, generics, rules)
-                .map_err(|e| Some(list_hint(e)))?;
+            let (items, mut level) = vmap::vmap_items(
+                &cur,
+                emitted_split.as_ref(),
+                order,
+                o,
+                &site,
+                &name,
+                &vis,
+                generics,
+                rules,
+            )
+            .map_err(|e| Some(list_hint(e)))?;
             out.extend(items);
             for (j, outer) in above.iter().enumerate() {
                 let (items, next) = vmap::nested_items(&level, outer, &names[k + j].1, &vis, generics).map_err(Some)?;
@@ -330,6 +344,10 @@ fn generate(
             _ => 1,
         };
         out.extend(holder(&g.func, order, &vis, generics, rules, o.span, TokenStream::new()).map_err(Some)?);
+        emitted_split = match (o.transform, &split) {
+            (Transform::Grad | Transform::GradAndValue | Transform::Vjp, Some(s)) => Some(s.func.clone()),
+            _ => None,
+        };
         cur = g.func;
         site = Site {
             name: o.span,

@@ -134,6 +134,7 @@ fn out_dims(out_dims: &Option<OutDims>, n: usize, tuple: bool, span: Span) -> Re
 #[allow(clippy::too_many_arguments)]
 pub(super) fn vmap_items(
     cur: &Func,
+    emitted: Option<&Func>,
     order: usize,
     o: &Options,
     site: &Site,
@@ -216,7 +217,12 @@ pub(super) fn vmap_items(
     let spec = BatchSpec {
         batched: batched.clone(),
     };
-    let mut kernel = batch(&cur.clone(), &spec).map_err(|d| syn::Error::new(d.span.unwrap_or(o.span), d.msg))?;
+    // The emitted form of a reverse pass over calls where it batches (the callees' split
+    // halves on lanes: one forward pass of each, the unbatched function's bits), else `cur`.
+    let mut kernel = match emitted.map(|e| batch(e, &spec)) {
+        Some(Ok(k)) => k,
+        _ => batch(cur, &spec).map_err(|d| syn::Error::new(d.span.unwrap_or(o.span), d.msg))?,
+    };
     let kernel_name = format!("__fluxion_kernel_{name}");
     kernel.name = kernel_name.clone();
     let lanes = LaneTarget { float };
