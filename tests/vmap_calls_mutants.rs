@@ -1,0 +1,218 @@
+//! `vmap` through calls: cases written for the mutation pass over the batched calls
+//! (DEVELOPMENT.md, "Mutation testing", "vmap through calls"). Each sample's result is
+//! checked bit for bit against the unbatched generated function called in a loop.
+
+use fluxion::{custom_rule, differentiable, grad, grad_and_value, jvp, vmap};
+
+/// Batch sizes around the lane counts (4 for `f64`, 8 for `f32`).
+const SIZES: [usize; 6] = [0, 1, 4, 5, 9, 17];
+
+/// Tolerance of results computed through a lane transcendental (`tanh`), in ulps.
+const ULPS: f64 = 64.0;
+
+fn close(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= ULPS * f64::EPSILON * a.abs().max(b.abs())
+}
+
+/// `n` points in `[-1.5, 1.5)`, not evenly spaced.
+fn points(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|k| -1.5 + 3.0 * ((k as f64 * 0.618_033_988_75) % 1.0))
+        .collect()
+}
+
+// A callee with a custom rule: its lanes companions run the scalar ones lane by lane.
+
+#[custom_rule(jvp = cubic_jvp, vjp = cubic_vjp)]
+fn cubic(x: f64, s: &f64) -> f64 {
+    x * x * x * *s
+}
+
+fn cubic_jvp(x: f64, s: &f64, dx: f64, ds: f64) -> (f64, f64) {
+    (x * x * x * *s, 3.0 * x * x * *s * dx + x * x * x * ds)
+}
+
+fn cubic_vjp(x: f64, s: &f64, ct: f64) -> (f64, (f64, f64)) {
+    (x * x * x * *s, (3.0 * x * x * *s * ct, x * x * x * ct))
+}
+
+#[vmap(in_dims = (0, None))]
+fn through_custom(x: f64, s: f64) -> f64 {
+    cubic(x, &s) + x
+}
+
+#[vmap(in_dims = (0, None))]
+#[grad_and_value(argnums = (0, 1))]
+fn through_custom_grad(x: f64, s: f64) -> f64 {
+    cubic(x - 0.5, &s) * x
+}
+
+#[vmap(in_dims = (0, None, 0, None))]
+#[jvp]
+fn through_custom_jvp(x: f64, s: f64) -> f64 {
+    cubic(x, &s) * x
+}
+
+#[test]
+fn custom_rule_callees_run_lane_by_lane() {
+    let s = 0.75;
+    for n in SIZES {
+        let xs = points(n);
+        let y = through_custom_vmap(&xs, s);
+        let (g, v) = through_custom_grad_grad_and_value_vmap(&xs, s);
+        let ts: Vec<f64> = xs.iter().map(|x| 0.5 - x).collect();
+        let (jy, jt) = through_custom_jvp_jvp_vmap(&xs, s, &ts, -0.25);
+        assert_eq!((y.len(), g.len(), jy.len()), (n, n, n));
+        for k in 0..n {
+            let x = xs[k];
+            assert_eq!(y[k].to_bits(), through_custom(x, s).to_bits(), "value, x = {x}");
+            let (gk, vk) = through_custom_grad_grad_and_value(x, s);
+            assert_eq!(
+                (g[k].0.to_bits(), g[k].1.to_bits(), v[k].to_bits()),
+                (gk.0.to_bits(), gk.1.to_bits(), vk.to_bits()),
+                "grad, x = {x}"
+            );
+            let (yk, tk) = through_custom_jvp_jvp(x, s, ts[k], -0.25);
+            assert_eq!(
+                (jy[k].to_bits(), jt[k].to_bits()),
+                (yk.to_bits(), tk.to_bits()),
+                "jvp, x = {x}"
+            );
+        }
+    }
+}
+
+// A shared call (no batched argument) under a batched condition: its accumulators (the
+// gradient of the shared `w`) are written in every lane, and only the lanes under the
+// condition keep what it added.
+
+#[differentiable]
+fn soft(w: f64) -> f64 {
+    w * w + 0.5 * w
+}
+
+#[vmap(in_dims = (0, None))]
+#[grad_and_value(argnums = (0, 1))]
+fn shared_call_under_mask(x: f64, w: f64) -> f64 {
+    let mut y = x;
+    if x > 0.0 {
+        y = y * soft(w);
+    }
+    y
+}
+
+#[test]
+fn a_shared_call_under_a_batched_condition_adds_only_in_its_lanes() {
+    let w = 1.25;
+    for n in SIZES {
+        let xs = points(n);
+        let (g, v) = shared_call_under_mask_grad_and_value_vmap(&xs, w);
+        for k in 0..n {
+            let x = xs[k];
+            let (gk, vk) = shared_call_under_mask_grad_and_value(x, w);
+            assert_eq!(
+                (g[k].0.to_bits(), g[k].1.to_bits(), v[k].to_bits()),
+                (gk.0.to_bits(), gk.1.to_bits(), vk.to_bits()),
+                "x = {x}"
+            );
+        }
+    }
+}
+
+#[vmap(in_dims = (0, None))]
+#[grad]
+fn unused_float(x: f64, w: f64) -> f64 {
+    x * soft(x) + w
+}
+
+#[test]
+fn grads_through_calls_in_f64() {
+    for n in SIZES {
+        let xs = points(n);
+        let g = unused_float_grad_vmap(&xs, 2.0);
+        for k in 0..n {
+            assert_eq!(g[k].to_bits(), unused_float_grad(xs[k], 2.0).to_bits());
+        }
+    }
+}
+
+#[differentiable]
+fn squash(x: f64) -> f64 {
+    x.tanh() * 0.5
+}
+
+#[differentiable]
+fn pair(x: f64, y: f64) -> [f64; 2] {
+    [x * y, x - y * y]
+}
+
+#[differentiable]
+fn ipow(x: f64, n: i32) -> f64 {
+    x.powi(n) - x
+}
+
+/// An integer variable passed to a callee is the same in every lane (not spread), and a
+/// call's result through `powi` of a shared exponent (`n as T` on lanes).
+#[vmap(in_dims = (0, None))]
+#[grad_and_value]
+fn shared_exponent(x: f64, n: i32) -> f64 {
+    ipow(x, n) + squash(x).powi(n)
+}
+
+#[test]
+fn shared_integers_through_calls_and_powi() {
+    for n in SIZES {
+        let xs = points(n);
+        for e in [2, 3] {
+            let (g, v) = shared_exponent_grad_and_value_vmap(&xs, e);
+            for k in 0..n {
+                let (gk, vk) = shared_exponent_grad_and_value(xs[k], e);
+                let x = xs[k];
+                assert!(
+                    close(g[k], gk) && close(v[k], vk),
+                    "e = {e}, x = {x}: {:?}",
+                    (g[k], gk, v[k], vk)
+                );
+            }
+        }
+    }
+}
+
+/// A call's result of a type only rustc knows (an array) assigned under a batched
+/// condition, another only compared (a lane `tanh`, far from the threshold at these
+/// points), and a shared condition meeting a batched one.
+#[vmap(in_dims = (0, None))]
+fn masked_results(x: f64, w: f64) -> f64 {
+    let mut p = pair(w, x);
+    if x > 0.0 {
+        p = pair(x, w);
+    }
+    let c = w > 0.0;
+    let mut r = p[0] - p[1];
+    if c && x < 0.5 {
+        r = r * 2.0;
+    }
+    if squash(x) > 0.125 {
+        r + 1.0
+    } else {
+        r
+    }
+}
+
+#[test]
+fn call_results_under_batched_conditions_and_comparisons() {
+    for n in SIZES {
+        let xs = points(n);
+        for w in [0.75, -0.5] {
+            let y = masked_results_vmap(&xs, w);
+            for k in 0..n {
+                assert_eq!(
+                    y[k].to_bits(),
+                    masked_results(xs[k], w).to_bits(),
+                    "w = {w}, x = {}",
+                    xs[k]
+                );
+            }
+        }
+    }
+}
