@@ -216,3 +216,104 @@ fn call_results_under_batched_conditions_and_comparisons() {
         }
     }
 }
+
+#[differentiable]
+fn dot2(w: [f64; 2], x: f64) -> f64 {
+    w[0] * x + w[1] * x * x
+}
+
+/// Calls with an array argument under batched conditions: the callee's reverse half adds
+/// into the caller's accumulator of `w` (`vjp_bwd_acc`) in every lane, and the lanes
+/// outside the condition get their old values back. The first call is shared (no batched
+/// argument), the second batched.
+#[vmap(in_dims = (0, None))]
+#[grad_and_value(argnums = (0, 1))]
+fn masked_array_calls(x: f64, w: [f64; 2]) -> f64 {
+    let mut y = x;
+    if x > 0.0 {
+        y = y + dot2(w, 1.5);
+    }
+    if x < 0.5 {
+        y = y * dot2(w, x);
+    }
+    y
+}
+
+#[test]
+fn accumulators_of_calls_under_batched_conditions_keep_their_other_lanes() {
+    let w = [0.75, -1.25];
+    for n in SIZES {
+        let xs = points(n);
+        let (g, v) = masked_array_calls_grad_and_value_vmap(&xs, w);
+        for k in 0..n {
+            let x = xs[k];
+            let ((gx, gw), vk) = masked_array_calls_grad_and_value(x, w);
+            assert_eq!(
+                (g[k].0.to_bits(), g[k].1.map(f64::to_bits), v[k].to_bits()),
+                (gx.to_bits(), gw.map(f64::to_bits), vk.to_bits()),
+                "x = {x}"
+            );
+        }
+    }
+}
+
+/// A shared boolean variable assigned to a batched one under a batched condition: a mask
+/// of the shared value in every lane.
+#[vmap(in_dims = (0, None))]
+fn shared_flag(x: f64, w: f64) -> f64 {
+    let c = w > 0.0;
+    let mut m = x < 0.5;
+    if x > 1.0 {
+        m = c;
+    }
+    if m {
+        x * 2.0
+    } else {
+        x
+    }
+}
+
+#[test]
+fn a_shared_flag_in_every_lane() {
+    for n in SIZES {
+        let xs = points(n);
+        for w in [1.0, -1.0] {
+            let y = shared_flag_vmap(&xs, w);
+            for k in 0..n {
+                assert_eq!(
+                    y[k].to_bits(),
+                    shared_flag(xs[k], w).to_bits(),
+                    "w = {w}, x = {}",
+                    xs[k]
+                );
+            }
+        }
+    }
+}
+
+/// More than `TAPE_STACK_BYTES` of lanes: a shared array of 4096 floats spread into the
+/// lanes of a call's argument (element by element, 128 KiB of `f64x4`), stored as an
+/// array like the callee's parameter.
+#[differentiable]
+fn weighted(x: f64, w: [f64; 4096]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..4096 {
+        s += w[i] * x;
+    }
+    s
+}
+
+#[vmap(in_dims = (0, None))]
+fn through_a_large_shared_array(x: f64, w: [f64; 4096]) -> f64 {
+    weighted(x, w) + x
+}
+
+#[test]
+fn a_large_shared_array_spread_into_lanes() {
+    let w: [f64; 4096] = core::array::from_fn(|k| (k % 7) as f64 - 3.0);
+    let xs = points(5);
+    let y = through_a_large_shared_array_vmap(&xs, w);
+    for k in 0..5 {
+        assert_eq!(y[k].to_bits(), through_a_large_shared_array(xs[k], w).to_bits());
+    }
+}
