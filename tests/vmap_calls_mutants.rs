@@ -317,3 +317,66 @@ fn a_large_shared_array_spread_into_lanes() {
         assert_eq!(y[k].to_bits(), through_a_large_shared_array(xs[k], w).to_bits());
     }
 }
+
+/// A call with an array argument under a batched condition inside a callee: the callee's
+/// lanes companion of its gradient (`vjp_lanes`) adds through `dot2`'s reverse half
+/// (`vjp_bwd_acc_lanes`) into its accumulator of `w` in every lane, and in the lanes
+/// outside the condition those additions are `0 * NaN` (`x.sqrt()` of a negative `x`):
+/// the old values must come back there.
+#[differentiable]
+fn mid(x: f64, w: [f64; 2]) -> f64 {
+    let mut y = x;
+    if x > 0.0 {
+        y = y * dot2(w, x.sqrt());
+    }
+    y
+}
+
+#[vmap(in_dims = (0, None))]
+#[grad_and_value(argnums = (0, 1))]
+fn through_mid(x: f64, w: [f64; 2]) -> f64 {
+    mid(x, w) * 2.0
+}
+
+#[test]
+fn accumulators_of_masked_calls_in_a_callee_keep_their_other_lanes() {
+    let w = [0.75, -1.25];
+    for n in SIZES {
+        let xs = points(n);
+        let (g, v) = through_mid_grad_and_value_vmap(&xs, w);
+        for k in 0..n {
+            let x = xs[k];
+            let ((gx, gw), vk) = through_mid_grad_and_value(x, w);
+            assert!(!gw[0].is_nan() && !gw[1].is_nan(), "x = {x}");
+            assert_eq!(
+                (g[k].0.to_bits(), g[k].1.map(f64::to_bits), v[k].to_bits()),
+                (gx.to_bits(), gw.map(f64::to_bits), vk.to_bits()),
+                "x = {x}"
+            );
+        }
+    }
+}
+
+/// A shared call (no batched argument) under a batched condition stays one scalar call:
+/// bit for bit the unbatched value, where the lane `tanh` could differ by an ulp.
+#[vmap(in_dims = (0, None))]
+fn shared_tanh_under_mask(x: f64, w: f64) -> f64 {
+    let mut y = x;
+    if x > 0.0 {
+        y = y * squash(w);
+    }
+    y
+}
+
+#[test]
+fn a_shared_call_under_a_batched_condition_is_not_batched() {
+    let xs = points(9);
+    for j in 0..400 {
+        let w = -3.0 + 0.015_37 * j as f64;
+        let y = shared_tanh_under_mask_vmap(&xs, w);
+        for k in 0..9 {
+            let want = shared_tanh_under_mask(xs[k], w);
+            assert_eq!(y[k].to_bits(), want.to_bits(), "w = {w}, x = {}", xs[k]);
+        }
+    }
+}
