@@ -2,7 +2,7 @@
 //! (DEVELOPMENT.md, "Mutation testing", "vmap through calls"). Each sample's result is
 //! checked bit for bit against the unbatched generated function called in a loop.
 
-use fluxion::{custom_rule, differentiable, grad, grad_and_value, jvp, vmap};
+use fluxion::{custom_rule, differentiable, grad, grad_and_value, jacfwd, jacrev, jvp, vmap};
 
 /// Batch sizes around the lane counts (4 for `f64`, 8 for `f32`).
 const SIZES: [usize; 6] = [0, 1, 4, 5, 9, 17];
@@ -385,6 +385,43 @@ fn a_shared_call_under_a_batched_condition_is_not_batched() {
         for k in 0..9 {
             let want = shared_tanh_under_mask(xs[k], w);
             assert_eq!(y[k].to_bits(), want.to_bits(), "w = {w}, x = {}", xs[k]);
+        }
+    }
+}
+
+// A Jacobian's batched sweep (rows or columns on lanes) does not go through calls: a callee
+// that is a generated derivative has no lanes companions. The sweep runs per row instead.
+
+#[grad]
+fn energy(x: [f64; 4]) -> f64 {
+    x[0] * x[1] + x[2].sin() * x[3] + x[3] * x[3] * x[0]
+}
+
+#[jacrev]
+fn energy_hessian_rev(x: [f64; 4]) -> [f64; 4] {
+    energy_grad(x)
+}
+
+#[jacfwd]
+fn energy_hessian_fwd(x: [f64; 4]) -> [f64; 4] {
+    energy_grad(x)
+}
+
+#[test]
+fn jacobians_through_a_call_of_a_generated_gradient() {
+    let x: [f64; 4] = [0.5, -1.25, 0.75, 2.0];
+    let (s, c) = x[2].sin_cos();
+    let want = [
+        [0.0, 1.0, 0.0, 2.0 * x[3]],
+        [1.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, -s * x[3], c],
+        [2.0 * x[3], 0.0, c, 2.0 * x[0]],
+    ];
+    for h in [energy_hessian_rev_jacrev(x), energy_hessian_fwd_jacfwd(x)] {
+        for i in 0..4 {
+            for j in 0..4 {
+                assert!((h[i][j] - want[i][j]).abs() <= 1e-15, "{i}, {j}: {h:?}");
+            }
         }
     }
 }
