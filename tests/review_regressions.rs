@@ -172,3 +172,25 @@ fn tuple_array_field_adjoints_add_elementwise() {
     assert!(close(t1[1], -0.75 * 0.75));
     assert!(close(x, 1.5 - 2.0 * -0.5 * 0.75));
 }
+
+#[differentiable]
+fn tuple_product(p: (f64, f64)) -> f64 {
+    p.0 * p.1
+}
+
+/// A call with a tuple argument built in the caller: the call's result, a value only
+/// rustc types, is read by its fields (its adjoint was an accumulator that could not be
+/// split into fields: "field of `t`, which is not a tuple").
+#[grad]
+fn through_tuple_argument(x: f64) -> f64 {
+    let t = (x, 2.0 * x + 1.0);
+    tuple_product(t) + x
+}
+
+#[test]
+fn call_with_a_tuple_argument() {
+    // d/dx [x (2x + 1) + x] = 4x + 2
+    for x in [-1.5, 0.0, 0.25, 3.0] {
+        assert!(close(through_tuple_argument_grad(x), 4.0 * x + 2.0), "x = {x}");
+    }
+}

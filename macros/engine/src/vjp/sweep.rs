@@ -30,6 +30,11 @@ impl Rx<'_> {
                     Adj::Fields(vec![Vec::new(); ts.len()])
                 }
                 Ty::Float(_) if !info.mutable && !self.nested_use.contains(&v) => Adj::Sym(Vec::new()),
+                // A value only rustc types that is read only by its fields (a call's tuple
+                // result): per-field sums, as a tuple's.
+                Ty::Unknown if !info.mutable && !self.nested_use.contains(&v) && field_arity(blk, v).is_some() => {
+                    Adj::Fields(vec![Vec::new(); field_arity(blk, v).unwrap_or(0)])
+                }
                 ty => {
                     let tty = ty.tangent();
                     let init = match &tty {
@@ -319,4 +324,23 @@ fn bwd_acc(act: &HashSet<VarId>, adj: &mut HashMap<VarId, Adj>, b: &mut Builder,
         let snap = b.let_ty(Expr::Use(Operand::Var(s)), "c", ty);
         contribute(act, adj, b, &o, snap);
     }
+}
+
+/// The number of fields of `v` read in `blk` (one past the highest), if every read of `v`
+/// there is a field read.
+fn field_arity(blk: &Block, v: VarId) -> Option<usize> {
+    let mut n = None;
+    for s in &blk.0 {
+        match s {
+            Stmt::Let(_, Expr::Field(Operand::Var(w), k)) if *w == v => n = Some(n.unwrap_or(0).max(k + 1)),
+            s => {
+                let mut r = Vec::new();
+                stmt_reads(s, &mut r);
+                if r.contains(&v) {
+                    return None;
+                }
+            }
+        }
+    }
+    n
 }
