@@ -63,9 +63,11 @@ pub(super) fn holder(
     let h = holder_ident(name, Span::call_site());
     let f = format_ident!("{}", name);
     let (gen, wc) = crate::emit::generic_parts(generics);
+    // `#[inline]`: like every companion, code only in the crates that call it.
     let attrs = |doc: String| {
         quote! {
             #[doc = #doc]
+            #[inline]
             #[allow(unused_mut, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
         }
     };
