@@ -326,3 +326,99 @@ fn seven_batched_arguments() {
         assert_eq!(seven_vmap(1.25, &xs, &xs, &xs, &xs, &xs, &xs, &gs).len(), n);
     }
 }
+
+// Shared arguments without a float cotangent (integers, `bool`) and shared tuples holding
+// one: `f_vmap` compiled before it had companions. A loop bound and a flag.
+
+#[vmap(in_dims = (0, None, None, None))]
+fn counted(x: f64, k: usize, neg: bool, w: (f64, usize)) -> f64 {
+    let mut s = 0.0;
+    for j in 0..k {
+        s += w.0 * x.powi(2) * (j + w.1) as f64;
+    }
+    if neg {
+        -s
+    } else {
+        s
+    }
+}
+
+#[grad(argnums = (0, 3))]
+fn lcounted(xs: &[f64], k: usize, neg: bool, w: (f64, usize)) -> f64 {
+    let e = counted_vmap(xs, k, neg, w);
+    let mut t = 0.0;
+    for i in 0..xs.len() {
+        t += e[i] * e[i] * e[i];
+    }
+    t
+}
+
+#[grad(argnums = (0, 3))]
+fn lcounted_ref(xs: &[f64], k: usize, neg: bool, w: (f64, usize)) -> f64 {
+    let mut t = 0.0;
+    for i in 0..xs.len() {
+        let e = counted(xs[i], k, neg, w);
+        t += e * e * e;
+    }
+    t
+}
+
+#[vmap(in_dims = (0, None))]
+fn powk32(x: f32, k: i32) -> f32 {
+    x.powi(k) + x
+}
+
+/// A shared tuple of five, one of them an integer.
+#[vmap(in_dims = (0, None))]
+fn five_shared(x: f64, w: (f64, f64, f64, f64, usize)) -> f64 {
+    w.0 * x + w.1 * x * x + w.2 + w.3 * w.4 as f64
+}
+
+#[grad(argnums = 1)]
+fn lfive_shared(xs: &[f64], w: (f64, f64, f64, f64, usize)) -> f64 {
+    let e = five_shared_vmap(xs, w);
+    let mut t = 0.0;
+    for i in 0..xs.len() {
+        t += e[i] * e[i];
+    }
+    t
+}
+
+#[grad(argnums = 1)]
+fn lfive_shared_ref(xs: &[f64], w: (f64, f64, f64, f64, usize)) -> f64 {
+    let mut t = 0.0;
+    for i in 0..xs.len() {
+        let e = five_shared(xs[i], w);
+        t += e * e;
+    }
+    t
+}
+
+#[test]
+fn shared_integers_bools_and_tuples() {
+    for n in SIZES {
+        let xs = pts(n);
+        for neg in [false, true] {
+            let w = (0.75, 2);
+            let (gx, gw) = lcounted_grad(&xs, 3, neg, w);
+            let (rx, rw) = lcounted_ref_grad(&xs, 3, neg, w);
+            assert!(close(gw.0, rw.0, 1e-12), "n = {n}: {gw:?} vs {rw:?}");
+            assert_eq!(gx.len(), n);
+            for i in 0..n {
+                assert!(close(gx[i], rx[i], 1e-14), "n = {n}, sample {i}");
+            }
+        }
+        let x32: Vec<f32> = xs.iter().map(|&v| v as f32).collect();
+        let y = powk32_vmap(&x32, 3);
+        for i in 0..n {
+            assert_eq!(y[i].to_bits(), powk32(x32[i], 3).to_bits());
+        }
+        let w = (0.5, -0.25, 1.5, 2.0, 3);
+        let g = lfive_shared_grad(&xs, w);
+        let r = lfive_shared_ref_grad(&xs, w);
+        assert!(
+            close(g.0, r.0, 1e-12) && close(g.1, r.1, 1e-12) && close(g.2, r.2, 1e-12) && close(g.3, r.3, 1e-12),
+            "n = {n}: {g:?} vs {r:?}"
+        );
+    }
+}

@@ -474,8 +474,11 @@ fn bwd_kernel(
         } else {
             args.push(quote!(#p));
             if !crate::batch::lanes_param(&tan) {
+                // No float cotangent (an integer, a `bool`): a zero of its own for the kernel
+                // and for each task (the caller's `&mut` cannot be reborrowed in the
+                // tasks' shared closure).
                 slots.push(quote!(&mut ::fluxion::__private::zero_like(&#p)));
-                chunk_accs.push(quote!(#a));
+                chunk_accs.push(quote!(&mut ::fluxion::__private::zero_like(&#p)));
                 continue;
             }
             let k = syn::Index::from(partial.len());
