@@ -121,7 +121,26 @@ macro_rules! pack_tuples {
         }
     )*};
 }
-pack_tuples!((A 0), (A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3));
+pack_tuples!(
+    (A 0),
+    (A 0, B 1),
+    (A 0, B 1, C 2),
+    (A 0, B 1, C 2, D 3),
+    (A 0, B 1, C 2, D 3, E 4),
+    (A 0, B 1, C 2, D 3, E 4, F 5),
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6),
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
+);
+
+/// `()`, the tangent of an integer or `bool` inside a tuple (a shared argument's
+/// cotangent, read lane by lane by a batch's reverse half): nothing in every lane.
+impl<L: Lanes> Pack<L> for () {
+    type Packed = ();
+    #[inline(always)]
+    fn pack_by(_n: usize, _sample: &dyn Fn(usize) -> Self) -> Self::Packed {}
+    #[inline(always)]
+    fn lane_of(_p: &Self::Packed, _l: usize) -> Self {}
+}
 
 /// The samples `s` (at most `L::LANES` of them, at least one) in lanes, padded with the
 /// last.

@@ -476,8 +476,11 @@ fn bwd_kernel(
         } else {
             args.push(quote!(#p));
             if !crate::batch::lanes_param(&tan) {
+                // No float cotangent (an integer, a `bool`): a zero of its own for the kernel
+                // and for each task (the caller's `&mut` cannot be reborrowed in the
+                // tasks' shared closure).
                 slots.push(quote!(&mut ::fluxion::__private::zero_like(&#p)));
-                chunk_accs.push(quote!(#a));
+                chunk_accs.push(quote!(&mut ::fluxion::__private::zero_like(&#p)));
                 continue;
             }
             let k = syn::Index::from(partial.len());
@@ -589,6 +592,18 @@ fn bwd_kernel(
         FloatTy::F32 => 8,
     };
     let cost = ((crate::cost::run_weight(&fwd.body) + crate::cost::run_weight(&acc.body)) as usize / lanes_n).max(1);
+    // The batched accumulators split together: nested pairs, `(a1, (a2, (a3,)))`, an
+    // `OutSlices` for any number of them (the runtime's flat tuples go up to 6).
+    let split = split
+        .iter()
+        .rev()
+        .fold(None::<TokenStream>, |rest, a| {
+            Some(match rest {
+                None => quote!((#a,)),
+                Some(r) => quote!((#a, #r)),
+            })
+        })
+        .unwrap_or_else(|| quote!(()));
     let body = quote! {
         // At least 32 chunks a task: each task zeroes, reduces and adds its own shared
         // accumulators (the size of the shared arguments, a model's weights).
@@ -599,7 +614,7 @@ fn bwd_kernel(
         let mut __parts = ::fluxion::__private::Vec::new();
         __parts.resize(__n.div_ceil(__grain), (#(#part_zeros,)*));
         let __slots = ::fluxion::__private::TaskSlots::new(&mut __parts, __n, __grain);
-        ::fluxion::__private::drive_tasks(__grain, ((#(#split,)*), __slots, __res_all), &|__start, ((#(#split,)*), mut __slot, mut __r)| {
+        ::fluxion::__private::drive_tasks(__grain, (#split, __slots, __res_all), &|__start, (#split, mut __slot, mut __r)| {
             let __w = __slot.slot();
             #call
         });
