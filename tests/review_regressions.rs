@@ -2,7 +2,7 @@
 //! input, now compiling and giving the right derivative.
 
 use approx::assert_abs_diff_eq;
-use fluxion::{differentiable, grad, hessian};
+use fluxion::{differentiable, grad, hessian, jacrev};
 
 fn close(a: f64, b: f64) -> bool {
     approx::abs_diff_eq!(a, b, epsilon = 1e-12 * (1.0 + b.abs()))
@@ -193,4 +193,95 @@ fn call_with_a_tuple_argument() {
     for x in [-1.5, 0.0, 0.25, 3.0] {
         assert!(close(through_tuple_argument_grad(x), 4.0 * x + 2.0), "x = {x}");
     }
+}
+
+#[differentiable]
+fn square(x: f64) -> f64 {
+    x * x
+}
+
+/// Jacobians of functions with a loop over a slice (its values on growing tapes), with
+/// rows computed by several reverse sweeps: one per row where the sweep calls a function,
+/// one per chunk of rows on lanes otherwise. Each sweep reads the tapes from their end
+/// (the counters ran past zero from the second sweep on).
+#[jacrev(argnums = 0)]
+fn taped_rows_with_call(p: [f64; 6], xs: &[f64]) -> [f64; 6] {
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += (p[0] * xs[i]).tanh();
+    }
+    [square(p[0]) * s, p[1] * s, p[2] * s, p[3] * s, p[4] * s, p[5] * s * s]
+}
+
+#[jacrev(argnums = 0)]
+fn taped_rows(p: [f64; 6], xs: &[f64]) -> [f64; 6] {
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += (p[0] * xs[i]).tanh();
+    }
+    [p[0] * p[0] * s, p[1] * s, p[2] * s, p[3] * s, p[4] * s, p[5] * s * s]
+}
+
+#[hessian]
+fn taped_hessian(p: [f64; 6], xs: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += (p[i % 6] * xs[i]).tanh() * p[(i + 1) % 6];
+    }
+    s * s
+}
+
+#[test]
+fn repeated_reverse_sweeps_rewind_their_tapes() {
+    let p = [0.3, -0.7, 1.1, 0.5, -0.2, 0.9];
+    let xs = [0.5, -1.0, 2.0, 0.25, 1.5, -0.75, 0.1];
+    let h = 1e-6;
+    for (name, jac, f) in [
+        (
+            "with call",
+            taped_rows_with_call_jacrev(p, &xs),
+            taped_rows_with_call as fn([f64; 6], &[f64]) -> [f64; 6],
+        ),
+        ("lanes", taped_rows_jacrev(p, &xs), taped_rows),
+    ] {
+        for k in 0..6 {
+            let (mut a, mut b) = (p, p);
+            a[k] += h;
+            b[k] -= h;
+            let (fa, fb) = (f(a, &xs), f(b, &xs));
+            for r in 0..6 {
+                let fd = (fa[r] - fb[r]) / (2.0 * h);
+                assert!(
+                    (jac[r][k] - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                    "{name}: J[{r}][{k}] = {} vs {fd}",
+                    jac[r][k]
+                );
+            }
+        }
+    }
+    let hs = taped_hessian_hessian(p, &xs);
+    for k in 0..6 {
+        let (mut a, mut b) = (p, p);
+        a[k] += h;
+        b[k] -= h;
+        for r in 0..6 {
+            let ga = taped_hessian_grad_fd(a, &xs, r);
+            let gb = taped_hessian_grad_fd(b, &xs, r);
+            let fd = (ga - gb) / (2.0 * h);
+            assert!(
+                (hs[r][k] - fd).abs() < 1e-5 * (1.0 + fd.abs()),
+                "H[{r}][{k}] = {} vs {fd}",
+                hs[r][k]
+            );
+        }
+    }
+}
+
+/// `d taped_hessian / d p[r]` by central differences.
+fn taped_hessian_grad_fd(p: [f64; 6], xs: &[f64], r: usize) -> f64 {
+    let h = 1e-5;
+    let (mut a, mut b) = (p, p);
+    a[r] += h;
+    b[r] -= h;
+    (taped_hessian(a, xs) - taped_hessian(b, xs)) / (2.0 * h)
 }

@@ -504,11 +504,47 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         let el_body = el.take();
         inner.out.extend(wrap_loops(&is, &idims, el_body));
     }
-    let inner_body = inner.take();
+    let mut inner_body = inner.take();
     let mut body = fwd_part;
+    let resets = rewind_tapes(&mut g, &mut body, rev);
+    inner_body.splice(0..0, resets);
     body.extend(wrap_loops(&ks, &odims, inner_body));
     end_jacrev(&mut g, body, &jacs, many, aux.as_ref(), f, o);
     Ok(g)
+}
+
+/// The counters of growing tapes that the reverse sweep `rev` counts down (integers it
+/// assigns but does not declare): a sweep repeated per row or chunk of rows must start
+/// each from where the forward sweep left it. Saves them at the end of `fwd` and gives
+/// the statements that reset them, for the start of each sweep.
+fn rewind_tapes(g: &mut Func, fwd: &mut Vec<Stmt>, rev: &[Stmt]) -> Vec<Stmt> {
+    let blk = Block(rev.to_vec());
+    let mut declared = HashSet::new();
+    let mut counters = Vec::new();
+    walk_stmts(&blk, &mut |s| match s {
+        Stmt::Let(v, _) | Stmt::Mut(v, _) => {
+            declared.insert(*v);
+        }
+        Stmt::Assign(p, _, _)
+            if p.idx.is_empty() && matches!(g.vars[p.var].ty, Ty::Int(_)) && !counters.contains(&p.var) =>
+        {
+            counters.push(p.var);
+        }
+        _ => {}
+    });
+    let mut resets = Vec::new();
+    for c in counters.into_iter().filter(|c| !declared.contains(c)) {
+        let name = format!("{}_end", g.vars[c].name);
+        let ty = g.vars[c].ty.clone();
+        let saved = g.new_var(name, ty, false);
+        fwd.push(Stmt::Let(saved, Expr::Use(Operand::Var(c))));
+        resets.push(Stmt::Assign(
+            Place { var: c, idx: vec![] },
+            AssignOp::Set,
+            Operand::Var(saved),
+        ));
+    }
+    resets
 }
 
 /// `let mut jac_k = 0;` for each argument `k` of `idx`: the Jacobians of `main`'s output.
@@ -711,6 +747,8 @@ fn jacrev_batched(
     // The basis cotangents of the chunk, one per lane, then the reverse sweep.
     let ct_ty = main.ret_ty.tangent();
     let mut body = chunks.basis(&mut g, &ct_ty, ct);
+    let mut fwd_part = fwd_part;
+    body.extend(rewind_tapes(&mut g, &mut fwd_part, rev));
     body.extend(rev.iter().cloned());
     let batched = crate::batch::batch_block(&mut g, &body, &[]).ok()?;
     let mut chunk_body = batched;
