@@ -76,23 +76,6 @@ fn arr(xs: &[f64]) -> Value {
     Value::Arr(xs.iter().map(|&x| Value::F(x)).collect())
 }
 
-/// Lane `k` of a kernel's value: the per-sample value.
-fn lane(v: &Value, k: usize) -> Value {
-    match v {
-        Value::L(xs) => xs[k].clone(),
-        Value::Arr(xs) => Value::Arr(xs.iter().map(|x| lane(x, k)).collect()),
-        Value::Tup(xs) => Value::Tup(xs.iter().map(|x| lane(x, k)).collect()),
-        other => panic!("a kernel result that is not lanes: {other:?}"),
-    }
-}
-
-fn bits(v: &Value) -> Vec<u64> {
-    flat(v)
-        .iter()
-        .map(|x| if x.is_nan() { f64::NAN.to_bits() } else { x.to_bits() })
-        .collect()
-}
-
 /// The kernel of `f` (batched `x`, `y`; shared `w`) against `f` per sample, lane by lane,
 /// for every lane count the targets use and the shared values `w`.
 fn check(f: &Func, what: &str) {

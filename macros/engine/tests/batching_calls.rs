@@ -132,23 +132,6 @@ fn pack(samples: &[Value]) -> Value {
     }
 }
 
-/// Lane `k` of a kernel's value: the per-sample value.
-fn lane(v: &Value, k: usize) -> Value {
-    match v {
-        Value::L(xs) => xs[k].clone(),
-        Value::Arr(xs) => Value::Arr(xs.iter().map(|x| lane(x, k)).collect()),
-        Value::Tup(xs) => Value::Tup(xs.iter().map(|x| lane(x, k)).collect()),
-        other => panic!("a kernel result that is not lanes: {other:?}"),
-    }
-}
-
-fn bits(v: &Value) -> Vec<u64> {
-    flat(v)
-        .iter()
-        .map(|x| if x.is_nan() { f64::NAN.to_bits() } else { x.to_bits() })
-        .collect()
-}
-
 /// `f` batched over every parameter but those in `shared`, run over batches of each size
 /// (chunks of `lanes` samples, the last one padded with its last sample), against `f` per
 /// sample, bit for bit. Gives how many batched calls the kernel holds.

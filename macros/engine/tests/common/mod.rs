@@ -102,6 +102,24 @@ pub fn lower(src: &str) -> Result<Func, String> {
 }
 
 /// Every float of a value, in index order.
+/// Lane `k` of a batched kernel's value: the per-sample value.
+pub fn lane(v: &Value, k: usize) -> Value {
+    match v {
+        Value::L(xs) => xs[k].clone(),
+        Value::Arr(xs) => Value::Arr(xs.iter().map(|x| lane(x, k)).collect()),
+        Value::Tup(xs) => Value::Tup(xs.iter().map(|x| lane(x, k)).collect()),
+        other => panic!("a kernel result that is not lanes: {other:?}"),
+    }
+}
+
+/// The bits of every float of `v` (every NaN as one NaN).
+pub fn bits(v: &Value) -> Vec<u64> {
+    flat(v)
+        .iter()
+        .map(|x| if x.is_nan() { f64::NAN.to_bits() } else { x.to_bits() })
+        .collect()
+}
+
 pub fn flat(v: &Value) -> Vec<f64> {
     let mut out = Vec::new();
     v.flatten(&mut out);
