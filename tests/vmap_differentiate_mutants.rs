@@ -25,3 +25,30 @@ fn lpair(xs: &[f64], ys: &[f64]) -> f64 {
 fn batched_arguments_of_different_lengths_panic_naming_both() {
     let _ = lpair_grad(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.0, 3.0]);
 }
+
+#[vmap(in_dims = (None, 0))]
+fn scaled(w: f64, x: f64) -> f64 {
+    w * x
+}
+
+#[grad(argnums = (0, 1))]
+fn lscaled(w: f64, xs: &[f64]) -> f64 {
+    let e = scaled_vmap(w, xs);
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += e[i];
+    }
+    s
+}
+
+/// A shared argument's cotangent is summed in lanes over the full chunks (lane `l` holds
+/// the samples `l`, `l + 4`, ..), then lane by lane: `(1e16 + -1e16) + 1 = 1` exactly,
+/// where a sum in sample order (the reverse half sample by sample) rounds `1e16 + 1` to
+/// `1e16` and gives `0`. Pins that the reverse half runs on lanes (`bwd_kernel`).
+#[test]
+fn a_shared_cotangent_is_summed_in_lanes() {
+    let xs = [1e16, 1.0, 0.0, 0.0, -1e16, 0.0, 0.0, 0.0];
+    let (gw, gx) = lscaled_grad(0.5, &xs);
+    assert_eq!(gw, 1.0);
+    assert_eq!(gx, vec![0.5; 8]);
+}
