@@ -52,3 +52,35 @@ fn a_shared_cotangent_is_summed_in_lanes() {
     assert_eq!(gw, 1.0);
     assert_eq!(gx, vec![0.5; 8]);
 }
+
+#[vmap(in_dims = (None, 0))]
+fn sq(w: f64, x: f64) -> f64 {
+    w * x * x
+}
+
+#[grad(argnums = (0, 1))]
+fn lsq(w: f64, xs: &[f64]) -> f64 {
+    let e = sq_vmap(w, xs);
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += e[i];
+    }
+    s
+}
+
+/// A batch of several tasks (about 2^16 weighted operations each, at least 32 chunks):
+/// each task reads its own samples and adds its own partial sums. (`drive_tasks`' own
+/// loop over tasks runs only without `rayon`, which every test build of the workspace
+/// has: `tests/crates/physics-lib` turns `parallel` on.)
+#[test]
+fn a_batch_of_several_tasks_reads_each_task_s_samples() {
+    let n = 200_003;
+    let xs: Vec<f64> = (0..n).map(|k| (k as f64 * 0.37).sin() + 0.01 * k as f64).collect();
+    let (gw, gx) = lsq_grad(0.75, &xs);
+    let sum: f64 = xs.iter().map(|x| x * x).sum();
+    assert!((gw - sum).abs() <= 1e-12 * sum.abs(), "{gw} vs {sum}");
+    for (i, (g, x)) in gx.iter().zip(&xs).enumerate() {
+        let r = 2.0 * 0.75 * x;
+        assert!((g - r).abs() <= 1e-14 * (1.0 + r.abs()), "sample {i}: {g} vs {r}");
+    }
+}
