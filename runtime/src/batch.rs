@@ -555,6 +555,35 @@ mod tests {
         }
     }
 
+    /// `TaskSlots` alone as the batch's buffers: its own sample count drives the tasks
+    /// (in a tuple the largest count does, which hides a wrong one).
+    #[test]
+    fn task_slots_alone_drive_the_tasks() {
+        for (n, grain) in [(1usize, 4usize), (9, 4), (1000, 96)] {
+            let mut parts = vec![usize::MAX; n.div_ceil(grain)];
+            let slots = TaskSlots::new(&mut parts, n, grain);
+            drive_tasks(grain, slots, &|start, mut s| {
+                assert_eq!(s.samples(), grain.min(n - start));
+                *s.slot() = start;
+            });
+            assert_eq!(parts, (0..n.div_ceil(grain)).map(|t| t * grain).collect::<Vec<_>>());
+        }
+    }
+
+    /// The batch sizes of a `vmap`ped function's companions: equal ones pass, others panic
+    /// naming both.
+    #[test]
+    fn same_batch_passes_equal_sizes() {
+        crate::same_batch("ys", 3, "xs", 3);
+        crate::same_batch("ys", 0, "xs", 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "fluxion: ys has 3 samples but xs has 4")]
+    fn same_batch_panics_on_different_sizes() {
+        crate::same_batch("ys", 3, "xs", 4);
+    }
+
     #[test]
     #[should_panic(expected = "one slot per task")]
     fn task_slots_need_one_slot_per_task() {
