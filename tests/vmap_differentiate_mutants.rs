@@ -84,3 +84,22 @@ fn a_batch_of_several_tasks_reads_each_task_s_samples() {
         assert!((g - r).abs() <= 1e-14 * (1.0 + r.abs()), "sample {i}: {g} vs {r}");
     }
 }
+
+/// With respect to the shared scalar alone the caller takes the by-value reverse half
+/// (`vjp_bwd`), which runs the in-place one from zeros: on lanes too (it was the loop over
+/// samples, which gives `0` here).
+#[grad(argnums = 0)]
+fn lscaled_w(w: f64, xs: &[f64]) -> f64 {
+    let e = scaled_vmap(w, xs);
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += e[i];
+    }
+    s
+}
+
+#[test]
+fn the_by_value_reverse_half_runs_on_lanes() {
+    let xs = [1e16, 1.0, 0.0, 0.0, -1e16, 0.0, 0.0, 0.0];
+    assert_eq!(lscaled_w_grad(0.5, &xs), 1.0);
+}

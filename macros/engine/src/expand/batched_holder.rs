@@ -193,6 +193,8 @@ pub(super) fn holder(
     let mut bar_init = Vec::new();
     let mut bar_add = Vec::new();
     let mut bar_tys = Vec::new();
+    // Zero cotangents of every argument (per sample for a batched one).
+    let mut bar_zeros = Vec::new();
     for (k, (prm, &b)) in cur.params.iter().zip(batched).enumerate() {
         let (bk, p) = (&bar_ids[k], &ps[k]);
         let kk = syn::Index::from(k);
@@ -200,16 +202,19 @@ pub(super) fn holder(
         if b {
             bar_tys.push(quote!(::fluxion::__private::Vec<#tan>));
             bar_init.push(quote!(let mut #bk = ::fluxion::__private::Vec::with_capacity(__n);));
+            bar_zeros.push(quote!(::fluxion::__private::zero_vec(#p)));
             bar_add.push(quote!(#bk.push(__bars.#kk);));
         } else if let Ty::Slice(e) = &prm.ty {
             let et = ty_tokens(&e.tangent());
             bar_tys.push(quote!(::fluxion::__private::Vec<#et>));
             bar_init.push(quote!(let mut #bk = ::fluxion::__private::zero_vec(#p);));
+            bar_zeros.push(quote!(::fluxion::__private::zero_vec(#p)));
             bar_add.push(quote!(::fluxion::__private::acc_slice(&mut #bk, &__bars.#kk);));
         } else {
             bar_tys.push(tan);
             let z = if prm.by_ref { quote!(#p) } else { quote!(&#p) };
             bar_init.push(quote!(let mut #bk = ::fluxion::__private::zero_like(#z);));
+            bar_zeros.push(quote!(::fluxion::__private::zero_like(#z)));
             bar_add.push(quote!(::fluxion::__private::acc(&mut #bk, __bars.#kk);));
         }
     }
@@ -302,8 +307,11 @@ pub(super) fn holder(
     let a = doc("vjp_bwd");
     fns.extend(quote! {
         #a
-        pub fn vjp_bwd #gen (#(#p_decl,)* _residuals: #res_ty, ct: #yt_ty) -> (#(#bar_tys,)*) #wc {
-            Self::vjp(#(#ps,)* ct).1
+        pub fn vjp_bwd #gen (#(#p_decl,)* residuals: #res_ty, ct: #yt_ty) -> (#(#bar_tys,)*) #wc {
+            // The in-place reverse half (on lanes, with the kept residuals) from zeros.
+            #(let mut #bar_ids = #bar_zeros;)*
+            Self::vjp_bwd_acc(#(#ps,)* residuals, ct, #(&mut #bar_ids,)*);
+            (#(#bar_ids,)*)
         }
     });
     let a = doc("vjp_bwd_acc");
