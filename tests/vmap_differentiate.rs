@@ -5,7 +5,7 @@
 //! against the same loss written over per-sample calls (the same terms, summed in another
 //! order) and against central finite differences.
 
-use fluxion::{grad, grad_and_value, jvp, vmap};
+use fluxion::{grad, grad_and_value, jacrev, jvp, vmap};
 
 /// Batch sizes around the lane count, and empty.
 const SIZES: [usize; 7] = [0, 1, 3, 4, 5, 9, 33];
@@ -269,5 +269,39 @@ fn value_through_the_forward_half_is_the_batched_functions() {
         assert_eq!(g.map(f64::to_bits), loss_grad(p, &xs, &ys).map(f64::to_bits), "n = {n}");
         let e = model_vmap(p, &xs);
         assert_eq!(e.len(), n);
+    }
+}
+
+/// A Jacobian of a function of the batch: the reverse sweep runs once per row, each with
+/// a copy of the batch's kept residuals.
+#[jacrev(argnums = 0)]
+fn moments(p: [f64; 3], xs: &[f64]) -> [f64; 2] {
+    let e = model_vmap(p, xs);
+    let mut s1 = 0.0;
+    let mut s2 = 0.0;
+    for i in 0..xs.len() {
+        s1 += e[i];
+        s2 += e[i] * e[i];
+    }
+    [s1, s2]
+}
+
+#[test]
+fn jacobian_through_a_batch() {
+    let p = [0.8, 1.3, -0.4];
+    for n in SIZES {
+        let (xs, _) = data(n);
+        let j = moments_jacrev(p, &xs);
+        for k in 0..3 {
+            let h = 1e-6;
+            let (mut a, mut b) = (p, p);
+            a[k] += h;
+            b[k] -= h;
+            let (fa, fb) = (moments(a, &xs), moments(b, &xs));
+            for r in 0..2 {
+                let fd = (fa[r] - fb[r]) / (2.0 * h);
+                assert!(close(j[r][k], fd, 1e-6), "n = {n}: J[{r}][{k}] = {} vs {fd}", j[r][k]);
+            }
+        }
     }
 }

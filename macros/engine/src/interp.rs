@@ -668,6 +668,9 @@ impl Machine<'_> {
 
     fn call(&mut self, c: &Call) -> Result<Value, String> {
         let args: Vec<Value> = c.args.iter().map(|a| self.operand(&a.op)).collect::<Result<_, _>>()?;
+        if c.is_clone() {
+            return args.into_iter().next().ok_or_else(|| "a clone of nothing".to_string());
+        }
         let callee = self
             .env
             .funcs

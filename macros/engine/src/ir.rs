@@ -552,6 +552,27 @@ pub struct Arg {
 }
 
 impl Call {
+    /// `::core::clone::Clone::clone(&x)`: a copy of a value a repeated sweep reads again
+    /// after passing it by value (a batched callee's residuals, a `Vec`).
+    pub fn clone_of(x: Operand) -> Call {
+        Call {
+            prefix: vec![String::new(), "core".into(), "clone".into(), "Clone".into()],
+            name: "clone".into(),
+            turbofish: None,
+            modes: Vec::new(),
+            args: vec![Arg {
+                op: x,
+                by_ref: true,
+                by_mut: false,
+            }],
+            span: SrcSpan(proc_macro2::Span::call_site()),
+            lanes: false,
+        }
+    }
+    /// Whether this is [`Call::clone_of`].
+    pub fn is_clone(&self) -> bool {
+        self.name == "clone" && self.prefix == ["", "core", "clone", "Clone"] && self.modes.is_empty()
+    }
     /// The variables the call writes through `&mut` arguments.
     pub fn writes(&self) -> Vec<VarId> {
         self.args

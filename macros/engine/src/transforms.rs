@@ -476,7 +476,8 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         Operand::float(1.0),
     ));
     inner.push(Stmt::Let(ct, Expr::Use(Operand::Var(ctm))));
-    inner.out.extend(rev.iter().cloned());
+    let rev_row = clone_residuals(inner.f, rev);
+    inner.out.extend(rev_row);
     let bars = listed(&idx, &bars);
     for ((jv, _), (bar, k)) in jacs.iter().zip(bars.iter().zip(&idx)) {
         let pty = &f.params[*k].ty;
@@ -511,6 +512,48 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     body.extend(wrap_loops(&ks, &odims, inner_body));
     end_jacrev(&mut g, body, &jacs, many, aux.as_ref(), f, o);
     Ok(g)
+}
+
+/// The reverse sweep `rev`, to be repeated (one per row), with every callee's residuals
+/// that it takes by value from the forward sweep (`vjp_bwd(x, res, ct)`,
+/// `vjp_bwd_acc(..)`) cloned first: a batched callee's residuals are a `Vec`, which the
+/// first sweep would move (a callee's other residuals are `Copy`: a clone is their copy).
+fn clone_residuals(g: &mut Func, rev: &[Stmt]) -> Vec<Stmt> {
+    let blk = Block(rev.to_vec());
+    let mut declared = HashSet::new();
+    walk_stmts(&blk, &mut |s| {
+        if let Stmt::Let(v, _) | Stmt::Mut(v, _) = s {
+            declared.insert(*v);
+        }
+    });
+    let mut out = Vec::new();
+    let mut cloned: HashMap<VarId, VarId> = HashMap::new();
+    for s in rev {
+        let mut s = s.clone();
+        if let Stmt::Let(_, Expr::Call(c)) = &mut s {
+            let res = match c.modes[..] {
+                [Mode::VjpBwd] => c.args.len().checked_sub(2),
+                [Mode::VjpBwdAcc] => c.args.len().checked_sub(2).map(|k| k / 2),
+                _ => None,
+            };
+            if let Some(Operand::Var(r)) = res.and_then(|k| c.args.get(k)).map(|a| a.op.clone()) {
+                if !declared.contains(&r) {
+                    let copy = *cloned.entry(r).or_insert_with(|| {
+                        let ty = g.vars[r].ty.clone();
+                        let name = format!("{}_copy", g.vars[r].name);
+                        let v = g.new_var(name, ty, false);
+                        out.push(Stmt::Let(v, Expr::Call(Call::clone_of(Operand::Var(r)))));
+                        v
+                    });
+                    if let Some(a) = res.and_then(|k| c.args.get_mut(k)) {
+                        a.op = Operand::Var(copy);
+                    }
+                }
+            }
+        }
+        out.push(s);
+    }
+    out
 }
 
 /// The counters of growing tapes that the reverse sweep `rev` counts down (integers it
