@@ -18,11 +18,6 @@ use fluxion_engine::symbol::Transform;
 use fluxion_engine::transforms::{grad, hessian, jacfwd, Site};
 use proc_macro2::Span;
 
-/// Lane values of the test chunks: ordinary values, both signs, a zero, values that take
-/// each side of the conditions below, and values that make the untaken side NaN or
-/// infinite (`sqrt` and `ln` of negatives, division by zero).
-const SAMPLES: [f64; 9] = [0.7, -1.3, 0.0, 2.5, -0.25, 1.0, -3.0, 0.125, 4.0];
-
 /// Functions of one batched `x: f64`, `y: [f64; 3]` and a shared `w: f64`.
 const CORPUS: &[&str] = &[
     // Lane accumulators that start from a value other than zero (their first addition is
@@ -212,27 +207,6 @@ fn sample(t: &Ty, p: usize, l: usize, start: usize) -> Value {
             Value::Arr((0..n).map(|j| sample(e, p * 7 + j + 1, l, start)).collect())
         }
         _ => Value::F(s(start + l * (p + 1) + 3 * p) * if p.is_multiple_of(2) { 1.0 } else { -0.5 }),
-    }
-}
-
-/// Samples of one parameter packed into lanes (structure of lanes).
-fn pack(samples: &[Value]) -> Value {
-    match &samples[0] {
-        Value::Arr(xs) => Value::Arr(
-            (0..xs.len())
-                .map(|j| {
-                    let col: Vec<Value> = samples
-                        .iter()
-                        .map(|v| match v {
-                            Value::Arr(ys) => ys[j].clone(),
-                            other => panic!("{other:?}"),
-                        })
-                        .collect();
-                    pack(&col)
-                })
-                .collect(),
-        ),
-        _ => Value::L(samples.to_vec()),
     }
 }
 

@@ -32,10 +32,6 @@ const SIZES: [usize; 8] = [0, 1, 3, 4, 5, 7, 8, 9];
 /// A larger batch, run on four lanes only.
 const LARGE: usize = 1023;
 
-/// Lane values: both signs, a zero, values on each side of the callers' conditions, values
-/// that make an untaken side NaN (`sqrt` of a negative).
-const SAMPLES: [f64; 9] = [0.7, -1.3, 0.0, 2.5, -0.25, 1.0, -3.0, 0.125, 4.0];
-
 /// The callees: a scalar result (shared and batched arguments), an integer argument, an
 /// array result, a tuple result holding an array, array and tuple parameters, a callee
 /// calling two others, a loop over calls, transcendentals.
@@ -110,25 +106,6 @@ fn sample(t: &Ty, p: usize, i: usize) -> Value {
             let s = SAMPLES[k % SAMPLES.len()] + (k / SAMPLES.len()) as f64 * 0.0625;
             Value::F(if p.is_multiple_of(2) { s } else { -0.5 * s })
         }
-    }
-}
-
-/// Samples of one parameter packed into lanes (a structure of lanes).
-fn pack(samples: &[Value]) -> Value {
-    let part = |j: usize| -> Vec<Value> {
-        samples
-            .iter()
-            .map(|v| match v {
-                Value::Arr(xs) | Value::Tup(xs) => xs[j].clone(),
-                other => panic!("{other:?}"),
-            })
-            .collect()
-    };
-    match &samples[0] {
-        Value::Arr(xs) => Value::Arr((0..xs.len()).map(|j| pack(&part(j))).collect()),
-        Value::Tup(xs) => Value::Tup((0..xs.len()).map(|j| pack(&part(j))).collect()),
-        Value::Unit => Value::Unit,
-        _ => Value::L(samples.to_vec()),
     }
 }
 

@@ -102,6 +102,31 @@ pub fn lower(src: &str) -> Result<Func, String> {
 }
 
 /// Every float of a value, in index order.
+/// Lane values of the batching tests: ordinary values, both signs, a zero, values on each
+/// side of their conditions, and values that make an untaken side NaN or infinite (`sqrt`
+/// and `ln` of negatives, division by zero).
+pub const SAMPLES: [f64; 9] = [0.7, -1.3, 0.0, 2.5, -0.25, 1.0, -3.0, 0.125, 4.0];
+
+/// Samples of one parameter packed into lanes (a structure of lanes: arrays and tuples
+/// element by element).
+pub fn pack(samples: &[Value]) -> Value {
+    let part = |j: usize| -> Vec<Value> {
+        samples
+            .iter()
+            .map(|v| match v {
+                Value::Arr(xs) | Value::Tup(xs) => xs[j].clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    match &samples[0] {
+        Value::Arr(xs) => Value::Arr((0..xs.len()).map(|j| pack(&part(j))).collect()),
+        Value::Tup(xs) => Value::Tup((0..xs.len()).map(|j| pack(&part(j))).collect()),
+        Value::Unit => Value::Unit,
+        _ => Value::L(samples.to_vec()),
+    }
+}
+
 /// Lane `k` of a batched kernel's value: the per-sample value.
 pub fn lane(v: &Value, k: usize) -> Value {
     match v {
