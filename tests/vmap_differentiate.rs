@@ -305,3 +305,27 @@ fn jacobian_through_a_batch() {
         }
     }
 }
+
+/// The batch's by-value `vjp` (what a caller's companions call where they are
+/// differentiated again): its value is the batched function's, its cotangents those of
+/// the loss built on it.
+#[test]
+fn the_batchs_vjp_is_its_two_halves() {
+    let p = [0.8, 1.3, -0.4];
+    for n in SIZES {
+        let (xs, ys) = data(n);
+        let e = model_vmap(p, &xs);
+        let ct: Vec<f64> = e
+            .iter()
+            .zip(&ys)
+            .map(|(e, y)| 2.0 * (e - y) / (n as f64 + 1.0))
+            .collect();
+        let (y, (gp, gx)) = <model_vmap>::vjp(p, &xs, ct);
+        assert_eq!(y, e, "n = {n}");
+        assert_eq!(gx.len(), n);
+        let g = loss_grad(p, &xs, &ys);
+        for k in 0..3 {
+            assert!(close(gp[k], g[k], 1e-14), "n = {n}, k = {k}: {} vs {}", gp[k], g[k]);
+        }
+    }
+}

@@ -186,36 +186,28 @@ pub(super) fn holder(
         quote!(::fluxion::__private::same_batch(#w, ct.len(), #first_what, __n);)
     };
 
-    // The cotangents of `vjp`: per sample for a batched argument, summed over the batch in
-    // sample order for a shared one (`vjp`, which the second-order companions and the
-    // by-value reverse half use).
+    // The cotangents of the reverse halves (per sample for a batched argument, a sum over
+    // the batch for a shared one), and their zeros.
     let bar_ids: Vec<syn::Ident> = (0..cur.params.len()).map(|k| format_ident!("__b{k}")).collect();
-    let mut bar_init = Vec::new();
-    let mut bar_add = Vec::new();
     let mut bar_tys = Vec::new();
-    // Zero cotangents of every argument (per sample for a batched one).
     let mut bar_zeros = Vec::new();
-    for (k, (prm, &b)) in cur.params.iter().zip(batched).enumerate() {
-        let (bk, p) = (&bar_ids[k], &ps[k]);
-        let kk = syn::Index::from(k);
-        let tan = ty_tokens(&prm.ty.tangent());
-        if b {
-            bar_tys.push(quote!(::fluxion::__private::Vec<#tan>));
-            bar_init.push(quote!(let mut #bk = ::fluxion::__private::Vec::with_capacity(__n);));
-            bar_zeros.push(quote!(::fluxion::__private::zero_vec(#p)));
-            bar_add.push(quote!(#bk.push(__bars.#kk);));
-        } else if let Ty::Slice(e) = &prm.ty {
-            let et = ty_tokens(&e.tangent());
-            bar_tys.push(quote!(::fluxion::__private::Vec<#et>));
-            bar_init.push(quote!(let mut #bk = ::fluxion::__private::zero_vec(#p);));
-            bar_zeros.push(quote!(::fluxion::__private::zero_vec(#p)));
-            bar_add.push(quote!(::fluxion::__private::acc_slice(&mut #bk, &__bars.#kk);));
-        } else {
-            bar_tys.push(tan);
-            let z = if prm.by_ref { quote!(#p) } else { quote!(&#p) };
-            bar_init.push(quote!(let mut #bk = ::fluxion::__private::zero_like(#z);));
-            bar_zeros.push(quote!(::fluxion::__private::zero_like(#z)));
-            bar_add.push(quote!(::fluxion::__private::acc(&mut #bk, __bars.#kk);));
+    for ((prm, p), &b) in cur.params.iter().zip(&ps).zip(batched) {
+        match &prm.ty {
+            Ty::Slice(e) => {
+                let et = ty_tokens(&e.tangent());
+                bar_tys.push(quote!(::fluxion::__private::Vec<#et>));
+                bar_zeros.push(quote!(::fluxion::__private::zero_vec(#p)));
+            }
+            _ if b => {
+                let tan = ty_tokens(&prm.ty.tangent());
+                bar_tys.push(quote!(::fluxion::__private::Vec<#tan>));
+                bar_zeros.push(quote!(::fluxion::__private::zero_vec(#p)));
+            }
+            _ => {
+                bar_tys.push(ty_tokens(&prm.ty.tangent()));
+                let z = if prm.by_ref { quote!(#p) } else { quote!(&#p) };
+                bar_zeros.push(quote!(::fluxion::__private::zero_like(#z)));
+            }
         }
     }
 
@@ -241,18 +233,15 @@ pub(super) fn holder(
             (#f(#(#ps,)*), #d_all)
         }
     });
-    let a = doc("vjp");
+    let a = attrs(format!(
+        "Companion `vjp` of `{name}` (hidden): `vjp_fwd`, then `vjp_bwd`."
+    ));
     fns.extend(quote! {
         #a
         pub fn vjp #gen (#(#p_decl,)* ct: #yt_ty) -> (#y_ty, (#(#bar_tys,)*)) #wc {
-            #prim_check
-            #ct_check
-            #(#bar_init)*
-            for __i in 0..__n {
-                let (_, __bars) = <#inner>::vjp(#(#p_i,)* #ct_i);
-                #(#bar_add)*
-            }
-            (#f(#(#ps,)*), (#(#bar_ids,)*))
+            // The two halves: one reduction of the shared cotangents, on lanes.
+            let (__y, __res) = Self::vjp_fwd(#(#ps,)*);
+            (__y, Self::vjp_bwd(#(#ps,)* __res, ct))
         }
     });
     // The reverse half on lanes: the per-sample `vjp` batched (`bwd_kernel`), or sample
