@@ -244,8 +244,8 @@ pub(super) fn holder(
             (__y, Self::vjp_bwd(#(#ps,)* __res, ct))
         }
     });
-    // The reverse half on lanes: the per-sample `vjp` batched (`bwd_kernel`), or sample
-    // by sample where it cannot be.
+    // The reverse half on lanes: the per-sample split companions batched (`bwd_kernel`),
+    // or sample by sample where they cannot be.
     // (`cur` is `order` derivatives of a user function: its reverse half is one more.)
     let simd = if order < super::MAX_ORDER {
         bwd_kernel(
