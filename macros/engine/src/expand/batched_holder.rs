@@ -257,7 +257,7 @@ pub(super) fn holder(
             float,
             (&ps, &p_decl),
             (&accs, &a_decl),
-            (&y_ty, &yt_ty),
+            &yt_ty,
             &outs,
             tuple,
         )
@@ -382,7 +382,7 @@ fn bwd_kernel(
     float: FloatTy,
     (ps, p_decl): (&[syn::Ident], &[TokenStream]),
     (accs, a_decl): (&[syn::Ident], &[TokenStream]),
-    (y_ty, yt_ty): (&TokenStream, &TokenStream),
+    yt_ty: &TokenStream,
     outs: &[Ty],
     tuple: bool,
 ) -> Option<Reverse> {
@@ -709,7 +709,6 @@ fn bwd_kernel(
         };
         (items, quote!(::fluxion::__private::Vec<::core::option::Option<#r>>), body)
     });
-    let _ = y_ty;
     let mut items = kernels;
     let fwd = fwd_items.map(|(i, r, b)| {
         items.extend(i);
