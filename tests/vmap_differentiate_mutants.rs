@@ -1,7 +1,7 @@
 //! Tests written for the survivors of the mutation pass over differentiating through a
 //! batch (`f_vmap`'s holder, DEVELOPMENT.md "Differentiating through a batch").
 
-use fluxion::{grad, vmap};
+use fluxion::{grad, jacrev, vmap};
 
 #[vmap(in_dims = (0, 0))]
 fn pair(x: f64, y: f64) -> f64 {
@@ -102,4 +102,56 @@ fn lscaled_w(w: f64, xs: &[f64]) -> f64 {
 fn the_by_value_reverse_half_runs_on_lanes() {
     let xs = [1e16, 1.0, 0.0, 0.0, -1e16, 0.0, 0.0, 0.0];
     assert_eq!(lscaled_w_grad(0.5, &xs), 1.0);
+}
+
+/// A Jacobian through a batch whose reverse half the caller takes by value (`vjp_bwd`: a
+/// shared scalar): each row sweep takes its own copy of the batch's residuals.
+#[jacrev(argnums = 0)]
+fn scaled_moments(w: [f64; 1], xs: &[f64]) -> [f64; 2] {
+    let e = scaled_vmap(w[0], xs);
+    let mut s1 = 0.0;
+    let mut s2 = 0.0;
+    for i in 0..xs.len() {
+        s1 += e[i];
+        s2 += e[i] * e[i];
+    }
+    [s1, s2]
+}
+
+#[test]
+fn jacobian_rows_through_a_by_value_reverse_half() {
+    let xs = [0.5, -1.0, 2.0, 0.25, 1.5];
+    let j = scaled_moments_jacrev([0.75], &xs);
+    let sx: f64 = xs.iter().sum();
+    let sxx: f64 = xs.iter().map(|x| x * x).sum();
+    assert_eq!(j[0][0], sx);
+    assert!((j[1][0] - 2.0 * 0.75 * sxx).abs() < 1e-14 * sxx);
+}
+
+/// A shared slice of a batch, differentiated through: its cotangent is a `Vec`, the sum of
+/// the samples' (the reverse half sample by sample: a shared slice does not batch).
+#[vmap(in_dims = (0, None))]
+fn weighted(x: f64, w: &[f64]) -> f64 {
+    w[0] * x + w[1] * x * x
+}
+
+#[grad(argnums = 1)]
+fn lweighted(xs: &[f64], w: &[f64]) -> f64 {
+    let e = weighted_vmap(xs, w);
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += e[i];
+    }
+    s
+}
+
+#[test]
+fn a_shared_slice_through_a_batch() {
+    let xs = [0.5, -1.0, 2.0, 0.25, 1.5];
+    let g = lweighted_grad(&xs, &[0.3, -0.2]);
+    let sx: f64 = xs.iter().sum();
+    let sxx: f64 = xs.iter().map(|x| x * x).sum();
+    assert_eq!(g.len(), 2);
+    assert!((g[0] - sx).abs() < 1e-14 * sx.abs().max(1.0));
+    assert!((g[1] - sxx).abs() < 1e-14 * sxx);
 }

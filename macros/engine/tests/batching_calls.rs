@@ -230,3 +230,54 @@ fn batched_jvp_and_vjp_through_calls() {
         }
     }
 }
+
+/// `jacrev` as emitted, of a caller whose reverse sweep calls a callee's split reverse
+/// half: one sweep per row, each taking a copy of the callee's residuals (`Call::clone_of`,
+/// which the interpreter runs as the copy it is); the rows equal the unsplit `jacrev`'s.
+#[test]
+fn row_sweeps_copy_the_callees_residuals() {
+    use fluxion_engine::transforms::jacrev_pass;
+    let env = env();
+    let rules = fluxion_engine::rules::RuleTable::standard();
+    let src =
+        "fn f(x: [f64; 3]) -> [f64; 2] { let a = sq(x[0], x[1]); let b = pick(x, 1); [a * x[2] + b, a - b * x[0]] }";
+    let f = lowered(src);
+    let o = Options::new(Transform::Jacrev, Span::call_site());
+    let emitted = jacrev_pass(&f, &o, &site(), &rules, true).unwrap_or_else(|e| panic!("{e:?}"));
+    let plain = jacrev_pass(&f, &o, &site(), &rules, false).unwrap_or_else(|e| panic!("{e:?}"));
+    let clones = emitted
+        .body
+        .0
+        .iter()
+        .flat_map(|s| match s {
+            fluxion_engine::ir::Stmt::For(l) => l.body.0.clone(),
+            _ => Vec::new(),
+        })
+        .filter(|s| matches!(s, fluxion_engine::ir::Stmt::Let(_, fluxion_engine::ir::Expr::Call(c)) if c.is_clone()))
+        .count();
+    assert!(clones >= 1, "no residual copy in the row sweep");
+    for x in [[0.7, -1.3, 0.4], [1.9, 0.6, -0.8]] {
+        let a = env
+            .eval(&emitted, &[Value::Arr(x.iter().map(|&v| Value::F(v)).collect())])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b = env
+            .eval(&plain, &[Value::Arr(x.iter().map(|&v| Value::F(v)).collect())])
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (p, q) in flat(&a).iter().zip(flat(&b)) {
+            assert!(ulps_close(*p, q, 8.0, 1.0), "{p} vs {q} at {x:?}");
+        }
+        assert_eq!(flat(&a).len(), 6);
+    }
+}
+
+/// A user's function named `clone` is called, not taken for the interpreter's residual
+/// copy (`Call::is_clone` needs the `core::clone::Clone` path too).
+#[test]
+fn a_function_named_clone_is_a_call() {
+    let mut env = env();
+    let g = lowered("fn clone(x: f64) -> f64 { 2.0 * x + 1.0 }");
+    env.funcs.insert(g.name.clone(), g);
+    let f = lowered("fn f(x: f64) -> f64 { clone(x) * x }");
+    let y = env.eval(&f, &[Value::F(1.5)]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(flat(&y), vec![4.0 * 1.5]);
+}
