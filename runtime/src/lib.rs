@@ -15,6 +15,7 @@ mod batch;
 mod jacobian;
 pub mod lanes;
 mod out;
+mod rng;
 mod spread;
 mod tape;
 pub use batch::{
@@ -24,6 +25,7 @@ pub use batch::{
 pub use jacobian::{jacobian_rows, jacobian_rows_stacked, rows_per_task};
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_zero, FillZero};
+pub use rng::{Rng, RngLanes};
 pub use spread::{select_lanes, spread, SelectLanes, Spread};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};
 

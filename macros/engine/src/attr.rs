@@ -5,9 +5,9 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Ident, LitBool, LitInt, Token};
 
-use crate::symbol::{Transform, ARGNUMS, CHUNK_SIZE, HAS_AUX, IN_DIMS, NAME, OUT_DIMS, SHOW};
+use crate::symbol::{Transform, ARGNUMS, CHUNK_SIZE, HAS_AUX, IN_DIMS, NAME, OUT_DIMS, RANDOMNESS, SHOW};
 
-pub use crate::spec::{Argnums, InDims, Options, OutDims};
+pub use crate::spec::{Argnums, InDims, Options, OutDims, Randomness};
 
 pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
@@ -124,7 +124,7 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                 CHUNK_SIZE,
                 IN_DIMS,
                 OUT_DIMS,
-                "randomness",
+                RANDOMNESS,
             ];
             let msg = if all.contains(&k.as_str()) {
                 format!("`{}` does not take `{k}`; it takes {}", transform.name(), list(allowed))
@@ -253,6 +253,29 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                 None => push(syn::Error::new(
                     key.span(),
                     "`chunk_size` needs a value: `chunk_size = 1024`",
+                )),
+            },
+            RANDOMNESS => match &value {
+                Some(syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s), ..
+                })) => match s.value().as_str() {
+                    "error" => o.randomness = Randomness::Error,
+                    "different" => o.randomness = Randomness::Different,
+                    "same" => o.randomness = Randomness::Same,
+                    other => push(syn::Error::new(
+                        s.span(),
+                        format!(
+                            "unknown `randomness = \"{other}\"`: write \"different\" (each sample its own draws), \"same\" (one draw for the whole batch) or \"error\" (the default: a function that draws is an error)"
+                        ),
+                    )),
+                },
+                Some(other) => push(syn::Error::new(
+                    other.span(),
+                    "`randomness` takes a string: `randomness = \"different\"` or `\"same\"`",
+                )),
+                None => push(syn::Error::new(
+                    key.span(),
+                    "`randomness` needs a value: `randomness = \"different\"` or `\"same\"`",
                 )),
             },
             HAS_AUX => match value {

@@ -61,6 +61,8 @@ pub fn lanes_ty(t: &Ty) -> Result<Ty, Diag> {
                 .collect::<Result<_, _>>()?,
         ),
         Ty::Unit => Ty::Unit,
+        // One generator per sample (`randomness = "different"`).
+        Ty::Rng => Ty::Lanes(Box::new(Ty::Rng)),
         Ty::Int(_) => {
             return Err(Diag::new(
                 "an integer that differs between samples is not supported under `vmap`: integers (indices, counts, `powi` exponents) must be the same for the whole batch",
@@ -699,6 +701,12 @@ impl Bx<'_> {
                 let mut args = Vec::new();
                 for a in &c.args {
                     let t = b.f.ty_of(&a.op);
+                    if self.batched(&a.op) && matches!(&t, Ty::Lanes(e) if **e == Ty::Rng) {
+                        return Err(Diag::spanned(
+                            c.span.0,
+                            format!("`vmap` with `randomness = \"different\"` cannot pass the batch's generators to `{}` yet: draw in this function and pass the numbers, or use `randomness = \"same\"`", c.name),
+                        ));
+                    }
                     let keep =
                         self.batched(&a.op) || !lanes_param(&t) || matches!(a.op, Operand::Int(_) | Operand::Unit);
                     let op = if keep { a.op.clone() } else { self.lanes(b, &a.op)? };
@@ -723,6 +731,16 @@ impl Bx<'_> {
             Expr::IntAsFloat(n, like) if !self.batched(n) => Expr::IntAsFloat(n.clone(), self.lanes(b, like)?),
             Expr::CastLike(..) | Expr::IntAsFloat(..) => {
                 return Err(Diag::new("internal: a cast to a type only rustc knows, batched"))
+            }
+            // A draw from each sample's generator at a counter shared by the batch.
+            Expr::Rng(o, r, k) => {
+                if self.batched(k) {
+                    return Err(Diag::new(format!(
+                        "the counter of `{}` differs between samples: under `vmap` a draw's counter must be the same for the whole batch (each sample already draws from its own generator)",
+                        o.method()
+                    )));
+                }
+                Expr::Rng(*o, r.clone(), k.clone())
             }
             // The rest map lanes to lanes, or take apart structures of lanes.
             Expr::Use(_)

@@ -286,6 +286,13 @@ pub struct LaneTarget {
 }
 
 impl LaneTarget {
+    /// The number of lanes of the kernel's vector type.
+    pub fn lanes(&self) -> usize {
+        match self.float {
+            FloatTy::F64 => 4,
+            FloatTy::F32 => 8,
+        }
+    }
     /// The SIMD vector type of the kernel's float type.
     pub fn vector(&self) -> TokenStream {
         match self.float {
@@ -301,6 +308,10 @@ impl Target for LaneTarget {
             Ty::Lanes(e) if matches!(**e, Ty::Bool) => {
                 let v = self.vector();
                 quote!(<#v as ::fluxion::__private::Lanes>::Mask)
+            }
+            Ty::Lanes(e) if matches!(**e, Ty::Rng) => {
+                let n = self.lanes();
+                quote!(::fluxion::__private::RngLanes<#n>)
             }
             Ty::Lanes(_) => self.vector(),
             Ty::Array(e, n) => {
@@ -967,6 +978,23 @@ impl<'a> Emitter<'a> {
                 let (x, like) = (op(x), op(like));
                 quote!(::fluxion::__private::cast_like(#x, #like))
             }
+            // A draw on lanes of generators: each lane's own scalar draw.
+            Expr::Rng(o, r, k) if matches!(self.f.ty_of(r), Ty::Lanes(_)) => {
+                let (r, k) = (op(r), op(k));
+                let m = format_ident!("{}", o.method());
+                match o {
+                    RngOp::FoldIn => quote!(#r.fold_in(#k)),
+                    RngOp::Uniform(f) | RngOp::Normal(f) => {
+                        let v = self.lanes.unwrap_or(self.target).ty(&Ty::Lanes(Box::new(Ty::Float(Some(*f)))));
+                        quote!(<#v as ::fluxion::__private::Lanes>::from_fn(|__fluxion_l| #r.0[__fluxion_l].#m(#k)))
+                    }
+                }
+            }
+            Expr::Rng(o, r, k) => {
+                let (r, k) = (op(r), op(k));
+                let m = format_ident!("{}", o.method());
+                quote!(::fluxion::__private::Rng::#m(&#r, #k))
+            }
             // Lanes keep their float type: a cast between lanes is the identity.
             Expr::Cast(a, Ty::Lanes(_)) => op(a),
             Expr::Cast(a, t) => {
@@ -1132,6 +1160,7 @@ pub fn ty_tokens(t: &Ty) -> TokenStream {
         Ty::Int(None) => quote!(usize),
         Ty::Bool => quote!(bool),
         Ty::Unit => quote!(()),
+        Ty::Rng => quote!(::fluxion::__private::Rng),
         Ty::Array(e, n) => {
             let e = ty_tokens(e);
             let n = cexpr_tokens(n, false);
@@ -1185,6 +1214,8 @@ fn zeros_tokens(t: &Ty) -> TokenStream {
         Ty::Int(_) => quote!(0),
         Ty::Bool => quote!(false),
         Ty::Unit => quote!(()),
+        // A placeholder for the slots of a tape of generators, each written before it is read.
+        Ty::Rng => quote!(::fluxion::__private::Rng::new(0)),
         Ty::Array(e, n) => {
             let e = zeros_tokens(e);
             let n = cexpr_tokens(n, false);

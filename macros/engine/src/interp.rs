@@ -41,7 +41,24 @@ pub enum Value {
     L(Vec<Value>),
     /// `()`
     Unit,
+    /// A generator (`fluxion::Rng`): how it was made from a seed.
+    Rng(RngPath),
 }
+
+/// A generator as the interpreter sees it: `Rng::new(seed)` followed by `fold_in(data)`
+/// (`sample == false`) and `sample(index)` (`sample == true`) steps. [`Env::draw`] turns it
+/// into the runtime's generator to draw from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RngPath {
+    /// The seed of `Rng::new`.
+    pub seed: u64,
+    /// The derivations in order: `(is_sample, data)`.
+    pub steps: Vec<(bool, u64)>,
+}
+
+/// A draw of the runtime's generator: `op` (a draw, never `FoldIn`) at `counter` from the
+/// generator `path` describes.
+pub type DrawFn = fn(path: &RngPath, op: RngOp, counter: u64) -> f64;
 
 impl Value {
     /// The float, if this is one.
@@ -134,6 +151,9 @@ pub struct Env {
     pub lanes: usize,
     /// The companions built for calls so far (see [`CompanionCache`]).
     pub built: CompanionCache,
+    /// Random draws (`rng.uniform(k)`): the runtime's generator, which this crate does not
+    /// link (tests pass `fluxion_runtime::Rng`'s); a draw without it is an error.
+    pub draw: Option<DrawFn>,
 }
 
 /// The companions an environment has built for calls, by callee, modes and lanes: each is
@@ -159,6 +179,7 @@ impl Default for Env {
             rules: RuleTable::standard(),
             lanes: 4,
             built: CompanionCache::default(),
+            draw: None,
         }
     }
 }
@@ -194,7 +215,7 @@ fn spread(x: &Value, lanes: usize) -> Result<Value, String> {
         Value::F(_) => Value::L(vec![x.clone(); lanes]),
         Value::Arr(xs) => Value::Arr(xs.iter().map(|x| spread(x, lanes)).collect::<Result<_, _>>()?),
         Value::Tup(xs) => Value::Tup(xs.iter().map(|x| spread(x, lanes)).collect::<Result<_, _>>()?),
-        Value::I(_) | Value::B(_) | Value::Unit => x.clone(),
+        Value::I(_) | Value::B(_) | Value::Unit | Value::Rng(_) => x.clone(),
         Value::L(_) => return Err(format!("spread of lanes {x:?}")),
     })
 }
@@ -297,6 +318,7 @@ impl Env {
             Ty::Int(_) => Value::I(0),
             Ty::Bool => Value::B(false),
             Ty::Unit => Value::Unit,
+            Ty::Rng => Value::Rng(RngPath { seed: 0, steps: vec![] }),
             Ty::Array(e, n) => {
                 let n = self.cexpr(n)?;
                 let z = self.zeros(e)?;
@@ -526,6 +548,22 @@ impl Machine<'_> {
         let op = |o: &Operand| self.operand(o);
         Ok(match e {
             Expr::Use(a) | Expr::StopGrad(a) | Expr::Deref(a) => op(a)?,
+            Expr::Rng(o, r, k) => {
+                let k = u64::try_from(int(&op(k)?)?).map_err(|_| "a negative counter")?;
+                let draw = self.env.draw;
+                lanewise(&[op(r)?], &mut |x| match (&x[0], o) {
+                    (Value::Rng(p), RngOp::FoldIn) => {
+                        let mut p = p.clone();
+                        p.steps.push((false, k));
+                        Ok(Value::Rng(p))
+                    }
+                    (Value::Rng(p), _) => match draw {
+                        Some(d) => Ok(Value::F(d(p, *o, k))),
+                        None => Err("a draw, but the environment has no generator (`Env::draw`)".into()),
+                    },
+                    (other, _) => Err(format!("a draw from {other:?}")),
+                })?
+            }
             Expr::IntAsFloat(n, _) => lanewise(&[op(n)?], &mut |x| Ok(Value::F(fl(&x[0])?)))?,
             Expr::Prim(p, xs) => {
                 let vals: Vec<Value> = xs.iter().map(op).collect::<Result<_, _>>()?;

@@ -126,6 +126,11 @@ pub enum Ty {
     /// ([`Storage::BySize`]): written `<Tape<..> as TapeStorage<T, N>>::Store`, an array
     /// or a `Vec`. Only the residuals of split companions have this type.
     Tape(Box<Ty>),
+    /// `fluxion::Rng`, a counter-based random generator (a parameter, or `rng.fold_in(k)`);
+    /// [`Expr::Rng`] draws from it. Never differentiated (its tangent is `()`). Inside a
+    /// batched kernel with `randomness = "different"`, `Lanes(Rng)` is one generator per
+    /// sample of the chunk (`RngLanes`).
+    Rng,
 }
 
 impl Ty {
@@ -133,7 +138,7 @@ impl Ty {
     pub fn is_differentiable(&self) -> bool {
         match self {
             Ty::Float(_) | Ty::Unknown => true,
-            Ty::Int(_) | Ty::Bool | Ty::Unit | Ty::Tape(_) => false,
+            Ty::Int(_) | Ty::Bool | Ty::Unit | Ty::Tape(_) | Ty::Rng => false,
             Ty::Array(e, _) | Ty::Slice(e) | Ty::Matrix { elem: e, .. } | Ty::Lanes(e) => e.is_differentiable(),
             Ty::Tuple(ts) => ts.iter().any(Ty::is_differentiable),
         }
@@ -258,7 +263,7 @@ impl Ty {
     pub fn tangent(&self) -> Ty {
         match self {
             Ty::Float(_) | Ty::Unknown => self.clone(),
-            Ty::Int(_) | Ty::Bool | Ty::Unit | Ty::Tape(_) => Ty::Unit,
+            Ty::Int(_) | Ty::Bool | Ty::Unit | Ty::Tape(_) | Ty::Rng => Ty::Unit,
             Ty::Lanes(e) => match e.tangent() {
                 Ty::Unit => Ty::Unit,
                 t => Ty::Lanes(Box::new(t)),
@@ -295,7 +300,7 @@ impl Ty {
         match self {
             Ty::Float(k) => k.is_some(),
             Ty::Int(n) => n.is_some(),
-            Ty::Bool | Ty::Unit => true,
+            Ty::Bool | Ty::Unit | Ty::Rng => true,
             Ty::Array(e, _) | Ty::Slice(e) | Ty::Matrix { elem: e, .. } | Ty::Lanes(e) => e.is_exact(),
             Ty::Tuple(ts) => ts.iter().all(Ty::is_exact),
             Ty::Tape(t) => t.is_exact(),
@@ -312,6 +317,8 @@ impl Ty {
             Ty::Tuple(ts) => ts.iter().all(Ty::is_known),
             // Like a dynamic matrix: a zero needs a value to read the length from.
             Ty::Unknown | Ty::Tape(_) | Ty::Slice(_) => false,
+            // A generator has no zero.
+            Ty::Rng => false,
         }
     }
 }
@@ -649,6 +656,53 @@ pub enum Expr {
     /// `a` as the float type of the second operand, which only rustc may know (the
     /// adjoint of a cast whose source is a call's result): linear in `a`.
     CastLike(Operand, Operand),
+    /// `rng.uniform(k)`, `rng.normal(k)`, `rng.fold_in(k)`: a random draw from the
+    /// generator `rng` (a [`Ty::Rng`]) at the integer counter `k`, a pure function of both,
+    /// never differentiated; or a derived generator. On lanes of generators (a batch with
+    /// `randomness = "different"`) each lane draws from its own.
+    Rng(RngOp, Operand, Operand),
+}
+
+/// What [`Expr::Rng`] does with its generator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RngOp {
+    /// `rng.uniform(k)` (`uniform_f32` in `f32` functions): uniform in `[0, 1)`.
+    Uniform(FloatTy),
+    /// `rng.normal(k)` (`normal_f32`): standard normal.
+    Normal(FloatTy),
+    /// `rng.fold_in(k)`: a derived generator.
+    FoldIn,
+}
+
+impl RngOp {
+    /// The method's name in Rust.
+    pub fn method(self) -> &'static str {
+        match self {
+            RngOp::Uniform(FloatTy::F64) => "uniform",
+            RngOp::Uniform(FloatTy::F32) => "uniform_f32",
+            RngOp::Normal(FloatTy::F64) => "normal",
+            RngOp::Normal(FloatTy::F32) => "normal_f32",
+            RngOp::FoldIn => "fold_in",
+        }
+    }
+    /// The operation a method name stands for.
+    pub fn from_method(name: &str) -> Option<RngOp> {
+        Some(match name {
+            "uniform" => RngOp::Uniform(FloatTy::F64),
+            "uniform_f32" => RngOp::Uniform(FloatTy::F32),
+            "normal" => RngOp::Normal(FloatTy::F64),
+            "normal_f32" => RngOp::Normal(FloatTy::F32),
+            "fold_in" => RngOp::FoldIn,
+            _ => return None,
+        })
+    }
+    /// The type of its result.
+    pub fn ty(self) -> Ty {
+        match self {
+            RngOp::Uniform(f) | RngOp::Normal(f) => Ty::Float(Some(f)),
+            RngOp::FoldIn => Ty::Rng,
+        }
+    }
 }
 
 /// Assignment operators.
@@ -818,6 +872,8 @@ impl Ty {
                 _ => None,
             },
             Ty::Int(None) => Some(8),
+            // A ChaCha key and a stream.
+            Ty::Rng => Some(40),
             Ty::Bool => Some(1),
             Ty::Unit => Some(0),
             Ty::Array(e, n) => u64::try_from(n.lit()?).ok()?.checked_mul(e.known_bytes()?),
@@ -896,6 +952,9 @@ pub struct Func {
     /// Loops over chunks of a Jacobian's rows that the emitted code runs as tasks of the
     /// runtime (`jacobian_rows`, on rayon's threads); everything else sees plain loops.
     pub row_tasks: Vec<RowTasks>,
+    /// Where the source draws random numbers (`rng.uniform(k)`, `rng.normal(k)`): `vmap`'s
+    /// default `randomness = "error"` reports the first.
+    pub draws: Vec<SrcSpan>,
 }
 
 /// A loop `for c in 0..chunks` whose iteration `c` writes rows `c L .. c L + L` of the
@@ -1003,7 +1062,8 @@ pub fn expr_operands_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Operand)) {
         | Expr::Bool(_, a, b)
         | Expr::Broadcast(a, b)
         | Expr::IntAsFloat(a, b)
-        | Expr::CastLike(a, b) => {
+        | Expr::CastLike(a, b)
+        | Expr::Rng(_, a, b) => {
             f(a);
             f(b);
         }
@@ -1126,6 +1186,11 @@ pub fn infer_ty(f: &Func, e: &Expr) -> Ty {
             _ => Ty::Unknown,
         },
         Expr::IntAsFloat(_, like) | Expr::CastLike(_, like) => f.ty_of(like),
+        // On lanes of generators, lanes of draws.
+        Expr::Rng(op, r, _) => match f.ty_of(r) {
+            Ty::Lanes(_) => Ty::Lanes(Box::new(op.ty())),
+            _ => op.ty(),
+        },
         Expr::Prim(p, ops) => {
             let tys: Vec<Ty> = ops.iter().map(|o| f.ty_of(o)).collect();
             match p {
@@ -1251,6 +1316,7 @@ impl fmt::Display for Ty {
             Ty::Int(None) => write!(f, "usize"),
             Ty::Bool => write!(f, "bool"),
             Ty::Unit => write!(f, "()"),
+            Ty::Rng => write!(f, "Rng"),
             Ty::Array(e, n) => write!(f, "[{e}; {n}]"),
             // A slice's values other than the parameter itself (cotangents) are `Vec`s.
             Ty::Slice(e) => write!(f, "Vec<{e}>"),

@@ -118,6 +118,20 @@ pub struct Options {
     pub out_dims: Option<OutDims>,
     /// `chunk_size = k` (`vmap`): samples per thread task.
     pub chunk_size: Option<(usize, Span)>,
+    /// `randomness` (`vmap`), torch.func's option: how the samples of a batch draw from a
+    /// generator argument. `Error` when not given.
+    pub randomness: Randomness,
+}
+
+/// `vmap`'s `randomness`: what the samples of a batch draw (torch.func's option).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Randomness {
+    /// A function that draws cannot be batched (the default, as in torch.func).
+    Error,
+    /// Each sample its own numbers: sample `k` draws from `rng.sample(k)`.
+    Different,
+    /// One draw shared by the whole batch: every sample draws from `rng`.
+    Same,
 }
 
 impl Options {
@@ -133,6 +147,7 @@ impl Options {
             in_dims: None,
             out_dims: None,
             chunk_size: None,
+            randomness: Randomness::Error,
         }
     }
 }

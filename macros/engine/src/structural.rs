@@ -27,6 +27,7 @@ pub fn kind(e: &Expr) -> Kind {
         | Expr::Residuals(_)
         | Expr::UnitLane(_)
         | Expr::Len(_)
+        | Expr::Rng(..)
         | Expr::IntAsFloat(..) => Kind::ZeroDerivative,
         Expr::Call(_) => Kind::Elementwise,
         Expr::Use(_)
@@ -52,6 +53,9 @@ pub fn kind(e: &Expr) -> Kind {
 pub fn cost(e: &Expr) -> u64 {
     match e {
         Expr::Prim(p, _) => p.cost(),
+        // A ChaCha8 block: dearer than a transcendental function.
+        Expr::Rng(RngOp::Uniform(_) | RngOp::Normal(_), ..) => 16,
+        Expr::Rng(RngOp::FoldIn, ..) => 1,
         Expr::Index(..)
         | Expr::Cmp(..)
         | Expr::Bool(..)

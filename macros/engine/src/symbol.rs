@@ -14,6 +14,8 @@ pub const IN_DIMS: &str = "in_dims";
 pub const OUT_DIMS: &str = "out_dims";
 /// `chunk_size`
 pub const CHUNK_SIZE: &str = "chunk_size";
+/// `randomness = "error" | "different" | "same"` (`vmap`).
+pub const RANDOMNESS: &str = "randomness";
 
 /// The transforms, one per attribute macro.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +79,7 @@ impl Transform {
             Transform::Jacrev | Transform::Jacfwd => &[ARGNUMS, HAS_AUX, CHUNK_SIZE, NAME, SHOW],
             Transform::Hessian => &[ARGNUMS, HAS_AUX, NAME, SHOW],
             Transform::Vjp | Transform::Jvp => &[HAS_AUX, NAME, SHOW],
-            Transform::Vmap => &[IN_DIMS, OUT_DIMS, CHUNK_SIZE, NAME, SHOW],
+            Transform::Vmap => &[IN_DIMS, OUT_DIMS, CHUNK_SIZE, RANDOMNESS, NAME, SHOW],
         }
     }
     /// The suffix of the generated function's default name.

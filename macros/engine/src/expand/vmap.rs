@@ -33,7 +33,7 @@
 use super::*;
 use crate::batch::{batch, BatchSpec};
 use crate::emit::{cexpr_tokens, turbofish, ty_tokens, LaneTarget, Scalar, Target};
-use crate::spec::{InDims, OutDims};
+use crate::spec::{InDims, OutDims, Randomness};
 
 /// How a batched function's argument is borrowed from one owned sample of an outer batch.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,6 +113,31 @@ fn axis_error(key: &str, d: usize, what: &str, ty: &Ty, span: Span) -> syn::Erro
     syn::Error::new(span, msg)
 }
 
+/// Whether `cur` draws random numbers (or passes a generator on): under the default
+/// `randomness = "error"` that is an error at the first draw, as in torch.func.
+fn check_randomness(cur: &Func, r: Randomness, names: &crate::emit::Names) -> Result<(), syn::Error> {
+    if r != Randomness::Error {
+        return Ok(());
+    }
+    let rng = cur.params.iter().find(|p| p.ty == Ty::Rng);
+    let at = match (cur.draws.first(), rng) {
+        (Some(d), _) => d.0,
+        (None, Some(p)) => p.span.0,
+        (None, None) => return Ok(()),
+    };
+    let what = match rng {
+        Some(p) => format!("`{}`", names.ident(p.var)),
+        None => "a generator".to_string(),
+    };
+    Err(syn::Error::new(
+        at,
+        format!(
+            "`{}` draws random numbers from {what}: under `vmap` say how the samples draw, `#[vmap(randomness = \"different\")]` (each sample its own numbers, from `rng.sample(k)`) or `randomness = \"same\"` (one draw shared by the batch)",
+            cur.name
+        ),
+    ))
+}
+
 /// The axis of each argument: `in_dims`, every argument along axis 0 by default.
 fn arg_dims(in_dims: &Option<InDims>, n: usize, span: Span) -> Result<Vec<(Option<usize>, Span)>, syn::Error> {
     match in_dims {
@@ -144,7 +169,24 @@ pub(super) fn vmap_items(
     rules: &RuleTable,
 ) -> Result<(TokenStream, Level), syn::Error> {
     let names = crate::emit::Names::new(cur);
-    let dims = arg_dims(&o.in_dims, cur.params.len(), o.span)?;
+    let mut dims = arg_dims(&o.in_dims, cur.params.len(), o.span)?;
+    // Generators are shared arguments; `randomness` says how the samples draw from them.
+    for (p, (d, dspan)) in cur.params.iter().zip(dims.iter_mut()) {
+        if p.ty != Ty::Rng {
+            continue;
+        }
+        if d.is_some() && matches!(o.in_dims, Some(InDims::Each(..))) {
+            return Err(syn::Error::new(
+                *dspan,
+                format!(
+                    "`{}` is a generator: `vmap` does not batch it; give it `None` in `in_dims`, and `randomness = \"different\"` for each sample its own draws",
+                    names.ident(p.var)
+                ),
+            ));
+        }
+        *d = None;
+    }
+    check_randomness(cur, o.randomness, &names)?;
     let batched: Vec<bool> = dims.iter().map(|(d, _)| d.is_some()).collect();
     // What the samples of each batched argument are: floats and fixed arrays of them.
     let mut float = None;
@@ -214,8 +256,15 @@ pub(super) fn vmap_items(
         }
     }
     let float = float.unwrap_or(FloatTy::F64);
+    // Under `randomness = "different"` each lane draws from its sample's generator.
+    let different = o.randomness == Randomness::Different;
     let spec = BatchSpec {
-        batched: batched.clone(),
+        batched: cur
+            .params
+            .iter()
+            .zip(&batched)
+            .map(|(p, b)| *b || (different && p.ty == Ty::Rng))
+            .collect(),
     };
     // The emitted form of a reverse pass over calls where it batches (the callees' split
     // halves on lanes: one forward pass of each, the unbatched function's bits), else `cur`.
@@ -311,6 +360,16 @@ pub(super) fn vmap_items(
         kernel_args.push(match (d, p.by_ref) {
             (Some(_), true) => quote!(&#packed),
             (Some(_), false) => quote!(#packed),
+            // Each sample's generator, `rng.sample(k)`, in its lane.
+            (None, by_ref) if different && p.ty == Ty::Rng => {
+                let l = lanes.lanes();
+                let r = quote!(::fluxion::__private::RngLanes::<#l>::new(&#n, __fluxion_start + __fluxion_i));
+                if by_ref {
+                    quote!(&#r)
+                } else {
+                    r
+                }
+            }
             (None, _) => quote!(#n),
         });
         args.push(arg);
@@ -524,7 +583,32 @@ pub(super) fn nested_items(
     vis: &TokenStream,
     generics: &syn::Generics,
 ) -> Result<(TokenStream, Level), syn::Error> {
-    let dims = arg_dims(&o.in_dims, inner.args.len(), o.span)?;
+    let mut dims = arg_dims(&o.in_dims, inner.args.len(), o.span)?;
+    // Generators stay shared; `randomness` says what each outer sample draws from.
+    for (a, (d, dspan)) in inner.args.iter().zip(dims.iter_mut()) {
+        if a.shared != Some(Ty::Rng) {
+            continue;
+        }
+        if d.is_some() && matches!(o.in_dims, Some(InDims::Each(..))) {
+            return Err(syn::Error::new(
+                *dspan,
+                format!(
+                    "`{}` is a generator: `vmap` does not batch it; give it `None` in `in_dims`, and `randomness = \"different\"` for each sample its own draws",
+                    a.name
+                ),
+            ));
+        }
+        if o.randomness == Randomness::Error {
+            return Err(syn::Error::new(
+                o.span,
+                format!(
+                    "`{}` draws random numbers from `{}`: under `vmap` say how the outer samples draw, `randomness = \"different\"` (each its own numbers, from `rng.sample(k)`) or `randomness = \"same\"` (the same draws for every outer sample)",
+                    inner.name, a.name
+                ),
+            ));
+        }
+        *d = None;
+    }
     if !dims.iter().any(|(d, _)| d.is_some()) {
         return Err(syn::Error::new(
             o.span,
@@ -548,6 +632,12 @@ pub(super) fn nested_items(
         let n = &a.name;
         let what = format!("`{n}`");
         match d {
+            // Outer sample `o`'s generator, `rng.sample(o)`.
+            None if a.shared == Some(Ty::Rng) && o.randomness == Randomness::Different => {
+                let r = quote!(::fluxion::__private::Rng::sample(&#n, #idx));
+                at.push(if a.borrow == Borrow::Ref { quote!(&#r) } else { r });
+                args.push(Arg { own: false, ..a.clone() });
+            }
             None => {
                 at.push(quote!(#n));
                 args.push(Arg { own: false, ..a.clone() });

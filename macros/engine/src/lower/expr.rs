@@ -465,6 +465,10 @@ impl Lowerer<'_> {
                 }
             };
         }
+        // `rng.uniform(k)`, `rng.normal(k)`, `rng.fold_in(k)` on a generator.
+        if self.func.ty_of(&recv) == Ty::Rng {
+            return self.rng_method(m, recv);
+        }
         // `x.sin_cos()`: the pair `(x.sin(), x.cos())`, each with its own rule.
         if name == "sin_cos" && m.args.is_empty() {
             let ty = self.func.ty_of(&recv);
@@ -501,6 +505,41 @@ impl Lowerer<'_> {
             return None;
         }
         Some(self.prim(p, ops))
+    }
+
+    /// A method of a generator `recv` (`fluxion::Rng`): a draw at an integer counter, or a
+    /// derived generator.
+    fn rng_method(&mut self, m: &syn::ExprMethodCall, recv: Operand) -> Option<Operand> {
+        let name = m.method.to_string();
+        let Some(op) = RngOp::from_method(&name) else {
+            self.err(
+                &m.method,
+                format!("`{name}` is not a draw: a generator (`fluxion::Rng`) offers `uniform(k)`, `normal(k)`, `uniform_f32(k)`, `normal_f32(k)` and `fold_in(k)`, each at an integer counter `k`"),
+            );
+            return None;
+        };
+        if m.args.len() != 1 {
+            self.err(
+                &m.method,
+                format!("`{name}` takes one integer counter: `rng.{name}(i)` (each draw of a function needs its own counter)"),
+            );
+            return None;
+        }
+        let k = self.expr(&m.args[0])?;
+        match self.func.ty_of(&k) {
+            Ty::Int(_) | Ty::Unknown => {}
+            t => {
+                self.err(
+                    &m.args[0],
+                    format!("the counter of `{name}` is an integer (a loop index, `2 * i + 1`), not `{}`", ir_ty_text(&t)),
+                );
+                return None;
+            }
+        }
+        if op != RngOp::FoldIn {
+            self.func.draws.push(SrcSpan(m.span()));
+        }
+        Some(self.let_named(Expr::Rng(op, recv, k), if op == RngOp::FoldIn { "rng" } else { "draw" }, Some(op.ty())))
     }
 
     pub(super) fn call(&mut self, c: &syn::ExprCall) -> Option<Operand> {

@@ -37,6 +37,7 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
             ret_ty: Ty::Unit,
             const_generics: Vec::new(),
             row_tasks: Vec::new(),
+            draws: Vec::new(),
         },
         scopes: vec![HashMap::new()],
         loop_vars: Vec::new(),

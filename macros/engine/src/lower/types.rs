@@ -123,6 +123,10 @@ impl Lowerer<'_> {
                 if let Some(t) = self.nalgebra_ty(t, last) {
                     return t;
                 }
+                // `fluxion::Rng`: random draws, never differentiated.
+                if name == "Rng" && last.arguments.is_empty() {
+                    return Some(Ty::Rng);
+                }
                 if name == "Vec" {
                     self.err(t, format!("`{}` is supported only as a parameter passed by reference: write `&[T]` (or `&Vec<T>`) for data of run-time length, or a fixed-size array `[f64; N]` for a result", ty_text(t)));
                     return None;
