@@ -7,7 +7,7 @@
 //! `rng.sample(k)` (`randomness = "different"`) or from `rng` itself (`"same"`), whatever
 //! the batch size, chunk size and thread count.
 
-use fluxion::{grad_and_value, hessian, transforms, vmap, Rng};
+use fluxion::{grad, grad_and_value, hessian, transforms, vmap, Rng};
 
 /// Batch sizes around the lane counts (4 for `f64`, 8 for `f32`).
 const SIZES: [usize; 9] = [0, 1, 3, 4, 5, 7, 8, 9, 1023];
@@ -207,6 +207,44 @@ fn nested_batches_derive_each_level() {
     for (o, inner) in xs.iter().enumerate() {
         for (k, x) in inner.iter().enumerate() {
             assert_eq!(ys[o][k].to_bits(), jitter(&rng.sample(o).sample(k), *x).to_bits());
+        }
+    }
+}
+
+/// A model with noise shared by the batch (`randomness = "same"`), differentiated through.
+#[vmap(in_dims = (None, None, 0), randomness = "same")]
+fn shaky(rng: &Rng, p: [f64; 2], x: f64) -> f64 {
+    let z = rng.normal(0);
+    p[0] * x * x + p[1] * x + 0.1 * z * p[0] * p[1]
+}
+
+#[grad(argnums = 1)]
+fn shaky_loss(rng: &Rng, p: [f64; 2], xs: &[f64]) -> f64 {
+    let e = shaky_vmap(rng, p, xs);
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += e[i] * e[i];
+    }
+    s
+}
+
+#[test]
+fn a_loss_differentiates_through_a_batch_with_shared_draws() {
+    let rng = Rng::new(4);
+    let p = [0.7, -1.3];
+    for n in [0, 1, 5, 33] {
+        let xs = points(n);
+        let g = shaky_loss_grad(&rng, p, &xs);
+        for k in 0..2 {
+            let fd = central(
+                |t| {
+                    let mut q = p;
+                    q[k] = t;
+                    shaky_loss(&rng, q, &xs)
+                },
+                p[k],
+            );
+            assert!((g[k] - fd).abs() <= 1e-6 * (1.0 + fd.abs()), "n {n}: grad[{k}] {} vs {fd}", g[k]);
         }
     }
 }

@@ -265,7 +265,11 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
                     other => push(syn::Error::new(
                         s.span(),
                         format!(
-                            "unknown `randomness = \"{other}\"`: write \"different\" (each sample its own draws), \"same\" (one draw for the whole batch) or \"error\" (the default: a function that draws is an error)"
+                            "unknown `randomness = \"{other}\"`{}: write \"different\" (each sample its own draws), \"same\" (one draw for the whole batch) or \"error\" (the default: a function that draws is an error)",
+                            match closest(other, &["different", "same", "error"]) {
+                                Some(c) => format!(" (did you mean \"{c}\"?)"),
+                                None => String::new(),
+                            }
                         ),
                     )),
                 },

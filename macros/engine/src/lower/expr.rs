@@ -537,7 +537,7 @@ impl Lowerer<'_> {
             }
         }
         if op != RngOp::FoldIn {
-            self.func.draws.push(SrcSpan(m.span()));
+            self.func.draws.push(SrcSpan(m.method.span()));
         }
         Some(self.let_named(Expr::Rng(op, recv, k), if op == RngOp::FoldIn { "rng" } else { "draw" }, Some(op.ty())))
     }
