@@ -434,10 +434,48 @@ transform!(
     /// assert!((g[1] - fd).abs() < 1e-8);
     /// ```
     ///
+    /// Random draws. A function may draw from a generator argument, `rng: &fluxion::Rng`
+    /// (or `Rng`): `rng.uniform(k)`, `rng.normal(k)` (`uniform_f32`, `normal_f32`), each a
+    /// pure function of the generator and the integer counter `k`, and `rng.fold_in(k)`
+    /// for a derived generator. Draws are never differentiated, and the original function,
+    /// its derivatives and every batched form see the same numbers. The generator is never
+    /// batched (`in_dims` skips it; `None` is the only entry a tuple may give it), and
+    /// `randomness` says what the samples draw, as in torch.func:
+    ///
+    /// | `randomness` | sample `k` draws from | so |
+    /// |---|---|---|
+    /// | `"error"` (default) | | a function that draws (or passes a generator on) is a compile error at the draw |
+    /// | `"different"` | `rng.sample(k)` | each sample its own numbers: `f_vmap(&rng, xs)[k] == f(&rng.sample(k), xs[k])` |
+    /// | `"same"` | `rng` | one draw shared by the batch, computed once per chunk: `f_vmap(&rng, xs)[k] == f(&rng, xs[k])` |
+    ///
+    /// Either way a sample's numbers depend only on the seed and the sample's index, never
+    /// on the chunk size or the thread count. Nested, sample `(o, k)` draws from
+    /// `rng.sample(o).sample(k)` when both levels say `"different"`. Under
+    /// `"different"` a batched function does not yet pass the generators to a callee, and
+    /// is not differentiable from other annotated functions (compile errors); under
+    /// `"same"` both work.
+    ///
+    /// ```
+    /// use fluxion::{vmap, Rng};
+    ///
+    /// #[vmap(in_dims = (None, 0), randomness = "different")]
+    /// fn jitter(rng: &Rng, x: f64) -> f64 {
+    ///     x + 0.1 * rng.normal(0)
+    /// }
+    ///
+    /// let rng = Rng::new(42);
+    /// let xs = [1.0, 2.0, 3.0, 4.0, 5.0];
+    /// let ys = jitter_vmap(&rng, &xs);
+    /// for k in 0..xs.len() {
+    ///     assert_eq!(ys[k], jitter(&rng.sample(k), xs[k]));
+    /// }
+    /// assert_ne!(ys[0] - xs[0], ys[1] - xs[1]);
+    /// ```
+    ///
     /// Stacked on a derivative it batches the generated function: `#[vmap] #[grad] fn f`
     /// gives `f_grad_vmap`, per-sample gradients (`vmap(grad(f))`). Only `vmap` is stacked
-    /// on top of `vmap`. Options: `in_dims`, `out_dims`, `chunk_size = k`, `name = "g"`
-    /// (default `f_vmap`), `show`.
+    /// on top of `vmap`. Options: `in_dims`, `out_dims`, `chunk_size = k`, `randomness`,
+    /// `name = "g"` (default `f_vmap`), `show`.
     ///
     /// ```
     /// use fluxion::{grad, vmap};
