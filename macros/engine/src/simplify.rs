@@ -35,6 +35,22 @@ pub fn simplify(f: &mut Func) {
     }
 }
 
+/// The bitwise-neutral merges alone (copy propagation, CSE, dead code), for a lowered
+/// function before it is transformed: a value the source computes twice (`(s / r).powi(12)
+/// - (s / r).powi(6)`) becomes one, so that reverse mode sums its adjoints before
+/// multiplying by its partials (`r̄ = (t̄₁ + t̄₂) ∂t/∂r`, one product, not one per use).
+pub fn merge(f: &mut Func) {
+    for _ in 0..6 {
+        let before = count(&f.body);
+        copy_prop(f);
+        cse(f);
+        dce(f);
+        if count(&f.body) == before {
+            break;
+        }
+    }
+}
+
 fn count(b: &Block) -> usize {
     let mut n = 0;
     walk_stmts(b, &mut |_| n += 1);

@@ -130,7 +130,10 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
         c
     };
     let names = promised_names(&item, &stack);
-    let func = lower_fn(&item, &mut cx);
+    let func = lower_fn(&item, &mut cx).map(|mut f| {
+        crate::simplify::merge(&mut f);
+        f
+    });
     let result = match (func, cx.has_errors()) {
         (Some(f), false) => generate(&item, f, &stack, rules, consumed.clone()),
         _ => Err(None),

@@ -297,6 +297,7 @@ pub(super) fn vmap_items(
     };
     let cost = (crate::cost::run_weight(&kernel.body) / lanes_n).max(1) as usize;
 
+    let lanes_const = quote!(<#vector as ::fluxion::__private::Lanes>::LANES);
     // The arguments: their layouts, and how the chunk loop packs them.
     let taken: Vec<String> = cur.params.iter().map(|p| names.ident(p.var).to_string()).collect();
     let out = if taken.iter().any(|n| n == "out") {
@@ -306,6 +307,11 @@ pub(super) fn vmap_items(
     };
     let mut args = Vec::new();
     let mut packs = Vec::new();
+    // The full chunks as iterators over the slices (no index checks in the loop): the
+    // chunk iterators of the batched arguments, and the packs from their items.
+    let mut zip_ins = Vec::new();
+    let mut zip_packs = Vec::new();
+    let mut zippable = true;
     let mut kernel_args = Vec::new();
     for (p, (d, _)) in cur.params.iter().zip(&dims) {
         let n = names.ident(p.var);
@@ -315,6 +321,7 @@ pub(super) fn vmap_items(
         let arg = match (d, &p.ty) {
             (Some(1), Ty::Array(e, len)) => {
                 let (e, len) = (ty_tokens(e), cexpr_tokens(len, false));
+                zippable = false;
                 packs.push(quote!(let #packed = ::fluxion::__private::pack_soa::<#vector, #e, #len>(&#n, __fluxion_start + __fluxion_i, __fluxion_m);));
                 Arg {
                     name: n.clone(),
@@ -327,6 +334,12 @@ pub(super) fn vmap_items(
             }
             (Some(_), _) => {
                 packs.push(quote!(let #packed = ::fluxion::__private::pack::<#vector, #t>(&#n[#range]);));
+                let c = format_ident!("{}_chunk", n);
+                zip_ins.push((
+                    c.clone(),
+                    quote!(#n[__fluxion_start..__fluxion_start + __fluxion_full].chunks_exact(#lanes_const)),
+                ));
+                zip_packs.push(quote!(let #packed = ::fluxion::__private::pack::<#vector, #t>(#c);));
                 Arg {
                     name: n.clone(),
                     ty: quote!(&[#t]),
@@ -457,18 +470,60 @@ pub(super) fn vmap_items(
         #kernel_ident #tf (#(#kernel_args,)* &mut __fluxion_r);
         #(#unpacks)*
     };
-    let lanes_const = quote!(<#vector as ::fluxion::__private::Lanes>::LANES);
+    // The outputs' full chunks and the unpacks into them, for the loop over iterators.
+    let mut zip_outs = Vec::new();
+    let mut zip_unpacks = Vec::new();
+    for (k, (t, (d, _))) in outs_ty.iter().zip(&odims).enumerate() {
+        if *d != 0 {
+            zippable = false;
+            continue;
+        }
+        let r = if tuple {
+            let k = syn::Index::from(k);
+            quote!(__fluxion_r.#k)
+        } else {
+            quote!(__fluxion_r)
+        };
+        let c = format_ident!("__fluxion_out{}", k);
+        let place = place(k);
+        zip_outs.push((c.clone(), quote!(#place[..__fluxion_full].chunks_exact_mut(#lanes_const))));
+        let t = ty_tokens(t);
+        zip_unpacks.push(quote!(::fluxion::__private::unpack::<#vector, #t>(&#r, #c);));
+    }
+    let full_chunks = if zippable && !zip_ins.is_empty() {
+        // `a.zip(b).zip(c)` and its pattern `((a, b), c)`.
+        let mut all = zip_ins.iter().chain(&zip_outs);
+        let (first, first_it) = all.next().cloned().expect("a batched argument");
+        let (mut pat, mut it) = (quote!(#first), first_it);
+        for (c, i) in all {
+            pat = quote!((#pat, #c));
+            it = quote!(#it.zip(#i));
+        }
+        quote! {
+            for #pat in #it {
+                #(#zip_packs)*
+                #kernel_ident #tf (#(#kernel_args,)* &mut __fluxion_r);
+                #(#zip_unpacks)*
+                // The sample index (each sample's generator under `randomness`).
+                __fluxion_i += #lanes_const;
+            }
+        }
+    } else {
+        quote! {
+            while __fluxion_i < __fluxion_full {
+                let __fluxion_m = #lanes_const;
+                #step
+                __fluxion_i += __fluxion_m;
+            }
+        }
+    };
     let chunk_loop = if cost <= SMALL_KERNEL {
         // A small kernel: the full chunks at a constant width (their length checks and
         // partial-chunk branches fold away), then the last, partial one. The kernel's
         // code appears twice, which a small kernel affords.
         quote! {
             let __fluxion_full = __fluxion_n - __fluxion_n % #lanes_const;
-            while __fluxion_i < __fluxion_full {
-                let __fluxion_m = #lanes_const;
-                #step
-                __fluxion_i += __fluxion_m;
-            }
+            #full_chunks
             if __fluxion_i < __fluxion_n {
                 let __fluxion_m = __fluxion_n - __fluxion_i;
                 #step
