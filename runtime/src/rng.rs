@@ -12,7 +12,6 @@
 use rand_chacha::rand_core::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-
 /// A counter-based random number generator: a seed and a stream, no state.
 ///
 /// Inside a function annotated with a fluxion transform, `rng.uniform(i)` and
@@ -45,7 +44,9 @@ pub struct Rng {
 
 impl core::fmt::Debug for Rng {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Rng").field("stream", &self.stream).finish_non_exhaustive()
+        f.debug_struct("Rng")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
     }
 }
 

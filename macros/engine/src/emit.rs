@@ -985,7 +985,10 @@ impl<'a> Emitter<'a> {
                 match o {
                     RngOp::FoldIn => quote!(#r.fold_in(#k)),
                     RngOp::Uniform(f) | RngOp::Normal(f) => {
-                        let v = self.lanes.unwrap_or(self.target).ty(&Ty::Lanes(Box::new(Ty::Float(Some(*f)))));
+                        let v = self
+                            .lanes
+                            .unwrap_or(self.target)
+                            .ty(&Ty::Lanes(Box::new(Ty::Float(Some(*f)))));
                         quote!(<#v as ::fluxion::__private::Lanes>::from_fn(|__fluxion_l| #r.0[__fluxion_l].#m(#k)))
                     }
                 }
