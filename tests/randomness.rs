@@ -272,3 +272,60 @@ fn a_loss_differentiates_through_a_batch_with_shared_draws() {
         }
     }
 }
+
+/// A generator chosen under a condition that differs between samples: each lane selects its
+/// own sample's generator (lanes of generators selected under a lane mask), in the kernel
+/// and in the kernel of its gradient.
+#[vmap(in_dims = (None, 0), randomness = "different")]
+#[grad_and_value(argnums = 1)]
+fn switched(rng: &Rng, x: f64) -> f64 {
+    let mut r = rng.fold_in(1);
+    if x > 0.0 {
+        r = rng.fold_in(2);
+    }
+    let mut s = x;
+    for i in 0..3 {
+        if s < r.uniform(i) {
+            r = r.fold_in(i as u64);
+        }
+        s = s * x + r.normal(i);
+    }
+    s * r.uniform(9)
+}
+
+#[vmap(in_dims = (None, 0), randomness = "different")]
+fn switched_primal(rng: &Rng, x: f64) -> f64 {
+    let mut r = rng.fold_in(1);
+    if x > 0.0 {
+        r = rng.fold_in(2);
+    }
+    let mut s = x;
+    for i in 0..3 {
+        if s < r.uniform(i) {
+            r = r.fold_in(i as u64);
+        }
+        s = s * x + r.normal(i);
+    }
+    s * r.uniform(9)
+}
+
+#[test]
+fn generators_selected_under_a_batched_condition() {
+    let rng = Rng::new(13);
+    for n in SIZES {
+        let xs = points(n);
+        let ys = switched_primal_vmap(&rng, &xs);
+        let (gs, vs) = switched_grad_and_value_vmap(&rng, &xs);
+        for k in 0..n {
+            let y = switched_primal(&rng.sample(k), xs[k]);
+            assert_eq!(ys[k].to_bits(), y.to_bits(), "sample {k} of {n}");
+            let (g, v) = switched_grad_and_value(&rng.sample(k), xs[k]);
+            assert_eq!(
+                (gs[k].to_bits(), vs[k].to_bits()),
+                (g.to_bits(), v.to_bits()),
+                "sample {k} of {n}"
+            );
+            assert_eq!(v.to_bits(), y.to_bits());
+        }
+    }
+}
