@@ -218,14 +218,14 @@ pub use fluxion_macros::{
 };
 #[doc(inline)]
 pub use fluxion_runtime::stop_gradient;
-/// The generator of random draws inside annotated functions (`rng.uniform(i)`,
-/// `rng.normal(i)`); see `vmap`'s `randomness` for batches.
-#[doc(inline)]
-pub use fluxion_runtime::Rng;
 /// What a `try_` form of a `vmap`ped function returns when its batched arguments have
 /// different numbers of samples (or the components of an `in_dims = 1` argument different
 /// lengths, or an inner batch of a nested `vmap` disagrees).
 pub use fluxion_runtime::BatchError;
+/// The generator of random draws inside annotated functions (`rng.uniform(i)`,
+/// `rng.normal(i)`); see `vmap`'s `randomness` for batches.
+#[doc(inline)]
+pub use fluxion_runtime::Rng;
 
 #[doc(hidden)]
 pub mod __private {

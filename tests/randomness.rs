@@ -136,10 +136,18 @@ fn jacobians_and_hessians_treat_draws_as_constants() {
     let (a, b) = (rng.normal(0), rng.normal(1));
     let x = [0.7, -0.4];
     let h = noisy_quartic_hessian(&rng, x);
-    let want = [[2.0 * a * x[1], 2.0 * a * x[0]], [2.0 * a * x[0], 12.0 * b * x[1] * x[1]]];
+    let want = [
+        [2.0 * a * x[1], 2.0 * a * x[0]],
+        [2.0 * a * x[0], 12.0 * b * x[1] * x[1]],
+    ];
     for r in 0..2 {
         for c in 0..2 {
-            assert!((h[r][c] - want[r][c]).abs() < 1e-12, "hessian[{r}][{c}] {} vs {}", h[r][c], want[r][c]);
+            assert!(
+                (h[r][c] - want[r][c]).abs() < 1e-12,
+                "hessian[{r}][{c}] {} vs {}",
+                h[r][c],
+                want[r][c]
+            );
         }
     }
 }
@@ -154,10 +162,18 @@ fn different_gives_sample_k_the_generator_rng_sample_k() {
         let (gs, vs) = noisy_g_grad_and_value_vmap(&rng, &xs);
         assert_eq!(ys.len(), n);
         for k in 0..n {
-            assert_eq!(ys[k].to_bits(), noisy(&rng.sample(k), xs[k]).to_bits(), "sample {k} of {n}");
+            assert_eq!(
+                ys[k].to_bits(),
+                noisy(&rng.sample(k), xs[k]).to_bits(),
+                "sample {k} of {n}"
+            );
             assert_eq!(same[k].to_bits(), noisy(&rng, xs[k]).to_bits(), "sample {k} of {n}");
             let (g, v) = noisy_g_grad_and_value(&rng.sample(k), xs[k]);
-            assert_eq!((gs[k].to_bits(), vs[k].to_bits()), (g.to_bits(), v.to_bits()), "sample {k} of {n}");
+            assert_eq!(
+                (gs[k].to_bits(), vs[k].to_bits()),
+                (g.to_bits(), v.to_bits()),
+                "sample {k} of {n}"
+            );
         }
         if n > 1 {
             assert_ne!(ys[0], ys[1], "each sample its own draws");
@@ -194,7 +210,11 @@ fn arrays_by_value_generators_and_f32() {
         let xs: Vec<f32> = points(n).iter().map(|&p| p as f32).collect();
         let ys = noisy32_vmap(&rng, &xs);
         for k in 0..n {
-            assert_eq!(ys[k].to_bits(), noisy32(&rng.sample(k), xs[k]).to_bits(), "f32 sample {k} of {n}");
+            assert_eq!(
+                ys[k].to_bits(),
+                noisy32(&rng.sample(k), xs[k]).to_bits(),
+                "f32 sample {k} of {n}"
+            );
         }
     }
 }
@@ -244,7 +264,68 @@ fn a_loss_differentiates_through_a_batch_with_shared_draws() {
                 },
                 p[k],
             );
-            assert!((g[k] - fd).abs() <= 1e-6 * (1.0 + fd.abs()), "n {n}: grad[{k}] {} vs {fd}", g[k]);
+            assert!(
+                (g[k] - fd).abs() <= 1e-6 * (1.0 + fd.abs()),
+                "n {n}: grad[{k}] {} vs {fd}",
+                g[k]
+            );
+        }
+    }
+}
+
+/// A generator chosen under a condition that differs between samples: each lane selects its
+/// own sample's generator (lanes of generators selected under a lane mask), in the kernel
+/// and in the kernel of its gradient.
+#[vmap(in_dims = (None, 0), randomness = "different")]
+#[grad_and_value(argnums = 1)]
+fn switched(rng: &Rng, x: f64) -> f64 {
+    let mut r = rng.fold_in(1);
+    if x > 0.0 {
+        r = rng.fold_in(2);
+    }
+    let mut s = x;
+    for i in 0..3 {
+        if s < r.uniform(i) {
+            r = r.fold_in(i as u64);
+        }
+        s = s * x + r.normal(i);
+    }
+    s * r.uniform(9)
+}
+
+#[vmap(in_dims = (None, 0), randomness = "different")]
+fn switched_primal(rng: &Rng, x: f64) -> f64 {
+    let mut r = rng.fold_in(1);
+    if x > 0.0 {
+        r = rng.fold_in(2);
+    }
+    let mut s = x;
+    for i in 0..3 {
+        if s < r.uniform(i) {
+            r = r.fold_in(i as u64);
+        }
+        s = s * x + r.normal(i);
+    }
+    s * r.uniform(9)
+}
+
+#[test]
+fn generators_selected_under_a_batched_condition() {
+    let rng = Rng::new(13);
+    for n in SIZES {
+        let xs = points(n);
+        let ys = switched_primal_vmap(&rng, &xs);
+        let (gs, vs) = switched_grad_and_value_vmap(&rng, &xs);
+        for k in 0..n {
+            let y = switched_primal(&rng.sample(k), xs[k]);
+            assert_eq!(ys[k].to_bits(), y.to_bits(), "sample {k} of {n}");
+            let (g, v) = switched_grad_and_value(&rng.sample(k), xs[k]);
+            assert_eq!(
+                (gs[k].to_bits(), vs[k].to_bits()),
+                (g.to_bits(), v.to_bits()),
+                "sample {k} of {n}"
+            );
+            assert_eq!(v.to_bits(), y.to_bits());
         }
     }
 }

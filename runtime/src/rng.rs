@@ -12,7 +12,6 @@
 use rand_chacha::rand_core::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-
 /// A counter-based random number generator: a seed and a stream, no state.
 ///
 /// Inside a function annotated with a fluxion transform, `rng.uniform(i)` and
@@ -45,7 +44,9 @@ pub struct Rng {
 
 impl core::fmt::Debug for Rng {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Rng").field("stream", &self.stream).finish_non_exhaustive()
+        f.debug_struct("Rng")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
     }
 }
 
@@ -189,6 +190,16 @@ impl<const L: usize> RngLanes<L> {
     }
 }
 
+/// A generator chosen under a condition that differs between samples (`if x > 0.0 { r =
+/// rng.fold_in(1); }` in a kernel): lane `l` from `a` where lane `l` of the mask is set,
+/// from `b` elsewhere.
+impl<M: crate::LaneMask, const L: usize> crate::SelectLanes<M> for RngLanes<L> {
+    #[inline]
+    fn select_lanes(m: M, a: Self, b: Self) -> Self {
+        RngLanes(core::array::from_fn(|l| if m.lane(l) { a.0[l] } else { b.0[l] }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +248,16 @@ mod tests {
             assert_eq!(folded.0[l], r.sample(10 + l).fold_in(9));
         }
         assert_ne!(rl.0[0], rl.0[1]);
+    }
+
+    #[test]
+    fn lanes_of_generators_select_lane_by_lane() {
+        use crate::{f64x4, Lanes, SelectLanes};
+        let r = Rng::new(3);
+        let (a, b) = (RngLanes::<4>::new(&r, 0), RngLanes::<4>::new(&r.fold_in(1), 0));
+        let x = [1.0, -1.0, 2.0, 0.0];
+        let m = f64x4::from_fn(|l| x[l]).gt(f64x4::splat(0.0));
+        let s = RngLanes::select_lanes(m, a, b);
+        assert_eq!(s.0, [a.0[0], b.0[1], a.0[2], b.0[3]]);
     }
 }

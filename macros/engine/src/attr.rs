@@ -116,16 +116,7 @@ pub fn parse_options(transform: Transform, span: Span, args: TokenStream) -> syn
     for (key, value) in raw.0 {
         let k = key.to_string();
         if !allowed.contains(&k.as_str()) {
-            let all = [
-                ARGNUMS,
-                HAS_AUX,
-                NAME,
-                SHOW,
-                CHUNK_SIZE,
-                IN_DIMS,
-                OUT_DIMS,
-                RANDOMNESS,
-            ];
+            let all = [ARGNUMS, HAS_AUX, NAME, SHOW, CHUNK_SIZE, IN_DIMS, OUT_DIMS, RANDOMNESS];
             let msg = if all.contains(&k.as_str()) {
                 format!("`{}` does not take `{k}`; it takes {}", transform.name(), list(allowed))
             } else {

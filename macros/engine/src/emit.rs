@@ -985,7 +985,10 @@ impl<'a> Emitter<'a> {
                 match o {
                     RngOp::FoldIn => quote!(#r.fold_in(#k)),
                     RngOp::Uniform(f) | RngOp::Normal(f) => {
-                        let v = self.lanes.unwrap_or(self.target).ty(&Ty::Lanes(Box::new(Ty::Float(Some(*f)))));
+                        let v = self
+                            .lanes
+                            .unwrap_or(self.target)
+                            .ty(&Ty::Lanes(Box::new(Ty::Float(Some(*f)))));
                         quote!(<#v as ::fluxion::__private::Lanes>::from_fn(|__fluxion_l| #r.0[__fluxion_l].#m(#k)))
                     }
                 }
@@ -1017,8 +1020,10 @@ impl<'a> Emitter<'a> {
                 quote!(::fluxion::__private::broadcast(#l, #v))
             }
             // Lanes of a type only rustc knows (a call's result) under a lane mask.
+            // (Also lanes of generators, which are no vector of floats.)
             Expr::Select(c, a, b)
-                if matches!(self.f.ty_of(c), Ty::Lanes(_)) && !matches!(self.f.ty_of(a), Ty::Lanes(_)) =>
+                if matches!(self.f.ty_of(c), Ty::Lanes(_))
+                    && !matches!(self.f.ty_of(a), Ty::Lanes(e) if *e != Ty::Rng) =>
             {
                 let (c, a, b) = (op(c), op(a), op(b));
                 quote!(::fluxion::__private::select_lanes(#c, #a, #b))

@@ -531,7 +531,10 @@ impl Lowerer<'_> {
             t => {
                 self.err(
                     &m.args[0],
-                    format!("the counter of `{name}` is an integer (a loop index, `2 * i + 1`), not `{}`", ir_ty_text(&t)),
+                    format!(
+                        "the counter of `{name}` is an integer (a loop index, `2 * i + 1`), not `{}`",
+                        ir_ty_text(&t)
+                    ),
                 );
                 return None;
             }
@@ -539,7 +542,11 @@ impl Lowerer<'_> {
         if op != RngOp::FoldIn {
             self.func.draws.push(SrcSpan(m.method.span()));
         }
-        Some(self.let_named(Expr::Rng(op, recv, k), if op == RngOp::FoldIn { "rng" } else { "draw" }, Some(op.ty())))
+        Some(self.let_named(
+            Expr::Rng(op, recv, k),
+            if op == RngOp::FoldIn { "rng" } else { "draw" },
+            Some(op.ty()),
+        ))
     }
 
     pub(super) fn call(&mut self, c: &syn::ExprCall) -> Option<Operand> {
