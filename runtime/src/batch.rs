@@ -42,6 +42,52 @@ pub trait Pack<L: Lanes>: Copy {
             Self::write_lane(p, l, o);
         }
     }
+    /// Writes a full chunk to the samples `out` (one reference per lane): `write_lane`
+    /// lane by lane, or (arrays of floats) transposed in blocks of lanes.
+    #[inline(always)]
+    fn unpack_refs(p: &Self::Packed, out: &mut [&mut Self]) {
+        for (l, o) in out.iter_mut().enumerate() {
+            Self::write_lane(p, l, o);
+        }
+    }
+    /// [`Pack::unpack_refs`] of arrays of `Self`: element by element, which floats
+    /// replace by a transposition of `L::LANES x L::LANES` blocks (whole rows of each
+    /// sample stored at once, not one element at a time).
+    #[inline(always)]
+    fn unpack_array_refs<const N: usize>(p: &[Self::Packed; N], out: &mut [&mut [Self; N]]) {
+        for (k, q) in p.iter().enumerate() {
+            match out {
+                [a, b, c, d] => Self::unpack_refs(q, &mut [&mut a[k], &mut b[k], &mut c[k], &mut d[k]]),
+                [a, b, c, d, e, f, g, h] => Self::unpack_refs(
+                    q,
+                    &mut [
+                        &mut a[k], &mut b[k], &mut c[k], &mut d[k], &mut e[k], &mut f[k], &mut g[k], &mut h[k],
+                    ],
+                ),
+                _ => {
+                    for (l, o) in out.iter_mut().enumerate() {
+                        Self::write_lane(q, l, &mut o[k]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows of floats from lanes, `B x B` blocks transposed by [`Lanes::store_transposed`]:
+/// sample `l`'s row gets whole runs of elements per store. `out.len() == B == L::LANES`.
+#[inline(always)]
+fn transpose_rows<L: Lanes, const B: usize, const N: usize>(p: &[L; N], out: &mut [&mut [L::Elem; N]]) {
+    let mut j = 0;
+    while j + B <= N {
+        L::store_transposed(&p[j..j + B], out, j);
+        j += B;
+    }
+    for (k, q) in p.iter().enumerate().skip(j) {
+        for (l, o) in out.iter_mut().enumerate() {
+            o[k] = q.lane(l);
+        }
+    }
 }
 
 impl<L: Lanes<Elem = f64>> Pack<L> for f64 {
@@ -61,6 +107,20 @@ impl<L: Lanes<Elem = f64>> Pack<L> for f64 {
     #[inline(always)]
     fn unpack_full(p: &L, out: &mut [f64]) {
         p.write_to_slice(out)
+    }
+    #[inline(always)]
+    fn unpack_array_refs<const N: usize>(p: &[L; N], out: &mut [&mut [f64; N]]) {
+        match (L::LANES, out.len()) {
+            (4, 4) => transpose_rows::<L, 4, N>(p, out),
+            (8, 8) => transpose_rows::<L, 8, N>(p, out),
+            _ => {
+                for (k, q) in p.iter().enumerate() {
+                    for (l, o) in out.iter_mut().enumerate() {
+                        o[k] = Self::lane_of(q, l);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -82,6 +142,20 @@ impl<L: Lanes<Elem = f32>> Pack<L> for f32 {
     fn unpack_full(p: &L, out: &mut [f32]) {
         p.write_to_slice(out)
     }
+    #[inline(always)]
+    fn unpack_array_refs<const N: usize>(p: &[L; N], out: &mut [&mut [f32; N]]) {
+        match (L::LANES, out.len()) {
+            (4, 4) => transpose_rows::<L, 4, N>(p, out),
+            (8, 8) => transpose_rows::<L, 8, N>(p, out),
+            _ => {
+                for (k, q) in p.iter().enumerate() {
+                    for (l, o) in out.iter_mut().enumerate() {
+                        o[k] = Self::lane_of(q, l);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl<L: Lanes, T: Pack<L>, const N: usize> Pack<L> for [T; N] {
@@ -99,6 +173,22 @@ impl<L: Lanes, T: Pack<L>, const N: usize> Pack<L> for [T; N] {
         for (o, q) in out.iter_mut().zip(p) {
             T::write_lane(q, l, o);
         }
+    }
+    #[inline(always)]
+    fn unpack_full(p: &[T::Packed; N], out: &mut [[T; N]]) {
+        match out {
+            [a, b, c, d] => T::unpack_array_refs(p, &mut [a, b, c, d]),
+            [a, b, c, d, e, f, g, h] => T::unpack_array_refs(p, &mut [a, b, c, d, e, f, g, h]),
+            _ => {
+                for (l, o) in out.iter_mut().enumerate() {
+                    Self::write_lane(p, l, o);
+                }
+            }
+        }
+    }
+    #[inline(always)]
+    fn unpack_refs(p: &[T::Packed; N], out: &mut [&mut [T; N]]) {
+        T::unpack_array_refs(p, out)
     }
 }
 
@@ -529,6 +619,32 @@ mod tests {
     use super::*;
     use alloc::vec;
     use alloc::vec::Vec;
+
+    /// A full chunk of nested arrays written through the transposed blocks equals the
+    /// samples written lane by lane, for rows that are a multiple of the lane count and
+    /// rows with a remainder, `f64` on 4 lanes and `f32` on 8.
+    #[test]
+    fn unpack_full_transposes_rows_exactly() {
+        use crate::lanes::{f32x8, f64x4};
+        fn check<L: Lanes, T: Pack<L> + PartialEq + core::fmt::Debug>(sample: &dyn Fn(usize) -> T, zero: T) {
+            let p = T::pack_by(L::LANES, sample);
+            let mut out = vec![zero; L::LANES];
+            T::unpack_full(&p, &mut out);
+            for (l, o) in out.iter().enumerate() {
+                assert_eq!(*o, sample(l), "lane {l}");
+            }
+        }
+        let v = |l: usize, i: usize, j: usize| (l * 1000 + i * 10 + j) as f64 + 0.25;
+        check::<f64x4, [[f64; 8]; 3]>(&|l| core::array::from_fn(|i| core::array::from_fn(|j| v(l, i, j))), [[0.0; 8]; 3]);
+        check::<f64x4, [[f64; 7]; 2]>(&|l| core::array::from_fn(|i| core::array::from_fn(|j| v(l, i, j))), [[0.0; 7]; 2]);
+        check::<f64x4, [f64; 3]>(&|l| core::array::from_fn(|j| v(l, 0, j)), [0.0; 3]);
+        check::<f64x4, [f64; 9]>(&|l| core::array::from_fn(|j| v(l, 0, j)), [0.0; 9]);
+        check::<f32x8, [[f32; 17]; 2]>(
+            &|l| core::array::from_fn(|i| core::array::from_fn(|j| v(l, i, j) as f32)),
+            [[0.0; 17]; 2],
+        );
+        check::<f32x8, ([f32; 8], f32)>(&|l| (core::array::from_fn(|j| v(l, 1, j) as f32), l as f32), ([0.0; 8], 0.0));
+    }
 
     /// Every task of `drive_tasks` is one call with its own slot: starts at multiples of
     /// the grain, lengths `grain` but the last, the samples' slots and the task's slot

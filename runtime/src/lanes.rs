@@ -188,6 +188,18 @@ pub trait Lanes:
     }
     /// Lane `i` (panics if `i >= LANES`).
     fn lane(self, i: usize) -> Self::Elem;
+    /// Writes the `LANES x LANES` block `rows` transposed: `out[l][at + q]` is lane `l` of
+    /// `rows[q]` (`rows.len() == out.len() == LANES`; the rows of a chunk's samples,
+    /// `vmap`'s unpacking of array results). Element by element here; `f64x4` stores
+    /// each sample's two pairs at once.
+    #[inline(always)]
+    fn store_transposed<const N: usize>(rows: &[Self], out: &mut [&mut [Self::Elem; N]], at: usize) {
+        for (q, r) in rows.iter().enumerate() {
+            for (l, o) in out.iter_mut().enumerate() {
+                o[at + q] = r.lane(l);
+            }
+        }
+    }
     /// `f` applied to each lane.
     #[inline(always)]
     fn map(self, f: impl Fn(Self::Elem) -> Self::Elem) -> Self {
@@ -907,6 +919,38 @@ guarded: {
         => log10_f64(x),
 },
 own: {
+    /// A 4 x 4 block as eight SSE2 unpacks and eight 16-byte stores (half the stores of
+    /// element by element, which bounds the unpacking of large per-sample results).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn store_transposed<const N: usize>(rows: &[Self], out: &mut [&mut [f64; N]], at: usize) {
+        use core::arch::x86_64::{__m128d, _mm_loadu_pd, _mm_storeu_pd, _mm_unpackhi_pd, _mm_unpacklo_pd};
+        assert!(rows.len() == 4 && out.len() == 4 && at + 4 <= N, "a 4 x 4 block");
+        // Lanes 0-1 and 2-3 of each row.
+        let half = |q: usize, h: usize| -> __m128d {
+            let a = rows[q].as_array();
+            // SAFETY: `a` has 4 elements and `2 * h + 2 <= 4`: two readable `f64`s.
+            unsafe { _mm_loadu_pd(a.as_ptr().add(2 * h)) }
+        };
+        for h in 0..2 {
+            let (r0, r1, r2, r3) = (half(0, h), half(1, h), half(2, h), half(3, h));
+            // SAFETY: SSE2 is part of the x86-64 baseline (every x86-64 CPU has it).
+            let cols = unsafe {
+                [
+                    (_mm_unpacklo_pd(r0, r1), _mm_unpacklo_pd(r2, r3)),
+                    (_mm_unpackhi_pd(r0, r1), _mm_unpackhi_pd(r2, r3)),
+                ]
+            };
+            for (k, (lo, hi)) in cols.into_iter().enumerate() {
+                let o = &mut out[2 * h + k][at..at + 4];
+                // SAFETY: `o` has 4 elements: two writable pairs at 0 and 2.
+                unsafe {
+                    _mm_storeu_pd(o.as_mut_ptr(), lo);
+                    _mm_storeu_pd(o.as_mut_ptr().add(2), hi);
+                }
+            }
+        }
+    }
     #[inline(always)]
     fn exp(self) -> Self {
         patch_nan(map4(self, kernels::exp), |i| <f64 as Lanes>::exp(self.lane(i)))
