@@ -309,6 +309,41 @@ fn switched_primal(rng: &Rng, x: f64) -> f64 {
     s * r.uniform(9)
 }
 
+/// The same under `randomness = "same"`: the shared generator in every lane, selected.
+#[vmap(in_dims = (None, 0), randomness = "same")]
+#[grad_and_value(argnums = 1)]
+fn switched_same(rng: &Rng, x: f64) -> f64 {
+    let mut r = rng.fold_in(1);
+    if x > 0.0 {
+        r = rng.fold_in(2);
+    }
+    let mut s = x;
+    for i in 0..3 {
+        if s < r.uniform(i) {
+            r = r.fold_in(i as u64);
+        }
+        s = s * x + r.normal(i);
+    }
+    s * r.uniform(9)
+}
+
+#[test]
+fn shared_generators_selected_under_a_batched_condition() {
+    let rng = Rng::new(17);
+    for n in SIZES {
+        let xs = points(n);
+        let (gs, vs) = switched_same_grad_and_value_vmap(&rng, &xs);
+        for k in 0..n {
+            let (g, v) = switched_same_grad_and_value(&rng, xs[k]);
+            assert_eq!(
+                (gs[k].to_bits(), vs[k].to_bits()),
+                (g.to_bits(), v.to_bits()),
+                "sample {k} of {n}"
+            );
+        }
+    }
+}
+
 #[test]
 fn generators_selected_under_a_batched_condition() {
     let rng = Rng::new(13);

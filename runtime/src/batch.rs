@@ -635,15 +635,24 @@ mod tests {
             }
         }
         let v = |l: usize, i: usize, j: usize| (l * 1000 + i * 10 + j) as f64 + 0.25;
-        check::<f64x4, [[f64; 8]; 3]>(&|l| core::array::from_fn(|i| core::array::from_fn(|j| v(l, i, j))), [[0.0; 8]; 3]);
-        check::<f64x4, [[f64; 7]; 2]>(&|l| core::array::from_fn(|i| core::array::from_fn(|j| v(l, i, j))), [[0.0; 7]; 2]);
+        check::<f64x4, [[f64; 8]; 3]>(
+            &|l| core::array::from_fn(|i| core::array::from_fn(|j| v(l, i, j))),
+            [[0.0; 8]; 3],
+        );
+        check::<f64x4, [[f64; 7]; 2]>(
+            &|l| core::array::from_fn(|i| core::array::from_fn(|j| v(l, i, j))),
+            [[0.0; 7]; 2],
+        );
         check::<f64x4, [f64; 3]>(&|l| core::array::from_fn(|j| v(l, 0, j)), [0.0; 3]);
         check::<f64x4, [f64; 9]>(&|l| core::array::from_fn(|j| v(l, 0, j)), [0.0; 9]);
         check::<f32x8, [[f32; 17]; 2]>(
             &|l| core::array::from_fn(|i| core::array::from_fn(|j| v(l, i, j) as f32)),
             [[0.0; 17]; 2],
         );
-        check::<f32x8, ([f32; 8], f32)>(&|l| (core::array::from_fn(|j| v(l, 1, j) as f32), l as f32), ([0.0; 8], 0.0));
+        check::<f32x8, ([f32; 8], f32)>(
+            &|l| (core::array::from_fn(|j| v(l, 1, j) as f32), l as f32),
+            ([0.0; 8], 0.0),
+        );
     }
 
     /// Every task of `drive_tasks` is one call with its own slot: starts at multiples of

@@ -182,6 +182,13 @@ impl<const L: usize> RngLanes<L> {
         RngLanes(core::array::from_fn(|l| rng.sample(start + l)))
     }
 
+    /// `rng` in every lane: a shared generator (`randomness = "same"`) where a batched
+    /// condition chooses between generators.
+    #[inline]
+    pub fn splat<R: core::borrow::Borrow<Rng>>(rng: R) -> Self {
+        RngLanes([*rng.borrow(); L])
+    }
+
     /// Lane by lane [`Rng::fold_in`].
     #[must_use]
     #[inline]

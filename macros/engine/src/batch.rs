@@ -394,7 +394,9 @@ impl Bx<'_> {
                 b.let_ty(Expr::Tuple(elems), "s", lanes_ty(ty)?)
             }
             Ty::Unit => Operand::Unit,
-            Ty::Float(_) | Ty::Bool => b.let_ty(Expr::Splat(o.clone()), "s", lanes_ty(ty)?),
+            // A shared generator in every lane (`randomness = "same"`, where a batched
+            // condition selects between generators).
+            Ty::Float(_) | Ty::Bool | Ty::Rng => b.let_ty(Expr::Splat(o.clone()), "s", lanes_ty(ty)?),
             // A literal, a named constant or a value computed from one: a float where it
             // meets lanes (rustc checks its type against the lanes').
             Ty::Unknown if matches!(o, Operand::Const(_)) => {

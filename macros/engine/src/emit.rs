@@ -940,6 +940,11 @@ impl<'a> Emitter<'a> {
                 let a = op(a);
                 quote!(<#m as ::fluxion::__private::LaneMask>::splat(#a))
             }
+            Expr::Splat(a) if self.f.ty_of(a) == Ty::Rng => {
+                let t = self.lanes.unwrap_or(self.target).ty(&Ty::Lanes(Box::new(Ty::Rng)));
+                let a = op(a);
+                quote!(<#t>::splat(#a))
+            }
             Expr::Splat(a) => self.lanes.unwrap_or(self.target).splat(op(a)),
             Expr::UnitLane(l) => self.lanes.unwrap_or(self.target).unit_lane(op(l)),
             Expr::Lane(a, l) => self.op_target(a).lane(op(a), op(l)),

@@ -591,7 +591,7 @@ impl Machine<'_> {
                 let x = op(a)?;
                 match (&x, self.f.ty_of(a)) {
                     (_, Ty::Unknown) | (Value::Arr(_) | Value::Tup(_), _) => spread(&x, self.env.lanes)?,
-                    (Value::F(_) | Value::B(_), _) => Value::L(vec![x; self.env.lanes]),
+                    (Value::F(_) | Value::B(_) | Value::Rng(_), _) => Value::L(vec![x; self.env.lanes]),
                     _ => return Err(format!("splat of {x:?}")),
                 }
             }

@@ -486,7 +486,10 @@ pub(super) fn vmap_items(
         };
         let c = format_ident!("__fluxion_out{}", k);
         let place = place(k);
-        zip_outs.push((c.clone(), quote!(#place[..__fluxion_full].chunks_exact_mut(#lanes_const))));
+        zip_outs.push((
+            c.clone(),
+            quote!(#place[..__fluxion_full].chunks_exact_mut(#lanes_const)),
+        ));
         let t = ty_tokens(t);
         zip_unpacks.push(quote!(::fluxion::__private::unpack::<#vector, #t>(&#r, #c);));
     }
