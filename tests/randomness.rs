@@ -7,7 +7,7 @@
 //! `rng.sample(k)` (`randomness = "different"`) or from `rng` itself (`"same"`), whatever
 //! the batch size, chunk size and thread count.
 
-use fluxion::{grad, grad_and_value, hessian, transforms, vmap, Rng};
+use fluxion::{differentiable, grad, grad_and_value, hessian, transforms, vmap, Rng};
 
 /// Batch sizes around the lane counts (4 for `f64`, 8 for `f32`).
 const SIZES: [usize; 9] = [0, 1, 3, 4, 5, 7, 8, 9, 1023];
@@ -361,6 +361,70 @@ fn generators_selected_under_a_batched_condition() {
                 "sample {k} of {n}"
             );
             assert_eq!(v.to_bits(), y.to_bits());
+        }
+    }
+}
+
+/// A model with each sample's own noise (`randomness = "different"`, dropout-like), in a
+/// loss differentiated through the batch.
+#[vmap(in_dims = (None, None, 0), randomness = "different")]
+#[differentiable]
+fn dropped(rng: &Rng, p: [f64; 2], x: f64) -> f64 {
+    let keep = if rng.uniform(0) < 0.7 { 1.0 / 0.7 } else { 0.0 };
+    (p[0] * x * x + p[1] * x) * keep + 0.01 * rng.normal(1) * p[1]
+}
+
+#[grad(argnums = 1)]
+fn dropped_loss(rng: &Rng, p: [f64; 2], xs: &[f64]) -> f64 {
+    let e = dropped_vmap(rng, p, xs);
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += e[i] * e[i];
+    }
+    s
+}
+
+/// The same loss over per-sample calls with each sample's generator.
+#[grad(argnums = 1)]
+fn dropped_loss_per_sample(rng: &Rng, p: [f64; 2], x: f64, k: usize) -> f64 {
+    let r = rng.sample(k);
+    let e = dropped(&r, p, x);
+    e * e
+}
+
+#[test]
+fn a_loss_differentiates_through_a_batch_with_each_samples_draws() {
+    let rng = Rng::new(6);
+    let p = [0.4, 1.1];
+    for n in [0, 1, 3, 4, 5, 9, 200] {
+        let xs = points(n);
+        let g = dropped_loss_grad(&rng, p, &xs);
+        let mut want = [0.0; 2];
+        for (k, &x) in xs.iter().enumerate() {
+            let gk = dropped_loss_per_sample_grad(&rng, p, x, k);
+            want[0] += gk[0];
+            want[1] += gk[1];
+        }
+        for k in 0..2 {
+            assert!(
+                (g[k] - want[k]).abs() <= 1e-12 * (1.0 + want[k].abs()),
+                "n {n}: grad[{k}] {} vs {}",
+                g[k],
+                want[k]
+            );
+            let fd = central(
+                |t| {
+                    let mut q = p;
+                    q[k] = t;
+                    dropped_loss(&rng, q, &xs)
+                },
+                p[k],
+            );
+            assert!(
+                (g[k] - fd).abs() <= 1e-6 * (1.0 + fd.abs()),
+                "n {n}: grad[{k}] {} vs {fd}",
+                g[k]
+            );
         }
     }
 }

@@ -436,8 +436,8 @@ transform!(
     ///
     /// Random draws. A function may draw from a generator argument, `rng: &fluxion::Rng`
     /// (or `Rng`): `rng.uniform(k)`, `rng.normal(k)` (`uniform_f32`, `normal_f32`), each a
-    /// pure function of the generator and the integer counter `k`, and `rng.fold_in(k)`
-    /// for a derived generator. Draws are never differentiated, and the original function,
+    /// pure function of the generator and the integer counter `k`, and `rng.fold_in(k)`,
+    /// `rng.sample(k)` for derived generators. Draws are never differentiated, and the original function,
     /// its derivatives and every batched form see the same numbers. The generator is never
     /// batched (`in_dims` skips it; `None` is the only entry a tuple may give it), and
     /// `randomness` says what the samples draw, as in torch.func:
@@ -450,10 +450,11 @@ transform!(
     ///
     /// Either way a sample's numbers depend only on the seed and the sample's index, never
     /// on the chunk size or the thread count. Nested, sample `(o, k)` draws from
-    /// `rng.sample(o).sample(k)` when both levels say `"different"`. Under
-    /// `"different"` a batched function does not yet pass the generators to a callee, and
-    /// is not differentiable from other annotated functions (compile errors); under
-    /// `"same"` both work.
+    /// `rng.sample(o).sample(k)` when both levels say `"different"`. Either way the
+    /// batched function is differentiable from other annotated functions (a loss over
+    /// `model_vmap(&rng, p, xs)` with dropout-like noise per sample); under `"different"`
+    /// it does not yet pass the samples' generators to a callee (a compile error saying
+    /// what to write instead).
     ///
     /// ```
     /// use fluxion::{vmap, Rng};

@@ -15,9 +15,10 @@ use rand_chacha::ChaCha8Rng;
 /// A counter-based random number generator: a seed and a stream, no state.
 ///
 /// Inside a function annotated with a fluxion transform, `rng.uniform(i)` and
-/// `rng.normal(i)` are random draws: never differentiated (their derivative is zero), and
-/// the same in the original function, in every generated derivative and in every sample
-/// of a `vmap`. A draw is a pure function of the generator and its counter `i`: give each
+/// `rng.normal(i)` (`uniform_f32`, `normal_f32`) are random draws, and `rng.fold_in(k)`,
+/// `rng.sample(k)` derived generators. Draws are never differentiated (their derivative
+/// is zero), and the same in the original function, in every generated derivative and in
+/// every sample of a `vmap`. A draw is a pure function of the generator and its counter `i`: give each
 /// draw of one function its own counter (a loop index, `2 * i + 1`), or its own generator
 /// ([`Rng::fold_in`]); two draws with the same counter from the same generator are the
 /// same number.
@@ -187,6 +188,13 @@ impl<const L: usize> RngLanes<L> {
     #[inline]
     pub fn splat<R: core::borrow::Borrow<Rng>>(rng: R) -> Self {
         RngLanes([*rng.borrow(); L])
+    }
+
+    /// Lane by lane [`Rng::sample`].
+    #[must_use]
+    #[inline]
+    pub fn sample(&self, index: usize) -> Self {
+        RngLanes(self.0.map(|r| r.sample(index)))
     }
 
     /// Lane by lane [`Rng::fold_in`].

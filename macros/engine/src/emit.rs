@@ -988,7 +988,7 @@ impl<'a> Emitter<'a> {
                 let (r, k) = (op(r), op(k));
                 let m = format_ident!("{}", o.method());
                 match o {
-                    RngOp::FoldIn => quote!(#r.fold_in(#k)),
+                    RngOp::FoldIn | RngOp::Sample => quote!(#r.#m(#k)),
                     RngOp::Uniform(f) | RngOp::Normal(f) => {
                         let v = self
                             .lanes

@@ -56,7 +56,7 @@ pub struct RngPath {
     pub steps: Vec<(bool, u64)>,
 }
 
-/// A draw of the runtime's generator: `op` (a draw, never `FoldIn`) at `counter` from the
+/// A draw of the runtime's generator: `op` (a draw, never `FoldIn` or `Sample`) at `counter` from the
 /// generator `path` describes.
 pub type DrawFn = fn(path: &RngPath, op: RngOp, counter: u64) -> f64;
 
@@ -552,9 +552,9 @@ impl Machine<'_> {
                 let k = u64::try_from(int(&op(k)?)?).map_err(|_| "a negative counter")?;
                 let draw = self.env.draw;
                 lanewise(&[op(r)?], &mut |x| match (&x[0], o) {
-                    (Value::Rng(p), RngOp::FoldIn) => {
+                    (Value::Rng(p), RngOp::FoldIn | RngOp::Sample) => {
                         let mut p = p.clone();
-                        p.steps.push((false, k));
+                        p.steps.push((*o == RngOp::Sample, k));
                         Ok(Value::Rng(p))
                     }
                     (Value::Rng(p), _) => match draw {

@@ -656,7 +656,7 @@ pub enum Expr {
     /// `a` as the float type of the second operand, which only rustc may know (the
     /// adjoint of a cast whose source is a call's result): linear in `a`.
     CastLike(Operand, Operand),
-    /// `rng.uniform(k)`, `rng.normal(k)`, `rng.fold_in(k)`: a random draw from the
+    /// `rng.uniform(k)`, `rng.normal(k)`, `rng.fold_in(k)`, `rng.sample(k)`: a random draw from the
     /// generator `rng` (a [`Ty::Rng`]) at the integer counter `k`, a pure function of both,
     /// never differentiated; or a derived generator. On lanes of generators (a batch with
     /// `randomness = "different"`) each lane draws from its own.
@@ -672,6 +672,9 @@ pub enum RngOp {
     Normal(FloatTy),
     /// `rng.fold_in(k)`: a derived generator.
     FoldIn,
+    /// `rng.sample(k)`: the generator of sample `k` of a batch under `randomness =
+    /// "different"`.
+    Sample,
 }
 
 impl RngOp {
@@ -683,6 +686,7 @@ impl RngOp {
             RngOp::Normal(FloatTy::F64) => "normal",
             RngOp::Normal(FloatTy::F32) => "normal_f32",
             RngOp::FoldIn => "fold_in",
+            RngOp::Sample => "sample",
         }
     }
     /// The operation a method name stands for.
@@ -693,6 +697,7 @@ impl RngOp {
             "normal" => RngOp::Normal(FloatTy::F64),
             "normal_f32" => RngOp::Normal(FloatTy::F32),
             "fold_in" => RngOp::FoldIn,
+            "sample" => RngOp::Sample,
             _ => return None,
         })
     }
@@ -700,7 +705,7 @@ impl RngOp {
     pub fn ty(self) -> Ty {
         match self {
             RngOp::Uniform(f) | RngOp::Normal(f) => Ty::Float(Some(f)),
-            RngOp::FoldIn => Ty::Rng,
+            RngOp::FoldIn | RngOp::Sample => Ty::Rng,
         }
     }
 }

@@ -55,7 +55,7 @@ pub fn cost(e: &Expr) -> u64 {
         Expr::Prim(p, _) => p.cost(),
         // A ChaCha8 block: dearer than a transcendental function.
         Expr::Rng(RngOp::Uniform(_) | RngOp::Normal(_), ..) => 16,
-        Expr::Rng(RngOp::FoldIn, ..) => 1,
+        Expr::Rng(RngOp::FoldIn | RngOp::Sample, ..) => 1,
         Expr::Index(..)
         | Expr::Cmp(..)
         | Expr::Bool(..)

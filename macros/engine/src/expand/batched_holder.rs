@@ -50,6 +50,7 @@ pub(super) fn holder(
     generics: &syn::Generics,
     rules: &RuleTable,
     float: FloatTy,
+    per_sample_rng: bool,
 ) -> TokenStream {
     let outs: Vec<Ty> = match &cur.ret_ty {
         Ty::Tuple(ts) => ts.clone(),
@@ -113,7 +114,12 @@ pub(super) fn holder(
             p_decl.push(quote!(#p: #pt));
             t_decl.push(quote!(#t: #tt));
             a_decl.push(quote!(#a: #at));
-            p_i.push(quote!(#p));
+            // `randomness = "different"`: sample `i` draws from `rng.sample(i)`.
+            p_i.push(match (per_sample_rng && prm.ty == Ty::Rng, prm.by_ref) {
+                (true, true) => quote!(&::fluxion::__private::Rng::sample(#p, __i)),
+                (true, false) => quote!(::fluxion::__private::Rng::sample(&#p, __i)),
+                (false, _) => quote!(#p),
+            });
             t_i.push(quote!(#t));
             a_i.push(quote!(&mut *#a));
         }
@@ -251,6 +257,7 @@ pub(super) fn holder(
         bwd_kernel(
             cur,
             batched,
+            per_sample_rng,
             name,
             generics,
             rules,
@@ -376,6 +383,7 @@ pub(super) fn holder(
 fn bwd_kernel(
     cur: &Func,
     batched: &[bool],
+    per_sample_rng: bool,
     name: &str,
     generics: &syn::Generics,
     rules: &RuleTable,
@@ -391,10 +399,19 @@ fn bwd_kernel(
     }
     let n = cur.params.len();
     let (fwd, _, acc) = crate::transforms::split_pair(cur, rules).ok()?;
+    // Each sample's generator is lanes in the kernels (`RngLanes`), a shared argument of
+    // the holder's.
+    let rng_lanes = |p: &Param| per_sample_rng && p.ty == Ty::Rng;
+    let kernel_batched: Vec<bool> = cur
+        .params
+        .iter()
+        .zip(batched)
+        .map(|(p, &b)| b || rng_lanes(p))
+        .collect();
     let mut fwd = batch(
         &fwd,
         &BatchSpec {
-            batched: batched.to_vec(),
+            batched: kernel_batched.clone(),
         },
     )
     .ok()?;
@@ -404,7 +421,7 @@ fn bwd_kernel(
         Ty::Tuple(ts) if ts.len() == 2 => ts[1].has_lanes(),
         _ => return None,
     };
-    let mut flags = batched.to_vec();
+    let mut flags = kernel_batched;
     flags.extend(acc.params[n..].iter().enumerate().map(|(k, p)| {
         if k == 0 {
             res_lanes
@@ -471,7 +488,14 @@ fn bwd_kernel(
             split.push(a.clone());
             chunk_accs.push(quote!(#a));
         } else {
-            args.push(quote!(#p));
+            if rng_lanes(prm) {
+                let l = lanes.lanes();
+                let packed = format_ident!("__x{}", j);
+                packs.push(quote!(let #packed = ::fluxion::__private::RngLanes::<#l>::new(&#p, __start + __i);));
+                args.push(if prm.by_ref { quote!(&#packed) } else { quote!(#packed) });
+            } else {
+                args.push(quote!(#p));
+            }
             if !crate::batch::lanes_param(&tan) {
                 // No float cotangent (an integer, a `bool`): a zero of its own for the kernel
                 // and for each task (the caller's `&mut` cannot be reborrowed in the

@@ -618,12 +618,10 @@ pub(super) fn vmap_items(
         },
     );
     // Callable and differentiable from other annotated functions.
-    // (Not yet with each sample's own generator: the holder's per-sample calls and reverse
-    // kernel would need `rng.sample(k)`.)
-    let plain = dims.iter().all(|(d, _)| matches!(d, None | Some(0)))
-        && odims.iter().all(|(d, _)| *d == 0)
-        && !(different && cur.params.iter().any(|p| p.ty == Ty::Rng));
-    let holder = super::batched_holder::holder(cur, order, &batched, plain, name, vis, generics, rules, float);
+    let plain = dims.iter().all(|(d, _)| matches!(d, None | Some(0))) && odims.iter().all(|(d, _)| *d == 0);
+    let holder = super::batched_holder::holder(
+        cur, order, &batched, plain, name, vis, generics, rules, float, different,
+    );
     Ok((
         quote! {
             #kernel_tokens

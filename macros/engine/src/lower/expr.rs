@@ -514,7 +514,7 @@ impl Lowerer<'_> {
         let Some(op) = RngOp::from_method(&name) else {
             self.err(
                 &m.method,
-                format!("`{name}` is not a draw: a generator (`fluxion::Rng`) offers `uniform(k)`, `normal(k)`, `uniform_f32(k)`, `normal_f32(k)` and `fold_in(k)`, each at an integer counter `k`"),
+                format!("`{name}` is not a draw: a generator (`fluxion::Rng`) offers the draws `uniform(k)`, `normal(k)`, `uniform_f32(k)`, `normal_f32(k)` and the derived generators `fold_in(k)`, `sample(k)`, each at an integer `k`"),
             );
             return None;
         };
@@ -539,12 +539,13 @@ impl Lowerer<'_> {
                 return None;
             }
         }
-        if op != RngOp::FoldIn {
+        let derived = matches!(op, RngOp::FoldIn | RngOp::Sample);
+        if !derived {
             self.func.draws.push(SrcSpan(m.method.span()));
         }
         Some(self.let_named(
             Expr::Rng(op, recv, k),
-            if op == RngOp::FoldIn { "rng" } else { "draw" },
+            if derived { "rng" } else { "draw" },
             Some(op.ty()),
         ))
     }
