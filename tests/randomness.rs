@@ -428,3 +428,58 @@ fn a_loss_differentiates_through_a_batch_with_each_samples_draws() {
         }
     }
 }
+
+/// A callee that draws, called by batched functions: each lane's generator is passed on
+/// (`"different"`), or the shared one in every lane (`"same"`).
+#[differentiable]
+fn noise(rng: &Rng, x: f64) -> f64 {
+    x * (1.0 + 0.1 * rng.normal(0)) + rng.fold_in(3).uniform(1)
+}
+
+#[transforms(
+    vmap(in_dims = (None, 0), randomness = "different", name = "calls_different"),
+    vmap(in_dims = (None, 0), randomness = "same", name = "calls_same")
+)]
+fn calls(rng: &Rng, x: f64) -> f64 {
+    noise(rng, x) * noise(&rng.fold_in(1), x * x)
+}
+
+#[vmap(in_dims = (None, 0), randomness = "different")]
+#[grad_and_value(argnums = 1)]
+fn calls_g(rng: &Rng, x: f64) -> f64 {
+    noise(rng, x) * noise(&rng.fold_in(1), x * x)
+}
+
+#[vmap(in_dims = (None, 0), randomness = "same")]
+#[grad_and_value(argnums = 1)]
+fn calls_g_same(rng: &Rng, x: f64) -> f64 {
+    noise(rng, x) * noise(&rng.fold_in(1), x * x)
+}
+
+#[test]
+fn generators_pass_to_callees() {
+    let rng = Rng::new(23);
+    for n in SIZES {
+        let xs = points(n);
+        let (d, s) = (calls_different(&rng, &xs), calls_same(&rng, &xs));
+        let (gd, vd) = calls_g_grad_and_value_vmap(&rng, &xs);
+        let (gs, vs) = calls_g_same_grad_and_value_vmap(&rng, &xs);
+        for k in 0..n {
+            let r = rng.sample(k);
+            assert_eq!(d[k].to_bits(), calls(&r, xs[k]).to_bits(), "sample {k} of {n}");
+            assert_eq!(s[k].to_bits(), calls(&rng, xs[k]).to_bits(), "sample {k} of {n}");
+            let (g, v) = calls_g_grad_and_value(&r, xs[k]);
+            assert_eq!(
+                (gd[k].to_bits(), vd[k].to_bits()),
+                (g.to_bits(), v.to_bits()),
+                "sample {k} of {n}"
+            );
+            let (g, v) = calls_g_grad_and_value(&rng, xs[k]);
+            assert_eq!(
+                (gs[k].to_bits(), vs[k].to_bits()),
+                (g.to_bits(), v.to_bits()),
+                "sample {k} of {n}"
+            );
+        }
+    }
+}

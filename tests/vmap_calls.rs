@@ -396,3 +396,33 @@ fn residual_indices_stay_shared() {
         }
     }
 }
+
+/// A shared parameter taken by reference and passed on as it is to a callee that takes it
+/// by reference: spread into lanes, it is borrowed again (it used to be passed by value).
+#[differentiable]
+fn affine_ref(x: f64, w: &[f64; 2]) -> f64 {
+    w[0] * x + w[1]
+}
+
+#[vmap(in_dims = (0, None))]
+#[grad_and_value(argnums = 0)]
+fn passes_ref(x: f64, w: &[f64; 2]) -> f64 {
+    affine_ref(x, w) * affine_ref(x * x, w)
+}
+
+#[test]
+fn a_shared_reference_passes_on_to_a_callee() {
+    let w = [0.5, -1.25];
+    for n in SIZES {
+        let xs = points(n);
+        let (g, v) = passes_ref_grad_and_value_vmap(&xs, &w);
+        for k in 0..n {
+            let (gk, vk) = passes_ref_grad_and_value(xs[k], &w);
+            assert_eq!(
+                (g[k].to_bits(), v[k].to_bits()),
+                (gk.to_bits(), vk.to_bits()),
+                "sample {k} of {n}"
+            );
+        }
+    }
+}

@@ -452,9 +452,9 @@ transform!(
     /// on the chunk size or the thread count. Nested, sample `(o, k)` draws from
     /// `rng.sample(o).sample(k)` when both levels say `"different"`. Either way the
     /// batched function is differentiable from other annotated functions (a loss over
-    /// `model_vmap(&rng, p, xs)` with dropout-like noise per sample); under `"different"`
-    /// it does not yet pass the samples' generators to a callee (a compile error saying
-    /// what to write instead).
+    /// `model_vmap(&rng, p, xs)` with dropout-like noise per sample), and generators pass
+    /// on to [`differentiable`] callees that draw (each lane its sample's generator, or
+    /// the shared one).
     ///
     /// ```
     /// use fluxion::{vmap, Rng};

@@ -176,6 +176,21 @@ impl crate::Zero for Rng {
 #[derive(Clone, Copy, Debug)]
 pub struct RngLanes<const L: usize>(pub [Rng; L]);
 
+/// Generators are never differentiated: lanes of them have the tangent `()`.
+impl<const L: usize> crate::Tangent for RngLanes<L> {
+    type T = ();
+    #[inline(always)]
+    fn zero_tangent(&self) {}
+}
+
+/// The placeholder the slots of a tape of lanes of generators start with.
+impl<const L: usize> crate::Zero for RngLanes<L> {
+    #[inline(always)]
+    fn zero() -> Self {
+        RngLanes([Rng::new(0); L])
+    }
+}
+
 impl<const L: usize> RngLanes<L> {
     /// The generators of samples `start..start + L` of the batch that draws from `rng`.
     #[inline]

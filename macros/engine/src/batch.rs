@@ -95,7 +95,9 @@ fn int_like(t: &Ty) -> bool {
 /// types. Integers, booleans, `()` and slices stay as they are.
 pub fn lanes_param(t: &Ty) -> bool {
     match t {
-        Ty::Unknown | Ty::Float(_) => true,
+        // A generator: each lane's own (`randomness = "different"`), or the shared one in
+        // every lane.
+        Ty::Unknown | Ty::Float(_) | Ty::Rng => true,
         Ty::Array(e, _) | Ty::Tape(e) => lanes_param(e),
         Ty::Tuple(ts) => ts.iter().any(lanes_param),
         _ => false,
@@ -703,16 +705,19 @@ impl Bx<'_> {
                 let mut args = Vec::new();
                 for a in &c.args {
                     let t = b.f.ty_of(&a.op);
-                    if self.batched(&a.op) && matches!(&t, Ty::Lanes(e) if **e == Ty::Rng) {
-                        return Err(Diag::spanned(
-                            c.span.0,
-                            format!("`vmap` with `randomness = \"different\"` cannot pass the batch's generators to `{}` yet: draw in this function and pass the numbers, or use `randomness = \"same\"`", c.name),
-                        ));
-                    }
                     let keep =
                         self.batched(&a.op) || !lanes_param(&t) || matches!(a.op, Operand::Int(_) | Operand::Unit);
                     let op = if keep { a.op.clone() } else { self.lanes(b, &a.op)? };
-                    args.push(Arg { op, ..a.clone() });
+                    // A parameter taken by reference, passed on as it is (`noise(rng, x)`
+                    // with `rng: &Rng`), is a value once spread into lanes: borrow it.
+                    let was_ref =
+                        a.op.var()
+                            .is_some_and(|v| b.f.params.iter().any(|p| p.var == v && p.by_ref));
+                    args.push(Arg {
+                        op,
+                        by_ref: a.by_ref || (!keep && was_ref),
+                        ..a.clone()
+                    });
                 }
                 Expr::Call(Call {
                     args,
