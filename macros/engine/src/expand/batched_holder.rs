@@ -430,6 +430,9 @@ fn bwd_kernel(
         }
     }));
     let mut acc = batch(&acc, &BatchSpec { batched: flags }).ok()?;
+    // The residuals by reference: a chunk's lanes residuals (kilobytes for an MLP) are
+    // read where the forward half kept them, not moved out and into the kernel.
+    acc.params[n].by_ref = true;
     let lanes = LaneTarget { float };
     let v = lanes.vector();
     let mut kernels = TokenStream::new();
@@ -566,11 +569,15 @@ fn bwd_kernel(
             quote!(__r.all(),),
             quote! {
                 let __res = __res_slots[__i / __lanes]
-                    .take()
+                    .as_ref()
                     .expect("fluxion: the residuals of the batch's forward half");
             },
         ),
-        None => (quote!(), quote!(), quote!(let (_, __res) = #fwd_name #tf (#(#args,)*);)),
+        None => (
+            quote!(),
+            quote!(),
+            quote!(let (_, __res) = #fwd_name #tf (#(#args,)*); let __res = &__res;),
+        ),
     };
     let run = quote! {
         let __lanes = <#v as ::fluxion::__private::Lanes>::LANES;
