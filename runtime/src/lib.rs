@@ -24,7 +24,7 @@ pub use batch::{
 };
 pub use jacobian::{jacobian_rows, jacobian_rows_stacked, rows_per_task};
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
-pub use out::{fill_zero, FillZero};
+pub use out::{fill_rows, fill_zero, FillRows, FillZero};
 pub use rng::{Rng, RngLanes};
 pub use spread::{select_lanes, spread, SelectLanes, Spread};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};
@@ -272,6 +272,25 @@ impl<A: Tangent> ZeroLike for Vec<A> {
     }
 }
 
+/// The rows of a Jacobian with respect to a slice (`[Vec<T>; M]`, one row of the slice's
+/// length per output element).
+impl<A: Tangent, const M: usize> ZeroLike for [Vec<A>; M] {
+    type Out = [Vec<A::T>; M];
+    #[inline]
+    fn zero_like(&self) -> Self::Out {
+        core::array::from_fn(|k| zero_vec(&self[k]))
+    }
+}
+
+/// The rows of a Jacobian of a matrix-shaped output with respect to a slice.
+impl<A: Tangent, const C: usize, const R: usize> ZeroLike for [[Vec<A>; C]; R] {
+    type Out = [[Vec<A::T>; C]; R];
+    #[inline]
+    fn zero_like(&self) -> Self::Out {
+        core::array::from_fn(|r| core::array::from_fn(|c| zero_vec(&self[r][c])))
+    }
+}
+
 macro_rules! vec_tuple_zero_like {
     ($(($($n:tt $t:ident),+))*) => {$(
         impl<$($t: Tangent),+> ZeroLike for ($(Vec<$t>,)+) {
@@ -335,6 +354,13 @@ pub fn broadcast<T: Copy, const N: usize>(_like: &[T; N], v: T) -> [T; N] {
 #[inline]
 pub fn broadcast_vec<T: Copy>(like: &[T], v: T) -> Vec<T> {
     alloc::vec![v; like.len()]
+}
+
+/// `x.len()` copies of the row `v` (the zero Hessian of a function of a slice, one row
+/// per element).
+#[inline]
+pub fn broadcast_rows<T, R: Clone>(like: &[T], v: &R) -> Vec<R> {
+    alloc::vec![v.clone(); like.len()]
 }
 
 /// The zero tangent of a slice: a `Vec` of its length (the cotangent accumulator of a

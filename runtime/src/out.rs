@@ -79,6 +79,50 @@ tuples! {
     (A 0, B 1, C 2, D 3, E 4, F 5)
 }
 
+/// The rows of a Jacobian or Hessian with respect to a slice in the caller's buffer
+/// (`[Vec<T>; M]`, `[Vec<T>]`): each row must have the slice's length (else a panic
+/// naming the argument and both lengths), and is zeroed in place.
+pub trait FillRows {
+    /// Checks every row's length against `len` (the slice `arg`'s) and zeroes it.
+    fn fill_rows(&mut self, arg: &str, len: usize);
+}
+
+impl<T: FillZero> FillRows for alloc::vec::Vec<T> {
+    #[inline]
+    fn fill_rows(&mut self, arg: &str, len: usize) {
+        assert!(
+            self.len() == len,
+            "fluxion: a row of the buffer for the derivative in `{arg}` has length {}, but `{arg}` has length {len}",
+            self.len()
+        );
+        self[..].fill_zero();
+    }
+}
+
+impl<R: FillRows, const M: usize> FillRows for [R; M] {
+    #[inline]
+    fn fill_rows(&mut self, arg: &str, len: usize) {
+        for r in self.iter_mut() {
+            r.fill_rows(arg, len);
+        }
+    }
+}
+
+impl<R: FillRows> FillRows for [R] {
+    #[inline]
+    fn fill_rows(&mut self, arg: &str, len: usize) {
+        for r in self.iter_mut() {
+            r.fill_rows(arg, len);
+        }
+    }
+}
+
+/// [`FillRows::fill_rows`].
+#[inline(always)]
+pub fn fill_rows<T: FillRows + ?Sized>(x: &mut T, arg: &str, len: usize) {
+    x.fill_rows(arg, len);
+}
+
 /// Sets every float of `x` to zero in place (see [`FillZero`]).
 #[inline(always)]
 pub fn fill_zero<T: FillZero + ?Sized>(x: &mut T) {

@@ -737,6 +737,30 @@ impl<'a> Emitter<'a> {
         groups
     }
 
+    /// The slice whose length the rows of the zero Jacobian `e` have: `xs` of
+    /// `Repeat(Repeat(zero, ..), ..)` with `zero = zero_vec(xs)`, or of `Broadcast(xs, ..)`.
+    fn slice_of_zero(&self, e: &Expr) -> Option<Operand> {
+        match e {
+            Expr::Broadcast(like, _) => Some(like.clone()),
+            Expr::Repeat(Operand::Var(v), _) => {
+                let mut found = None;
+                walk_stmts(&self.f.body, &mut |s| {
+                    if let Stmt::Let(w, d) = s {
+                        if w == v {
+                            found = match d {
+                                Expr::ZeroLike(a) => Some(a.clone()),
+                                d @ Expr::Repeat(..) => self.slice_of_zero(d),
+                                _ => None,
+                            };
+                        }
+                    }
+                });
+                found
+            }
+            _ => None,
+        }
+    }
+
     fn stmt(&self, s: &Stmt) -> TokenStream {
         match s {
             // An accumulator in the caller's buffer: set in place, no local of its size.
@@ -757,6 +781,28 @@ impl<'a> Emitter<'a> {
                         }
                     }
                     Some(Expr::Zeros(_)) => fill_zero_tokens(place, &self.f.vars[*v].ty),
+                    // The rows of a Jacobian (`[zero_vec(xs); M]`) or Hessian (`xs.len()`
+                    // rows) with respect to a slice: the caller's rows checked and zeroed.
+                    Some(e @ (Expr::Repeat(..) | Expr::Broadcast(..))) if self.f.vars[*v].ty.has_slice() => {
+                        let like = self.slice_of_zero(e);
+                        let name = match like.as_ref().and_then(Operand::var) {
+                            Some(w) => self.names.names[w].clone(),
+                            None => "argument".into(),
+                        };
+                        let Some(a) = like.map(|l| self.operand(&l)) else {
+                            let e = self.expr(e);
+                            return quote!(#place = #e;);
+                        };
+                        let rows = if let Expr::Broadcast(..) = e {
+                            quote!(::fluxion::__private::check_len(#name, #a.len(), #place.len());)
+                        } else {
+                            quote!()
+                        };
+                        quote! {
+                            #rows
+                            ::fluxion::__private::fill_rows(&mut #place, #name, #a.len());
+                        }
+                    }
                     Some(e) => {
                         let e = self.expr(e);
                         quote!(#place = #e;)
@@ -923,6 +969,12 @@ impl<'a> Emitter<'a> {
                 let xs = xs.iter().map(op);
                 quote!([#(#xs),*])
             }
+            // `[a; n]` of a value that is not `Copy` (rows of a slice's length): clones.
+            Expr::Repeat(a, n) if self.f.ty_of(a).has_slice() => {
+                let a = op(a);
+                let n = cexpr_tokens(n, false);
+                quote!(::core::array::from_fn::<_, { #n }, _>(|_| ::core::clone::Clone::clone(&#a)))
+            }
             Expr::Repeat(a, n) => {
                 let a = op(a);
                 let n = cexpr_tokens(n, false);
@@ -1014,6 +1066,12 @@ impl<'a> Emitter<'a> {
             Expr::Bool(o, a, b) => self.op_target(a).bool_op(*o, op(a), op(b)),
             Expr::Not(a) => self.op_target(a).not(op(a)),
             Expr::Sum(a) => self.op_target(a).sum(self.by_ref_arg(a)),
+            // Rows of a Hessian in a slice: a copy of the row `v` per element of `like`.
+            Expr::Broadcast(like, v) if self.f.ty_of(v).has_slice() => {
+                let l = self.by_ref_arg(like);
+                let v = op(v);
+                quote!(::fluxion::__private::broadcast_rows(#l, &#v))
+            }
             Expr::Broadcast(like, v) if matches!(self.f.ty_of(like), Ty::Slice(_)) => {
                 let l = self.by_ref_arg(like);
                 let v = op(v);

@@ -224,6 +224,9 @@ fn dims(t: &Ty) -> Option<Vec<CExpr>> {
 fn jac_ty(o: &Ty, i: &Ty) -> Ty {
     match o {
         Ty::Array(e, n) => Ty::Array(Box::new(jac_ty(e, i)), n.clone()),
+        // A gradient in a slice (the inner `jacrev` of a Hessian in a slice): one row per
+        // element, `Vec<Vec<T>>`.
+        Ty::Slice(e) => Ty::Slice(Box::new(jac_ty(e, i))),
         Ty::Matrix { elem, rows, cols } => match i {
             Ty::Float(_) => o.tangent(),
             Ty::Matrix { rows: n, cols: c, .. } if cols.is_one() && c.is_one() => Ty::Matrix {
@@ -433,7 +436,6 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         g.name = format!("{}_{}", f.name, o.transform.suffix());
         return Ok(g);
     }
-    no_slice_jacobian(f, &idx, o)?;
     let spec = VjpSpec {
         active: mask(f, &idx),
         all_params: false,
@@ -595,9 +597,33 @@ fn zero_jacobians(b: &mut Builder, f: &Func, main: &Func, idx: &[usize]) -> Vec<
     idx.iter()
         .map(|k| {
             let ty = jac_ty(&main.ret_ty, &f.params[*k].ty);
-            (b.let_mut(Some(Expr::Zeros(ty.clone())), "jac", ty.clone()), ty)
+            let zero = jacobian_zero(b, &main.ret_ty, &f.params[*k], &ty);
+            (b.let_mut(Some(zero), "jac", ty.clone()), ty)
         })
         .collect()
+}
+
+/// The zero Jacobian of an output of type `o` in the parameter `p`, of type `ty`: a literal
+/// zero, or for a slice (whose length only the value knows) one zero cotangent of it per
+/// output element, `[zero_vec(xs); M]` (rows of the slice's length).
+fn jacobian_zero(b: &mut Builder, o: &Ty, p: &Param, ty: &Ty) -> Expr {
+    if !p.ty.has_slice() {
+        return Expr::Zeros(ty.clone());
+    }
+    let mut levels = Vec::new();
+    let mut t = o;
+    while let Ty::Array(e, n) = t {
+        levels.push(n.clone());
+        t = e;
+    }
+    let mut z = Expr::ZeroLike(Operand::Var(p.var));
+    let mut zt = p.ty.tangent();
+    for n in levels.into_iter().rev() {
+        let v = b.let_ty(z, "zero", zt.clone());
+        zt = Ty::Array(Box::new(zt), n.clone());
+        z = Expr::Repeat(v, n);
+    }
+    z
 }
 
 /// Ends a `jacrev` after `body`: the Jacobians as its result (a tuple for several), with
@@ -893,9 +919,17 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         return Ok(h);
     }
     let (idx, many) = argnums(f, o, site)?;
-    no_slice_jacobian(f, &idx, o)?;
     let (main, aux) = split_aux(f, o.has_aux, site)?;
-    let odims = check_output(f, &main, o, site)?;
+    // A gradient in a slice, differentiated in that slice again: a Hessian in a slice.
+    let rows_of_slice = matches!(&main.ret_ty, Ty::Slice(e) if e.is_float())
+        && idx
+            .iter()
+            .all(|k| matches!(&f.params[*k].ty, Ty::Slice(e) if e.is_float()));
+    let odims = if rows_of_slice {
+        Vec::new()
+    } else {
+        check_output(f, &main, o, site)?
+    };
     // The result function: `f`'s parameters; the primal once (for aux), then the columns.
     let mut h = main.clone();
     h.name = format!("{}_{}", f.name, o.transform.suffix());
@@ -905,6 +939,12 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     let mut items = Vec::new();
     for k in &idx {
         let pty = f.params[*k].ty.clone();
+        if let Ty::Slice(elem) = &pty {
+            let jty = jac_ty(&main.ret_ty, &pty);
+            let r = jacfwd_slice_columns(&mut h, f, &main, *k, elem, &jty, &odims, rules, site)?;
+            items.push((r, jty));
+            continue;
+        }
         let Some(idims) = dims(&pty) else {
             return err(
                 f.params[*k].span.0,
@@ -1059,6 +1099,132 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     Ok(h)
 }
 
+/// The columns of `jacfwd` in the slice parameter `k` (elements `elem`): a loop over its
+/// run-time length, each column's tangent a one-hot `Vec` (`zero_vec(xs)` with a `1` at the
+/// column), its forward pass, and the output tangent written as column `c` of every output
+/// element's row (`jac[o][c]`, rows of the slice's length). Appends to `h`'s body.
+#[allow(clippy::too_many_arguments)]
+fn jacfwd_slice_columns(
+    h: &mut Func,
+    f: &Func,
+    main: &Func,
+    k: usize,
+    elem: &Ty,
+    jty: &Ty,
+    odims: &[CExpr],
+    rules: &RuleTable,
+    site: &Site,
+) -> TResult<Operand> {
+    let Some(edims) = dims(elem) else {
+        return err(
+            f.params[k].span.0,
+            format!("`jacfwd` cannot differentiate a slice of `{}`", ty_name(elem)),
+        );
+    };
+    let spec = JvpSpec {
+        active: mask(f, &[k]),
+        all_params: false,
+        seeds: vec![],
+        basis: vec![],
+    };
+    let (jf, _y, ydot) = jvp_parts(main, &spec, rules).map_err(internal(site.name))?;
+    let fixed = param_map(&jf, h);
+    let m = import(h, &jf, &fixed);
+    let mut body = jf.body.clone();
+    rename_block(&mut body, &m);
+    let ydot = map_op(&ydot, &m);
+    let Some(tparam) = jf.params.get(f.params.len()).map(|p| m[&p.var]) else {
+        return Err(internal(site.name)(Diag::new("missing tangent parameter")));
+    };
+    let xs = h.params[k].clone();
+    let usize_ty = Ty::Int(Some("usize".into()));
+    let mut b = Builder::new(h);
+    // The output a gradient in this slice (a Hessian in it): as many rows as elements.
+    let rows = matches!(main.ret_ty, Ty::Slice(_));
+    let zero = if rows {
+        let z = b.let_ty(Expr::ZeroLike(Operand::Var(xs.var)), "zero", xs.ty.tangent());
+        Expr::Broadcast(Operand::Var(xs.var), z)
+    } else {
+        jacobian_zero(&mut b, &main.ret_ty, &xs, jty)
+    };
+    let jv = b.let_mut(Some(zero), "jac", jty.clone());
+    let n = b.let_ty(Expr::Len(Operand::Var(xs.var)), "n", usize_ty.clone());
+    let outer = b.take();
+    let c = h.new_var("c", usize_ty, false);
+    let es = loop_nest(h, &edims, "e");
+    let os = loop_nest(h, odims, "o");
+    let iops: Vec<Operand> = std::iter::once(c).chain(es.iter().copied()).map(Operand::Var).collect();
+    let tty = xs.ty.tangent();
+    let mut inner = Builder::new(h);
+    let tm = inner.let_mut(Some(Expr::ZeroLike(Operand::Var(xs.var))), "basis", tty.clone());
+    inner.push(Stmt::Assign(
+        Place {
+            var: tm,
+            idx: tty.place_index(&iops),
+        },
+        AssignOp::Set,
+        Operand::float(1.0),
+    ));
+    inner.push(Stmt::Let(tparam, Expr::Use(Operand::Var(tm))));
+    inner.out.extend(body.0);
+    if rows {
+        // `jac[o][c] = ydot[o]` for every element `o` of the output.
+        let Some(yv) = ydot.var() else {
+            return Err(internal(site.name)(Diag::new("tangent output is not a variable")));
+        };
+        let o = inner.f.new_var("o", Ty::Int(Some("usize".into())), false);
+        let mut col = Builder::new(inner.f);
+        let t = col.let_(Expr::Index(yv, vec![Operand::Var(o)]), "t");
+        let mut place = vec![Operand::Var(o)];
+        place.extend(iops.iter().cloned());
+        col.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, t));
+        let col_body = col.take();
+        inner.push(Stmt::For(Loop {
+            var: o,
+            lo: Operand::Const(CExpr::Lit(0)),
+            hi: n.clone(),
+            rev: false,
+            body: Block(col_body),
+            span: SrcSpan(site.name),
+        }));
+    } else if odims.is_empty() {
+        inner.push(Stmt::Assign(
+            Place {
+                var: jv,
+                idx: jac_idx(&main.ret_ty, &xs.ty, &[], &iops),
+            },
+            AssignOp::Set,
+            ydot,
+        ));
+    } else {
+        let Some(yv) = ydot.var() else {
+            return Err(internal(site.name)(Diag::new("tangent output is not a variable")));
+        };
+        let oops: Vec<Operand> = os.iter().map(|v| Operand::Var(*v)).collect();
+        let mut col = Builder::new(inner.f);
+        let t = col.let_(Expr::Index(yv, main.ret_ty.tangent().place_index(&oops)), "t");
+        let place = jac_idx(&main.ret_ty, &xs.ty, &oops, &iops);
+        col.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, t));
+        let col_body = col.take();
+        inner.out.extend(wrap_loops(&os, odims, col_body));
+    }
+    let inner_body = inner.take();
+    h.body.0.extend(outer);
+    h.body.0.push(Stmt::For(Loop {
+        var: c,
+        lo: Operand::Const(CExpr::Lit(0)),
+        hi: n,
+        rev: false,
+        body: Block(wrap_loops(&es, &edims, inner_body)),
+        span: SrcSpan(site.name),
+    }));
+    let mut b = Builder::new(h);
+    let r = b.let_ty(Expr::Use(Operand::Var(jv)), "jac", jty.clone());
+    let s = b.take();
+    h.body.0.extend(s);
+    Ok(r)
+}
+
 /// The columns of `jacfwd` in a vector input `[F; N]`, batched: chunks of `L` basis
 /// tangents on lanes (lane `l` is `e_{c L + l}`), the forward-mode body batched (values
 /// that do not depend on the tangent stay scalars, computed once per chunk), and lane `l`
@@ -1147,8 +1313,9 @@ pub fn hessian(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult
     hessian_pass(f, o, site, rules, false)
 }
 
-/// A Jacobian or Hessian with respect to a slice has a shape known only at run time: not
-/// built yet (a spanned error on the parameter). A gradient (`jacrev` of a scalar) is.
+/// The Hessians with respect to a slice not built yet (a spanned error on the parameter):
+/// all but those of a scalar function in one slice of floats (`Vec<Vec<T>>`). Jacobians
+/// in slices are built (`[Vec<T>; M]`).
 fn no_slice_jacobian(f: &Func, idx: &[usize], o: &Options) -> TResult<()> {
     for k in idx {
         let p = &f.params[*k];
@@ -1157,7 +1324,7 @@ fn no_slice_jacobian(f: &Func, idx: &[usize], o: &Options) -> TResult<()> {
             return err(
                 p.span.0,
                 format!(
-                    "`{}` with respect to the slice `{name}` is not supported yet (its shape is known only at run time): take `grad` of a scalar output, or differentiate with respect to a fixed-size array `[f64; N]`",
+                    "`{}` with respect to the slice `{name}` is not supported yet: a Hessian in a slice is built for a scalar function of one slice of floats (`&[f64]`, giving `Vec<Vec<f64>>`); use `jacrev` or `jacfwd` here, or a fixed-size array `[f64; N]`",
                     o.transform.name()
                 ),
             );
@@ -1170,7 +1337,13 @@ fn no_slice_jacobian(f: &Func, idx: &[usize], o: &Options) -> TResult<()> {
 /// of basis tangents.
 pub fn hessian_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_pass: bool) -> TResult<Func> {
     let (idx, _) = argnums(f, o, site)?;
-    no_slice_jacobian(f, &idx, o)?;
+    // In slices of floats, of a scalar function: `Vec<Vec<T>>` (the gradient in a slice,
+    // differentiated again column by column); other Hessians in slices not yet.
+    let scalar_out = matches!(&f.ret_ty, Ty::Float(_))
+        || (o.has_aux && matches!(&f.ret_ty, Ty::Tuple(ts) if ts.first().is_some_and(Ty::is_float)));
+    if !(scalar_out && idx.len() == 1 && matches!(&f.params[idx[0]].ty, Ty::Slice(e) if e.is_float())) {
+        no_slice_jacobian(f, &idx, o)?;
+    }
     if final_pass {
         if let Some(h) = crate::sparse::derivative(f, o, site, rules)? {
             return Ok(h);

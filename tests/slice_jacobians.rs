@@ -1,0 +1,237 @@
+//! Jacobians with respect to a slice (`&[T]`, a length known only at run time): `jacrev`
+//! (one reverse sweep per output element, each row a `Vec` of the slice's length) and
+//! `jacfwd` (one forward pass per element of the slice, its one-hot tangent a `Vec`).
+//! Layout: the output's shape first, then the slice's rows (`[Vec<T>; M]` for an output
+//! `[f64; M]`). Checked against central finite differences and across modes, at slice
+//! lengths 0 to 17, beside fixed-size arguments, through a call, and in the `_into` forms.
+
+use fluxion::{differentiable, transforms};
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+}
+
+fn points(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|k| -1.2 + 2.4 * ((k as f64 * 0.618_033_988_75) % 1.0))
+        .collect()
+}
+
+/// Central differences of `f` in element `i` of `xs`.
+fn fd<const M: usize>(f: impl Fn(&[f64]) -> [f64; M], xs: &[f64], i: usize) -> [f64; M] {
+    let h = 1e-6;
+    let (mut a, mut b) = (xs.to_vec(), xs.to_vec());
+    a[i] += h;
+    b[i] -= h;
+    let (fa, fb) = (f(&a), f(&b));
+    std::array::from_fn(|k| (fa[k] - fb[k]) / (2.0 * h))
+}
+
+#[transforms(
+    jacrev,
+    jacfwd,
+    jacrev(chunk_size = 1, name = "sums_rows"),
+    jacfwd(chunk_size = 1, name = "sums_cols")
+)]
+fn sums(xs: &[f64], w: f64) -> [f64; 2] {
+    let mut s = 0.0;
+    let mut q = 0.0;
+    for i in 0..xs.len() {
+        s += xs[i] * xs[i] * w;
+        q += (xs[i] * w).sin();
+    }
+    [s, q * s + w]
+}
+
+#[test]
+fn rows_and_columns_against_differences() {
+    for n in [0, 1, 2, 5, 17] {
+        let xs = points(n);
+        let w = 0.7;
+        let jr = sums_jacrev(&xs, w);
+        let jf = sums_jacfwd(&xs, w);
+        let (r1, c1) = (sums_rows(&xs, w), sums_cols(&xs, w));
+        for k in 0..2 {
+            assert_eq!(jr[k].len(), n);
+            assert_eq!(jf[k].len(), n);
+            assert_eq!(r1[k], jr[k], "chunk_size = 1, row {k}");
+            assert_eq!(c1[k], jf[k], "chunk_size = 1, row {k}");
+        }
+        for i in 0..n {
+            let d = fd(|x| sums(x, w), &xs, i);
+            for k in 0..2 {
+                assert!(
+                    close(jr[k][i], d[k], 1e-6),
+                    "n {n}: jacrev[{k}][{i}] {} vs {}",
+                    jr[k][i],
+                    d[k]
+                );
+                assert!(
+                    close(jf[k][i], jr[k][i], 1e-12),
+                    "n {n}: jacfwd[{k}][{i}] {} vs {}",
+                    jf[k][i],
+                    jr[k][i]
+                );
+            }
+        }
+    }
+}
+
+/// A slice of arrays beside an array argument, both differentiated (`argnums = (0, 1)`), a
+/// matrix-shaped output, and an auxiliary output.
+#[transforms(jacrev(argnums = (0, 1), has_aux), jacfwd(argnums = (0, 1), has_aux))]
+fn pairs(xs: &[[f64; 2]], w: [f64; 2]) -> ([[f64; 2]; 2], usize) {
+    let mut m = [[0.0; 2]; 2];
+    for i in 0..xs.len() {
+        let d = xs[i][0] - xs[i][1];
+        m[0][0] += d * d * w[0];
+        m[0][1] += xs[i][0] * w[1];
+        m[1][0] += (xs[i][1] * w[0]).tanh();
+        m[1][1] += d * w[0] * w[1];
+    }
+    (m, xs.len())
+}
+
+#[test]
+fn slices_of_arrays_beside_arrays() {
+    for n in [0, 1, 3, 8] {
+        let xs: Vec<[f64; 2]> = points(2 * n).chunks(2).map(|c| [c[0], c[1]]).collect();
+        let w = [0.9, -0.4];
+        let ((jx, jw), aux) = pairs_jacrev(&xs, w);
+        let ((fx, fw), aux_f) = pairs_jacfwd(&xs, w);
+        assert_eq!((aux, aux_f), (n, n));
+        let flat = |x: &[f64]| -> [f64; 4] {
+            let ys: Vec<[f64; 2]> = x.chunks(2).map(|c| [c[0], c[1]]).collect();
+            let (m, _) = pairs(&ys, w);
+            [m[0][0], m[0][1], m[1][0], m[1][1]]
+        };
+        let xflat: Vec<f64> = xs.iter().flatten().copied().collect();
+        for i in 0..n {
+            for e in 0..2 {
+                let d = fd(flat, &xflat, 2 * i + e);
+                for (k, dk) in d.iter().enumerate() {
+                    let (r, c) = (k / 2, k % 2);
+                    assert!(
+                        close(jx[r][c][i][e], *dk, 1e-6),
+                        "n {n}: d m[{r}][{c}] / d xs[{i}][{e}]"
+                    );
+                    assert!(close(fx[r][c][i][e], jx[r][c][i][e], 1e-12), "n {n}: modes");
+                }
+            }
+        }
+        // With respect to the array, as before.
+        for r in 0..2 {
+            for c in 0..2 {
+                for e in 0..2 {
+                    assert!(close(fw[r][c][e], jw[r][c][e], 1e-12), "n {n}: w modes");
+                }
+            }
+        }
+    }
+}
+
+#[differentiable]
+fn energy(xs: &[f64], k: f64) -> f64 {
+    let mut e = 0.0;
+    for i in 0..xs.len() {
+        e += k * xs[i] * xs[i] * xs[i];
+    }
+    e
+}
+
+/// Through a call that takes the slice.
+#[transforms(jacrev, jacfwd)]
+fn through(xs: &[f64]) -> [f64; 3] {
+    [energy(xs, 1.0), energy(xs, 2.0) * energy(xs, 0.5), xs.len() as f64]
+}
+
+#[test]
+fn through_a_call_and_into_a_buffer() {
+    for n in [0, 4, 9] {
+        let xs = points(n);
+        let jr = through_jacrev(&xs);
+        let jf = through_jacfwd(&xs);
+        let mut buf: [Vec<f64>; 3] = std::array::from_fn(|_| vec![f64::NAN; n]);
+        through_jacrev_into(&xs, &mut buf);
+        assert_eq!(buf, jr);
+        through_jacfwd_into(&xs, &mut buf);
+        assert_eq!(buf, jf);
+        for i in 0..n {
+            let d = fd(through, &xs, i);
+            for k in 0..3 {
+                assert!(close(jr[k][i], d[k], 1e-6), "n {n}: jacrev[{k}][{i}]");
+                assert!(close(jf[k][i], jr[k][i], 1e-12), "n {n}: jacfwd[{k}][{i}]");
+            }
+        }
+    }
+}
+
+/// The chained Rosenbrock function of a slice, and of an array of the same length.
+#[transforms(hessian, grad)]
+fn rosenbrock(xs: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..xs.len() - 1 {
+        s += 100.0 * (xs[i + 1] - xs[i] * xs[i]).powi(2) + (1.0 - xs[i]).powi(2);
+    }
+    s
+}
+
+#[transforms(hessian)]
+fn rosenbrock6(xs: [f64; 6]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..5 {
+        s += 100.0 * (xs[i + 1] - xs[i] * xs[i]).powi(2) + (1.0 - xs[i]).powi(2);
+    }
+    s
+}
+
+#[test]
+fn hessians_in_a_slice() {
+    let x6 = [0.3, -0.8, 1.1, 0.4, -0.2, 0.9];
+    let h = rosenbrock_hessian(&x6);
+    let want = rosenbrock6_hessian(x6);
+    assert_eq!(h.len(), 6);
+    for r in 0..6 {
+        assert_eq!(h[r].len(), 6);
+        for c in 0..6 {
+            assert!(
+                close(h[r][c], want[r][c], 1e-12),
+                "[{r}][{c}] {} vs {}",
+                h[r][c],
+                want[r][c]
+            );
+        }
+    }
+    for n in [2, 3, 9] {
+        let xs = points(n);
+        let h = rosenbrock_hessian(&xs);
+        for c in 0..n {
+            let hh = 1e-6;
+            let (mut a, mut b) = (xs.clone(), xs.clone());
+            a[c] += hh;
+            b[c] -= hh;
+            let (ga, gb) = (rosenbrock_grad(&a), rosenbrock_grad(&b));
+            for r in 0..n {
+                let d = (ga[r] - gb[r]) / (2.0 * hh);
+                assert!(close(h[r][c], d, 1e-6), "n {n}: [{r}][{c}] {} vs {d}", h[r][c]);
+                assert!(close(h[r][c], h[c][r], 1e-12), "n {n}: symmetric at [{r}][{c}]");
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "a row of the buffer for the derivative in `xs` has length 2, but `xs` has length 4")]
+fn a_row_of_the_wrong_length_panics() {
+    let xs = points(4);
+    let mut buf: [Vec<f64>; 3] = std::array::from_fn(|_| vec![0.0; 2]);
+    through_jacfwd_into(&xs, &mut buf);
+}
+
+#[test]
+fn hessian_rows_into_a_buffer() {
+    let xs = points(5);
+    let mut rows = vec![vec![f64::NAN; 5]; 5];
+    rosenbrock_hessian_into(&xs, &mut rows);
+    assert_eq!(rows, rosenbrock_hessian(&xs));
+}
