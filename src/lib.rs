@@ -122,10 +122,42 @@
 //!   slice's length.
 //! - Slices are read-only and cannot be returned (a result has a fixed size); a loop bound
 //!   must be an integer; `len()` is for slices and arrays. Each is a compile error.
-//! - `jacrev`, `jacfwd` and `hessian` work with respect to fixed-size arguments, with
-//!   slices among the other arguments (a model's weights fitted to slices of data); the
-//!   Jacobian or Hessian *with respect to* a slice is not built yet (its shape is only
-//!   known at run time).
+//! - `jacrev` and `jacfwd` also work *with respect to* a slice: the output's shape first,
+//!   then one row of the slice's length per output element, `[Vec<T>; M]` for
+//!   `f(xs: &[T]) -> [f64; M]` (`jacrev` sweeps once per output element, `jacfwd` runs
+//!   one forward pass per element of the slice). `hessian` with respect to one slice of
+//!   floats, of a scalar function, is a `Vec<Vec<T>>` (`h[i][j] = ∂²f/∂xᵢ∂xⱼ`); other
+//!   Hessians in slices are a compile error. Their `_into` forms take rows of the slice's
+//!   length (`&mut [Vec<T>; M]`, `&mut [Vec<T>]`), checked (a panic naming the argument
+//!   and both lengths) and zeroed.
+//!
+//! ```
+//! use fluxion::{hessian, jacrev};
+//!
+//! #[jacrev]
+//! fn moments(xs: &[f64]) -> [f64; 2] {
+//!     let (mut s, mut q) = (0.0, 0.0);
+//!     for i in 0..xs.len() {
+//!         s += xs[i];
+//!         q += xs[i] * xs[i];
+//!     }
+//!     [s, q]
+//! }
+//!
+//! #[hessian]
+//! fn rosenbrock(xs: &[f64]) -> f64 {
+//!     let mut s = 0.0;
+//!     for i in 0..xs.len() - 1 {
+//!         s += 100.0 * (xs[i + 1] - xs[i] * xs[i]).powi(2) + (1.0 - xs[i]).powi(2);
+//!     }
+//!     s
+//! }
+//!
+//! let xs = [1.0, 2.0, 3.0];
+//! assert_eq!(moments_jacrev(&xs), [vec![1.0; 3], vec![2.0, 4.0, 6.0]]);
+//! let h = rosenbrock_hessian(&[1.0, 1.0, 1.0]);
+//! assert_eq!(h[0], vec![802.0, -400.0, 0.0]);
+//! ```
 //! - Calls between annotated functions pass slices through, in every mode and in forward
 //!   over reverse (`hessian`); reverse mode over reverse mode through a function with
 //!   slices or run-time loops (a `grad` of a function that calls `g_grad`) is not built

@@ -792,3 +792,34 @@ fn named_constants_in_float_operations() {
         assert_relative_eq!(with_constants_hessian(x), h, max_relative = 1e-13);
     }
 }
+
+// --- `let (mut a, mut b) = ..`: mutable names in a tuple pattern.
+
+#[fluxion::grad_and_value]
+fn tuple_of_muts(x: f64) -> f64 {
+    let (mut a, mut b, c) = (x, 2.0 * x, x * x);
+    for _ in 0..3 {
+        a += b * c;
+        b *= 0.5;
+    }
+    a * b + c
+}
+
+#[test]
+fn mutable_names_in_a_tuple_pattern() {
+    for x in [-1.3, 0.0, 0.4, 2.0] {
+        let plain = |x: f64| {
+            let (mut a, mut b, c) = (x, 2.0 * x, x * x);
+            for _ in 0..3 {
+                a += b * c;
+                b *= 0.5;
+            }
+            a * b + c
+        };
+        let (g, v) = tuple_of_muts_grad_and_value(x);
+        assert_eq!(v, plain(x));
+        let h = 1e-6;
+        let fd = (plain(x + h) - plain(x - h)) / (2.0 * h);
+        assert!((g - fd).abs() <= 1e-6 * (1.0 + fd.abs()), "{g} vs {fd} at {x}");
+    }
+}

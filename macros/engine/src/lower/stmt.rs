@@ -112,8 +112,19 @@ impl Lowerer<'_> {
                                 self.bind(&name, v);
                             }
                         }
+                        // `let (mut s, mut q) = (0.0, 0.0);`: mutable variables.
+                        syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                            let name = pi.ident.to_string();
+                            let ty = infer_ty(&self.func, &Expr::Field(op.clone(), k));
+                            let m = self.func.new_var(name.clone(), ty, true);
+                            self.push(Stmt::Mut(m, Some(Expr::Field(op.clone(), k))));
+                            self.bind(&name, m);
+                        }
                         syn::Pat::Wild(_) => {}
-                        other => self.err(other, "only names and `_` are supported in tuple patterns"),
+                        other => {
+                            self.err(other, "only names, `mut` names and `_` are supported in tuple patterns");
+                            self.poison_pat(other);
+                        }
                     }
                 }
             }
