@@ -329,3 +329,34 @@ fn the_batchs_vjp_is_its_two_halves() {
         }
     }
 }
+
+/// A loss that calls the batched model inside a loop (its reverse sweeps keep the batch's
+/// `Vec` result in a tape's slot, copied where it is read again).
+#[grad(argnums = 0)]
+fn loss_in_a_loop(p: [f64; 3], xs: &[f64], ys: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for k in 0..3 {
+        let e = model_vmap(p, xs);
+        for i in 0..xs.len() {
+            s += (e[i] - ys[i]).powi(2) * (k as f64 + 1.0);
+        }
+    }
+    s
+}
+
+#[test]
+fn a_batch_called_in_a_loop() {
+    let p = [0.8, -1.1, 0.3];
+    for n in SIZES {
+        let (xs, ys) = data(n);
+        let g = loss_in_a_loop_grad(p, &xs, &ys);
+        let per = loss_per_sample_grad(p, &xs, &ys);
+        for k in 0..3 {
+            // 6 times the per-sample loss's gradient, which divides by n + 1.
+            let want = 6.0 * (n as f64 + 1.0) * per[k];
+            assert!(close(g[k], want, 1e-12), "n {n}: grad[{k}] {} vs {want}", g[k]);
+            let fd = central(|q| loss_in_a_loop(q, &xs, &ys), p, k);
+            assert!(close(g[k], fd, 1e-6), "n {n}: grad[{k}] {} vs {fd}", g[k]);
+        }
+    }
+}

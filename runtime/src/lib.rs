@@ -309,10 +309,51 @@ vec_tuple_zero_like! {
     (0 A, 1 B, 2 C, 3 D)
 }
 
-/// The zero of a type rustc infers from later use (tapes, accumulators).
+/// The zero of a type rustc infers from later use (tapes, accumulators): [`Zero`], or for
+/// the owned batches a batched call returns (`Vec<T>` and tuples of them, only ever a
+/// tape's slot that is written before it is read) an empty one.
 #[inline(always)]
-pub fn zero<T: Zero>() -> T {
-    T::zero()
+pub fn zero<T: Placeholder>() -> T {
+    T::placeholder()
+}
+
+/// What [`zero`] makes: the additive zero of a [`Zero`] type, an empty `Vec` (and tuples
+/// of them) for the slot of a loop's last value of a batch (a `Vec` is never accumulated
+/// into: it has no [`Accumulate`]).
+pub trait Placeholder {
+    /// The value.
+    fn placeholder() -> Self;
+}
+
+impl<T: Zero> Placeholder for T {
+    #[inline(always)]
+    fn placeholder() -> T {
+        T::zero()
+    }
+}
+
+impl<T> Placeholder for Vec<T> {
+    #[inline(always)]
+    fn placeholder() -> Vec<T> {
+        Vec::new()
+    }
+}
+
+macro_rules! vec_tuple_placeholder {
+    ($(($($t:ident),+))*) => {$(
+        impl<$($t),+> Placeholder for ($(Vec<$t>,)+) {
+            #[inline(always)]
+            fn placeholder() -> Self {
+                ($(Vec::<$t>::new(),)+)
+            }
+        }
+    )*};
+}
+vec_tuple_placeholder! {
+    (A)
+    (A, B)
+    (A, B, C)
+    (A, B, C, D)
 }
 
 /// `*acc += x`, elementwise for arrays and tuples.

@@ -515,6 +515,31 @@ pub struct Emitter<'a> {
     /// Inside the task body of a [`RowTasks`] loop: the Jacobian written through the
     /// task's rows (`__fluxion_rows[row - __fluxion_c0 * lanes]`), and the lane count.
     rows: std::cell::Cell<Option<(VarId, i128)>>,
+    /// Slots of values only rustc types ([`slots`]): read and written by copy.
+    slots: HashSet<VarId>,
+}
+
+/// The mutable variables of a type only rustc knows that are slots, not accumulators: set
+/// whole (`slot = v`), never added into. Such a slot may hold a batch's `Vec` (a tape of
+/// a loop that calls `f_vmap`), which a later sweep reads again: the emitter copies it in
+/// and out. (An accumulator is added into, so its type has `Accumulate`, and is `Copy`.)
+fn slots(f: &Func) -> HashSet<VarId> {
+    let mut set = HashSet::new();
+    let mut added = HashSet::new();
+    walk_stmts(&f.body, &mut |s| {
+        match s {
+            Stmt::Assign(p, AssignOp::Set, _) if p.idx.is_empty() => {
+                set.insert(p.var);
+            }
+            Stmt::Assign(p, _, _) => {
+                added.insert(p.var);
+            }
+            _ => {}
+        }
+        added.extend(call_writes(s));
+    });
+    set.retain(|v| f.vars[*v].mutable && f.vars[*v].ty == Ty::Unknown && !added.contains(v));
+    set
 }
 
 /// How to emit a function's signature and attributes.
@@ -551,6 +576,7 @@ impl<'a> Emitter<'a> {
             target,
             lanes: None,
             rows: std::cell::Cell::new(None),
+            slots: slots(f),
         }
     }
 
@@ -867,6 +893,15 @@ impl<'a> Emitter<'a> {
                     #target.copy_from_slice(&#val);
                 }
             }
+            // A value only rustc types stored whole into a slot (a tape of a batch's `Vec`s)
+            // while the value is read on: a copy.
+            Stmt::Assign(p, AssignOp::Set, v @ Operand::Var(w))
+                if p.idx.is_empty() && self.slots.contains(&p.var) && !self.f.vars[*w].mutable =>
+            {
+                let target = self.place(p);
+                let val = self.operand(v);
+                quote!(#target = ::core::clone::Clone::clone(&#val);)
+            }
             Stmt::Assign(p, op, v) => {
                 let target = self.place(p);
                 let val = self.operand(v);
@@ -943,8 +978,12 @@ impl<'a> Emitter<'a> {
     fn expr(&self, e: &Expr) -> TokenStream {
         let op = |o: &Operand| self.operand(o);
         match e {
-            // A snapshot of a `Vec` (an accumulator of a slice's cotangent) is a copy.
-            Expr::Use(Operand::Var(v)) if self.f.vars[*v].mutable && matches!(self.f.vars[*v].ty, Ty::Slice(_)) => {
+            // A snapshot of a `Vec` (an accumulator of a slice's cotangent), or of a value
+            // only rustc types (a tape's slot of a batch's `Vec`s, read once per sweep of a
+            // loop), is a copy (for a `Copy` value, the copy it always was).
+            Expr::Use(Operand::Var(v))
+                if self.f.vars[*v].mutable && matches!(self.f.vars[*v].ty, Ty::Slice(_)) || self.slots.contains(v) =>
+            {
                 let a = self.var(*v);
                 quote!(::core::clone::Clone::clone(&#a))
             }
