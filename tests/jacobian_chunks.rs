@@ -31,9 +31,9 @@ macro_rules! chain {
 
 chain!(chain, #[transforms(jacrev, jacfwd)]);
 chain!(per_row, #[transforms(jacrev(chunk_size = 1), jacfwd(chunk_size = 1))]);
-chain!(three, #[jacrev(chunk_size = 3)]);
+chain!(three, #[transforms(jacrev(chunk_size = 3), jacfwd(chunk_size = 3))]);
 chain!(four, #[transforms(jacrev(chunk_size = 4), jacfwd(chunk_size = 4))]);
-chain!(many, #[jacrev(chunk_size = 64)]);
+chain!(many, #[transforms(jacrev(chunk_size = 64), jacfwd(chunk_size = 64))]);
 
 fn point<const N: usize>() -> [f64; N] {
     std::array::from_fn(|i| 0.9 * ((i as f64 * 0.618_033_988_75) % 1.0) - 0.3)
@@ -76,9 +76,27 @@ fn same_for_every_chunk_size<const N: usize>() {
             assert_eq!(bits(&out), reference, "jacrev_into, {threads} threads, N = {N}");
         });
     }
+    // `jacfwd`'s chunks of columns run as tasks too (each writing its own columns).
     let columns = bits(&per_row_jacfwd(x));
-    assert_eq!(bits(&chain_jacfwd(x)), columns, "jacfwd N = {N}");
-    assert_eq!(bits(&four_jacfwd(x)), columns, "jacfwd chunk_size 4, N = {N}");
+    for threads in [1, 2] {
+        pool(threads).install(|| {
+            for (what, j) in [
+                ("none", chain_jacfwd(x)),
+                ("3", three_jacfwd(x)),
+                ("4", four_jacfwd(x)),
+                ("64", many_jacfwd(x)),
+            ] {
+                assert_eq!(
+                    bits(&j),
+                    columns,
+                    "jacfwd chunk_size {what}, {threads} threads, N = {N}"
+                );
+            }
+            let mut out = [[f64::NAN; N]; N];
+            three_jacfwd_into(x, &mut out);
+            assert_eq!(bits(&out), columns, "jacfwd_into, {threads} threads, N = {N}");
+        });
+    }
 }
 
 #[test]

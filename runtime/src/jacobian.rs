@@ -117,9 +117,154 @@ pub fn jacobian_rows_stacked<R: Send + Sync + Copy>(
     }
 }
 
+/// The columns `lo..hi` of a Jacobian `[[E; N]]` (rows of `N` columns), which one task of
+/// [`jacobian_cols`] writes: `set(row, col, v)`. Columns are not contiguous, so the tasks
+/// share the buffer; each may write only its own columns (checked on every write), so no
+/// element is written by two tasks and none is read.
+pub struct Columns<'a, E> {
+    ptr: *mut E,
+    rows: usize,
+    stride: usize,
+    lo: usize,
+    hi: usize,
+    _out: core::marker::PhantomData<&'a mut [E]>,
+}
+
+impl<E> Columns<'_, E> {
+    /// `out[row][col] = v` (panics unless `row` is a row and `col` one of this task's columns).
+    #[inline(always)]
+    pub fn set(&mut self, row: usize, col: usize, v: E) {
+        assert!(
+            row < self.rows && self.lo <= col && col < self.hi,
+            "jacobian_cols: element [{row}][{col}] outside the task's columns {}..{} of {} rows",
+            self.lo,
+            self.hi,
+            self.rows
+        );
+        // SAFETY: `row < rows` and `col < hi <= stride`, so the element is inside the
+        // buffer `jacobian_cols` borrowed mutably for the tasks' whole run; the tasks'
+        // column ranges are disjoint, so no other task writes it, and nothing reads it
+        // while they run.
+        unsafe { self.ptr.add(row * self.stride + col).write(v) }
+    }
+    /// This task's first column.
+    pub fn first(&self) -> usize {
+        self.lo
+    }
+    /// The number of this task's columns.
+    pub fn len(&self) -> usize {
+        self.hi - self.lo
+    }
+    /// Whether the task has no column.
+    pub fn is_empty(&self) -> bool {
+        self.hi == self.lo
+    }
+}
+
+/// The buffer's address, shared by the tasks (each writes its own columns through
+/// [`Columns`]).
+struct Shared<E>(*mut E);
+// SAFETY: the tasks write disjoint elements (their own columns, checked), read none, and
+// `jacobian_cols` holds the only borrow of the buffer until every task has returned.
+unsafe impl<E: Send> Sync for Shared<E> {}
+unsafe impl<E: Send> Send for Shared<E> {}
+
+impl<E> Shared<E> {
+    /// The address (a method, so that closures capture the whole `Shared`).
+    fn get(&self) -> *mut E {
+        self.0
+    }
+}
+
+/// The emitted `jacfwd`'s chunks of columns as tasks: `body(first_chunk, columns)` over
+/// `out` (rows of `N` columns) split into tasks of whole chunks of `lanes` columns
+/// ([`rows_per_task`] columns each), on rayon's threads where there are several (and the
+/// `rayon` feature is on), else in order. The columns are the same bit for bit for every
+/// split: each is computed by one task, from nothing another writes.
+pub fn jacobian_cols<E: Send, const N: usize>(
+    out: &mut [[E; N]],
+    lanes: usize,
+    chunk_size: Option<usize>,
+    weight: usize,
+    body: &(dyn Fn(usize, &mut Columns<'_, E>) + Sync),
+) {
+    let lanes = lanes.max(1);
+    let task = rows_per_task(chunk_size, weight, lanes);
+    let rows = out.len();
+    let shared = Shared(out.as_mut_ptr().cast::<E>());
+    let run = |lo: usize, hi: usize| {
+        let mut cols = Columns {
+            ptr: shared.get(),
+            rows,
+            stride: N,
+            lo,
+            hi,
+            _out: core::marker::PhantomData,
+        };
+        body(lo / lanes, &mut cols);
+    };
+    split_cols(0, N, task, &run);
+}
+
+#[cfg(feature = "rayon")]
+fn split_cols(lo: usize, hi: usize, task: usize, run: &(dyn Fn(usize, usize) + Sync)) {
+    if hi - lo <= task {
+        if hi > lo {
+            run(lo, hi);
+        }
+        return;
+    }
+    let mid = lo + ((hi - lo) / 2).div_ceil(task) * task;
+    rayon::join(|| split_cols(lo, mid, task, run), || split_cols(mid, hi, task, run));
+}
+
+#[cfg(not(feature = "rayon"))]
+fn split_cols(lo: usize, hi: usize, task: usize, run: &(dyn Fn(usize, usize) + Sync)) {
+    let mut a = lo;
+    while a < hi {
+        let b = (a + task).min(hi);
+        run(a, b);
+        a = b;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every column is written by the task that owns it, each element once, whatever the
+    /// split; a write outside the task's columns panics.
+    #[test]
+    fn every_column_is_written_by_its_task() {
+        for chunk in [None, Some(1), Some(3), Some(4), Some(64)] {
+            for lanes in [1, 4, 8] {
+                let mut a = alloc::vec![[usize::MAX; 37]; 3];
+                jacobian_cols(&mut a, lanes, chunk, 7, &|c0, cols| {
+                    assert_eq!(cols.first(), c0 * lanes);
+                    for col in cols.first()..cols.first() + cols.len() {
+                        for row in 0..3 {
+                            cols.set(row, col, row * 1000 + col);
+                        }
+                    }
+                });
+                for (row, r) in a.iter().enumerate() {
+                    for (col, v) in r.iter().enumerate() {
+                        assert_eq!(*v, row * 1000 + col, "chunk {chunk:?}, lanes {lanes}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "outside the task's columns")]
+    fn a_write_outside_the_tasks_columns_panics() {
+        let mut a = [[0.0; 8]; 2];
+        jacobian_cols(&mut a, 4, Some(4), 1, &|_, cols| {
+            let c = cols.first() + cols.len();
+            cols.set(0, c, 1.0);
+        });
+    }
 
     /// A task body writing, in each row, its index and the task's first chunk.
     fn label(lanes: usize) -> impl Fn(usize, &mut [[usize; 2]]) + Sync {

@@ -22,7 +22,7 @@ pub use batch::{
     best_simd, check_batch, drive, drive_tasks, grain, in_sample, or_panic, pack, pack_soa, try_check_batch,
     try_check_components, try_components, unpack, unpack_soa, BatchError, OutSlices, Pack, TaskSlots, PARALLEL_WORK,
 };
-pub use jacobian::{jacobian_rows, jacobian_rows_stacked, rows_per_task};
+pub use jacobian::{jacobian_cols, jacobian_rows, jacobian_rows_stacked, rows_per_task, Columns};
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_rows, fill_zero, FillRows, FillZero};
 pub use rng::{Rng, RngLanes};

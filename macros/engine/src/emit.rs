@@ -517,6 +517,9 @@ pub struct Emitter<'a> {
     rows: std::cell::Cell<Option<(VarId, i128)>>,
     /// Slots of values only rustc types ([`slots`]): read and written by copy.
     slots: HashSet<VarId>,
+    /// Inside the task body of a column [`RowTasks`] loop: the Jacobian, written through
+    /// the task's `Columns` (`__fluxion_cols.set(row, col, v)`).
+    cols: std::cell::Cell<Option<VarId>>,
 }
 
 /// The mutable variables of a type only rustc knows that are slots, not accumulators: set
@@ -577,6 +580,7 @@ impl<'a> Emitter<'a> {
             lanes: None,
             rows: std::cell::Cell::new(None),
             slots: slots(f),
+            cols: std::cell::Cell::new(None),
         }
     }
 
@@ -893,6 +897,12 @@ impl<'a> Emitter<'a> {
                     #target.copy_from_slice(&#val);
                 }
             }
+            // A column of a task's part of the Jacobian (`jacfwd`): through its `Columns`.
+            Stmt::Assign(p, AssignOp::Set, v) if self.cols.get() == Some(p.var) && p.idx.len() == 2 => {
+                let (r, c) = (self.operand(&p.idx[0]), self.operand(&p.idx[1]));
+                let val = self.operand(v);
+                quote!(__fluxion_cols.set(#r, #c, #val);)
+            }
             // A value only rustc types stored whole into a slot (a tape of a batch's `Vec`s)
             // while the value is read on: a copy.
             Stmt::Assign(p, AssignOp::Set, v @ Operand::Var(w))
@@ -911,6 +921,33 @@ impl<'a> Emitter<'a> {
                     AssignOp::Add => acc_tokens(target, val, &ty),
                     AssignOp::Sub => quote!(#target -= #val;),
                 }
+            }
+            Stmt::For(l)
+                if self.f.row_tasks.iter().any(|t| t.chunk == l.var && t.columns) && self.cols.get().is_none() =>
+            {
+                // Chunks of columns as tasks of the runtime, each writing its own columns:
+                // `jacobian_cols(&mut jac[..], L, chunk_size, weight, &|c0, cols| {
+                //     for c in c0..c0 + cols.len().div_ceil(L) { .. cols.set(o, col, ..) } })`.
+                let Some(t) = self.f.row_tasks.iter().find(|t| t.chunk == l.var) else {
+                    return quote!();
+                };
+                let i = self.names.ident(l.var);
+                let jac = self.var(t.out);
+                let lanes = proc_macro2::Literal::usize_unsuffixed(t.lanes as usize);
+                let weight = proc_macro2::Literal::usize_unsuffixed(t.weight as usize);
+                let chunk = match t.chunk_size {
+                    Some(k) => {
+                        let k = proc_macro2::Literal::usize_unsuffixed(k);
+                        quote!(::core::option::Option::Some(#k))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                self.cols.set(Some(t.out));
+                let body = self.block(&l.body);
+                self.cols.set(None);
+                quote!(::fluxion::__private::jacobian_cols(&mut #jac[..], #lanes, #chunk, #weight, &|__fluxion_c0: usize, __fluxion_cols: &mut ::fluxion::__private::Columns<'_, _>| {
+                    for #i in __fluxion_c0..__fluxion_c0 + __fluxion_cols.len().div_ceil(#lanes) { #body }
+                });)
             }
             Stmt::For(l) if self.f.row_tasks.iter().any(|t| t.chunk == l.var) && self.rows.get().is_none() => {
                 // Chunks of rows as tasks of the runtime (on rayon's threads), each writing

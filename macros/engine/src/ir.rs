@@ -978,6 +978,9 @@ pub struct RowTasks {
     pub chunk_size: Option<usize>,
     /// The loop body's weighted cost per row (`cost::run_weight` over the lanes).
     pub weight: u64,
+    /// Chunks of columns (`jacfwd`: `jac[o][col]` with `col` in the chunk), run through the
+    /// runtime's `jacobian_cols`, each task writing its own columns; else rows.
+    pub columns: bool,
 }
 
 impl Func {

@@ -896,6 +896,7 @@ fn row_tasks(body: &[Stmt], chunk: VarId, jac: VarId, lanes: i128, o: &Options) 
         lanes,
         chunk_size: o.chunk_size.map(|(k, _)| k),
         weight: weight.max(1),
+        columns: false,
     })
 }
 
@@ -1037,7 +1038,8 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         };
         if final_pass && o.chunk_size.map(|(k, _)| k) != Some(1) {
             let mut hb = h.clone();
-            if let Some(r) = jacfwd_columns_batched(&mut hb, &main, &pty, &jty, &idims, &odims, tparam, &body.0, &ydot)
+            if let Some(r) =
+                jacfwd_columns_batched(&mut hb, &main, &pty, &jty, &idims, &odims, tparam, &body.0, &ydot, o)
             {
                 h = hb;
                 items.push((r, jty));
@@ -1242,6 +1244,7 @@ fn jacfwd_columns_batched(
     tparam: VarId,
     body: &[Stmt],
     ydot: &Operand,
+    o: &Options,
 ) -> Option<Operand> {
     let [n] = idims else { return None };
     let Ty::Array(e, _) = pty else { return None };
@@ -1280,6 +1283,13 @@ fn jacfwd_columns_batched(
     let el_body = el.take();
     write.extend(wrap_loops(&os, odims, el_body));
     chunk_body.extend(wrap_loops(&[lw], &[CExpr::Lit(lanes)], write));
+    // The chunks of columns as tasks (`jac[o][col]`, one output axis).
+    if let ([_], Ty::Array(..)) = (odims, jty) {
+        if let Some(mut t) = row_tasks(&chunk_body, chunks.chunk, jv, lanes, o) {
+            t.columns = true;
+            h.row_tasks.push(t);
+        }
+    }
     h.body.0.extend(outer);
     let wrapped = chunks.wrap(h, chunk_body);
     h.body.0.extend(wrapped);
