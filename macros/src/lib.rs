@@ -254,8 +254,12 @@ transform!(
     /// Same signature, layout and options as [`jacrev`](attr.jacrev.html) (output shape, then input shape;
     /// `argnums`, `has_aux`, `chunk_size`, `name`, `show`). Forward mode is the cheaper one when the
     /// input has fewer elements than the output. The columns of a vector input with more
-    /// than 8 elements are computed on SIMD lanes of basis tangents, in order on the
-    /// calling thread; `chunk_size = 1` is one forward sweep per column.
+    /// than 8 elements are computed on SIMD lanes of basis tangents; for a vector output,
+    /// chunks of columns run as tasks on rayon's threads (feature `parallel`), `chunk_size`
+    /// columns per task, each task writing its own columns. `chunk_size = 1` is one
+    /// forward sweep per column. The Jacobian is the same bit for bit for every chunk
+    /// size and thread count. A slice input (`&[T]`) gives rows of its length
+    /// (`[Vec<T>; M]`), one forward pass per element.
     ///
     /// ```
     /// use fluxion::jacfwd;
