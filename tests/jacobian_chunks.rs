@@ -9,7 +9,7 @@
 // The bodies index as the formulas do.
 #![allow(clippy::needless_range_loop)]
 
-use fluxion::{jacrev, transforms};
+use fluxion::transforms;
 
 /// A prefix recurrence (not separable: every row depends on the rows before), with
 /// transcendentals and a division.

@@ -493,10 +493,10 @@ pub(super) fn vmap_items(
         let t = ty_tokens(t);
         zip_unpacks.push(quote!(::fluxion::__private::unpack::<#vector, #t>(&#r, #c);));
     }
-    let full_chunks = if zippable && !zip_ins.is_empty() {
+    let mut all = zip_ins.iter().chain(&zip_outs);
+    let first = all.next().cloned().filter(|_| zippable && !zip_ins.is_empty());
+    let full_chunks = if let Some((first, first_it)) = first {
         // `a.zip(b).zip(c)` and its pattern `((a, b), c)`.
-        let mut all = zip_ins.iter().chain(&zip_outs);
-        let (first, first_it) = all.next().cloned().expect("a batched argument");
         let (mut pat, mut it) = (quote!(#first), first_it);
         for (c, i) in all {
             pat = quote!((#pat, #c));
