@@ -273,59 +273,34 @@ fn a_loss_differentiates_through_a_batch_with_shared_draws() {
     }
 }
 
-/// A generator chosen under a condition that differs between samples: each lane selects its
-/// own sample's generator (lanes of generators selected under a lane mask), in the kernel
-/// and in the kernel of its gradient.
-#[vmap(in_dims = (None, 0), randomness = "different")]
-#[grad_and_value(argnums = 1)]
-fn switched(rng: &Rng, x: f64) -> f64 {
-    let mut r = rng.fold_in(1);
-    if x > 0.0 {
-        r = rng.fold_in(2);
-    }
-    let mut s = x;
-    for i in 0..3 {
-        if s < r.uniform(i) {
-            r = r.fold_in(i as u64);
+/// A function whose generator is chosen under a condition that differs between samples,
+/// stamped with the attributes given.
+macro_rules! switching {
+    ($name:ident, $(#[$a:meta])*) => {
+        $(#[$a])*
+        fn $name(rng: &Rng, x: f64) -> f64 {
+            let mut r = rng.fold_in(1);
+            if x > 0.0 {
+                r = rng.fold_in(2);
+            }
+            let mut s = x;
+            for i in 0..3 {
+                if s < r.uniform(i) {
+                    r = r.fold_in(i as u64);
+                }
+                s = s * x + r.normal(i);
+            }
+            s * r.uniform(9)
         }
-        s = s * x + r.normal(i);
-    }
-    s * r.uniform(9)
+    };
 }
 
-#[vmap(in_dims = (None, 0), randomness = "different")]
-fn switched_primal(rng: &Rng, x: f64) -> f64 {
-    let mut r = rng.fold_in(1);
-    if x > 0.0 {
-        r = rng.fold_in(2);
-    }
-    let mut s = x;
-    for i in 0..3 {
-        if s < r.uniform(i) {
-            r = r.fold_in(i as u64);
-        }
-        s = s * x + r.normal(i);
-    }
-    s * r.uniform(9)
-}
-
-/// The same under `randomness = "same"`: the shared generator in every lane, selected.
-#[vmap(in_dims = (None, 0), randomness = "same")]
-#[grad_and_value(argnums = 1)]
-fn switched_same(rng: &Rng, x: f64) -> f64 {
-    let mut r = rng.fold_in(1);
-    if x > 0.0 {
-        r = rng.fold_in(2);
-    }
-    let mut s = x;
-    for i in 0..3 {
-        if s < r.uniform(i) {
-            r = r.fold_in(i as u64);
-        }
-        s = s * x + r.normal(i);
-    }
-    s * r.uniform(9)
-}
+// Each lane selects its own sample's generator (lanes of generators selected under a lane
+// mask), in the kernel and in the kernel of its gradient.
+switching!(switched, #[vmap(in_dims = (None, 0), randomness = "different")] #[grad_and_value(argnums = 1)]);
+switching!(switched_primal, #[vmap(in_dims = (None, 0), randomness = "different")]);
+// The same under `randomness = "same"`: the shared generator in every lane, selected.
+switching!(switched_same, #[vmap(in_dims = (None, 0), randomness = "same")] #[grad_and_value(argnums = 1)]);
 
 #[test]
 fn shared_generators_selected_under_a_batched_condition() {

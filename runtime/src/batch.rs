@@ -90,73 +90,45 @@ fn transpose_rows<L: Lanes, const B: usize, const N: usize>(p: &[L; N], out: &mu
     }
 }
 
-impl<L: Lanes<Elem = f64>> Pack<L> for f64 {
-    type Packed = L;
-    #[inline(always)]
-    fn pack_by(n: usize, sample: &dyn Fn(usize) -> f64) -> L {
-        L::from_fn(|l| sample(l.min(n - 1)))
-    }
-    #[inline(always)]
-    fn lane_of(p: &L, l: usize) -> f64 {
-        p.lane(l)
-    }
-    #[inline(always)]
-    fn pack_full(s: &[f64]) -> L {
-        L::from_slice(s)
-    }
-    #[inline(always)]
-    fn unpack_full(p: &L, out: &mut [f64]) {
-        p.write_to_slice(out)
-    }
-    #[inline(always)]
-    fn unpack_array_refs<const N: usize>(p: &[L; N], out: &mut [&mut [f64; N]]) {
-        match (L::LANES, out.len()) {
-            (4, 4) => transpose_rows::<L, 4, N>(p, out),
-            (8, 8) => transpose_rows::<L, 8, N>(p, out),
-            _ => {
-                for (k, q) in p.iter().enumerate() {
-                    for (l, o) in out.iter_mut().enumerate() {
-                        o[k] = Self::lane_of(q, l);
+/// A float is one lane of `L`; arrays of floats unpack in transposed blocks.
+macro_rules! float_pack {
+    ($($t:ident),*) => {$(
+        impl<L: Lanes<Elem = $t>> Pack<L> for $t {
+            type Packed = L;
+            #[inline(always)]
+            fn pack_by(n: usize, sample: &dyn Fn(usize) -> $t) -> L {
+                L::from_fn(|l| sample(l.min(n - 1)))
+            }
+            #[inline(always)]
+            fn lane_of(p: &L, l: usize) -> $t {
+                p.lane(l)
+            }
+            #[inline(always)]
+            fn pack_full(s: &[$t]) -> L {
+                L::from_slice(s)
+            }
+            #[inline(always)]
+            fn unpack_full(p: &L, out: &mut [$t]) {
+                p.write_to_slice(out)
+            }
+            #[inline(always)]
+            fn unpack_array_refs<const N: usize>(p: &[L; N], out: &mut [&mut [$t; N]]) {
+                match (L::LANES, out.len()) {
+                    (4, 4) => transpose_rows::<L, 4, N>(p, out),
+                    (8, 8) => transpose_rows::<L, 8, N>(p, out),
+                    _ => {
+                        for (k, q) in p.iter().enumerate() {
+                            for (l, o) in out.iter_mut().enumerate() {
+                                o[k] = Self::lane_of(q, l);
+                            }
+                        }
                     }
                 }
             }
         }
-    }
+    )*};
 }
-
-impl<L: Lanes<Elem = f32>> Pack<L> for f32 {
-    type Packed = L;
-    #[inline(always)]
-    fn pack_by(n: usize, sample: &dyn Fn(usize) -> f32) -> L {
-        L::from_fn(|l| sample(l.min(n - 1)))
-    }
-    #[inline(always)]
-    fn lane_of(p: &L, l: usize) -> f32 {
-        p.lane(l)
-    }
-    #[inline(always)]
-    fn pack_full(s: &[f32]) -> L {
-        L::from_slice(s)
-    }
-    #[inline(always)]
-    fn unpack_full(p: &L, out: &mut [f32]) {
-        p.write_to_slice(out)
-    }
-    #[inline(always)]
-    fn unpack_array_refs<const N: usize>(p: &[L; N], out: &mut [&mut [f32; N]]) {
-        match (L::LANES, out.len()) {
-            (4, 4) => transpose_rows::<L, 4, N>(p, out),
-            (8, 8) => transpose_rows::<L, 8, N>(p, out),
-            _ => {
-                for (k, q) in p.iter().enumerate() {
-                    for (l, o) in out.iter_mut().enumerate() {
-                        o[k] = Self::lane_of(q, l);
-                    }
-                }
-            }
-        }
-    }
-}
+float_pack!(f64, f32);
 
 impl<L: Lanes, T: Pack<L>, const N: usize> Pack<L> for [T; N] {
     type Packed = [T::Packed; N];

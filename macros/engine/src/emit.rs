@@ -922,12 +922,17 @@ impl<'a> Emitter<'a> {
                     AssignOp::Sub => quote!(#target -= #val;),
                 }
             }
+            // Chunks of rows (`jacrev`) or columns (`jacfwd`) as tasks of the runtime (on
+            // rayon's threads), each writing the rows or columns it owns:
+            // `jacobian_rows(&mut jac[..], L, chunk_size, weight, &|c0, rows| {
+            //     for c in c0..c0 + rows.len().div_ceil(L) { .. rows[row - c0 L] = .. } })`,
+            // `jacobian_cols(&mut jac[..], L, chunk_size, weight, &|c0, cols| {
+            //     for c in c0..c0 + cols.len().div_ceil(L) { .. cols.set(o, col, ..) } })`.
             Stmt::For(l)
-                if self.f.row_tasks.iter().any(|t| t.chunk == l.var && t.columns) && self.cols.get().is_none() =>
+                if self.f.row_tasks.iter().any(|t| t.chunk == l.var)
+                    && self.rows.get().is_none()
+                    && self.cols.get().is_none() =>
             {
-                // Chunks of columns as tasks of the runtime, each writing its own columns:
-                // `jacobian_cols(&mut jac[..], L, chunk_size, weight, &|c0, cols| {
-                //     for c in c0..c0 + cols.len().div_ceil(L) { .. cols.set(o, col, ..) } })`.
                 let Some(t) = self.f.row_tasks.iter().find(|t| t.chunk == l.var) else {
                     return quote!();
                 };
@@ -942,37 +947,25 @@ impl<'a> Emitter<'a> {
                     }
                     None => quote!(::core::option::Option::None),
                 };
-                self.cols.set(Some(t.out));
+                if t.columns {
+                    self.cols.set(Some(t.out));
+                } else {
+                    self.rows.set(Some((t.out, t.lanes)));
+                }
                 let body = self.block(&l.body);
                 self.cols.set(None);
-                quote!(::fluxion::__private::jacobian_cols(&mut #jac[..], #lanes, #chunk, #weight, &|__fluxion_c0: usize, __fluxion_cols: &mut ::fluxion::__private::Columns<'_, _>| {
-                    for #i in __fluxion_c0..__fluxion_c0 + __fluxion_cols.len().div_ceil(#lanes) { #body }
-                });)
-            }
-            Stmt::For(l) if self.f.row_tasks.iter().any(|t| t.chunk == l.var) && self.rows.get().is_none() => {
-                // Chunks of rows as tasks of the runtime (on rayon's threads), each writing
-                // the rows it owns:
-                // `jacobian_rows(&mut jac[..], L, chunk_size, weight, &|c0, rows| {
-                //     for c in c0..c0 + rows.len().div_ceil(L) { .. rows[row - c0 L] = .. } })`.
-                let Some(t) = self.f.row_tasks.iter().find(|t| t.chunk == l.var) else {
-                    return quote!();
-                };
-                let i = self.names.ident(l.var);
-                let jac = self.var(t.out);
-                let lanes = proc_macro2::Literal::usize_unsuffixed(t.lanes as usize);
-                let weight = proc_macro2::Literal::usize_unsuffixed(t.weight as usize);
-                let chunk = match t.chunk_size {
-                    Some(k) => {
-                        let k = proc_macro2::Literal::usize_unsuffixed(k);
-                        quote!(::core::option::Option::Some(#k))
-                    }
-                    None => quote!(::core::option::Option::None),
-                };
-                self.rows.set(Some((t.out, t.lanes)));
-                let body = self.block(&l.body);
                 self.rows.set(None);
-                quote!(::fluxion::__private::jacobian_rows(&mut #jac[..], #lanes, #chunk, #weight, &|__fluxion_c0: usize, __fluxion_rows: &mut [_]| {
-                    for #i in __fluxion_c0..__fluxion_c0 + __fluxion_rows.len().div_ceil(#lanes) { #body }
+                let (run, part, part_ty) = if t.columns {
+                    (
+                        quote!(jacobian_cols),
+                        quote!(__fluxion_cols),
+                        quote!(&mut ::fluxion::__private::Columns<'_, _>),
+                    )
+                } else {
+                    (quote!(jacobian_rows), quote!(__fluxion_rows), quote!(&mut [_]))
+                };
+                quote!(::fluxion::__private::#run(&mut #jac[..], #lanes, #chunk, #weight, &|__fluxion_c0: usize, #part: #part_ty| {
+                    for #i in __fluxion_c0..__fluxion_c0 + #part.len().div_ceil(#lanes) { #body }
                 });)
             }
             Stmt::For(l) => {

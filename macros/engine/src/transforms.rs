@@ -1054,16 +1054,7 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         let iops: Vec<Operand> = is.iter().map(|v| Operand::Var(*v)).collect();
         let tty = pty.tangent();
         let mut inner = Builder::new(&mut h);
-        let tm = inner.let_mut(Some(Expr::Zeros(tty.clone())), "basis", tty.clone());
-        inner.push(Stmt::Assign(
-            Place {
-                var: tm,
-                idx: tty.place_index(&iops),
-            },
-            AssignOp::Set,
-            Operand::float(1.0),
-        ));
-        inner.push(Stmt::Let(tparam, Expr::Use(Operand::Var(tm))));
+        one_hot_tangent(&mut inner, Expr::Zeros(tty.clone()), &tty, &iops, tparam);
         inner.out.extend(body.0);
         if odims.is_empty() {
             inner.push(Stmt::Assign(
@@ -1099,6 +1090,21 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     }
     end_jacobians(&mut h, items, many, aux.as_ref(), f);
     Ok(h)
+}
+
+/// `let mut basis = zero; basis[at] = 1; let tparam = basis;`: the one-hot tangent of a
+/// `jacfwd` column.
+fn one_hot_tangent(b: &mut Builder, zero: Expr, tty: &Ty, at: &[Operand], tparam: VarId) {
+    let tm = b.let_mut(Some(zero), "basis", tty.clone());
+    b.push(Stmt::Assign(
+        Place {
+            var: tm,
+            idx: tty.place_index(at),
+        },
+        AssignOp::Set,
+        Operand::float(1.0),
+    ));
+    b.push(Stmt::Let(tparam, Expr::Use(Operand::Var(tm))));
 }
 
 /// The columns of `jacfwd` in the slice parameter `k` (elements `elem`): a loop over its
@@ -1158,16 +1164,7 @@ fn jacfwd_slice_columns(
     let iops: Vec<Operand> = std::iter::once(c).chain(es.iter().copied()).map(Operand::Var).collect();
     let tty = xs.ty.tangent();
     let mut inner = Builder::new(h);
-    let tm = inner.let_mut(Some(Expr::ZeroLike(Operand::Var(xs.var))), "basis", tty.clone());
-    inner.push(Stmt::Assign(
-        Place {
-            var: tm,
-            idx: tty.place_index(&iops),
-        },
-        AssignOp::Set,
-        Operand::float(1.0),
-    ));
-    inner.push(Stmt::Let(tparam, Expr::Use(Operand::Var(tm))));
+    one_hot_tangent(&mut inner, Expr::ZeroLike(Operand::Var(xs.var)), &tty, &iops, tparam);
     inner.out.extend(body.0);
     if rows {
         // `jac[o][c] = ydot[o]` for every element `o` of the output.
