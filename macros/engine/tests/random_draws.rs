@@ -92,7 +92,7 @@ fn draw(p: &RngPath, op: RngOp, counter: u64) -> f64 {
         RngOp::Uniform(FloatTy::F32) => f64::from(r.uniform_f32(k)),
         RngOp::Normal(FloatTy::F64) => r.normal(k),
         RngOp::Normal(FloatTy::F32) => f64::from(r.normal_f32(k)),
-        RngOp::FoldIn => panic!("fold_in is no draw"),
+        RngOp::FoldIn | RngOp::Sample => panic!("{} is no draw", op.method()),
     }
 }
 
