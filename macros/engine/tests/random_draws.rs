@@ -783,3 +783,62 @@ fn draws_alone_have_zero_derivatives() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// 5. What `vmap`'s `randomness` reports (the expansion's errors, checked without rustc).
+// ---------------------------------------------------------------------------------------
+
+/// The sites `vmap`'s default `randomness = "error"` reports are the draws (`uniform`,
+/// `normal`, ..), not the derived generators (`fold_in`, `sample`).
+#[test]
+fn only_draws_are_recorded_as_draw_sites() {
+    let f = lowered("fn f(rng: &Rng, x: f64) -> f64 { x * rng.fold_in(1).uniform(0) + rng.sample(2).normal(1) }");
+    assert_eq!(f.draws.len(), 2);
+    let g = lowered("fn f(rng: &Rng, x: f64) -> f64 { let r = rng.fold_in(1).sample(3); x * 2.0 }");
+    assert!(g.draws.is_empty());
+}
+
+/// Under `vmap` without `randomness` (or with `"error"`) a function that draws, or that only
+/// takes a generator, is an error naming the generator (the expansion's `compile_error!`);
+/// `"different"` and `"same"` expand.
+#[test]
+fn vmap_without_randomness_refuses_generators() {
+    use fluxion_engine::expand::expand_item_text;
+    let draws = "fn f(rng: &Rng, x: f64) -> f64 { x * rng.uniform(0) }";
+    let takes = "fn f(rng: &Rng, x: f64) -> f64 { 2.0 * x }";
+    for body in [draws, takes] {
+        for attr in [
+            "#[vmap(in_dims = (None, 0))]",
+            "#[vmap(in_dims = (None, 0), randomness = \"error\")]",
+        ] {
+            let src = format!("{attr} {body}");
+            let e = expand_item_text(&src, None).unwrap_or_else(|e| e);
+            assert!(
+                e.contains("compile_error! {\n    \"`f` draws random numbers from `rng`"),
+                "{src}: {e}"
+            );
+        }
+        for r in ["different", "same"] {
+            let src = format!("#[vmap(in_dims = (None, 0), randomness = \"{r}\")] {body}");
+            let text = expand_item_text(&src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert!(!text.contains("compile_error!"), "{src}: {text}");
+        }
+    }
+}
+
+/// Only `Rng` itself (no generic arguments) is a generator: another type the macro does not
+/// know, with or without generic arguments, is an error, not a generator.
+#[test]
+fn only_rng_is_a_generator() {
+    for (src, what) in [
+        ("fn f(p: Params, x: f64) -> f64 { x }", "unsupported type `Params`"),
+        ("fn f(p: Rng<u8>, x: f64) -> f64 { x }", "unsupported type `Rng<u8>`"),
+        (
+            "fn f(z: Complex64, x: f64) -> f64 { x }",
+            "complex numbers are not supported",
+        ),
+    ] {
+        let e = lower(src).expect_err(src);
+        assert!(e.contains(what), "{src}: {e}");
+    }
+}
