@@ -493,10 +493,14 @@ pub(super) fn vmap_items(
         let t = ty_tokens(t);
         zip_unpacks.push(quote!(::fluxion::__private::unpack::<#vector, #t>(&#r, #c);));
     }
-    let full_chunks = if zippable && !zip_ins.is_empty() {
-        // `a.zip(b).zip(c)` and its pattern `((a, b), c)`.
-        let mut all = zip_ins.iter().chain(&zip_outs);
-        let (first, first_it) = all.next().cloned().expect("a batched argument");
+    // `a.zip(b).zip(c)` and its pattern `((a, b), c)`, from the first batched argument.
+    let mut all = zip_ins.iter().chain(&zip_outs);
+    let first = if zippable && !zip_ins.is_empty() {
+        all.next().cloned()
+    } else {
+        None
+    };
+    let full_chunks = if let Some((first, first_it)) = first {
         let (mut pat, mut it) = (quote!(#first), first_it);
         for (c, i) in all {
             pat = quote!((#pat, #c));
