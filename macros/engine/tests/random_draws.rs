@@ -842,3 +842,26 @@ fn only_rng_is_a_generator() {
         assert!(e.contains(what), "{src}: {e}");
     }
 }
+
+/// A draw's counter is an integer: a float or a generator as the counter is an error naming
+/// its type (`Ty`'s `Display`).
+#[test]
+fn a_counter_of_another_type_is_an_error_naming_it() {
+    for (src, what) in [
+        (
+            "fn f(rng: &Rng, x: f64) -> f64 { x * rng.normal(x) }",
+            "the counter of `normal` is an integer (a loop index, `2 * i + 1`), not `f64`",
+        ),
+        (
+            "fn f(rng: &Rng, r: Rng, x: f64) -> f64 { x * rng.uniform(r) }",
+            "not `Rng`",
+        ),
+        (
+            "fn f(rng: &Rng, x: [f32; 2]) -> f32 { rng.fold_in(x) * x[0] }",
+            "not `[f32; 2]`",
+        ),
+    ] {
+        let e = lower(src).expect_err(src);
+        assert!(e.contains(what), "{src}: {e}");
+    }
+}
