@@ -101,6 +101,35 @@ fn out_dims_1_gives_one_vec_per_component_bit_for_bit() {
     }
 }
 
+/// `out_dims = 1` on the only output of a small kernel whose arguments are all `in_dims =
+/// 0`: the full chunks run in the loop over the arguments' chunks, and the output (one
+/// `Vec` per component, no chunks of samples) is written component by component.
+#[vmap(out_dims = 1)]
+fn spread(x: f64) -> [f64; 3] {
+    [x, 2.0 * x, x * x]
+}
+
+#[test]
+fn out_dims_1_alone_on_a_small_kernel_bit_for_bit() {
+    for n in SIZES {
+        let x = component(n, 0);
+        let want: Vec<[f64; 3]> = x.iter().map(|&v| spread(v)).collect();
+        let check = |y: &[Vec<f64>; 3], what: &str| {
+            for (j, yj) in y.iter().enumerate() {
+                let wj: Vec<f64> = want.iter().map(|w| w[j]).collect();
+                assert_eq!(bits(yj), bits(&wj), "n = {n}, component {j}, {what}");
+            }
+        };
+        check(&spread_vmap(&x), "allocating");
+        for chunk in CHUNKS {
+            let mut y = [vec![f64::NAN; n], vec![f64::NAN; n], vec![f64::NAN; n]];
+            let [y0, y1, y2] = &mut y;
+            spread_vmap_into(&x, [&mut y0[..], &mut y1[..], &mut y2[..]], chunk);
+            check(&y, &format!("_into, chunk_size = {chunk:?}"));
+        }
+    }
+}
+
 /// `out_dims` per output of a tuple: the first along axis 1, the second along axis 0; the
 /// attribute's `chunk_size` (3 samples per task, not a multiple of the lane count).
 #[vmap(out_dims = (1, 0), chunk_size = 3)]

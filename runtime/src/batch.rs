@@ -594,7 +594,7 @@ mod tests {
 
     /// A full chunk of nested arrays written through the transposed blocks equals the
     /// samples written lane by lane, for rows that are a multiple of the lane count and
-    /// rows with a remainder, `f64` on 4 lanes and `f32` on 8.
+    /// rows with a remainder, `f64` on 4 lanes and `f32` on 8, and arrays of tuples.
     #[test]
     fn unpack_full_transposes_rows_exactly() {
         use crate::lanes::{f32x8, f64x4};
@@ -624,6 +624,12 @@ mod tests {
         check::<f32x8, ([f32; 8], f32)>(
             &|l| (core::array::from_fn(|j| v(l, 1, j) as f32), l as f32),
             ([0.0; 8], 0.0),
+        );
+        // Arrays of tuples: each element's tuple written lane by lane (`Pack::unpack_refs`).
+        check::<f64x4, [(f64, f64); 3]>(&|l| core::array::from_fn(|j| (v(l, 0, j), v(l, 1, j))), [(0.0, 0.0); 3]);
+        check::<f32x8, [(f32, [f32; 2]); 2]>(
+            &|l| core::array::from_fn(|j| (v(l, 0, j) as f32, [v(l, 1, j) as f32, v(l, 2, j) as f32])),
+            [(0.0, [0.0; 2]); 2],
         );
     }
 

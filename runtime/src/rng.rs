@@ -245,6 +245,98 @@ mod tests {
         assert_eq!(r.sample(2).sample(1), r.sample(2).sample(1));
     }
 
+    /// The key of `Rng::new(seed)` is the first four outputs of SplitMix64 seeded with
+    /// `seed` (the published test vector of seed 1234567), little-endian.
+    #[test]
+    fn the_key_is_splitmix64_of_the_seed() {
+        let words = |r: Rng| -> [u64; 4] {
+            core::array::from_fn(|w| u64::from_le_bytes(r.key[8 * w..8 * w + 8].try_into().unwrap()))
+        };
+        assert_eq!(
+            words(Rng::new(1234567)),
+            [
+                6457827717110365317,
+                3203168211198807973,
+                9817491932198370423,
+                4593380528125082431
+            ]
+        );
+        assert_eq!(Rng::new(1234567).stream, 0);
+    }
+
+    /// Known answers: the streams of derived generators and the draws of ChaCha8 blocks,
+    /// computed by an independent implementation of SplitMix64, ChaCha8 and Box-Muller
+    /// (Python). A seed's numbers are part of the interface: a change to any of them
+    /// changes every user's results.
+    #[test]
+    fn draws_are_the_known_answers() {
+        type Row = (usize, f64, f64, f64);
+        let r = Rng::new(42);
+        let cases: [(Rng, u64, [Row; 3]); 5] = [
+            (
+                r,
+                0,
+                [
+                    (0, 0.1917361602025135, 1.5274819065768688, 0.191736102104187),
+                    (1, 0.9630025072070384, 0.16118502085899883, 0.9630025029182434),
+                    (1000, 0.4437936903543962, 0.9070158021903197, 0.4437936544418335),
+                ],
+            ),
+            (
+                r.fold_in(9),
+                0x0b53_3c6c_cbaa_f3cb,
+                [
+                    (0, 0.671984032912708, -0.28994309811006275, 0.6719840168952942),
+                    (1, 0.9161103016002042, -0.4006264795449922, 0.9161102771759033),
+                    (1000, 0.32768461685488137, -1.2734523041692756, 0.32768458127975464),
+                ],
+            ),
+            (
+                r.sample(5),
+                0xfc14_b536_68e1_df84,
+                [
+                    (0, 0.8452522027409436, -0.550266290922765, 0.8452521562576294),
+                    (1, 0.5458463328376261, 0.2645363931448921, 0.5458462834358215),
+                    (1000, 0.4816020095171579, 1.1622417609422588, 0.4816019535064697),
+                ],
+            ),
+            (
+                r.fold_in(u64::MAX).sample(usize::MAX),
+                0x5323_0aaa_5aa3_bd5d,
+                [
+                    (0, 0.6507202866233927, -0.20410075879412037, 0.6507202386856079),
+                    (1, 0.6959545206190872, 0.34760009869235864, 0.6959545016288757),
+                    (1000, 0.08368552386099826, 2.227006103964592, 0.08368551731109619),
+                ],
+            ),
+            (
+                Rng::new(7).sample(3).fold_in(12),
+                0x49c9_4785_181f_56e2,
+                [
+                    (0, 0.193513426313346, -0.7666766083418921, 0.1935133934020996),
+                    (1, 0.3106415914882259, -0.6996950592396646, 0.3106415867805481),
+                    (1000, 0.8234001894377769, -0.0858163517279759, 0.8234001398086548),
+                ],
+            ),
+        ];
+        for (g, stream, rows) in cases {
+            assert_eq!(g.stream, stream, "{g:?}");
+            for (k, u, z, u32) in rows {
+                assert_eq!(g.uniform(k), u, "uniform({k}) of {g:?}");
+                assert_eq!(g.normal(k), z, "normal({k}) of {g:?}");
+                assert_eq!(f64::from(g.uniform_f32(k)), u32, "uniform_f32({k}) of {g:?}");
+                assert_eq!(g.normal_f32(k), z as f32, "normal_f32({k}) of {g:?}");
+            }
+        }
+    }
+
+    /// `Debug` shows the stream, never the key.
+    #[test]
+    fn debug_shows_the_stream() {
+        let s = alloc::format!("{:?}", Rng::new(42).sample(5));
+        assert_eq!(s, "Rng { stream: 18164342442384547716, .. }");
+    }
+
     #[test]
     fn moments_are_those_of_the_distributions() {
         let r = Rng::new(1);
