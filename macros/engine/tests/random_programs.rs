@@ -3297,3 +3297,130 @@ fn to_dynamic(src: &str) -> String {
     }
     out
 }
+
+/// Every random program batched (`vmap`'s batching rule, `batch::batch`): with every
+/// parameter batched, and with the first one shared (its values the same in every lane,
+/// computed once), the kernel's lane `l` gives bit for bit what the per-sample program
+/// gives for sample `l` (the interpreter applies each operation lane by lane, so the lane
+/// functions are the scalar ones), at 4 and 8 lanes, batch sizes 1, 3, 4, 5 and 9 (the last
+/// chunk padded with its last sample); and the same for the program's reverse pass
+/// (`vmap(vjp)`, the cotangent batched too). Programs whose integers would differ between
+/// samples (an index computed from a float) are refused by the batching rule, and skipped.
+#[test]
+fn random_programs_batched() {
+    use fluxion_engine::batch::{batch, BatchSpec};
+    let cases = env_usize("FLUXION_RANDOM_CASES", 120) as u64;
+    let rules = rules();
+    let (mut compared, mut refused, mut shared_runs) = (0, 0, 0);
+    for seed in 0..cases {
+        let p = program(seed);
+        let f = lower_source(&p.source()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let n = f.params.len();
+        let rev = vjp(
+            &f,
+            &VjpSpec {
+                active: vec![true; n],
+                all_params: false,
+                seed: None,
+            },
+            rules,
+        )
+        .unwrap_or_else(|e| panic!("seed {seed}: {}", e.msg))
+        .func;
+        // Per-sample arguments: the primal's, then (for the reverse pass) a cotangent.
+        let sample_args = |k: usize| -> Vec<Value> {
+            let x: Vec<f64> = (0..p.n_in())
+                .map(|j| 0.3 + 0.7 * ((j as f64 + 1.0) * 1.3 + k as f64 * 0.77).sin())
+                .collect();
+            let mut it = x.iter().copied();
+            p.template().iter().map(|t| t.unflatten(&mut it)).collect()
+        };
+        let env = Env::default();
+        let Ok(y0) = env.eval(&f, &sample_args(0)) else {
+            continue;
+        };
+        let ct_of = |k: usize| {
+            let mut c = 0.0;
+            y0.unflatten(&mut std::iter::from_fn(|| {
+                c += 1.0;
+                Some(0.5 + 0.25 * c + 0.1 * k as f64)
+            }))
+        };
+        let mut any = false;
+        for share_first in [false, true] {
+            if share_first && n < 2 {
+                continue;
+            }
+            for (g, with_ct) in [(&f, false), (&rev, true)] {
+                let mut flags = vec![true; g.params.len()];
+                if share_first {
+                    flags[0] = false;
+                }
+                let Ok(k) = batch(g, &BatchSpec { batched: flags.clone() }) else {
+                    refused += 1;
+                    continue;
+                };
+                let args = |s: usize| -> Vec<Value> {
+                    // A shared parameter takes sample 0's value in every sample.
+                    let mut a = sample_args(s);
+                    if share_first {
+                        a[0] = sample_args(0)[0].clone();
+                    }
+                    if with_ct {
+                        a.push(ct_of(s));
+                    }
+                    a
+                };
+                for lanes in [4, 8] {
+                    let env = Env {
+                        lanes,
+                        ..Env::default()
+                    };
+                    for size in [1, 3, 4, 5, 9] {
+                        let want: Vec<Option<Value>> = (0..size).map(|s| env.eval(g, &args(s)).ok()).collect();
+                        let mut start = 0;
+                        while start < size {
+                            let m = lanes.min(size - start);
+                            let per_lane: Vec<Vec<Value>> = (0..lanes).map(|l| args(start + l.min(m - 1))).collect();
+                            let packed: Vec<Value> = (0..g.params.len())
+                                .map(|q| {
+                                    if flags[q] {
+                                        pack(&per_lane.iter().map(|a| a[q].clone()).collect::<Vec<_>>())
+                                    } else {
+                                        per_lane[0][q].clone()
+                                    }
+                                })
+                                .collect();
+                            // A sample the program itself cannot evaluate (an index out of
+                            // range) is not compared.
+                            if want[start..start + m].iter().any(Option::is_none) {
+                                start += m;
+                                continue;
+                            }
+                            let got = env.eval(&k, &packed).unwrap_or_else(|e| {
+                                panic!("seed {seed}: the kernel ({lanes} lanes, shared first: {share_first}, reverse: {with_ct}): {e}\n{}", p.source())
+                            });
+                            for l in 0..m {
+                                let w = want[start + l].as_ref().map(bits);
+                                assert_eq!(
+                                    Some(bits(&lane(&got, l))),
+                                    w,
+                                    "seed {seed}: sample {} of {size} ({lanes} lanes, shared first: {share_first}, reverse: {with_ct})\n{}",
+                                    start + l,
+                                    p.source()
+                                );
+                            }
+                            start += m;
+                        }
+                    }
+                }
+                any = true;
+                shared_runs += usize::from(share_first);
+            }
+        }
+        compared += usize::from(any);
+    }
+    println!("{compared} programs batched ({shared_runs} runs with a shared parameter), {refused} batchings refused");
+    assert!(compared as u64 > cases * 3 / 4, "only {compared} of {cases} batched");
+    assert!(shared_runs > 0, "no run with a shared parameter");
+}
