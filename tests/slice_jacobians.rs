@@ -235,3 +235,54 @@ fn hessian_rows_into_a_buffer() {
     rosenbrock_hessian_into(&xs, &mut rows);
     assert_eq!(rows, rosenbrock_hessian(&xs));
 }
+
+/// A matrix-shaped output: rows `[[Vec<T>; 2]; 2]`, whose `_into` form checks and zeroes
+/// every row of the caller's buffer (the zero's slice found through the nested repeats).
+#[transforms(jacrev, jacfwd)]
+fn grid(xs: &[f64]) -> [[f64; 2]; 2] {
+    let mut s = 0.0;
+    let mut q = 1.0;
+    for i in 0..xs.len() {
+        s += xs[i] * xs[i];
+        q *= 1.0 + 0.5 * xs[i];
+    }
+    [[s, q], [s * q, 2.0 * s]]
+}
+
+#[test]
+fn matrix_rows_into_a_buffer() {
+    for n in [0, 3] {
+        let xs = points(n);
+        let mut buf: [[Vec<f64>; 2]; 2] = std::array::from_fn(|_| std::array::from_fn(|_| vec![f64::NAN; n]));
+        grid_jacrev_into(&xs, &mut buf);
+        assert_eq!(buf, grid_jacrev(&xs));
+        buf = std::array::from_fn(|_| std::array::from_fn(|_| vec![f64::NAN; n]));
+        grid_jacfwd_into(&xs, &mut buf);
+        assert_eq!(buf, grid_jacfwd(&xs));
+        let (jf, jr) = (grid_jacfwd(&xs), grid_jacrev(&xs));
+        for i in 0..n {
+            for (r, c) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                assert!(close(jf[r][c][i], jr[r][c][i], 1e-12), "n {n}: [{r}][{c}][{i}]");
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "a row of the buffer for the derivative in `xs` has length 1, but `xs` has length 3")]
+fn a_matrix_row_of_the_wrong_length_panics() {
+    let xs = points(3);
+    let mut buf: [[Vec<f64>; 2]; 2] = std::array::from_fn(|_| std::array::from_fn(|_| vec![0.0; 3]));
+    buf[1][0] = vec![0.0];
+    grid_jacrev_into(&xs, &mut buf);
+}
+
+/// Every row of a Hessian's buffer is checked (rows of `[Vec<T>]`), not only their number.
+#[test]
+#[should_panic(expected = "a row of the buffer for the derivative in `xs` has length 6, but `xs` has length 5")]
+fn a_hessian_row_of_the_wrong_length_panics() {
+    let xs = points(5);
+    let mut rows = vec![vec![0.0; 5]; 5];
+    rows[3] = vec![0.0; 6];
+    rosenbrock_hessian_into(&xs, &mut rows);
+}

@@ -220,6 +220,14 @@ fn split_cols(lo: usize, hi: usize, task: usize, run: &(dyn Fn(usize, usize) + S
 
 #[cfg(not(feature = "rayon"))]
 fn split_cols(lo: usize, hi: usize, task: usize, run: &(dyn Fn(usize, usize) + Sync)) {
+    cols_in_order(lo, hi, task, run);
+}
+
+/// The tasks of [`split_cols`] in order on the calling thread (without the `rayon`
+/// feature). Compiled with it too, so that the unit tests check it in every configuration
+/// (the workspace's tests turn `rayon` on).
+#[cfg_attr(feature = "rayon", allow(dead_code))]
+fn cols_in_order(lo: usize, hi: usize, task: usize, run: &(dyn Fn(usize, usize) + Sync)) {
     let mut a = lo;
     while a < hi {
         let b = (a + task).min(hi);
@@ -254,6 +262,77 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The tasks are the whole chunks of `rows_per_task` columns, each run once and none
+    /// empty (no task at all for a Jacobian without columns), in either split (rayon's and
+    /// `cols_in_order`).
+    #[test]
+    fn the_tasks_are_whole_chunks_of_columns() {
+        // At each column, `1 + 64 len` for every task starting there.
+        use core::sync::atomic::{AtomicUsize, Ordering};
+        fn tasks<const N: usize>(lanes: usize, chunk: Option<usize>) -> Vec<usize> {
+            let seen: Vec<AtomicUsize> = (0..=N).map(|_| AtomicUsize::new(0)).collect();
+            let mut a = alloc::vec![[0u8; N]; 2];
+            jacobian_cols(&mut a, lanes, chunk, 7, &|c0, cols| {
+                assert_eq!(cols.is_empty(), cols.len() == 0);
+                seen[c0 * lanes].fetch_add(1 + 64 * cols.len(), Ordering::Relaxed);
+            });
+            seen.into_iter().map(AtomicUsize::into_inner).collect()
+        }
+        // The same tasks of `cols_in_order` (the split without `rayon`).
+        fn in_order(n: usize, lanes: usize, chunk: Option<usize>) -> Vec<usize> {
+            let seen: Vec<AtomicUsize> = (0..=n).map(|_| AtomicUsize::new(0)).collect();
+            cols_in_order(0, n, rows_per_task(chunk, 7, lanes), &|lo, hi| {
+                seen[lo].fetch_add(1 + 64 * (hi - lo), Ordering::Relaxed);
+            });
+            seen.into_iter().map(AtomicUsize::into_inner).collect()
+        }
+        for chunk in [None, Some(1), Some(3), Some(4), Some(64)] {
+            for lanes in [1, 4, 8] {
+                let task = rows_per_task(chunk, 7, lanes);
+                let mut want = alloc::vec![0; 38];
+                for lo in (0..37).step_by(task) {
+                    want[lo] = 1 + 64 * task.min(37 - lo);
+                }
+                assert_eq!(tasks::<37>(lanes, chunk), want, "chunk {chunk:?}, lanes {lanes}");
+                assert_eq!(
+                    tasks::<0>(lanes, chunk),
+                    [0],
+                    "no columns: chunk {chunk:?}, lanes {lanes}"
+                );
+                assert_eq!(
+                    in_order(37, lanes, chunk),
+                    want,
+                    "in order: chunk {chunk:?}, lanes {lanes}"
+                );
+                assert_eq!(
+                    in_order(0, lanes, chunk),
+                    [0],
+                    "in order, no columns: chunk {chunk:?}, lanes {lanes}"
+                );
+            }
+        }
+    }
+
+    /// `is_empty` and `len` of a task's columns.
+    #[test]
+    fn a_task_without_columns_is_empty() {
+        let mut a = [[0.0f64; 4]; 1];
+        let ptr = a.as_mut_ptr().cast::<f64>();
+        let cols = |lo, hi| Columns {
+            ptr,
+            rows: 1,
+            stride: 4,
+            lo,
+            hi,
+            _out: core::marker::PhantomData,
+        };
+        let (empty, some) = (cols(2, 2), cols(1, 3));
+        assert!(empty.is_empty());
+        assert_eq!(empty.len(), 0);
+        assert!(!some.is_empty());
+        assert_eq!((some.first(), some.len()), (1, 2));
     }
 
     #[test]
