@@ -305,3 +305,17 @@ fn tuple_sizes_count_padding() {
     assert_eq!(std::mem::size_of::<(f64, u8)>(), 16);
     assert_eq!(std::mem::size_of::<(f32, u8)>(), 8);
 }
+
+/// Names bound by reference in a tuple pattern (`ref mut a`, `ref b`) are the error of an
+/// unsupported element, not mutable names.
+#[test]
+fn a_tuple_pattern_binds_no_references() {
+    for pat in ["(ref mut a, b)", "(a, ref b)", "(mut a, ref mut b)"] {
+        let src = format!("fn f(x: (f64, f64)) -> f64 {{ let {pat} = x; a + b }}");
+        let e = lower(&src).err().unwrap_or_else(|| panic!("{src}: no error"));
+        assert!(
+            e.contains("only names, `mut` names and `_` are supported in tuple patterns"),
+            "{src}: {e}"
+        );
+    }
+}

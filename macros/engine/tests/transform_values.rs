@@ -214,3 +214,59 @@ fn nalgebra_vectors_give_the_derivatives_of_arrays() {
         }
     }
 }
+
+/// A Hessian in a slice is built only for a scalar function (or a scalar and its aux) of
+/// one slice of floats; every other Hessian in a slice is the error naming the slice.
+#[test]
+fn a_hessian_in_a_slice_only_of_a_scalar_function_of_one_slice() {
+    let rules = RuleTable::standard();
+    let span = Span::call_site();
+    let body = "let mut s = 0.0; for i in 0..xs.len() { s += xs[i] * xs[i] * w; }";
+    let cases = [
+        // A tuple without `has_aux` is not a scalar.
+        (
+            format!("fn f(xs: &[f64], w: f64) -> (f64, f64) {{ {body} (s, s) }}"),
+            false,
+            Argnums::One(0, span),
+        ),
+        // Nor is an array.
+        (
+            format!("fn f(xs: &[f64], w: f64) -> [f64; 2] {{ {body} [s, w] }}"),
+            false,
+            Argnums::One(0, span),
+        ),
+        // The slice beside another argument.
+        (
+            format!("fn f(xs: &[f64], w: f64) -> f64 {{ {body} s }}"),
+            false,
+            Argnums::Many(vec![(0, span), (1, span)]),
+        ),
+        // The scalar of a tuple with `has_aux` is.
+        (
+            format!("fn f(xs: &[f64], w: f64) -> (f64, f64) {{ {body} (s, w) }}"),
+            true,
+            Argnums::One(0, span),
+        ),
+        (
+            format!("fn f(xs: &[f64], w: f64) -> f64 {{ {body} s }}"),
+            false,
+            Argnums::One(0, span),
+        ),
+    ];
+    for (k, (src, aux, argnums)) in cases.into_iter().enumerate() {
+        let f = lower(&src).unwrap_or_else(|e| panic!("{e}"));
+        let mut o = Options::new(Transform::Hessian, span);
+        o.argnums = Some(argnums);
+        o.has_aux = aux;
+        let r = hessian(&f, &o, &site(), &rules);
+        if k < 3 {
+            let e = format!("{:?}", r.err().unwrap_or_else(|| panic!("{src}: no error")));
+            assert!(
+                e.contains("`hessian` with respect to the slice `xs` is not supported yet"),
+                "{src}: {e}"
+            );
+        } else {
+            r.unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        }
+    }
+}
