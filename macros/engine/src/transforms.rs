@@ -970,13 +970,8 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
                         seeds: vec![],
                         basis: vec![(*k, e as usize)],
                     };
-                    let (jf, _y, ydot) = jvp_parts(&main, &spec, rules).map_err(internal(site.name))?;
-                    let fixed = param_map(&jf, &h);
-                    let m = import(&mut h, &jf, &fixed);
-                    let mut body = jf.body.clone();
-                    rename_block(&mut body, &m);
-                    let ydot = map_op(&ydot, &m);
-                    h.body.0.extend(body.0);
+                    let (body, ydot, _) = jvp_into(&mut h, &main, &spec, rules, site)?;
+                    h.body.0.extend(body);
                     let col = Operand::Int(e);
                     if odims.is_empty() {
                         h.body.0.push(Stmt::Assign(
@@ -1020,26 +1015,18 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
             seeds,
             basis: vec![],
         };
-        let (jf, _y, ydot) = jvp_parts(&main, &spec, rules).map_err(internal(site.name))?;
-        let fixed = param_map(&jf, &h);
-        let m = import(&mut h, &jf, &fixed);
-        let mut body = jf.body.clone();
-        rename_block(&mut body, &m);
-        let ydot = map_op(&ydot, &m);
+        let (body, ydot, tparam) = jvp_into(&mut h, &main, &spec, rules, site)?;
         if idims.is_empty() {
-            h.body.0.extend(body.0);
+            h.body.0.extend(body);
             items.push((ydot, jty));
             continue;
         }
-        // Tangent parameter of `jf` (the one after the primal parameters).
-        let tparam = jf.params.get(f.params.len()).map(|p| m[&p.var]);
         let Some(tparam) = tparam else {
             return Err(internal(site.name)(Diag::new("missing tangent parameter")));
         };
         if final_pass && o.chunk_size.map(|(k, _)| k) != Some(1) {
             let mut hb = h.clone();
-            if let Some(r) =
-                jacfwd_columns_batched(&mut hb, &main, &pty, &jty, &idims, &odims, tparam, &body.0, &ydot, o)
+            if let Some(r) = jacfwd_columns_batched(&mut hb, &main, &pty, &jty, &idims, &odims, tparam, &body, &ydot, o)
             {
                 h = hb;
                 items.push((r, jty));
@@ -1055,7 +1042,7 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         let tty = pty.tangent();
         let mut inner = Builder::new(&mut h);
         one_hot_tangent(&mut inner, Expr::Zeros(tty.clone()), &tty, &iops, tparam);
-        inner.out.extend(body.0);
+        inner.out.extend(body);
         if odims.is_empty() {
             inner.push(Stmt::Assign(
                 Place {
@@ -1090,6 +1077,25 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     }
     end_jacobians(&mut h, items, many, aux.as_ref(), f);
     Ok(h)
+}
+
+/// The forward-mode body `spec` asks of `main`, imported into `h` (whose parameters are
+/// `main`'s): its statements, the output tangent, and the tangent parameter of the first
+/// differentiated argument (the one after the primal parameters), which the caller binds.
+fn jvp_into(
+    h: &mut Func,
+    main: &Func,
+    spec: &JvpSpec,
+    rules: &RuleTable,
+    site: &Site,
+) -> TResult<(Vec<Stmt>, Operand, Option<VarId>)> {
+    let (jf, _y, ydot) = jvp_parts(main, spec, rules).map_err(internal(site.name))?;
+    let fixed = param_map(&jf, h);
+    let m = import(h, &jf, &fixed);
+    let mut body = jf.body.clone();
+    rename_block(&mut body, &m);
+    let tparam = jf.params.get(main.params.len()).map(|p| m[&p.var]);
+    Ok((body.0, map_op(&ydot, &m), tparam))
 }
 
 /// `let mut basis = zero; basis[at] = 1; let tparam = basis;`: the one-hot tangent of a
@@ -1135,13 +1141,8 @@ fn jacfwd_slice_columns(
         seeds: vec![],
         basis: vec![],
     };
-    let (jf, _y, ydot) = jvp_parts(main, &spec, rules).map_err(internal(site.name))?;
-    let fixed = param_map(&jf, h);
-    let m = import(h, &jf, &fixed);
-    let mut body = jf.body.clone();
-    rename_block(&mut body, &m);
-    let ydot = map_op(&ydot, &m);
-    let Some(tparam) = jf.params.get(f.params.len()).map(|p| m[&p.var]) else {
+    let (body, ydot, tparam) = jvp_into(h, main, &spec, rules, site)?;
+    let Some(tparam) = tparam else {
         return Err(internal(site.name)(Diag::new("missing tangent parameter")));
     };
     let xs = h.params[k].clone();
@@ -1157,14 +1158,31 @@ fn jacfwd_slice_columns(
     };
     let jv = b.let_mut(Some(zero), "jac", jty.clone());
     let n = b.let_ty(Expr::Len(Operand::Var(xs.var)), "n", usize_ty.clone());
+    // One tangent for every column, its one `1` set before the column's pass and reset
+    // after: the pass reads it in place of its tangent parameter.
+    let tty = xs.ty.tangent();
+    let basis = b.let_mut(Some(Expr::ZeroLike(Operand::Var(xs.var))), "basis", tty.clone());
     let outer = b.take();
+    let mut body = Block(body);
+    rename_block(&mut body, &HashMap::from([(tparam, basis)]));
+    let ydot = map_op(&ydot, &HashMap::from([(tparam, basis)]));
     let c = h.new_var("c", usize_ty, false);
     let es = loop_nest(h, &edims, "e");
     let os = loop_nest(h, odims, "o");
     let iops: Vec<Operand> = std::iter::once(c).chain(es.iter().copied()).map(Operand::Var).collect();
-    let tty = xs.ty.tangent();
+    let at = tty.place_index(&iops);
+    let set = |v: f64| {
+        Stmt::Assign(
+            Place {
+                var: basis,
+                idx: at.clone(),
+            },
+            AssignOp::Set,
+            Operand::float(v),
+        )
+    };
     let mut inner = Builder::new(h);
-    one_hot_tangent(&mut inner, Expr::ZeroLike(Operand::Var(xs.var)), &tty, &iops, tparam);
+    inner.push(set(1.0));
     inner.out.extend(body.0);
     if rows {
         // `jac[o][c] = ydot[o]` for every element `o` of the output.
@@ -1207,6 +1225,7 @@ fn jacfwd_slice_columns(
         let col_body = col.take();
         inner.out.extend(wrap_loops(&os, odims, col_body));
     }
+    inner.push(set(0.0));
     let inner_body = inner.take();
     h.body.0.extend(outer);
     h.body.0.push(Stmt::For(Loop {

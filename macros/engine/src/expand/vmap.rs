@@ -113,6 +113,22 @@ fn axis_error(key: &str, d: usize, what: &str, ty: &Ty, span: Span) -> syn::Erro
     syn::Error::new(span, msg)
 }
 
+/// A generator argument's axis: never batched (`randomness` says how the samples draw
+/// from it); a batch axis given to it in a tuple of `in_dims` is an error, a single
+/// `in_dims` for all arguments skips it.
+fn share_generator(o: &Options, (d, span): &mut (Option<usize>, Span), name: &str) -> Result<(), syn::Error> {
+    if d.is_some() && matches!(o.in_dims, Some(InDims::Each(..))) {
+        return Err(syn::Error::new(
+            *span,
+            format!(
+                "`{name}` is a generator: `vmap` does not batch it; give it `None` in `in_dims`, and `randomness = \"different\"` for each sample its own draws"
+            ),
+        ));
+    }
+    *d = None;
+    Ok(())
+}
+
 /// Whether `cur` draws random numbers (or passes a generator on): under the default
 /// `randomness = "error"` that is an error at the first draw, as in torch.func.
 fn check_randomness(cur: &Func, r: Randomness, names: &crate::emit::Names) -> Result<(), syn::Error> {
@@ -171,20 +187,10 @@ pub(super) fn vmap_items(
     let names = crate::emit::Names::new(cur);
     let mut dims = arg_dims(&o.in_dims, cur.params.len(), o.span)?;
     // Generators are shared arguments; `randomness` says how the samples draw from them.
-    for (p, (d, dspan)) in cur.params.iter().zip(dims.iter_mut()) {
-        if p.ty != Ty::Rng {
-            continue;
+    for (p, dim) in cur.params.iter().zip(dims.iter_mut()) {
+        if p.ty == Ty::Rng {
+            share_generator(o, dim, &names.ident(p.var).to_string())?;
         }
-        if d.is_some() && matches!(o.in_dims, Some(InDims::Each(..))) {
-            return Err(syn::Error::new(
-                *dspan,
-                format!(
-                    "`{}` is a generator: `vmap` does not batch it; give it `None` in `in_dims`, and `randomness = \"different\"` for each sample its own draws",
-                    names.ident(p.var)
-                ),
-            ));
-        }
-        *d = None;
     }
     check_randomness(cur, o.randomness, &names)?;
     let batched: Vec<bool> = dims.iter().map(|(d, _)| d.is_some()).collect();
@@ -645,19 +651,11 @@ pub(super) fn nested_items(
 ) -> Result<(TokenStream, Level), syn::Error> {
     let mut dims = arg_dims(&o.in_dims, inner.args.len(), o.span)?;
     // Generators stay shared; `randomness` says what each outer sample draws from.
-    for (a, (d, dspan)) in inner.args.iter().zip(dims.iter_mut()) {
+    for (a, dim) in inner.args.iter().zip(dims.iter_mut()) {
         if a.shared != Some(Ty::Rng) {
             continue;
         }
-        if d.is_some() && matches!(o.in_dims, Some(InDims::Each(..))) {
-            return Err(syn::Error::new(
-                *dspan,
-                format!(
-                    "`{}` is a generator: `vmap` does not batch it; give it `None` in `in_dims`, and `randomness = \"different\"` for each sample its own draws",
-                    a.name
-                ),
-            ));
-        }
+        share_generator(o, dim, &a.name.to_string())?;
         if o.randomness == Randomness::Error {
             return Err(syn::Error::new(
                 o.span,
@@ -667,7 +665,6 @@ pub(super) fn nested_items(
                 ),
             ));
         }
-        *d = None;
     }
     if !dims.iter().any(|(d, _)| d.is_some()) {
         return Err(syn::Error::new(
