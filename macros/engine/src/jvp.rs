@@ -293,6 +293,10 @@ pub fn tangent_of_expr(
                 terms.push(match part {
                     Partial::Mul(d) => b.mul(d, dk),
                     Partial::Div(d) => b.div(dk, d),
+                    Partial::Scaled(k, d) => {
+                        let d = b.mul(k, d);
+                        b.mul(d, dk)
+                    }
                 });
             }
             b.sum_terms(terms)

@@ -40,6 +40,10 @@ pub enum Partial {
     Mul(Operand),
     /// `v / d` (more accurate and cheaper than `v * (1/d)`).
     Div(Operand),
+    /// `k · ∂` for a literal `k`: a cotangent is scaled first, `(v · k) · ∂`, so that a
+    /// constant cotangent (the seed of a gradient times the constants on its way) folds
+    /// with `k` at compile time; a tangent is multiplied as `(k · ∂) · v`.
+    Scaled(Operand, Operand),
 }
 
 /// Builds the partials of a primitive: operands, the primitive's output, and one entry per
@@ -658,6 +662,7 @@ impl RuleTable {
                         let s = b.lit(scale);
                         Some(match part {
                             Partial::Mul(o) => Partial::Mul(b.mul(o, s)),
+                            Partial::Scaled(k, o) => Partial::Scaled(k, b.mul(o, s)),
                             Partial::Div(o) => {
                                 let inv = b.lit(1.0 / scale);
                                 Partial::Div(b.mul(o, inv))
@@ -684,16 +689,16 @@ fn powf_dx(b: &mut Builder, x: &Operand, yexp: &Operand) -> Option<Partial> {
             // y - 1 is exact in f32 and f64: fold it.
             let e = b.lit(v - 1.0);
             let p = b.prim(Prim::Powf, vec![x.clone(), e]);
-            return m(b.mul(yexp.clone(), p));
+            return Some(Partial::Scaled(yexp.clone(), p));
         }
     }
     let one = b.lit(1.0);
     let e = b.sub(yexp.clone(), one);
     let p = b.prim(Prim::Powf, vec![x.clone(), e]);
-    let full = b.mul(yexp.clone(), p);
     if yexp.float_value().is_some() {
-        return m(full);
+        return Some(Partial::Scaled(yexp.clone(), p));
     }
+    let full = b.mul(yexp.clone(), p);
     let z = b.lit(0.0);
     let c = b.cmp(CmpOp::Eq, yexp.clone(), z.clone());
     m(b.select(c, z, full))
@@ -721,14 +726,10 @@ fn powi_dx(b: &mut Builder, x: &Operand, n: &Operand) -> Option<Partial> {
         return match *k {
             0 => None,
             1 => m(b.lit(1.0)),
-            2 => {
-                let two = b.lit(2.0);
-                m(b.mul(two, x.clone()))
-            }
+            2 => Some(Partial::Scaled(b.lit(2.0), x.clone())),
             k => {
                 let p = b.prim(Prim::Powi, vec![x.clone(), Operand::Int(k - 1)]);
-                let kf = b.lit(k as f64);
-                m(b.mul(kf, p))
+                Some(Partial::Scaled(b.lit(k as f64), p))
             }
         };
     }

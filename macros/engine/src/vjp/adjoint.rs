@@ -78,6 +78,10 @@ pub(super) fn rexpr(
                     let c = match part {
                         Partial::Mul(d) => b.mul(tb.clone(), d),
                         Partial::Div(d) => b.div(tb.clone(), d),
+                        Partial::Scaled(k, d) => {
+                            let s = b.mul(tb.clone(), k);
+                            b.mul(s, d)
+                        }
                     };
                     contribute(act, adj, b, o, c);
                 }
