@@ -564,26 +564,40 @@ impl<W: Send> OutSlices for TaskSlots<'_, W> {
     }
 }
 
+/// A chunk loop for [`best_simd`]: the generated code's arguments of one call, in a struct
+/// whose `run` (always inlined) calls the loop.
+///
+/// A struct rather than a closure: a closure's body is a function of its own, and once the
+/// loop it calls is inlined into it, LLVM compiles that function apart (too large to inline
+/// into [`best_simd`]'s AVX2 copy), with the baseline features. `run` is always inlined, so
+/// the loop is compiled in the copy that calls it.
+pub trait SimdRun {
+    /// What the loop returns.
+    type Output;
+    /// Runs the loop.
+    fn run(self) -> Self::Output;
+}
+
 /// Runs `body` compiled for the widest vector features this CPU has among those the
 /// runtime knows (AVX2 with FMA on x86-64, detected at run time, with the `std` feature),
-/// else as it is. `body` is inlined into each variant, so the lane functions written as
-/// scalar code over the lanes (`exp`, `tanh`, `ln`, ..) are vectorised to 256 bits there;
-/// `wide`'s operators keep the code paths chosen when the crate was compiled. The results
-/// are the same functions within the lane functions' documented bounds.
+/// else as it is. `body.run()` is inlined into each variant, so the lane functions written
+/// as scalar code over the lanes (`exp`, `tanh`, `ln`, ..) are vectorised to 256 bits
+/// there; `wide`'s operators keep the code paths chosen when the crate was compiled. The
+/// results are the same functions within the lane functions' documented bounds.
 #[inline(always)]
-pub fn best_simd<R>(body: impl FnOnce() -> R) -> R {
+pub fn best_simd<B: SimdRun>(body: B) -> B::Output {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             #[target_feature(enable = "avx2,fma")]
-            fn avx2<R>(body: impl FnOnce() -> R) -> R {
-                body()
+            fn avx2<B: SimdRun>(body: B) -> B::Output {
+                body.run()
             }
             // SAFETY: the CPU has the features `avx2` enables (detected just above).
             return unsafe { avx2(body) };
         }
     }
-    body()
+    body.run()
 }
 
 #[cfg(test)]

@@ -520,6 +520,47 @@ pub struct Emitter<'a> {
     /// Inside the task body of a column [`RowTasks`] loop: the Jacobian, written through
     /// the task's `Columns` (`__fluxion_cols.set(row, col, v)`).
     cols: std::cell::Cell<Option<VarId>>,
+    /// Arrays read out of a parameter passed by reference and only indexed: bound by
+    /// reference ([`borrowed`]).
+    borrowed: HashSet<VarId>,
+}
+
+/// The arrays bound to a field of a parameter passed by reference (`let tape = res.0`, a
+/// batch's kept residuals read by the reverse half) that are only ever indexed: bound as
+/// `let tape = &res.0`, so the kilobytes of a chunk's residuals are read where they are,
+/// not copied first.
+fn borrowed(f: &Func, by_ref: &HashSet<VarId>) -> HashSet<VarId> {
+    let mut cand = HashSet::new();
+    walk_stmts(&f.body, &mut |s| {
+        if let Stmt::Let(v, Expr::Field(Operand::Var(p), _)) | Stmt::Mut(v, Some(Expr::Field(Operand::Var(p), _))) = s {
+            if by_ref.contains(p) && matches!(f.vars[*v].ty, Ty::Array(..)) && f.vars[*v].storage != Storage::Growing {
+                cand.insert(*v);
+            }
+        }
+    });
+    // Every other use disqualifies: a read that is not an index's array, a write.
+    let mut used = HashSet::new();
+    walk_stmts(&f.body, &mut |s| {
+        let mut ops = Vec::new();
+        match s {
+            Stmt::Let(_, e) | Stmt::Mut(_, Some(e)) => match e {
+                Expr::Index(_, idx) => ops.extend(idx.iter().cloned()),
+                e => ops = expr_operands(e),
+            },
+            Stmt::Assign(p, _, v) => {
+                used.insert(p.var);
+                ops.extend(p.idx.iter().cloned());
+                ops.push(v.clone());
+            }
+            Stmt::If(c, _, _) => ops.push(c.clone()),
+            Stmt::For(_) | Stmt::Mut(_, None) => {}
+        }
+        used.extend(ops.iter().filter_map(Operand::var));
+        used.extend(call_writes(s));
+    });
+    used.extend(f.ret.var());
+    cand.retain(|v| !used.contains(v));
+    cand
 }
 
 /// The mutable variables of a type only rustc knows that are slots, not accumulators: set
@@ -572,6 +613,7 @@ impl<'a> Emitter<'a> {
             .filter(|p| p.by_ref || is_slice_param(f, p))
             .map(|p| p.var)
             .collect();
+        let borrowed = borrowed(f, &by_ref);
         Emitter {
             f,
             names: Names::new(f),
@@ -580,6 +622,7 @@ impl<'a> Emitter<'a> {
             lanes: None,
             rows: std::cell::Cell::new(None),
             slots: slots(f),
+            borrowed,
             cols: std::cell::Cell::new(None),
         }
     }
@@ -844,6 +887,11 @@ impl<'a> Emitter<'a> {
             Stmt::Let(v, Expr::Call(c)) if !c.writes().is_empty() && self.f.vars[*v].ty == Ty::Unit => {
                 let call = self.call(c);
                 quote!(#call;)
+            }
+            Stmt::Let(v, e) | Stmt::Mut(v, Some(e)) if self.borrowed.contains(v) => {
+                let n = self.names.ident(*v);
+                let e = self.expr(e);
+                quote!(let #n = &#e;)
             }
             Stmt::Let(v, e) => {
                 let n = self.names.ident(*v);

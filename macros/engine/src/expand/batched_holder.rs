@@ -566,7 +566,7 @@ fn bwd_kernel(
     let (res_param, res_arg, take_res) = match &saved {
         Some(r) => (
             quote!(__res_slots: &mut [::core::option::Option<#r>],),
-            quote!(__r.all(),),
+            Some(quote!(__r.all())),
             quote! {
                 let __res = __res_slots[__i / __lanes]
                     .as_ref()
@@ -575,7 +575,7 @@ fn bwd_kernel(
         ),
         None => (
             quote!(),
-            quote!(),
+            None,
             quote!(let (_, __res) = #fwd_name #tf (#(#args,)*); let __res = &__res;),
         ),
     };
@@ -599,20 +599,26 @@ fn bwd_kernel(
     let chunks = format_ident!("__fluxion_bwd_chunks_{}", name);
 
     let (gen, wc) = crate::emit::generic_parts(generics);
-    kernels.extend(quote! {
+    let item = quote! {
         #[doc(hidden)]
         #[inline(always)]
         #[allow(unused_mut, unused_variables, clippy::all, clippy::pedantic, clippy::nursery)]
         fn #chunks #gen (#(#p_decl,)* ct: &#yt_ty, __start: usize, #res_param #(#a_decl,)*) #wc {
             #run
         }
-    });
-    let call = quote!(#chunks #tf (#(#ps,)* &ct, __start, #res_arg #(#chunk_accs,)*));
-    let call = if super::vmap::uses_lane_kernels(&fwd) || super::vmap::uses_lane_kernels(&acc) {
-        quote!(::fluxion::__private::best_simd(|| #call);)
-    } else {
-        quote!(#call;)
     };
+    let mut call_args: Vec<TokenStream> = ps.iter().map(|p| quote!(#p)).collect();
+    call_args.extend([quote!(&ct), quote!(__start)]);
+    call_args.extend(res_arg);
+    call_args.extend(chunk_accs.iter().cloned());
+    let call = if super::vmap::uses_lane_kernels(&fwd) || super::vmap::uses_lane_kernels(&acc) {
+        let (items, call) = super::vmap::simd_call(&item, &call_args).ok()?;
+        kernels.extend(items);
+        quote!(#call;)
+    } else {
+        quote!(#chunks #tf (#(#call_args,)*);)
+    };
+    kernels.extend(item);
     // Tasks of `__grain` samples on rayon's threads, each with its own partial sums of the
     // shared cotangents.
     let lanes_n: usize = match float {
@@ -684,12 +690,6 @@ fn bwd_kernel(
             .unzip();
         let first_out = &out_ids[0];
         let fwd_cost = (crate::cost::run_weight(&fwd.body) as usize / lanes_n).max(1);
-        let fcall = quote!(#fchunks #tf (#(#ps,)* __start, __r.all(), #(#out_ids,)*));
-        let fcall = if super::vmap::uses_lane_kernels(&fwd) {
-            quote!(::fluxion::__private::best_simd(|| #fcall);)
-        } else {
-            quote!(#fcall;)
-        };
         let zeros: Vec<TokenStream> = outs
             .iter()
             .map(|t| {
@@ -723,6 +723,18 @@ fn bwd_kernel(
                     __i += __m;
                 }
             }
+        };
+        let mut fargs: Vec<TokenStream> = ps.iter().map(|p| quote!(#p)).collect();
+        fargs.extend([quote!(__start), quote!(__r.all())]);
+        fargs.extend(out_ids.iter().map(|y| quote!(#y)));
+        let plain = quote!(#fchunks #tf (#(#fargs,)*););
+        let (items, fcall) = match super::vmap::uses_lane_kernels(&fwd) {
+            // (The chunk loop is the `fn` item just built: `simd_call` cannot fail on it.)
+            true => match super::vmap::simd_call(&items, &fargs) {
+                Ok((more, call)) => (quote!(#items #more), quote!(#call;)),
+                Err(_) => (items, plain),
+            },
+            false => (items, plain),
         };
         let body = quote! {
             #(let mut #out_ids = #zeros;)*

@@ -464,12 +464,8 @@ pub(super) fn vmap_items(
     let params = level.params();
     let arg_names = level.arg_names();
     let out_param = level.out_param();
-    let chunk_call = quote!(#chunks_ident #tf (#(#arg_names,)* #out, __fluxion_start));
-    let run_chunks = if uses_lane_kernels(&kernel) {
-        quote!(::fluxion::__private::best_simd(|| #chunk_call))
-    } else {
-        chunk_call
-    };
+    let mut chunk_args: Vec<TokenStream> = arg_names.iter().map(|a| quote!(#a)).collect();
+    chunk_args.extend([quote!(#out), quote!(__fluxion_start)]);
     // One chunk: pack, kernel, unpack (`__fluxion_m` samples from `__fluxion_i`).
     let step = quote! {
         #(#packs)*
@@ -547,7 +543,7 @@ pub(super) fn vmap_items(
             }
         }
     };
-    let chunks = quote! {
+    let mut chunks = quote! {
         #[doc(hidden)]
         #[inline(always)]
         #[allow(unused_mut, clippy::all, clippy::pedantic, clippy::nursery)]
@@ -557,6 +553,13 @@ pub(super) fn vmap_items(
             let mut __fluxion_r = #result_zeros;
             #chunk_loop
         }
+    };
+    let run_chunks = if uses_lane_kernels(&kernel) {
+        let (items, call) = simd_call(&chunks, &chunk_args)?;
+        chunks.extend(items);
+        call
+    } else {
+        quote!(#chunks_ident #tf (#(#chunk_args,)*))
     };
     let default_chunk = match o.chunk_size {
         Some((k, _)) => quote!(.or(::core::option::Option::Some(#k))),
@@ -1188,4 +1191,108 @@ fn out_dims_text(dims: &[(usize, Span)], tuple: bool) -> String {
             dims.first().map_or("a `Vec` of samples", |(d, _)| one(*d))
         )
     }
+}
+
+/// A call of the chunk loop `item` (an `#[inline(always)]` `fn` item) with `args`, through
+/// the runtime's `best_simd` (an AVX2 copy chosen at run time): the items to emit beside
+/// `item` and the call.
+///
+/// The arguments travel in a struct whose `SimdRun::run` (always inlined) calls the loop,
+/// so the loop is compiled inside the AVX2 copy. Behind a closure it would not be: the
+/// closure's body, with the loop inlined into it, is too large for LLVM to inline into the
+/// copy, and stays compiled with the baseline features.
+pub(super) fn simd_call(item: &TokenStream, args: &[TokenStream]) -> Result<(TokenStream, TokenStream), syn::Error> {
+    use syn::visit_mut::VisitMut;
+    struct Named;
+    impl VisitMut for Named {
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+            if r.lifetime.is_none() {
+                r.lifetime = Some(syn::parse_quote!('__fluxion_a));
+            }
+            syn::visit_mut::visit_type_reference_mut(self, r);
+        }
+        fn visit_lifetime_mut(&mut self, l: &mut syn::Lifetime) {
+            if l.ident == "_" {
+                *l = syn::parse_quote!('__fluxion_a);
+            }
+        }
+    }
+    let f: syn::ItemFn = syn::parse2(item.clone()).map_err(|e| {
+        syn::Error::new(
+            Span::call_site(),
+            format!("internal: a chunk loop that is not an `fn` item: {e}"),
+        )
+    })?;
+    let name = &f.sig.ident;
+    let run = format_ident!("{}_simd", name);
+    let mut tys = Vec::new();
+    for a in &f.sig.inputs {
+        let syn::FnArg::Typed(p) = a else {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "internal: a chunk loop with a receiver",
+            ));
+        };
+        let mut t = (*p.ty).clone();
+        Named.visit_type_mut(&mut t);
+        tys.push(t);
+    }
+    if tys.len() != args.len() {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "internal: a chunk loop called with another number of arguments",
+        ));
+    }
+    let fields: Vec<syn::Ident> = (0..tys.len()).map(|k| format_ident!("a{k}")).collect();
+    let user = &f.sig.generics.params;
+    let wc = &f.sig.generics.where_clause;
+    let args_of = |p: &syn::GenericParam| match p {
+        syn::GenericParam::Lifetime(l) => {
+            let l = &l.lifetime;
+            quote!(#l)
+        }
+        syn::GenericParam::Type(t) => {
+            let i = &t.ident;
+            quote!(#i)
+        }
+        syn::GenericParam::Const(c) => {
+            let i = &c.ident;
+            quote!(#i)
+        }
+    };
+    let uargs: Vec<TokenStream> = user.iter().map(args_of).collect();
+    let types: Vec<&syn::Ident> = user
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => Some(&t.ident),
+            _ => None,
+        })
+        .collect();
+    let out = match &f.sig.output {
+        syn::ReturnType::Default => quote!(()),
+        syn::ReturnType::Type(_, t) => quote!(#t),
+    };
+    let tf = turbofish(&f.sig.generics);
+    let items = quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        struct #run <'__fluxion_a, #user> #wc {
+            #(#fields: #tys,)*
+            __fluxion_p: ::core::marker::PhantomData<(&'__fluxion_a (), #(fn() -> #types,)*)>,
+        }
+        impl<'__fluxion_a, #user> ::fluxion::__private::SimdRun for #run <'__fluxion_a, #(#uargs,)*> #wc {
+            type Output = #out;
+            #[inline(always)]
+            fn run(self) -> #out {
+                #name #tf (#(self.#fields,)*)
+            }
+        }
+    };
+    let call = quote! {
+        ::fluxion::__private::best_simd(#run {
+            #(#fields: #args,)*
+            __fluxion_p: ::core::marker::PhantomData,
+        })
+    };
+    Ok((items, call))
 }
