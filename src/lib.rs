@@ -126,8 +126,10 @@
 //!   then one row of the slice's length per output element, `[Vec<T>; M]` for
 //!   `f(xs: &[T]) -> [f64; M]` (`jacrev` sweeps once per output element, `jacfwd` runs
 //!   one forward pass per element of the slice). `hessian` with respect to one slice of
-//!   floats, of a scalar function, is a `Vec<Vec<T>>` (`h[i][j] = ∂²f/∂xᵢ∂xⱼ`); other
-//!   Hessians in slices are a compile error. Their `_into` forms take rows of the slice's
+//!   floats, of a scalar function, is a `Vec<Vec<T>>` (`h[i][j] = ∂²f/∂xᵢ∂xⱼ`); in one
+//!   slice of arrays (particle positions `&[[f64; 3]]`), `Vec<[Vec<[f64; 3]>; 3]>`
+//!   (`h[i][a][j][b] = ∂²f/∂xᵢ[a]∂xⱼ[b]`, JAX's `(n, 3, n, 3)`); other Hessians in slices
+//!   (in several slices, of a non-scalar function) are a compile error. Their `_into` forms take rows of the slice's
 //!   length (`&mut [Vec<T>; M]`, `&mut [Vec<T>]`), checked (a panic naming the argument
 //!   and both lengths) and zeroed.
 //!

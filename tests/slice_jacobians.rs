@@ -286,3 +286,110 @@ fn a_hessian_row_of_the_wrong_length_panics() {
     rows[3] = vec![0.0; 6];
     rosenbrock_hessian_into(&xs, &mut rows);
 }
+
+/// A pair potential of particle positions (`&[[f64; 3]]`, as many particles as the caller
+/// has): a Hessian in a slice of arrays, `Vec<[Vec<[f64; 3]>; 3]>` (`h[i][a][j][b]` is
+/// `∂²E / ∂x_i[a] ∂x_j[b]`, JAX's `(n, 3, n, 3)`), and the same with three particles in a
+/// fixed-size array.
+#[transforms(hessian, grad)]
+fn pair_energy(xs: &[[f64; 3]], k: f64) -> f64 {
+    let mut e = 0.0;
+    for i in 0..xs.len() {
+        for j in i + 1..xs.len() {
+            let mut d2 = 0.0;
+            for a in 0..3 {
+                let d = xs[i][a] - xs[j][a];
+                d2 += d * d;
+            }
+            e += k * (1.0 / d2 - 1.0 / (1.0 + d2).sqrt()) + 0.1 * xs[i][0] * xs[j][1].sin();
+        }
+    }
+    e
+}
+
+#[transforms(hessian)]
+fn pair_energy3(xs: [[f64; 3]; 3], k: f64) -> f64 {
+    let mut e = 0.0;
+    for i in 0..3 {
+        for j in i + 1..3 {
+            let mut d2 = 0.0;
+            for a in 0..3 {
+                let d = xs[i][a] - xs[j][a];
+                d2 += d * d;
+            }
+            e += k * (1.0 / d2 - 1.0 / (1.0 + d2).sqrt()) + 0.1 * xs[i][0] * xs[j][1].sin();
+        }
+    }
+    e
+}
+
+fn particles(n: usize) -> Vec<[f64; 3]> {
+    let p = points(3 * n);
+    (0..n)
+        .map(|i| [p[3 * i] + 2.0 * i as f64, p[3 * i + 1], p[3 * i + 2]])
+        .collect()
+}
+
+#[test]
+fn hessians_in_a_slice_of_arrays() {
+    let xs = particles(3);
+    let h = pair_energy_hessian(&xs, 0.7);
+    let want = pair_energy3_hessian([xs[0], xs[1], xs[2]], 0.7);
+    assert_eq!(h.len(), 3);
+    for i in 0..3 {
+        for a in 0..3 {
+            assert_eq!(h[i][a].len(), 3);
+            for j in 0..3 {
+                for b in 0..3 {
+                    let (g, w) = (h[i][a][j][b], want[i][a][j][b]);
+                    assert!(close(g, w, 1e-12), "[{i}][{a}][{j}][{b}] {g} vs {w}");
+                }
+            }
+        }
+    }
+    // Against central differences of the gradient, and symmetric, for 0 to 5 particles.
+    for n in 0..=5 {
+        let xs = particles(n);
+        let h = pair_energy_hessian(&xs, 0.7);
+        assert_eq!(h.len(), n);
+        let hh = 1e-6;
+        for j in 0..n {
+            for b in 0..3 {
+                let (mut p, mut m) = (xs.clone(), xs.clone());
+                p[j][b] += hh;
+                m[j][b] -= hh;
+                let (gp, gm) = (pair_energy_grad(&p, 0.7), pair_energy_grad(&m, 0.7));
+                for i in 0..n {
+                    for a in 0..3 {
+                        let d = (gp[i][a] - gm[i][a]) / (2.0 * hh);
+                        let g = h[i][a][j][b];
+                        assert!(close(g, d, 1e-6), "n {n}: [{i}][{a}][{j}][{b}] {g} vs {d}");
+                        assert!(
+                            close(g, h[j][b][i][a], 1e-12),
+                            "n {n}: symmetric at [{i}][{a}][{j}][{b}]"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn hessian_in_a_slice_of_arrays_into_a_buffer() {
+    let xs = particles(4);
+    let mut rows: Vec<[Vec<[f64; 3]>; 3]> = (0..4)
+        .map(|_| std::array::from_fn(|_| vec![[f64::NAN; 3]; 4]))
+        .collect();
+    pair_energy_hessian_into(&xs, 0.7, &mut rows);
+    assert_eq!(rows, pair_energy_hessian(&xs, 0.7));
+}
+
+#[test]
+#[should_panic(expected = "a row of the buffer for the derivative in `xs` has length 3, but `xs` has length 4")]
+fn a_hessian_row_in_a_slice_of_arrays_of_the_wrong_length_panics() {
+    let xs = particles(4);
+    let mut rows: Vec<[Vec<[f64; 3]>; 3]> = (0..4).map(|_| std::array::from_fn(|_| vec![[0.0; 3]; 4])).collect();
+    rows[2][1] = vec![[0.0; 3]; 3];
+    pair_energy_hessian_into(&xs, 0.7, &mut rows);
+}

@@ -922,10 +922,10 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     let (idx, many) = argnums(f, o, site)?;
     let (main, aux) = split_aux(f, o.has_aux, site)?;
     // A gradient in a slice, differentiated in that slice again: a Hessian in a slice.
-    let rows_of_slice = matches!(&main.ret_ty, Ty::Slice(e) if e.is_float())
+    let rows_of_slice = matches!(&main.ret_ty, Ty::Slice(e) if floats(e))
         && idx
             .iter()
-            .all(|k| matches!(&f.params[*k].ty, Ty::Slice(e) if e.is_float()));
+            .all(|k| matches!(&f.params[*k].ty, Ty::Slice(e) if floats(e)));
     let odims = if rows_of_slice {
         Vec::new()
     } else {
@@ -1151,7 +1151,13 @@ fn jacfwd_slice_columns(
     // The output a gradient in this slice (a Hessian in it): as many rows as elements.
     let rows = matches!(main.ret_ty, Ty::Slice(_));
     let zero = if rows {
-        let z = b.let_ty(Expr::ZeroLike(Operand::Var(xs.var)), "zero", xs.ty.tangent());
+        // One row (the slice's zero) per scalar of the output: `[[z; ..]; ..]` per element.
+        let mut z = b.let_ty(Expr::ZeroLike(Operand::Var(xs.var)), "zero", xs.ty.tangent());
+        let mut zt = xs.ty.tangent();
+        for d in edims.iter().rev() {
+            zt = Ty::Array(Box::new(zt), d.clone());
+            z = b.let_ty(Expr::Repeat(z, d.clone()), "zero", zt.clone());
+        }
         Expr::Broadcast(Operand::Var(xs.var), z)
     } else {
         jacobian_zero(&mut b, &main.ret_ty, &xs, jty)
@@ -1185,17 +1191,22 @@ fn jacfwd_slice_columns(
     inner.push(set(1.0));
     inner.out.extend(body.0);
     if rows {
-        // `jac[o][c] = ydot[o]` for every element `o` of the output.
+        // `jac[o][a..][c][e..] = ydot[o][a..]` for every scalar `(o, a..)` of the output
+        // (the gradient, shaped as the slice).
         let Some(yv) = ydot.var() else {
             return Err(internal(site.name)(Diag::new("tangent output is not a variable")));
         };
         let o = inner.f.new_var("o", Ty::Int(Some("usize".into())), false);
+        let os = loop_nest(inner.f, &edims, "a");
+        let mut oat = vec![Operand::Var(o)];
+        oat.extend(os.iter().copied().map(Operand::Var));
         let mut col = Builder::new(inner.f);
-        let t = col.let_(Expr::Index(yv, vec![Operand::Var(o)]), "t");
-        let mut place = vec![Operand::Var(o)];
+        let t = col.let_(Expr::Index(yv, oat.clone()), "t");
+        let mut place = oat;
         place.extend(iops.iter().cloned());
         col.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, t));
         let col_body = col.take();
+        let col_body = wrap_loops(&os, &edims, col_body);
         inner.push(Stmt::For(Loop {
             var: o,
             lo: Operand::Const(CExpr::Lit(0)),
@@ -1342,6 +1353,15 @@ pub fn hessian(f: &Func, o: &Options, site: &Site, rules: &RuleTable) -> TResult
 /// The Hessians with respect to a slice not built yet (a spanned error on the parameter):
 /// all but those of a scalar function in one slice of floats (`Vec<Vec<T>>`). Jacobians
 /// in slices are built (`[Vec<T>; M]`).
+/// A float, or a fixed-size array (of arrays) of floats: the elements of a slice a Hessian
+/// is built in.
+fn floats(t: &Ty) -> bool {
+    match t {
+        Ty::Array(e, _) => floats(e),
+        t => t.is_float(),
+    }
+}
+
 fn no_slice_jacobian(f: &Func, idx: &[usize], o: &Options) -> TResult<()> {
     for k in idx {
         let p = &f.params[*k];
@@ -1350,7 +1370,7 @@ fn no_slice_jacobian(f: &Func, idx: &[usize], o: &Options) -> TResult<()> {
             return err(
                 p.span.0,
                 format!(
-                    "`{}` with respect to the slice `{name}` is not supported yet: a Hessian in a slice is built for a scalar function of one slice of floats (`&[f64]`, giving `Vec<Vec<f64>>`); use `jacrev` or `jacfwd` here, or a fixed-size array `[f64; N]`",
+                    "`{}` with respect to the slice `{name}` is not supported yet: a Hessian in a slice is built for a scalar function of one slice of floats or of arrays of floats (`&[f64]`, giving `Vec<Vec<f64>>`; `&[[f64; 3]]`, giving `Vec<[Vec<[f64; 3]>; 3]>`); use `jacrev` or `jacfwd` here, or a fixed-size array `[f64; N]`",
                     o.transform.name()
                 ),
             );
@@ -1363,11 +1383,12 @@ fn no_slice_jacobian(f: &Func, idx: &[usize], o: &Options) -> TResult<()> {
 /// of basis tangents.
 pub fn hessian_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_pass: bool) -> TResult<Func> {
     let (idx, _) = argnums(f, o, site)?;
-    // In slices of floats, of a scalar function: `Vec<Vec<T>>` (the gradient in a slice,
-    // differentiated again column by column); other Hessians in slices not yet.
+    // In one slice of floats (or of arrays of them), of a scalar function: `Vec<Vec<T>>`
+    // (`Vec<[Vec<[T; N]>; N]>`), the gradient in the slice differentiated again column by
+    // column; other Hessians in slices not yet.
     let scalar_out = matches!(&f.ret_ty, Ty::Float(_))
         || (o.has_aux && matches!(&f.ret_ty, Ty::Tuple(ts) if ts.first().is_some_and(Ty::is_float)));
-    if !(scalar_out && idx.len() == 1 && matches!(&f.params[idx[0]].ty, Ty::Slice(e) if e.is_float())) {
+    if !(scalar_out && idx.len() == 1 && matches!(&f.params[idx[0]].ty, Ty::Slice(e) if floats(e))) {
         no_slice_jacobian(f, &idx, o)?;
     }
     if final_pass {

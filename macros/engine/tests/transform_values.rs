@@ -216,7 +216,8 @@ fn nalgebra_vectors_give_the_derivatives_of_arrays() {
 }
 
 /// A Hessian in a slice is built only for a scalar function (or a scalar and its aux) of
-/// one slice of floats; every other Hessian in a slice is the error naming the slice.
+/// one slice of floats or of arrays of floats; every other Hessian in a slice is the error
+/// naming the slice.
 #[test]
 fn a_hessian_in_a_slice_only_of_a_scalar_function_of_one_slice() {
     let rules = RuleTable::standard();
@@ -249,6 +250,12 @@ fn a_hessian_in_a_slice_only_of_a_scalar_function_of_one_slice() {
         ),
         (
             format!("fn f(xs: &[f64], w: f64) -> f64 {{ {body} s }}"),
+            false,
+            Argnums::One(0, span),
+        ),
+        (
+            "fn f(xs: &[[f64; 2]], w: f64) -> f64 { let mut s = 0.0; for i in 0..xs.len() { s += xs[i][0] * xs[i][1] * w; } s }"
+                .to_string(),
             false,
             Argnums::One(0, span),
         ),

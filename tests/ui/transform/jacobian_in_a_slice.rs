@@ -1,11 +1,11 @@
-// A Hessian with respect to a slice of arrays: built only for one slice of floats.
+// A Hessian with respect to two slices: built only for one slice.
 use fluxion::hessian;
 
-#[hessian]
-fn f(xs: &[[f64; 2]]) -> f64 {
+#[hessian(argnums = (0, 1))]
+fn f(xs: &[f64], ys: &[f64]) -> f64 {
     let mut s = 0.0;
     for i in 0..xs.len() {
-        s += xs[i][0].sin() * xs[i][1];
+        s += xs[i].sin() * ys[i];
     }
     s
 }
