@@ -128,8 +128,10 @@
 //!   one forward pass per element of the slice). `hessian` with respect to one slice of
 //!   floats, of a scalar function, is a `Vec<Vec<T>>` (`h[i][j] = ∂²f/∂xᵢ∂xⱼ`); in one
 //!   slice of arrays (particle positions `&[[f64; 3]]`), `Vec<[Vec<[f64; 3]>; 3]>`
-//!   (`h[i][a][j][b] = ∂²f/∂xᵢ[a]∂xⱼ[b]`, JAX's `(n, 3, n, 3)`); other Hessians in slices
-//!   (in several slices, of a non-scalar function) are a compile error. Their `_into` forms take rows of the slice's
+//!   (`h[i][a][j][b] = ∂²f/∂xᵢ[a]∂xⱼ[b]`, JAX's `(n, 3, n, 3)`); in several slices
+//!   (`argnums = (0, 1)`), the blocks `((h_xx, h_xz), (h_zx, h_zz))`, each a row per
+//!   scalar of the first slice and a column per scalar of the second. Hessians in slices
+//!   beside other arguments, and of non-scalar functions, are a compile error. Their `_into` forms take rows of the slice's
 //!   length (`&mut [Vec<T>; M]`, `&mut [Vec<T>]`), checked (a panic naming the argument
 //!   and both lengths) and zeroed.
 //!

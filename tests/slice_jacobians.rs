@@ -393,3 +393,115 @@ fn a_hessian_row_in_a_slice_of_arrays_of_the_wrong_length_panics() {
     rows[2][1] = vec![[0.0; 3]; 3];
     pair_energy_hessian_into(&xs, 0.7, &mut rows);
 }
+
+/// A Hessian in two slices of one type and different lengths (and in a slice of floats
+/// beside a slice of arrays): blocks `((h_xx, h_xz), (h_zx, h_zz))`, each with a row per
+/// scalar of the first slice's gradient and a column per scalar of the second.
+#[transforms(hessian(argnums = (0, 1)), grad(argnums = (0, 1)))]
+fn cross(xs: &[f64], zs: &[f64], ps: &[[f64; 2]]) -> f64 {
+    let mut e = 0.0;
+    for i in 0..xs.len() {
+        for j in 0..zs.len() {
+            e += (xs[i] * zs[j]).sin() + xs[i] * xs[i] * zs[j];
+        }
+        for j in 0..ps.len() {
+            e += xs[i] * ps[j][0] * ps[j][1];
+        }
+    }
+    e
+}
+
+#[transforms(hessian(argnums = (0, 2)), grad(argnums = (0, 2)))]
+fn cross_arrays(xs: &[f64], zs: &[f64], ps: &[[f64; 2]]) -> f64 {
+    let mut e = 0.0;
+    for i in 0..xs.len() {
+        for j in 0..zs.len() {
+            e += (xs[i] * zs[j]).sin() + xs[i] * xs[i] * zs[j];
+        }
+        for j in 0..ps.len() {
+            e += xs[i] * ps[j][0] * ps[j][1];
+        }
+    }
+    e
+}
+
+#[test]
+fn hessians_in_two_slices_of_different_lengths() {
+    let hh = 1e-6;
+    for (n, m) in [(0, 2), (3, 2), (2, 5), (4, 4)] {
+        let (xs, zs) = (points(n), points(m + 3)[3..].to_vec());
+        let ps = vec![[0.4, -0.9], [1.2, 0.3]];
+        let ((hxx, hxz), (hzx, hzz)) = cross_hessian(&xs, &zs, &ps);
+        assert_eq!((hxx.len(), hxz.len(), hzx.len(), hzz.len()), (n, n, m, m));
+        assert!(hxx.iter().chain(&hzx).all(|r| r.len() == n));
+        assert!(hxz.iter().chain(&hzz).all(|r| r.len() == m));
+        // Column `c` of the second slice `s` against central differences of the gradient.
+        for (s, len) in [(0, n), (1, m)] {
+            for c in 0..len {
+                let (mut xp, mut xm, mut zp, mut zm) = (xs.clone(), xs.clone(), zs.clone(), zs.clone());
+                if s == 0 {
+                    xp[c] += hh;
+                    xm[c] -= hh;
+                } else {
+                    zp[c] += hh;
+                    zm[c] -= hh;
+                }
+                let (gp, gm) = (cross_grad(&xp, &zp, &ps), cross_grad(&xm, &zm, &ps));
+                for r in 0..n {
+                    let d = (gp.0[r] - gm.0[r]) / (2.0 * hh);
+                    let g = if s == 0 { hxx[r][c] } else { hxz[r][c] };
+                    assert!(close(g, d, 1e-6), "({n}, {m}) x row {r}, slice {s} col {c}: {g} vs {d}");
+                }
+                for r in 0..m {
+                    let d = (gp.1[r] - gm.1[r]) / (2.0 * hh);
+                    let g = if s == 0 { hzx[r][c] } else { hzz[r][c] };
+                    assert!(close(g, d, 1e-6), "({n}, {m}) z row {r}, slice {s} col {c}: {g} vs {d}");
+                }
+            }
+        }
+        for i in 0..n {
+            for j in 0..m {
+                assert!(
+                    close(hxz[i][j], hzx[j][i], 1e-12),
+                    "({n}, {m}): symmetric blocks at {i} {j}"
+                );
+            }
+        }
+        // A slice of floats beside a slice of arrays: the mixed blocks' shapes and values.
+        let ((axx, axp), (apx, app)) = cross_arrays_hessian(&xs, &zs, &ps);
+        assert_eq!(axx, hxx);
+        assert_eq!((axp.len(), apx.len(), app.len()), (n, 2, 2));
+        let hp = |x: &[f64], p: &[[f64; 2]]| cross_arrays_grad(x, &zs, p);
+        for c in 0..2 {
+            for b in 0..2 {
+                let (mut pp, mut pm) = (ps.clone(), ps.clone());
+                pp[c][b] += hh;
+                pm[c][b] -= hh;
+                let (gp, gm) = (hp(&xs, &pp), hp(&xs, &pm));
+                for r in 0..n {
+                    let d = (gp.0[r] - gm.0[r]) / (2.0 * hh);
+                    assert!(close(axp[r][c][b], d, 1e-6), "x row {r}, p col {c} {b}");
+                }
+                for r in 0..2 {
+                    for a in 0..2 {
+                        let d = (gp.1[r][a] - gm.1[r][a]) / (2.0 * hh);
+                        assert!(close(app[r][a][c][b], d, 1e-6), "p row {r} {a}, p col {c} {b}");
+                        assert!(close(app[r][a][c][b], app[c][b][r][a], 1e-12));
+                    }
+                }
+                for r in 0..n {
+                    assert!(close(apx[c][b][r], axp[r][c][b], 1e-12), "symmetric mixed blocks");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_hessian_in_two_slices_into_a_buffer() {
+    let (xs, zs, ps) = (points(3), points(5), vec![[0.4, -0.9]]);
+    let rows = |r: usize, c: usize| vec![vec![f64::NAN; c]; r];
+    let mut h = ((rows(3, 3), rows(3, 5)), (rows(5, 3), rows(5, 5)));
+    cross_hessian_into(&xs, &zs, &ps, &mut h);
+    assert_eq!(h, cross_hessian(&xs, &zs, &ps));
+}

@@ -1147,23 +1147,43 @@ fn jacfwd_slice_columns(
     };
     let xs = h.params[k].clone();
     let usize_ty = Ty::Int(Some("usize".into()));
+    // The output a gradient in a slice (a Hessian in slices): a row per scalar of it. Of
+    // the only slice argument, the gradient is as long as `xs`; else as long as the
+    // gradient computed once here (two slices of one type may differ in length).
+    let (rows, oedims) = match &main.ret_ty {
+        Ty::Slice(e) => (true, dims(e).unwrap_or_default()),
+        _ => (false, Vec::new()),
+    };
+    let slices = h.params.iter().filter(|p| matches!(p.ty, Ty::Slice(_))).count();
+    let like = if rows && slices > 1 {
+        let fixed = param_map(main, h);
+        let m = import(h, main, &fixed);
+        let mut primal = main.body.clone();
+        rename_block(&mut primal, &m);
+        h.body.0.extend(primal.0);
+        map_op(&main.ret, &m)
+    } else {
+        Operand::Var(xs.var)
+    };
     let mut b = Builder::new(h);
-    // The output a gradient in this slice (a Hessian in it): as many rows as elements.
-    let rows = matches!(main.ret_ty, Ty::Slice(_));
     let zero = if rows {
         // One row (the slice's zero) per scalar of the output: `[[z; ..]; ..]` per element.
         let mut z = b.let_ty(Expr::ZeroLike(Operand::Var(xs.var)), "zero", xs.ty.tangent());
         let mut zt = xs.ty.tangent();
-        for d in edims.iter().rev() {
+        for d in oedims.iter().rev() {
             zt = Ty::Array(Box::new(zt), d.clone());
             z = b.let_ty(Expr::Repeat(z, d.clone()), "zero", zt.clone());
         }
-        Expr::Broadcast(Operand::Var(xs.var), z)
+        Expr::Broadcast(like.clone(), z)
     } else {
         jacobian_zero(&mut b, &main.ret_ty, &xs, jty)
     };
     let jv = b.let_mut(Some(zero), "jac", jty.clone());
     let n = b.let_ty(Expr::Len(Operand::Var(xs.var)), "n", usize_ty.clone());
+    let rows_n = match &like {
+        Operand::Var(v) if *v == xs.var => n.clone(),
+        l => b.let_ty(Expr::Len(l.clone()), "n", usize_ty.clone()),
+    };
     // One tangent for every column, its one `1` set before the column's pass and reset
     // after: the pass reads it in place of its tangent parameter.
     let tty = xs.ty.tangent();
@@ -1197,7 +1217,7 @@ fn jacfwd_slice_columns(
             return Err(internal(site.name)(Diag::new("tangent output is not a variable")));
         };
         let o = inner.f.new_var("o", Ty::Int(Some("usize".into())), false);
-        let os = loop_nest(inner.f, &edims, "a");
+        let os = loop_nest(inner.f, &oedims, "a");
         let mut oat = vec![Operand::Var(o)];
         oat.extend(os.iter().copied().map(Operand::Var));
         let mut col = Builder::new(inner.f);
@@ -1206,11 +1226,11 @@ fn jacfwd_slice_columns(
         place.extend(iops.iter().cloned());
         col.push(Stmt::Assign(Place { var: jv, idx: place }, AssignOp::Set, t));
         let col_body = col.take();
-        let col_body = wrap_loops(&os, &edims, col_body);
+        let col_body = wrap_loops(&os, &oedims, col_body);
         inner.push(Stmt::For(Loop {
             var: o,
             lo: Operand::Const(CExpr::Lit(0)),
-            hi: n.clone(),
+            hi: rows_n.clone(),
             rev: false,
             body: Block(col_body),
             span: SrcSpan(site.name),
@@ -1370,7 +1390,7 @@ fn no_slice_jacobian(f: &Func, idx: &[usize], o: &Options) -> TResult<()> {
             return err(
                 p.span.0,
                 format!(
-                    "`{}` with respect to the slice `{name}` is not supported yet: a Hessian in a slice is built for a scalar function of one slice of floats or of arrays of floats (`&[f64]`, giving `Vec<Vec<f64>>`; `&[[f64; 3]]`, giving `Vec<[Vec<[f64; 3]>; 3]>`); use `jacrev` or `jacfwd` here, or a fixed-size array `[f64; N]`",
+                    "`{}` with respect to the slice `{name}` is not supported yet: a Hessian in slices is built for a scalar function of slices of floats or of arrays of floats only (`&[f64]`, giving `Vec<Vec<f64>>`; `&[[f64; 3]]`, giving `Vec<[Vec<[f64; 3]>; 3]>`), not beside other arguments; use `jacrev` or `jacfwd` here, or a fixed-size array `[f64; N]`",
                     o.transform.name()
                 ),
             );
@@ -1383,12 +1403,16 @@ fn no_slice_jacobian(f: &Func, idx: &[usize], o: &Options) -> TResult<()> {
 /// of basis tangents.
 pub fn hessian_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_pass: bool) -> TResult<Func> {
     let (idx, _) = argnums(f, o, site)?;
-    // In one slice of floats (or of arrays of them), of a scalar function: `Vec<Vec<T>>`
-    // (`Vec<[Vec<[T; N]>; N]>`), the gradient in the slice differentiated again column by
-    // column; other Hessians in slices not yet.
+    // In slices of floats (or of arrays of them), of a scalar function: `Vec<Vec<T>>`
+    // (`Vec<[Vec<[T; N]>; N]>`) per pair of slices, the gradient in the slices
+    // differentiated again column by column; other Hessians in slices not yet.
     let scalar_out = matches!(&f.ret_ty, Ty::Float(_))
         || (o.has_aux && matches!(&f.ret_ty, Ty::Tuple(ts) if ts.first().is_some_and(Ty::is_float)));
-    if !(scalar_out && idx.len() == 1 && matches!(&f.params[idx[0]].ty, Ty::Slice(e) if floats(e))) {
+    if !(scalar_out
+        && idx
+            .iter()
+            .all(|k| matches!(&f.params[*k].ty, Ty::Slice(e) if floats(e))))
+    {
         no_slice_jacobian(f, &idx, o)?;
     }
     if final_pass {

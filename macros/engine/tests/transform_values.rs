@@ -216,8 +216,8 @@ fn nalgebra_vectors_give_the_derivatives_of_arrays() {
 }
 
 /// A Hessian in a slice is built only for a scalar function (or a scalar and its aux) of
-/// one slice of floats or of arrays of floats; every other Hessian in a slice is the error
-/// naming the slice.
+/// slices of floats or of arrays of floats; every other Hessian in a slice (beside another
+/// argument, of a non-scalar function) is the error naming the slice.
 #[test]
 fn a_hessian_in_a_slice_only_of_a_scalar_function_of_one_slice() {
     let rules = RuleTable::standard();
@@ -258,6 +258,12 @@ fn a_hessian_in_a_slice_only_of_a_scalar_function_of_one_slice() {
                 .to_string(),
             false,
             Argnums::One(0, span),
+        ),        // Two slices.
+        (
+            "fn f(xs: &[f64], zs: &[f64]) -> f64 { let mut s = 0.0; for i in 0..xs.len() { s += xs[i] * zs[i]; } s }"
+                .to_string(),
+            false,
+            Argnums::Many(vec![(0, span), (1, span)]),
         ),
     ];
     for (k, (src, aux, argnums)) in cases.into_iter().enumerate() {
