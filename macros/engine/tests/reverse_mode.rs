@@ -686,3 +686,49 @@ fn final_passes_add_array_cotangents_in_place() {
         }
     }
 }
+
+/// An array no later statement writes is frozen: the reverse sweep reads it again (`h[i]`
+/// in the second loop is not taped), and where a later statement overwrites it, it is
+/// taped (reading it again would give the new values: the differences would disagree).
+#[test]
+fn frozen_arrays_are_read_again_and_overwritten_ones_taped() {
+    let x: Vec<f64> = (0..8).map(|k| 0.3 - 0.11 * k as f64).collect();
+    let frozen = "fn f(x: [f64; 8]) -> f64 { let mut h = [0.0; 8]; for k in 0..8 { h[k] = x[k].sin(); } \
+                  let mut s = 0.5; for i in 0..8 { s = (h[i] * s).tanh() + s; } s }";
+    let over = "fn f(x: [f64; 8]) -> f64 { let mut h = [0.0; 8]; for k in 0..8 { h[k] = x[k].sin(); } \
+                let mut s = 0.5; for i in 0..8 { s = (h[i] * s).tanh() + s; } \
+                for k in 0..8 { h[k] = h[k] * s; } s + h[3] }";
+    let (a, b) = (tapes_and_check(frozen, &x), tapes_and_check(over, &x));
+    // Frozen: `s` and the product per `i` (8 + 8; `h[i]` read again); overwritten: `h[i]`
+    // too, and the last loop's reads.
+    assert!(a <= 8 + 8 + 8, "{a} floats taped");
+    assert!(b > a, "{b} floats taped with `h` overwritten, {a} frozen");
+}
+
+/// A value stored as it is into an array written nowhere else, one slot per iteration of
+/// the loops it depends on, is read again from the array; a value that depends on a loop
+/// its slot does not cover (overwritten by later iterations), or stored into an array
+/// written twice, is taped.
+#[test]
+fn values_stored_once_per_iteration_are_read_again() {
+    let x: Vec<f64> = (0..8).map(|k| 0.2 + 0.09 * k as f64).collect();
+    let once = "fn f(x: [f64; 8]) -> f64 { let mut h = [0.0; 8]; let mut s = 0.1; \
+                for k in 0..8 { let t = (x[k] * s).sin(); h[k] = t; s += t * t; } s + h[2] }";
+    let uncovered = "fn f(x: [f64; 8]) -> f64 { let mut h = [0.0; 8]; let mut s = 0.1; \
+                     for i in 0..2 { for j in 0..8 { let t = (x[j] * s).sin(); h[j] = t; s += t * t; } } s + h[2] }";
+    let twice = "fn f(x: [f64; 8]) -> f64 { let mut h = [0.0; 8]; let mut s = 0.1; \
+                 for k in 0..8 { let t = (x[k] * s).sin(); h[k] = t; s += t * t; } h[2] = s; s + h[2] }";
+    let (a, b, c) = (
+        tapes_and_check(once, &x),
+        tapes_and_check(uncovered, &x),
+        tapes_and_check(twice, &x),
+    );
+    // `s` and the product per `k` (16; `t` read again from `h`); `t` taped per step or
+    // per `k` where the store does not qualify.
+    assert!(a <= 16, "{a} floats taped");
+    assert!(
+        b >= 3 * 16,
+        "{b} floats taped with a slot per `j` of a value of `(i, j)`"
+    );
+    assert!(c > a, "{c} floats taped with `h` written twice, {a} once");
+}

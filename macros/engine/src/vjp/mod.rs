@@ -75,6 +75,8 @@ struct BlockInfo {
     /// The loops around the block, outermost first: index variable, tape extent (`None`
     /// for a run-time trip count: growing tapes) and span.
     loops: Vec<(VarId, Option<CExpr>, SrcSpan)>,
+    /// The statement of the function's body the block is in (its position there).
+    top: usize,
 }
 
 struct Rx<'a> {
@@ -95,6 +97,12 @@ struct Rx<'a> {
     residual_of: HashMap<VarId, VarId>,
     /// Mutable variables: the loops around each of their declarations and assignments.
     assigned_in: HashMap<VarId, Vec<Vec<VarId>>>,
+    /// Mutable variables: the last statement of the function's body that declares or
+    /// writes each (its position there). An array last written before the statement that
+    /// reads it is frozen there: the reverse sweep reads it again rather than taping it.
+    last_write: HashMap<VarId, usize>,
+    /// The statement of the function's body `prewalk` is in.
+    cur_top: usize,
 }
 
 /// Reverse-mode transform. Errors carry the span of the loop they are about, if any.
@@ -156,6 +164,8 @@ fn vjp_impl(f0: &Func, spec: &VjpSpec, rules: &RuleTable, split: bool) -> Result
         offsets: HashMap::new(),
         residual_of,
         assigned_in: HashMap::new(),
+        last_write: HashMap::new(),
+        cur_top: 0,
     };
     for p in &f.params {
         rx.def_block.insert(p.var, 0);

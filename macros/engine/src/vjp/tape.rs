@@ -16,9 +16,21 @@ pub(super) fn reads_direct(s: &Stmt) -> Vec<VarId> {
 impl Rx<'_> {
     pub(super) fn prewalk(&mut self, b: &Block, loops: Vec<(VarId, Option<CExpr>, SrcSpan)>) {
         let id = self.blocks.len();
-        self.blocks.push(BlockInfo { loops: loops.clone() });
+        let top_level = id == 0;
+        self.blocks.push(BlockInfo {
+            loops: loops.clone(),
+            top: self.cur_top,
+        });
         self.block_ids.insert(b as *const Block, id);
-        for s in &b.0 {
+        for (k, s) in b.0.iter().enumerate() {
+            if top_level {
+                self.cur_top = k;
+            }
+            let top = self.cur_top;
+            let wrote = |v: VarId, lw: &mut HashMap<VarId, usize>| {
+                let e = lw.entry(v).or_insert(top);
+                *e = (*e).max(top);
+            };
             for r in reads_direct(s) {
                 if self.def_block.get(&r).is_some_and(|d| *d != id) {
                     self.nested_use.insert(r);
@@ -30,13 +42,18 @@ impl Rx<'_> {
                     self.def_block.insert(*v, id);
                     for w in call_writes(s) {
                         self.assigned_in.entry(w).or_default().push(here());
+                        wrote(w, &mut self.last_write);
                     }
                 }
                 Stmt::Mut(v, _) => {
                     self.def_block.insert(*v, id);
                     self.assigned_in.entry(*v).or_default().push(here());
+                    wrote(*v, &mut self.last_write);
                 }
-                Stmt::Assign(p, _, _) => self.assigned_in.entry(p.var).or_default().push(here()),
+                Stmt::Assign(p, _, _) => {
+                    self.assigned_in.entry(p.var).or_default().push(here());
+                    wrote(p.var, &mut self.last_write);
+                }
                 Stmt::For(l) => {
                     let mut inner = loops.clone();
                     // A loop with a run-time bound has no extent: its tapes grow (`None`).
@@ -122,6 +139,11 @@ impl Rx<'_> {
         // `g`'s forward pass runs once per step, in the reverse sweep, beside `vjp_bwd`.
         let mut recomputable: HashMap<VarId, Expr> = HashMap::new();
         let mut from_call: HashSet<VarId> = HashSet::new();
+        // An array no statement after this one (of the function's body) writes: frozen
+        // here, read again by the reverse sweep (an inner gradient's tapes and activations
+        // in a second derivative, which would otherwise be copied onto tapes of their own).
+        let top = self.blocks[bid].top;
+        let frozen = |a: VarId| self.last_write.get(&a).is_some_and(|w| *w < top);
         for s in &blk.0 {
             let Stmt::Let(v, e) = s else { continue };
             let vars = &self.g.vars;
@@ -138,7 +160,7 @@ impl Rx<'_> {
                 Expr::Call(c) if c.modes == [Mode::VjpFwd] => ops.iter().all(immutable),
                 Expr::Call(_) => false,
                 _ if derived => ops.iter().all(immutable),
-                Expr::Index(a, idx) => ok_op(&Operand::Var(*a)) && idx.iter().all(ok_op),
+                Expr::Index(a, idx) => (ok_op(&Operand::Var(*a)) || frozen(*a)) && idx.iter().all(ok_op),
                 Expr::Prim(Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Rem, xs) => {
                     vars[*v].ty.is_int() && xs.iter().all(ok_op)
                 }
@@ -152,31 +174,6 @@ impl Rx<'_> {
                 recomputable.insert(*v, e.clone());
             }
         }
-        // Close the needed set over the recomputed values' dependencies.
-        let mut want: HashSet<VarId> = needed.iter().copied().collect();
-        loop {
-            let before = want.len();
-            for v in want.clone() {
-                if let Some(e) = recomputable.get(&v) {
-                    for o in expr_operands(e) {
-                        if let Some(w) = o.var() {
-                            if defined_here.contains(&w) {
-                                want.insert(w);
-                            }
-                        }
-                    }
-                }
-            }
-            if want.len() == before {
-                break;
-            }
-        }
-        let needed: Vec<VarId> = blk
-            .0
-            .iter()
-            .filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None })
-            .filter(|v| want.contains(v))
-            .collect();
         // Which enclosing loops each value depends on: a value is taped once per iteration
         // of those loops only (a loop-invariant value: one slot), never once per step.
         // - A loop's index depends on that loop alone (bounds are constants): `h[j]` in
@@ -221,8 +218,99 @@ impl Rx<'_> {
             }
             depends.insert(*v, mask);
         }
+        // A value stored as it is into an array written nowhere else, one slot per
+        // iteration of the loops it depends on (`h[i] = t`, an inner gradient's own tape):
+        // read again from the array, not taped a second time.
+        let loop_of = |o: &Operand| -> Option<usize> {
+            let w = o.var()?;
+            let w = blk
+                .0
+                .iter()
+                .find_map(|s| match s {
+                    Stmt::Let(x, Expr::Cast(Operand::Var(l), _) | Expr::Use(Operand::Var(l))) if *x == w => Some(*l),
+                    _ => None,
+                })
+                .unwrap_or(w);
+            loops.iter().position(|l| l.0 == w)
+        };
+        for s in &blk.0 {
+            let Stmt::Assign(p, AssignOp::Set, Operand::Var(v)) = s else {
+                continue;
+            };
+            if recomputable.contains_key(v) || !defined_here.contains(v) || p.idx.is_empty() {
+                continue;
+            }
+            let single = self.assigned_in.get(&p.var).is_some_and(|sites| sites.len() == 2)
+                && self.g.vars[p.var].mutable
+                && !self.g.params.iter().any(|q| q.var == p.var);
+            let covered: Option<Vec<usize>> = p.idx.iter().map(loop_of).collect();
+            let (Some(covered), Some(mask)) = (covered, depends.get(v)) else {
+                continue;
+            };
+            let slots = mask.iter().enumerate().all(|(k, on)| !on || covered.contains(&k));
+            let idx_ok = p.idx.iter().all(|o| match o {
+                Operand::Var(w) => !self.g.vars[*w].mutable,
+                _ => true,
+            });
+            if single && slots && idx_ok {
+                recomputable.insert(*v, Expr::Index(p.var, p.idx.clone()));
+            }
+        }
+        // Close the needed set over the recomputed values' dependencies.
+        let mut want: HashSet<VarId> = needed.iter().copied().collect();
+        loop {
+            let before = want.len();
+            for v in want.clone() {
+                if let Some(e) = recomputable.get(&v) {
+                    for o in expr_operands(e) {
+                        if let Some(w) = o.var() {
+                            if defined_here.contains(&w) {
+                                want.insert(w);
+                            }
+                        }
+                    }
+                }
+            }
+            if want.len() == before {
+                break;
+            }
+        }
+        let needed: Vec<VarId> = blk
+            .0
+            .iter()
+            .filter_map(|s| if let Stmt::Let(v, _) = s { Some(*v) } else { None })
+            .filter(|v| want.contains(v))
+            .collect();
+        // In the block's order, except that a value read again from an array comes after
+        // the index it reads at (defined after it, beside the store).
+        let mut ordered: Vec<VarId> = Vec::new();
+        while ordered.len() < needed.len() {
+            let before = ordered.len();
+            for v in &needed {
+                let ready = recomputable.get(v).is_none_or(|e| {
+                    expr_operands(e)
+                        .iter()
+                        .filter_map(Operand::var)
+                        .all(|w| !needed.contains(&w) || ordered.contains(&w))
+                });
+                if !ordered.contains(v) && ready {
+                    ordered.push(*v);
+                }
+            }
+            if ordered.len() == before {
+                // (No order: the rest as they come; not reached, recomputations read
+                // only values defined before them or indices.)
+                ordered.extend(
+                    needed
+                        .iter()
+                        .filter(|v| !ordered.contains(v))
+                        .copied()
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
         let mut reads_stmts = Vec::new();
-        for v in needed {
+        for v in ordered {
             let info = self.g.vars[v].clone();
             if let Some(e) = recomputable.get(&v) {
                 let nv = self.g.new_var(info.name.clone(), info.ty.clone(), false);
