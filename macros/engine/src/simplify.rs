@@ -10,6 +10,9 @@ use crate::ir::*;
 
 /// Runs every pass to a fixed point (bounded).
 pub fn simplify(f: &mut Func) {
+    let mut body = std::mem::take(&mut f.body);
+    hoist_snapshots(&mut body, f);
+    f.body = body;
     for _ in 0..6 {
         let before = count(&f.body);
         fold_field_of_tuple(f);
@@ -48,6 +51,47 @@ pub fn merge(f: &mut Func) {
         if count(&f.body) == before {
             break;
         }
+    }
+}
+
+/// `let c = acc;` in a loop that does not write `acc` (a reverse sweep's snapshot of an
+/// adjoint accumulator, read by every iteration of an inner loop) moves before the loop:
+/// the same value, read once. Where the function is differentiated again, the outer reverse
+/// pass then keeps one snapshot per outer iteration and writes it once, not once per inner
+/// iteration.
+fn hoist_snapshots(b: &mut Block, f: &Func) {
+    let mut k = 0;
+    while k < b.0.len() {
+        if let Stmt::For(l) = &mut b.0[k] {
+            hoist_snapshots(&mut l.body, f);
+            let mut written = HashSet::new();
+            walk_stmts(&l.body, &mut |s| match s {
+                Stmt::Assign(p, _, _) => {
+                    written.insert(p.var);
+                }
+                Stmt::Mut(v, _) => {
+                    written.insert(*v);
+                }
+                s => written.extend(call_writes(s)),
+            });
+            let mut out = Vec::new();
+            l.body.0.retain(|s| match s {
+                Stmt::Let(v, Expr::Use(Operand::Var(m)))
+                    if f.vars[*m].mutable && !written.contains(m) && !f.vars[*v].annotated && *m != l.var =>
+                {
+                    out.push(s.clone());
+                    false
+                }
+                _ => true,
+            });
+            let n = out.len();
+            b.0.splice(k..k, out);
+            k += n;
+        } else if let Stmt::If(_, t, e) = &mut b.0[k] {
+            hoist_snapshots(t, f);
+            hoist_snapshots(e, f);
+        }
+        k += 1;
     }
 }
 
