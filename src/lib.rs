@@ -249,6 +249,8 @@
 // The macros and `stop_gradient` are documented (with their examples) where they are
 // defined, in `fluxion-macros` and `fluxion-runtime`; inlining shows those pages here.
 #[doc(inline)]
+pub use fluxion_macros::Parameters;
+#[doc(inline)]
 pub use fluxion_macros::{
     custom_rule, differentiable, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, transforms, vjp, vmap,
 };
@@ -262,6 +264,8 @@ pub use fluxion_runtime::BatchError;
 /// `rng.normal(i)`); see `vmap`'s `randomness` for batches.
 #[doc(inline)]
 pub use fluxion_runtime::Rng;
+#[doc(inline)]
+pub use fluxion_runtime::{init, optim, ParamFloat, Parameters};
 
 #[doc(hidden)]
 pub mod __private {
