@@ -308,6 +308,18 @@ pub fn param_name(prefix: &str, field: &str) -> String {
     s
 }
 
+/// Compiles only if `P` implements [`Parameters`]: `#[derive(Parameters)]` calls it with
+/// a field's type, so that a field of another type is reported at the field.
+#[doc(hidden)]
+#[inline(always)]
+pub fn assert_parameters<P: Parameters>() {}
+
+/// Compiles only if `B` implements [`Parameters`] with `A`'s scalar type: `#[derive(Parameters)]`
+/// calls it with the first trainable field's type and another's.
+#[doc(hidden)]
+#[inline(always)]
+pub fn assert_same_scalar<A: Parameters, B: Parameters<Scalar = A::Scalar>>() {}
+
 /// Panics unless two lengths that are zipped together agree. Called by the implementations
 /// of [`Parameters`] for values of run-time size (and by derived code through them).
 #[inline]

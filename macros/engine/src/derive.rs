@@ -37,8 +37,8 @@ pub fn expand_derive_parameters(input: TokenStream) -> syn::Result<TokenStream> 
     let input: DeriveInput = syn::parse2(input)?;
     for attr in &input.attrs {
         if attr.path().is_ident("param") {
-            return Err(syn::Error::new(
-                attr.span(),
+            return Err(syn::Error::new_spanned(
+                attr,
                 "`#[param(..)]` goes on a field, not on the struct\n\
                  hint: mark a field that is carried but not trained with `#[param(buffer)]`",
             ));
@@ -92,8 +92,8 @@ pub fn expand_derive_parameters(input: TokenStream) -> syn::Result<TokenStream> 
                 continue;
             }
             if !matches!(attr.meta, syn::Meta::List(_)) {
-                return Err(syn::Error::new(
-                    attr.span(),
+                return Err(syn::Error::new_spanned(
+                    attr,
                     "`#[param]` takes an option\n\
                      hint: `#[param(buffer)]` marks a field carried but not trained",
                 ));
@@ -165,15 +165,40 @@ pub fn expand_derive_parameters(input: TokenStream) -> syn::Result<TokenStream> 
             quote!(#id: #p::zeros_like(&self.#id))
         }
     });
-    let ids: Vec<&syn::Ident> = trainable.iter().map(|f| &f.ident).collect();
-    let names: Vec<String> = ids.iter().map(|i| unraw(i)).collect();
-    // `::fluxion::Parameters` spanned at each field's type: a field whose type does not
-    // implement it is reported at the field.
-    let ps: Vec<TokenStream> = trainable
-        .iter()
-        .map(|f| quote_spanned!(f.ty.span()=> ::fluxion::Parameters))
-        .collect();
+    // Each field's statements are located at the field's type (resolved at the call
+    // site): a field whose type does not implement `Parameters`, or with another scalar
+    // type, is reported at the field.
+    let each = |body: &dyn Fn(&syn::Ident, &str, Span) -> TokenStream| -> Vec<TokenStream> {
+        trainable
+            .iter()
+            .map(|f| body(&f.ident, &unraw(&f.ident), Span::call_site().located_at(f.ty.span())))
+            .collect()
+    };
+    let num_scalars = each(&|id, _, at| quote_spanned!(at=> + #p::num_scalars(&self.#id)));
+    let named = each(
+        &|id, name, at| quote_spanned!(at=> #p::for_each_named(&self.#id, &::fluxion::__private::param_name(prefix, #name), f);),
+    );
+    let for_each = each(&|id, _, at| quote_spanned!(at=> #p::for_each(&self.#id, &mut f);));
+    let for_each_mut = each(&|id, _, at| quote_spanned!(at=> #p::for_each_mut(&mut self.#id, &mut f);));
+    let zip = each(&|id, _, at| quote_spanned!(at=> #p::zip(&self.#id, &other.#id, &mut f);));
+    let zip_mut = each(&|id, _, at| quote_spanned!(at=> #p::zip_mut(&mut self.#id, &other.#id, &mut f);));
+    let zip_mut2 = each(&|id, _, at| quote_spanned!(at=> #p::zip_mut2(&mut self.#id, &mut a.#id, &g.#id, &mut f);));
+    let zip_mut3 =
+        each(&|id, _, at| quote_spanned!(at=> #p::zip_mut3(&mut self.#id, &mut a.#id, &mut b.#id, &g.#id, &mut f);));
     let span = Span::call_site();
+    // Each trainable field implements `Parameters` with the first field's scalar type:
+    // checked by calls whose type arguments carry the field's span, so the error is
+    // reported at the field's type.
+    let checks = trainable.iter().map(|f| {
+        let ty = &f.ty;
+        if std::ptr::eq(*first, *f) {
+            let at = Span::call_site().located_at(ty.span());
+            quote_spanned!(at=> ::fluxion::__private::assert_parameters::<#ty>();)
+        } else {
+            let at = Span::call_site().located_at(ty.span());
+            quote_spanned!(at=> ::fluxion::__private::assert_same_scalar::<#first_ty, #ty>();)
+        }
+    });
 
     Ok(quote_spanned! {span=>
         #[automatically_derived]
@@ -185,31 +210,32 @@ pub fn expand_derive_parameters(input: TokenStream) -> syn::Result<TokenStream> 
             }
 
             fn num_scalars(&self) -> usize {
-                0 #(+ #ps::num_scalars(&self.#ids))*
+                #(#checks)*
+                0 #(#num_scalars)*
             }
 
             fn for_each_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &[Self::Scalar])) {
-                #(#ps::for_each_named(&self.#ids, &::fluxion::__private::param_name(prefix, #names), f);)*
+                #(#named)*
             }
 
             #[inline]
             fn for_each(&self, mut f: impl FnMut(Self::Scalar)) {
-                #(#ps::for_each(&self.#ids, &mut f);)*
+                #(#for_each)*
             }
 
             #[inline]
             fn for_each_mut(&mut self, mut f: impl FnMut(&mut Self::Scalar)) {
-                #(#ps::for_each_mut(&mut self.#ids, &mut f);)*
+                #(#for_each_mut)*
             }
 
             #[inline]
             fn zip(&self, other: &Self, mut f: impl FnMut(Self::Scalar, Self::Scalar)) {
-                #(#ps::zip(&self.#ids, &other.#ids, &mut f);)*
+                #(#zip)*
             }
 
             #[inline]
             fn zip_mut(&mut self, other: &Self, mut f: impl FnMut(&mut Self::Scalar, Self::Scalar)) {
-                #(#ps::zip_mut(&mut self.#ids, &other.#ids, &mut f);)*
+                #(#zip_mut)*
             }
 
             #[inline]
@@ -219,7 +245,7 @@ pub fn expand_derive_parameters(input: TokenStream) -> syn::Result<TokenStream> 
                 g: &Self,
                 mut f: impl FnMut(&mut Self::Scalar, &mut Self::Scalar, Self::Scalar),
             ) {
-                #(#ps::zip_mut2(&mut self.#ids, &mut a.#ids, &g.#ids, &mut f);)*
+                #(#zip_mut2)*
             }
 
             #[inline]
@@ -230,7 +256,7 @@ pub fn expand_derive_parameters(input: TokenStream) -> syn::Result<TokenStream> 
                 g: &Self,
                 mut f: impl FnMut(&mut Self::Scalar, &mut Self::Scalar, &mut Self::Scalar, Self::Scalar),
             ) {
-                #(#ps::zip_mut3(&mut self.#ids, &mut a.#ids, &mut b.#ids, &g.#ids, &mut f);)*
+                #(#zip_mut3)*
             }
         }
     })
