@@ -1,14 +1,16 @@
 //! Parameter structs: values holding float parameters that an optimiser updates as one
 //! (torch's `make_functional` parameters, JAX's pytrees of arrays).
 //!
-//! [`Parameters`] is implemented for `f64`, `f32`, fixed arrays `[T; N]` and `Vec<T>` of
-//! parameters (nested to any depth), nalgebra's matrices and vectors (the `nalgebra`
-//! feature) and, through `#[derive(Parameters)]`, for structs with named fields.
+//! [`Parameters`] is implemented for `f64`, `f32`, fixed arrays `[T; N]`, `Vec<T>` and
+//! tuples (up to 8 elements) of parameters (nested to any depth), nalgebra's matrices and
+//! vectors (the `nalgebra` feature) and, through `#[derive(Parameters)]`, for structs with
+//! named fields.
 //!
 //! Every value has a *flatten order*: the order in which its scalars are visited,
 //! written by [`Parameters::write_flat`] and read by [`Parameters::read_flat`]. Arrays and
-//! `Vec`s visit their elements in index order, nalgebra matrices in storage order
-//! (column-major), derived structs their trainable fields in declaration order. Every
+//! `Vec`s visit their elements in index order, tuples theirs in order, nalgebra matrices
+//! in storage order (column-major), derived structs their trainable fields in declaration
+//! order. Every
 //! operation over several values of one type (`zip_mut`, `dot`, `axpy`, the optimisers)
 //! pairs the scalars that share a position in that order; such values must have the same
 //! shape (`Vec` lengths, dynamic matrix sizes), which is checked: a mismatch panics naming
@@ -85,9 +87,9 @@ impl ParamFloat for f32 {
 
 /// A value holding float parameters: a model's weights, its gradient, an optimiser's state.
 ///
-/// Implemented for `f64` and `f32`, `[T; N]` and `Vec<T>` of parameters, nalgebra's
-/// `SMatrix`/`SVector`/`DMatrix`/`DVector` of `f64`/`f32` (feature `nalgebra`), and derived
-/// for structs with `#[derive(Parameters)]`:
+/// Implemented for `f64` and `f32`, `[T; N]`, `Vec<T>` and tuples (up to 8) of
+/// parameters, nalgebra's `SMatrix`/`SVector`/`DMatrix`/`DVector` of `f64`/`f32` (feature
+/// `nalgebra`), and derived for structs with `#[derive(Parameters)]`:
 ///
 /// ```
 /// use fluxion::optim::Adam;
@@ -537,6 +539,77 @@ impl<T: Parameters> Parameters for Vec<T> {
     }
 }
 
+/// Tuples of parameters with one scalar type (the gradients of several arguments, a model
+/// as `(w1, b1, w2)`): the elements in order, named `prefix.0`, `prefix.1`, ..
+macro_rules! tuple_params {
+    ($(($first:ident $fi:tt $(, $t:ident $i:tt)*)),* $(,)?) => {$(
+        impl<$first: Parameters $(, $t: Parameters<Scalar = $first::Scalar>)*> Parameters for ($first, $($t,)*) {
+            type Scalar = $first::Scalar;
+            fn zeros_like(&self) -> Self {
+                (self.$fi.zeros_like(), $(self.$i.zeros_like(),)*)
+            }
+            fn num_scalars(&self) -> usize {
+                self.$fi.num_scalars() $(+ self.$i.num_scalars())*
+            }
+            fn for_each_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &[Self::Scalar])) {
+                self.$fi.for_each_named(&param_name(prefix, stringify!($fi)), f);
+                $(self.$i.for_each_named(&param_name(prefix, stringify!($i)), f);)*
+            }
+            #[inline]
+            fn for_each(&self, mut f: impl FnMut(Self::Scalar)) {
+                self.$fi.for_each(&mut f);
+                $(self.$i.for_each(&mut f);)*
+            }
+            #[inline]
+            fn for_each_mut(&mut self, mut f: impl FnMut(&mut Self::Scalar)) {
+                self.$fi.for_each_mut(&mut f);
+                $(self.$i.for_each_mut(&mut f);)*
+            }
+            #[inline]
+            fn zip(&self, other: &Self, mut f: impl FnMut(Self::Scalar, Self::Scalar)) {
+                self.$fi.zip(&other.$fi, &mut f);
+                $(self.$i.zip(&other.$i, &mut f);)*
+            }
+            #[inline]
+            fn zip_mut(&mut self, other: &Self, mut f: impl FnMut(&mut Self::Scalar, Self::Scalar)) {
+                self.$fi.zip_mut(&other.$fi, &mut f);
+                $(self.$i.zip_mut(&other.$i, &mut f);)*
+            }
+            #[inline]
+            fn zip_mut2(
+                &mut self,
+                a: &mut Self,
+                g: &Self,
+                mut f: impl FnMut(&mut Self::Scalar, &mut Self::Scalar, Self::Scalar),
+            ) {
+                self.$fi.zip_mut2(&mut a.$fi, &g.$fi, &mut f);
+                $(self.$i.zip_mut2(&mut a.$i, &g.$i, &mut f);)*
+            }
+            #[inline]
+            fn zip_mut3(
+                &mut self,
+                a: &mut Self,
+                b: &mut Self,
+                g: &Self,
+                mut f: impl FnMut(&mut Self::Scalar, &mut Self::Scalar, &mut Self::Scalar, Self::Scalar),
+            ) {
+                self.$fi.zip_mut3(&mut a.$fi, &mut b.$fi, &g.$fi, &mut f);
+                $(self.$i.zip_mut3(&mut a.$i, &mut b.$i, &g.$i, &mut f);)*
+            }
+        }
+    )*};
+}
+tuple_params!(
+    (A 0),
+    (A 0, B 1),
+    (A 0, B 1, C 2),
+    (A 0, B 1, C 2, D 3),
+    (A 0, B 1, C 2, D 3, E 4),
+    (A 0, B 1, C 2, D 3, E 4, F 5),
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6),
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7),
+);
+
 #[cfg(feature = "nalgebra")]
 mod nalgebra_impls {
     use super::Parameters;
@@ -720,6 +793,24 @@ mod tests {
         });
         assert_eq!(p, [[109.0, 438.0], [987.0, 1756.0]]);
         assert_eq!(a, [[0.0; 2]; 2]);
+    }
+
+    #[test]
+    fn tuples_are_their_elements_in_order() {
+        let mut t = (1.0f64, [2.0, 3.0], vec![[4.0, 5.0]]);
+        assert_eq!(t.num_scalars(), 5);
+        assert_eq!(t.to_flat(), [1.0, 2.0, 3.0, 4.0, 5.0]);
+        let g = (10.0, [20.0, 30.0], vec![[40.0, 50.0]]);
+        t.axpy(0.5, &g);
+        assert_eq!(t.to_flat(), [6.0, 12.0, 18.0, 24.0, 30.0]);
+        assert_eq!(t.dot(&g), 60.0 + 240.0 + 540.0 + 960.0 + 1500.0);
+        let mut names = Vec::new();
+        t.for_each_named("p", &mut |n, v| names.push((n.to_string(), v.len())));
+        assert_eq!(
+            names,
+            [("p.0".to_string(), 1), ("p.1".to_string(), 2), ("p.2".to_string(), 2)]
+        );
+        assert_eq!(t.zeros_like(), (0.0, [0.0; 2], vec![[0.0; 2]]));
     }
 
     #[test]
