@@ -196,8 +196,10 @@ struct AdamReference {
     beta2: f64,
     eps: f64,
     weight_decay: f64,
+    amsgrad: bool,
     m: Vec<f64>,
     v: Vec<f64>,
+    v_max: Vec<f64>,
     t: i32,
 }
 
@@ -207,6 +209,7 @@ impl AdamReference {
         if self.m.is_empty() {
             self.m = vec![0.0; theta.len()];
             self.v = vec![0.0; theta.len()];
+            self.v_max = vec![0.0; theta.len()];
         }
         for i in 0..theta.len() {
             let mut g = grad[i];
@@ -216,7 +219,10 @@ impl AdamReference {
             self.m[i] = self.beta1 * self.m[i] + (1.0 - self.beta1) * g;
             self.v[i] = self.beta2 * self.v[i] + (1.0 - self.beta2) * g * g;
             let m_hat = self.m[i] / (1.0 - self.beta1.powi(self.t));
-            let v_hat = self.v[i] / (1.0 - self.beta2.powi(self.t));
+            // AMSGrad as torch's implementation: the maximum of the uncorrected v.
+            self.v_max[i] = self.v_max[i].max(self.v[i]);
+            let v_used = if self.amsgrad { self.v_max[i] } else { self.v[i] };
+            let v_hat = v_used / (1.0 - self.beta2.powi(self.t));
             theta[i] -= self.lr * m_hat / (v_hat.sqrt() + self.eps);
         }
     }
@@ -309,8 +315,10 @@ fn run_adam(adam: Adam<Model>) {
         beta2: adam.betas.1,
         eps: adam.eps,
         weight_decay: adam.weight_decay,
+        amsgrad: adam.amsgrad,
         m: Vec::new(),
         v: Vec::new(),
+        v_max: Vec::new(),
         t: 0,
     };
     let mut adam = adam;
@@ -352,6 +360,26 @@ fn adam_matches_torchs_algorithm() {
     run_adam(Adam::new(0.05));
     run_adam(Adam::new(0.05).weight_decay(0.1));
     run_adam(Adam::new(0.02).betas(0.5, 0.9).eps(1e-3));
+    run_adam(Adam::new(0.05).amsgrad(true));
+    run_adam(Adam::new(0.05).amsgrad(true).weight_decay(0.05).betas(0.8, 0.9));
+}
+
+#[test]
+fn amsgrad_keeps_the_largest_second_moment() {
+    // A large gradient then small ones: v decays, its maximum does not, so AMSGrad's
+    // steps are smaller than Adam's.
+    let grads = [[10.0f64], [0.1], [0.1], [0.1]];
+    let (mut a, mut b) = ([0.0f64], [0.0f64]);
+    let (mut adam, mut ams) = (Adam::new(0.1), Adam::new(0.1).amsgrad(true));
+    for g in &grads {
+        adam.step(&mut a, g);
+        ams.step(&mut b, g);
+    }
+    let v = adam.moments().map(|(_, v)| v[0]).unwrap_or_default();
+    let v_max = ams.max_second_moment().map(|v| v[0]).unwrap_or_default();
+    assert_eq!(v_max, (1.0 - 0.999) * 10.0 * 10.0);
+    assert!(v < v_max);
+    assert!(b[0] > a[0] && b[0] < 0.0, "{a:?} {b:?}");
 }
 
 #[test]
@@ -368,13 +396,16 @@ fn steps_after_the_first_do_not_allocate() {
     let mut m = model(50, 0.0);
     let grads = model(50, 1.0);
     let mut adam = Adam::new(1e-2);
+    let mut ams = Adam::new(1e-2).amsgrad(true);
     let mut sgd = Sgd::new(1e-2).momentum(0.9).nesterov(true);
     let mut plain = Sgd::new(1e-2);
     adam.step(&mut m, &grads);
+    ams.step(&mut m, &grads);
     sgd.step(&mut m, &grads);
     let before = allocations();
     for _ in 0..10 {
         adam.step(&mut m, &grads);
+        ams.step(&mut m, &grads);
         sgd.step(&mut m, &grads);
         plain.step(&mut m, &grads);
         m.axpy(1e-3, &grads);
@@ -473,8 +504,10 @@ fn nalgebra_fields_flatten_column_major_and_train() {
         beta2: 0.999,
         eps: 1e-8,
         weight_decay: 0.0,
+        amsgrad: false,
         m: Vec::new(),
         v: Vec::new(),
+        v_max: Vec::new(),
         t: 0,
     };
     let mut adam = Adam::new(0.1);

@@ -140,7 +140,7 @@ impl<P: Parameters> Sgd<P> {
     }
 }
 
-/// Adam, as `torch.optim.Adam` (without `amsgrad`).
+/// Adam, as `torch.optim.Adam`.
 ///
 /// With gradient `g`, parameters `θ`, learning rate `γ`, betas `(β₁, β₂)`, `ε`, weight
 /// decay `λ`, at step `t` (from 1), for each scalar, the first and second moments `m`,
@@ -154,6 +154,10 @@ impl<P: Parameters> Sgd<P> {
 /// v̂ = v / (1 − β₂ᵗ)
 /// θ ← θ − γ m̂ / (√v̂ + ε)
 /// ```
+///
+/// With `amsgrad`, as torch's implementation: the running maximum `vₘₐₓ ← max(vₘₐₓ, v)`
+/// of the uncorrected second moment (starting at `0`) takes `v`'s place in `v̂`,
+/// `v̂ = vₘₐₓ / (1 − β₂ᵗ)`.
 ///
 /// The last three lines are computed as torch's implementation computes them,
 /// `θ ← θ − (γ / (1 − β₁ᵗ)) m / (√v / √(1 − β₂ᵗ) + ε)`, the corrections `1 − βᵗ` in `f64`
@@ -170,8 +174,11 @@ pub struct Adam<P: Parameters> {
     /// The L2 penalty `λ` (added to the gradient as `λ θ`; for decoupled weight decay,
     /// AdamW, scale the parameters yourself).
     pub weight_decay: f64,
+    /// The AMSGrad variant (the running maximum of the second moment in the denominator).
+    pub amsgrad: bool,
     t: u64,
     moments: Option<(P, P)>,
+    v_max: Option<P>,
 }
 
 impl<P: Parameters> Default for Adam<P> {
@@ -189,8 +196,10 @@ impl<P: Parameters> Adam<P> {
             betas: (0.9, 0.999),
             eps: 1e-8,
             weight_decay: 0.0,
+            amsgrad: false,
             t: 0,
             moments: None,
+            v_max: None,
         }
     }
 
@@ -210,6 +219,18 @@ impl<P: Parameters> Adam<P> {
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.weight_decay = weight_decay;
         self
+    }
+
+    /// Turns the AMSGrad variant on or off.
+    pub fn amsgrad(mut self, amsgrad: bool) -> Self {
+        self.amsgrad = amsgrad;
+        self
+    }
+
+    /// The running maximum `vₘₐₓ` of the second moment, after the first step with
+    /// `amsgrad`.
+    pub fn max_second_moment(&self) -> Option<&P> {
+        self.v_max.as_ref()
     }
 
     /// The number of steps taken (`t` of the last step).
@@ -241,11 +262,28 @@ impl<P: Parameters> Adam<P> {
         let (m, v) = self
             .moments
             .get_or_insert_with(|| (params.zeros_like(), params.zeros_like()));
+        if !self.amsgrad {
+            params.zip_mut3(m, v, grads, |p, m, v, g| {
+                let g = if decay { g + wd * *p } else { g };
+                *m = beta1 * *m + keep1 * g;
+                *v = beta2 * *v + keep2 * g * g;
+                let denom = v.sqrt() / root2 + eps;
+                *p = *p - step_size * (*m / denom);
+            });
+            return;
+        }
+        // Two passes of the three-way zip: the moments, then the maximum and the update.
         params.zip_mut3(m, v, grads, |p, m, v, g| {
             let g = if decay { g + wd * *p } else { g };
             *m = beta1 * *m + keep1 * g;
             *v = beta2 * *v + keep2 * g * g;
-            let denom = v.sqrt() / root2 + eps;
+        });
+        let v_max = self.v_max.get_or_insert_with(|| params.zeros_like());
+        params.zip_mut3(v_max, m, v, |p, v_max, m, v| {
+            if v > *v_max {
+                *v_max = v;
+            }
+            let denom = v_max.sqrt() / root2 + eps;
             *p = *p - step_size * (*m / denom);
         });
     }
