@@ -3,7 +3,8 @@
 //! field and buffers; several steps of `Sgd` and `Adam` against straightforward scalar
 //! loops over a flat `Vec` written from torch.optim's documented algorithms (momentum,
 //! dampening, Nesterov, weight decay, betas); buffers unchanged; no allocation after the
-//! first step; nalgebra fields; shape mismatches panic naming both sizes.
+//! first step; shape mismatches panic naming both sizes. nalgebra fields are tested in
+//! `tests/crates/nalgebra-params`.
 #![allow(clippy::needless_range_loop)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -11,7 +12,6 @@ use std::cell::Cell;
 
 use fluxion::optim::{Adam, Sgd};
 use fluxion::{init, Parameters, Rng};
-use nalgebra::{DVector, SMatrix};
 
 // Allocations counted per thread, so tests running in parallel do not see each other's.
 struct Counting;
@@ -471,60 +471,4 @@ fn init_linear_is_a_function_of_the_seed_and_the_position() {
     assert_eq!(again.to_flat(), flat);
     init::linear(&mut again, &Rng::new(2024).fold_in(2), 9);
     assert_ne!(again.to_flat(), flat);
-}
-
-#[derive(Parameters, Clone, Debug, PartialEq)]
-struct WithMatrices {
-    w: SMatrix<f64, 2, 3>,
-    b: DVector<f64>,
-    #[param(buffer)]
-    steps: u32,
-}
-
-#[test]
-fn nalgebra_fields_flatten_column_major_and_train() {
-    let mut p = WithMatrices {
-        w: SMatrix::<f64, 2, 3>::new(1.0, 2.0, 3.0, 4.0, 5.0, 6.0),
-        b: DVector::from_vec(vec![7.0, 8.0]),
-        steps: 3,
-    };
-    assert_eq!(p.num_scalars(), 8);
-    // Storage order: column by column.
-    assert_eq!(p.to_flat(), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0, 7.0, 8.0]);
-    let mut names = Vec::new();
-    p.for_each_named("", &mut |n, v| names.push((n.to_string(), v.len())));
-    assert_eq!(names, [("w".to_string(), 6), ("b".to_string(), 2)]);
-    let z = p.zeros_like();
-    assert_eq!((z.w, z.b.len(), z.steps), (SMatrix::zeros(), 2, 3));
-
-    let mut flat = p.to_flat();
-    let mut reference = AdamReference {
-        lr: 0.1,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weight_decay: 0.0,
-        amsgrad: false,
-        m: Vec::new(),
-        v: Vec::new(),
-        v_max: Vec::new(),
-        t: 0,
-    };
-    let mut adam = Adam::new(0.1);
-    let mut grads = p.zeros_like();
-    for t in 0..4 {
-        let g = gradient(&p.to_flat(), t);
-        grads.read_flat(&g);
-        adam.step(&mut p, &grads);
-        reference.step(&mut flat, &g);
-        assert!(close(&p.to_flat(), &flat, 1e-13), "step {t}");
-    }
-    assert_eq!(p.steps, 3);
-}
-
-#[test]
-#[should_panic(expected = "a 3x1 matrix combined with a 2x1 one")]
-fn dynamic_matrices_of_different_sizes_do_not_combine() {
-    let mut a = DVector::<f64>::zeros(3);
-    a.zip_mut(&DVector::zeros(2), |x, y| *x += y);
 }

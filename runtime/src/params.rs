@@ -89,7 +89,9 @@ impl ParamFloat for f32 {
 ///
 /// Implemented for `f64` and `f32`, `[T; N]`, `Vec<T>` and tuples (up to 8) of
 /// parameters, nalgebra's `SMatrix`/`SVector`/`DMatrix`/`DVector` of `f64`/`f32` (feature
-/// `nalgebra`), and derived for structs with `#[derive(Parameters)]`:
+/// `nalgebra`; their inherent `axpy`, `dot` and `scale` shadow the trait's in method syntax,
+/// so call those as `Parameters::axpy(&mut m, a, &x)`), and derived for structs with
+/// `#[derive(Parameters)]`:
 ///
 /// ```
 /// use fluxion::optim::Adam;
@@ -610,6 +612,9 @@ tuple_params!(
     (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7),
 );
 
+/// nalgebra's matrices (feature `nalgebra`), in storage order (column-major). Their
+/// inherent `axpy`, `dot` and `scale` take precedence over the trait's in method syntax:
+/// call those as `Parameters::axpy(&mut m, a, &x)`.
 #[cfg(feature = "nalgebra")]
 mod nalgebra_impls {
     use super::Parameters;
