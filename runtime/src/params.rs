@@ -232,6 +232,12 @@ pub trait Parameters: Sized {
         self.zip_mut(other, |x, y| *x += y);
     }
 
+    /// Sets every scalar to `value` (`fill(0.0)`: torch's `zero_grad()` on a gradient
+    /// accumulator, in place, where `scale(0.0)` would keep NaN and infinities as NaN).
+    fn fill(&mut self, value: Self::Scalar) {
+        self.for_each_mut(|x| *x = value);
+    }
+
     /// `self *= k`, elementwise.
     fn scale(&mut self, k: Self::Scalar) {
         self.for_each_mut(|x| *x *= k);
@@ -758,6 +764,9 @@ mod tests {
         assert_eq!(z[0][0], [10.0, 11.0]);
         z.add_assign(&x);
         assert_eq!(z[0][0], [11.0, 13.0]);
+        z[1][1][0] = f64::NAN;
+        z.fill(0.0);
+        assert_eq!(z.to_flat(), [0.0; 8]);
     }
 
     #[test]
