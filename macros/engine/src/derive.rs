@@ -91,7 +91,7 @@ pub fn expand_derive_parameters(input: TokenStream) -> syn::Result<TokenStream> 
             if !attr.path().is_ident("param") {
                 continue;
             }
-            if !matches!(attr.meta, syn::Meta::List(_)) {
+            if !matches!(&attr.meta, syn::Meta::List(l) if !l.tokens.is_empty()) {
                 return Err(syn::Error::new_spanned(
                     attr,
                     "`#[param]` takes an option\n\
