@@ -738,6 +738,11 @@ pub fn transforms(args: TokenStream, item: TokenStream) -> TokenStream {
 /// assert_eq!((z.gain, z.running_mean), (vec![0.0, 0.0], vec![0.5, 0.5]));
 /// ```
 ///
+/// `Scalar` is the first trainable field's scalar type; a field with another one, or of a
+/// type without `Parameters`, is a compile error at the field. A generic struct gets an
+/// impl bounded by what its fields need (each trainable field's type implements
+/// `Parameters` with that scalar type, each buffer's type `Clone`).
+///
 /// Enums, unions, tuple structs, structs without a trainable field and unknown `#[param]`
 /// options are compile errors.
 #[proc_macro_derive(Parameters, attributes(param))]
