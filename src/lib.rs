@@ -239,6 +239,18 @@
 //!   loops: a `Vec` that grows by one slot each time the value is computed (a triangular
 //!   loop over `n` points stores `n (n - 1) / 2` slots), read back in reverse order.
 //!
+//! ## Parameter structs, optimisers, initialisation
+//!
+//! A model's weights can live in one struct: `#[derive(Parameters)]` implements
+//! [`Parameters`] for it (fields of floats, arrays, `Vec`s, nalgebra matrices with the
+//! `nalgebra` feature, other derived structs; `#[param(buffer)]` for fields carried but
+//! not trained), giving `zeros_like`, flat copies, `axpy`, `dot`, named tensors
+//! (`layer1.w`) and the elementwise updates that [`optim::Sgd`] and [`optim::Adam`]
+//! (torch.optim's rules and defaults) run without allocating after their first step.
+//! [`init::linear`] fills one from a counter-based [`Rng`] as torch's `nn.Linear` does.
+//! The gradient has the struct's type; for now it is written or assembled by hand
+//! (the transforms take arrays, not structs, as arguments).
+//!
 //! ## Reading the generated code
 //!
 //! Add `show` to an attribute (`#[grad(show)]`) and the generated code appears in the
@@ -248,6 +260,8 @@
 
 // The macros and `stop_gradient` are documented (with their examples) where they are
 // defined, in `fluxion-macros` and `fluxion-runtime`; inlining shows those pages here.
+#[doc(inline)]
+pub use fluxion_macros::Parameters;
 #[doc(inline)]
 pub use fluxion_macros::{
     custom_rule, differentiable, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, transforms, vjp, vmap,
@@ -262,6 +276,8 @@ pub use fluxion_runtime::BatchError;
 /// `rng.normal(i)`); see `vmap`'s `randomness` for batches.
 #[doc(inline)]
 pub use fluxion_runtime::Rng;
+#[doc(inline)]
+pub use fluxion_runtime::{init, optim, ParamFloat, Parameters};
 
 #[doc(hidden)]
 pub mod __private {

@@ -426,6 +426,7 @@ fn cross_arrays(xs: &[f64], zs: &[f64], ps: &[[f64; 2]]) -> f64 {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // rows and columns indexed as in the formulas
 fn hessians_in_two_slices_of_different_lengths() {
     let hh = 1e-6;
     for (n, m) in [(0, 2), (3, 2), (2, 5), (4, 4)] {

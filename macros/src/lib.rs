@@ -704,3 +704,50 @@ pub fn transforms(args: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(syn_error_to_tokens)
         .into()
 }
+
+/// Implements `fluxion::Parameters` for a struct with named fields, field by field in
+/// declaration order: a model's weights as one value that gradients, optimisers
+/// (`fluxion::optim`) and initialisers (`fluxion::init`) take whole, as torch's
+/// `make_functional` parameters and JAX's pytrees.
+///
+/// Every field's type implements `Parameters` with one scalar type (`f64` or `f32`):
+/// floats, fixed arrays and `Vec`s of parameters, nalgebra matrices (feature
+/// `nalgebra`), other derived structs. The flatten order is the fields' declaration order,
+/// and names are field paths (`layer1.w`).
+///
+/// A field marked `#[param(buffer)]` is carried but never trained (torch's buffers, as
+/// `make_functional_with_buffers` separates them): it is excluded from `num_scalars`, the
+/// flat copies, `dot`, `axpy`, every zip and so from the optimisers' updates, and
+/// `zeros_like` clones it. Its type needs only `Clone` (a step counter, running statistics,
+/// a configuration value).
+///
+/// ```
+/// use fluxion::Parameters;
+///
+/// #[derive(Parameters, Clone)]
+/// struct Norm {
+///     gain: Vec<f64>,
+///     #[param(buffer)]
+///     running_mean: Vec<f64>,
+/// }
+///
+/// let n = Norm { gain: vec![1.0, 2.0], running_mean: vec![0.5, 0.5] };
+/// assert_eq!(n.num_scalars(), 2);
+/// assert_eq!(n.to_flat(), [1.0, 2.0]);
+/// let z = n.zeros_like();
+/// assert_eq!((z.gain, z.running_mean), (vec![0.0, 0.0], vec![0.5, 0.5]));
+/// ```
+///
+/// `Scalar` is the first trainable field's scalar type; a field with another one, or of a
+/// type without `Parameters`, is a compile error at the field. A generic struct gets an
+/// impl bounded by what its fields need (each trainable field's type implements
+/// `Parameters` with that scalar type, each buffer's type `Clone`).
+///
+/// Enums, unions, tuple structs, structs without a trainable field and unknown `#[param]`
+/// options are compile errors.
+#[proc_macro_derive(Parameters, attributes(param))]
+pub fn derive_parameters(item: TokenStream) -> TokenStream {
+    fluxion_engine::derive::expand_derive_parameters(item.into())
+        .unwrap_or_else(syn_error_to_tokens)
+        .into()
+}

@@ -12,9 +12,12 @@ extern crate alloc;
 extern crate std;
 
 mod batch;
+pub mod init;
 mod jacobian;
 pub mod lanes;
+pub mod optim;
 mod out;
+pub mod params;
 mod rng;
 mod spread;
 mod tape;
@@ -26,6 +29,7 @@ pub use batch::{
 pub use jacobian::{jacobian_cols, jacobian_rows, jacobian_rows_stacked, rows_per_task, Columns};
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_rows, fill_zero, FillRows, FillZero};
+pub use params::{assert_parameters, assert_same_scalar, check_same_len, param_name, ParamFloat, Parameters};
 pub use rng::{Rng, RngLanes};
 pub use spread::{select_lanes, spread, SelectLanes, Spread};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};

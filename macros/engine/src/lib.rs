@@ -15,6 +15,7 @@ pub mod batch;
 pub mod builder;
 pub mod cost;
 pub mod custom;
+pub mod derive;
 pub mod emit;
 pub mod error;
 pub mod expand;

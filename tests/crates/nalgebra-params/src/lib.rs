@@ -1,0 +1,1 @@
+//! Nothing but tests: `Parameters` for nalgebra's matrices and vectors, in `tests/`.

@@ -1,0 +1,9 @@
+use fluxion::Parameters;
+
+#[derive(Parameters)]
+struct Model {
+    #[param(buffer)]
+    steps: usize,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use fluxion::Parameters;
+
+#[derive(Parameters)]
+enum Model {
+    Small { w: [f64; 2] },
+    Large { w: [f64; 4] },
+}
+
+fn main() {}

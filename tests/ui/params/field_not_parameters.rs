@@ -1,0 +1,9 @@
+use fluxion::Parameters;
+
+#[derive(Parameters)]
+struct Model {
+    w: [f64; 2],
+    name: String,
+}
+
+fn main() {}
