@@ -609,7 +609,7 @@ fn bwd_kernel(
     });
     let call = quote!(#chunks #tf (#(#ps,)* &ct, __start, #res_arg #(#chunk_accs,)*));
     let call = if super::vmap::uses_lane_kernels(&fwd) || super::vmap::uses_lane_kernels(&acc) {
-        quote!(::fluxion::__private::best_simd(|| #call);)
+        quote!(::fluxion::__private::best_simd(#[inline(always)] || #call);)
     } else {
         quote!(#call;)
     };
@@ -686,7 +686,7 @@ fn bwd_kernel(
         let fwd_cost = (crate::cost::run_weight(&fwd.body) as usize / lanes_n).max(1);
         let fcall = quote!(#fchunks #tf (#(#ps,)* __start, __r.all(), #(#out_ids,)*));
         let fcall = if super::vmap::uses_lane_kernels(&fwd) {
-            quote!(::fluxion::__private::best_simd(|| #fcall);)
+            quote!(::fluxion::__private::best_simd(#[inline(always)] || #fcall);)
         } else {
             quote!(#fcall;)
         };
