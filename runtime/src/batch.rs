@@ -580,10 +580,13 @@ pub trait SimdRun {
 
 /// Runs `body` compiled for the widest vector features this CPU has among those the
 /// runtime knows (AVX2 with FMA on x86-64, detected at run time, with the `std` feature),
-/// else as it is. `body.run()` is inlined into each variant, so the lane functions written
-/// as scalar code over the lanes (`exp`, `tanh`, `ln`, ..) are vectorised to 256 bits
-/// there; `wide`'s operators keep the code paths chosen when the crate was compiled. The
-/// results are the same functions within the lane functions' documented bounds.
+/// else as it is. `body.run()` is inlined into each variant, so the code written as
+/// scalar code over the lanes is vectorised to 256 bits there: the lane functions (`exp`,
+/// `tanh`, `ln`, ..) and the arithmetic, comparisons and selects of
+/// [`f64x4`](crate::f64x4) and [`f32x8`](crate::f32x8). `wide`'s functions keep the code
+/// paths chosen when the crate was compiled. The results are the same functions within
+/// the lane functions' documented bounds (the operators' bits are the same: no fused
+/// multiply-add).
 #[inline(always)]
 pub fn best_simd<B: SimdRun>(body: B) -> B::Output {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]

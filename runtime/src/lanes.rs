@@ -2,12 +2,21 @@
 //! lane types.
 //!
 //! [`Lanes`] is implemented for [`f64x4`] (4 samples of `f64`) and [`f32x8`] (8 samples of
-//! `f32`), the lane types of the `wide` crate, and for plain `f64` and `f32` as 1-lane
-//! types, so generic code and tests share one interface. Comparisons give a
-//! [`LaneMask`] ([`Mask`] for the vectors, `bool` for the 1-lane types), and `if`/`else`
-//! on batched values becomes [`Lanes::select`]. Generated code calls the methods through
-//! the trait (`Lanes::sin(x)`): the lane types of `wide` have inherent methods of the
-//! same names, some with other semantics (`f32x8::recip` is an approximation).
+//! `f32`), and for plain `f64` and `f32` as 1-lane types, so generic code and tests
+//! share one interface. Comparisons give a [`LaneMask`] ([`Mask`]
+//! for the vectors, `bool` for the 1-lane types), and `if`/`else` on batched values
+//! becomes [`Lanes::select`]. Generated code calls the methods through the trait
+//! (`Lanes::sin(x)`); `wide`'s vectors, which the functions taken from `wide` convert
+//! to, have inherent methods of the same names, some with other semantics (`wide`'s
+//! `f32x8::recip` is an approximation).
+//!
+//! The vectors are this crate's: 32 bytes of lanes whose operators (`+ - * / %`, `-x`,
+//! their `+=` forms), comparisons and selects are array code, lane by lane. Inlined into
+//! a function compiled for AVX2 (`batch::best_simd`), LLVM vectorises them to 256-bit
+//! instructions; on the SSE2 baseline to two 128-bit ones, as `wide`'s. `wide`'s
+//! vectors pick their instructions when `wide` is compiled, and without `target-cpu`
+//! flags stay 128-bit even there. The functions taken from `wide` (below) convert to
+//! `wide`'s type and back (the same bits; free once inlined).
 //!
 //! Each method has the semantics of the `f64`/`f32` method of the same name lane by lane
 //! (NaN, infinities and the sign of zero included), within the error bound of the table
@@ -25,7 +34,8 @@
 //! types compute with the `libm` crate (or `core` where exact) and are held to the same
 //! bounds.
 //!
-//! "wide" is the `wide` crate's SIMD function, "own" a SIMD implementation in this
+//! "wide" is the `wide` crate's SIMD function, "array" element-wise array code (the
+//! IEEE operation of each lane, vectorised by LLVM), "own" a SIMD implementation in this
 //! module, "lane by lane" the scalar `libm` function applied to each lane, "libm from
 //! 2^27" the lanes where `|x| >= 2^27` lane by lane (computed only when a batch has
 //! such a lane). "Sign of `x`": `wide`'s result with the sign of `x` (its `ceil(-0.5)`
@@ -34,9 +44,10 @@
 //!
 //! | method | f64x4 | f64 ulp | f32x8 | f32 ulp |
 //! |---|---|---|---|---|
-//! | `+` `-` `*` `/` | wide | 0 | wide | 0 |
-//! | `%` (truncated remainder) | wide (lane by lane `%`) | 0 | wide (lane by lane `%`) | 0 |
-//! | `neg` | wide | 0 | wide | 0 |
+//! | `+` `-` `*` `/` | array | 0 | array | 0 |
+//! | `%` (truncated remainder) | array (lane by lane `%`) | 0 | array (lane by lane `%`) | 0 |
+//! | `neg` | array | 0 | array | 0 |
+//! | comparisons, `select` | array (masks of all ones or zeros) | 0 | array | 0 |
 //! | `sin` | wide; libm from 2^27 | 1 | wide's `f64`, rounded; libm from 2^27 | 1 |
 //! | `cos` | wide; libm from 2^27 | 1 | wide's `f64`, rounded; libm from 2^27 | 1 |
 //! | `tan` | wide (`sin / cos`); libm from 2^27 | 3 | wide's `f64`, rounded; libm from 2^27 | 1 |
@@ -88,10 +99,45 @@
 use core::fmt::Debug;
 use core::ops::{Add, Div, Mul, Neg, Rem, Sub};
 
-use wide::u64x4;
-pub use wide::{f32x8, f64x4};
+pub use vector::{f32x8, f64x4};
 
 mod kernels;
+mod vector;
+
+/// A lane type's `wide` vector, for the functions taken from `wide` (the operators are
+/// the lane type's own).
+trait ViaWide: Copy {
+    /// `wide`'s vector of the same lanes.
+    type W: Copy;
+    /// `self` as `wide`'s vector.
+    fn to_w(self) -> Self::W;
+    /// `wide`'s vector as `Self`.
+    fn of_w(w: Self::W) -> Self;
+}
+
+impl ViaWide for f64x4 {
+    type W = wide::f64x4;
+    #[inline(always)]
+    fn to_w(self) -> wide::f64x4 {
+        self.wide()
+    }
+    #[inline(always)]
+    fn of_w(w: wide::f64x4) -> f64x4 {
+        f64x4::from_wide(w)
+    }
+}
+
+impl ViaWide for f32x8 {
+    type W = wide::f32x8;
+    #[inline(always)]
+    fn to_w(self) -> wide::f32x8 {
+        self.wide()
+    }
+    #[inline(always)]
+    fn of_w(w: wide::f32x8) -> f32x8 {
+        f32x8::from_wide(w)
+    }
+}
 
 /// A lane mask: one boolean per lane, the result of a comparison of [`Lanes`].
 pub trait LaneMask: Copy + Debug {
@@ -113,7 +159,7 @@ pub trait LaneMask: Copy + Debug {
     fn all(self) -> bool;
 }
 
-/// The mask of a `wide` vector: each lane all ones (set) or all zeros (clear).
+/// The mask of a lane vector: each lane all ones (set) or all zeros (clear).
 #[derive(Clone, Copy, Debug)]
 #[repr(transparent)]
 pub struct Mask<V>(V);
@@ -646,8 +692,8 @@ scalar_lanes!(f32, deg: 57.295_78_f32, rad: core::f32::consts::PI / 180.0,
     },
     fma: libm::fmaf, trunc: libm::truncf, fabs: libm::fabsf, copysign: libm::copysignf);
 
-/// The `wide` vectors: `wide`'s functions where they meet the table's bounds, the
-/// 1-lane function lane by lane where `wide` has none.
+/// The vectors: `wide`'s functions where they meet the table's bounds (through
+/// `ViaWide`), the 1-lane function lane by lane where `wide` has none.
 macro_rules! vector_lanes {
     ($v:ident, $t:ident, $n:literal, deg: $deg:expr, rad: $rad:expr,
      wide: {$($w:ident),* $(,)?}, wide2: {$($w2:ident),* $(,)?},
@@ -749,13 +795,13 @@ macro_rules! vector_lanes {
             $(
                 #[inline(always)]
                 fn $w(self) -> Self {
-                    $v::$w(self)
+                    Self::of_w(<<$v as ViaWide>::W>::$w(self.to_w()))
                 }
             )*
             $(
                 #[inline(always)]
                 fn $w2(self, other: Self) -> Self {
-                    $v::$w2(self, other)
+                    Self::of_w(<<$v as ViaWide>::W>::$w2(self.to_w(), other.to_w()))
                 }
             )*
             // `wide` gives `+0.0` for some results that are `-0.0` (`ceil(-0.5)`): every
@@ -763,7 +809,9 @@ macro_rules! vector_lanes {
             $(
                 #[inline(always)]
                 fn $r(self) -> Self {
-                    $v::copysign($v::$r(self), self)
+                    type W = <$v as ViaWide>::W;
+                    let x = self.to_w();
+                    Self::of_w(W::copysign(W::$r(x), x))
                 }
             )*
             $(
@@ -862,10 +910,9 @@ fn in_f64(x: f32x8, f: impl Fn(f64x4) -> f64x4) -> f32x8 {
 #[inline(always)]
 fn split_exponent(x: f64x4) -> (f64x4, f64x4) {
     let bits = x.to_bits();
-    let m = f64x4::from_bits((bits & u64x4::splat(0x000F_FFFF_FFFF_FFFF)) | u64x4::splat(0x3FF0_0000_0000_0000));
+    let m = f64x4::from_bits(bits.map(|b| (b & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000));
     // The biased exponent as a float: `2^52 + k` has the bits of `2^52` with `k` below.
-    let e =
-        f64x4::from_bits((bits >> 52) | u64x4::splat(0x4330_0000_0000_0000)) - f64x4::splat(4_503_599_627_371_519.0);
+    let e = f64x4::from_bits(bits.map(|b| (b >> 52) | 0x4330_0000_0000_0000)) - f64x4::splat(4_503_599_627_371_519.0);
     let big = Lanes::gt(m, f64x4::splat(core::f64::consts::SQRT_2));
     (
         Lanes::select(big, e + f64x4::ONE, e),
@@ -878,7 +925,7 @@ fn split_exponent(x: f64x4) -> (f64x4, f64x4) {
 #[inline(always)]
 fn log2_f64(x: f64x4) -> f64x4 {
     let (e, m) = split_exponent(x);
-    e + f64x4::ln(m) * f64x4::LOG2_E
+    e + wide_ln(m) * f64x4::LOG2_E
 }
 
 /// `log10 x = e log10(2) + ln(m) log10(e)` (`x = 2^e m`), with `log10(2)` in two parts
@@ -888,7 +935,13 @@ fn log10_f64(x: f64x4) -> f64x4 {
     const LOG10_2_HI: f64 = f64::from_bits(0x3FD3_4413_509F_6000);
     const LOG10_2_LO: f64 = f64::from_bits(0x3D59_FEF3_11F1_2B36);
     let (e, m) = split_exponent(x);
-    e * f64x4::splat(LOG10_2_HI) + (e * f64x4::splat(LOG10_2_LO) + f64x4::ln(m) * f64x4::LOG10_E)
+    e * f64x4::splat(LOG10_2_HI) + (e * f64x4::splat(LOG10_2_LO) + wide_ln(m) * f64x4::LOG10_E)
+}
+
+/// `wide`'s `ln`.
+#[inline(always)]
+fn wide_ln(x: f64x4) -> f64x4 {
+    f64x4::from_wide(x.wide().ln())
 }
 
 /// `wide`'s `sin`, `cos`, `tan` of `f64` lose accuracy from `2^29` on (measured): the
@@ -900,18 +953,18 @@ wide: { ln_1p, sqrt, cbrt, abs, signum, fract, asin, acos, atan },
 wide2: { atan2, min, max, copysign, rem_euclid, div_euclid },
 rounding: { trunc, floor, ceil, round, round_ties_even },
 guarded: {
-    sin if |x| Lanes::lt(Lanes::abs(x), f64x4::splat(TRIG_MAX)) => f64x4::sin(x),
-    cos if |x| Lanes::lt(Lanes::abs(x), f64x4::splat(TRIG_MAX)) => f64x4::cos(x),
-    tan if |x| Lanes::lt(Lanes::abs(x), f64x4::splat(TRIG_MAX)) => f64x4::tan(x),
-    sinh if |x| Lanes::lt(Lanes::abs(x), f64x4::splat(709.0)) => f64x4::sinh(x),
-    cosh if |x| Lanes::lt(Lanes::abs(x), f64x4::splat(709.0)) => f64x4::cosh(x),
+    sin if |x| Lanes::lt(Lanes::abs(x), f64x4::splat(TRIG_MAX)) => f64x4::from_wide(x.wide().sin()),
+    cos if |x| Lanes::lt(Lanes::abs(x), f64x4::splat(TRIG_MAX)) => f64x4::from_wide(x.wide().cos()),
+    tan if |x| Lanes::lt(Lanes::abs(x), f64x4::splat(TRIG_MAX)) => f64x4::from_wide(x.wide().tan()),
+    sinh if |x| Lanes::lt(Lanes::abs(x), f64x4::splat(709.0)) => f64x4::from_wide(x.wide().sinh()),
+    cosh if |x| Lanes::lt(Lanes::abs(x), f64x4::splat(709.0)) => f64x4::from_wide(x.wide().cosh()),
     // `wide`'s `exp2` of `f64` is off by up to 1900 ulps (at -0.5): 2^x = e^(f ln 2) 2^n
     // with `n` the nearest integer and `f = x - n` exact (`wide`'s `exp2` of an
     // integer is exact).
     exp2 if |x| Lanes::ge(x, f64x4::splat(-1021.0)).and(Lanes::le(x, f64x4::splat(1023.0)))
         => {
-            let n = f64x4::round_ties_even(x);
-            map4((x - n) * f64x4::LN_2, kernels::exp) * f64x4::exp2(n)
+            let n = x.wide().round_ties_even();
+            map4((x - f64x4::from_wide(n)) * f64x4::LN_2, kernels::exp) * f64x4::from_wide(n.exp2())
         },
     log2 if |x| Lanes::ge(x, f64x4::splat(f64::MIN_POSITIVE)).and(Lanes::le(x, f64x4::splat(f64::MAX)))
         => log2_f64(x),
@@ -983,13 +1036,13 @@ wide: { exp, exp_m1, ln_1p, sqrt, cbrt, abs, signum, fract, asin, acos, atan, ta
 wide2: { atan2, min, max, copysign, rem_euclid, div_euclid },
 rounding: { trunc, floor, ceil, round, round_ties_even },
 guarded: {
-    sin if |x| Lanes::lt(Lanes::abs(x), f32x8::splat(TRIG_MAX as f32)) => in_f64(x, f64x4::sin),
-    cos if |x| Lanes::lt(Lanes::abs(x), f32x8::splat(TRIG_MAX as f32)) => in_f64(x, f64x4::cos),
-    tan if |x| Lanes::lt(Lanes::abs(x), f32x8::splat(TRIG_MAX as f32)) => in_f64(x, f64x4::tan),
-    sinh if |x| Lanes::lt(Lanes::abs(x), f32x8::splat(88.0)) => f32x8::sinh(x),
-    cosh if |x| Lanes::lt(Lanes::abs(x), f32x8::splat(88.0)) => f32x8::cosh(x),
-    exp2 if |x| Lanes::ge(x, f32x8::splat(-126.0)) => f32x8::exp2(x),
-    ln if |x| Lanes::ge(x, f32x8::splat(f32::MIN_POSITIVE)) => f32x8::ln(x),
+    sin if |x| Lanes::lt(Lanes::abs(x), f32x8::splat(TRIG_MAX as f32)) => in_f64(x, |v| f64x4::from_wide(v.wide().sin())),
+    cos if |x| Lanes::lt(Lanes::abs(x), f32x8::splat(TRIG_MAX as f32)) => in_f64(x, |v| f64x4::from_wide(v.wide().cos())),
+    tan if |x| Lanes::lt(Lanes::abs(x), f32x8::splat(TRIG_MAX as f32)) => in_f64(x, |v| f64x4::from_wide(v.wide().tan())),
+    sinh if |x| Lanes::lt(Lanes::abs(x), f32x8::splat(88.0)) => f32x8::from_wide(x.wide().sinh()),
+    cosh if |x| Lanes::lt(Lanes::abs(x), f32x8::splat(88.0)) => f32x8::from_wide(x.wide().cosh()),
+    exp2 if |x| Lanes::ge(x, f32x8::splat(-126.0)) => f32x8::from_wide(x.wide().exp2()),
+    ln if |x| Lanes::ge(x, f32x8::splat(f32::MIN_POSITIVE)) => f32x8::from_wide(x.wide().ln()),
     log2 if |x| Lanes::ge(x, f32x8::splat(f32::MIN_POSITIVE)).and(Lanes::le(x, f32x8::splat(f32::MAX)))
         => in_f64(x, log2_f64),
     log10 if |x| Lanes::ge(x, f32x8::splat(f32::MIN_POSITIVE)).and(Lanes::le(x, f32x8::splat(f32::MAX)))

@@ -1119,19 +1119,15 @@ fn borrow_outs(outs: &[Out], tuple: bool, place: impl Fn(Option<syn::Index>) -> 
 /// samples.
 const SMALL_KERNEL: usize = 64;
 
-/// Whether a kernel calls lane functions written as scalar code over the lanes (which
-/// vectorise to the widest features of the function they are compiled in): those are worth
-/// a second copy compiled for AVX2 (`best_simd`).
+/// Whether a kernel has code that vectorises to the widest features of the function it
+/// is compiled in, and so is worth a second copy compiled for AVX2 (`best_simd`): lane
+/// functions written as scalar code over the lanes (`exp`, `tanh`, `ln`, ..), and the
+/// lanes' arithmetic, which is array code too (any primitive on lanes).
 pub(super) fn uses_lane_kernels(k: &Func) -> bool {
     let mut any = false;
     walk_stmts(&k.body, &mut |s| {
-        if let Stmt::Let(v, Expr::Prim(p, _)) = s {
-            if matches!(k.vars[*v].ty, Ty::Lanes(_))
-                && matches!(
-                    p,
-                    Prim::Exp | Prim::ExpM1 | Prim::Exp2 | Prim::Tanh | Prim::Ln | Prim::Powf
-                )
-            {
+        if let Stmt::Let(v, Expr::Prim(..)) = s {
+            if matches!(k.vars[*v].ty, Ty::Lanes(_)) {
                 any = true;
             }
         }
