@@ -30,6 +30,8 @@ pub use jacobian::{jacobian_cols, jacobian_rows, jacobian_rows_stacked, rows_per
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_rows, fill_zero, FillRows, FillZero};
 pub use params::{assert_parameters, assert_same_scalar, check_same_len, param_name, ParamFloat, Parameters};
+#[cfg(feature = "nalgebra")]
+pub use params::{read_dvector, to_dvector};
 pub use rng::{Rng, RngLanes};
 pub use spread::{select_lanes, spread, SelectLanes, Spread};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};

@@ -621,6 +621,30 @@ tuple_params!(
 /// nalgebra's matrices (feature `nalgebra`), in storage order (column-major). Their
 /// inherent `axpy`, `dot` and `scale` take precedence over the trait's in method syntax:
 /// call those as `Parameters::axpy(&mut m, a, &x)`.
+/// The scalars of `p` as a column vector, in flatten order (feature `nalgebra`): a point
+/// for external optimisers (argmin) and Jacobian assembly, read back with
+/// [`read_dvector`].
+#[cfg(feature = "nalgebra")]
+pub fn to_dvector<P: Parameters>(p: &P) -> nalgebra::DVector<P::Scalar>
+where
+    P::Scalar: nalgebra::Scalar,
+{
+    nalgebra::DVector::from_vec(p.to_flat())
+}
+
+/// Sets the scalars of `p` from `v`, in flatten order (the inverse of [`to_dvector`];
+/// buffers are kept).
+///
+/// # Panics
+/// If `v`'s length differs from `p`'s number of scalars (both named).
+#[cfg(feature = "nalgebra")]
+pub fn read_dvector<P: Parameters>(p: &mut P, v: &nalgebra::DVector<P::Scalar>)
+where
+    P::Scalar: nalgebra::Scalar,
+{
+    p.read_flat(v.as_slice());
+}
+
 #[cfg(feature = "nalgebra")]
 mod nalgebra_impls {
     use super::Parameters;

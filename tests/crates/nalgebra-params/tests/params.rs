@@ -141,3 +141,25 @@ fn dynamic_matrices_of_different_shapes_do_not_combine() {
     let mut a = DMatrix::<f64>::zeros(2, 2);
     Parameters::add_assign(&mut a, &DMatrix::zeros(2, 3));
 }
+
+/// A parameter struct as a `DVector` and back (an external optimiser's point), in flatten
+/// order; a vector of the wrong length panics naming both lengths.
+#[test]
+fn parameters_as_a_dvector_and_back() {
+    use fluxion_runtime::{read_dvector, to_dvector};
+    let p = WithMatrices {
+        w: SMatrix::<f64, 2, 3>::new(1.0, 2.0, 3.0, 4.0, 5.0, 6.0),
+        b: DVector::from_vec(vec![7.0, 8.0]),
+        steps: 3,
+    };
+    let v = to_dvector(&p);
+    assert_eq!(v.as_slice(), p.to_flat().as_slice());
+    let mut q = p.zeros_like();
+    read_dvector(&mut q, &(v * 2.0));
+    assert_eq!(q.to_flat(), [2.0, 8.0, 4.0, 10.0, 6.0, 12.0, 14.0, 16.0]);
+    assert_eq!(q.steps, 3);
+    let r = std::panic::catch_unwind(move || read_dvector(&mut q, &DVector::from_vec(vec![1.0; 7])));
+    let msg = r.expect_err("a vector of the wrong length");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("holds 7 scalars, the parameters 8"), "{msg}");
+}
