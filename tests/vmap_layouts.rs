@@ -12,7 +12,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use fluxion::{grad, jacrev, jvp, vmap, BatchError};
+use fluxion::{grad, grad_and_value, jacrev, jvp, vmap, BatchError};
 
 /// Batch sizes around the lane counts.
 const SIZES: [usize; 9] = [0, 1, 3, 4, 5, 7, 8, 9, 1023];
@@ -598,4 +598,58 @@ fn the_into_forms_allocate_nothing() {
             0
         );
     });
+}
+
+/// `vmap(grad_and_value(f, argnums = (0, .., 7)))`: each sample's gradient is a tuple of
+/// eight (up to eight per-sample tuple elements are packed into lanes), the output a
+/// `Vec` of those tuples beside the `Vec` of values; bit for bit the loop of the unbatched
+/// function, in the allocating and `_into` forms.
+#[vmap(in_dims = (None, None, None, None, None, None, None, None, 0))]
+#[grad_and_value(argnums = (0, 1, 2, 3, 4, 5, 6, 7))]
+fn eight(a: f64, b: f64, c: [f64; 2], d: f64, e: f64, f: f64, g: [f64; 3], h: f64, x: [f64; 2]) -> f64 {
+    let s = a * x[0] + b * x[1] + c[0] * c[1] * x[0] - d * x[1] * x[1];
+    let t = e * s + f * (s * s + 1.0).sqrt() + g[0] * x[0] + g[1] * g[2] * x[1];
+    h * t * t + s
+}
+
+#[test]
+fn gradients_in_eight_arguments_are_tuples_per_sample() {
+    type Grad = (f64, f64, [f64; 2], f64, f64, f64, [f64; 3], f64);
+    let (c, g) = ([0.3, -0.7], [0.2, 0.9, -1.1]);
+    for n in SIZES {
+        let x: Vec<[f64; 2]> = (0..n).map(|k| [val(k, 0), val(k, 1)]).collect();
+        let want: Vec<(Grad, f64)> = x
+            .iter()
+            .map(|x| eight_grad_and_value(0.5, -1.5, c, 0.25, 1.25, -0.75, g, 0.6, *x))
+            .collect();
+        let (gs, vs) = eight_grad_and_value_vmap(0.5, -1.5, c, 0.25, 1.25, -0.75, g, 0.6, &x);
+        assert_eq!((gs.len(), vs.len()), (n, n));
+        for k in 0..n {
+            assert_eq!(
+                format!("{:?}", gs[k]),
+                format!("{:?}", want[k].0),
+                "n = {n}, sample {k}"
+            );
+            assert_eq!(vs[k].to_bits(), want[k].1.to_bits(), "n = {n}, sample {k}");
+        }
+        for chunk in CHUNKS {
+            let mut gb: Vec<Grad> = vec![
+                (
+                    f64::NAN,
+                    f64::NAN,
+                    [f64::NAN; 2],
+                    f64::NAN,
+                    f64::NAN,
+                    f64::NAN,
+                    [f64::NAN; 3],
+                    f64::NAN
+                );
+                n
+            ];
+            let mut vb = vec![f64::NAN; n];
+            eight_grad_and_value_vmap_into(0.5, -1.5, c, 0.25, 1.25, -0.75, g, 0.6, &x, (&mut gb, &mut vb), chunk);
+            assert_eq!(format!("{gb:?}"), format!("{gs:?}"), "n = {n}, chunk_size = {chunk:?}");
+            assert_eq!(format!("{vb:?}"), format!("{vs:?}"), "n = {n}, chunk_size = {chunk:?}");
+        }
+    }
 }

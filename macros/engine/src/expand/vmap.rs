@@ -1141,7 +1141,7 @@ fn packable(t: &Ty) -> bool {
     match t {
         Ty::Float(_) => true,
         Ty::Array(e, _) => packable(e),
-        Ty::Tuple(ts) => !ts.is_empty() && ts.len() <= 4 && ts.iter().all(packable),
+        Ty::Tuple(ts) => !ts.is_empty() && ts.len() <= 8 && ts.iter().all(packable),
         _ => false,
     }
 }
