@@ -606,6 +606,7 @@ fn the_into_forms_allocate_nothing() {
 /// function, in the allocating and `_into` forms.
 #[vmap(in_dims = (None, None, None, None, None, None, None, None, 0))]
 #[grad_and_value(argnums = (0, 1, 2, 3, 4, 5, 6, 7))]
+#[allow(clippy::too_many_arguments)]
 fn eight(a: f64, b: f64, c: [f64; 2], d: f64, e: f64, f: f64, g: [f64; 3], h: f64, x: [f64; 2]) -> f64 {
     let s = a * x[0] + b * x[1] + c[0] * c[1] * x[0] - d * x[1] * x[1];
     let t = e * s + f * (s * s + 1.0).sqrt() + g[0] * x[0] + g[1] * g[2] * x[1];

@@ -424,126 +424,83 @@ fn named_elements<T: Parameters>(xs: &[T], prefix: &str, f: &mut dyn FnMut(&str,
     }
 }
 
+/// The methods arrays and `Vec`s share: element by element, after `$check` of each other
+/// operand's length against `self`'s (nothing for arrays, whose length is their type's).
+macro_rules! elementwise_params {
+    ($check:expr) => {
+        type Scalar = T::Scalar;
+        fn num_scalars(&self) -> usize {
+            self.iter().map(Parameters::num_scalars).sum()
+        }
+        fn for_each_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &[T::Scalar])) {
+            named_elements(self, prefix, f)
+        }
+        fn as_flat_slice(&self) -> Option<&[T::Scalar]> {
+            contiguous(self)
+        }
+        #[inline]
+        fn for_each(&self, mut f: impl FnMut(T::Scalar)) {
+            for x in self {
+                x.for_each(&mut f);
+            }
+        }
+        #[inline]
+        fn for_each_mut(&mut self, mut f: impl FnMut(&mut T::Scalar)) {
+            for x in self {
+                x.for_each_mut(&mut f);
+            }
+        }
+        #[inline]
+        fn zip(&self, other: &Self, mut f: impl FnMut(T::Scalar, T::Scalar)) {
+            $check(self.len(), other.len());
+            for (x, y) in self.iter().zip(other) {
+                x.zip(y, &mut f);
+            }
+        }
+        #[inline]
+        fn zip_mut(&mut self, other: &Self, mut f: impl FnMut(&mut T::Scalar, T::Scalar)) {
+            $check(self.len(), other.len());
+            for (x, y) in self.iter_mut().zip(other) {
+                x.zip_mut(y, &mut f);
+            }
+        }
+        #[inline]
+        fn zip_mut2(&mut self, a: &mut Self, g: &Self, mut f: impl FnMut(&mut T::Scalar, &mut T::Scalar, T::Scalar)) {
+            $check(self.len(), a.len());
+            $check(self.len(), g.len());
+            for ((x, a), g) in self.iter_mut().zip(a.iter_mut()).zip(g) {
+                x.zip_mut2(a, g, &mut f);
+            }
+        }
+        #[inline]
+        fn zip_mut3(
+            &mut self,
+            a: &mut Self,
+            b: &mut Self,
+            g: &Self,
+            mut f: impl FnMut(&mut T::Scalar, &mut T::Scalar, &mut T::Scalar, T::Scalar),
+        ) {
+            $check(self.len(), a.len());
+            $check(self.len(), b.len());
+            $check(self.len(), g.len());
+            for (((x, a), b), g) in self.iter_mut().zip(a.iter_mut()).zip(b.iter_mut()).zip(g) {
+                x.zip_mut3(a, b, g, &mut f);
+            }
+        }
+    };
+}
+
 impl<T: Parameters, const N: usize> Parameters for [T; N] {
-    type Scalar = T::Scalar;
+    elementwise_params!(|_: usize, _: usize| {});
     fn zeros_like(&self) -> Self {
         core::array::from_fn(|i| self[i].zeros_like())
-    }
-    fn num_scalars(&self) -> usize {
-        self.iter().map(Parameters::num_scalars).sum()
-    }
-    fn for_each_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &[T::Scalar])) {
-        named_elements(self, prefix, f)
-    }
-    fn as_flat_slice(&self) -> Option<&[T::Scalar]> {
-        contiguous(self)
-    }
-    #[inline]
-    fn for_each(&self, mut f: impl FnMut(T::Scalar)) {
-        for x in self {
-            x.for_each(&mut f);
-        }
-    }
-    #[inline]
-    fn for_each_mut(&mut self, mut f: impl FnMut(&mut T::Scalar)) {
-        for x in self {
-            x.for_each_mut(&mut f);
-        }
-    }
-    #[inline]
-    fn zip(&self, other: &Self, mut f: impl FnMut(T::Scalar, T::Scalar)) {
-        for (x, y) in self.iter().zip(other) {
-            x.zip(y, &mut f);
-        }
-    }
-    #[inline]
-    fn zip_mut(&mut self, other: &Self, mut f: impl FnMut(&mut T::Scalar, T::Scalar)) {
-        for (x, y) in self.iter_mut().zip(other) {
-            x.zip_mut(y, &mut f);
-        }
-    }
-    #[inline]
-    fn zip_mut2(&mut self, a: &mut Self, g: &Self, mut f: impl FnMut(&mut T::Scalar, &mut T::Scalar, T::Scalar)) {
-        for ((x, a), g) in self.iter_mut().zip(a.iter_mut()).zip(g) {
-            x.zip_mut2(a, g, &mut f);
-        }
-    }
-    #[inline]
-    fn zip_mut3(
-        &mut self,
-        a: &mut Self,
-        b: &mut Self,
-        g: &Self,
-        mut f: impl FnMut(&mut T::Scalar, &mut T::Scalar, &mut T::Scalar, T::Scalar),
-    ) {
-        for (((x, a), b), g) in self.iter_mut().zip(a.iter_mut()).zip(b.iter_mut()).zip(g) {
-            x.zip_mut3(a, b, g, &mut f);
-        }
     }
 }
 
 impl<T: Parameters> Parameters for Vec<T> {
-    type Scalar = T::Scalar;
+    elementwise_params!(|a: usize, b: usize| check_same_len("a Vec", a, b));
     fn zeros_like(&self) -> Self {
         self.iter().map(Parameters::zeros_like).collect()
-    }
-    fn num_scalars(&self) -> usize {
-        self.iter().map(Parameters::num_scalars).sum()
-    }
-    fn for_each_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &[T::Scalar])) {
-        named_elements(self, prefix, f)
-    }
-    fn as_flat_slice(&self) -> Option<&[T::Scalar]> {
-        contiguous(self)
-    }
-    #[inline]
-    fn for_each(&self, mut f: impl FnMut(T::Scalar)) {
-        for x in self {
-            x.for_each(&mut f);
-        }
-    }
-    #[inline]
-    fn for_each_mut(&mut self, mut f: impl FnMut(&mut T::Scalar)) {
-        for x in self {
-            x.for_each_mut(&mut f);
-        }
-    }
-    #[inline]
-    fn zip(&self, other: &Self, mut f: impl FnMut(T::Scalar, T::Scalar)) {
-        check_same_len("a Vec", self.len(), other.len());
-        for (x, y) in self.iter().zip(other) {
-            x.zip(y, &mut f);
-        }
-    }
-    #[inline]
-    fn zip_mut(&mut self, other: &Self, mut f: impl FnMut(&mut T::Scalar, T::Scalar)) {
-        check_same_len("a Vec", self.len(), other.len());
-        for (x, y) in self.iter_mut().zip(other) {
-            x.zip_mut(y, &mut f);
-        }
-    }
-    #[inline]
-    fn zip_mut2(&mut self, a: &mut Self, g: &Self, mut f: impl FnMut(&mut T::Scalar, &mut T::Scalar, T::Scalar)) {
-        check_same_len("a Vec", self.len(), a.len());
-        check_same_len("a Vec", self.len(), g.len());
-        for ((x, a), g) in self.iter_mut().zip(a.iter_mut()).zip(g) {
-            x.zip_mut2(a, g, &mut f);
-        }
-    }
-    #[inline]
-    fn zip_mut3(
-        &mut self,
-        a: &mut Self,
-        b: &mut Self,
-        g: &Self,
-        mut f: impl FnMut(&mut T::Scalar, &mut T::Scalar, &mut T::Scalar, T::Scalar),
-    ) {
-        check_same_len("a Vec", self.len(), a.len());
-        check_same_len("a Vec", self.len(), b.len());
-        check_same_len("a Vec", self.len(), g.len());
-        for (((x, a), b), g) in self.iter_mut().zip(a.iter_mut()).zip(b.iter_mut()).zip(g) {
-            x.zip_mut3(a, b, g, &mut f);
-        }
     }
 }
 
