@@ -397,22 +397,13 @@ fn a_hessian_row_in_a_slice_of_arrays_of_the_wrong_length_panics() {
 /// A Hessian in two slices of one type and different lengths (and in a slice of floats
 /// beside a slice of arrays): blocks `((h_xx, h_xz), (h_zx, h_zz))`, each with a row per
 /// scalar of the first slice's gradient and a column per scalar of the second.
-#[transforms(hessian(argnums = (0, 1)), grad(argnums = (0, 1)))]
+#[transforms(
+    hessian(argnums = (0, 1)),
+    grad(argnums = (0, 1)),
+    hessian(argnums = (0, 2), name = "cross_arrays_hessian"),
+    grad(argnums = (0, 2), name = "cross_arrays_grad")
+)]
 fn cross(xs: &[f64], zs: &[f64], ps: &[[f64; 2]]) -> f64 {
-    let mut e = 0.0;
-    for i in 0..xs.len() {
-        for j in 0..zs.len() {
-            e += (xs[i] * zs[j]).sin() + xs[i] * xs[i] * zs[j];
-        }
-        for j in 0..ps.len() {
-            e += xs[i] * ps[j][0] * ps[j][1];
-        }
-    }
-    e
-}
-
-#[transforms(hessian(argnums = (0, 2)), grad(argnums = (0, 2)))]
-fn cross_arrays(xs: &[f64], zs: &[f64], ps: &[[f64; 2]]) -> f64 {
     let mut e = 0.0;
     for i in 0..xs.len() {
         for j in 0..zs.len() {
