@@ -628,3 +628,31 @@ fn into_forms_zero_only_what_is_not_stored_whole() {
         assert_eq!(got, zeroed, "{src}");
     }
 }
+
+/// The reverse kernel of a batch reads the residuals kept by the forward half through a
+/// reference, and binds each tape array of them, only ever indexed, by reference too
+/// (`let tape_t = &residuals.0;`, `emit::borrowed`): no copy of a chunk's residuals. No
+/// other binding of the kernel is a reference.
+#[test]
+fn reverse_kernels_bind_residual_arrays_by_reference() {
+    use fluxion_engine::expand::expand_item_text;
+    let src = "#[vmap(in_dims = (None, 0))] fn model(p: [f64; 3], x: f64) -> f64 { \
+               let mut s = x; for i in 0..3 { s = (s * p[i]).tanh(); } s }";
+    let text = expand_item_text(src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let at = text
+        .find("residuals: &(")
+        .unwrap_or_else(|| panic!("no reverse kernel: {text}"));
+    let start = text[..at].rfind("fn ").unwrap_or(0);
+    let kernel = &text[start..];
+    let kernel = &kernel[..kernel[3..].find("\nfn ").map_or(kernel.len(), |e| e + 3)];
+    let refs: Vec<&str> = kernel
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("let ") && l.contains("= &"))
+        .collect();
+    assert_eq!(
+        refs,
+        ["let tape_t = &residuals.0;", "let tape_t_1 = &residuals.1;"],
+        "{kernel}"
+    );
+}
