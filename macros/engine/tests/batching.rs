@@ -656,3 +656,34 @@ fn reverse_kernels_bind_residual_arrays_by_reference() {
         "{kernel}"
     );
 }
+
+/// A chunk loop whose kernel has lane arithmetic runs through `best_simd`, its arguments
+/// in a struct (`__fluxion_chunks_*_simd`) whose every reference carries the struct's
+/// lifetime; one without (`(x, x)`: no primitive on lanes) is called directly
+/// (`vmap::uses_lane_kernels`, `vmap::simd_call`).
+#[test]
+fn only_kernels_with_lane_arithmetic_run_through_best_simd() {
+    use fluxion_engine::expand::expand_item_text;
+    let text = |src: &str| expand_item_text(src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let arith = text("#[vmap] fn f(x: f64) -> f64 { x.sin() * 2.0 }");
+    let plain = text("#[vmap] fn g(x: f64) -> (f64, f64) { (x, x) }");
+    assert!(
+        arith.contains("struct __fluxion_chunks_f_vmap_simd<'__fluxion_a>"),
+        "{arith}"
+    );
+    assert!(!plain.contains("__fluxion_chunks_g_vmap_simd"), "{plain}");
+    // The fields of every such struct: each reference with the struct's lifetime.
+    let mut fields = 0;
+    for item in arith.split("struct __fluxion_").skip(1) {
+        let body = &item[..item.find('}').unwrap_or(item.len())];
+        for l in body
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('a') && l.contains('&'))
+        {
+            fields += 1;
+            assert!(l.contains(": &'__fluxion_a "), "{l}");
+        }
+    }
+    assert!(fields >= 6, "{fields} fields: {arith}");
+}
