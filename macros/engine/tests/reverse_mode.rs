@@ -766,7 +766,9 @@ fn snapshots_read_by_an_inner_loop_are_taken_before_it() {
 
 /// The slot of a stored value may be indexed by a cast of the loop's index (`h[k as
 /// usize]`, `k` an `i32`): still one slot per iteration, read again from the array rather
-/// than taped (`close_block`'s `loop_of` sees through the cast).
+/// than taped (`close_block`'s `loop_of` sees through the cast). The cast is defined after
+/// the value, beside the store: the read of the array comes after it in the reverse block
+/// (in the block's order it would read the index before it is set).
 #[test]
 fn values_stored_at_a_cast_loop_index_are_read_again() {
     let x: Vec<f64> = (0..8).map(|k| 0.2 + 0.09 * k as f64).collect();
