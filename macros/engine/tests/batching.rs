@@ -660,7 +660,8 @@ fn reverse_kernels_bind_residual_arrays_by_reference() {
 /// A chunk loop whose kernel has lane arithmetic runs through `best_simd`, its arguments
 /// in a struct (`__fluxion_chunks_*_simd`) whose every reference carries the struct's
 /// lifetime; one without (`(x, x)`: no primitive on lanes) is called directly
-/// (`vmap::uses_lane_kernels`, `vmap::simd_call`).
+/// (`vmap::uses_lane_kernels`, `vmap::simd_call`), and the reverse half of a batch goes
+/// through it when either of its kernels has lane arithmetic.
 #[test]
 fn only_kernels_with_lane_arithmetic_run_through_best_simd() {
     use fluxion_engine::expand::expand_item_text;
@@ -672,6 +673,11 @@ fn only_kernels_with_lane_arithmetic_run_through_best_simd() {
         "{arith}"
     );
     assert!(!plain.contains("__fluxion_chunks_g_vmap_simd"), "{plain}");
+    // Its reverse half adds into the cotangent of `x`, lane arithmetic: through `best_simd`.
+    assert!(
+        plain.contains("struct __fluxion_bwd_chunks_g_vmap_simd<'__fluxion_a>"),
+        "{plain}"
+    );
     // The fields of every such struct: each reference with the struct's lifetime.
     let mut fields = 0;
     for item in arith.split("struct __fluxion_").skip(1) {
