@@ -628,3 +628,68 @@ fn into_forms_zero_only_what_is_not_stored_whole() {
         assert_eq!(got, zeroed, "{src}");
     }
 }
+
+/// The reverse kernel of a batch reads the residuals kept by the forward half through a
+/// reference, and binds each tape array of them, only ever indexed, by reference too
+/// (`let tape_t = &residuals.0;`, `emit::borrowed`): no copy of a chunk's residuals. No
+/// other binding of the kernel is a reference.
+#[test]
+fn reverse_kernels_bind_residual_arrays_by_reference() {
+    use fluxion_engine::expand::expand_item_text;
+    let src = "#[vmap(in_dims = (None, 0))] fn model(p: [f64; 3], x: f64) -> f64 { \
+               let mut s = x; for i in 0..3 { s = (s * p[i]).tanh(); } s }";
+    let text = expand_item_text(src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let at = text
+        .find("residuals: &(")
+        .unwrap_or_else(|| panic!("no reverse kernel: {text}"));
+    let start = text[..at].rfind("fn ").unwrap_or(0);
+    let kernel = &text[start..];
+    let kernel = &kernel[..kernel[3..].find("\nfn ").map_or(kernel.len(), |e| e + 3)];
+    let refs: Vec<&str> = kernel
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("let ") && l.contains("= &"))
+        .collect();
+    assert_eq!(
+        refs,
+        ["let tape_t = &residuals.0;", "let tape_t_1 = &residuals.1;"],
+        "{kernel}"
+    );
+}
+
+/// A chunk loop whose kernel has lane arithmetic runs through `best_simd`, its arguments
+/// in a struct (`__fluxion_chunks_*_simd`) whose every reference carries the struct's
+/// lifetime; one without (`(x, x)`: no primitive on lanes) is called directly
+/// (`vmap::uses_lane_kernels`, `vmap::simd_call`), and the reverse half of a batch goes
+/// through it when either of its kernels has lane arithmetic.
+#[test]
+fn only_kernels_with_lane_arithmetic_run_through_best_simd() {
+    use fluxion_engine::expand::expand_item_text;
+    let text = |src: &str| expand_item_text(src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let arith = text("#[vmap] fn f(x: f64) -> f64 { x.sin() * 2.0 }");
+    let plain = text("#[vmap] fn g(x: f64) -> (f64, f64) { (x, x) }");
+    assert!(
+        arith.contains("struct __fluxion_chunks_f_vmap_simd<'__fluxion_a>"),
+        "{arith}"
+    );
+    assert!(!plain.contains("__fluxion_chunks_g_vmap_simd"), "{plain}");
+    // Its reverse half adds into the cotangent of `x`, lane arithmetic: through `best_simd`.
+    assert!(
+        plain.contains("struct __fluxion_bwd_chunks_g_vmap_simd<'__fluxion_a>"),
+        "{plain}"
+    );
+    // The fields of every such struct: each reference with the struct's lifetime.
+    let mut fields = 0;
+    for item in arith.split("struct __fluxion_").skip(1) {
+        let body = &item[..item.find('}').unwrap_or(item.len())];
+        for l in body
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('a') && l.contains('&'))
+        {
+            fields += 1;
+            assert!(l.contains(": &'__fluxion_a "), "{l}");
+        }
+    }
+    assert!(fields >= 6, "{fields} fields: {arith}");
+}

@@ -763,3 +763,18 @@ fn snapshots_read_by_an_inner_loop_are_taken_before_it() {
     inner_snapshots(&g.body, &g, 0, &mut n);
     assert_eq!(n, 0, "snapshots inside the inner loops of\n{g:#?}");
 }
+
+/// The slot of a stored value may be indexed by a cast of the loop's index (`h[k as
+/// usize]`, `k` an `i32`): still one slot per iteration, read again from the array rather
+/// than taped (`close_block`'s `loop_of` sees through the cast). The cast is defined after
+/// the value, beside the store: the read of the array comes after it in the reverse block
+/// (in the block's order it would read the index before it is set).
+#[test]
+fn values_stored_at_a_cast_loop_index_are_read_again() {
+    let x: Vec<f64> = (0..8).map(|k| 0.2 + 0.09 * k as f64).collect();
+    let cast = "fn f(x: [f64; 8]) -> f64 { let mut h = [0.0; 8]; let mut s = 0.1; \
+                for k in 0..8i32 { let t = (x[k as usize] * s).sin(); h[k as usize] = t; s += t * t; } s + h[2] }";
+    let taped = tapes_and_check(cast, &x);
+    // `s` and the product per `k` (16; `t` read again from `h`).
+    assert!(taped <= 16, "{taped} floats taped");
+}

@@ -217,7 +217,7 @@ fn nalgebra_vectors_give_the_derivatives_of_arrays() {
 
 /// A Hessian in a slice is built only for a scalar function (or a scalar and its aux) of
 /// slices of floats or of arrays of floats; every other Hessian in a slice (beside another
-/// argument, of a non-scalar function) is the error naming the slice.
+/// argument, of a non-scalar function, in a slice of tuples) is the error naming the slice.
 #[test]
 fn a_hessian_in_a_slice_only_of_a_scalar_function_of_one_slice() {
     let rules = RuleTable::standard();
@@ -241,6 +241,13 @@ fn a_hessian_in_a_slice_only_of_a_scalar_function_of_one_slice() {
             format!("fn f(xs: &[f64], w: f64) -> f64 {{ {body} s }}"),
             false,
             Argnums::Many(vec![(0, span), (1, span)]),
+        ),
+        // A slice of tuples: not floats, nor arrays of them.
+        (
+            "fn f(xs: &[(f64, f64)], w: f64) -> f64 { let mut s = 0.0; for i in 0..xs.len() { s += xs[i].0 * xs[i].1 * w; } s }"
+                .to_string(),
+            false,
+            Argnums::One(0, span),
         ),
         // The scalar of a tuple with `has_aux` is.
         (
@@ -272,7 +279,7 @@ fn a_hessian_in_a_slice_only_of_a_scalar_function_of_one_slice() {
         o.argnums = Some(argnums);
         o.has_aux = aux;
         let r = hessian(&f, &o, &site(), &rules);
-        if k < 3 {
+        if k < 4 {
             let e = format!("{:?}", r.err().unwrap_or_else(|| panic!("{src}: no error")));
             assert!(
                 e.contains("`hessian` with respect to the slice `xs` is not supported yet"),
