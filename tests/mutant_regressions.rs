@@ -17,9 +17,6 @@
 // The differentiated bodies are written in the supported subset on purpose.
 #![allow(clippy::needless_range_loop)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use fluxion::{differentiable, grad, jacfwd};
 
 include!("support/both.rs");
@@ -588,36 +585,7 @@ fn into_forms_clear_an_accumulated_buffer() {
 // allocation), on the heap above (the runtime's `TapeStorage`, chosen by rustc).
 // ---------------------------------------------------------------------------------------
 
-/// The system allocator, counting the allocations of each thread.
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to `System`; the count is a thread-local `Cell` (no allocation, no
-// destructor).
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: the caller's contract is `System`'s.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is `System`'s.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static COUNTING: CountingAlloc = CountingAlloc;
-
-/// The value of `f` and the number of allocations it made on this thread.
-fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = ALLOCATIONS.with(Cell::get);
-    let v = f();
-    (v, ALLOCATIONS.with(Cell::get) - before)
-}
+include!("support/counting_alloc.rs");
 
 /// Tapes of 8 KB (two of them: `x` and `x.sin()` per step).
 const STEPS: usize = 1000;
@@ -654,10 +622,10 @@ fn euler_dk(k: f64, h: f64, n: usize) -> f64 {
 
 #[test]
 fn tapes_to_a_named_bound_allocate_only_above_64_kib() {
-    let (g, n) = allocations(|| euler_steps_grad(0.7));
+    let (g, n) = allocated(|| euler_steps_grad(0.7));
     assert_eq!(n, 0, "8 KB tapes allocated");
     assert!((g - euler_dk(0.7, 1e-3, STEPS)).abs() <= 1e-12, "{g}");
-    let (g, n) = allocations(|| euler_long_steps_grad(0.7));
+    let (g, n) = allocated(|| euler_long_steps_grad(0.7));
     assert!(n > 0, "80 KB tapes on the stack");
     assert!((g - euler_dk(0.7, 1e-4, LONG_STEPS)).abs() <= 1e-12, "{g}");
 }
@@ -700,16 +668,16 @@ fn damped_literal(k: f64) -> f64 {
 #[test]
 fn tapes_to_a_literal_bound_allocate_only_above_64_kib() {
     // 10 000 `f64`s: 80 KB, on the heap.
-    let (g, n) = allocations(|| euler_literal64_grad(0.7));
+    let (g, n) = allocated(|| euler_literal64_grad(0.7));
     assert!(n > 0, "80 KB tapes on the stack");
     assert!((g - euler_dk(0.7, 1e-4, 10_000)).abs() <= 1e-12, "{g}");
     // 10 000 `f32`s: 40 KB, on the stack.
-    let (g, n) = allocations(|| euler_literal32_grad(0.7));
+    let (g, n) = allocated(|| euler_literal32_grad(0.7));
     assert_eq!(n, 0, "40 KB tapes allocated");
     let want = euler_dk(0.7, 1e-4, 10_000) as f32;
     assert!((g - want).abs() <= 1e-3 * want.abs(), "{g} vs {want}");
     // 100 results of a call (a type only rustc knows, counted as 8 bytes): on the stack.
-    let (g, n) = allocations(|| damped_literal_grad(0.7));
+    let (g, n) = allocated(|| damped_literal_grad(0.7));
     assert_eq!(n, 0, "a 800-byte tape of call results allocated");
     assert!((g - euler_dk(0.7, 1e-3, 100)).abs() <= 1e-12, "{g}");
 }

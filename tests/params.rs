@@ -7,36 +7,10 @@
 //! `tests/crates/nalgebra-params`.
 #![allow(clippy::needless_range_loop)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use fluxion::optim::{Adam, Sgd};
 use fluxion::{init, Parameters, Rng};
 
-// Allocations counted per thread, so tests running in parallel do not see each other's.
-struct Counting;
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(|c| c.get())
-}
+include!("support/counting_alloc.rs");
 
 #[derive(Parameters, Clone, Debug, PartialEq)]
 struct Layer {
@@ -313,21 +287,21 @@ fn steps_after_the_first_do_not_allocate() {
     adam.step(&mut m, &grads);
     ams.step(&mut m, &grads);
     sgd.step(&mut m, &grads);
-    let before = allocations();
-    for _ in 0..10 {
-        adam.step(&mut m, &grads);
-        ams.step(&mut m, &grads);
-        sgd.step(&mut m, &grads);
-        plain.step(&mut m, &grads);
-        m.axpy(1e-3, &grads);
-        std::hint::black_box(m.dot(&grads));
-    }
-    assert_eq!(allocations() - before, 0);
+    let (_, n) = allocated(|| {
+        for _ in 0..10 {
+            adam.step(&mut m, &grads);
+            ams.step(&mut m, &grads);
+            sgd.step(&mut m, &grads);
+            plain.step(&mut m, &grads);
+            m.axpy(1e-3, &grads);
+            std::hint::black_box(m.dot(&grads));
+        }
+    });
+    assert_eq!(n, 0);
     // The counter does count: one `zeros_like` of this model allocates its two `Vec`s
     // and its `String`.
-    let before = allocations();
-    std::hint::black_box(m.zeros_like());
-    assert_eq!(allocations() - before, 3);
+    let (_, n) = allocated(|| std::hint::black_box(m.zeros_like()));
+    assert_eq!(n, 3);
 }
 
 #[derive(Parameters, Clone, Debug, PartialEq)]

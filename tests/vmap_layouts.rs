@@ -9,9 +9,6 @@
 //! 1023) in its allocating form, its `try_` form and its `_into` form with the chunk sizes
 //! `None`, 1, 3 and 4 into buffers that start as NaN.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use fluxion::{grad, grad_and_value, jacrev, jvp, vmap, BatchError};
 
 /// Batch sizes around the lane counts.
@@ -521,35 +518,11 @@ fn an_output_of_no_components_does_not_shrink_the_batch() {
     }
 }
 
-/// The system allocator, counting the allocations of each thread.
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to `System`; the count is a thread-local `Cell` (no allocation, no
-// destructor).
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: the caller's contract is `System`'s.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is `System`'s.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static COUNTING: CountingAlloc = CountingAlloc;
+include!("support/counting_alloc.rs");
 
 /// The number of allocations `f` made on this thread.
 fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
+    allocated(f).1
 }
 
 /// The `_into` forms of every layout allocate nothing on the calling thread, whether the
