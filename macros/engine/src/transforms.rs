@@ -942,7 +942,8 @@ pub fn jacfwd_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
         let pty = f.params[*k].ty.clone();
         if let Ty::Slice(elem) = &pty {
             let jty = jac_ty(&main.ret_ty, &pty);
-            let r = jacfwd_slice_columns(&mut h, f, &main, *k, elem, &jty, &odims, rules, site)?;
+            let one = idx.len() == 1;
+            let r = jacfwd_slice_columns(&mut h, f, &main, (*k, one), elem, &jty, &odims, rules, site)?;
             items.push((r, jty));
             continue;
         }
@@ -1122,7 +1123,7 @@ fn jacfwd_slice_columns(
     h: &mut Func,
     f: &Func,
     main: &Func,
-    k: usize,
+    (k, one): (usize, bool),
     elem: &Ty,
     jty: &Ty,
     odims: &[CExpr],
@@ -1147,15 +1148,14 @@ fn jacfwd_slice_columns(
     };
     let xs = h.params[k].clone();
     let usize_ty = Ty::Int(Some("usize".into()));
-    // The output a gradient in a slice (a Hessian in slices): a row per scalar of it. Of
-    // the only slice argument, the gradient is as long as `xs`; else as long as the
-    // gradient computed once here (two slices of one type may differ in length).
+    // The output a gradient in a slice (a Hessian in slices): a row per scalar of it. In
+    // the only slice differentiated (`one`), the gradient is as long as `xs`; else as long
+    // as the gradient computed once here (two slices of one type may differ in length).
     let (rows, oedims) = match &main.ret_ty {
         Ty::Slice(e) => (true, dims(e).unwrap_or_default()),
         _ => (false, Vec::new()),
     };
-    let slices = h.params.iter().filter(|p| matches!(p.ty, Ty::Slice(_))).count();
-    let like = if rows && slices > 1 {
+    let like = if rows && !one {
         let fixed = param_map(main, h);
         let m = import(h, main, &fixed);
         let mut primal = main.body.clone();
