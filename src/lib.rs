@@ -260,6 +260,8 @@
 
 // The macros and `stop_gradient` are documented (with their examples) where they are
 // defined, in `fluxion-macros` and `fluxion-runtime`; inlining shows those pages here.
+#[doc(hidden)]
+pub use fluxion_macros::__with_fields;
 #[doc(inline)]
 pub use fluxion_macros::Parameters;
 #[doc(inline)]

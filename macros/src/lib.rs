@@ -705,6 +705,16 @@ pub fn transforms(args: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// The attribute macros again, with the fields of the parameter structs their function
+/// takes (called by the macro that `#[derive(Parameters)]` emits; not for direct use).
+#[doc(hidden)]
+#[proc_macro]
+pub fn __with_fields(input: TokenStream) -> TokenStream {
+    fluxion_engine::expand_with_fields(input.into())
+        .unwrap_or_else(syn_error_to_tokens)
+        .into()
+}
+
 /// Implements `fluxion::Parameters` for a struct with named fields, field by field in
 /// declaration order: a model's weights as one value that gradients, optimisers
 /// (`fluxion::optim`) and initialisers (`fluxion::init`) take whole, as torch's

@@ -200,7 +200,30 @@ pub fn expand_derive_parameters(input: TokenStream) -> syn::Result<TokenStream> 
         }
     });
 
+    // The fields, for the attribute macros of functions taking the struct (see
+    // `crate::structs`): a macro in textual scope after the struct.
+    let fields_macro = if input.generics.params.is_empty() {
+        let m = crate::structs::fields_macro(name);
+        let entries = fields.iter().map(|f| {
+            let (id, ty) = (&f.ident, &f.ty);
+            if f.buffer {
+                quote!(#[buffer] #id: #ty)
+            } else {
+                quote!(#id: #ty)
+            }
+        });
+        quote! {
+            #[doc(hidden)]
+            #[allow(unused_macros)]
+            macro_rules! #m {
+                ($($rest:tt)*) => { ::fluxion::__with_fields! { [#name { #(#entries,)* }] $($rest)* } };
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     Ok(quote_spanned! {span=>
+        #fields_macro
         #[automatically_derived]
         impl #impl_generics #p for #name #ty_generics where #(#existing,)* #(#predicates,)* {
             type Scalar = #scalar;

@@ -30,13 +30,14 @@ pub mod rules;
 pub mod simplify;
 pub mod sparse;
 pub mod spec;
+pub mod structs;
 pub mod structural;
 pub mod stub_types;
 pub mod symbol;
 pub mod transforms;
 pub mod vjp;
 
-pub use expand::{expand, expand_with};
+pub use expand::{expand, expand_with, expand_with_fields};
 pub use symbol::Transform;
 /// The error type of expansion (a spanned compile error).
 pub type Error = syn::Error;

@@ -55,6 +55,24 @@ pub fn expand(t: Transform, args: TokenStream, item: TokenStream) -> syn::Result
 
 /// [`expand`] with a given rule table.
 pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &RuleTable) -> syn::Result<TokenStream> {
+    expand_with_structs(t, args, item, rules, &[])
+}
+
+/// `__with_fields!`: an attribute expanded again with the fields of the parameter structs
+/// its function takes (see [`crate::structs`]).
+pub fn expand_with_fields(input: TokenStream) -> syn::Result<TokenStream> {
+    let (infos, t, args, item) = crate::structs::parse_with_fields(input)?;
+    expand_with_structs(t, args, item, &RuleTable::standard(), &infos)
+}
+
+/// [`expand_with`], knowing the fields of the structs `infos`.
+fn expand_with_structs(
+    t: Transform,
+    args: TokenStream,
+    item: TokenStream,
+    rules: &RuleTable,
+    infos: &[crate::structs::StructInfo],
+) -> syn::Result<TokenStream> {
     if args.to_string() == STACKED {
         // The inert use of a consumed stacked attribute (see below): nothing to emit.
         return Ok(TokenStream::new());
@@ -77,6 +95,18 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
                 span,
                 format!("#[{}] goes on a function: `fn f(x: f64) -> f64 {{ .. }}`", t.name()),
             ));
+        }
+    };
+    // A parameter struct whose fields are not known yet: its derive's macro lists them and
+    // expands this attribute again (`__with_fields!`).
+    let plan = match crate::structs::plan(&item, infos) {
+        Ok(p) => p,
+        Err(missing) => {
+            let m = crate::structs::fields_macro(&missing);
+            let m = syn::Ident::new(&m.to_string(), missing.span());
+            let name = syn::Ident::new(t.name(), Span::call_site());
+            let known = infos.iter().map(crate::structs::info_tokens);
+            return Ok(quote!(#m! { #(#known)* #name (#args) #item }));
         }
     };
     let mut cx = Ctxt::new();
@@ -129,6 +159,9 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
         c.extend(uses_original(&item));
         c
     };
+    if let Some(plan) = plan {
+        return expand_flat(&item, &stack, &plan, infos, rules, consumed, cx);
+    }
     let names = promised_names(&item, &stack);
     let func = lower_fn(&item, &mut cx).map(|mut f| {
         crate::simplify::merge(&mut f);
@@ -164,6 +197,81 @@ pub fn expand_with(t: Transform, args: TokenStream, item: TokenStream, rules: &R
             Ok(quote!(#item #errors #stubs #consumed))
         }
     }
+}
+
+/// The expansion of a function taking parameter structs: the original, its flat form
+/// with every transform, and the wrappers of the user's names (see [`crate::structs`]).
+fn expand_flat(
+    item: &syn::ItemFn,
+    stack: &[Options],
+    plan: &[crate::structs::Arg],
+    infos: &[crate::structs::StructInfo],
+    rules: &RuleTable,
+    consumed: TokenStream,
+    mut cx: Ctxt,
+) -> syn::Result<TokenStream> {
+    use crate::structs;
+    let flat_stack = match structs::map_options(stack, plan) {
+        Ok(s) => s,
+        Err(e) => {
+            cx.push(e);
+            return Ok(failed_flat(item, cx, consumed));
+        }
+    };
+    let flat = match structs::flatten(item, plan) {
+        Ok(f) => f,
+        Err(e) => {
+            cx.push(e);
+            return Ok(failed_flat(item, cx, consumed));
+        }
+    };
+    let func = lower_fn(&flat, &mut cx).map(|mut f| {
+        crate::simplify::merge(&mut f);
+        f
+    });
+    let result = match (func, cx.has_errors()) {
+        (Some(f), false) => generate(&flat, f, &flat_stack, rules, consumed.clone()),
+        _ => Err(None),
+    };
+    match result {
+        Ok(ts) => {
+            cx.check()?;
+            // The struct's gradient comes from the outermost `grad` / `grad_and_value`.
+            let top_name = promised_names(&flat, &flat_stack).last().map(|(_, n)| n.clone());
+            let top = stack.first().zip(top_name.as_deref());
+            let orig: Vec<Option<syn::Type>> = item
+                .sig
+                .inputs
+                .iter()
+                .map(|a| match a {
+                    syn::FnArg::Typed(pt) => Some((*pt.ty).clone()),
+                    syn::FnArg::Receiver(_) => None,
+                })
+                .collect();
+            let wrapped = structs::wrappers(ts, infos, plan, top, &orig)?;
+            Ok(quote!(#item #flat #wrapped))
+        }
+        Err(e) => {
+            if let Some(e) = e {
+                cx.push(e);
+            }
+            Ok(failed_flat(item, cx, consumed))
+        }
+    }
+}
+
+/// The original without its body, and the errors.
+fn failed_flat(item: &syn::ItemFn, cx: Ctxt, consumed: TokenStream) -> TokenStream {
+    let mut item = item.clone();
+    let errors = match cx.check() {
+        Err(e) => e.to_compile_error(),
+        Ok(()) => quote!(),
+    };
+    let msg = format!("fluxion could not expand `{}`: see the compile error", item.sig.ident);
+    *item.block = syn::parse_quote!({ unreachable!(#msg) });
+    item.attrs
+        .push(syn::parse_quote!(#[allow(unused_variables, unused_mut)]));
+    quote!(#item #errors #consumed)
 }
 
 /// A hidden item that names the original, so that a function only used through its

@@ -23,6 +23,7 @@ mod stmt;
 mod types;
 
 use control::*;
+pub(crate) use types::is_nalgebra_alias;
 
 /// Lowers a function. Errors go to `cx`; `None` if any was found.
 pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
@@ -177,7 +178,7 @@ fn is_complex_name(n: &str) -> bool {
     matches!(n, "Complex" | "Complex32" | "Complex64" | "c32" | "c64" | "Cplx")
 }
 
-const INT_TYPES: [&str; 12] = [
+pub(crate) const INT_TYPES: [&str; 12] = [
     "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
 ];
 

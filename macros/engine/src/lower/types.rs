@@ -344,7 +344,7 @@ impl Lowerer<'_> {
 }
 
 /// Whether `name` is one of nalgebra's fixed-size aliases (`Vector3`, `Matrix2x3`, ..).
-pub(super) fn is_nalgebra_alias(name: &str) -> bool {
+pub(crate) fn is_nalgebra_alias(name: &str) -> bool {
     nalgebra_alias_dims(name).is_some()
 }
 

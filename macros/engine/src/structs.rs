@@ -1,0 +1,852 @@
+//! Parameter structs as arguments (JAX's pytrees, torch's `make_functional`): a function
+//! taking `p: &Mlp`, where `Mlp` derives `fluxion::Parameters`, is differentiated as the
+//! function of `Mlp`'s fields.
+//!
+//! An attribute macro cannot see a struct's fields, so they travel to it: the derive emits a
+//! hidden `macro_rules! __fluxion_fields_Mlp` whose expansion calls the hidden function-like
+//! macro `__with_fields!` with the fields' names and types (and which are buffers) in front
+//! of the tokens it was given. An attribute that finds an argument of an unknown struct type
+//! expands to that macro's call, with its own name, options and function; `__with_fields!`
+//! expands the attribute again, now knowing the fields ([`expand_with_fields`]). Nested
+//! structs ask for their own fields the same way.
+//!
+//! With every struct known, the function is flattened ([`flatten`]): `fn __fluxion_flat_f`
+//! takes each field as an argument of its own (`p__w: &[[f64; 4]; 3]`, `p__b: f64`, a `Vec`
+//! field as a slice), its body reads `p.w` as `p__w`, and a struct passed whole to another
+//! function (`g(p, x)`) is passed as its fields to that function's flat form
+//! (`__fluxion_flat_g(p__w, p__b, x)`). Every transform runs on the flat function; each
+//! public generated function gets a wrapper of the user's name taking the struct
+//! ([`wrappers`]), which regroups a gradient with respect to the struct into the struct
+//! type, field by field (buffers cloned, as `Parameters::zeros_like` does).
+//!
+//! The derive's macro is found by its name, in textual scope: the struct is declared before
+//! the functions that take it, in the same module or an enclosing one.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+
+use crate::spec::{Argnums, InDims, Options};
+use crate::symbol::Transform;
+
+/// The prefix of a flattened function's name.
+pub const FLAT: &str = "__fluxion_flat_";
+
+/// The fields of a struct, as its derive listed them.
+#[derive(Clone, Debug)]
+pub struct StructInfo {
+    /// The struct's name.
+    pub name: syn::Ident,
+    /// Its fields in declaration order.
+    pub fields: Vec<FieldInfo>,
+}
+
+/// One field of a [`StructInfo`].
+#[derive(Clone, Debug)]
+pub struct FieldInfo {
+    /// The field's name.
+    pub ident: syn::Ident,
+    /// Its type, as written in the struct.
+    pub ty: syn::Type,
+    /// `#[param(buffer)]`: carried, never differentiated.
+    pub buffer: bool,
+}
+
+/// The input of `__with_fields!`: the structs' fields, then the attribute's name, its
+/// options in parentheses, and the function.
+pub fn parse_with_fields(input: TokenStream) -> syn::Result<(Vec<StructInfo>, Transform, TokenStream, TokenStream)> {
+    let parser = |input: ParseStream| {
+        let mut infos = Vec::new();
+        while input.peek(syn::token::Bracket) {
+            let content;
+            syn::bracketed!(content in input);
+            let name: syn::Ident = content.parse()?;
+            let fields: syn::FieldsNamed = content.parse()?;
+            let mut fs = Vec::new();
+            for f in fields.named {
+                let Some(ident) = f.ident else {
+                    return Err(syn::Error::new(name.span(), "a field without a name"));
+                };
+                let buffer = f.attrs.iter().any(|a| a.path().is_ident("buffer"));
+                fs.push(FieldInfo {
+                    ident,
+                    ty: f.ty,
+                    buffer,
+                });
+            }
+            infos.push(StructInfo { name, fields: fs });
+        }
+        let t: syn::Ident = input.parse()?;
+        let args;
+        syn::parenthesized!(args in input);
+        let args: TokenStream = args.parse()?;
+        let item: TokenStream = input.parse()?;
+        let Some(t) = Transform::from_name(&t.to_string()) else {
+            return Err(syn::Error::new(t.span(), "internal: not a transform"));
+        };
+        Ok((infos, t, args, item))
+    };
+    parser.parse2(input)
+}
+
+/// A struct's fields as `__with_fields!` takes them: `[Name { #[buffer] f: T, .. }]`.
+pub fn info_tokens(s: &StructInfo) -> TokenStream {
+    let name = &s.name;
+    let fields = s.fields.iter().map(|f| {
+        let (id, ty) = (&f.ident, &f.ty);
+        if f.buffer {
+            quote!(#[buffer] #id: #ty)
+        } else {
+            quote!(#id: #ty)
+        }
+    });
+    quote!([#name { #(#fields,)* }])
+}
+
+/// The name of the derive's macro that lists `name`'s fields.
+pub fn fields_macro(name: &syn::Ident) -> syn::Ident {
+    format_ident!("__fluxion_fields_{}", syn::ext::IdentExt::unraw(name))
+}
+
+/// The struct named by a type (`Mlp`, `&Mlp`): a path of one segment without generic
+/// arguments that is no type fluxion knows (floats, integers, `bool`, `Rng`, nalgebra's
+/// aliases) and no generic parameter of the function.
+fn struct_name<'a>(ty: &'a syn::Type, generics: &[String]) -> Option<&'a syn::Ident> {
+    let ty = match ty {
+        syn::Type::Reference(r) if r.mutability.is_none() => &*r.elem,
+        t => t,
+    };
+    let syn::Type::Path(p) = ty else { return None };
+    if p.qself.is_some() || p.path.segments.len() != 1 {
+        return None;
+    }
+    let seg = &p.path.segments[0];
+    if !seg.arguments.is_empty() {
+        return None;
+    }
+    let n = seg.ident.to_string();
+    let known = matches!(n.as_str(), "f64" | "f32" | "bool" | "Rng" | "Self")
+        || crate::lower::INT_TYPES.contains(&n.as_str())
+        || crate::lower::is_nalgebra_alias(&n)
+        || generics.contains(&n)
+        || !n.starts_with(|c: char| c.is_ascii_uppercase());
+    (!known).then_some(&seg.ident)
+}
+
+/// What an argument of the function flattens to: one leaf per field (nested structs by
+/// their fields), each with its flat name, the path of fields from the argument, its
+/// flat type, and whether it is a buffer.
+#[derive(Clone, Debug)]
+pub struct Leaf {
+    /// `p__w`, `p__layer__b`.
+    pub flat: syn::Ident,
+    /// `[w]`, `[layer, b]`.
+    pub path: Vec<syn::Ident>,
+    /// The flat argument's type: `&T` for arrays and matrices, `&[E]` for a `Vec<E>`, the
+    /// type itself for a number.
+    pub ty: syn::Type,
+    /// Whether the flat argument is a reference.
+    pub by_ref: bool,
+    /// Whether the field moves out of a buffer with `mem::take` (`Vec`, `DVector`,
+    /// `DMatrix`) rather than by copy.
+    pub owned: bool,
+    /// A buffer field (or inside one).
+    pub buffer: bool,
+}
+
+/// One argument of the function: its name, and its leaves if it is a struct.
+#[derive(Clone, Debug)]
+pub struct Arg {
+    /// The argument's name.
+    pub ident: syn::Ident,
+    /// The struct's name and its leaves, or `None` for an argument of another type.
+    pub strukt: Option<(syn::Ident, Vec<Leaf>)>,
+}
+
+/// The arguments of `item` with their leaves; `Err(name)` for the first struct whose
+/// fields are not known yet; `Ok(None)` when no argument is a struct.
+pub fn plan(item: &syn::ItemFn, infos: &[StructInfo]) -> Result<Option<Vec<Arg>>, syn::Ident> {
+    let generics: Vec<String> = item.sig.generics.type_params().map(|t| t.ident.to_string()).collect();
+    let by_name: HashMap<String, &StructInfo> = infos.iter().map(|s| (s.name.to_string(), s)).collect();
+    let mut args = Vec::new();
+    let mut any = false;
+    for input in &item.sig.inputs {
+        let syn::FnArg::Typed(pt) = input else { return Ok(None) };
+        let syn::Pat::Ident(pi) = &*pt.pat else { return Ok(None) };
+        let strukt = match struct_name(&pt.ty, &generics) {
+            Some(s) => {
+                any = true;
+                let mut leaves = Vec::new();
+                leaves_of(s, &pi.ident.to_string(), &[], false, &by_name, &generics, &mut leaves)?;
+                Some((s.clone(), leaves))
+            }
+            None => None,
+        };
+        args.push(Arg {
+            ident: pi.ident.clone(),
+            strukt,
+        });
+    }
+    Ok(any.then_some(args))
+}
+
+fn leaves_of(
+    s: &syn::Ident,
+    prefix: &str,
+    path: &[syn::Ident],
+    buffer: bool,
+    by_name: &HashMap<String, &StructInfo>,
+    generics: &[String],
+    out: &mut Vec<Leaf>,
+) -> Result<(), syn::Ident> {
+    let Some(info) = by_name.get(&s.to_string()) else {
+        return Err(s.clone());
+    };
+    for f in &info.fields {
+        let name = format!("{prefix}__{}", syn::ext::IdentExt::unraw(&f.ident));
+        let mut p = path.to_vec();
+        p.push(f.ident.clone());
+        let buffer = buffer || f.buffer;
+        if let Some(inner) = struct_name(&f.ty, generics) {
+            leaves_of(inner, &name, &p, buffer, by_name, generics, out)?;
+            continue;
+        }
+        let flat = syn::Ident::new(&name, Span::call_site());
+        let (ty, by_ref, owned) = flat_ty(&f.ty);
+        out.push(Leaf {
+            flat,
+            path: p,
+            ty,
+            by_ref,
+            owned,
+            buffer,
+        });
+    }
+    Ok(())
+}
+
+/// A field's flat argument type: a number by value, a `Vec<E>` as `&[E]`, anything else by
+/// reference; and whether its value is owned (moved out with `take`).
+fn flat_ty(t: &syn::Type) -> (syn::Type, bool, bool) {
+    if let syn::Type::Path(p) = t {
+        if let Some(seg) = p.path.segments.last() {
+            let n = seg.ident.to_string();
+            if p.path.segments.len() == 1
+                && seg.arguments.is_empty()
+                && (matches!(n.as_str(), "f64" | "f32" | "bool") || crate::lower::INT_TYPES.contains(&n.as_str()))
+            {
+                return (t.clone(), false, false);
+            }
+            if n == "Vec" {
+                if let syn::PathArguments::AngleBracketed(a) = &seg.arguments {
+                    if let Some(syn::GenericArgument::Type(e)) = a.args.first() {
+                        return (syn::parse_quote!(&[#e]), true, true);
+                    }
+                }
+            }
+            let owned = matches!(n.as_str(), "DVector" | "DMatrix");
+            return (syn::parse_quote!(&#t), true, owned);
+        }
+    }
+    (syn::parse_quote!(&#t), true, false)
+}
+
+/// The flat function: `__fluxion_flat_f`, each struct argument replaced by its leaves, and
+/// the body reading leaves for fields and passing leaves for whole structs.
+pub fn flatten(item: &syn::ItemFn, args: &[Arg]) -> syn::Result<syn::ItemFn> {
+    let mut flat = item.clone();
+    flat.sig.ident = format_ident!("{FLAT}{}", syn::ext::IdentExt::unraw(&item.sig.ident));
+    let mut inputs = syn::punctuated::Punctuated::<syn::FnArg, syn::Token![,]>::new();
+    let mut structs = HashMap::new();
+    for (input, a) in item.sig.inputs.iter().zip(args) {
+        match &a.strukt {
+            None => inputs.push(input.clone()),
+            Some((_, leaves)) => {
+                for l in leaves {
+                    let (id, ty) = (&l.flat, &l.ty);
+                    inputs.push(syn::parse_quote!(#id: #ty));
+                }
+                structs.insert(a.ident.to_string(), leaves.clone());
+            }
+        }
+    }
+    flat.sig.inputs = inputs;
+    let mut rw = Rewrite {
+        structs: &structs,
+        err: None,
+    };
+    rw.visit_block_mut(&mut flat.block);
+    if let Some(e) = rw.err {
+        return Err(e);
+    }
+    flat.attrs.retain(|a| a.path().is_ident("allow"));
+    flat.attrs.push(syn::parse_quote!(#[doc(hidden)]));
+    flat.attrs
+        .push(syn::parse_quote!(#[allow(non_snake_case, dead_code, clippy::needless_range_loop)]));
+    Ok(flat)
+}
+
+/// The field path of `e` from a struct argument: `p.layer.w` is `(p, [layer, w])`.
+fn field_path(e: &syn::Expr) -> Option<(String, Vec<syn::Ident>)> {
+    match e {
+        syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| (i.to_string(), Vec::new())),
+        syn::Expr::Field(f) => {
+            let syn::Member::Named(n) = &f.member else { return None };
+            let (root, mut path) = field_path(&f.base)?;
+            path.push(n.clone());
+            Some((root, path))
+        }
+        syn::Expr::Paren(p) => field_path(&p.expr),
+        syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => field_path(&u.expr),
+        _ => None,
+    }
+}
+
+struct Rewrite<'a> {
+    structs: &'a HashMap<String, Vec<Leaf>>,
+    err: Option<syn::Error>,
+}
+
+impl Rewrite<'_> {
+    /// The leaves under `e` when `e` is a struct argument or a path of fields into one.
+    fn leaves(&self, e: &syn::Expr) -> Option<Vec<&Leaf>> {
+        let (root, path) = field_path(e)?;
+        let leaves = self.structs.get(&root)?;
+        Some(leaves.iter().filter(|l| l.path.starts_with(&path)).collect())
+    }
+    fn fail(&mut self, t: impl ToTokens, msg: &str) {
+        if self.err.is_none() {
+            self.err = Some(syn::Error::new_spanned(t, msg));
+        }
+    }
+}
+
+const WHOLE: &str = "a parameter struct is used through its fields (`p.w[i]`) or passed whole to another annotated function (`g(p, x)`)\nhint: read the fields you need, or pass the struct to a function marked `#[differentiable]`";
+
+impl VisitMut for Rewrite<'_> {
+    fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
+        // `&p.w` of a leaf passed by reference is the leaf itself.
+        if let syn::Expr::Reference(r) = e {
+            if let Some(ls) = self.leaves(&r.expr) {
+                if let [l] = ls.as_slice() {
+                    if l.path.len() == field_path(&r.expr).map_or(0, |(_, p)| p.len()) && l.by_ref {
+                        let id = &l.flat;
+                        *e = syn::parse_quote!(#id);
+                        return;
+                    }
+                }
+            }
+        }
+        if let syn::Expr::Field(_) = e {
+            if let Some((_, path)) = field_path(e) {
+                if let Some(ls) = self.leaves(e) {
+                    match ls.as_slice() {
+                        [l] if l.path == path => {
+                            let id = &l.flat;
+                            *e = if l.by_ref {
+                                syn::parse_quote!((*#id))
+                            } else {
+                                syn::parse_quote!(#id)
+                            };
+                            return;
+                        }
+                        [] => {
+                            self.fail(&*e, "no such field of the parameter struct");
+                            return;
+                        }
+                        _ => {
+                            let t = e.clone();
+                            self.fail(t, WHOLE);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        if let syn::Expr::Call(c) = e {
+            let mut any = false;
+            let mut args = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::new();
+            for a in &c.args {
+                let inner = match a {
+                    syn::Expr::Reference(r) => &*r.expr,
+                    a => a,
+                };
+                match self.leaves(inner) {
+                    Some(ls)
+                        if ls.len() > 1
+                            || ls
+                                .first()
+                                .is_some_and(|l| field_path(inner).is_some_and(|(_, p)| l.path.len() > p.len())) =>
+                    {
+                        any = true;
+                        for l in ls {
+                            let id = &l.flat;
+                            args.push(syn::parse_quote!(#id));
+                        }
+                    }
+                    _ => args.push(a.clone()),
+                }
+            }
+            if any {
+                if let syn::Expr::Path(p) = &mut *c.func {
+                    if let Some(last) = p.path.segments.last_mut() {
+                        last.ident = format_ident!("{FLAT}{}", syn::ext::IdentExt::unraw(&last.ident));
+                    }
+                } else {
+                    let f = c.func.clone();
+                    self.fail(
+                        f,
+                        "a parameter struct is passed to a function named by its path (`g(p, x)`)",
+                    );
+                }
+                c.args = args;
+                for a in c.args.iter_mut() {
+                    self.visit_expr_mut(a);
+                }
+                return;
+            }
+        }
+        if let syn::Expr::Path(p) = e {
+            if let Some(i) = p.path.get_ident() {
+                if self.structs.contains_key(&i.to_string()) {
+                    let t = e.clone();
+                    self.fail(t, WHOLE);
+                    return;
+                }
+            }
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+    }
+}
+
+/// The options of each stacked transform for the flat function: `argnums` and `in_dims`
+/// name the flat arguments (a struct's trainable leaves for the struct). A gradient with
+/// respect to a struct is built for `grad` and `grad_and_value` on top of the stack; a
+/// struct under `vmap` is shared (`None`).
+pub fn map_options(stack: &[Options], args: &[Arg]) -> syn::Result<Vec<Options>> {
+    // The flat indices of each argument, and of its trainable leaves.
+    let mut at = 0;
+    let mut flat_of: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+    for a in args {
+        match &a.strukt {
+            None => {
+                flat_of.push((vec![at], vec![at]));
+                at += 1;
+            }
+            Some((_, leaves)) => {
+                let all: Vec<usize> = (at..at + leaves.len()).collect();
+                let train = leaves
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| !l.buffer)
+                    .map(|(k, _)| at + k)
+                    .collect();
+                at += leaves.len();
+                flat_of.push((all, train));
+            }
+        }
+    }
+    let is_struct = |k: usize| args.get(k).is_some_and(|a| a.strukt.is_some());
+    let mut out = Vec::new();
+    // `stack[0]` is the outermost attribute (applied last).
+    for (level, o) in stack.iter().enumerate() {
+        let mut o = o.clone();
+        // A chosen name is the wrapper's; the flat function carries the prefix.
+        if let Some((n, sp)) = &o.name {
+            o.name = Some((format!("{FLAT}{n}"), *sp));
+        }
+        let takes_argnums = matches!(
+            o.transform,
+            Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Jacfwd | Transform::Hessian
+        );
+        if takes_argnums {
+            let given = o.argnums.clone().unwrap_or(Argnums::One(0, o.span));
+            let idx = given.indices();
+            if idx.iter().any(|(k, _)| is_struct(*k)) {
+                let top = level == 0;
+                if !top || !matches!(o.transform, Transform::Grad | Transform::GradAndValue) {
+                    let (_, sp) = idx.iter().copied().find(|(k, _)| is_struct(*k)).unwrap_or((0, o.span));
+                    return Err(syn::Error::new(
+                        sp,
+                        format!(
+                            "`{}` with respect to a parameter struct is not supported yet: `grad` and `grad_and_value` (outermost) give the struct's gradient\nhint: differentiate with respect to the other arguments here, or take the gradient with respect to the struct in an outer `grad`",
+                            o.transform.name()
+                        ),
+                    ));
+                }
+                let mut many = Vec::new();
+                for (k, sp) in idx {
+                    let Some((_, train)) = flat_of.get(k) else {
+                        return Err(syn::Error::new(sp, "internal: argnums out of range"));
+                    };
+                    many.extend(train.iter().map(|&j| (j, sp)));
+                }
+                o.argnums = Some(Argnums::Many(many));
+            } else {
+                let map = |k: usize| flat_of.get(k).map_or(k, |(all, _)| all[0]);
+                o.argnums = Some(match given {
+                    Argnums::One(k, sp) => Argnums::One(map(k), sp),
+                    Argnums::Many(v) => Argnums::Many(v.into_iter().map(|(k, sp)| (map(k), sp)).collect()),
+                });
+            }
+        }
+        if matches!(o.transform, Transform::Jvp | Transform::Vjp) {
+            return Err(syn::Error::new(
+                o.span,
+                format!(
+                    "`{}` of a function of a parameter struct is not supported yet\nhint: `grad` or `grad_and_value` give the struct's gradient",
+                    o.transform.name()
+                ),
+            ));
+        }
+        if o.transform == Transform::Vmap {
+            let dims = match &o.in_dims {
+                None => vec![(Some(0), o.span); args.len()],
+                Some(d) => d.dims(args.len()).map_err(|(sp, m)| syn::Error::new(sp, m))?,
+            };
+            let mut each = Vec::new();
+            for (k, (d, sp)) in dims.into_iter().enumerate() {
+                if is_struct(k) && d.is_some() {
+                    return Err(syn::Error::new(
+                        sp,
+                        "a parameter struct with a batch axis (an ensemble of models) is not supported yet\nhint: share it with `None` in `in_dims`",
+                    ));
+                }
+                let n = flat_of.get(k).map_or(1, |(all, _)| all.len());
+                each.extend(std::iter::repeat_n((d, sp), n));
+            }
+            o.in_dims = Some(InDims::Each(each, o.span));
+        }
+        out.push(o);
+    }
+    Ok(out)
+}
+
+/// The public functions of `generated` (flat names) as wrappers of the user's names taking
+/// the structs; each flat function is hidden. `top` is the outermost transform's options
+/// (the struct's gradient, if any, comes from it) and `top_name` its flat name.
+pub fn wrappers(
+    generated: TokenStream,
+    infos: &[StructInfo],
+    args: &[Arg],
+    top: Option<(&Options, &str)>,
+    orig_args: &[Option<syn::Type>],
+) -> syn::Result<TokenStream> {
+    let mut file: syn::File = syn::parse2(generated)?;
+    let mut out = TokenStream::new();
+    for it in &mut file.items {
+        let syn::Item::Fn(f) = it else { continue };
+        let name = f.sig.ident.to_string();
+        let Some(pos) = name.find(FLAT) else { continue };
+        let hidden = f
+            .attrs
+            .iter()
+            .any(|a| a.path().is_ident("doc") && a.to_token_stream().to_string().contains("hidden"));
+        // Hidden helpers keep their flat names.
+        if hidden {
+            continue;
+        }
+        let user = format!("{}{}", &name[..pos], &name[pos + FLAT.len()..]);
+        let w = wrapper(f, &user, infos, args, top, orig_args)?;
+        out.extend(w);
+        f.attrs.retain(|a| !a.path().is_ident("doc"));
+        f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
+    }
+    Ok(quote!(#file #out))
+}
+
+fn wrapper(
+    f: &syn::ItemFn,
+    user: &str,
+    infos: &[StructInfo],
+    args: &[Arg],
+    top: Option<(&Options, &str)>,
+    orig_args: &[Option<syn::Type>],
+) -> syn::Result<TokenStream> {
+    let flat_name = &f.sig.ident;
+    let mut params: Vec<TokenStream> = Vec::new();
+    let mut call: Vec<TokenStream> = Vec::new();
+    let inputs: Vec<&syn::FnArg> = f.sig.inputs.iter().collect();
+    let mut k = 0;
+    let mut out_param: Option<(syn::Ident, syn::Type)> = None;
+    while k < inputs.len() {
+        let syn::FnArg::Typed(pt) = inputs[k] else {
+            return Err(syn::Error::new(Span::call_site(), "internal: a method"));
+        };
+        let id = match &*pt.pat {
+            syn::Pat::Ident(pi) => pi.ident.clone(),
+            _ => return Err(syn::Error::new(pt.span(), "internal: a pattern parameter")),
+        };
+        let st = args.iter().zip(orig_args).find(|(a, _)| {
+            a.strukt
+                .as_ref()
+                .is_some_and(|(_, ls)| ls.first().is_some_and(|l| l.flat == id))
+        });
+        if let Some((a, Some(orig_ty))) = st {
+            let Some((_, leaves)) = &a.strukt else {
+                return Err(syn::Error::new(
+                    Span::call_site(),
+                    "internal: a struct argument without leaves",
+                ));
+            };
+            let p = &a.ident;
+            params.push(quote!(#p: #orig_ty));
+            for l in leaves {
+                let path = &l.path;
+                call.push(if l.by_ref {
+                    quote!(&#p.#(#path).*)
+                } else {
+                    quote!(#p.#(#path).*)
+                });
+            }
+            k += leaves.len();
+            continue;
+        }
+        let ty = &*pt.ty;
+        if id == "out" && f.sig.ident.to_string().ends_with("_into") {
+            out_param = Some((id.clone(), ty.clone()));
+        }
+        params.push(quote!(#id: #ty));
+        call.push(quote!(#id));
+        k += 1;
+    }
+    let user_id = syn::Ident::new(user, f.sig.ident.span());
+    let vis = &f.vis;
+    let generics = &f.sig.generics;
+    let wc = &generics.where_clause;
+    let docs: Vec<&syn::Attribute> = f.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+    // The gradient's regrouping, where the flat function is the struct's gradient.
+    let regroup = top.and_then(|(o, top_name)| {
+        let base = flat_name.to_string();
+        let base = base.trim_end_matches("_into");
+        (base == top_name).then_some(o)
+    });
+    let Some(o) = regroup else {
+        let ret = &f.sig.output;
+        return Ok(quote! {
+            #(#docs)*
+            #[allow(clippy::too_many_arguments)]
+            #vis fn #user_id #generics (#(#params,)*) #ret #wc { #flat_name(#(#call,)*) }
+        });
+    };
+    // The gradient's parts, in the user's `argnums`: a struct's trainable leaves, or one
+    // flat part for another argument.
+    let given = o.argnums.clone().unwrap_or(Argnums::One(0, o.span));
+    let one = matches!(given, Argnums::One(..));
+    let mut parts: Vec<Part> = Vec::new();
+    for (a, _) in given.indices() {
+        let (Some(arg), Some(ty)) = (args.get(a), orig_args.get(a)) else {
+            return Err(syn::Error::new(o.span, "internal: argnums out of range"));
+        };
+        match (&arg.strukt, ty) {
+            (Some((s, leaves)), _) => parts.push(Part::Struct(arg.ident.clone(), s.clone(), leaves.clone())),
+            (None, _) => parts.push(Part::Plain),
+        }
+    }
+    let n_flat: usize = parts
+        .iter()
+        .map(|p| match p {
+            Part::Plain => 1,
+            Part::Struct(_, _, ls) => ls.iter().filter(|l| !l.buffer).count(),
+        })
+        .sum();
+    let gids: Vec<syn::Ident> = (0..n_flat).map(|j| format_ident!("__g{j}")).collect();
+    // The struct-shaped gradient from the flat parts `__g0, ..`.
+    let mut j = 0;
+    let mut built = Vec::new();
+    for p in &parts {
+        match p {
+            Part::Plain => {
+                let g = &gids[j];
+                j += 1;
+                built.push(quote!(#g));
+            }
+            Part::Struct(pid, s, leaves) => {
+                let mut vals = Vec::new();
+                for l in leaves {
+                    if l.buffer {
+                        let path = &l.path;
+                        vals.push((l.path.clone(), quote!(::core::clone::Clone::clone(&#pid.#(#path).*))));
+                    } else {
+                        let g = &gids[j];
+                        j += 1;
+                        vals.push((l.path.clone(), quote!(#g)));
+                    }
+                }
+                built.push(struct_lit(s, &vals, 0, infos)?);
+            }
+        }
+    }
+    let grad = if one && built.len() == 1 {
+        built[0].clone()
+    } else {
+        quote!((#(#built,)*))
+    };
+    let with_value = o.transform == Transform::GradAndValue;
+    let flat_ret: syn::Type = match (&out_param, &f.sig.output) {
+        (Some((_, syn::Type::Reference(r))), _) => (*r.elem).clone(),
+        (None, syn::ReturnType::Type(_, t)) => (**t).clone(),
+        _ => {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "internal: a gradient without a type",
+            ))
+        }
+    };
+    let ret_ty = gradient_type(&parts, one, &flat_ret, with_value)?;
+    let pat = quote!((#(#gids,)*));
+    if let Some((id, _)) = out_param {
+        // `out` is the last parameter of a gradient's `_into` form.
+        params.pop();
+        call.pop();
+        // The flat buffer: the caller's buffers moved in (`take` for owned leaves), the
+        // results moved back.
+        let mut places = Vec::new();
+        for (pi, p) in parts.iter().enumerate() {
+            let base = if with_value {
+                if one && parts.len() == 1 {
+                    quote!(#id.0)
+                } else {
+                    let i = syn::Index::from(pi);
+                    quote!(#id.0.#i)
+                }
+            } else if one && parts.len() == 1 {
+                quote!((*#id))
+            } else {
+                let i = syn::Index::from(pi);
+                quote!(#id.#i)
+            };
+            match p {
+                Part::Plain => places.push((base, false)),
+                Part::Struct(_, _, leaves) => {
+                    for l in leaves.iter().filter(|l| !l.buffer) {
+                        let path = &l.path;
+                        places.push((quote!(#base.#(#path).*), l.owned));
+                    }
+                }
+            }
+        }
+        let takes = places.iter().map(|(pl, owned)| {
+            if *owned {
+                quote!(::core::mem::take(&mut #pl))
+            } else {
+                quote!(#pl)
+            }
+        });
+        let backs = places.iter().zip(&gids).map(|((pl, _), g)| quote!(#pl = #g;));
+        let (tmp, value_back) = if with_value {
+            (quote!(((#(#takes,)*), #id.1)), quote!(#id.1 = __v;))
+        } else {
+            (quote!((#(#takes,)*)), quote!())
+        };
+        let unpack = if with_value { quote!((#pat, __v)) } else { quote!(#pat) };
+        return Ok(quote! {
+            #(#docs)*
+            #[allow(clippy::too_many_arguments)]
+            #vis fn #user_id #generics (#(#params,)* #id: &mut #ret_ty) #wc {
+                let mut __t = #tmp;
+                #flat_name(#(#call,)* &mut __t);
+                let #unpack = __t;
+                #(#backs)*
+                #value_back
+            }
+        });
+    }
+    let body = if with_value {
+        quote! {
+            let (#pat, __v) = #flat_name(#(#call,)*);
+            (#grad, __v)
+        }
+    } else {
+        quote! {
+            let #pat = #flat_name(#(#call,)*);
+            #grad
+        }
+    };
+    Ok(quote! {
+        #(#docs)*
+        #[allow(clippy::too_many_arguments)]
+        #vis fn #user_id #generics (#(#params,)*) -> #ret_ty #wc { #body }
+    })
+}
+
+/// A part of a gradient: another argument's, or a struct's.
+enum Part {
+    Plain,
+    Struct(syn::Ident, syn::Ident, Vec<Leaf>),
+}
+
+/// `S { a: .., inner: Inner { b: .. } }` from the values of the leaves (paths from `S`).
+fn struct_lit(
+    s: &syn::Ident,
+    vals: &[(Vec<syn::Ident>, TokenStream)],
+    depth: usize,
+    infos: &[StructInfo],
+) -> syn::Result<TokenStream> {
+    let Some(info) = infos.iter().find(|i| i.name == *s) else {
+        return Err(syn::Error::new(s.span(), "internal: an unknown struct"));
+    };
+    let mut fields = Vec::new();
+    for f in &info.fields {
+        let id = &f.ident;
+        let mine: Vec<(Vec<syn::Ident>, TokenStream)> =
+            vals.iter().filter(|(p, _)| p.get(depth) == Some(id)).cloned().collect();
+        match mine.as_slice() {
+            [(p, v)] if p.len() == depth + 1 => fields.push(quote!(#id: #v)),
+            _ => {
+                let inner = match struct_name(&f.ty, &[]) {
+                    Some(i) => i.clone(),
+                    None => return Err(syn::Error::new(id.span(), "internal: a leaf without a value")),
+                };
+                let v = struct_lit(&inner, &mine, depth + 1, infos)?;
+                fields.push(quote!(#id: #v));
+            }
+        }
+    }
+    Ok(quote!(#s { #(#fields,)* }))
+}
+
+/// The user-facing gradient type: the struct type for a struct argument, the flat part's
+/// type for another.
+fn gradient_type(parts: &[Part], one: bool, rt: &syn::Type, with_value: bool) -> syn::Result<TokenStream> {
+    // The flat gradient's parts' types: the tuple's elements.
+    let (grad_ty, value_ty) = if with_value {
+        match rt {
+            syn::Type::Tuple(t) if t.elems.len() == 2 => (t.elems[0].clone(), Some(t.elems[1].clone())),
+            _ => return Err(syn::Error::new(Span::call_site(), "internal: grad_and_value's type")),
+        }
+    } else {
+        (rt.clone(), None)
+    };
+    let flat_parts: Vec<syn::Type> = match &grad_ty {
+        syn::Type::Tuple(t) => t.elems.iter().cloned().collect(),
+        t => vec![t.clone()],
+    };
+    let mut j = 0;
+    let mut tys = Vec::new();
+    for p in parts {
+        match p {
+            Part::Plain => {
+                tys.push(flat_parts.get(j).map(ToTokens::to_token_stream).unwrap_or_default());
+                j += 1;
+            }
+            Part::Struct(_, s, leaves) => {
+                j += leaves.iter().filter(|l| !l.buffer).count();
+                tys.push(quote!(#s));
+            }
+        }
+    }
+    let g = if one && tys.len() == 1 {
+        tys[0].clone()
+    } else {
+        quote!((#(#tys,)*))
+    };
+    Ok(match value_ty {
+        Some(v) => quote!((#g, #v)),
+        None => g,
+    })
+}
