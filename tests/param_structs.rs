@@ -1,7 +1,10 @@
-//! Gradients with respect to parameter structs (JAX's pytrees): `grad` of a function taking
-//! a `#[derive(Parameters)]` struct returns the struct type, field by field.
+//! Gradients with respect to parameter structs (JAX's pytrees, torch's `make_functional`):
+//! `grad` of a function taking a `#[derive(Parameters)]` struct returns the struct type,
+//! field by field, buffers cloned. Checked against central differences on every scalar
+//! of every trainable field (through `Parameters::to_flat` / `read_flat`), and against the
+//! same function written with the fields as separate arguments.
 
-use fluxion::{grad, grad_and_value, Parameters};
+use fluxion::{differentiable, grad, grad_and_value, vmap, Parameters};
 
 #[derive(Parameters, Clone, Debug, PartialEq)]
 struct Lin {
@@ -9,6 +12,20 @@ struct Lin {
     b: f64,
     #[param(buffer)]
     scale: f64,
+}
+
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Layer {
+    w: [[f64; 2]; 3],
+    b: [f64; 3],
+}
+
+/// Two layers, one of them nested, and a `Vec` of output weights.
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Net {
+    hidden: Layer,
+    out: Vec<f64>,
+    bias: f64,
 }
 
 #[grad]
@@ -20,22 +37,180 @@ fn loss(p: &Lin, x: &[f64; 3]) -> f64 {
     (s * p.scale).tanh()
 }
 
-#[test]
-fn grad_of_a_struct() {
-    let p = Lin {
+/// `loss` with the fields as arguments.
+#[grad(argnums = (0, 1))]
+fn loss_fields(w: &[f64; 3], b: f64, scale: f64, x: &[f64; 3]) -> f64 {
+    let mut s = b;
+    for i in 0..3 {
+        s += w[i] * x[i];
+    }
+    (s * scale).tanh()
+}
+
+/// One layer, called with the nested struct.
+#[differentiable]
+fn layer(l: &Layer, x: &[f64; 2]) -> [f64; 3] {
+    let mut h = [0.0; 3];
+    for i in 0..3 {
+        let mut s = l.b[i];
+        for j in 0..2 {
+            s += l.w[i][j] * x[j];
+        }
+        h[i] = s.tanh();
+    }
+    h
+}
+
+#[grad_and_value(argnums = (0, 2))]
+fn net_loss(p: &Net, x: &[f64; 2], y: f64) -> f64 {
+    let h = layer(&p.hidden, x);
+    let mut o = p.bias;
+    for i in 0..3 {
+        o += p.out[i] * h[i];
+    }
+    let e = o - y;
+    e * e
+}
+
+/// The network passed whole to a callee.
+#[differentiable]
+fn predict(p: &Net, x: &[f64; 2]) -> f64 {
+    let h = layer(&p.hidden, x);
+    let mut o = p.bias;
+    for i in 0..3 {
+        o += p.out[i] * h[i];
+    }
+    o
+}
+
+#[grad]
+fn net_loss_call(p: &Net, x: &[f64; 2], y: f64) -> f64 {
+    let e = predict(p, x) - y;
+    e * e
+}
+
+/// The flagship's shape: the per-point energy and its derivative, batched with the
+/// parameters shared, and a loss over the batch differentiated with respect to the struct.
+#[vmap(in_dims = (None, 0))]
+#[grad_and_value(argnums = 1)]
+fn energy(p: &Layer, r: f64) -> f64 {
+    let mut e = 0.0;
+    for i in 0..3 {
+        e += (p.w[i][0] * r + p.b[i]).tanh() * p.w[i][1];
+    }
+    e
+}
+
+#[grad]
+fn fit(p: &Layer, r: &[f64], target: &[f64]) -> f64 {
+    let (de, e) = energy_grad_and_value_vmap(p, r);
+    let mut s = 0.0;
+    for k in 0..r.len() {
+        let a = e[k] - target[k];
+        let b = de[k] + target[k];
+        s += a * a + 0.1 * b * b;
+    }
+    s / r.len() as f64
+}
+
+fn lin() -> Lin {
+    Lin {
         w: [0.1, -0.2, 0.3],
         b: 0.05,
         scale: 2.0,
-    };
-    let x = [1.0, 2.0, -0.5];
-    let g: Lin = loss_grad(&p, &x);
-    let h = 1e-6;
-    for i in 0..3 {
-        let (mut a, mut b) = (p.clone(), p.clone());
-        a.w[i] += h;
-        b.w[i] -= h;
-        let fd = (loss(&a, &x) - loss(&b, &x)) / (2.0 * h);
-        assert!((g.w[i] - fd).abs() < 1e-8, "{i}: {} vs {fd}", g.w[i]);
     }
-    assert_eq!(g.scale, 2.0);
+}
+
+fn net() -> Net {
+    Net {
+        hidden: Layer {
+            w: [[0.3, -0.1], [0.2, 0.4], [-0.5, 0.25]],
+            b: [0.1, -0.05, 0.2],
+        },
+        out: vec![0.7, -0.3, 0.45],
+        bias: 0.02,
+    }
+}
+
+/// Central differences of `f` at `p` on every trainable scalar, in `to_flat`'s order.
+fn fd<P: Parameters<Scalar = f64> + Clone>(p: &P, f: impl Fn(&P) -> f64) -> Vec<f64> {
+    let flat = p.to_flat();
+    let h = 1e-6;
+    (0..flat.len())
+        .map(|k| {
+            let (mut a, mut b) = (flat.clone(), flat.clone());
+            a[k] += h;
+            b[k] -= h;
+            let (mut pa, mut pb) = (p.clone(), p.clone());
+            pa.read_flat(&a);
+            pb.read_flat(&b);
+            (f(&pa) - f(&pb)) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn assert_close(a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len());
+    for (k, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "scalar {k}: {x} vs {y}");
+    }
+}
+
+#[test]
+fn gradient_is_the_struct_and_matches_the_fields_version() {
+    let (p, x) = (lin(), [1.0, 2.0, -0.5]);
+    let g: Lin = loss_grad(&p, &x);
+    let (gw, gb) = loss_fields_grad(&p.w, p.b, p.scale, &x);
+    assert_eq!((g.w, g.b), (gw, gb));
+    // The buffer is carried, as `zeros_like` does.
+    assert_eq!(g.scale, p.scale);
+    assert_close(&g.to_flat(), &fd(&p, |q| loss(q, &x)), 1e-8);
+}
+
+#[test]
+fn gradient_into_a_buffer() {
+    let (p, x) = (lin(), [0.3, -2.0, 1.5]);
+    let mut g = p.zeros_like();
+    g.scale = -1.0;
+    loss_grad_into(&p, &x, &mut g);
+    let want = loss_grad(&p, &x);
+    assert_eq!((g.w, g.b), (want.w, want.b));
+}
+
+#[test]
+fn nested_struct_vec_field_and_a_plain_argument() {
+    let (p, x, y) = (net(), [0.4, -1.2], 0.3);
+    let ((gp, gy), v) = net_loss_grad_and_value(&p, &x, y);
+    assert_eq!(v, net_loss(&p, &x, y));
+    assert_close(&gp.to_flat(), &fd(&p, |q| net_loss(q, &x, y)), 1e-7);
+    let h = 1e-6;
+    let fy = (net_loss(&p, &x, y + h) - net_loss(&p, &x, y - h)) / (2.0 * h);
+    assert!((gy - fy).abs() < 1e-7);
+    let mut out = ((p.zeros_like(), 0.0), 0.0);
+    net_loss_grad_and_value_into(&p, &x, y, &mut out);
+    assert_eq!(out.0 .0, gp);
+    assert_eq!((out.0 .1, out.1), (gy, v));
+}
+
+#[test]
+fn struct_passed_whole_to_a_callee() {
+    let (p, x, y) = (net(), [-0.7, 0.9], -0.1);
+    let g = net_loss_call_grad(&p, &x, y);
+    let ((want, _), _) = net_loss_grad_and_value(&p, &x, y);
+    assert_eq!(g, want);
+}
+
+#[test]
+fn loss_over_a_batch_with_the_struct_shared() {
+    let p = net().hidden;
+    let r: Vec<f64> = (0..7).map(|k| 0.5 + 0.1 * k as f64).collect();
+    let target: Vec<f64> = r.iter().map(|x| (2.0 * x).sin()).collect();
+    let (de, e) = energy_grad_and_value_vmap(&p, &r);
+    for k in 0..r.len() {
+        assert_eq!(e[k], energy(&p, r[k]));
+        let (d, v) = energy_grad_and_value(&p, r[k]);
+        assert_eq!((de[k], e[k]), (d, v));
+    }
+    let g = fit_grad(&p, &r, &target);
+    assert_close(&g.to_flat(), &fd(&p, |q| fit(q, &r, &target)), 1e-6);
 }

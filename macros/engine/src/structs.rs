@@ -347,11 +347,7 @@ impl VisitMut for Rewrite<'_> {
                     match ls.as_slice() {
                         [l] if l.path == path => {
                             let id = &l.flat;
-                            *e = if l.by_ref {
-                                syn::parse_quote!((*#id))
-                            } else {
-                                syn::parse_quote!(#id)
-                            };
+                            *e = syn::parse_quote!(#id);
                             return;
                         }
                         [] => {
@@ -545,7 +541,7 @@ pub fn wrappers(
         let hidden = f
             .attrs
             .iter()
-            .any(|a| a.path().is_ident("doc") && a.to_token_stream().to_string().contains("hidden"));
+            .any(|a| matches!(&a.meta, syn::Meta::List(l) if l.path.is_ident("doc") && l.tokens.to_string() == "hidden"));
         // Hidden helpers keep their flat names.
         if hidden {
             continue;
@@ -620,11 +616,18 @@ fn wrapper(
     let wc = &generics.where_clause;
     let docs: Vec<&syn::Attribute> = f.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
     // The gradient's regrouping, where the flat function is the struct's gradient.
-    let regroup = top.and_then(|(o, top_name)| {
+    let regroup = top.filter(|(o, top_name)| {
         let base = flat_name.to_string();
-        let base = base.trim_end_matches("_into");
-        (base == top_name).then_some(o)
+        let of_struct = matches!(o.transform, Transform::Grad | Transform::GradAndValue)
+            && o.argnums
+                .clone()
+                .unwrap_or(Argnums::One(0, o.span))
+                .indices()
+                .iter()
+                .any(|(k, _)| args.get(*k).is_some_and(|a| a.strukt.is_some()));
+        of_struct && base.trim_end_matches("_into") == *top_name
     });
+    let regroup = regroup.map(|(o, _)| o);
     let Some(o) = regroup else {
         let ret = &f.sig.output;
         return Ok(quote! {
