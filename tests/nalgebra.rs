@@ -368,3 +368,36 @@ fn reverse_over_grad_and_value_in_a_matrix() {
     let hc = Matrix2::new(cm[(1, 1)], 2.0 * cm[(0, 1)], -m[(1, 0)].sin() * cm[(1, 0)], cm[(0, 0)]);
     assert_relative_eq!(bar, hc + c * grad, epsilon = 1e-12);
 }
+
+/// A batch with a nalgebra matrix shared by the samples.
+#[fluxion::vmap(in_dims = (None, 0))]
+fn energy(w: &SMatrix<f64, 2, 1>, r: f64) -> f64 {
+    (w[(0, 0)] * r).tanh() * w[(1, 0)]
+}
+
+/// A loss over that batch: its gradient sums the samples' cotangents of the shared matrix
+/// (whose zero is nalgebra's own, not the runtime's).
+#[fluxion::grad]
+fn batch_loss(w: &SMatrix<f64, 2, 1>, r: &[f64]) -> f64 {
+    let e = energy_vmap(w, r);
+    let mut s = 0.0;
+    for k in 0..r.len() {
+        s += e[k] * e[k];
+    }
+    s
+}
+
+#[test]
+fn gradient_through_a_batch_with_a_shared_matrix() {
+    let w = SMatrix::<f64, 2, 1>::new(0.7, -1.3);
+    let r = [0.2, -0.5, 1.1, 0.9, 0.3];
+    let g = batch_loss_grad(&w, &r);
+    let h = 1e-6;
+    for i in 0..2 {
+        let (mut a, mut b) = (w, w);
+        a[(i, 0)] += h;
+        b[(i, 0)] -= h;
+        let fd = (batch_loss(&a, &r) - batch_loss(&b, &r)) / (2.0 * h);
+        assert_relative_eq!(g[(i, 0)], fd, epsilon = 1e-8);
+    }
+}

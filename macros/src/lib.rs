@@ -755,6 +755,43 @@ pub fn __with_fields(input: TokenStream) -> TokenStream {
 ///
 /// Enums, unions, tuple structs, structs without a trainable field and unknown `#[param]`
 /// options are compile errors.
+///
+/// # As an argument of annotated functions
+///
+/// A function marked with a transform may take the struct (by reference or by value),
+/// as JAX's functions take pytrees: the body reads its fields (`p.w[i]`, `p.layer.b`,
+/// `p.v.len()` for a `Vec` field) and may pass the struct, or a nested struct, whole to
+/// another annotated function (`g(p, x)`, `layer(&p.hidden, x)`). `grad` and
+/// `grad_and_value` with respect to it (outermost in a stack) return the struct type:
+/// each trainable field holds its gradient, each buffer a clone of the argument's (as
+/// `zeros_like` does), so the result goes straight to an optimiser. Under `vmap` the
+/// struct is shared by the batch (`None` in `in_dims`).
+///
+/// ```
+/// use fluxion::{grad, Parameters};
+///
+/// #[derive(Parameters, Clone)]
+/// struct Line {
+///     slope: f64,
+///     intercept: f64,
+/// }
+///
+/// #[grad]
+/// fn squared_error(p: &Line, x: f64, y: f64) -> f64 {
+///     let e = p.slope * x + p.intercept - y;
+///     e * e
+/// }
+///
+/// let g: Line = squared_error_grad(&Line { slope: 2.0, intercept: 1.0 }, 3.0, 6.0);
+/// assert_eq!((g.slope, g.intercept), (6.0, 2.0));
+/// ```
+///
+/// The function is differentiated as the function of the struct's fields: the derive
+/// emits a hidden macro listing them, which the attribute calls, so the struct (without
+/// generic parameters) is declared before the functions that take it, in the same
+/// module or an enclosing one. Not supported yet: `jvp`, `vjp`, Jacobians and Hessians
+/// with respect to a struct, a struct with a batch axis (ensembles), `#[transforms]` on a
+/// function taking one; each is a compile error naming what works.
 #[proc_macro_derive(Parameters, attributes(param))]
 pub fn derive_parameters(item: TokenStream) -> TokenStream {
     fluxion_engine::derive::expand_derive_parameters(item.into())

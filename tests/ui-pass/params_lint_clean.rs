@@ -41,7 +41,29 @@ pub struct Generic<'a, T: Copy> {
     pub name: &'a str,
 }
 
+/// A line, as an argument of annotated functions.
+#[derive(Parameters, Clone, Debug)]
+pub struct Line {
+    /// Slope.
+    pub slope: f64,
+    /// Intercept.
+    pub intercept: f64,
+    /// Steps taken.
+    #[param(buffer)]
+    pub steps: usize,
+}
+
+/// The squared error of a line at a point.
+#[fluxion::grad_and_value]
+pub fn squared_error(p: &Line, x: f64, y: f64) -> f64 {
+    let e = p.slope * x + p.intercept - y;
+    e * e
+}
+
 fn main() {
+    let line = Line { slope: 2.0, intercept: 1.0, steps: 3 };
+    let (g, v) = squared_error_grad_and_value(&line, 3.0, 6.0);
+    assert_eq!((g.slope, g.intercept, g.steps, v), (6.0, 2.0, 3, 1.0));
     let mut m = Model {
         f: Layer { w: [[0.5; 2]; 3], b: [0.0; 3] },
         a: vec![1.0],

@@ -1393,7 +1393,7 @@ pub fn ty_tokens(t: &Ty) -> TokenStream {
     }
 }
 
-fn zeros_tokens(t: &Ty) -> TokenStream {
+pub(crate) fn zeros_tokens(t: &Ty) -> TokenStream {
     match t {
         Ty::Float(_) => quote!(0.0),
         Ty::Int(_) => quote!(0),

@@ -112,6 +112,12 @@ pub fn expand_transforms_with(args: TokenStream, item: TokenStream, rules: &Rule
             "#[transforms] goes on a function: `fn f(x: f64) -> f64 { .. }`",
         ));
     };
+    if let Err(s) = crate::structs::plan(&fn_item, &[]) {
+        return Err(syn::Error::new(
+            s.span(),
+            format!("`#[transforms]` on a function of the parameter struct `{s}` is not supported yet\nhint: write the transforms as stacked attributes, `#[vmap(..)] #[grad(..)]`, one chain per function"),
+        ));
+    }
     let mut out = TokenStream::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut fns: HashSet<String> = HashSet::new();

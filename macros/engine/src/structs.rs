@@ -132,6 +132,7 @@ fn struct_name<'a>(ty: &'a syn::Type, generics: &[String]) -> Option<&'a syn::Id
     let known = matches!(n.as_str(), "f64" | "f32" | "bool" | "Rng" | "Self")
         || crate::lower::INT_TYPES.contains(&n.as_str())
         || crate::lower::is_nalgebra_alias(&n)
+        || crate::lower::is_complex_name(&n)
         || generics.contains(&n)
         || !n.starts_with(|c: char| c.is_ascii_uppercase());
     (!known).then_some(&seg.ident)
@@ -460,7 +461,9 @@ pub fn map_options(stack: &[Options], args: &[Arg]) -> syn::Result<Vec<Options>>
             Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Jacfwd | Transform::Hessian
         );
         if takes_argnums {
-            let given = o.argnums.clone().unwrap_or(Argnums::One(0, o.span));
+            // Not given: the first argument, and errors point at it.
+            let first = args.first().map_or(o.span, |a| a.ident.span());
+            let given = o.argnums.clone().unwrap_or(Argnums::One(0, first));
             let idx = given.indices();
             if idx.iter().any(|(k, _)| is_struct(*k)) {
                 let top = level == 0;
@@ -491,8 +494,12 @@ pub fn map_options(stack: &[Options], args: &[Arg]) -> syn::Result<Vec<Options>>
             }
         }
         if matches!(o.transform, Transform::Jvp | Transform::Vjp) {
+            let at = args
+                .iter()
+                .find(|a| a.strukt.is_some())
+                .map_or(o.span, |a| a.ident.span());
             return Err(syn::Error::new(
-                o.span,
+                at,
                 format!(
                     "`{}` of a function of a parameter struct is not supported yet\nhint: `grad` or `grad_and_value` give the struct's gradient",
                     o.transform.name()
@@ -538,10 +545,9 @@ pub fn wrappers(
         let syn::Item::Fn(f) = it else { continue };
         let name = f.sig.ident.to_string();
         let Some(pos) = name.find(FLAT) else { continue };
-        let hidden = f
-            .attrs
-            .iter()
-            .any(|a| matches!(&a.meta, syn::Meta::List(l) if l.path.is_ident("doc") && l.tokens.to_string() == "hidden"));
+        let hidden = f.attrs.iter().any(
+            |a| matches!(&a.meta, syn::Meta::List(l) if l.path.is_ident("doc") && l.tokens.to_string() == "hidden"),
+        );
         // Hidden helpers keep their flat names.
         if hidden {
             continue;
@@ -614,7 +620,24 @@ fn wrapper(
     let vis = &f.vis;
     let generics = &f.sig.generics;
     let wc = &generics.where_clause;
-    let docs: Vec<&syn::Attribute> = f.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+    // The flat function's documentation, in the user's names.
+    let docs: Vec<TokenStream> = f
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .map(|a| match &a.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value: syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(t), ..
+                }),
+                ..
+            }) => {
+                let t = t.value().replace(FLAT, "");
+                quote!(#[doc = #t])
+            }
+            _ => a.to_token_stream(),
+        })
+        .collect();
     // The gradient's regrouping, where the flat function is the struct's gradient.
     let regroup = top.filter(|(o, top_name)| {
         let base = flat_name.to_string();

@@ -21,8 +21,24 @@ fn trainable_fields_are_visited_and_buffers_cloned() {
         }
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let item: syn::ItemImpl = syn::parse_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let file: syn::File = syn::parse_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let [syn::Item::Macro(fields), syn::Item::Impl(item)] = file.items.as_slice() else {
+        panic!("the fields' macro and the impl: {out}");
+    };
     assert_eq!(item.items.len(), 10, "type Scalar and the nine methods");
+    // The fields, for the attributes of functions taking the struct, buffers marked.
+    assert_eq!(
+        fields.ident.as_ref().map(ToString::to_string).as_deref(),
+        Some("__fluxion_fields_Mlp")
+    );
+    assert!(
+        fields
+            .mac
+            .tokens
+            .to_string()
+            .contains("[Mlp { l1 : Layer , # [buffer] steps : usize , out : [f64 ; 4] ,"),
+        "{out}"
+    );
     assert!(
         out.contains("type Scalar = < Layer as :: fluxion :: Parameters > :: Scalar"),
         "{out}"
@@ -52,6 +68,8 @@ fn generic_structs_bound_their_fields() {
         out.contains("where T : Copy , [T ; N] : :: fluxion :: Parameters"),
         "{out}"
     );
+    // A generic struct is no argument of annotated functions: no fields' macro.
+    assert!(!out.contains("macro_rules"), "{out}");
     assert!(
         out.contains(
             "Vec < T > : :: fluxion :: Parameters < Scalar = < [T ; N] as :: fluxion :: Parameters > :: Scalar >"

@@ -209,6 +209,11 @@ pub(super) fn holder(
                 bar_tys.push(quote!(::fluxion::__private::Vec<#tan>));
                 bar_zeros.push(quote!(::fluxion::__private::zero_vec(#p)));
             }
+            // A nalgebra matrix's zero is its own (the runtime does not know nalgebra).
+            _ if prm.ty.has_matrix() && prm.ty.is_known() => {
+                bar_tys.push(ty_tokens(&prm.ty.tangent()));
+                bar_zeros.push(crate::emit::zeros_tokens(&prm.ty.tangent()));
+            }
             _ => {
                 bar_tys.push(ty_tokens(&prm.ty.tangent()));
                 let z = if prm.by_ref { quote!(#p) } else { quote!(&#p) };

@@ -174,7 +174,7 @@ fn ty_text(t: &syn::Type) -> String {
         .replace(" ;", ";")
 }
 
-fn is_complex_name(n: &str) -> bool {
+pub(crate) fn is_complex_name(n: &str) -> bool {
     matches!(n, "Complex" | "Complex32" | "Complex64" | "c32" | "c64" | "Cplx")
 }
 

@@ -1,0 +1,75 @@
+//! A parameter struct with nalgebra fields as an argument: `grad` with respect to it is the
+//! struct, field by field, against central differences on every scalar (column-major, the
+//! order of `to_flat`).
+
+use fluxion::{grad, grad_and_value, vmap, Parameters};
+use nalgebra::{SMatrix, SVector};
+
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Mlp {
+    w1: SMatrix<f64, 4, 1>,
+    b1: SVector<f64, 4>,
+    w2: SMatrix<f64, 1, 4>,
+    b2: f64,
+}
+
+/// One hidden tanh layer, element by element.
+#[vmap(in_dims = (None, 0))]
+#[grad_and_value(argnums = 1)]
+fn model(p: &Mlp, r: f64) -> f64 {
+    let mut out = p.b2;
+    for i in 0..4 {
+        let h = (p.w1[(i, 0)] * r + p.b1[i]).tanh();
+        out += p.w2[(0, i)] * h;
+    }
+    out
+}
+
+/// Energies and forces against their targets, through the batched derivative.
+#[grad]
+fn loss(p: &Mlp, r: &[f64], e_true: &[f64], f_true: &[f64]) -> f64 {
+    let (de, e) = model_grad_and_value_vmap(p, r);
+    let mut s = 0.0;
+    for k in 0..r.len() {
+        let a = e[k] - e_true[k];
+        let b = -de[k] - f_true[k];
+        s += a * a + 0.01 * b * b;
+    }
+    s / r.len() as f64
+}
+
+fn mlp() -> Mlp {
+    Mlp {
+        w1: SMatrix::from_column_slice(&[0.5, -0.3, 0.8, 0.1]),
+        b1: SVector::from_column_slice(&[0.1, 0.2, -0.1, 0.05]),
+        w2: SMatrix::from_column_slice(&[0.7, -0.4, 0.2, 0.9]),
+        b2: -0.1,
+    }
+}
+
+#[test]
+fn gradient_with_respect_to_nalgebra_fields() {
+    let p = mlp();
+    let r: Vec<f64> = (0..9).map(|k| 0.5 + 0.0625 * k as f64).collect();
+    let e_true: Vec<f64> = r.iter().map(|x| 4.0 * (x.powi(-12) - x.powi(-6)) / 4096.0).collect();
+    let f_true: Vec<f64> = r.iter().map(|x| x.cos()).collect();
+    let g: Mlp = loss_grad(&p, &r, &e_true, &f_true);
+    let flat = p.to_flat();
+    let h = 1e-6;
+    let gf = g.to_flat();
+    assert_eq!(gf.len(), 13);
+    for k in 0..flat.len() {
+        let (mut a, mut b) = (flat.clone(), flat.clone());
+        a[k] += h;
+        b[k] -= h;
+        let (mut pa, mut pb) = (p.clone(), p.clone());
+        pa.read_flat(&a);
+        pb.read_flat(&b);
+        let fd = (loss(&pa, &r, &e_true, &f_true) - loss(&pb, &r, &e_true, &f_true)) / (2.0 * h);
+        assert!(
+            (gf[k] - fd).abs() <= 1e-7 * (1.0 + fd.abs()),
+            "scalar {k}: {} vs {fd}",
+            gf[k]
+        );
+    }
+}
