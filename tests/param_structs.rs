@@ -4,7 +4,7 @@
 //! of every trainable field (through `Parameters::to_flat` / `read_flat`), and against the
 //! same function written with the fields as separate arguments.
 
-use fluxion::{differentiable, grad, grad_and_value, vmap, Parameters};
+use fluxion::{differentiable, grad, grad_and_value, jacfwd, jacrev, vmap, Parameters};
 
 #[derive(Parameters, Clone, Debug, PartialEq)]
 struct Lin {
@@ -213,4 +213,46 @@ fn loss_over_a_batch_with_the_struct_shared() {
     }
     let g = fit_grad(&p, &r, &target);
     assert_close(&g.to_flat(), &fd(&p, |q| fit(q, &r, &target)), 1e-6);
+}
+
+/// An array-valued function of a struct and a plain argument: its Jacobian with respect to
+/// the struct is one struct per output element.
+#[jacrev(argnums = (0, 1))]
+fn outputs(p: &Lin, x: &[f64; 3]) -> [f64; 2] {
+    let mut s = p.b;
+    for i in 0..3 {
+        s += p.w[i] * x[i];
+    }
+    [(s * p.scale).sin(), s * x[0] * p.w[2]]
+}
+
+#[jacfwd]
+#[differentiable]
+fn outputs_fwd(p: &Lin, x: &[f64; 3]) -> [f64; 2] {
+    outputs(p, x)
+}
+
+#[test]
+fn jacobian_is_one_struct_per_output() {
+    let (p, x) = (lin(), [0.4, -1.0, 2.0]);
+    let (jp, jx): ([Lin; 2], [[f64; 3]; 2]) = outputs_jacrev(&p, &x);
+    let jf: [Lin; 2] = outputs_fwd_jacfwd(&p, &x);
+    for m in 0..2 {
+        assert_eq!(jp[m].scale, p.scale);
+        assert_close(&jp[m].to_flat(), &fd(&p, |q| outputs(q, &x)[m]), 1e-8);
+        assert_close(&jf[m].to_flat(), &jp[m].to_flat(), 1e-14);
+        for k in 0..3 {
+            let h = 1e-6;
+            let (mut a, mut b) = (x, x);
+            a[k] += h;
+            b[k] -= h;
+            let want = (outputs(&p, &a)[m] - outputs(&p, &b)[m]) / (2.0 * h);
+            assert!((jx[m][k] - want).abs() < 1e-8);
+        }
+    }
+    // The `_into` form writes the same into the caller's structs.
+    let mut out = ([p.zeros_like(), p.zeros_like()], [[0.0; 3]; 2]);
+    outputs_jacrev_into(&p, &x, &mut out);
+    assert_eq!(out.0, jp);
+    assert_eq!(out.1, jx);
 }

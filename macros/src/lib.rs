@@ -764,8 +764,10 @@ pub fn __with_fields(input: TokenStream) -> TokenStream {
 /// another annotated function (`g(p, x)`, `layer(&p.hidden, x)`). `grad` and
 /// `grad_and_value` with respect to it (outermost in a stack) return the struct type:
 /// each trainable field holds its gradient, each buffer a clone of the argument's (as
-/// `zeros_like` does), so the result goes straight to an optimiser. Under `vmap` the
-/// struct is shared by the batch (`None` in `in_dims`).
+/// `zeros_like` does), so the result goes straight to an optimiser. `jacrev` and `jacfwd`
+/// (outermost) of a function returning `[T; M]` give one struct per output element,
+/// `[P; M]` (a float result gives the struct, as `grad`). Under `vmap` the struct is
+/// shared by the batch (`None` in `in_dims`).
 ///
 /// ```
 /// use fluxion::{grad, Parameters};
@@ -789,9 +791,10 @@ pub fn __with_fields(input: TokenStream) -> TokenStream {
 /// The function is differentiated as the function of the struct's fields: the derive
 /// emits a hidden macro listing them, which the attribute calls, so the struct (without
 /// generic parameters) is declared before the functions that take it, in the same
-/// module or an enclosing one. Not supported yet: `jvp`, `vjp`, Jacobians and Hessians
-/// with respect to a struct, a struct with a batch axis (ensembles), `#[transforms]` on a
-/// function taking one; each is a compile error naming what works.
+/// module or an enclosing one. Not supported yet: `jvp`, `vjp`, Hessians and Jacobians of
+/// other results with respect to a struct, `has_aux` beside a struct's gradient, a struct
+/// with a batch axis (ensembles), `#[transforms]` on a function taking one; each is a
+/// compile error naming what works.
 #[proc_macro_derive(Parameters, attributes(param))]
 pub fn derive_parameters(item: TokenStream) -> TokenStream {
     fluxion_engine::derive::expand_derive_parameters(item.into())

@@ -424,7 +424,7 @@ impl VisitMut for Rewrite<'_> {
 /// name the flat arguments (a struct's trainable leaves for the struct). A gradient with
 /// respect to a struct is built for `grad` and `grad_and_value` on top of the stack; a
 /// struct under `vmap` is shared (`None`).
-pub fn map_options(stack: &[Options], args: &[Arg]) -> syn::Result<Vec<Options>> {
+pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> syn::Result<Vec<Options>> {
     // The flat indices of each argument, and of its trainable leaves.
     let mut at = 0;
     let mut flat_of: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
@@ -467,12 +467,21 @@ pub fn map_options(stack: &[Options], args: &[Arg]) -> syn::Result<Vec<Options>>
             let idx = given.indices();
             if idx.iter().any(|(k, _)| is_struct(*k)) {
                 let top = level == 0;
-                if !top || !matches!(o.transform, Transform::Grad | Transform::GradAndValue) {
+                let jac = matches!(o.transform, Transform::Jacrev | Transform::Jacfwd)
+                    && (rows_of(ret).is_some() || scalar_ret(ret));
+                let ok = matches!(o.transform, Transform::Grad | Transform::GradAndValue) || jac;
+                if o.has_aux {
+                    return Err(syn::Error::new(
+                        o.span,
+                        "`has_aux` with a gradient with respect to a parameter struct is not supported yet\nhint: return the auxiliary value from a second function",
+                    ));
+                }
+                if !top || !ok {
                     let (_, sp) = idx.iter().copied().find(|(k, _)| is_struct(*k)).unwrap_or((0, o.span));
                     return Err(syn::Error::new(
                         sp,
                         format!(
-                            "`{}` with respect to a parameter struct is not supported yet: `grad` and `grad_and_value` (outermost) give the struct's gradient\nhint: differentiate with respect to the other arguments here, or take the gradient with respect to the struct in an outer `grad`",
+                            "`{}` with respect to a parameter struct is not supported yet here: `grad`, `grad_and_value`, and `jacrev` / `jacfwd` of a function returning a float or an array of floats, outermost in the stack, give the struct's derivative\nhint: differentiate with respect to the other arguments here, or take the derivative with respect to the struct in an outer transform",
                             o.transform.name()
                         ),
                     ));
@@ -538,6 +547,7 @@ pub fn wrappers(
     args: &[Arg],
     top: Option<(&Options, &str)>,
     orig_args: &[Option<syn::Type>],
+    ret: &syn::ReturnType,
 ) -> syn::Result<TokenStream> {
     let mut file: syn::File = syn::parse2(generated)?;
     let mut out = TokenStream::new();
@@ -553,7 +563,7 @@ pub fn wrappers(
             continue;
         }
         let user = format!("{}{}", &name[..pos], &name[pos + FLAT.len()..]);
-        let w = wrapper(f, &user, infos, args, top, orig_args)?;
+        let w = wrapper(f, &user, infos, args, top, orig_args, ret)?;
         out.extend(w);
         f.attrs.retain(|a| !a.path().is_ident("doc"));
         f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
@@ -568,6 +578,7 @@ fn wrapper(
     args: &[Arg],
     top: Option<(&Options, &str)>,
     orig_args: &[Option<syn::Type>],
+    ret: &syn::ReturnType,
 ) -> syn::Result<TokenStream> {
     let flat_name = &f.sig.ident;
     let mut params: Vec<TokenStream> = Vec::new();
@@ -641,13 +652,16 @@ fn wrapper(
     // The gradient's regrouping, where the flat function is the struct's gradient.
     let regroup = top.filter(|(o, top_name)| {
         let base = flat_name.to_string();
-        let of_struct = matches!(o.transform, Transform::Grad | Transform::GradAndValue)
-            && o.argnums
-                .clone()
-                .unwrap_or(Argnums::One(0, o.span))
-                .indices()
-                .iter()
-                .any(|(k, _)| args.get(*k).is_some_and(|a| a.strukt.is_some()));
+        let of_struct = matches!(
+            o.transform,
+            Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Jacfwd
+        ) && o
+            .argnums
+            .clone()
+            .unwrap_or(Argnums::One(0, o.span))
+            .indices()
+            .iter()
+            .any(|(k, _)| args.get(*k).is_some_and(|a| a.strukt.is_some()));
         of_struct && base.trim_end_matches("_into") == *top_name
     });
     let regroup = regroup.map(|(o, _)| o);
@@ -663,6 +677,12 @@ fn wrapper(
     // flat part for another argument.
     let given = o.argnums.clone().unwrap_or(Argnums::One(0, o.span));
     let one = matches!(given, Argnums::One(..));
+    // `[T; M]` results of a Jacobian: the struct's part is `[S; M]`.
+    let rows = if matches!(o.transform, Transform::Jacrev | Transform::Jacfwd) {
+        rows_of(ret)
+    } else {
+        None
+    };
     let mut parts: Vec<Part> = Vec::new();
     for (a, _) in given.indices() {
         let (Some(arg), Some(ty)) = (args.get(a), orig_args.get(a)) else {
@@ -700,10 +720,21 @@ fn wrapper(
                     } else {
                         let g = &gids[j];
                         j += 1;
-                        vals.push((l.path.clone(), quote!(#g)));
+                        // A Jacobian: one struct per output element, leaf by leaf.
+                        let v = if rows.is_some() {
+                            quote!(::core::clone::Clone::clone(&#g[__m]))
+                        } else {
+                            quote!(#g)
+                        };
+                        vals.push((l.path.clone(), v));
                     }
                 }
-                built.push(struct_lit(s, &vals, 0, infos)?);
+                let lit = struct_lit(s, &vals, 0, infos)?;
+                built.push(if rows.is_some() {
+                    quote!(::core::array::from_fn(|__m| #lit))
+                } else {
+                    lit
+                });
             }
         }
     }
@@ -723,7 +754,7 @@ fn wrapper(
             ))
         }
     };
-    let ret_ty = gradient_type(&parts, one, &flat_ret, with_value)?;
+    let ret_ty = gradient_type(&parts, one, &flat_ret, with_value, rows.as_ref())?;
     let pat = quote!((#(#gids,)*));
     if let Some((id, _)) = out_param {
         // `out` is the last parameter of a gradient's `_into` form.
@@ -747,23 +778,42 @@ fn wrapper(
                 quote!(#id.#i)
             };
             match p {
-                Part::Plain => places.push((base, false)),
+                Part::Plain => places.push((base, false, false)),
                 Part::Struct(_, _, leaves) => {
                     for l in leaves.iter().filter(|l| !l.buffer) {
                         let path = &l.path;
-                        places.push((quote!(#base.#(#path).*), l.owned));
+                        if rows.is_some() {
+                            places.push((quote!(#base[__m].#(#path).*), l.owned, true));
+                        } else {
+                            places.push((quote!(#base.#(#path).*), l.owned, false));
+                        }
                     }
                 }
             }
         }
-        let takes = places.iter().map(|(pl, owned)| {
-            if *owned {
+        let takes = places.iter().map(|(pl, owned, per_row)| {
+            let v = if *owned {
                 quote!(::core::mem::take(&mut #pl))
             } else {
                 quote!(#pl)
+            };
+            if *per_row {
+                quote!(::core::array::from_fn(|__m| #v))
+            } else {
+                v
             }
         });
-        let backs = places.iter().zip(&gids).map(|((pl, _), g)| quote!(#pl = #g;));
+        let backs = places.iter().zip(&gids).map(|((pl, _, per_row), g)| {
+            if *per_row {
+                quote! {
+                    for (__m, __v) in ::core::iter::IntoIterator::into_iter(#g).enumerate() {
+                        #pl = __v;
+                    }
+                }
+            } else {
+                quote!(#pl = #g;)
+            }
+        });
         let (tmp, value_back) = if with_value {
             (quote!(((#(#takes,)*), #id.1)), quote!(#id.1 = __v;))
         } else {
@@ -798,6 +848,22 @@ fn wrapper(
         #[allow(clippy::too_many_arguments)]
         #vis fn #user_id #generics (#(#params,)*) -> #ret_ty #wc { #body }
     })
+}
+
+/// The length `M` of a function's `[T; M]` result.
+fn rows_of(ret: &syn::ReturnType) -> Option<syn::Expr> {
+    match ret {
+        syn::ReturnType::Type(_, t) => match &**t {
+            syn::Type::Array(a) => Some(a.len.clone()),
+            _ => None,
+        },
+        syn::ReturnType::Default => None,
+    }
+}
+
+/// Whether a function returns a float.
+fn scalar_ret(ret: &syn::ReturnType) -> bool {
+    matches!(ret, syn::ReturnType::Type(_, t) if matches!(&**t, syn::Type::Path(p) if p.path.is_ident("f64") || p.path.is_ident("f32")))
 }
 
 /// A part of a gradient: another argument's, or a struct's.
@@ -838,7 +904,13 @@ fn struct_lit(
 
 /// The user-facing gradient type: the struct type for a struct argument, the flat part's
 /// type for another.
-fn gradient_type(parts: &[Part], one: bool, rt: &syn::Type, with_value: bool) -> syn::Result<TokenStream> {
+fn gradient_type(
+    parts: &[Part],
+    one: bool,
+    rt: &syn::Type,
+    with_value: bool,
+    rows: Option<&syn::Expr>,
+) -> syn::Result<TokenStream> {
     // The flat gradient's parts' types: the tuple's elements.
     let (grad_ty, value_ty) = if with_value {
         match rt {
@@ -862,7 +934,10 @@ fn gradient_type(parts: &[Part], one: bool, rt: &syn::Type, with_value: bool) ->
             }
             Part::Struct(_, s, leaves) => {
                 j += leaves.iter().filter(|l| !l.buffer).count();
-                tys.push(quote!(#s));
+                tys.push(match rows {
+                    Some(m) => quote!([#s; #m]),
+                    None => quote!(#s),
+                });
             }
         }
     }

@@ -211,7 +211,7 @@ fn expand_flat(
     mut cx: Ctxt,
 ) -> syn::Result<TokenStream> {
     use crate::structs;
-    let flat_stack = match structs::map_options(stack, plan) {
+    let flat_stack = match structs::map_options(stack, plan, &item.sig.output) {
         Ok(s) => s,
         Err(e) => {
             cx.push(e);
@@ -248,7 +248,7 @@ fn expand_flat(
                     syn::FnArg::Receiver(_) => None,
                 })
                 .collect();
-            let wrapped = structs::wrappers(ts, infos, plan, top, &orig)?;
+            let wrapped = structs::wrappers(ts, infos, plan, top, &orig, &item.sig.output)?;
             Ok(quote!(#item #flat #wrapped))
         }
         Err(e) => {

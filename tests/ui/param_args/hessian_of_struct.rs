@@ -1,0 +1,13 @@
+use fluxion::{hessian, Parameters};
+
+#[derive(Parameters)]
+struct Model {
+    w: [f64; 2],
+}
+
+#[hessian]
+fn f(p: &Model, x: f64) -> f64 {
+    p.w[0] * p.w[1] * x
+}
+
+fn main() {}
