@@ -767,7 +767,12 @@ pub fn __with_fields(input: TokenStream) -> TokenStream {
 /// `zeros_like` does), so the result goes straight to an optimiser. `jacrev` and `jacfwd`
 /// (outermost) of a function returning `[T; M]` give one struct per output element,
 /// `[P; M]` (a float result gives the struct, as `grad`). Under `vmap` the struct is
-/// shared by the batch (`None` in `in_dims`).
+/// shared by the batch (`None` in `in_dims`) or, for structs whose fields are floats and
+/// arrays of floats, batched along axis 0: an ensemble, several models' structs in a
+/// slice `&[P]` (functorch's `combine_state_for_ensemble` and `vmap`; each call gathers
+/// the models' fields into one `Vec` each). `vmap` of a `grad` with respect to a struct
+/// gives one struct per sample, `Vec<P>` (per-sample gradients of shared parameters, or
+/// every ensemble member's gradient at once); that form has no `_into`.
 ///
 /// ```
 /// use fluxion::{grad, Parameters};
@@ -792,9 +797,9 @@ pub fn __with_fields(input: TokenStream) -> TokenStream {
 /// emits a hidden macro listing them, which the attribute calls, so the struct (without
 /// generic parameters) is declared before the functions that take it, in the same
 /// module or an enclosing one. Not supported yet: `jvp`, `vjp`, Hessians and Jacobians of
-/// other results with respect to a struct, `has_aux` beside a struct's gradient, a struct
-/// with a batch axis (ensembles), `#[transforms]` on a function taking one; each is a
-/// compile error naming what works.
+/// other results with respect to a struct, `has_aux` beside a struct's gradient, a batch
+/// of structs with `Vec` or matrix fields, `#[transforms]` on a function taking one; each
+/// is a compile error naming what works.
 #[proc_macro_derive(Parameters, attributes(param))]
 pub fn derive_parameters(item: TokenStream) -> TokenStream {
     fluxion_engine::derive::expand_derive_parameters(item.into())

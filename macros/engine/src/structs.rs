@@ -157,6 +157,8 @@ pub struct Leaf {
     pub owned: bool,
     /// A buffer field (or inside one).
     pub buffer: bool,
+    /// A float or an array of floats: batched as a slice of samples.
+    pub batchable: bool,
 }
 
 /// One argument of the function: its name, and its leaves if it is a struct.
@@ -225,9 +227,19 @@ fn leaves_of(
             by_ref,
             owned,
             buffer,
+            batchable: floats(&f.ty),
         });
     }
     Ok(())
+}
+
+/// Whether a type is a float or a (nested) array of floats.
+fn floats(t: &syn::Type) -> bool {
+    match t {
+        syn::Type::Array(a) => floats(&a.elem),
+        syn::Type::Path(p) => p.path.is_ident("f64") || p.path.is_ident("f32"),
+        _ => false,
+    }
 }
 
 /// A field's flat argument type: a number by value, a `Vec<E>` as `&[E]`, anything else by
@@ -476,7 +488,12 @@ pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> sy
                         "`has_aux` with a gradient with respect to a parameter struct is not supported yet\nhint: return the auxiliary value from a second function",
                     ));
                 }
-                if !top || !ok {
+                // Under `vmap`: one gradient per sample (per-sample gradients, an
+                // ensemble's gradients).
+                let under_vmap = level == 1
+                    && stack[0].transform == Transform::Vmap
+                    && matches!(o.transform, Transform::Grad | Transform::GradAndValue);
+                if !(top && ok || under_vmap) {
                     let (_, sp) = idx.iter().copied().find(|(k, _)| is_struct(*k)).unwrap_or((0, o.span));
                     return Err(syn::Error::new(
                         sp,
@@ -522,10 +539,16 @@ pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> sy
             };
             let mut each = Vec::new();
             for (k, (d, sp)) in dims.into_iter().enumerate() {
-                if is_struct(k) && d.is_some() {
+                // A batch of structs (an ensemble): each leaf batched, gathered by the
+                // wrapper into one slice of samples; leaves of floats and arrays only.
+                let batchable = args[k]
+                    .strukt
+                    .as_ref()
+                    .is_some_and(|(_, ls)| ls.iter().all(|l| l.batchable));
+                if is_struct(k) && d.is_some() && (d != Some(0) || !batchable) {
                     return Err(syn::Error::new(
                         sp,
-                        "a parameter struct with a batch axis (an ensemble of models) is not supported yet\nhint: share it with `None` in `in_dims`",
+                        "a batch of parameter structs (an ensemble) is supported along axis 0 for structs whose fields are floats and arrays of floats\nhint: stack the models in a slice with `in_dims` 0, or share one with `None`",
                     ));
                 }
                 let n = flat_of.get(k).map_or(1, |(all, _)| all.len());
@@ -545,7 +568,7 @@ pub fn wrappers(
     generated: TokenStream,
     infos: &[StructInfo],
     args: &[Arg],
-    top: Option<(&Options, &str)>,
+    top: Option<(&Options, &str, Option<&str>)>,
     orig_args: &[Option<syn::Type>],
     ret: &syn::ReturnType,
 ) -> syn::Result<TokenStream> {
@@ -563,6 +586,23 @@ pub fn wrappers(
             continue;
         }
         let user = format!("{}{}", &name[..pos], &name[pos + FLAT.len()..]);
+        // A per-sample struct gradient has no `_into` form (its buffers would be one
+        // slice per leaf): the flat one stays hidden.
+        let per_sample_into = top.is_some_and(|(o, _, v)| {
+            name.ends_with("_into")
+                && Some(name.trim_end_matches("_into")) == v
+                && o.argnums
+                    .clone()
+                    .unwrap_or(Argnums::One(0, o.span))
+                    .indices()
+                    .iter()
+                    .any(|(k, _)| args.get(*k).is_some_and(|a| a.strukt.is_some()))
+        });
+        if per_sample_into {
+            f.attrs.retain(|a| !a.path().is_ident("doc"));
+            f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
+            continue;
+        }
         let w = wrapper(f, &user, infos, args, top, orig_args, ret)?;
         out.extend(w);
         f.attrs.retain(|a| !a.path().is_ident("doc"));
@@ -576,7 +616,7 @@ fn wrapper(
     user: &str,
     infos: &[StructInfo],
     args: &[Arg],
-    top: Option<(&Options, &str)>,
+    top: Option<(&Options, &str, Option<&str>)>,
     orig_args: &[Option<syn::Type>],
     ret: &syn::ReturnType,
 ) -> syn::Result<TokenStream> {
@@ -586,6 +626,9 @@ fn wrapper(
     let inputs: Vec<&syn::FnArg> = f.sig.inputs.iter().collect();
     let mut k = 0;
     let mut out_param: Option<(syn::Ident, syn::Type)> = None;
+    // Gathered leaves of batched structs, and those structs' names.
+    let mut prelude: Vec<TokenStream> = Vec::new();
+    let mut batched_structs: Vec<String> = Vec::new();
     while k < inputs.len() {
         let syn::FnArg::Typed(pt) = inputs[k] else {
             return Err(syn::Error::new(Span::call_site(), "internal: a method"));
@@ -607,14 +650,31 @@ fn wrapper(
                 ));
             };
             let p = &a.ident;
-            params.push(quote!(#p: #orig_ty));
-            for l in leaves {
-                let path = &l.path;
-                call.push(if l.by_ref {
-                    quote!(&#p.#(#path).*)
-                } else {
-                    quote!(#p.#(#path).*)
-                });
+            // Batched (an ensemble): the flat argument is a slice of the leaf's samples.
+            let slice = |t: &syn::Type| matches!(t, syn::Type::Reference(r) if matches!(&*r.elem, syn::Type::Slice(_)));
+            let batched = slice(&pt.ty) && !slice(&leaves[0].ty);
+            if batched {
+                let s = a.strukt.as_ref().map(|(s, _)| s.clone());
+                params.push(quote!(#p: &[#s]));
+                batched_structs.push(p.to_string());
+                for l in leaves {
+                    let path = &l.path;
+                    let g = format_ident!("__{}", l.flat);
+                    prelude.push(quote! {
+                        let #g: ::std::vec::Vec<_> = #p.iter().map(|__q| ::core::clone::Clone::clone(&__q.#(#path).*)).collect();
+                    });
+                    call.push(quote!(&#g));
+                }
+            } else {
+                params.push(quote!(#p: #orig_ty));
+                for l in leaves {
+                    let path = &l.path;
+                    call.push(if l.by_ref {
+                        quote!(&#p.#(#path).*)
+                    } else {
+                        quote!(#p.#(#path).*)
+                    });
+                }
             }
             k += leaves.len();
             continue;
@@ -650,8 +710,11 @@ fn wrapper(
         })
         .collect();
     // The gradient's regrouping, where the flat function is the struct's gradient.
-    let regroup = top.filter(|(o, top_name)| {
-        let base = flat_name.to_string();
+    let base = flat_name.to_string();
+    let base = base.strip_prefix("try_").unwrap_or(&base);
+    // The batch over the gradient: one struct per sample.
+    let under_vmap = top.is_some_and(|(_, _, v)| v == Some(base));
+    let regroup = top.filter(|(o, grad_name, _)| {
         let of_struct = matches!(
             o.transform,
             Transform::Grad | Transform::GradAndValue | Transform::Jacrev | Transform::Jacfwd
@@ -662,17 +725,34 @@ fn wrapper(
             .indices()
             .iter()
             .any(|(k, _)| args.get(*k).is_some_and(|a| a.strukt.is_some()));
-        of_struct && base.trim_end_matches("_into") == *top_name
+        let whole = under_vmap || base.trim_end_matches("_into") == *grad_name;
+        of_struct && whole
     });
-    let regroup = regroup.map(|(o, _)| o);
+    let regroup = regroup.map(|(o, _, _)| o);
     let Some(o) = regroup else {
         let ret = &f.sig.output;
         return Ok(quote! {
             #(#docs)*
             #[allow(clippy::too_many_arguments)]
-            #vis fn #user_id #generics (#(#params,)*) #ret #wc { #flat_name(#(#call,)*) }
+            #vis fn #user_id #generics (#(#params,)*) #ret #wc {
+                #(#prelude)*
+                #flat_name(#(#call,)*)
+            }
         });
     };
+    if under_vmap {
+        return per_sample(
+            f,
+            &user_id,
+            o,
+            infos,
+            args,
+            orig_args,
+            (&params, &call, &prelude),
+            &batched_structs,
+            docs,
+        );
+    }
     // The gradient's parts, in the user's `argnums`: a struct's trainable leaves, or one
     // flat part for another argument.
     let given = o.argnums.clone().unwrap_or(Argnums::One(0, o.span));
@@ -824,6 +904,7 @@ fn wrapper(
             #(#docs)*
             #[allow(clippy::too_many_arguments)]
             #vis fn #user_id #generics (#(#params,)* #id: &mut #ret_ty) #wc {
+                #(#prelude)*
                 let mut __t = #tmp;
                 #flat_name(#(#call,)* &mut __t);
                 let #unpack = __t;
@@ -834,11 +915,13 @@ fn wrapper(
     }
     let body = if with_value {
         quote! {
+            #(#prelude)*
             let (#pat, __v) = #flat_name(#(#call,)*);
             (#grad, __v)
         }
     } else {
         quote! {
+            #(#prelude)*
             let #pat = #flat_name(#(#call,)*);
             #grad
         }
@@ -848,6 +931,220 @@ fn wrapper(
         #[allow(clippy::too_many_arguments)]
         #vis fn #user_id #generics (#(#params,)*) -> #ret_ty #wc { #body }
     })
+}
+
+/// The wrapper of a `vmap` over the struct's gradient (`try_` form included): the flat
+/// batch's per-sample parts regrouped into one struct per sample, buffers cloned from
+/// that sample's struct (or the shared one).
+#[allow(clippy::too_many_arguments)]
+fn per_sample(
+    f: &syn::ItemFn,
+    user_id: &syn::Ident,
+    o: &Options,
+    infos: &[StructInfo],
+    args: &[Arg],
+    orig_args: &[Option<syn::Type>],
+    (params, call, prelude): (&[TokenStream], &[TokenStream], &[TokenStream]),
+    batched_structs: &[String],
+    docs: Vec<TokenStream>,
+) -> syn::Result<TokenStream> {
+    let flat_name = &f.sig.ident;
+    let vis = &f.vis;
+    let generics = &f.sig.generics;
+    let wc = &generics.where_clause;
+    let internal = |m: &str| syn::Error::new(o.span, format!("internal: {m}"));
+    if f.sig.ident.to_string().ends_with("_into") {
+        return Err(internal("a per-sample struct gradient's `_into`"));
+    }
+    let given = o.argnums.clone().unwrap_or(Argnums::One(0, o.span));
+    let one = matches!(given, Argnums::One(..));
+    let with_value = o.transform == Transform::GradAndValue;
+    let mut parts = Vec::new();
+    for (a, _) in given.indices() {
+        let (Some(arg), Some(_)) = (args.get(a), orig_args.get(a)) else {
+            return Err(internal("argnums out of range"));
+        };
+        parts.push(match &arg.strukt {
+            Some((s, leaves)) => Part::Struct(arg.ident.clone(), s.clone(), leaves.clone()),
+            None => Part::Plain,
+        });
+    }
+    let n_flat: usize = parts
+        .iter()
+        .map(|p| match p {
+            Part::Plain => 1,
+            Part::Struct(_, _, ls) => ls.iter().filter(|l| !l.buffer).count(),
+        })
+        .sum();
+    let gids: Vec<syn::Ident> = (0..n_flat).map(|j| format_ident!("__g{j}")).collect();
+    // The result type (inside the `try_` form's `Result`).
+    let syn::ReturnType::Type(_, rt) = &f.sig.output else {
+        return Err(internal("a batch without a result"));
+    };
+    let try_form = f.sig.ident.to_string().starts_with("try_");
+    let flat_ty: syn::Type = if try_form {
+        generic_arg(rt, 0).ok_or_else(|| internal("a `try_` form's type"))?
+    } else {
+        (**rt).clone()
+    };
+    // The flat parts' types: a `Vec` per part (`grad`), or one `Vec` of per-sample tuples
+    // beside the values (`grad_and_value`).
+    let (part_tys, value_ty): (Vec<syn::Type>, Option<syn::Type>) = match (&flat_ty, with_value) {
+        (syn::Type::Tuple(t), false) => (t.elems.iter().cloned().collect(), None),
+        (t, false) => (vec![t.clone()], None),
+        (syn::Type::Tuple(t), true) if t.elems.len() == 2 => {
+            let inner = generic_arg(&t.elems[0], 0).ok_or_else(|| internal("a per-sample gradient's type"))?;
+            let tys = match inner {
+                syn::Type::Tuple(tt) => tt
+                    .elems
+                    .iter()
+                    .map(|e| syn::parse_quote!(::std::vec::Vec<#e>))
+                    .collect(),
+                e => vec![syn::parse_quote!(::std::vec::Vec<#e>)],
+            };
+            (tys, Some(t.elems[1].clone()))
+        }
+        _ => return Err(internal("grad_and_value's batch type")),
+    };
+    // Per sample `__k`: the user's gradient from the flat parts `gid` (already the
+    // sample's values for `grad_and_value`, `gid[__k]` for `grad`).
+    let mut j = 0;
+    let mut built = Vec::new();
+    let mut tys = Vec::new();
+    for p in &parts {
+        match p {
+            Part::Plain => {
+                let g = &gids[j];
+                built.push(if with_value {
+                    quote!(#g)
+                } else {
+                    quote!(::core::clone::Clone::clone(&#g[__k]))
+                });
+                let t = part_tys.get(j).ok_or_else(|| internal("a part's type"))?;
+                tys.push(if with_value {
+                    generic_arg(t, 0).map(|e| e.to_token_stream()).unwrap_or_default()
+                } else {
+                    t.to_token_stream()
+                });
+                j += 1;
+            }
+            Part::Struct(pid, s, leaves) => {
+                let owner = if batched_structs.contains(&pid.to_string()) {
+                    quote!(#pid[__k])
+                } else {
+                    quote!(#pid)
+                };
+                let mut vals = Vec::new();
+                for l in leaves {
+                    let path = &l.path;
+                    if l.buffer {
+                        vals.push((l.path.clone(), quote!(::core::clone::Clone::clone(&#owner.#(#path).*))));
+                    } else {
+                        let g = &gids[j];
+                        j += 1;
+                        vals.push((
+                            l.path.clone(),
+                            if with_value {
+                                quote!(#g)
+                            } else {
+                                quote!(::core::clone::Clone::clone(&#g[__k]))
+                            },
+                        ));
+                    }
+                }
+                built.push(struct_lit(s, &vals, 0, infos)?);
+                tys.push(quote!(#s));
+            }
+        }
+    }
+    let pat = quote!((#(#gids,)*));
+    let (body, ty) = if with_value {
+        let sample = if one && built.len() == 1 {
+            built[0].clone()
+        } else {
+            quote!((#(#built,)*))
+        };
+        let sty = if one && tys.len() == 1 {
+            tys[0].clone()
+        } else {
+            quote!((#(#tys,)*))
+        };
+        let v = value_ty.map(|v| v.to_token_stream()).unwrap_or_default();
+        (
+            quote! {
+                let (__gs, __v) = __r;
+                let __gs: ::std::vec::Vec<#sty> = ::core::iter::IntoIterator::into_iter(__gs)
+                    .enumerate()
+                    .map(|(__k, #pat)| #sample)
+                    .collect();
+                (__gs, __v)
+            },
+            quote!((::std::vec::Vec<#sty>, #v)),
+        )
+    } else {
+        // Each part batched on its own (JAX's semantics for a tuple result).
+        let mut outs = Vec::new();
+        let mut out_tys = Vec::new();
+        for (b, t) in built.iter().zip(&tys) {
+            if matches!(parts[outs.len()], Part::Plain) {
+                out_tys.push(t.clone());
+            } else {
+                out_tys.push(quote!(::std::vec::Vec<#t>));
+            }
+            outs.push(quote!((0..__n).map(|__k| #b).collect::<::std::vec::Vec<_>>()));
+        }
+        let first = &gids[0];
+        let (e, t) = if one && outs.len() == 1 {
+            (outs[0].clone(), out_tys[0].clone())
+        } else {
+            (quote!((#(#outs,)*)), quote!((#(#out_tys,)*)))
+        };
+        (
+            quote! {
+                let #pat = __r;
+                let __n = #first.len();
+                #e
+            },
+            t,
+        )
+    };
+    let (body, ty) = if try_form {
+        (
+            quote! {
+                match __r {
+                    ::core::result::Result::Ok(__r) => ::core::result::Result::Ok({ #body }),
+                    ::core::result::Result::Err(__e) => ::core::result::Result::Err(__e),
+                }
+            },
+            quote!(::core::result::Result<#ty, ::fluxion::BatchError>),
+        )
+    } else {
+        (body, ty)
+    };
+    Ok(quote! {
+        #(#docs)*
+        #[allow(clippy::too_many_arguments, clippy::redundant_clone)]
+        #vis fn #user_id #generics (#(#params,)*) -> #ty #wc {
+            #(#prelude)*
+            let __r = #flat_name(#(#call,)*);
+            #body
+        }
+    })
+}
+
+/// The `k`-th generic type argument of a path type (`Vec<T>`, `Result<T, E>`).
+fn generic_arg(t: &syn::Type, k: usize) -> Option<syn::Type> {
+    let syn::Type::Path(p) = t else { return None };
+    let syn::PathArguments::AngleBracketed(a) = &p.path.segments.last()?.arguments else {
+        return None;
+    };
+    a.args
+        .iter()
+        .filter_map(|g| match g {
+            syn::GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        })
+        .nth(k)
 }
 
 /// The length `M` of a function's `[T; M]` result.

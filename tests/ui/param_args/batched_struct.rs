@@ -1,14 +1,13 @@
-use fluxion::{grad, vmap, Parameters};
+use fluxion::{vmap, Parameters};
 
 #[derive(Parameters)]
 struct Model {
-    w: f64,
+    w: Vec<f64>,
 }
 
 #[vmap(in_dims = (0, 0))]
-#[grad(argnums = 1)]
 fn f(p: &Model, x: f64) -> f64 {
-    p.w * x * x
+    p.w[0] * x * x
 }
 
 fn main() {}

@@ -236,9 +236,19 @@ fn expand_flat(
     match result {
         Ok(ts) => {
             cx.check()?;
-            // The struct's gradient comes from the outermost `grad` / `grad_and_value`.
-            let top_name = promised_names(&flat, &flat_stack).last().map(|(_, n)| n.clone());
-            let top = stack.first().zip(top_name.as_deref());
+            // The struct's derivative comes from the outermost transform, or from the
+            // `grad` under an outermost `vmap` (then one struct per sample).
+            let names: Vec<String> = promised_names(&flat, &flat_stack).into_iter().map(|(_, n)| n).collect();
+            let top = match (stack, names.as_slice()) {
+                ([v, g, ..], [.., gn, vn])
+                    if v.transform == Transform::Vmap
+                        && matches!(g.transform, Transform::Grad | Transform::GradAndValue) =>
+                {
+                    Some((g, gn.as_str(), Some(vn.as_str())))
+                }
+                ([o, ..], [.., n]) => Some((o, n.as_str(), None)),
+                _ => None,
+            };
             let orig: Vec<Option<syn::Type>> = item
                 .sig
                 .inputs
