@@ -401,3 +401,40 @@ fn gradient_through_a_batch_with_a_shared_matrix() {
         assert_relative_eq!(g[(i, 0)], fd, epsilon = 1e-8);
     }
 }
+
+/// nalgebra's operations inside the body: matrix times vector, sums, `map`, transpose,
+/// `dot`, norms, component-wise products, scalar multiples.
+#[fluxion::grad(argnums = (0, 1, 2))]
+fn tensor_loss(w1: &SMatrix<f64, 4, 2>, b1: &SVector<f64, 4>, w2: &SMatrix<f64, 1, 4>, x: &SVector<f64, 2>) -> f64 {
+    let h = (w1 * x + b1).map(|v| v.tanh());
+    let o = w2 * h;
+    let t = w1.transpose() * b1;
+    o[0] * o[0] + 0.1 * t.dot(x) + 0.01 * h.norm_squared() - 0.5 * (2.0 * h).sum() + h.component_mul(b1).norm()
+        - (h - b1 / 3.0).transpose()[(0, 1)]
+}
+
+#[test]
+fn nalgebra_operations_in_the_body() {
+    let w1 = SMatrix::<f64, 4, 2>::from_fn(|i, j| 0.3 * i as f64 - 0.2 * j as f64 + 0.1);
+    let b1 = SVector::<f64, 4>::new(0.1, -0.2, 0.05, 0.3);
+    let w2 = SMatrix::<f64, 1, 4>::new(0.5, -0.4, 0.25, 0.8);
+    let x = SVector::<f64, 2>::new(0.7, -1.1);
+    let (g1, gb, g2) = tensor_loss_grad(&w1, &b1, &w2, &x);
+    let f = |w1: &SMatrix<f64, 4, 2>, b1: &SVector<f64, 4>, w2: &SMatrix<f64, 1, 4>| tensor_loss(w1, b1, w2, &x);
+    for k in 0..8 {
+        let (mut a, mut b) = (w1, w1);
+        a[k] += H;
+        b[k] -= H;
+        assert_relative_eq!(g1[k], (f(&a, &b1, &w2) - f(&b, &b1, &w2)) / (2.0 * H), epsilon = 1e-7);
+    }
+    for k in 0..4 {
+        let (mut a, mut b) = (b1, b1);
+        a[k] += H;
+        b[k] -= H;
+        assert_relative_eq!(gb[k], (f(&w1, &a, &w2) - f(&w1, &b, &w2)) / (2.0 * H), epsilon = 1e-7);
+        let (mut a, mut b) = (w2, w2);
+        a[k] += H;
+        b[k] -= H;
+        assert_relative_eq!(g2[k], (f(&w1, &b1, &a) - f(&w1, &b1, &b)) / (2.0 * H), epsilon = 1e-7);
+    }
+}

@@ -11,6 +11,18 @@ impl Lowerer<'_> {
         let mut idx = Vec::new();
         for &ie in idx_exprs {
             match ty {
+                // `m[(i, j)]` of a nalgebra matrix computed in the body (`[[T; C]; R]`).
+                Ty::Array(el, _)
+                    if matches!(ie, syn::Expr::Tuple(t) if t.elems.len() == 2) && matches!(*el, Ty::Array(..)) =>
+                {
+                    let (syn::Expr::Tuple(t), Ty::Array(el2, _)) = (ie, *el) else {
+                        return None;
+                    };
+                    for x in &t.elems {
+                        idx.push(self.index_operand(x)?);
+                    }
+                    ty = *el2;
+                }
                 Ty::Array(el, _) | Ty::Slice(el) => {
                     ty = *el;
                     idx.push(self.index_operand(ie)?);
@@ -106,7 +118,12 @@ impl Lowerer<'_> {
                             value: -l.value,
                         })),
                         Operand::Int(i) => Some(Operand::Int(-i)),
-                        a => Some(self.let_(Expr::Prim(Prim::Neg, vec![a]))),
+                        a => {
+                            if let Some(t) = self.tensor_neg(&a, u.op.span()) {
+                                return t;
+                            }
+                            Some(self.let_(Expr::Prim(Prim::Neg, vec![a])))
+                        }
                     }
                 }
                 syn::UnOp::Not(_) => {
@@ -399,6 +416,11 @@ impl Lowerer<'_> {
             return Some(self.let_named(Expr::Use(Operand::Var(sel)), "t", Some(Ty::Bool)));
         }
         let r = self.expr(&b.right)?;
+        if let K::P(p) = k {
+            if let Some(t) = self.tensor_binary(p, &l, &r, &b.op) {
+                return t;
+            }
+        }
         Some(match k {
             K::P(p) => {
                 // `x * 2` with `x: f64` is rustc's type error (E0277), one error with its
@@ -446,6 +468,10 @@ impl Lowerer<'_> {
         }
         // The receiver first: if it already failed, that error is the one to fix.
         let recv = self.expr(&m.receiver)?;
+        // `w.transpose()`, `a.dot(&b)`, `v.map(|x| ..)` on nalgebra values.
+        if let Some(t) = self.tensor_method(m, &recv) {
+            return t;
+        }
         // `xs.len()`: the run-time length of a slice (or an array's constant one).
         if name == "len" {
             if !m.args.is_empty() {

@@ -20,6 +20,7 @@ use crate::ir::*;
 mod control;
 mod expr;
 mod stmt;
+mod tensor;
 mod types;
 
 use control::*;
@@ -47,6 +48,7 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
         loop_depth: 0,
         failed: false,
         poisoned: HashSet::new(),
+        tensors: HashSet::new(),
         type_generics: Vec::new(),
     };
     lw.signature(&item.sig);
@@ -134,6 +136,8 @@ struct Lowerer<'a> {
     poisoned: HashSet<VarId>,
     /// The function's generic type parameters (already reported).
     type_generics: Vec<String>,
+    /// Arrays holding nalgebra values computed in the body (see `tensor.rs`).
+    tensors: HashSet<VarId>,
 }
 
 /// The end of a "not differentiable" message: every method of the rule table.

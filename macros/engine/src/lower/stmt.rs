@@ -59,10 +59,14 @@ impl Lowerer<'_> {
                             self.bind(&name, v);
                         }
                         op => {
+                            let tensor = op.var().is_some_and(|v| self.tensors.contains(&v));
                             let o = self.let_named(Expr::Use(op), &name, annot);
                             if let Some(v) = o.var() {
                                 self.func.vars[v].annotated = annotated;
                                 self.bind(&name, v);
+                                if tensor {
+                                    self.tensors.insert(v);
+                                }
                             }
                         }
                     }

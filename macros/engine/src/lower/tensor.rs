@@ -1,0 +1,462 @@
+//! nalgebra operations inside annotated functions: `W * x`, `a + b`, `s * v`,
+//! `transpose()`, `dot`, `norm`, `map(|x| ..)`, .. on statically sized matrices and vectors,
+//! lowered to loops over the elements.
+//!
+//! A nalgebra value computed in the body is an array of the IR: a column vector `R x 1` is
+//! `[T; R]` (read `v[i]`), any other matrix `[[T; C]; R]` (read `a[i][j]`); an argument
+//! stays a nalgebra matrix (read `m[(i, j)]`). Every operation writes a fresh array once,
+//! element by element, in loops over its rows and columns, so every transform (forward,
+//! reverse, `vmap` on lanes) treats it as the array code it already handles: the
+//! derivative of `W * x` is the loops of `Wᵀ ȳ` and `ȳ xᵀ`. The original function keeps
+//! nalgebra's operators, so its values may differ from the generated ones by rounding
+//! where nalgebra sums in another order.
+//!
+//! The shapes are static (`SMatrix<T, R, C>`, `SVector`, the aliases); a mismatch the
+//! signature shows (`SMatrix<_, 3, 4> * SVector<_, 3>`) is a compile error at the
+//! operator. A float array of the IR is a tensor only in these operations: in Rust the
+//! body cannot add or multiply plain arrays, so such code reaches here only from
+//! nalgebra values.
+
+use super::*;
+
+/// How a tensor operand's elements are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A nalgebra value (an argument): `m[(i, j)]`.
+    Matrix,
+    /// `[T; R]`, a column vector: `v[i]`.
+    Column,
+    /// `[[T; C]; R]`: `a[i][j]`.
+    Rows,
+}
+
+/// A tensor operand's shape and element type.
+#[derive(Clone, Debug)]
+pub(super) struct Shape {
+    rows: CExpr,
+    cols: CExpr,
+    kind: Kind,
+    elem: Ty,
+}
+
+impl Shape {
+    fn same(&self, o: &Shape) -> bool {
+        self.rows == o.rows && self.cols == o.cols
+    }
+    fn text(&self) -> String {
+        format!("{} x {}", cexpr_text(&self.rows), cexpr_text(&self.cols))
+    }
+}
+
+fn cexpr_text(c: &CExpr) -> String {
+    match c {
+        CExpr::Lit(v) => v.to_string(),
+        CExpr::Path(p) => p.clone(),
+        CExpr::Bin(o, a, b) => format!("({} {o} {})", cexpr_text(a), cexpr_text(b)),
+        CExpr::AsUsize(a) | CExpr::Lift(a, _) => cexpr_text(a),
+    }
+}
+
+/// The nalgebra methods supported on matrices and vectors in annotated functions.
+pub(super) const TENSOR_METHODS: &str =
+    "`transpose`, `dot`, `norm`, `norm_squared`, `component_mul`, `component_div`, `sum`, `add_scalar`, `map(|x| ..)`";
+
+impl Lowerer<'_> {
+    /// The shape of a tensor operand: a static nalgebra matrix, or a float array computed
+    /// by a tensor operation.
+    pub(super) fn tensor_shape(&self, op: &Operand) -> Option<Shape> {
+        match self.func.ty_of(op) {
+            Ty::Matrix {
+                elem,
+                rows: Dim::Static(r),
+                cols: Dim::Static(c),
+            } if elem.is_float() => Some(Shape {
+                rows: r,
+                cols: c,
+                kind: Kind::Matrix,
+                elem: *elem,
+            }),
+            Ty::Array(e, r) if e.is_float() => Some(Shape {
+                rows: r,
+                cols: CExpr::Lit(1),
+                kind: Kind::Column,
+                elem: *e,
+            }),
+            Ty::Array(e, r) => match *e {
+                Ty::Array(e2, c) if e2.is_float() => Some(Shape {
+                    rows: r,
+                    cols: c,
+                    kind: Kind::Rows,
+                    elem: *e2,
+                }),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Whether `op` is a nalgebra value (a matrix argument) or a tensor computed from one.
+    fn is_nalgebra(&self, op: &Operand) -> bool {
+        matches!(self.func.ty_of(op), Ty::Matrix { .. }) || op.var().is_some_and(|v| self.tensors.contains(&v))
+    }
+
+    /// Element `(i, j)` of a tensor operand.
+    fn t_get(&mut self, op: &Operand, s: &Shape, i: &Operand, j: &Operand) -> Option<Operand> {
+        let v = op.var()?;
+        let idx = match s.kind {
+            Kind::Matrix => vec![i.clone(), j.clone()],
+            Kind::Column => vec![i.clone()],
+            Kind::Rows => vec![i.clone(), j.clone()],
+        };
+        Some(self.let_(Expr::Index(v, idx)))
+    }
+
+    /// A fresh tensor of `rows x cols` (zeros), written element by element after.
+    fn t_new(&mut self, rows: CExpr, cols: CExpr, elem: Ty) -> (VarId, Shape) {
+        let column = cols.lit() == Some(1);
+        let ty = if column {
+            Ty::Array(Box::new(elem.clone()), rows.clone())
+        } else {
+            Ty::Array(Box::new(Ty::Array(Box::new(elem.clone()), cols.clone())), rows.clone())
+        };
+        let v = self.func.new_var("m", ty.clone(), true);
+        self.push(Stmt::Mut(v, Some(Expr::Zeros(ty))));
+        self.tensors.insert(v);
+        let kind = if column { Kind::Column } else { Kind::Rows };
+        (v, Shape { rows, cols, kind, elem })
+    }
+
+    fn t_set(&mut self, v: VarId, s: &Shape, i: &Operand, j: &Operand, val: Operand) {
+        let idx = match s.kind {
+            Kind::Column => vec![i.clone()],
+            _ => vec![i.clone(), j.clone()],
+        };
+        self.push(Stmt::Assign(Place { var: v, idx }, AssignOp::Set, val));
+    }
+
+    /// `for i in 0..n { body(i) }`.
+    fn t_loop(
+        &mut self,
+        n: &CExpr,
+        span: proc_macro2::Span,
+        body: impl FnOnce(&mut Self, Operand) -> Option<()>,
+    ) -> Option<()> {
+        let iv = self.func.new_var("i", Ty::Int(Some("usize".into())), false);
+        let (stmts, end) = self.sub_block(|lw| End::Value(body(lw, Operand::Var(iv)).map(|()| Operand::Unit)));
+        let End::Value(Some(_)) = end else { return None };
+        self.push(Stmt::For(Loop::constant(
+            iv,
+            CExpr::Lit(0),
+            n.clone(),
+            Block(stmts),
+            SrcSpan(span),
+        )));
+        Some(())
+    }
+
+    /// `body(i, j)` for every element of a `rows x cols` shape (one loop for a column).
+    fn t_each(
+        &mut self,
+        s: &Shape,
+        span: proc_macro2::Span,
+        mut body: impl FnMut(&mut Self, &Operand, &Operand) -> Option<()>,
+    ) -> Option<()> {
+        let cols = s.cols.clone();
+        self.t_loop(&s.rows.clone(), span, |lw, i| {
+            if cols.lit() == Some(1) {
+                body(lw, &i, &Operand::Int(0))
+            } else {
+                lw.t_loop(&cols, span, |lw, j| body(lw, &i, &j))
+            }
+        })
+    }
+
+    /// The tensor `f(a[i, j], b[i, j])` (or `f(a[i, j])`) of `a`'s shape.
+    fn t_map(
+        &mut self,
+        a: &Operand,
+        sa: &Shape,
+        b: Option<(&Operand, &Shape)>,
+        span: proc_macro2::Span,
+        f: &mut dyn FnMut(&mut Self, Operand, Option<Operand>) -> Option<Operand>,
+    ) -> Option<Operand> {
+        let (y, sy) = self.t_new(sa.rows.clone(), sa.cols.clone(), sa.elem.clone());
+        self.t_each(sa, span, |lw, i, j| {
+            let x = lw.t_get(a, sa, i, j)?;
+            let z = match b {
+                Some((b, sb)) => Some(lw.t_get(b, sb, i, j)?),
+                None => None,
+            };
+            let v = f(lw, x, z)?;
+            lw.t_set(y, &sy, i, j, v);
+            Some(())
+        })?;
+        Some(Operand::Var(y))
+    }
+
+    /// `Σ f(a[i, j], b[i, j])` over the elements, as a float.
+    fn t_reduce(
+        &mut self,
+        a: &Operand,
+        sa: &Shape,
+        b: Option<(&Operand, &Shape)>,
+        span: proc_macro2::Span,
+        f: &mut dyn FnMut(&mut Self, Operand, Option<Operand>) -> Option<Operand>,
+    ) -> Option<Operand> {
+        let acc = self.func.new_var("s", sa.elem.clone(), true);
+        self.push(Stmt::Mut(acc, Some(Expr::Zeros(sa.elem.clone()))));
+        self.t_each(sa, span, |lw, i, j| {
+            let x = lw.t_get(a, sa, i, j)?;
+            let z = match b {
+                Some((b, sb)) => Some(lw.t_get(b, sb, i, j)?),
+                None => None,
+            };
+            let v = f(lw, x, z)?;
+            lw.push(Stmt::Assign(Place { var: acc, idx: vec![] }, AssignOp::Add, v));
+            Some(())
+        })?;
+        Some(self.let_(Expr::Use(Operand::Var(acc))))
+    }
+
+    /// `l op r` where an operand is a nalgebra value: `Some(result)` (or `Some(None)` after
+    /// an error), `None` when neither operand is one.
+    pub(super) fn tensor_binary(
+        &mut self,
+        p: Prim,
+        l: &Operand,
+        r: &Operand,
+        op: &syn::BinOp,
+    ) -> Option<Option<Operand>> {
+        if !self.is_nalgebra(l) && !self.is_nalgebra(r) {
+            return None;
+        }
+        let span = op.span();
+        let (sl, sr) = (self.tensor_shape(l), self.tensor_shape(r));
+        let scalar = |lw: &Self, o: &Operand| lw.func.ty_of(o).is_float() || matches!(o, Operand::Float(_));
+        let out = match (p, &sl, &sr) {
+            (Prim::Add | Prim::Sub, Some(a), Some(b)) => {
+                if !a.same(b) {
+                    self.err(op, format!("the shapes differ: {} and {}", a.text(), b.text()));
+                    return Some(None);
+                }
+                self.t_map(l, a, Some((r, b)), span, &mut |lw, x, y| Some(lw.prim(p, vec![x, y?])))
+            }
+            (Prim::Mul, Some(a), Some(b)) => {
+                if a.cols != b.rows {
+                    self.err(
+                        op,
+                        format!(
+                            "a {} matrix times a {} matrix: the columns of the left must match the rows of the right",
+                            a.text(),
+                            b.text()
+                        ),
+                    );
+                    return Some(None);
+                }
+                self.matmul(l, a, r, b, span)
+            }
+            (Prim::Mul, Some(a), None) if scalar(self, r) => self.t_map(l, a, None, span, &mut |lw, x, _| {
+                Some(lw.prim(Prim::Mul, vec![x, r.clone()]))
+            }),
+            (Prim::Mul, None, Some(b)) if scalar(self, l) => self.t_map(r, b, None, span, &mut |lw, y, _| {
+                Some(lw.prim(Prim::Mul, vec![l.clone(), y]))
+            }),
+            (Prim::Div, Some(a), None) if scalar(self, r) => self.t_map(l, a, None, span, &mut |lw, x, _| {
+                Some(lw.prim(Prim::Div, vec![x, r.clone()]))
+            }),
+            _ => {
+                self.err(
+                    op,
+                    "this operator is not supported on nalgebra values here: `+` and `-` between equal shapes, `*` of matrices or by a float, `/` by a float",
+                );
+                return Some(None);
+            }
+        };
+        Some(out)
+    }
+
+    /// `a * b`: `y[i, j] = Σ_k a[i, k] b[k, j]`, summed in `k` order from the first product.
+    fn matmul(&mut self, a: &Operand, sa: &Shape, b: &Operand, sb: &Shape, span: proc_macro2::Span) -> Option<Operand> {
+        let (y, sy) = self.t_new(sa.rows.clone(), sb.cols.clone(), sa.elem.clone());
+        let inner = sa.cols.clone();
+        self.t_each(&sy.clone(), span, |lw, i, j| {
+            let acc = lw.func.new_var("s", sa.elem.clone(), true);
+            let first = {
+                let x = lw.t_get(a, sa, i, &Operand::Int(0))?;
+                let z = lw.t_get(b, sb, &Operand::Int(0), j)?;
+                lw.prim(Prim::Mul, vec![x, z])
+            };
+            lw.push(Stmt::Mut(acc, Some(Expr::Use(first))));
+            let iv = lw.func.new_var("k", Ty::Int(Some("usize".into())), false);
+            let k = Operand::Var(iv);
+            let (stmts, end) = lw.sub_block(|lw| {
+                let r = (|| {
+                    let x = lw.t_get(a, sa, i, &k)?;
+                    let z = lw.t_get(b, sb, &k, j)?;
+                    let m = lw.prim(Prim::Mul, vec![x, z]);
+                    lw.push(Stmt::Assign(Place { var: acc, idx: vec![] }, AssignOp::Add, m));
+                    Some(Operand::Unit)
+                })();
+                End::Value(r)
+            });
+            let End::Value(Some(_)) = end else { return None };
+            lw.push(Stmt::For(Loop::constant(
+                iv,
+                CExpr::Lit(1),
+                inner.clone(),
+                Block(stmts),
+                SrcSpan(span),
+            )));
+            let v = lw.let_(Expr::Use(Operand::Var(acc)));
+            lw.t_set(y, &sy, i, j, v);
+            Some(())
+        })?;
+        Some(Operand::Var(y))
+    }
+
+    /// `-a` of a nalgebra value.
+    pub(super) fn tensor_neg(&mut self, a: &Operand, span: proc_macro2::Span) -> Option<Option<Operand>> {
+        if !self.is_nalgebra(a) {
+            return None;
+        }
+        let s = self.tensor_shape(a)?;
+        Some(self.t_map(a, &s, None, span, &mut |lw, x, _| Some(lw.prim(Prim::Neg, vec![x]))))
+    }
+
+    /// A method of a nalgebra value: `Some(result)` (or `Some(None)` after an error),
+    /// `None` when the receiver is none.
+    pub(super) fn tensor_method(&mut self, m: &syn::ExprMethodCall, recv: &Operand) -> Option<Option<Operand>> {
+        if !self.is_nalgebra(recv) {
+            return None;
+        }
+        let Some(s) = self.tensor_shape(recv) else {
+            self.err(&m.receiver, "a nalgebra value of run-time size: its operations are not supported yet (`DVector`, `DMatrix` are read element by element)");
+            return Some(None);
+        };
+        let name = m.method.to_string();
+        let span = m.method.span();
+        let nargs = |n: usize, lw: &mut Self| {
+            if m.args.len() != n {
+                lw.err(&m.method, format!("`{name}` takes {n} argument(s)"));
+                false
+            } else {
+                true
+            }
+        };
+        // The other tensor of `dot`, `component_mul`, .. (`&b` or `b`).
+        let other = |lw: &mut Self| -> Option<(Operand, Shape)> {
+            let e = match &m.args[0] {
+                syn::Expr::Reference(r) => &*r.expr,
+                e => e,
+            };
+            let o = lw.expr(e)?;
+            match lw.tensor_shape(&o) {
+                Some(so) if so.same(&s) => Some((o, so)),
+                Some(so) => {
+                    lw.err(&m.args[0], format!("the shapes differ: {} and {}", s.text(), so.text()));
+                    None
+                }
+                None => {
+                    lw.err(
+                        &m.args[0],
+                        "a nalgebra vector or matrix of the receiver's shape is expected here",
+                    );
+                    None
+                }
+            }
+        };
+        let out = match name.as_str() {
+            "transpose" => {
+                if !nargs(0, self) {
+                    return Some(None);
+                }
+                let (y, sy) = self.t_new(s.cols.clone(), s.rows.clone(), s.elem.clone());
+                let r = self.t_each(&s, span, |lw, i, j| {
+                    let x = lw.t_get(recv, &s, i, j)?;
+                    lw.t_set(y, &sy, j, i, x);
+                    Some(())
+                });
+                r.map(|()| Operand::Var(y))
+            }
+            "dot" | "component_mul" | "component_div" => {
+                if !nargs(1, self) {
+                    return Some(None);
+                }
+                let Some((o, so)) = other(self) else { return Some(None) };
+                match name.as_str() {
+                    "dot" => self.t_reduce(recv, &s, Some((&o, &so)), span, &mut |lw, x, y| {
+                        Some(lw.prim(Prim::Mul, vec![x, y?]))
+                    }),
+                    "component_mul" => self.t_map(recv, &s, Some((&o, &so)), span, &mut |lw, x, y| {
+                        Some(lw.prim(Prim::Mul, vec![x, y?]))
+                    }),
+                    _ => self.t_map(recv, &s, Some((&o, &so)), span, &mut |lw, x, y| {
+                        Some(lw.prim(Prim::Div, vec![x, y?]))
+                    }),
+                }
+            }
+            "norm_squared" | "norm" | "sum" => {
+                if !nargs(0, self) {
+                    return Some(None);
+                }
+                let sq = name != "sum";
+                let t = self.t_reduce(recv, &s, None, span, &mut |lw, x, _| {
+                    Some(if sq { lw.prim(Prim::Mul, vec![x.clone(), x]) } else { x })
+                })?;
+                if name == "norm" {
+                    Some(self.prim(Prim::Sqrt, vec![t]))
+                } else {
+                    Some(t)
+                }
+            }
+            "add_scalar" => {
+                if !nargs(1, self) {
+                    return Some(None);
+                }
+                let c = self.expr(&m.args[0])?;
+                self.t_map(recv, &s, None, span, &mut |lw, x, _| {
+                    Some(lw.prim(Prim::Add, vec![x, c.clone()]))
+                })
+            }
+            "map" => {
+                if !nargs(1, self) {
+                    return Some(None);
+                }
+                let syn::Expr::Closure(c) = &m.args[0] else {
+                    self.err(&m.args[0], "`map` takes a closure: `v.map(|x| x.tanh())`");
+                    return Some(None);
+                };
+                let name = match c.inputs.first() {
+                    Some(syn::Pat::Ident(pi)) if c.inputs.len() == 1 => pi.ident.to_string(),
+                    Some(syn::Pat::Type(pt)) if c.inputs.len() == 1 => match &*pt.pat {
+                        syn::Pat::Ident(pi) => pi.ident.to_string(),
+                        _ => String::new(),
+                    },
+                    _ => String::new(),
+                };
+                if name.is_empty() {
+                    self.err(&c.inputs, "`map`'s closure takes one element by name: `|x| ..`");
+                    return Some(None);
+                }
+                let body = (*c.body).clone();
+                self.t_map(recv, &s, None, span, &mut |lw, x, _| {
+                    let v = lw.let_named(Expr::Use(x), &name, None);
+                    let Operand::Var(vid) = v else { return None };
+                    lw.scopes.push(HashMap::new());
+                    lw.bind(&name, vid);
+                    let r = lw.expr(&body);
+                    lw.scopes.pop();
+                    r
+                })
+            }
+            _ => {
+                self.err(
+                    &m.method,
+                    format!("method `{name}` of a nalgebra value is not supported: the supported ones are {TENSOR_METHODS}, and indexing `v[i]`, `m[(i, j)]`"),
+                );
+                return Some(None);
+            }
+        };
+        Some(out)
+    }
+}
