@@ -438,3 +438,33 @@ fn nalgebra_operations_in_the_body() {
         assert_relative_eq!(g2[k], (f(&w1, &b1, &a) - f(&w1, &b1, &b)) / (2.0 * H), epsilon = 1e-7);
     }
 }
+
+/// A vector-valued function computed with nalgebra's operations: its Jacobian by both
+/// modes against central differences of the original (which runs nalgebra's own).
+#[fluxion::jacrev(argnums = 1)]
+fn layer_rev(w: &SMatrix<f64, 2, 3>, x: &SVector<f64, 3>) -> SVector<f64, 2> {
+    (w * x).map(|v| v.tanh()) * 2.0
+}
+
+#[fluxion::jacfwd(argnums = 1)]
+fn layer_fwd(w: &SMatrix<f64, 2, 3>, x: &SVector<f64, 3>) -> SVector<f64, 2> {
+    (w * x).map(|v| v.tanh()) * 2.0
+}
+
+#[test]
+fn jacobian_of_a_nalgebra_result() {
+    let w = SMatrix::<f64, 2, 3>::new(0.5, -0.25, 0.75, 0.1, 0.2, -0.3);
+    let x = SVector::<f64, 3>::new(0.3, -1.2, 0.8);
+    let jr: SMatrix<f64, 2, 3> = layer_rev_jacrev(&w, &x);
+    let jf: SMatrix<f64, 2, 3> = layer_fwd_jacfwd(&w, &x);
+    for k in 0..3 {
+        let (mut a, mut b) = (x, x);
+        a[k] += H;
+        b[k] -= H;
+        let fd = (layer_rev(&w, &a) - layer_rev(&w, &b)) / (2.0 * H);
+        for i in 0..2 {
+            assert_relative_eq!(jr[(i, k)], fd[i], epsilon = 1e-8);
+            assert_relative_eq!(jf[(i, k)], jr[(i, k)], epsilon = 1e-14);
+        }
+    }
+}

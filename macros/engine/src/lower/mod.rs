@@ -79,6 +79,8 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
     let end = lw.block_stmts(&item.block.stmts, true);
     match end {
         End::Value(Some(op)) => {
+            // A nalgebra result computed in the body: its elements into the result's type.
+            let op = lw.tensor_result(op);
             if let Some(r) = lw.ret_var {
                 lw.push(Stmt::Assign(Place { var: r, idx: vec![] }, AssignOp::Set, op));
             } else {

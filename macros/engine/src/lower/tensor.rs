@@ -314,6 +314,37 @@ impl Lowerer<'_> {
         Some(Operand::Var(y))
     }
 
+    /// The function's result `op`, as the nalgebra matrix its signature returns when `op`
+    /// is a tensor computed in the body (element by element into a zero matrix).
+    pub(super) fn tensor_result(&mut self, op: Operand) -> Operand {
+        let ret = self.func.ret_ty.clone();
+        let (Some(v), Ty::Matrix { .. }) = (op.var(), &ret) else {
+            return op;
+        };
+        if !self.tensors.contains(&v) {
+            return op;
+        }
+        let Some(s) = self.tensor_shape(&op) else { return op };
+        let y = self.func.new_var("out", ret.clone(), true);
+        self.push(Stmt::Mut(y, Some(Expr::Zeros(ret))));
+        let r = self.t_each(&s, proc_macro2::Span::call_site(), |lw, i, j| {
+            let x = lw.t_get(&op, &s, i, j)?;
+            lw.push(Stmt::Assign(
+                Place {
+                    var: y,
+                    idx: vec![i.clone(), j.clone()],
+                },
+                AssignOp::Set,
+                x,
+            ));
+            Some(())
+        });
+        match r {
+            Some(()) => self.let_(Expr::Use(Operand::Var(y))),
+            None => op,
+        }
+    }
+
     /// `-a` of a nalgebra value.
     pub(super) fn tensor_neg(&mut self, a: &Operand, span: proc_macro2::Span) -> Option<Option<Operand>> {
         if !self.is_nalgebra(a) {

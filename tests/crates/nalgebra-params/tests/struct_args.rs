@@ -73,3 +73,77 @@ fn gradient_with_respect_to_nalgebra_fields() {
         );
     }
 }
+
+/// The flagship's model written with nalgebra's operations on the struct's fields.
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Net {
+    w1: SMatrix<f64, 8, 1>,
+    b1: SVector<f64, 8>,
+    w2: SMatrix<f64, 8, 8>,
+    b2: SVector<f64, 8>,
+    w3: SMatrix<f64, 1, 8>,
+    b3: f64,
+}
+
+#[vmap(in_dims = (None, 0))]
+#[grad_and_value(argnums = 1)]
+fn net(p: &Net, r: f64) -> f64 {
+    let h1 = (p.w1 * r + p.b1).map(|v| v.tanh());
+    let h2 = (p.w2 * h1 + p.b2).map(|v| v.tanh());
+    (p.w3 * h2)[0] + p.b3
+}
+
+#[grad]
+fn net_loss(p: &Net, r: &[f64], e_true: &[f64], f_true: &[f64]) -> f64 {
+    let (de, e) = net_grad_and_value_vmap(p, r);
+    let mut s = 0.0;
+    for k in 0..r.len() {
+        let a = e[k] - e_true[k];
+        let b = -de[k] - f_true[k];
+        s += a * a + 0.01 * b * b;
+    }
+    s / r.len() as f64
+}
+
+#[test]
+fn nalgebra_operations_on_struct_fields_through_a_batch() {
+    let v = |k: usize| ((k * 7919) % 200) as f64 / 100.0 - 1.0;
+    let p = Net {
+        w1: SMatrix::from_fn(|i, _| 0.8 * v(i)),
+        b1: SVector::from_fn(|i, _| 0.3 * v(i + 11)),
+        w2: SMatrix::from_fn(|i, j| 0.35 * v(8 * i + j + 23)),
+        b2: SVector::from_fn(|i, _| 0.2 * v(i + 97)),
+        w3: SMatrix::from_fn(|_, j| 0.5 * v(j + 131)),
+        b3: 0.05,
+    };
+    let r: Vec<f64> = (0..11).map(|k| 0.5 + 0.05 * k as f64).collect();
+    let e_true: Vec<f64> = r.iter().map(|x| x.powi(-2) - 1.0).collect();
+    let f_true: Vec<f64> = r.iter().map(|x| 2.0 * x.powi(-3)).collect();
+    // Each sample's value and derivative against the original's (nalgebra's own
+    // arithmetic) and central differences of it.
+    let (de, e) = net_grad_and_value_vmap(&p, &r);
+    for k in 0..r.len() {
+        let h = 1e-6;
+        let fd = (net(&p, r[k] + h) - net(&p, r[k] - h)) / (2.0 * h);
+        assert!((e[k] - net(&p, r[k])).abs() < 1e-13);
+        assert!((de[k] - fd).abs() < 1e-7, "{k}: {} vs {fd}", de[k]);
+    }
+    let g = net_loss_grad(&p, &r, &e_true, &f_true);
+    let (flat, gf) = (p.to_flat(), g.to_flat());
+    assert_eq!(gf.len(), 8 + 8 + 64 + 8 + 8 + 1);
+    let h = 1e-6;
+    for k in 0..flat.len() {
+        let (mut a, mut b) = (flat.clone(), flat.clone());
+        a[k] += h;
+        b[k] -= h;
+        let (mut pa, mut pb) = (p.clone(), p.clone());
+        pa.read_flat(&a);
+        pb.read_flat(&b);
+        let fd = (net_loss(&pa, &r, &e_true, &f_true) - net_loss(&pb, &r, &e_true, &f_true)) / (2.0 * h);
+        assert!(
+            (gf[k] - fd).abs() <= 1e-6 * (1.0 + fd.abs()),
+            "scalar {k}: {} vs {fd}",
+            gf[k]
+        );
+    }
+}
