@@ -21,7 +21,17 @@
 //! - **nalgebra arguments**: `SVector<T, N>`, `SMatrix<T, R, C>` and their fixed aliases
 //!   (`Vector3<T>`, `Matrix2x3<T>`, `RowVector4<T>`, ...), by value or by reference, with
 //!   `T` `f64` or `f32` and sizes as for arrays. The body reads their elements, `v[i]` and
-//!   `m[(i, j)]`. A gradient has the argument's type; in JAX's layout a vector counts one
+//!   `m[(i, j)]`, and computes with nalgebra's operations: `W * x` (matrix products), `+`
+//!   and `-` between equal shapes, `*` and `/` by a float, negation, `transpose()`,
+//!   `dot`, `norm`, `norm_squared`, `sum`, `component_mul`, `component_div`,
+//!   `add_scalar`, `map(|x| ..)` with a closure in the scalar language, and indexing of
+//!   the results; a function may return such a result. Each operation is differentiated
+//!   as the loops over its elements that compute it (the reverse of `W * x` is the loops
+//!   of `Wᵀ ȳ` and `ȳ xᵀ`), and batched on lanes like any array code; shapes that do not
+//!   fit are a compile error at the operator. The original function keeps nalgebra's own
+//!   arithmetic, so its values may differ from the generated ones by rounding where
+//!   nalgebra sums in another order. Building nalgebra values in the body
+//!   (`SVector::zeros()`, `Vector3::new(..)`) is not supported yet. A gradient has the argument's type; in JAX's layout a vector counts one
 //!   axis, so the Hessian in an `SVector<f64, N>` is an `SMatrix<f64, N, N>` and the
 //!   Jacobian of an `[f64; M]` result in a `Matrix2<f64>` is `[Matrix2<f64>; M]`. The
 //!   generated code names the types `::nalgebra::SMatrix<..>`: the crate using them depends
@@ -248,8 +258,9 @@
 //! (`layer1.w`) and the elementwise updates that [`optim::Sgd`] and [`optim::Adam`]
 //! (torch.optim's rules and defaults) run without allocating after their first step.
 //! [`init::linear`] fills one from a counter-based [`Rng`] as torch's `nn.Linear` does.
-//! The gradient has the struct's type; for now it is written or assembled by hand
-//! (the transforms take arrays, not structs, as arguments).
+//! Annotated functions take such a struct as an argument (JAX's pytrees): `grad` with
+//! respect to it has the struct's type, ensembles are slices of structs under `vmap`;
+//! see the derive's documentation ([`Parameters`](derive@Parameters)).
 //!
 //! ## Reading the generated code
 //!

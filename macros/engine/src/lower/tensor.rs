@@ -236,7 +236,14 @@ impl Lowerer<'_> {
         let out = match (p, &sl, &sr) {
             (Prim::Add | Prim::Sub, Some(a), Some(b)) => {
                 if !a.same(b) {
-                    self.err(op, format!("the shapes differ: {} and {}", a.text(), b.text()));
+                    self.err(
+                        op,
+                        format!(
+                            "the shapes differ: {} and {}\nhint: `+` and `-` take two matrices of one shape",
+                            a.text(),
+                            b.text()
+                        ),
+                    );
                     return Some(None);
                 }
                 self.t_map(l, a, Some((r, b)), span, &mut |lw, x, y| Some(lw.prim(p, vec![x, y?])))
@@ -246,7 +253,7 @@ impl Lowerer<'_> {
                     self.err(
                         op,
                         format!(
-                            "a {} matrix times a {} matrix: the columns of the left must match the rows of the right",
+                            "a {} matrix times a {} matrix: the columns of the left must match the rows of the right\nhint: check the shapes in the signature, or transpose one side with `.transpose()`",
                             a.text(),
                             b.text()
                         ),
@@ -267,7 +274,7 @@ impl Lowerer<'_> {
             _ => {
                 self.err(
                     op,
-                    "this operator is not supported on nalgebra values here: `+` and `-` between equal shapes, `*` of matrices or by a float, `/` by a float",
+                    "this operator is not supported on nalgebra values here\nhint: `+` and `-` between equal shapes, `*` of matrices or by a float, `/` by a float",
                 );
                 return Some(None);
             }
@@ -483,7 +490,7 @@ impl Lowerer<'_> {
             _ => {
                 self.err(
                     &m.method,
-                    format!("method `{name}` of a nalgebra value is not supported: the supported ones are {TENSOR_METHODS}, and indexing `v[i]`, `m[(i, j)]`"),
+                    format!("method `{name}` of a nalgebra value is not supported yet\nhint: the supported ones are {TENSOR_METHODS}, and indexing `v[i]`, `m[(i, j)]`"),
                 );
                 return Some(None);
             }
