@@ -19,6 +19,9 @@
 
 use super::*;
 
+/// What an elementwise operation computes from the elements of one or two tensors.
+type ElemFn<'a, L> = dyn FnMut(&mut L, Operand, Option<Operand>) -> Option<Operand> + 'a;
+
 /// How a tensor operand's elements are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -178,7 +181,7 @@ impl Lowerer<'_> {
         sa: &Shape,
         b: Option<(&Operand, &Shape)>,
         span: proc_macro2::Span,
-        f: &mut dyn FnMut(&mut Self, Operand, Option<Operand>) -> Option<Operand>,
+        f: &mut ElemFn<'_, Self>,
     ) -> Option<Operand> {
         let (y, sy) = self.t_new(sa.rows.clone(), sa.cols.clone(), sa.elem.clone());
         self.t_each(sa, span, |lw, i, j| {
@@ -201,7 +204,7 @@ impl Lowerer<'_> {
         sa: &Shape,
         b: Option<(&Operand, &Shape)>,
         span: proc_macro2::Span,
-        f: &mut dyn FnMut(&mut Self, Operand, Option<Operand>) -> Option<Operand>,
+        f: &mut ElemFn<'_, Self>,
     ) -> Option<Operand> {
         let acc = self.func.new_var("s", sa.elem.clone(), true);
         self.push(Stmt::Mut(acc, Some(Expr::Zeros(sa.elem.clone()))));
