@@ -298,8 +298,9 @@ pub fn flatten(item: &syn::ItemFn, args: &[Arg]) -> syn::Result<syn::ItemFn> {
     }
     flat.attrs.retain(|a| a.path().is_ident("allow"));
     flat.attrs.push(syn::parse_quote!(#[doc(hidden)]));
-    flat.attrs
-        .push(syn::parse_quote!(#[allow(non_snake_case, dead_code, clippy::needless_range_loop)]));
+    flat.attrs.push(
+        syn::parse_quote!(#[allow(non_snake_case, dead_code, clippy::needless_range_loop, clippy::too_many_arguments)]),
+    );
     Ok(flat)
 }
 
