@@ -25,7 +25,8 @@
 //!   and `-` between equal shapes, `*` and `/` by a float, negation, `transpose()`,
 //!   `dot`, `norm`, `norm_squared`, `sum`, `component_mul`, `component_div`,
 //!   `add_scalar`, `map(|x| ..)` with a closure in the scalar language, and indexing of
-//!   the results; a function may return such a result. Each operation is differentiated
+//!   the results; a function may return such a result. `norm` at the zero vector has
+//!   gradient 0 (a subgradient; JAX's `norm` gives NaN there), elsewhere `v / |v|`. Each operation is differentiated
 //!   as the loops over its elements that compute it (the reverse of `W * x` is the loops
 //!   of `Wᵀ ȳ` and `ȳ xᵀ`), and batched on lanes like any array code; shapes that do not
 //!   fit are a compile error at the operator. The original function keeps nalgebra's own

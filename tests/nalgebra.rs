@@ -468,3 +468,30 @@ fn jacobian_of_a_nalgebra_result() {
         }
     }
 }
+
+#[fluxion::grad]
+fn norm_of(v: &SVector<f64, 3>) -> f64 {
+    v.norm()
+}
+
+#[fluxion::vmap(in_dims = (None, 0))]
+#[fluxion::grad(argnums = 1)]
+fn norm_batched(v: &SVector<f64, 3>, s: f64) -> f64 {
+    (v * s).norm()
+}
+
+/// `norm'(0) = 0`, the subgradient (`sqrt'(0) = inf` would give NaN); elsewhere `v / |v|`;
+/// a NaN element stays NaN.
+#[test]
+fn norm_at_zero_has_gradient_zero() {
+    assert_eq!(norm_of_grad(&SVector::zeros()), SVector::<f64, 3>::zeros());
+    let v = SVector::<f64, 3>::new(3.0, 0.0, -4.0);
+    assert_relative_eq!(norm_of_grad(&v), v / 5.0, epsilon = 1e-15);
+    assert!(norm_of_grad(&SVector::<f64, 3>::new(f64::NAN, 1.0, 0.0))[1].is_nan());
+    // On lanes (a select between the branches): 0 at the zero vector, |v| sign(s) else.
+    let gs = norm_batched_grad_vmap(&v, &[0.0, 2.0, -1.0, 0.5, 0.0]);
+    for (g, want) in gs.iter().zip([0.0, 5.0, -5.0, 5.0, 0.0]) {
+        assert_relative_eq!(*g, want, epsilon = 1e-14);
+    }
+    assert_eq!((gs[0], gs[4]), (0.0, 0.0));
+}

@@ -445,7 +445,23 @@ impl Lowerer<'_> {
                     Some(if sq { lw.prim(Prim::Mul, vec![x.clone(), x]) } else { x })
                 })?;
                 if name == "norm" {
-                    Some(self.prim(Prim::Sqrt, vec![t]))
+                    // `norm'(0) = 0` (a subgradient; `sqrt'(0) = inf` times the zero
+                    // vector would give NaN): the square root only off zero, so the
+                    // zero vector's value is the constant 0.
+                    let n = self.func.new_var("n", s.elem.clone(), true);
+                    self.push(Stmt::Mut(n, Some(Expr::Zeros(s.elem.clone()))));
+                    let zero = Operand::Float(FloatLit {
+                        text: "0.0".into(),
+                        value: 0.0,
+                    });
+                    let off = self.let_(Expr::Cmp(CmpOp::Ne, t.clone(), zero));
+                    let (stmts, _) = self.sub_block(|lw| {
+                        let r = lw.prim(Prim::Sqrt, vec![t]);
+                        lw.push(Stmt::Assign(Place { var: n, idx: vec![] }, AssignOp::Set, r));
+                        End::Value(None)
+                    });
+                    self.push(Stmt::If(off, Block(stmts), Block(Vec::new())));
+                    Some(self.let_(Expr::Use(Operand::Var(n))))
                 } else {
                     Some(t)
                 }
