@@ -31,8 +31,10 @@
 //!   of `Wᵀ ȳ` and `ȳ xᵀ`), and batched on lanes like any array code; shapes that do not
 //!   fit are a compile error at the operator. The original function keeps nalgebra's own
 //!   arithmetic, so its values may differ from the generated ones by rounding where
-//!   nalgebra sums in another order. Building nalgebra values in the body
-//!   (`SVector::zeros()`, `Vector3::new(..)`) is not supported yet. A gradient has the argument's type; in JAX's layout a vector counts one
+//!   nalgebra sums in another order. The body builds nalgebra values with `zeros()`,
+//!   `new(..)`, `from_element(x)` and `from_fn(|i, j| ..)`, the shape in the path
+//!   (`SVector::<f64, 3>::zeros()`, `SMatrix::<f64, 2, 3>::from_fn(..)`, `Vector3::new(a,
+//!   b, c)`), and writes their elements (`v[i] = ..` on a `let mut` one). A gradient has the argument's type; in JAX's layout a vector counts one
 //!   axis, so the Hessian in an `SVector<f64, N>` is an `SMatrix<f64, N, N>` and the
 //!   Jacobian of an `[f64; M]` result in a `Matrix2<f64>` is `[Matrix2<f64>; M]`. The
 //!   generated code names the types `::nalgebra::SMatrix<..>`: the crate using them depends

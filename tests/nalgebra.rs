@@ -495,3 +495,30 @@ fn norm_at_zero_has_gradient_zero() {
     }
     assert_eq!((gs[0], gs[4]), (0.0, 0.0));
 }
+
+/// nalgebra values built in the body: `zeros` then element writes, `from_element`,
+/// `from_fn`, `new` (row by row) of `SVector`, `SMatrix` and the aliases.
+#[fluxion::grad]
+fn built(x: &SVector<f64, 3>) -> f64 {
+    let a = SVector::<f64, 3>::from_element(0.5);
+    let m = SMatrix::<f64, 2, 3>::from_fn(|i, j| (i + 2 * j) as f64 * x[j]);
+    let v = Vector3::new(x[0], x[1] * x[2], 1.0);
+    let mut z = SVector::<f64, 3>::zeros();
+    for i in 0..3 {
+        z[i] = x[i] * x[i];
+    }
+    let q = Matrix2::new(1.0, 2.0, 3.0, x[0]);
+    (m * a).sum() + v.dot(&z) + (q * (m * x)).norm_squared() + q[(0, 1)] * z[2]
+}
+
+#[test]
+fn nalgebra_values_built_in_the_body() {
+    let x = SVector::<f64, 3>::new(0.4, -1.3, 0.9);
+    let g = built_grad(&x);
+    for k in 0..3 {
+        let (mut a, mut b) = (x, x);
+        a[k] += H;
+        b[k] -= H;
+        assert_relative_eq!(g[k], (built(&a) - built(&b)) / (2.0 * H), epsilon = 1e-6);
+    }
+}

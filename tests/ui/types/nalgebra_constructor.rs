@@ -1,18 +1,18 @@
-// A nalgebra value built inside the body: only arguments are nalgebra values.
+// nalgebra constructors that are not supported, or whose shape the path does not give.
 use fluxion::grad;
 use nalgebra::{Matrix2, SVector};
 
 #[grad]
 fn f(x: f64) -> f64 {
-    let v = SVector::<f64, 2>::new(x, 2.0 * x);
-    v[0] * v[1]
+    let v: SVector<f64, 2> = SVector::zeros();
+    v[0] * x
 }
 
-// Through an alias too.
+// A constructor other than `zeros`, `new`, `from_element`, `from_fn`.
 #[grad]
 fn g(x: f64) -> f64 {
-    let m = Matrix2::<f64>::new(x, 0.0, 0.0, x);
-    m[(0, 0)]
+    let m = Matrix2::<f64>::identity();
+    m[(0, 0)] * x
 }
 
 fn main() {}

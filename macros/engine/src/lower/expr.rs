@@ -597,7 +597,11 @@ impl Lowerer<'_> {
             let a = self.expr(&c.args[0])?;
             return Some(self.let_(Expr::StopGrad(a)));
         }
-        // `SVector::zeros()`, `Matrix3::new(..)`: nalgebra values are arguments only.
+        // `SVector::<f64, 3>::zeros()`, `Vector3::new(..)`, `from_element`, `from_fn`.
+        if let Some(t) = self.tensor_constructor(c) {
+            return t;
+        }
+        // Other nalgebra constructors.
         if segs.len() >= 2 {
             let ty = &segs[segs.len() - 2];
             if [
@@ -614,7 +618,7 @@ impl Lowerer<'_> {
             {
                 self.err(
                     c,
-                    format!("`{}(..)` builds a nalgebra value, which fluxion does not differentiate yet: nalgebra vectors and matrices are arguments (read as `v[i]`, `m[(i, j)]`); build a fixed array `[f64; N]` here", segs.join("::")),
+                    format!("`{}(..)` is not supported yet\nhint: build statically sized nalgebra values with `zeros()`, `new(..)`, `from_element(x)` or `from_fn(|i, j| ..)`, the shape in the type (`SVector::<f64, 3>::zeros()`, `Vector3::new(a, b, c)`)", segs.join("::")),
                 );
                 return None;
             }

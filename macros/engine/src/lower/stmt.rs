@@ -45,6 +45,9 @@ impl Lowerer<'_> {
                     }
                     let v = self.func.new_var(name.clone(), ty, true);
                     self.func.vars[v].annotated = annotated;
+                    if op.var().is_some_and(|w| self.tensors.contains(&w)) {
+                        self.tensors.insert(v);
+                    }
                     let init_expr = self.take_last_let(&op).unwrap_or(Expr::Use(op));
                     self.push(Stmt::Mut(v, Some(init_expr)));
                     self.bind(&name, v);

@@ -324,6 +324,176 @@ impl Lowerer<'_> {
         Some(Operand::Var(y))
     }
 
+    /// A nalgebra constructor with a static shape: `Some(result)` (or `Some(None)` after an
+    /// error), `None` when `c` is no call of one.
+    pub(super) fn tensor_constructor(&mut self, c: &syn::ExprCall) -> Option<Option<Operand>> {
+        let syn::Expr::Path(p) = &*c.func else { return None };
+        let segs: Vec<&syn::PathSegment> = p.path.segments.iter().collect();
+        let [.., ty_seg, f] = segs.as_slice() else { return None };
+        let ty = ty_seg.ident.to_string();
+        let method = f.ident.to_string();
+        if !matches!(method.as_str(), "zeros" | "new" | "from_element" | "from_fn") {
+            return None;
+        }
+        let generic: Vec<&syn::GenericArgument> = match &ty_seg.arguments {
+            syn::PathArguments::AngleBracketed(a) => a.args.iter().collect(),
+            _ => Vec::new(),
+        };
+        let dim = |lw: &mut Self, g: &syn::GenericArgument| -> Option<CExpr> {
+            match g {
+                syn::GenericArgument::Const(e) => lw.cexpr(e),
+                syn::GenericArgument::Type(syn::Type::Path(tp)) => {
+                    tp.path.get_ident().map(|i| CExpr::Path(i.to_string()))
+                }
+                _ => None,
+            }
+        };
+        // The element type: the first generic argument, else the function's float.
+        let float = self
+            .func
+            .params
+            .iter()
+            .find_map(|p| p.ty.float_ty())
+            .unwrap_or(FloatTy::F64);
+        let elem_of = |g: Option<&&syn::GenericArgument>| match g {
+            Some(syn::GenericArgument::Type(syn::Type::Path(tp))) if tp.path.is_ident("f32") => {
+                Ty::Float(Some(FloatTy::F32))
+            }
+            Some(syn::GenericArgument::Type(syn::Type::Path(tp))) if tp.path.is_ident("f64") => {
+                Ty::Float(Some(FloatTy::F64))
+            }
+            _ => Ty::Float(Some(float)),
+        };
+        let (rows, cols, elem) = match ty.as_str() {
+            "SVector" if generic.len() == 2 => (dim(self, generic[1]), Some(CExpr::Lit(1)), elem_of(generic.first())),
+            "SMatrix" if generic.len() == 3 => (dim(self, generic[1]), dim(self, generic[2]), elem_of(generic.first())),
+            "SVector" | "SMatrix" => {
+                self.err(&ty_seg.ident, format!("the shape of this `{ty}` is not written here\nhint: give it in the path, `SVector::<f64, 3>::{method}(..)`, `SMatrix::<f64, 2, 3>::{method}(..)`"));
+                return Some(None);
+            }
+            n => match super::types::nalgebra_alias_shape(n) {
+                Some((r, c)) => (
+                    Some(CExpr::Lit(i128::from(r))),
+                    Some(CExpr::Lit(i128::from(c))),
+                    elem_of(generic.first()),
+                ),
+                None => return None,
+            },
+        };
+        let (Some(rows), Some(cols)) = (rows, cols) else {
+            self.err(
+                &ty_seg.ident,
+                "the shape must be a literal, a `const` or a const generic parameter",
+            );
+            return Some(None);
+        };
+        let span = f.ident.span();
+        let shape = Shape {
+            rows: rows.clone(),
+            cols: cols.clone(),
+            kind: if cols.lit() == Some(1) {
+                Kind::Column
+            } else {
+                Kind::Rows
+            },
+            elem: elem.clone(),
+        };
+        let n_args = c.args.len();
+        let want = match method.as_str() {
+            "zeros" => Some(0),
+            "from_element" | "from_fn" => Some(1),
+            _ => match (rows.lit(), cols.lit()) {
+                (Some(r), Some(c)) => usize::try_from(r * c).ok(),
+                _ => None,
+            },
+        };
+        if want != Some(n_args) {
+            let msg = match want {
+                Some(k) => format!("`{ty}::{method}` takes {k} argument(s) here"),
+                None => format!("`{ty}::{method}` needs a literal shape"),
+            };
+            self.err(&f.ident, msg);
+            return Some(None);
+        }
+        let (y, sy) = self.t_new(rows, cols.clone(), elem);
+        let r = match method.as_str() {
+            "zeros" => Some(()),
+            "from_element" => {
+                let Some(x) = self.expr(&c.args[0]) else {
+                    return Some(None);
+                };
+                self.t_each(&shape, span, |lw, i, j| {
+                    lw.t_set(y, &sy, i, j, x.clone());
+                    Some(())
+                })
+            }
+            "from_fn" => {
+                let syn::Expr::Closure(cl) = &c.args[0] else {
+                    self.err(
+                        &c.args[0],
+                        "`from_fn` takes a closure of the row and column: `|i, j| ..`",
+                    );
+                    return Some(None);
+                };
+                let names: Vec<String> = cl
+                    .inputs
+                    .iter()
+                    .map(|p| match p {
+                        syn::Pat::Ident(pi) => pi.ident.to_string(),
+                        syn::Pat::Type(pt) => match &*pt.pat {
+                            syn::Pat::Ident(pi) => pi.ident.to_string(),
+                            _ => "_".into(),
+                        },
+                        _ => "_".into(),
+                    })
+                    .collect();
+                if names.len() != 2 {
+                    self.err(
+                        &cl.inputs,
+                        "`from_fn`'s closure takes the row and the column: `|i, j| ..`",
+                    );
+                    return Some(None);
+                }
+                let body = (*cl.body).clone();
+                self.t_each(&shape, span, |lw, i, j| {
+                    lw.scopes.push(HashMap::new());
+                    for (n, o) in names.iter().zip([i, j]) {
+                        if n == "_" {
+                            continue;
+                        }
+                        let v = lw.let_named(Expr::Use(o.clone()), n, Some(Ty::Int(Some("usize".into()))));
+                        if let Operand::Var(vid) = v {
+                            lw.bind(n, vid);
+                        }
+                    }
+                    let x = lw.expr(&body);
+                    lw.scopes.pop();
+                    lw.t_set(y, &sy, i, j, x?);
+                    Some(())
+                })
+            }
+            _ => {
+                // `new(..)`: nalgebra's argument order is row by row.
+                let (Some(r), Some(cc)) = (shape.rows.lit(), shape.cols.lit()) else {
+                    return Some(None);
+                };
+                let mut ok = Some(());
+                'all: for i in 0..r {
+                    for j in 0..cc {
+                        let k = usize::try_from(i * cc + j).unwrap_or(0);
+                        let Some(x) = self.expr(&c.args[k]) else {
+                            ok = None;
+                            break 'all;
+                        };
+                        self.t_set(y, &sy, &Operand::Int(i), &Operand::Int(j), x);
+                    }
+                }
+                ok
+            }
+        };
+        Some(r.map(|()| Operand::Var(y)))
+    }
+
     /// The function's result `op`, as the nalgebra matrix its signature returns when `op`
     /// is a tensor computed in the body (element by element into a zero matrix).
     pub(super) fn tensor_result(&mut self, op: Operand) -> Operand {

@@ -348,6 +348,11 @@ pub(crate) fn is_nalgebra_alias(name: &str) -> bool {
     nalgebra_alias_dims(name).is_some()
 }
 
+/// The shape of one of nalgebra's fixed aliases (`Vector3` is 3 x 1).
+pub(super) fn nalgebra_alias_shape(name: &str) -> Option<(u8, u8)> {
+    nalgebra_alias_dims(name)
+}
+
 /// The sizes in nalgebra's fixed aliases: `Vector3` is 3x1, `RowVector3` 1x3, `Matrix3`
 /// 3x3, `Matrix2x3` 2x3 (sizes 1 to 6).
 fn nalgebra_alias_dims(name: &str) -> Option<(u8, u8)> {
