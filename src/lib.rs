@@ -23,9 +23,9 @@
 //!   `T` `f64` or `f32` and sizes as for arrays. The body reads their elements, `v[i]` and
 //!   `m[(i, j)]`, and computes with nalgebra's operations: `W * x` (matrix products), `+`
 //!   and `-` between equal shapes, `*` and `/` by a float, negation, `transpose()`,
-//!   `dot`, `norm`, `norm_squared`, `sum`, `component_mul`, `component_div`,
-//!   `add_scalar`, `map(|x| ..)` with a closure in the scalar language, and indexing of
-//!   the results; a function may return such a result. `norm` at the zero vector has
+//!   `dot`, `cross`, `norm`, `norm_squared`, `normalize`, `sum`, `component_mul`,
+//!   `component_div`, `add_scalar`, `map(|x| ..)` with a closure in the scalar language,
+//!   `len()`, `nrows()`, `ncols()`, and indexing of the results; a function may return such a result. `norm` at the zero vector has
 //!   gradient 0 (a subgradient; JAX's `norm` gives NaN there), elsewhere `v / |v|`. Each operation is differentiated
 //!   as the loops over its elements that compute it (the reverse of `W * x` is the loops
 //!   of `Wᵀ ȳ` and `ȳ xᵀ`), and batched on lanes like any array code; shapes that do not

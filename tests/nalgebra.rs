@@ -522,3 +522,37 @@ fn nalgebra_values_built_in_the_body() {
         assert_relative_eq!(g[k], (built(&a) - built(&b)) / (2.0 * H), epsilon = 1e-6);
     }
 }
+
+/// `cross`, `normalize`, and loops over `len()` / `nrows()` of nalgebra values.
+#[fluxion::grad(argnums = (0, 1))]
+fn geometry(a: &SVector<f64, 3>, b: &SVector<f64, 3>) -> f64 {
+    let c = a.cross(b);
+    let u = c.normalize();
+    let mut s = 0.0;
+    for i in 0..u.len() {
+        s += u[i] * a[i];
+    }
+    for i in 0..c.nrows() {
+        s += 0.1 * c[i] * c[i];
+    }
+    s
+}
+
+#[test]
+fn cross_normalize_and_lengths() {
+    let (a, b) = (
+        SVector::<f64, 3>::new(0.3, -1.0, 0.7),
+        SVector::<f64, 3>::new(1.1, 0.2, -0.4),
+    );
+    let (ga, gb) = geometry_grad(&a, &b);
+    for k in 0..3 {
+        let (mut p, mut m) = (a, a);
+        p[k] += H;
+        m[k] -= H;
+        assert_relative_eq!(ga[k], (geometry(&p, &b) - geometry(&m, &b)) / (2.0 * H), epsilon = 1e-7);
+        let (mut p, mut m) = (b, b);
+        p[k] += H;
+        m[k] -= H;
+        assert_relative_eq!(gb[k], (geometry(&a, &p) - geometry(&a, &m)) / (2.0 * H), epsilon = 1e-7);
+    }
+}

@@ -636,6 +636,70 @@ impl Lowerer<'_> {
                     Some(t)
                 }
             }
+            "len" | "nrows" | "ncols" => {
+                if !nargs(0, self) {
+                    return Some(None);
+                }
+                let n = match name.as_str() {
+                    "len" => CExpr::Bin('*', Box::new(s.rows.clone()), Box::new(s.cols.clone())),
+                    "nrows" => s.rows.clone(),
+                    _ => s.cols.clone(),
+                };
+                let n = match (n.lit(), &n) {
+                    (Some(k), _) => Operand::Int(k),
+                    (None, CExpr::Bin('*', a, b)) => match (a.lit(), b.lit()) {
+                        (Some(x), Some(y)) => Operand::Int(x * y),
+                        _ => Operand::Const(n.clone()),
+                    },
+                    (None, n) => Operand::Const(n.clone()),
+                };
+                Some(n)
+            }
+            "normalize" => {
+                if !nargs(0, self) {
+                    return Some(None);
+                }
+                // `v / |v|`, with the norm's convention at zero (nalgebra's value there
+                // is NaN, as here).
+                let sq = self.t_reduce(recv, &s, None, span, &mut |lw, x, _| {
+                    Some(lw.prim(Prim::Mul, vec![x.clone(), x]))
+                })?;
+                let n = self.prim(Prim::Sqrt, vec![sq]);
+                self.t_map(recv, &s, None, span, &mut |lw, x, _| {
+                    Some(lw.prim(Prim::Div, vec![x, n.clone()]))
+                })
+            }
+            "cross" => {
+                if !nargs(1, self) {
+                    return Some(None);
+                }
+                if s.rows.lit() != Some(3) || s.cols.lit() != Some(1) {
+                    self.err(
+                        &m.method,
+                        format!("`cross` is the product of two 3-vectors, not of {} matrices", s.text()),
+                    );
+                    return Some(None);
+                }
+                let Some((o, so)) = other(self) else { return Some(None) };
+                let (y, sy) = self.t_new(CExpr::Lit(3), CExpr::Lit(1), s.elem.clone());
+                for (k, (a, b)) in [(1, 2), (2, 0), (0, 1)].into_iter().enumerate() {
+                    let z = Operand::Int(0);
+                    let (ia, ib) = (Operand::Int(a), Operand::Int(b));
+                    let p1 = {
+                        let x = self.t_get(recv, &s, &ia, &z)?;
+                        let w = self.t_get(&o, &so, &ib, &z)?;
+                        self.prim(Prim::Mul, vec![x, w])
+                    };
+                    let p2 = {
+                        let x = self.t_get(recv, &s, &ib, &z)?;
+                        let w = self.t_get(&o, &so, &ia, &z)?;
+                        self.prim(Prim::Mul, vec![x, w])
+                    };
+                    let d = self.prim(Prim::Sub, vec![p1, p2]);
+                    self.t_set(y, &sy, &Operand::Int(k as i128), &z, d);
+                }
+                Some(Operand::Var(y))
+            }
             "add_scalar" => {
                 if !nargs(1, self) {
                     return Some(None);
