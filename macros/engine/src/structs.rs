@@ -3,7 +3,8 @@
 //! function of `Mlp`'s fields.
 //!
 //! An attribute macro cannot see a struct's fields, so they travel to it: the derive emits a
-//! hidden `macro_rules! __fluxion_fields_Mlp` whose expansion calls the hidden function-like
+//! hidden `macro_rules! Mlp_needs_derive_Parameters_above` (named for rustc's error where
+//! it is missing: "cannot find macro `Mlp_needs_derive_Parameters_above`") whose expansion calls the hidden function-like
 //! macro `__with_fields!` with the fields' names and types (and which are buffers) in front
 //! of the tokens it was given. An attribute that finds an argument of an unknown struct type
 //! expands to that macro's call, with its own name, options and function; `__with_fields!`
@@ -107,9 +108,11 @@ pub fn info_tokens(s: &StructInfo) -> TokenStream {
     quote!([#name { #(#fields,)* }])
 }
 
-/// The name of the derive's macro that lists `name`'s fields.
+/// The name of the derive's macro that lists `name`'s fields. Where it is missing (no
+/// derive, the struct declared below, a type alias) rustc reports "cannot find macro
+/// `Name_needs_derive_Parameters_above`", which says what to do.
 pub fn fields_macro(name: &syn::Ident) -> syn::Ident {
-    format_ident!("__fluxion_fields_{}", syn::ext::IdentExt::unraw(name))
+    format_ident!("{}_needs_derive_Parameters_above", syn::ext::IdentExt::unraw(name))
 }
 
 /// The struct named by a type (`Mlp`, `&Mlp`): a path of one segment without generic

@@ -29,7 +29,7 @@ fn trainable_fields_are_visited_and_buffers_cloned() {
     // The fields, for the attributes of functions taking the struct, buffers marked.
     assert_eq!(
         fields.ident.as_ref().map(ToString::to_string).as_deref(),
-        Some("__fluxion_fields_Mlp")
+        Some("Mlp_needs_derive_Parameters_above")
     );
     assert!(
         fields

@@ -144,12 +144,23 @@ impl Lowerer<'_> {
         span: proc_macro2::Span,
         body: impl FnOnce(&mut Self, Operand) -> Option<()>,
     ) -> Option<()> {
+        self.t_loop_from(0, n, span, body)
+    }
+
+    /// `for i in lo..n { body(i) }`.
+    fn t_loop_from(
+        &mut self,
+        lo: i128,
+        n: &CExpr,
+        span: proc_macro2::Span,
+        body: impl FnOnce(&mut Self, Operand) -> Option<()>,
+    ) -> Option<()> {
         let iv = self.func.new_var("i", Ty::Int(Some("usize".into())), false);
         let (stmts, end) = self.sub_block(|lw| End::Value(body(lw, Operand::Var(iv)).map(|()| Operand::Unit)));
         let End::Value(Some(_)) = end else { return None };
         self.push(Stmt::For(Loop::constant(
             iv,
-            CExpr::Lit(0),
+            CExpr::Lit(lo),
             n.clone(),
             Block(stmts),
             SrcSpan(span),
@@ -287,6 +298,9 @@ impl Lowerer<'_> {
 
     /// `a * b`: `y[i, j] = Σ_k a[i, k] b[k, j]`, summed in `k` order from the first product.
     fn matmul(&mut self, a: &Operand, sa: &Shape, b: &Operand, sb: &Shape, span: proc_macro2::Span) -> Option<Operand> {
+        if sa.kind == Kind::Matrix {
+            return self.matmul_by_columns(a, sa, b, sb, span);
+        }
         let (y, sy) = self.t_new(sa.rows.clone(), sb.cols.clone(), sa.elem.clone());
         let inner = sa.cols.clone();
         self.t_each(&sy.clone(), span, |lw, i, j| {
@@ -321,6 +335,55 @@ impl Lowerer<'_> {
             lw.t_set(y, &sy, i, j, v);
             Some(())
         })?;
+        Some(Operand::Var(y))
+    }
+
+    /// `a * b` with `a` a nalgebra matrix (stored by columns): column `j` of the result is
+    /// `a[:, 0] b[0, j]`, then `+= a[:, k] b[k, j]` for each `k` in order, so the inner
+    /// loops run down `a`'s contiguous columns (nalgebra's own order, the same sums as
+    /// row by row).
+    fn matmul_by_columns(
+        &mut self,
+        a: &Operand,
+        sa: &Shape,
+        b: &Operand,
+        sb: &Shape,
+        span: proc_macro2::Span,
+    ) -> Option<Operand> {
+        let (y, sy) = self.t_new(sa.rows.clone(), sb.cols.clone(), sa.elem.clone());
+        let column = Shape {
+            rows: sa.rows.clone(),
+            cols: CExpr::Lit(1),
+            kind: sy.kind,
+            elem: sa.elem.clone(),
+        };
+        let one_column = |lw: &mut Self, j: &Operand| -> Option<()> {
+            lw.t_each(&column, span, |lw, i, _| {
+                let x = lw.t_get(a, sa, i, &Operand::Int(0))?;
+                let z = lw.t_get(b, sb, &Operand::Int(0), j)?;
+                let p = lw.prim(Prim::Mul, vec![x, z]);
+                lw.t_set(y, &sy, i, j, p);
+                Some(())
+            })?;
+            lw.t_loop_from(1, &sa.cols.clone(), span, |lw, k| {
+                let z = lw.t_get(b, sb, &k, j)?;
+                lw.t_each(&column, span, |lw, i, _| {
+                    let x = lw.t_get(a, sa, i, &k)?;
+                    let p = lw.prim(Prim::Mul, vec![x, z.clone()]);
+                    let idx = match sy.kind {
+                        Kind::Column => vec![i.clone()],
+                        _ => vec![i.clone(), j.clone()],
+                    };
+                    lw.push(Stmt::Assign(Place { var: y, idx }, AssignOp::Add, p));
+                    Some(())
+                })
+            })
+        };
+        if sb.cols.lit() == Some(1) {
+            one_column(self, &Operand::Int(0))?;
+        } else {
+            self.t_loop(&sb.cols.clone(), span, |lw, j| one_column(lw, &j))?;
+        }
         Some(Operand::Var(y))
     }
 
