@@ -5,6 +5,12 @@
 //!   nalgebra's operators and `grad` of it with respect to every weight and bias, against
 //!   the backpropagation an expert writes with nalgebra (`Wᵀ δ`, `δ hᵀ`).
 //!
+//! - `nalgebra_vmap_mlp/n100000/t{1,2}`: the Lennard-Jones MLP of `vmap.rs` (`1 -> 16 -> 16
+//!   -> 16 -> 16 -> 1`) with its weights in a parameter struct of nalgebra matrices and the
+//!   layers written with nalgebra's operators, energies and forces of 10^5 distances by
+//!   `vmap(grad_and_value(model), in_dims = (None, 0))`, against the per-sample nalgebra
+//!   loop carrying `dE/dr` forward (on 2 threads, each half of the batch on one).
+//!
 //! `cargo bench -p fluxion-benches --bench nalgebra`, then
 //! `cargo run -p fluxion-benches --bin ratios`.
 
@@ -12,7 +18,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fluxion::grad;
+use fluxion::{grad, grad_and_value, vmap, Parameters};
 use nalgebra::{SMatrix, SVector};
 
 type M = SMatrix<f64, 16, 16>;
@@ -105,5 +111,105 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(nalgebra_benches, benches);
+/// The Lennard-Jones MLP's weights.
+#[derive(Parameters, Clone)]
+struct Mlp {
+    w1: SMatrix<f64, 16, 1>,
+    b1: SVector<f64, 16>,
+    w2: SMatrix<f64, 16, 16>,
+    b2: SVector<f64, 16>,
+    w3: SMatrix<f64, 16, 16>,
+    b3: SVector<f64, 16>,
+    w4: SMatrix<f64, 16, 16>,
+    b4: SVector<f64, 16>,
+    w5: SMatrix<f64, 1, 16>,
+    b5: f64,
+}
+
+#[vmap(in_dims = (None, 0))]
+#[grad_and_value(argnums = 1)]
+fn model(p: &Mlp, r: f64) -> f64 {
+    let h1 = (p.w1 * r + p.b1).map(|v| v.tanh());
+    let h2 = (p.w2 * h1 + p.b2).map(|v| v.tanh());
+    let h3 = (p.w3 * h2 + p.b3).map(|v| v.tanh());
+    let h4 = (p.w4 * h3 + p.b4).map(|v| v.tanh());
+    (p.w5 * h4)[0] + p.b5
+}
+
+/// The per-sample nalgebra loop: the forward pass carrying `dE/dr`.
+fn model_hand(p: &Mlp, r: &[f64], force: &mut [f64], e: &mut [f64]) {
+    let layer = |w: &M, b: &V, h: &V, dh: &V| {
+        let t = (w * h + b).map(f64::tanh);
+        let dt = (w * dh).component_mul(&t.map(|v| 1.0 - v * v));
+        (t, dt)
+    };
+    for ((r, f), e) in r.iter().zip(force.iter_mut()).zip(e.iter_mut()) {
+        let h = (p.w1 * *r + p.b1).map(f64::tanh);
+        let dh = p.w1.component_mul(&h.map(|v| 1.0 - v * v));
+        let (h, dh) = layer(&p.w2, &p.b2, &h, &dh);
+        let (h, dh) = layer(&p.w3, &p.b3, &h, &dh);
+        let (h, dh) = layer(&p.w4, &p.b4, &h, &dh);
+        *e = (p.w5 * h)[0] + p.b5;
+        *f = (p.w5 * dh)[0];
+    }
+}
+
+fn vmap_mlp(c: &mut Criterion) {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut u = |bound: f64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bound * (2.0 * ((state >> 11) as f64 / (1u64 << 53) as f64) - 1.0)
+    };
+    let hb = 0.25;
+    let p = Mlp {
+        w1: SMatrix::from_fn(|_, _| u(1.0)),
+        b1: SVector::from_fn(|_, _| u(1.0)),
+        w2: M::from_fn(|_, _| u(hb)),
+        b2: V::from_fn(|_, _| u(hb)),
+        w3: M::from_fn(|_, _| u(hb)),
+        b3: V::from_fn(|_, _| u(hb)),
+        w4: M::from_fn(|_, _| u(hb)),
+        b4: V::from_fn(|_, _| u(hb)),
+        w5: Out::from_fn(|_, _| u(hb)),
+        b5: u(hb),
+    };
+    let n = 100_000;
+    let r: Vec<f64> = (0..n).map(|k| 0.5 + 0.5 * k as f64 / n as f64).collect();
+    let (mut f1, mut e1, mut f2, mut e2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    model_grad_and_value_vmap_into(&p, &r, (&mut f1, &mut e1), None);
+    model_hand(&p, &r, &mut f2, &mut e2);
+    for k in 0..n {
+        let ok = (f1[k] - f2[k]).abs() <= 1e-12 * f2[k].abs().max(1.0)
+            && (e1[k] - e2[k]).abs() <= 1e-12 * e2[k].abs().max(1.0);
+        assert!(ok, "sample {k}: {:?} vs {:?}", (f1[k], e1[k]), (f2[k], e2[k]));
+    }
+    for t in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .expect("a thread pool");
+        let mut g = c.benchmark_group(format!("nalgebra_vmap_mlp/n100000/t{t}"));
+        g.measurement_time(Duration::from_secs(5));
+        g.bench_function("fluxion", |b| {
+            b.iter(|| pool.install(|| model_grad_and_value_vmap_into(&p, black_box(&r), (&mut f1, &mut e1), None)))
+        });
+        g.bench_function("hand", |b| {
+            b.iter(|| match t {
+                1 => model_hand(&p, black_box(&r), &mut f2, &mut e2),
+                _ => pool.install(|| {
+                    let mid = n / 2;
+                    let (r0, r1) = r.split_at(mid);
+                    let (fa, fb) = f2.split_at_mut(mid);
+                    let (ea, eb) = e2.split_at_mut(mid);
+                    rayon::join(|| model_hand(&p, r0, fa, ea), || model_hand(&p, r1, fb, eb));
+                }),
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(nalgebra_benches, benches, vmap_mlp);
 criterion_main!(nalgebra_benches);
