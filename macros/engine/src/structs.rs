@@ -162,6 +162,36 @@ pub struct Leaf {
     pub buffer: bool,
     /// A float or an array of floats: batched as a slice of samples.
     pub batchable: bool,
+    /// A statically sized nalgebra value, passed as its storage (`data.0`): a vector as
+    /// `[T; N]`, a matrix as its columns `[[T; R]; C]`.
+    pub na: Option<Na>,
+}
+
+/// How a nalgebra leaf is passed to the flat function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Na {
+    /// `v.data.0[0]`: `[T; N]`.
+    Vector,
+    /// `m.data.0`: `[[T; R]; C]`, column by column.
+    Matrix,
+}
+
+impl Leaf {
+    /// The suffix reaching the flat argument's value from the field: nalgebra's storage.
+    fn storage(&self) -> TokenStream {
+        match self.na {
+            Some(Na::Vector) => quote!(.data.0[0]),
+            Some(Na::Matrix) => quote!(.data.0),
+            None => quote!(),
+        }
+    }
+    /// The field's value from the flat value `v`.
+    fn from_flat(&self, v: TokenStream) -> TokenStream {
+        match self.na {
+            Some(_) => quote!(::core::convert::From::from(#v)),
+            None => v,
+        }
+    }
 }
 
 /// One argument of the function: its name, and its leaves if it is a struct.
@@ -222,7 +252,13 @@ fn leaves_of(
             continue;
         }
         let flat = syn::Ident::new(&name, Span::call_site());
-        let (ty, by_ref, owned) = flat_ty(&f.ty);
+        let (ty, by_ref, owned, na) = match nalgebra_storage(&f.ty) {
+            Some((t, na)) => (t, true, false, Some(na)),
+            None => {
+                let (t, r, o) = flat_ty(&f.ty);
+                (t, r, o, None)
+            }
+        };
         out.push(Leaf {
             flat,
             path: p,
@@ -230,10 +266,53 @@ fn leaves_of(
             by_ref,
             owned,
             buffer,
-            batchable: floats(&f.ty),
+            batchable: floats(&f.ty) || na.is_some(),
+            na,
         });
     }
     Ok(())
+}
+
+/// The storage type of a statically sized nalgebra matrix of floats (`SMatrix<T, R, C>`,
+/// `SVector<T, N>`, the aliases `Vector3<T>`, `Matrix2x3<T>`, ..): `&[T; N]` for a
+/// vector, `&[[T; R]; C]` (its columns) for a matrix.
+fn nalgebra_storage(t: &syn::Type) -> Option<(syn::Type, Na)> {
+    let syn::Type::Path(p) = t else { return None };
+    let seg = p.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
+        return None;
+    };
+    let args: Vec<&syn::GenericArgument> = a.args.iter().collect();
+    let elem = match args.first() {
+        Some(syn::GenericArgument::Type(e @ syn::Type::Path(ep)))
+            if ep.path.is_ident("f64") || ep.path.is_ident("f32") =>
+        {
+            e.clone()
+        }
+        _ => return None,
+    };
+    let dim = |g: &syn::GenericArgument| -> Option<TokenStream> {
+        match g {
+            syn::GenericArgument::Const(e) => Some(e.to_token_stream()),
+            syn::GenericArgument::Type(t) => Some(t.to_token_stream()),
+            _ => None,
+        }
+    };
+    let name = seg.ident.to_string();
+    let (rows, cols): (TokenStream, TokenStream) = match (name.as_str(), args.len()) {
+        ("SVector", 2) => (dim(args[1])?, quote!(1)),
+        ("SMatrix", 3) => (dim(args[1])?, dim(args[2])?),
+        (n, 1) => {
+            let (r, c) = crate::lower::nalgebra_alias_shape(n)?;
+            (quote!(#r), quote!(#c))
+        }
+        _ => return None,
+    };
+    if cols.to_string() == "1" {
+        Some((syn::parse_quote!(&[#elem; #rows]), Na::Vector))
+    } else {
+        Some((syn::parse_quote!(&[[#elem; #rows]; #cols]), Na::Matrix))
+    }
 }
 
 /// Whether a type is a float or a (nested) array of floats.
@@ -269,6 +348,21 @@ fn flat_ty(t: &syn::Type) -> (syn::Type, bool, bool) {
         }
     }
     (syn::parse_quote!(&#t), true, false)
+}
+
+/// The flat arguments that hold nalgebra values as their storage, for the lowering.
+pub fn nalgebra_arrays(args: &[Arg]) -> crate::lower::NalgebraArrays {
+    let mut out = crate::lower::NalgebraArrays::default();
+    for (_, leaves) in args.iter().filter_map(|a| a.strukt.as_ref()) {
+        for l in leaves {
+            match l.na {
+                Some(Na::Vector) => out.vectors.push(l.flat.to_string()),
+                Some(Na::Matrix) => out.columns.push(l.flat.to_string()),
+                None => {}
+            }
+        }
+    }
+    out
 }
 
 /// The flat function: `__fluxion_flat_f`, each struct argument replaced by its leaves, and
@@ -663,9 +757,10 @@ fn wrapper(
                 batched_structs.push(p.to_string());
                 for l in leaves {
                     let path = &l.path;
+                    let st = l.storage();
                     let g = format_ident!("__{}", l.flat);
                     prelude.push(quote! {
-                        let #g: ::std::vec::Vec<_> = #p.iter().map(|__q| ::core::clone::Clone::clone(&__q.#(#path).*)).collect();
+                        let #g: ::std::vec::Vec<_> = #p.iter().map(|__q| ::core::clone::Clone::clone(&__q.#(#path).* #st)).collect();
                     });
                     call.push(quote!(&#g));
                 }
@@ -673,8 +768,9 @@ fn wrapper(
                 params.push(quote!(#p: #orig_ty));
                 for l in leaves {
                     let path = &l.path;
+                    let st = l.storage();
                     call.push(if l.by_ref {
-                        quote!(&#p.#(#path).*)
+                        quote!(&#p.#(#path).* #st)
                     } else {
                         quote!(#p.#(#path).*)
                     });
@@ -810,7 +906,7 @@ fn wrapper(
                         } else {
                             quote!(#g)
                         };
-                        vals.push((l.path.clone(), v));
+                        vals.push((l.path.clone(), l.from_flat(v)));
                     }
                 }
                 let lit = struct_lit(s, &vals, 0, infos)?;
@@ -866,10 +962,11 @@ fn wrapper(
                 Part::Struct(_, _, leaves) => {
                     for l in leaves.iter().filter(|l| !l.buffer) {
                         let path = &l.path;
+                        let st = l.storage();
                         if rows.is_some() {
-                            places.push((quote!(#base[__m].#(#path).*), l.owned, true));
+                            places.push((quote!(#base[__m].#(#path).* #st), l.owned, true));
                         } else {
-                            places.push((quote!(#base.#(#path).*), l.owned, false));
+                            places.push((quote!(#base.#(#path).* #st), l.owned, false));
                         }
                     }
                 }
@@ -1046,14 +1143,12 @@ fn per_sample(
                     } else {
                         let g = &gids[j];
                         j += 1;
-                        vals.push((
-                            l.path.clone(),
-                            if with_value {
-                                quote!(#g)
-                            } else {
-                                quote!(::core::clone::Clone::clone(&#g[__k]))
-                            },
-                        ));
+                        let v = if with_value {
+                            quote!(#g)
+                        } else {
+                            quote!(::core::clone::Clone::clone(&#g[__k]))
+                        };
+                        vals.push((l.path.clone(), l.from_flat(v)));
                     }
                 }
                 built.push(struct_lit(s, &vals, 0, infos)?);

@@ -225,9 +225,24 @@ fn expand_flat(
             return Ok(failed_flat(item, cx, consumed));
         }
     };
-    let func = lower_fn(&flat, &mut cx).map(|mut f| {
+    let arrays = structs::nalgebra_arrays(plan);
+    let func = crate::lower::lower_fn_with(&flat, &mut cx, &arrays).map(|mut f| {
         crate::simplify::merge(&mut f);
         f
+    });
+    // The flat function itself, emitted from the IR: its source reads nalgebra fields as
+    // arrays (their storage), which Rust's operators do not take.
+    let flat_fn = func.as_ref().map(|f| {
+        let attrs = &flat.attrs;
+        Emitter::new(f).function(&FnHeader {
+            vis: flat.vis.to_token_stream(),
+            name: flat.sig.ident.clone(),
+            generics: &flat.sig.generics,
+            attrs: quote! {
+                #(#attrs)*
+                #[allow(unused_mut, unused_variables, unused_parens, unused_braces, clippy::all, clippy::pedantic, clippy::nursery)]
+            },
+        })
     });
     let result = match (func, cx.has_errors()) {
         (Some(f), false) => generate(&flat, f, &flat_stack, rules, consumed.clone()),
@@ -236,6 +251,7 @@ fn expand_flat(
     match result {
         Ok(ts) => {
             cx.check()?;
+            let flat_tokens = flat_fn.unwrap_or_default();
             // The struct's derivative comes from the outermost transform, or from the
             // `grad` under an outermost `vmap` (then one struct per sample).
             let names: Vec<String> = promised_names(&flat, &flat_stack).into_iter().map(|(_, n)| n).collect();
@@ -259,7 +275,7 @@ fn expand_flat(
                 })
                 .collect();
             let wrapped = structs::wrappers(ts, infos, plan, top, &orig, &item.sig.output)?;
-            Ok(quote!(#item #flat #wrapped))
+            Ok(quote!(#item #flat_tokens #wrapped))
         }
         Err(e) => {
             if let Some(e) = e {

@@ -173,10 +173,12 @@ impl Lowerer<'_> {
                     },
                 };
                 idx_exprs.reverse();
+                self.vector_index(base_var, &mut idx_exprs);
                 // Indexing what the macro knows is not an array is an error here, on the
                 // indexing expression (not an internal error later).
                 let ty = self.func.vars[base_var].ty.clone();
-                let idx = self.index_operands(&ty, &idx_exprs, e)?;
+                let mut idx = self.index_operands(&ty, &idx_exprs, e)?;
+                self.column_order(base_var, &idx_exprs, &mut idx);
                 Some(self.let_(Expr::Index(base_var, idx)))
             }
             syn::Expr::Array(a) => {

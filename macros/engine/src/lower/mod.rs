@@ -24,10 +24,26 @@ mod tensor;
 mod types;
 
 use control::*;
-pub(crate) use types::is_nalgebra_alias;
+pub(crate) use types::{is_nalgebra_alias, nalgebra_alias_shape};
 
 /// Lowers a function. Errors go to `cx`; `None` if any was found.
 pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
+    lower_fn_with(item, cx, &NalgebraArrays::default())
+}
+
+/// Parameters that are nalgebra values passed as arrays (the leaves of a parameter
+/// struct, see `crate::structs`): `vectors` are `[T; N]`, `columns` are `[[T; R]; C]`
+/// (nalgebra's column-major storage, `data.0`), read `m[(i, j)]` as `m[j][i]`.
+#[derive(Clone, Debug, Default)]
+pub struct NalgebraArrays {
+    /// Vectors as `[T; N]`.
+    pub vectors: Vec<String>,
+    /// Matrices as their columns.
+    pub columns: Vec<String>,
+}
+
+/// [`lower_fn`], with the parameters that hold nalgebra values as arrays.
+pub fn lower_fn_with(item: &syn::ItemFn, cx: &mut Ctxt, arrays: &NalgebraArrays) -> Option<Func> {
     let mut lw = Lowerer {
         cx,
         func: Func {
@@ -49,9 +65,19 @@ pub fn lower_fn(item: &syn::ItemFn, cx: &mut Ctxt) -> Option<Func> {
         failed: false,
         poisoned: HashSet::new(),
         tensors: HashSet::new(),
+        columns: HashSet::new(),
         type_generics: Vec::new(),
     };
     lw.signature(&item.sig);
+    for p in lw.func.params.clone() {
+        let name = lw.func.vars[p.var].name.clone();
+        if arrays.vectors.contains(&name) || arrays.columns.contains(&name) {
+            lw.tensors.insert(p.var);
+        }
+        if arrays.columns.contains(&name) {
+            lw.columns.insert(p.var);
+        }
+    }
     let mut ret_ty = Ty::Unit;
     match &item.sig.output {
         syn::ReturnType::Default => lw.err(
@@ -140,6 +166,8 @@ struct Lowerer<'a> {
     type_generics: Vec<String>,
     /// Arrays holding nalgebra values computed in the body (see `tensor.rs`).
     tensors: HashSet<VarId>,
+    /// Parameters holding nalgebra matrices as their columns, `[[T; R]; C]`.
+    columns: HashSet<VarId>,
 }
 
 /// The end of a "not differentiable" message: every method of the rule table.

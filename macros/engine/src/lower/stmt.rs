@@ -296,8 +296,10 @@ impl Lowerer<'_> {
             return None;
         }
         idx_exprs.reverse();
+        self.vector_index(v, &mut idx_exprs);
         let ty = self.func.vars[v].ty.clone();
-        let idx = self.index_operands(&ty, &idx_exprs, e)?;
+        let mut idx = self.index_operands(&ty, &idx_exprs, e)?;
+        self.column_order(v, &idx_exprs, &mut idx);
         Some(Place { var: v, idx })
     }
 

@@ -31,6 +31,8 @@ enum Kind {
     Column,
     /// `[[T; C]; R]`: `a[i][j]`.
     Rows,
+    /// A nalgebra matrix passed as its columns, `[[T; R]; C]`: `a[j][i]`.
+    Columns,
 }
 
 /// A tensor operand's shape and element type.
@@ -68,6 +70,18 @@ impl Lowerer<'_> {
     /// The shape of a tensor operand: a static nalgebra matrix, or a float array computed
     /// by a tensor operation.
     pub(super) fn tensor_shape(&self, op: &Operand) -> Option<Shape> {
+        if let (Some(v), Ty::Array(e, c)) = (op.var(), self.func.ty_of(op)) {
+            if self.columns.contains(&v) {
+                if let Ty::Array(e2, r) = *e {
+                    return Some(Shape {
+                        rows: r,
+                        cols: c,
+                        kind: Kind::Columns,
+                        elem: *e2,
+                    });
+                }
+            }
+        }
         match self.func.ty_of(op) {
             Ty::Matrix {
                 elem,
@@ -110,6 +124,7 @@ impl Lowerer<'_> {
             Kind::Matrix => vec![i.clone(), j.clone()],
             Kind::Column => vec![i.clone()],
             Kind::Rows => vec![i.clone(), j.clone()],
+            Kind::Columns => vec![j.clone(), i.clone()],
         };
         Some(self.let_(Expr::Index(v, idx)))
     }
@@ -298,7 +313,7 @@ impl Lowerer<'_> {
 
     /// `a * b`: `y[i, j] = Σ_k a[i, k] b[k, j]`, summed in `k` order from the first product.
     fn matmul(&mut self, a: &Operand, sa: &Shape, b: &Operand, sb: &Shape, span: proc_macro2::Span) -> Option<Operand> {
-        if sa.kind == Kind::Matrix {
+        if matches!(sa.kind, Kind::Matrix | Kind::Columns) {
             return self.matmul_by_columns(a, sa, b, sb, span);
         }
         let (y, sy) = self.t_new(sa.rows.clone(), sb.cols.clone(), sa.elem.clone());
@@ -434,7 +449,7 @@ impl Lowerer<'_> {
                 self.err(&ty_seg.ident, format!("the shape of this `{ty}` is not written here\nhint: give it in the path, `SVector::<f64, 3>::{method}(..)`, `SMatrix::<f64, 2, 3>::{method}(..)`"));
                 return Some(None);
             }
-            n => match super::types::nalgebra_alias_shape(n) {
+            n => match super::nalgebra_alias_shape(n) {
                 Some((r, c)) => (
                     Some(CExpr::Lit(i128::from(r))),
                     Some(CExpr::Lit(i128::from(c))),
@@ -555,6 +570,25 @@ impl Lowerer<'_> {
             }
         };
         Some(r.map(|()| Operand::Var(y)))
+    }
+
+    /// `v[(i, 0)]` of a nalgebra vector passed as `[T; N]` reads `v[i]`.
+    pub(super) fn vector_index<'e>(&self, v: VarId, idx_exprs: &mut [&'e syn::Expr]) {
+        let vector = self.tensors.contains(&v)
+            && !self.columns.contains(&v)
+            && matches!(&self.func.vars[v].ty, Ty::Array(e, _) if e.is_float());
+        if let (true, Some(syn::Expr::Tuple(t))) = (vector, idx_exprs.first().copied()) {
+            if t.elems.len() == 2 {
+                idx_exprs[0] = &t.elems[0];
+            }
+        }
+    }
+
+    /// `m[(i, j)]` of a matrix passed as its columns reads `m[j][i]`.
+    pub(super) fn column_order(&self, v: VarId, idx_exprs: &[&syn::Expr], idx: &mut [Operand]) {
+        if self.columns.contains(&v) && matches!(idx_exprs.first(), Some(syn::Expr::Tuple(t)) if t.elems.len() == 2) {
+            idx.swap(0, 1);
+        }
     }
 
     /// The function's result `op`, as the nalgebra matrix its signature returns when `op`

@@ -349,7 +349,7 @@ pub(crate) fn is_nalgebra_alias(name: &str) -> bool {
 }
 
 /// The shape of one of nalgebra's fixed aliases (`Vector3` is 3 x 1).
-pub(super) fn nalgebra_alias_shape(name: &str) -> Option<(u8, u8)> {
+pub(crate) fn nalgebra_alias_shape(name: &str) -> Option<(u8, u8)> {
     nalgebra_alias_dims(name)
 }
 
