@@ -186,7 +186,7 @@ impl Leaf {
         }
     }
     /// The field's value from the flat value `v`.
-    fn from_flat(&self, v: TokenStream) -> TokenStream {
+    fn field_value(&self, v: TokenStream) -> TokenStream {
         match self.na {
             Some(_) => quote!(::core::convert::From::from(#v)),
             None => v,
@@ -906,7 +906,7 @@ fn wrapper(
                         } else {
                             quote!(#g)
                         };
-                        vals.push((l.path.clone(), l.from_flat(v)));
+                        vals.push((l.path.clone(), l.field_value(v)));
                     }
                 }
                 let lit = struct_lit(s, &vals, 0, infos)?;
@@ -1148,7 +1148,7 @@ fn per_sample(
                         } else {
                             quote!(::core::clone::Clone::clone(&#g[__k]))
                         };
-                        vals.push((l.path.clone(), l.from_flat(v)));
+                        vals.push((l.path.clone(), l.field_value(v)));
                     }
                 }
                 built.push(struct_lit(s, &vals, 0, infos)?);

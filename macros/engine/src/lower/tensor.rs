@@ -573,7 +573,7 @@ impl Lowerer<'_> {
     }
 
     /// `v[(i, 0)]` of a nalgebra vector passed as `[T; N]` reads `v[i]`.
-    pub(super) fn vector_index<'e>(&self, v: VarId, idx_exprs: &mut [&'e syn::Expr]) {
+    pub(super) fn vector_index(&self, v: VarId, idx_exprs: &mut [&syn::Expr]) {
         let vector = self.tensors.contains(&v)
             && !self.columns.contains(&v)
             && matches!(&self.func.vars[v].ty, Ty::Array(e, _) if e.is_float());
