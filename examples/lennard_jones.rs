@@ -28,34 +28,34 @@ const EPSILON: f64 = 4.0;
 const SIGMA: f64 = 0.5;
 
 /// The Lennard-Jones energy.
-fn lennard_jones(r: f64) -> f64 {
+pub fn lennard_jones(r: f64) -> f64 {
     EPSILON * ((SIGMA / r).powi(12) - (SIGMA / r).powi(6))
 }
 
 /// Its force magnitude, `-dE/dr`.
-fn lennard_jones_force(r: f64) -> f64 {
+pub fn lennard_jones_force(r: f64) -> f64 {
     -EPSILON * (-12.0 * SIGMA.powi(12) / r.powi(13) + 6.0 * SIGMA.powi(6) / r.powi(7))
 }
 
 /// The MLP `1 -> 16 -> 16 -> 16 -> 16 -> 1` with `tanh` between the layers, as torch's
 /// `nn.Sequential` of `nn.Linear`s.
 #[derive(Parameters, Clone, Debug)]
-struct Model {
-    w1: SMatrix<f64, 16, 1>,
-    b1: SVector<f64, 16>,
-    w2: SMatrix<f64, 16, 16>,
-    b2: SVector<f64, 16>,
-    w3: SMatrix<f64, 16, 16>,
-    b3: SVector<f64, 16>,
-    w4: SMatrix<f64, 16, 16>,
-    b4: SVector<f64, 16>,
-    w5: SMatrix<f64, 1, 16>,
-    b5: f64,
+pub struct Model {
+    pub w1: SMatrix<f64, 16, 1>,
+    pub b1: SVector<f64, 16>,
+    pub w2: SMatrix<f64, 16, 16>,
+    pub b2: SVector<f64, 16>,
+    pub w3: SMatrix<f64, 16, 16>,
+    pub b3: SVector<f64, 16>,
+    pub w4: SMatrix<f64, 16, 16>,
+    pub b4: SVector<f64, 16>,
+    pub w5: SMatrix<f64, 1, 16>,
+    pub b5: f64,
 }
 
 impl Model {
     /// torch's `nn.Linear` initialisation, uniform in `±1/√fan_in`, from `seed`.
-    fn new(seed: u64) -> Model {
+    pub fn new(seed: u64) -> Model {
         let rng = Rng::new(seed);
         let mut m = Model {
             w1: SMatrix::zeros(),
@@ -88,7 +88,7 @@ impl Model {
 /// `#[vmap]` batches that over the distances with the weights shared.
 #[vmap(in_dims = (None, 0))]
 #[grad_and_value(argnums = 1)]
-fn model(p: &Model, r: f64) -> f64 {
+pub fn model(p: &Model, r: f64) -> f64 {
     let h1 = (p.w1 * r + p.b1).map(|v| v.tanh());
     let h2 = (p.w2 * h1 + p.b2).map(|v| v.tanh());
     let h3 = (p.w3 * h2 + p.b3).map(|v| v.tanh());
@@ -100,7 +100,7 @@ fn model(p: &Model, r: f64) -> f64 {
 /// forces `-dE/dr * dr / |dr|` from the batched derivative; `loss_grad_and_value` is its
 /// gradient with respect to every weight, through those forces.
 #[grad_and_value]
-fn loss(p: &Model, norms: &[f64], drs: &[[f64; 3]], energies: &[f64], forces: &[[f64; 3]]) -> f64 {
+pub fn loss(p: &Model, norms: &[f64], drs: &[[f64; 3]], energies: &[f64], forces: &[[f64; 3]]) -> f64 {
     let (de, e) = model_grad_and_value_vmap(p, norms);
     let (mut se, mut sf) = (0.0, 0.0);
     for k in 0..norms.len() {
@@ -118,15 +118,15 @@ fn loss(p: &Model, norms: &[f64], drs: &[[f64; 3]], energies: &[f64], forces: &[
 /// The training data: distances evenly spaced in `[0.5, 1.0]`, displacements
 /// `r (1, 0, 0)`, energies, and forces as the original computes them (the force
 /// magnitude times the displacement).
-struct Data {
-    norms: Vec<f64>,
-    drs: Vec<[f64; 3]>,
-    energies: Vec<f64>,
-    forces: Vec<[f64; 3]>,
+pub struct Data {
+    pub norms: Vec<f64>,
+    pub drs: Vec<[f64; 3]>,
+    pub energies: Vec<f64>,
+    pub forces: Vec<[f64; 3]>,
 }
 
 impl Data {
-    fn new(points: usize) -> Data {
+    pub fn new(points: usize) -> Data {
         let norms: Vec<f64> = (0..points)
             .map(|k| 0.5 + (2.0 * SIGMA - 0.5) * k as f64 / (points - 1).max(1) as f64)
             .collect();
@@ -149,25 +149,25 @@ impl Data {
 /// functorch's Lennard-Jones example: train an MLP on energies and forces.
 #[derive(Parser, Debug)]
 #[command(about, long_about = None)]
-struct Args {
+pub struct Args {
     /// Training epochs (full-batch Adam steps).
     #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..))]
-    epochs: u64,
+    pub epochs: u64,
     /// Training distances, evenly spaced in [0.5, 1.0].
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..=10_000_000))]
-    points: u64,
+    pub points: u64,
     /// Seed of the weights' initialisation.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub seed: u64,
     /// Where to write the picture (SVG).
     #[arg(long, default_value = "lennard_jones.svg")]
-    out: PathBuf,
+    pub out: PathBuf,
     /// No progress bar (for logs and CI).
     #[arg(long)]
-    quiet: bool,
+    pub quiet: bool,
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let args = Args::parse();
     let data = Data::new(args.points as usize);
     let mut model = Model::new(args.seed);
