@@ -18,8 +18,13 @@
 //! - fluxion_vmap: the same with the model batched (`#[vmap]` on `grad_and_value`), the
 //!   loss over `model_grad_and_value_vmap(r, ..)`, differentiated through the batch.
 //!
+//! - fluxion_nalgebra: the flagship's form (`examples/lennard_jones.rs`): the weights in a
+//!   `#[derive(Parameters)]` struct of nalgebra matrices, the layers written with
+//!   nalgebra's operators, the batched model, `grad` with respect to the struct, and
+//!   `fluxion::optim::Adam` (the same update).
+//!
 //! Groups `training_step/n100` and `training_step/n1000`, each with `fluxion`,
-//! `fluxion_vmap` and `hand`.
+//! `fluxion_vmap`, `fluxion_nalgebra` and `hand`.
 //!
 //! `cargo bench -p fluxion-benches --bench training`, then
 //! `cargo run -p fluxion-benches --bin ratios`
@@ -30,7 +35,8 @@
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use fluxion::{grad, grad_and_value, vmap};
+use fluxion::{grad, grad_and_value, vmap, Parameters};
+use nalgebra::{SMatrix, SVector};
 
 /// Hidden width of the MLP.
 const H: usize = 16;
@@ -171,6 +177,72 @@ fn loss_batched(
     }
     let n = r.len() as f64;
     se / n + FORCE_WEIGHT * (sf / n) / FORCE_DIMS
+}
+
+/// The weights as the flagship holds them: a parameter struct of nalgebra matrices.
+#[derive(Parameters, Clone, Debug)]
+struct Mlp {
+    w1: SMatrix<f64, 16, 1>,
+    b1: SVector<f64, 16>,
+    w2: SMatrix<f64, 16, 16>,
+    b2: SVector<f64, 16>,
+    w3: SMatrix<f64, 16, 16>,
+    b3: SVector<f64, 16>,
+    w4: SMatrix<f64, 16, 16>,
+    b4: SVector<f64, 16>,
+    w5: SMatrix<f64, 1, 16>,
+    b5: f64,
+}
+
+/// The model with nalgebra's operators.
+#[vmap(in_dims = (None, 0))]
+#[grad_and_value(argnums = 1)]
+fn model_na(p: &Mlp, r: f64) -> f64 {
+    let h1 = (p.w1 * r + p.b1).map(|v| v.tanh());
+    let h2 = (p.w2 * h1 + p.b2).map(|v| v.tanh());
+    let h3 = (p.w3 * h2 + p.b3).map(|v| v.tanh());
+    let h4 = (p.w4 * h3 + p.b4).map(|v| v.tanh());
+    (p.w5 * h4)[0] + p.b5
+}
+
+/// The loss over the batched model, its gradient the struct.
+#[grad]
+fn loss_na(p: &Mlp, r: &[f64], e_true: &[f64], f_true: &[f64]) -> f64 {
+    let (de_dr, e) = model_na_grad_and_value_vmap(p, r);
+    let mut se = 0.0;
+    let mut sf = 0.0;
+    for i in 0..r.len() {
+        let f = -de_dr[i];
+        let de = e[i] - e_true[i];
+        let df = f - f_true[i];
+        se += de * de;
+        sf += df * df;
+    }
+    let n = r.len() as f64;
+    se / n + FORCE_WEIGHT * (sf / n) / FORCE_DIMS
+}
+
+impl Mlp {
+    /// The same weights as `p` (`w[i][j]` is `m[(i, j)]`).
+    fn of(p: &Params) -> Mlp {
+        Mlp {
+            w1: SMatrix::from_fn(|i, _| p.w1[i]),
+            b1: SVector::from_fn(|i, _| p.b1[i]),
+            w2: SMatrix::from_fn(|i, j| p.w2[i][j]),
+            b2: SVector::from_fn(|i, _| p.b2[i]),
+            w3: SMatrix::from_fn(|i, j| p.w3[i][j]),
+            b3: SVector::from_fn(|i, _| p.b3[i]),
+            w4: SMatrix::from_fn(|i, j| p.w4[i][j]),
+            b4: SVector::from_fn(|i, _| p.b4[i]),
+            w5: SMatrix::from_fn(|_, j| p.w5[j]),
+            b5: p.b5[0],
+        }
+    }
+}
+
+fn step_fluxion_nalgebra<const N: usize>(p: &mut Mlp, adam: &mut fluxion::optim::Adam<Mlp>, d: &Data<N>) {
+    let g = loss_na_grad(p, &d.r, &d.e, &d.f);
+    adam.step(p, &g);
 }
 
 /// The ten parameter arrays (and, with the same shapes, their gradients and Adam's moments).
@@ -355,6 +427,23 @@ impl From<Grads> for Params {
     }
 }
 
+impl From<&Mlp> for Params {
+    fn from(m: &Mlp) -> Self {
+        Params {
+            w1: std::array::from_fn(|i| m.w1[(i, 0)]),
+            b1: std::array::from_fn(|i| m.b1[i]),
+            w2: std::array::from_fn(|i| std::array::from_fn(|j| m.w2[(i, j)])),
+            b2: std::array::from_fn(|i| m.b2[i]),
+            w3: std::array::from_fn(|i| std::array::from_fn(|j| m.w3[(i, j)])),
+            b3: std::array::from_fn(|i| m.b3[i]),
+            w4: std::array::from_fn(|i| std::array::from_fn(|j| m.w4[(i, j)])),
+            b4: std::array::from_fn(|i| m.b4[i]),
+            w5: std::array::from_fn(|j| m.w5[(0, j)]),
+            b5: [m.b5],
+        }
+    }
+}
+
 /// The gradient of the loss through fluxion's `loss_grad`.
 fn grads_fluxion<const N: usize>(p: &Params, d: &Data<N>) -> Params {
     loss_grad(
@@ -534,6 +623,14 @@ fn check<const N: usize>(p: &Params, d: &Data<N>) {
         "n = {N}: the batched and hand-written gradients differ by {rel:e} (relative)"
     );
     eprintln!("training_step/n{N}: batched and hand-written gradients agree to {rel:.1e} (relative)");
+    // The flagship's form: the same gradient in the struct's fields.
+    let gn = loss_na_grad(&Mlp::of(p), &d.r, &d.e, &d.f);
+    let rel = max_rel_diff(&Params::from(&gn), &gh);
+    assert!(
+        rel < 1e-9,
+        "n = {N}: the nalgebra struct's and hand-written gradients differ by {rel:e} (relative)"
+    );
+    eprintln!("training_step/n{N}: nalgebra struct and hand-written gradients agree to {rel:.1e} (relative)");
 
     let loss_of = |p: &Params| {
         loss(
@@ -579,6 +676,10 @@ fn bench_n<const N: usize>(c: &mut Criterion, p0: &Params) {
     let (mut p, mut adam) = (p0.clone(), Adam::new());
     g.bench_function("fluxion_vmap", |b| {
         b.iter(|| step_fluxion_vmap(&mut p, &mut adam, black_box(&d)))
+    });
+    let (mut p, mut adam) = (Mlp::of(p0), fluxion::optim::Adam::new(LR));
+    g.bench_function("fluxion_nalgebra", |b| {
+        b.iter(|| step_fluxion_nalgebra(&mut p, &mut adam, black_box(&d)))
     });
     let (mut p, mut adam) = (p0.clone(), Adam::new());
     g.bench_function("hand", |b| b.iter(|| step_hand(&mut p, &mut adam, black_box(&d))));
