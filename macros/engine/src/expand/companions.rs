@@ -95,14 +95,7 @@ pub(super) fn holder(
     for modes in COMPANIONS {
         let name = mode_name(modes);
         let beyond = order + modes.len() > MAX_ORDER;
-        let reverse = |m: &Mode| matches!(m, Mode::Vjp | Mode::VjpFwd | Mode::VjpBwd | Mode::VjpBwdAcc);
-        // Reverse mode over reverse mode through data of run-time length is not built yet:
-        // the companions that would be (`vjp_vjp` of `f`, the reverse companions of a
-        // derivative) are stubs, an error only where something uses them.
-        let over_dynamic = f.has_dynamic()
-            && modes.iter().any(reverse)
-            && (order > 0 || modes.iter().filter(|m| reverse(m)).count() > 1);
-        let g = if beyond || over_dynamic {
+        let g = if beyond {
             None
         } else {
             let g = match modes {
@@ -163,19 +156,12 @@ pub(super) fn holder(
                 // Every holder has all nine companions, so callers' companions type-check;
                 // one beyond order 2 is a compile error only where something uses it.
                 let marker = format_ident!("__fluxion_missing_{}__{}", f.name, name);
-                let msg = if beyond {
-                    format!(
-                        "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
-                        f.name,
-                        modes.len(),
-                        f.name
-                    )
-                } else {
-                    format!(
-                        "`{}` takes slices or loops with a run-time trip count: reverse mode over reverse mode through it (`{name}` of `{}`) is not supported yet; use forward over reverse (`hessian`, `jvp` of a gradient) or fixed-size arrays",
-                        f.name, f.name
-                    )
-                };
+                let msg = format!(
+                    "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
+                    f.name,
+                    modes.len(),
+                    f.name
+                );
                 markers.extend(missing_marker(vis, &marker, &msg));
                 if modes.len() == 1 {
                     let why = if order > 0 { derivative() } else { Err(msg.clone()) };
@@ -189,7 +175,10 @@ pub(super) fn holder(
                     attrs(if beyond {
                         format!("Companion `{name}` of `{}`: beyond order {MAX_ORDER}.", f.name)
                     } else {
-                        format!("Companion `{name}` of `{}`: not available through slices.", f.name)
+                        format!(
+                            "Companion `{name}` of `{}`: it would call a companion beyond order {MAX_ORDER}.",
+                            f.name
+                        )
                     }),
                     &marker,
                     None,
