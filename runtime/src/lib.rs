@@ -12,6 +12,7 @@ extern crate alloc;
 extern crate std;
 
 mod batch;
+mod ct;
 pub mod init;
 mod jacobian;
 pub mod lanes;
@@ -26,6 +27,7 @@ pub use batch::{
     try_check_components, try_components, unpack, unpack_soa, BatchError, OutSlices, Pack, SimdRun, TaskSlots,
     PARALLEL_WORK,
 };
+pub use ct::{ct_arg, zero_owned, CtArg, ZeroOwned};
 pub use jacobian::{jacobian_cols, jacobian_rows, jacobian_rows_stacked, rows_per_task, Columns};
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_rows, fill_zero, FillRows, FillZero};
