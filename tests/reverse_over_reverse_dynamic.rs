@@ -263,6 +263,53 @@ fn loss_in_loop(xs: &[f64], w: f64, reps: usize) -> f64 {
     s
 }
 
+/// The gradient in the slice itself (a `Vec`), called and indexed: the squared norm of
+/// the gradient, differentiated in the slice and the scalar.
+#[fluxion::transforms(grad)]
+fn sin_w(x: &[f64], w: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += (w * x[i]).sin();
+    }
+    s
+}
+
+#[fluxion::transforms(grad(argnums = (0, 1)), jvp)]
+fn grad_norm(x: &[f64], w: f64) -> f64 {
+    let d = sin_w_grad(x, w);
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        for j in i + 1..x.len() {
+            s += d[i] * d[j] * x[j];
+        }
+        s += d[i] * d[i];
+    }
+    s
+}
+
+#[test]
+fn the_gradient_of_a_function_that_calls_a_gradient_in_a_slice() {
+    for (k, n) in LENGTHS.into_iter().enumerate() {
+        let x = points(n, 120 + k as u64);
+        let w = 1.3;
+        let (gx, gw) = grad_norm_grad(&x, w);
+        let mut z = x.clone();
+        z.push(w);
+        let f = |v: &[f64]| vec![grad_norm(&v[..n], v[n])];
+        let want: Vec<f64> = fd_cols(&f, &z).iter().map(|c| c[0]).collect();
+        let mut got = gx.clone();
+        got.push(gw);
+        assert_fd(&got, &want, &format!("n = {n}: finite differences"));
+        let u = points(n, 130 + k as u64);
+        let (_, dy) = grad_norm_jvp(&x, w, &u, 0.4);
+        let dot: f64 = gx.iter().zip(&u).map(|(a, b)| a * b).sum::<f64>() + gw * 0.4;
+        assert!(close(dot, dy, 1e-12), "n = {n}: {dot} against jvp {dy}");
+        if n >= 1 {
+            assert!(gw != 0.0);
+        }
+    }
+}
+
 #[test]
 fn the_gradient_of_a_function_that_calls_a_gradient_of_a_slice_function() {
     for (k, n) in LENGTHS.into_iter().enumerate() {
@@ -312,6 +359,62 @@ fn calls_of_a_gradient_of_a_slice_function_in_a_run_time_loop() {
             let (_, dy) = loss_in_loop_jvp(&xs, w, reps, &u, 0.7);
             let dot: f64 = gx.iter().zip(&u).map(|(a, b)| a * b).sum::<f64>() + gw * 0.7;
             assert!(close(dot, dy, 1e-12), "n = {n}, reps = {reps}: {dot} against jvp {dy}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A tuple argument holding an integer: its cotangent `(f64, ())` summed over two calls
+// (`() + ()` was emitted, in static code too, as soon as a reverse pass over the gradient
+// was built)
+// ---------------------------------------------------------------------------------------
+
+#[fluxion::differentiable]
+fn scaled(xs: &[f64], w: (f64, usize)) -> f64 {
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += w.0 * (xs[i] * w.0).sin() * (i + w.1) as f64;
+    }
+    s
+}
+
+#[fluxion::transforms(grad(argnums = (0, 1)), jvp)]
+fn scaled_twice(xs: &[f64], w: (f64, usize)) -> f64 {
+    let e = scaled(xs, w);
+    e * e * e + scaled(xs, (w.0 * 0.5, w.1))
+}
+
+/// The gradient in the slice (a `Vec` returned by a generated gradient, indexed),
+/// differentiated again through the calls: the cotangent of the tuple argument flows back.
+#[fluxion::transforms(grad(argnums = (0, 1)), jvp)]
+fn scaled_outer(xs: &[f64], a: f64) -> f64 {
+    let (gx, _) = scaled_twice_grad(xs, (a, 2));
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += gx[i] * xs[i];
+    }
+    s
+}
+
+#[test]
+fn a_tuple_argument_holding_an_integer() {
+    for (k, n) in LENGTHS.into_iter().enumerate() {
+        let xs = points(n, 100 + k as u64);
+        let a = 0.8;
+        let (gx, ga) = scaled_outer_grad(&xs, a);
+        let mut z = xs.clone();
+        z.push(a);
+        let f = |v: &[f64]| vec![scaled_outer(&v[..n], v[n])];
+        let want: Vec<f64> = fd_cols(&f, &z).iter().map(|c| c[0]).collect();
+        let mut got = gx.clone();
+        got.push(ga);
+        assert_fd(&got, &want, &format!("n = {n}: finite differences"));
+        let u = points(n, 110 + k as u64);
+        let (_, dy) = scaled_outer_jvp(&xs, a, &u, -0.6);
+        let dot: f64 = gx.iter().zip(&u).map(|(p, q)| p * q).sum::<f64>() - 0.6 * ga;
+        assert!(close(dot, dy, 1e-12), "n = {n}: {dot} against jvp {dy}");
+        if n >= 1 {
+            assert!(ga != 0.0 && gx.iter().all(|v| *v != 0.0));
         }
     }
 }

@@ -1262,6 +1262,16 @@ impl<'a> Emitter<'a> {
                 let a = self.by_ref_arg(a);
                 quote!(::fluxion::__private::zero_vec(#a))
             }
+            // A value only rustc types in a function with slices may hold a `Vec` inside a
+            // tuple (a generated gradient's result): `zero_owned` covers any nesting.
+            Expr::ZeroLike(a)
+                if self.dynamic
+                    && !self.f.ty_of(a).is_known()
+                    && !matches!(self.f.ty_of(a), Ty::Lanes(_) | Ty::Matrix { .. } | Ty::Rng) =>
+            {
+                let a = self.by_ref_arg(a);
+                quote!(::fluxion::__private::zero_owned(#a))
+            }
             Expr::ZeroLike(a) => {
                 let a = self.by_ref_arg(a);
                 quote!(::fluxion::__private::zero_like(#a))
@@ -1395,8 +1405,23 @@ impl<'a> Emitter<'a> {
             let ts: TokenStream = t.parse().unwrap_or_default();
             quote!(::<#ts>)
         });
-        let args = c.args.iter().map(|a| {
+        // The cotangent of a reverse companion call (its last argument not added into),
+        // of a type only rustc knows, in a function with slices: maybe a `Vec`, which the
+        // companion takes as `&[T]` (`ct_arg`).
+        let reverse = matches!(c.modes.last(), Some(Mode::Vjp | Mode::VjpBwd | Mode::VjpBwdAcc));
+        let ct_at = c.args.iter().rposition(|a| !a.by_mut).filter(|k| {
+            reverse
+                && self.dynamic
+                && !c.lanes
+                && c.args
+                    .get(*k)
+                    .is_some_and(|a| !a.by_ref && self.f.ty_of(&a.op) == Ty::Unknown)
+        });
+        let args = c.args.iter().enumerate().map(|(k, a)| {
             let t = self.operand(&a.op);
+            if Some(k) == ct_at {
+                return quote!(::fluxion::__private::ct_arg(&#t));
+            }
             if a.by_mut {
                 quote!(&mut #t)
             } else if matches!(self.f.ty_of(&a.op), Ty::Slice(_)) {
