@@ -12,7 +12,6 @@ extern crate alloc;
 extern crate std;
 
 mod batch;
-mod ct;
 pub mod init;
 mod jacobian;
 pub mod lanes;
@@ -22,12 +21,12 @@ pub mod params;
 mod rng;
 mod spread;
 mod tape;
+mod zero_owned;
 pub use batch::{
     best_simd, check_batch, drive, drive_tasks, grain, in_sample, or_panic, pack, pack_soa, try_check_batch,
     try_check_components, try_components, unpack, unpack_soa, BatchError, OutSlices, Pack, SimdRun, TaskSlots,
     PARALLEL_WORK,
 };
-pub use ct::{ct_arg, zero_owned, CtArg, ZeroOwned};
 pub use jacobian::{jacobian_cols, jacobian_rows, jacobian_rows_stacked, rows_per_task, Columns};
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
 pub use out::{fill_rows, fill_zero, FillRows, FillZero};
@@ -37,6 +36,7 @@ pub use params::{read_dvector, to_dvector};
 pub use rng::{Rng, RngLanes};
 pub use spread::{select_lanes, spread, SelectLanes, Spread};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};
+pub use zero_owned::{zero_owned, ZeroOwned};
 
 /// `Vec`, for generated code in crates without `std` in scope (cotangents of slices,
 /// growing tapes).

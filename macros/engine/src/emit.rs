@@ -714,6 +714,17 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// The emitter with the slice parameters `owned` taken as `Vec<T>` by value, not
+    /// borrowed: a companion's cotangents of slice outputs (and their tangents), which its
+    /// callers hold as values only rustc types and pass on by value, as to a batched
+    /// function's companions.
+    pub fn with_owned(mut self, owned: &[VarId]) -> Emitter<'a> {
+        self.by_ref.retain(|v| !owned.contains(v));
+        self.reused = reused_owned(self.f, &self.by_ref, self.dynamic);
+        self.borrowed = borrowed(self.f, &self.by_ref);
+        self
+    }
+
     /// An emitter for a batched kernel: `target` for shared values, `lanes` for the
     /// operations on lanes.
     pub fn with_lanes(f: &'a Func, target: &'a dyn Target, lanes: &'a dyn Target) -> Emitter<'a> {
@@ -1405,23 +1416,8 @@ impl<'a> Emitter<'a> {
             let ts: TokenStream = t.parse().unwrap_or_default();
             quote!(::<#ts>)
         });
-        // The cotangent of a reverse companion call (its last argument not added into),
-        // of a type only rustc knows, in a function with slices: maybe a `Vec`, which the
-        // companion takes as `&[T]` (`ct_arg`).
-        let reverse = matches!(c.modes.last(), Some(Mode::Vjp | Mode::VjpBwd | Mode::VjpBwdAcc));
-        let ct_at = c.args.iter().rposition(|a| !a.by_mut).filter(|k| {
-            reverse
-                && self.dynamic
-                && !c.lanes
-                && c.args
-                    .get(*k)
-                    .is_some_and(|a| !a.by_ref && self.f.ty_of(&a.op) == Ty::Unknown)
-        });
-        let args = c.args.iter().enumerate().map(|(k, a)| {
+        let args = c.args.iter().map(|a| {
             let t = self.operand(&a.op);
-            if Some(k) == ct_at {
-                return quote!(::fluxion::__private::ct_arg(&#t));
-            }
             if a.by_mut {
                 quote!(&mut #t)
             } else if matches!(self.f.ty_of(&a.op), Ty::Slice(_)) {

@@ -144,7 +144,8 @@ pub(super) fn holder(
                 if let Some(built) = built {
                     lanes_item(f, built, modes, vis, generics, &mut fns, &mut markers);
                 }
-                let e = Emitter::new(&g);
+                let owned = cotangent_params(f, &g, modes);
+                let e = Emitter::new(&g).with_owned(&owned);
                 fns.extend(e.function(&FnHeader {
                     vis: quote!(pub),
                     name: format_ident!("{}", name),
@@ -188,6 +189,36 @@ pub(super) fn holder(
     }
     markers.extend(inner);
     Ok(crate::emit::holder_item(vis, &h, &fns, &markers))
+}
+
+/// The parameters of the companion `g` (`modes` of `f`) that are cotangents of slice
+/// outputs or their tangents: taken by value (`Vec<T>`), as callers hold them. A reverse
+/// pass appends one cotangent, a forward pass a tangent per parameter (of its class);
+/// `vjp_bwd` takes the residuals and the cotangent, `vjp_bwd_acc` also the accumulators.
+/// Nothing if the count disagrees with `g`'s parameters.
+fn cotangent_params(f: &Func, g: &Func, modes: &[Mode]) -> Vec<VarId> {
+    let mut ct = vec![false; f.params.len()];
+    for m in modes {
+        match m {
+            Mode::Jvp => ct.extend(ct.clone()),
+            Mode::Vjp => ct.push(true),
+            Mode::VjpFwd => {}
+            Mode::VjpBwd => ct.extend([false, true]),
+            Mode::VjpBwdAcc => {
+                ct.extend([false, true]);
+                ct.extend(vec![false; f.params.len()]);
+            }
+        }
+    }
+    if ct.len() != g.params.len() {
+        return Vec::new();
+    }
+    g.params
+        .iter()
+        .zip(ct)
+        .filter(|(p, c)| *c && matches!(p.ty, Ty::Slice(_)))
+        .map(|(p, _)| p.var)
+        .collect()
 }
 
 /// The marker type of a missing companion: `missing_rule::<marker>()` is a compile error
