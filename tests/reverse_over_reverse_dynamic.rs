@@ -186,6 +186,51 @@ fn vjp_of_a_gradient_in_a_slice_with_a_pair_loop() {
     }
 }
 
+/// A gradient in a slice and a scalar (a tuple holding a `Vec`), differentiated again.
+#[fluxion::transforms(grad(argnums = (0, 1)), vjp(grad(argnums = (0, 1))), jvp(grad(argnums = (0, 1))))]
+fn mixed(xs: &[f64], w: f64) -> f64 {
+    let n = xs.len();
+    let mut e = w * w;
+    for i in 0..n {
+        for j in i + 1..n {
+            e += (w * xs[i] * xs[j]).sin();
+        }
+        e += (xs[i] - w).powi(2) * xs[i];
+    }
+    e
+}
+
+#[test]
+fn vjp_of_a_gradient_in_a_slice_and_a_scalar() {
+    for (k, n) in LENGTHS.into_iter().enumerate() {
+        let xs = points(n, 140 + k as u64);
+        let w = 0.7;
+        let (value, pullback) = mixed_grad_vjp(&xs, w);
+        assert_eq!(value, mixed_grad(&xs, w));
+        let u = points(n, 150 + k as u64);
+        let s = -0.3;
+        let (hx, hw) = pullback((u.clone(), s));
+        let (_, (tx, tw)) = mixed_grad_jvp(&xs, w, &u, s);
+        let mut got = hx.clone();
+        got.push(hw);
+        let mut want = tx.clone();
+        want.push(tw);
+        assert_bits_close(&got, &want, &format!("n = {n}: against jvp of grad"));
+        let mut z = xs.clone();
+        z.push(w);
+        let mut dir = u.clone();
+        dir.push(s);
+        let g = |v: &[f64]| {
+            let (a, b) = mixed_grad(&v[..n], v[n]);
+            let mut a = a;
+            a.push(b);
+            a
+        };
+        assert_fd(&got, &fd_dir(&g, &z, &dir), &format!("n = {n}: finite differences"));
+        assert!(hw != 0.0);
+    }
+}
+
 /// Lennard-Jones particles (a slice of arrays, every pair once).
 #[fluxion::transforms(grad, vjp(grad), jvp(grad))]
 fn lj(xs: &[[f64; 3]]) -> f64 {
@@ -417,4 +462,40 @@ fn a_tuple_argument_holding_an_integer() {
             assert!(ga != 0.0 && gx.iter().all(|v| *v != 0.0));
         }
     }
+}
+
+/// The same without slices (fixed-size arrays): the `vjp_vjp` of a function calling
+/// `cubed` with a tuple holding an integer did not compile.
+#[fluxion::differentiable]
+fn cubed(x: f64, k: usize, w: (f64, usize)) -> f64 {
+    w.0 * x.powi(2) * (k + w.1) as f64
+}
+
+#[fluxion::transforms(grad(argnums = (0, 2)))]
+fn cubed_loss(x: f64, k: usize, w: (f64, usize)) -> f64 {
+    let e = cubed(x, k, w);
+    e * e * e + cubed(x * w.0, k, (w.0, w.1 + 1))
+}
+
+#[fluxion::transforms(grad(argnums = (0, 1)), jvp)]
+fn cubed_outer(x: f64, a: f64) -> f64 {
+    let (gx, gw) = cubed_loss_grad(x, 2, (a, 1));
+    let (ga, _) = gw;
+    gx * ga + gx
+}
+
+#[test]
+fn a_tuple_argument_holding_an_integer_in_fixed_size_code() {
+    let (x, a) = (0.7, -0.4);
+    let (dx, da) = cubed_outer_grad(x, a);
+    let h = STEP;
+    let fx = (cubed_outer(x + h, a) - cubed_outer(x - h, a)) / (2.0 * h);
+    let fa = (cubed_outer(x, a + h) - cubed_outer(x, a - h)) / (2.0 * h);
+    assert_fd(&[dx, da], &[fx, fa], "finite differences");
+    let (_, dy) = cubed_outer_jvp(x, a, 0.3, -1.1);
+    assert!(
+        close(dx * 0.3 - da * 1.1, dy, 1e-12),
+        "{} against jvp {dy}",
+        dx * 0.3 - da * 1.1
+    );
 }
