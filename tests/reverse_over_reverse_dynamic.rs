@@ -136,7 +136,7 @@ fn jacrev_of_a_gradient_in_a_fixed_parameter_over_slices_of_data() {
 // ---------------------------------------------------------------------------------------
 
 /// A pair loop `for j in i + 1..n` over a slice.
-#[fluxion::transforms(grad, hessian, vjp(grad), jvp(grad))]
+#[fluxion::transforms(grad, hessian, vjp(grad), jvp(grad), jacrev(grad))]
 fn pairs(xs: &[f64]) -> f64 {
     let n = xs.len();
     let mut e = 0.0;
@@ -176,18 +176,28 @@ fn vjp_of_a_gradient_in_a_slice_with_a_pair_loop() {
                 &format!("n = {n}: finite differences"),
             );
         }
-        // Every column: the pullback of a basis vector is the Hessian's row.
+        // Every column: the pullback of a basis vector is the Hessian's row, and so is
+        // the row of `jacrev` of the gradient (one reverse sweep per entry of it).
+        let jac = pairs_grad_jacrev(&xs);
+        assert_eq!(jac.len(), n);
         for c in 0..n {
             let mut e = vec![0.0; n];
             e[c] = 1.0;
             let (row,) = pullback(e);
             assert_fd(&row, &rows[c], &format!("n = {n}: row {c}"));
+            assert_bits_close(&jac[c], &row, &format!("n = {n}: jacrev row {c} against vjp"));
+            assert_bits_close(&jac[c], &hess[c], &format!("n = {n}: jacrev row {c} against hessian"));
         }
     }
 }
 
 /// A gradient in a slice and a scalar (a tuple holding a `Vec`), differentiated again.
-#[fluxion::transforms(grad(argnums = (0, 1)), vjp(grad(argnums = (0, 1))), jvp(grad(argnums = (0, 1))))]
+#[fluxion::transforms(
+    grad(argnums = (0, 1)),
+    vjp(grad(argnums = (0, 1))),
+    jvp(grad(argnums = (0, 1))),
+    jacrev(grad(argnums = (0, 1)), argnums = (0, 1))
+)]
 fn mixed(xs: &[f64], w: f64) -> f64 {
     let n = xs.len();
     let mut e = w * w;
@@ -228,6 +238,15 @@ fn vjp_of_a_gradient_in_a_slice_and_a_scalar() {
         };
         assert_fd(&got, &fd_dir(&g, &z, &dir), &format!("n = {n}: finite differences"));
         assert!(hw != 0.0);
+        // `jacrev` of the gradient: per output (the slice's entries, then `w`'s), its
+        // Jacobian in `(xs, w)`; contracted with `(u, s)` it is the product above.
+        let ((jxx, jxw), (jwx, jww)) = mixed_grad_jacrev(&xs, w);
+        assert_eq!((jxx.len(), jxw.len(), jwx.len()), (n, n, n));
+        let by_rows: Vec<f64> = (0..n)
+            .map(|r| jxx[r].iter().zip(&u).map(|(a, b)| a * b).sum::<f64>() + jxw[r] * s)
+            .chain([jwx.iter().zip(&u).map(|(a, b)| a * b).sum::<f64>() + jww * s])
+            .collect();
+        assert_bits_close(&by_rows, &got, &format!("n = {n}: jacrev of grad against vjp"));
     }
 }
 

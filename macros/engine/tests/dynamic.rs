@@ -498,3 +498,66 @@ fn a_snapshot_read_after_its_array_changes_is_not_forwarded() {
         assert_eq!(a.ok().and_then(|v| v.f()), Some(want), "{src}");
     }
 }
+
+#[test]
+fn jacrev_of_a_gradient_in_a_slice() {
+    // `jacrev` of a function returning a `Vec` (the gradient in `xs`): one reverse sweep
+    // per entry of the gradient, `0..len`, each over the gradient's own reverse pass
+    // (growing tapes read back and their adjoints reset). Rows against the Hessian of
+    // forward over reverse and against central differences of the gradient.
+    use fluxion_engine::attr::Options;
+    use fluxion_engine::symbol::Transform;
+    use fluxion_engine::transforms::{grad, hessian, jacrev, Site};
+    let rules = RuleTable::standard();
+    let env = Env::default();
+    let site = Site {
+        name: proc_macro2::Span::call_site(),
+        ret: proc_macro2::Span::call_site(),
+    };
+    let o = |t| Options::new(t, proc_macro2::Span::call_site());
+    for src in CORPUS {
+        let f = lower(src);
+        let g = grad(&f, &o(Transform::Grad), &site, &rules, false).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        let j = jacrev(&g, &o(Transform::Jacrev), &site, &rules).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        let h = hessian(&f, &o(Transform::Hessian), &site, &rules).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        for (s, n) in LENGTHS.into_iter().enumerate() {
+            let xs = points(n, 60 + s as u64);
+            let w = Value::F(0.8);
+            let rows = |v: Value| match v {
+                Value::Arr(rs) => rs.iter().map(flat).collect::<Vec<_>>(),
+                other => panic!("{src}: not rows: {other:?}"),
+            };
+            let jr = rows(
+                env.eval(&j, &[arr(&xs), w.clone()])
+                    .unwrap_or_else(|e| panic!("{src}: jacrev: {e}")),
+            );
+            let hr = rows(
+                env.eval(&h, &[arr(&xs), w.clone()])
+                    .unwrap_or_else(|e| panic!("{src}: hessian: {e}")),
+            );
+            assert_eq!(jr.len(), n, "{src} at {n}");
+            let grad_at = |x: &[f64]| flat(&env.eval(&g, &[arr(x), w.clone()]).unwrap_or_else(|e| panic!("{e}")));
+            for r in 0..n {
+                assert_eq!(jr[r].len(), n);
+                for c in 0..n {
+                    assert!(
+                        close(jr[r][c], hr[r][c], 1e-12),
+                        "{src} at {n}: [{r}][{c}] {} against hessian {}",
+                        jr[r][c],
+                        hr[r][c]
+                    );
+                    let hh = 1e-6;
+                    let (mut p, mut m) = (xs.clone(), xs.clone());
+                    p[c] += hh;
+                    m[c] -= hh;
+                    let want = (grad_at(&p)[r] - grad_at(&m)[r]) / (2.0 * hh);
+                    assert!(
+                        close(jr[r][c], want, 1e-5),
+                        "{src} at {n}: [{r}][{c}] {} against {want}",
+                        jr[r][c]
+                    );
+                }
+            }
+        }
+    }
+}
