@@ -251,7 +251,7 @@ fn vjp_of_a_gradient_in_a_slice_and_a_scalar() {
 }
 
 /// Lennard-Jones particles (a slice of arrays, every pair once).
-#[fluxion::transforms(grad, vjp(grad), jvp(grad))]
+#[fluxion::transforms(grad, hessian, vjp(grad), jvp(grad), jacrev(grad))]
 fn lj(xs: &[[f64; 3]]) -> f64 {
     let n = xs.len();
     let mut e = 0.0;
@@ -283,6 +283,25 @@ fn vjp_of_a_gradient_in_a_slice_of_arrays() {
         assert_fd(&flat3(&hu), &want, &format!("n = {n}: finite differences"));
         if n >= 2 {
             assert!(flat3(&hu).iter().any(|v| *v != 0.0));
+        }
+        // `jacrev` of the gradient, `h[i][a][j][b] = ∂²E/∂xᵢ[a]∂xⱼ[b]`, against the
+        // Hessian of forward over reverse (the same shape) and the pullback.
+        let jac = lj_grad_jacrev(&xs);
+        let hess = lj_hessian(&xs);
+        assert_eq!(jac.len(), n);
+        for i in 0..n {
+            for a in 0..3 {
+                let row = flat3(&jac[i][a]);
+                assert_bits_close(
+                    &row,
+                    &flat3(&hess[i][a]),
+                    &format!("n = {n}: [{i}][{a}] against hessian"),
+                );
+                let mut e = vec![[0.0; 3]; n];
+                e[i][a] = 1.0;
+                let (col,) = pullback(e);
+                assert_bits_close(&row, &flat3(&col), &format!("n = {n}: [{i}][{a}] against vjp"));
+            }
         }
     }
 }
