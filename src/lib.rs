@@ -175,10 +175,11 @@
 //! let h = rosenbrock_hessian(&[1.0, 1.0, 1.0]);
 //! assert_eq!(h[0], vec![802.0, -400.0, 0.0]);
 //! ```
-//! - Calls between annotated functions pass slices through, in every mode and in forward
-//!   over reverse (`hessian`); reverse mode over reverse mode through a function with
-//!   slices or run-time loops (a `grad` of a function that calls `g_grad`) is not built
-//!   yet: using it is a compile error (at `cargo build`) naming the alternatives.
+//! - Calls between annotated functions pass slices through, in every mode and at second
+//!   order: forward over reverse (`hessian`) and reverse over reverse (a `grad` of a
+//!   function that calls `g_grad`, `jacrev` or `vjp` stacked on `grad`); the second
+//!   reverse pass allocates like the first (its tapes' adjoints are `Vec`s of their
+//!   length) and copies the slices' cotangents it reads again.
 //! - Under `vmap`, a slice and the loops over it are shared (`in_dims = None`); a batched
 //!   slice, or a per-sample cotangent of a shared slice, is a compile error.
 //! - Reverse mode allocates here: each value a loop of run-time trip count tapes goes into

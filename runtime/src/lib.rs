@@ -21,6 +21,7 @@ pub mod params;
 mod rng;
 mod spread;
 mod tape;
+mod zero_owned;
 pub use batch::{
     best_simd, check_batch, drive, drive_tasks, grain, in_sample, or_panic, pack, pack_soa, try_check_batch,
     try_check_components, try_components, unpack, unpack_soa, BatchError, OutSlices, Pack, SimdRun, TaskSlots,
@@ -35,6 +36,7 @@ pub use params::{read_dvector, to_dvector};
 pub use rng::{Rng, RngLanes};
 pub use spread::{select_lanes, spread, SelectLanes, Spread};
 pub use tape::{heap_tape, Tape, TapeStorage, TAPE_STACK_BYTES};
+pub use zero_owned::{zero_owned, ZeroOwned};
 
 /// `Vec`, for generated code in crates without `std` in scope (cotangents of slices,
 /// growing tapes).
@@ -82,8 +84,9 @@ pub trait Zero: Copy {
     fn zero() -> Self;
 }
 
-/// In-place addition of tangents and cotangents (elementwise for arrays and tuples).
-pub trait Accumulate: Copy {
+/// In-place addition of tangents and cotangents (elementwise for arrays, tuples and
+/// `Vec`s: a slice's cotangent, inside a tuple of cotangents a second reverse pass adds).
+pub trait Accumulate {
     /// `*self += other`, elementwise.
     fn accumulate(&mut self, other: Self);
 }
@@ -211,6 +214,24 @@ impl<A: Accumulate, const N: usize> Accumulate for [A; N] {
         }
     }
 }
+/// The cotangent of a slice.
+///
+/// # Panics
+///
+/// If the lengths differ (cotangents of slices of different lengths).
+impl<A: Accumulate> Accumulate for Vec<A> {
+    #[inline]
+    fn accumulate(&mut self, other: Self) {
+        assert_eq!(
+            self.len(),
+            other.len(),
+            "fluxion: cotangents of slices of different lengths"
+        );
+        for (a, b) in self.iter_mut().zip(other) {
+            a.accumulate(b);
+        }
+    }
+}
 impl<A: Tangent + ?Sized> Tangent for &A {
     type T = A::T;
     #[inline(always)]
@@ -325,8 +346,8 @@ pub fn zero<T: Placeholder>() -> T {
 }
 
 /// What [`zero`] makes: the additive zero of a [`Zero`] type, an empty `Vec` (and tuples
-/// of them) for the slot of a loop's last value of a batch (a `Vec` is never accumulated
-/// into: it has no [`Accumulate`]).
+/// of them) for the slot of a loop's last value of a batch (a batch's `Vec` is never
+/// accumulated into, only set whole).
 pub trait Placeholder {
     /// The value.
     fn placeholder() -> Self;
@@ -425,7 +446,7 @@ pub fn zero_vec<A: Tangent>(x: &[A]) -> Vec<A::T> {
 ///
 /// If the lengths differ (a slice changed length between the two sweeps).
 #[inline]
-pub fn acc_slice<T: Accumulate>(acc: &mut [T], x: &[T]) {
+pub fn acc_slice<T: Accumulate + Copy>(acc: &mut [T], x: &[T]) {
     assert_eq!(acc.len(), x.len(), "fluxion: cotangents of slices of different lengths");
     for (a, b) in acc.iter_mut().zip(x) {
         a.accumulate(*b);

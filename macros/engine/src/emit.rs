@@ -523,6 +523,89 @@ pub struct Emitter<'a> {
     /// Arrays read out of a parameter passed by reference and only indexed: bound by
     /// reference ([`borrowed`]).
     borrowed: HashSet<VarId>,
+    /// Values that are not `Copy` (`Vec`s) read more than once: cloned where read by
+    /// value ([`reused_owned`]).
+    reused: HashSet<VarId>,
+    /// The function holds slices or loops with a run-time trip count ([`Func::has_dynamic`]).
+    dynamic: bool,
+}
+
+/// Whether a value of type `t` may hold a `Vec` (not `Copy`): a slice's owned form, an
+/// array or tuple of them, and in a function with slices or run-time loops a value only
+/// rustc types (a companion's result holding a slice's cotangent). A clone of a `Copy`
+/// value is a copy.
+fn maybe_owned(t: &Ty, dynamic: bool) -> bool {
+    fn unknown(t: &Ty) -> bool {
+        match t {
+            Ty::Unknown => true,
+            Ty::Array(e, _) | Ty::Tape(e) => unknown(e),
+            Ty::Tuple(ts) => ts.iter().any(unknown),
+            _ => false,
+        }
+    }
+    t.has_slice() || (dynamic && unknown(t))
+}
+
+/// The values holding a `Vec` (a slice's cotangent, a tuple of cotangents, a Jacobian's
+/// rows in a slice) that a by-value read would move while something reads them again:
+/// read more than once, or read inside a loop they are defined outside of. A second
+/// reverse pass reads a first pass's cotangents again (the zero of their adjoints, the
+/// cotangents it adds them into); the emitter clones them where it reads them by value.
+fn reused_owned(f: &Func, by_ref: &HashSet<VarId>, dynamic: bool) -> HashSet<VarId> {
+    let mut depth_of: HashMap<VarId, usize> = HashMap::new();
+    let mut reads: HashMap<VarId, (usize, usize)> = HashMap::new();
+    fn walk(b: &Block, d: usize, depth_of: &mut HashMap<VarId, usize>, reads: &mut HashMap<VarId, (usize, usize)>) {
+        for s in &b.0 {
+            let mut ops = Vec::new();
+            match s {
+                Stmt::Let(v, e) => {
+                    depth_of.insert(*v, d);
+                    ops = expr_operands(e);
+                }
+                Stmt::Mut(v, e) => {
+                    depth_of.insert(*v, d);
+                    ops = e.as_ref().map(expr_operands).unwrap_or_default();
+                }
+                Stmt::Assign(p, _, v) => {
+                    ops.extend(p.idx.iter().cloned());
+                    ops.push(v.clone());
+                }
+                Stmt::For(l) => {
+                    ops.push(l.lo.clone());
+                    ops.push(l.hi.clone());
+                }
+                Stmt::If(c, _, _) => ops.push(c.clone()),
+            }
+            for v in ops.iter().filter_map(Operand::var) {
+                let r = reads.entry(v).or_insert((0, 0));
+                r.0 += 1;
+                r.1 = r.1.max(d);
+            }
+            match s {
+                Stmt::For(l) => walk(&l.body, d + 1, depth_of, reads),
+                Stmt::If(_, t, e) => {
+                    walk(t, d, depth_of, reads);
+                    walk(e, d, depth_of, reads);
+                }
+                _ => {}
+            }
+        }
+    }
+    walk(&f.body, 0, &mut depth_of, &mut reads);
+    if let Some(v) = f.ret.var() {
+        let r = reads.entry(v).or_insert((0, 0));
+        r.0 += 1;
+    }
+    reads
+        .into_iter()
+        .filter(|(v, (n, d))| {
+            let info = &f.vars[*v];
+            !by_ref.contains(v)
+                && maybe_owned(&info.ty, dynamic)
+                && (*n > 1 || *d > depth_of.get(v).copied().unwrap_or(0))
+        })
+        .map(|(v, _)| v)
+        .collect()
 }
 
 /// The arrays bound to a field of a parameter passed by reference (`let tape = res.0`, a
@@ -614,6 +697,8 @@ impl<'a> Emitter<'a> {
             .map(|p| p.var)
             .collect();
         let borrowed = borrowed(f, &by_ref);
+        let dynamic = f.has_dynamic();
+        let reused = reused_owned(f, &by_ref, dynamic);
         Emitter {
             f,
             names: Names::new(f),
@@ -623,8 +708,21 @@ impl<'a> Emitter<'a> {
             rows: std::cell::Cell::new(None),
             slots: slots(f),
             borrowed,
+            reused,
+            dynamic,
             cols: std::cell::Cell::new(None),
         }
+    }
+
+    /// The emitter with the slice parameters `owned` taken as `Vec<T>` by value, not
+    /// borrowed: a companion's cotangents of slice outputs (and their tangents), which its
+    /// callers hold as values only rustc types and pass on by value, as to a batched
+    /// function's companions.
+    pub fn with_owned(mut self, owned: &[VarId]) -> Emitter<'a> {
+        self.by_ref.retain(|v| !owned.contains(v));
+        self.reused = reused_owned(self.f, &self.by_ref, self.dynamic);
+        self.borrowed = borrowed(self.f, &self.by_ref);
+        self
     }
 
     /// An emitter for a batched kernel: `target` for shared values, `lanes` for the
@@ -687,7 +785,7 @@ impl<'a> Emitter<'a> {
         let params = self.f.params.iter().map(|p| self.param(p));
         let ret_ty = self.ty_target(&self.f.ret_ty).ty(&self.f.ret_ty);
         let body = self.block(&self.f.body);
-        let ret = self.operand(&self.f.ret);
+        let ret = self.owned(&self.f.ret);
         let FnHeader {
             vis,
             name,
@@ -766,6 +864,35 @@ impl<'a> Emitter<'a> {
             Operand::Bool(b) => quote!(#b),
             Operand::Const(c) => cexpr_tokens(c, true),
             Operand::Unit => quote!(()),
+        }
+    }
+
+    /// A zero (or a tape's placeholder) of type `t`: an array of elements that may hold a
+    /// `Vec` (a tape of a slice's cotangents in a second reverse pass) is built element by
+    /// element, `[v; n]` needing `Copy`.
+    fn zeros(&self, t: &Ty) -> TokenStream {
+        match t {
+            Ty::Array(e, n) if maybe_owned(e, self.dynamic) => {
+                let e = self.zeros(e);
+                let n = cexpr_tokens(n, false);
+                quote!(::core::array::from_fn::<_, { #n }, _>(|_| #e))
+            }
+            Ty::Tuple(ts) if maybe_owned(t, self.dynamic) => {
+                let ts: Vec<_> = ts.iter().map(|t| self.zeros(t)).collect();
+                quote!((#(#ts,)*))
+            }
+            t => self.ty_target(t).zeros(t),
+        }
+    }
+
+    /// An operand read by value: a clone of a `Vec` that is read again ([`reused_owned`]).
+    fn owned(&self, o: &Operand) -> TokenStream {
+        match o {
+            Operand::Var(v) if self.reused.contains(v) => {
+                let a = self.var(*v);
+                quote!(::core::clone::Clone::clone(&#a))
+            }
+            o => self.operand(o),
         }
     }
 
@@ -929,7 +1056,7 @@ impl<'a> Emitter<'a> {
             {
                 let n = self.var(p.var);
                 let k = self.operand(&p.idx[0]);
-                let val = self.operand(v);
+                let val = self.owned(v);
                 quote!(::fluxion::__private::push(&mut #n, #k, #val);)
             }
             // A slice-valued result copied into the caller's buffer, whose length must match.
@@ -962,8 +1089,13 @@ impl<'a> Emitter<'a> {
             }
             Stmt::Assign(p, op, v) => {
                 let target = self.place(p);
-                let val = self.operand(v);
                 let ty = self.f.vars[p.var].ty.indexed(p.idx.len());
+                // `acc_slice` borrows its operand.
+                let val = if matches!(ty, Ty::Slice(_)) && *op == AssignOp::Add {
+                    self.operand(v)
+                } else {
+                    self.owned(v)
+                };
                 match op {
                     AssignOp::Set => quote!(#target = #val;),
                     AssignOp::Add => acc_tokens(target, val, &ty),
@@ -1060,12 +1192,12 @@ impl<'a> Emitter<'a> {
             // only rustc types (a tape's slot of a batch's `Vec`s, read once per sweep of a
             // loop), is a copy (for a `Copy` value, the copy it always was).
             Expr::Use(Operand::Var(v))
-                if self.f.vars[*v].mutable && matches!(self.f.vars[*v].ty, Ty::Slice(_)) || self.slots.contains(v) =>
+                if self.f.vars[*v].mutable && self.f.vars[*v].ty.has_slice() || self.slots.contains(v) =>
             {
                 let a = self.var(*v);
                 quote!(::core::clone::Clone::clone(&#a))
             }
-            Expr::Use(a) | Expr::StopGrad(a) => op(a),
+            Expr::Use(a) | Expr::StopGrad(a) => self.owned(a),
             Expr::Len(a) => {
                 let a = op(a);
                 quote!(#a.len())
@@ -1074,16 +1206,36 @@ impl<'a> Emitter<'a> {
                 let a = op(a);
                 quote!(#a.1)
             }
+            // A field that is not `Copy` of a value read again: the field's clone.
+            Expr::Field(a @ Operand::Var(v), k)
+                if self.reused.contains(v)
+                    && match self.f.ty_of(a) {
+                        Ty::Tuple(ts) => ts.get(*k).is_some_and(|t| maybe_owned(t, self.dynamic)),
+                        t => maybe_owned(&t, self.dynamic),
+                    } =>
+            {
+                let a = op(a);
+                let k = syn::Index::from(*k);
+                quote!(::core::clone::Clone::clone(&#a.#k))
+            }
             Expr::Deref(a) => {
                 let a = op(a);
                 quote!(*#a)
             }
             Expr::Prim(p, xs) => self.prim(*p, xs),
+            // An element that is not `Copy` (a tape of a slice's cotangents, or of a
+            // companion's results, in a second reverse pass) is read by a clone.
+            Expr::Index(v, idx) if maybe_owned(&self.f.vars[*v].ty.indexed(idx.len()), self.dynamic) => {
+                let e = self
+                    .target
+                    .index(self.var(*v), self.index_groups(&self.f.vars[*v].ty, idx));
+                quote!(::core::clone::Clone::clone(&#e))
+            }
             Expr::Index(v, idx) => self
                 .target
                 .index(self.var(*v), self.index_groups(&self.f.vars[*v].ty, idx)),
             Expr::Array(xs) => {
-                let xs = xs.iter().map(op);
+                let xs = xs.iter().map(|x| self.owned(x));
                 quote!([#(#xs),*])
             }
             // `[a; n]` of a value that is not `Copy` (rows of a slice's length): clones.
@@ -1097,7 +1249,7 @@ impl<'a> Emitter<'a> {
                 let n = cexpr_tokens(n, false);
                 quote!([#a; #n])
             }
-            Expr::Zeros(t) => self.ty_target(t).zeros(t),
+            Expr::Zeros(t) => self.zeros(t),
             // A value only rustc types (a call's result, maybe an array or a tuple) is
             // spread element by element, integers unchanged (`Spread`).
             Expr::Splat(a @ Operand::Var(_)) if self.f.ty_of(a) == Ty::Unknown => {
@@ -1121,12 +1273,22 @@ impl<'a> Emitter<'a> {
                 let a = self.by_ref_arg(a);
                 quote!(::fluxion::__private::zero_vec(#a))
             }
+            // A value only rustc types in a function with slices may hold a `Vec` inside a
+            // tuple (a generated gradient's result): `zero_owned` covers any nesting.
+            Expr::ZeroLike(a)
+                if self.dynamic
+                    && !self.f.ty_of(a).is_known()
+                    && !matches!(self.f.ty_of(a), Ty::Lanes(_) | Ty::Matrix { .. } | Ty::Rng) =>
+            {
+                let a = self.by_ref_arg(a);
+                quote!(::fluxion::__private::zero_owned(#a))
+            }
             Expr::ZeroLike(a) => {
                 let a = self.by_ref_arg(a);
                 quote!(::fluxion::__private::zero_like(#a))
             }
             Expr::Tuple(xs) => {
-                let xs: Vec<_> = xs.iter().map(op).collect();
+                let xs: Vec<_> = xs.iter().map(|x| self.owned(x)).collect();
                 if xs.len() == 1 {
                     let x = &xs[0];
                     quote!((#x,))
@@ -1221,7 +1383,7 @@ impl<'a> Emitter<'a> {
                 .iter()
                 .any(|x| matches!(self.f.ty_of(x), Ty::Array(..) | Ty::Tuple(_)))
         {
-            let (a, b) = (&o[0], &o[1]);
+            let (a, b) = (self.owned(&xs[0]), self.owned(&xs[1]));
             return quote!(::fluxion::__private::add(#a, #b));
         }
         match xs.iter().find(|x| matches!(self.f.ty_of(x), Ty::Lanes(_))) {
@@ -1264,7 +1426,7 @@ impl<'a> Emitter<'a> {
             } else if a.by_ref {
                 quote!(&#t)
             } else {
-                t
+                self.owned(&a.op)
             }
         });
         if c.lanes {

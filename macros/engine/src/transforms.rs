@@ -428,6 +428,9 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     }
     let (idx, many) = argnums(f, o, site)?;
     let (main, aux) = split_aux(f, o.has_aux, site)?;
+    if matches!(&main.ret_ty, Ty::Slice(e) if dims(e).is_some()) {
+        return jacrev_slice_rows(f, &main, aux.as_ref(), (&idx, many), o, site, rules, final_pass);
+    }
     let odims = check_output(f, &main, o, site)?;
     if odims.is_empty() {
         let mut o2 = o.clone();
@@ -513,6 +516,114 @@ pub fn jacrev_pass(f: &Func, o: &Options, site: &Site, rules: &RuleTable, final_
     inner_body.splice(0..0, resets);
     body.extend(wrap_loops(&ks, &odims, inner_body));
     end_jacrev(&mut g, body, &jacs, many, aux.as_ref(), f, o);
+    Ok(g)
+}
+
+/// `jacrev` of a function returning a `Vec` of floats or of (nested) arrays of floats (a
+/// gradient in a slice: `jacrev` of `grad`, reverse over reverse): one forward sweep, then
+/// one reverse sweep per scalar of the output, `(k, a..)` for `k` in `0..y.len()`, each
+/// seeded with a one-hot `Vec` cotangent and writing its row `jac[k][a..] = x̄`. The
+/// Jacobian is the output's shape over the argument's tangent (`Vec<Vec<T>>` in a slice;
+/// `Vec<[Vec<[T; 3]>; 3]>` for a slice of `[T; 3]` in itself).
+#[allow(clippy::too_many_arguments)]
+fn jacrev_slice_rows(
+    f: &Func,
+    main: &Func,
+    aux: Option<&Operand>,
+    (idx, many): (&[usize], bool),
+    o: &Options,
+    site: &Site,
+    rules: &RuleTable,
+    final_pass: bool,
+) -> TResult<Func> {
+    let spec = VjpSpec {
+        active: mask(f, idx),
+        all_params: false,
+        seed: None,
+    };
+    let rev = if final_pass { vjp_final } else { vjp };
+    let VjpOut {
+        func: mut g,
+        split,
+        ct,
+        bars,
+        value,
+    } = rev(main, &spec, rules).map_err(internal(site.name))?;
+    g.params.pop();
+    let body = std::mem::take(&mut g.body.0);
+    let (fwd, rev) = body.split_at(split);
+    let usize_ty = Ty::Int(Some("usize".into()));
+    let mut b = Builder::new(&mut g);
+    b.out = fwd.to_vec();
+    // The shape of an output element (`[3]` for `[f64; 3]`, none for a float).
+    let edims = match &main.ret_ty {
+        Ty::Slice(e) => dims(e).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    // One row per output scalar: the parameter's zero cotangent, copied.
+    let mut jacs = Vec::new();
+    for k in idx {
+        let p = &f.params[*k];
+        let mut row_ty = p.ty.tangent();
+        let row = if p.ty.has_slice() {
+            Expr::ZeroLike(Operand::Var(p.var))
+        } else {
+            Expr::Zeros(row_ty.clone())
+        };
+        let mut z = b.let_ty(row, "zero", row_ty.clone());
+        for d in edims.iter().rev() {
+            row_ty = Ty::Array(Box::new(row_ty), d.clone());
+            z = b.let_ty(Expr::Repeat(z, d.clone()), "zero", row_ty.clone());
+        }
+        let ty = Ty::Slice(Box::new(row_ty));
+        jacs.push((
+            b.let_mut(Some(Expr::Broadcast(value.clone(), z)), "jac", ty.clone()),
+            ty,
+        ));
+    }
+    let n = b.let_ty(Expr::Len(value.clone()), "n", usize_ty.clone());
+    let mut body = b.take();
+    let kv = g.new_var("k", usize_ty, false);
+    let es = loop_nest(&mut g, &edims, "a");
+    let mut at = vec![Operand::Var(kv)];
+    at.extend(es.iter().copied().map(Operand::Var));
+    let ct_ty = main.ret_ty.tangent();
+    let mut inner = Builder::new(&mut g);
+    let basis = inner.let_mut(Some(Expr::ZeroLike(value.clone())), "basis", ct_ty);
+    inner.push(Stmt::Assign(
+        Place {
+            var: basis,
+            idx: at.clone(),
+        },
+        AssignOp::Set,
+        Operand::float(1.0),
+    ));
+    inner.push(Stmt::Let(ct, Expr::Use(Operand::Var(basis))));
+    let rev_row = clone_residuals(inner.f, rev);
+    inner.out.extend(rev_row);
+    for ((jv, _), bar) in jacs.iter().zip(listed(idx, &bars)) {
+        inner.push(Stmt::Assign(
+            Place {
+                var: *jv,
+                idx: at.clone(),
+            },
+            AssignOp::Set,
+            bar,
+        ));
+    }
+    let mut inner_body = inner.take();
+    let resets = rewind_tapes(&mut g, &mut body, rev);
+    inner_body.splice(0..0, resets);
+    let inner_body = wrap_loops(&es, &edims, inner_body);
+    body.push(Stmt::For(Loop {
+        var: kv,
+        lo: Operand::Const(CExpr::Lit(0)),
+        hi: n,
+        rev: false,
+        body: Block(inner_body),
+        span: SrcSpan(site.name),
+    }));
+    end_jacrev(&mut g, body, &jacs, many, aux, f, o);
     Ok(g)
 }
 

@@ -5,8 +5,9 @@
 //! For each program `f(xs: &[f64], w: f64) -> f64`: the reverse gradient (`vjp`) against
 //! central finite differences, the final pass (`vjp_final`, growing tapes) bit for bit the
 //! unsplit one, `vjp_fwd` then `vjp_bwd` bit for bit `vjp`, forward mode (`jvp`) against
-//! reverse (`<ẋ, x̄>` = `ẏ`), and the Hessian-vector product of forward over reverse
-//! (`jvp_vjp`) against finite differences of the gradient.
+//! reverse (`<ẋ, x̄>` = `ẏ`), the Hessian-vector product of forward over reverse
+//! (`jvp_vjp`) against finite differences of the gradient, and the same product by
+//! reverse over reverse (`vjp_vjp`, and `vjp` of `vjp_final`) against both.
 
 use fluxion_engine::expand::lower_source;
 use fluxion_engine::interp::{companion, Env, Value};
@@ -124,6 +125,14 @@ fn slices_and_run_time_loops_in_every_mode() {
         let fwd = companion(&f, &[Mode::VjpFwd], &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
         let bwd = companion(&f, &[Mode::VjpBwd], &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
         let hvp = companion(&f, &[Mode::Vjp, Mode::Jvp], &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        let rr = companion(&f, &[Mode::Vjp, Mode::Vjp], &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
+        // Reverse over the final pass (growing tapes, the counters' own tapes).
+        let spec2 = VjpSpec {
+            active: vec![true, true, false],
+            all_params: false,
+            seed: None,
+        };
+        let rr_final = vjp(&fin.func, &spec2, &rules).unwrap_or_else(|e| panic!("{src}: {}", e.msg));
         for (s, n) in LENGTHS.into_iter().enumerate() {
             let mut x = points(n, s as u64 + 3);
             x.push(0.8);
@@ -194,6 +203,53 @@ fn slices_and_run_time_loops_in_every_mode() {
                     "{src} at {n}: (H u)[{k}] = {} against {want}",
                     hu[k]
                 );
+            }
+            // Reverse over reverse: the cotangent `(0, (u_xs, u_w))` of the gradient's
+            // output `(y, (x̄s, w̄))` gives `H u` (the Hessian is symmetric).
+            let ct2 = Value::Tup(vec![Value::F(0.0), Value::Tup(vec![arr(us), Value::F(uw[0])])]);
+            let r = env
+                .eval(&rr, &[arr(xs), Value::F(w[0]), Value::F(1.0), ct2.clone()])
+                .unwrap_or_else(|e| panic!("{src}: vjp_vjp: {e}"));
+            let (first, bars2) = pair(r);
+            let (y1, g1) = pair(first);
+            assert_eq!(y1.f().map(f64::to_bits), Some(y.to_bits()));
+            assert_eq!(flat(&g1), g, "{src} at {n}: vjp_vjp's value");
+            let rr_hu = flat(&bars2);
+            // `(x̄s, w̄, ct̄)`: `ct̄ = <u, grad>`.
+            assert_eq!(rr_hu.len(), n + 2, "{src} at {n}");
+            for k in 0..=n {
+                assert!(
+                    close(rr_hu[k], hu[k], 1e-12),
+                    "{src} at {n}: vjp_vjp (H u)[{k}] = {} against jvp_vjp {}",
+                    rr_hu[k],
+                    hu[k]
+                );
+                let want = (gp[k] - gm[k]) / (2.0 * h);
+                assert!(
+                    close(rr_hu[k], want, 1e-5),
+                    "{src} at {n}: vjp_vjp against finite differences"
+                );
+            }
+            assert!(
+                close(rr_hu[n + 1], dot, 1e-12),
+                "{src} at {n}: the cotangent's cotangent"
+            );
+            let r = env
+                .eval(&rr_final.func, &[arr(xs), Value::F(w[0]), Value::F(1.0), ct2])
+                .unwrap_or_else(|e| panic!("{src}: vjp of vjp_final: {e}"));
+            let (_, bars3) = pair(r);
+            let fin_hu = flat(&bars3);
+            assert_eq!(fin_hu.len(), n + 1, "{src} at {n}");
+            for k in 0..=n {
+                assert!(
+                    close(fin_hu[k], hu[k], 1e-12),
+                    "{src} at {n}: vjp of vjp_final (H u)[{k}] = {} against {}",
+                    fin_hu[k],
+                    hu[k]
+                );
+            }
+            if n >= 2 {
+                assert!(fin_hu[..n].iter().any(|v| *v != 0.0), "{src} at {n}");
             }
         }
     }
@@ -288,40 +344,138 @@ fn a_run_time_bound_without_slices_is_dynamic() {
         let got = flat(&bars)[0];
         assert!(close(got, want, 1e-6), "n = {n}: {got} against {want}");
     }
-    // Reverse over reverse through it is refused with the message, not built wrong.
+    // Reverse over reverse through it: the second derivative against central differences
+    // of the first.
     let spec2 = VjpSpec {
-        active: vec![true, false, true],
+        active: vec![true, false, false],
         all_params: false,
         seed: None,
     };
-    let e = vjp(&g.func, &spec2, &rules).err().map(|d| d.msg);
-    assert_eq!(e.as_deref(), Some(fluxion_engine::vjp::REVERSE_OVER_DYNAMIC));
+    let g2 = vjp(&g.func, &spec2, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
+    for n in [0, 1, 3, 7] {
+        let d = |x: f64| {
+            let r = env
+                .eval(&g.func, &[Value::F(x), Value::I(n), Value::F(1.0)])
+                .unwrap_or_else(|e| panic!("{e}"));
+            flat(&pair(r).1)[0]
+        };
+        // The cotangent of `(y, (x̄,))`: `(0, (1,))` selects `x̄`.
+        let ct = Value::Tup(vec![Value::F(0.0), Value::Tup(vec![Value::F(1.0)])]);
+        let r = env
+            .eval(&g2.func, &[Value::F(0.7), Value::I(n), Value::F(1.0), ct])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let got = flat(&pair(r).1)[0];
+        let h = 1e-6;
+        let want = (d(0.7 + h) - d(0.7 - h)) / (2.0 * h);
+        assert!(close(got, want, 1e-5), "n = {n}: {got} against {want}");
+        if n >= 1 {
+            assert!(got != 0.0);
+        }
+    }
 }
 
 #[test]
-fn reverse_over_a_reverse_call_with_a_slice_is_refused() {
-    // `f`'s reverse pass calls `g::vjp(xs, w, ct)` with the slice `xs` (inactive here, so
-    // it has no accumulator of its own): reverse mode over that pass is refused.
+fn reverse_over_a_reverse_call_with_a_slice() {
+    // `f`'s reverse pass calls `g::vjp(xs, w, ct)` with the slice `xs`; reverse mode over
+    // that pass calls `g`'s `vjp_vjp` (a slice's cotangent in the cotangent it takes).
+    // Checked against central differences of the first pass and against forward over
+    // reverse (`jvp` of the same pass), at lengths 0, 1, 3, 7, with `g` a pair loop.
     let rules = RuleTable::standard();
+    let mut env = Env::default();
+    env.funcs
+        .insert("g".into(), lower(&CORPUS[1].replacen("fn f", "fn g", 1)));
     let f = lower("fn f(xs: &[f64], w: f64) -> f64 { g(xs, w) * w }");
-    let spec = VjpSpec {
-        active: vec![false, true],
-        all_params: false,
-        seed: None,
-    };
-    let once = vjp(&f, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
-    assert!(once.func.vars.iter().all(|v| !(v.mutable && v.ty.has_slice())));
-    let spec2 = VjpSpec {
-        active: vec![false, true, true],
-        all_params: false,
-        seed: None,
-    };
-    let e = vjp(&once.func, &spec2, &rules).err().map(|d| d.msg);
-    assert_eq!(e.as_deref(), Some(fluxion_engine::vjp::REVERSE_OVER_DYNAMIC));
-    // Without slices, the same is built.
-    let s = lower("fn f(x: f64, w: f64) -> f64 { g(x, w) * w }");
-    let once = vjp(&s, &spec, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
-    assert!(vjp(&once.func, &spec2, &rules).is_ok());
+    for active in [vec![false, true], vec![true, true]] {
+        let once = vjp(
+            &f,
+            &VjpSpec {
+                active: active.clone(),
+                all_params: false,
+                seed: None,
+            },
+            &rules,
+        )
+        .unwrap_or_else(|e| panic!("{}", e.msg));
+        let spec2 = VjpSpec {
+            active: vec![true, true, false],
+            all_params: false,
+            seed: None,
+        };
+        let twice = vjp(&once.func, &spec2, &rules).unwrap_or_else(|e| panic!("{}", e.msg));
+        let fwd = fluxion_engine::jvp::jvp(
+            &once.func,
+            &fluxion_engine::jvp::JvpSpec {
+                active: vec![true, true, false],
+                all_params: false,
+                seeds: vec![],
+                basis: vec![],
+            },
+            &rules,
+        )
+        .unwrap_or_else(|e| panic!("{}", e.msg));
+        for (s, n) in [0, 1, 3, 7].into_iter().enumerate() {
+            let xs = points(n, 90 + s as u64);
+            let w = 0.6;
+            let grad = |xs: &[f64], w: f64| {
+                let r = env
+                    .eval(&once.func, &[arr(xs), Value::F(w), Value::F(1.0)])
+                    .unwrap_or_else(|e| panic!("{e}"));
+                flat(&pair(r).1)
+            };
+            let g0 = grad(&xs, w);
+            // The cotangent `u` of the gradient's entries; the output's value gets 0.
+            let u = points(g0.len(), 95 + s as u64);
+            let ct_bars = if active[0] {
+                Value::Tup(vec![arr(&u[..n]), Value::F(u[n])])
+            } else {
+                Value::Tup(vec![Value::F(u[0])])
+            };
+            let ct = Value::Tup(vec![Value::F(0.0), ct_bars]);
+            let r = env
+                .eval(&twice.func, &[arr(&xs), Value::F(w), Value::F(1.0), ct])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let (first, bars) = pair(r);
+            assert_eq!(flat(&pair(first).1), g0);
+            let got = flat(&bars);
+            assert_eq!(got.len(), n + 1);
+            // Column by column: `d<u, grad>/dz_k` by forward mode over the same pass, and
+            // by central differences of the gradient.
+            for k in 0..=n {
+                let mut e = vec![0.0; n + 1];
+                e[k] = 1.0;
+                let r = env
+                    .eval(
+                        &fwd,
+                        &[arr(&xs), Value::F(w), Value::F(1.0), arr(&e[..n]), Value::F(e[n])],
+                    )
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let col = flat(&pair(pair(r).1).1);
+                let by_jvp: f64 = col.iter().zip(&u).map(|(a, b)| a * b).sum();
+                assert!(
+                    close(got[k], by_jvp, 1e-12),
+                    "n = {n}, entry {k}: {} against jvp {by_jvp}",
+                    got[k]
+                );
+                let h = 1e-6;
+                let at = |sign: f64| {
+                    let mut z = xs.clone();
+                    z.push(w);
+                    z[k] += sign * h;
+                    let g = grad(&z[..n], z[n]);
+                    g.iter().zip(&u).map(|(a, b)| a * b).sum::<f64>()
+                };
+                let want = (at(1.0) - at(-1.0)) / (2.0 * h);
+                assert!(
+                    close(got[k], want, 1e-5),
+                    "n = {n}, entry {k}: {} against {want}",
+                    got[k]
+                );
+            }
+            if n >= 2 {
+                assert!(got.iter().all(|v| *v != 0.0), "n = {n}: {got:?}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -342,5 +496,68 @@ fn a_snapshot_read_after_its_array_changes_is_not_forwarded() {
         let v0 = -1.1 * 3.0;
         let want = if src.contains("w[1]") { 0.7 * v0 + -1.1 } else { 0.7 * v0 };
         assert_eq!(a.ok().and_then(|v| v.f()), Some(want), "{src}");
+    }
+}
+
+#[test]
+fn jacrev_of_a_gradient_in_a_slice() {
+    // `jacrev` of a function returning a `Vec` (the gradient in `xs`): one reverse sweep
+    // per entry of the gradient, `0..len`, each over the gradient's own reverse pass
+    // (growing tapes read back and their adjoints reset). Rows against the Hessian of
+    // forward over reverse and against central differences of the gradient.
+    use fluxion_engine::attr::Options;
+    use fluxion_engine::symbol::Transform;
+    use fluxion_engine::transforms::{grad, hessian, jacrev, Site};
+    let rules = RuleTable::standard();
+    let env = Env::default();
+    let site = Site {
+        name: proc_macro2::Span::call_site(),
+        ret: proc_macro2::Span::call_site(),
+    };
+    let o = |t| Options::new(t, proc_macro2::Span::call_site());
+    for src in CORPUS {
+        let f = lower(src);
+        let g = grad(&f, &o(Transform::Grad), &site, &rules, false).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        let j = jacrev(&g, &o(Transform::Jacrev), &site, &rules).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        let h = hessian(&f, &o(Transform::Hessian), &site, &rules).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+        for (s, n) in LENGTHS.into_iter().enumerate() {
+            let xs = points(n, 60 + s as u64);
+            let w = Value::F(0.8);
+            let rows = |v: Value| match v {
+                Value::Arr(rs) => rs.iter().map(flat).collect::<Vec<_>>(),
+                other => panic!("{src}: not rows: {other:?}"),
+            };
+            let jr = rows(
+                env.eval(&j, &[arr(&xs), w.clone()])
+                    .unwrap_or_else(|e| panic!("{src}: jacrev: {e}")),
+            );
+            let hr = rows(
+                env.eval(&h, &[arr(&xs), w.clone()])
+                    .unwrap_or_else(|e| panic!("{src}: hessian: {e}")),
+            );
+            assert_eq!(jr.len(), n, "{src} at {n}");
+            let grad_at = |x: &[f64]| flat(&env.eval(&g, &[arr(x), w.clone()]).unwrap_or_else(|e| panic!("{e}")));
+            for r in 0..n {
+                assert_eq!(jr[r].len(), n);
+                for c in 0..n {
+                    assert!(
+                        close(jr[r][c], hr[r][c], 1e-12),
+                        "{src} at {n}: [{r}][{c}] {} against hessian {}",
+                        jr[r][c],
+                        hr[r][c]
+                    );
+                    let hh = 1e-6;
+                    let (mut p, mut m) = (xs.clone(), xs.clone());
+                    p[c] += hh;
+                    m[c] -= hh;
+                    let want = (grad_at(&p)[r] - grad_at(&m)[r]) / (2.0 * hh);
+                    assert!(
+                        close(jr[r][c], want, 1e-5),
+                        "{src} at {n}: [{r}][{c}] {} against {want}",
+                        jr[r][c]
+                    );
+                }
+            }
+        }
     }
 }

@@ -71,3 +71,91 @@ fn remainder_of_floats_and_untyped_values_is_differentiable() {
         lower_source("fn w(x: [f64; 4]) -> f64 { let mut s = 0.0; for i in 0..4 { s += x[(i + 1) % 4]; } s }").is_ok()
     );
 }
+
+/// A tuple argument holding an integer, passed to a call: its cotangent's `()` field was
+/// a sum of `()`s (`() + ()`, no Rust) in a reverse pass over the first, and a reverse pass
+/// over that one rebuilt the tuple from the fields it read only (an arity of one). The
+/// call's per-argument cotangent is typed by the argument's shape; a `()` field takes its
+/// first cotangent. Checked: no addition of a `()` field, the tuples passed to `g`'s
+/// companions have both fields, and the second derivative against differences.
+#[test]
+fn a_tuple_argument_holding_an_integer_through_a_call() {
+    use fluxion_engine::ir::{walk_stmts, Expr, Operand, Prim, Stmt, Ty};
+    let rules = RuleTable::standard();
+    let mut env = Env::default();
+    let g = lower_source("fn g(x: f64, w: (f64, usize)) -> f64 { w.0 * x * x * (w.1 as f64) }")
+        .unwrap_or_else(|e| panic!("{e}"));
+    env.funcs.insert("g".into(), g);
+    let f =
+        lower_source("fn f(x: f64, w: (f64, usize)) -> f64 { let e = g(x, w); e * e + g(x * w.0, (w.0, w.1 + 1)) }")
+            .unwrap_or_else(|e| panic!("{e}"));
+    let once = companion(&f, &[Mode::Vjp], &rules).unwrap_or_else(|e| panic!("{e}"));
+    let twice = companion(&f, &[Mode::Vjp, Mode::Vjp], &rules).unwrap_or_else(|e| panic!("{e}"));
+    for h in [&once, &twice] {
+        walk_stmts(&h.body, &mut |s| {
+            if let Stmt::Let(_, Expr::Prim(Prim::Add, ops)) = s {
+                for o in ops {
+                    assert!(h.ty_of(o) != Ty::Unit, "an addition of `()`: {s:?}");
+                }
+            }
+            if let Stmt::Let(_, Expr::Call(c)) = s {
+                if c.name == "g" && c.modes.len() == 2 {
+                    // `g::vjp_vjp(x, w, ct, (ȳ, (x̄, (w̄₀, w̄₁))))`.
+                    let ct = c.args.last().map(|a| a.op.clone()).unwrap_or(Operand::Unit);
+                    let mut arity = None;
+                    walk_stmts(&h.body, &mut |t| {
+                        if let Stmt::Let(v, Expr::Tuple(xs)) = t {
+                            if Some(*v) == ct.var() {
+                                arity = xs.get(1).and_then(|b| b.var());
+                            }
+                        }
+                    });
+                    let inner = arity.and_then(|b| {
+                        let mut n = None;
+                        walk_stmts(&h.body, &mut |t| {
+                            if let Stmt::Let(v, Expr::Tuple(xs)) = t {
+                                if *v == b {
+                                    n = xs.get(1).and_then(|w| w.var());
+                                }
+                            }
+                        });
+                        n
+                    });
+                    let mut fields = None;
+                    walk_stmts(&h.body, &mut |t| {
+                        if let Stmt::Let(v, Expr::Tuple(xs)) = t {
+                            if Some(*v) == inner {
+                                fields = Some(xs.len());
+                            }
+                        }
+                    });
+                    assert_eq!(fields, Some(2), "the cotangent of `w` passed to `g::vjp_vjp`");
+                }
+            }
+        });
+    }
+    // d/dx of the gradient's `x` entry, by reverse over reverse, against differences.
+    let w = Value::Tup(vec![Value::F(0.6), Value::I(2)]);
+    let dx = |x: f64| {
+        let r = env
+            .eval(&once, &[Value::F(x), w.clone(), Value::F(1.0)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        r.flatten(&mut out);
+        out[1]
+    };
+    let ct = Value::Tup(vec![
+        Value::F(0.0),
+        Value::Tup(vec![Value::F(1.0), Value::Tup(vec![Value::F(0.0), Value::Unit])]),
+    ]);
+    let r = env
+        .eval(&twice, &[Value::F(0.9), w.clone(), Value::F(1.0), ct])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    r.flatten(&mut out);
+    // `((y, (x̄, (w̄₀,))), (x̄₂, (w̄₂₀,), c̄t))`: `x̄₂` follows the first pass's three floats.
+    let got = out[3];
+    let h = 1e-6;
+    let want = (dx(0.9 + h) - dx(0.9 - h)) / (2.0 * h);
+    assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "{got} against {want}");
+}

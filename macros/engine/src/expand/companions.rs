@@ -95,14 +95,7 @@ pub(super) fn holder(
     for modes in COMPANIONS {
         let name = mode_name(modes);
         let beyond = order + modes.len() > MAX_ORDER;
-        let reverse = |m: &Mode| matches!(m, Mode::Vjp | Mode::VjpFwd | Mode::VjpBwd | Mode::VjpBwdAcc);
-        // Reverse mode over reverse mode through data of run-time length is not built yet:
-        // the companions that would be (`vjp_vjp` of `f`, the reverse companions of a
-        // derivative) are stubs, an error only where something uses them.
-        let over_dynamic = f.has_dynamic()
-            && modes.iter().any(reverse)
-            && (order > 0 || modes.iter().filter(|m| reverse(m)).count() > 1);
-        let g = if beyond || over_dynamic {
+        let g = if beyond {
             None
         } else {
             let g = match modes {
@@ -151,7 +144,8 @@ pub(super) fn holder(
                 if let Some(built) = built {
                     lanes_item(f, built, modes, vis, generics, &mut fns, &mut markers);
                 }
-                let e = Emitter::new(&g);
+                let owned = cotangent_params(f, &g, modes);
+                let e = Emitter::new(&g).with_owned(&owned);
                 fns.extend(e.function(&FnHeader {
                     vis: quote!(pub),
                     name: format_ident!("{}", name),
@@ -163,19 +157,12 @@ pub(super) fn holder(
                 // Every holder has all nine companions, so callers' companions type-check;
                 // one beyond order 2 is a compile error only where something uses it.
                 let marker = format_ident!("__fluxion_missing_{}__{}", f.name, name);
-                let msg = if beyond {
-                    format!(
-                        "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
-                        f.name,
-                        modes.len(),
-                        f.name
-                    )
-                } else {
-                    format!(
-                        "`{}` takes slices or loops with a run-time trip count: reverse mode over reverse mode through it (`{name}` of `{}`) is not supported yet; use forward over reverse (`hessian`, `jvp` of a gradient) or fixed-size arrays",
-                        f.name, f.name
-                    )
-                };
+                let msg = format!(
+                    "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
+                    f.name,
+                    modes.len(),
+                    f.name
+                );
                 markers.extend(missing_marker(vis, &marker, &msg));
                 if modes.len() == 1 {
                     let why = if order > 0 { derivative() } else { Err(msg.clone()) };
@@ -189,7 +176,10 @@ pub(super) fn holder(
                     attrs(if beyond {
                         format!("Companion `{name}` of `{}`: beyond order {MAX_ORDER}.", f.name)
                     } else {
-                        format!("Companion `{name}` of `{}`: not available through slices.", f.name)
+                        format!(
+                            "Companion `{name}` of `{}`: it would call a companion beyond order {MAX_ORDER}.",
+                            f.name
+                        )
                     }),
                     &marker,
                     None,
@@ -199,6 +189,36 @@ pub(super) fn holder(
     }
     markers.extend(inner);
     Ok(crate::emit::holder_item(vis, &h, &fns, &markers))
+}
+
+/// The parameters of the companion `g` (`modes` of `f`) that are cotangents of slice
+/// outputs or their tangents: taken by value (`Vec<T>`), as callers hold them. A reverse
+/// pass appends one cotangent, a forward pass a tangent per parameter (of its class);
+/// `vjp_bwd` takes the residuals and the cotangent, `vjp_bwd_acc` also the accumulators.
+/// Nothing if the count disagrees with `g`'s parameters.
+fn cotangent_params(f: &Func, g: &Func, modes: &[Mode]) -> Vec<VarId> {
+    let mut ct = vec![false; f.params.len()];
+    for m in modes {
+        match m {
+            Mode::Jvp => ct.extend(ct.clone()),
+            Mode::Vjp => ct.push(true),
+            Mode::VjpFwd => {}
+            Mode::VjpBwd => ct.extend([false, true]),
+            Mode::VjpBwdAcc => {
+                ct.extend([false, true]);
+                ct.extend(vec![false; f.params.len()]);
+            }
+        }
+    }
+    if ct.len() != g.params.len() {
+        return Vec::new();
+    }
+    g.params
+        .iter()
+        .zip(ct)
+        .filter(|(p, c)| *c && matches!(p.ty, Ty::Slice(_)))
+        .map(|(p, _)| p.var)
+        .collect()
 }
 
 /// The marker type of a missing companion: `missing_rule::<marker>()` is a compile error

@@ -220,7 +220,22 @@ pub(super) fn emit_pullback(
     let params: Vec<TokenStream> = f.params.iter().filter(|p| p.var != pb.ct).map(|p| e.param(p)).collect();
     let ct = e.ident(pb.ct);
     let ct_ty = crate::emit::ty_tokens(&f.ret_ty_ct());
-    let y = e.operand(&pb.value);
+    // A value that is not `Copy` (a gradient in a slice, differentiated again) and that the
+    // reverse sweep reads: the pullback keeps it, the caller gets a copy.
+    let mut rev_reads = Vec::new();
+    for s in &f.body.0[pb.split.min(f.body.0.len())..] {
+        stmt_reads(s, &mut rev_reads);
+    }
+    let (keep_y, y) = match pb.value.var() {
+        Some(v) if f.vars[v].ty.has_slice() && rev_reads.contains(&v) => {
+            let n = e.ident(v);
+            (
+                quote!(let __fluxion_y = ::core::clone::Clone::clone(&#n);),
+                quote!(__fluxion_y),
+            )
+        }
+        _ => (quote!(), e.operand(&pb.value)),
+    };
     let bars: Vec<TokenStream> = pb.bars.iter().map(|b| e.operand(b)).collect();
     let bar_tys: Vec<TokenStream> = f
         .params
@@ -247,6 +262,7 @@ pub(super) fn emit_pullback(
             #vis fn #name #gen (#(#params),*) -> (#y_ty, impl Fn(#ct_ty) -> (#(#bar_tys,)*) #ret_aux_ty) #where_clause {
                 #fwd
                 #(#owned)*
+                #keep_y
                 let pullback = move |#ct: #ct_ty| {
                     #(#reborrow)*
                     #(#copies)*

@@ -41,16 +41,23 @@ pub fn expand_item_text_with(src: &str, only: Option<&str>, companions: bool) ->
         if only.is_some_and(|n| f.sig.ident != n) {
             continue;
         }
-        let Some(pos) = f.attrs.iter().position(|a| transform_of(a).is_some()) else {
+        // `#[transforms(..)]` (its last path segment) or the outermost transform of a stack.
+        let is_list = |a: &syn::Attribute| a.path().segments.last().is_some_and(|s| s.ident == "transforms");
+        let Some(pos) = f.attrs.iter().position(|a| is_list(a) || transform_of(a).is_some()) else {
             continue;
         };
         let attr = f.attrs.remove(pos);
-        let Some(t) = transform_of(&attr) else { continue };
         let args = match &attr.meta {
             syn::Meta::List(l) => l.tokens.clone(),
             _ => TokenStream::new(),
         };
-        let ts = expand(t, args, f.to_token_stream()).map_err(|e| e.to_string())?;
+        let ts = if is_list(&attr) {
+            crate::list::expand_transforms(args, f.to_token_stream())
+        } else {
+            let Some(t) = transform_of(&attr) else { continue };
+            expand(t, args, f.to_token_stream())
+        }
+        .map_err(|e| e.to_string())?;
         let ts = if companions {
             ts
         } else {

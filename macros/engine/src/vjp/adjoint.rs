@@ -28,6 +28,14 @@ pub(super) fn take(adj: &mut HashMap<VarId, Adj>, b: &mut Builder, v: VarId) -> 
             };
             let mut elems = Vec::new();
             for (k, list) in fs.into_iter().enumerate() {
+                // A field without a float (an integer's `()`): its cotangents are `()`, and
+                // so is their sum (`() + ()` is no Rust): the first one stands for it (a
+                // read of the field, which keeps the tuple's arity visible to a reverse
+                // pass over this one).
+                if tys.get(k).is_some_and(|t| t.tangent() == Ty::Unit) {
+                    elems.push(list.first().cloned().unwrap_or(Operand::Unit));
+                    continue;
+                }
                 let e = match b.sum_terms(list) {
                     Some(o) => o,
                     None => {
@@ -109,10 +117,20 @@ pub(super) fn rexpr(
                 let bars = b.let_ty(Expr::Field(r, 1), "bars", Ty::Tuple(vec![Ty::Unknown; n]));
                 for (k, a) in c.args.iter().enumerate() {
                     if is_act(&a.op) {
-                        // A slice's cotangent is a `Vec`: typed, so its adjoint is too.
-                        let ty = match b.f.ty_of(&a.op).tangent() {
-                            t @ Ty::Slice(_) => t,
-                            _ => Ty::Unknown,
+                        // A slice's cotangent is a `Vec`: typed, so its adjoint is too; a
+                        // tuple's is typed by its shape (its arity, its `()` and `Vec`
+                        // fields), so a reverse pass over this one rebuilds all of it, not
+                        // only the fields this pass reads.
+                        fn shape(t: Ty) -> Ty {
+                            match t {
+                                t @ (Ty::Slice(_) | Ty::Unit) => t,
+                                Ty::Tuple(ts) => Ty::Tuple(ts.into_iter().map(shape).collect()),
+                                _ => Ty::Unknown,
+                            }
+                        }
+                        let ty = match shape(b.f.ty_of(&a.op).tangent()) {
+                            Ty::Unit => Ty::Unknown,
+                            t => t,
                         };
                         let bk = b.let_ty(Expr::Field(bars.clone(), k), "t", ty);
                         contribute(act, adj, b, &a.op, bk);

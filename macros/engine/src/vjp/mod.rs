@@ -119,25 +119,7 @@ pub fn vjp_final(f0: &Func, spec: &VjpSpec, rules: &RuleTable) -> Result<VjpOut,
     vjp_impl(f0, spec, rules, true)
 }
 
-/// The message of reverse mode over a reverse pass through slices (not built yet).
-pub const REVERSE_OVER_DYNAMIC: &str = "reverse mode over reverse mode through slices or loops with a run-time trip count is not supported yet: differentiate a gradient in forward mode (`hessian`, `jacfwd` of `grad`), or use fixed-size arrays";
-
 fn vjp_impl(f0: &Func, spec: &VjpSpec, rules: &RuleTable, split: bool) -> Result<VjpOut, Diag> {
-    // A reverse pass holds `Vec`s (a slice's cotangent, growing tapes) that a second reverse
-    // pass would have to copy and move: not built yet.
-    let mut reverse_call_of_slices = false;
-    walk_stmts(&f0.body, &mut |s| {
-        if let Stmt::Let(_, Expr::Call(c)) | Stmt::Mut(_, Some(Expr::Call(c))) = s {
-            let reverse = c
-                .modes
-                .iter()
-                .any(|m| matches!(m, Mode::Vjp | Mode::VjpFwd | Mode::VjpBwd | Mode::VjpBwdAcc));
-            reverse_call_of_slices |= reverse && c.args.iter().any(|a| f0.ty_of(&a.op).has_slice());
-        }
-    });
-    if reverse_call_of_slices || f0.vars.iter().any(|v| v.mutable && v.ty.has_slice()) {
-        return Err(Diag::new(REVERSE_OVER_DYNAMIC));
-    }
     let f = normalize(f0, &spec.active);
     let (f, residual_of) = if split {
         split_calls(&f, &activity::analyze(&f, &spec.active))

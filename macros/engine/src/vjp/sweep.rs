@@ -39,6 +39,11 @@ impl Rx<'_> {
                     let tty = ty.tangent();
                     let init = match &tty {
                         Ty::Float(_) => Expr::Use(Operand::float(0.0)),
+                        // A growing tape's adjoint (reverse over a reverse pass through a
+                        // loop with a run-time trip count): zeros of the tape's length,
+                        // which the forward sweep has filled; its slots are read and reset
+                        // in any order, not pushed.
+                        _ if info.storage == Storage::Growing => Expr::ZeroLike(Operand::Var(v)),
                         // A tape's adjoint is a tape too, stored alike.
                         t if info.storage != Storage::Stack => Expr::Zeros(t.clone()),
                         t if t.is_known() => Expr::Zeros(t.clone()),
@@ -61,7 +66,10 @@ impl Rx<'_> {
                         _ => Expr::ZeroLike(Operand::Var(v)),
                     };
                     let a = header.let_mut(Some(init), &format!("{}_bar", info.name), tty);
-                    header.f.vars[a].storage = info.storage;
+                    header.f.vars[a].storage = match info.storage {
+                        Storage::Growing => Storage::Stack,
+                        s => s,
+                    };
                     Adj::Acc(a)
                 }
             };
