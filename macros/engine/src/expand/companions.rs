@@ -95,7 +95,16 @@ pub(super) fn holder(
     for modes in COMPANIONS {
         let name = mode_name(modes);
         let beyond = order + modes.len() > MAX_ORDER;
-        let g = if beyond {
+        // Reverse over reverse through data of run-time length holds cotangents of types
+        // only rustc sees (a gradient's tuple, `Vec`s) and zeroes and adds them through the
+        // runtime, which does not know nalgebra: with a nalgebra argument those companions
+        // are stubs, an error only where something uses them.
+        let reverse = |m: &Mode| matches!(m, Mode::Vjp | Mode::VjpFwd | Mode::VjpBwd | Mode::VjpBwdAcc);
+        let nalgebra_over_dynamic = f.has_dynamic()
+            && f.params.iter().any(|p| p.ty.has_matrix())
+            && modes.iter().any(reverse)
+            && (order > 0 || modes.iter().filter(|m| reverse(m)).count() > 1);
+        let g = if beyond || nalgebra_over_dynamic {
             None
         } else {
             let g = match modes {
@@ -157,12 +166,19 @@ pub(super) fn holder(
                 // Every holder has all nine companions, so callers' companions type-check;
                 // one beyond order 2 is a compile error only where something uses it.
                 let marker = format_ident!("__fluxion_missing_{}__{}", f.name, name);
-                let msg = format!(
-                    "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
-                    f.name,
-                    modes.len(),
-                    f.name
-                );
+                let msg = if nalgebra_over_dynamic && !beyond {
+                    format!(
+                        "`{}` takes slices (or loops of run-time length) and nalgebra arguments: reverse mode over reverse mode through it (`{name}` of `{}`) is not supported yet; use forward over reverse (`hessian`, `jvp` of a gradient), fixed-size arrays, or the matrices in a parameter struct",
+                        f.name, f.name
+                    )
+                } else {
+                    format!(
+                        "`{}` is differentiated {} time(s) here through a call: fluxion's companions go up to total order {MAX_ORDER} (`{name}` of `{}` would exceed it); differentiate the original function instead",
+                        f.name,
+                        modes.len(),
+                        f.name
+                    )
+                };
                 markers.extend(missing_marker(vis, &marker, &msg));
                 if modes.len() == 1 {
                     let why = if order > 0 { derivative() } else { Err(msg.clone()) };
@@ -175,6 +191,11 @@ pub(super) fn holder(
                     &name,
                     attrs(if beyond {
                         format!("Companion `{name}` of `{}`: beyond order {MAX_ORDER}.", f.name)
+                    } else if nalgebra_over_dynamic {
+                        format!(
+                            "Companion `{name}` of `{}`: not available through slices with nalgebra arguments.",
+                            f.name
+                        )
                     } else {
                         format!(
                             "Companion `{name}` of `{}`: it would call a companion beyond order {MAX_ORDER}.",
