@@ -54,6 +54,11 @@
 //! automatically (`shrink`: statements dropped, loops shortened, branches inlined,
 //! expressions replaced by their parts) that fails the same check.
 //!
+//! A second, smaller generator (`tensor_program`, test `random_tensor_programs`, half of
+//! `FLUXION_RANDOM_CASES`) writes programs of nalgebra operations on matrix arguments of
+//! random shapes (`lower/tensor.rs`), checked against their own reference evaluator
+//! (`t_ref`, `s_ref`), finite differences, across modes and to second order.
+//!
 //! Engine bugs found by this generator are kept at the end of the file as regression
 //! tests with their minimal programs (`#[ignore]`d while the bug is open).
 
@@ -3530,7 +3535,11 @@ impl TGen {
     }
     fn scalar(&mut self, depth: u32) -> SE {
         if depth == 0 {
-            return if self.below(2) == 0 { SE::S } else { SE::Lit(LITS[self.below(12) as usize]) };
+            return if self.below(2) == 0 {
+                SE::S
+            } else {
+                SE::Lit(LITS[self.below(12) as usize])
+            };
         }
         let d = depth - 1;
         let (r, c) = (self.dim(), self.dim());
@@ -3646,14 +3655,22 @@ impl TPrinter {
             TE::Halve00(a) => {
                 let (a, (r, c)) = self.tensor(a);
                 let v = self.fresh();
-                let at = if c == 1 { format!("{v}[0]") } else { format!("{v}[(0, 0)]") };
+                let at = if c == 1 {
+                    format!("{v}[0]")
+                } else {
+                    format!("{v}[(0, 0)]")
+                };
                 let _ = write!(self.stmts, "let mut {v} = {a}; {at} = {at} * 0.5; ");
                 (v, (r, c))
             }
             TE::FromFn(a) => {
                 let (a, (r, c)) = self.tensor(a);
                 let v = self.fresh();
-                let at = if c == 1 { format!("{v}a[i]") } else { format!("{v}a[(i, j)]") };
+                let at = if c == 1 {
+                    format!("{v}a[i]")
+                } else {
+                    format!("{v}a[(i, j)]")
+                };
                 let ty = if c == 1 {
                     format!("SVector::<f64, {r}>")
                 } else {
@@ -3717,7 +3734,11 @@ impl TProg {
         let args: Vec<Mat> = self
             .args
             .iter()
-            .map(|(r, c)| (0..*r).map(|_| (0..*c).map(|_| it.next().unwrap_or(f64::NAN)).collect()).collect())
+            .map(|(r, c)| {
+                (0..*r)
+                    .map(|_| (0..*c).map(|_| it.next().unwrap_or(f64::NAN)).collect())
+                    .collect()
+            })
             .collect();
         s_ref(&self.body, x[0], &args)
     }
@@ -3874,7 +3895,12 @@ fn random_tensor_programs() {
                 let fd2 = h.fd_hessian_of_grad(&x)?;
                 let hf = h.hess_fwd_rev(&x)?;
                 let hr = h.hess_rev_rev(&x)?;
-                compare(&format!("jvp(vjp) Hessian vs differences of the gradient at {x:?}"), &hf, &fd2, fd_close)?;
+                compare(
+                    &format!("jvp(vjp) Hessian vs differences of the gradient at {x:?}"),
+                    &hf,
+                    &fd2,
+                    fd_close,
+                )?;
                 let sc = max_abs(&hf).max(max_abs(&hr));
                 compare(&format!("jvp(vjp) vs vjp(vjp) Hessian at {x:?}"), &hf, &hr, |a, b| {
                     ulps_close(a, b, HESS_ULPS, sc)
@@ -3887,8 +3913,16 @@ fn random_tensor_programs() {
             failures.push(format!("seed {seed}: {e}\n{src}\n"));
         }
     }
-    println!("random tensor programs: {cases} checked, {} failed, {inputs} inputs in all", failures.len());
-    assert!(failures.is_empty(), "{} of {cases} random tensor programs failed:\n\n{}", failures.len(), failures.join("\n"));
+    println!(
+        "random tensor programs: {cases} checked, {} failed, {inputs} inputs in all",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} random tensor programs failed:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The tensor program generator is deterministic, uses every operation over the seeds
@@ -3899,8 +3933,21 @@ fn tensor_generator_covers_the_operations() {
     assert_eq!(srcs, (0..60).map(|s| tensor_program(s).source()).collect::<Vec<_>>());
     let all = srcs.join("\n");
     for op in [
-        " * m", ".transpose()", ".component_mul(", ".component_div(", ".add_scalar(", ".map(|x| x.", "let mut",
-        "::from_fn(", ".dot(", ".sum()", ".norm_squared()", "(-", " + ", " - ", " / (1.0 + ",
+        " * m",
+        ".transpose()",
+        ".component_mul(",
+        ".component_div(",
+        ".add_scalar(",
+        ".map(|x| x.",
+        "let mut",
+        "::from_fn(",
+        ".dot(",
+        ".sum()",
+        ".norm_squared()",
+        "(-",
+        " + ",
+        " - ",
+        " / (1.0 + ",
     ] {
         assert!(all.contains(op), "no program uses `{op}`");
     }

@@ -32,6 +32,9 @@ use fluxion_engine::ir::Ty;
 /// A matrix of the reference computations: rows of columns (a float is `1 x 1`).
 type M = Vec<Vec<f64>>;
 
+/// An operation computed on reference matrices.
+type NativeOp = Box<dyn Fn(&[M]) -> M>;
+
 /// Primal against the reference: both sum the same products in the same order (`k` from
 /// the first product, elements row by row), so they agree to rounding of the last
 /// operations (`sin`, `sqrt` of the interpreter and of std are one function): 4 ulps of
@@ -92,7 +95,10 @@ fn mat_ty(rows: usize, cols: usize) -> String {
 
 impl Arg {
     fn range(self, lo: f64, hi: f64) -> Arg {
-        Arg { range: (lo, hi), ..self }
+        Arg {
+            range: (lo, hi),
+            ..self
+        }
     }
     fn ty(self, ty: &str) -> Arg {
         Arg { ty: ty.into(), ..self }
@@ -124,7 +130,7 @@ struct Case {
     /// The value's shape: `None` for a float.
     out: Option<(usize, usize)>,
     /// The operation computed here.
-    native: Box<dyn Fn(&[M]) -> M>,
+    native: NativeOp,
     /// Points where the function is smooth enough for differences.
     valid: fn(&[M]) -> bool,
 }
@@ -249,8 +255,18 @@ fn primal_close(got: &[f64], want: &[f64]) -> bool {
 fn check_case(case: &Case, rng: &mut Rng, points: usize) -> Result<(), String> {
     let rules = RuleTable::standard();
     let (dsrc, csrc) = (case.direct_src(), case.composed_src());
-    let direct = Harness::new(&dsrc, lower(&dsrc).map_err(|e| format!("{dsrc}: {e}"))?, case.template(), &rules);
-    let composed = Harness::new(&csrc, lower(&csrc).map_err(|e| format!("{csrc}: {e}"))?, case.template(), &rules);
+    let direct = Harness::new(
+        &dsrc,
+        lower(&dsrc).map_err(|e| format!("{dsrc}: {e}"))?,
+        case.template(),
+        &rules,
+    );
+    let composed = Harness::new(
+        &csrc,
+        lower(&csrc).map_err(|e| format!("{csrc}: {e}"))?,
+        case.template(),
+        &rules,
+    );
     for _ in 0..points {
         let x = case.sample(rng);
         // The operation's value.
@@ -282,8 +298,18 @@ fn check_case(case: &Case, rng: &mut Rng, points: usize) -> Result<(), String> {
         let fd2 = composed.fd_hessian_of_grad(&x)?;
         let hf = composed.hess_fwd_rev(&x)?;
         let hr = composed.hess_rev_rev(&x)?;
-        compare(&at("jvp(vjp) Hessian vs differences of the gradient"), &hf, &fd2, fd_close)?;
-        compare(&at("vjp(vjp) Hessian vs differences of the gradient"), &hr, &fd2, fd_close)?;
+        compare(
+            &at("jvp(vjp) Hessian vs differences of the gradient"),
+            &hf,
+            &fd2,
+            fd_close,
+        )?;
+        compare(
+            &at("vjp(vjp) Hessian vs differences of the gradient"),
+            &hr,
+            &fd2,
+            fd_close,
+        )?;
         let s = max_abs(&hf).max(max_abs(&hr));
         let close = |a: f64, b: f64| ulps_close(a, b, MODE_ULPS, s);
         compare(&at("jvp(vjp) Hessian symmetry"), &hf, &transpose(&hf), close)?;
@@ -534,17 +560,24 @@ fn norms_and_sum() {
         })
     });
     check_op("sum", |d| {
-        Case::new(vec![mat("a", d.r, d.c)], "a.sum()".into(), None, |a| one(total(&a[0], |x| x)))
+        Case::new(vec![mat("a", d.r, d.c)], "a.sum()".into(), None, |a| {
+            one(total(&a[0], |x| x))
+        })
     });
 }
 
 #[test]
 fn normalized() {
     check_op("normalize", |d| {
-        Case::new(vec![mat("u", d.n, d.k)], "u.normalize()".into(), Some((d.n, d.k)), |a| {
-            let n = norm(&a[0]);
-            each(&a[0], |x| x / n)
-        })
+        Case::new(
+            vec![mat("u", d.n, d.k)],
+            "u.normalize()".into(),
+            Some((d.n, d.k)),
+            |a| {
+                let n = norm(&a[0]);
+                each(&a[0], |x| x / n)
+            },
+        )
         .valid(away_from_zero)
     });
 }
@@ -854,11 +887,7 @@ fn shape_errors() {
         );
         let err = lower(&src).expect_err(&src);
         assert!(err.contains("the shapes differ"), "{src}: {err}");
-        let src = format!(
-            "fn f(a: {}, b: {}) -> f64 {{ a.dot(&b) }}",
-            mat_ty(r, c),
-            mat_ty(r, k)
-        );
+        let src = format!("fn f(a: {}, b: {}) -> f64 {{ a.dot(&b) }}", mat_ty(r, c), mat_ty(r, k));
         let err = lower(&src).expect_err(&src);
         assert!(err.contains("the shapes differ"), "{src}: {err}");
         // The matching shapes lower.
