@@ -54,6 +54,11 @@
 //! automatically (`shrink`: statements dropped, loops shortened, branches inlined,
 //! expressions replaced by their parts) that fails the same check.
 //!
+//! A second, smaller generator (`tensor_program`, test `random_tensor_programs`, half of
+//! `FLUXION_RANDOM_CASES`) writes programs of nalgebra operations on matrix arguments of
+//! random shapes (`lower/tensor.rs`), checked against their own reference evaluator
+//! (`t_ref`, `s_ref`), finite differences, across modes and to second order.
+//!
 //! Engine bugs found by this generator are kept at the end of the file as regression
 //! tests with their minimal programs (`#[ignore]`d while the bug is open).
 
@@ -3423,4 +3428,531 @@ fn random_programs_batched() {
     println!("{compared} programs batched ({shared_runs} runs with a shared parameter), {refused} batchings refused");
     assert!(compared as u64 > cases * 3 / 4, "only {compared} of {cases} batched");
     assert!(shared_runs > 0, "no run with a shared parameter");
+}
+
+// ---------------------------------------------------------------------------------------
+// Random programs over nalgebra arguments (`lower/tensor.rs`)
+
+/// A matrix of the tensor reference evaluator: rows of columns.
+type Mat = Vec<Vec<f64>>;
+
+/// A tensor expression of a random program over nalgebra arguments, with its shape
+/// `rows x cols` implied by the generator.
+#[derive(Clone, Debug)]
+enum TE {
+    /// Matrix argument `m{k}`.
+    Arg(usize),
+    Mul(Box<TE>, Box<TE>),
+    Add(Box<TE>, Box<TE>),
+    Sub(Box<TE>, Box<TE>),
+    /// `s * a` with a float expression `s`.
+    Scale(Box<SE>, Box<TE>),
+    /// `a / (1.0 + s * s)`.
+    Div(Box<TE>, Box<SE>),
+    Neg(Box<TE>),
+    Transpose(Box<TE>),
+    CMul(Box<TE>, Box<TE>),
+    /// `a.component_div(&b.map(|x| 1.0 + x * x))`.
+    CDiv(Box<TE>, Box<TE>),
+    AddScalar(Box<TE>, Box<SE>),
+    /// `a.map(|x| f(x))`.
+    Map(Box<TE>, F1),
+    /// `let mut z = a; z[(0, 0)] = z[(0, 0)] * 0.5;`, then `z`.
+    Halve00(Box<TE>),
+    /// `from_fn(|i, j| a[(i, j)] * (1.0 + i as f64) - j as f64 * 0.25)`, a `let`.
+    FromFn(Box<TE>),
+}
+
+/// A float expression of a random tensor program.
+#[derive(Clone, Debug)]
+enum SE {
+    /// The float argument `s`.
+    S,
+    Lit(f64),
+    Dot(Box<TE>, Box<TE>),
+    Sum(Box<TE>),
+    NormSq(Box<TE>),
+    Mul(Box<SE>, Box<SE>),
+    Sin(Box<SE>),
+}
+
+/// A random program `fn f(s: f64, m0: SMatrix<..>, ..) -> f64 { lets..; result }`.
+struct TProg {
+    /// The shapes of the matrix arguments.
+    args: Vec<(usize, usize)>,
+    body: SE,
+}
+
+struct TGen {
+    rng: Rng,
+    args: Vec<(usize, usize)>,
+}
+
+impl TGen {
+    fn below(&mut self, n: u64) -> u64 {
+        self.rng.next_u64() % n
+    }
+    fn dim(&mut self) -> usize {
+        1 + self.below(4) as usize
+    }
+    /// An argument of shape `r x c`: an existing one half of the time, else a new one.
+    fn arg(&mut self, r: usize, c: usize) -> TE {
+        let same: Vec<usize> = (0..self.args.len()).filter(|&k| self.args[k] == (r, c)).collect();
+        if !same.is_empty() && (self.below(2) == 0 || self.args.len() >= 5) {
+            return TE::Arg(same[self.below(same.len() as u64) as usize]);
+        }
+        self.args.push((r, c));
+        TE::Arg(self.args.len() - 1)
+    }
+    fn tensor(&mut self, r: usize, c: usize, depth: u32) -> TE {
+        if depth == 0 || (depth < 3 && self.below(5) == 0) {
+            return self.arg(r, c);
+        }
+        let d = depth - 1;
+        let b = Box::new;
+        let bs = Box::new;
+        match self.below(14) {
+            0 | 1 => {
+                let k = self.dim();
+                TE::Mul(b(self.tensor(r, k, d)), b(self.tensor(k, c, d)))
+            }
+            2 => TE::Add(b(self.tensor(r, c, d)), b(self.tensor(r, c, d))),
+            3 => TE::Sub(b(self.tensor(r, c, d)), b(self.tensor(r, c, d))),
+            4 => TE::Scale(bs(self.scalar(d)), b(self.tensor(r, c, d))),
+            5 => TE::Div(b(self.tensor(r, c, d)), bs(self.scalar(d))),
+            6 => TE::Neg(b(self.tensor(r, c, d))),
+            7 => TE::Transpose(b(self.tensor(c, r, d))),
+            8 => TE::CMul(b(self.tensor(r, c, d)), b(self.tensor(r, c, d))),
+            9 => TE::CDiv(b(self.tensor(r, c, d)), b(self.tensor(r, c, d))),
+            10 => TE::AddScalar(b(self.tensor(r, c, d)), bs(self.scalar(d))),
+            11 => {
+                let f = [F1::Sin, F1::Cos, F1::Tanh, F1::Atan][self.below(4) as usize];
+                TE::Map(b(self.tensor(r, c, d)), f)
+            }
+            12 => TE::Halve00(b(self.tensor(r, c, d))),
+            _ => TE::FromFn(b(self.tensor(r, c, d))),
+        }
+    }
+    fn scalar(&mut self, depth: u32) -> SE {
+        if depth == 0 {
+            return if self.below(2) == 0 {
+                SE::S
+            } else {
+                SE::Lit(LITS[self.below(12) as usize])
+            };
+        }
+        let d = depth - 1;
+        let (r, c) = (self.dim(), self.dim());
+        match self.below(7) {
+            0 => SE::S,
+            1 | 2 => SE::Dot(Box::new(self.tensor(r, c, d)), Box::new(self.tensor(r, c, d))),
+            3 => SE::Sum(Box::new(self.tensor(r, c, d))),
+            4 => SE::NormSq(Box::new(self.tensor(r, c, d))),
+            5 => SE::Mul(Box::new(self.scalar(d)), Box::new(self.scalar(d))),
+            _ => SE::Sin(Box::new(self.scalar(d))),
+        }
+    }
+}
+
+/// A random tensor program: a reduction of a tensor expression at the root, so that the
+/// result depends on the matrices; at most 40 inputs.
+fn tensor_program(seed: u64) -> TProg {
+    let mut rng = Rng::new(seed ^ 0x7e45_0a11);
+    loop {
+        let mut g = TGen {
+            rng: Rng::new(rng.next_u64()),
+            args: Vec::new(),
+        };
+        let (r, c) = (g.dim(), g.dim());
+        let t = g.tensor(r, c, 3);
+        let body = match g.below(3) {
+            0 => SE::Sin(Box::new(SE::Sum(Box::new(TE::Map(Box::new(t), F1::Sin))))),
+            1 => SE::Mul(Box::new(SE::NormSq(Box::new(t))), Box::new(SE::S)),
+            _ => {
+                let u = g.tensor(r, c, 2);
+                SE::Sin(Box::new(SE::Dot(Box::new(t), Box::new(u))))
+            }
+        };
+        let n: usize = 1 + g.args.iter().map(|(r, c)| r * c).sum::<usize>();
+        if n <= 40 {
+            return TProg { args: g.args, body };
+        }
+    }
+}
+
+/// The source text of tensor programs: `let` statements for products, maps, element
+/// writes and constructors (so tensors are carried through `let` and `let mut`), the rest
+/// inline.
+struct TPrinter {
+    stmts: String,
+    next: usize,
+    /// The shapes of the arguments.
+    args: Vec<(usize, usize)>,
+}
+
+fn nalgebra_ty(r: usize, c: usize) -> String {
+    if c == 1 {
+        format!("SVector<f64, {r}>")
+    } else {
+        format!("SMatrix<f64, {r}, {c}>")
+    }
+}
+
+impl TPrinter {
+    fn fresh(&mut self) -> String {
+        self.next += 1;
+        format!("t{}", self.next)
+    }
+    /// The text of `t` and its shape.
+    fn tensor(&mut self, t: &TE) -> (String, (usize, usize)) {
+        match t {
+            TE::Arg(k) => (format!("m{k}"), self.args[*k]),
+            TE::Mul(a, b) => {
+                let ((a, (r, _)), (b, (_, c))) = (self.tensor(a), self.tensor(b));
+                let v = self.fresh();
+                let _ = write!(self.stmts, "let {v} = {a} * {b}; ");
+                (v, (r, c))
+            }
+            TE::Add(a, b) | TE::Sub(a, b) | TE::CMul(a, b) | TE::CDiv(a, b) => {
+                let ((a, s), (b, _)) = (self.tensor(a), self.tensor(b));
+                let e = match t {
+                    TE::Add(..) => format!("({a} + {b})"),
+                    TE::Sub(..) => format!("({a} - {b})"),
+                    TE::CMul(..) => format!("{a}.component_mul(&{b})"),
+                    _ => format!("{a}.component_div(&{b}.map(|x| 1.0 + x * x))"),
+                };
+                (e, s)
+            }
+            TE::Scale(s, a) => {
+                let s = self.scalar(s);
+                let (a, sh) = self.tensor(a);
+                (format!("({s} * {a})"), sh)
+            }
+            TE::Div(a, s) => {
+                let (a, sh) = self.tensor(a);
+                let s = self.scalar(s);
+                (format!("({a} / (1.0 + {s} * {s}))"), sh)
+            }
+            TE::Neg(a) => {
+                let (a, sh) = self.tensor(a);
+                (format!("(-{a})"), sh)
+            }
+            TE::Transpose(a) => {
+                let (a, (r, c)) = self.tensor(a);
+                (format!("{a}.transpose()"), (c, r))
+            }
+            TE::AddScalar(a, s) => {
+                let (a, sh) = self.tensor(a);
+                let s = self.scalar(s);
+                (format!("{a}.add_scalar({s})"), sh)
+            }
+            TE::Map(a, f) => {
+                let (a, sh) = self.tensor(a);
+                let v = self.fresh();
+                let _ = write!(self.stmts, "let {v} = {a}.map(|x| x.{}()); ", f.name());
+                (v, sh)
+            }
+            TE::Halve00(a) => {
+                let (a, (r, c)) = self.tensor(a);
+                let v = self.fresh();
+                let at = if c == 1 {
+                    format!("{v}[0]")
+                } else {
+                    format!("{v}[(0, 0)]")
+                };
+                let _ = write!(self.stmts, "let mut {v} = {a}; {at} = {at} * 0.5; ");
+                (v, (r, c))
+            }
+            TE::FromFn(a) => {
+                let (a, (r, c)) = self.tensor(a);
+                let v = self.fresh();
+                let at = if c == 1 {
+                    format!("{v}a[i]")
+                } else {
+                    format!("{v}a[(i, j)]")
+                };
+                let ty = if c == 1 {
+                    format!("SVector::<f64, {r}>")
+                } else {
+                    format!("SMatrix::<f64, {r}, {c}>")
+                };
+                let _ = write!(
+                    self.stmts,
+                    "let {v}a = {a}; let {v} = {ty}::from_fn(|i, j| {at} * (1.0 + i as f64) - j as f64 * 0.25); "
+                );
+                (v, (r, c))
+            }
+        }
+    }
+    fn scalar(&mut self, s: &SE) -> String {
+        match s {
+            SE::S => "s".into(),
+            SE::Lit(v) => format!("({})", lit_str(*v)),
+            SE::Dot(a, b) => {
+                let ((a, _), (b, _)) = (self.tensor(a), self.tensor(b));
+                format!("{a}.dot(&{b})")
+            }
+            SE::Sum(a) => format!("{}.sum()", self.tensor(a).0),
+            SE::NormSq(a) => format!("{}.norm_squared()", self.tensor(a).0),
+            SE::Mul(a, b) => {
+                let (a, b) = (self.scalar(a), self.scalar(b));
+                format!("({a} * {b})")
+            }
+            SE::Sin(a) => format!("({}).sin()", self.scalar(a)),
+        }
+    }
+}
+
+impl TProg {
+    fn source(&self) -> String {
+        let mut p = TPrinter {
+            stmts: String::new(),
+            next: 0,
+            args: self.args.clone(),
+        };
+        let y = p.scalar(&self.body);
+        let params: Vec<String> = self
+            .args
+            .iter()
+            .enumerate()
+            .map(|(k, (r, c))| format!("m{k}: {}", nalgebra_ty(*r, *c)))
+            .collect();
+        format!("fn f(s: f64, {}) -> f64 {{ {}{y} }}", params.join(", "), p.stmts)
+    }
+    fn template(&self) -> Vec<Value> {
+        let mut t = vec![Value::F(0.0)];
+        t.extend(
+            self.args
+                .iter()
+                .map(|(r, c)| Value::Arr(vec![Value::Arr(vec![Value::F(0.0); *c]); *r])),
+        );
+        t
+    }
+    /// The reference value at the flattened inputs (`s`, then each matrix row by row).
+    fn reference(&self, x: &[f64]) -> f64 {
+        let mut it = x[1..].iter().copied();
+        let args: Vec<Mat> = self
+            .args
+            .iter()
+            .map(|(r, c)| {
+                (0..*r)
+                    .map(|_| (0..*c).map(|_| it.next().unwrap_or(f64::NAN)).collect())
+                    .collect()
+            })
+            .collect();
+        s_ref(&self.body, x[0], &args)
+    }
+}
+
+/// The maps of tensor programs (bounded ones).
+fn f1_eval(f: F1, x: f64) -> f64 {
+    match f {
+        F1::Sin => x.sin(),
+        F1::Cos => x.cos(),
+        F1::Tanh => x.tanh(),
+        F1::Atan => x.atan(),
+        F1::Exp => x.exp(),
+        F1::Sqrt => x.sqrt(),
+        F1::Ln => x.ln(),
+    }
+}
+
+fn m_each(a: &Mat, f: impl Fn(f64) -> f64) -> Mat {
+    a.iter().map(|r| r.iter().map(|x| f(*x)).collect()).collect()
+}
+
+fn m_zip(a: &Mat, b: &Mat, f: impl Fn(f64, f64) -> f64) -> Mat {
+    a.iter()
+        .zip(b)
+        .map(|(r, q)| r.iter().zip(q).map(|(x, y)| f(*x, *y)).collect())
+        .collect()
+}
+
+/// `Σ x` row by row (the lowering's order).
+fn m_total(a: &Mat) -> f64 {
+    let mut s = 0.0;
+    for r in a {
+        for x in r {
+            s += x;
+        }
+    }
+    s
+}
+
+fn t_ref(t: &TE, s: f64, args: &[Mat]) -> Mat {
+    match t {
+        TE::Arg(k) => args[*k].clone(),
+        TE::Mul(a, b) => {
+            let (a, b) = (t_ref(a, s, args), t_ref(b, s, args));
+            (0..a.len())
+                .map(|i| {
+                    (0..b[0].len())
+                        .map(|j| {
+                            let mut acc = a[i][0] * b[0][j];
+                            for k in 1..b.len() {
+                                acc += a[i][k] * b[k][j];
+                            }
+                            acc
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+        TE::Add(a, b) => m_zip(&t_ref(a, s, args), &t_ref(b, s, args), |x, y| x + y),
+        TE::Sub(a, b) => m_zip(&t_ref(a, s, args), &t_ref(b, s, args), |x, y| x - y),
+        TE::CMul(a, b) => m_zip(&t_ref(a, s, args), &t_ref(b, s, args), |x, y| x * y),
+        TE::CDiv(a, b) => m_zip(&t_ref(a, s, args), &t_ref(b, s, args), |x, y| x / (1.0 + y * y)),
+        TE::Scale(k, a) => {
+            let k = s_ref(k, s, args);
+            m_each(&t_ref(a, s, args), |x| k * x)
+        }
+        TE::Div(a, k) => {
+            let a = t_ref(a, s, args);
+            let k = s_ref(k, s, args);
+            m_each(&a, |x| x / (1.0 + k * k))
+        }
+        TE::Neg(a) => m_each(&t_ref(a, s, args), |x| -x),
+        TE::Transpose(a) => {
+            let a = t_ref(a, s, args);
+            (0..a[0].len()).map(|j| a.iter().map(|r| r[j]).collect()).collect()
+        }
+        TE::AddScalar(a, k) => {
+            let a = t_ref(a, s, args);
+            let k = s_ref(k, s, args);
+            m_each(&a, |x| x + k)
+        }
+        TE::Map(a, f) => m_each(&t_ref(a, s, args), |x| f1_eval(*f, x)),
+        TE::Halve00(a) => {
+            let mut a = t_ref(a, s, args);
+            a[0][0] *= 0.5;
+            a
+        }
+        TE::FromFn(a) => t_ref(a, s, args)
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.iter()
+                    .enumerate()
+                    .map(|(j, x)| x * (1.0 + i as f64) - j as f64 * 0.25)
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+fn s_ref(e: &SE, s: f64, args: &[Mat]) -> f64 {
+    match e {
+        SE::S => s,
+        SE::Lit(v) => *v,
+        SE::Dot(a, b) => m_total(&m_zip(&t_ref(a, s, args), &t_ref(b, s, args), |x, y| x * y)),
+        SE::Sum(a) => m_total(&t_ref(a, s, args)),
+        SE::NormSq(a) => m_total(&m_each(&t_ref(a, s, args), |x| x * x)),
+        SE::Mul(a, b) => s_ref(a, s, args) * s_ref(b, s, args),
+        SE::Sin(a) => s_ref(a, s, args).sin(),
+    }
+}
+
+/// Random programs of nalgebra operations on matrix arguments of random shapes (products,
+/// sums, scalar multiples, transposes, elementwise operations, `map`, element writes into
+/// `let mut` copies, `from_fn`, reductions): the interpreted primal against the reference
+/// evaluator (the same sums in the same order: 4 ulps), the gradient from `vjp` against
+/// central differences, `jvp` against `vjp`, the Hessians of `jvp(vjp)` and `vjp(vjp)`
+/// against central differences of the gradient and against each other. Every operation
+/// here is smooth (no branches), so every point is checked.
+#[test]
+fn random_tensor_programs() {
+    let cases = env_usize("FLUXION_RANDOM_CASES", 120) as u64 / 2;
+    let points = env_usize("FLUXION_RANDOM_POINTS", 2).max(1);
+    let first = env_usize("FLUXION_RANDOM_SEED", 0) as u64;
+    let verbose = std::env::var("FLUXION_RANDOM_VERBOSE").is_ok_and(|v| v == "1");
+    let rules = rules();
+    let mut failures = Vec::new();
+    let mut inputs = 0;
+    for seed in first..first + cases {
+        let p = tensor_program(seed);
+        let src = p.source();
+        if verbose {
+            println!("seed {seed}:\n{src}\n");
+        }
+        let mut check = || -> Result<(), String> {
+            let f = lower_source(&src)?;
+            let h = Harness::new(&src, f, p.template(), rules);
+            let mut rng = Rng::new(seed);
+            for _ in 0..points {
+                let x: Vec<f64> = (0..h.n_in()).map(|_| rng.uniform(-1.0, 1.0)).collect();
+                let (got, want) = (h.primal_flat(&x)?, p.reference(&x));
+                if got.len() != 1 || !ulps_close(got[0], want, 4.0, 1.0) {
+                    return Err(format!("primal {got:?}, reference {want:e} at {x:?}"));
+                }
+                let fd = h.fd_jacobian(&x)?;
+                let rev = h.jac_rev(&x)?;
+                let fwd = h.jac_fwd(&x)?;
+                compare(&format!("vjp vs finite differences at {x:?}"), &rev, &fd, fd_close)?;
+                let sc = max_abs(&rev);
+                compare(&format!("jvp vs vjp at {x:?}"), &fwd, &rev, |a, b| {
+                    ulps_close(a, b, CROSS_ULPS, sc)
+                })?;
+                let fd2 = h.fd_hessian_of_grad(&x)?;
+                let hf = h.hess_fwd_rev(&x)?;
+                let hr = h.hess_rev_rev(&x)?;
+                compare(
+                    &format!("jvp(vjp) Hessian vs differences of the gradient at {x:?}"),
+                    &hf,
+                    &fd2,
+                    fd_close,
+                )?;
+                let sc = max_abs(&hf).max(max_abs(&hr));
+                compare(&format!("jvp(vjp) vs vjp(vjp) Hessian at {x:?}"), &hf, &hr, |a, b| {
+                    ulps_close(a, b, HESS_ULPS, sc)
+                })?;
+            }
+            inputs += h.n_in();
+            Ok(())
+        };
+        if let Err(e) = check() {
+            failures.push(format!("seed {seed}: {e}\n{src}\n"));
+        }
+    }
+    println!(
+        "random tensor programs: {cases} checked, {} failed, {inputs} inputs in all",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} random tensor programs failed:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The tensor program generator is deterministic, uses every operation over the seeds
+/// the test checks, and draws shapes other than square ones.
+#[test]
+fn tensor_generator_covers_the_operations() {
+    let srcs: Vec<String> = (0..60).map(|s| tensor_program(s).source()).collect();
+    assert_eq!(srcs, (0..60).map(|s| tensor_program(s).source()).collect::<Vec<_>>());
+    let all = srcs.join("\n");
+    for op in [
+        " * m",
+        ".transpose()",
+        ".component_mul(",
+        ".component_div(",
+        ".add_scalar(",
+        ".map(|x| x.",
+        "let mut",
+        "::from_fn(",
+        ".dot(",
+        ".sum()",
+        ".norm_squared()",
+        "(-",
+        " + ",
+        " - ",
+        " / (1.0 + ",
+    ] {
+        assert!(all.contains(op), "no program uses `{op}`");
+    }
+    assert!(
+        (0..60).any(|s| tensor_program(s).args.iter().any(|(r, c)| r != c && *c > 1)),
+        "no rectangular matrix"
+    );
 }

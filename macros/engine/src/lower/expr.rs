@@ -102,7 +102,12 @@ impl Lowerer<'_> {
                         }
                         if self.func.vars[v].mutable {
                             let ty = self.func.vars[v].ty.clone();
-                            return Some(self.let_named(Expr::Use(Operand::Var(v)), "t", Some(ty)));
+                            let t = self.let_named(Expr::Use(Operand::Var(v)), "t", Some(ty));
+                            // The read of a `let mut` tensor is one (`z * s` after `z[i] = ..`).
+                            if let (true, Some(w)) = (self.tensors.contains(&v), t.var()) {
+                                self.tensors.insert(w);
+                            }
+                            return Some(t);
                         }
                         return Some(Operand::Var(v));
                     }
