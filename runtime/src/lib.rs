@@ -86,6 +86,10 @@ pub trait Zero: Copy {
 
 /// In-place addition of tangents and cotangents (elementwise for arrays, tuples and
 /// `Vec`s: a slice's cotangent, inside a tuple of cotangents a second reverse pass adds).
+#[diagnostic::on_unimplemented(
+    message = "fluxion cannot add cotangents of `{Self}` here",
+    note = "reverse mode over reverse mode through slices or loops of run-time length adds cotangents of floats, arrays, tuples and `Vec`s only; with nalgebra values, differentiate the gradient in forward mode (`hessian`, `jvp` of it) or keep the matrices in a parameter struct"
+)]
 pub trait Accumulate {
     /// `*self += other`, elementwise.
     fn accumulate(&mut self, other: Self);

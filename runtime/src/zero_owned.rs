@@ -8,6 +8,10 @@ use crate::Tangent;
 /// The zero tangent of a value that may hold `Vec`s (a slice's cotangent inside a tuple a
 /// generated gradient returns): [`crate::zero_like`] covers [`Tangent`] values and `Vec`s
 /// alone, this one any nesting of floats, integers, arrays, tuples and `Vec`s.
+#[diagnostic::on_unimplemented(
+    message = "fluxion cannot form the zero cotangent of `{Self}` here",
+    note = "reverse mode over reverse mode through slices or loops of run-time length holds cotangents of floats, arrays, tuples and `Vec`s only; with nalgebra values, differentiate the gradient in forward mode (`hessian`, `jvp` of it) or keep the matrices in a parameter struct"
+)]
 pub trait ZeroOwned {
     /// The type of the zero tangent.
     type Out;
