@@ -556,3 +556,106 @@ fn cross_normalize_and_lengths() {
         assert_relative_eq!(gb[k], (geometry(&a, &p) - geometry(&a, &m)) / (2.0 * H), epsilon = 1e-7);
     }
 }
+
+/// Products of a stored matrix by a matrix of several columns (`a * b`, `b * a`), `-a`,
+/// `component_div`, `add_scalar`, closures with typed parameters, and `len()` / `ncols()`
+/// of matrices that are not columns.
+#[fluxion::grad(argnums = (0, 1))]
+fn shapes(a: &SMatrix<f64, 2, 3>, b: &SMatrix<f64, 3, 2>) -> f64 {
+    let p = a * b;
+    let q = b * a;
+    let n = -(p.add_scalar(0.5));
+    let d = a.component_div(&b.transpose().add_scalar(2.0));
+    let e = SMatrix::<f64, 2, 2>::from_fn(|i: usize, j: usize| (i + 2 * j) as f64 * 0.5);
+    let mut s = (e * p).map(|x: f64| x.sin()).sum();
+    for k in 0..a.len() {
+        s += 0.01 * (k as f64) * p[(0, 1)];
+    }
+    for j in 0..q.ncols() {
+        s += 0.1 * (j as f64 + 1.0) * q[(1, j)];
+    }
+    0.1 * q.sum() + n.norm_squared() + d.sum() + s
+}
+
+#[test]
+fn products_of_stored_matrices_and_matrix_lengths() {
+    let a = SMatrix::<f64, 2, 3>::new(0.5, -0.25, 0.75, 0.1, 0.2, -0.3);
+    let b = SMatrix::<f64, 3, 2>::new(0.3, -1.2, 0.8, 0.4, -0.6, 1.1);
+    let (ga, gb) = shapes_grad(&a, &b);
+    for k in 0..6 {
+        let (mut p, mut m) = (a, a);
+        p[k] += H;
+        m[k] -= H;
+        assert_relative_eq!(ga[k], (shapes(&p, &b) - shapes(&m, &b)) / (2.0 * H), epsilon = 1e-7);
+        let (mut p, mut m) = (b, b);
+        p[k] += H;
+        m[k] -= H;
+        assert_relative_eq!(gb[k], (shapes(&a, &p) - shapes(&a, &m)) / (2.0 * H), epsilon = 1e-7);
+    }
+}
+
+/// Constructors whose element type is not the arguments' (`f32` values in an `f64`
+/// function and back), and a shape given by a const generic parameter.
+#[fluxion::grad]
+fn mixed_f64(x: f64) -> f64 {
+    let a = SVector::<f32, 2>::new(x as f32, 0.5);
+    let b = SVector::<f64, 2>::new(x, 0.25);
+    (a.dot(&a) as f64) * b.sum()
+}
+
+#[fluxion::grad]
+fn mixed_f32(x: f32) -> f32 {
+    let a = SVector::<f64, 2>::new(x as f64, 0.5);
+    (a.dot(&a) as f32) * x
+}
+
+#[fluxion::grad]
+fn weighted<const N: usize>(v: &SVector<f32, N>) -> f32 {
+    let w = SVector::<f32, N>::from_element(0.5);
+    v.component_mul(&w).dot(v)
+}
+
+#[test]
+fn constructors_of_another_precision_or_a_const_generic_shape() {
+    let x = 0.7;
+    // a step the `f32` rounding inside does not swamp
+    assert_relative_eq!(
+        mixed_f64_grad(x),
+        (mixed_f64(x + 1e-2) - mixed_f64(x - 1e-2)) / 2e-2,
+        epsilon = 1e-3
+    );
+    let y = 0.7f32;
+    assert_relative_eq!(
+        mixed_f32_grad(y),
+        (mixed_f32(y + 1e-3) - mixed_f32(y - 1e-3)) / 2e-3,
+        epsilon = 1e-3
+    );
+    let v = SVector::<f32, 3>::new(0.5, -1.5, 2.0);
+    let g = weighted_grad(&v);
+    for k in 0..3 {
+        let (mut p, mut m) = (v, v);
+        p[k] += 1e-2;
+        m[k] -= 1e-2;
+        assert_relative_eq!(g[k], (weighted(&p) - weighted(&m)) / 2e-2, epsilon = 1e-3);
+    }
+}
+
+/// `normalize` of a vector dotted with one it is not orthogonal to (in `geometry` the unit
+/// vector is orthogonal to `a`: that term is zero whatever `normalize` gives).
+#[fluxion::grad]
+fn unit(a: &SVector<f64, 3>) -> f64 {
+    let u = (a * 2.0).normalize();
+    u.dot(&SVector::<f64, 3>::new(1.0, -2.0, 0.5))
+}
+
+#[test]
+fn normalize_against_central_differences() {
+    let a = SVector::<f64, 3>::new(0.3, -1.0, 0.7);
+    let g = unit_grad(&a);
+    for k in 0..3 {
+        let (mut p, mut m) = (a, a);
+        p[k] += H;
+        m[k] -= H;
+        assert_relative_eq!(g[k], (unit(&p) - unit(&m)) / (2.0 * H), epsilon = 1e-7);
+    }
+}
