@@ -8,7 +8,7 @@
 //! macro `__with_fields!` with the fields' names and types (and which are buffers) in front
 //! of the tokens it was given. An attribute that finds an argument of an unknown struct type
 //! expands to that macro's call, with its own name, options and function; `__with_fields!`
-//! expands the attribute again, now knowing the fields ([`expand_with_fields`]). Nested
+//! expands the attribute again, now knowing the fields ([`crate::expand::expand_with_fields`]). Nested
 //! structs ask for their own fields the same way.
 //!
 //! With every struct known, the function is flattened ([`flatten`]): `fn __fluxion_flat_f`
