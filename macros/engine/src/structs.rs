@@ -581,8 +581,9 @@ pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> sy
                     && (rows_of(ret).is_some() || scalar_ret(ret));
                 let ok = matches!(o.transform, Transform::Grad | Transform::GradAndValue) || jac;
                 if o.has_aux {
+                    let (_, sp) = idx.iter().copied().find(|(k, _)| is_struct(*k)).unwrap_or((0, o.span));
                     return Err(syn::Error::new(
-                        o.span,
+                        sp,
                         "`has_aux` with a gradient with respect to a parameter struct is not supported yet\nhint: return the auxiliary value from a second function",
                     ));
                 }

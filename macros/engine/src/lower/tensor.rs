@@ -487,7 +487,7 @@ impl Lowerer<'_> {
         };
         if want != Some(n_args) {
             let msg = match want {
-                Some(k) => format!("`{ty}::{method}` takes {k} argument(s) here"),
+                Some(k) => format!("`{ty}::{method}` takes {k} argument(s) here\nhint: `new` takes the elements row by row, one per element of the shape in the path"),
                 None => format!("`{ty}::{method}` needs a literal shape"),
             };
             self.err(&f.ident, msg);
@@ -661,7 +661,14 @@ impl Lowerer<'_> {
             match lw.tensor_shape(&o) {
                 Some(so) if so.same(&s) => Some((o, so)),
                 Some(so) => {
-                    lw.err(&m.args[0], format!("the shapes differ: {} and {}", s.text(), so.text()));
+                    lw.err(
+                        &m.args[0],
+                        format!(
+                            "the shapes differ: {} and {}\nhint: `{name}` takes a matrix of the receiver's shape",
+                            s.text(),
+                            so.text()
+                        ),
+                    );
                     None
                 }
                 None => {
@@ -773,7 +780,7 @@ impl Lowerer<'_> {
                 if s.rows.lit() != Some(3) || s.cols.lit() != Some(1) {
                     self.err(
                         &m.method,
-                        format!("`cross` is the product of two 3-vectors, not of {} matrices", s.text()),
+                        format!("`cross` is the product of two 3-vectors, not of {} matrices\nhint: write the components of the product you need with `v[i]`", s.text()),
                     );
                     return Some(None);
                 }
@@ -811,7 +818,10 @@ impl Lowerer<'_> {
                     return Some(None);
                 }
                 let syn::Expr::Closure(c) = &m.args[0] else {
-                    self.err(&m.args[0], "`map` takes a closure: `v.map(|x| x.tanh())`");
+                    self.err(
+                        &m.args[0],
+                        "`map` takes a closure here\nhint: write `v.map(|x| x.tanh())`",
+                    );
                     return Some(None);
                 };
                 let name = match c.inputs.first() {
