@@ -257,8 +257,7 @@ impl Rx<'_> {
             }
         }
         // Close the needed set over the recomputed values' dependencies.
-        let mut want: HashSet<VarId> = needed.iter().copied().collect();
-        loop {
+        let close = |want: &mut HashSet<VarId>, recomputable: &HashMap<VarId, Expr>| loop {
             let before = want.len();
             for v in want.clone() {
                 if let Some(e) = recomputable.get(&v) {
@@ -274,6 +273,47 @@ impl Rx<'_> {
             if want.len() == before {
                 break;
             }
+        };
+        let mut want: HashSet<VarId> = needed.iter().copied().collect();
+        close(&mut want, &recomputable);
+        // Short chains of float `+`, `-`, `*` and negation on values the reverse sweep has
+        // anyway (recomputed, taped for another read, or defined outside the block) are
+        // recomputed there, not taped: `1 - h * h` beside the taped (or frozen) `h`, `c * t`
+        // beside the taped `c`. They take no tape of their own and add none (an operand
+        // defined here is recomputed or wanted already), and give the same bits. A reverse
+        // pass differentiated again keeps a third fewer tapes this way.
+        const CHEAP_DEPTH: usize = 3;
+        let mut depth: HashMap<VarId, usize> = HashMap::new();
+        loop {
+            let mut changed = false;
+            for s in &blk.0 {
+                let Stmt::Let(v, e @ Expr::Prim(Prim::Add | Prim::Sub | Prim::Mul | Prim::Neg, xs)) = s else {
+                    continue;
+                };
+                if recomputable.contains_key(v) || !self.g.vars[*v].ty.is_float() {
+                    continue;
+                }
+                let vars = &self.g.vars;
+                let mut d = 1;
+                let has = xs.iter().all(|o| match o {
+                    Operand::Var(w) => {
+                        d = d.max(depth.get(w).map_or(1, |k| k + 1));
+                        !vars[*w].mutable
+                            && !from_call.contains(w)
+                            && (!defined_here.contains(w) || recomputable.contains_key(w) || want.contains(w))
+                    }
+                    _ => true,
+                });
+                if has && d <= CHEAP_DEPTH {
+                    recomputable.insert(*v, e.clone());
+                    depth.insert(*v, d);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+            close(&mut want, &recomputable);
         }
         let needed: Vec<VarId> = blk
             .0
