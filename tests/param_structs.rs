@@ -4,7 +4,7 @@
 //! of every trainable field (through `Parameters::to_flat` / `read_flat`), and against the
 //! same function written with the fields as separate arguments.
 
-use fluxion::{differentiable, grad, grad_and_value, jacfwd, jacrev, vmap, Parameters};
+use fluxion::{differentiable, grad, grad_and_value, hessian, jacfwd, jacrev, vmap, Parameters};
 
 #[derive(Parameters, Clone, Debug, PartialEq)]
 struct Lin {
@@ -352,4 +352,139 @@ fn one_field_struct() {
     );
     let gs = scaled_grad_vmap(&p, &[2.0, -1.0]);
     assert_close(&[gs[0].k, gs[1].k], &[2.0 * (1.4f64).cos(), -(0.7f64).cos()], 1e-14);
+}
+
+/// A nested struct with a buffer, a scalar, an array and a matrix-shaped array.
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Quad {
+    inner: Layer,
+    #[param(buffer)]
+    t: f64,
+    c: f64,
+    v: [f64; 2],
+}
+
+#[differentiable]
+fn quad_body(p: &Quad, x: &[f64; 2]) -> f64 {
+    let mut s = p.c * p.c * p.t;
+    for i in 0..3 {
+        let mut z = p.inner.b[i] * p.c;
+        for j in 0..2 {
+            z += p.inner.w[i][j] * x[j] * p.v[j];
+        }
+        s += z.tanh() * p.inner.b[i];
+    }
+    s + (p.v[0] * p.v[1]).sin()
+}
+
+/// `quad_body`'s Hessian (through the call, the struct passed whole).
+#[hessian]
+fn quad(p: &Quad, x: &[f64; 2]) -> f64 {
+    quad_body(p, x)
+}
+
+/// Its gradient.
+#[grad]
+fn quad_g(p: &Quad, x: &[f64; 2]) -> f64 {
+    quad_body(p, x)
+}
+
+/// `quad` with the trainable fields as arguments: its Hessian's blocks.
+#[hessian(argnums = (0, 1, 2, 3))]
+fn quad_fields(w: &[[f64; 2]; 3], b: &[f64; 3], c: f64, v: &[f64; 2], t: f64, x: &[f64; 2]) -> f64 {
+    let mut s = c * c * t;
+    for i in 0..3 {
+        let mut z = b[i] * c;
+        for j in 0..2 {
+            z += w[i][j] * x[j] * v[j];
+        }
+        s += z.tanh() * b[i];
+    }
+    s + (v[0] * v[1]).sin()
+}
+
+fn quad_params() -> Quad {
+    Quad {
+        inner: Layer {
+            w: [[0.3, -0.1], [0.2, 0.4], [-0.5, 0.25]],
+            b: [0.1, -0.05, 0.2],
+        },
+        t: 1.5,
+        c: 0.7,
+        v: [0.9, -0.6],
+    }
+}
+
+#[test]
+fn hessian_is_one_struct_per_scalar() {
+    let (p, x) = (quad_params(), [0.8, -1.2]);
+    let h: Vec<Quad> = quad_hessian(&p, &x);
+    let n = p.to_flat().len();
+    assert_eq!(n, 6 + 3 + 1 + 2);
+    assert_eq!(h.len(), n);
+    // Row `k` against central differences of the generated gradient along scalar `k`;
+    // buffers carried.
+    let flat = p.to_flat();
+    let d = 1e-6;
+    for (k, row) in h.iter().enumerate() {
+        assert_eq!(row.t, p.t);
+        let (mut a, mut b) = (flat.clone(), flat.clone());
+        a[k] += d;
+        b[k] -= d;
+        let (mut pa, mut pb) = (p.clone(), p.clone());
+        pa.read_flat(&a);
+        pb.read_flat(&b);
+        let (ga, gb) = (quad_g_grad(&pa, &x).to_flat(), quad_g_grad(&pb, &x).to_flat());
+        let fd: Vec<f64> = ga.iter().zip(&gb).map(|(a, b)| (a - b) / (2.0 * d)).collect();
+        assert_close(&row.to_flat(), &fd, 1e-7);
+    }
+    // Symmetric, bit for bit where both halves are the same sums: within rounding.
+    for i in 0..n {
+        for j in 0..n {
+            let (a, b) = (h[i].to_flat()[j], h[j].to_flat()[i]);
+            assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "H[{i}][{j}] = {a}, H[{j}][{i}] = {b}");
+        }
+    }
+    // The same numbers as the blocks of the fields version, in the flattening order.
+    let blocks = quad_fields_hessian(&p.inner.w, &p.inner.b, p.c, &p.v, p.t, &x);
+    let ((h00, h01, h02, h03), (h10, h11, h12, h13), (h20, h21, h22, h23), (h30, h31, h32, h33)) = blocks;
+    let flat_w = |m: &[[f64; 2]; 3]| m.iter().flatten().copied().collect::<Vec<f64>>();
+    let row = |w: Vec<f64>, b: &[f64; 3], c: f64, v: &[f64; 2]| {
+        let mut r = w;
+        r.extend_from_slice(b);
+        r.push(c);
+        r.extend_from_slice(v);
+        r
+    };
+    let mut want: Vec<Vec<f64>> = Vec::new();
+    for i in 0..3 {
+        for j in 0..2 {
+            want.push(row(flat_w(&h00[i][j]), &h01[i][j], h02[i][j], &h03[i][j]));
+        }
+    }
+    for i in 0..3 {
+        want.push(row(flat_w(&h10[i]), &h11[i], h12[i], &h13[i]));
+    }
+    want.push(row(flat_w(&h20), &h21, h22, &h23));
+    for i in 0..2 {
+        want.push(row(flat_w(&h30[i]), &h31[i], h32[i], &h33[i]));
+    }
+    let got: Vec<Vec<f64>> = h.iter().map(|r| r.to_flat()).collect();
+    assert_eq!(got, want);
+}
+
+/// A struct of one trainable field.
+#[hessian]
+fn scaled_sq(p: &Scale, x: f64) -> f64 {
+    (p.k * x).sin() * p.k
+}
+
+#[test]
+fn hessian_of_a_one_field_struct() {
+    let (k, x) = (0.7, 2.0);
+    let h = scaled_sq_hessian(&Scale { k }, x);
+    // d²/dk² (k sin(kx)) = 2x cos(kx) - k x² sin(kx)
+    let want = 2.0 * x * (k * x).cos() - k * x * x * (k * x).sin();
+    assert_eq!(h.len(), 1);
+    assert!((h[0].k - want).abs() < 1e-12, "{} vs {want}", h[0].k);
 }

@@ -772,7 +772,12 @@ pub fn __with_fields(input: TokenStream) -> TokenStream {
 /// slice `&[P]` (functorch's `combine_state_for_ensemble` and `vmap`; each call gathers
 /// the models' fields into one `Vec` each). `vmap` of a `grad` with respect to a struct
 /// gives one struct per sample, `Vec<P>` (per-sample gradients of shared parameters, or
-/// every ensemble member's gradient at once); that form has no `_into`.
+/// every ensemble member's gradient at once); that form has no `_into`. `hessian` with
+/// respect to the struct alone (outermost, fields of fixed size: floats, arrays of floats,
+/// static nalgebra matrices) is one struct per trainable scalar, `Vec<P>` in the order of
+/// `Parameters::to_flat` (fields in order, arrays by index,
+/// matrices column by column): row `k` holds the derivatives of `∂f/∂θ_k` with respect
+/// to every scalar, buffers cloned; that form has no `_into` either.
 ///
 /// ```
 /// use fluxion::{grad, Parameters};
@@ -796,8 +801,9 @@ pub fn __with_fields(input: TokenStream) -> TokenStream {
 /// The function is differentiated as the function of the struct's fields: the derive
 /// emits a hidden macro listing them, which the attribute calls, so the struct (without
 /// generic parameters) is declared before the functions that take it, in the same
-/// module or an enclosing one. Not supported yet: `jvp`, `vjp`, Hessians and Jacobians of
-/// other results with respect to a struct, `has_aux` beside a struct's gradient, a batch
+/// module or an enclosing one. Not supported yet: `jvp`, `vjp`, Hessians of structs with
+/// `Vec` fields or beside other arguments, Jacobians of other results with respect to a
+/// struct, `has_aux` beside a struct's gradient, a batch
 /// of structs with `Vec` or matrix fields, `#[transforms]` on a function taking one; each
 /// is a compile error naming what works.
 #[proc_macro_derive(Parameters, attributes(param))]

@@ -23,6 +23,11 @@ pub trait Pack<L: Lanes>: Copy {
     fn pack_by(n: usize, sample: &dyn Fn(usize) -> Self) -> Self::Packed;
     /// The sample in lane `l`.
     fn lane_of(p: &Self::Packed, l: usize) -> Self;
+    /// Adds the samples in lanes `0..m` into `acc`, lane 0 first, element by element: the
+    /// sums (and their order) of adding `lane_of(p, 0)`, .., `lane_of(p, m - 1)` in turn
+    /// with [`crate::acc`], with no temporary of the sample's size (a batch's reduction of
+    /// a shared argument's cotangent: a model's weights).
+    fn add_lanes(p: &Self::Packed, m: usize, acc: &mut Self);
     /// Writes the sample in lane `l` to `out`, element by element (no temporary of the
     /// sample's size).
     #[inline(always)]
@@ -104,6 +109,12 @@ macro_rules! float_pack {
                 p.lane(l)
             }
             #[inline(always)]
+            fn add_lanes(p: &L, m: usize, acc: &mut $t) {
+                for l in 0..m {
+                    *acc += p.lane(l);
+                }
+            }
+            #[inline(always)]
             fn pack_full(s: &[$t]) -> L {
                 L::from_slice(s)
             }
@@ -139,6 +150,12 @@ impl<L: Lanes, T: Pack<L>, const N: usize> Pack<L> for [T; N] {
     #[inline(always)]
     fn lane_of(p: &[T::Packed; N], l: usize) -> [T; N] {
         core::array::from_fn(|j| T::lane_of(&p[j], l))
+    }
+    #[inline(always)]
+    fn add_lanes(p: &[T::Packed; N], m: usize, acc: &mut [T; N]) {
+        for (a, q) in acc.iter_mut().zip(p) {
+            T::add_lanes(q, m, a);
+        }
     }
     #[inline(always)]
     fn write_lane(p: &[T::Packed; N], l: usize, out: &mut [T; N]) {
@@ -180,6 +197,10 @@ macro_rules! pack_tuples {
             fn write_lane(p: &Self::Packed, l: usize, out: &mut Self) {
                 $($t::write_lane(&p.$k, l, &mut out.$k);)+
             }
+            #[inline(always)]
+            fn add_lanes(p: &Self::Packed, m: usize, acc: &mut Self) {
+                $($t::add_lanes(&p.$k, m, &mut acc.$k);)+
+            }
         }
     )*};
 }
@@ -202,6 +223,14 @@ impl<L: Lanes> Pack<L> for () {
     fn pack_by(_n: usize, _sample: &dyn Fn(usize) -> Self) -> Self::Packed {}
     #[inline(always)]
     fn lane_of(_p: &Self::Packed, _l: usize) -> Self {}
+    #[inline(always)]
+    fn add_lanes(_p: &Self::Packed, _m: usize, _acc: &mut Self) {}
+}
+
+/// `T::add_lanes(p, m, acc)`: lanes `0..m` of `p` added into `acc` in lane order.
+#[inline(always)]
+pub fn acc_lanes<L: Lanes, T: Pack<L>>(acc: &mut T, p: &T::Packed, m: usize) {
+    T::add_lanes(p, m, acc);
 }
 
 /// The samples `s` (at most `L::LANES` of them, at least one) in lanes, padded with the
@@ -608,6 +637,36 @@ mod tests {
     use super::*;
     use alloc::vec;
     use alloc::vec::Vec;
+
+    /// `acc_lanes` gives the bits of adding the lanes one by one with `acc`, for every
+    /// count of lanes, on floats, arrays and tuples (the sums are not associative: the
+    /// order is what is checked).
+    #[test]
+    fn acc_lanes_adds_lane_by_lane_in_order() {
+        use crate::lanes::{f32x8, f64x4};
+        fn check<L: Lanes, T: Pack<L> + crate::Accumulate + PartialEq + core::fmt::Debug>(
+            sample: &dyn Fn(usize) -> T,
+            start: T,
+        ) {
+            let p = T::pack_by(L::LANES, sample);
+            for m in 0..=L::LANES {
+                let (mut a, mut b) = (start, start);
+                acc_lanes::<L, T>(&mut a, &p, m);
+                for l in 0..m {
+                    crate::acc(&mut b, T::lane_of(&p, l));
+                }
+                assert_eq!(a, b, "{m} lanes");
+            }
+        }
+        let v = |l: usize, i: usize| 0.1 * (l as f64 + 1.0) / (i as f64 + 3.0) + 1e16 * (l % 2) as f64;
+        check::<f64x4, f64>(&|l| v(l, 0), 0.3);
+        check::<f64x4, [[f64; 3]; 2]>(
+            &|l| core::array::from_fn(|i| core::array::from_fn(|j| v(l, 3 * i + j))),
+            [[0.7; 3]; 2],
+        );
+        check::<f64x4, ([f64; 2], f64, ())>(&|l| ([v(l, 1), v(l, 2)], v(l, 3), ()), ([0.5; 2], -0.25, ()));
+        check::<f32x8, [f32; 5]>(&|l| core::array::from_fn(|i| v(l, i) as f32), [0.125; 5]);
+    }
 
     /// A full chunk of nested arrays written through the transposed blocks equals the
     /// samples written lane by lane, for rows that are a multiple of the lane count and

@@ -51,6 +51,14 @@ impl<T: FillZero, const N: usize> FillZero for [T; N] {
     }
 }
 
+/// A tape on the heap (`TapeStorage`'s `Vec`), written in place in a batch's residuals.
+impl<T: FillZero> FillZero for alloc::vec::Vec<T> {
+    #[inline]
+    fn fill_zero(&mut self) {
+        self.as_mut_slice().fill_zero();
+    }
+}
+
 impl<T: FillZero> FillZero for [T] {
     #[inline]
     fn fill_zero(&mut self) {

@@ -356,6 +356,15 @@ impl Target for LaneTarget {
                 let ts: Vec<_> = ts.iter().map(|t| self.zeros(t)).collect();
                 quote!((#(#ts,)*))
             }
+            // A tape whose storage rustc picks (the residuals' slot of a batch).
+            Ty::Tape(t) => match &**t {
+                Ty::Array(e, len) => {
+                    let (et, z) = (self.ty(e), self.zeros(e));
+                    let len = cexpr_tokens(len, true);
+                    quote!(<::fluxion::__private::Tape<{ #len * ::core::mem::size_of::<#et>() > ::fluxion::__private::TAPE_STACK_BYTES }> as ::fluxion::__private::TapeStorage<#et, { #len }>>::zeroed(#z))
+                }
+                t => self.zeros(t),
+            },
             other => zeros_tokens(other),
         }
     }

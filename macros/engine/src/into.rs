@@ -22,6 +22,13 @@ use crate::ir::*;
 
 /// The `_into` form of `g`, named `name`.
 pub fn into_form(g: &Func, name: String) -> Func {
+    into_form_with(g, name, false)
+}
+
+/// [`into_form`]; with `by_size`, a tape whose storage rustc picks ([`Storage::BySize`])
+/// is also a place in `out`, where the result's type spells that choice
+/// ([`Ty::Tape`], the residuals of a split forward half).
+pub fn into_form_with(g: &Func, name: String, by_size: bool) -> Func {
     let mut h = g.clone();
     h.name = name;
     let ret_ty = g.ret_ty.clone();
@@ -56,11 +63,14 @@ pub fn into_form(g: &Func, name: String) -> Func {
     for (field, op, ty) in comps {
         // `acc` or `let v = acc;` at the top level, with `acc` a top-level `let mut` that
         // nothing touches afterwards: `acc` lives in `out`.
+        // The accumulator's type is the component's, and it is stored as the component is.
+        let fits = |v: VarId| match g.vars[v].storage {
+            Storage::Stack => g.vars[v].ty == ty,
+            Storage::BySize => by_size && ty == Ty::Tape(Box::new(g.vars[v].ty.clone())),
+            _ => false,
+        };
         let returned_acc = op.var().filter(|v| {
-            top.iter().any(|s| matches!(s, Stmt::Mut(w, _) if w == v))
-                && g.vars[*v].ty == ty
-                && g.vars[*v].storage == Storage::Stack
-                && !used_accs.contains(v)
+            top.iter().any(|s| matches!(s, Stmt::Mut(w, _) if w == v)) && fits(*v) && !used_accs.contains(v)
         });
         if let Some(acc) = returned_acc {
             used_accs.insert(acc);
@@ -74,8 +84,16 @@ pub fn into_form(g: &Func, name: String) -> Func {
             };
             let declared = top.iter().any(|s| matches!(s, Stmt::Mut(w, _) if w == acc));
             let untouched = top[i + 1..].iter().all(|s| !stmt_mentions(s, *acc));
-            let once = g.vars[v].ty == ty && !used_accs.contains(acc);
-            (declared && untouched && once && g.vars[*acc].storage == Storage::Stack).then_some((i, *acc))
+            // `v` itself read only by the result (its `let` goes).
+            let only_returned = top
+                .iter()
+                .enumerate()
+                .all(|(k, s)| k == i || dead.contains(&k) || !stmt_mentions(s, v));
+            if !only_returned {
+                return None;
+            }
+            let once = fits(*acc) && g.vars[v].ty == g.vars[*acc].ty && !used_accs.contains(acc);
+            (declared && untouched && once).then_some((i, *acc))
         });
         match acc {
             Some((i, acc)) => {
@@ -157,7 +175,7 @@ fn stores_every_element(s: &Stmt, v: VarId, ty: &Ty, loops: &mut Vec<(VarId, CEx
     }
 }
 
-fn stmt_mentions(s: &Stmt, v: VarId) -> bool {
+pub(crate) fn stmt_mentions(s: &Stmt, v: VarId) -> bool {
     let mut reads = Vec::new();
     stmt_reads(s, &mut reads);
     reads.contains(&v)

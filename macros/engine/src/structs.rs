@@ -579,7 +579,31 @@ pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> sy
                 let top = level == 0;
                 let jac = matches!(o.transform, Transform::Jacrev | Transform::Jacfwd)
                     && (rows_of(ret).is_some() || scalar_ret(ret));
-                let ok = matches!(o.transform, Transform::Grad | Transform::GradAndValue) || jac;
+                // The Hessian: of the struct alone, whose fields are floats, arrays of floats
+                // or static nalgebra matrices (one struct per scalar of it).
+                if o.transform == Transform::Hessian && top {
+                    let (k, sp) = idx.iter().copied().find(|(k, _)| is_struct(*k)).unwrap_or((0, o.span));
+                    if idx.len() > 1 {
+                        return Err(syn::Error::new(
+                            sp,
+                            "`hessian` with respect to a parameter struct takes the struct alone, not beside other arguments\nhint: write `argnums = 0` for the struct (its Hessian is one struct per scalar), or take the other arguments' Hessian in a second function",
+                        ));
+                    }
+                    let fixed = args[k]
+                        .strukt
+                        .as_ref()
+                        .is_some_and(|(_, ls)| ls.iter().filter(|l| !l.buffer).all(|l| l.batchable || l.na.is_some()));
+                    if !fixed {
+                        return Err(syn::Error::new(
+                            sp,
+                            "`hessian` with respect to a parameter struct needs fields of fixed size: floats, arrays of floats and statically sized nalgebra matrices\nhint: mark a `Vec` field `#[param(buffer)]` if it is not trained, or hold it in a fixed-size array",
+                        ));
+                    }
+                }
+                let ok = matches!(
+                    o.transform,
+                    Transform::Grad | Transform::GradAndValue | Transform::Hessian
+                ) || jac;
                 if o.has_aux {
                     let (_, sp) = idx.iter().copied().find(|(k, _)| is_struct(*k)).unwrap_or((0, o.span));
                     return Err(syn::Error::new(
@@ -597,7 +621,7 @@ pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> sy
                     return Err(syn::Error::new(
                         sp,
                         format!(
-                            "`{}` with respect to a parameter struct is not supported yet here: `grad`, `grad_and_value`, and `jacrev` / `jacfwd` of a function returning a float or an array of floats, outermost in the stack, give the struct's derivative\nhint: differentiate with respect to the other arguments here, or take the derivative with respect to the struct in an outer transform",
+                            "`{}` with respect to a parameter struct is not supported yet here: `grad`, `grad_and_value`, `hessian`, and `jacrev` / `jacfwd` of a function returning a float or an array of floats, outermost in the stack, give the struct's derivative\nhint: differentiate with respect to the other arguments here, or take the derivative with respect to the struct in an outer transform",
                             o.transform.name()
                         ),
                     ));
@@ -697,7 +721,11 @@ pub fn wrappers(
                     .iter()
                     .any(|(k, _)| args.get(*k).is_some_and(|a| a.strukt.is_some()))
         });
-        if per_sample_into {
+        // Nor has the Hessian with respect to a struct (a `Vec` of structs).
+        let hessian_into = top.is_some_and(|(o, h, _)| {
+            o.transform == Transform::Hessian && name.ends_with("_into") && name.trim_end_matches("_into") == h
+        });
+        if per_sample_into || hessian_into {
             f.attrs.retain(|a| !a.path().is_ident("doc"));
             f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
             continue;
@@ -830,6 +858,19 @@ fn wrapper(
         of_struct && whole
     });
     let regroup = regroup.map(|(o, _, _)| o);
+    let hessian = top.filter(|(o, h, _)| {
+        o.transform == Transform::Hessian
+            && base == *h
+            && o.argnums
+                .clone()
+                .unwrap_or(Argnums::One(0, o.span))
+                .indices()
+                .iter()
+                .any(|(k, _)| args.get(*k).is_some_and(|a| a.strukt.is_some()))
+    });
+    if let Some((o, _, _)) = hessian {
+        return hessian_rows(f, &user_id, o, infos, args, (&params, &call, &prelude), docs);
+    }
     let Some(o) = regroup else {
         let ret = &f.sig.output;
         return Ok(quote! {
@@ -1228,6 +1269,85 @@ fn per_sample(
             #(#prelude)*
             let __r = #flat_name(#(#call,)*);
             #body
+        }
+    })
+}
+
+/// The wrapper of the Hessian with respect to a struct: the flat Hessian's blocks (one per
+/// pair of trainable leaves, `H[i][j]` of shape `leaf i` then `leaf j`) regrouped into one
+/// struct per scalar of the struct, in `Parameters`' flattening
+/// order (fields in order, arrays by index, nalgebra matrices column by column): row `k` is
+/// the gradient of `∂f/∂θ_k`, buffers cloned from the argument.
+fn hessian_rows(
+    f: &syn::ItemFn,
+    user_id: &syn::Ident,
+    o: &Options,
+    infos: &[StructInfo],
+    args: &[Arg],
+    (params, call, prelude): (&[TokenStream], &[TokenStream], &[TokenStream]),
+    docs: Vec<TokenStream>,
+) -> syn::Result<TokenStream> {
+    let internal = |m: &str| syn::Error::new(o.span, format!("internal: {m}"));
+    let given = o.argnums.clone().unwrap_or(Argnums::One(0, o.span));
+    let Some((pid, s, leaves)) = given
+        .indices()
+        .iter()
+        .find_map(|(k, _)| args.get(*k).and_then(|a| a.strukt.as_ref().map(|(s, ls)| (&a.ident, s, ls))))
+    else {
+        return Err(internal("a struct's Hessian without the struct"));
+    };
+    let n = leaves.iter().filter(|l| !l.buffer).count();
+    let hid = |i: usize, j: usize| format_ident!("__h{}_{}", i, j);
+    let rows_pat = (0..n).map(|i| {
+        let row = (0..n).map(|j| hid(i, j));
+        quote!((#(#row,)*))
+    });
+    let pat = quote!((#(#rows_pat,)*));
+    let mut pushes = Vec::new();
+    for (i, li) in leaves.iter().filter(|l| !l.buffer).enumerate() {
+        // The axes of leaf `i`'s flat value, outermost first.
+        let mut lens = Vec::new();
+        let mut t = match &li.ty {
+            syn::Type::Reference(r) => &*r.elem,
+            t => t,
+        };
+        while let syn::Type::Array(a) = t {
+            lens.push(a.len.clone());
+            t = &a.elem;
+        }
+        let idx: Vec<syn::Ident> = (0..lens.len()).map(|k| format_ident!("__a{}", k)).collect();
+        let mut vals = Vec::new();
+        let mut j = 0;
+        for l in leaves {
+            let path = &l.path;
+            if l.buffer {
+                vals.push((l.path.clone(), quote!(::core::clone::Clone::clone(&#pid.#(#path).*))));
+            } else {
+                let h = hid(i, j);
+                j += 1;
+                vals.push((l.path.clone(), l.field_value(quote!(#h #([#idx])*))));
+            }
+        }
+        let lit = struct_lit(s, &vals, 0, infos)?;
+        let mut body = quote!(__rows.push(#lit););
+        for (a, len) in idx.iter().zip(&lens).rev() {
+            body = quote!(for #a in 0..(#len) { #body });
+        }
+        pushes.push(body);
+    }
+    let flat_name = &f.sig.ident;
+    let vis = &f.vis;
+    let generics = &f.sig.generics;
+    let wc = &generics.where_clause;
+    Ok(quote! {
+        #(#docs)*
+        #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+        #vis fn #user_id #generics (#(#params,)*) -> ::std::vec::Vec<#s> #wc {
+            #(#prelude)*
+            let #pat = #flat_name(#(#call,)*);
+            let mut __rows = ::std::vec::Vec::new();
+            #(#pushes)*
+            __rows
         }
     })
 }

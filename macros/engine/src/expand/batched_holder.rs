@@ -440,6 +440,18 @@ fn bwd_kernel(
     acc.params[n].by_ref = true;
     let lanes = LaneTarget { float };
     let v = lanes.vector();
+    // The residuals `vjp_fwd` keeps, one per chunk (lanes), where the macro can write their
+    // type; else the reverse half runs the forward half again.
+    let res_ir = match &fwd.ret_ty {
+        Ty::Tuple(ts) => ts[1].clone(),
+        _ => return None,
+    };
+    let saved = lanes_writable(&res_ir).then(|| lanes.ty(&res_ir));
+    // Kept: the forward kernel writes its residuals into the chunk's slot (its tapes are
+    // that slot), not into locals moved there after.
+    if saved.is_some() {
+        fwd = residuals_into(&fwd)?;
+    }
     let mut kernels = TokenStream::new();
     let mut names = Vec::new();
     for (k, half) in [(&mut fwd, "fwd"), (&mut acc, "acc")] {
@@ -533,19 +545,15 @@ fn bwd_kernel(
                 let #tj = if __m == __lanes { &mut #sj } else { #qj = #zeros; &mut #qj };
             });
             slots.push(quote!(#tj));
-            let lq = lane_of(quote!(__l), &qj);
+            // Lane by lane, in order, element by element (`acc_lanes`: no sample-sized
+            // temporary per lane).
             after.push(quote! {
                 if __m < __lanes {
-                    for __l in 0..__m {
-                        ::fluxion::__private::acc(&mut *#a, #lq);
-                    }
+                    ::fluxion::__private::acc_lanes::<#v, #tt>(&mut *#a, &#qj, __m);
                 }
             });
-            let ls = lane_of(quote!(__l), &sj);
             finals.push(quote! {
-                for __l in 0..__lanes {
-                    ::fluxion::__private::acc(&mut *#a, #ls);
-                }
+                ::fluxion::__private::acc_lanes::<#v, #tt>(&mut *#a, &#sj, __lanes);
             });
         }
     }
@@ -561,13 +569,6 @@ fn bwd_kernel(
     };
     let tf = crate::emit::turbofish(generics);
     let first_split = &split[0];
-    // The residuals `vjp_fwd` keeps, one per chunk (lanes), where the macro can write their
-    // type; else the reverse half runs the forward half again.
-    let res_ir = match &fwd.ret_ty {
-        Ty::Tuple(ts) => ts[1].clone(),
-        _ => return None,
-    };
-    let saved = lanes_writable(&res_ir).then(|| lanes.ty(&res_ir));
     let (res_param, res_arg, take_res) = match &saved {
         Some(r) => (
             quote!(__res_slots: &mut [::core::option::Option<#r>],),
@@ -673,6 +674,7 @@ fn bwd_kernel(
     };
     // `vjp_fwd` on lanes: the forward half's chunks, each sample's value and each chunk's
     // residuals kept.
+    let res_zeros = lanes.zeros(&res_ir);
     let fwd_items = saved.map(|r| {
         let fchunks = format_ident!("__fluxion_fwd_chunks_{}", name);
         let out_ids: Vec<syn::Ident> = (0..outs.len()).map(|k| format_ident!("__y{k}")).collect();
@@ -722,9 +724,8 @@ fn bwd_kernel(
                 while __i < __n {
                     let __m = ::core::cmp::min(__n - __i, __lanes);
                     #(#packs)*
-                    let (__y, __res) = #fwd_name #tf (#(#args,)*);
+                    let __y = #fwd_name #tf (#(#args,)* __res_slots[__i / __lanes].insert(#res_zeros));
                     #(#unpacks)*
-                    __res_slots[__i / __lanes] = ::core::option::Option::Some(__res);
                     __i += __m;
                 }
             }
@@ -775,6 +776,47 @@ struct Reverse {
 }
 
 /// Whether the macro can write the lanes type `t` (a residual of the forward half).
+/// The forward half `fwd` (returning `(y, residuals)`) as a function writing its residuals
+/// into a last parameter `out: &mut R` and returning `y` ([`crate::into::into_form`] on the
+/// residuals): a tape or activation the forward half builds in a `let mut` of the
+/// residual's type is that place, so a chunk's residuals are written where the reverse half
+/// reads them, not built in locals and moved (kilobytes per chunk for an MLP). `out` must
+/// hold zeros on entry (the chunk loop sets the slot to zeros): the places are not zeroed
+/// again.
+fn residuals_into(fwd: &Func) -> Option<Func> {
+    let Operand::Var(out) = fwd.ret else { return None };
+    let top = &fwd.body.0;
+    let i = top.iter().position(|s| matches!(s, Stmt::Let(w, _) if *w == out))?;
+    let Stmt::Let(_, Expr::Tuple(parts)) = &top[i] else {
+        return None;
+    };
+    let [y, Operand::Var(res)] = parts.as_slice() else {
+        return None;
+    };
+    let Ty::Tuple(ts) = &fwd.ret_ty else { return None };
+    let (y_ty, res_ty) = (ts.first()?.clone(), ts.get(1)?.clone());
+    // Nothing else reads the pair.
+    if top[i + 1..].iter().any(|s| crate::into::stmt_mentions(s, out)) {
+        return None;
+    }
+    let mut aux = fwd.clone();
+    aux.body.0.remove(i);
+    aux.ret = Operand::Var(*res);
+    aux.ret_ty = res_ty;
+    let mut h = crate::into::into_form_with(&aux, fwd.name.clone(), true);
+    // The caller passes a slot of zeros: the places need no zeroing of their own.
+    for s in &mut h.body.0 {
+        if let Stmt::Mut(v, init @ Some(Expr::Zeros(_))) = s {
+            if matches!(h.vars[*v].storage, Storage::Out(_)) {
+                *init = None;
+            }
+        }
+    }
+    h.ret = y.clone();
+    h.ret_ty = y_ty;
+    Some(h)
+}
+
 fn lanes_writable(t: &Ty) -> bool {
     match t {
         Ty::Unknown => false,

@@ -2,7 +2,7 @@
 //! struct, field by field, against central differences on every scalar (column-major, the
 //! order of `to_flat`).
 
-use fluxion::{grad, grad_and_value, vmap, Parameters};
+use fluxion::{grad, grad_and_value, hessian, vmap, Parameters};
 use nalgebra::{SMatrix, SVector};
 
 #[derive(Parameters, Clone, Debug, PartialEq)]
@@ -145,5 +145,65 @@ fn nalgebra_operations_on_struct_fields_through_a_batch() {
             "scalar {k}: {} vs {fd}",
             gf[k]
         );
+    }
+}
+
+/// A small model of nalgebra fields for its Hessian.
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Small {
+    w: SMatrix<f64, 2, 3>,
+    b: SVector<f64, 2>,
+    c: f64,
+}
+
+#[hessian]
+fn small(p: &Small, x: &[f64; 3]) -> f64 {
+    small_body(p, x)
+}
+
+#[grad]
+fn small_g(p: &Small, x: &[f64; 3]) -> f64 {
+    small_body(p, x)
+}
+
+#[fluxion::differentiable]
+fn small_body(p: &Small, x: &[f64; 3]) -> f64 {
+    let mut s = p.c * p.c;
+    for i in 0..2 {
+        let mut z = p.b[i];
+        for j in 0..3 {
+            z += p.w[(i, j)] * x[j];
+        }
+        s += (z * p.c).tanh();
+    }
+    s
+}
+
+/// The Hessian with respect to the struct is one struct per scalar (column-major, the order
+/// of `to_flat`), row `k` the derivative of the gradient along scalar `k`.
+#[test]
+fn hessian_with_respect_to_nalgebra_fields() {
+    let p = Small {
+        w: SMatrix::from_column_slice(&[0.5, -0.3, 0.8, 0.1, -0.2, 0.4]),
+        b: SVector::from_column_slice(&[0.1, -0.25]),
+        c: 0.9,
+    };
+    let x = [0.7, -1.1, 0.4];
+    let h: Vec<Small> = small_hessian(&p, &x);
+    let flat = p.to_flat();
+    assert_eq!(h.len(), flat.len());
+    let d = 1e-6;
+    for (k, row) in h.iter().enumerate() {
+        let (mut a, mut b) = (flat.clone(), flat.clone());
+        a[k] += d;
+        b[k] -= d;
+        let (mut pa, mut pb) = (p.clone(), p.clone());
+        pa.read_flat(&a);
+        pb.read_flat(&b);
+        let (ga, gb) = (small_g_grad(&pa, &x).to_flat(), small_g_grad(&pb, &x).to_flat());
+        for (j, got) in row.to_flat().iter().enumerate() {
+            let fd = (ga[j] - gb[j]) / (2.0 * d);
+            assert!((got - fd).abs() <= 1e-7 * (1.0 + fd.abs()), "H[{k}][{j}]: {got} vs {fd}");
+        }
     }
 }
