@@ -13,8 +13,15 @@
 //! use (`vjp_bwd_acc`) runs the per-sample split companions on lanes ([`bwd_kernel`]),
 //! or sample by sample where they cannot be batched.
 //!
+//! The second-order companions (`jvp_jvp`, .., a `hessian` of a loss over the batch) run
+//! sample by sample: each sample calls the per-sample function's companion of the same
+//! modes, a batched result is collected per sample and a shared one summed in sample
+//! order ([`second_order_companion`]). They are built where the per-sample function is a
+//! user function (order 0) without shared slices or nalgebra matrices; elsewhere they are
+//! stubs whose use is a compile error.
+//!
 //! Built for the layouts whose batches are plain slices (`in_dims` of `0` and `None`,
-//! `out_dims = 0`); second-order companions are stubs whose use is a compile error.
+//! `out_dims = 0`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -339,16 +346,32 @@ pub(super) fn holder(
     };
     let marker = format_ident!("__fluxion_missing_{}__second_order", name);
     let msg = format!(
-        "`{name}` is differentiated twice here through a call: a batched function's companions go to first order (`grad` of a loss over the batch works); write the loss over per-sample calls of `{}` for second derivatives",
+        "`{name}` is differentiated twice here through a call: the companions of a batched derivative, or of a batch with a shared slice or a nalgebra matrix, go to first order (`grad` of a loss over the batch works); write the loss over per-sample calls of `{}` for second derivatives",
         cur.name
     );
-    let markers = missing_marker(vis, &marker, &msg);
+    // Sample by sample through the per-sample function's own second-order companions
+    // (a user function's, order 0), where every type is one the loop can index and add:
+    // no shared slice, no matrix.
+    let second = order == 0
+        && cur
+            .params
+            .iter()
+            .all(|p| !matches!(p.ty, Ty::Slice(_)) && !p.ty.has_matrix())
+        && !outs.iter().any(Ty::has_matrix);
     for modes in super::COMPANIONS.iter().copied().filter(|m| m.len() == 2) {
         let n = mode_name(modes);
-        let a = attrs(format!(
-            "Companion `{n}` of `{name}`: not built (second order through a batch)."
-        ));
-        fns.extend(companion_stub(&sig, modes, generics, &n, a, &marker, None));
+        if second {
+            let a = attrs(format!(
+                "Companion `{n}` of `{name}` (hidden): per sample, `{}`'s (sample by sample).",
+                cur.name
+            ));
+            fns.extend(second_order_companion(cur, batched, modes, name, generics, a, &p_i));
+        } else {
+            let a = attrs(format!(
+                "Companion `{n}` of `{name}`: not built (second order through a batch)."
+            ));
+            fns.extend(companion_stub(&sig, modes, generics, &n, a, &marker, None));
+        }
     }
     // A batched caller's lanes companions (`vmap` of a function that calls `f_vmap`).
     let lanes_marker = format_ident!("__fluxion_missing_{}__lanes", name);
@@ -357,9 +380,14 @@ pub(super) fn holder(
         cur.name
     );
     let lanes_markers = missing_marker(vis, &lanes_marker, &lanes_msg);
-    let markers = quote! {
-        #markers
-        #lanes_markers
+    let markers = if second {
+        lanes_markers
+    } else {
+        let markers = missing_marker(vis, &marker, &msg);
+        quote! {
+            #markers
+            #lanes_markers
+        }
     };
     let float = cur.params.iter().find_map(|p| p.ty.float_ty()).unwrap_or(FloatTy::F64);
     for modes in std::iter::once(&[][..]).chain(super::COMPANIONS.iter().copied().filter(|m| m.len() == 1)) {
@@ -782,5 +810,198 @@ fn lanes_writable(t: &Ty) -> bool {
         Ty::Tuple(ts) => ts.iter().all(lanes_writable),
         Ty::Slice(_) | Ty::Matrix { .. } => false,
         _ => true,
+    }
+}
+
+/// A parameter or result of a batched companion, per sample: a leaf is batched (a slice
+/// or `Vec` of it, one per sample) or shared (the same for every sample as an input, the
+/// sum over the samples as an output); a tuple of them (a cotangent of a tuple).
+#[derive(Clone)]
+enum Slot {
+    Leaf(Ty, bool),
+    Tuple(Vec<Slot>),
+}
+
+impl Slot {
+    fn tangent(&self) -> Slot {
+        match self {
+            Slot::Leaf(t, b) => Slot::Leaf(t.tangent(), *b),
+            Slot::Tuple(ss) => Slot::Tuple(ss.iter().map(Slot::tangent).collect()),
+        }
+    }
+    /// The batched function's type: a batched leaf is a slice of it.
+    fn batched_ty(&self) -> Ty {
+        match self {
+            Slot::Leaf(t, true) => Ty::Slice(Box::new(t.clone())),
+            Slot::Leaf(t, false) => t.clone(),
+            Slot::Tuple(ss) => Ty::Tuple(ss.iter().map(Slot::batched_ty).collect()),
+        }
+    }
+    /// Sample `__i` of the value at `place` (a batched leaf's element, a shared leaf as it is).
+    fn sample(&self, place: &TokenStream) -> TokenStream {
+        match self {
+            Slot::Leaf(_, true) => quote!(#place[__i]),
+            Slot::Leaf(_, false) => quote!(#place),
+            Slot::Tuple(ss) => {
+                let es = ss.iter().enumerate().map(|(k, s)| {
+                    let k = syn::Index::from(k);
+                    s.sample(&quote!(#place.#k))
+                });
+                quote!((#(#es,)*))
+            }
+        }
+    }
+    /// The leaves at `place`: their places, types and whether they are batched.
+    fn leaves(&self, place: TokenStream, out: &mut Vec<(TokenStream, Ty, bool)>) {
+        match self {
+            Slot::Leaf(t, b) => out.push((place, t.clone(), *b)),
+            Slot::Tuple(ss) => {
+                for (k, s) in ss.iter().enumerate() {
+                    let k = syn::Index::from(k);
+                    s.leaves(quote!(#place.#k), out);
+                }
+            }
+        }
+    }
+    /// The value of this shape built from the leaves' variables, in order.
+    fn assemble(&self, ids: &mut std::slice::Iter<'_, syn::Ident>) -> TokenStream {
+        match self {
+            Slot::Leaf(..) => match ids.next() {
+                Some(id) => quote!(#id),
+                None => quote!(()),
+            },
+            Slot::Tuple(ss) => {
+                let es: Vec<TokenStream> = ss.iter().map(|s| s.assemble(ids)).collect();
+                quote!((#(#es,)*))
+            }
+        }
+    }
+}
+
+/// The second-order companion `modes` (two of `Jvp`, `Vjp`) of the batched `cur`
+/// (`name`), sample by sample: each sample calls the per-sample function's companion of
+/// the same modes, a batched result is collected per sample and a shared one (a shared
+/// argument's cotangent, its tangent) summed over the samples in order, from zero. The
+/// parameters follow the protocol of the stubs (`companion_stub`) on the batched
+/// signature. `p_i` are the per-sample forms of the primal parameters.
+#[allow(clippy::too_many_arguments)]
+fn second_order_companion(
+    cur: &Func,
+    batched: &[bool],
+    modes: &[Mode],
+    name: &str,
+    generics: &syn::Generics,
+    attrs: TokenStream,
+    p_i: &[TokenStream],
+) -> TokenStream {
+    let inner = holder_ident(&cur.name, Span::call_site());
+    let mut params: Vec<(Slot, &str)> = cur
+        .params
+        .iter()
+        .zip(batched)
+        .map(|(p, &b)| (Slot::Leaf(p.ty.clone(), b), if p.by_ref { "&" } else { "" }))
+        .collect();
+    let mut ret = match &cur.ret_ty {
+        Ty::Tuple(ts) => Slot::Tuple(ts.iter().map(|t| Slot::Leaf(t.clone(), true)).collect()),
+        t => Slot::Leaf(t.clone(), true),
+    };
+    for m in modes {
+        match m {
+            Mode::Jvp => {
+                let tangents: Vec<(Slot, &str)> = params
+                    .iter()
+                    .map(|(s, r)| (s.tangent(), if *r == "ct" { "ct" } else { "" }))
+                    .collect();
+                params.extend(tangents);
+                ret = Slot::Tuple(vec![ret.clone(), ret.tangent()]);
+            }
+            _ => {
+                let bars = Slot::Tuple(params.iter().map(|(s, _)| s.tangent()).collect());
+                params.push((ret.tangent(), "ct"));
+                ret = Slot::Tuple(vec![ret, bars]);
+            }
+        }
+    }
+    let ids: Vec<syn::Ident> = (0..params.len()).map(|k| format_ident!("p{}", k)).collect();
+    let mut decls = Vec::new();
+    let mut args = Vec::new();
+    let mut batched_ins = Vec::new();
+    for (k, ((s, r), id)) in params.iter().zip(&ids).enumerate() {
+        let t = s.batched_ty();
+        decls.push(match (&t, *r) {
+            (Ty::Slice(e), "ct") => {
+                let e = ty_tokens(e);
+                quote!(#id: ::fluxion::__private::Vec<#e>)
+            }
+            (Ty::Slice(e), _) => {
+                let e = ty_tokens(e);
+                quote!(#id: &[#e])
+            }
+            (t, "&") => {
+                let t = ty_tokens(t);
+                quote!(#id: &#t)
+            }
+            (t, _) => {
+                let t = ty_tokens(t);
+                quote!(#id: #t)
+            }
+        });
+        args.push(match p_i.get(k) {
+            Some(a) => a.clone(),
+            None => s.sample(&quote!(#id)),
+        });
+        let mut ls = Vec::new();
+        s.leaves(quote!(#id), &mut ls);
+        batched_ins.extend(
+            ls.into_iter()
+                .filter(|l| l.2)
+                .map(|(place, _, _)| (place, format!("argument {k} of `{name}`'s `{}`", mode_name(modes)))),
+        );
+    }
+    let Some((first, first_what)) = batched_ins.first().cloned() else {
+        return TokenStream::new();
+    };
+    let checks = batched_ins
+        .iter()
+        .skip(1)
+        .map(|(v, w)| quote!(::fluxion::__private::same_batch(#w, #v.len(), #first_what, __n);));
+    let mut outs = Vec::new();
+    ret.leaves(quote!(__r), &mut outs);
+    let out_ids: Vec<syn::Ident> = (0..outs.len()).map(|k| format_ident!("__o{}", k)).collect();
+    let (inits, adds): (Vec<TokenStream>, Vec<TokenStream>) = outs
+        .iter()
+        .zip(&out_ids)
+        .map(|((place, t, b), id)| {
+            if *b {
+                (
+                    quote!(let mut #id = ::fluxion::__private::Vec::with_capacity(__n);),
+                    quote!(#id.push(#place);),
+                )
+            } else {
+                let z = crate::emit::zeros_tokens(t);
+                let t = ty_tokens(t);
+                (
+                    quote!(let mut #id: #t = #z;),
+                    quote!(::fluxion::__private::acc(&mut #id, #place);),
+                )
+            }
+        })
+        .unzip();
+    let value = ret.assemble(&mut out_ids.iter());
+    let rt = ty_tokens(&ret.batched_ty());
+    let n = format_ident!("{}", mode_name(modes));
+    let (gen, wc) = crate::emit::generic_parts(generics);
+    quote! {
+        #attrs
+        pub fn #n #gen (#(#decls),*) -> #rt #wc {
+            let __n = #first.len();
+            #(#checks)*
+            #(#inits)*
+            for __i in 0..__n {
+                let __r = <#inner>::#n(#(#args,)*);
+                #(#adds)*
+            }
+            #value
+        }
     }
 }
