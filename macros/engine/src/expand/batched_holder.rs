@@ -390,10 +390,33 @@ pub(super) fn holder(
         }
     };
     let float = cur.params.iter().find_map(|p| p.ty.float_ty()).unwrap_or(FloatTy::F64);
+    // The batch's lanes and `jvp_lanes` run sample by sample over the per-sample
+    // function's lanes companions (a user function's, order 0); the reverse ones stay stubs.
+    let lanes_ok = order == 0
+        && !per_sample_rng
+        && cur
+            .params
+            .iter()
+            .all(|p| p.ty != Ty::Rng && !p.ty.has_matrix() && crate::batch::lanes_ty(&p.ty).is_ok())
+        && outs
+            .iter()
+            .all(|t| !t.has_matrix() && crate::batch::lanes_ty(t).is_ok());
     for modes in std::iter::once(&[][..]).chain(super::COMPANIONS.iter().copied().filter(|m| m.len() == 1)) {
         let n = crate::emit::lanes_mode_name(modes);
-        let a = attrs(format!("Lanes companion `{n}` of `{name}`: not built."));
-        fns.extend(companion_stub(&sig, modes, generics, &n, a, &lanes_marker, Some(float)));
+        let built = (lanes_ok && matches!(modes, [] | [Mode::Jvp])).then(|| {
+            let a = attrs(format!(
+                "Lanes companion `{n}` of `{name}` (hidden): each lane's batch, sample by sample over `{}`'s `{n}`.",
+                cur.name
+            ));
+            lanes_companion_of_batch(cur, batched, modes, name, generics, a, float, tuple)
+        });
+        match built.flatten() {
+            Some(f) => fns.extend(f),
+            None => {
+                let a = attrs(format!("Lanes companion `{n}` of `{name}`: not built."));
+                fns.extend(companion_stub(&sig, modes, generics, &n, a, &lanes_marker, Some(float)));
+            }
+        }
     }
     let item = holder_item(vis, &h, &fns, &markers);
     quote! {
@@ -1004,4 +1027,156 @@ fn second_order_companion(
             #value
         }
     }
+}
+
+/// The lanes companion `modes` (none: the function; `[Jvp]`: its `jvp`) of the batched
+/// `cur` (`name`), for a batched caller: the batched arguments (slices, shared by the
+/// caller's lanes) and the shared ones as lanes (a value per lane of the caller). Sample
+/// `j` of every lane at once is the per-sample function's lanes companion with sample `j`
+/// spread into every lane; the result is a `Vec` of lanes per output (element `j` holds
+/// sample `j` of every lane). `None` where a type has no lanes form the macro can write.
+#[allow(clippy::too_many_arguments)]
+fn lanes_companion_of_batch(
+    cur: &Func,
+    batched: &[bool],
+    modes: &[Mode],
+    name: &str,
+    generics: &syn::Generics,
+    attrs: TokenStream,
+    float: FloatTy,
+    tuple: bool,
+) -> Option<TokenStream> {
+    let lt = LaneTarget { float };
+    let v = lt.vector();
+    let render = |t: &Ty| -> Option<TokenStream> {
+        Some(if crate::batch::lanes_param(t) {
+            lt.ty(&crate::batch::lanes_ty(t).ok()?)
+        } else {
+            ty_tokens(t)
+        })
+    };
+    let inner = holder_ident(&cur.name, Span::call_site());
+    let jvp = modes == [Mode::Jvp];
+    let mut decls = Vec::new();
+    let mut args = Vec::new();
+    let mut slices: Vec<(syn::Ident, String)> = Vec::new();
+    let mut tan_decls = Vec::new();
+    let mut tan_args = Vec::new();
+    for (k, (prm, &b)) in cur.params.iter().zip(batched).enumerate() {
+        let (p, t) = (format_ident!("p{}", k), format_ident!("t{}", k));
+        let tan = prm.ty.tangent();
+        let amp = if prm.by_ref { quote!(&) } else { quote!() };
+        if b {
+            let (e, et) = (ty_tokens(&prm.ty), ty_tokens(&tan));
+            decls.push(quote!(#p: &[#e]));
+            tan_decls.push(quote!(#t: &[#et]));
+            let sample = |src: &syn::Ident, ty: &Ty| {
+                if crate::batch::lanes_param(ty) {
+                    quote!(::fluxion::__private::spread::<#v, _>(#src[__j]))
+                } else {
+                    quote!(#src[__j])
+                }
+            };
+            let ps = sample(&p, &prm.ty);
+            args.push(quote!(#amp #ps));
+            tan_args.push(sample(&t, &tan));
+            let what = format!("argument {k} of `{name}`");
+            slices.push((p, what.clone()));
+            slices.push((t, format!("the tangent of {what}")));
+        } else {
+            let (pt, tt) = match &prm.ty {
+                Ty::Slice(e) => {
+                    let (e, et) = (ty_tokens(e), ty_tokens(&e.tangent()));
+                    (quote!(&[#e]), quote!(&[#et]))
+                }
+                ty => (render(ty)?, render(&tan)?),
+            };
+            let amp = if matches!(prm.ty, Ty::Slice(_)) { quote!() } else { amp };
+            decls.push(quote!(#p: #amp #pt));
+            tan_decls.push(quote!(#t: #tt));
+            args.push(quote!(#p));
+            tan_args.push(quote!(#t));
+        }
+    }
+    let slices: Vec<_> = slices
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| jvp || k % 2 == 0)
+        .map(|(_, s)| s)
+        .collect();
+    let ((first, first_what), rest) = slices.split_first()?;
+    let checks = rest
+        .iter()
+        .map(|(s, w)| quote!(::fluxion::__private::same_batch(#w, #s.len(), #first_what, __n);));
+    let outs: Vec<Ty> = match &cur.ret_ty {
+        Ty::Tuple(ts) => ts.clone(),
+        t => vec![t.clone()],
+    };
+    let vecs = |ts: Vec<TokenStream>| {
+        let vs: Vec<TokenStream> = ts.iter().map(|t| quote!(::fluxion::__private::Vec<#t>)).collect();
+        if tuple {
+            quote!((#(#vs,)*))
+        } else {
+            quote!(#(#vs)*)
+        }
+    };
+    let y_ty = vecs(outs.iter().map(render).collect::<Option<_>>()?);
+    let yt_ty = vecs(outs.iter().map(|t| render(&t.tangent())).collect::<Option<_>>()?);
+    let ids = |p: &str| (0..outs.len()).map(|k| format_ident!("{p}{k}")).collect::<Vec<_>>();
+    let (ys, ds) = (ids("__y"), ids("__d"));
+    let whole = |ids: &[syn::Ident]| {
+        if tuple {
+            quote!((#(#ids,)*))
+        } else {
+            quote!(#(#ids)*)
+        }
+    };
+    let push = |ids: &[syn::Ident], v: TokenStream| {
+        if tuple {
+            let ks = (0..ids.len()).map(syn::Index::from);
+            quote!(#(#ids.push(#v.#ks);)*)
+        } else {
+            quote!(#(#ids.push(#v);)*)
+        }
+    };
+    let (ret, call, pushes, value) = if jvp {
+        let (py, pd) = (push(&ys, quote!(__r.0)), push(&ds, quote!(__r.1)));
+        (
+            quote!((#y_ty, #yt_ty)),
+            quote!(<#inner>::jvp_lanes(#(#args,)* #(#tan_args,)*)),
+            quote!(#py #pd),
+            {
+                let (y, d) = (whole(&ys), whole(&ds));
+                quote!((#y, #d))
+            },
+        )
+    } else {
+        (
+            y_ty,
+            quote!(<#inner>::lanes(#(#args,)*)),
+            push(&ys, quote!(__r)),
+            whole(&ys),
+        )
+    };
+    let all: Vec<&syn::Ident> = if jvp {
+        ys.iter().chain(&ds).collect()
+    } else {
+        ys.iter().collect()
+    };
+    let n = format_ident!("{}", crate::emit::lanes_mode_name(modes));
+    let (gen, wc) = crate::emit::generic_parts(generics);
+    let tan_decls = if jvp { tan_decls } else { Vec::new() };
+    Some(quote! {
+        #attrs
+        pub fn #n #gen (#(#decls,)* #(#tan_decls,)*) -> #ret #wc {
+            let __n = #first.len();
+            #(#checks)*
+            #(let mut #all = ::fluxion::__private::Vec::with_capacity(__n);)*
+            for __j in 0..__n {
+                let __r = #call;
+                #pushes
+            }
+            #value
+        }
+    })
 }
