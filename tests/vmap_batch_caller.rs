@@ -123,3 +123,40 @@ fn an_ensemble_with_tuple_results_and_tanh() {
         }
     }
 }
+
+// A shared slice of the batch, passed as it is to every lane.
+
+#[vmap(in_dims = (None, None, 0))]
+fn horner(a: f64, w: &[f64], x: f64) -> f64 {
+    let mut s = a;
+    for i in 0..w.len() {
+        s = s * x + w[i];
+    }
+    s
+}
+
+#[vmap(in_dims = (0, None, None))]
+fn horner_sum(a: f64, w: &[f64], xs: &[f64]) -> f64 {
+    let e = horner_vmap(a, w, xs);
+    let mut s = 0.0;
+    for i in 0..xs.len() {
+        s += e[i] * a;
+    }
+    s
+}
+
+#[test]
+fn an_ensemble_over_a_batch_with_a_shared_slice_bit_for_bit() {
+    let w = [0.5, -1.25, 2.0];
+    for m in SIZES {
+        for n in [0, 1, 3, 4, 5, 9] {
+            let xs = samples(n);
+            let a: Vec<f64> = (0..m).map(|k| 0.3 + 0.2 * k as f64).collect();
+            let got = horner_sum_vmap(&a, &w, &xs);
+            for k in 0..m {
+                let want = horner_sum(a[k], &w, &xs);
+                assert_eq!(got[k].to_bits(), want.to_bits(), "m = {m}, n = {n}, model {k}");
+            }
+        }
+    }
+}

@@ -376,7 +376,7 @@ pub(super) fn holder(
     // A batched caller's lanes companions (`vmap` of a function that calls `f_vmap`).
     let lanes_marker = format_ident!("__fluxion_missing_{}__lanes", name);
     let lanes_msg = format!(
-        "`vmap` of a function that calls the batched `{name}` is not supported: call `{}` per sample instead",
+        "`vmap` through a call of the batched `{name}` is not supported here: a batch has lanes companions (`lanes`, `jvp_lanes`) where its per-sample function is a user function without generators or nalgebra matrices, not for a batched derivative, nor for a batched caller's reverse pass; call `{}` per sample instead",
         cur.name
     );
     let lanes_markers = missing_marker(vis, &lanes_marker, &lanes_msg);
@@ -394,10 +394,12 @@ pub(super) fn holder(
     // function's lanes companions (a user function's, order 0); the reverse ones stay stubs.
     let lanes_ok = order == 0
         && !per_sample_rng
-        && cur
-            .params
-            .iter()
-            .all(|p| p.ty != Ty::Rng && !p.ty.has_matrix() && crate::batch::lanes_ty(&p.ty).is_ok())
+        && cur.params.iter().all(|p| {
+            // (A shared slice passes as it is.)
+            p.ty != Ty::Rng
+                && !p.ty.has_matrix()
+                && (matches!(p.ty, Ty::Slice(_)) || crate::batch::lanes_ty(&p.ty).is_ok())
+        })
         && outs
             .iter()
             .all(|t| !t.has_matrix() && crate::batch::lanes_ty(t).is_ok());
