@@ -411,7 +411,16 @@ transform!(
     /// cotangent is the sum over the batch of the samples' cotangents, in a fixed order
     /// (each lane's samples, then the lanes: the same for every chunk size and thread
     /// count); a batched argument's cotangent is
-    /// per sample. Second derivatives through a batch are a compile error.
+    /// per sample. Second derivatives through a batch (`hessian` of such a loss, `jacfwd`
+    /// or `jacrev` of its `grad`) run sample by sample through the per-sample function's
+    /// second-order companions (a shared argument's terms summed in sample order), where
+    /// the batch is of a function of your own without shared slices or nalgebra
+    /// arguments; for a batch of a generated derivative they are a compile error. A
+    /// batched function may call a batch (`vmap` of a function that calls `model_vmap`,
+    /// an ensemble of models over the same samples): each lane's batch runs sample by
+    /// sample, every lane at once, through the per-sample function's batched companions,
+    /// for the function and its `jvp`; a batched reverse pass through it, and `vmap`
+    /// through the batch of a generated derivative, are compile errors.
     ///
     /// ```
     /// use fluxion::{grad, vmap};

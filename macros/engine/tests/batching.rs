@@ -693,3 +693,65 @@ fn only_kernels_with_lane_arithmetic_run_through_best_simd() {
     }
     assert!(fields >= 6, "{fields} fields: {arith}");
 }
+
+/// The companions of a batched function beyond its first-order ones: a user function's
+/// batch gets its four second-order companions (sample by sample over the per-sample
+/// function's: `<model>::vjp_jvp(..)` in a loop over `__i`) and its lanes and `jvp_lanes`
+/// companions (over the per-sample lanes companions, each sample spread into every lane);
+/// its reverse lanes companions stay stubs. A batched derivative (`vmap` of `model_grad`)
+/// and a batch with a shared slice keep the second-order stubs, the derivative also the
+/// lanes ones, each naming what is missing.
+#[test]
+fn second_order_and_lanes_companions_of_a_batch() {
+    use fluxion_engine::expand::expand_item_text;
+    // Without whitespace: the formatter breaks long calls over lines.
+    let text = |src: &str| {
+        let t = expand_item_text(src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+        t.split_whitespace().collect::<String>()
+    };
+    let user = text("#[vmap(in_dims = (None, 0))] fn model(p: [f64; 2], x: f64) -> f64 { p[0] * x.tanh() + p[1] }");
+    for m in ["jvp_jvp", "jvp_vjp", "vjp_jvp", "vjp_vjp"] {
+        assert!(user.contains(&format!("<model>::{m}(")), "{m}: {user}");
+    }
+    assert!(user.contains("<model>::lanes("), "{user}");
+    assert!(user.contains("<model>::jvp_lanes("), "{user}");
+    assert!(
+        user.contains("::fluxion::__private::spread::<::fluxion::__private::f64x4,_,>(p1[__j])"),
+        "{user}"
+    );
+    assert!(!user.contains("__fluxion_missing_model_vmap__second_order"), "{user}");
+    // The reverse lanes companions: stubs.
+    assert_eq!(
+        user.matches("missing_rule::<__fluxion_missing_model_vmap__lanes,>")
+            .count(),
+        4,
+        "{user}"
+    );
+
+    let derivative =
+        text("#[vmap(in_dims = (None, 0))] #[grad] fn model(p: [f64; 2], x: f64) -> f64 { p[0] * x * x + p[1] }");
+    assert_eq!(
+        derivative
+            .matches("missing_rule::<__fluxion_missing_model_grad_vmap__second_order,>")
+            .count(),
+        4,
+        "{derivative}"
+    );
+    assert_eq!(
+        derivative
+            .matches("missing_rule::<__fluxion_missing_model_grad_vmap__lanes,>")
+            .count(),
+        6,
+        "{derivative}"
+    );
+
+    let shared_slice = text("#[vmap(in_dims = (None, 0))] fn model(w: &[f64], x: f64) -> f64 { w[0] * x }");
+    assert_eq!(
+        shared_slice
+            .matches("missing_rule::<__fluxion_missing_model_vmap__second_order,>")
+            .count(),
+        4,
+        "{shared_slice}"
+    );
+    assert!(shared_slice.contains("<model>::lanes("), "{shared_slice}");
+}

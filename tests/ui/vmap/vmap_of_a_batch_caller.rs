@@ -1,15 +1,16 @@
-// `vmap` of a function that calls a batched function: the batch has no batched companions
-// of its own; the error names it and what to call instead.
-use fluxion::vmap;
+// `vmap` of a function that calls a batched derivative: the batch of a generated
+// derivative has no lanes companions; the error names it and what to call instead.
+use fluxion::{grad, vmap};
 
 #[vmap(in_dims = (None, 0))]
+#[grad(argnums = 0)]
 fn model(p: f64, x: f64) -> f64 {
     p * x * x
 }
 
 #[vmap(in_dims = (0, None))]
 fn total(p: f64, xs: &[f64]) -> f64 {
-    let e = model_vmap(p, xs);
+    let e = model_grad_vmap(p, xs);
     e[0] + p
 }
 

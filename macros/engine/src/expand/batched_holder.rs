@@ -13,8 +13,15 @@
 //! use (`vjp_bwd_acc`) runs the per-sample split companions on lanes ([`bwd_kernel`]),
 //! or sample by sample where they cannot be batched.
 //!
+//! The second-order companions (`jvp_jvp`, .., a `hessian` of a loss over the batch) run
+//! sample by sample: each sample calls the per-sample function's companion of the same
+//! modes, a batched result is collected per sample and a shared one summed in sample
+//! order ([`second_order_companion`]). They are built where the per-sample function is a
+//! user function (order 0) without shared slices or nalgebra matrices; elsewhere they are
+//! stubs whose use is a compile error.
+//!
 //! Built for the layouts whose batches are plain slices (`in_dims` of `0` and `None`,
-//! `out_dims = 0`); second-order companions are stubs whose use is a compile error.
+//! `out_dims = 0`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -339,33 +346,79 @@ pub(super) fn holder(
     };
     let marker = format_ident!("__fluxion_missing_{}__second_order", name);
     let msg = format!(
-        "`{name}` is differentiated twice here through a call: a batched function's companions go to first order (`grad` of a loss over the batch works); write the loss over per-sample calls of `{}` for second derivatives",
+        "`{name}` is differentiated twice here through a call: the companions of a batched derivative, or of a batch with a shared slice or a nalgebra matrix, go to first order (`grad` of a loss over the batch works); write the loss over per-sample calls of `{}` for second derivatives",
         cur.name
     );
-    let markers = missing_marker(vis, &marker, &msg);
+    // Sample by sample through the per-sample function's own second-order companions
+    // (a user function's, order 0), where every type is one the loop can index and add:
+    // no shared slice, no matrix.
+    let second = order == 0
+        && cur
+            .params
+            .iter()
+            .all(|p| !matches!(p.ty, Ty::Slice(_)) && !p.ty.has_matrix())
+        && !outs.iter().any(Ty::has_matrix);
     for modes in super::COMPANIONS.iter().copied().filter(|m| m.len() == 2) {
         let n = mode_name(modes);
-        let a = attrs(format!(
-            "Companion `{n}` of `{name}`: not built (second order through a batch)."
-        ));
-        fns.extend(companion_stub(&sig, modes, generics, &n, a, &marker, None));
+        if second {
+            let a = attrs(format!(
+                "Companion `{n}` of `{name}` (hidden): per sample, `{}`'s (sample by sample).",
+                cur.name
+            ));
+            fns.extend(second_order_companion(cur, batched, modes, name, generics, a, &p_i));
+        } else {
+            let a = attrs(format!(
+                "Companion `{n}` of `{name}`: not built (second order through a batch)."
+            ));
+            fns.extend(companion_stub(&sig, modes, generics, &n, a, &marker, None));
+        }
     }
     // A batched caller's lanes companions (`vmap` of a function that calls `f_vmap`).
     let lanes_marker = format_ident!("__fluxion_missing_{}__lanes", name);
     let lanes_msg = format!(
-        "`vmap` of a function that calls the batched `{name}` is not supported: call `{}` per sample instead",
+        "`vmap` through a call of the batched `{name}` is not supported here: a batch has lanes companions (`lanes`, `jvp_lanes`) where its per-sample function is a user function without generators or nalgebra matrices, not for a batched derivative, nor for a batched caller's reverse pass; call `{}` per sample instead",
         cur.name
     );
     let lanes_markers = missing_marker(vis, &lanes_marker, &lanes_msg);
-    let markers = quote! {
-        #markers
-        #lanes_markers
+    let markers = if second {
+        lanes_markers
+    } else {
+        let markers = missing_marker(vis, &marker, &msg);
+        quote! {
+            #markers
+            #lanes_markers
+        }
     };
     let float = cur.params.iter().find_map(|p| p.ty.float_ty()).unwrap_or(FloatTy::F64);
+    // The batch's lanes and `jvp_lanes` run sample by sample over the per-sample
+    // function's lanes companions (a user function's, order 0); the reverse ones stay stubs.
+    let lanes_ok = order == 0
+        && !per_sample_rng
+        && cur.params.iter().all(|p| {
+            // (A shared slice passes as it is.)
+            p.ty != Ty::Rng
+                && !p.ty.has_matrix()
+                && (matches!(p.ty, Ty::Slice(_)) || crate::batch::lanes_ty(&p.ty).is_ok())
+        })
+        && outs
+            .iter()
+            .all(|t| !t.has_matrix() && crate::batch::lanes_ty(t).is_ok());
     for modes in std::iter::once(&[][..]).chain(super::COMPANIONS.iter().copied().filter(|m| m.len() == 1)) {
         let n = crate::emit::lanes_mode_name(modes);
-        let a = attrs(format!("Lanes companion `{n}` of `{name}`: not built."));
-        fns.extend(companion_stub(&sig, modes, generics, &n, a, &lanes_marker, Some(float)));
+        let built = (lanes_ok && matches!(modes, [] | [Mode::Jvp])).then(|| {
+            let a = attrs(format!(
+                "Lanes companion `{n}` of `{name}` (hidden): each lane's batch, sample by sample over `{}`'s `{n}`.",
+                cur.name
+            ));
+            lanes_companion_of_batch(cur, batched, modes, name, generics, a, float, tuple)
+        });
+        match built.flatten() {
+            Some(f) => fns.extend(f),
+            None => {
+                let a = attrs(format!("Lanes companion `{n}` of `{name}`: not built."));
+                fns.extend(companion_stub(&sig, modes, generics, &n, a, &lanes_marker, Some(float)));
+            }
+        }
     }
     let item = holder_item(vis, &h, &fns, &markers);
     quote! {
@@ -825,4 +878,349 @@ fn lanes_writable(t: &Ty) -> bool {
         Ty::Slice(_) | Ty::Matrix { .. } => false,
         _ => true,
     }
+}
+
+/// A parameter or result of a batched companion, per sample: a leaf is batched (a slice
+/// or `Vec` of it, one per sample) or shared (the same for every sample as an input, the
+/// sum over the samples as an output); a tuple of them (a cotangent of a tuple).
+#[derive(Clone)]
+enum Slot {
+    Leaf(Ty, bool),
+    Tuple(Vec<Slot>),
+}
+
+impl Slot {
+    fn tangent(&self) -> Slot {
+        match self {
+            Slot::Leaf(t, b) => Slot::Leaf(t.tangent(), *b),
+            Slot::Tuple(ss) => Slot::Tuple(ss.iter().map(Slot::tangent).collect()),
+        }
+    }
+    /// The batched function's type: a batched leaf is a slice of it.
+    fn batched_ty(&self) -> Ty {
+        match self {
+            Slot::Leaf(t, true) => Ty::Slice(Box::new(t.clone())),
+            Slot::Leaf(t, false) => t.clone(),
+            Slot::Tuple(ss) => Ty::Tuple(ss.iter().map(Slot::batched_ty).collect()),
+        }
+    }
+    /// Sample `__i` of the value at `place` (a batched leaf's element, a shared leaf as it is).
+    fn sample(&self, place: &TokenStream) -> TokenStream {
+        match self {
+            Slot::Leaf(_, true) => quote!(#place[__i]),
+            Slot::Leaf(_, false) => quote!(#place),
+            Slot::Tuple(ss) => {
+                let es = ss.iter().enumerate().map(|(k, s)| {
+                    let k = syn::Index::from(k);
+                    s.sample(&quote!(#place.#k))
+                });
+                quote!((#(#es,)*))
+            }
+        }
+    }
+    /// The leaves at `place`: their places, types and whether they are batched.
+    fn leaves(&self, place: TokenStream, out: &mut Vec<(TokenStream, Ty, bool)>) {
+        match self {
+            Slot::Leaf(t, b) => out.push((place, t.clone(), *b)),
+            Slot::Tuple(ss) => {
+                for (k, s) in ss.iter().enumerate() {
+                    let k = syn::Index::from(k);
+                    s.leaves(quote!(#place.#k), out);
+                }
+            }
+        }
+    }
+    /// The value of this shape built from the leaves' variables, in order.
+    fn assemble(&self, ids: &mut std::slice::Iter<'_, syn::Ident>) -> TokenStream {
+        match self {
+            Slot::Leaf(..) => match ids.next() {
+                Some(id) => quote!(#id),
+                None => quote!(()),
+            },
+            Slot::Tuple(ss) => {
+                let es: Vec<TokenStream> = ss.iter().map(|s| s.assemble(ids)).collect();
+                quote!((#(#es,)*))
+            }
+        }
+    }
+}
+
+/// The second-order companion `modes` (two of `Jvp`, `Vjp`) of the batched `cur`
+/// (`name`), sample by sample: each sample calls the per-sample function's companion of
+/// the same modes, a batched result is collected per sample and a shared one (a shared
+/// argument's cotangent, its tangent) summed over the samples in order, from zero. The
+/// parameters follow the protocol of the stubs (`companion_stub`) on the batched
+/// signature. `p_i` are the per-sample forms of the primal parameters.
+#[allow(clippy::too_many_arguments)]
+fn second_order_companion(
+    cur: &Func,
+    batched: &[bool],
+    modes: &[Mode],
+    name: &str,
+    generics: &syn::Generics,
+    attrs: TokenStream,
+    p_i: &[TokenStream],
+) -> TokenStream {
+    let inner = holder_ident(&cur.name, Span::call_site());
+    let mut params: Vec<(Slot, &str)> = cur
+        .params
+        .iter()
+        .zip(batched)
+        .map(|(p, &b)| (Slot::Leaf(p.ty.clone(), b), if p.by_ref { "&" } else { "" }))
+        .collect();
+    let mut ret = match &cur.ret_ty {
+        Ty::Tuple(ts) => Slot::Tuple(ts.iter().map(|t| Slot::Leaf(t.clone(), true)).collect()),
+        t => Slot::Leaf(t.clone(), true),
+    };
+    for m in modes {
+        match m {
+            Mode::Jvp => {
+                let tangents: Vec<(Slot, &str)> = params
+                    .iter()
+                    .map(|(s, r)| (s.tangent(), if *r == "ct" { "ct" } else { "" }))
+                    .collect();
+                params.extend(tangents);
+                ret = Slot::Tuple(vec![ret.clone(), ret.tangent()]);
+            }
+            _ => {
+                let bars = Slot::Tuple(params.iter().map(|(s, _)| s.tangent()).collect());
+                params.push((ret.tangent(), "ct"));
+                ret = Slot::Tuple(vec![ret, bars]);
+            }
+        }
+    }
+    let ids: Vec<syn::Ident> = (0..params.len()).map(|k| format_ident!("p{}", k)).collect();
+    let mut decls = Vec::new();
+    let mut args = Vec::new();
+    let mut batched_ins = Vec::new();
+    for (k, ((s, r), id)) in params.iter().zip(&ids).enumerate() {
+        let t = s.batched_ty();
+        decls.push(match (&t, *r) {
+            (Ty::Slice(e), "ct") => {
+                let e = ty_tokens(e);
+                quote!(#id: ::fluxion::__private::Vec<#e>)
+            }
+            (Ty::Slice(e), _) => {
+                let e = ty_tokens(e);
+                quote!(#id: &[#e])
+            }
+            (t, "&") => {
+                let t = ty_tokens(t);
+                quote!(#id: &#t)
+            }
+            (t, _) => {
+                let t = ty_tokens(t);
+                quote!(#id: #t)
+            }
+        });
+        args.push(match p_i.get(k) {
+            Some(a) => a.clone(),
+            None => s.sample(&quote!(#id)),
+        });
+        let mut ls = Vec::new();
+        s.leaves(quote!(#id), &mut ls);
+        batched_ins.extend(
+            ls.into_iter()
+                .filter(|l| l.2)
+                .map(|(place, _, _)| (place, format!("argument {k} of `{name}`'s `{}`", mode_name(modes)))),
+        );
+    }
+    let Some((first, first_what)) = batched_ins.first().cloned() else {
+        return TokenStream::new();
+    };
+    let checks = batched_ins
+        .iter()
+        .skip(1)
+        .map(|(v, w)| quote!(::fluxion::__private::same_batch(#w, #v.len(), #first_what, __n);));
+    let mut outs = Vec::new();
+    ret.leaves(quote!(__r), &mut outs);
+    let out_ids: Vec<syn::Ident> = (0..outs.len()).map(|k| format_ident!("__o{}", k)).collect();
+    let (inits, adds): (Vec<TokenStream>, Vec<TokenStream>) = outs
+        .iter()
+        .zip(&out_ids)
+        .map(|((place, t, b), id)| {
+            if *b {
+                (
+                    quote!(let mut #id = ::fluxion::__private::Vec::with_capacity(__n);),
+                    quote!(#id.push(#place);),
+                )
+            } else {
+                let z = crate::emit::zeros_tokens(t);
+                let t = ty_tokens(t);
+                (
+                    quote!(let mut #id: #t = #z;),
+                    quote!(::fluxion::__private::acc(&mut #id, #place);),
+                )
+            }
+        })
+        .unzip();
+    let value = ret.assemble(&mut out_ids.iter());
+    let rt = ty_tokens(&ret.batched_ty());
+    let n = format_ident!("{}", mode_name(modes));
+    let (gen, wc) = crate::emit::generic_parts(generics);
+    quote! {
+        #attrs
+        pub fn #n #gen (#(#decls),*) -> #rt #wc {
+            let __n = #first.len();
+            #(#checks)*
+            #(#inits)*
+            for __i in 0..__n {
+                let __r = <#inner>::#n(#(#args,)*);
+                #(#adds)*
+            }
+            #value
+        }
+    }
+}
+
+/// The lanes companion `modes` (none: the function; `[Jvp]`: its `jvp`) of the batched
+/// `cur` (`name`), for a batched caller: the batched arguments (slices, shared by the
+/// caller's lanes) and the shared ones as lanes (a value per lane of the caller). Sample
+/// `j` of every lane at once is the per-sample function's lanes companion with sample `j`
+/// spread into every lane; the result is a `Vec` of lanes per output (element `j` holds
+/// sample `j` of every lane). `None` where a type has no lanes form the macro can write.
+#[allow(clippy::too_many_arguments)]
+fn lanes_companion_of_batch(
+    cur: &Func,
+    batched: &[bool],
+    modes: &[Mode],
+    name: &str,
+    generics: &syn::Generics,
+    attrs: TokenStream,
+    float: FloatTy,
+    tuple: bool,
+) -> Option<TokenStream> {
+    let lt = LaneTarget { float };
+    let v = lt.vector();
+    let render = |t: &Ty| -> Option<TokenStream> {
+        Some(if crate::batch::lanes_param(t) {
+            lt.ty(&crate::batch::lanes_ty(t).ok()?)
+        } else {
+            ty_tokens(t)
+        })
+    };
+    let inner = holder_ident(&cur.name, Span::call_site());
+    let jvp = modes == [Mode::Jvp];
+    let mut decls = Vec::new();
+    let mut args = Vec::new();
+    let mut slices: Vec<(syn::Ident, String)> = Vec::new();
+    let mut tan_decls = Vec::new();
+    let mut tan_args = Vec::new();
+    for (k, (prm, &b)) in cur.params.iter().zip(batched).enumerate() {
+        let (p, t) = (format_ident!("p{}", k), format_ident!("t{}", k));
+        let tan = prm.ty.tangent();
+        let amp = if prm.by_ref { quote!(&) } else { quote!() };
+        if b {
+            let (e, et) = (ty_tokens(&prm.ty), ty_tokens(&tan));
+            decls.push(quote!(#p: &[#e]));
+            tan_decls.push(quote!(#t: &[#et]));
+            let sample = |src: &syn::Ident, ty: &Ty| {
+                if crate::batch::lanes_param(ty) {
+                    quote!(::fluxion::__private::spread::<#v, _>(#src[__j]))
+                } else {
+                    quote!(#src[__j])
+                }
+            };
+            let ps = sample(&p, &prm.ty);
+            args.push(quote!(#amp #ps));
+            tan_args.push(sample(&t, &tan));
+            let what = format!("argument {k} of `{name}`");
+            slices.push((p, what.clone()));
+            slices.push((t, format!("the tangent of {what}")));
+        } else {
+            let (pt, tt) = match &prm.ty {
+                Ty::Slice(e) => {
+                    let (e, et) = (ty_tokens(e), ty_tokens(&e.tangent()));
+                    (quote!(&[#e]), quote!(&[#et]))
+                }
+                ty => (render(ty)?, render(&tan)?),
+            };
+            let amp = if matches!(prm.ty, Ty::Slice(_)) { quote!() } else { amp };
+            decls.push(quote!(#p: #amp #pt));
+            tan_decls.push(quote!(#t: #tt));
+            args.push(quote!(#p));
+            tan_args.push(quote!(#t));
+        }
+    }
+    let slices: Vec<_> = slices
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| jvp || k % 2 == 0)
+        .map(|(_, s)| s)
+        .collect();
+    let ((first, first_what), rest) = slices.split_first()?;
+    let checks = rest
+        .iter()
+        .map(|(s, w)| quote!(::fluxion::__private::same_batch(#w, #s.len(), #first_what, __n);));
+    let outs: Vec<Ty> = match &cur.ret_ty {
+        Ty::Tuple(ts) => ts.clone(),
+        t => vec![t.clone()],
+    };
+    let vecs = |ts: Vec<TokenStream>| {
+        let vs: Vec<TokenStream> = ts.iter().map(|t| quote!(::fluxion::__private::Vec<#t>)).collect();
+        if tuple {
+            quote!((#(#vs,)*))
+        } else {
+            quote!(#(#vs)*)
+        }
+    };
+    let y_ty = vecs(outs.iter().map(render).collect::<Option<_>>()?);
+    let yt_ty = vecs(outs.iter().map(|t| render(&t.tangent())).collect::<Option<_>>()?);
+    let ids = |p: &str| (0..outs.len()).map(|k| format_ident!("{p}{k}")).collect::<Vec<_>>();
+    let (ys, ds) = (ids("__y"), ids("__d"));
+    let whole = |ids: &[syn::Ident]| {
+        if tuple {
+            quote!((#(#ids,)*))
+        } else {
+            quote!(#(#ids)*)
+        }
+    };
+    let push = |ids: &[syn::Ident], v: TokenStream| {
+        if tuple {
+            let ks = (0..ids.len()).map(syn::Index::from);
+            quote!(#(#ids.push(#v.#ks);)*)
+        } else {
+            quote!(#(#ids.push(#v);)*)
+        }
+    };
+    let (ret, call, pushes, value) = if jvp {
+        let (py, pd) = (push(&ys, quote!(__r.0)), push(&ds, quote!(__r.1)));
+        (
+            quote!((#y_ty, #yt_ty)),
+            quote!(<#inner>::jvp_lanes(#(#args,)* #(#tan_args,)*)),
+            quote!(#py #pd),
+            {
+                let (y, d) = (whole(&ys), whole(&ds));
+                quote!((#y, #d))
+            },
+        )
+    } else {
+        (
+            y_ty,
+            quote!(<#inner>::lanes(#(#args,)*)),
+            push(&ys, quote!(__r)),
+            whole(&ys),
+        )
+    };
+    let all: Vec<&syn::Ident> = if jvp {
+        ys.iter().chain(&ds).collect()
+    } else {
+        ys.iter().collect()
+    };
+    let n = format_ident!("{}", crate::emit::lanes_mode_name(modes));
+    let (gen, wc) = crate::emit::generic_parts(generics);
+    let tan_decls = if jvp { tan_decls } else { Vec::new() };
+    Some(quote! {
+        #attrs
+        pub fn #n #gen (#(#decls,)* #(#tan_decls,)*) -> #ret #wc {
+            let __n = #first.len();
+            #(#checks)*
+            #(let mut #all = ::fluxion::__private::Vec::with_capacity(__n);)*
+            for __j in 0..__n {
+                let __r = #call;
+                #pushes
+            }
+            #value
+        }
+    })
 }
