@@ -232,6 +232,21 @@ pub fn unpack<L: Lanes, T: Pack<L>>(p: &T::Packed, out: &mut [T]) {
     }
 }
 
+/// [`pack`] of samples that hold a packable value rather than being one: lane `l` holds
+/// `*get(&s[min(l, n - 1)])`. A nalgebra matrix per sample (`&[SVector<T, N>]`) is read
+/// through its storage array (`|s| &s.data.0[0]`, `[T; N]`; a matrix's columns `&s.data.0`,
+/// `[[T; R]; C]`), which the runtime never names.
+#[inline(always)]
+pub fn pack_with<L: Lanes, S, T: Pack<L>>(s: &[S], get: impl Fn(&S) -> &T) -> T::Packed {
+    assert!(
+        !s.is_empty() && s.len() <= L::LANES,
+        "vmap: a chunk of {} samples for {} lanes",
+        s.len(),
+        L::LANES
+    );
+    T::pack_by(s.len(), &|l| *get(&s[l]))
+}
+
 /// The samples `start..start + m` of an argument in the structure-of-arrays layout
 /// (`in_dims = 1`: component `j` of every sample in the slice `s[j]`) in lanes: component by
 /// component, as [`pack`] packs them (`1 <= m <= L::LANES`, the last sample repeated).

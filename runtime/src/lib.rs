@@ -23,7 +23,7 @@ mod spread;
 mod tape;
 mod zero_owned;
 pub use batch::{
-    best_simd, check_batch, drive, drive_tasks, grain, in_sample, or_panic, pack, pack_soa, try_check_batch,
+    best_simd, check_batch, drive, drive_tasks, grain, in_sample, or_panic, pack, pack_soa, pack_with, try_check_batch,
     try_check_components, try_components, unpack, unpack_soa, BatchError, OutSlices, Pack, SimdRun, TaskSlots,
     PARALLEL_WORK,
 };
