@@ -147,3 +147,48 @@ fn nalgebra_operations_on_struct_fields_through_a_batch() {
         );
     }
 }
+
+/// Per-sample gradients with the weights in a struct of nalgebra matrices (shared) and a
+/// nalgebra vector per sample: the struct's gradient per sample.
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Small {
+    w1: SMatrix<f64, 5, 3>,
+    b1: SVector<f64, 5>,
+    w2: SMatrix<f64, 1, 5>,
+    b2: f64,
+}
+
+#[vmap(in_dims = (None, 0, 0))]
+#[grad]
+fn sample_loss(p: &Small, x: SVector<f64, 3>, y: f64) -> f64 {
+    let h = (p.w1 * x + p.b1).map(|v| v.tanh());
+    let e = (p.w2 * h)[0] + p.b2 - y;
+    e * e
+}
+
+#[test]
+fn per_sample_gradients_of_nalgebra_samples() {
+    let p = Small {
+        w1: SMatrix::from_fn(|i, j| 0.3 * ((i * 3 + j) as f64 * 0.7).sin()),
+        b1: SVector::from_fn(|i, _| 0.1 * i as f64 - 0.2),
+        w2: SMatrix::from_fn(|_, j| 0.5 - 0.2 * j as f64),
+        b2: 0.05,
+    };
+    for n in [0, 1, 3, 4, 5, 9] {
+        let x: Vec<SVector<f64, 3>> = (0..n)
+            .map(|k| SVector::from_fn(|i, _| ((k * 3 + i) as f64 * 0.618).fract() - 0.5))
+            .collect();
+        let y: Vec<f64> = (0..n).map(|k| (k as f64 * 0.3).cos()).collect();
+        let g: Vec<Small> = sample_loss_grad_vmap(&p, &x, &y);
+        assert_eq!(g.len(), n);
+        for k in 0..n {
+            let e = sample_loss_grad(&p, x[k], y[k]);
+            for (a, b) in g[k].to_flat().iter().zip(e.to_flat()) {
+                assert!(
+                    (a - b).abs() <= 1e-14 * a.abs().max(b.abs()).max(1.0),
+                    "n = {n}, sample {k}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}
