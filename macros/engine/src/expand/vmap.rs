@@ -289,8 +289,6 @@ pub(super) fn vmap_items(
             .map(|(p, b)| *b || (different && p.ty == Ty::Rng))
             .collect(),
     };
-    // The emitted form of a reverse pass over calls where it batches (the callees' split
-    // halves on lanes: one forward pass of each, the unbatched function's bits), else `cur`.
     // nalgebra samples and results: the kernel holds every matrix as its storage array
     // (arrays pack into lanes), read from and written to each sample's `data.0`.
     let storage = cur.params.iter().zip(&batched).any(|(p, b)| *b && holds_matrix(&p.ty)) || holds_matrix(&cur.ret_ty);
@@ -321,6 +319,8 @@ pub(super) fn vmap_items(
         _ => None,
     };
     let per_sample = as_storage(cur)?;
+    // The emitted form of a reverse pass over calls where it batches (the callees' split
+    // halves on lanes: one forward pass of each, the unbatched function's bits), else `cur`.
     let mut kernel = match emitted.as_ref().map(|e| batch(e, &spec)) {
         Some(Ok(k)) => k,
         _ => batch(&per_sample, &spec).map_err(|d| syn::Error::new(d.span.unwrap_or(o.span), d.msg))?,
