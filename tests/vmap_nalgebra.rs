@@ -74,13 +74,16 @@ fn layer(w: Matrix2x3<f64>, x: &Vector3<f64>, b: Vector2<f64>) -> f64 {
     (w * x + b).map(|v| v.tanh()).sum()
 }
 
+/// One sample's gradient of `layer`: in `w`, in `x`.
+type LayerGrad = (Matrix2x3<f64>, Vector3<f64>);
+
 #[test]
 fn batched_matrices_and_vectors_mixed_with_shared_ones() {
     let b = Vector2::new(0.25, -0.5);
     for n in SIZES {
         let ws = matrices::<2, 3>(n, 3 * n);
         let xs = vectors::<3>(n, n + 1);
-        let (g, v): (Vec<(Matrix2x3<f64>, Vector3<f64>)>, Vec<f64>) = layer_grad_and_value_vmap(&ws, &xs, b);
+        let (g, v): (Vec<LayerGrad>, Vec<f64>) = layer_grad_and_value_vmap(&ws, &xs, b);
         assert_eq!((g.len(), v.len()), (n, n));
         for k in 0..n {
             let ((ew, ex), ev) = layer_grad_and_value(ws[k], &xs[k], b);
