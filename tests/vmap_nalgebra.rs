@@ -232,3 +232,44 @@ fn nested_batches_of_vectors() {
         }
     }
 }
+
+/// A scalar callee: the batched reverse pass runs its split halves on lanes.
+#[fluxion::differentiable]
+fn soft(t: f64) -> f64 {
+    t * t / (1.0 + t * t)
+}
+
+#[vmap(in_dims = (0, None))]
+#[grad]
+fn through_call(x: SVector<f64, 3>, w: &SMatrix<f64, 3, 3>) -> f64 {
+    let y = w * x;
+    soft(y[0]) + soft(y[1]) * y[2]
+}
+
+#[test]
+fn calls_of_scalar_functions_on_elements() {
+    let w = matrices::<3, 3>(1, 17)[0];
+    for n in SIZES {
+        let xs = vectors::<3>(n, n + 5);
+        let g = through_call_grad_vmap(&xs, &w);
+        for (k, x) in xs.iter().enumerate() {
+            assert_eq!(bits(&g[k]), bits(&through_call_grad(*x, &w)), "n = {n}, sample {k}");
+        }
+    }
+}
+
+/// A size given by a const generic.
+#[vmap]
+#[grad]
+fn sum_sq<const N: usize>(x: SVector<f64, N>) -> f64 {
+    x.norm_squared()
+}
+
+#[test]
+fn const_generic_sizes() {
+    let xs = vectors::<4>(9, 2);
+    let g = sum_sq_grad_vmap::<4>(&xs);
+    for (k, x) in xs.iter().enumerate() {
+        assert_eq!(bits(&g[k]), bits(&sum_sq_grad::<4>(*x)));
+    }
+}
