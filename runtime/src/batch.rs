@@ -624,6 +624,31 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
+    /// `pack_with` through a field reads what `pack` reads from the fields themselves, the
+    /// padding lanes included.
+    #[test]
+    fn pack_with_reads_through_the_accessor() {
+        use crate::lanes::f64x4;
+        struct Holder {
+            data: ([[f64; 2]; 1], f64),
+        }
+        let samples: Vec<Holder> = (0..3)
+            .map(|k| Holder {
+                data: ([[k as f64, 0.5 - k as f64]], 7.0),
+            })
+            .collect();
+        let arrays: Vec<[f64; 2]> = samples.iter().map(|h| h.data.0[0]).collect();
+        for n in 1..=3 {
+            let got = pack_with::<f64x4, _, [f64; 2]>(&samples[..n], |h| &h.data.0[0]);
+            let want = pack::<f64x4, [f64; 2]>(&arrays[..n]);
+            for (g, w) in got.iter().zip(want.iter()) {
+                for l in 0..4 {
+                    assert_eq!(g.lane(l).to_bits(), w.lane(l).to_bits(), "n = {n}, lane {l}");
+                }
+            }
+        }
+    }
+
     /// A full chunk of nested arrays written through the transposed blocks equals the
     /// samples written lane by lane, for rows that are a multiple of the lane count and
     /// rows with a remainder, `f64` on 4 lanes and `f32` on 8, and arrays of tuples.
