@@ -11,6 +11,14 @@
 //!   `vmap(grad_and_value(model), in_dims = (None, 0))`, against the per-sample nalgebra
 //!   loop carrying `dE/dr` forward (on 2 threads, each half of the batch on one).
 //!
+//! - `nalgebra_per_sample_grads/n1024/t{1,2}`: the per-sample-gradient workload of
+//!   `vmap.rs` (`vmap_per_sample_grads`: a `32 -> 64 -> 1` tanh MLP, squared error, 1024
+//!   samples) written with nalgebra: the weights in a parameter struct of matrices, each
+//!   sample an `SVector<f64, 32>`, `vmap(grad(loss), in_dims = (None, 0, 0))` (one
+//!   gradient struct per sample, allocated by the call: a struct's per-sample gradients
+//!   have no `_into` form), against the per-sample nalgebra loop writing into a
+//!   preallocated `Vec` (on 2 threads, each half of the batch on one).
+//!
 //! `cargo bench -p fluxion-benches --bench nalgebra`, then
 //! `cargo run -p fluxion-benches --bin ratios`.
 
@@ -211,5 +219,87 @@ fn vmap_mlp(c: &mut Criterion) {
     }
 }
 
-criterion_group!(nalgebra_benches, benches, vmap_mlp);
+/// The per-sample-gradient MLP's weights (`32 -> 64 -> 1`).
+#[derive(Parameters, Clone)]
+struct Psg {
+    w1: SMatrix<f64, 64, 32>,
+    b1: SVector<f64, 64>,
+    w2: SMatrix<f64, 1, 64>,
+    b2: f64,
+}
+
+#[vmap(in_dims = (None, 0, 0))]
+#[grad]
+fn sample_loss(p: &Psg, x: SVector<f64, 32>, y: f64) -> f64 {
+    let h = (p.w1 * x + p.b1).map(|v| v.tanh());
+    let e = (p.w2 * h)[0] + p.b2 - y;
+    e * e
+}
+
+/// The per-sample nalgebra loop: backpropagation sample by sample.
+fn sample_loss_hand(p: &Psg, x: &[SVector<f64, 32>], y: &[f64], out: &mut [Psg]) {
+    for ((x, y), g) in x.iter().zip(y).zip(out.iter_mut()) {
+        let h = (p.w1 * x + p.b1).map(f64::tanh);
+        let de = 2.0 * ((p.w2 * h)[0] + p.b2 - y);
+        let d = (p.w2.transpose() * de).component_mul(&h.map(|v| 1.0 - v * v));
+        g.w1 = d * x.transpose();
+        g.b1 = d;
+        g.w2 = h.transpose() * de;
+        g.b2 = de;
+    }
+}
+
+fn per_sample_grads(c: &mut Criterion) {
+    let n = 1024;
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut u = |bound: f64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bound * (2.0 * ((state >> 11) as f64 / (1u64 << 53) as f64) - 1.0)
+    };
+    let (b_in, b_hid) = (1.0 / 32f64.sqrt(), 1.0 / 64f64.sqrt());
+    let p = Psg {
+        w1: SMatrix::from_fn(|_, _| u(b_in)),
+        b1: SVector::from_fn(|_, _| u(b_in)),
+        w2: SMatrix::from_fn(|_, _| u(b_hid)),
+        b2: u(b_hid),
+    };
+    let x: Vec<SVector<f64, 32>> = (0..n).map(|_| SVector::from_fn(|_, _| u(1.0))).collect();
+    let y: Vec<f64> = (0..n).map(|_| u(1.0)).collect();
+    let mut g2 = vec![p.clone(); n];
+    let g1 = sample_loss_grad_vmap(&p, &x, &y);
+    sample_loss_hand(&p, &x, &y, &mut g2);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0);
+    for k in 0..n {
+        let (a, b) = (g1[k].to_flat(), g2[k].to_flat());
+        assert!(a.iter().zip(&b).all(|(a, b)| close(*a, *b)), "sample {k}");
+    }
+    for t in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .expect("a thread pool");
+        let mut g = c.benchmark_group(format!("nalgebra_per_sample_grads/n1024/t{t}"));
+        g.measurement_time(Duration::from_secs(5));
+        g.bench_function("fluxion", |b| {
+            b.iter(|| pool.install(|| sample_loss_grad_vmap(&p, black_box(&x), &y)))
+        });
+        g.bench_function("hand", |b| {
+            b.iter(|| match t {
+                1 => sample_loss_hand(&p, black_box(&x), &y, &mut g2),
+                _ => pool.install(|| {
+                    let mid = n / 2;
+                    let (x0, x1) = x.split_at(mid);
+                    let (y0, y1) = y.split_at(mid);
+                    let (ga, gb) = g2.split_at_mut(mid);
+                    rayon::join(|| sample_loss_hand(&p, x0, y0, ga), || sample_loss_hand(&p, x1, y1, gb));
+                }),
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(nalgebra_benches, benches, vmap_mlp, per_sample_grads);
 criterion_main!(nalgebra_benches);

@@ -442,7 +442,10 @@ fn hessian_is_one_struct_per_scalar() {
     for i in 0..n {
         for j in 0..n {
             let (a, b) = (h[i].to_flat()[j], h[j].to_flat()[i]);
-            assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "H[{i}][{j}] = {a}, H[{j}][{i}] = {b}");
+            assert!(
+                (a - b).abs() <= 1e-12 * (1.0 + a.abs()),
+                "H[{i}][{j}] = {a}, H[{j}][{i}] = {b}"
+            );
         }
     }
     // The same numbers as the blocks of the fields version, in the flattening order.

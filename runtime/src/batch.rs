@@ -261,6 +261,21 @@ pub fn unpack<L: Lanes, T: Pack<L>>(p: &T::Packed, out: &mut [T]) {
     }
 }
 
+/// [`pack`] of samples that hold a packable value rather than being one: lane `l` holds
+/// `*get(&s[min(l, n - 1)])`. A nalgebra matrix per sample (`&[SVector<T, N>]`) is read
+/// through its storage array (`|s| &s.data.0[0]`, `[T; N]`; a matrix's columns `&s.data.0`,
+/// `[[T; R]; C]`), which the runtime never names.
+#[inline(always)]
+pub fn pack_with<L: Lanes, S, T: Pack<L>>(s: &[S], get: impl Fn(&S) -> &T) -> T::Packed {
+    assert!(
+        !s.is_empty() && s.len() <= L::LANES,
+        "vmap: a chunk of {} samples for {} lanes",
+        s.len(),
+        L::LANES
+    );
+    T::pack_by(s.len(), &|l| *get(&s[l]))
+}
+
 /// The samples `start..start + m` of an argument in the structure-of-arrays layout
 /// (`in_dims = 1`: component `j` of every sample in the slice `s[j]`) in lanes: component by
 /// component, as [`pack`] packs them (`1 <= m <= L::LANES`, the last sample repeated).
@@ -666,6 +681,31 @@ mod tests {
         );
         check::<f64x4, ([f64; 2], f64, ())>(&|l| ([v(l, 1), v(l, 2)], v(l, 3), ()), ([0.5; 2], -0.25, ()));
         check::<f32x8, [f32; 5]>(&|l| core::array::from_fn(|i| v(l, i) as f32), [0.125; 5]);
+    }
+
+    /// `pack_with` through a field reads what `pack` reads from the fields themselves, the
+    /// padding lanes included.
+    #[test]
+    fn pack_with_reads_through_the_accessor() {
+        use crate::lanes::f64x4;
+        struct Holder {
+            data: ([[f64; 2]; 1], f64),
+        }
+        let samples: Vec<Holder> = (0..3)
+            .map(|k| Holder {
+                data: ([[k as f64, 0.5 - k as f64]], 7.0),
+            })
+            .collect();
+        let arrays: Vec<[f64; 2]> = samples.iter().map(|h| h.data.0[0]).collect();
+        for n in 1..=3 {
+            let got = pack_with::<f64x4, _, [f64; 2]>(&samples[..n], |h| &h.data.0[0]);
+            let want = pack::<f64x4, [f64; 2]>(&arrays[..n]);
+            for (g, w) in got.iter().zip(want.iter()) {
+                for l in 0..4 {
+                    assert_eq!(g.lane(l).to_bits(), w.lane(l).to_bits(), "n = {n}, lane {l}");
+                }
+            }
+        }
     }
 
     /// A full chunk of nested arrays written through the transposed blocks equals the

@@ -774,3 +774,126 @@ impl Bx<'_> {
         self.splat(b, r, ty)
     }
 }
+
+/// The storage array of a statically sized nalgebra type, everywhere inside `t`: a vector
+/// `SVector<T, N>` is `[T; N]`, a matrix `SMatrix<T, R, C>` its columns `[[T; R]; C]`
+/// (nalgebra's `data.0`, column-major). `None` for a dynamic axis.
+pub fn storage_ty(t: &Ty) -> Option<Ty> {
+    Some(match t {
+        Ty::Matrix { elem, rows, cols } => {
+            let e = storage_ty(elem)?;
+            let r = rows.static_len()?.clone();
+            if cols.is_one() {
+                Ty::Array(Box::new(e), r)
+            } else {
+                Ty::Array(Box::new(Ty::Array(Box::new(e), r)), cols.static_len()?.clone())
+            }
+        }
+        Ty::Array(e, n) => Ty::Array(Box::new(storage_ty(e)?), n.clone()),
+        Ty::Slice(e) => Ty::Slice(Box::new(storage_ty(e)?)),
+        Ty::Tape(e) => Ty::Tape(Box::new(storage_ty(e)?)),
+        Ty::Lanes(e) => Ty::Lanes(Box::new(storage_ty(e)?)),
+        Ty::Tuple(ts) => Ty::Tuple(ts.iter().map(storage_ty).collect::<Option<_>>()?),
+        t => t.clone(),
+    })
+}
+
+/// Whether `t` holds a nalgebra matrix anywhere (tapes included).
+pub fn holds_matrix(t: &Ty) -> bool {
+    match t {
+        Ty::Matrix { .. } => true,
+        Ty::Array(e, _) | Ty::Slice(e) | Ty::Tape(e) | Ty::Lanes(e) => holds_matrix(e),
+        Ty::Tuple(ts) => ts.iter().any(holds_matrix),
+        _ => false,
+    }
+}
+
+/// The index operands of `idx` on a value of type `t` for its storage array: a vector's
+/// `(i, 0)` is `[i]`, a matrix's `(i, j)` is `[j][i]` (column `j`, row `i`).
+fn storage_index(t: &Ty, idx: &[Operand]) -> Vec<Operand> {
+    let mut out = Vec::new();
+    let (mut t, mut rest) = (t, idx);
+    loop {
+        match (t, rest) {
+            (Ty::Matrix { elem, cols, .. }, [i, j, more @ ..]) => {
+                if cols.is_one() {
+                    out.push(i.clone());
+                } else {
+                    out.extend([j.clone(), i.clone()]);
+                }
+                (t, rest) = (elem, more);
+            }
+            (Ty::Array(e, _) | Ty::Slice(e) | Ty::Tape(e), [i, more @ ..]) => {
+                out.push(i.clone());
+                (t, rest) = (e, more);
+            }
+            _ => {
+                out.extend(rest.iter().cloned());
+                return out;
+            }
+        }
+    }
+}
+
+/// `f` with every nalgebra value as its storage array (`storage_ty`), read and written by
+/// the storage's indices: what `vmap` batches (arrays pack into lanes element by element),
+/// the generated functions over slices reading and writing each sample's `data.0`. An error
+/// where the values cannot be arrays: a dynamic axis, or a matrix passed to a call (the
+/// callee takes the matrix).
+pub fn nalgebra_as_storage(f: &Func) -> Result<Func, Diag> {
+    let old = f.clone();
+    let mut g = f.clone();
+    let arrays = |t: &Ty| {
+        storage_ty(t).ok_or_else(|| {
+            Diag::new(format!(
+                "`vmap` batches statically sized nalgebra matrices only, not `{t}`: give it `None` in `in_dims` to share it"
+            ))
+        })
+    };
+    for v in &mut g.vars {
+        v.ty = arrays(&v.ty)?;
+    }
+    for p in &mut g.params {
+        p.ty = arrays(&p.ty)?;
+    }
+    g.ret_ty = arrays(&g.ret_ty)?;
+    fn block(b: &mut Block, old: &Func, err: &mut Option<Diag>) {
+        for s in &mut b.0 {
+            match s {
+                Stmt::Let(_, e) | Stmt::Mut(_, Some(e)) => expr(e, old, err),
+                Stmt::Mut(_, None) => {}
+                Stmt::Assign(p, _, _) => p.idx = storage_index(&old.vars[p.var].ty, &p.idx),
+                Stmt::For(l) => block(&mut l.body, old, err),
+                Stmt::If(_, t, e) => {
+                    block(t, old, err);
+                    block(e, old, err);
+                }
+            }
+        }
+    }
+    fn expr(e: &mut Expr, old: &Func, err: &mut Option<Diag>) {
+        match e {
+            Expr::Index(v, idx) => *idx = storage_index(&old.vars[*v].ty, idx),
+            Expr::Zeros(t) => match storage_ty(t) {
+                Some(s) => *t = s,
+                None => *err = Some(Diag::new("`vmap` batches statically sized nalgebra matrices only")),
+            },
+            Expr::Call(c) if c.args.iter().any(|a| holds_matrix(&old.ty_of(&a.op))) => {
+                *err = Some(Diag {
+                    msg: format!(
+                        "`vmap` of a function with nalgebra arguments or results does not batch calls that pass a matrix (`{}`) yet: pass its elements, or call it outside the batched function",
+                        c.name
+                    ),
+                    span: Some(c.span.0),
+                });
+            }
+            _ => {}
+        }
+    }
+    let mut err = None;
+    block(&mut g.body, &old, &mut err);
+    match err {
+        Some(d) => Err(d),
+        None => Ok(g),
+    }
+}

@@ -1289,11 +1289,10 @@ fn hessian_rows(
 ) -> syn::Result<TokenStream> {
     let internal = |m: &str| syn::Error::new(o.span, format!("internal: {m}"));
     let given = o.argnums.clone().unwrap_or(Argnums::One(0, o.span));
-    let Some((pid, s, leaves)) = given
-        .indices()
-        .iter()
-        .find_map(|(k, _)| args.get(*k).and_then(|a| a.strukt.as_ref().map(|(s, ls)| (&a.ident, s, ls))))
-    else {
+    let Some((pid, s, leaves)) = given.indices().iter().find_map(|(k, _)| {
+        args.get(*k)
+            .and_then(|a| a.strukt.as_ref().map(|(s, ls)| (&a.ident, s, ls)))
+    }) else {
         return Err(internal("a struct's Hessian without the struct"));
     };
     let n = leaves.iter().filter(|l| !l.buffer).count();

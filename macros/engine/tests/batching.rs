@@ -755,3 +755,74 @@ fn second_order_and_lanes_companions_of_a_batch() {
     );
     assert!(shared_slice.contains("<model>::lanes("), "{shared_slice}");
 }
+
+/// A nalgebra value in the interpreter (its rows, each its columns) as its storage array
+/// (a vector's elements; a matrix's columns), what `vmap`'s kernel holds.
+fn storage_of(v: &Value, ty: &Ty) -> Value {
+    match (ty, v) {
+        (Ty::Matrix { cols, .. }, Value::Arr(rows)) => {
+            let at = |i: usize, j: usize| match &rows[i] {
+                Value::Arr(r) => r[j].clone(),
+                other => panic!("a matrix row {other:?}"),
+            };
+            let n_cols = match &rows[0] {
+                Value::Arr(r) => r.len(),
+                other => panic!("a matrix row {other:?}"),
+            };
+            if cols.is_one() {
+                Value::Arr((0..rows.len()).map(|i| at(i, 0)).collect())
+            } else {
+                Value::Arr(
+                    (0..n_cols)
+                        .map(|j| Value::Arr((0..rows.len()).map(|i| at(i, j)).collect()))
+                        .collect(),
+                )
+            }
+        }
+        (Ty::Tuple(ts), Value::Tup(vs)) => Value::Tup(vs.iter().zip(ts).map(|(v, t)| storage_of(v, t)).collect()),
+        (Ty::Array(e, _), Value::Arr(vs)) => Value::Arr(vs.iter().map(|v| storage_of(v, e)).collect()),
+        _ => v.clone(),
+    }
+}
+
+/// `vmap`'s nalgebra arguments and results: the function with every matrix as its storage
+/// array (`nalgebra_as_storage`: `(i, 0)` is `[i]`, `(i, j)` is `[j][i]`) gives, on the
+/// storage of the arguments, the storage of the function's value, bit for bit, for the
+/// function and its gradient; its kernel gives each lane that value.
+#[test]
+fn nalgebra_values_as_their_storage() {
+    use fluxion_engine::batch::nalgebra_as_storage;
+    let rules = RuleTable::standard();
+    let o = |t| Options::new(t, Span::call_site());
+    for src in [
+        "fn f(x: SVector<f64, 3>, w: SMatrix<f64, 2, 3>) -> f64 { let y = w * x; y[0] * y[1].sin() + w[(1, 2)] * x[0] }",
+        "fn f(x: SVector<f64, 3>, w: SMatrix<f64, 2, 3>) -> SVector<f64, 2> { (w * x).map(|v| v * v) + w.transpose().transpose() * x }",
+        "fn f(x: SVector<f64, 3>, w: SMatrix<f64, 2, 3>) -> f64 { let mut m = w; m[(0, 1)] = x[2]; (m * x).norm_squared() }",
+    ] {
+        let f = lower(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let mut fs = vec![("f", f.clone())];
+        if matches!(f.ret_ty, Ty::Float(_)) {
+            let mut og = o(Transform::Grad);
+            og.argnums = Some(fluxion_engine::spec::Argnums::Many(vec![(0, Span::call_site()), (1, Span::call_site())]));
+            let g = grad(&f, &og, &site(), &rules, false).unwrap_or_else(|e| panic!("{src}: {e:?}"));
+            fs.push(("grad", g));
+        }
+        for (what, g) in fs {
+            let s = nalgebra_as_storage(&g).unwrap_or_else(|e| panic!("{what} of {src}: {e:?}"));
+            let env = Env::default();
+            for k in 0..SAMPLES.len() {
+                let v = |i: usize| Value::F(SAMPLES[(k + i) % SAMPLES.len()]);
+                let x = Value::Arr((0..3).map(|i| Value::Arr(vec![v(i)])).collect());
+                let w = Value::Arr((0..2).map(|i| Value::Arr((0..3).map(|j| v(3 + 3 * i + j)).collect())).collect());
+                let want = env.eval(&g, &[x.clone(), w.clone()]).unwrap_or_else(|e| panic!("{what} of {src}: {e}"));
+                let args = [storage_of(&x, &g.params[0].ty), storage_of(&w, &g.params[1].ty)];
+                let got = env.eval(&s, &args).unwrap_or_else(|e| panic!("{what} of {src}, storage: {e}"));
+                assert_eq!(bits(&got), bits(&storage_of(&want, &g.ret_ty)), "{what} of {src}, sample {k}");
+            }
+            let spec = BatchSpec {
+                batched: vec![true, false],
+            };
+            batch(&s, &spec).unwrap_or_else(|e| panic!("{what} of {src}: kernel: {e:?}"));
+        }
+    }
+}

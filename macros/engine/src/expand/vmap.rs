@@ -31,7 +31,7 @@
 //! outer sample, owned (`Vec<T>` for `&[T]`): `&[Vec<T>]`.
 
 use super::*;
-use crate::batch::{batch, BatchSpec};
+use crate::batch::{batch, holds_matrix, BatchSpec};
 use crate::emit::{cexpr_tokens, turbofish, ty_tokens, LaneTarget, Scalar, Target};
 use crate::spec::{InDims, OutDims, Randomness};
 
@@ -200,6 +200,15 @@ pub(super) fn vmap_items(
         let Some(d) = d else { continue };
         if *d >= 1 {
             let what = format!("`{}`", names.ident(p.var));
+            if let Ty::Matrix { .. } = p.ty {
+                return Err(syn::Error::new(
+                    *dspan,
+                    format!(
+                        "`in_dims = {d}` on {what}: fluxion batches a nalgebra matrix `{}` one matrix per sample only (`in_dims = 0`: a slice of matrices `&[{}]`), not component by component; write `0`, or take the components as an array `[T; N]` with `in_dims = 1`",
+                        p.ty, p.ty
+                    ),
+                ));
+            }
             if *d > 1 || !matches!(p.ty, Ty::Array(..)) {
                 return Err(axis_error("in_dims", *d, &what, &p.ty, *dspan));
             }
@@ -214,7 +223,7 @@ pub(super) fn vmap_items(
             return Err(syn::Error::new(
                 p.span.0,
                 format!(
-                    "`vmap` batches arguments of `f64`, `f32` and fixed arrays of them, not `{}`: give this argument `None` in `in_dims` to share it",
+                    "`vmap` batches arguments of `f64`, `f32`, fixed arrays of them and statically sized nalgebra matrices (`SVector`, `SMatrix`), not `{}`: give this argument `None` in `in_dims` to share it",
                     p.ty
                 ),
             ));
@@ -240,7 +249,7 @@ pub(super) fn vmap_items(
         return Err(syn::Error::new(
             site.ret,
             format!(
-                "`vmap` batches results of `f64`, `f32`, fixed arrays of them, and tuples of these, not `{}`",
+                "`vmap` batches results of `f64`, `f32`, fixed arrays of them, statically sized nalgebra matrices, and tuples of these, not `{}`",
                 cur.ret_ty
             ),
         ));
@@ -258,6 +267,14 @@ pub(super) fn vmap_items(
             } else {
                 "the output".to_string()
             };
+            if let Ty::Matrix { .. } = t {
+                return Err(syn::Error::new(
+                    *dspan,
+                    format!(
+                        "`out_dims = {d}` on {what}: fluxion returns nalgebra matrices one per sample only (`out_dims = 0`: a `Vec<{t}>`), not component by component; write `0`"
+                    ),
+                ));
+            }
             return Err(axis_error("out_dims", *d, &what, t, *dspan));
         }
     }
@@ -272,11 +289,41 @@ pub(super) fn vmap_items(
             .map(|(p, b)| *b || (different && p.ty == Ty::Rng))
             .collect(),
     };
+    // nalgebra samples and results: the kernel holds every matrix as its storage array
+    // (arrays pack into lanes), read from and written to each sample's `data.0`.
+    let storage = cur.params.iter().zip(&batched).any(|(p, b)| *b && holds_matrix(&p.ty)) || holds_matrix(&cur.ret_ty);
+    let as_storage = |f: &Func| -> Result<Func, syn::Error> {
+        if storage {
+            crate::batch::nalgebra_as_storage(f).map_err(|d| syn::Error::new(d.span.unwrap_or(o.span), d.msg))
+        } else {
+            Ok(f.clone())
+        }
+    };
+    if storage {
+        if let Some(p) = cur
+            .params
+            .iter()
+            .find(|p| holds_matrix(&p.ty) && storage_access(&p.ty).is_none())
+        {
+            return Err(syn::Error::new(
+                p.span.0,
+                format!(
+                    "`vmap` of a function with nalgebra arguments or results takes each matrix alone, not inside `{}`: pass the matrices as arguments of their own",
+                    p.ty
+                ),
+            ));
+        }
+    }
+    let emitted = match emitted.map(as_storage) {
+        Some(Ok(e)) => Some(e),
+        _ => None,
+    };
+    let per_sample = as_storage(cur)?;
     // The emitted form of a reverse pass over calls where it batches (the callees' split
     // halves on lanes: one forward pass of each, the unbatched function's bits), else `cur`.
-    let mut kernel = match emitted.map(|e| batch(e, &spec)) {
+    let mut kernel = match emitted.as_ref().map(|e| batch(e, &spec)) {
         Some(Ok(k)) => k,
-        _ => batch(cur, &spec).map_err(|d| syn::Error::new(d.span.unwrap_or(o.span), d.msg))?,
+        _ => batch(&per_sample, &spec).map_err(|d| syn::Error::new(d.span.unwrap_or(o.span), d.msg))?,
     };
     let kernel_name = format!("__fluxion_kernel_{name}");
     kernel.name = kernel_name.clone();
@@ -339,13 +386,22 @@ pub(super) fn vmap_items(
                 }
             }
             (Some(_), _) => {
-                packs.push(quote!(let #packed = ::fluxion::__private::pack::<#vector, #t>(&#n[#range]);));
                 let c = format_ident!("{}_chunk", n);
+                // A nalgebra sample: its storage array (`pack_with`).
+                let pack = |s: TokenStream| match (storage_access(&p.ty), crate::batch::storage_ty(&p.ty)) {
+                    (Some(get), Some(st)) => {
+                        let st = ty_tokens(&st);
+                        quote!(::fluxion::__private::pack_with::<#vector, _, #st>(#s, |__fluxion_s| &__fluxion_s #get))
+                    }
+                    _ => quote!(::fluxion::__private::pack::<#vector, #t>(#s)),
+                };
+                let (whole, item) = (pack(quote!(&#n[#range])), pack(quote!(#c)));
+                packs.push(quote!(let #packed = #whole;));
                 zip_ins.push((
                     c.clone(),
                     quote!(#n[__fluxion_start..__fluxion_start + __fluxion_full].chunks_exact(#lanes_const)),
                 ));
-                zip_packs.push(quote!(let #packed = ::fluxion::__private::pack::<#vector, #t>(#c);));
+                zip_packs.push(quote!(let #packed = #item;));
                 Arg {
                     name: n.clone(),
                     ty: quote!(&[#t]),
@@ -389,6 +445,12 @@ pub(super) fn vmap_items(
                     r
                 }
             }
+            // A shared nalgebra value: its storage array, as the kernel takes it.
+            (None, by_ref) if storage && holds_matrix(&p.ty) => match (storage_access(&p.ty), by_ref) {
+                (Some(get), true) => quote!(&#n #get),
+                (Some(get), false) => quote!(#n #get),
+                (None, _) => quote!(#n),
+            },
             (None, _) => quote!(#n),
         });
         args.push(arg);
@@ -451,8 +513,8 @@ pub(super) fn vmap_items(
                     quote!(::fluxion::__private::unpack_soa::<#vector, #e, #len>(&#r, &mut #place, __fluxion_i, __fluxion_m);)
                 }
                 _ => {
-                    let t = ty_tokens(t);
-                    quote!(::fluxion::__private::unpack::<#vector, #t>(&#r, &mut #place[__fluxion_i..__fluxion_i + __fluxion_m]);)
+                    let buf = quote!(&mut #place[__fluxion_i..__fluxion_i + __fluxion_m]);
+                    unpack_tokens(t, &vector, &r, buf)
                 }
             }
         })
@@ -492,8 +554,7 @@ pub(super) fn vmap_items(
             c.clone(),
             quote!(#place[..__fluxion_full].chunks_exact_mut(#lanes_const)),
         ));
-        let t = ty_tokens(t);
-        zip_unpacks.push(quote!(::fluxion::__private::unpack::<#vector, #t>(&#r, #c);));
+        zip_unpacks.push(unpack_tokens(t, &vector, &r, quote!(#c)));
     }
     let mut all = zip_ins.iter().chain(&zip_outs);
     let first = all.next().cloned().filter(|_| zippable && !zip_ins.is_empty());
@@ -627,7 +688,8 @@ pub(super) fn vmap_items(
         },
     );
     // Callable and differentiable from other annotated functions.
-    let plain = dims.iter().all(|(d, _)| matches!(d, None | Some(0))) && odims.iter().all(|(d, _)| *d == 0);
+    // Not for nalgebra samples or results yet: its companions pack plain slices.
+    let plain = dims.iter().all(|(d, _)| matches!(d, None | Some(0))) && odims.iter().all(|(d, _)| *d == 0) && !storage;
     let holder = super::batched_holder::holder(
         cur, order, &batched, plain, name, vis, generics, rules, float, different,
     );
@@ -1135,11 +1197,69 @@ pub(super) fn uses_lane_kernels(k: &Func) -> bool {
     any
 }
 
+/// The path from a statically sized nalgebra value to its storage array (the kernel's
+/// form of it): `.data.0[0]` for a vector (`[T; N]`), `.data.0` for a matrix (`[[T; R];
+/// C]`); `None` for any other type.
+fn storage_access(t: &Ty) -> Option<TokenStream> {
+    match t {
+        Ty::Matrix { cols, .. } if t.layout() == Layout::NalgebraStatic && cols.is_one() => Some(quote!(.data.0[0])),
+        Ty::Matrix { .. } if t.layout() == Layout::NalgebraStatic => Some(quote!(.data.0)),
+        _ => None,
+    }
+}
+
+/// Writes the lanes `r` of an output of per-sample type `t` to the samples `buf`: a type
+/// holding nalgebra matrices lane by lane, each matrix through its storage array.
+fn unpack_tokens(t: &Ty, vector: &TokenStream, r: &TokenStream, buf: TokenStream) -> TokenStream {
+    if holds_matrix(t) {
+        let writes = lane_writes(t, vector, r.clone(), quote!(__fluxion_o), 0);
+        quote! {
+            for (__fluxion_l, __fluxion_o) in (#buf).iter_mut().enumerate() {
+                #writes
+            }
+        }
+    } else {
+        let t = ty_tokens(t);
+        quote!(::fluxion::__private::unpack::<#vector, #t>(&#r, #buf);)
+    }
+}
+
+/// Writes lane `__fluxion_l` of the lanes `r` to the sample `o` of type `t`: a nalgebra
+/// matrix to its storage array, tuples and arrays holding matrices part by part, anything
+/// else with `Pack::write_lane`.
+fn lane_writes(t: &Ty, vector: &TokenStream, r: TokenStream, o: TokenStream, depth: usize) -> TokenStream {
+    let write = |st: &Ty, place: TokenStream| {
+        let st = ty_tokens(st);
+        quote!(<#st as ::fluxion::__private::Pack<#vector>>::write_lane(&#r, __fluxion_l, &mut #place);)
+    };
+    match t {
+        Ty::Matrix { .. } => match (storage_access(t), crate::batch::storage_ty(t)) {
+            (Some(get), Some(st)) => write(&st, quote!(#o #get)),
+            _ => quote!(),
+        },
+        Ty::Tuple(ts) => ts
+            .iter()
+            .enumerate()
+            .map(|(k, e)| {
+                let k = syn::Index::from(k);
+                lane_writes(e, vector, quote!(#r.#k), quote!(#o.#k), depth)
+            })
+            .collect(),
+        Ty::Array(e, n) if holds_matrix(e) => {
+            let (k, n) = (format_ident!("__fluxion_k{}", depth), cexpr_tokens(n, false));
+            let inner = lane_writes(e, vector, quote!(#r[#k]), quote!(#o[#k]), depth + 1);
+            quote!(for #k in 0..#n { #inner })
+        }
+        _ => write(t, o),
+    }
+}
+
 /// Whether samples of `t` can be packed into lanes: floats, fixed arrays and tuples of
-/// them.
+/// them, and statically sized nalgebra matrices (as their storage arrays).
 fn packable(t: &Ty) -> bool {
     match t {
         Ty::Float(_) => true,
+        Ty::Matrix { elem, .. } => storage_access(t).is_some() && matches!(**elem, Ty::Float(_)),
         Ty::Array(e, _) => packable(e),
         Ty::Tuple(ts) => !ts.is_empty() && ts.len() <= 8 && ts.iter().all(packable),
         _ => false,

@@ -150,24 +150,24 @@ fn nalgebra_operations_on_struct_fields_through_a_batch() {
 
 /// A small model of nalgebra fields for its Hessian.
 #[derive(Parameters, Clone, Debug, PartialEq)]
-struct Small {
+struct Quadratic {
     w: SMatrix<f64, 2, 3>,
     b: SVector<f64, 2>,
     c: f64,
 }
 
 #[hessian]
-fn small(p: &Small, x: &[f64; 3]) -> f64 {
-    small_body(p, x)
+fn quadratic(p: &Quadratic, x: &[f64; 3]) -> f64 {
+    quadratic_body(p, x)
 }
 
 #[grad]
-fn small_g(p: &Small, x: &[f64; 3]) -> f64 {
-    small_body(p, x)
+fn quadratic_g(p: &Quadratic, x: &[f64; 3]) -> f64 {
+    quadratic_body(p, x)
 }
 
 #[fluxion::differentiable]
-fn small_body(p: &Small, x: &[f64; 3]) -> f64 {
+fn quadratic_body(p: &Quadratic, x: &[f64; 3]) -> f64 {
     let mut s = p.c * p.c;
     for i in 0..2 {
         let mut z = p.b[i];
@@ -183,13 +183,13 @@ fn small_body(p: &Small, x: &[f64; 3]) -> f64 {
 /// of `to_flat`), row `k` the derivative of the gradient along scalar `k`.
 #[test]
 fn hessian_with_respect_to_nalgebra_fields() {
-    let p = Small {
+    let p = Quadratic {
         w: SMatrix::from_column_slice(&[0.5, -0.3, 0.8, 0.1, -0.2, 0.4]),
         b: SVector::from_column_slice(&[0.1, -0.25]),
         c: 0.9,
     };
     let x = [0.7, -1.1, 0.4];
-    let h: Vec<Small> = small_hessian(&p, &x);
+    let h: Vec<Quadratic> = quadratic_hessian(&p, &x);
     let flat = p.to_flat();
     assert_eq!(h.len(), flat.len());
     let d = 1e-6;
@@ -200,10 +200,58 @@ fn hessian_with_respect_to_nalgebra_fields() {
         let (mut pa, mut pb) = (p.clone(), p.clone());
         pa.read_flat(&a);
         pb.read_flat(&b);
-        let (ga, gb) = (small_g_grad(&pa, &x).to_flat(), small_g_grad(&pb, &x).to_flat());
+        let (ga, gb) = (quadratic_g_grad(&pa, &x).to_flat(), quadratic_g_grad(&pb, &x).to_flat());
         for (j, got) in row.to_flat().iter().enumerate() {
             let fd = (ga[j] - gb[j]) / (2.0 * d);
-            assert!((got - fd).abs() <= 1e-7 * (1.0 + fd.abs()), "H[{k}][{j}]: {got} vs {fd}");
+            assert!(
+                (got - fd).abs() <= 1e-7 * (1.0 + fd.abs()),
+                "H[{k}][{j}]: {got} vs {fd}"
+            );
+        }
+    }
+}
+
+/// Per-sample gradients with the weights in a struct of nalgebra matrices (shared) and a
+/// nalgebra vector per sample: the struct's gradient per sample.
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Small {
+    w1: SMatrix<f64, 5, 3>,
+    b1: SVector<f64, 5>,
+    w2: SMatrix<f64, 1, 5>,
+    b2: f64,
+}
+
+#[vmap(in_dims = (None, 0, 0))]
+#[grad]
+fn sample_loss(p: &Small, x: SVector<f64, 3>, y: f64) -> f64 {
+    let h = (p.w1 * x + p.b1).map(|v| v.tanh());
+    let e = (p.w2 * h)[0] + p.b2 - y;
+    e * e
+}
+
+#[test]
+fn per_sample_gradients_of_nalgebra_samples() {
+    let p = Small {
+        w1: SMatrix::from_fn(|i, j| 0.3 * ((i * 3 + j) as f64 * 0.7).sin()),
+        b1: SVector::from_fn(|i, _| 0.1 * i as f64 - 0.2),
+        w2: SMatrix::from_fn(|_, j| 0.5 - 0.2 * j as f64),
+        b2: 0.05,
+    };
+    for n in [0, 1, 3, 4, 5, 9] {
+        let x: Vec<SVector<f64, 3>> = (0..n)
+            .map(|k| SVector::from_fn(|i, _| ((k * 3 + i) as f64 * 0.618).fract() - 0.5))
+            .collect();
+        let y: Vec<f64> = (0..n).map(|k| (k as f64 * 0.3).cos()).collect();
+        let g: Vec<Small> = sample_loss_grad_vmap(&p, &x, &y);
+        assert_eq!(g.len(), n);
+        for k in 0..n {
+            let e = sample_loss_grad(&p, x[k], y[k]);
+            for (a, b) in g[k].to_flat().iter().zip(e.to_flat()) {
+                assert!(
+                    (a - b).abs() <= 1e-14 * a.abs().max(b.abs()).max(1.0),
+                    "n = {n}, sample {k}: {a} vs {b}"
+                );
+            }
         }
     }
 }
