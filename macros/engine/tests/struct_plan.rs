@@ -51,7 +51,9 @@ fn which_arguments_are_structs() {
         "fn f(p: &mut Model) -> f64",
         "fn f(p: Vec<Model>) -> f64",
         "fn f(p: a::Model) -> f64",
+        "fn f(p: Outer::Model) -> f64",
         "fn f(p: <X as Y>::Model) -> f64",
+        "fn f(p: <X>::Model) -> f64",
         "fn f(x: f64, y: &f32, b: bool) -> f64",
         "fn f(r: Rng, s: Self) -> f64",
         "fn f(i: i32, u: &usize) -> f64",
@@ -89,6 +91,7 @@ fn leaves_and_their_flat_types() {
                 ("gen", "SVector<f64, N>", false),
                 ("blk", "SMatrix<f64, { 2 }, { 3 }>", false),
                 ("ints", "SVector<i32, 3>", false),
+                ("z", "c64", false),
                 ("inner", "Inner", false),
             ],
         ),
@@ -130,6 +133,8 @@ fn leaves_and_their_flat_types() {
         ("p__gen", "&[f64;N]", true, false, false, true, Some(Na::Vector)),
         ("p__blk", "&[[f64;{2}];{3}]", true, false, false, true, Some(Na::Matrix)),
         ("p__ints", "&SVector<i32,3>", true, false, false, false, None),
+        // A one-segment type that is not a number: by reference.
+        ("p__z", "&c64", true, false, false, false, None),
         ("p__inner__b", "f64", false, false, true, true, None),
         ("p__inner__c", "bool", false, false, false, false, None),
     ];
