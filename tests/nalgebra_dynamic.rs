@@ -1,0 +1,258 @@
+//! `DVector` arguments of annotated functions (read as slices of their column-major
+//! storage): `grad` as `DVector`, `hessian` as an n x n `DMatrix`, `jacrev` / `jacfwd` of an
+//! `[T; M]` result as an M x n `DMatrix`, `grad_and_value` with a float beside the vector;
+//! against central differences and bit for bit against the same functions of `&[f64]`, at
+//! lengths 0, 1, 3 and 7, in `f64` and `f32`.
+
+#![allow(clippy::needless_range_loop)]
+
+use fluxion::{grad, grad_and_value, hessian, jacfwd, jacrev};
+use nalgebra::{DMatrix, DVector};
+
+const LENGTHS: [usize; 4] = [0, 1, 3, 7];
+const STEP: f64 = 6e-6;
+
+fn point(n: usize) -> Vec<f64> {
+    (0..n).map(|i| 0.3 + 0.17 * i as f64 - 0.05 * (i * i) as f64).collect()
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Central differences of `f` at `x`.
+fn fd(f: &dyn Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
+    (0..x.len())
+        .map(|i| {
+            let h = STEP * x[i].abs().max(1.0);
+            let (mut p, mut m) = (x.to_vec(), x.to_vec());
+            p[i] += h;
+            m[i] -= h;
+            (f(&p) - f(&m)) / (2.0 * h)
+        })
+        .collect()
+}
+
+// Rosenbrock's function, of a `DVector` and of a slice.
+
+fn rosen_plain(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 1..x.len() {
+        let a = x[i] - x[i - 1] * x[i - 1];
+        let b = 1.0 - x[i - 1];
+        s += 100.0 * a * a + b * b;
+    }
+    s
+}
+
+#[grad]
+fn rosen(x: &DVector<f64>) -> f64 {
+    let mut s = 0.0;
+    for i in 1..x.len() {
+        let a = x[i] - x[i - 1] * x[i - 1];
+        let b = 1.0 - x[i - 1];
+        s += 100.0 * a * a + b * b;
+    }
+    s
+}
+
+#[grad]
+fn rosen_s(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 1..x.len() {
+        let a = x[i] - x[i - 1] * x[i - 1];
+        let b = 1.0 - x[i - 1];
+        s += 100.0 * a * a + b * b;
+    }
+    s
+}
+
+#[hessian]
+fn rosen_h(x: &DVector<f64>) -> f64 {
+    let mut s = 0.0;
+    for i in 1..x.nrows() {
+        let a = x[i] - x[i - 1] * x[i - 1];
+        let b = 1.0 - x[i - 1];
+        s += 100.0 * a * a + b * b;
+    }
+    s
+}
+
+#[hessian]
+fn rosen_hs(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 1..x.len() {
+        let a = x[i] - x[i - 1] * x[i - 1];
+        let b = 1.0 - x[i - 1];
+        s += 100.0 * a * a + b * b;
+    }
+    s
+}
+
+#[test]
+fn grad_of_a_dvector_is_a_dvector() {
+    for n in LENGTHS {
+        let p = point(n);
+        let x = DVector::from_vec(p.clone());
+        let g: DVector<f64> = rosen_grad(&x);
+        assert_eq!(g.len(), n);
+        assert_eq!(g.as_slice(), rosen_s_grad(&p).as_slice(), "n = {n}");
+        for (k, (a, b)) in g.iter().zip(fd(&rosen_plain, &p)).enumerate() {
+            assert!(close(*a, b, 1e-6), "n = {n}, entry {k}: {a} against {b}");
+        }
+        assert_eq!(rosen(&x), rosen_plain(&p));
+    }
+}
+
+#[test]
+fn hessian_of_a_dvector_is_a_dmatrix() {
+    for n in LENGTHS {
+        let p = point(n);
+        let x = DVector::from_vec(p.clone());
+        let h: DMatrix<f64> = rosen_h_hessian(&x);
+        assert_eq!(h.shape(), (n, n));
+        let hs = rosen_hs_hessian(&p);
+        for i in 0..n {
+            // Row i: central differences of the gradient's entry i.
+            let want = fd(&|y: &[f64]| rosen_s_grad(y)[i], &p);
+            for j in 0..n {
+                assert_eq!(h[(i, j)].to_bits(), hs[i][j].to_bits(), "n = {n}, ({i}, {j})");
+                assert!(close(h[(i, j)], want[j], 1e-5), "n = {n}, ({i}, {j}): {} against {}", h[(i, j)], want[j]);
+            }
+        }
+    }
+}
+
+// A function of a `DVector` with an array result: its Jacobian is M x n.
+
+fn two_plain(x: &[f64], c: f64) -> [f64; 2] {
+    let mut a = 0.0;
+    let mut b = 0.0;
+    for i in 0..x.len() {
+        a += x[i].sin() * c;
+        b += x[i] * x[i] * (i as f64 + 1.0);
+    }
+    [a, b]
+}
+
+#[jacrev]
+fn two_r(x: &DVector<f64>, c: f64) -> [f64; 2] {
+    let mut a = 0.0;
+    let mut b = 0.0;
+    for i in 0..x.len() {
+        a += x[i].sin() * c;
+        b += x[i] * x[i] * (i as f64 + 1.0);
+    }
+    [a, b]
+}
+
+#[jacfwd]
+fn two_f(x: &DVector<f64>, c: f64) -> [f64; 2] {
+    let mut a = 0.0;
+    let mut b = 0.0;
+    for i in 0..x.len() {
+        a += x[i].sin() * c;
+        b += x[i] * x[i] * (i as f64 + 1.0);
+    }
+    [a, b]
+}
+
+#[jacrev]
+fn two_rs(x: &[f64], c: f64) -> [f64; 2] {
+    let mut a = 0.0;
+    let mut b = 0.0;
+    for i in 0..x.len() {
+        a += x[i].sin() * c;
+        b += x[i] * x[i] * (i as f64 + 1.0);
+    }
+    [a, b]
+}
+
+#[jacfwd]
+fn two_fs(x: &[f64], c: f64) -> [f64; 2] {
+    let mut a = 0.0;
+    let mut b = 0.0;
+    for i in 0..x.len() {
+        a += x[i].sin() * c;
+        b += x[i] * x[i] * (i as f64 + 1.0);
+    }
+    [a, b]
+}
+
+#[test]
+fn jacobians_of_an_array_result_are_m_by_n() {
+    let c = 1.3;
+    for n in LENGTHS {
+        let p = point(n);
+        let x = DVector::from_vec(p.clone());
+        let jr: DMatrix<f64> = two_r_jacrev(&x, c);
+        let jf: DMatrix<f64> = two_f_jacfwd(&x, c);
+        assert_eq!(jr.shape(), (2, n));
+        assert_eq!(jf.shape(), (2, n));
+        let (rs, fs) = (two_rs_jacrev(&p, c), two_fs_jacfwd(&p, c));
+        for m in 0..2 {
+            let want = fd(&|y: &[f64]| two_plain(y, c)[m], &p);
+            for j in 0..n {
+                assert_eq!(jr[(m, j)].to_bits(), rs[m][j].to_bits());
+                assert_eq!(jf[(m, j)].to_bits(), fs[m][j].to_bits());
+                assert!(close(jr[(m, j)], want[j], 1e-6));
+                assert!(close(jf[(m, j)], jr[(m, j)], 1e-12));
+            }
+        }
+    }
+}
+
+// `grad_and_value` with respect to the vector (taken by value) and a float.
+
+#[grad_and_value(argnums = (0, 1))]
+fn scaled(x: DVector<f64>, c: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.nrows() {
+        s += (x[i] * c).cos() + x[i];
+    }
+    s
+}
+
+#[grad_and_value(argnums = (0, 1))]
+fn scaled_s(x: &[f64], c: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += (x[i] * c).cos() + x[i];
+    }
+    s
+}
+
+#[test]
+fn grad_and_value_with_a_float_beside_the_vector() {
+    for n in LENGTHS {
+        let p = point(n);
+        let ((gx, gc), v) = scaled_grad_and_value(DVector::from_vec(p.clone()), 0.7);
+        let ((sx, sc), sv) = scaled_s_grad_and_value(&p, 0.7);
+        assert_eq!(gx.as_slice(), sx.as_slice());
+        assert_eq!(gc.to_bits(), sc.to_bits());
+        assert_eq!(v.to_bits(), sv.to_bits());
+        let _: DVector<f64> = gx;
+    }
+}
+
+// `f32`.
+
+#[grad]
+fn norm2_f32(x: &DVector<f32>) -> f32 {
+    let mut s = 0.0f32;
+    for i in 0..x.len() {
+        s += x[i] * x[i] * x[i];
+    }
+    s
+}
+
+#[test]
+fn f32_gradient() {
+    for n in LENGTHS {
+        let x = DVector::<f32>::from_fn(n, |i, _| 0.5 + i as f32);
+        let g: DVector<f32> = norm2_f32_grad(&x);
+        for i in 0..n {
+            assert_eq!(g[i], 3.0 * x[i] * x[i]);
+        }
+    }
+}
