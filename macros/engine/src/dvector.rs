@@ -70,7 +70,10 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<syn::Ty
         .iter()
         .zip(plan)
         .find(|(_, p)| p.is_some())
-        .map_or(item.sig.ident.span(), |(a, _)| syn::spanned::Spanned::span(a));
+        .map_or(item.sig.ident.span(), |(a, _)| match a {
+            syn::FnArg::Typed(pt) => syn::spanned::Spanned::span(&pt.ty),
+            syn::FnArg::Receiver(r) => syn::spanned::Spanned::span(r),
+        });
     let hint = "hint: pass `x.as_slice()` to a function of `x: &[f64]` (the same derivatives, as `Vec`s), or one transform per function (`#[grad]`, `#[hessian]`, `#[jacrev]`, ..)";
     let ok = |o: &Options| {
         matches!(
@@ -83,7 +86,7 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<syn::Ty
         [o] if ok(o) => {}
         [o] => {
             return Err(syn::Error::new(
-                o.span,
+                at,
                 format!(
                     "`{}`{} of a function taking a `DVector` is not supported yet: `grad`, `grad_and_value`, `hessian`, `jacrev` and `jacfwd` are\n{hint}",
                     o.transform.name(),
@@ -92,7 +95,8 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<syn::Ty
             ))
         }
         _ => {
-            let sp = levels.first().map_or(at, |o| o.span);
+            // The outermost attribute's span is the whole expansion's: point at the next.
+            let sp = levels.get(1).map_or(at, |o| o.span);
             return Err(syn::Error::new(
                 sp,
                 format!("stacked transforms of a function taking a `DVector` are not supported yet\n{hint}"),

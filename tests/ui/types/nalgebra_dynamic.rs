@@ -1,10 +1,11 @@
-// A dynamically sized nalgebra vector: fluxion differentiates statically sized ones.
+// A dynamically sized nalgebra matrix: `DVector` arguments are read as slices, `DMatrix`
+// ones are not supported yet.
 use fluxion::grad;
-use nalgebra::DVector;
+use nalgebra::DMatrix;
 
 #[grad]
-fn f(v: &DVector<f64>) -> f64 {
-    v[0] * v[1]
+fn f(m: &DMatrix<f64>) -> f64 {
+    m[(0, 0)] * m[(1, 0)]
 }
 
 fn main() {}
