@@ -256,3 +256,67 @@ fn f32_gradient() {
         }
     }
 }
+
+// `DMatrix` arguments: `m[(i, j)]`, `nrows`, `ncols`; the gradient a matrix of the same
+// shape, the Jacobian of `[T; M]` one matrix per output.
+
+fn quad_plain(m: &[f64], r: usize, c: usize) -> f64 {
+    let mut s = 0.0;
+    for j in 0..c {
+        for i in 0..r {
+            s += m[i + j * r] * m[i + j * r] * (1.0 + i as f64) + (m[i + j * r] * (j as f64 + 0.5)).sin();
+        }
+    }
+    s
+}
+
+#[grad]
+fn quad(m: &DMatrix<f64>) -> f64 {
+    let mut s = 0.0;
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            s += m[(i, j)] * m[(i, j)] * (1.0 + i as f64) + (m[(i, j)] * (j as f64 + 0.5)).sin();
+        }
+    }
+    s
+}
+
+#[jacrev]
+fn pair(m: &DMatrix<f64>) -> [f64; 2] {
+    let mut a = 0.0;
+    let mut b = 0.0;
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            a += m[(i, j)] * m[(i, j)];
+            b += (m[(i, j)] * (i + 2 * j) as f64).cos();
+        }
+    }
+    [a, b]
+}
+
+#[test]
+fn dmatrix_gradient_and_jacobian() {
+    for (r, c) in [(0, 0), (1, 1), (2, 3), (3, 1), (1, 7)] {
+        let m = DMatrix::from_fn(r, c, |i, j| 0.2 + 0.3 * i as f64 - 0.1 * j as f64);
+        let g: DMatrix<f64> = quad_grad(&m);
+        assert_eq!(g.shape(), (r, c));
+        let want = fd(&|y: &[f64]| quad_plain(y, r, c), m.as_slice());
+        for (k, (a, b)) in g.as_slice().iter().zip(&want).enumerate() {
+            assert!(close(*a, *b, 1e-6), "{r}x{c}, entry {k}: {a} against {b}");
+        }
+        let j: [DMatrix<f64>; 2] = pair_jacrev(&m);
+        for (o, jo) in j.iter().enumerate() {
+            assert_eq!(jo.shape(), (r, c));
+            let want = fd(
+                &|y: &[f64]| {
+                    let y = DMatrix::from_column_slice(r, c, y);
+                    pair(&y)[o]
+                },
+                m.as_slice(),
+            );
+            for (k, (a, b)) in jo.as_slice().iter().zip(&want).enumerate() {
+                assert!(close(*a, *b, 1e-6), "{r}x{c}, output {o}, entry {k}: {a} against {b}");
+            }
+        }
+    }
+}

@@ -17,9 +17,18 @@ use crate::spec::{Argnums, Options};
 use crate::structs::FLAT;
 use crate::symbol::Transform;
 
-/// The element type of `DVector<T>` or `&DVector<T>` (`f64` or `f32`), with or without a
-/// path before the name.
-pub fn dvector_elem(t: &syn::Type) -> Option<syn::Type> {
+/// A `DVector` or `DMatrix` argument: its element type, and whether it is a matrix.
+#[derive(Clone, Debug)]
+pub struct Dyn {
+    /// `f64` or `f32`.
+    pub elem: syn::Type,
+    /// A `DMatrix` (passed with its row and column counts).
+    pub matrix: bool,
+}
+
+/// `DVector<T>`, `DMatrix<T>` or a shared reference to one (`T` `f64` or `f32`), with or
+/// without a path before the name.
+pub fn dynamic_arg(t: &syn::Type) -> Option<Dyn> {
     let t = match t {
         syn::Type::Reference(r) if r.mutability.is_none() => &*r.elem,
         t => t,
@@ -29,9 +38,11 @@ pub fn dvector_elem(t: &syn::Type) -> Option<syn::Type> {
         return None;
     }
     let seg = p.path.segments.last()?;
-    if seg.ident != "DVector" {
-        return None;
-    }
+    let matrix = match seg.ident.to_string().as_str() {
+        "DVector" => false,
+        "DMatrix" => true,
+        _ => return None,
+    };
     let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
         return None;
     };
@@ -40,7 +51,10 @@ pub fn dvector_elem(t: &syn::Type) -> Option<syn::Type> {
     }
     match a.args.first() {
         Some(syn::GenericArgument::Type(e @ syn::Type::Path(ep))) if ep.path.is_ident("f64") || ep.path.is_ident("f32") => {
-            Some(e.clone())
+            Some(Dyn {
+                elem: e.clone(),
+                matrix,
+            })
         }
         _ => None,
     }
@@ -48,14 +62,14 @@ pub fn dvector_elem(t: &syn::Type) -> Option<syn::Type> {
 
 /// The `DVector` arguments of `item` (by position: their element type), or `None` when it
 /// takes none.
-pub fn plan(item: &syn::ItemFn) -> Option<Vec<Option<syn::Type>>> {
+pub fn plan(item: &syn::ItemFn) -> Option<Vec<Option<Dyn>>> {
     let mut out = Vec::new();
     for input in &item.sig.inputs {
         let syn::FnArg::Typed(pt) = input else { return None };
         if !matches!(&*pt.pat, syn::Pat::Ident(_)) {
             return None;
         }
-        out.push(dvector_elem(&pt.ty));
+        out.push(dynamic_arg(&pt.ty));
     }
     out.iter().any(Option::is_some).then_some(out)
 }
@@ -63,7 +77,7 @@ pub fn plan(item: &syn::ItemFn) -> Option<Vec<Option<syn::Type>>> {
 /// The transforms a function of a `DVector` takes, and the flat stack (a chosen name
 /// carries the flat prefix). One level of `grad`, `grad_and_value`, `hessian`, `jacrev` or
 /// `jacfwd`, without `has_aux`.
-pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<syn::Type>]) -> syn::Result<Vec<Options>> {
+pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) -> syn::Result<Vec<Options>> {
     let at = item
         .sig
         .inputs
@@ -146,40 +160,90 @@ fn scalar_or_rows(t: &syn::Type) -> bool {
 
 /// The flat function: `__fluxion_flat_f`, each `DVector` argument `&[T]`, `x.nrows()` read
 /// as `x.len()`.
-pub fn flatten(item: &syn::ItemFn, plan: &[Option<syn::Type>]) -> syn::ItemFn {
+pub fn flatten(item: &syn::ItemFn, plan: &[Option<Dyn>]) -> syn::ItemFn {
     let mut flat = item.clone();
     flat.sig.ident = format_ident!("{FLAT}{}", syn::ext::IdentExt::unraw(&item.sig.ident));
     let mut names = Vec::new();
+    let mut matrices = Vec::new();
     for (input, p) in flat.sig.inputs.iter_mut().zip(plan) {
-        let (syn::FnArg::Typed(pt), Some(e)) = (input, p) else { continue };
+        let (syn::FnArg::Typed(pt), Some(d)) = (input, p) else { continue };
         if let syn::Pat::Ident(pi) = &mut *pt.pat {
-            // A `DVector` by value may be `mut`; its slice is not written.
+            // A value taken by value may be `mut`; its slice is not written.
             pi.mutability = None;
-            names.push(pi.ident.to_string());
+            if d.matrix {
+                matrices.push(pi.ident.to_string());
+            } else {
+                names.push(pi.ident.to_string());
+            }
         }
+        let e = &d.elem;
         *pt.ty = syn::parse_quote!(&[#e]);
     }
-    Rows { names: &names }.visit_block_mut(&mut flat.block);
+    // A matrix's row and column counts: integer arguments after the user's.
+    for m in &matrices {
+        let (r, c) = (dims_of(m, "nrows"), dims_of(m, "ncols"));
+        flat.sig.inputs.push(syn::parse_quote!(#r: usize));
+        flat.sig.inputs.push(syn::parse_quote!(#c: usize));
+    }
+    Rows {
+        names: &names,
+        matrices: &matrices,
+    }
+    .visit_block_mut(&mut flat.block);
     flat.attrs.retain(|a| a.path().is_ident("allow"));
     flat.attrs.push(syn::parse_quote!(#[doc(hidden)]));
     flat.attrs.push(syn::parse_quote!(#[allow(non_snake_case, dead_code, clippy::needless_range_loop)]));
     flat
 }
 
-/// `x.nrows()` of a `DVector` argument as `x.len()`.
+/// The flat argument holding a `DMatrix` argument's row or column count: `m__nrows`.
+fn dims_of(m: &str, which: &str) -> syn::Ident {
+    format_ident!("{m}__{which}")
+}
+
+/// `x.nrows()` of a `DVector` argument as `x.len()`; `m.nrows()`, `m.ncols()` of a
+/// `DMatrix` argument as its count arguments, `m[(i, j)]` as `m[i + j * m__nrows]`.
 struct Rows<'a> {
     names: &'a [String],
+    matrices: &'a [String],
+}
+
+/// The name of a one-segment path expression.
+fn ident_of(e: &syn::Expr) -> Option<String> {
+    match e {
+        syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(ToString::to_string),
+        _ => None,
+    }
 }
 
 impl VisitMut for Rows<'_> {
-    fn visit_expr_method_call_mut(&mut self, m: &mut syn::ExprMethodCall) {
-        syn::visit_mut::visit_expr_method_call_mut(self, m);
-        if m.method == "nrows" && m.args.is_empty() {
-            if let syn::Expr::Path(p) = &*m.receiver {
-                if p.path.get_ident().is_some_and(|i| self.names.contains(&i.to_string())) {
-                    m.method = syn::Ident::new("len", m.method.span());
+    fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
+        syn::visit_mut::visit_expr_mut(self, e);
+        let new: Option<syn::Expr> = match &*e {
+            syn::Expr::MethodCall(m) if m.args.is_empty() => match ident_of(&m.receiver) {
+                Some(n) if m.method == "nrows" && self.names.contains(&n) => {
+                    let r = &m.receiver;
+                    Some(syn::parse_quote_spanned!(m.method.span()=> #r.len()))
                 }
-            }
+                Some(n) if (m.method == "nrows" || m.method == "ncols") && self.matrices.contains(&n) => {
+                    let d = dims_of(&n, &m.method.to_string());
+                    Some(syn::parse_quote_spanned!(m.method.span()=> #d))
+                }
+                _ => None,
+            },
+            syn::Expr::Index(ix) => match (ident_of(&ix.expr), &*ix.index) {
+                (Some(n), syn::Expr::Tuple(t)) if t.elems.len() == 2 && self.matrices.contains(&n) => {
+                    let (i, j) = (&t.elems[0], &t.elems[1]);
+                    let base = &ix.expr;
+                    let r = dims_of(&n, "nrows");
+                    Some(syn::parse_quote!(#base[(#i) + (#j) * #r]))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(n) = new {
+            *e = n;
         }
     }
 }
@@ -188,7 +252,7 @@ impl VisitMut for Rows<'_> {
 /// the `DVector`s; the flat functions are hidden. `top` is the transform and its flat name.
 pub fn wrappers(
     generated: TokenStream,
-    plan: &[Option<syn::Type>],
+    plan: &[Option<Dyn>],
     orig: &syn::ItemFn,
     top: (&Options, &str),
 ) -> syn::Result<TokenStream> {
@@ -226,7 +290,7 @@ pub fn wrappers(
 fn wrapper(
     f: &syn::ItemFn,
     user: &str,
-    plan: &[Option<syn::Type>],
+    plan: &[Option<Dyn>],
     orig_ty: &[syn::Type],
     (o, top_name): (&Options, &str),
 ) -> syn::Result<TokenStream> {
@@ -241,6 +305,16 @@ fn wrapper(
             return Err(syn::Error::new(Span::call_site(), "internal: a pattern parameter"));
         };
         let id = &pi.ident;
+        if k >= orig_ty.len() {
+            // A matrix's counts, read from the matrix.
+            let n = id.to_string();
+            let Some((m, which)) = n.rsplit_once("__") else {
+                return Err(syn::Error::new(Span::call_site(), "internal: an extra flat argument"));
+            };
+            let (m, which) = (format_ident!("{m}"), format_ident!("{which}"));
+            call.push(quote!(#m.#which()));
+            continue;
+        }
         match (plan.get(k), orig_ty.get(k)) {
             (Some(Some(_)), Some(t)) => {
                 params.push(quote!(#id: #t));
@@ -305,11 +379,33 @@ fn wrapper(
     let mut vals = Vec::new();
     let gids: Vec<syn::Ident> = (0..part_tys.len()).map(|j| format_ident!("__g{j}")).collect();
     for ((t, g), k) in part_tys.iter().zip(&gids).zip(&idx) {
-        let elem = plan.get(*k).cloned().flatten();
+        let arg = plan.get(*k).cloned().flatten();
         let hessian_of = |j: usize| plan.get(j).cloned().flatten().is_some();
-        let (ty, v) = match elem {
-            None => (quote!(#t), quote!(#g)),
-            Some(e) => match o.transform {
+        let name = match f.sig.inputs.iter().nth(*k) {
+            Some(syn::FnArg::Typed(pt)) => match &*pt.pat {
+                syn::Pat::Ident(pi) => Some(pi.ident.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let (ty, v) = match (arg, name) {
+            (None, _) | (_, None) => (quote!(#t), quote!(#g)),
+            // A matrix's gradient: a matrix of its shape; a Jacobian of `[T; M]`, `M` of them.
+            (Some(Dyn { elem: e, matrix: true }), Some(m)) if o.transform != Transform::Hessian => {
+                if let syn::Type::Array(a) = t {
+                    let len = &a.len;
+                    (
+                        quote!([::nalgebra::DMatrix<#e>; #len]),
+                        quote!(#g.map(|__r| ::nalgebra::DMatrix::<#e>::from_vec(#m.nrows(), #m.ncols(), __r))),
+                    )
+                } else {
+                    (
+                        quote!(::nalgebra::DMatrix<#e>),
+                        quote!(::nalgebra::DMatrix::<#e>::from_vec(#m.nrows(), #m.ncols(), #g)),
+                    )
+                }
+            }
+            (Some(Dyn { elem: e, .. }), Some(_)) => match o.transform {
                 Transform::Hessian => {
                     if idx.len() != 1 || !hessian_of(*k) {
                         return Err(syn::Error::new(o.span, "internal: a Hessian of several arguments"));

@@ -294,7 +294,7 @@ fn expand_flat(
 fn expand_dvector(
     item: &syn::ItemFn,
     stack: &[Options],
-    plan: &[Option<syn::Type>],
+    plan: &[Option<crate::dvector::Dyn>],
     rules: &RuleTable,
     consumed: TokenStream,
     mut cx: Ctxt,
