@@ -88,7 +88,7 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) 
             syn::FnArg::Typed(pt) => syn::spanned::Spanned::span(&pt.ty),
             syn::FnArg::Receiver(r) => syn::spanned::Spanned::span(r),
         });
-    let hint = "hint: pass `x.as_slice()` to a function of `x: &[f64]` (the same derivatives, as `Vec`s), or one transform per function (`#[grad]`, `#[hessian]`, `#[jacrev]`, ..)";
+    let hint = "hint: pass `x.as_slice()` (column-major) to a function of `x: &[f64]` (the same derivatives, as `Vec`s), or one transform per function (`#[grad]`, `#[hessian]`, `#[jacrev]`, ..)";
     let ok = |o: &Options| {
         matches!(
             o.transform,
@@ -102,7 +102,7 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) 
             return Err(syn::Error::new(
                 at,
                 format!(
-                    "`{}`{} of a function taking a `DVector` is not supported yet: `grad`, `grad_and_value`, `hessian`, `jacrev` and `jacfwd` are\n{hint}",
+                    "`{}`{} of a function taking a `DVector` or `DMatrix` is not supported yet: `grad`, `grad_and_value`, `hessian`, `jacrev` and `jacfwd` are\n{hint}",
                     o.transform.name(),
                     if o.has_aux { " with `has_aux`" } else { "" }
                 ),
@@ -113,7 +113,7 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) 
             let sp = levels.get(1).map_or(at, |o| o.span);
             return Err(syn::Error::new(
                 sp,
-                format!("stacked transforms of a function taking a `DVector` are not supported yet\n{hint}"),
+                format!("stacked transforms of a function taking a `DVector` or `DMatrix` are not supported yet\n{hint}"),
             ));
         }
     }
@@ -123,7 +123,7 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) 
             if let Some((_, sp)) = idx.iter().find(|(k, _)| plan.get(*k).is_some_and(Option::is_some)) {
                 return Err(syn::Error::new(
                     *sp,
-                    "`hessian` with respect to a `DVector` takes it alone, not beside other arguments\nhint: write `argnums = k` for the `DVector` alone (its Hessian is a `DMatrix`)",
+                    "`hessian` with respect to a `DVector` or `DMatrix` takes it alone, not beside other arguments\nhint: write `argnums = k` for that argument alone (its Hessian is a `DMatrix`)",
                 ));
             }
         }
@@ -132,7 +132,7 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) 
         if !scalar_or_rows(t) {
             return Err(syn::Error::new_spanned(
                 t,
-                "a function taking a `DVector` returns a float or an array of floats `[T; M]` for now\nhint: for a result of run-time length, take `&[f64]` arguments and return `Vec<f64>`, or compute the Jacobian's rows in a loop",
+                "a function taking a `DVector` or `DMatrix` returns a float or an array of floats `[T; M]` for now\nhint: for a result of run-time length, take `&[f64]` arguments and return `Vec<f64>`, or compute the Jacobian's rows in a loop",
             ));
         }
     }

@@ -1,11 +1,11 @@
-// A dynamically sized nalgebra matrix: `DVector` arguments are read as slices, `DMatrix`
-// ones are not supported yet.
+// A dynamically sized nalgebra matrix other than an argument (here a local's type).
 use fluxion::grad;
 use nalgebra::DMatrix;
 
 #[grad]
-fn f(m: &DMatrix<f64>) -> f64 {
-    m[(0, 0)] * m[(1, 0)]
+fn f(x: f64) -> f64 {
+    let m: DMatrix<f64> = DMatrix::from_element(2, 2, x);
+    m[(0, 0)]
 }
 
 fn main() {}

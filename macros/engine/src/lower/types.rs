@@ -255,11 +255,7 @@ impl Lowerer<'_> {
         if rows == Dim::Dynamic || cols == Dim::Dynamic {
             self.err(
                 t,
-                if name == "DVector" {
-                    format!("`{}` is dynamically sized: fluxion takes it as an argument of an annotated function (`x: &DVector<f64>` or by value, read as a slice), not here\nhint: take the vector as an argument, use `SVector<f64, N>` (a const generic takes any size), or a slice `&[f64]`", ty_text(t))
-                } else {
-                    format!("`{}` is dynamically sized, and fluxion differentiates `DMatrix` values only through their storage for now\nhint: pass `m.as_slice()` as `&[f64]` (column-major: element `(i, j)` at `i + j * nrows`) with `m.nrows()`, or use `SMatrix<f64, R, C>` (a const generic takes any size)", ty_text(t))
-                },
+                format!("`{}` is dynamically sized: fluxion takes `DVector` and `DMatrix` values as arguments of an annotated function (`x: &DVector<f64>`, `m: &DMatrix<f64>`, read through their column-major storage), not here\nhint: take the value as an argument, or use `SVector<f64, N>` / `SMatrix<f64, R, C>` (a const generic takes any size)", ty_text(t)),
             );
             return Some(None);
         }
