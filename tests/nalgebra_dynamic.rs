@@ -320,3 +320,35 @@ fn dmatrix_gradient_and_jacobian() {
         }
     }
 }
+
+// The Hessian with respect to a `DMatrix` (taken by value): `rc x rc` over its storage.
+
+#[hessian]
+fn quad_h(m: DMatrix<f64>) -> f64 {
+    let mut s = 0.0;
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            s += m[(i, j)] * m[(i, j)] * (1.0 + i as f64) + (m[(i, j)] * (j as f64 + 0.5)).sin();
+        }
+    }
+    s
+}
+
+#[test]
+fn dmatrix_hessian_over_the_storage() {
+    for (r, c) in [(0, 0), (1, 1), (2, 3)] {
+        let m = DMatrix::from_fn(r, c, |i, j| 0.2 + 0.3 * i as f64 - 0.1 * j as f64);
+        let h: DMatrix<f64> = quad_h_hessian(m.clone());
+        let n = r * c;
+        assert_eq!(h.shape(), (n, n));
+        for a in 0..n {
+            let want = fd(
+                &|y: &[f64]| quad_grad(&DMatrix::from_column_slice(r, c, y))[a],
+                m.as_slice(),
+            );
+            for b in 0..n {
+                assert!(close(h[(a, b)], want[b], 1e-5), "{r}x{c} ({a}, {b}): {} against {}", h[(a, b)], want[b]);
+            }
+        }
+    }
+}
