@@ -117,7 +117,12 @@ fn hessian_of_a_dvector_is_a_dmatrix() {
             let want = fd(&|y: &[f64]| rosen_s_grad(y)[i], &p);
             for j in 0..n {
                 assert_eq!(h[(i, j)].to_bits(), hs[i][j].to_bits(), "n = {n}, ({i}, {j})");
-                assert!(close(h[(i, j)], want[j], 1e-5), "n = {n}, ({i}, {j}): {} against {}", h[(i, j)], want[j]);
+                assert!(
+                    close(h[(i, j)], want[j], 1e-5),
+                    "n = {n}, ({i}, {j}): {} against {}",
+                    h[(i, j)],
+                    want[j]
+                );
             }
         }
     }
@@ -347,7 +352,12 @@ fn dmatrix_hessian_over_the_storage() {
                 m.as_slice(),
             );
             for b in 0..n {
-                assert!(close(h[(a, b)], want[b], 1e-5), "{r}x{c} ({a}, {b}): {} against {}", h[(a, b)], want[b]);
+                assert!(
+                    close(h[(a, b)], want[b], 1e-5),
+                    "{r}x{c} ({a}, {b}): {} against {}",
+                    h[(a, b)],
+                    want[b]
+                );
             }
         }
     }

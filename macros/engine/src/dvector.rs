@@ -50,7 +50,9 @@ pub fn dynamic_arg(t: &syn::Type) -> Option<Dyn> {
         return None;
     }
     match a.args.first() {
-        Some(syn::GenericArgument::Type(e @ syn::Type::Path(ep))) if ep.path.is_ident("f64") || ep.path.is_ident("f32") => {
+        Some(syn::GenericArgument::Type(e @ syn::Type::Path(ep)))
+            if ep.path.is_ident("f64") || ep.path.is_ident("f32") =>
+        {
             Some(Dyn {
                 elem: e.clone(),
                 matrix,
@@ -78,16 +80,16 @@ pub fn plan(item: &syn::ItemFn) -> Option<Vec<Option<Dyn>>> {
 /// carries the flat prefix). One level of `grad`, `grad_and_value`, `hessian`, `jacrev` or
 /// `jacfwd`, without `has_aux`.
 pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) -> syn::Result<Vec<Options>> {
-    let at = item
-        .sig
-        .inputs
-        .iter()
-        .zip(plan)
-        .find(|(_, p)| p.is_some())
-        .map_or(item.sig.ident.span(), |(a, _)| match a {
-            syn::FnArg::Typed(pt) => syn::spanned::Spanned::span(&pt.ty),
-            syn::FnArg::Receiver(r) => syn::spanned::Spanned::span(r),
-        });
+    let at =
+        item.sig
+            .inputs
+            .iter()
+            .zip(plan)
+            .find(|(_, p)| p.is_some())
+            .map_or(item.sig.ident.span(), |(a, _)| match a {
+                syn::FnArg::Typed(pt) => syn::spanned::Spanned::span(&pt.ty),
+                syn::FnArg::Receiver(r) => syn::spanned::Spanned::span(r),
+            });
     let hint = "hint: pass `x.as_slice()` (column-major) to a function of `x: &[f64]` (the same derivatives, as `Vec`s), or one transform per function (`#[grad]`, `#[hessian]`, `#[jacrev]`, ..)";
     let ok = |o: &Options| {
         matches!(
@@ -95,7 +97,10 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) 
             Transform::Grad | Transform::GradAndValue | Transform::Hessian | Transform::Jacrev | Transform::Jacfwd
         ) && !o.has_aux
     };
-    let levels: Vec<&Options> = stack.iter().filter(|o| o.transform != Transform::Differentiable).collect();
+    let levels: Vec<&Options> = stack
+        .iter()
+        .filter(|o| o.transform != Transform::Differentiable)
+        .collect();
     match levels.as_slice() {
         [o] if ok(o) => {}
         [o] => {
@@ -152,7 +157,9 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) 
 fn scalar_or_rows(t: &syn::Type) -> bool {
     match t {
         syn::Type::Path(p) => p.path.is_ident("f64") || p.path.is_ident("f32"),
-        syn::Type::Array(a) => matches!(&*a.elem, syn::Type::Path(p) if p.path.is_ident("f64") || p.path.is_ident("f32")),
+        syn::Type::Array(a) => {
+            matches!(&*a.elem, syn::Type::Path(p) if p.path.is_ident("f64") || p.path.is_ident("f32"))
+        }
         syn::Type::Paren(p) => scalar_or_rows(&p.elem),
         _ => false,
     }
@@ -166,7 +173,9 @@ pub fn flatten(item: &syn::ItemFn, plan: &[Option<Dyn>]) -> syn::ItemFn {
     let mut names = Vec::new();
     let mut matrices = Vec::new();
     for (input, p) in flat.sig.inputs.iter_mut().zip(plan) {
-        let (syn::FnArg::Typed(pt), Some(d)) = (input, p) else { continue };
+        let (syn::FnArg::Typed(pt), Some(d)) = (input, p) else {
+            continue;
+        };
         if let syn::Pat::Ident(pi) = &mut *pt.pat {
             // A value taken by value may be `mut`; its slice is not written.
             pi.mutability = None;
@@ -192,7 +201,8 @@ pub fn flatten(item: &syn::ItemFn, plan: &[Option<Dyn>]) -> syn::ItemFn {
     .visit_block_mut(&mut flat.block);
     flat.attrs.retain(|a| a.path().is_ident("allow"));
     flat.attrs.push(syn::parse_quote!(#[doc(hidden)]));
-    flat.attrs.push(syn::parse_quote!(#[allow(non_snake_case, dead_code, clippy::needless_range_loop)]));
+    flat.attrs
+        .push(syn::parse_quote!(#[allow(non_snake_case, dead_code, clippy::needless_range_loop)]));
     flat
 }
 
@@ -274,15 +284,14 @@ pub fn wrappers(
         let hidden = f.attrs.iter().any(
             |a| matches!(&a.meta, syn::Meta::List(l) if l.path.is_ident("doc") && l.tokens.to_string() == "hidden"),
         );
-        f.attrs.retain(|a| !a.path().is_ident("doc"));
-        f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
         // Hidden helpers keep their flat names; the `_into` forms stay hidden (their
         // buffers are the slices' `Vec`s).
-        if hidden || name.ends_with("_into") {
-            continue;
+        if !hidden && !name.ends_with("_into") {
+            let user = format!("{}{}", &name[..pos], &name[pos + FLAT.len()..]);
+            out.extend(wrapper(f, &user, plan, &orig_ty, top)?);
         }
-        let user = format!("{}{}", &name[..pos], &name[pos + FLAT.len()..]);
-        out.extend(wrapper(f, &user, plan, &orig_ty, top)?);
+        f.attrs.retain(|a| !a.path().is_ident("doc"));
+        f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
     }
     Ok(quote!(#file #out))
 }
@@ -335,7 +344,18 @@ fn wrapper(
         .attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))
-        .map(|a| a.to_token_stream())
+        .map(|a| match &a.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value: syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(t), ..
+                }),
+                ..
+            }) => {
+                let t = t.value().replace(FLAT, "");
+                quote!(#[doc = #t])
+            }
+            _ => a.to_token_stream(),
+        })
         .collect();
     let base = flat_name.to_string();
     let base = base.strip_prefix("try_").unwrap_or(&base);
@@ -425,7 +445,10 @@ fn wrapper(
                         ::nalgebra::DMatrix::<#e>::from_fn(#g.len(), __n, |__i, __j| #g[__i][__j])
                     }),
                 ),
-                _ => (quote!(::nalgebra::DVector<#e>), quote!(::nalgebra::DVector::<#e>::from_vec(#g))),
+                _ => (
+                    quote!(::nalgebra::DVector<#e>),
+                    quote!(::nalgebra::DVector::<#e>::from_vec(#g)),
+                ),
             },
         };
         tys.push(ty);

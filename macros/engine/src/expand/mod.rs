@@ -320,7 +320,10 @@ fn expand_dvector(
         Ok(ts) => {
             cx.check()?;
             let names = promised_names(&flat, &flat_stack);
-            let top = match (flat_stack.iter().find(|o| o.transform != Transform::Differentiable), names.last()) {
+            let top = match (
+                flat_stack.iter().find(|o| o.transform != Transform::Differentiable),
+                names.last(),
+            ) {
                 (Some(o), Some((_, n))) => (o, n.as_str()),
                 _ => return Err(syn::Error::new(item.sig.ident.span(), "internal: no transform")),
             };
