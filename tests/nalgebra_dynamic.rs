@@ -362,3 +362,25 @@ fn dmatrix_hessian_over_the_storage() {
         }
     }
 }
+
+// A raw identifier and two matrices: each matrix's counts reach its own reads.
+
+#[grad(argnums = (0, 1))]
+fn two_matrices(r#type: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
+    let mut s = 0.0;
+    for j in 0..r#type.ncols() {
+        for i in 0..r#type.nrows() {
+            s += r#type[(i, j)] * b[(j, i)];
+        }
+    }
+    s
+}
+
+#[test]
+fn two_matrices_of_transposed_shapes() {
+    let a = DMatrix::from_fn(2, 3, |i, j| 1.0 + i as f64 + 10.0 * j as f64);
+    let b = DMatrix::from_fn(3, 2, |i, j| -0.5 + 2.0 * i as f64 - j as f64);
+    let (ga, gb) = two_matrices_grad(&a, &b);
+    assert_eq!(ga, b.transpose());
+    assert_eq!(gb, a.transpose());
+}

@@ -208,7 +208,7 @@ pub fn flatten(item: &syn::ItemFn, plan: &[Option<Dyn>]) -> syn::ItemFn {
 
 /// The flat argument holding a `DMatrix` argument's row or column count: `m__nrows`.
 fn dims_of(m: &str, which: &str) -> syn::Ident {
-    format_ident!("{m}__{which}")
+    format_ident!("{}__{which}", m.trim_start_matches("r#"))
 }
 
 /// `x.nrows()` of a `DVector` argument as `x.len()`; `m.nrows()`, `m.ncols()` of a
@@ -306,6 +306,21 @@ fn wrapper(
     let flat_name = &f.sig.ident;
     let mut params = Vec::new();
     let mut call = Vec::new();
+    // The `DMatrix` arguments, in order.
+    let matrices: Vec<syn::Ident> = f
+        .sig
+        .inputs
+        .iter()
+        .zip(plan)
+        .filter(|(_, p)| p.as_ref().is_some_and(|d| d.matrix))
+        .filter_map(|(a, _)| match a {
+            syn::FnArg::Typed(pt) => match &*pt.pat {
+                syn::Pat::Ident(pi) => Some(pi.ident.clone()),
+                _ => None,
+            },
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
     for (k, input) in f.sig.inputs.iter().enumerate() {
         let syn::FnArg::Typed(pt) = input else {
             return Err(syn::Error::new(Span::call_site(), "internal: a method"));
@@ -315,13 +330,16 @@ fn wrapper(
         };
         let id = &pi.ident;
         if k >= orig_ty.len() {
-            // A matrix's counts, read from the matrix.
-            let n = id.to_string();
-            let Some((m, which)) = n.rsplit_once("__") else {
-                return Err(syn::Error::new(Span::call_site(), "internal: an extra flat argument"));
-            };
-            let (m, which) = (format_ident!("{m}"), format_ident!("{which}"));
-            call.push(quote!(#m.#which()));
+            // A matrix's counts (two per matrix, in argument order), read from the matrix.
+            let e = k - orig_ty.len();
+            let m = matrices
+                .get(e / 2)
+                .ok_or_else(|| syn::Error::new(Span::call_site(), "internal: an extra flat argument"))?;
+            call.push(if e % 2 == 0 {
+                quote!(#m.nrows())
+            } else {
+                quote!(#m.ncols())
+            });
             continue;
         }
         match (plan.get(k), orig_ty.get(k)) {
