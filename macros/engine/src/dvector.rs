@@ -335,10 +335,10 @@ fn wrapper(
             let m = matrices
                 .get(e / 2)
                 .ok_or_else(|| syn::Error::new(Span::call_site(), "internal: an extra flat argument"))?;
-            call.push(if e % 2 == 0 {
-                quote!(#m.nrows())
-            } else {
+            call.push(if e % 2 == 1 {
                 quote!(#m.ncols())
+            } else {
+                quote!(#m.nrows())
             });
             continue;
         }
