@@ -113,6 +113,12 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) 
                 ),
             ))
         }
+        [] => {
+            return Err(syn::Error::new(
+                at,
+                "`differentiable` on a function taking a `DVector` or `DMatrix` is not supported yet: annotated functions do not call such functions\nhint: call a function of `x: &[f64]` with `x.as_slice()` (column-major), or put a transform (`#[grad]`, `#[hessian]`, ..) on this function",
+            ))
+        }
         _ => {
             // The outermost attribute's span is the whole expansion's: point at the next.
             let sp = levels.get(1).map_or(at, |o| o.span);
