@@ -312,7 +312,12 @@ fn nalgebra_storage(t: &syn::Type) -> Option<(syn::Type, Na)> {
         ("SVector", 2) => (dim(args[1])?, quote!(1)),
         ("SMatrix", 3) => (dim(args[1])?, dim(args[2])?),
         (n, 1) => {
+            // Unsuffixed: array lengths are `usize`, and `Vector3`'s one column is `1`.
             let (r, c) = crate::lower::nalgebra_alias_shape(n)?;
+            let (r, c) = (
+                proc_macro2::Literal::usize_unsuffixed(usize::from(r)),
+                proc_macro2::Literal::usize_unsuffixed(usize::from(c)),
+            );
             (quote!(#r), quote!(#c))
         }
         _ => return None,

@@ -255,3 +255,48 @@ fn per_sample_gradients_of_nalgebra_samples() {
         }
     }
 }
+
+/// Fields of nalgebra's aliases (`Vector3`, `Matrix2x3`): passed as their storage like
+/// `SVector` and `SMatrix` fields.
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Aliased {
+    v: nalgebra::Vector3<f64>,
+    m: nalgebra::Matrix2x3<f64>,
+}
+
+#[grad]
+fn aliased(p: &Aliased, x: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..2 {
+        for j in 0..3 {
+            s += (p.m[(i, j)] * p.v[j] * x).sin();
+        }
+    }
+    s
+}
+
+#[test]
+fn alias_fields_against_central_differences() {
+    let p = Aliased {
+        v: nalgebra::Vector3::new(0.3, -0.7, 1.1),
+        m: nalgebra::Matrix2x3::new(0.5, -0.2, 0.9, 0.1, 0.4, -0.6),
+    };
+    let x = 0.8;
+    let g = aliased_grad(&p, x).to_flat();
+    let flat = p.to_flat();
+    let d = 1e-6;
+    for k in 0..flat.len() {
+        let (mut a, mut b) = (flat.clone(), flat.clone());
+        a[k] += d;
+        b[k] -= d;
+        let (mut pa, mut pb) = (p.clone(), p.clone());
+        pa.read_flat(&a);
+        pb.read_flat(&b);
+        let fd = (aliased(&pa, x) - aliased(&pb, x)) / (2.0 * d);
+        assert!(
+            (g[k] - fd).abs() <= 1e-8 * (1.0 + fd.abs()),
+            "scalar {k}: {} vs {fd}",
+            g[k]
+        );
+    }
+}
