@@ -124,7 +124,7 @@ fn leaves_and_their_flat_types() {
         ("p__aa", "&[[f32;2];2]", true, false, false, true, None),
         ("p__v", "&[f64]", true, true, false, false, None),
         ("p__vv", "&[[f64;3]]", true, true, false, false, None),
-        ("p__d", "&DVector<f64>", true, true, false, false, None),
+        ("p__d", "&[f64]", true, true, false, false, Some(Na::Dyn)),
         ("p__sv", "&[f64;3]", true, false, false, true, Some(Na::Vector)),
         ("p__sm", "&[[f32;2];3]", true, false, false, true, Some(Na::Matrix)),
         ("p__col", "&[f64;4]", true, false, false, true, Some(Na::Vector)),
