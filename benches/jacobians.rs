@@ -27,6 +27,10 @@
 //!   into a buffer per task and copied into the result (`jacobian_rows_stacked`); the
 //!   baseline (`hand`) writes the rows in one serial loop.
 //!
+//! - `hessian_rosenbrock_dvector/n{100,1000}/t{1,2}`: the same Hessian of a `&DVector<f64>`
+//!   (its slice, a run-time length), returned as a new `n x n` `DMatrix`, against the
+//!   hand-written dense code writing a new `DMatrix` (both allocate their result).
+//!
 //! `cargo bench -p fluxion-benches --bench jacobians`, then `cargo run -p fluxion-benches
 //! --bin ratios`.
 
@@ -120,6 +124,52 @@ fn rosenbrock_hand<const N: usize>(x: &[f64; N], h: &mut [[f64; N]; N]) {
         h[i + 1][i + 1] += 200.0;
         h[i][i + 1] -= 400.0 * x[i];
         h[i + 1][i] -= 400.0 * x[i];
+    }
+}
+
+#[hessian]
+fn rosenbrock_dv(x: &nalgebra::DVector<f64>) -> f64 {
+    let mut s = 0.0;
+    for i in 1..x.len() {
+        let a = x[i] - x[i - 1] * x[i - 1];
+        let b = 1.0 - x[i - 1];
+        s += 100.0 * a * a + b * b;
+    }
+    s
+}
+
+fn rosenbrock_dv_hand(x: &nalgebra::DVector<f64>) -> nalgebra::DMatrix<f64> {
+    let n = x.len();
+    let mut h = nalgebra::DMatrix::zeros(n, n);
+    for i in 0..n.saturating_sub(1) {
+        h[(i, i)] += 1200.0 * x[i] * x[i] - 400.0 * x[i + 1] + 2.0;
+        h[(i + 1, i + 1)] += 200.0;
+        h[(i, i + 1)] -= 400.0 * x[i];
+        h[(i + 1, i)] -= 400.0 * x[i];
+    }
+    h
+}
+
+/// The Hessian of the Rosenbrock function of a `DVector` against the hand-written one,
+/// both returning a new `DMatrix`.
+fn compare_dvector(c: &mut Criterion, n: usize) {
+    let x = nalgebra::DVector::from_fn(n, |i, _| 0.5 + 0.7 * ((i as f64 * 0.618_033_988_75) % 1.0));
+    let group = format!("hessian_rosenbrock_dvector/n{n}");
+    let want = rosenbrock_dv_hand(&x);
+    for (t, pool) in pools() {
+        let got = pool.install(|| rosenbrock_dv_hessian(&x));
+        assert_eq!(got.shape(), want.shape());
+        for (k, (a, b)) in got.iter().zip(want.iter()).enumerate() {
+            assert!(close(*a, *b), "{group} [{k}]: {a} vs {b}");
+        }
+        let mut g = c.benchmark_group(format!("{group}/t{t}"));
+        g.measurement_time(Duration::from_secs(4));
+        g.sample_size(20);
+        g.bench_function("fluxion", |bench| {
+            bench.iter(|| pool.install(|| rosenbrock_dv_hessian(black_box(&x))))
+        });
+        g.bench_function("hand", |bench| bench.iter(|| rosenbrock_dv_hand(black_box(&x))));
+        g.finish();
     }
 }
 
@@ -268,6 +318,8 @@ fn assembly(c: &mut Criterion) {
 fn benches(c: &mut Criterion) {
     bench_n::<100>(c);
     bench_n::<1000>(c);
+    compare_dvector(c, 100);
+    compare_dvector(c, 1000);
     chunk_sizes(c);
     assembly(c);
 }

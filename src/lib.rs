@@ -38,8 +38,19 @@
 //!   axis, so the Hessian in an `SVector<f64, N>` is an `SMatrix<f64, N, N>` and the
 //!   Jacobian of an `[f64; M]` result in a `Matrix2<f64>` is `[Matrix2<f64>; M]`. The
 //!   generated code names the types `::nalgebra::SMatrix<..>`: the crate using them depends
-//!   on `nalgebra` under that name. Dynamically sized `DVector` / `DMatrix` are a compile
-//!   error for now.
+//!   on `nalgebra` under that name.
+//! - **Dynamically sized nalgebra arguments**: `x: &DVector<T>` / `m: &DMatrix<T>` (or by
+//!   value, `T` `f64` or `f32`) are read through their column-major storage, as slices: in
+//!   the body `x[i]`, `x.len()`, `x.nrows()`, `m[(i, j)]`, `m.nrows()`, `m.ncols()` and
+//!   loops over `0..x.len()`. Under `grad`, `grad_and_value`, `hessian`, `jacrev` and
+//!   `jacfwd` (one transform per function), the gradient with respect to a `DVector` is a
+//!   `DVector` and to a `DMatrix` a `DMatrix` of its shape; the Hessian of a scalar
+//!   function of a `DVector` is an `n x n` `DMatrix` (of a `DMatrix`, `rc x rc` over its
+//!   storage); the Jacobian of an `[T; M]` result with respect to a `DVector` is an
+//!   `M x n` `DMatrix` (row `i` the gradient of output `i`), with respect to a `DMatrix`
+//!   `[DMatrix<T>; M]`. A `DVector` / `DMatrix` result, other transforms (`vmap`, `jvp`,
+//!   `vjp`, stacks, `has_aux`) and these types anywhere but in arguments are compile
+//!   errors for now; `x.as_slice()` passed to a function of `&[T]` gives every transform.
 //! - **Data of run-time length**: `xs: &[T]` and `xs: &Vec<T>` parameters, `T` a float, a
 //!   fixed array of floats (`&[[f64; 3]]`: points) or an integer; see "Slices and loops
 //!   of run-time length" below.

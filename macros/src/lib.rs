@@ -72,7 +72,11 @@ transform!(
     /// ```
     ///
     /// `f` returns a scalar (`f64` or `f32`); the gradient has the type of the argument it
-    /// is taken with respect to (`f64`, `[f64; N]`, `[[f64; N]; M]`).
+    /// is taken with respect to (`f64`, `[f64; N]`, `[[f64; N]; M]`). A slice `&[f64]` gives a
+    /// `Vec<f64>`; a `&DVector<f64>` (read as its storage: `x[i]`, `x.len()`) a `DVector<f64>`,
+    /// a `&DMatrix<f64>` (`m[(i, j)]`, `m.nrows()`, `m.ncols()`) a `DMatrix<f64>` of its shape;
+    /// under `hessian` and `jacrev` / `jacfwd` of an `[f64; M]` result, a `DVector`'s
+    /// derivative is an `n x n` and an `M x n` `DMatrix`.
     ///
     /// Options:
     /// - `argnums = k` or `argnums = (j, k, ..)`: the arguments to differentiate with

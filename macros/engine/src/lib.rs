@@ -16,6 +16,7 @@ pub mod builder;
 pub mod cost;
 pub mod custom;
 pub mod derive;
+pub mod dvector;
 pub mod emit;
 pub mod error;
 pub mod expand;

@@ -174,6 +174,8 @@ pub enum Na {
     Vector,
     /// `m.data.0`: `[[T; R]; C]`, column by column.
     Matrix,
+    /// A `DVector<T>`: `v.as_slice()`, `&[T]`; its gradient `DVector::from_vec`.
+    Dyn,
 }
 
 impl Leaf {
@@ -182,12 +184,14 @@ impl Leaf {
         match self.na {
             Some(Na::Vector) => quote!(.data.0[0]),
             Some(Na::Matrix) => quote!(.data.0),
+            Some(Na::Dyn) => quote!(.as_slice()),
             None => quote!(),
         }
     }
     /// The field's value from the flat value `v`.
     fn field_value(&self, v: TokenStream) -> TokenStream {
         match self.na {
+            Some(Na::Dyn) => quote!(::nalgebra::DVector::from_vec(#v)),
             Some(_) => quote!(::core::convert::From::from(#v)),
             None => v,
         }
@@ -252,9 +256,14 @@ fn leaves_of(
             continue;
         }
         let flat = syn::Ident::new(&name, Span::call_site());
-        let (ty, by_ref, owned, na) = match nalgebra_storage(&f.ty) {
-            Some((t, na)) => (t, true, false, Some(na)),
-            None => {
+        let (ty, by_ref, owned, na) = match (nalgebra_storage(&f.ty), crate::dvector::dynamic_arg(&f.ty)) {
+            (Some((t, na)), _) => (t, true, false, Some(na)),
+            // A `DVector` field: its storage as a slice.
+            (None, Some(d)) if !d.matrix => {
+                let e = d.elem;
+                (syn::parse_quote!(&[#e]), true, true, Some(Na::Dyn))
+            }
+            _ => {
                 let (t, r, o) = flat_ty(&f.ty);
                 (t, r, o, None)
             }
@@ -266,7 +275,7 @@ fn leaves_of(
             by_ref,
             owned,
             buffer,
-            batchable: floats(&f.ty) || na.is_some(),
+            batchable: floats(&f.ty) || matches!(na, Some(Na::Vector | Na::Matrix)),
             na,
         });
     }
@@ -363,7 +372,7 @@ pub fn nalgebra_arrays(args: &[Arg]) -> crate::lower::NalgebraArrays {
             match l.na {
                 Some(Na::Vector) => out.vectors.push(l.flat.to_string()),
                 Some(Na::Matrix) => out.columns.push(l.flat.to_string()),
-                None => {}
+                Some(Na::Dyn) | None => {}
             }
         }
     }
@@ -597,7 +606,7 @@ pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> sy
                     let fixed = args[k]
                         .strukt
                         .as_ref()
-                        .is_some_and(|(_, ls)| ls.iter().filter(|l| !l.buffer).all(|l| l.batchable || l.na.is_some()));
+                        .is_some_and(|(_, ls)| ls.iter().filter(|l| !l.buffer).all(|l| l.batchable));
                     if !fixed {
                         return Err(syn::Error::new(
                             sp,
@@ -730,7 +739,14 @@ pub fn wrappers(
         let hessian_into = top.is_some_and(|(o, h, _)| {
             o.transform == Transform::Hessian && name.ends_with("_into") && name.trim_end_matches("_into") == h
         });
-        if per_sample_into || hessian_into {
+        // Nor has a function of a struct with `DVector` fields (their buffers are `Vec`s in
+        // the flat form).
+        let dyn_into = name.ends_with("_into")
+            && args
+                .iter()
+                .filter_map(|a| a.strukt.as_ref())
+                .any(|(_, ls)| ls.iter().any(|l| l.na == Some(Na::Dyn)));
+        if per_sample_into || hessian_into || dyn_into {
             f.attrs.retain(|a| !a.path().is_ident("doc"));
             f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
             continue;

@@ -68,6 +68,9 @@ fn which_arguments_are_structs() {
     assert_eq!(plan_of("fn f(p: &Other) -> f64", &m).err().as_deref(), Some("Other"));
 }
 
+/// A leaf as compared: flat name, type, reference, owned, buffer, batchable, nalgebra storage.
+type Row<S> = (S, S, bool, bool, bool, bool, Option<Na>);
+
 /// Each field's leaf: flat name and type, by reference or not, moved out or copied,
 /// batchable, nalgebra storage.
 #[test]
@@ -103,7 +106,7 @@ fn leaves_and_their_flat_types() {
     let Some((_, leaves)) = &args[0].strukt else {
         panic!("not a struct")
     };
-    let got: Vec<(String, String, bool, bool, bool, bool, Option<Na>)> = leaves
+    let got: Vec<Row<String>> = leaves
         .iter()
         .map(|l| {
             (
@@ -117,14 +120,14 @@ fn leaves_and_their_flat_types() {
             )
         })
         .collect();
-    let want: Vec<(&str, &str, bool, bool, bool, bool, Option<Na>)> = vec![
+    let want: Vec<Row<&str>> = vec![
         ("p__s", "f64", false, false, false, true, None),
         ("p__i", "i32", false, false, true, false, None),
         ("p__a", "&[f64;3]", true, false, false, true, None),
         ("p__aa", "&[[f32;2];2]", true, false, false, true, None),
         ("p__v", "&[f64]", true, true, false, false, None),
         ("p__vv", "&[[f64;3]]", true, true, false, false, None),
-        ("p__d", "&DVector<f64>", true, true, false, false, None),
+        ("p__d", "&[f64]", true, true, false, false, Some(Na::Dyn)),
         ("p__sv", "&[f64;3]", true, false, false, true, Some(Na::Vector)),
         ("p__sm", "&[[f32;2];3]", true, false, false, true, Some(Na::Matrix)),
         ("p__col", "&[f64;4]", true, false, false, true, Some(Na::Vector)),

@@ -162,6 +162,9 @@ fn expand_with_structs(
     if let Some(plan) = plan {
         return expand_flat(&item, &stack, &plan, infos, rules, consumed, cx);
     }
+    if let Some(dplan) = crate::dvector::plan(&item) {
+        return expand_dvector(&item, &stack, &dplan, rules, consumed, cx);
+    }
     let names = promised_names(&item, &stack);
     let func = lower_fn(&item, &mut cx).map(|mut f| {
         crate::simplify::merge(&mut f);
@@ -276,6 +279,56 @@ fn expand_flat(
                 .collect();
             let wrapped = structs::wrappers(ts, infos, plan, top, &orig, &item.sig.output)?;
             Ok(quote!(#item #flat_tokens #wrapped))
+        }
+        Err(e) => {
+            if let Some(e) = e {
+                cx.push(e);
+            }
+            Ok(failed_flat(item, cx, consumed))
+        }
+    }
+}
+
+/// The expansion of a function taking `DVector`s: the original, its flat form over slices
+/// with the transform, and the wrappers of the user's names (see [`crate::dvector`]).
+fn expand_dvector(
+    item: &syn::ItemFn,
+    stack: &[Options],
+    plan: &[Option<crate::dvector::Dyn>],
+    rules: &RuleTable,
+    consumed: TokenStream,
+    mut cx: Ctxt,
+) -> syn::Result<TokenStream> {
+    use crate::dvector;
+    let flat_stack = match dvector::map_options(stack, item, plan) {
+        Ok(s) => s,
+        Err(e) => {
+            cx.push(e);
+            return Ok(failed_flat(item, cx, consumed));
+        }
+    };
+    let flat = dvector::flatten(item, plan);
+    let func = lower_fn(&flat, &mut cx).map(|mut f| {
+        crate::simplify::merge(&mut f);
+        f
+    });
+    let result = match (func, cx.has_errors()) {
+        (Some(f), false) => generate(&flat, f, &flat_stack, rules, consumed.clone()),
+        _ => Err(None),
+    };
+    match result {
+        Ok(ts) => {
+            cx.check()?;
+            let names = promised_names(&flat, &flat_stack);
+            let top = match (
+                flat_stack.iter().find(|o| o.transform != Transform::Differentiable),
+                names.last(),
+            ) {
+                (Some(o), Some((_, n))) => (o, n.as_str()),
+                _ => return Err(syn::Error::new(item.sig.ident.span(), "internal: no transform")),
+            };
+            let wrapped = dvector::wrappers(ts, plan, item, top)?;
+            Ok(quote!(#item #flat #wrapped))
         }
         Err(e) => {
             if let Some(e) = e {

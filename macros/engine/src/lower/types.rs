@@ -255,7 +255,7 @@ impl Lowerer<'_> {
         if rows == Dim::Dynamic || cols == Dim::Dynamic {
             self.err(
                 t,
-                format!("`{}` is dynamically sized, and fluxion differentiates nalgebra's statically sized types: use `SVector<f64, N>` or `SMatrix<f64, R, C>` (a const generic takes any size)", ty_text(t)),
+                format!("`{}` is dynamically sized: fluxion takes `DVector` and `DMatrix` values as arguments of an annotated function (`x: &DVector<f64>`, `m: &DMatrix<f64>`, read through their column-major storage), not here\nhint: take the value as an argument, or use `SVector<f64, N>` / `SMatrix<f64, R, C>` (a const generic takes any size)", ty_text(t)),
             );
             return Some(None);
         }
