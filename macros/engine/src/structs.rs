@@ -1114,8 +1114,13 @@ fn per_sample(
     rows: bool,
 ) -> syn::Result<TokenStream> {
     if rows && o.transform == Transform::Grad {
-        if let [Some((arg, st))] = given_structs(o, args).as_slice() {
-            return per_sample_rows(f, user_id, arg, st, (params, call, prelude), batched_structs, docs);
+        if let [Some(Arg {
+            ident,
+            strukt: Some(st),
+            ..
+        })] = given_args(o, args).as_slice()
+        {
+            return per_sample_rows(f, user_id, ident, st, (params, call, prelude), batched_structs, docs);
         }
     }
     let flat_name = &f.sig.ident;
@@ -1300,15 +1305,10 @@ fn per_sample(
     })
 }
 
-/// The arguments a gradient is taken with respect to, each with its struct and leaves
-/// (`None` for an argument that is not a struct).
-fn given_structs<'a>(o: &Options, args: &'a [Arg]) -> Vec<Option<(&'a syn::Ident, &'a (syn::Ident, Vec<Leaf>))>> {
+/// The arguments a gradient is taken with respect to, as `argnums` lists them.
+fn given_args<'a>(o: &Options, args: &'a [Arg]) -> Vec<Option<&'a Arg>> {
     let given = o.argnums.clone().unwrap_or(Argnums::One(0, o.span));
-    given
-        .indices()
-        .iter()
-        .map(|(k, _)| args.get(*k).and_then(|a| a.strukt.as_ref().map(|s| (&a.ident, s))))
-        .collect()
+    given.indices().iter().map(|(k, _)| args.get(*k)).collect()
 }
 
 /// The wrappers of per-sample gradients with respect to one struct (`vmap` over `grad`):
