@@ -726,8 +726,9 @@ pub fn wrappers(
             continue;
         }
         let user = format!("{}{}", &name[..pos], &name[pos + FLAT.len()..]);
-        // A per-sample struct gradient has no `_into` form (its buffers would be one
-        // slice per leaf): the flat one stays hidden.
+        // The flat `_into` of a per-sample struct gradient stays hidden (its buffers are
+        // one slice per leaf): the wrapper's `_into`, where there is one, fills structs
+        // through the flat `_rows` form (`per_sample_rows`).
         let per_sample_into = top.is_some_and(|(o, _, v)| {
             name.ends_with("_into")
                 && Some(name.trim_end_matches("_into")) == v
