@@ -15,9 +15,9 @@
 //!   `vmap.rs` (`vmap_per_sample_grads`: a `32 -> 64 -> 1` tanh MLP, squared error, 1024
 //!   samples) written with nalgebra: the weights in a parameter struct of matrices, each
 //!   sample an `SVector<f64, 32>`, `vmap(grad(loss), in_dims = (None, 0, 0))` (one
-//!   gradient struct per sample, allocated by the call: a struct's per-sample gradients
-//!   have no `_into` form), against the per-sample nalgebra loop writing into a
-//!   preallocated `Vec` (on 2 threads, each half of the batch on one).
+//!   gradient struct per sample, written by `_into` into a preallocated `Vec` of structs),
+//!   against the per-sample nalgebra loop writing into a preallocated `Vec` (on 2
+//!   threads, each half of the batch on one).
 //!
 //! `cargo bench -p fluxion-benches --bench nalgebra`, then
 //! `cargo run -p fluxion-benches --bin ratios`.
@@ -220,7 +220,7 @@ fn vmap_mlp(c: &mut Criterion) {
 }
 
 /// The per-sample-gradient MLP's weights (`32 -> 64 -> 1`).
-#[derive(Parameters, Clone)]
+#[derive(Parameters, Clone, PartialEq)]
 struct Psg {
     w1: SMatrix<f64, 64, 32>,
     b1: SVector<f64, 64>,
@@ -268,7 +268,12 @@ fn per_sample_grads(c: &mut Criterion) {
     let x: Vec<SVector<f64, 32>> = (0..n).map(|_| SVector::from_fn(|_, _| u(1.0))).collect();
     let y: Vec<f64> = (0..n).map(|_| u(1.0)).collect();
     let mut g2 = vec![p.clone(); n];
-    let g1 = sample_loss_grad_vmap(&p, &x, &y);
+    let mut g1 = vec![p.clone(); n];
+    sample_loss_grad_vmap_into(&p, &x, &y, &mut g1, None);
+    assert!(
+        sample_loss_grad_vmap(&p, &x, &y) == g1,
+        "the by-value form writes the same"
+    );
     sample_loss_hand(&p, &x, &y, &mut g2);
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0);
     for k in 0..n {
@@ -283,7 +288,7 @@ fn per_sample_grads(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("nalgebra_per_sample_grads/n1024/t{t}"));
         g.measurement_time(Duration::from_secs(5));
         g.bench_function("fluxion", |b| {
-            b.iter(|| pool.install(|| sample_loss_grad_vmap(&p, black_box(&x), &y)))
+            b.iter(|| pool.install(|| sample_loss_grad_vmap_into(&p, black_box(&x), &y, &mut g1, None)))
         });
         g.bench_function("hand", |b| {
             b.iter(|| match t {

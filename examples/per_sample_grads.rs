@@ -5,7 +5,8 @@
 //! `cargo run --release --example per_sample_grads`
 //!
 //! The weights are a parameter struct; `loss_grad_vmap` returns one struct per sample
-//! (the samples run on SIMD lanes, the weights shared).
+//! (the samples run on SIMD lanes, the weights shared), and `loss_grad_vmap_into` writes
+//! them into structs the caller keeps (a training loop's buffer, reused every step).
 
 use fluxion::{grad, init, vmap, Parameters, Rng};
 
@@ -58,6 +59,10 @@ fn main() {
 
     let batched: Vec<Mlp> = loss_grad_vmap(&p, &xs, &ys);
     let looped: Vec<Mlp> = xs.iter().zip(&ys).map(|(x, &y)| loss_grad(&p, x, y)).collect();
+    // The same gradients into a buffer of structs, allocated once.
+    let mut buffer = vec![p.clone(); n];
+    loss_grad_vmap_into(&p, &xs, &ys, &mut buffer, None);
+    assert!(buffer.iter().zip(&batched).all(|(a, b)| a.to_flat() == b.to_flat()));
 
     // The same gradients, within the lane `tanh`'s few ulps.
     let mut worst = 0.0_f64;

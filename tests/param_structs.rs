@@ -491,3 +491,159 @@ fn hessian_of_a_one_field_struct() {
     assert_eq!(h.len(), 1);
     assert!((h[0].k - want).abs() < 1e-12, "{} vs {want}", h[0].k);
 }
+
+/// Per-sample gradients of a shared struct with a nested struct and a buffer, in plain
+/// arithmetic (no lane function): the batch's gradients are the single-sample ones bit for
+/// bit.
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Poly {
+    inner: Layer,
+    lin: Lin,
+    #[param(buffer)]
+    tag: [f64; 2],
+}
+
+#[vmap(in_dims = (None, 0, 0))]
+#[grad]
+fn poly_loss(p: &Poly, x: &[f64; 2], y: f64) -> f64 {
+    let mut s = p.lin.b;
+    for i in 0..3 {
+        let mut h = p.inner.b[i];
+        for j in 0..2 {
+            h += p.inner.w[i][j] * x[j];
+        }
+        s += p.lin.w[i] * h * h;
+    }
+    let e = s * p.lin.scale - y;
+    e * e
+}
+
+fn poly() -> Poly {
+    Poly {
+        inner: Layer {
+            w: [[0.3, -0.2], [0.1, 0.5], [-0.4, 0.25]],
+            b: [0.05, -0.1, 0.2],
+        },
+        lin: Lin {
+            w: [0.7, -0.3, 0.45],
+            b: 0.1,
+            scale: 1.5,
+        },
+        tag: [3.0, 4.0],
+    }
+}
+
+/// `poly_loss_grad_vmap_into` writes each sample's gradient into its struct: the same bits
+/// as the by-value form and as a loop of `poly_loss_grad`, for every batch and chunk size,
+/// buffers set from the shared struct.
+#[test]
+fn per_sample_gradients_into_structs() {
+    let p = poly();
+    for n in [0, 1, 3, 4, 5, 7, 8, 9] {
+        let xs: Vec<[f64; 2]> = (0..n)
+            .map(|k| [((k * 2) as f64 * 0.618).fract() - 0.5, (k as f64 * 0.37).sin()])
+            .collect();
+        let ys: Vec<f64> = (0..n).map(|k| (k as f64 * 0.3).cos()).collect();
+        let by_value: Vec<Poly> = poly_loss_grad_vmap(&p, &xs, &ys);
+        assert_eq!(by_value.len(), n);
+        let looped: Vec<Poly> = xs.iter().zip(&ys).map(|(x, &y)| poly_loss_grad(&p, x, y)).collect();
+        assert_eq!(by_value, looped, "n = {n}");
+        for chunk in [None, Some(1), Some(3), Some(4)] {
+            // Garbage in every field, buffers included: all of them are set.
+            let mut garbage = p.clone();
+            garbage.fill(f64::NAN);
+            garbage.tag = [f64::NAN; 2];
+            garbage.lin.scale = f64::NAN;
+            let mut out = vec![garbage; n];
+            poly_loss_grad_vmap_into(&p, &xs, &ys, &mut out, chunk);
+            for (k, (a, b)) in out.iter().zip(&looped).enumerate() {
+                let (fa, fb) = (a.to_flat(), b.to_flat());
+                assert!(
+                    fa.iter().zip(&fb).all(|(u, v)| u.to_bits() == v.to_bits()),
+                    "n = {n}, chunk {chunk:?}, sample {k}"
+                );
+                assert_eq!(a.tag, p.tag);
+                assert_eq!(a.lin.scale, p.lin.scale);
+            }
+        }
+        assert_eq!(try_poly_loss_grad_vmap(&p, &xs, &ys).map(|g| g.len()), Ok(n));
+    }
+    assert!(try_poly_loss_grad_vmap(&p, &[[0.0; 2]; 3], &[0.0; 2]).is_err());
+}
+
+/// A buffer of the wrong length: the panic names `out` and the batch, with both sizes.
+#[test]
+fn per_sample_gradients_into_wrong_length() {
+    let p = poly();
+    let xs = [[0.1, 0.2]; 5];
+    let ys = [0.3; 5];
+    for len in [0, 4, 6] {
+        let mut out = vec![p.clone(); len];
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            poly_loss_grad_vmap_into(&p, &xs, &ys, &mut out, None)
+        }))
+        .expect_err("a wrong length panics");
+        let msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(
+            msg.contains("out") && msg.contains("x") && msg.contains(&len.to_string()) && msg.contains('5'),
+            "{msg}"
+        );
+    }
+}
+
+/// An ensemble's gradients into the caller's structs: each model's buffer from that model.
+#[test]
+fn ensemble_gradients_into_structs() {
+    let ms = models();
+    let xs: Vec<[f64; 3]> = (0..5).map(|k| [0.3 * k as f64, 1.0, -0.5 + 0.1 * k as f64]).collect();
+    let by_value: Vec<Lin> = ensemble_loss_grad_vmap(&ms, &xs);
+    for chunk in [None, Some(1), Some(3), Some(4)] {
+        let mut out = vec![lin(); 5];
+        ensemble_loss_grad_vmap_into(&ms, &xs, &mut out, chunk);
+        assert_eq!(out, by_value, "chunk {chunk:?}");
+        for (g, m) in out.iter().zip(&ms) {
+            assert_eq!(g.scale, m.scale);
+        }
+    }
+}
+
+/// `f32` parameters: eight samples per chunk of lanes.
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Lin32 {
+    w: [[f32; 3]; 2],
+    b: f32,
+}
+
+#[vmap(in_dims = (None, 0))]
+#[grad]
+fn lin32_loss(p: &Lin32, x: &[f32; 3]) -> f32 {
+    let mut s = p.b;
+    for i in 0..2 {
+        for j in 0..3 {
+            s += p.w[i][j] * x[j] * x[i];
+        }
+    }
+    s * s
+}
+
+#[test]
+fn per_sample_gradients_into_f32_structs() {
+    let p = Lin32 {
+        w: [[0.5, -0.25, 0.125], [0.75, 0.3, -0.6]],
+        b: 0.2,
+    };
+    for n in [0, 1, 7, 8, 9, 17] {
+        let xs: Vec<[f32; 3]> = (0..n).map(|k| [k as f32 * 0.1, 1.0 - k as f32 * 0.05, 0.3]).collect();
+        let looped: Vec<Lin32> = xs.iter().map(|x| lin32_loss_grad(&p, x)).collect();
+        assert_eq!(lin32_loss_grad_vmap(&p, &xs), looped);
+        for chunk in [None, Some(1), Some(3), Some(8)] {
+            let mut out = vec![p.clone(); n];
+            lin32_loss_grad_vmap_into(&p, &xs, &mut out, chunk);
+            assert_eq!(out, looped, "n = {n}, chunk {chunk:?}");
+        }
+    }
+}

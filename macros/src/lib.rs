@@ -796,7 +796,12 @@ pub fn __with_fields(input: TokenStream) -> TokenStream {
 /// slice `&[P]` (functorch's `combine_state_for_ensemble` and `vmap`; each call gathers
 /// the models' fields into one `Vec` each). `vmap` of a `grad` with respect to a struct
 /// gives one struct per sample, `Vec<P>` (per-sample gradients of shared parameters, or
-/// every ensemble member's gradient at once); that form has no `_into`. `hessian` with
+/// every ensemble member's gradient at once), each sample's gradient written straight into
+/// its struct; with respect to the struct alone, its `_into` form
+/// `f_grad_vmap_into(.., out: &mut [P], chunk_size)` writes sample `k`'s gradient into
+/// `out[k]` (every trainable field overwritten, buffers set as the allocating form sets
+/// them; it panics naming both sizes if `out` is not one struct per sample), and
+/// `vmap` of `grad_and_value` with respect to a struct has no `_into`. `hessian` with
 /// respect to the struct alone (outermost, fields of fixed size: floats, arrays of floats,
 /// static nalgebra matrices) is one struct per trainable scalar, `Vec<P>` in the order of
 /// `Parameters::to_flat` (fields in order, arrays by index,

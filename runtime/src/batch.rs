@@ -464,6 +464,56 @@ impl<T: Send, const N: usize> OutSlices for [&mut [T]; N] {
     }
 }
 
+/// The per-sample outputs of a batch written into fields of the caller's values: row `k`
+/// of the batch is `rows[k]`, and `field` gives the places of its outputs in it (a tuple of
+/// `&mut` to disjoint fields, one per output, or one `&mut` for a single output). A batched
+/// gradient with respect to a parameter struct writes each sample's gradient into that
+/// sample's struct this way, leaf by leaf, with no buffer per leaf. Split across threads
+/// as a slice is.
+pub struct FieldRows<'a, S, F> {
+    rows: &'a mut [S],
+    field: F,
+}
+
+impl<'a, S, F: Copy> FieldRows<'a, S, F> {
+    /// The rows `rows`, their outputs' places given by `field`.
+    #[inline]
+    pub fn new(rows: &'a mut [S], field: F) -> Self {
+        FieldRows { rows, field }
+    }
+    /// The places of a row's outputs.
+    #[inline(always)]
+    pub fn field(&self) -> F {
+        self.field
+    }
+    /// The rows.
+    #[inline(always)]
+    pub fn rows_mut(&mut self) -> &mut [S] {
+        self.rows
+    }
+}
+
+impl<S: Send, F: Copy + Send> OutSlices for FieldRows<'_, S, F> {
+    #[inline]
+    fn samples(&self) -> usize {
+        self.rows.len()
+    }
+    #[inline]
+    fn split_at_sample(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.rows.split_at_mut(mid);
+        (
+            FieldRows {
+                rows: a,
+                field: self.field,
+            },
+            FieldRows {
+                rows: b,
+                field: self.field,
+            },
+        )
+    }
+}
+
 macro_rules! out_tuples {
     ($(($($t:ident $k:tt),+)),*) => {$(
         /// One buffer (or set of component buffers) per output, split together; the

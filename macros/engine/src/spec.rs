@@ -121,6 +121,11 @@ pub struct Options {
     /// `randomness` (`vmap`), torch.func's option: how the samples of a batch draw from a
     /// generator argument. `Error` when not given.
     pub randomness: Randomness,
+    /// Internal (set by the parameter structs' mapping, never parsed): the `vmap` of a
+    /// gradient with respect to one parameter struct, which also emits the hidden
+    /// `name_rows` form writing each sample's outputs into fields of the caller's structs
+    /// (`FieldRows`).
+    pub rows: bool,
 }
 
 /// `vmap`'s `randomness`: what the samples of a batch draw (torch.func's option).
@@ -148,6 +153,7 @@ impl Options {
             out_dims: None,
             chunk_size: None,
             randomness: Randomness::Error,
+            rows: false,
         }
     }
 }

@@ -692,6 +692,14 @@ pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> sy
                 each.extend(std::iter::repeat_n((d, sp), n));
             }
             o.in_dims = Some(InDims::Each(each, o.span));
+            // Per-sample gradients with respect to one struct (the `vmap` right over
+            // its `grad`): also the form writing into the caller's structs.
+            let inner = stack.get(level + 1).filter(|g| g.transform == Transform::Grad);
+            o.rows = inner.is_some_and(|g| {
+                let given = g.argnums.clone().unwrap_or(Argnums::One(0, g.span));
+                matches!(given, Argnums::One(k, _) if is_struct(k))
+            }) && level == 0
+                && o.out_dims.is_none();
         }
         out.push(o);
     }
@@ -711,6 +719,15 @@ pub fn wrappers(
 ) -> syn::Result<TokenStream> {
     let mut file: syn::File = syn::parse2(generated)?;
     let mut out = TokenStream::new();
+    // The functions generated, to find a batch's `_rows` form.
+    let names: std::collections::HashSet<String> = file
+        .items
+        .iter()
+        .filter_map(|it| match it {
+            syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+            _ => None,
+        })
+        .collect();
     for it in &mut file.items {
         let syn::Item::Fn(f) = it else { continue };
         let name = f.sig.ident.to_string();
@@ -723,8 +740,9 @@ pub fn wrappers(
             continue;
         }
         let user = format!("{}{}", &name[..pos], &name[pos + FLAT.len()..]);
-        // A per-sample struct gradient has no `_into` form (its buffers would be one
-        // slice per leaf): the flat one stays hidden.
+        // The flat `_into` of a per-sample struct gradient stays hidden (its buffers are
+        // one slice per leaf): the wrapper's `_into`, where there is one, fills structs
+        // through the flat `_rows` form (`per_sample_rows`).
         let per_sample_into = top.is_some_and(|(o, _, v)| {
             name.ends_with("_into")
                 && Some(name.trim_end_matches("_into")) == v
@@ -751,7 +769,8 @@ pub fn wrappers(
             f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
             continue;
         }
-        let w = wrapper(f, &user, infos, args, top, orig_args, ret)?;
+        let rows = names.contains(&format!("{}_rows", name.strip_prefix("try_").unwrap_or(&name)));
+        let w = wrapper(f, &user, infos, args, top, orig_args, ret, rows)?;
         out.extend(w);
         f.attrs.retain(|a| !a.path().is_ident("doc"));
         f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
@@ -759,6 +778,7 @@ pub fn wrappers(
     Ok(quote!(#file #out))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn wrapper(
     f: &syn::ItemFn,
     user: &str,
@@ -767,6 +787,7 @@ fn wrapper(
     top: Option<(&Options, &str, Option<&str>)>,
     orig_args: &[Option<syn::Type>],
     ret: &syn::ReturnType,
+    rows: bool,
 ) -> syn::Result<TokenStream> {
     let flat_name = &f.sig.ident;
     let mut params: Vec<TokenStream> = Vec::new();
@@ -914,6 +935,7 @@ fn wrapper(
             (&params, &call, &prelude),
             &batched_structs,
             docs,
+            rows,
         );
     }
     // The gradient's parts, in the user's `argnums`: a struct's trainable leaves, or one
@@ -1111,7 +1133,18 @@ fn per_sample(
     (params, call, prelude): (&[TokenStream], &[TokenStream], &[TokenStream]),
     batched_structs: &[String],
     docs: Vec<TokenStream>,
+    rows: bool,
 ) -> syn::Result<TokenStream> {
+    if rows && o.transform == Transform::Grad {
+        if let [Some(Arg {
+            ident,
+            strukt: Some(st),
+            ..
+        })] = given_args(o, args).as_slice()
+        {
+            return per_sample_rows(f, user_id, ident, st, (params, call, prelude), batched_structs, docs);
+        }
+    }
     let flat_name = &f.sig.ident;
     let vis = &f.vis;
     let generics = &f.sig.generics;
@@ -1290,6 +1323,137 @@ fn per_sample(
             #(#prelude)*
             let __r = #flat_name(#(#call,)*);
             #body
+        }
+    })
+}
+
+/// The arguments a gradient is taken with respect to, as `argnums` lists them.
+fn given_args<'a>(o: &Options, args: &'a [Arg]) -> Vec<Option<&'a Arg>> {
+    let given = o.argnums.clone().unwrap_or(Argnums::One(0, o.span));
+    given.indices().iter().map(|(k, _)| args.get(*k)).collect()
+}
+
+/// The wrappers of per-sample gradients with respect to one struct (`vmap` over `grad`):
+/// the batch writes each sample's gradient into that sample's struct through the flat
+/// `_rows` form (`FieldRows` over the caller's structs), leaf by leaf, with no buffer per
+/// leaf. `name(..) -> Vec<S>` allocates the structs (`zeros_like` of the struct the sample
+/// uses, so buffers are cloned from it) and fills them; `try_name` returns the batch's
+/// length error instead of panicking; `name_into(.., out: &mut [S], chunk_size)` fills the
+/// caller's structs, buffers set as `name` sets them.
+#[allow(clippy::too_many_arguments)]
+fn per_sample_rows(
+    f: &syn::ItemFn,
+    user_id: &syn::Ident,
+    pid: &syn::Ident,
+    (s, leaves): &(syn::Ident, Vec<Leaf>),
+    (params, call, prelude): (&[TokenStream], &[TokenStream], &[TokenStream]),
+    batched_structs: &[String],
+    docs: Vec<TokenStream>,
+) -> syn::Result<TokenStream> {
+    let name = f.sig.ident.to_string();
+    let try_form = name.starts_with("try_");
+    let base = name.strip_prefix("try_").unwrap_or(&name);
+    let vis = &f.vis;
+    let generics = &f.sig.generics;
+    let wc = &generics.where_clause;
+    let rows_fn = format_ident!("{}_rows", base);
+    let check_fn = format_ident!("__fluxion_check_{}", base);
+    let len_fn = format_ident!("__fluxion_len_{}", base);
+    let owner = if batched_structs.contains(&pid.to_string()) {
+        quote!(#pid[__k])
+    } else {
+        quote!(#pid)
+    };
+    // The places of a struct's trainable leaves, as the flat batch writes them.
+    let train: Vec<&Leaf> = leaves.iter().filter(|l| !l.buffer).collect();
+    let mut places = Vec::new();
+    let mut tys = Vec::new();
+    for l in &train {
+        let path = &l.path;
+        let st = l.storage();
+        places.push(quote!(&mut __fluxion_s.#(#path).* #st));
+        tys.push(match &l.ty {
+            syn::Type::Reference(r) => {
+                let e = &r.elem;
+                quote!(&mut #e)
+            }
+            t => quote!(&mut #t),
+        });
+    }
+    // A tuple even of one leaf (the flat gradient's `argnums` are a list).
+    let (place, place_ty) = (quote!((#(#places,)*)), quote!((#(#tys,)*)));
+    let rows = |out: TokenStream, chunk: TokenStream| {
+        quote! {
+            fn __fluxion_fields(__fluxion_s: &mut #s) -> #place_ty {
+                #place
+            }
+            #rows_fn(#(#call,)* ::fluxion::__private::FieldRows::new(#out, __fluxion_fields), #chunk);
+        }
+    };
+    let fill = rows(quote!(&mut __fluxion_out[..]), quote!(::core::option::Option::None));
+    let alloc = quote! {
+        let __fluxion_n = #len_fn(#(#call,)*);
+        let mut __fluxion_out: ::std::vec::Vec<#s> = (0..__fluxion_n)
+            .map(|__k| <#s as ::fluxion::Parameters>::zeros_like(&#owner))
+            .collect();
+        #fill
+    };
+    if try_form {
+        return Ok(quote! {
+            #(#docs)*
+            #[allow(clippy::too_many_arguments)]
+            #vis fn #user_id #generics (#(#params,)*) -> ::core::result::Result<::std::vec::Vec<#s>, ::fluxion::BatchError> #wc {
+                #(#prelude)*
+                #check_fn(#(#call,)*)?;
+                #alloc
+                ::core::result::Result::Ok(__fluxion_out)
+            }
+        });
+    }
+    // `out` unless an argument has that name.
+    let taken = |n: &str| params.iter().any(|p| p.to_string().starts_with(&format!("{n} :")));
+    let out = if taken("out") {
+        format_ident!("out_buffer")
+    } else {
+        format_ident!("out")
+    };
+    let into_id = format_ident!("{}_into", user_id);
+    let buffers: Vec<TokenStream> = leaves
+        .iter()
+        .filter(|l| l.buffer)
+        .map(|l| {
+            let path = &l.path;
+            quote!(__fluxion_o.#(#path).* = ::core::clone::Clone::clone(&#owner.#(#path).*);)
+        })
+        .collect();
+    let set_buffers = if buffers.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            for (__k, __fluxion_o) in #out.iter_mut().enumerate() {
+                #(#buffers)*
+            }
+        }
+    };
+    let fill_into = rows(quote!(&mut *#out), quote!(chunk_size));
+    let doc_into = format!(
+        "Writes what [`{user_id}`] returns into `{out}`: sample `k`'s gradient into `{out}[k]`, field by field, with no allocation. Buffer fields (`#[param(buffer)]`) are set as [`{user_id}`] sets them (cloned from the struct the sample uses); every trainable field is overwritten.\n\n`chunk_size`: the samples per thread task (torch.func's `chunk_size`); `None` takes the attribute's, else a size from the kernel's cost. Every sample's gradient is the same bit for bit whatever the split.\n\nPanics if the batched arguments or `{out}` have different numbers of samples (naming both), or if `chunk_size` is `Some(0)`."
+    );
+    Ok(quote! {
+        #(#docs)*
+        #[allow(clippy::too_many_arguments)]
+        #vis fn #user_id #generics (#(#params,)*) -> ::std::vec::Vec<#s> #wc {
+            #(#prelude)*
+            ::fluxion::__private::or_panic(#check_fn(#(#call,)*));
+            #alloc
+            __fluxion_out
+        }
+        #[doc = #doc_into]
+        #[allow(clippy::too_many_arguments)]
+        #vis fn #into_id #generics (#(#params,)* #out: &mut [#s], chunk_size: ::core::option::Option<usize>) #wc {
+            #(#prelude)*
+            #fill_into
+            #set_buffers
         }
     })
 }

@@ -636,6 +636,27 @@ pub(super) fn vmap_items(
             #run_chunks
         });
     };
+    let rows = if o.rows && odims.iter().all(|(d, _)| *d == 0) && !outs_ty.iter().any(holds_matrix) {
+        let r = RowsForm {
+            name,
+            vis,
+            generics,
+            tuple,
+            out: &out,
+            outs_ty: &outs_ty,
+            vector: &vector,
+            packs: &packs,
+            kernel_call: quote!(#kernel_ident #tf (#(#kernel_args,)* &mut __fluxion_r);),
+            result_zeros: &result_zeros,
+            simd: uses_lane_kernels(&kernel),
+            cost,
+            default_chunk: &default_chunk,
+            lanes_n,
+        };
+        r.items(&level)?
+    } else {
+        quote!()
+    };
     // The result's zeros: one per sample (per component and sample along axis 1).
     let n = quote!(__fluxion_len);
     let zeros: Vec<TokenStream> = outs_ty
@@ -698,10 +719,180 @@ pub(super) fn vmap_items(
             #kernel_tokens
             #front
             #chunks
+            #rows
             #holder
         },
         level,
     ))
+}
+
+/// What the hidden `name_rows` form of a batch is built from: the chunk loop's pieces.
+struct RowsForm<'a> {
+    name: &'a str,
+    vis: &'a TokenStream,
+    generics: &'a syn::Generics,
+    tuple: bool,
+    out: &'a syn::Ident,
+    outs_ty: &'a [Ty],
+    vector: &'a TokenStream,
+    packs: &'a [TokenStream],
+    kernel_call: TokenStream,
+    result_zeros: &'a TokenStream,
+    simd: bool,
+    cost: usize,
+    default_chunk: &'a TokenStream,
+    lanes_n: u64,
+}
+
+impl RowsForm<'_> {
+    /// `name_rows(args.., out: FieldRows<S, F>, chunk_size)`: `name_into` writing sample
+    /// `k`'s outputs into the places `field(&mut rows[k])` (a gradient with respect to a
+    /// parameter struct, written into each sample's struct), a full chunk of lanes with
+    /// `Pack::unpack_refs` (blocks transposed), the last one lane by lane.
+    fn items(&self, level: &Level) -> Result<TokenStream, syn::Error> {
+        let RowsForm {
+            name,
+            vis,
+            generics,
+            tuple,
+            out,
+            outs_ty,
+            vector,
+            packs,
+            kernel_call,
+            result_zeros,
+            simd,
+            cost,
+            default_chunk,
+            lanes_n,
+        } = self;
+        let tys: Vec<TokenStream> = outs_ty.iter().map(ty_tokens).collect();
+        let refs = if *tuple {
+            quote!((#(&mut #tys,)*))
+        } else {
+            quote!(#(&mut #tys)*)
+        };
+        let mut rg = (*generics).clone();
+        rg.params.push(syn::parse_quote!(__FluxionS: ::core::marker::Send));
+        rg.params.push(syn::parse_quote!(
+            __FluxionF: ::core::ops::Fn(&mut __FluxionS) -> #refs
+                + ::core::marker::Copy
+                + ::core::marker::Send
+                + ::core::marker::Sync
+        ));
+        let (gen, where_clause) = crate::emit::generic_parts(&rg);
+        let tf = turbofish(&rg);
+        let utf = turbofish(generics);
+        let params = level.params();
+        let arg_names = level.arg_names();
+        let rows_ty = quote!(::fluxion::__private::FieldRows<'_, __FluxionS, __FluxionF>);
+        let lanes_n = *lanes_n as usize;
+        // The places of lane `l`'s outputs, `__fluxion_p{l}_{k}`.
+        let place = |l: usize, k: usize| format_ident!("__fluxion_p{}_{}", l, k);
+        let pat = |l: usize| {
+            let ps: Vec<syn::Ident> = (0..tys.len()).map(|k| place(l, k)).collect();
+            if *tuple {
+                quote!((#(#ps,)*))
+            } else {
+                quote!(#(#ps)*)
+            }
+        };
+        let result = |k: usize| {
+            if *tuple {
+                let k = syn::Index::from(k);
+                quote!(__fluxion_r.#k)
+            } else {
+                quote!(__fluxion_r)
+            }
+        };
+        let lane_ids: Vec<syn::Ident> = (0..lanes_n).map(|l| format_ident!("__fluxion_s{}", l)).collect();
+        let lane_pats: Vec<TokenStream> = (0..lanes_n).map(pat).collect();
+        let full: Vec<TokenStream> = tys
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let r = result(k);
+                let ps: Vec<syn::Ident> = (0..lanes_n).map(|l| place(l, k)).collect();
+                quote!(<#t as ::fluxion::__private::Pack<#vector>>::unpack_refs(&#r, &mut [#(#ps),*]);)
+            })
+            .collect();
+        let one = pat(0);
+        let partial: Vec<TokenStream> = tys
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let r = result(k);
+                let p = place(0, k);
+                quote!(<#t as ::fluxion::__private::Pack<#vector>>::write_lane(&#r, __fluxion_l, #p);)
+            })
+            .collect();
+        let unpack = quote! {
+            let __fluxion_f = #out.field();
+            match &mut #out.rows_mut()[__fluxion_i..__fluxion_i + __fluxion_m] {
+                [#(#lane_ids),*] => {
+                    #(let #lane_pats = __fluxion_f(#lane_ids);)*
+                    #(#full)*
+                }
+                __fluxion_rest => {
+                    for (__fluxion_l, __fluxion_s) in __fluxion_rest.iter_mut().enumerate() {
+                        let #one = __fluxion_f(__fluxion_s);
+                        #(#partial)*
+                    }
+                }
+            }
+        };
+        let lanes_const = quote!(<#vector as ::fluxion::__private::Lanes>::LANES);
+        let chunks_ident = format_ident!("__fluxion_rows_chunks_{}", name);
+        let rows_ident = format_ident!("{}_rows", name);
+        let check_ident = format_ident!("__fluxion_check_{}", name);
+        let len_ident = format_ident!("__fluxion_len_{}", name);
+        let fname = level.first().map(|a| a.name.to_string()).unwrap_or_default();
+        let what = out.to_string();
+        let mut chunk_args: Vec<TokenStream> = arg_names.iter().map(|a| quote!(#a)).collect();
+        chunk_args.extend([quote!(#out), quote!(__fluxion_start)]);
+        let mut chunks = quote! {
+            #[doc(hidden)]
+            #[inline(always)]
+            #[allow(unused_mut, clippy::all, clippy::pedantic, clippy::nursery)]
+            fn #chunks_ident #gen (#(#params,)* mut #out: #rows_ty, __fluxion_start: usize) #where_clause {
+                let __fluxion_n = ::fluxion::__private::OutSlices::samples(&#out);
+                let mut __fluxion_i = 0;
+                let mut __fluxion_r = #result_zeros;
+                while __fluxion_i < __fluxion_n {
+                    let __fluxion_m = ::core::cmp::min(__fluxion_n - __fluxion_i, #lanes_const);
+                    #(#packs)*
+                    #kernel_call
+                    #unpack
+                    __fluxion_i += __fluxion_m;
+                }
+            }
+        };
+        let run = if *simd {
+            let (items, call) = simd_call(&chunks, &chunk_args)?;
+            chunks.extend(items);
+            call
+        } else {
+            quote!(#chunks_ident #tf (#(#chunk_args,)*))
+        };
+        Ok(quote! {
+            #[doc(hidden)]
+            #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
+            #vis fn #rows_ident #gen (#(#params,)* #out: #rows_ty, chunk_size: ::core::option::Option<usize>) #where_clause {
+                ::fluxion::__private::or_panic(#check_ident #utf (#(#arg_names),*));
+                let __fluxion_len = #len_ident #utf (#(#arg_names),*);
+                ::fluxion::__private::check_batch(#what, ::fluxion::__private::OutSlices::samples(&#out), #fname, __fluxion_len);
+                let __fluxion_grain = ::fluxion::__private::grain(
+                    chunk_size #default_chunk,
+                    #cost,
+                    #lanes_const,
+                );
+                ::fluxion::__private::drive(__fluxion_grain, #out, &|__fluxion_start: usize, #out| {
+                    #run
+                });
+            }
+            #chunks
+        })
+    }
 }
 
 /// The items of a `vmap` stacked on the `vmap` that generated `inner`: `name` maps

@@ -237,13 +237,19 @@ fn per_sample_gradients_of_nalgebra_samples() {
         w2: SMatrix::from_fn(|_, j| 0.5 - 0.2 * j as f64),
         b2: 0.05,
     };
-    for n in [0, 1, 3, 4, 5, 9] {
+    for n in [0, 1, 3, 4, 5, 7, 8, 9] {
         let x: Vec<SVector<f64, 3>> = (0..n)
             .map(|k| SVector::from_fn(|i, _| ((k * 3 + i) as f64 * 0.618).fract() - 0.5))
             .collect();
         let y: Vec<f64> = (0..n).map(|k| (k as f64 * 0.3).cos()).collect();
         let g: Vec<Small> = sample_loss_grad_vmap(&p, &x, &y);
         assert_eq!(g.len(), n);
+        // Into the caller's structs: the by-value form's bits, whatever the chunks.
+        for chunk in [None, Some(1), Some(3), Some(4)] {
+            let mut out = vec![p.clone(); n];
+            sample_loss_grad_vmap_into(&p, &x, &y, &mut out, chunk);
+            assert_eq!(out, g, "n = {n}, chunk {chunk:?}");
+        }
         for k in 0..n {
             let e = sample_loss_grad(&p, x[k], y[k]);
             for (a, b) in g[k].to_flat().iter().zip(e.to_flat()) {
@@ -299,4 +305,49 @@ fn alias_fields_against_central_differences() {
             g[k]
         );
     }
+}
+
+/// Per-sample gradients of nalgebra parameters in plain arithmetic: the batch's gradients
+/// into the caller's structs are the single-sample ones bit for bit; a wrong `out` length
+/// panics naming both sizes.
+#[vmap(in_dims = (None, 0, 0))]
+#[grad]
+fn sample_poly(p: &Small, x: SVector<f64, 3>, y: f64) -> f64 {
+    let h = p.w1 * x + p.b1;
+    let e = (p.w2 * h.component_mul(&h))[0] + p.b2 - y;
+    e * e
+}
+
+#[test]
+fn per_sample_nalgebra_gradients_into_structs() {
+    let p = Small {
+        w1: SMatrix::from_fn(|i, j| 0.3 * ((i * 3 + j) as f64 * 0.7).sin()),
+        b1: SVector::from_fn(|i, _| 0.1 * i as f64 - 0.2),
+        w2: SMatrix::from_fn(|_, j| 0.5 - 0.2 * j as f64),
+        b2: 0.05,
+    };
+    for n in [0, 1, 3, 4, 5, 7, 8, 9] {
+        let x: Vec<SVector<f64, 3>> = (0..n)
+            .map(|k| SVector::from_fn(|i, _| ((k * 3 + i) as f64 * 0.618).fract() - 0.5))
+            .collect();
+        let y: Vec<f64> = (0..n).map(|k| (k as f64 * 0.3).cos()).collect();
+        let looped: Vec<Small> = (0..n).map(|k| sample_poly_grad(&p, x[k], y[k])).collect();
+        assert_eq!(sample_poly_grad_vmap(&p, &x, &y), looped, "n = {n}");
+        for chunk in [None, Some(1), Some(3), Some(4)] {
+            let mut garbage = p.clone();
+            garbage.fill(f64::NAN);
+            let mut out = vec![garbage; n];
+            sample_poly_grad_vmap_into(&p, &x, &y, &mut out, chunk);
+            assert_eq!(out, looped, "n = {n}, chunk {chunk:?}");
+        }
+    }
+    let x = vec![SVector::<f64, 3>::zeros(); 3];
+    let y = vec![0.0; 3];
+    let mut out = vec![p.clone(); 2];
+    let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sample_poly_grad_vmap_into(&p, &x, &y, &mut out, None)
+    }))
+    .expect_err("a wrong length panics");
+    let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("out") && msg.contains('2') && msg.contains('3'), "{msg}");
 }
