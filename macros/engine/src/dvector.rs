@@ -10,7 +10,7 @@
 //! (`[Vec<T>; M]`, M x n) become `DMatrix<T>`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote};
 use syn::visit_mut::VisitMut;
 
 use crate::spec::{Argnums, Options};
@@ -364,23 +364,7 @@ fn wrapper(
     let vis = &f.vis;
     let generics = &f.sig.generics;
     let wc = &generics.where_clause;
-    let docs: Vec<TokenStream> = f
-        .attrs
-        .iter()
-        .filter(|a| a.path().is_ident("doc"))
-        .map(|a| match &a.meta {
-            syn::Meta::NameValue(syn::MetaNameValue {
-                value: syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(t), ..
-                }),
-                ..
-            }) => {
-                let t = t.value().replace(FLAT, "");
-                quote!(#[doc = #t])
-            }
-            _ => a.to_token_stream(),
-        })
-        .collect();
+    let docs = crate::structs::user_docs(f);
     let base = flat_name.to_string();
     let base = base.strip_prefix("try_").unwrap_or(&base);
     let flat_ret: Option<syn::Type> = match &f.sig.output {

@@ -862,24 +862,7 @@ fn wrapper(
     let vis = &f.vis;
     let generics = &f.sig.generics;
     let wc = &generics.where_clause;
-    // The flat function's documentation, in the user's names.
-    let docs: Vec<TokenStream> = f
-        .attrs
-        .iter()
-        .filter(|a| a.path().is_ident("doc"))
-        .map(|a| match &a.meta {
-            syn::Meta::NameValue(syn::MetaNameValue {
-                value: syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(t), ..
-                }),
-                ..
-            }) => {
-                let t = t.value().replace(FLAT, "");
-                quote!(#[doc = #t])
-            }
-            _ => a.to_token_stream(),
-        })
-        .collect();
+    let docs = user_docs(f);
     // The gradient's regrouping, where the flat function is the struct's gradient.
     let base = flat_name.to_string();
     let base = base.strip_prefix("try_").unwrap_or(&base);
@@ -1534,6 +1517,26 @@ fn hessian_rows(
             __rows
         }
     })
+}
+
+/// The flat function's documentation, in the user's names (for its wrapper).
+pub(crate) fn user_docs(f: &syn::ItemFn) -> Vec<TokenStream> {
+    f.attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .map(|a| match &a.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value: syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(t), ..
+                }),
+                ..
+            }) => {
+                let t = t.value().replace(FLAT, "");
+                quote!(#[doc = #t])
+            }
+            _ => a.to_token_stream(),
+        })
+        .collect()
 }
 
 /// The `k`-th generic type argument of a path type (`Vec<T>`, `Result<T, E>`).
