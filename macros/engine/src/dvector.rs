@@ -274,22 +274,12 @@ pub fn wrappers(
 ) -> syn::Result<TokenStream> {
     let mut file: syn::File = syn::parse2(generated)?;
     let mut out = TokenStream::new();
-    let orig_ty: Vec<syn::Type> = orig
-        .sig
-        .inputs
-        .iter()
-        .filter_map(|a| match a {
-            syn::FnArg::Typed(pt) => Some((*pt.ty).clone()),
-            syn::FnArg::Receiver(_) => None,
-        })
-        .collect();
+    let orig_ty = crate::expand::arg_types(orig);
     for it in &mut file.items {
         let syn::Item::Fn(f) = it else { continue };
         let name = f.sig.ident.to_string();
         let Some(pos) = name.find(FLAT) else { continue };
-        let hidden = f.attrs.iter().any(
-            |a| matches!(&a.meta, syn::Meta::List(l) if l.path.is_ident("doc") && l.tokens.to_string() == "hidden"),
-        );
+        let hidden = crate::structs::doc_hidden(f);
         // Hidden helpers keep their flat names; the `_into` forms stay hidden (their
         // buffers are the slices' `Vec`s).
         if !hidden && !name.ends_with("_into") {

@@ -732,9 +732,7 @@ pub fn wrappers(
         let syn::Item::Fn(f) = it else { continue };
         let name = f.sig.ident.to_string();
         let Some(pos) = name.find(FLAT) else { continue };
-        let hidden = f.attrs.iter().any(
-            |a| matches!(&a.meta, syn::Meta::List(l) if l.path.is_ident("doc") && l.tokens.to_string() == "hidden"),
-        );
+        let hidden = doc_hidden(f);
         // Hidden helpers keep their flat names.
         if hidden {
             continue;
@@ -1517,6 +1515,13 @@ fn hessian_rows(
             __rows
         }
     })
+}
+
+/// Whether a generated function is `#[doc(hidden)]` (a helper, which keeps its flat name).
+pub(crate) fn doc_hidden(f: &syn::ItemFn) -> bool {
+    f.attrs
+        .iter()
+        .any(|a| matches!(&a.meta, syn::Meta::List(l) if l.path.is_ident("doc") && l.tokens.to_string() == "hidden"))
 }
 
 /// The flat function's documentation, in the user's names (for its wrapper).

@@ -25,6 +25,7 @@ mod batched_holder;
 mod companions;
 mod generated;
 mod stubs;
+pub(crate) use stubs::arg_types;
 mod tools;
 mod vmap;
 
@@ -166,14 +167,7 @@ fn expand_with_structs(
         return expand_dvector(&item, &stack, &dplan, rules, consumed, cx);
     }
     let names = promised_names(&item, &stack);
-    let func = lower_fn(&item, &mut cx).map(|mut f| {
-        crate::simplify::merge(&mut f);
-        f
-    });
-    let result = match (func, cx.has_errors()) {
-        (Some(f), false) => generate(&item, f, &stack, rules, consumed.clone()),
-        _ => Err(None),
-    };
+    let result = lower_and_generate(&item, &stack, rules, &consumed, &mut cx);
     match result {
         Ok(ts) => {
             cx.check()?;
@@ -308,14 +302,7 @@ fn expand_dvector(
         }
     };
     let flat = dvector::flatten(item, plan);
-    let func = lower_fn(&flat, &mut cx).map(|mut f| {
-        crate::simplify::merge(&mut f);
-        f
-    });
-    let result = match (func, cx.has_errors()) {
-        (Some(f), false) => generate(&flat, f, &flat_stack, rules, consumed.clone()),
-        _ => Err(None),
-    };
+    let result = lower_and_generate(&flat, &flat_stack, rules, &consumed, &mut cx);
     match result {
         Ok(ts) => {
             cx.check()?;
@@ -401,6 +388,25 @@ fn promised_names(item: &syn::ItemFn, stack: &[Options]) -> Vec<(Transform, Stri
 }
 
 /// `inner`: hidden items placed inside the original's holder.
+/// Lowers `item` (its statements merged) and generates `stack`'s functions; `Err(None)`
+/// where the lowering reported its errors into `cx`.
+fn lower_and_generate(
+    item: &syn::ItemFn,
+    stack: &[Options],
+    rules: &RuleTable,
+    consumed: &TokenStream,
+    cx: &mut Ctxt,
+) -> Result<TokenStream, Option<syn::Error>> {
+    let func = lower_fn(item, cx).map(|mut f| {
+        crate::simplify::merge(&mut f);
+        f
+    });
+    match (func, cx.has_errors()) {
+        (Some(f), false) => generate(item, f, stack, rules, consumed.clone()),
+        _ => Err(None),
+    }
+}
+
 fn generate(
     item: &syn::ItemFn,
     f0: Func,

@@ -18,15 +18,7 @@ pub(super) fn stubs(item: &syn::ItemFn, stack: &[Options], names: &[(Transform, 
             })
             .collect()
     };
-    let originals: Vec<syn::Type> = item
-        .sig
-        .inputs
-        .iter()
-        .filter_map(|a| match a {
-            syn::FnArg::Typed(pt) => Some((*pt.ty).clone()),
-            syn::FnArg::Receiver(_) => None,
-        })
-        .collect();
+    let originals = arg_types(item);
     let inputs = typed("arg", &originals);
     // The signature the next stacked transform applies to, while it can be read off the
     // original's: `(parameter types, result type)`.
@@ -153,6 +145,18 @@ fn vmap_params(o: &Options, ps: &[syn::Type]) -> Vec<syn::Type> {
                 }
                 _ => syn::parse_quote!(&[#sample]),
             }
+        })
+        .collect()
+}
+
+/// The types of a function's (typed) parameters, in order.
+pub(crate) fn arg_types(item: &syn::ItemFn) -> Vec<syn::Type> {
+    item.sig
+        .inputs
+        .iter()
+        .filter_map(|a| match a {
+            syn::FnArg::Typed(pt) => Some((*pt.ty).clone()),
+            syn::FnArg::Receiver(_) => None,
         })
         .collect()
 }
