@@ -35,16 +35,6 @@ fn fd(f: &dyn Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
 
 // Rosenbrock's function, of a `DVector` and of a slice.
 
-fn rosen_plain(x: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 1..x.len() {
-        let a = x[i] - x[i - 1] * x[i - 1];
-        let b = 1.0 - x[i - 1];
-        s += 100.0 * a * a + b * b;
-    }
-    s
-}
-
 #[grad]
 fn rosen(x: &DVector<f64>) -> f64 {
     let mut s = 0.0;
@@ -56,7 +46,8 @@ fn rosen(x: &DVector<f64>) -> f64 {
     s
 }
 
-#[grad]
+/// The slice version: `rosen_s` itself, its gradient and its Hessian.
+#[fluxion::transforms(grad, hessian)]
 fn rosen_s(x: &[f64]) -> f64 {
     let mut s = 0.0;
     for i in 1..x.len() {
@@ -78,17 +69,6 @@ fn rosen_h(x: &DVector<f64>) -> f64 {
     s
 }
 
-#[hessian]
-fn rosen_hs(x: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 1..x.len() {
-        let a = x[i] - x[i - 1] * x[i - 1];
-        let b = 1.0 - x[i - 1];
-        s += 100.0 * a * a + b * b;
-    }
-    s
-}
-
 #[test]
 fn grad_of_a_dvector_is_a_dvector() {
     for n in LENGTHS {
@@ -97,10 +77,10 @@ fn grad_of_a_dvector_is_a_dvector() {
         let g: DVector<f64> = rosen_grad(&x);
         assert_eq!(g.len(), n);
         assert_eq!(g.as_slice(), rosen_s_grad(&p).as_slice(), "n = {n}");
-        for (k, (a, b)) in g.iter().zip(fd(&rosen_plain, &p)).enumerate() {
+        for (k, (a, b)) in g.iter().zip(fd(&rosen_s, &p)).enumerate() {
             assert!(close(*a, b, 1e-6), "n = {n}, entry {k}: {a} against {b}");
         }
-        assert_eq!(rosen(&x), rosen_plain(&p));
+        assert_eq!(rosen(&x), rosen_s(&p));
     }
 }
 
@@ -111,7 +91,7 @@ fn hessian_of_a_dvector_is_a_dmatrix() {
         let x = DVector::from_vec(p.clone());
         let h: DMatrix<f64> = rosen_h_hessian(&x);
         assert_eq!(h.shape(), (n, n));
-        let hs = rosen_hs_hessian(&p);
+        let hs = rosen_s_hessian(&p);
         for i in 0..n {
             // Row i: central differences of the gradient's entry i.
             let want = fd(&|y: &[f64]| rosen_s_grad(y)[i], &p);
@@ -130,7 +110,9 @@ fn hessian_of_a_dvector_is_a_dmatrix() {
 
 // A function of a `DVector` with an array result: its Jacobian is M x n.
 
-fn two_plain(x: &[f64], c: f64) -> [f64; 2] {
+/// The slice version: `two_s` itself and both Jacobians.
+#[fluxion::transforms(jacrev, jacfwd)]
+fn two_s(x: &[f64], c: f64) -> [f64; 2] {
     let mut a = 0.0;
     let mut b = 0.0;
     for i in 0..x.len() {
@@ -162,28 +144,6 @@ fn two_f(x: &DVector<f64>, c: f64) -> [f64; 2] {
     [a, b]
 }
 
-#[jacrev]
-fn two_rs(x: &[f64], c: f64) -> [f64; 2] {
-    let mut a = 0.0;
-    let mut b = 0.0;
-    for i in 0..x.len() {
-        a += x[i].sin() * c;
-        b += x[i] * x[i] * (i as f64 + 1.0);
-    }
-    [a, b]
-}
-
-#[jacfwd]
-fn two_fs(x: &[f64], c: f64) -> [f64; 2] {
-    let mut a = 0.0;
-    let mut b = 0.0;
-    for i in 0..x.len() {
-        a += x[i].sin() * c;
-        b += x[i] * x[i] * (i as f64 + 1.0);
-    }
-    [a, b]
-}
-
 #[test]
 fn jacobians_of_an_array_result_are_m_by_n() {
     let c = 1.3;
@@ -194,9 +154,9 @@ fn jacobians_of_an_array_result_are_m_by_n() {
         let jf: DMatrix<f64> = two_f_jacfwd(&x, c);
         assert_eq!(jr.shape(), (2, n));
         assert_eq!(jf.shape(), (2, n));
-        let (rs, fs) = (two_rs_jacrev(&p, c), two_fs_jacfwd(&p, c));
+        let (rs, fs) = (two_s_jacrev(&p, c), two_s_jacfwd(&p, c));
         for m in 0..2 {
-            let want = fd(&|y: &[f64]| two_plain(y, c)[m], &p);
+            let want = fd(&|y: &[f64]| two_s(y, c)[m], &p);
             for j in 0..n {
                 assert_eq!(jr[(m, j)].to_bits(), rs[m][j].to_bits());
                 assert_eq!(jf[(m, j)].to_bits(), fs[m][j].to_bits());
