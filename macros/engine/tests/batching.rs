@@ -657,6 +657,41 @@ fn reverse_kernels_bind_residual_arrays_by_reference() {
     );
 }
 
+/// A batch's forward kernel writes its residual tapes into the chunk's slot (`out`), with a
+/// literal size and with one named by a constant (a tape whose storage rustc picks): no
+/// local tape moved there at the end, no zeroing of a slot that holds zeros already
+/// (`residuals_into`).
+#[test]
+fn forward_kernels_write_residual_tapes_in_place() {
+    use fluxion_engine::expand::expand_item_text;
+    for (n, decl) in [("3", ""), ("K", "const K: usize = 3;")] {
+        let src = format!(
+            "{decl} #[vmap(in_dims = (None, 0))] #[grad_and_value(argnums = 1)] \
+             fn model(p: &[f64; {n}], x: f64) -> f64 {{ \
+             let mut s = x; for i in 0..{n} {{ s = (s * p[i]).tanh(); }} s }}"
+        );
+        let text = expand_item_text(&src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let at = text
+            .find("fn __fluxion_fwd_kernel_")
+            .unwrap_or_else(|| panic!("no forward kernel: {text}"));
+        let kernel = &text[at..];
+        let kernel = &kernel[..kernel[3..].find("\nfn ").map_or(kernel.len(), |e| e + 3)];
+        assert!(kernel.contains("out: &mut ("), "{kernel}");
+        // The tapes are places in `out`, written element by element.
+        assert!(kernel.contains("(*out).0["), "{kernel}");
+        for l in kernel.lines().map(str::trim) {
+            assert!(!l.starts_with("let mut tape_"), "a local tape: {l}\n{kernel}");
+            assert!(!l.contains("fill_zero"), "a slot zeroed again: {l}\n{kernel}");
+            assert!(
+                !(l.starts_with("(*out).") && l.contains("= tape_")),
+                "a tape moved into the slot: {l}\n{kernel}"
+            );
+        }
+        // The chunk loop hands the kernel a slot of zeros.
+        assert!(text.contains(".insert("), "{text}");
+    }
+}
+
 /// A chunk loop whose kernel has lane arithmetic runs through `best_simd`, its arguments
 /// in a struct (`__fluxion_chunks_*_simd`) whose every reference carries the struct's
 /// lifetime; one without (`(x, x)`: no primitive on lanes) is called directly
