@@ -733,6 +733,26 @@ fn values_stored_once_per_iteration_are_read_again() {
     assert!(c > a, "{c} floats taped with `h` written twice, {a} once");
 }
 
+/// Short chains of float arithmetic on values the reverse sweep has anyway are recomputed
+/// there, up to three operations deep (`CHEAP_DEPTH`); a longer chain is taped where it
+/// ends. Here `c = ((h[i] * h[i]) * h[i] + 1)^2` is four deep: taped, with the snapshot of
+/// `s` (8 + 8 floats); the product `s * c` beside them is recomputed. With
+/// `b = h[i] * h[i] + 1`, `s * b` is three deep: recomputed, only `s` taped. The gradient is
+/// checked against differences either way.
+#[test]
+fn cheap_chains_are_recomputed_up_to_three_deep() {
+    let x: Vec<f64> = (0..8).map(|k| 0.15 + 0.07 * k as f64).collect();
+    let src = "fn f(x: [f64; 8]) -> f64 { let mut h = [0.0; 8]; for k in 0..8 { h[k] = x[k].sin(); } \
+               let mut s = 0.5; for i in 0..8 { let a = h[i] * h[i]; let b = a * h[i] + 1.0; \
+               let c = b * b; s = (s * c).sin() + s; } s }";
+    let shallow = "fn f(x: [f64; 8]) -> f64 { let mut h = [0.0; 8]; for k in 0..8 { h[k] = x[k].sin(); } \
+                   let mut s = 0.5; for i in 0..8 { let a = h[i] * h[i]; let b = a + 1.0; \
+                   s = (s * b).sin() + s; } s }";
+    assert_eq!(tapes_and_check(src, &x), 16, "{src}");
+    // `s * b` three deep: recomputed, only `s` taped.
+    assert_eq!(tapes_and_check(shallow, &x), 8, "{shallow}");
+}
+
 /// A reverse sweep's snapshot of an adjoint accumulator (`let c = s_bar;`) that an inner
 /// loop reads and does not write is taken once, before that loop, not once per inner
 /// iteration; the gradient is unchanged (checked against differences). Differentiated
