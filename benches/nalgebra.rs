@@ -19,6 +19,9 @@
 //!   against the per-sample nalgebra loop writing into a preallocated `Vec` (on 2
 //!   threads, each half of the batch on one).
 //!
+//! At 1 and 2 threads (`t1`, `t2`) both variants run inside a rayon pool of that size
+//! (`install`), so both pay its hand-off.
+//!
 //! `cargo bench -p fluxion-benches --bench nalgebra`, then
 //! `cargo run -p fluxion-benches --bin ratios`.
 
@@ -205,7 +208,7 @@ fn vmap_mlp(c: &mut Criterion) {
         });
         g.bench_function("hand", |b| {
             b.iter(|| match t {
-                1 => model_hand(&p, black_box(&r), &mut f2, &mut e2),
+                1 => pool.install(|| model_hand(&p, black_box(&r), &mut f2, &mut e2)),
                 _ => pool.install(|| {
                     let mid = n / 2;
                     let (r0, r1) = r.split_at(mid);
@@ -292,7 +295,7 @@ fn per_sample_grads(c: &mut Criterion) {
         });
         g.bench_function("hand", |b| {
             b.iter(|| match t {
-                1 => sample_loss_hand(&p, black_box(&x), &y, &mut g2),
+                1 => pool.install(|| sample_loss_hand(&p, black_box(&x), &y, &mut g2)),
                 _ => pool.install(|| {
                     let mid = n / 2;
                     let (x0, x1) = x.split_at(mid);

@@ -558,28 +558,38 @@ pub fn grain(chunk_size: Option<usize>, cost: usize, lanes: usize) -> usize {
 /// batch is at most `grain` samples (or without the `rayon` feature), else split in halves
 /// across rayon's threads, down to tasks of at most `grain`. Each sample's result does not
 /// depend on the split.
+///
+/// The halves are as even as whole chunks of [`SPLIT_ALIGN`] samples allow (of `grain`
+/// samples when `grain` is smaller), so two threads get the same work whatever the grain
+/// (halves in whole grains would give one thread up to a grain more), and a split never
+/// cuts a chunk of lanes (4 or 8 samples) in two.
 pub fn drive<O: OutSlices>(grain: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
-    drive_from(0, grain.max(1), out, body);
+    let grain = grain.max(1);
+    drive_from(0, grain, grain.min(SPLIT_ALIGN), out, body);
 }
 
+/// The samples a split of [`drive`] keeps together: a multiple of every lane count (4
+/// and 8).
+pub const SPLIT_ALIGN: usize = 8;
+
 #[cfg(feature = "rayon")]
-fn drive_from<O: OutSlices>(start: usize, grain: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
+fn drive_from<O: OutSlices>(start: usize, grain: usize, align: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
     let n = out.samples();
     if n <= grain {
         return body(start, out);
     }
-    // Halves that are whole multiples of the grain.
-    let mid = (n / 2).div_ceil(grain) * grain;
+    // Halves that are whole multiples of `align` (`n > grain >= align`: both non-empty).
+    let mid = (n / 2).div_ceil(align) * align;
     let (a, b) = out.split_at_sample(mid);
     rayon::join(
-        || drive_from(start, grain, a, body),
-        || drive_from(start + mid, grain, b, body),
+        || drive_from(start, grain, align, a, body),
+        || drive_from(start + mid, grain, align, b, body),
     );
 }
 
 /// Without threads: the whole batch on the calling thread.
 #[cfg(not(feature = "rayon"))]
-fn drive_from<O: OutSlices>(start: usize, _grain: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
+fn drive_from<O: OutSlices>(start: usize, _grain: usize, _align: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
     body(start, out);
 }
 
@@ -589,7 +599,8 @@ fn drive_from<O: OutSlices>(start: usize, _grain: usize, out: O, body: &(dyn Fn(
 /// ([`TaskSlots`]) added in task order do not depend on the threads.
 pub fn drive_tasks<O: OutSlices>(grain: usize, out: O, body: &(dyn Fn(usize, O) + Sync)) {
     let g = grain.max(1);
-    drive(g, out, &|start, out| {
+    // Splits in whole tasks, so each call below starts at a multiple of `g`.
+    drive_from(0, g, g, out, &|start, out| {
         let (mut rest, mut s) = (out, start);
         while rest.samples() > 0 {
             let m = rest.samples().min(g);
@@ -820,6 +831,38 @@ mod tests {
             for (t, &(start, len)) in parts.iter().enumerate() {
                 assert_eq!(start, t * grain);
                 assert_eq!(len, grain.min(n - t * grain));
+            }
+        }
+    }
+
+    /// `drive`'s tasks cover the batch once, in tasks of at most the grain that start at
+    /// multiples of 8 (of the grain when it is smaller), and its first split halves the
+    /// batch to within 8 samples, whatever the grain (with `rayon`, which the workspace's
+    /// tests turn on).
+    #[test]
+    fn drive_splits_in_even_halves_of_whole_lane_chunks() {
+        use std::sync::Mutex;
+        for (n, grain) in [(0, 4), (5, 4), (9, 4), (9, 8), (100, 3), (1024, 96), (1000, 96), (1001, 8), (17, 16)] {
+            let calls = Mutex::new(Vec::new());
+            let mut out = vec![0usize; n];
+            drive(grain, &mut out[..], &|start, o: &mut [usize]| {
+                for (k, x) in o.iter_mut().enumerate() {
+                    *x += start + k + 1;
+                }
+                calls.lock().unwrap().push((start, o.len()));
+            });
+            assert_eq!(out, (1..=n).collect::<Vec<_>>(), "n = {n}, grain = {grain}: each sample once");
+            let mut calls = calls.into_inner().unwrap();
+            calls.sort();
+            let align = grain.min(SPLIT_ALIGN);
+            for &(start, len) in &calls {
+                assert!(len <= grain || calls.len() == 1, "n = {n}, grain = {grain}: a task of {len}");
+                assert_eq!(start % align, 0, "n = {n}, grain = {grain}: a task at {start}");
+            }
+            if n > grain {
+                // The first split: the tasks before and after the middle one's start.
+                let first_half: usize = calls.iter().filter(|c| c.0 < (n / 2).div_ceil(align) * align).map(|c| c.1).sum();
+                assert!(first_half.abs_diff(n - first_half) <= 2 * align, "n = {n}, grain = {grain}: {first_half} of {n}");
             }
         }
     }
