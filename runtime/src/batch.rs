@@ -669,6 +669,28 @@ impl<W: Send> OutSlices for TaskSlots<'_, W> {
     }
 }
 
+/// The samples of a chunk, one per lane, for a kernel that writes an output straight
+/// into them: `out[l]` for the chunk's `out.len()` samples (`1..=N`, `N` the lane count),
+/// and for the padding lanes of a partial chunk the slots of `pad`, made by `zero` the
+/// first time a partial chunk needs them (their values, the last sample's again, are
+/// written there and never read). A full chunk touches neither.
+#[inline(always)]
+pub fn lane_rows<'a, T, const N: usize>(
+    out: &'a mut [T],
+    pad: &'a mut Option<[T; N]>,
+    zero: impl Fn() -> T,
+) -> [&'a mut T; N] {
+    if out.len() == N {
+        if let Ok(full) = <&mut [T; N]>::try_from(out) {
+            return full.each_mut();
+        }
+        unreachable!("a slice of N elements is an array of N");
+    }
+    let pad = pad.get_or_insert_with(|| core::array::from_fn(|_| zero()));
+    let mut rows = out.iter_mut().chain(pad.iter_mut());
+    core::array::from_fn(|_| rows.next().expect("fluxion: at most N samples in a chunk"))
+}
+
 /// A chunk loop for [`best_simd`]: the generated code's arguments of one call, in a struct
 /// whose `run` (always inlined) calls the loop.
 ///
@@ -842,7 +864,17 @@ mod tests {
     #[test]
     fn drive_splits_in_even_halves_of_whole_lane_chunks() {
         use std::sync::Mutex;
-        for (n, grain) in [(0, 4), (5, 4), (9, 4), (9, 8), (100, 3), (1024, 96), (1000, 96), (1001, 8), (17, 16)] {
+        for (n, grain) in [
+            (0, 4),
+            (5, 4),
+            (9, 4),
+            (9, 8),
+            (100, 3),
+            (1024, 96),
+            (1000, 96),
+            (1001, 8),
+            (17, 16),
+        ] {
             let calls = Mutex::new(Vec::new());
             let mut out = vec![0usize; n];
             drive(grain, &mut out[..], &|start, o: &mut [usize]| {
@@ -851,18 +883,32 @@ mod tests {
                 }
                 calls.lock().unwrap().push((start, o.len()));
             });
-            assert_eq!(out, (1..=n).collect::<Vec<_>>(), "n = {n}, grain = {grain}: each sample once");
+            assert_eq!(
+                out,
+                (1..=n).collect::<Vec<_>>(),
+                "n = {n}, grain = {grain}: each sample once"
+            );
             let mut calls = calls.into_inner().unwrap();
             calls.sort();
             let align = grain.min(SPLIT_ALIGN);
             for &(start, len) in &calls {
-                assert!(len <= grain || calls.len() == 1, "n = {n}, grain = {grain}: a task of {len}");
+                assert!(
+                    len <= grain || calls.len() == 1,
+                    "n = {n}, grain = {grain}: a task of {len}"
+                );
                 assert_eq!(start % align, 0, "n = {n}, grain = {grain}: a task at {start}");
             }
             if n > grain {
                 // The first split: the tasks before and after the middle one's start.
-                let first_half: usize = calls.iter().filter(|c| c.0 < (n / 2).div_ceil(align) * align).map(|c| c.1).sum();
-                assert!(first_half.abs_diff(n - first_half) <= 2 * align, "n = {n}, grain = {grain}: {first_half} of {n}");
+                let first_half: usize = calls
+                    .iter()
+                    .filter(|c| c.0 < (n / 2).div_ceil(align) * align)
+                    .map(|c| c.1)
+                    .sum();
+                assert!(
+                    first_half.abs_diff(n - first_half) <= 2 * align,
+                    "n = {n}, grain = {grain}: {first_half} of {n}"
+                );
             }
         }
     }

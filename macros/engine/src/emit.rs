@@ -778,6 +778,10 @@ impl<'a> Emitter<'a> {
             quote!(#n: &mut [#e])
         } else if matches!(self.f.vars[p.var].storage, Storage::OutParam | Storage::MutParam) {
             quote!(#n: &mut #t)
+        } else if let Storage::Rows(_) = self.f.vars[p.var].storage {
+            // The samples of a kernel's chunk, one per lane (the type is the sample's).
+            let v = self.vector();
+            quote!(#n: &mut [&mut #t; <#v as ::fluxion::__private::Lanes>::LANES])
         } else if let (true, Ty::Slice(e)) = (self.by_ref.contains(&p.var), &p.ty) {
             // A slice parameter is borrowed as `&[T]` (a `&Vec<T>` argument coerces).
             let e = self.ty_target(e).ty(e);
@@ -838,6 +842,9 @@ impl<'a> Emitter<'a> {
             let n = self.names.ident(v);
             return quote!((*#n));
         }
+        if let Storage::Rows(field) = self.f.vars[v].storage {
+            return self.rows_param(field);
+        }
         let Storage::Out(field) = self.f.vars[v].storage else {
             let n = self.names.ident(v);
             return quote!(#n);
@@ -855,6 +862,44 @@ impl<'a> Emitter<'a> {
             }
             None => quote!((*#out)),
         }
+    }
+
+    /// The parameter holding the samples of an output written lane by lane
+    /// ([`Storage::Rows`] `field`).
+    fn rows_param(&self, field: Option<usize>) -> TokenStream {
+        let p = self
+            .f
+            .params
+            .iter()
+            .find(|p| self.f.vars[p.var].storage == Storage::Rows(field));
+        match p {
+            Some(p) => {
+                let n = self.names.ident(p.var);
+                quote!(#n)
+            }
+            None => quote!(::core::compile_error!(
+                "fluxion: an output written by lanes without its samples"
+            )),
+        }
+    }
+
+    /// The per-sample type of the place `p` of an output written lane by lane.
+    fn rows_sample_ty(&self, p: &Place) -> Option<Ty> {
+        let Storage::Rows(field) = self.f.vars[p.var].storage else {
+            return None;
+        };
+        let param = self
+            .f
+            .params
+            .iter()
+            .find(|q| self.f.vars[q.var].storage == Storage::Rows(field))?;
+        Some(param.ty.indexed(p.idx.len()))
+    }
+
+    /// The SIMD vector type of a batched kernel (the plain `f64` elsewhere).
+    fn vector(&self) -> TokenStream {
+        let t = Ty::Lanes(Box::new(Ty::Float(None)));
+        self.ty_target(&t).ty(&t)
     }
 
     /// An operand's tokens.
@@ -972,6 +1017,18 @@ impl<'a> Emitter<'a> {
 
     fn stmt(&self, s: &Stmt) -> TokenStream {
         match s {
+            // An output in the chunk's samples: zeroed sample by sample, or left to its stores.
+            Stmt::Mut(v, init) if matches!(self.f.vars[*v].storage, Storage::Rows(_)) => match init {
+                Some(Expr::Zeros(_)) => {
+                    let (rows, vector) = (self.var(*v), self.vector());
+                    quote! {
+                        for __fluxion_l in 0..<#vector as ::fluxion::__private::Lanes>::LANES {
+                            ::fluxion::__private::fill_zero(&mut *#rows[__fluxion_l]);
+                        }
+                    }
+                }
+                _ => quote!(),
+            },
             // An accumulator in the caller's buffer: set in place, no local of its size.
             Stmt::Mut(v, init) if matches!(self.f.vars[*v].storage, Storage::Out(_)) => {
                 let place = self.var(*v);
@@ -1058,6 +1115,34 @@ impl<'a> Emitter<'a> {
             Stmt::Mut(v, None) => {
                 let n = self.names.ident(*v);
                 quote!(let mut #n;)
+            }
+            // An element of an output in the chunk's samples: each lane to its sample.
+            Stmt::Assign(p, AssignOp::Set, x) if matches!(self.f.vars[p.var].storage, Storage::Rows(_)) => {
+                let groups = self.index_groups(&self.f.vars[p.var].ty, &p.idx);
+                let rows = self.var(p.var);
+                let target = self.target.index(quote!((*#rows[__fluxion_l])), groups);
+                let vector = self.vector();
+                let store = match (self.f.ty_of(x).has_lanes(), self.rows_sample_ty(p)) {
+                    // A float on lanes: each sample its lane.
+                    (true, Some(Ty::Float(_))) => {
+                        quote!(#target = ::fluxion::__private::Lanes::lane(__fluxion_v, __fluxion_l);)
+                    }
+                    // An array on lanes (a row of a Jacobian): each sample its lane of
+                    // every element.
+                    (true, Some(t)) => {
+                        let t = ty_tokens(&t);
+                        quote!(<#t as ::fluxion::__private::Pack<#vector>>::write_lane(&__fluxion_v, __fluxion_l, &mut #target);)
+                    }
+                    // A shared value (a literal): every sample's.
+                    _ => quote!(#target = __fluxion_v;),
+                };
+                let x = self.operand(x);
+                quote! {{
+                    let __fluxion_v = #x;
+                    for __fluxion_l in 0..<#vector as ::fluxion::__private::Lanes>::LANES {
+                        #store
+                    }
+                }}
             }
             // A growing tape's slot `k` is its length: the write is a push.
             Stmt::Assign(p, AssignOp::Set, v)

@@ -137,6 +137,73 @@ pub fn into_form_with(g: &Func, name: String, by_size: bool) -> Func {
     h
 }
 
+/// Moves the outputs of a `vmap` kernel's `_into` form (from [`into_form`]) that only
+/// element stores touch into the chunk's samples ([`Storage::Rows`]): a place in `out`
+/// (field `k`, or the whole result) that `eligible` accepts, of a type that is arrays of
+/// float lanes, whose every mention is its declaration (uninitialised or zeros) or a
+/// store `v[i]..[j] = x` of one element or of a row held in a variable, never a read. Each moved output gets a parameter
+/// after `out` (in the order of the fields) holding the samples, of the per-sample type
+/// `sample(field)` gives. Returns the fields moved, in order.
+pub fn lane_rows(h: &mut Func, sample: &dyn Fn(Option<usize>) -> Option<Ty>) -> Vec<Option<usize>> {
+    let mut moved = Vec::new();
+    for v in 0..h.vars.len() {
+        let Storage::Out(field) = h.vars[v].storage else {
+            continue;
+        };
+        let ty = h.vars[v].ty.clone();
+        let mut depth = 0;
+        let mut t = &ty;
+        while let Ty::Array(e, _) = t {
+            depth += 1;
+            t = e;
+        }
+        let lanes_of_floats = matches!(t, Ty::Lanes(e) if matches!(**e, Ty::Float(_)));
+        if depth == 0 || !lanes_of_floats || !only_element_stores(&h.body, v, depth) {
+            continue;
+        }
+        if sample(field).is_none() {
+            continue;
+        }
+        h.vars[v].storage = Storage::Rows(field);
+        moved.push(field);
+    }
+    // The parameters, in the order of the fields.
+    moved.sort();
+    for &field in &moved {
+        let Some(ty) = sample(field) else {
+            continue;
+        };
+        let rows = h.new_var("rows", ty.clone(), true);
+        h.vars[rows].storage = Storage::Rows(field);
+        h.params.push(Param {
+            var: rows,
+            ty,
+            by_ref: false,
+            span: SrcSpan(proc_macro2::Span::call_site()),
+        });
+    }
+    moved
+}
+
+/// Whether every statement of `b` that mentions `v` is its declaration (uninitialised or
+/// zeros) or a store of one element (`depth` indices), or of a row (fewer) held in a
+/// variable, of a value other than `v`.
+fn only_element_stores(b: &Block, v: VarId, depth: usize) -> bool {
+    b.0.iter().all(|s| match s {
+        Stmt::Mut(w, init) if *w == v => matches!(init, None | Some(Expr::Zeros(_))),
+        // One element, or a whole row (an array of them) from a value.
+        Stmt::Assign(p, AssignOp::Set, x) if p.var == v => {
+            (p.idx.len() == depth || x.var().is_some())
+                && p.idx.len() <= depth
+                && x.var() != Some(v)
+                && p.idx.iter().all(|i| i.var() != Some(v))
+        }
+        Stmt::For(l) => only_element_stores(&l.body, v, depth),
+        Stmt::If(c, a, e) => c.var() != Some(v) && only_element_stores(a, v, depth) && only_element_stores(e, v, depth),
+        other => !stmt_mentions(other, v),
+    })
+}
+
 /// Whether `s` stores every element of `v` (of type `ty`) before anything reads it: a nest
 /// of loops over whole axes (`for i in 0..N`, either direction) whose only statement
 /// touching `v` is `v[i][j].. = x` with the nest's indices, one per axis, in order.

@@ -848,6 +848,13 @@ pub enum Storage {
     /// A `&mut T` parameter, read and written in place as `(*x)`: the caller's accumulator
     /// of a [`Mode::VjpBwdAcc`] companion.
     MutParam,
+    /// An output of a `vmap` kernel written straight into the chunk's samples: the
+    /// kernel's parameter `__fluxion_rows` (`__fluxion_rows{k}` for field `k` of a tuple
+    /// result), `&mut [&mut T; LANES]` with `T` the per-sample type, one sample per lane.
+    /// Only element stores touch it (`v[i][j] = x` is `rows[l][i][j] = x.lane(l)` for
+    /// each lane `l`) and its zeros (each sample zeroed), so no lanes buffer of the
+    /// output's size is written and then transposed into the samples.
+    Rows(Option<usize>),
     /// A reverse-mode tape of a loop with a run-time trip count: a `Vec` ([`Ty::Slice`])
     /// that starts empty and grows by one element per write. Writes are
     /// `Assign(tape[k], Set, v)` with `k` a running counter equal to the tape's length

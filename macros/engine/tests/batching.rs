@@ -861,3 +861,43 @@ fn nalgebra_values_as_their_storage() {
         }
     }
 }
+
+/// Which outputs a `vmap` kernel writes straight into the samples (`vmap::writes_lane_by_lane`,
+/// `into::lane_rows`): arrays of floats of at least 64 elements or of named-constant
+/// lengths, element stores only; smaller literal lengths, floats and accumulated (`+=`)
+/// outputs keep the lanes buffer.
+#[test]
+fn large_array_outputs_are_written_lane_by_lane() {
+    use fluxion_engine::expand::expand_item_text;
+    let kernel = |src: &str| {
+        let text = expand_item_text(src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let at = text
+            .find("fn __fluxion_kernel_")
+            .unwrap_or_else(|| panic!("no kernel: {text}"));
+        let k = &text[at..];
+        k[..k[3..].find("\nfn ").map_or(k.len(), |e| e + 3)].to_string()
+    };
+    // (source, output types in the kernel's buffer, whether a rows parameter follows)
+    let cases = [
+        // 64 floats: lane by lane; the buffer keeps `()` in its place.
+        ("#[vmap(in_dims = (0, 0))] #[grad(argnums = (0, 1))] fn f(x: [f64; 64], w: [f64; 8]) -> f64 { let mut s = 0.0; for i in 0..64 { s += x[i] * w[i % 8]; } s * s }", "out: &mut ((), [", true),
+        // 63 floats: the buffer.
+        ("#[vmap] #[grad] fn f(x: [f64; 63]) -> f64 { let mut s = 0.0; for i in 0..63 { s += x[i] * x[i]; } s }", "out: &mut [", false),
+        // 8 x 8 nested: 64 floats, lane by lane.
+        ("#[vmap] #[grad] fn f(x: [[f64; 8]; 8]) -> f64 { let mut s = 0.0; for i in 0..8 { for j in 0..8 { s += x[i][j] * x[i][j]; } } s }", "out: &mut ()", true),
+        // Each element reached twice (`x[i][j]` and `x[j][i]`): accumulated, the buffer.
+        ("#[vmap] #[grad] fn f(x: [[f64; 8]; 8]) -> f64 { let mut s = 0.0; for i in 0..8 { for j in 0..8 { s += x[i][j] * x[j][i]; } } s }", "out: &mut [", false),
+        // A named-constant length: lane by lane.
+        ("const N: usize = 2; #[vmap] #[grad] fn f(x: [f64; N]) -> f64 { let mut s = 0.0; for i in 0..N { s += x[i] * x[i]; } s }", "out: &mut ()", true),
+        // A float: the buffer.
+        ("#[vmap] #[grad] fn f(x: f64) -> f64 { x * x }", "out: &mut ::fluxion::__private::f64x4", false),
+    ];
+    for (src, buffer, rows) in cases {
+        let k = kernel(src);
+        assert!(k.contains(buffer), "{src}: the buffer {buffer}\n{k}");
+        assert_eq!(k.contains("rows: &mut [&mut "), rows, "{src}: rows\n{k}");
+        if rows {
+            assert!(k.contains("[__fluxion_l]"), "{src}: stores lane by lane\n{k}");
+        }
+    }
+}

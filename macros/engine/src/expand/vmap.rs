@@ -331,8 +331,40 @@ pub(super) fn vmap_items(
     // The kernel writes its result into a buffer of the chunk loop's (its `_into` form):
     // the accumulators of a batched reverse sweep (64 KiB of weight cotangents for
     // `vmap(grad(loss))` of a small MLP) are filled in place, not returned and copied.
-    let result_zeros = lanes.zeros(&kernel.ret_ty);
-    let kernel_out = crate::into::into_form(&kernel, kernel_name.clone());
+    let mut kernel_out = crate::into::into_form(&kernel, kernel_name.clone());
+    // Large array outputs go straight into the chunk's samples, lane by lane (no lanes
+    // buffer of their size written, then read back and transposed): per-sample gradients
+    // of a model's weights. The hidden rows form keeps the buffer.
+    let direct = match o.rows {
+        true => Vec::new(),
+        false => crate::into::lane_rows(&mut kernel_out, &|field| {
+            let k = field.unwrap_or(0);
+            let t = outs_ty.get(k)?;
+            let whole = field.is_some() == tuple;
+            (whole && odims.get(k)?.0 == 0 && writes_lane_by_lane(t)).then(|| t.clone())
+        }),
+    };
+    // The kernel's buffer holds the other outputs (`()` in place of those it writes
+    // straight into the samples).
+    let buffer_ty = match &kernel.ret_ty {
+        Ty::Tuple(ts) => Ty::Tuple(
+            ts.iter()
+                .enumerate()
+                .map(|(k, t)| if direct.contains(&Some(k)) { Ty::Unit } else { t.clone() })
+                .collect(),
+        ),
+        _ if direct.contains(&None) => Ty::Unit,
+        t => t.clone(),
+    };
+    if let Some(p) = kernel_out
+        .params
+        .iter_mut()
+        .find(|p| kernel_out.vars[p.var].storage == Storage::OutParam)
+    {
+        p.ty = buffer_ty.clone();
+        kernel_out.vars[p.var].ty = buffer_ty.clone();
+    }
+    let result_zeros = lanes.zeros(&buffer_ty);
     let kernel_tokens = Emitter::with_lanes(&kernel_out, &Scalar, &lanes).function(&FnHeader {
         vis: quote!(),
         name: format_ident!("{}", kernel_name),
@@ -495,10 +527,13 @@ pub(super) fn vmap_items(
             quote!(#out)
         }
     };
+    // The field of output `k` in the kernel's result.
+    let field_of = |k: usize| if tuple { Some(k) } else { None };
     let unpacks: Vec<TokenStream> = outs_ty
         .iter()
         .zip(&odims)
         .enumerate()
+        .filter(|(k, _)| !direct.contains(&field_of(*k)))
         .map(|(k, (t, (d, _)))| {
             let r = if tuple {
                 let k = syn::Index::from(k);
@@ -528,15 +563,50 @@ pub(super) fn vmap_items(
     let out_param = level.out_param();
     let mut chunk_args: Vec<TokenStream> = arg_names.iter().map(|a| quote!(#a)).collect();
     chunk_args.extend([quote!(#out), quote!(__fluxion_start)]);
+    // The outputs written lane by lane: their samples (`lane_rows`, the padding lanes of
+    // a partial chunk into a buffer of the task's), and the kernel's arguments.
+    let lanes_lit = proc_macro2::Literal::u64_unsuffixed(lanes_n);
+    let rows_of = |k: usize, chunk: TokenStream| {
+        let (rows, pad) = (
+            format_ident!("__fluxion_rows{}", k),
+            format_ident!("__fluxion_pad{}", k),
+        );
+        let z = Scalar.zeros(&outs_ty[k]);
+        quote!(let mut #rows = ::fluxion::__private::lane_rows::<_, #lanes_lit>(#chunk, &mut #pad, || #z);)
+    };
+    let direct_ks: Vec<usize> = (0..outs_ty.len()).filter(|k| direct.contains(&field_of(*k))).collect();
+    let rows_args: Vec<TokenStream> = direct_ks
+        .iter()
+        .map(|k| {
+            let rows = format_ident!("__fluxion_rows{}", k);
+            quote!(&mut #rows)
+        })
+        .collect();
+    let step_rows: Vec<TokenStream> = direct_ks
+        .iter()
+        .map(|&k| {
+            let place = place(k);
+            rows_of(k, quote!(&mut #place[__fluxion_i..__fluxion_i + __fluxion_m]))
+        })
+        .collect();
+    let pads: Vec<TokenStream> = direct_ks
+        .iter()
+        .map(|&k| {
+            let (pad, t) = (format_ident!("__fluxion_pad{}", k), ty_tokens(&outs_ty[k]));
+            quote!(let mut #pad: ::core::option::Option<[#t; #lanes_lit]> = ::core::option::Option::None;)
+        })
+        .collect();
     // One chunk: pack, kernel, unpack (`__fluxion_m` samples from `__fluxion_i`).
     let step = quote! {
         #(#packs)*
-        #kernel_ident #tf (#(#kernel_args,)* &mut __fluxion_r);
+        #(#step_rows)*
+        #kernel_ident #tf (#(#kernel_args,)* &mut __fluxion_r #(, #rows_args)*);
         #(#unpacks)*
     };
     // The outputs' full chunks and the unpacks into them, for the loop over iterators.
     let mut zip_outs = Vec::new();
     let mut zip_unpacks = Vec::new();
+    let mut zip_rows = Vec::new();
     for (k, (t, (d, _))) in outs_ty.iter().zip(&odims).enumerate() {
         if *d != 0 {
             zippable = false;
@@ -554,7 +624,10 @@ pub(super) fn vmap_items(
             c.clone(),
             quote!(#place[..__fluxion_full].chunks_exact_mut(#lanes_const)),
         ));
-        zip_unpacks.push(unpack_tokens(t, &vector, &r, quote!(#c)));
+        match direct.contains(&field_of(k)) {
+            true => zip_rows.push(rows_of(k, quote!(#c))),
+            false => zip_unpacks.push(unpack_tokens(t, &vector, &r, quote!(#c))),
+        }
     }
     let mut all = zip_ins.iter().chain(&zip_outs);
     let first = all.next().cloned().filter(|_| zippable && !zip_ins.is_empty());
@@ -568,7 +641,8 @@ pub(super) fn vmap_items(
         quote! {
             for #pat in #it {
                 #(#zip_packs)*
-                #kernel_ident #tf (#(#kernel_args,)* &mut __fluxion_r);
+                #(#zip_rows)*
+                #kernel_ident #tf (#(#kernel_args,)* &mut __fluxion_r #(, #rows_args)*);
                 #(#zip_unpacks)*
                 // The sample index (each sample's generator under `randomness`).
                 __fluxion_i += #lanes_const;
@@ -612,6 +686,7 @@ pub(super) fn vmap_items(
             let __fluxion_n = ::fluxion::__private::OutSlices::samples(&#out);
             let mut __fluxion_i = 0;
             let mut __fluxion_r = #result_zeros;
+            #(#pads)*
             #chunk_loop
         }
     };
@@ -1443,6 +1518,27 @@ fn lane_writes(t: &Ty, vector: &TokenStream, r: TokenStream, o: TokenStream, dep
         }
         _ => write(t, o),
     }
+}
+
+/// The smallest output (in floats per sample) that a kernel writes straight into the
+/// samples, lane by lane ([`crate::into::lane_rows`]), rather than into a lanes buffer
+/// transposed afterwards in blocks. The transposition is cheaper while the buffer stays
+/// in the L1 cache; the per-sample gradients of `vmap(grad(loss))` of a `32 -> 64 -> 1`
+/// MLP (2,048 weights, 64 KiB of lanes per chunk) took 1.74 ms per 1024 samples through the
+/// buffer and 1.39 ms lane by lane.
+const LANE_ROWS_MIN: i128 = 64;
+
+/// Whether an output of per-sample type `t` is written lane by lane into the samples: an
+/// array (any depth) of floats of at least [`LANE_ROWS_MIN`] elements, or of a length the
+/// macro cannot see (named constants).
+fn writes_lane_by_lane(t: &Ty) -> bool {
+    let mut elems = Some(1i128);
+    let mut e = t;
+    while let Ty::Array(inner, n) = e {
+        elems = elems.zip(n.lit()).map(|(a, b)| a.saturating_mul(b));
+        e = inner;
+    }
+    matches!(t, Ty::Array(..)) && matches!(e, Ty::Float(_)) && elems.is_none_or(|n| n >= LANE_ROWS_MIN)
 }
 
 /// Whether samples of `t` can be packed into lanes: floats, fixed arrays and tuples of
