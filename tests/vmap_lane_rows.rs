@@ -168,3 +168,65 @@ fn f32_gradients_on_eight_lanes_equal_the_loop() {
         }
     }
 }
+
+/// A matrix product written as nalgebra lowers it, its first column peeled (`a[i] = w[0][i]
+/// * x[0]`, then `a[i] += w[j][i] * x[j]` for `j` in `1..`): the reverse sweep's two nests
+/// of the weights' cotangent store to elements the other does not touch, so both store and
+/// nothing is zeroed first; an overlapping pair (`j` in `0..` again) adds. At 64 x 2 (written
+/// lane by lane) and 4 x 2 (through the lanes buffer).
+#[vmap(in_dims = (None, 0))]
+#[grad(argnums = 0)]
+fn peeled64(w: &[[f64; 64]; 2], x: [f64; 2]) -> f64 {
+    let mut a = [0.0; 64];
+    for i in 0..64 {
+        a[i] = w[0][i] * x[0];
+    }
+    for j in 1..2 {
+        for i in 0..64 {
+            a[i] += w[j][i] * x[j];
+        }
+    }
+    let mut s = 0.0;
+    for i in 0..64 {
+        s += a[i] * a[i] / (1.0 + a[i] * a[i]);
+    }
+    s
+}
+
+#[vmap(in_dims = (None, 0))]
+#[grad(argnums = 0)]
+fn peeled4(w: &[[f64; 4]; 2], x: [f64; 2]) -> f64 {
+    let mut a = [0.0; 4];
+    for i in 0..4 {
+        a[i] = w[0][i] * x[0];
+    }
+    for j in 0..2 {
+        for i in 0..4 {
+            a[i] += w[j][i] * x[j] * x[j];
+        }
+    }
+    let mut s = 0.0;
+    for i in 0..4 {
+        s += a[i] * a[i] / (1.0 + a[i] * a[i]);
+    }
+    s
+}
+
+#[test]
+fn peeled_products_equal_the_loop() {
+    let w64: [[f64; 64]; 2] = std::array::from_fn(|j| std::array::from_fn(|i| val(i * 2 + j, 14)));
+    let w4: [[f64; 4]; 2] = std::array::from_fn(|j| std::array::from_fn(|i| val(i * 2 + j, 15)));
+    for n in SIZES {
+        let x: Vec<[f64; 2]> = (0..n).map(|k| [val(k, 16), val(k, 17)]).collect();
+        let (g64, g4) = (peeled64_grad_vmap(&w64, &x), peeled4_grad_vmap(&w4, &x));
+        for k in 0..n {
+            assert_eq!(g64[k], peeled64_grad(&w64, x[k]), "n = {n}, sample {k}");
+            assert_eq!(g4[k], peeled4_grad(&w4, x[k]), "n = {n}, sample {k}");
+        }
+        for chunk in [Some(1), Some(3)] {
+            let mut buf = vec![[[f64::NAN; 64]; 2]; n];
+            peeled64_grad_vmap_into(&w64, &x, &mut buf, chunk);
+            assert_eq!(buf, g64, "n = {n}, chunk_size {chunk:?}");
+        }
+    }
+}

@@ -127,7 +127,9 @@ pub fn into_form_with(g: &Func, name: String, by_size: bool) -> Func {
             continue;
         }
         let first = body[k + 1..].iter().find(|s| stmt_mentions(s, v));
-        if first.is_some_and(|s| stores_every_element(s, v, &ty, &mut Vec::new())) {
+        if first.is_some_and(|s| stores_every_element(s, v, &ty, &mut Vec::new()))
+            || stores_cover(&body[k + 1..], v, &ty)
+        {
             body[k] = Stmt::Mut(v, None);
         }
     }
@@ -201,6 +203,95 @@ fn only_element_stores(b: &Block, v: VarId, depth: usize) -> bool {
         Stmt::For(l) => only_element_stores(&l.body, v, depth),
         Stmt::If(c, a, e) => c.var() != Some(v) && only_element_stores(a, v, depth) && only_element_stores(e, v, depth),
         other => !stmt_mentions(other, v),
+    })
+}
+
+/// Whether the first statements of `b` touching `v` (of type `ty`, arrays of literal
+/// lengths) are nests of loops of literal bounds, each storing `v[i]..[j] = x` once per
+/// element (indices: the nest's loop indices, each once, or integer literals), whose
+/// elements together are all of `v`'s: a loop peeled of its first iteration stores
+/// `v[0][j]` and then `v[i][j]` for `i` in `1..n`.
+fn stores_cover(b: &[Stmt], v: VarId, ty: &Ty) -> bool {
+    let mut full = Vec::new();
+    let mut t = ty;
+    while let Ty::Array(e, n) = t {
+        match n.lit() {
+            Some(n) => full.push((0, n)),
+            None => return false,
+        }
+        t = e;
+    }
+    if full.is_empty() || matches!(t, Ty::Array(..) | Ty::Tuple(_) | Ty::Matrix { .. }) {
+        return false;
+    }
+    let mut regions = Vec::new();
+    for s in b.iter().filter(|s| stmt_mentions(s, v)) {
+        match set_region(s, v, &mut Vec::new()) {
+            Some(r) if r.len() == full.len() => regions.push(r),
+            _ => break,
+        }
+        if covers(&regions, &full) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The elements one nest stores into `v` ([`stores_cover`]): per axis, the half-open range
+/// of its index (`loops`: the nest's indices and literal bounds so far).
+fn set_region(s: &Stmt, v: VarId, loops: &mut Vec<(VarId, i128, i128)>) -> Option<Vec<(i128, i128)>> {
+    match s {
+        Stmt::Assign(p, AssignOp::Set, x) if p.var == v && x.var() != Some(v) => {
+            let vars: Vec<VarId> = p.idx.iter().filter_map(Operand::var).collect();
+            let distinct = vars.iter().collect::<HashSet<_>>().len() == vars.len();
+            let all_loops = loops.iter().all(|l| vars.contains(&l.0));
+            if !distinct || !all_loops {
+                return None;
+            }
+            p.idx
+                .iter()
+                .map(|o| match o {
+                    Operand::Int(c) => Some((*c, *c + 1)),
+                    Operand::Var(i) => loops.iter().find(|l| l.0 == *i).map(|l| (l.1, l.2)),
+                    _ => None,
+                })
+                .collect()
+        }
+        Stmt::For(l) => {
+            let lo = l.static_lo().and_then(|lo| lo.lit())?;
+            let hi = l.static_hi().and_then(|hi| hi.lit())?;
+            let mut touching = l.body.0.iter().filter(|t| stmt_mentions(t, v));
+            let (Some(only), None) = (touching.next(), touching.next()) else {
+                return None;
+            };
+            loops.push((l.var, lo, hi));
+            set_region(only, v, loops)
+        }
+        _ => None,
+    }
+}
+
+/// Whether the boxes `regions` (half-open ranges per axis) cover the box `full`.
+fn covers(regions: &[Vec<(i128, i128)>], full: &[(i128, i128)]) -> bool {
+    let Some(&(lo, hi)) = full.first() else {
+        return !regions.is_empty();
+    };
+    if lo >= hi {
+        return true;
+    }
+    let mut cuts = vec![lo, hi];
+    for r in regions {
+        cuts.extend([r[0].0, r[0].1].into_iter().filter(|c| lo < *c && *c < hi));
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts.windows(2).all(|w| {
+        let inside: Vec<Vec<(i128, i128)>> = regions
+            .iter()
+            .filter(|r| r[0].0 <= w[0] && w[1] <= r[0].1)
+            .map(|r| r[1..].to_vec())
+            .collect();
+        covers(&inside, &full[1..])
     })
 }
 

@@ -610,15 +610,24 @@ fn first_additions_store(f: &mut Func) {
         });
         hit
     }
-    /// The one assignment touching `a` in `s`, reached through loops whose indices it
-    /// indexes by, if `s` is such a nest: its path of loop indices and its place.
-    fn only_write<'s>(s: &'s mut Stmt, a: VarId, loops: &mut Vec<VarId>) -> Option<&'s mut Stmt> {
+    /// The one assignment touching `a` in `s` (an addition, or a store it became),
+    /// reached through loops whose indices it indexes by (each once; other indices are
+    /// integer literals), if `s` is such a nest: its place runs over distinct elements.
+    /// `loops`: the path of loop indices with their literal bounds, if they have them.
+    fn only_write<'s>(
+        s: &'s mut Stmt,
+        a: VarId,
+        loops: &mut Vec<(VarId, Option<(i128, i128)>)>,
+    ) -> Option<&'s mut Stmt> {
         match s {
-            Stmt::Assign(p, AssignOp::Add, _) if p.var == a => {
+            Stmt::Assign(p, AssignOp::Add | AssignOp::Set, _) if p.var == a => {
                 let idx: Vec<VarId> = p.idx.iter().filter_map(Operand::var).collect();
-                let distinct = idx.len() == p.idx.len() && idx.iter().collect::<HashSet<_>>().len() == idx.len();
-                (distinct && loops.iter().all(|l| idx.contains(l)) && idx.iter().all(|i| loops.contains(i)))
-                    .then_some(s)
+                let plain = p.idx.iter().all(|o| o.var().is_some() || matches!(o, Operand::Int(_)));
+                let distinct = plain && idx.iter().collect::<HashSet<_>>().len() == idx.len();
+                (distinct
+                    && loops.iter().all(|l| idx.contains(&l.0))
+                    && idx.iter().all(|i| loops.iter().any(|l| l.0 == *i)))
+                .then_some(s)
             }
             Stmt::For(l) => {
                 let mut inside = l.body.0.iter().enumerate().filter(|(_, t)| touches(t, a));
@@ -626,11 +635,31 @@ fn first_additions_store(f: &mut Func) {
                 if inside.next().is_some() {
                     return None;
                 }
-                loops.push(l.var);
+                let bounds = l
+                    .static_lo()
+                    .and_then(|lo| lo.lit())
+                    .zip(l.static_hi().and_then(|hi| hi.lit()));
+                loops.push((l.var, bounds));
                 only_write(&mut l.body.0[k], a, loops)
             }
             _ => None,
         }
+    }
+    /// The elements a place indexed by `idx` runs over in the nest `loops`: per axis, the
+    /// half-open range of a loop index or the one element of a literal; `None` where a
+    /// bound is not a literal.
+    fn region(idx: &[Operand], loops: &[(VarId, Option<(i128, i128)>)]) -> Option<Vec<(i128, i128)>> {
+        idx.iter()
+            .map(|o| match o {
+                Operand::Int(c) => Some((*c, *c + 1)),
+                Operand::Var(v) => loops.iter().find(|l| l.0 == *v).and_then(|l| l.1),
+                _ => None,
+            })
+            .collect()
+    }
+    /// Whether two regions share no element (some axis's ranges do not meet).
+    fn disjoint(a: &[(i128, i128)], b: &[(i128, i128)]) -> bool {
+        a.iter().zip(b).any(|(x, y)| x.1 <= y.0 || y.1 <= x.0)
     }
     fn go(f: &mut Func, b: &mut Block) {
         let n = b.0.len();
@@ -654,30 +683,56 @@ fn first_additions_store(f: &mut Func) {
             if !scalar_ok {
                 continue;
             }
-            let Some(m) = (k + 1..n).find(|&m| touches(&b.0[m], a)) else {
-                continue;
-            };
-            let mut loops = Vec::new();
-            let Some(Stmt::Assign(p, op, v)) = only_write(&mut b.0[m], a, &mut loops) else {
-                continue;
-            };
-            if p.idx.len() != depth {
-                continue;
+            // The nests touching `a` in turn: the first, then each whose elements none
+            // before it touched (a loop peeled of its first iteration: `a[0][j] += ..`
+            // after `a[i][j] += ..` over `i` in `1..n`), as long as they are such nests.
+            let mut seen: Vec<Vec<(i128, i128)>> = Vec::new();
+            let (mut from, mut first_nest) = (k + 1, true);
+            while let Some(m) = (from..n).find(|&m| touches(&b.0[m], a)) {
+                from = m + 1;
+                let mut loops = Vec::new();
+                let Some(Stmt::Assign(p, op, v)) = only_write(&mut b.0[m], a, &mut loops) else {
+                    break;
+                };
+                if p.idx.len() != depth {
+                    break;
+                }
+                let here = region(&p.idx, &loops);
+                let first = std::mem::replace(&mut first_nest, false);
+                let fresh = match &here {
+                    Some(r) => first || seen.iter().all(|q| disjoint(q, r)),
+                    None => first,
+                };
+                if !fresh {
+                    break;
+                }
+                if *op == AssignOp::Set {
+                    // (Already a store: its elements are taken.)
+                    match here {
+                        Some(r) => seen.push(r),
+                        None => break,
+                    }
+                    continue;
+                }
+                let (p, v) = (p.clone(), v.clone());
+                *op = AssignOp::Set;
+                // The sum `0.0 + v` (zero lanes), bound before the store.
+                let zero = f.new_var("zero", elem.clone(), false);
+                let sum = f.new_var("t", elem.clone(), false);
+                let mut stmts = vec![Stmt::Let(zero, Expr::Splat(Operand::float(0.0)))];
+                stmts.push(Stmt::Let(sum, Expr::Prim(Prim::Add, vec![Operand::Var(zero), v])));
+                stmts.push(Stmt::Assign(p, AssignOp::Set, Operand::Var(sum)));
+                if matches!(b.0[m], Stmt::Assign(..)) {
+                    b.0.splice(m..m + 1, stmts);
+                    // (The block grew: the rest is handled when `go` sees it again.)
+                    return go(f, b);
+                }
+                replace_assign(&mut b.0[m], a, &mut Some(stmts));
+                match here {
+                    Some(r) => seen.push(r),
+                    None => break,
+                }
             }
-            let (p, v) = (p.clone(), v.clone());
-            *op = AssignOp::Set;
-            // The sum `0.0 + v` (zero lanes), bound before the store.
-            let zero = f.new_var("zero", elem.clone(), false);
-            let sum = f.new_var("t", elem.clone(), false);
-            let mut stmts = vec![Stmt::Let(zero, Expr::Splat(Operand::float(0.0)))];
-            stmts.push(Stmt::Let(sum, Expr::Prim(Prim::Add, vec![Operand::Var(zero), v])));
-            stmts.push(Stmt::Assign(p, AssignOp::Set, Operand::Var(sum)));
-            if matches!(b.0[m], Stmt::Assign(..)) {
-                b.0.splice(m..m + 1, stmts);
-                // (The block grew: the rest is handled when `go` sees it again.)
-                return go(f, b);
-            }
-            replace_assign(&mut b.0[m], a, &mut Some(stmts));
         }
         for s in &mut b.0 {
             match s {

@@ -589,14 +589,24 @@ fn into_forms_zero_only_what_is_not_stored_whole() {
     // (source, argnums, for each gradient in order: whether its place starts from zeros;
     // `None` would be a gradient assigned at the end, not accumulated in place)
     type Case<'a> = (&'a str, Vec<usize>, Vec<Option<bool>>);
-    let cases: [Case; 4] = [
+    let cases: [Case; 7] = [
         // `w_bar[i][j]` stored once each; `x_bar[j]` added once per `i`.
         ("fn f(x: [f64; 3], w: [[f64; 3]; 2], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { let mut a = 0.0; for j in 0..3 { a += w[i][j] * x[j]; } s += a * a * y; } s }", vec![0, 1], vec![Some(true), Some(false)]),
         // Only part of the first axis: the last row is never stored.
         ("fn f(x: [f64; 3], w: [[f64; 3]; 3], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { let mut a = 0.0; for j in 0..3 { a += w[i][j] * x[j]; } s += a * a * y; } s }", vec![1], vec![Some(true)]),
-        // The indices swapped: `w_bar[j][i]` in `for i { for j }` (stored whole all the same,
-        // but not in the order the check reads, so it keeps its zeros).
-        ("fn f(x: [f64; 3], w: [[f64; 2]; 3], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { let mut a = 0.0; for j in 0..3 { a += w[j][i] * x[j]; } s += a * a * y; } s }", vec![1], vec![Some(true)]),
+        // The indices swapped: `w_bar[j][i]` in `for i { for j }`, stored whole all the same
+        // (`into::stores_cover`: the nest's elements are all of them).
+        ("fn f(x: [f64; 3], w: [[f64; 2]; 3], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { let mut a = 0.0; for j in 0..3 { a += w[j][i] * x[j]; } s += a * a * y; } s }", vec![1], vec![Some(false)]),
+        // A loop peeled of its first iteration (as a matrix product is lowered): `w_bar[0][j]`
+        // and `w_bar[i][j]` for `i` in `1..3` are two nests of additions to elements the
+        // other does not touch (`simplify::first_additions_store` turns both into stores),
+        // which together store every element.
+        ("fn f(x: [f64; 3], w: [[f64; 3]; 3], y: f64) -> f64 { let mut s = 0.0; for j in 0..3 { s += w[0][j] * x[j]; } for i in 1..3 { for j in 0..3 { s += w[i][j] * x[j] * y; } } s * s }", vec![1], vec![Some(false)]),
+        // Overlapping nests: the reverse sweep's first (`w_bar[i][j]` for `i` in `0..3`)
+        // stores every element, and the second (`w_bar[0][j]`) adds to it.
+        ("fn f(x: [f64; 3], w: [[f64; 3]; 3], y: f64) -> f64 { let mut s = 0.0; for j in 0..3 { s += w[0][j] * x[j]; } for i in 0..3 { for j in 0..3 { s += w[i][j] * x[j] * y; } } s * s }", vec![1], vec![Some(false)]),
+        // Two nests leaving the middle row out: zeroed.
+        ("fn f(x: [f64; 3], w: [[f64; 3]; 3], y: f64) -> f64 { let mut s = 0.0; for j in 0..3 { s += w[0][j] * x[j]; } for i in 2..3 { for j in 0..3 { s += w[i][j] * x[j] * y; } } s * s }", vec![1], vec![Some(true)]),
         // A one-axis cotangent stored once per element.
         ("fn f(x: [f64; 3], w: [f64; 3], y: f64) -> f64 { let mut s = 0.0; for i in 0..3 { s += (w[i] * x[i]).sin() * y; } s }", vec![1], vec![Some(false)]),
     ];
