@@ -415,3 +415,30 @@ fn an_outer_batch_of_svector_components() {
         }
     }
 }
+
+/// `f32` vectors in components (8 lanes).
+#[vmap(in_dims = 1, out_dims = 1)]
+fn affine_f32(x: SVector<f32, 3>) -> SVector<f32, 3> {
+    x * 0.375 - SVector::<f32, 3>::new(x[2], x[0], x[1]) * x[1]
+}
+
+#[test]
+fn f32_svector_components_bit_for_bit() {
+    for n in SOA_SIZES.iter().copied().chain([8, 17]) {
+        let xs: Vec<SVector<f32, 3>> = (0..n)
+            .map(|s| SVector::from_fn(|i, _| wave(5 * s + i) as f32))
+            .collect();
+        let cs: [Vec<f32>; 3] = core::array::from_fn(|j| xs.iter().map(|x| x[j]).collect());
+        let y = affine_f32_vmap([&cs[0][..], &cs[1][..], &cs[2][..]]);
+        for (k, x) in xs.iter().enumerate() {
+            let want = affine_f32(*x);
+            for j in 0..3 {
+                assert_eq!(
+                    y[j][k].to_bits(),
+                    want[j].to_bits(),
+                    "n = {n}, sample {k}, component {j}"
+                );
+            }
+        }
+    }
+}
