@@ -65,6 +65,20 @@ fn loss_and_value(p: &Layer, x: &[f64]) -> f64 {
     y
 }
 
+/// The gradient with respect to the input alone: the struct passed through.
+#[grad(argnums = 1)]
+fn loss_in_x(p: &Layer, x: &[f64]) -> f64 {
+    let mut y = 0.0;
+    for i in 0..p.w.nrows() {
+        let mut s = p.b[i];
+        for j in 0..p.w.ncols() {
+            s += p.w[(i, j)] * x[j];
+        }
+        y += s.tanh();
+    }
+    y
+}
+
 #[jacrev]
 fn two(p: &Layer) -> [f64; 2] {
     let mut a = 0.0;
@@ -161,6 +175,11 @@ fn gradient_of_a_dmatrix_weight_bit_for_bit_against_the_slice_form() {
         assert_eq!(bits(gs.w.as_slice()), bits(&gw));
         assert_eq!(bits(gs.b.as_slice()), bits(&gb));
         assert_eq!((gs.w.shape(), gs.calls, gx.len()), ((rows, cols), 7, cols));
+        assert_eq!(
+            bits(&loss_in_x_grad(&p, &x)),
+            bits(&gx),
+            "{rows}x{cols}: the input's gradient alone"
+        );
         for j in 0..cols {
             let mut want = 0.0;
             for i in 0..rows {
