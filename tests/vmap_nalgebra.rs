@@ -4,7 +4,9 @@
 //! function, its Jacobian) batches to a `Vec` of matrices. Each sample's result against
 //! the unbatched generated function called in a loop, for batch sizes around the lane
 //! counts, shared and batched matrices mixed, `f32`, the `_into` forms and chunk sizes,
-//! and mismatched lengths.
+//! and mismatched lengths. An `SVector` in the structure-of-arrays layout (`in_dims = 1`:
+//! one slice per component; `out_dims = 1`: one `Vec` per component) against its
+//! `in_dims = 0` form and single calls.
 //!
 //! Arithmetic is exact on lanes, so those results are compared bit for bit; results
 //! through a lane transcendental (`tanh`) within the lane functions' documented bound.
@@ -271,5 +273,172 @@ fn const_generic_sizes() {
     let g = sum_sq_grad_vmap::<4>(&xs);
     for (k, x) in xs.iter().enumerate() {
         assert_eq!(bits(&g[k]), bits(&sum_sq_grad::<4>(*x)));
+    }
+}
+
+/// Batch sizes of the structure-of-arrays layout tests.
+const SOA_SIZES: [usize; 6] = [0, 1, 3, 4, 5, 9];
+
+/// `x`'s component `j` over the samples `xs`: the slice `in_dims = 1` takes for it.
+fn components_of<const N: usize>(xs: &[SVector<f64, N>]) -> [Vec<f64>; N] {
+    core::array::from_fn(|j| xs.iter().map(|x| x[j]).collect())
+}
+
+fn vec_bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// `in_dims = 1` on an `SVector` (one slice of samples per component), a shared matrix,
+/// and `out_dims = 1` on an `SVector` result (one `Vec` per component); arithmetic only.
+#[vmap(in_dims = (1, None), out_dims = 1)]
+fn mix_soa(x: SVector<f64, 3>, w: &SMatrix<f64, 3, 3>) -> SVector<f64, 3> {
+    w * x + x * x[0]
+}
+
+/// `mix_soa` one vector per sample.
+#[vmap(in_dims = (0, None))]
+fn mix_aos(x: SVector<f64, 3>, w: &SMatrix<f64, 3, 3>) -> SVector<f64, 3> {
+    w * x + x * x[0]
+}
+
+#[test]
+fn svector_components_in_and_out_bit_for_bit() {
+    let w = matrices::<3, 3>(1, 11)[0];
+    for n in SOA_SIZES {
+        let xs = vectors::<3>(n, 2 * n + 1);
+        let cs = components_of(&xs);
+        let x = [&cs[0][..], &cs[1][..], &cs[2][..]];
+        let aos: Vec<SVector<f64, 3>> = mix_aos_vmap(&xs, &w);
+        let want: Vec<SVector<f64, 3>> = xs.iter().map(|x| mix_soa(*x, &w)).collect();
+        let check = |y: &[Vec<f64>; 3], what: &str| {
+            for j in 0..3 {
+                assert_eq!(y[j].len(), n);
+                let wj: Vec<f64> = want.iter().map(|v| v[j]).collect();
+                let aj: Vec<f64> = aos.iter().map(|v| v[j]).collect();
+                assert_eq!(vec_bits(&y[j]), vec_bits(&wj), "n = {n}, component {j}, {what}");
+                assert_eq!(
+                    vec_bits(&y[j]),
+                    vec_bits(&aj),
+                    "n = {n}, component {j}, {what} against in_dims = 0"
+                );
+            }
+        };
+        check(&mix_soa_vmap(x, &w), "allocating");
+        check(&try_mix_soa_vmap(x, &w).unwrap(), "try_");
+        for chunk in [None, Some(1), Some(3)] {
+            let mut y = [vec![f64::NAN; n], vec![f64::NAN; n], vec![f64::NAN; n]];
+            let [y0, y1, y2] = &mut y;
+            mix_soa_vmap_into(x, &w, [&mut y0[..], &mut y1[..], &mut y2[..]], chunk);
+            check(&y, &format!("_into, chunk_size = {chunk:?}"));
+        }
+    }
+}
+
+/// Per-sample gradients with the sample's vector in components, by reference, and the
+/// gradient (an `SVector`) back in components; a shared scale.
+#[vmap(in_dims = (1, None), out_dims = 1)]
+#[grad]
+fn energy_soa(x: &SVector<f64, 4>, s: f64) -> f64 {
+    s * x.norm_squared() + x[0] * x[3] - x[1] * x[2] * x[2]
+}
+
+/// `energy_soa`'s gradient one vector per sample.
+#[vmap(in_dims = (0, None))]
+#[grad]
+fn energy_aos(x: &SVector<f64, 4>, s: f64) -> f64 {
+    s * x.norm_squared() + x[0] * x[3] - x[1] * x[2] * x[2]
+}
+
+/// A float result from an `SVector` in components.
+#[vmap(in_dims = 1)]
+fn norm_soa(x: Vector2<f64>) -> f64 {
+    x[0] * x[0] - 3.0 * x[1]
+}
+
+#[test]
+fn svector_gradients_in_components_bit_for_bit() {
+    for n in SOA_SIZES {
+        let xs = vectors::<4>(n, n + 3);
+        let cs = components_of(&xs);
+        let x = [&cs[0][..], &cs[1][..], &cs[2][..], &cs[3][..]];
+        let g = energy_soa_grad_vmap(x, 0.75);
+        let aos: Vec<SVector<f64, 4>> = energy_aos_grad_vmap(&xs, 0.75);
+        for j in 0..4 {
+            assert_eq!(g[j].len(), n);
+            for k in 0..n {
+                let one = energy_soa_grad(&xs[k], 0.75);
+                assert_eq!(
+                    g[j][k].to_bits(),
+                    one[j].to_bits(),
+                    "n = {n}, component {j}, sample {k}"
+                );
+                assert_eq!(
+                    g[j][k].to_bits(),
+                    aos[k][j].to_bits(),
+                    "n = {n}, component {j}, sample {k}"
+                );
+            }
+        }
+        let ys = vectors::<2>(n, n);
+        let ds = components_of(&ys);
+        let y = norm_soa_vmap([&ds[0][..], &ds[1][..]]);
+        let want: Vec<f64> = ys.iter().map(|v| norm_soa(*v)).collect();
+        assert_eq!(vec_bits(&y), vec_bits(&want), "n = {n}");
+    }
+}
+
+#[test]
+fn svector_components_of_different_lengths() {
+    let (a, b) = (vec![1.0; 3], vec![2.0; 2]);
+    let e = try_norm_soa_vmap([&a[..], &b[..]]).unwrap_err();
+    assert_eq!((e.len, e.n, e.component), (2, 3, Some(1)), "{e:?}");
+}
+
+/// A `vmap` of a `vmap` whose outer level batches the inner-shared vector in components.
+#[vmap(in_dims = (0, 1))]
+#[vmap(in_dims = (0, None))]
+fn shifted(t: f64, x: SVector<f64, 2>) -> f64 {
+    t * x[0] - x[1]
+}
+
+#[test]
+fn an_outer_batch_of_svector_components() {
+    for n in SOA_SIZES {
+        let xs = vectors::<2>(n, 5);
+        let cs = components_of(&xs);
+        let ts: Vec<Vec<f64>> = (0..n).map(|o| (0..o % 4).map(|k| wave(3 * o + k)).collect()).collect();
+        let got = shifted_vmap_vmap(&ts, [&cs[0][..], &cs[1][..]]);
+        assert_eq!(got.len(), n);
+        for o in 0..n {
+            let want: Vec<f64> = ts[o].iter().map(|&t| shifted(t, xs[o])).collect();
+            assert_eq!(vec_bits(&got[o]), vec_bits(&want), "n = {n}, outer sample {o}");
+        }
+    }
+}
+
+/// `f32` vectors in components (8 lanes).
+#[vmap(in_dims = 1, out_dims = 1)]
+fn affine_f32(x: SVector<f32, 3>) -> SVector<f32, 3> {
+    x * 0.375 - SVector::<f32, 3>::new(x[2], x[0], x[1]) * x[1]
+}
+
+#[test]
+fn f32_svector_components_bit_for_bit() {
+    for n in SOA_SIZES.iter().copied().chain([8, 17]) {
+        let xs: Vec<SVector<f32, 3>> = (0..n)
+            .map(|s| SVector::from_fn(|i, _| wave(5 * s + i) as f32))
+            .collect();
+        let cs: [Vec<f32>; 3] = core::array::from_fn(|j| xs.iter().map(|x| x[j]).collect());
+        let y = affine_f32_vmap([&cs[0][..], &cs[1][..], &cs[2][..]]);
+        for (k, x) in xs.iter().enumerate() {
+            let want = affine_f32(*x);
+            for j in 0..3 {
+                assert_eq!(
+                    y[j][k].to_bits(),
+                    want[j].to_bits(),
+                    "n = {n}, sample {k}, component {j}"
+                );
+            }
+        }
     }
 }

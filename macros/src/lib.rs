@@ -338,24 +338,28 @@ transform!(
     /// | `x: T` or `x: &T` | `in_dims = 0` (default) | `x: &[T]`, one `T` per sample | the same |
     /// | `x: [T; N]` or `x: &[T; N]` | `in_dims = 1` | `x: [&[T]; N]`: component `j` of sample `k` is `x[j][k]`; all `N` slices of one length | the same |
     /// | `x: SVector<T, N>`, `x: SMatrix<T, R, C>` (or an alias, `Vector3<T>`, `Matrix2x3<T>`; or `&` of one) | `in_dims = 0` (default) | `x: &[SVector<T, N>]`, one matrix per sample | the same |
+    /// | `x: SVector<T, N>` (or an alias, `Vector3<T>`; or `&` of one) | `in_dims = 1` | `x: [&[T]; N]`, as for `[T; N]` | the same |
     /// | `w: W` (any type) | `in_dims = None` | `w: W`, as in `f` | the same |
     /// | `-> R` | `out_dims = 0` (default) | `Vec<R>`, one `R` per sample | `out: &mut [R]` |
     /// | `-> SVector<T, N>`, `-> SMatrix<T, R, C>` (a vector-valued function; the gradient in an `SVector`, the Jacobian `SMatrix` of `jacrev`/`jacfwd`) | `out_dims = 0` (default) | `Vec<SVector<T, N>>`, one matrix per sample (a tuple of matrices: `Vec<(A, B)>`) | `out: &mut [SVector<T, N>]` |
     /// | `-> [T; N]` | `out_dims = 1` | `[Vec<T>; N]`: component `j` of sample `k` is `y[j][k]` | `out: [&mut [T]; N]` |
+    /// | `-> SVector<T, N>` (a vector-valued function, the gradient in an `SVector`) | `out_dims = 1` | `[Vec<T>; N]`, as for `[T; N]` | `out: [&mut [T]; N]` |
     /// | `-> (A, [T; N])` | `out_dims = (0, 1)` (or one value for all outputs) | `(Vec<A>, [Vec<T>; N])` | `out: (&mut [A], [&mut [T]; N])` |
     /// | nested, `#[vmap] #[vmap] fn f(x: T)`: `x` batched by both | inner `0`, outer `0` | `x: &[Vec<T>]`, one inner batch per outer sample, of any length | the same |
     /// | nested: `x` batched by the inner `vmap` only | inner `0`, outer `None` | `x: &[T]`, the same inner batch for every outer sample | the same |
-    /// | nested: `w` batched by the outer `vmap` only | inner `None`, outer `0` (or `1` for an array: `[&[T]; N]`) | `w: &[W]`, one `W` per outer sample | the same |
+    /// | nested: `w` batched by the outer `vmap` only | inner `None`, outer `0` (or `1` for an array or an `SVector`: `[&[T]; N]`) | `w: &[W]`, one `W` per outer sample | the same |
     /// | nested: `-> R` | outer `out_dims = 0` | `Vec<Vec<R>>`, outer batch first: `y[o][k]` is inner sample `k` of outer sample `o` | `out: &mut [Vec<R>]`, each `Vec` as long as its inner batch |
     ///
     /// nalgebra's statically sized matrices batch one per sample (`in_dims = 0`,
     /// `out_dims = 0`): the kernel holds each as its column-major storage array on lanes
     /// and reads each sample's elements from it (`data.0`), so the results are those of
-    /// the unbatched generated function, bit for bit where the body is arithmetic.
-    /// `in_dims = 1` / `out_dims = 1` on a matrix (one slice per component), a matrix
-    /// inside a batched array or tuple argument, a batched matrix passed whole to a call,
-    /// and differentiating through such a batch (calling `f_vmap` from an annotated
-    /// function) are not supported yet; the first three are compile errors saying so.
+    /// the unbatched generated function, bit for bit where the body is arithmetic. A
+    /// vector (`SVector<T, N>`, one column) also batches component by component
+    /// (`in_dims = 1`, `out_dims = 1`), as an array `[T; N]` does, with the same results.
+    /// `in_dims = 1` / `out_dims = 1` on a matrix of several columns, a matrix inside a
+    /// batched array or tuple argument, a batched matrix passed whole to a call, and
+    /// differentiating through such a batch (calling `f_vmap` from an annotated function)
+    /// are not supported yet; the first three are compile errors saying so.
     ///
     /// A `vmap` stacked on a `vmap` maps the inner batched function over an outer batch:
     /// `#[vmap] #[vmap] fn f` generates `f_vmap` and `f_vmap_vmap`, vmap(vmap(f)). Its

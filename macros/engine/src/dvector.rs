@@ -212,13 +212,20 @@ pub fn flatten(item: &syn::ItemFn, plan: &[Option<Dyn>]) -> syn::ItemFn {
     flat
 }
 
+/// `m.nrows()`, `m.ncols()`, `m[(i, j)]` and `m.as_slice()` of the slices `matrices` (the
+/// flat names of `DMatrix` values) as their count arguments, `m[i + j * m__nrows]` and `m`.
+pub(crate) fn matrix_reads(block: &mut syn::Block, matrices: &[String]) {
+    Rows { names: &[], matrices }.visit_block_mut(block);
+}
+
 /// The flat argument holding a `DMatrix` argument's row or column count: `m__nrows`.
-fn dims_of(m: &str, which: &str) -> syn::Ident {
+pub(crate) fn dims_of(m: &str, which: &str) -> syn::Ident {
     format_ident!("{}__{which}", m.trim_start_matches("r#"))
 }
 
 /// `x.nrows()` of a `DVector` argument as `x.len()`; `m.nrows()`, `m.ncols()` of a
-/// `DMatrix` argument as its count arguments, `m[(i, j)]` as `m[i + j * m__nrows]`.
+/// `DMatrix` argument as its count arguments, `m[(i, j)]` as `m[i + j * m__nrows]`;
+/// `x.as_slice()` of either as `x`.
 struct Rows<'a> {
     names: &'a [String],
     matrices: &'a [String],
@@ -240,6 +247,10 @@ impl VisitMut for Rows<'_> {
                 Some(n) if m.method == "nrows" && self.names.contains(&n) => {
                     let r = &m.receiver;
                     Some(syn::parse_quote_spanned!(m.method.span()=> #r.len()))
+                }
+                // The storage, already the slice.
+                Some(n) if m.method == "as_slice" && (self.names.contains(&n) || self.matrices.contains(&n)) => {
+                    Some((*m.receiver).clone())
                 }
                 Some(n) if (m.method == "nrows" || m.method == "ncols") && self.matrices.contains(&n) => {
                     let d = dims_of(&n, &m.method.to_string());

@@ -176,6 +176,10 @@ pub enum Na {
     Matrix,
     /// A `DVector<T>`: `v.as_slice()`, `&[T]`; its gradient `DVector::from_vec`.
     Dyn,
+    /// A `DMatrix<T>`: `m.as_slice()`, `&[T]` (column-major), its row and column counts
+    /// passed as `usize` arguments after the user's ([`matrix_dims`]); its gradient
+    /// `DMatrix::from_vec` of the argument's shape.
+    DynMatrix,
 }
 
 impl Leaf {
@@ -184,14 +188,21 @@ impl Leaf {
         match self.na {
             Some(Na::Vector) => quote!(.data.0[0]),
             Some(Na::Matrix) => quote!(.data.0),
-            Some(Na::Dyn) => quote!(.as_slice()),
+            Some(Na::Dyn | Na::DynMatrix) => quote!(.as_slice()),
             None => quote!(),
         }
     }
-    /// The field's value from the flat value `v`.
-    fn field_value(&self, v: TokenStream) -> TokenStream {
+    /// The field's value from the flat value `v`; `owner` is the struct whose field has
+    /// the shape of the result (a `DMatrix`'s row and column counts).
+    fn field_value(&self, v: TokenStream, owner: &TokenStream) -> TokenStream {
+        let path = &self.path;
         match self.na {
             Some(Na::Dyn) => quote!(::nalgebra::DVector::from_vec(#v)),
+            Some(Na::DynMatrix) => quote!(::nalgebra::DMatrix::from_vec(
+                #owner.#(#path).*.nrows(),
+                #owner.#(#path).*.ncols(),
+                #v
+            )),
             Some(_) => quote!(::core::convert::From::from(#v)),
             None => v,
         }
@@ -262,6 +273,11 @@ fn leaves_of(
             (None, Some(d)) if !d.matrix => {
                 let e = d.elem;
                 (syn::parse_quote!(&[#e]), true, true, Some(Na::Dyn))
+            }
+            // A `DMatrix` field: its column-major storage as a slice, its shape beside it.
+            (None, Some(d)) => {
+                let e = d.elem;
+                (syn::parse_quote!(&[#e]), true, true, Some(Na::DynMatrix))
             }
             _ => {
                 let (t, r, o) = flat_ty(&f.ty);
@@ -372,11 +388,31 @@ pub fn nalgebra_arrays(args: &[Arg]) -> crate::lower::NalgebraArrays {
             match l.na {
                 Some(Na::Vector) => out.vectors.push(l.flat.to_string()),
                 Some(Na::Matrix) => out.columns.push(l.flat.to_string()),
-                Some(Na::Dyn) | None => {}
+                Some(Na::Dyn | Na::DynMatrix) | None => {}
             }
         }
     }
     out
+}
+
+/// The `DMatrix` leaves of the struct arguments, in argument and leaf order, each with
+/// its struct argument: the flat function takes their row and column counts as `usize`
+/// arguments after the user's (`p__w__nrows`, `p__w__ncols`, two per matrix in this order),
+/// as [`crate::dvector`] does for a `DMatrix` argument.
+pub fn matrix_dims(args: &[Arg]) -> Vec<(&syn::Ident, &Leaf)> {
+    args.iter()
+        .filter_map(|a| a.strukt.as_ref().map(|(_, ls)| (&a.ident, ls)))
+        .flat_map(|(p, ls)| ls.iter().filter(|l| l.na == Some(Na::DynMatrix)).map(move |l| (p, l)))
+        .collect()
+}
+
+/// The flat arguments holding a `DMatrix` leaf's row and column counts.
+fn dims_idents(l: &Leaf) -> [syn::Ident; 2] {
+    let m = l.flat.to_string();
+    [
+        crate::dvector::dims_of(&m, "nrows"),
+        crate::dvector::dims_of(&m, "ncols"),
+    ]
 }
 
 /// The flat function: `__fluxion_flat_f`, each struct argument replaced by its leaves, and
@@ -398,6 +434,13 @@ pub fn flatten(item: &syn::ItemFn, args: &[Arg]) -> syn::Result<syn::ItemFn> {
             }
         }
     }
+    // A `DMatrix` leaf's row and column counts, after the user's arguments.
+    let matrices = matrix_dims(args);
+    for (_, l) in &matrices {
+        let [r, c] = dims_idents(l);
+        inputs.push(syn::parse_quote!(#r: usize));
+        inputs.push(syn::parse_quote!(#c: usize));
+    }
     flat.sig.inputs = inputs;
     let mut rw = Rewrite {
         structs: &structs,
@@ -407,6 +450,10 @@ pub fn flatten(item: &syn::ItemFn, args: &[Arg]) -> syn::Result<syn::ItemFn> {
     if let Some(e) = rw.err {
         return Err(e);
     }
+    // `p.w[(i, j)]`, `p.w.nrows()`, `p.w.ncols()` of a `DMatrix` leaf, now `p__w`: reads
+    // of its storage and its count arguments.
+    let names: Vec<String> = matrices.iter().map(|(_, l)| l.flat.to_string()).collect();
+    crate::dvector::matrix_reads(&mut flat.block, &names);
     flat.attrs.retain(|a| a.path().is_ident("allow"));
     flat.attrs.push(syn::parse_quote!(#[doc(hidden)]));
     flat.attrs.push(
@@ -504,6 +551,19 @@ impl VisitMut for Rewrite<'_> {
                                 .is_some_and(|l| field_path(inner).is_some_and(|(_, p)| l.path.len() > p.len())) =>
                     {
                         any = true;
+                        if let Some(l) = ls.iter().find(|l| l.na == Some(Na::DynMatrix)) {
+                            // The matrix as the user reaches it: `p.layer.w`.
+                            let root = field_path(inner).map_or(String::new(), |(r, _)| r);
+                            let m = std::iter::once(root)
+                                .chain(l.path.iter().map(|i| syn::ext::IdentExt::unraw(i).to_string()))
+                                .collect::<Vec<_>>()
+                                .join(".");
+                            let msg = format!(
+                                "a parameter struct with a `DMatrix` field is not passed whole to another function yet\nhint: read the fields here, or pass the matrix's storage and shape (`{m}.as_slice()`, `{m}.nrows()`, `{m}.ncols()`) to a function of a slice (column-major)"
+                            );
+                            self.fail(inner, &msg);
+                            return;
+                        }
                         for l in ls {
                             let id = &l.flat;
                             args.push(syn::parse_quote!(#id));
@@ -610,7 +670,7 @@ pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> sy
                     if !fixed {
                         return Err(syn::Error::new(
                             sp,
-                            "`hessian` with respect to a parameter struct needs fields of fixed size: floats, arrays of floats and statically sized nalgebra matrices\nhint: mark a `Vec` field `#[param(buffer)]` if it is not trained, or hold it in a fixed-size array",
+                            "`hessian` with respect to a parameter struct needs fields of fixed size: floats, arrays of floats and statically sized nalgebra matrices\nhint: mark a `Vec`, `DVector` or `DMatrix` field `#[param(buffer)]` if it is not trained, or hold it in a fixed-size array (`SVector` / `SMatrix` for nalgebra values)",
                         ));
                     }
                 }
@@ -630,6 +690,20 @@ pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> sy
                 let under_vmap = level == 1
                     && stack[0].transform == Transform::Vmap
                     && matches!(o.transform, Transform::Grad | Transform::GradAndValue);
+                // Per-sample gradients are batched part by part, as arrays: not a leaf of
+                // run-time size.
+                let dynamic = idx.iter().find(|(k, _)| {
+                    args[*k].strukt.as_ref().is_some_and(|(_, ls)| {
+                        ls.iter()
+                            .any(|l| !l.buffer && matches!(l.na, Some(Na::Dyn | Na::DynMatrix)))
+                    })
+                });
+                if let (true, Some((_, sp))) = (under_vmap, dynamic) {
+                    return Err(syn::Error::new(
+                        *sp,
+                        "per-sample gradients of a parameter struct with a `DVector` or `DMatrix` field are not supported yet\nhint: call the struct's `grad` once per sample in a loop, or hold the weights in `SVector` / `SMatrix` fields (a const generic takes any size)",
+                    ));
+                }
                 if !(top && ok || under_vmap) {
                     let (_, sp) = idx.iter().copied().find(|(k, _)| is_struct(*k)).unwrap_or((0, o.span));
                     return Err(syn::Error::new(
@@ -691,6 +765,8 @@ pub fn map_options(stack: &[Options], args: &[Arg], ret: &syn::ReturnType) -> sy
                 let n = flat_of.get(k).map_or(1, |(all, _)| all.len());
                 each.extend(std::iter::repeat_n((d, sp), n));
             }
+            // A `DMatrix` leaf's counts: shared by every sample.
+            each.extend(std::iter::repeat_n((None, o.span), 2 * matrix_dims(args).len()));
             o.in_dims = Some(InDims::Each(each, o.span));
             // Per-sample gradients with respect to one struct (the `vmap` right over
             // its `grad`): also the form writing into the caller's structs.
@@ -761,7 +837,7 @@ pub fn wrappers(
             && args
                 .iter()
                 .filter_map(|a| a.strukt.as_ref())
-                .any(|(_, ls)| ls.iter().any(|l| l.na == Some(Na::Dyn)));
+                .any(|(_, ls)| ls.iter().any(|l| matches!(l.na, Some(Na::Dyn | Na::DynMatrix))));
         if per_sample_into || hessian_into || dyn_into {
             f.attrs.retain(|a| !a.path().is_ident("doc"));
             f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
@@ -846,6 +922,18 @@ fn wrapper(
                 }
             }
             k += leaves.len();
+            continue;
+        }
+        // A `DMatrix` leaf's counts, read from the struct's field.
+        if let Some((p, l, which)) = matrix_dims(args).into_iter().find_map(|(p, l)| {
+            let [r, c] = dims_idents(l);
+            (r == id)
+                .then_some((p, l, quote!(nrows)))
+                .or((c == id).then_some((p, l, quote!(ncols))))
+        }) {
+            let path = &l.path;
+            call.push(quote!(#p.#(#path).*.#which()));
+            k += 1;
             continue;
         }
         let ty = &*pt.ty;
@@ -972,7 +1060,7 @@ fn wrapper(
                         } else {
                             quote!(#g)
                         };
-                        vals.push((l.path.clone(), l.field_value(v)));
+                        vals.push((l.path.clone(), l.field_value(v, &quote!(#pid))));
                     }
                 }
                 let lit = struct_lit(s, &vals, 0, infos)?;
@@ -1225,7 +1313,7 @@ fn per_sample(
                         } else {
                             quote!(::core::clone::Clone::clone(&#g[__k]))
                         };
-                        vals.push((l.path.clone(), l.field_value(v)));
+                        vals.push((l.path.clone(), l.field_value(v, &owner)));
                     }
                 }
                 built.push(struct_lit(s, &vals, 0, infos)?);
@@ -1490,7 +1578,7 @@ fn hessian_rows(
             } else {
                 let h = hid(i, j);
                 j += 1;
-                vals.push((l.path.clone(), l.field_value(quote!(#h #([#idx])*))));
+                vals.push((l.path.clone(), l.field_value(quote!(#h #([#idx])*), &quote!(#pid))));
             }
         }
         let lit = struct_lit(s, &vals, 0, infos)?;

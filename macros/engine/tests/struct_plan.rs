@@ -86,6 +86,7 @@ fn leaves_and_their_flat_types() {
                 ("v", "Vec<f64>", false),
                 ("vv", "Vec<[f64; 3]>", false),
                 ("d", "DVector<f64>", false),
+                ("dm", "DMatrix<f32>", false),
                 ("sv", "SVector<f64, 3>", false),
                 ("sm", "SMatrix<f32, 2, 3>", false),
                 ("col", "SMatrix<f64, 4, 1>", false),
@@ -128,6 +129,7 @@ fn leaves_and_their_flat_types() {
         ("p__v", "&[f64]", true, true, false, false, None),
         ("p__vv", "&[[f64;3]]", true, true, false, false, None),
         ("p__d", "&[f64]", true, true, false, false, Some(Na::Dyn)),
+        ("p__dm", "&[f32]", true, true, false, false, Some(Na::DynMatrix)),
         ("p__sv", "&[f64;3]", true, false, false, true, Some(Na::Vector)),
         ("p__sm", "&[[f32;2];3]", true, false, false, true, Some(Na::Matrix)),
         ("p__col", "&[f64;4]", true, false, false, true, Some(Na::Vector)),
@@ -157,4 +159,44 @@ fn leaves_and_their_flat_types() {
         .collect();
     assert_eq!(paths.last().map(String::as_str), Some("inner.c"));
     assert_eq!(paths[0], "s");
+}
+
+/// A `DMatrix` leaf's row and column counts: `usize` arguments after the user's, two per
+/// matrix in argument and leaf order, each with its struct argument.
+#[test]
+fn dmatrix_leaves_take_their_counts_after_the_arguments() {
+    use fluxion_engine::structs::matrix_dims;
+    let infos = [
+        info("A", &[("w", "DMatrix<f64>", false), ("b", "DVector<f64>", false)]),
+        info("B", &[("m", "DMatrix<f64>", true), ("a", "A", false)]),
+    ];
+    let Ok(Some(args)) = plan_of("fn f(p: &A, x: f64, q: B) -> f64", &infos) else {
+        panic!("no plan");
+    };
+    let dims: Vec<(String, String)> = matrix_dims(&args)
+        .iter()
+        .map(|(p, l)| (p.to_string(), l.flat.to_string()))
+        .collect();
+    let want = [("p", "p__w"), ("q", "q__m"), ("q", "q__a__w")];
+    assert_eq!(dims.len(), want.len());
+    for (g, w) in dims.iter().zip(want) {
+        assert_eq!((g.0.as_str(), g.1.as_str()), w);
+    }
+    let item: syn::ItemFn = syn::parse_str(
+        "fn f(p: &A, x: f64, q: B) -> f64 { p.w[(1, 2)] * q.a.w.ncols() as f64 + p.w.nrows() as f64 + p.w.as_slice()[0] * x }",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let flat = fluxion_engine::structs::flatten(&item, &args).unwrap_or_else(|e| panic!("{e}"));
+    let sig = flat.sig.inputs.to_token_stream().to_string().replace(' ', "");
+    assert_eq!(
+        sig,
+        "p__w:&[f64],p__b:&[f64],x:f64,q__m:&[f64],q__a__w:&[f64],q__a__b:&[f64],\
+         p__w__nrows:usize,p__w__ncols:usize,q__m__nrows:usize,q__m__ncols:usize,\
+         q__a__w__nrows:usize,q__a__w__ncols:usize"
+    );
+    let body = flat.block.to_token_stream().to_string().replace(' ', "");
+    assert_eq!(
+        body,
+        "{p__w[(1)+(2)*p__w__nrows]*q__a__w__ncolsasf64+p__w__nrowsasf64+p__w[0]*x}"
+    );
 }

@@ -1,10 +1,11 @@
-// `in_dims = 1` on a nalgebra vector: matrices batch one per sample only.
+// `in_dims = 1` on a nalgebra matrix of several columns: matrices batch one per sample
+// only (a vector, one column, batches in components as an array does).
 use fluxion::vmap;
-use nalgebra::SVector;
+use nalgebra::SMatrix;
 
 #[vmap(in_dims = (1, None))]
-fn f(x: SVector<f64, 3>, w: f64) -> f64 {
-    x[0] * w
+fn f(x: SMatrix<f64, 2, 3>, w: f64) -> f64 {
+    x[(0, 1)] * w
 }
 
 fn main() {}

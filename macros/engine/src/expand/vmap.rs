@@ -90,11 +90,27 @@ fn vec_of(t: &TokenStream) -> TokenStream {
     quote!(::std::vec::Vec<#t>)
 }
 
+/// The components of a sample batched along axis 1 (`in_dims = 1`, `out_dims = 1`, the
+/// structure-of-arrays layout): an array `[T; N]`'s element type and length, or a
+/// statically sized nalgebra vector's (`SVector<T, N>`, through its storage `[T; N]`).
+fn components(t: &Ty) -> Option<(Ty, crate::ir::CExpr)> {
+    match t {
+        Ty::Array(e, len) => Some(((**e).clone(), len.clone())),
+        Ty::Matrix { cols, .. } if cols.is_one() && storage_access(t).is_some() => match crate::batch::storage_ty(t) {
+            Some(Ty::Array(e, len)) => Some((*e, len)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The number of axes of a sample of `t` (an array adds one; torch's `in_dims` counts the
 /// batch axis of the stacked samples, so axes `0..=rank` exist).
 fn rank(t: &Ty) -> usize {
     match t {
         Ty::Array(e, _) => 1 + rank(e),
+        // An `SVector`'s components; a matrix of several columns is batched whole only.
+        Ty::Matrix { .. } => usize::from(components(t).is_some()),
         _ => 0,
     }
 }
@@ -104,7 +120,7 @@ fn rank(t: &Ty) -> usize {
 fn axis_error(key: &str, d: usize, what: &str, ty: &Ty, span: Span) -> syn::Error {
     let msg = if d > rank(ty) {
         format!(
-            "`{key} = {d}` on {what}: a sample of type `{ty}` has no axis {d} (axis 0 is the batch of samples; an array `[T; N]` adds axis 1, its components); write `0`{}",
+            "`{key} = {d}` on {what}: a sample of type `{ty}` has no axis {d} (axis 0 is the batch of samples; an array `[T; N]` or a vector `SVector<T, N>` adds axis 1, its components); write `0`{}",
             if key == "in_dims" { " or `None`" } else { "" }
         )
     } else {
@@ -200,16 +216,16 @@ pub(super) fn vmap_items(
         let Some(d) = d else { continue };
         if *d >= 1 {
             let what = format!("`{}`", names.ident(p.var));
-            if let Ty::Matrix { .. } = p.ty {
+            if let (Ty::Matrix { .. }, None) = (&p.ty, components(&p.ty)) {
                 return Err(syn::Error::new(
                     *dspan,
                     format!(
-                        "`in_dims = {d}` on {what}: fluxion batches a nalgebra matrix `{}` one matrix per sample only (`in_dims = 0`: a slice of matrices `&[{}]`), not component by component; write `0`, or take the components as an array `[T; N]` with `in_dims = 1`",
+                        "`in_dims = {d}` on {what}: fluxion batches a nalgebra matrix `{}` of more than one column one matrix per sample only (`in_dims = 0`: a slice of matrices `&[{}]`), not component by component\nhint: write `0`, or take the columns as vectors `SVector<T, R>` (one argument each) or the components as an array `[T; N]` with `in_dims = 1`",
                         p.ty, p.ty
                     ),
                 ));
             }
-            if *d > 1 || !matches!(p.ty, Ty::Array(..)) {
+            if *d > 1 || components(&p.ty).is_none() {
                 return Err(axis_error("in_dims", *d, &what, &p.ty, *dspan));
             }
         }
@@ -261,7 +277,7 @@ pub(super) fn vmap_items(
     let tuple = matches!(cur.ret_ty, Ty::Tuple(_));
     let odims = out_dims(&o.out_dims, outs_ty.len(), tuple, o.span)?;
     for (k, (t, (d, dspan))) in outs_ty.iter().zip(&odims).enumerate() {
-        if *d >= 1 && (*d > 1 || !matches!(t, Ty::Array(..))) {
+        if *d >= 1 && (*d > 1 || components(t).is_none()) {
             let what = if tuple {
                 format!("output {k}")
             } else {
@@ -271,7 +287,7 @@ pub(super) fn vmap_items(
                 return Err(syn::Error::new(
                     *dspan,
                     format!(
-                        "`out_dims = {d}` on {what}: fluxion returns nalgebra matrices one per sample only (`out_dims = 0`: a `Vec<{t}>`), not component by component; write `0`"
+                        "`out_dims = {d}` on {what}: fluxion returns a nalgebra matrix `{t}` of more than one column one per sample only (`out_dims = 0`: a `Vec<{t}>`), not component by component\nhint: write `0`, or return the columns as vectors `SVector<T, R>` (in a tuple) with `out_dims = 1`"
                     ),
                 ));
             }
@@ -403,9 +419,11 @@ pub(super) fn vmap_items(
         let t = ty_tokens(&p.ty);
         let packed = format_ident!("{}_lanes", n);
         let range = quote!(__fluxion_start + __fluxion_i..__fluxion_start + __fluxion_i + __fluxion_m);
-        let arg = match (d, &p.ty) {
-            (Some(1), Ty::Array(e, len)) => {
-                let (e, len) = (ty_tokens(e), cexpr_tokens(len, false));
+        let arg = match (d, components(&p.ty), &p.ty) {
+            // The structure-of-arrays layout: an array's or an `SVector`'s components, one
+            // slice of samples each.
+            (Some(1), Some((e, len)), _) => {
+                let (e, len) = (ty_tokens(&e), cexpr_tokens(&len, false));
                 zippable = false;
                 packs.push(quote!(let #packed = ::fluxion::__private::pack_soa::<#vector, #e, #len>(&#n, __fluxion_start + __fluxion_i, __fluxion_m);));
                 Arg {
@@ -417,7 +435,7 @@ pub(super) fn vmap_items(
                     shared: None,
                 }
             }
-            (Some(_), _) => {
+            (Some(_), _, _) => {
                 let c = format_ident!("{}_chunk", n);
                 // A nalgebra sample: its storage array (`pack_with`).
                 let pack = |s: TokenStream| match (storage_access(&p.ty), crate::batch::storage_ty(&p.ty)) {
@@ -444,7 +462,7 @@ pub(super) fn vmap_items(
                 }
             }
             // A shared slice is borrowed as the original takes it.
-            (None, Ty::Slice(e)) => {
+            (None, _, Ty::Slice(e)) => {
                 let e = ty_tokens(e);
                 Arg {
                     name: n.clone(),
@@ -455,7 +473,7 @@ pub(super) fn vmap_items(
                     shared: Some(p.ty.clone()),
                 }
             }
-            (None, _) => Arg {
+            (None, _, _) => Arg {
                 name: n.clone(),
                 ty: if p.by_ref { quote!(&#t) } else { quote!(#t) },
                 owned: t.clone(),
@@ -490,9 +508,9 @@ pub(super) fn vmap_items(
     let outs: Vec<Out> = outs_ty
         .iter()
         .zip(&odims)
-        .map(|(t, (d, _))| match (d, t) {
-            (1, Ty::Array(e, len)) => {
-                let (e, len) = (ty_tokens(e), cexpr_tokens(len, false));
+        .map(|(t, (d, _))| match (d, components(t)) {
+            (1, Some((e, len))) => {
+                let (e, len) = (ty_tokens(&e), cexpr_tokens(&len, false));
                 Out {
                     ret: quote!([::std::vec::Vec<#e>; #len]),
                     slot: quote!([&mut [#e]; #len]),
@@ -542,9 +560,9 @@ pub(super) fn vmap_items(
                 quote!(__fluxion_r)
             };
             let place = place(k);
-            match (d, t) {
-                (1, Ty::Array(e, len)) => {
-                    let (e, len) = (ty_tokens(e), cexpr_tokens(len, false));
+            match (d, components(t)) {
+                (1, Some((e, len))) => {
+                    let (e, len) = (ty_tokens(&e), cexpr_tokens(&len, false));
                     quote!(::fluxion::__private::unpack_soa::<#vector, #e, #len>(&#r, &mut #place, __fluxion_i, __fluxion_m);)
                 }
                 _ => {
@@ -737,9 +755,9 @@ pub(super) fn vmap_items(
     let zeros: Vec<TokenStream> = outs_ty
         .iter()
         .zip(&odims)
-        .map(|(t, (d, _))| match (d, t) {
-            (1, Ty::Array(e, _)) => {
-                let z = Scalar.zeros(e);
+        .map(|(t, (d, _))| match (d, components(t)) {
+            (1, Some((e, _))) => {
+                let z = Scalar.zeros(&e);
                 quote!(::core::array::from_fn(|_| ::std::vec![#z; #n]))
             }
             _ => {
@@ -1047,10 +1065,17 @@ pub(super) fn nested_items(
                     shared: None,
                 });
             }
-            Some(d) => match &a.shared {
-                Some(Ty::Array(e, len)) if *d == 1 => {
-                    let (e, len) = (ty_tokens(e), cexpr_tokens(len, false));
-                    let sample = quote!(::core::array::from_fn::<_, #len, _>(|j| #n[j][#idx]));
+            Some(d) => match (&a.shared, a.shared.as_ref().and_then(components)) {
+                (Some(t), Some((e, len))) if *d == 1 => {
+                    let (e, len) = (ty_tokens(&e), cexpr_tokens(&len, false));
+                    let array = quote!(::core::array::from_fn::<_, #len, _>(|j| #n[j][#idx]));
+                    // An `SVector` from its components.
+                    let sample = if let Ty::Matrix { .. } = t {
+                        let t = ty_tokens(t);
+                        quote!(<#t as ::core::convert::From<[#e; #len]>>::from(#array))
+                    } else {
+                        array
+                    };
                     at.push(if a.borrow == Borrow::Ref {
                         quote!(&#sample)
                     } else {
@@ -1065,8 +1090,8 @@ pub(super) fn nested_items(
                         shared: None,
                     });
                 }
-                Some(t) => return Err(axis_error("in_dims", *d, &what, t, *dspan)),
-                None => {
+                (Some(t), _) => return Err(axis_error("in_dims", *d, &what, t, *dspan)),
+                (None, _) => {
                     return Err(syn::Error::new(
                         *dspan,
                         format!(
