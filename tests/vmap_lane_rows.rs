@@ -5,9 +5,10 @@
 //! exact on lanes), for batch sizes around the lane counts, every `chunk_size` of the
 //! buffer form (partial chunks pad their lanes into a buffer of the task's), tuple results
 //! mixing such outputs with small ones, outputs zeroed before their stores, `f32` on 8
-//! lanes, and the smaller arrays that keep the lanes buffer.
+//! lanes, the smaller arrays that keep the lanes buffer, and per-sample gradients with
+//! respect to a parameter struct written into the caller's structs.
 
-use fluxion::{grad, jacrev, vmap};
+use fluxion::{grad, jacrev, vmap, Parameters};
 
 /// Batch sizes around the lane counts (4 for `f64`, 8 for `f32`).
 const SIZES: [usize; 10] = [0, 1, 3, 4, 5, 7, 8, 9, 17, 1023];
@@ -227,6 +228,64 @@ fn peeled_products_equal_the_loop() {
             let mut buf = vec![[[f64::NAN; 64]; 2]; n];
             peeled64_grad_vmap_into(&w64, &x, &mut buf, chunk);
             assert_eq!(buf, g64, "n = {n}, chunk_size {chunk:?}");
+        }
+    }
+}
+
+/// A parameter struct with large fields (written lane by lane into each sample's struct),
+/// a small one (through the lanes buffer) and a buffer.
+#[derive(Parameters, Clone, Debug, PartialEq)]
+struct Net {
+    w: [[f64; D]; H],
+    v: [f64; 64],
+    c: [f64; 2],
+    #[param(buffer)]
+    scale: f64,
+}
+
+#[vmap(in_dims = (None, 0, 0))]
+#[grad]
+fn net_loss(p: &Net, x: &[f64; D], y: f64) -> f64 {
+    let mut out = p.c[0];
+    for i in 0..H {
+        let mut s = p.c[1];
+        for j in 0..D {
+            s += p.w[i][j] * x[j];
+        }
+        out += s / (1.0 + s * s) * p.v[i];
+    }
+    for i in H..64 {
+        out += p.v[i] * x[i % D] * p.scale;
+    }
+    let e = out - y;
+    e * e
+}
+
+#[test]
+fn per_sample_struct_gradients_lane_by_lane_equal_the_loop() {
+    let p = Net {
+        w: std::array::from_fn(|i| std::array::from_fn(|j| val(i * D + j, 18))),
+        v: std::array::from_fn(|i| val(i, 19)),
+        c: [val(0, 20), val(1, 20)],
+        scale: 0.5,
+    };
+    for n in SIZES {
+        let x: Vec<[f64; D]> = (0..n).map(|k| std::array::from_fn(|j| val(k, j + 21))).collect();
+        let y: Vec<f64> = (0..n).map(|k| val(k, 22)).collect();
+        let want: Vec<Net> = (0..n).map(|k| net_loss_grad(&p, &x[k], y[k])).collect();
+        assert_eq!(net_loss_grad_vmap(&p, &x, &y), want, "n = {n}");
+        for chunk in [None, Some(1), Some(3), Some(5)] {
+            let mut out = vec![
+                Net {
+                    w: [[f64::NAN; D]; H],
+                    v: [f64::NAN; 64],
+                    c: [f64::NAN; 2],
+                    scale: 0.5,
+                };
+                n
+            ];
+            net_loss_grad_vmap_into(&p, &x, &y, &mut out, chunk);
+            assert_eq!(out, want, "n = {n}, chunk_size {chunk:?}");
         }
     }
 }

@@ -691,6 +691,28 @@ pub fn lane_rows<'a, T, const N: usize>(
     core::array::from_fn(|_| rows.next().expect("fluxion: at most N samples in a chunk"))
 }
 
+/// [`lane_rows`] from places that may be missing: each lane's sample (`Some`, the places
+/// of a chunk's samples in the caller's values), and for the lanes past a partial chunk
+/// (`None`) the slots of `pad`, made by `zero` the first time they are needed.
+#[inline(always)]
+pub fn rows_or_pad<'a, T, const N: usize>(
+    places: [Option<&'a mut T>; N],
+    pad: &'a mut Option<[T; N]>,
+    zero: impl Fn() -> T,
+) -> [&'a mut T; N] {
+    if places.iter().all(Option::is_some) {
+        return places.map(|p| p.expect("fluxion: every lane has its sample"));
+    }
+    let mut pads = pad
+        .get_or_insert_with(|| core::array::from_fn(|_| zero()))
+        .each_mut()
+        .into_iter();
+    places.map(|p| {
+        let d = pads.next().expect("fluxion: a padding slot per lane");
+        p.unwrap_or(d)
+    })
+}
+
 /// A chunk loop for [`best_simd`]: the generated code's arguments of one call, in a struct
 /// whose `run` (always inlined) calls the loop.
 ///

@@ -350,16 +350,13 @@ pub(super) fn vmap_items(
     let mut kernel_out = crate::into::into_form(&kernel, kernel_name.clone());
     // Large array outputs go straight into the chunk's samples, lane by lane (no lanes
     // buffer of their size written, then read back and transposed): per-sample gradients
-    // of a model's weights. The hidden rows form keeps the buffer.
-    let direct = match o.rows {
-        true => Vec::new(),
-        false => crate::into::lane_rows(&mut kernel_out, &|field| {
-            let k = field.unwrap_or(0);
-            let t = outs_ty.get(k)?;
-            let whole = field.is_some() == tuple;
-            (whole && odims.get(k)?.0 == 0 && writes_lane_by_lane(t)).then(|| t.clone())
-        }),
-    };
+    // of a model's weights (also in the hidden rows form, into the caller's structs).
+    let direct = crate::into::lane_rows(&mut kernel_out, &|field| {
+        let k = field.unwrap_or(0);
+        let t = outs_ty.get(k)?;
+        let whole = field.is_some() == tuple;
+        (whole && odims.get(k)?.0 == 0 && writes_lane_by_lane(t)).then(|| t.clone())
+    });
     // The kernel's buffer holds the other outputs (`()` in place of those it writes
     // straight into the samples).
     let buffer_ty = match &kernel.ret_ty {
@@ -739,7 +736,8 @@ pub(super) fn vmap_items(
             outs_ty: &outs_ty,
             vector: &vector,
             packs: &packs,
-            kernel_call: quote!(#kernel_ident #tf (#(#kernel_args,)* &mut __fluxion_r);),
+            kernel_call: quote!(#kernel_ident #tf (#(#kernel_args,)* &mut __fluxion_r #(, #rows_args)*);),
+            direct: &direct_ks,
             result_zeros: &result_zeros,
             simd: uses_lane_kernels(&kernel),
             cost,
@@ -830,6 +828,9 @@ struct RowsForm<'a> {
     vector: &'a TokenStream,
     packs: &'a [TokenStream],
     kernel_call: TokenStream,
+    /// The outputs the kernel writes straight into the samples (`rows` arguments
+    /// `__fluxion_rows{k}` after the buffer), by index.
+    direct: &'a [usize],
     result_zeros: &'a TokenStream,
     simd: bool,
     cost: usize,
@@ -853,6 +854,7 @@ impl RowsForm<'_> {
             vector,
             packs,
             kernel_call,
+            direct,
             result_zeros,
             simd,
             cost,
@@ -934,6 +936,88 @@ impl RowsForm<'_> {
                 }
             }
         };
+        // With outputs written straight into the samples: each lane's places (`None` past
+        // a partial chunk's samples), those outputs' places handed to the kernel (the
+        // padding lanes' in a buffer of the task's, `rows_or_pad`), the others unpacked
+        // after it.
+        let (step, pads) = if direct.is_empty() {
+            (quote!(#kernel_call #unpack), quote!())
+        } else {
+            let opt = |l: usize, k: usize| format_ident!("__fluxion_o{}_{}", l, k);
+            let lanes: Vec<TokenStream> = (0..lanes_n)
+                .map(|l| {
+                    let os: Vec<syn::Ident> = (0..tys.len()).map(|k| opt(l, k)).collect();
+                    let somes: Vec<TokenStream> = (0..tys.len())
+                        .map(|k| {
+                            let p = place(l, k);
+                            quote!(::core::option::Option::Some(#p))
+                        })
+                        .collect();
+                    let nones: Vec<TokenStream> = tys
+                        .iter()
+                        .map(|t| quote!(::core::option::Option::<&mut #t>::None))
+                        .collect();
+                    let p = pat(l);
+                    quote! {
+                        let (#(#os,)*) = match __fluxion_it.next().map(|__fluxion_s| __fluxion_f(__fluxion_s)) {
+                            ::core::option::Option::Some(#p) => (#(#somes,)*),
+                            ::core::option::Option::None => (#(#nones,)*),
+                        };
+                    }
+                })
+                .collect();
+            let rows: Vec<TokenStream> = direct
+                .iter()
+                .map(|&k| {
+                    let (r, pad) = (
+                        format_ident!("__fluxion_rows{}", k),
+                        format_ident!("__fluxion_pad{}", k),
+                    );
+                    let os: Vec<syn::Ident> = (0..lanes_n).map(|l| opt(l, k)).collect();
+                    let z = Scalar.zeros(&outs_ty[k]);
+                    quote!(let mut #r = ::fluxion::__private::rows_or_pad([#(#os),*], &mut #pad, || #z);)
+                })
+                .collect();
+            let rest: Vec<TokenStream> = tys
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| !direct.contains(k))
+                .map(|(k, t)| {
+                    let r = result(k);
+                    let os: Vec<syn::Ident> = (0..lanes_n).map(|l| opt(l, k)).collect();
+                    let ps: Vec<syn::Ident> = (0..lanes_n).map(|l| place(l, k)).collect();
+                    let somes = ps.iter().map(|p| quote!(::core::option::Option::Some(#p)));
+                    quote! {
+                        match [#(#os),*] {
+                            [#(#somes),*] => <#t as ::fluxion::__private::Pack<#vector>>::unpack_refs(&#r, &mut [#(#ps),*]),
+                            __fluxion_places => {
+                                for (__fluxion_l, __fluxion_p) in __fluxion_places.into_iter().enumerate() {
+                                    if let ::core::option::Option::Some(__fluxion_p) = __fluxion_p {
+                                        <#t as ::fluxion::__private::Pack<#vector>>::write_lane(&#r, __fluxion_l, __fluxion_p);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                })
+                .collect();
+            let pads: Vec<TokenStream> = direct
+                .iter()
+                .map(|&k| {
+                    let (pad, t) = (format_ident!("__fluxion_pad{}", k), &tys[k]);
+                    quote!(let mut #pad: ::core::option::Option<[#t; #lanes_n]> = ::core::option::Option::None;)
+                })
+                .collect();
+            let step = quote! {
+                let __fluxion_f = #out.field();
+                let mut __fluxion_it = #out.rows_mut()[__fluxion_i..__fluxion_i + __fluxion_m].iter_mut();
+                #(#lanes)*
+                #(#rows)*
+                #kernel_call
+                #(#rest)*
+            };
+            (step, quote!(#(#pads)*))
+        };
         let lanes_const = quote!(<#vector as ::fluxion::__private::Lanes>::LANES);
         let chunks_ident = format_ident!("__fluxion_rows_chunks_{}", name);
         let rows_ident = format_ident!("{}_rows", name);
@@ -951,11 +1035,11 @@ impl RowsForm<'_> {
                 let __fluxion_n = ::fluxion::__private::OutSlices::samples(&#out);
                 let mut __fluxion_i = 0;
                 let mut __fluxion_r = #result_zeros;
+                #pads
                 while __fluxion_i < __fluxion_n {
                     let __fluxion_m = ::core::cmp::min(__fluxion_n - __fluxion_i, #lanes_const);
                     #(#packs)*
-                    #kernel_call
-                    #unpack
+                    #step
                     __fluxion_i += __fluxion_m;
                 }
             }
