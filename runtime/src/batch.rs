@@ -935,6 +935,51 @@ mod tests {
         }
     }
 
+    /// `lane_rows`: a full chunk's lanes are its samples, in order, and the pad is not made;
+    /// a partial chunk's first lanes are its samples and the rest the pad's first slots,
+    /// the pad made once by `zero` and kept.
+    #[test]
+    fn lane_rows_are_the_samples_then_the_pad() {
+        let mut out = [1.0, 2.0, 3.0, 4.0];
+        let mut pad: Option<[f64; 4]> = None;
+        let rows = lane_rows::<f64, 4>(&mut out, &mut pad, || 9.0);
+        for (l, r) in rows.into_iter().enumerate() {
+            *r += 10.0 * l as f64;
+        }
+        assert_eq!((out, pad), ([1.0, 12.0, 23.0, 34.0], None));
+        let mut out = [1.0, 2.0];
+        let rows = lane_rows::<f64, 4>(&mut out, &mut pad, || 9.0);
+        for (l, r) in rows.into_iter().enumerate() {
+            *r += 10.0 * l as f64;
+        }
+        assert_eq!((out, pad), ([1.0, 12.0], Some([29.0, 39.0, 9.0, 9.0])));
+        // The pad is made once: later partial chunks reuse it as it is.
+        let mut out = [5.0];
+        let rows = lane_rows::<f64, 4>(&mut out, &mut pad, || 0.0);
+        for r in rows {
+            *r += 1.0;
+        }
+        assert_eq!((out, pad), ([6.0], Some([30.0, 40.0, 10.0, 9.0])));
+    }
+
+    /// `rows_or_pad`: every lane with its place gives the places and leaves the pad alone;
+    /// missing places (past a partial chunk) are the pad's slots of the same lanes.
+    #[test]
+    fn rows_or_pad_fills_missing_lanes_from_the_pad() {
+        let (mut a, mut b, mut c, mut d) = (1.0, 2.0, 3.0, 4.0);
+        let mut pad: Option<[f64; 4]> = None;
+        let rows = rows_or_pad([Some(&mut a), Some(&mut b), Some(&mut c), Some(&mut d)], &mut pad, || 9.0);
+        for (l, r) in rows.into_iter().enumerate() {
+            *r += 10.0 * l as f64;
+        }
+        assert_eq!(([a, b, c, d], pad), ([1.0, 12.0, 23.0, 34.0], None));
+        let rows = rows_or_pad([Some(&mut a), Some(&mut b), None, None], &mut pad, || 9.0);
+        for (l, r) in rows.into_iter().enumerate() {
+            *r += 100.0 * l as f64;
+        }
+        assert_eq!(([a, b], pad), ([1.0, 112.0], Some([9.0, 9.0, 209.0, 309.0])));
+    }
+
     /// `TaskSlots` alone as the batch's buffers: its own sample count drives the tasks
     /// (in a tuple the largest count does, which hides a wrong one).
     #[test]
