@@ -236,3 +236,35 @@ fn a_float_beside_the_vector_and_f32() {
         }
     }
 }
+
+// A result as long as another slice than the one differentiated.
+
+#[transforms(jacrev, jacfwd)]
+fn other_length(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let m = b.len();
+    let mut y = vec![0.0; m];
+    for i in 0..m {
+        for j in 0..a.len() {
+            y[i] += b[i] * a[j] * a[j] * (j + 1) as f64;
+        }
+    }
+    y
+}
+
+#[test]
+fn a_result_as_long_as_another_slice() {
+    for (na, nb) in [(2, 3), (3, 2), (0, 2), (2, 0), (1, 1)] {
+        let (a, b) = (point(na), point(nb + 1)[1..].to_vec());
+        let jr = other_length_jacrev(&a, &b);
+        let jf = other_length_jacfwd(&a, &b);
+        assert_eq!(jr.len(), nb, "rows of jacrev at ({na}, {nb})");
+        assert_eq!(jf.len(), nb, "rows of jacfwd at ({na}, {nb})");
+        for i in 0..nb {
+            assert_eq!((jr[i].len(), jf[i].len()), (na, na));
+            for j in 0..na {
+                let want = b[i] * 2.0 * a[j] * (j + 1) as f64;
+                assert!(close(jr[i][j], want, 1e-12) && close(jf[i][j], want, 1e-12), "({i}, {j})");
+            }
+        }
+    }
+}
