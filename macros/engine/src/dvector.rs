@@ -195,14 +195,11 @@ fn vector_result_options(o: &Options, item: &syn::ItemFn, plan: &[Option<Dyn>], 
             _ => true,
         };
         if !ok {
-            let at = match arg {
-                Some(syn::FnArg::Typed(pt)) => syn::spanned::Spanned::span(&pt.ty),
-                _ => sp,
-            };
-            return Err(syn::Error::new(
-                at,
-                "the Jacobian of a `DVector` result is taken with respect to `DVector` arguments of its element type and floats only\nhint: choose those with `argnums`, or pass a `DMatrix` argument's storage `m.as_slice()` to a function of `&[f64]`",
-            ));
+            let msg = "the Jacobian of a `DVector` result is taken with respect to `DVector` arguments of its element type and floats only\nhint: choose those with `argnums`, or pass a `DMatrix` argument's storage `m.as_slice()` to a function of `&[f64]`";
+            return Err(match arg {
+                Some(syn::FnArg::Typed(pt)) => syn::Error::new_spanned(&pt.ty, msg),
+                _ => syn::Error::new(sp, msg),
+            });
         }
     }
     Ok(())

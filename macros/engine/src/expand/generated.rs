@@ -62,7 +62,7 @@ fn vec_result_chunks(cur: &Func, o: &Options) -> Result<(), syn::Error> {
         (Some(Ty::Slice(_)), Some((k, sp))) if k > 1 => Err(syn::Error::new(
             sp,
             format!(
-                "`chunk_size = {k}` is not available for the Jacobian of a `Vec` result (a length known only at run time): `{}` takes one {} per {}, with no chunks of basis vectors\nhint: remove `chunk_size` (or write `chunk_size = 1`, what is computed)",
+                "`chunk_size = {k}` is not available for the Jacobian of a result of run-time length (a `Vec` or `DVector`): `{}` takes one {} per {}, with no chunks of basis vectors\nhint: remove `chunk_size` (or write `chunk_size = 1`, which is what is computed)",
                 o.transform.name(),
                 if o.transform == Transform::Jacrev { "reverse sweep" } else { "forward sweep" },
                 if o.transform == Transform::Jacrev { "row (output element)" } else { "column (input element)" },
