@@ -4,7 +4,8 @@
 //! a `DVector` returning a `DVector` built with `DVector::zeros(n)`, whose Jacobians are
 //! `n_out x n_in` `DMatrix`es. The roadmap's cyclic function against central differences
 //! at lengths 0, 1, 2, 3, 7 and 17, `jacrev` against `jacfwd`, the slice form against the
-//! `DVector` form bit for bit, and the `_into` forms.
+//! `DVector` form bit for bit, the `_into` forms, and `jvp` / `vjp` of the slice form (the
+//! Jacobian times a vector, a vector times it).
 
 #![allow(clippy::needless_range_loop)]
 
@@ -51,7 +52,7 @@ fn cyclic(x: &DVector<f64>) -> DVector<f64> {
     y
 }
 
-#[transforms(jacrev, jacfwd)]
+#[transforms(jacrev, jacfwd, jvp, vjp)]
 fn cyclic_s(x: &[f64]) -> Vec<f64> {
     let n = x.len();
     let mut y = vec![0.0; n];
@@ -265,6 +266,27 @@ fn a_result_as_long_as_another_slice() {
                 let want = b[i] * 2.0 * a[j] * (j + 1) as f64;
                 assert!(close(jr[i][j], want, 1e-12) && close(jf[i][j], want, 1e-12), "({i}, {j})");
             }
+        }
+    }
+}
+
+#[test]
+fn jvp_and_vjp_of_the_slice_form() {
+    for n in LENGTHS {
+        let x = point(n);
+        let v: Vec<f64> = (0..n).map(|i| 1.0 - 0.3 * i as f64).collect();
+        let j = cyclic_s_jacrev(&x);
+        let (y, y_dot) = cyclic_s_jvp(&x, &v);
+        assert_eq!(y, cyclic_s(&x));
+        let (y2, pullback) = cyclic_s_vjp(&x);
+        assert_eq!(y2, y);
+        let (x_bar,) = pullback(v.clone());
+        assert_eq!((y_dot.len(), x_bar.len()), (n, n));
+        for i in 0..n {
+            let jv: f64 = (0..n).map(|k| j[i][k] * v[k]).sum();
+            let vj: f64 = (0..n).map(|k| v[k] * j[k][i]).sum();
+            assert!(close(y_dot[i], jv, 1e-12), "n = {n}: jvp {i}");
+            assert!(close(x_bar[i], vj, 1e-12), "n = {n}: vjp {i}");
         }
     }
 }
