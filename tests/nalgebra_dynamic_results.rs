@@ -106,8 +106,16 @@ fn cyclic_jacobians_against_central_differences() {
         let hand = cyclic_by_hand(&x);
         for i in 0..n {
             for j in 0..n {
-                assert!(close(jr[(i, j)], d[i][j], 1e-6), "n = {n}: jacrev ({i}, {j}) {} vs {}", jr[(i, j)], d[i][j]);
-                assert!(close(jr[(i, j)], jf[(i, j)], 1e-12), "n = {n}: jacrev vs jacfwd ({i}, {j})");
+                assert!(
+                    close(jr[(i, j)], d[i][j], 1e-6),
+                    "n = {n}: jacrev ({i}, {j}) {} vs {}",
+                    jr[(i, j)],
+                    d[i][j]
+                );
+                assert!(
+                    close(jr[(i, j)], jf[(i, j)], 1e-12),
+                    "n = {n}: jacrev vs jacfwd ({i}, {j})"
+                );
                 assert!(close(jr[(i, j)], hand[i][j], 1e-12), "n = {n}: by hand ({i}, {j})");
             }
         }
@@ -207,7 +215,12 @@ fn a_vector_read_back_in_the_body() {
         assert_eq!(jr.len(), n);
         for i in 0..n {
             for j in 0..n {
-                assert!(close(jr[i][j], d[i][j], 1e-6), "n = {n}: ({i}, {j}) {} vs {}", jr[i][j], d[i][j]);
+                assert!(
+                    close(jr[i][j], d[i][j], 1e-6),
+                    "n = {n}: ({i}, {j}) {} vs {}",
+                    jr[i][j],
+                    d[i][j]
+                );
                 assert!(close(jr[i][j], jf[i][j], 1e-12), "n = {n}: jacrev vs jacfwd ({i}, {j})");
             }
         }
@@ -264,7 +277,10 @@ fn a_result_as_long_as_another_slice() {
             assert_eq!((jr[i].len(), jf[i].len()), (na, na));
             for j in 0..na {
                 let want = b[i] * 2.0 * a[j] * (j + 1) as f64;
-                assert!(close(jr[i][j], want, 1e-12) && close(jf[i][j], want, 1e-12), "({i}, {j})");
+                assert!(
+                    close(jr[i][j], want, 1e-12) && close(jf[i][j], want, 1e-12),
+                    "({i}, {j})"
+                );
             }
         }
     }

@@ -172,7 +172,13 @@ fn dvector_result(t: &syn::Type) -> Option<Dyn> {
 
 /// The transforms of a function returning a `DVector`: `jacrev` or `jacfwd` (its Jacobian
 /// is a `DMatrix`), with respect to `DVector`s and floats.
-fn vector_result_options(o: &Options, item: &syn::ItemFn, plan: &[Option<Dyn>], t: &syn::Type, d: &Dyn) -> syn::Result<()> {
+fn vector_result_options(
+    o: &Options,
+    item: &syn::ItemFn,
+    plan: &[Option<Dyn>],
+    t: &syn::Type,
+    d: &Dyn,
+) -> syn::Result<()> {
     if !matches!(o.transform, Transform::Jacrev | Transform::Jacfwd) {
         return Err(syn::Error::new_spanned(
             t,
@@ -290,9 +296,8 @@ impl VisitMut for Zeros {
         if !is_zeros {
             return;
         }
-        let n = &c.args[0];
-        let sp = syn::spanned::Spanned::span(&*c);
-        init.expr = Box::new(syn::parse_quote_spanned!(sp=> vec![0.0; #n]));
+        let (n, sp) = (c.args[0].clone(), syn::spanned::Spanned::span(c));
+        *init.expr = syn::parse_quote_spanned!(sp=> vec![0.0; #n]);
         // The annotation `DVector<T>` of `let mut y: DVector<f64> = ..` as the `Vec`.
         if let syn::Pat::Type(pt) = &mut l.pat {
             if let Some(d) = dvector_result(&pt.ty) {
@@ -543,12 +548,10 @@ fn wrapper(
                 }
                 // Of a `DVector` result: `Vec<Vec<T>>` rows (output `i`, input `j`) into an
                 // `n_out x n_in` matrix.
-                Transform::Jacrev | Transform::Jacfwd if vec_result => {
-                    (
-                        quote!(::nalgebra::DMatrix<#e>),
-                        quote!(::nalgebra::DMatrix::<#e>::from_fn(#g.len(), #x.len(), |__i, __j| #g[__i][__j])),
-                    )
-                }
+                Transform::Jacrev | Transform::Jacfwd if vec_result => (
+                    quote!(::nalgebra::DMatrix<#e>),
+                    quote!(::nalgebra::DMatrix::<#e>::from_fn(#g.len(), #x.len(), |__i, __j| #g[__i][__j])),
+                ),
                 Transform::Jacrev | Transform::Jacfwd if matches!(t, syn::Type::Array(_)) => (
                     quote!(::nalgebra::DMatrix<#e>),
                     quote!({

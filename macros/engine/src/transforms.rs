@@ -1225,11 +1225,6 @@ fn one_hot_tangent(b: &mut Builder, zero: Expr, tty: &Ty, at: &[Operand], tparam
     b.push(Stmt::Let(tparam, Expr::Use(Operand::Var(tm))));
 }
 
-/// The columns of `jacfwd` in the slice parameter `k` (elements `elem`): a loop over its
-/// run-time length, each column's tangent a one-hot `Vec` (`zero_vec(xs)` with a `1` at the
-/// column), its forward pass, and the output tangent written as column `c` of every output
-/// element's row (`jac[o][c]`, rows of the slice's length). Appends to `h`'s body.
-#[allow(clippy::too_many_arguments)]
 /// The slice parameter as long as `f`'s `Vec` result: the result a copy (`Use`, a clone)
 /// of a mutable variable declared as a parameter's zero (`ZeroLike(xs)`: a gradient, or a
 /// `vec![0.0; xs.len()]`) and never assigned whole. `None` when it cannot be traced.
@@ -1269,6 +1264,11 @@ fn length_param(f: &Func) -> Option<VarId> {
     None
 }
 
+/// The columns of `jacfwd` in the slice parameter `k` (elements `elem`): a loop over its
+/// run-time length, each column's tangent a one-hot `Vec` (`zero_vec(xs)` with a `1` at the
+/// column), its forward pass, and the output tangent written as column `c` of every output
+/// element's row (`jac[o][c]`, rows of the slice's length). Appends to `h`'s body.
+#[allow(clippy::too_many_arguments)]
 fn jacfwd_slice_columns(
     h: &mut Func,
     f: &Func,
@@ -1308,11 +1308,7 @@ fn jacfwd_slice_columns(
     // A `Vec` the body builds (`vec![0.0; ys.len()]`) is as long as the slice `ys`, which
     // need not be `xs`; a result whose length cannot be traced to a slice parameter is
     // computed once to read its length.
-    let traced = if rows && one {
-        length_param(main)
-    } else {
-        None
-    };
+    let traced = if rows && one { length_param(main) } else { None };
     let xs_len = traced == Some(main.params[k].var);
     let other = traced
         .filter(|_| !xs_len)

@@ -357,7 +357,10 @@ impl Lowerer<'_> {
         let zero = matches!(&value, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. })
             if f.base10_parse::<f64>().is_ok_and(|v| v == 0.0));
         if !zero {
-            self.err(&value, format!("a vector built in the body starts as zeros of a float type (`vec![0.0; n]`): {HINT}"));
+            self.err(
+                &value,
+                format!("a vector built in the body starts as zeros of a float type (`vec![0.0; n]`): {HINT}"),
+            );
             return None;
         }
         let n = self.expr(&len)?;
