@@ -218,7 +218,7 @@
 //! let x = [1.0, 2.0, 3.0];
 //! assert_eq!(cyclic(&x), vec![2.0, 6.0, 3.0]);
 //! let j = cyclic_jacrev(&x);
-//! assert_eq!(j, vec![vec![2.0, 1.0, 0.0], vec![0.0, 3.0, 2.0], vec![1.0, 0.0, 3.0]]);
+//! assert_eq!(j, vec![vec![2.0, 1.0, 0.0], vec![0.0, 3.0, 2.0], vec![3.0, 0.0, 1.0]]);
 //! assert_eq!(cyclic_jacfwd(&x), j);
 //! ```
 //! - Calls between annotated functions pass slices through, in every mode and at second
