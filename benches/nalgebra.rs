@@ -19,6 +19,13 @@
 //!   against the per-sample nalgebra loop writing into a preallocated `Vec` (on 2
 //!   threads, each half of the batch on one).
 //!
+//! - `cyclic_jacobian_dvector/n{100,1000}`: the dense `n x n` Jacobian of the cyclic
+//!   function of a `DVector` (`y_i = sin(x_i) x_{i+1} + x_{i-1}^2`, indices mod `n`), a
+//!   `DVector` built in the body, by `jacrev` (`fluxion_jacrev`: one reverse sweep per row)
+//!   and `jacfwd` (`fluxion_jacfwd`: one forward sweep per column), both `O(n^2)`, against
+//!   the hand-written Jacobian (`hand`: a zeroed `DMatrix` and the three nonzeros of each
+//!   row). Not in the `ratios` table (it pairs `fluxion` with `hand`).
+//!
 //! At 1 and 2 threads (`t1`, `t2`) both variants run inside a rayon pool of that size
 //! (`install`), so both pay its hand-off.
 //!
@@ -29,8 +36,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fluxion::{grad, grad_and_value, vmap, Parameters};
-use nalgebra::{SMatrix, SVector};
+use fluxion::{grad, grad_and_value, transforms, vmap, Parameters};
+use nalgebra::{DMatrix, DVector, SMatrix, SVector};
 
 type M = SMatrix<f64, 16, 16>;
 type V = SVector<f64, 16>;
@@ -309,5 +316,50 @@ fn per_sample_grads(c: &mut Criterion) {
     }
 }
 
-criterion_group!(nalgebra_benches, benches, vmap_mlp, per_sample_grads);
+/// The cyclic function of a `DVector`: each output reads its input and both neighbours.
+#[transforms(jacrev, jacfwd)]
+fn cyclic(x: &DVector<f64>) -> DVector<f64> {
+    let n = x.len();
+    let mut y = DVector::zeros(n);
+    for i in 0..n {
+        y[i] = x[i].sin() * x[(i + 1) % n] + x[(i + n - 1) % n] * x[(i + n - 1) % n];
+    }
+    y
+}
+
+/// The cyclic Jacobian by hand: three nonzeros per row, added where the indices coincide
+/// (`n` = 1, 2).
+fn cyclic_jacobian_hand(x: &DVector<f64>) -> DMatrix<f64> {
+    let n = x.len();
+    let mut j = DMatrix::zeros(n, n);
+    for i in 0..n {
+        let (next, prev) = ((i + 1) % n, (i + n - 1) % n);
+        j[(i, i)] += x[i].cos() * x[next];
+        j[(i, next)] += x[i].sin();
+        j[(i, prev)] += 2.0 * x[prev];
+    }
+    j
+}
+
+fn cyclic_jacobian(c: &mut Criterion) {
+    for n in [100usize, 1000] {
+        let x = DVector::from_fn(n, |i, _| (0.37 * i as f64).sin() + 0.1);
+        let (jr, jf, h) = (cyclic_jacrev(&x), cyclic_jacfwd(&x), cyclic_jacobian_hand(&x));
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0);
+        assert_eq!((jr.nrows(), jr.ncols(), jf.nrows(), jf.ncols()), (n, n, n, n));
+        assert!(jr.iter().zip(h.iter()).all(|(a, b)| close(*a, *b)));
+        assert!(jf.iter().zip(h.iter()).all(|(a, b)| close(*a, *b)));
+        let mut group = c.benchmark_group(format!("cyclic_jacobian_dvector/n{n}"));
+        group.measurement_time(Duration::from_secs(3));
+        if n >= 1000 {
+            group.sample_size(10);
+        }
+        group.bench_function("fluxion_jacrev", |bch| bch.iter(|| cyclic_jacrev(black_box(&x))));
+        group.bench_function("fluxion_jacfwd", |bch| bch.iter(|| cyclic_jacfwd(black_box(&x))));
+        group.bench_function("hand", |bch| bch.iter(|| cyclic_jacobian_hand(black_box(&x))));
+        group.finish();
+    }
+}
+
+criterion_group!(nalgebra_benches, benches, vmap_mlp, per_sample_grads, cyclic_jacobian);
 criterion_main!(nalgebra_benches);

@@ -48,7 +48,12 @@
 //!   function of a `DVector` is an `n x n` `DMatrix` (of a `DMatrix`, `rc x rc` over its
 //!   storage); the Jacobian of an `[T; M]` result with respect to a `DVector` is an
 //!   `M x n` `DMatrix` (row `i` the gradient of output `i`), with respect to a `DMatrix`
-//!   `[DMatrix<T>; M]`. A `DVector` / `DMatrix` result, other transforms (`vmap`, `jvp`,
+//!   `[DMatrix<T>; M]`. A function of `DVector`s may return a `DVector<T>` it builds with
+//!   `let mut y = DVector::zeros(n);` (`n` a `DVector` argument's length), written
+//!   `y[i] = ..` and returned: its `jacrev` / `jacfwd` is an `n_out x n_in` `DMatrix` (row
+//!   `i` the derivatives of output `i`; a `DVector` with respect to a float argument);
+//!   `grad` of it and `chunk_size` above 1 are compile errors. A `DMatrix` result, a
+//!   `DVector` result built otherwise, other transforms (`vmap`, `jvp`,
 //!   `vjp`, stacks, `has_aux`) and these types anywhere but in arguments are compile
 //!   errors for now; `x.as_slice()` passed to a function of `&[T]` gives every transform.
 //! - **Data of run-time length**: `xs: &[T]` and `xs: &Vec<T>` parameters, `T` a float, a
@@ -185,6 +190,36 @@
 //! assert_eq!(moments_jacrev(&xs), [vec![1.0; 3], vec![2.0, 4.0, 6.0]]);
 //! let h = rosenbrock_hessian(&[1.0, 1.0, 1.0]);
 //! assert_eq!(h[0], vec![802.0, -400.0, 0.0]);
+//! ```
+//! - A function of slices may return a `Vec<T>` of floats it builds: declared
+//!   `let mut y = vec![0.0; xs.len()];` (zeros, as long as a slice argument `xs`; `n` bound
+//!   to `xs.len()` works too), written `y[i] = ..` or `y[i] += ..`, read back, and
+//!   returned. `jacrev` and `jacfwd` of it are `Vec<Vec<T>>`: row `i` holds the
+//!   derivatives of output `i`, one per element of the differentiated slice
+//!   (`jac[i][j] = ∂yᵢ/∂xⱼ`), computed by one reverse sweep per output element or one
+//!   forward pass per input element; their `_into` forms take `&mut [Vec<T>]`. `jvp` and
+//!   `vjp` work as usual; `grad` needs a scalar and `chunk_size` above 1 has no chunked
+//!   form at run-time lengths: both are compile errors. A `DVector` result built with
+//!   `DVector::zeros(n)` is the same, its Jacobian an `n_out x n_in` `DMatrix`.
+//!
+//! ```
+//! use fluxion::transforms;
+//!
+//! #[transforms(jacrev, jacfwd)]
+//! fn cyclic(x: &[f64]) -> Vec<f64> {
+//!     let n = x.len();
+//!     let mut y = vec![0.0; n];
+//!     for i in 0..n {
+//!         y[i] = x[i] * x[(i + 1) % n];
+//!     }
+//!     y
+//! }
+//!
+//! let x = [1.0, 2.0, 3.0];
+//! assert_eq!(cyclic(&x), vec![2.0, 6.0, 3.0]);
+//! let j = cyclic_jacrev(&x);
+//! assert_eq!(j, vec![vec![2.0, 1.0, 0.0], vec![0.0, 3.0, 2.0], vec![3.0, 0.0, 1.0]]);
+//! assert_eq!(cyclic_jacfwd(&x), j);
 //! ```
 //! - Calls between annotated functions pass slices through, in every mode and at second
 //!   order: forward over reverse (`hessian`) and reverse over reverse (a `grad` of a

@@ -139,11 +139,13 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) 
             }
         }
     }
-    if let syn::ReturnType::Type(_, t) = &item.sig.output {
-        if !scalar_or_rows(t) {
+    if let (syn::ReturnType::Type(_, t), Some(o)) = (&item.sig.output, levels.first()) {
+        if let Some(d) = dvector_result(t) {
+            vector_result_options(o, item, plan, t, &d)?;
+        } else if !scalar_or_rows(t) {
             return Err(syn::Error::new_spanned(
                 t,
-                "a function taking a `DVector` or `DMatrix` returns a float or an array of floats `[T; M]` for now\nhint: for a result of run-time length, take `&[f64]` arguments and return `Vec<f64>`, or compute the Jacobian's rows in a loop",
+                "a function taking a `DVector` or `DMatrix` returns a float, an array of floats `[T; M]` or a `DVector<T>` built in the body for now\nhint: for a `DVector` result, declare it `let mut y = DVector::zeros(x.len());`, write `y[i] = ..` and return `y`",
             ));
         }
     }
@@ -157,6 +159,56 @@ pub fn map_options(stack: &[Options], item: &syn::ItemFn, plan: &[Option<Dyn>]) 
             o
         })
         .collect())
+}
+
+/// A `DVector<T>` result (by value, `T` `f64` or `f32`).
+fn dvector_result(t: &syn::Type) -> Option<Dyn> {
+    match t {
+        syn::Type::Reference(_) => None,
+        syn::Type::Paren(p) => dvector_result(&p.elem),
+        t => dynamic_arg(t).filter(|d| !d.matrix),
+    }
+}
+
+/// The transforms of a function returning a `DVector`: `jacrev` or `jacfwd` (its Jacobian
+/// is a `DMatrix`), with respect to `DVector`s and floats.
+fn vector_result_options(
+    o: &Options,
+    item: &syn::ItemFn,
+    plan: &[Option<Dyn>],
+    t: &syn::Type,
+    d: &Dyn,
+) -> syn::Result<()> {
+    if !matches!(o.transform, Transform::Jacrev | Transform::Jacfwd) {
+        return Err(syn::Error::new_spanned(
+            t,
+            format!(
+                "`{}` needs a scalar output (f64 or f32), but `{}` returns a `DVector`\nhint: use `jacrev` or `jacfwd` for its Jacobian (a `DMatrix`, one row per output element, one column per input element)",
+                o.transform.name(),
+                item.sig.ident
+            ),
+        ));
+    }
+    let idx = o.argnums.clone().map(|a| a.indices()).unwrap_or_default();
+    let idx = if idx.is_empty() { vec![(0, o.span)] } else { idx };
+    for (k, sp) in idx {
+        let arg = item.sig.inputs.iter().nth(k);
+        let ok = match (plan.get(k), arg) {
+            (Some(Some(a)), _) => !a.matrix && a.elem == d.elem,
+            (_, Some(syn::FnArg::Typed(pt))) => {
+                matches!(&*pt.ty, syn::Type::Path(p) if p.path.is_ident("f64") || p.path.is_ident("f32"))
+            }
+            _ => true,
+        };
+        if !ok {
+            let msg = "the Jacobian of a `DVector` result is taken with respect to `DVector` arguments of its element type and floats only\nhint: choose those with `argnums`, or pass a `DMatrix` argument's storage `m.as_slice()` to a function of `&[f64]`";
+            return Err(match arg {
+                Some(syn::FnArg::Typed(pt)) => syn::Error::new_spanned(&pt.ty, msg),
+                _ => syn::Error::new(sp, msg),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A float or an array of floats.
@@ -205,6 +257,14 @@ pub fn flatten(item: &syn::ItemFn, plan: &[Option<Dyn>]) -> syn::ItemFn {
         matrices: &matrices,
     }
     .visit_block_mut(&mut flat.block);
+    // A `DVector` result: the flat function returns a `Vec` built from `vec![0.0; n]`.
+    if let syn::ReturnType::Type(_, t) = &mut flat.sig.output {
+        if let Some(d) = dvector_result(t) {
+            let e = &d.elem;
+            **t = syn::parse_quote_spanned!(syn::spanned::Spanned::span(&**t)=> Vec<#e>);
+            Zeros.visit_block_mut(&mut flat.block);
+        }
+    }
     flat.attrs.retain(|a| a.path().is_ident("allow"));
     flat.attrs.push(syn::parse_quote!(#[doc(hidden)]));
     flat.attrs
@@ -216,6 +276,42 @@ pub fn flatten(item: &syn::ItemFn, plan: &[Option<Dyn>]) -> syn::ItemFn {
 /// flat names of `DMatrix` values) as their count arguments, `m[i + j * m__nrows]` and `m`.
 pub(crate) fn matrix_reads(block: &mut syn::Block, matrices: &[String]) {
     Rows { names: &[], matrices }.visit_block_mut(block);
+}
+
+/// `let mut y = DVector::zeros(n);` (also `DVector::<T>::zeros`, with a path before
+/// `DVector`) as `let mut y = vec![0.0; n];`, the vector a function returning a `DVector`
+/// builds.
+struct Zeros;
+
+impl VisitMut for Zeros {
+    fn visit_local_mut(&mut self, l: &mut syn::Local) {
+        syn::visit_mut::visit_local_mut(self, l);
+        let mutable = match &l.pat {
+            syn::Pat::Ident(pi) => pi.mutability.is_some(),
+            syn::Pat::Type(pt) => matches!(&*pt.pat, syn::Pat::Ident(pi) if pi.mutability.is_some()),
+            _ => false,
+        };
+        let Some(init) = &mut l.init else { return };
+        let syn::Expr::Call(c) = &*init.expr else { return };
+        let syn::Expr::Path(p) = &*c.func else { return };
+        let segs: Vec<&syn::PathSegment> = p.path.segments.iter().collect();
+        let is_zeros = mutable
+            && p.qself.is_none()
+            && c.args.len() == 1
+            && matches!(segs.as_slice(), [.., v, z] if v.ident == "DVector" && z.ident == "zeros" && z.arguments.is_empty());
+        if !is_zeros {
+            return;
+        }
+        let (n, sp) = (c.args[0].clone(), syn::spanned::Spanned::span(c));
+        *init.expr = syn::parse_quote_spanned!(sp=> vec![0.0; #n]);
+        // The annotation `DVector<T>` of `let mut y: DVector<f64> = ..` as the `Vec`.
+        if let syn::Pat::Type(pt) = &mut l.pat {
+            if let Some(d) = dvector_result(&pt.ty) {
+                let e = &d.elem;
+                *pt.ty = syn::parse_quote!(Vec<#e>);
+            }
+        }
+    }
 }
 
 /// The flat argument holding a `DMatrix` argument's row or column count: `m__nrows`.
@@ -295,7 +391,7 @@ pub fn wrappers(
         // buffers are the slices' `Vec`s).
         if !hidden && !name.ends_with("_into") {
             let user = format!("{}{}", &name[..pos], &name[pos + FLAT.len()..]);
-            out.extend(wrapper(f, &user, plan, &orig_ty, top)?);
+            out.extend(wrapper(f, &user, plan, (orig, &orig_ty), top)?);
         }
         f.attrs.retain(|a| !a.path().is_ident("doc"));
         f.attrs.push(syn::parse_quote!(#[doc(hidden)]));
@@ -307,7 +403,7 @@ fn wrapper(
     f: &syn::ItemFn,
     user: &str,
     plan: &[Option<Dyn>],
-    orig_ty: &[syn::Type],
+    (orig, orig_ty): (&syn::ItemFn, &[syn::Type]),
     (o, top_name): (&Options, &str),
 ) -> syn::Result<TokenStream> {
     let flat_name = &f.sig.ident;
@@ -407,6 +503,12 @@ fn wrapper(
     let mut tys = Vec::new();
     let mut vals = Vec::new();
     let gids: Vec<syn::Ident> = (0..part_tys.len()).map(|j| format_ident!("__g{j}")).collect();
+    // A `DVector` result (the flat function returns a `Vec`), and its element type.
+    let out_elem = match &orig.sig.output {
+        syn::ReturnType::Type(_, t) => dvector_result(t).map(|d| d.elem),
+        syn::ReturnType::Default => None,
+    };
+    let vec_result = out_elem.is_some();
     for ((t, g), k) in part_tys.iter().zip(&gids).zip(&idx) {
         let arg = plan.get(*k).cloned().flatten();
         let hessian_of = |j: usize| plan.get(j).cloned().flatten().is_some();
@@ -418,6 +520,14 @@ fn wrapper(
             _ => None,
         };
         let (ty, v) = match (arg, name) {
+            // The Jacobian of a `DVector` result with respect to a float: a `DVector`.
+            (None, Some(_)) if vec_result => match &out_elem {
+                Some(e) => (
+                    quote!(::nalgebra::DVector<#e>),
+                    quote!(::nalgebra::DVector::<#e>::from_vec(#g)),
+                ),
+                None => (quote!(#t), quote!(#g)),
+            },
             (None, _) | (_, None) => (quote!(#t), quote!(#g)),
             // A matrix's gradient: a matrix of its shape; a Jacobian of `[T; M]`, `M` of them.
             (Some(Dyn { elem: e, matrix: true }), Some(m)) if o.transform != Transform::Hessian => {
@@ -434,7 +544,7 @@ fn wrapper(
                     )
                 }
             }
-            (Some(Dyn { elem: e, .. }), Some(_)) => match o.transform {
+            (Some(Dyn { elem: e, .. }), Some(x)) => match o.transform {
                 Transform::Hessian => {
                     if idx.len() != 1 || !hessian_of(*k) {
                         return Err(syn::Error::new(o.span, "internal: a Hessian of several arguments"));
@@ -447,6 +557,12 @@ fn wrapper(
                         }),
                     )
                 }
+                // Of a `DVector` result: `Vec<Vec<T>>` rows (output `i`, input `j`) into an
+                // `n_out x n_in` matrix.
+                Transform::Jacrev | Transform::Jacfwd if vec_result => (
+                    quote!(::nalgebra::DMatrix<#e>),
+                    quote!(::nalgebra::DMatrix::<#e>::from_fn(#g.len(), #x.len(), |__i, __j| #g[__i][__j])),
+                ),
                 Transform::Jacrev | Transform::Jacfwd if matches!(t, syn::Type::Array(_)) => (
                     quote!(::nalgebra::DMatrix<#e>),
                     quote!({

@@ -152,6 +152,11 @@ pub fn expand_transforms_with(args: TokenStream, item: TokenStream, rules: &Rule
                     if let syn::Item::Fn(f) = &item {
                         let name = f.sig.ident.to_string();
                         if !fns.insert(name.clone()) {
+                            // The original differs only when an entry failed (its stand-in,
+                            // beside that entry's error): keep the first.
+                            if f.sig.ident == fn_item.sig.ident {
+                                continue;
+                            }
                             let span = part.first().map_or(Span::call_site(), TokenTree::span);
                             return Err(syn::Error::new(
                                 span,

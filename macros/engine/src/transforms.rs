@@ -1225,6 +1225,45 @@ fn one_hot_tangent(b: &mut Builder, zero: Expr, tty: &Ty, at: &[Operand], tparam
     b.push(Stmt::Let(tparam, Expr::Use(Operand::Var(tm))));
 }
 
+/// The slice parameter as long as `f`'s `Vec` result: the result a copy (`Use`, a clone)
+/// of a mutable variable declared as a parameter's zero (`ZeroLike(xs)`: a gradient, or a
+/// `vec![0.0; xs.len()]`) and never assigned whole. `None` when it cannot be traced.
+fn length_param(f: &Func) -> Option<VarId> {
+    let mut defs: HashMap<VarId, &Expr> = HashMap::new();
+    let mut whole = HashSet::new();
+    walk_stmts(&f.body, &mut |s| match s {
+        Stmt::Let(v, e) | Stmt::Mut(v, Some(e)) => {
+            defs.insert(*v, e);
+        }
+        Stmt::Mut(v, None) => {
+            whole.insert(*v);
+        }
+        Stmt::Assign(p, _, _) if p.idx.is_empty() => {
+            whole.insert(p.var);
+        }
+        s => {
+            for w in call_writes(s) {
+                whole.insert(w);
+            }
+        }
+    });
+    let mut cur = f.ret.var()?;
+    for _ in 0..=defs.len() {
+        if whole.contains(&cur) {
+            return None;
+        }
+        match defs.get(&cur)? {
+            Expr::Use(Operand::Var(u)) => cur = *u,
+            Expr::Call(c) if c.is_clone() => cur = c.args.first()?.op.var()?,
+            Expr::ZeroLike(Operand::Var(p)) if f.params.iter().any(|q| q.var == *p) => {
+                return matches!(f.vars[*p].ty, Ty::Slice(_)).then_some(*p)
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// The columns of `jacfwd` in the slice parameter `k` (elements `elem`): a loop over its
 /// run-time length, each column's tangent a one-hot `Vec` (`zero_vec(xs)` with a `1` at the
 /// column), its forward pass, and the output tangent written as column `c` of every output
@@ -1266,7 +1305,19 @@ fn jacfwd_slice_columns(
         Ty::Slice(e) => (true, dims(e).unwrap_or_default()),
         _ => (false, Vec::new()),
     };
-    let like = if rows && !one {
+    // A `Vec` the body builds (`vec![0.0; ys.len()]`) is as long as the slice `ys`, which
+    // need not be `xs`; a result whose length cannot be traced to a slice parameter is
+    // computed once to read its length.
+    let traced = if rows && one { length_param(main) } else { None };
+    let xs_len = traced == Some(main.params[k].var);
+    let other = traced
+        .filter(|_| !xs_len)
+        .and_then(|p| main.params.iter().position(|q| q.var == p))
+        .and_then(|j| h.params.get(j))
+        .map(|q| Operand::Var(q.var));
+    let like = if let Some(o) = other {
+        o
+    } else if rows && !(one && xs_len) {
         let fixed = param_map(main, h);
         let m = import(h, main, &fixed);
         let mut primal = main.body.clone();

@@ -1,4 +1,4 @@
-// A function of a `DVector` returning one: results of run-time length are not supported.
+// A function of a `DVector` returning one it does not build with `DVector::zeros(n)`: a copy of the argument.
 use fluxion::jacrev;
 use nalgebra::DVector;
 

@@ -104,7 +104,10 @@ pub(super) fn holder(
             && f.params.iter().any(|p| p.ty.has_matrix())
             && modes.iter().any(reverse)
             && (order > 0 || modes.iter().filter(|m| reverse(m)).count() > 1);
-        let g = if beyond || nalgebra_over_dynamic {
+        // A derivative whose result holds rows of run-time length (`Vec<Vec<T>>`: the
+        // Jacobian of a `Vec` result): its own derivatives through calls are stubs.
+        let rows_of_rows = order > 0 && vec_of_vecs(&f.ret_ty);
+        let g = if beyond || nalgebra_over_dynamic || rows_of_rows {
             None
         } else {
             let g = match modes {
@@ -166,7 +169,12 @@ pub(super) fn holder(
                 // Every holder has all nine companions, so callers' companions type-check;
                 // one beyond order 2 is a compile error only where something uses it.
                 let marker = format_ident!("__fluxion_missing_{}__{}", f.name, name);
-                let msg = if nalgebra_over_dynamic && !beyond {
+                let msg = if rows_of_rows && !beyond {
+                    format!(
+                        "`{}` returns rows of run-time length (`Vec<Vec<T>>`, the Jacobian of a `Vec` result): differentiating it again through a call (`{name}` of `{}`) is not supported yet; differentiate the original function instead",
+                        f.name, f.name
+                    )
+                } else if nalgebra_over_dynamic && !beyond {
                     format!(
                         "`{}` takes slices (or loops of run-time length) and nalgebra arguments: reverse mode over reverse mode through it (`{name}` of `{}`) is not supported yet; use forward over reverse (`hessian`, `jvp` of a gradient), fixed-size arrays, or the matrices in a parameter struct",
                         f.name, f.name
@@ -191,6 +199,11 @@ pub(super) fn holder(
                     &name,
                     attrs(if beyond {
                         format!("Companion `{name}` of `{}`: beyond order {MAX_ORDER}.", f.name)
+                    } else if rows_of_rows {
+                        format!(
+                            "Companion `{name}` of `{}`: not available for rows of run-time length.",
+                            f.name
+                        )
                     } else if nalgebra_over_dynamic {
                         format!(
                             "Companion `{name}` of `{}`: not available through slices with nalgebra arguments.",
@@ -210,6 +223,15 @@ pub(super) fn holder(
     }
     markers.extend(inner);
     Ok(crate::emit::holder_item(vis, &h, &fns, &markers))
+}
+
+/// `Vec<Vec<T>>` (also inside a tuple): rows of run-time length.
+fn vec_of_vecs(t: &Ty) -> bool {
+    match t {
+        Ty::Slice(e) => e.has_slice(),
+        Ty::Tuple(ts) => ts.iter().any(vec_of_vecs),
+        _ => false,
+    }
 }
 
 /// The parameters of the companion `g` (`modes` of `f`) that are cotangents of slice

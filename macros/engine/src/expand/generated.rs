@@ -15,6 +15,7 @@ pub(super) fn build(
     final_pass: bool,
 ) -> Result<GenFn, syn::Error> {
     let mut pullback = None;
+    vec_result_chunks(cur, o)?;
     let mut func = match o.transform {
         Transform::Grad => transforms::grad_pass(cur, o, site, rules, false, final_pass)?,
         Transform::GradAndValue => transforms::grad_pass(cur, o, site, rules, true, final_pass)?,
@@ -44,6 +45,31 @@ pub(super) fn build(
         transform: o.transform,
         show: o.show,
     })
+}
+
+/// `chunk_size = k > 1` on the Jacobian of a function returning a `Vec` (a result of
+/// run-time length): its Jacobian takes one sweep per row (`jacrev`) or column (`jacfwd`),
+/// with no chunks of basis vectors, so the option is refused rather than ignored.
+fn vec_result_chunks(cur: &Func, o: &Options) -> Result<(), syn::Error> {
+    if !matches!(o.transform, Transform::Jacrev | Transform::Jacfwd) {
+        return Ok(());
+    }
+    let main = match (&cur.ret_ty, o.has_aux) {
+        (Ty::Tuple(ts), true) => ts.first(),
+        (t, _) => Some(t),
+    };
+    match (main, o.chunk_size) {
+        (Some(Ty::Slice(_)), Some((k, sp))) if k > 1 => Err(syn::Error::new(
+            sp,
+            format!(
+                "`chunk_size = {k}` is not available for the Jacobian of a result of run-time length (a `Vec` or `DVector`): `{}` takes one {} per {}, with no chunks of basis vectors\nhint: remove `chunk_size` (or write `chunk_size = 1`, which is what is computed)",
+                o.transform.name(),
+                if o.transform == Transform::Jacrev { "reverse sweep" } else { "forward sweep" },
+                if o.transform == Transform::Jacrev { "row (output element)" } else { "column (input element)" },
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn doc_for(o: &Options, cur: &Func, g: &Func) -> String {

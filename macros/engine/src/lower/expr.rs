@@ -276,6 +276,10 @@ impl Lowerer<'_> {
                 );
                 None
             }
+            syn::Expr::Macro(m) if m.mac.path.is_ident("vec") => {
+                self.err(&m.mac.path, "`vec!` is supported only to declare a vector built in the body: `let mut y = vec![0.0; xs.len()];` (zero-filled, as long as a slice argument `xs`), written `y[i] = ..` and returned");
+                None
+            }
             syn::Expr::Macro(m) => {
                 self.err(&m.mac.path, "macros are not supported inside a differentiated function: compute the value with ordinary expressions");
                 None

@@ -85,7 +85,21 @@ pub fn lower_fn_with(item: &syn::ItemFn, cx: &mut Ctxt, arrays: &NalgebraArrays)
             format!("`{}` returns nothing: a differentiated function must return f64, f32, a fixed array or a tuple of these", item.sig.ident),
         ),
         syn::ReturnType::Type(_, ty) => {
-            if let Some((t, by_ref)) = lw.ty(ty) {
+            // `Vec<T>` of floats: a vector built in the body (`vec![0.0; xs.len()]`).
+            let owned_vec = matches!(&**ty, syn::Type::Path(_))
+                .then(|| types::slice_elem(ty))
+                .flatten()
+                .map(|e| lw.value_ty(e).map(|e| (Ty::Slice(Box::new(e)), false)));
+            if let Some(Some((t, _))) = &owned_vec {
+                if !matches!(t, Ty::Slice(e) if matches!(**e, Ty::Float(_))) {
+                    lw.err(ty, "a function can return a `Vec` of floats only (`Vec<f64>`, `Vec<f32>`): return a fixed-size array `[f64; N]` for other elements");
+                }
+            }
+            if let Some(owned) = owned_vec {
+                if let Some((t, _)) = owned {
+                    ret_ty = t;
+                }
+            } else if let Some((t, by_ref)) = lw.ty(ty) {
                 if by_ref && matches!(t, Ty::Slice(_)) {
                     lw.err(ty, "a differentiated function cannot return a slice: its length is known only at run time; return a fixed-size array `[f64; N]`, or a scalar computed from the slice");
                 } else if by_ref {

@@ -20,13 +20,29 @@ impl Lowerer<'_> {
             self.poison_pat(&l.pat);
             return;
         }
+        let vec_init = matches!(&*init.expr, syn::Expr::Macro(m) if m.mac.path.is_ident("vec"));
         let (pat, annot) = match &l.pat {
+            // `let mut y: Vec<f64> = vec![0.0; n];`: the type is the zero's (checked below).
+            syn::Pat::Type(pt) if vec_init && super::types::slice_elem(&pt.ty).is_some() => (&*pt.pat, None),
             syn::Pat::Type(pt) => (&*pt.pat, self.value_ty(&pt.ty)),
             p => (p, None),
         };
         match pat {
             syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let name = pi.ident.to_string();
+                if let (Some(_), syn::Expr::Macro(m)) = (pi.mutability, &*init.expr) {
+                    if m.mac.path.is_ident("vec") {
+                        let Some(zero) = self.zero_vec(m) else {
+                            self.bind_poisoned(&name);
+                            return;
+                        };
+                        let ty = infer_ty(&self.func, &zero);
+                        let v = self.func.new_var(name.clone(), ty, true);
+                        self.push(Stmt::Mut(v, Some(zero)));
+                        self.bind(&name, v);
+                        return;
+                    }
+                }
                 let Some(op) = self.expr(&init.expr) else {
                     self.bind_poisoned(&name);
                     return;
@@ -320,5 +336,60 @@ impl Lowerer<'_> {
         };
         let r = self.prim(p, vec![cur, value]);
         self.push(Stmt::Assign(place, AssignOp::Set, r));
+    }
+
+    /// `vec![0.0; n]` bound with `let mut`: a vector of run-time length built in the body,
+    /// zero-filled, as long as a slice argument of floats (`n` is `xs.len()` or a name bound
+    /// to it), lowered as that slice's zero (`ZeroLike(xs)`, a `Vec`). Every other `vec!`
+    /// is an error.
+    fn zero_vec(&mut self, m: &syn::ExprMacro) -> Option<Expr> {
+        const HINT: &str = "a vector built in the body is `let mut y = vec![0.0; xs.len()];` (zero-filled, as long as a slice argument `xs`), written `y[i] = ..` and returned";
+        let parsed = m.mac.parse_body_with(|input: syn::parse::ParseStream| {
+            let v: syn::Expr = input.parse()?;
+            let _: syn::Token![;] = input.parse()?;
+            let n: syn::Expr = input.parse()?;
+            Ok((v, n))
+        });
+        let Ok((value, len)) = parsed else {
+            self.err(&m.mac, format!("only `vec![0.0; n]` is supported: {HINT}"));
+            return None;
+        };
+        let zero = matches!(&value, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. })
+            if f.base10_parse::<f64>().is_ok_and(|v| v == 0.0));
+        if !zero {
+            self.err(
+                &value,
+                format!("a vector built in the body starts as zeros of a float type (`vec![0.0; n]`): {HINT}"),
+            );
+            return None;
+        }
+        let n = self.expr(&len)?;
+        // The slice whose length `n` is: `Let(n, Len(xs))` in an enclosing block.
+        // (through copies: `let n = xs.len();` and its reads are `Use`s of it).
+        let mut of = None;
+        let mut cur = n.var();
+        while let Some(nv) = cur.take() {
+            for s in self.blocks.iter().flatten() {
+                match s {
+                    Stmt::Let(w, Expr::Len(Operand::Var(xs))) if *w == nv => of = Some(*xs),
+                    Stmt::Let(w, Expr::Use(Operand::Var(u))) if *w == nv && !self.func.vars[*u].mutable => {
+                        cur = Some(*u);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        match of {
+            Some(xs) if matches!(&self.func.vars[xs].ty, Ty::Slice(e) if matches!(**e, Ty::Float(_))) => {
+                Some(Expr::ZeroLike(Operand::Var(xs)))
+            }
+            _ => {
+                self.err(
+                    &len,
+                    format!("the length of a vector built in the body must be the length of a slice argument of floats (`xs.len()`, or a name bound to it): {HINT}"),
+                );
+                None
+            }
+        }
     }
 }

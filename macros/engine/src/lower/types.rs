@@ -374,7 +374,7 @@ fn nalgebra_alias_dims(name: &str) -> Option<(u8, u8)> {
 }
 
 /// The element type of `[T]` or `Vec<T>` (the referent of a slice parameter).
-fn slice_elem(t: &syn::Type) -> Option<&syn::Type> {
+pub(super) fn slice_elem(t: &syn::Type) -> Option<&syn::Type> {
     match t {
         syn::Type::Slice(s) => Some(&s.elem),
         syn::Type::Paren(p) => slice_elem(&p.elem),
