@@ -968,7 +968,11 @@ mod tests {
     fn rows_or_pad_fills_missing_lanes_from_the_pad() {
         let (mut a, mut b, mut c, mut d) = (1.0, 2.0, 3.0, 4.0);
         let mut pad: Option<[f64; 4]> = None;
-        let rows = rows_or_pad([Some(&mut a), Some(&mut b), Some(&mut c), Some(&mut d)], &mut pad, || 9.0);
+        let rows = rows_or_pad(
+            [Some(&mut a), Some(&mut b), Some(&mut c), Some(&mut d)],
+            &mut pad,
+            || 9.0,
+        );
         for (l, r) in rows.into_iter().enumerate() {
             *r += 10.0 * l as f64;
         }

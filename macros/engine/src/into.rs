@@ -207,10 +207,11 @@ fn only_element_stores(b: &Block, v: VarId, depth: usize) -> bool {
 }
 
 /// Whether the first statements of `b` touching `v` (of type `ty`, arrays of literal
-/// lengths) are nests of loops of literal bounds, each storing `v[i]..[j] = x` once per
-/// element (indices: the nest's loop indices, each once, or integer literals), whose
-/// elements together are all of `v`'s: a loop peeled of its first iteration stores
-/// `v[0][j]` and then `v[i][j]` for `i` in `1..n`.
+/// lengths) are nests of loops of literal bounds, each storing `v[i]..[j] = x` (an
+/// element, or a whole row) once per place (indices: the nest's loop indices, each once,
+/// or integer literals), whose elements together are all of `v`'s: a loop peeled of its
+/// first iteration stores `v[0][j]` and then `v[i][j]` for `i` in `1..n`; a Jacobian's
+/// rows `v[k] = row` for `k` in `0..m`.
 fn stores_cover(b: &[Stmt], v: VarId, ty: &Ty) -> bool {
     let mut full = Vec::new();
     let mut t = ty;
@@ -227,7 +228,11 @@ fn stores_cover(b: &[Stmt], v: VarId, ty: &Ty) -> bool {
     let mut regions = Vec::new();
     for s in b.iter().filter(|s| stmt_mentions(s, v)) {
         match set_region(s, v, &mut Vec::new()) {
-            Some(r) if r.len() == full.len() => regions.push(r),
+            // A store of a whole row (fewer indices) covers the axes it leaves out.
+            Some(mut r) if r.len() <= full.len() => {
+                r.extend_from_slice(&full[r.len()..]);
+                regions.push(r)
+            }
             _ => break,
         }
         if covers(&regions, &full) {
@@ -343,4 +348,32 @@ pub(crate) fn stmt_mentions(s: &Stmt, v: VarId) -> bool {
             Stmt::If(_, a, b) => a.0.iter().chain(&b.0).any(|s| stmt_mentions(s, v)),
             _ => false,
         }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    /// `covers` against boxes that tile, overlap, leave a gap, or lie outside the array.
+    #[test]
+    fn covers_is_exact() {
+        let full = [(0, 4), (0, 3)];
+        // Tiles: rows 0 and 1..4.
+        assert!(covers(&[vec![(0, 1), (0, 3)], vec![(1, 4), (0, 3)]], &full));
+        // Overlapping.
+        assert!(covers(&[vec![(0, 3), (0, 3)], vec![(2, 4), (0, 3)]], &full));
+        // A gap in the second axis of row 2.
+        assert!(!covers(
+            &[vec![(0, 2), (0, 3)], vec![(2, 4), (0, 2)], vec![(3, 4), (2, 3)]],
+            &full
+        ));
+        // Boxes beyond the array take nothing away.
+        assert!(covers(
+            &[vec![(0, 2), (0, 3)], vec![(2, 4), (0, 3)], vec![(6, 8), (0, 3)]],
+            &full
+        ));
+        // Nothing covers nothing but an empty array.
+        assert!(!covers(&[], &full));
+        assert!(covers(&[], &[(0, 0)]));
+    }
 }

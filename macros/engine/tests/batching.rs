@@ -589,7 +589,7 @@ fn into_forms_zero_only_what_is_not_stored_whole() {
     // (source, argnums, for each gradient in order: whether its place starts from zeros;
     // `None` would be a gradient assigned at the end, not accumulated in place)
     type Case<'a> = (&'a str, Vec<usize>, Vec<Option<bool>>);
-    let cases: [Case; 7] = [
+    let cases: [Case; 8] = [
         // `w_bar[i][j]` stored once each; `x_bar[j]` added once per `i`.
         ("fn f(x: [f64; 3], w: [[f64; 3]; 2], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { let mut a = 0.0; for j in 0..3 { a += w[i][j] * x[j]; } s += a * a * y; } s }", vec![0, 1], vec![Some(true), Some(false)]),
         // Only part of the first axis: the last row is never stored.
@@ -605,6 +605,10 @@ fn into_forms_zero_only_what_is_not_stored_whole() {
         // Overlapping nests: the reverse sweep's first (`w_bar[i][j]` for `i` in `0..3`)
         // stores every element, and the second (`w_bar[0][j]`) adds to it.
         ("fn f(x: [f64; 3], w: [[f64; 3]; 3], y: f64) -> f64 { let mut s = 0.0; for j in 0..3 { s += w[0][j] * x[j]; } for i in 0..3 { for j in 0..3 { s += w[i][j] * x[j] * y; } } s * s }", vec![1], vec![Some(false)]),
+        // The second nest overlapping the first and adding into what it stored, which with
+        // the first covers everything (rows `1..3`, then `0..2`): row 0 is only added into,
+        // so the place is zeroed.
+        ("fn f(x: [f64; 3], w: [[f64; 3]; 3], y: f64) -> f64 { let mut s = 0.0; for i in 0..2 { for j in 0..3 { s += w[i][j] * x[j]; } } for i in 1..3 { for j in 0..3 { s += w[i][j] * x[j] * y; } } s * s }", vec![1], vec![Some(true)]),
         // Two nests leaving the middle row out: zeroed.
         ("fn f(x: [f64; 3], w: [[f64; 3]; 3], y: f64) -> f64 { let mut s = 0.0; for j in 0..3 { s += w[0][j] * x[j]; } for i in 2..3 { for j in 0..3 { s += w[i][j] * x[j] * y; } } s * s }", vec![1], vec![Some(true)]),
         // A one-axis cotangent stored once per element.
@@ -901,6 +905,21 @@ fn large_array_outputs_are_written_lane_by_lane() {
         ("const N: usize = 2; #[vmap] #[grad] fn f(x: [f64; N]) -> f64 { let mut s = 0.0; for i in 0..N { s += x[i] * x[i]; } s }", "out: &mut ()", true),
         // A float: the buffer.
         ("#[vmap] #[grad] fn f(x: f64) -> f64 { x * x }", "out: &mut ::fluxion::__private::f64x4", false),
+        // Per-sample gradients of a layer's weights and biases (named-constant lengths): all
+        // three lane by lane, the weights' two-index stores beside the others' one.
+        ("const D: usize = 3; const H: usize = 2; #[vmap(in_dims = (None, None, None, 0))] #[grad(argnums = (0, 1, 2))] \
+          fn f(w: &[[f64; D]; H], b: &[f64; H], v: &[f64; H], x: &[f64; D]) -> f64 { let mut o = 0.0; \
+          for i in 0..H { let mut s = b[i]; for j in 0..D { s += w[i][j] * x[j]; } o += v[i] * s * s; } o }", "out: &mut ((), (), ())", true),
+        // Per-sample Jacobians, each row stored whole (`Pack::write_lane`).
+        ("const N: usize = 5; const M: usize = 6; #[vmap(in_dims = (0, None))] #[jacrev] \
+          fn f(x: [f64; N], w: &[[f64; N]; M]) -> [f64; M] { let mut y = [0.0; M]; \
+          for i in 0..M { let mut s = 0.0; for j in 0..N { s += w[i][j] * x[j] * x[j]; } y[i] = s; } y }", "out: &mut ()", true),
+        // A result starting as a copy of the argument, one element stored after: the buffer
+        // (the copy is not a store of each element).
+        ("#[vmap] fn f(x: [f64; 64]) -> [f64; 64] { let mut y = x; y[0] = x[1] * x[2]; y }", "out: &mut [", false),
+        // A branch on a shared value, one side adding twice into the same element: the buffer.
+        ("#[vmap(in_dims = (0, None))] #[grad(argnums = 0)] fn f(x: [f64; 64], w: f64) -> f64 { let mut s = 0.0; \
+          if w > 0.0 { for i in 0..64 { s += x[i] * x[i]; } } else { for i in 0..64 { s += x[i] * x[(i + 1) % 64]; } } s }", "out: &mut [", false),
     ];
     for (src, buffer, rows) in cases {
         let k = kernel(src);
@@ -910,4 +929,29 @@ fn large_array_outputs_are_written_lane_by_lane() {
             assert!(k.contains("[__fluxion_l]"), "{src}: stores lane by lane\n{k}");
         }
     }
+}
+
+/// A result stored on its diagonal only (`m[i][i]`, one index twice) keeps its zeros: the
+/// nest does not store every element (`into::stores_cover`). A Jacobian's rows stored
+/// whole, over every row, are not zeroed first (`(*out)[k] = row`).
+#[test]
+fn partial_and_whole_row_stores_and_zeros() {
+    use fluxion_engine::expand::expand_item_text;
+    let kernel = |src: &str| {
+        let text = expand_item_text(src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let at = text
+            .find("fn __fluxion_kernel_")
+            .unwrap_or_else(|| panic!("no kernel: {text}"));
+        let k = &text[at..];
+        k[..k[3..].find("\nfn ").map_or(k.len(), |e| e + 3)].to_string()
+    };
+    let diag = kernel(
+        "#[vmap] fn f(x: f64) -> [[f64; 3]; 3] { let mut m = [[0.0; 3]; 3]; for i in 0..3 { m[i][i] = x * x; } m }",
+    );
+    assert!(diag.contains("(*out) = ["), "{diag}");
+    let rows = kernel(
+        "#[vmap(in_dims = (0, None))] #[jacrev] fn f(x: [f64; 2], w: &[[f64; 2]; 3]) -> [f64; 3] { \
+         let mut y = [0.0; 3]; for i in 0..3 { y[i] = w[i][0] * x[0] * x[1] + w[i][1] * x[1]; } y }",
+    );
+    assert!(rows.contains("(*out)[") && !rows.contains("fill_zero"), "{rows}");
 }
