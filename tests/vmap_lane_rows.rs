@@ -8,6 +8,9 @@
 //! lanes, the smaller arrays that keep the lanes buffer, and per-sample gradients with
 //! respect to a parameter struct written into the caller's structs.
 
+// The checks index the samples as the formulas do.
+#![allow(clippy::needless_range_loop)]
+
 use fluxion::{grad, jacrev, vmap, Parameters};
 
 /// Batch sizes around the lane counts (4 for `f64`, 8 for `f32`).

@@ -25,7 +25,7 @@ mod zero_owned;
 pub use batch::{
     acc_lanes, best_simd, check_batch, drive, drive_tasks, grain, in_sample, lane_rows, or_panic, pack, pack_soa,
     pack_with, rows_or_pad, try_check_batch, try_check_components, try_components, unpack, unpack_soa, BatchError,
-    FieldRows, OutSlices, Pack, SimdRun, TaskSlots, PARALLEL_WORK,
+    FieldRows, OutSlices, Pack, SimdRun, TaskSlots, PARALLEL_WORK, SPLIT_ALIGN,
 };
 pub use jacobian::{jacobian_cols, jacobian_rows, jacobian_rows_stacked, rows_per_task, Columns};
 pub use lanes::{f32x8, f64x4, LaneMask, Lanes, Mask};
