@@ -917,6 +917,9 @@ fn large_array_outputs_are_written_lane_by_lane() {
         // A result starting as a copy of the argument, one element stored after: the buffer
         // (the copy is not a store of each element).
         ("#[vmap] fn f(x: [f64; 64]) -> [f64; 64] { let mut y = x; y[0] = x[1] * x[2]; y }", "out: &mut [", false),
+        // A branch on a shared value that does not touch the output: lane by lane.
+        ("#[vmap(in_dims = (0, None))] #[grad(argnums = 0)] fn f(x: [f64; 64], w: f64) -> f64 { let mut s = 0.0; \
+          for i in 0..64 { s += x[i] * x[i]; } if w > 0.0 { s = s * w; } s }", "out: &mut ()", true),
         // A branch on a shared value, one side adding twice into the same element: the buffer.
         ("#[vmap(in_dims = (0, None))] #[grad(argnums = 0)] fn f(x: [f64; 64], w: f64) -> f64 { let mut s = 0.0; \
           if w > 0.0 { for i in 0..64 { s += x[i] * x[i]; } } else { for i in 0..64 { s += x[i] * x[(i + 1) % 64]; } } s }", "out: &mut [", false),
