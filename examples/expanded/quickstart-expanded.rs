@@ -258,7 +258,6 @@ fn rosenbrock_jacrev_jacfwd(x: [f64; 2]) -> [[f64; 2]; 2] {
     clippy::nursery
 )]
 fn rosenbrock_jacrev_jacfwd_into(x: [f64; 2], out: &mut [[f64; 2]; 2]) {
-    ::fluxion::__private::fill_zero(&mut (*out));
     let t_18 = x[0];
     let t_19 = x[1];
     let t_22 = t_18 * t_18;
@@ -644,7 +643,6 @@ fn squash2_jacfwd(x: [f64; 3]) -> [[f64; 3]; 3] {
     clippy::nursery
 )]
 fn squash2_jacfwd_into(x: [f64; 3], out: &mut [[f64; 3]; 3]) {
-    ::fluxion::__private::fill_zero(&mut (*out));
     let t_7 = x[0];
     let t_8 = t_7.tanh();
     let t_14 = t_8 * t_8;
@@ -762,8 +760,6 @@ fn squash2_jacfwd_jvp_into(
     x_dot: [f64; 3],
     out: &mut ([[f64; 3]; 3], [[f64; 3]; 3]),
 ) {
-    ::fluxion::__private::fill_zero(&mut (*out).0);
-    ::fluxion::__private::fill_zero(&mut (*out).1);
     let t_7 = x[0];
     let t_dot_6 = x_dot[0];
     let t_8 = t_7.tanh();
