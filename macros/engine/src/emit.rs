@@ -867,12 +867,7 @@ impl<'a> Emitter<'a> {
     /// The parameter holding the samples of an output written lane by lane
     /// ([`Storage::Rows`] `field`).
     fn rows_param(&self, field: Option<usize>) -> TokenStream {
-        let p = self
-            .f
-            .params
-            .iter()
-            .find(|p| self.f.vars[p.var].storage == Storage::Rows(field));
-        match p {
+        match self.rows_of(field) {
             Some(p) => {
                 let n = self.names.ident(p.var);
                 quote!(#n)
@@ -883,17 +878,20 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// The parameter holding the samples of the output `field` written lane by lane.
+    fn rows_of(&self, field: Option<usize>) -> Option<&Param> {
+        self.f
+            .params
+            .iter()
+            .find(|p| self.f.vars[p.var].storage == Storage::Rows(field))
+    }
+
     /// The per-sample type of the place `p` of an output written lane by lane.
     fn rows_sample_ty(&self, p: &Place) -> Option<Ty> {
         let Storage::Rows(field) = self.f.vars[p.var].storage else {
             return None;
         };
-        let param = self
-            .f
-            .params
-            .iter()
-            .find(|q| self.f.vars[q.var].storage == Storage::Rows(field))?;
-        Some(param.ty.indexed(p.idx.len()))
+        Some(self.rows_of(field)?.ty.indexed(p.idx.len()))
     }
 
     /// The SIMD vector type of a batched kernel (the plain `f64` elsewhere).

@@ -244,7 +244,7 @@ fn stores_cover(b: &[Stmt], v: VarId, ty: &Ty) -> bool {
 
 /// The elements one nest stores into `v` ([`stores_cover`]): per axis, the half-open range
 /// of its index (`loops`: the nest's indices and literal bounds so far).
-fn set_region(s: &Stmt, v: VarId, loops: &mut Vec<(VarId, i128, i128)>) -> Option<Vec<(i128, i128)>> {
+fn set_region(s: &Stmt, v: VarId, loops: &mut Vec<(VarId, Option<(i128, i128)>)>) -> Option<Vec<(i128, i128)>> {
     match s {
         Stmt::Assign(p, AssignOp::Set, x) if p.var == v && x.var() != Some(v) => {
             let vars: Vec<VarId> = p.idx.iter().filter_map(Operand::var).collect();
@@ -253,23 +253,15 @@ fn set_region(s: &Stmt, v: VarId, loops: &mut Vec<(VarId, i128, i128)>) -> Optio
             if !distinct || !all_loops {
                 return None;
             }
-            p.idx
-                .iter()
-                .map(|o| match o {
-                    Operand::Int(c) => Some((*c, *c + 1)),
-                    Operand::Var(i) => loops.iter().find(|l| l.0 == *i).map(|l| (l.1, l.2)),
-                    _ => None,
-                })
-                .collect()
+            index_region(&p.idx, loops)
         }
         Stmt::For(l) => {
-            let lo = l.static_lo().and_then(|lo| lo.lit())?;
-            let hi = l.static_hi().and_then(|hi| hi.lit())?;
+            let bounds = l.literal_bounds()?;
             let mut touching = l.body.0.iter().filter(|t| stmt_mentions(t, v));
             let (Some(only), None) = (touching.next(), touching.next()) else {
                 return None;
             };
-            loops.push((l.var, lo, hi));
+            loops.push((l.var, Some(bounds)));
             set_region(only, v, loops)
         }
         _ => None,

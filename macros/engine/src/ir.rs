@@ -773,6 +773,12 @@ impl Loop {
     pub fn static_hi(&self) -> Option<CExpr> {
         bound_cexpr(&self.hi)
     }
+    /// Both bounds, if both are integer literals.
+    pub fn literal_bounds(&self) -> Option<(i128, i128)> {
+        self.static_lo()
+            .and_then(|lo| lo.lit())
+            .zip(self.static_hi().and_then(|hi| hi.lit()))
+    }
     /// Whether the trip count is known only at run time (a bound is a variable).
     pub fn is_dynamic(&self) -> bool {
         self.lo.var().is_some() || self.hi.var().is_some()
@@ -1359,4 +1365,18 @@ fn dim_text(d: &Dim) -> String {
         Dim::Static(c) => format!("Const<{c}>"),
         Dim::Dynamic => "Dyn".into(),
     }
+}
+
+/// The elements a place indexed by `idx` runs over inside a nest of loops (`loops`: each
+/// loop's index and its literal bounds, if it has them): per axis, the half-open range of a
+/// loop index or the one element of an integer literal; `None` where an index is neither
+/// or a bound is not a literal.
+pub fn index_region(idx: &[Operand], loops: &[(VarId, Option<(i128, i128)>)]) -> Option<Vec<(i128, i128)>> {
+    idx.iter()
+        .map(|o| match o {
+            Operand::Int(c) => Some((*c, *c + 1)),
+            Operand::Var(v) => loops.iter().find(|l| l.0 == *v).and_then(|l| l.1),
+            _ => None,
+        })
+        .collect()
 }

@@ -635,27 +635,11 @@ fn first_additions_store(f: &mut Func) {
                 if inside.next().is_some() {
                     return None;
                 }
-                let bounds = l
-                    .static_lo()
-                    .and_then(|lo| lo.lit())
-                    .zip(l.static_hi().and_then(|hi| hi.lit()));
-                loops.push((l.var, bounds));
+                loops.push((l.var, l.literal_bounds()));
                 only_write(&mut l.body.0[k], a, loops)
             }
             _ => None,
         }
-    }
-    /// The elements a place indexed by `idx` runs over in the nest `loops`: per axis, the
-    /// half-open range of a loop index or the one element of a literal; `None` where a
-    /// bound is not a literal.
-    fn region(idx: &[Operand], loops: &[(VarId, Option<(i128, i128)>)]) -> Option<Vec<(i128, i128)>> {
-        idx.iter()
-            .map(|o| match o {
-                Operand::Int(c) => Some((*c, *c + 1)),
-                Operand::Var(v) => loops.iter().find(|l| l.0 == *v).and_then(|l| l.1),
-                _ => None,
-            })
-            .collect()
     }
     /// Whether two regions share no element (some axis's ranges do not meet).
     fn disjoint(a: &[(i128, i128)], b: &[(i128, i128)]) -> bool {
@@ -697,7 +681,7 @@ fn first_additions_store(f: &mut Func) {
                 if p.idx.len() != depth {
                     break;
                 }
-                let here = region(&p.idx, &loops);
+                let here = index_region(&p.idx, &loops);
                 let first = std::mem::replace(&mut first_nest, false);
                 let fresh = match &here {
                     Some(r) => first || seen.iter().all(|q| disjoint(q, r)),

@@ -796,14 +796,7 @@ pub fn wrappers(
     let mut file: syn::File = syn::parse2(generated)?;
     let mut out = TokenStream::new();
     // The functions generated, to find a batch's `_rows` form.
-    let names: std::collections::HashSet<String> = file
-        .items
-        .iter()
-        .filter_map(|it| match it {
-            syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
-            _ => None,
-        })
-        .collect();
+    let names = crate::expand::fn_names(&file.items);
     for it in &mut file.items {
         let syn::Item::Fn(f) = it else { continue };
         let name = f.sig.ident.to_string();

@@ -882,15 +882,7 @@ fn nalgebra_values_as_their_storage() {
 /// outputs keep the lanes buffer.
 #[test]
 fn large_array_outputs_are_written_lane_by_lane() {
-    use fluxion_engine::expand::expand_item_text;
-    let kernel = |src: &str| {
-        let text = expand_item_text(src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
-        let at = text
-            .find("fn __fluxion_kernel_")
-            .unwrap_or_else(|| panic!("no kernel: {text}"));
-        let k = &text[at..];
-        k[..k[3..].find("\nfn ").map_or(k.len(), |e| e + 3)].to_string()
-    };
+    let kernel = kernel_text;
     // (source, output types in the kernel's buffer, whether a rows parameter follows)
     let cases = [
         // 64 floats: lane by lane; the buffer keeps `()` in its place.
@@ -939,15 +931,7 @@ fn large_array_outputs_are_written_lane_by_lane() {
 /// whole, over every row, are not zeroed first (`(*out)[k] = row`).
 #[test]
 fn partial_and_whole_row_stores_and_zeros() {
-    use fluxion_engine::expand::expand_item_text;
-    let kernel = |src: &str| {
-        let text = expand_item_text(src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
-        let at = text
-            .find("fn __fluxion_kernel_")
-            .unwrap_or_else(|| panic!("no kernel: {text}"));
-        let k = &text[at..];
-        k[..k[3..].find("\nfn ").map_or(k.len(), |e| e + 3)].to_string()
-    };
+    let kernel = kernel_text;
     let diag = kernel(
         "#[vmap] fn f(x: f64) -> [[f64; 3]; 3] { let mut m = [[0.0; 3]; 3]; for i in 0..3 { m[i][i] = x * x; } m }",
     );
@@ -957,4 +941,15 @@ fn partial_and_whole_row_stores_and_zeros() {
          let mut y = [0.0; 3]; for i in 0..3 { y[i] = w[i][0] * x[0] * x[1] + w[i][1] * x[1]; } y }",
     );
     assert!(rows.contains("(*out)[") && !rows.contains("fill_zero"), "{rows}");
+}
+
+/// The `vmap` kernel of the expansion of `src`: from `fn __fluxion_kernel_` to the next
+/// function.
+fn kernel_text(src: &str) -> String {
+    let text = fluxion_engine::expand::expand_item_text(src, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let at = text
+        .find("fn __fluxion_kernel_")
+        .unwrap_or_else(|| panic!("no kernel: {text}"));
+    let k = &text[at..];
+    k[..k[3..].find("\nfn ").map_or(k.len(), |e| e + 3)].to_string()
 }

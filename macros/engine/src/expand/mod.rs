@@ -552,3 +552,14 @@ fn generate(
     }
     Ok(out)
 }
+
+/// The names of the functions among `items` (to find the forms a transform generated).
+pub(crate) fn fn_names(items: &[syn::Item]) -> std::collections::HashSet<String> {
+    items
+        .iter()
+        .filter_map(|it| match it {
+            syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+            _ => None,
+        })
+        .collect()
+}

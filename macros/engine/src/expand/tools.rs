@@ -63,14 +63,7 @@ pub fn expand_item_text_with(src: &str, only: Option<&str>, companions: bool) ->
         } else {
             let file: syn::File = syn::parse2(ts).map_err(|e| e.to_string())?;
             // Companion holders are braced structs named like their function.
-            let fns: std::collections::HashSet<String> = file
-                .items
-                .iter()
-                .filter_map(|it| match it {
-                    syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
-                    _ => None,
-                })
-                .collect();
+            let fns = crate::expand::fn_names(&file.items);
             let hidden_name = |n: String| fns.contains(&n) || n.starts_with("__fluxion_missing_");
             let hidden = |it: &syn::Item| match it {
                 syn::Item::Struct(s) => hidden_name(s.ident.to_string()),

@@ -2,6 +2,8 @@
 //! struct, field by field, against central differences on every scalar (column-major, the
 //! order of `to_flat`).
 
+mod common;
+
 use fluxion::{grad, grad_and_value, hessian, vmap, Parameters};
 use nalgebra::{SMatrix, SVector};
 
@@ -289,16 +291,8 @@ fn alias_fields_against_central_differences() {
     };
     let x = 0.8;
     let g = aliased_grad(&p, x).to_flat();
-    let flat = p.to_flat();
-    let d = 1e-6;
-    for k in 0..flat.len() {
-        let (mut a, mut b) = (flat.clone(), flat.clone());
-        a[k] += d;
-        b[k] -= d;
-        let (mut pa, mut pb) = (p.clone(), p.clone());
-        pa.read_flat(&a);
-        pb.read_flat(&b);
-        let fd = (aliased(&pa, x) - aliased(&pb, x)) / (2.0 * d);
+    let want = common::fd(&p, |q| aliased(q, x));
+    for (k, &fd) in want.iter().enumerate() {
         assert!(
             (g[k] - fd).abs() <= 1e-8 * (1.0 + fd.abs()),
             "scalar {k}: {} vs {fd}",
