@@ -306,3 +306,36 @@ fn jvp_and_vjp_of_the_slice_form() {
         }
     }
 }
+
+// A result assigned whole after its zeros: its length is the value's, not the zeros'.
+
+#[transforms(jacrev, jacfwd)]
+fn reassigned(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut y = vec![0.0; a.len()];
+    let mut z = vec![0.0; b.len()];
+    for i in 0..b.len() {
+        for j in 0..a.len() {
+            z[i] += b[i] * a[j] * a[j];
+        }
+    }
+    y = z;
+    y
+}
+
+#[test]
+fn a_result_assigned_whole_has_the_value_s_length() {
+    for (na, nb) in [(2, 3), (3, 2), (1, 1)] {
+        let (a, b) = (point(na), point(nb + 1)[1..].to_vec());
+        let (jr, jf) = (reassigned_jacrev(&a, &b), reassigned_jacfwd(&a, &b));
+        assert_eq!((jr.len(), jf.len()), (nb, nb), "rows at ({na}, {nb})");
+        for i in 0..nb {
+            for j in 0..na {
+                let want = b[i] * 2.0 * a[j];
+                assert!(
+                    close(jr[i][j], want, 1e-12) && close(jf[i][j], want, 1e-12),
+                    "({i}, {j})"
+                );
+            }
+        }
+    }
+}
